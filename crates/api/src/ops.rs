@@ -1,0 +1,68 @@
+//! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The OpenAPI document, kept beside the docs and checked against the route table by tests.
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the store answers.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()))?;
+    Ok(Json(json!({"status": "ready"})))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let s = state.pipeline.stats();
+    let mut out = String::new();
+    for (name, help, value) in [
+        (
+            "flywheel_events_inserted_total",
+            "Events stored.",
+            s.inserted.load(Ordering::Relaxed),
+        ),
+        (
+            "flywheel_events_duplicate_total",
+            "Events dropped as duplicate messageIds.",
+            s.duplicates.load(Ordering::Relaxed),
+        ),
+        (
+            "flywheel_ingest_commits_total",
+            "Write transactions committed by the ingest pipeline.",
+            s.commits.load(Ordering::Relaxed),
+        ),
+        (
+            "flywheel_ingest_overloaded_total",
+            "Batches refused with 503 because the queue was full.",
+            s.overloaded.load(Ordering::Relaxed),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// `GET /api/v1/openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}

@@ -1,0 +1,110 @@
+//! `GET /api/v1/profiles…`: the admin read API over profiles, timelines and orders.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use flywheel_core::{Identity, Profile, ProfileId};
+use flywheel_store::{EventPage, ProfilePage, StoredOrder};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Largest page size.
+const MAX_LIMIT: usize = 1000;
+/// Default page size.
+const DEFAULT_LIMIT: usize = 50;
+
+/// Paging parameters.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    /// Continue after this cursor (from `next_cursor`).
+    pub cursor: Option<String>,
+    /// Page size, 1–1000 (default 50).
+    pub limit: Option<usize>,
+}
+
+impl PageQuery {
+    fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("limit {n} must be between 1 and {MAX_LIMIT}"),
+            )),
+        }
+    }
+}
+
+/// Finds a profile by any id: a profile id or identity key (`user:…`, `anon:…`), else a
+/// bare value tried as a `userId`, then as an `anonymousId`.
+async fn find(state: &AppState, id: &str) -> Result<ProfileId, ApiError> {
+    let candidates = match Identity::from_key(id) {
+        Some(i) => vec![i],
+        None => vec![
+            Identity::User(id.to_string()),
+            Identity::Anonymous(id.to_string()),
+        ],
+    };
+    for c in candidates {
+        if let Some(p) = state.store.profile_id_of(c).await? {
+            return Ok(p);
+        }
+    }
+    Err(ApiError::not_found(format!("profile {id:?}")))
+}
+
+/// `GET /api/v1/profiles/{id}`.
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Profile>, ApiError> {
+    state.admin.check(&headers)?;
+    let pid = find(&state, &id).await?;
+    let key = Identity::from_key(&pid.0).ok_or_else(|| ApiError::not_found(format!("profile {id:?}")))?;
+    let profile = state.store.profile_by_identity(key).await?;
+    profile
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("profile {id:?}")))
+}
+
+/// `GET /api/v1/profiles/{id}/events?cursor=&limit=`.
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<EventPage>, ApiError> {
+    state.admin.check(&headers)?;
+    let limit = q.limit()?;
+    let pid = find(&state, &id).await?;
+    Ok(Json(state.store.profile_events(pid, q.cursor, limit).await?))
+}
+
+/// `GET /api/v1/profiles/{id}/orders`.
+pub async fn orders(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.admin.check(&headers)?;
+    let pid = find(&state, &id).await?;
+    let orders: Vec<StoredOrder> = state.store.orders_of(pid.clone()).await?;
+    Ok(Json(json!({"profile_id": pid, "orders": orders})))
+}
+
+/// `GET /api/v1/profiles?cursor=&limit=`.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<ProfilePage>, ApiError> {
+    state.admin.check(&headers)?;
+    let limit = q.limit()?;
+    Ok(Json(state.store.list_profiles(q.cursor, limit).await?))
+}

@@ -1,0 +1,111 @@
+//! `POST /v1/{track,identify,page,screen,group,alias,batch,import}`: the Segment HTTP
+//! Tracking API. Validate, resolve the write key, hand to the pipeline, answer
+//! `{"success": true}` once the batch is durable.
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use chrono::Utc;
+use flywheel_core::EventKind;
+use flywheel_ingest::request::{decode_body, parse_batch, parse_single};
+use flywheel_ingest::{ecommerce, ParsedRequest};
+use serde_json::{json, Value};
+
+use crate::auth::basic_write_key;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Reads the (possibly gzipped) body within the batch limit.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let limit = state.limits.max_batch_bytes;
+    let gzip = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let raw = to_bytes(body, limit)
+        .await
+        .map_err(|_| flywheel_ingest::Error::BatchTooLarge { limit })?;
+    Ok(decode_body(&raw, gzip, limit)?)
+}
+
+async fn accept(
+    state: &AppState,
+    headers: &HeaderMap,
+    parsed: ParsedRequest,
+) -> Result<Json<Value>, ApiError> {
+    let header_key = basic_write_key(headers)?;
+    let request_key = header_key.or(parsed.write_key);
+    let mut batch = Vec::with_capacity(parsed.items.len());
+    for (index, (event, item_key)) in parsed.items.into_iter().enumerate() {
+        let secret = request_key.as_deref().or(item_key.as_deref()).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_write_key",
+                "send the write key as HTTP Basic user name or as \"writeKey\" in the body",
+            )
+        })?;
+        let key_id = state.write_keys.check(secret).await?;
+        batch.push(ecommerce::materialise(event, Some(key_id), index)?);
+    }
+    state.pipeline.submit(batch).await?;
+    Ok(Json(json!({"success": true})))
+}
+
+async fn single(
+    state: Arc<AppState>,
+    kind: EventKind,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(&state, &headers, body).await?;
+    let parsed = parse_single(&bytes, kind, &state.limits, Utc::now())?;
+    accept(&state, &headers, parsed).await
+}
+
+/// `POST /v1/track`.
+pub async fn track(State(s): State<Arc<AppState>>, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
+    single(s, EventKind::Track, h, b).await
+}
+
+/// `POST /v1/identify`.
+pub async fn identify(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    b: Body,
+) -> Result<Json<Value>, ApiError> {
+    single(s, EventKind::Identify, h, b).await
+}
+
+/// `POST /v1/page`.
+pub async fn page(State(s): State<Arc<AppState>>, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
+    single(s, EventKind::Page, h, b).await
+}
+
+/// `POST /v1/screen`.
+pub async fn screen(State(s): State<Arc<AppState>>, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
+    single(s, EventKind::Screen, h, b).await
+}
+
+/// `POST /v1/group`.
+pub async fn group(State(s): State<Arc<AppState>>, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
+    single(s, EventKind::Group, h, b).await
+}
+
+/// `POST /v1/alias`.
+pub async fn alias(State(s): State<Arc<AppState>>, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
+    single(s, EventKind::Alias, h, b).await
+}
+
+/// `POST /v1/batch` and `POST /v1/import`.
+pub async fn batch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(&state, &headers, body).await?;
+    let parsed = parse_batch(&bytes, &state.limits, Utc::now())?;
+    accept(&state, &headers, parsed).await
+}

@@ -1,0 +1,41 @@
+//! A merged user profile as the read API returns it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{ProfileId, Timestamp};
+
+/// One person: every id linked to them, merged traits, first and last seen.
+///
+/// Traits are merged key by key: the value from the event with the latest timestamp
+/// wins (ties broken by the larger `messageId`, so arrival order never matters).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Canonical id (see [`crate::identity`]).
+    pub id: ProfileId,
+    /// Every known `userId`.
+    pub user_ids: Vec<String>,
+    /// Every known `anonymousId`.
+    pub anonymous_ids: Vec<String>,
+    /// Merged traits.
+    pub traits: Map<String, Value>,
+    /// Timestamp of the earliest event.
+    pub first_seen: Timestamp,
+    /// Timestamp of the latest event.
+    pub last_seen: Timestamp,
+    /// Number of stored events.
+    pub event_count: i64,
+}
+
+/// A line of the profile list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileSummary {
+    /// Canonical id.
+    pub id: ProfileId,
+    /// Timestamp of the earliest event.
+    pub first_seen: Timestamp,
+    /// Timestamp of the latest event.
+    pub last_seen: Timestamp,
+    /// Number of stored events.
+    pub event_count: i64,
+}

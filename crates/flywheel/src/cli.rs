@@ -1,0 +1,222 @@
+//! Command-line interface. Every option also reads `FLYWHEEL_<OPTION>` from the
+//! environment and, failing both, the optional TOML file given by `--config`
+//! (default `flywheel.toml` in the working directory, if present).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Flywheel: e-commerce marketing automation and user growth in one binary.
+///
+/// Point your shop's Segment-compatible events at `flywheel serve`, or try
+/// `flywheel demo` for a generated shop.
+#[derive(Debug, Parser)]
+#[command(name = "flywheel", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of every command.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// TOML file with defaults for any option below (keys as the long option names, with
+    /// underscores, e.g. `data_dir = "/var/lib/flywheel"`). Default: ./flywheel.toml if it exists.
+    #[arg(long, global = true, env = "FLYWHEEL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the embedded store (SQLite file `flywheel.db`) and the admin token file.
+    /// Created on first start. [default: ./data]
+    #[arg(long, global = true, env = "FLYWHEEL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Store URL: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB` (add `?schema=NAME` to use
+    /// and create a schema). [default: SQLite under --data-dir]
+    #[arg(long, global = true, env = "FLYWHEEL_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// SQLite durability: `normal` survives a crash or kill of the process (WAL); `full` also
+    /// survives power loss, at some cost in write speed. [default: normal]
+    #[arg(long, global = true, env = "FLYWHEEL_SQLITE_SYNCHRONOUS", value_enum)]
+    pub sqlite_synchronous: Option<SyncArg>,
+    /// Log filter, e.g. `info`, `debug`, `flywheel_store=debug`. [default: info]
+    #[arg(long, global = true, env = "FLYWHEEL_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Log format. [default: text]
+    #[arg(long, global = true, env = "FLYWHEEL_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// SQLite sync level.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncArg {
+    /// Durable across process crashes.
+    Normal,
+    /// Durable across power loss.
+    Full,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Output format of reporting commands.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// Aligned columns.
+    #[default]
+    Table,
+    /// JSON.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: tracking API (/v1), admin API (/api/v1), health and metrics.
+    Serve(ServeArgs),
+    /// Generate a realistic demo shop, ingest it through the tracking API, then serve.
+    Demo(DemoArgs),
+    /// Import users, orders or events from a CSV or JSONL file.
+    Import(ImportArgs),
+    /// Manage write keys of the tracking API.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Look at profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+/// Server options.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port. Prints `listening on http://HOST:PORT`
+    /// once requests are accepted. [default: 127.0.0.1:8080]
+    #[arg(long, env = "FLYWHEEL_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Largest tracking request body in bytes, after gunzip (Segment: 512000; at most
+    /// 4194304, RudderStack's). [default: 512000]
+    #[arg(long, env = "FLYWHEEL_MAX_BATCH_BYTES", value_name = "BYTES")]
+    pub max_batch_bytes: Option<usize>,
+    /// Largest single tracking message in bytes. [default: 32768]
+    #[arg(long, env = "FLYWHEEL_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Admin API token (prefer the environment variable). [default: generated on first start,
+    /// saved to DATA_DIR/admin_token and printed once]
+    #[arg(
+        long,
+        env = "FLYWHEEL_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+    /// Tracking batches that may wait for the writer before new ones get 503. [default: 4096]
+    #[arg(long, env = "FLYWHEEL_INGEST_QUEUE", value_name = "BATCHES")]
+    pub ingest_queue: Option<usize>,
+}
+
+/// Demo options.
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Server options for the demo server.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Number of shop users to generate.
+    #[arg(long, env = "FLYWHEEL_DEMO_USERS", default_value_t = 20_000)]
+    pub users: usize,
+    /// Random seed: the same seed and end date give the same shop.
+    #[arg(long, env = "FLYWHEEL_DEMO_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Last day of the generated year (YYYY-MM-DD, UTC). [default: today]
+    #[arg(long, env = "FLYWHEEL_DEMO_END", value_name = "DATE")]
+    pub end: Option<String>,
+    /// Generate and ingest, then exit instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+/// What an import file holds.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum KindArg {
+    /// One user per record (becomes an identify).
+    Users,
+    /// Orders (becomes Order Completed; CSV: one row per order line).
+    Orders,
+    /// Segment messages of any type.
+    Events,
+}
+
+/// Import file format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FormatArg {
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Import options.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// What the file holds (columns: see docs/import.md).
+    #[arg(long, value_enum)]
+    pub kind: KindArg,
+    /// File format. [default: from the extension: .csv, .jsonl/.ndjson/.json]
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// The file. Rejected records go to FILE.rejects.jsonl.
+    pub file: PathBuf,
+    /// Summary format.
+    #[arg(long = "output", value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// Write-key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a write key; its secret is printed once.
+    Create {
+        /// A name to recognise the key by (e.g. the shop or SDK it is for).
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// List write keys (never their secrets).
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Revoke a write key by id (`key_…`); requests with it are refused within 5 seconds.
+    Revoke {
+        /// The key id.
+        id: String,
+    },
+}
+
+/// Profile commands.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Show a merged profile by any of its ids (userId, anonymousId, user:ID, anon:ID).
+    Show {
+        /// The id.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+        /// Also show this many latest events.
+        #[arg(long, default_value_t = 10)]
+        events: usize,
+    },
+}

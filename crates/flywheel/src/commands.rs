@@ -1,0 +1,190 @@
+//! Running each command.
+
+use anyhow::{Context, Result};
+use flywheel_core::Identity;
+use flywheel_ingest::import::{import_file, ImportFormat, ImportKind};
+use flywheel_ingest::Pipeline;
+use flywheel_store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::cli::{Command, FormatArg, ImportArgs, KeysCommand, KindArg, OutputFormat, ProfileCommand};
+use crate::config::{self, FileConfig, Settings};
+use crate::{output, serve, BadInput};
+
+/// Opens the store named by the settings (creating and migrating it).
+pub async fn open_store(settings: &Settings) -> Result<Store> {
+    tracing::info!(store = %settings.store.describe(), "opening store");
+    Store::open(settings.store.clone())
+        .await
+        .context("opening the store")
+}
+
+/// Runs one command.
+pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let server = config::server(&args, &file).map_err(|e| BadInput(format!("{e:#}")))?;
+            let store = open_store(&settings).await?;
+            let admin = serve::admin_token(&store, args.admin_token.as_deref(), &settings.data_dir).await?;
+            serve::start(store, admin, &server)
+                .await?
+                .run_until_signal()
+                .await
+        }
+        Command::Demo(args) => crate::demo::run(args, settings, file).await,
+        Command::Import(args) => import(args, settings).await,
+        Command::Keys(k) => keys(k, settings).await,
+        Command::Profile(p) => profile(p, settings).await,
+    }
+}
+
+async fn import(args: ImportArgs, settings: Settings) -> Result<()> {
+    let format = match args.format {
+        Some(FormatArg::Csv) => ImportFormat::Csv,
+        Some(FormatArg::Jsonl) => ImportFormat::Jsonl,
+        None => ImportFormat::from_path(&args.file).ok_or_else(|| {
+            BadInput(format!(
+                "cannot tell the format of {}: use --format csv|jsonl",
+                args.file.display()
+            ))
+        })?,
+    };
+    let kind = match args.kind {
+        KindArg::Users => ImportKind::Users,
+        KindArg::Orders => ImportKind::Orders,
+        KindArg::Events => ImportKind::Events,
+    };
+    let size = std::fs::metadata(&args.file)
+        .map_err(|e| BadInput(format!("cannot read {}: {e}", args.file.display())))?
+        .len();
+    let store = open_store(&settings).await?;
+    let pipeline = Pipeline::start(store, Default::default());
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let result = import_file(&pipeline, &args.file, kind, format, |n| bar.set_position(n)).await;
+    bar.finish_and_clear();
+    pipeline.shutdown().await;
+    let summary = result?;
+    let rows = vec![
+        vec!["records".to_string(), summary.records.to_string()],
+        vec!["accepted".to_string(), summary.accepted.to_string()],
+        vec!["duplicates".to_string(), summary.duplicates.to_string()],
+        vec!["rejected".to_string(), summary.rejected.len().to_string()],
+    ];
+    output::print(
+        args.output,
+        &["", "count"],
+        &rows,
+        &serde_json::to_value(&summary)?,
+    );
+    if args.output == OutputFormat::Table {
+        for r in summary.rejected.iter().take(20) {
+            eprintln!("line {}: {} ({})", r.line, r.reason, r.code);
+        }
+        if summary.rejected.len() > 20 {
+            eprintln!("… and {} more", summary.rejected.len() - 20);
+        }
+        if let Some(p) = &summary.reject_file {
+            eprintln!("rejected records written to {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+async fn keys(cmd: KeysCommand, settings: Settings) -> Result<()> {
+    let store = open_store(&settings).await?;
+    match cmd {
+        KeysCommand::Create { name, format } => {
+            if name.trim().is_empty() {
+                return Err(BadInput("the key name must not be empty".into()).into());
+            }
+            let (key, secret) = store.create_write_key(name).await?;
+            let row = vec![key.id.clone(), key.name.clone(), secret.clone()];
+            let json =
+                json!({"id": key.id, "name": key.name, "secret": secret, "created_at": key.created_at});
+            output::print(format, &["id", "name", "secret (shown once)"], &[row], &json);
+        }
+        KeysCommand::List { format } => {
+            let keys = store.list_write_keys().await?;
+            let rows: Vec<Vec<String>> = keys
+                .iter()
+                .map(|k| {
+                    vec![
+                        k.id.clone(),
+                        k.name.clone(),
+                        format!("{}…", k.prefix),
+                        k.created_at.to_rfc3339(),
+                        k.revoked_at
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_else(|| "active".into()),
+                    ]
+                })
+                .collect();
+            output::print(
+                format,
+                &["id", "name", "prefix", "created", "revoked"],
+                &rows,
+                &serde_json::to_value(&keys)?,
+            );
+        }
+        KeysCommand::Revoke { id } => match store.revoke_write_key(id.clone()).await {
+            Ok(()) => println!("revoked {id}"),
+            Err(flywheel_store::Error::NotFound(what)) => {
+                return Err(BadInput(format!("{what} not found")).into())
+            }
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(())
+}
+
+async fn profile(cmd: ProfileCommand, settings: Settings) -> Result<()> {
+    let ProfileCommand::Show { id, format, events } = cmd;
+    let store = open_store(&settings).await?;
+    let candidates = match Identity::from_key(&id) {
+        Some(i) => vec![i],
+        None => vec![Identity::User(id.clone()), Identity::Anonymous(id.clone())],
+    };
+    let mut found = None;
+    for c in candidates {
+        if let Some(p) = store.profile_by_identity(c).await? {
+            found = Some(p);
+            break;
+        }
+    }
+    let profile = found.ok_or_else(|| BadInput(format!("no profile has the id {id:?}")))?;
+    let page = store
+        .profile_events(profile.id.clone(), None, events.max(1))
+        .await?;
+    let orders = store.orders_of(profile.id.clone()).await?;
+    let json = json!({"profile": profile, "events": page.events.iter().take(events).collect::<Vec<_>>(), "orders": orders});
+    let mut rows = vec![
+        vec!["id".to_string(), profile.id.0.clone()],
+        vec!["user ids".to_string(), profile.user_ids.join(", ")],
+        vec!["anonymous ids".to_string(), profile.anonymous_ids.join(", ")],
+        vec!["first seen".to_string(), profile.first_seen.to_rfc3339()],
+        vec!["last seen".to_string(), profile.last_seen.to_rfc3339()],
+        vec!["events".to_string(), profile.event_count.to_string()],
+        vec!["orders".to_string(), orders.len().to_string()],
+    ];
+    for (k, v) in &profile.traits {
+        rows.push(vec![
+            format!("trait {k}"),
+            v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+        ]);
+    }
+    for e in page.events.iter().take(events) {
+        rows.push(vec![
+            format!("event {}", e.event.timestamp.to_rfc3339()),
+            e.event.display_name().to_string(),
+        ]);
+    }
+    output::print(format, &["field", "value"], &rows, &json);
+    Ok(())
+}

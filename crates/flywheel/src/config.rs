@@ -1,0 +1,125 @@
+//! Resolving settings: command-line flag, then `FLYWHEEL_*` environment variable (both
+//! through clap), then the TOML file, then the built-in default.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use flywheel_ingest::request::{DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_MESSAGE_BYTES, MAX_BATCH_BYTES_CEILING};
+use flywheel_ingest::{Limits, PipelineConfig};
+use flywheel_store::{StoreConfig, Synchronous};
+use serde::Deserialize;
+
+use crate::cli::{GlobalArgs, LogFormat, ServeArgs, SyncArg};
+
+/// The optional TOML file: any option, by its long name with underscores.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    data_dir: Option<PathBuf>,
+    store: Option<String>,
+    sqlite_synchronous: Option<SyncArg>,
+    log: Option<String>,
+    log_format: Option<LogFormat>,
+    listen: Option<String>,
+    max_batch_bytes: Option<usize>,
+    max_message_bytes: Option<usize>,
+    ingest_queue: Option<usize>,
+}
+
+impl FileConfig {
+    /// Reads `path`, or `./flywheel.toml` when no path is given and that file exists.
+    pub fn load(path: Option<&Path>) -> Result<FileConfig> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("flywheel.toml"), false),
+        };
+        if !required && !path.exists() {
+            return Ok(FileConfig::default());
+        }
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
+    }
+}
+
+/// Settings every command needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Where the store lives.
+    pub store: StoreConfig,
+    /// Log filter.
+    pub log: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub listen: String,
+    /// Tracking limits.
+    pub limits: Limits,
+    /// Pipeline settings.
+    pub pipeline: PipelineConfig,
+}
+
+/// Resolves the common settings.
+pub fn settings(g: &GlobalArgs, f: &FileConfig) -> Result<Settings> {
+    let data_dir = g
+        .data_dir
+        .clone()
+        .or(f.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let sync = match g.sqlite_synchronous.or(f.sqlite_synchronous) {
+        Some(SyncArg::Full) => Synchronous::Full,
+        _ => Synchronous::Normal,
+    };
+    let url = g.store.clone().or(f.store.clone());
+    let store = StoreConfig::from_url(url.as_deref(), &data_dir, sync)?;
+    Ok(Settings {
+        data_dir,
+        store,
+        log: g.log.clone().or(f.log.clone()).unwrap_or_else(|| "info".into()),
+        log_format: g.log_format.or(f.log_format).unwrap_or(LogFormat::Text),
+    })
+}
+
+/// Resolves the server settings, checking the limits.
+pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
+    let max_batch_bytes = s
+        .max_batch_bytes
+        .or(f.max_batch_bytes)
+        .unwrap_or(DEFAULT_MAX_BATCH_BYTES);
+    let max_message_bytes = s
+        .max_message_bytes
+        .or(f.max_message_bytes)
+        .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+    anyhow::ensure!(
+        (1024..=MAX_BATCH_BYTES_CEILING).contains(&max_batch_bytes),
+        "--max-batch-bytes must be between 1024 and {MAX_BATCH_BYTES_CEILING}"
+    );
+    anyhow::ensure!(
+        (256..=max_batch_bytes).contains(&max_message_bytes),
+        "--max-message-bytes must be between 256 and --max-batch-bytes"
+    );
+    let mut pipeline = PipelineConfig::default();
+    if let Some(q) = s.ingest_queue.or(f.ingest_queue) {
+        anyhow::ensure!(q >= 1, "--ingest-queue must be at least 1");
+        pipeline.queue_capacity = q;
+    }
+    Ok(ServerSettings {
+        listen: s
+            .listen
+            .clone()
+            .or(f.listen.clone())
+            .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        limits: Limits {
+            max_batch_bytes,
+            max_message_bytes,
+        },
+        pipeline,
+    })
+}

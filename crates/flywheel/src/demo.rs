@@ -1,0 +1,135 @@
+//! `flywheel demo`: generate a shop, send it through the tracking API of a server
+//! started in this process (the same path as real traffic), then keep serving.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::{NaiveDate, TimeZone, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::DemoArgs;
+use crate::config::{self, FileConfig, Settings};
+use crate::demo_data::{generate, DemoOptions};
+use crate::{commands, serve, BadInput};
+
+/// Messages per tracking request.
+const BATCH: usize = 100;
+/// Concurrent senders.
+const SENDERS: usize = 4;
+
+/// Runs the demo.
+pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result<()> {
+    let server_settings = config::server(&args.serve, &file).map_err(|e| BadInput(format!("{e:#}")))?;
+    let end = match &args.end {
+        Some(d) => {
+            let day = NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|_| BadInput(format!("--end {d:?}: use YYYY-MM-DD")))?;
+            Utc.from_utc_datetime(&day.and_hms_opt(23, 59, 59).context("end of day")?)
+        }
+        None => Utc::now(),
+    };
+    let store = commands::open_store(&settings).await?;
+    let admin = serve::admin_token(&store, args.serve.admin_token.as_deref(), &settings.data_dir).await?;
+    let server = serve::start(store.clone(), admin, &server_settings).await?;
+    let (_, secret) = store.create_write_key("demo".into()).await?;
+
+    let opts = DemoOptions {
+        users: args.users,
+        seed: args.seed,
+        end,
+    };
+    eprintln!("generating a shop of {} users (seed {}) …", args.users, args.seed);
+    let messages = tokio::task::spawn_blocking(move || generate(&opts)).await?;
+    let url = format!("http://{}/v1/batch", server.addr);
+    let total = messages.len();
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} ingesting [{elapsed_precise}] {wide_bar} {pos}/{len} events ({per_sec})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let sent = tokio::task::spawn_blocking({
+        let bar = bar.clone();
+        move || send_all(&url, &secret, messages, &bar)
+    })
+    .await??;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "ingested {sent} events through the tracking API in {secs:.1} s ({:.0} events/s)",
+        sent as f64 / secs.max(1e-9)
+    );
+    eprintln!(
+        "try: curl -H \"Authorization: Bearer $(cat {}/admin_token)\" http://{}/api/v1/profiles/u000001",
+        settings.data_dir.display(),
+        server.addr
+    );
+    if args.no_serve {
+        return server.shutdown().await;
+    }
+    server.run_until_signal().await
+}
+
+/// Posts `messages` in batches from several threads; returns how many were accepted.
+fn send_all(url: &str, secret: &str, messages: Vec<serde_json::Value>, bar: &ProgressBar) -> Result<usize> {
+    let batches: Vec<Vec<serde_json::Value>> = {
+        let mut out = Vec::with_capacity(messages.len() / BATCH + 1);
+        let mut it = messages.into_iter().peekable();
+        while it.peek().is_some() {
+            out.push(it.by_ref().take(BATCH).collect());
+        }
+        out
+    };
+    let batches = Arc::new(batches);
+    let next = Arc::new(AtomicUsize::new(0));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let auth = format!("Basic {}", base64_user(secret));
+    std::thread::scope(|scope| -> Result<()> {
+        let mut workers = Vec::new();
+        for _ in 0..SENDERS {
+            let (batches, next, sent, auth) = (batches.clone(), next.clone(), sent.clone(), auth.clone());
+            workers.push(scope.spawn(move || -> Result<()> {
+                let agent = ureq::AgentBuilder::new().build();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(batch) = batches.get(i) else {
+                        return Ok(());
+                    };
+                    let body = serde_json::json!({ "batch": batch });
+                    let mut attempt = 0;
+                    loop {
+                        match agent.post(url).set("Authorization", &auth).send_json(&body) {
+                            Ok(_) => break,
+                            Err(ureq::Error::Status(503, _)) if attempt < 50 => {
+                                attempt += 1;
+                                std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+                            }
+                            Err(ureq::Error::Status(code, r)) => {
+                                let text = r.into_string().unwrap_or_default();
+                                anyhow::bail!("demo batch refused ({code}): {text}");
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    sent.fetch_add(batch.len(), Ordering::Relaxed);
+                    bar.inc(batch.len() as u64);
+                }
+            }));
+        }
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("sender thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok(sent.load(Ordering::Relaxed))
+}
+
+/// `base64("key:")` for HTTP Basic with an empty password.
+fn base64_user(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+}

@@ -1,0 +1,148 @@
+//! `flywheel serve`: wiring the store, the ingest pipeline and the HTTP router, and
+//! shutting down gracefully (stop accepting, finish in-flight requests, commit
+//! everything acknowledged) on SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use flywheel_api::auth::{AdminToken, WriteKeys};
+use flywheel_api::AppState;
+use flywheel_ingest::Pipeline;
+use flywheel_store::{hash_secret, new_secret, Store};
+use tokio::sync::watch;
+
+use crate::config::ServerSettings;
+
+/// Setting under which the admin token's SHA-256 is stored.
+const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
+
+/// A running server.
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    pipeline: Pipeline,
+}
+
+impl RunningServer {
+    /// Waits for SIGTERM/SIGINT, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> Result<()> {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        self.shutdown().await
+    }
+
+    /// Stops accepting, finishes in-flight requests and commits every queued batch.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.context("server task")?.context("server")?;
+        self.pipeline.shutdown().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The admin credential: `--admin-token`/`FLYWHEEL_ADMIN_TOKEN`, else the stored one, else a
+/// new token, stored (hash only), saved to `DATA_DIR/admin_token` and printed once.
+pub async fn admin_token(store: &Store, given: Option<&str>, data_dir: &Path) -> Result<AdminToken> {
+    if let Some(t) = given.filter(|t| !t.is_empty()) {
+        return Ok(AdminToken::from_hash(hash_secret(t)));
+    }
+    if let Some(hash) = store.setting(ADMIN_TOKEN_SETTING).await? {
+        return Ok(AdminToken::from_hash(hash));
+    }
+    let token = new_secret("adm_");
+    if store
+        .set_setting_once(ADMIN_TOKEN_SETTING, hash_secret(&token))
+        .await?
+    {
+        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        let path = data_dir.join("admin_token");
+        write_private(&path, &token)?;
+        println!(
+            "admin token: {token}  (shown once; also saved to {})",
+            path.display()
+        );
+        return Ok(AdminToken::from_hash(hash_secret(&token)));
+    }
+    // Another process stored one first.
+    let hash = store
+        .setting(ADMIN_TOKEN_SETTING)
+        .await?
+        .context("admin token vanished")?;
+    Ok(AdminToken::from_hash(hash))
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(f, "{text}")?;
+    Ok(())
+}
+
+/// Binds, starts serving, and prints `listening on http://HOST:PORT`.
+pub async fn start(store: Store, admin: AdminToken, server: &ServerSettings) -> Result<RunningServer> {
+    let pipeline = Pipeline::start(store.clone(), server.pipeline);
+    let state = Arc::new(AppState {
+        write_keys: WriteKeys::new(store.clone()),
+        store,
+        pipeline: pipeline.clone(),
+        limits: server.limits,
+        admin,
+    });
+    let listener = tokio::net::TcpListener::bind(&server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", server.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop, mut stopped) = watch::channel(false);
+    let app = flywheel_api::router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, "serving");
+    Ok(RunningServer {
+        addr,
+        stop,
+        task,
+        pipeline,
+    })
+}

@@ -1,0 +1,392 @@
+//! The Segment e-commerce spec v2: reading orders, refunds, cancellations and
+//! products out of `track` events.
+//!
+//! * `Order Completed` (`order_id` required) places an order. Its amount paid is
+//!   `total`, else `revenue + shipping + tax`, else the sum of line prices × quantities
+//!   − `discount` + `shipping` + `tax`; `revenue` defaults to `total − shipping − tax`.
+//!   `currency` defaults to `CNY`. Lines come from `products[]` (`quantity` defaults to 1).
+//! * `Order Refunded` records a refund of `total` (else `revenue`, else the refunded
+//!   `products[]` value, else the whole order); `Order Cancelled` voids the order.
+//!   Both may arrive before the order; the order's state is derived from all of them.
+//! * Product events (`Product Viewed`, `Product Added`, ...) and order lines upsert
+//!   the catalogue (`product_id`, else `sku`); a `cost` property records unit cost.
+//!
+//! Money is read exactly into fen (see [`flywheel_core::Fen::from_json`]).
+
+use flywheel_core::{Event, EventKind, Fen, Order, OrderAdjustment, OrderAdjustmentKind, OrderLine, Product};
+use flywheel_store::NewEvent;
+use serde_json::{Map, Value};
+
+use crate::{Error, Result};
+
+/// Event names of the e-commerce spec v2 that Flywheel understands.
+pub mod names {
+    /// A product page was viewed.
+    pub const PRODUCT_VIEWED: &str = "Product Viewed";
+    /// A product was clicked in a list.
+    pub const PRODUCT_CLICKED: &str = "Product Clicked";
+    /// Added to cart (加購).
+    pub const PRODUCT_ADDED: &str = "Product Added";
+    /// Removed from cart.
+    pub const PRODUCT_REMOVED: &str = "Product Removed";
+    /// Added to wishlist (收藏).
+    pub const PRODUCT_ADDED_TO_WISHLIST: &str = "Product Added to Wishlist";
+    /// Reviewed (評價).
+    pub const PRODUCT_REVIEWED: &str = "Product Reviewed";
+    /// Shared (分享).
+    pub const PRODUCT_SHARED: &str = "Product Shared";
+    /// Searched (搜索).
+    pub const PRODUCTS_SEARCHED: &str = "Products Searched";
+    /// Cart viewed.
+    pub const CART_VIEWED: &str = "Cart Viewed";
+    /// Checkout started.
+    pub const CHECKOUT_STARTED: &str = "Checkout Started";
+    /// Paid order (購買).
+    pub const ORDER_COMPLETED: &str = "Order Completed";
+    /// Refund.
+    pub const ORDER_REFUNDED: &str = "Order Refunded";
+    /// Cancellation.
+    pub const ORDER_CANCELLED: &str = "Order Cancelled";
+    /// A coupon was applied.
+    pub const COUPON_APPLIED: &str = "Coupon Applied";
+    /// Registration (注冊).
+    pub const SIGNED_UP: &str = "Signed Up";
+    /// Sign-in (登錄).
+    pub const SIGNED_IN: &str = "Signed In";
+}
+
+/// Product events whose properties describe one product.
+const SINGLE_PRODUCT_EVENTS: &[&str] = &[
+    names::PRODUCT_VIEWED,
+    names::PRODUCT_CLICKED,
+    names::PRODUCT_ADDED,
+    names::PRODUCT_REMOVED,
+    names::PRODUCT_ADDED_TO_WISHLIST,
+    names::PRODUCT_REVIEWED,
+    names::PRODUCT_SHARED,
+];
+
+/// Turns an accepted event into what the store writes for it. `index` names the
+/// message in errors.
+pub fn materialise(event: Event, source: Option<String>, index: usize) -> Result<NewEvent> {
+    let mut out = NewEvent {
+        event,
+        source,
+        order: None,
+        adjustment: None,
+        products: Vec::new(),
+    };
+    if out.event.kind != EventKind::Track {
+        return Ok(out);
+    }
+    let e = &out.event;
+    let props = &e.properties;
+    let name = e.event.as_deref().unwrap_or("");
+    match name {
+        names::ORDER_COMPLETED => {
+            let order = read_order(e, index)?;
+            out.products = order.lines.iter().filter_map(|l| product_of_line(l, e)).collect();
+            out.order = Some(order);
+        }
+        names::ORDER_REFUNDED | names::ORDER_CANCELLED => {
+            let order_id = order_id(props, index)?;
+            let kind = if name == names::ORDER_CANCELLED {
+                OrderAdjustmentKind::Cancel
+            } else {
+                OrderAdjustmentKind::Refund
+            };
+            let amount = match kind {
+                OrderAdjustmentKind::Cancel => None,
+                OrderAdjustmentKind::Refund => match money(props, "total", index)?
+                    .or(money(props, "revenue", index)?)
+                {
+                    Some(a) => Some(a),
+                    None => {
+                        let lines = read_lines(props, index)?;
+                        (!lines.is_empty()).then(|| lines.iter().map(|l| Fen(l.price.0 * l.quantity)).sum())
+                    }
+                },
+            };
+            out.adjustment = Some(OrderAdjustment {
+                order_id,
+                kind,
+                amount,
+                at: e.timestamp,
+                message_id: e.message_id.clone(),
+            });
+        }
+        n if SINGLE_PRODUCT_EVENTS.contains(&n) => {
+            if let Some(p) = read_product(props, e, index)? {
+                out.products.push(p);
+            }
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
+fn order_id(props: &Map<String, Value>, index: usize) -> Result<String> {
+    match props.get("order_id") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 255 => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(Error::invalid(
+            index,
+            "missing_order_id",
+            "properties.order_id (a non-empty string) is required",
+        )),
+    }
+}
+
+fn money(props: &Map<String, Value>, field: &str, index: usize) -> Result<Option<Fen>> {
+    match props.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => Fen::from_json(v)
+            .map(Some)
+            .map_err(|e| Error::invalid(index, "invalid_money", format!("properties.{field}: {e}"))),
+    }
+}
+
+fn text(m: &Map<String, Value>, field: &str) -> Option<String> {
+    match m.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn read_lines(props: &Map<String, Value>, index: usize) -> Result<Vec<OrderLine>> {
+    let items = match props.get("products") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => {
+            return Err(Error::invalid(
+                index,
+                "wrong_type",
+                "properties.products must be an array",
+            ))
+        }
+    };
+    let mut lines = Vec::with_capacity(items.len());
+    for (n, item) in items.iter().enumerate() {
+        let Value::Object(p) = item else {
+            return Err(Error::invalid(
+                index,
+                "wrong_type",
+                format!("properties.products[{n}] must be an object"),
+            ));
+        };
+        let price = money(p, "price", index)?.unwrap_or(Fen::ZERO);
+        let quantity = match p.get("quantity") {
+            None | Some(Value::Null) => 1,
+            Some(Value::Number(q)) => q.as_i64().filter(|q| *q >= 0).ok_or_else(|| {
+                Error::invalid(
+                    index,
+                    "wrong_type",
+                    format!("properties.products[{n}].quantity must be a whole number ≥ 0"),
+                )
+            })?,
+            Some(_) => {
+                return Err(Error::invalid(
+                    index,
+                    "wrong_type",
+                    format!("properties.products[{n}].quantity must be a number"),
+                ))
+            }
+        };
+        lines.push(OrderLine {
+            product_id: text(p, "product_id"),
+            sku: text(p, "sku"),
+            name: text(p, "name"),
+            category: text(p, "category"),
+            brand: text(p, "brand"),
+            price,
+            quantity,
+        });
+    }
+    Ok(lines)
+}
+
+fn read_order(e: &Event, index: usize) -> Result<Order> {
+    let p = &e.properties;
+    let order_id = order_id(p, index)?;
+    let lines = read_lines(p, index)?;
+    let discount = money(p, "discount", index)?.unwrap_or(Fen::ZERO);
+    let shipping = money(p, "shipping", index)?.unwrap_or(Fen::ZERO);
+    let tax = money(p, "tax", index)?.unwrap_or(Fen::ZERO);
+    let revenue = money(p, "revenue", index)?;
+    let total = match (money(p, "total", index)?, revenue) {
+        (Some(t), _) => t,
+        (None, Some(r)) => r + shipping + tax,
+        (None, None) => {
+            lines.iter().map(|l| Fen(l.price.0 * l.quantity)).sum::<Fen>() - discount + shipping + tax
+        }
+    };
+    let currency = text(p, "currency")
+        .map(|c| c.to_uppercase())
+        .unwrap_or_else(|| "CNY".to_string());
+    Ok(Order {
+        order_id,
+        user_id: e.user_id.clone(),
+        anonymous_id: e.anonymous_id.clone(),
+        total,
+        revenue: revenue.unwrap_or(total - shipping - tax),
+        discount,
+        shipping,
+        tax,
+        coupon: text(p, "coupon"),
+        currency,
+        placed_at: e.timestamp,
+        lines,
+        message_id: e.message_id.clone(),
+    })
+}
+
+fn product_of_line(l: &OrderLine, e: &Event) -> Option<Product> {
+    let id = l.product_id.clone().or(l.sku.clone())?;
+    Some(Product {
+        product_id: id,
+        sku: l.sku.clone(),
+        name: l.name.clone(),
+        category: l.category.clone(),
+        brand: l.brand.clone(),
+        price: Some(l.price),
+        cost: None,
+        updated_at: e.timestamp,
+    })
+}
+
+fn read_product(p: &Map<String, Value>, e: &Event, index: usize) -> Result<Option<Product>> {
+    let Some(id) = text(p, "product_id").or(text(p, "sku")) else {
+        return Ok(None);
+    };
+    Ok(Some(Product {
+        product_id: id,
+        sku: text(p, "sku"),
+        name: text(p, "name"),
+        category: text(p, "category"),
+        brand: text(p, "brand"),
+        price: money(p, "price", index)?,
+        cost: money(p, "cost", index)?,
+        updated_at: e.timestamp,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::message::{parse, Envelope};
+
+    fn track(name: &str, props: Value) -> Event {
+        parse(
+            &json!({"type": "track", "userId": "u1", "event": name, "properties": props}),
+            &Envelope::default(),
+        )
+        .unwrap()
+        .event
+    }
+
+    #[test]
+    fn order_completed_places_an_order_in_fen() {
+        let e = track(
+            "Order Completed",
+            json!({"order_id": "o1", "total": 1000.01, "discount": 5, "coupon": "NEW10", "currency": "cny",
+                   "products": [{"product_id": "p1", "sku": "S1", "name": "面膜", "category": "護膚", "brand": "B",
+                                 "price": 500.005, "quantity": 2}]}),
+        );
+        let n = materialise(e, None, 0).unwrap();
+        let o = n.order.unwrap();
+        assert_eq!(o.total, Fen(100_001));
+        assert_eq!(o.revenue, Fen(100_001));
+        assert_eq!(o.currency, "CNY");
+        assert_eq!(o.lines[0].price, Fen(50_001));
+        assert_eq!(o.lines[0].quantity, 2);
+        assert_eq!(n.products[0].category.as_deref(), Some("護膚"));
+    }
+
+    #[test]
+    fn order_total_falls_back_to_revenue_then_lines() {
+        let e = track(
+            "Order Completed",
+            json!({"order_id": 7, "revenue": 90, "shipping": 10}),
+        );
+        assert_eq!(materialise(e, None, 0).unwrap().order.unwrap().total, Fen(10_000));
+        let e = track(
+            "Order Completed",
+            json!({"order_id": "o", "discount": 1, "products": [{"price": "2.50", "quantity": 4}, {"price": 3}]}),
+        );
+        let o = materialise(e, None, 0).unwrap().order.unwrap();
+        assert_eq!(o.order_id, "o");
+        assert_eq!(o.total, Fen(1200));
+    }
+
+    #[test]
+    fn refunds_and_cancellations() {
+        let n = materialise(
+            track("Order Refunded", json!({"order_id": "o1", "total": 30})),
+            None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(n.adjustment.unwrap().amount, Some(Fen(3000)));
+        let n = materialise(
+            track(
+                "Order Refunded",
+                json!({"order_id": "o1", "products": [{"price": 10, "quantity": 2}]}),
+            ),
+            None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(n.adjustment.unwrap().amount, Some(Fen(2000)));
+        let n = materialise(track("Order Refunded", json!({"order_id": "o1"})), None, 0).unwrap();
+        assert_eq!(n.adjustment.unwrap().amount, None);
+        let n = materialise(track("Order Cancelled", json!({"order_id": "o1"})), None, 0).unwrap();
+        assert_eq!(n.adjustment.unwrap().kind, OrderAdjustmentKind::Cancel);
+    }
+
+    #[test]
+    fn bad_commerce_fields_are_refused() {
+        let code = |name: &str, p: Value| materialise(track(name, p), None, 3).unwrap_err().code();
+        assert_eq!(code("Order Completed", json!({"total": 5})), "missing_order_id");
+        assert_eq!(
+            code("Order Completed", json!({"order_id": "o", "total": "lots"})),
+            "invalid_money"
+        );
+        assert_eq!(
+            code("Order Completed", json!({"order_id": "o", "products": {}})),
+            "wrong_type"
+        );
+        assert_eq!(
+            code(
+                "Order Completed",
+                json!({"order_id": "o", "products": [{"quantity": -1}]})
+            ),
+            "wrong_type"
+        );
+        assert_eq!(
+            code("Product Viewed", json!({"product_id": "p", "price": [1]})),
+            "invalid_money"
+        );
+    }
+
+    #[test]
+    fn product_events_upsert_the_catalogue() {
+        let n = materialise(
+            track(
+                "Product Viewed",
+                json!({"sku": "S9", "name": "運動鞋", "price": 399, "cost": 120.5}),
+            ),
+            None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(n.products[0].product_id, "S9");
+        assert_eq!(n.products[0].cost, Some(Fen(12_050)));
+        assert!(materialise(track("Product Viewed", json!({})), None, 0)
+            .unwrap()
+            .products
+            .is_empty());
+    }
+}

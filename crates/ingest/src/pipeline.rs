@@ -1,0 +1,190 @@
+//! The write pipeline: a bounded queue in front of one writer task.
+//!
+//! Request handlers [`Pipeline::submit`] a validated batch and wait for the answer,
+//! which comes once the batch is committed: an acknowledged event is durable. The
+//! writer takes whatever jobs are queued (up to `max_group_events`) and commits them
+//! in one transaction (group commit), which is what makes small batches cheap. When
+//! a group fails, its jobs are retried one by one so one bad batch cannot sink the
+//! others. A full queue is refused at once ([`Error::Overloaded`], HTTP 503) rather
+//! than buffered without bound. [`Pipeline::shutdown`] stops taking work, drains the
+//! queue and waits for the last commit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use flywheel_store::{ApplyOutcome, NewEvent, Store};
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
+
+use crate::{Error, Result};
+
+/// Settings of the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineConfig {
+    /// Batches that may wait in the queue before submitters get `Overloaded`.
+    pub queue_capacity: usize,
+    /// Most events committed in one transaction.
+    pub max_group_events: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            queue_capacity: 4096,
+            max_group_events: 20_000,
+        }
+    }
+}
+
+struct Job {
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<ApplyOutcome>>,
+}
+
+/// Counters of the pipeline, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Events stored.
+    pub inserted: AtomicU64,
+    /// Events dropped as duplicates.
+    pub duplicates: AtomicU64,
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Batches refused because the queue was full.
+    pub overloaded: AtomicU64,
+}
+
+/// Handle to the pipeline; cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    sender: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    stats: Arc<PipelineStats>,
+}
+
+impl Pipeline {
+    /// Starts the writer task on the current runtime.
+    pub fn start(store: Store, config: PipelineConfig) -> Pipeline {
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let stats = Arc::new(PipelineStats::default());
+        let writer = tokio::spawn(run_writer(
+            store,
+            rx,
+            config.max_group_events.max(1),
+            stats.clone(),
+        ));
+        Pipeline {
+            sender: Arc::new(Mutex::new(Some(tx))),
+            writer: Arc::new(Mutex::new(Some(writer))),
+            stats,
+        }
+    }
+
+    /// The pipeline's counters.
+    pub fn stats(&self) -> &PipelineStats {
+        &self.stats
+    }
+
+    /// Queues a batch and waits until it is committed.
+    pub async fn submit(&self, events: Vec<NewEvent>) -> Result<ApplyOutcome> {
+        if events.is_empty() {
+            return Ok(ApplyOutcome::default());
+        }
+        let (reply, answer) = oneshot::channel();
+        {
+            let guard = self.sender.lock().await;
+            let Some(tx) = guard.as_ref() else {
+                return Err(Error::ShuttingDown);
+            };
+            tx.try_send(Job { events, reply }).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    self.stats.overloaded.fetch_add(1, Ordering::Relaxed);
+                    Error::Overloaded
+                }
+                mpsc::error::TrySendError::Closed(_) => Error::ShuttingDown,
+            })?;
+        }
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Queues a batch, waiting for room instead of failing when the queue is full
+    /// (for bulk import, which is its own back-pressure).
+    pub async fn submit_waiting(&self, events: Vec<NewEvent>) -> Result<ApplyOutcome> {
+        if events.is_empty() {
+            return Ok(ApplyOutcome::default());
+        }
+        let (reply, answer) = oneshot::channel();
+        let tx = self.sender.lock().await.clone().ok_or(Error::ShuttingDown)?;
+        tx.send(Job { events, reply })
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Stops accepting batches, commits everything queued, and waits for the writer.
+    pub async fn shutdown(&self) {
+        self.sender.lock().await.take();
+        if let Some(w) = self.writer.lock().await.take() {
+            if let Err(e) = w.await {
+                tracing::error!(error = %e, "ingest writer ended abnormally");
+            }
+        }
+    }
+}
+
+async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, max_group: usize, stats: Arc<PipelineStats>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        let mut size = jobs[0].events.len();
+        while size < max_group {
+            match rx.try_recv() {
+                Ok(j) => {
+                    size += j.events.len();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&store, jobs, &stats).await;
+    }
+    tracing::debug!("ingest writer drained");
+}
+
+async fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats) {
+    let mut all = Vec::with_capacity(jobs.iter().map(|j| j.events.len()).sum());
+    let mut ranges = Vec::with_capacity(jobs.len());
+    for j in &jobs {
+        ranges.push(all.len()..all.len() + j.events.len());
+        all.extend(j.events.iter().cloned());
+    }
+    match store.apply(all).await {
+        Ok(outcome) => {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.inserted.fetch_add(outcome.inserted, Ordering::Relaxed);
+            stats.duplicates.fetch_add(outcome.duplicates, Ordering::Relaxed);
+            for (job, range) in jobs.into_iter().zip(ranges) {
+                let _ = job.reply.send(Ok(outcome.slice(range)));
+            }
+        }
+        Err(e) if jobs.len() > 1 => {
+            tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; retrying batches one by one");
+            for job in jobs {
+                let result = store.apply(job.events).await.map_err(Error::from);
+                if let Ok(o) = &result {
+                    stats.commits.fetch_add(1, Ordering::Relaxed);
+                    stats.inserted.fetch_add(o.inserted, Ordering::Relaxed);
+                    stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
+                }
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "commit failed");
+            for job in jobs {
+                let _ = job
+                    .reply
+                    .send(Err(Error::Store(flywheel_store::Error::Database(e.to_string()))));
+            }
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Flywheel's system of record.
+//!
+//! Owns the tables (events, identities, profiles and their traits, orders and
+//! lines, order adjustments, products, write keys, settings) and the only SQL in
+//! the product. Two backends pass one test suite: SQLite (embedded default, WAL,
+//! one file under `--data-dir`) and PostgreSQL (`--store postgres://…`). Both use
+//! blocking drivers behind the [`conn::Conn`] seam; the async methods of [`Store`]
+//! run them on tokio's blocking pool. Migrations are embedded and applied by
+//! [`Store::open`].
+//!
+//! Writes arrive as whole batches ([`Store::apply`]) in one transaction each, so a
+//! batch is stored entirely or not at all.
+
+mod commerce;
+pub mod conn;
+mod keys;
+mod migrate;
+mod pool;
+pub mod postgres;
+mod read;
+pub mod sqlite;
+mod write;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use flywheel_core::{
+    Event, Fen, Identity, Order, OrderAdjustment, OrderLine, OrderStatus, Product, Profile, ProfileId,
+    ProfileSummary, Timestamp,
+};
+use serde::Serialize;
+
+pub use keys::{hash_secret, new_secret};
+pub use sqlite::Synchronous;
+
+use conn::{in_write_tx, Conn, Dialect};
+use pool::Pool;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database could not be opened or reached.
+    #[error("cannot open store: {0}")]
+    Open(String),
+    /// The connection broke.
+    #[error("database connection lost: {0}")]
+    Connection(String),
+    /// The database refused a statement.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Stored data did not have the expected shape.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// A page cursor was not one this store handed out.
+    #[error("invalid cursor {0:?}")]
+    BadCursor(String),
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The store URL is not one Flywheel understands.
+    #[error("unsupported store URL {0:?}: use sqlite://PATH or postgres://...")]
+    BadUrl(String),
+    /// A blocking task failed.
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    /// Whether the connection that raised this should be discarded.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(self, Error::Connection(_) | Error::Open(_))
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Corrupt(e.to_string())
+    }
+}
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An accepted event ready to store, with what it materialises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The event.
+    pub event: Event,
+    /// Id of the write key it came with (`None` for imports and the demo).
+    pub source: Option<String>,
+    /// The order an `Order Completed` places.
+    pub order: Option<Order>,
+    /// The refund or cancellation an `Order Refunded`/`Order Cancelled` records.
+    pub adjustment: Option<OrderAdjustment>,
+    /// Catalogue entries the event describes.
+    pub products: Vec<Product>,
+}
+
+/// What [`Store::apply`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyOutcome {
+    /// Events stored now.
+    pub inserted: u64,
+    /// Events skipped because their `messageId` was already stored (or repeated in the batch).
+    pub duplicates: u64,
+    /// Per input event, in order: whether it was stored now (false: a duplicate).
+    #[serde(skip)]
+    pub stored: Vec<bool>,
+}
+
+impl ApplyOutcome {
+    /// The outcome of per-event "stored now" flags.
+    pub fn from_flags(stored: Vec<bool>) -> ApplyOutcome {
+        let inserted = stored.iter().filter(|s| **s).count() as u64;
+        ApplyOutcome {
+            inserted,
+            duplicates: stored.len() as u64 - inserted,
+            stored,
+        }
+    }
+
+    /// The outcome of the events `range` of the batch.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> ApplyOutcome {
+        ApplyOutcome::from_flags(self.stored.get(range).map(<[bool]>::to_vec).unwrap_or_default())
+    }
+}
+
+/// A stored event with its position in the log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    /// Position in the event log (increasing in insertion order).
+    pub seq: i64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// A page of a profile's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventPage {
+    /// Events, newest first.
+    pub events: Vec<StoredEvent>,
+    /// Pass back to continue; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of the profile list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfilePage {
+    /// Profiles in id order.
+    pub profiles: Vec<ProfileSummary>,
+    /// Pass back to continue; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A stored order with its derived refund state. Money fields are integer fen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredOrder {
+    /// The shop's order id.
+    pub order_id: String,
+    /// Buyer's user id.
+    pub user_id: Option<String>,
+    /// Buyer's anonymous id.
+    pub anonymous_id: Option<String>,
+    /// Currency.
+    pub currency: String,
+    /// Amount paid, fen.
+    #[serde(rename = "total_fen")]
+    pub total: Fen,
+    /// Revenue, fen.
+    #[serde(rename = "revenue_fen")]
+    pub revenue: Fen,
+    /// Discount, fen.
+    #[serde(rename = "discount_fen")]
+    pub discount: Fen,
+    /// Shipping, fen.
+    #[serde(rename = "shipping_fen")]
+    pub shipping: Fen,
+    /// Tax, fen.
+    #[serde(rename = "tax_fen")]
+    pub tax: Fen,
+    /// Coupon code.
+    pub coupon: Option<String>,
+    /// When placed.
+    pub placed_at: Timestamp,
+    /// Refunded so far (never more than the total), fen.
+    #[serde(rename = "refunded_fen")]
+    pub refunded: Fen,
+    /// Derived status.
+    pub status: OrderStatus,
+    /// Lines.
+    pub lines: Vec<OrderLine>,
+}
+
+/// A write key as listed (never with its secret).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WriteKey {
+    /// Stable id (`key_…`).
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// First characters of the secret, to recognise it.
+    pub prefix: String,
+    /// When created.
+    pub created_at: Timestamp,
+    /// When revoked, if revoked.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Tables that can be counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// The event log.
+    Events,
+    /// Profiles.
+    Profiles,
+    /// Orders.
+    Orders,
+    /// Products.
+    Products,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::Profiles => "profiles",
+            Table::Orders => "orders",
+            Table::Products => "products",
+        }
+    }
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// Embedded SQLite.
+    Sqlite(sqlite::SqliteOptions),
+    /// PostgreSQL.
+    Postgres(postgres::PgOptions),
+}
+
+impl StoreConfig {
+    /// Reads `--store`: `sqlite://PATH`, `postgres://…`/`postgresql://…`, or nothing for
+    /// `DATA_DIR/flywheel.db`.
+    pub fn from_url(url: Option<&str>, data_dir: &Path, synchronous: Synchronous) -> Result<StoreConfig> {
+        match url {
+            None | Some("") => Ok(StoreConfig::Sqlite(sqlite::SqliteOptions {
+                path: data_dir.join("flywheel.db"),
+                synchronous,
+            })),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Ok(StoreConfig::Postgres(postgres::PgOptions::parse(u)?))
+            }
+            Some(u) => match u.strip_prefix("sqlite://") {
+                Some(path) if !path.is_empty() => Ok(StoreConfig::Sqlite(sqlite::SqliteOptions {
+                    path: path.into(),
+                    synchronous,
+                })),
+                _ => Err(Error::BadUrl(u.to_string())),
+            },
+        }
+    }
+
+    /// A description safe to log (no password).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreConfig::Sqlite(o) => format!("sqlite {}", o.path.display()),
+            StoreConfig::Postgres(o) => {
+                let host = o.url.rsplit('@').next().unwrap_or("").to_string();
+                format!(
+                    "postgres {host}{}",
+                    o.schema
+                        .as_ref()
+                        .map(|s| format!(" schema {s}"))
+                        .unwrap_or_default()
+                )
+            }
+        }
+    }
+}
+
+/// The store: cheap to clone, safe to share.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dialect: Dialect,
+    writer: Arc<Pool>,
+    readers: Arc<Pool>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store and applies pending migrations.
+    pub async fn open(config: StoreConfig) -> Result<Store> {
+        let (dialect, writer, readers) = match config {
+            StoreConfig::Sqlite(o) => {
+                let r = o.clone();
+                (
+                    Dialect::Sqlite,
+                    Pool::new(1, move || sqlite::open(&o)),
+                    Pool::new(8, move || sqlite::open(&r)),
+                )
+            }
+            StoreConfig::Postgres(o) => {
+                let r = o.clone();
+                (
+                    Dialect::Postgres,
+                    Pool::new(2, move || postgres::open(&o)),
+                    Pool::new(8, move || postgres::open(&r)),
+                )
+            }
+        };
+        let store = Store {
+            dialect,
+            writer: Arc::new(writer),
+            readers: Arc::new(readers),
+        };
+        store.write(|c| migrate::migrate(c).map(|_| ())).await?;
+        Ok(store)
+    }
+
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let pool = self.writer.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    /// Stores a batch of events atomically: all of it, or (on error) none of it.
+    pub async fn apply(&self, batch: Vec<NewEvent>) -> Result<ApplyOutcome> {
+        self.write(move |c| in_write_tx(c, |c| write::apply(c, &batch)))
+            .await
+    }
+
+    /// The profile an identity belongs to.
+    pub async fn profile_id_of(&self, identity: Identity) -> Result<Option<ProfileId>> {
+        self.read(move |c| read::profile_id_of(c, &identity)).await
+    }
+
+    /// The profile that owns `identity`.
+    pub async fn profile_by_identity(&self, identity: Identity) -> Result<Option<Profile>> {
+        self.read(move |c| {
+            c.begin_read()?;
+            let out = match read::profile_id_of(c, &identity)? {
+                Some(id) => read::profile(c, &id),
+                None => Ok(None),
+            };
+            c.rollback();
+            out
+        })
+        .await
+    }
+
+    /// A profile's events, newest first.
+    pub async fn profile_events(
+        &self,
+        id: ProfileId,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<EventPage> {
+        self.read(move |c| read::profile_events(c, &id, cursor.as_deref(), limit))
+            .await
+    }
+
+    /// Profiles in id order.
+    pub async fn list_profiles(&self, cursor: Option<String>, limit: usize) -> Result<ProfilePage> {
+        self.read(move |c| read::list_profiles(c, cursor.as_deref(), limit))
+            .await
+    }
+
+    /// A profile's orders, newest first.
+    pub async fn orders_of(&self, id: ProfileId) -> Result<Vec<StoredOrder>> {
+        self.read(move |c| read::orders_of(c, &id)).await
+    }
+
+    /// Checks the database answers (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        self.read(|c| c.query("SELECT 1", &[]).map(|_| ())).await
+    }
+
+    /// Row count of a table.
+    pub async fn count(&self, table: Table) -> Result<i64> {
+        self.read(move |c| read::count(c, table)).await
+    }
+
+    /// Creates a write key; returns it and its secret (shown once).
+    pub async fn create_write_key(&self, name: String) -> Result<(WriteKey, String)> {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.write(move |c| in_write_tx(c, |c| keys::create(c, &name, now)))
+            .await
+    }
+
+    /// All write keys.
+    pub async fn list_write_keys(&self) -> Result<Vec<WriteKey>> {
+        self.read(keys::list).await
+    }
+
+    /// Revokes a write key by id.
+    pub async fn revoke_write_key(&self, id: String) -> Result<()> {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.write(move |c| in_write_tx(c, |c| keys::revoke(c, &id, now)))
+            .await
+    }
+
+    /// The id of the active write key with this secret.
+    pub async fn authenticate_write_key(&self, secret: String) -> Result<Option<String>> {
+        self.read(move |c| keys::authenticate(c, &secret)).await
+    }
+
+    /// A stored setting.
+    pub async fn setting(&self, key: &'static str) -> Result<Option<String>> {
+        self.read(move |c| keys::setting(c, key)).await
+    }
+
+    /// Stores a setting unless already set; returns whether it was stored.
+    pub async fn set_setting_once(&self, key: &'static str, value: String) -> Result<bool> {
+        self.write(move |c| in_write_tx(c, |c| keys::set_setting_once(c, key, &value)))
+            .await
+    }
+}

@@ -1,0 +1,50 @@
+//! Schema migrations, embedded in the binary and applied at start.
+//!
+//! Each migration runs once, in its own write transaction (which on PostgreSQL also
+//! holds the writers' advisory lock, so processes starting together do not race).
+
+use crate::conn::{in_write_tx, Conn, Dialect, Param};
+use crate::Result;
+
+/// `(version, SQLite text, PostgreSQL text)` in order.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    include_str!("migrations/sqlite_001_init.sql"),
+    include_str!("migrations/postgres_001_init.sql"),
+)];
+
+/// Applies every migration not yet applied; returns how many ran.
+pub fn migrate(conn: &mut dyn Conn) -> Result<usize> {
+    conn.batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )?;
+    let mut ran = 0;
+    for (version, sqlite, postgres) in MIGRATIONS {
+        let applied = in_write_tx(conn, |c| {
+            let done = !c
+                .query(
+                    "SELECT version FROM schema_migrations WHERE version = $1",
+                    &[Param::I64(*version)],
+                )?
+                .is_empty();
+            if done {
+                return Ok(false);
+            }
+            c.batch(match c.dialect() {
+                Dialect::Sqlite => sqlite,
+                Dialect::Postgres => postgres,
+            })?;
+            let now = chrono::Utc::now().timestamp_millis();
+            c.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                &[Param::I64(*version), Param::I64(now)],
+            )?;
+            Ok(true)
+        })?;
+        if applied {
+            tracing::info!(version, "applied migration");
+            ran += 1;
+        }
+    }
+    Ok(ran)
+}

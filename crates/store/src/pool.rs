@@ -1,0 +1,54 @@
+//! A small blocking connection pool shared by both backends.
+//!
+//! Connections are made on demand and kept for reuse up to `max_idle`; a connection
+//! whose last use failed is dropped instead of returned.
+
+use std::sync::{Arc, Mutex};
+
+use crate::conn::Conn;
+use crate::Result;
+
+type Connect = dyn Fn() -> Result<Box<dyn Conn>> + Send + Sync;
+
+/// A pool of boxed connections.
+pub struct Pool {
+    idle: Mutex<Vec<Box<dyn Conn>>>,
+    connect: Box<Connect>,
+    max_idle: usize,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("max_idle", &self.max_idle).finish()
+    }
+}
+
+impl Pool {
+    /// A pool that opens connections with `connect`.
+    pub fn new(max_idle: usize, connect: impl Fn() -> Result<Box<dyn Conn>> + Send + Sync + 'static) -> Self {
+        Pool {
+            idle: Mutex::new(Vec::new()),
+            connect: Box::new(connect),
+            max_idle,
+        }
+    }
+
+    /// Runs `f` on a pooled connection.
+    pub fn with<T>(self: &Arc<Self>, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
+        let taken = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
+        let mut conn = match taken {
+            Some(c) => c,
+            None => (self.connect)()?,
+        };
+        let out = f(conn.as_mut());
+        let healthy = !matches!(&out, Err(e) if e.is_connection_error());
+        if healthy {
+            if let Ok(mut idle) = self.idle.lock() {
+                if idle.len() < self.max_idle {
+                    idle.push(conn);
+                }
+            }
+        }
+        out
+    }
+}

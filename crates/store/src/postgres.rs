@@ -1,0 +1,177 @@
+//! The scale-out backend: PostgreSQL through the synchronous `postgres` client.
+//!
+//! Writers serialise identity resolution with a transaction-scoped advisory lock,
+//! so any number of processes may ingest into one database. A `schema=NAME` query
+//! parameter on the URL (ours, removed before connecting) selects and creates a
+//! schema, which is how tests isolate their runs in one database.
+
+use std::collections::HashMap;
+
+use postgres::types::{ToSql, Type};
+use postgres::{Client, NoTls, Statement};
+
+use crate::conn::{Cell, Conn, Dialect, Param, Row};
+use crate::{Error, Result};
+
+/// Advisory-lock key taken by every write transaction ("flywheel" in ASCII).
+const WRITE_LOCK_KEY: i64 = 0x666c_7977_6865_656c;
+
+/// Parsed PostgreSQL settings.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// The connection URL without our own parameters.
+    pub url: String,
+    /// Schema to use (created if missing), from `schema=NAME`.
+    pub schema: Option<String>,
+}
+
+impl PgOptions {
+    /// Reads a `postgres://` URL, taking out `schema=NAME`.
+    pub fn parse(url: &str) -> Result<PgOptions> {
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, q),
+            None => (url, ""),
+        };
+        let mut schema = None;
+        let mut rest = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("schema", v)) => {
+                    if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                        return Err(Error::Open(format!(
+                            "schema {v:?}: use letters, digits and underscores only"
+                        )));
+                    }
+                    schema = Some(v.to_string());
+                }
+                _ => rest.push(pair),
+            }
+        }
+        let url = if rest.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        Ok(PgOptions { url, schema })
+    }
+}
+
+/// Opens a connection.
+pub fn open(opts: &PgOptions) -> Result<Box<dyn Conn>> {
+    let mut client = Client::connect(&opts.url, NoTls).map_err(|e| Error::Open(format!("postgres: {e}")))?;
+    if let Some(schema) = &opts.schema {
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\""
+            ))
+            .map_err(|e| Error::Open(format!("postgres schema {schema}: {e}")))?;
+    }
+    Ok(Box::new(PgConn {
+        client,
+        statements: HashMap::new(),
+    }))
+}
+
+/// A PostgreSQL connection with a prepared-statement cache.
+pub struct PgConn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Self {
+        if e.is_closed() {
+            Error::Connection(e.to_string())
+        } else {
+            match e.as_db_error() {
+                Some(db) => Error::Database(format!("{}: {}", db.code().code(), db.message())),
+                None => Error::Database(e.to_string()),
+            }
+        }
+    }
+}
+
+impl PgConn {
+    fn statement(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        if self.statements.len() > 512 {
+            self.statements.clear();
+        }
+        let s = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+fn boxed<'a>(p: &Param<'a>) -> Box<dyn ToSql + Sync + 'a> {
+    match p {
+        Param::I64(v) => Box::new(*v),
+        Param::OptI64(v) => Box::new(*v),
+        Param::Text(v) => Box::new(*v),
+        Param::OptText(v) => Box::new(*v),
+    }
+}
+
+fn read_row(row: &postgres::Row) -> Result<Row> {
+    let mut cells = Vec::with_capacity(row.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let c = match *col.type_() {
+            Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map(Cell::I64),
+            Type::INT4 => row.try_get::<_, Option<i32>>(i)?.map(|v| Cell::I64(v.into())),
+            Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(|v| Cell::I64(v.into())),
+            Type::BOOL => row.try_get::<_, Option<bool>>(i)?.map(|v| Cell::I64(v.into())),
+            _ => row.try_get::<_, Option<String>>(i)?.map(Cell::Text),
+        };
+        cells.push(c.unwrap_or(Cell::Null));
+    }
+    Ok(Row(cells))
+}
+
+impl Conn for PgConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        let stmt = self.statement(sql)?;
+        let values: Vec<_> = params.iter().map(boxed).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
+        Ok(self.client.execute(&stmt, &refs)?)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        let stmt = self.statement(sql)?;
+        let values: Vec<_> = params.iter().map(boxed).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
+        self.client.query(&stmt, &refs)?.iter().map(read_row).collect()
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        Ok(self.client.batch_execute(sql)?)
+    }
+
+    fn begin_write(&mut self) -> Result<()> {
+        self.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"))
+    }
+
+    fn begin_read(&mut self) -> Result<()> {
+        self.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_schema_out_of_url() {
+        let o = PgOptions::parse("postgres://u@h/db?schema=t_1&sslmode=disable").unwrap();
+        assert_eq!(o.url, "postgres://u@h/db?sslmode=disable");
+        assert_eq!(o.schema.as_deref(), Some("t_1"));
+        let o = PgOptions::parse("postgres://u@h/db").unwrap();
+        assert_eq!(o.schema, None);
+        assert!(PgOptions::parse("postgres://h/db?schema=a;drop").is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! The embedded backend: one SQLite file in WAL mode under `--data-dir`.
+//!
+//! Writers serialise through `BEGIN IMMEDIATE` (with a busy timeout); readers run
+//! concurrently on their own connections, as WAL allows.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use crate::conn::{Cell, Conn, Dialect, Param, Row};
+use crate::{Error, Result};
+
+/// How hard SQLite syncs to disk on commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// `NORMAL`: in WAL mode a commit survives a crash or SIGKILL of the process; the
+    /// last commits may be lost on power failure. The default.
+    #[default]
+    Normal,
+    /// `FULL`: every commit is fsynced; also survives power failure, slower.
+    Full,
+}
+
+/// Options of the SQLite backend.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file.
+    pub path: PathBuf,
+    /// Sync level.
+    pub synchronous: Synchronous,
+}
+
+/// Opens a connection with Flywheel's pragmas, creating the file and its directory.
+pub fn open(opts: &SqliteOptions) -> Result<Box<dyn Conn>> {
+    if let Some(dir) = opts.path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Open(format!("{}: {e}", dir.display())))?;
+        }
+    }
+    let conn = rusqlite::Connection::open(&opts.path).map_err(|e| open_error(&opts.path, e))?;
+    let sync = match opts.synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+    ))
+    .map_err(|e| open_error(&opts.path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(|e| open_error(&opts.path, e))?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(Box::new(SqliteConn(conn)))
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> Error {
+    Error::Open(format!("sqlite {}: {e}", path.display()))
+}
+
+/// A SQLite connection.
+pub struct SqliteConn(rusqlite::Connection);
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Param::I64(v) => ToSqlOutput::from(*v),
+            Param::OptI64(Some(v)) => ToSqlOutput::from(*v),
+            Param::Text(v) => ToSqlOutput::from(*v),
+            Param::OptText(Some(v)) => ToSqlOutput::from(*v),
+            Param::OptI64(None) | Param::OptText(None) => ToSqlOutput::from(rusqlite::types::Null),
+        })
+    }
+}
+
+fn cell(v: ValueRef<'_>) -> Cell {
+    match v {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(i) => Cell::I64(i),
+        ValueRef::Real(f) => Cell::I64(f as i64),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Database(e.to_string())
+    }
+}
+
+impl Conn for SqliteConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        Ok(stmt.execute(rusqlite::params_from_iter(params.iter()))? as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let mut cells = Vec::with_capacity(n);
+            for i in 0..n {
+                cells.push(cell(r.get_ref(i)?));
+            }
+            out.push(Row(cells));
+        }
+        Ok(out)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        Ok(self.0.execute_batch(sql)?)
+    }
+
+    fn begin_write(&mut self) -> Result<()> {
+        self.batch("BEGIN IMMEDIATE")
+    }
+
+    fn begin_read(&mut self) -> Result<()> {
+        self.batch("BEGIN DEFERRED")
+    }
+}

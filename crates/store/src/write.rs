@@ -1,0 +1,369 @@
+//! Applying a batch of accepted events in one write transaction.
+//!
+//! In order: insert events, skipping `messageId`s already stored (dedupe); resolve
+//! identities of the new events (union-find over the batch plus the stored graph,
+//! merging profiles that the batch links); update profile first/last seen and
+//! counts; merge traits (latest timestamp wins per key, ties by larger `messageId`);
+//! materialise products, orders and their adjustments. Every step is an upsert with a
+//! deterministic winner, so a batch applied twice, or batches applied in another
+//! order, give the same state.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use flywheel_core::time::to_millis;
+use flywheel_core::{Identity, OrderAdjustmentKind, OrderStatus, ProfileId};
+
+use crate::conn::{values_list, Conn, Param};
+use crate::{ApplyOutcome, NewEvent, Result};
+
+/// Rows per multi-row statement (stays under SQLite's and PostgreSQL's parameter limits).
+const CHUNK_ROWS: usize = 500;
+
+/// Applies `batch` inside the caller's write transaction.
+pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
+    let mut seen = HashSet::with_capacity(batch.len());
+    let first: Vec<bool> = batch
+        .iter()
+        .map(|e| seen.insert(e.event.message_id.as_str()))
+        .collect();
+    let unique: Vec<&NewEvent> = batch
+        .iter()
+        .zip(&first)
+        .filter(|(_, f)| **f)
+        .map(|(e, _)| e)
+        .collect();
+    let inserted_ids = insert_events(conn, &unique)?;
+    let inserted: Vec<bool> = batch
+        .iter()
+        .zip(&first)
+        .map(|(e, f)| *f && inserted_ids.contains(e.event.message_id.as_str()))
+        .collect();
+    let fresh: Vec<&NewEvent> = batch
+        .iter()
+        .zip(&inserted)
+        .filter(|(_, i)| **i)
+        .map(|(e, _)| e)
+        .collect();
+    let outcome = ApplyOutcome::from_flags(inserted);
+    if fresh.is_empty() {
+        return Ok(outcome);
+    }
+    let profile_of = resolve_identities(conn, &fresh)?;
+    update_profiles(conn, &fresh, &profile_of)?;
+    crate::commerce::apply(conn, &fresh)?;
+    Ok(outcome)
+}
+
+fn insert_events(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashSet<String>> {
+    const COLS: usize = 9;
+    let bodies: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(&e.event))
+        .collect::<Result<_, _>>()?;
+    let mut inserted = HashSet::with_capacity(events.len());
+    for (chunk_no, chunk) in events.chunks(CHUNK_ROWS).enumerate() {
+        let sql = format!(
+            "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, ts, received_at, source, body) \
+             VALUES {} ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            values_list(chunk.len(), COLS)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * COLS);
+        for (i, e) in chunk.iter().enumerate() {
+            let ev = &e.event;
+            params.extend([
+                Param::Text(&ev.message_id),
+                Param::Text(ev.kind.as_str()),
+                Param::OptText(ev.event.as_deref().or(ev.name.as_deref())),
+                Param::OptText(ev.user_id.as_deref()),
+                Param::OptText(ev.anonymous_id.as_deref()),
+                Param::I64(to_millis(ev.timestamp)),
+                Param::I64(to_millis(ev.received_at)),
+                Param::OptText(e.source.as_deref()),
+                Param::Text(&bodies[chunk_no * CHUNK_ROWS + i]),
+            ]);
+        }
+        for row in conn.query(&sql, &params)? {
+            inserted.insert(row.text(0)?);
+        }
+    }
+    Ok(inserted)
+}
+
+/// Union-find over profile ids; the root of a set is its canonical id.
+#[derive(Default)]
+struct Links {
+    parent: HashMap<ProfileId, ProfileId>,
+}
+
+impl Links {
+    fn find(&mut self, p: &ProfileId) -> ProfileId {
+        let mut cur = p.clone();
+        while let Some(next) = self.parent.get(&cur) {
+            if *next == cur {
+                break;
+            }
+            cur = next.clone();
+        }
+        // Path compression.
+        let mut walk = p.clone();
+        while walk != cur {
+            let next = self
+                .parent
+                .insert(walk, cur.clone())
+                .unwrap_or_else(|| cur.clone());
+            walk = next;
+        }
+        cur
+    }
+
+    fn union(&mut self, a: &ProfileId, b: &ProfileId) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            let root = ProfileId::canonical(ra.clone(), rb.clone());
+            let child = if root == ra { rb } else { ra };
+            self.parent.insert(child, root.clone());
+            self.parent.entry(root.clone()).or_insert(root);
+        }
+    }
+}
+
+/// Resolves every identity of `events` to its final profile, merging profiles the batch links.
+fn resolve_identities(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashMap<Identity, ProfileId>> {
+    let mut idents: Vec<Identity> = events.iter().flat_map(|e| e.event.identities()).collect();
+    idents.sort();
+    idents.dedup();
+    let keys: Vec<String> = idents.iter().map(Identity::key).collect();
+    let mut stored: HashMap<String, ProfileId> = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(CHUNK_ROWS) {
+        let sql = format!(
+            "SELECT id, profile_id FROM identities WHERE id IN ({})",
+            crate::conn::placeholders(1, chunk.len())
+        );
+        let params: Vec<Param> = chunk.iter().map(|k| Param::Text(k)).collect();
+        for row in conn.query(&sql, &params)? {
+            stored.insert(row.text(0)?, ProfileId(row.text(1)?));
+        }
+    }
+    // Each identity starts at its stored profile, or at a profile of its own.
+    let node = |i: &Identity| stored.get(&i.key()).cloned().unwrap_or_else(|| ProfileId::of(i));
+    let mut links = Links::default();
+    for e in events {
+        let ids = e.event.identities();
+        let first = node(&ids[0]);
+        links.find(&first);
+        for other in &ids[1..] {
+            links.union(&first, &node(other));
+        }
+    }
+    // Stored profiles whose set now has another canonical id are merged into it.
+    let existing: HashSet<ProfileId> = stored.values().cloned().collect();
+    let mut merges: BTreeMap<ProfileId, Vec<ProfileId>> = BTreeMap::new();
+    for p in &existing {
+        let root = links.find(p);
+        if root != *p {
+            merges.entry(root).or_default().push(p.clone());
+        }
+    }
+    for (winner, losers) in &merges {
+        for loser in losers {
+            merge_profile(conn, loser, winner)?;
+        }
+    }
+    let mut profile_of = HashMap::with_capacity(idents.len());
+    let mut new_rows: Vec<(String, ProfileId)> = Vec::new();
+    for (ident, key) in idents.into_iter().zip(keys) {
+        let root = links.find(&node(&ident));
+        if !stored.contains_key(&key) {
+            new_rows.push((key, root.clone()));
+        }
+        profile_of.insert(ident, root);
+    }
+    for chunk in new_rows.chunks(CHUNK_ROWS) {
+        let sql = format!(
+            "INSERT INTO identities (id, profile_id) VALUES {} ON CONFLICT (id) DO NOTHING",
+            values_list(chunk.len(), 2)
+        );
+        let params: Vec<Param> = chunk
+            .iter()
+            .flat_map(|(k, p)| [Param::Text(k), Param::Text(&p.0)])
+            .collect();
+        conn.execute(&sql, &params)?;
+    }
+    Ok(profile_of)
+}
+
+const TRAIT_NEWER: &str = "ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, \
+     ts = excluded.ts, message_id = excluded.message_id \
+     WHERE excluded.ts > profile_traits.ts \
+     OR (excluded.ts = profile_traits.ts AND excluded.message_id > profile_traits.message_id)";
+
+const PROFILE_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET \
+     first_seen = CASE WHEN excluded.first_seen < profiles.first_seen THEN excluded.first_seen ELSE profiles.first_seen END, \
+     last_seen = CASE WHEN excluded.last_seen > profiles.last_seen THEN excluded.last_seen ELSE profiles.last_seen END, \
+     event_count = profiles.event_count + excluded.event_count";
+
+/// Moves everything of profile `loser` into `winner` (which may not exist yet).
+fn merge_profile(conn: &mut dyn Conn, loser: &ProfileId, winner: &ProfileId) -> Result<()> {
+    tracing::debug!(%loser, %winner, "merging profiles");
+    let (w, l) = (Param::Text(&winner.0), Param::Text(&loser.0));
+    conn.execute(
+        "UPDATE identities SET profile_id = $1 WHERE profile_id = $2",
+        &[w.clone(), l.clone()],
+    )?;
+    conn.execute(
+        &format!(
+            "INSERT INTO profile_traits (profile_id, key, value, ts, message_id) \
+             SELECT $1, key, value, ts, message_id FROM profile_traits WHERE profile_id = $2 {TRAIT_NEWER}"
+        ),
+        &[w.clone(), l.clone()],
+    )?;
+    conn.execute(
+        "DELETE FROM profile_traits WHERE profile_id = $1",
+        std::slice::from_ref(&l),
+    )?;
+    conn.execute(
+        &format!(
+            "INSERT INTO profiles (id, first_seen, last_seen, event_count) \
+             SELECT $1, first_seen, last_seen, event_count FROM profiles WHERE id = $2 {PROFILE_UPSERT}"
+        ),
+        &[w, l.clone()],
+    )?;
+    conn.execute("DELETE FROM profiles WHERE id = $1", &[l])?;
+    Ok(())
+}
+
+/// A profile's change from this batch.
+struct ProfileDelta {
+    first: i64,
+    last: i64,
+    count: i64,
+}
+
+/// The winning value of one trait in this batch: (timestamp, messageId, JSON text).
+type TraitValue<'a> = (i64, &'a str, String);
+
+fn update_profiles(
+    conn: &mut dyn Conn,
+    events: &[&NewEvent],
+    profile_of: &HashMap<Identity, ProfileId>,
+) -> Result<()> {
+    let mut deltas: BTreeMap<&ProfileId, ProfileDelta> = BTreeMap::new();
+    let mut traits: BTreeMap<(&ProfileId, String), TraitValue> = BTreeMap::new();
+    for e in events {
+        let Some(first_id) = e.event.identities().into_iter().next() else {
+            continue;
+        };
+        let Some(profile) = profile_of.get(&first_id) else {
+            continue;
+        };
+        let ts = to_millis(e.event.timestamp);
+        let d = deltas.entry(profile).or_insert(ProfileDelta {
+            first: ts,
+            last: ts,
+            count: 0,
+        });
+        d.first = d.first.min(ts);
+        d.last = d.last.max(ts);
+        d.count += 1;
+        for (key, value) in e.event.user_traits() {
+            let candidate = (ts, e.event.message_id.as_str(), value.to_string());
+            let slot = traits.entry((profile, key));
+            match slot {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(candidate);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let cur = o.get();
+                    if (candidate.0, candidate.1) > (cur.0, cur.1) {
+                        o.insert(candidate);
+                    }
+                }
+            }
+        }
+    }
+    let rows: Vec<_> = deltas.into_iter().collect();
+    for chunk in rows.chunks(CHUNK_ROWS) {
+        let sql = format!(
+            "INSERT INTO profiles (id, first_seen, last_seen, event_count) VALUES {} {PROFILE_UPSERT}",
+            values_list(chunk.len(), 4)
+        );
+        let params: Vec<Param> = chunk
+            .iter()
+            .flat_map(|(p, d)| {
+                [
+                    Param::Text(&p.0),
+                    Param::I64(d.first),
+                    Param::I64(d.last),
+                    Param::I64(d.count),
+                ]
+            })
+            .collect();
+        conn.execute(&sql, &params)?;
+    }
+    let rows: Vec<_> = traits.into_iter().collect();
+    for chunk in rows.chunks(CHUNK_ROWS) {
+        let sql = format!(
+            "INSERT INTO profile_traits (profile_id, key, value, ts, message_id) VALUES {} {TRAIT_NEWER}",
+            values_list(chunk.len(), 5)
+        );
+        let params: Vec<Param> = chunk
+            .iter()
+            .flat_map(|((p, k), (ts, mid, v))| {
+                [
+                    Param::Text(&p.0),
+                    Param::Text(k),
+                    Param::Text(v),
+                    Param::I64(*ts),
+                    Param::Text(mid),
+                ]
+            })
+            .collect();
+        conn.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// Derives refunded amount and status of `order_id` from its adjustments.
+pub(crate) fn recompute_order(conn: &mut dyn Conn, order_id: &str) -> Result<()> {
+    let rows = conn.query(
+        "SELECT total FROM orders WHERE order_id = $1",
+        &[Param::Text(order_id)],
+    )?;
+    let Some(row) = rows.first() else { return Ok(()) };
+    let total = row.i64(0)?;
+    let mut refunded: i64 = 0;
+    let mut cancelled = false;
+    for adj in conn.query(
+        "SELECT kind, amount FROM order_adjustments WHERE order_id = $1",
+        &[Param::Text(order_id)],
+    )? {
+        match adj.text(0)?.as_str() {
+            "cancel" => cancelled = true,
+            _ => refunded = refunded.saturating_add(adj.opt_i64(1)?.unwrap_or(total)),
+        }
+    }
+    let refunded = refunded.clamp(0, total.max(0));
+    let status = OrderStatus::derive(
+        true,
+        cancelled,
+        flywheel_core::Fen(total),
+        flywheel_core::Fen(refunded),
+    );
+    conn.execute(
+        "UPDATE orders SET refunded = $1, status = $2 WHERE order_id = $3",
+        &[
+            Param::I64(refunded),
+            Param::Text(status.as_str()),
+            Param::Text(order_id),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Stored name of an adjustment kind.
+pub(crate) fn adjustment_kind(kind: OrderAdjustmentKind) -> &'static str {
+    match kind {
+        OrderAdjustmentKind::Refund => "refund",
+        OrderAdjustmentKind::Cancel => "cancel",
+    }
+}
