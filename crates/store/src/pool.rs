@@ -52,3 +52,16 @@ impl Pool {
         out
     }
 }
+
+impl Drop for Pool {
+    /// Closes idle connections off the async runtime: the PostgreSQL client blocks on
+    /// close, which a runtime worker thread must not do.
+    fn drop(&mut self) {
+        let idle = self.idle.get_mut().map(std::mem::take).unwrap_or_default();
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("flywheel-pool-close".into())
+                .spawn(move || drop(idle));
+        }
+    }
+}

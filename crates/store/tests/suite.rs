@@ -1,0 +1,433 @@
+//! One behavioural suite, run against every backend: SQLite in a temporary file and
+//! PostgreSQL (FLYWHEEL_TEST_PG, default postgres://postgres@127.0.0.1:5432/test) in a
+//! fresh schema per test. With CI=true an unreachable PostgreSQL fails the run instead
+//! of skipping.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use flywheel_core::time::parse_timestamp;
+use flywheel_core::{
+    Event, EventKind, Fen, Identity, Order, OrderAdjustment, OrderAdjustmentKind, OrderStatus,
+};
+use flywheel_store::{NewEvent, Store, StoreConfig, Synchronous, Table};
+use serde_json::{json, Map, Value};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique(name: &str) -> String {
+    format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        name
+    )
+}
+
+async fn sqlite(name: &str) -> Store {
+    let dir = std::env::temp_dir().join(format!("flywheel-store-{}", unique(name)));
+    let cfg = StoreConfig::from_url(None, &dir, Synchronous::Normal).unwrap();
+    Store::open(cfg).await.unwrap()
+}
+
+async fn postgres(name: &str) -> Option<Store> {
+    let base = std::env::var("FLYWHEEL_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url = format!("{base}?schema={}", unique(name));
+    match Store::open(
+        StoreConfig::from_url(Some(&url), std::path::Path::new("."), Synchronous::Normal).unwrap(),
+    )
+    .await
+    {
+        Ok(s) => Some(s),
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED postgres backend for {name}: {e}");
+            None
+        }
+        Err(e) => panic!("PostgreSQL is required when CI=true: {e}"),
+    }
+}
+
+/// Declares a test that runs `$body(store)` on each backend.
+macro_rules! backend_test {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_backend() {
+                $body(|| sqlite(stringify!($name))).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_backend() {
+                if postgres(stringify!($name)).await.is_some() {
+                    $body(|| async { postgres(stringify!($name)).await.unwrap() }).await;
+                }
+            }
+        }
+    };
+}
+
+fn ev(id: &str, kind: EventKind, user: Option<&str>, anon: Option<&str>, at: &str) -> Event {
+    Event {
+        message_id: id.into(),
+        kind,
+        user_id: user.map(Into::into),
+        anonymous_id: anon.map(Into::into),
+        event: (kind == EventKind::Track).then(|| "Product Viewed".to_string()),
+        name: None,
+        group_id: None,
+        previous_id: None,
+        timestamp: parse_timestamp(at).unwrap(),
+        original_timestamp: None,
+        sent_at: None,
+        received_at: parse_timestamp(at).unwrap(),
+        context: Map::new(),
+        properties: Map::new(),
+        traits: Map::new(),
+        integrations: Map::new(),
+    }
+}
+
+fn plain(e: Event) -> NewEvent {
+    NewEvent {
+        event: e,
+        source: None,
+        order: None,
+        adjustment: None,
+        products: vec![],
+    }
+}
+
+fn with_traits(mut e: Event, traits: Value) -> Event {
+    e.traits = traits.as_object().unwrap().clone();
+    e
+}
+
+fn alias(id: &str, previous: &str, user: &str, at: &str) -> Event {
+    let mut e = ev(id, EventKind::Alias, Some(user), None, at);
+    e.previous_id = Some(previous.into());
+    e
+}
+
+/// A history touching identity resolution from every side: anonymous browsing on two
+/// devices, an identify linking each to a user id, an alias of an old user id, and
+/// conflicting traits at different times.
+fn history() -> Vec<NewEvent> {
+    vec![
+        plain(ev(
+            "m1",
+            EventKind::Track,
+            None,
+            Some("dev-a"),
+            "2024-01-01T00:00:00Z",
+        )),
+        plain(ev(
+            "m2",
+            EventKind::Page,
+            None,
+            Some("dev-b"),
+            "2024-01-02T00:00:00Z",
+        )),
+        plain(with_traits(
+            ev(
+                "m3",
+                EventKind::Identify,
+                Some("zed"),
+                Some("dev-a"),
+                "2024-01-03T00:00:00Z",
+            ),
+            json!({"city": "北京", "email": "old@example.com"}),
+        )),
+        plain(with_traits(
+            ev(
+                "m4",
+                EventKind::Identify,
+                Some("zed"),
+                Some("dev-b"),
+                "2024-01-05T00:00:00Z",
+            ),
+            json!({"city": "上海"}),
+        )),
+        plain(alias("m5", "legacy-7", "zed", "2024-01-04T00:00:00Z")),
+        plain(with_traits(
+            ev(
+                "m6",
+                EventKind::Identify,
+                Some("legacy-7"),
+                None,
+                "2023-12-01T00:00:00Z",
+            ),
+            json!({"email": "legacy@example.com", "gender": "女"}),
+        )),
+        plain(ev(
+            "m7",
+            EventKind::Track,
+            None,
+            Some("dev-c"),
+            "2024-02-01T00:00:00Z",
+        )),
+    ]
+}
+
+async fn snapshot(s: &Store, id: Identity) -> Value {
+    let p = s.profile_by_identity(id).await.unwrap().unwrap();
+    serde_json::to_value(p).unwrap()
+}
+
+async fn merges_are_order_independent<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    let events = history();
+    let mut reference: Option<(Value, Value)> = None;
+    // Several arrival orders and batchings: forward, reverse, a rotation, one per batch.
+    let orders: Vec<Vec<usize>> = vec![
+        vec![0, 1, 2, 3, 4, 5, 6],
+        vec![6, 5, 4, 3, 2, 1, 0],
+        vec![3, 5, 0, 6, 2, 4, 1],
+        vec![4, 1, 6, 0, 5, 3, 2],
+    ];
+    for (n, order) in orders.iter().enumerate() {
+        let s = open().await;
+        let seq: Vec<NewEvent> = order.iter().map(|i| events[*i].clone()).collect();
+        if n % 2 == 0 {
+            s.apply(seq).await.unwrap();
+        } else {
+            for e in seq {
+                s.apply(vec![e]).await.unwrap();
+            }
+        }
+        let zed = snapshot(&s, Identity::User("zed".into())).await;
+        let other = snapshot(&s, Identity::Anonymous("dev-c".into())).await;
+        // Every id of the merged person resolves to the same profile.
+        for id in [
+            Identity::Anonymous("dev-a".into()),
+            Identity::Anonymous("dev-b".into()),
+            Identity::User("legacy-7".into()),
+        ] {
+            assert_eq!(snapshot(&s, id).await, zed);
+        }
+        match &reference {
+            None => reference = Some((zed, other)),
+            Some((z, o)) => {
+                assert_eq!(&zed, z, "arrival order {order:?} changed the merged profile");
+                assert_eq!(&other, o);
+            }
+        }
+    }
+    let (zed, _) = reference.unwrap();
+    assert_eq!(zed["id"], "user:legacy-7", "canonical id is the least user id");
+    assert_eq!(zed["user_ids"], json!(["legacy-7", "zed"]));
+    assert_eq!(zed["anonymous_ids"], json!(["dev-a", "dev-b"]));
+    assert_eq!(
+        zed["traits"],
+        json!({"city": "上海", "email": "old@example.com", "gender": "女"})
+    );
+    assert_eq!(zed["event_count"], 6);
+    assert_eq!(zed["first_seen"], "2023-12-01T00:00:00Z");
+    assert_eq!(zed["last_seen"], "2024-01-05T00:00:00Z");
+}
+backend_test!(identity_merges, merges_are_order_independent);
+
+async fn retries_never_duplicate<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    let s = open().await;
+    let first = s.apply(history()).await.unwrap();
+    assert_eq!((first.inserted, first.duplicates), (7, 0));
+    let again = s.apply(history()).await.unwrap();
+    assert_eq!((again.inserted, again.duplicates), (0, 7));
+    // A duplicate inside one batch counts once.
+    let mut twice = vec![plain(ev(
+        "x1",
+        EventKind::Track,
+        Some("u"),
+        None,
+        "2024-03-01T00:00:00Z",
+    ))];
+    twice.push(twice[0].clone());
+    let o = s.apply(twice).await.unwrap();
+    assert_eq!(o.stored, vec![true, false]);
+    assert_eq!(s.count(Table::Events).await.unwrap(), 8);
+    let p = snapshot(&s, Identity::User("zed".into())).await;
+    assert_eq!(p["event_count"], 6);
+}
+backend_test!(dedupe, retries_never_duplicate);
+
+fn order_event(id: &str, order: &str, total: i64, at: &str) -> NewEvent {
+    let e = ev(id, EventKind::Track, Some("buyer"), None, at);
+    let o = Order {
+        order_id: order.into(),
+        user_id: Some("buyer".into()),
+        anonymous_id: None,
+        total: Fen(total),
+        revenue: Fen(total),
+        discount: Fen(0),
+        shipping: Fen(0),
+        tax: Fen(0),
+        coupon: None,
+        currency: "CNY".into(),
+        placed_at: e.timestamp,
+        lines: vec![],
+        message_id: id.into(),
+    };
+    NewEvent {
+        order: Some(o),
+        ..plain(e)
+    }
+}
+
+fn adjustment(id: &str, order: &str, kind: OrderAdjustmentKind, amount: Option<i64>, at: &str) -> NewEvent {
+    let e = ev(id, EventKind::Track, Some("buyer"), None, at);
+    let a = OrderAdjustment {
+        order_id: order.into(),
+        kind,
+        amount: amount.map(Fen),
+        at: e.timestamp,
+        message_id: id.into(),
+    };
+    NewEvent {
+        adjustment: Some(a),
+        ..plain(e)
+    }
+}
+
+async fn refunds_adjust_orders_in_any_order<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    let events = vec![
+        order_event("o-1", "A", 100_001, "2024-05-01T00:00:00Z"),
+        adjustment(
+            "r-1",
+            "A",
+            OrderAdjustmentKind::Refund,
+            Some(30_000),
+            "2024-05-02T00:00:00Z",
+        ),
+        order_event("o-2", "B", 5_000, "2024-05-03T00:00:00Z"),
+        adjustment(
+            "r-2",
+            "B",
+            OrderAdjustmentKind::Refund,
+            None,
+            "2024-05-04T00:00:00Z",
+        ),
+        order_event("o-3", "C", 7_000, "2024-05-05T00:00:00Z"),
+        adjustment(
+            "c-3",
+            "C",
+            OrderAdjustmentKind::Cancel,
+            None,
+            "2024-05-05T01:00:00Z",
+        ),
+    ];
+    for reverse in [false, true] {
+        let s = open().await;
+        let seq: Vec<NewEvent> = if reverse {
+            events.iter().rev().cloned().collect()
+        } else {
+            events.clone()
+        };
+        for e in seq {
+            s.apply(vec![e]).await.unwrap();
+        }
+        let pid = s
+            .profile_id_of(Identity::User("buyer".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let orders = s.orders_of(pid).await.unwrap();
+        let state: Vec<(String, OrderStatus, i64)> = orders
+            .iter()
+            .map(|o| (o.order_id.clone(), o.status, o.refunded.0))
+            .collect();
+        assert_eq!(
+            state,
+            vec![
+                ("C".into(), OrderStatus::Cancelled, 0),
+                ("B".into(), OrderStatus::Refunded, 5_000),
+                ("A".into(), OrderStatus::PartiallyRefunded, 30_000),
+            ],
+            "reverse={reverse}"
+        );
+    }
+}
+backend_test!(orders, refunds_adjust_orders_in_any_order);
+
+async fn timelines_page_with_cursors<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    let s = open().await;
+    let batch: Vec<NewEvent> = (0..25)
+        .map(|i| {
+            plain(ev(
+                &format!("p{i}"),
+                EventKind::Track,
+                Some("pager"),
+                None,
+                &format!("2024-06-01T00:00:{:02}Z", i / 2),
+            ))
+        })
+        .collect();
+    s.apply(batch).await.unwrap();
+    let pid = s
+        .profile_id_of(Identity::User("pager".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut cursor = None;
+    let mut seen = Vec::new();
+    loop {
+        let page = s.profile_events(pid.clone(), cursor, 10).await.unwrap();
+        seen.extend(page.events.iter().map(|e| e.event.message_id.clone()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 25, "no event twice across pages");
+    assert_eq!(seen[0], "p24", "newest first");
+    assert!(matches!(
+        s.profile_events(pid, Some("garbage".into()), 10).await,
+        Err(flywheel_store::Error::BadCursor(_))
+    ));
+    let list = s.list_profiles(None, 100).await.unwrap();
+    assert_eq!(list.profiles.len(), 1);
+    assert_eq!(list.next_cursor, None);
+}
+backend_test!(paging, timelines_page_with_cursors);
+
+async fn write_keys_authenticate_until_revoked<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    let s = open().await;
+    let (key, secret) = s.create_write_key("shop".into()).await.unwrap();
+    assert_eq!(
+        s.authenticate_write_key(secret.clone()).await.unwrap(),
+        Some(key.id.clone())
+    );
+    assert_eq!(s.authenticate_write_key("wk_nope".into()).await.unwrap(), None);
+    s.revoke_write_key(key.id.clone()).await.unwrap();
+    assert_eq!(s.authenticate_write_key(secret).await.unwrap(), None);
+    assert!(s.list_write_keys().await.unwrap()[0].revoked_at.is_some());
+    assert!(matches!(
+        s.revoke_write_key("key_missing".into()).await,
+        Err(flywheel_store::Error::NotFound(_))
+    ));
+    assert!(s.set_setting_once("k", "v1".into()).await.unwrap());
+    assert!(!s.set_setting_once("k", "v2".into()).await.unwrap());
+    assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("v1"));
+}
+backend_test!(keys, write_keys_authenticate_until_revoked);
