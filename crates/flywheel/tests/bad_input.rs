@@ -6,6 +6,9 @@ mod common;
 use common::{Backend, Site};
 use serde_json::{json, Value};
 
+/// (path, write key, body, expected status, expected code).
+type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+
 fn refused(site: Site) {
     let key = site.write_key();
     let s = site.serve(&[]);
@@ -20,7 +23,7 @@ fn refused(site: Site) {
     let many: Vec<Value> = (0..600)
         .map(|i| json!({"type": "track", "userId": "keep", "event": "E", "messageId": format!("big-{i}"), "properties": {"p": "y".repeat(900)}}))
         .collect();
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("/v1/batch", Some(&key), b"{\"batch\": [".to_vec(), 400, "invalid_json"),
         ("/v1/track", Some(&key), b"not json at all".to_vec(), 400, "invalid_json"),
         ("/v1/track", Some(&key), b"{\"userId\":\"\xff\xfe\",\"event\":\"E\"}".to_vec(), 400, "invalid_utf8"),
