@@ -71,11 +71,13 @@ pub fn profile(conn: &mut dyn Conn, id: &ProfileId) -> Result<Option<Profile>> {
 fn owner_filter<'a>(idents: &'a [Identity], first: usize, params: &mut Vec<Param<'a>>) -> String {
     let users: Vec<&str> = idents
         .iter()
-        .filter(|i| matches!(i, Identity::User(_))).map(Identity::value)
+        .filter(|i| matches!(i, Identity::User(_)))
+        .map(Identity::value)
         .collect();
     let anons: Vec<&str> = idents
         .iter()
-        .filter(|i| matches!(i, Identity::Anonymous(_))).map(Identity::value)
+        .filter(|i| matches!(i, Identity::Anonymous(_)))
+        .map(Identity::value)
         .collect();
     let mut parts = Vec::new();
     let mut next = first;
