@@ -48,6 +48,9 @@ struct Args {
     /// The flywheel binary (default: the release build beside this one).
     #[arg(long)]
     flywheel: Option<PathBuf>,
+    /// Measure only the direct insert (for profiling the store).
+    #[arg(long)]
+    skip_http: bool,
     /// Scratch directory.
     #[arg(long, default_value = "bench/out")]
     out: PathBuf,
@@ -222,11 +225,13 @@ async fn run_direct(site: &[String], bodies: &[String]) -> Result<(f64, i64)> {
         }
     }
     let store = Store::open(store_config(site)?).await?;
+    let mut chunks = Vec::new();
+    let mut it = events.into_iter().peekable();
+    while it.peek().is_some() {
+        chunks.push(it.by_ref().take(10_000).collect::<Vec<_>>());
+    }
     let started = Instant::now();
-    let mut rest = events;
-    while !rest.is_empty() {
-        let tail = rest.split_off(rest.len().min(10_000));
-        let chunk = std::mem::replace(&mut rest, tail);
+    for chunk in chunks {
         store.apply(chunk).await?;
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -269,8 +274,14 @@ fn main() -> Result<()> {
         "backend", "http ev/s", "p50 ms", "p99 ms", "direct ev/s", "http/direct"
     );
     for backend in &args.backends {
-        let http_site = site(&args, backend, "http")?;
-        let mut h = run_http(&args, &http_site, &bodies)?;
+        let mut h = if args.skip_http {
+            HttpResult {
+                seconds: f64::NAN,
+                latencies_ms: Vec::new(),
+            }
+        } else {
+            run_http(&args, &site(&args, backend, "http")?, &bodies)?
+        };
         h.latencies_ms.sort_by(f64::total_cmp);
         let direct_site = site(&args, backend, "direct")?;
         let (direct_s, stored) = runtime.block_on(run_direct(&direct_site, &bodies))?;

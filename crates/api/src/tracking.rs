@@ -39,6 +39,7 @@ async fn accept(
     let header_key = basic_write_key(headers)?;
     let request_key = header_key.or(parsed.write_key);
     let mut batch = Vec::with_capacity(parsed.items.len());
+    let mut checked: Option<(String, String)> = None; // (secret, key id) of the last item
     for (index, (event, item_key)) in parsed.items.into_iter().enumerate() {
         let secret = request_key.as_deref().or(item_key.as_deref()).ok_or_else(|| {
             ApiError::new(
@@ -47,7 +48,14 @@ async fn accept(
                 "send the write key as HTTP Basic user name or as \"writeKey\" in the body",
             )
         })?;
-        let key_id = state.write_keys.check(secret).await?;
+        let key_id = match &checked {
+            Some((s, id)) if s == secret => id.clone(),
+            _ => {
+                let id = state.write_keys.check(secret).await?;
+                checked = Some((secret.to_string(), id.clone()));
+                id
+            }
+        };
         batch.push(ecommerce::materialise(event, Some(key_id), index)?);
     }
     state.pipeline.submit(batch).await?;

@@ -7,6 +7,8 @@
 //! per-session dropout and conversion are drawn per user from gamma/beta mixtures
 //! (BG/NBD-like), so a few heavy buyers, many one-off buyers and many non-buyers
 //! with abandoned carts appear. Orders are sometimes refunded or cancelled later.
+//! The first message of each visit carries `context` (library, ip, userAgent and,
+//! for campaign traffic, `campaign`); the visit's later messages omit it to save memory.
 //!
 //! Determinism: the catalogue comes from a ChaCha8 stream seeded with `seed`, and
 //! user `n` from stream `n` of the same seed, so output depends only on the options
@@ -92,46 +94,30 @@ const CATEGORIES: &[Category] = &[
         max_qty: 4, weight: (6, 6) },
 ];
 
+#[rustfmt::skip]
 const SURNAMES: &[&str] = &[
-    "王", "李", "張", "劉", "陳", "楊", "黃", "趙", "吳", "周", "徐", "孫", "馬", "朱", "胡", "郭", "何",
-    "林", "高", "羅", "鄭", "梁", "謝", "宋", "唐", "許", "韓", "馮", "鄧", "曹", "彭", "曾", "蕭", "田",
-    "董", "潘", "袁", "蔡", "蔣", "余", "歐陽", "司馬",
+    "王", "李", "張", "劉", "陳", "楊", "黃", "趙", "吳", "周", "徐", "孫", "馬", "朱", "胡", "郭", "何", "林",
+    "高", "羅", "鄭", "梁", "謝", "宋", "唐", "許", "韓", "馮", "鄧", "曹", "彭", "曾", "蕭", "田", "董", "潘",
+    "袁", "蔡", "蔣", "余", "歐陽", "司馬",
 ];
+#[rustfmt::skip]
 const MALE_GIVEN: &[&str] = &[
-    "偉", "強", "磊", "軍", "洋", "勇", "傑", "濤", "明", "超", "輝", "鵬", "浩", "宇", "俊", "峰", "建",
-    "斌", "志", "晨", "子軒", "浩然", "宇航", "文博", "一鳴",
+    "偉", "強", "磊", "軍", "洋", "勇", "傑", "濤", "明", "超", "輝", "鵬", "浩", "宇", "俊", "峰", "建", "斌",
+    "志", "晨", "子軒", "浩然", "宇航", "文博", "一鳴",
 ];
+#[rustfmt::skip]
 const FEMALE_GIVEN: &[&str] = &[
-    "芳", "娜", "敏", "靜", "麗", "艷", "娟", "霞", "婷", "雪", "慧", "穎", "琳", "欣", "怡", "潔", "倩",
-    "萱", "佳", "悅", "雨桐", "思涵", "欣怡", "梓萱", "詩雨",
+    "芳", "娜", "敏", "靜", "麗", "艷", "娟", "霞", "婷", "雪", "慧", "穎", "琳", "欣", "怡", "潔", "倩", "萱",
+    "佳", "悅", "雨桐", "思涵", "欣怡", "梓萱", "詩雨",
 ];
 /// (city, region, weight): tier-1 and tier-2 cities plus some tier-3 ones.
+#[rustfmt::skip]
 const CITIES: &[(&str, &str, u32)] = &[
-    ("上海", "華東", 12),
-    ("北京", "華北", 11),
-    ("廣州", "華南", 9),
-    ("深圳", "華南", 9),
-    ("杭州", "華東", 7),
-    ("成都", "西南", 7),
-    ("武漢", "華中", 6),
-    ("南京", "華東", 5),
-    ("西安", "西北", 5),
-    ("重慶", "西南", 6),
-    ("蘇州", "華東", 4),
-    ("天津", "華北", 4),
-    ("長沙", "華中", 4),
-    ("鄭州", "華中", 3),
-    ("瀋陽", "東北", 3),
-    ("青島", "華東", 3),
-    ("洛陽", "華中", 2),
-    ("贛州", "華東", 2),
-    ("桂林", "華南", 2),
-    ("綿陽", "西南", 2),
-    ("揚州", "華東", 2),
-    ("保定", "華北", 2),
-    ("遵義", "西南", 1),
-    ("大慶", "東北", 1),
-    ("天水", "西北", 1),
+    ("上海", "華東", 12), ("北京", "華北", 11), ("廣州", "華南", 9), ("深圳", "華南", 9), ("杭州", "華東", 7),
+    ("成都", "西南", 7), ("武漢", "華中", 6), ("南京", "華東", 5), ("西安", "西北", 5), ("重慶", "西南", 6),
+    ("蘇州", "華東", 4), ("天津", "華北", 4), ("長沙", "華中", 4), ("鄭州", "華中", 3), ("瀋陽", "東北", 3),
+    ("青島", "華東", 3), ("洛陽", "華中", 2), ("贛州", "華東", 2), ("桂林", "華南", 2), ("綿陽", "西南", 2),
+    ("揚州", "華東", 2), ("保定", "華北", 2), ("遵義", "西南", 1), ("大慶", "東北", 1), ("天水", "西北", 1),
 ];
 const USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49",
@@ -141,47 +127,26 @@ const USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
 ];
 /// (utm source, utm medium) of campaign traffic.
+#[rustfmt::skip]
 const CAMPAIGNS: &[(&str, &str)] = &[
-    ("baidu", "cpc"),
-    ("wechat", "social"),
-    ("douyin", "video"),
-    ("xiaohongshu", "social"),
-    ("weibo", "social"),
-    ("newsletter", "email"),
-    ("sms", "sms"),
+    ("baidu", "cpc"), ("wechat", "social"), ("douyin", "video"), ("xiaohongshu", "social"), ("weibo", "social"),
+    ("newsletter", "email"), ("sms", "sms"),
 ];
+#[rustfmt::skip]
 const QUERIES: &[&str] = &[
-    "精華液",
-    "口紅",
-    "羽絨服",
-    "跑步鞋",
-    "瑜伽褲",
-    "堅果",
-    "紙尿褲",
-    "藍牙耳機",
-    "四件套",
-    "空氣炸鍋",
-    "魚油",
-    "防曬",
-    "連衣裙",
-    "奶粉",
-    "雙11",
-    "李寧",
-    "小米",
-    "花西子",
+    "精華液", "口紅", "羽絨服", "跑步鞋", "瑜伽褲", "堅果", "紙尿褲", "藍牙耳機", "四件套", "空氣炸鍋", "魚油",
+    "防曬", "連衣裙", "奶粉", "雙11", "李寧", "小米", "花西子",
 ];
+/// Review texts by rating (1–5 stars).
+#[rustfmt::skip]
 const REVIEWS: &[&str] = &[
-    "質量很差，不推薦",
-    "一般般，和描述有差距",
-    "還可以，物流有點慢",
-    "不錯，性價比高",
-    "非常滿意，會回購！",
+    "質量很差，不推薦", "一般般，和描述有差距", "還可以，物流有點慢", "不錯，性價比高", "非常滿意，會回購！",
 ];
-/// Local (UTC+8) hour-of-day weights: lunch and evening peaks.
-const HOURS: [u32; 24] = [
-    3, 2, 1, 1, 1, 1, 2, 4, 6, 7, 8, 9, 11, 9, 8, 8, 8, 9, 10, 13, 15, 16, 14, 8,
-];
+/// Local (UTC+8) hour-of-day weights of visits: lunch and evening peaks.
+#[rustfmt::skip]
+const HOURS: [u32; 24] = [3, 2, 1, 1, 1, 1, 2, 4, 6, 7, 8, 9, 11, 9, 8, 8, 8, 9, 10, 13, 15, 16, 14, 8];
 
+/// A catalogue entry; money in fen.
 struct Product {
     id: String,
     sku: String,
@@ -190,41 +155,42 @@ struct Product {
     brand: &'static str,
     price: i64,
     cost: i64,
+    max_qty: i64,
 }
 
 impl Product {
+    /// Spec v2 product properties; `cost` only on browsing events (it feeds the catalogue).
     fn props(&self, quantity: Option<i64>, cost: bool) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("product_id".into(), json!(self.id));
-        m.insert("sku".into(), json!(self.sku));
-        m.insert("name".into(), json!(self.name));
-        m.insert("category".into(), json!(self.category));
-        m.insert("brand".into(), json!(self.brand));
-        m.insert("price".into(), yuan(self.price));
+        let mut m = obj([
+            ("product_id", self.id.as_str().into()),
+            ("sku", self.sku.as_str().into()),
+            ("name", self.name.as_str().into()),
+            ("category", self.category.into()),
+            ("brand", self.brand.into()),
+            ("price", yuan(self.price)),
+        ]);
         if cost {
             m.insert("cost".into(), yuan(self.cost));
         }
         if let Some(q) = quantity {
-            m.insert("quantity".into(), json!(q));
+            m.insert("quantity".into(), q.into());
         }
         m
     }
 }
 
-/// The fields of a JSON object literal.
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
+/// A JSON object from its fields (cheaper than `json!`, which re-serialises interpolated values).
+fn obj<const N: usize>(fields: [(&str, Value); N]) -> Map<String, Value> {
+    fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-/// A JSON number in 元 with at most two decimals (exact: the nearest double prints as the decimal).
+/// A JSON number in 元 with at most two decimals (the nearest double prints as that decimal).
 fn yuan(fen: i64) -> Value {
     json!(fen as f64 / 100.0)
 }
 
-/// 18 products per category (brand × item pairs) with shopfront prices (¥X9, ¥X9.9).
+/// 18 products per category (shuffled brand × item pairs) at shopfront prices
+/// (¥X9, ¥X9.9), cheapest first; `Shopper::pick` favours the front, so cheap items sell more.
 fn catalogue(seed: u64) -> Vec<Vec<Product>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut number = 0;
@@ -240,11 +206,11 @@ fn catalogue(seed: u64) -> Vec<Vec<Product>> {
         for &(b, i) in pairs.iter().take(PRODUCTS_PER_CATEGORY) {
             number += 1;
             let (item, base) = cat.items[i];
-            let raw = (base * rng.gen_range(70..=150) / 100).max(9);
-            let price = match raw {
-                r if r >= 100 => (r / 10 * 10 + 9) * 100,
-                r if rng.gen_bool(0.5) => r / 10 * 1000 + 990,
-                r => r * 100,
+            let whole = base * rng.gen_range(70..=150) / 100 / 10 * 10 + 9;
+            let price = if whole < 100 && rng.gen_bool(0.5) {
+                whole * 100 + 90
+            } else {
+                whole * 100
             };
             products.push(Product {
                 id: format!("P{number:04}"),
@@ -254,21 +220,16 @@ fn catalogue(seed: u64) -> Vec<Vec<Product>> {
                 brand: cat.brands[b],
                 price,
                 cost: price * rng.gen_range(40..=70) / 100,
+                max_qty: cat.max_qty,
             });
         }
-        // Cheaper products sell more: `Shopper::pick` favours the front of each list.
         products.sort_by_key(|p| p.price);
         out.push(products);
     }
     out
 }
 
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.gen::<f64>()).cos()
-}
-
-/// Gamma(shape, 1) by Marsaglia–Tsang.
+/// Gamma(shape, 1) by Marsaglia–Tsang (normals by Box–Muller).
 fn gamma(rng: &mut ChaCha8Rng, shape: f64) -> f64 {
     if shape < 1.0 {
         let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
@@ -277,7 +238,8 @@ fn gamma(rng: &mut ChaCha8Rng, shape: f64) -> f64 {
     let d = shape - 1.0 / 3.0;
     let c = 1.0 / (9.0 * d).sqrt();
     loop {
-        let x = normal(rng);
+        let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+        let x = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.gen::<f64>()).cos();
         let v = (1.0 + c * x).powi(3);
         if v > 0.0 && rng.gen::<f64>().ln() < 0.5 * x * x + d - d * v + d * v.ln() {
             return d * v;
@@ -285,25 +247,25 @@ fn gamma(rng: &mut ChaCha8Rng, shape: f64) -> f64 {
     }
 }
 
+/// Beta(a, b) from two gammas.
 fn beta(rng: &mut ChaCha8Rng, a: f64, b: f64) -> f64 {
     let x = gamma(rng, a);
     x / (x + gamma(rng, b)).max(f64::MIN_POSITIVE)
 }
 
+/// An index drawn with the given integer weights.
 fn weighted<T>(rng: &mut ChaCha8Rng, items: &[T], weight: impl Fn(&T) -> u32) -> usize {
-    let total: u32 = items.iter().map(&weight).sum();
-    let mut r = rng.gen_range(0..total.max(1));
+    let mut r = rng.gen_range(0..items.iter().map(&weight).sum::<u32>().max(1));
     for (i, item) in items.iter().enumerate() {
-        let w = weight(item);
-        if r < w {
-            return i;
+        match r.checked_sub(weight(item)) {
+            Some(rest) => r = rest,
+            None => return i,
         }
-        r -= w;
     }
     0
 }
 
-/// Shopping festivals (雙11, 618, 雙12) inside the window: (UTC start of the local day, label).
+/// Shopping festivals (618, 雙11, 雙12) inside the window: (UTC start of the local day, label).
 fn festivals(start: i64, end: i64) -> Vec<(i64, &'static str)> {
     let year = |t: i64| DateTime::from_timestamp_millis(t + CST).map_or(2024, |d| chrono::Datelike::year(&d));
     let mut out = Vec::new();
@@ -317,84 +279,98 @@ fn festivals(start: i64, end: i64) -> Vec<(i64, &'static str)> {
             }
         }
     }
-    out.sort_unstable();
     out
 }
 
+/// What every shopper shares; times in Unix milliseconds.
+struct Shop {
+    seed: u64,
+    start: i64,
+    end: i64,
+    catalogue: Vec<Vec<Product>>,
+    festivals: Vec<(i64, &'static str)>,
+}
+
+/// A message with its sort key (timestamp ms, messageId).
 type Msg = (i64, String, Map<String, Value>);
 
 /// One shopper's simulation state and message sink.
 struct Shopper<'a> {
+    shop: &'a Shop,
     rng: ChaCha8Rng,
-    seed: u64,
     n: usize,
-    user_id: String,
-    anon_id: String,
     /// 0: anonymous, 1: userId and anonymousId (signup), 2: userId.
     phase: u8,
     ua: &'static str,
     campaign: Option<(&'static str, &'static str)>,
-    /// The next message opens a visit and carries the `context` (device, campaign).
-    /// Later messages of the visit omit it, which keeps 600k messages affordable.
+    /// The next message opens a visit and carries the `context` (device, campaign). The
+    /// visit's other messages omit it, which halves the memory of 600k messages.
     fresh: bool,
     favourites: [usize; 2],
     clock: i64,
-    start: i64,
-    end: i64,
     seq: u32,
     carts: u32,
     orders: u32,
     out: &'a mut Vec<Msg>,
 }
 
-impl Shopper<'_> {
-    /// Records a message at `at` unless that is after `end`.
+impl<'a> Shopper<'a> {
+    /// Records a message at `at` unless that is outside the window (returns whether it did).
     fn push(&mut self, at: i64, kind: &str, mut m: Map<String, Value>) -> bool {
-        let Some(ts) = DateTime::from_timestamp_millis(at).filter(|_| at <= self.end && at > self.start)
-        else {
+        let in_window = at <= self.shop.end && at > self.shop.start;
+        let Some(ts) = DateTime::from_timestamp_millis(at).filter(|_| in_window) else {
             return false;
         };
         self.seq += 1;
-        let id = format!("demo-{}-{:06}-{:05}", self.seed, self.n, self.seq);
-        m.insert("type".into(), json!(kind));
-        m.insert("messageId".into(), json!(id));
+        let id = format!("demo-{}-{:06}-{:05}", self.shop.seed, self.n, self.seq);
+        m.insert("type".into(), kind.into());
+        m.insert("messageId".into(), id.as_str().into());
         m.insert(
             "timestamp".into(),
-            json!(ts.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            ts.to_rfc3339_opts(SecondsFormat::Millis, true).into(),
         );
         if self.phase > 0 {
-            m.insert("userId".into(), json!(self.user_id));
+            m.insert("userId".into(), format!("u{:06}", self.n).into());
         }
         if self.phase < 2 {
-            m.insert("anonymousId".into(), json!(self.anon_id));
+            m.insert("anonymousId".into(), format!("anon-{:06}", self.n).into());
         }
         if std::mem::take(&mut self.fresh) {
-            let mut ctx = obj(
-                json!({"library": {"name": "flywheel-demo", "version": "1.0"}, "ip": "127.0.0.1",
-                "userAgent": self.ua, "locale": "zh-CN", "timezone": "Asia/Shanghai"}),
-            );
-            if let Some((source, medium)) = self.campaign {
-                ctx.insert(
+            let mut ctx = json!({"library": {"name": "flywheel-demo", "version": "1.0"},
+                "ip": "127.0.0.1", "userAgent": self.ua, "locale": "zh-CN", "timezone": "Asia/Shanghai"});
+            if let (Some((source, medium)), Some(c)) = (self.campaign, ctx.as_object_mut()) {
+                c.insert(
                     "campaign".into(),
                     json!({"source": source, "medium": medium, "name": "demo"}),
                 );
             }
-            m.insert("context".into(), Value::Object(ctx));
+            m.insert("context".into(), ctx);
         }
         self.out.push((at, id, m));
         true
     }
 
+    /// Starts a visit: a new `context`, from a campaign with probability `share`.
+    fn visit(&mut self, share: f64) {
+        self.campaign = self
+            .rng
+            .gen_bool(share)
+            .then(|| CAMPAIGNS[self.rng.gen_range(0..CAMPAIGNS.len())]);
+        self.fresh = true;
+    }
+
+    /// Moves the clock on by a browsing pause.
     fn tick(&mut self) -> i64 {
         self.clock += self.rng.gen_range(8 * SEC..150 * SEC);
         self.clock
     }
 
     fn track_at(&mut self, at: i64, event: &str, props: Map<String, Value>) -> bool {
-        let mut m = Map::new();
-        m.insert("event".into(), json!(event));
-        m.insert("properties".into(), Value::Object(props));
-        self.push(at, "track", m)
+        self.push(
+            at,
+            "track",
+            obj([("event", event.into()), ("properties", props.into())]),
+        )
     }
 
     fn track(&mut self, event: &str, props: Map<String, Value>) -> bool {
@@ -412,21 +388,29 @@ impl Shopper<'_> {
 
     fn page(&mut self, name: &str, path: &str) -> bool {
         let at = self.tick();
-        let props = json!({"path": path, "url": format!("https://shop.example.com{path}"),
-            "title": format!("{name} - 飛輪商城"), "referrer": ""});
-        self.push(at, "page", obj(json!({"name": name, "properties": props})))
+        let props = obj([
+            ("path", path.into()),
+            ("url", format!("https://shop.example.com{path}").into()),
+            ("title", format!("{name} - 飛輪商城").into()),
+            ("referrer", "".into()),
+        ]);
+        self.push(
+            at,
+            "page",
+            obj([("name", name.into()), ("properties", props.into())]),
+        )
     }
 
-    /// A product to show: mostly from the favourite categories, popular items more often.
-    fn pick<'c>(&mut self, cat: &'c [Vec<Product>]) -> &'c Product {
+    /// A product to show: mostly from the favourite categories, cheap (popular) items more often.
+    fn pick(&mut self) -> &'a Product {
+        let cat = &self.shop.catalogue;
         let c = if self.rng.gen_bool(0.65) {
             self.favourites[self.rng.gen_range(0..2)]
         } else {
             self.rng.gen_range(0..cat.len())
         };
-        let list = &cat[c];
-        let i = (list.len() as f64 * self.rng.gen::<f64>().powf(1.8)) as usize;
-        &list[i.min(list.len() - 1)]
+        let i = (cat[c].len() as f64 * self.rng.gen::<f64>().powf(1.8)) as usize;
+        &cat[c][i.min(cat[c].len() - 1)]
     }
 
     /// An instant on `t`'s local day at an hour drawn from the daily pattern.
@@ -435,26 +419,25 @@ impl Shopper<'_> {
         day + weighted(&mut self.rng, &HOURS, |w| *w) as i64 * HOUR + self.rng.gen_range(0..HOUR)
     }
 
-    /// One visit; `buy` is the chance it ends in an order. Returns whether it ordered.
-    fn session(&mut self, cat: &[Vec<Product>], buy: f64, festival: Option<&'static str>) -> bool {
-        let landing = match (self.campaign, festival) {
+    /// One visit from the clock on; `buy` is the chance it ends in an order.
+    fn session(&mut self, buy: f64, festival: Option<&'static str>) {
+        let (name, path) = match (self.campaign, festival) {
             (_, Some(f)) => ("活動頁", format!("/promo/{f}")),
             (Some(_), None) => ("活動頁", "/promo/weekly".to_string()),
             _ if self.rng.gen_bool(0.75) => ("首頁", "/".to_string()),
             _ => ("分類頁", format!("/category/{}", self.favourites[0] + 1)),
         };
-        self.page(landing.0, &landing.1);
+        self.page(name, &path);
         if self.rng.gen_bool(0.12) {
             let query = QUERIES[self.rng.gen_range(0..QUERIES.len())];
-            self.track("Products Searched", obj(json!({"query": query})));
+            self.track("Products Searched", obj([("query", query.into())]));
         }
         if self.rng.gen_bool(0.3) {
-            let c = self.favourites[0];
-            self.page("分類頁", &format!("/category/{}", c + 1));
+            self.page("分類頁", &format!("/category/{}", self.favourites[1] + 1));
         }
         let mut viewed = Vec::new();
         for _ in 0..self.rng.gen_range(1..=5) {
-            let p = self.pick(cat);
+            let p = self.pick();
             self.track("Product Viewed", p.props(None, true));
             if self.rng.gen_bool(0.04) {
                 self.track("Product Added to Wishlist", p.props(None, false));
@@ -462,31 +445,25 @@ impl Shopper<'_> {
             viewed.push(p);
         }
         let ordering = self.rng.gen_bool(buy.clamp(0.0, 1.0));
-        let lines = if ordering {
-            1 + weighted(&mut self.rng, &[62, 27, 11], |w| *w)
-        } else {
-            usize::from(self.rng.gen_bool(0.3))
+        let lines = match ordering {
+            true => 1 + weighted(&mut self.rng, &[62, 27, 11], |w| *w),
+            false => usize::from(self.rng.gen_bool(0.3)),
         };
         let mut cart: Vec<(&Product, i64)> = Vec::new();
         for k in 0..lines {
-            let p = viewed.get(k).copied().unwrap_or_else(|| self.pick(cat));
-            if cart.iter().any(|(q, _)| q.id == p.id) {
-                continue;
+            let p = viewed.get(k).copied().unwrap_or_else(|| self.pick());
+            if cart.iter().all(|(q, _)| q.id != p.id) {
+                let qty = if self.rng.gen_bool(0.75) {
+                    1
+                } else {
+                    self.rng.gen_range(1..=p.max_qty)
+                };
+                self.track("Product Added", p.props(Some(qty), true));
+                cart.push((p, qty));
             }
-            let max_qty = CATEGORIES
-                .iter()
-                .find(|c| c.name == p.category)
-                .map_or(1, |c| c.max_qty);
-            let qty = if self.rng.gen_bool(0.75) {
-                1
-            } else {
-                self.rng.gen_range(1..=max_qty)
-            };
-            self.track("Product Added", p.props(Some(qty), true));
-            cart.push((p, qty));
         }
         if cart.is_empty() {
-            return false;
+            return;
         }
         let products: Vec<Value> = cart
             .iter()
@@ -494,46 +471,62 @@ impl Shopper<'_> {
             .collect();
         let subtotal: i64 = cart.iter().map(|(p, q)| p.price * q).sum();
         if self.rng.gen_bool(if ordering { 0.75 } else { 0.4 }) {
-            self.track("Cart Viewed", obj(json!({"products": products})));
+            self.track("Cart Viewed", obj([("products", products.clone().into())]));
         }
+        // Abandoned carts stop here; a fifth of them after starting checkout.
         if !ordering && !self.rng.gen_bool(0.2) {
-            return false;
+            return;
         }
         self.carts += 1;
-        let order_id = format!("O{}-{:06}-{}", self.seed, self.n, self.carts);
-        let checkout =
-            json!({"order_id": order_id, "value": yuan(subtotal), "currency": "CNY", "products": products});
-        self.track("Checkout Started", obj(checkout));
+        let order_id = format!("O{}-{:06}-{}", self.shop.seed, self.n, self.carts);
+        let checkout = obj([
+            ("order_id", order_id.as_str().into()),
+            ("value", yuan(subtotal)),
+            ("currency", "CNY".into()),
+            ("products", products.clone().into()),
+        ]);
+        self.track("Checkout Started", checkout);
         if !ordering {
-            return false;
+            return;
         }
         let (coupon, discount) = match (self.orders, festival, self.rng.gen::<f64>()) {
-            (0, _, r) if r < 0.35 => (Some("NEW10".to_string()), subtotal / 10),
-            (_, Some(f), r) if r < 0.6 && subtotal >= 40_000 => (Some(format!("{f}滿400減60")), 6000),
-            (_, _, r) if r < 0.12 && subtotal >= 30_000 => (Some("滿300減50".to_string()), 5000),
-            (_, _, r) if r < 0.12 && subtotal >= 19_900 => (Some("滿199減20".to_string()), 2000),
-            (_, _, r) if r < 0.16 => (Some("VIP95".to_string()), subtotal / 20),
-            _ => (None, 0),
+            (0, _, r) if r < 0.35 => ("NEW10".to_string(), subtotal / 10),
+            (_, Some(f), r) if r < 0.6 && subtotal >= 40_000 => (format!("{f}滿400減60"), 6000),
+            (_, _, r) if r < 0.12 && subtotal >= 30_000 => ("滿300減50".to_string(), 5000),
+            (_, _, r) if r < 0.12 && subtotal >= 19_900 => ("滿199減20".to_string(), 2000),
+            (_, _, r) if r < 0.16 => ("VIP95".to_string(), subtotal / 20),
+            _ => (String::new(), 0),
         };
         let total = subtotal - discount;
-        if let Some(code) = &coupon {
-            let props = json!({"order_id": order_id, "coupon_id": code, "coupon_name": code, "discount": yuan(discount)});
-            self.track("Coupon Applied", obj(props));
-        }
-        let mut props = obj(
-            json!({"order_id": order_id, "total": yuan(total), "revenue": yuan(total),
-            "discount": yuan(discount), "currency": "CNY", "products": products}),
-        );
-        if let Some(code) = coupon {
-            props.insert("coupon".into(), json!(code));
+        let mut props = obj([
+            ("order_id", order_id.as_str().into()),
+            ("total", yuan(total)),
+            ("revenue", yuan(total)),
+            ("discount", yuan(discount)),
+            ("currency", "CNY".into()),
+            ("products", products.into()),
+        ]);
+        if !coupon.is_empty() {
+            let applied = obj([
+                ("order_id", order_id.as_str().into()),
+                ("coupon_id", coupon.as_str().into()),
+                ("coupon_name", coupon.as_str().into()),
+                ("discount", yuan(discount)),
+            ]);
+            self.track("Coupon Applied", applied);
+            props.insert("coupon".into(), coupon.into());
         }
         let placed = self.tick();
         if !self.track_at(placed, "Order Completed", props) {
-            return false;
+            return;
         }
         self.orders += 1;
         let fate = self.rng.gen::<f64>();
-        let adjust = obj(json!({"order_id": order_id, "total": yuan(total), "currency": "CNY"}));
+        let adjust = obj([
+            ("order_id", order_id.as_str().into()),
+            ("total", yuan(total)),
+            ("currency", "CNY".into()),
+        ]);
         if fate < 0.01 {
             let at = placed + self.rng.gen_range(5 * 60 * SEC..55 * 60 * SEC);
             self.track_later(at, "Order Cancelled", adjust);
@@ -544,15 +537,11 @@ impl Shopper<'_> {
             let at = placed + self.rng.gen_range(3 * DAY..15 * DAY);
             let rating = 1 + weighted(&mut self.rng, &[3, 4, 10, 28, 55], |w| *w);
             let mut m = cart[0].0.props(None, false);
-            m.insert(
-                "review_id".into(),
-                json!(format!("R{}-{:06}-{}", self.seed, self.n, self.carts)),
-            );
-            m.insert("rating".into(), json!(rating));
-            m.insert("review_body".into(), json!(REVIEWS[rating - 1]));
+            m.insert("review_id".into(), format!("R{}", &order_id[1..]).into());
+            m.insert("rating".into(), rating.into());
+            m.insert("review_body".into(), REVIEWS[rating - 1].into());
             self.track_later(at, "Product Reviewed", m);
         }
-        true
     }
 }
 
@@ -568,7 +557,7 @@ pub fn generate(opts: &DemoOptions) -> Vec<Value> {
         catalogue: catalogue(opts.seed),
         festivals: festivals(start, end),
     };
-    let mut out: Vec<Msg> = Vec::with_capacity(opts.users * 36);
+    let mut out: Vec<Msg> = Vec::with_capacity(opts.users.saturating_mul(30));
     for n in 1..=opts.users {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         rng.set_stream(n as u64);
@@ -578,105 +567,101 @@ pub fn generate(opts: &DemoOptions) -> Vec<Value> {
     out.into_iter().map(|(_, _, m)| Value::Object(m)).collect()
 }
 
-/// What every shopper shares.
-struct Shop {
-    seed: u64,
-    start: i64,
-    end: i64,
-    catalogue: Vec<Vec<Product>>,
-    festivals: Vec<(i64, &'static str)>,
-}
-
-/// Emits user `n`'s whole life: anonymous visit, signup, sessions until churn.
+/// Emits user `n`'s whole life: anonymous visit, signup, visits until churn.
 fn simulate(mut rng: ChaCha8Rng, shop: &Shop, n: usize, out: &mut Vec<Msg>) {
-    let (start, end, cat) = (shop.start, shop.end, &shop.catalogue);
+    let (start, end) = (shop.start, shop.end);
     let female = rng.gen_bool(0.62);
     let given = if female { FEMALE_GIVEN } else { MALE_GIVEN };
     let mut name = SURNAMES[rng.gen_range(0..SURNAMES.len())].to_string();
-    for _ in 0..if rng.gen_bool(0.6) { 2 } else { 1 } {
-        name.push_str(given[rng.gen_range(0..given.len())]);
+    // A given name of one or two characters (some entries already have two).
+    let (a, b) = (
+        given[rng.gen_range(0..given.len())],
+        given[rng.gen_range(0..given.len())],
+    );
+    name.push_str(a);
+    if a.chars().count() == 1 && b.chars().count() == 1 && rng.gen_bool(0.6) {
+        name.push_str(b);
     }
     let (city, region, _) = CITIES[weighted(&mut rng, CITIES, |c| c.2)];
-    let age = [(18, 24, 25), (25, 34, 40), (35, 44, 22), (45, 60, 13)]
-        [weighted(&mut rng, &[25, 40, 22, 13], |w| *w)];
-    let born = end - rng.gen_range(age.0 * 365..(age.1 + 1) * 365) * DAY - rng.gen_range(0..DAY);
-    let birthday =
-        DateTime::from_timestamp_millis(born).map_or_else(String::new, |d| d.format("%Y-%m-%d").to_string());
+    let ages = [(18, 24, 25), (25, 34, 40), (35, 44, 22), (45, 60, 13)];
+    let (young, old, _) = ages[weighted(&mut rng, &ages, |a| a.2)];
+    let born = end - rng.gen_range(young * 365..(old + 1) * 365) * DAY - rng.gen_range(0..DAY);
+    let birthday = DateTime::from_timestamp_millis(born).map(|d| d.format("%Y-%m-%d").to_string());
     let phone = format!(
         "1{}{:09}",
         [3, 5, 7, 8, 9][rng.gen_range(0..5)],
-        rng.gen_range(0..1_000_000_000u64)
+        rng.gen_range(0..1_000_000_000)
     );
-    let gender_weight = |c: &Category| if female { c.weight.0 } else { c.weight.1 };
-    let fav0 = weighted(&mut rng, CATEGORIES, gender_weight);
-    let fav1 = weighted(&mut rng, CATEGORIES, gender_weight);
-    // Heterogeneity: visits per day (gamma), dropout per visit and conversion (beta).
+    let by_gender = |c: &Category| if female { c.weight.0 } else { c.weight.1 };
+    let favourites = [
+        weighted(&mut rng, CATEGORIES, by_gender),
+        weighted(&mut rng, CATEGORIES, by_gender),
+    ];
+    // Heterogeneity (BG/NBD-like): visits per day ~ gamma, dropout per visit and
+    // conversion per visit ~ beta.
     let rate = 0.004 + gamma(&mut rng, 0.8) / 14.0;
     let dropout = beta(&mut rng, 1.2, 2.5);
     let conv = beta(&mut rng, 0.35, 1.3);
-    let window = rng.gen_range(2 * HOUR..end - start - HOUR);
+    let joined = start + rng.gen_range(2 * HOUR..end - start - HOUR);
+    let ua = USER_AGENTS[rng.gen_range(0..USER_AGENTS.len())];
     let mut s = Shopper {
-        seed: shop.seed,
+        shop,
+        rng,
         n,
-        user_id: format!("u{n:06}"),
-        anon_id: format!("anon-{n:06}"),
         phase: 0,
-        ua: USER_AGENTS[rng.gen_range(0..USER_AGENTS.len())],
+        ua,
         campaign: None,
         fresh: true,
-        favourites: [fav0, fav1],
+        favourites,
         clock: 0,
-        start,
-        end,
         seq: 0,
         carts: 0,
         orders: 0,
-        rng,
         out,
     };
-    let mut signup = s.place(start + window);
-    if signup <= start + HOUR || signup >= end - HOUR {
-        signup = start + window;
-    }
+    let placed = s.place(joined);
+    let signup = Some(placed)
+        .filter(|t| *t > start + HOUR && *t < end - HOUR)
+        .unwrap_or(joined);
     // Anonymous browsing before signup (0–3 messages), often from a campaign.
     let anon = s.rng.gen_range(0..=3);
-    s.campaign = s
-        .rng
-        .gen_bool(0.4)
-        .then(|| CAMPAIGNS[s.rng.gen_range(0..CAMPAIGNS.len())]);
+    s.visit(0.4);
     s.clock = (signup - s.rng.gen_range(10 * 60 * SEC..3 * DAY)).max(start + SEC);
     for k in 0..anon {
         if k == 0 {
             s.page("首頁", "/");
         } else {
-            let p = s.pick(cat);
+            let p = s.pick();
             s.track("Product Viewed", p.props(None, true));
         }
     }
     s.clock = s.clock.max(signup);
-    s.phase = 1;
-    s.fresh = true;
-    let signed_up = json!({"method": if s.rng.gen_bool(0.7) { "手機號" } else { "微信" }});
-    s.track("Signed Up", obj(signed_up));
+    (s.phase, s.fresh) = (1, true);
+    let method = ["手機號", "微信"][usize::from(s.rng.gen_bool(0.3))];
+    s.track("Signed Up", obj([("method", method.into())]));
     let created =
         DateTime::from_timestamp_millis(s.clock).map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true));
     let traits = json!({"name": name, "gender": if female { "女" } else { "男" }, "birthday": birthday,
-        "city": city, "region": region, "phone": phone, "email": format!("user{n}@example.com"), "created_at": created});
+        "city": city, "region": region, "phone": phone, "email": format!("user{n}@example.com"),
+        "created_at": created});
     let at = s.tick();
     s.fresh = true;
-    s.push(at, "identify", obj(json!({"traits": traits})));
+    s.push(at, "identify", obj([("traits", traits)]));
     s.phase = 2;
     let mut first = true;
     loop {
-        let local_day = (s.clock + CST).div_euclid(DAY);
+        let today = (s.clock + CST).div_euclid(DAY);
         let festival = shop
             .festivals
             .iter()
-            .find(|f| (f.0 + CST).div_euclid(DAY) == local_day)
+            .find(|f| (f.0 + CST).div_euclid(DAY) == today)
             .map(|f| f.1);
-        let boost = if festival.is_some() { 1.8 } else { 1.0 };
-        let chance = if first { 0.46 + 0.4 * conv } else { conv * boost };
-        s.session(cat, chance, festival);
+        let chance = match (first, festival) {
+            (true, _) => 0.46 + 0.4 * conv,
+            (false, Some(_)) => 1.8 * conv,
+            (false, None) => conv,
+        };
+        s.session(chance, festival);
         first = false;
         if s.clock >= end || s.rng.gen_bool(dropout) {
             break;
@@ -689,21 +674,147 @@ fn simulate(mut rng: ChaCha8Rng, shop: &Shop, n: usize, out: &mut Vec<Msg>) {
                 next = f.0;
             }
         }
+        let earliest = s.clock + 30 * 60 * SEC;
         let placed = s.place(next);
-        next = if placed > s.clock + 30 * 60 * SEC {
-            placed
-        } else {
-            next.max(s.clock + 30 * 60 * SEC)
-        };
+        next = Some(placed)
+            .filter(|t| *t > earliest)
+            .unwrap_or(next.max(earliest));
         if next >= end {
             break;
         }
         s.clock = next;
-        s.campaign = s
-            .rng
-            .gen_bool(0.15)
-            .then(|| CAMPAIGNS[s.rng.gen_range(0..CAMPAIGNS.len())]);
-        s.fresh = true;
+        s.visit(0.15);
         s.track("Signed In", Map::new());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn opts(users: usize, seed: u64) -> DemoOptions {
+        DemoOptions {
+            users,
+            seed,
+            end: Utc.with_ymd_and_hms(2025, 11, 20, 15, 30, 0).unwrap(),
+        }
+    }
+
+    /// Integer fen of a JSON money number, checking it has at most two decimals.
+    fn fen(v: &Value) -> i64 {
+        let text = v.as_number().unwrap().to_string();
+        assert!(text.split_once('.').is_none_or(|(_, d)| d.len() <= 2), "{text}");
+        (v.as_f64().unwrap() * 100.0).round() as i64
+    }
+
+    #[test]
+    fn same_options_same_output_other_seed_differs() {
+        let a = generate(&opts(300, 7));
+        assert_eq!(a, generate(&opts(300, 7)));
+        assert_ne!(a, generate(&opts(300, 8)));
+    }
+
+    #[test]
+    fn messages_are_well_formed_sorted_and_in_the_window() {
+        let o = opts(500, 1);
+        let msgs = generate(&o);
+        assert!(msgs.len() > 500 * 15, "{}", msgs.len());
+        let first = o.end - chrono::Duration::days(365);
+        let mut ids = HashSet::new();
+        let mut prev = (String::new(), String::new());
+        for m in &msgs {
+            let ts = m["timestamp"].as_str().unwrap();
+            let t = DateTime::parse_from_rfc3339(ts).unwrap();
+            assert!(ts.ends_with('Z') && t <= o.end && t >= first, "{ts}");
+            assert!(m["userId"].is_string() || m["anonymousId"].is_string(), "{m}");
+            let id = m["messageId"].as_str().unwrap().to_string();
+            assert!(ids.insert(id.clone()), "duplicate {id}");
+            let key = (ts.to_string(), id);
+            assert!(key > prev, "not sorted at {key:?}");
+            prev = key;
+            match m["type"].as_str().unwrap() {
+                "track" => assert!(m["event"].is_string() && m["properties"].is_object()),
+                "page" => assert!(m["name"].is_string() && m["properties"].is_object()),
+                "identify" => {
+                    assert!(m["userId"].is_string() && m["anonymousId"].is_string());
+                    for k in [
+                        "name",
+                        "gender",
+                        "birthday",
+                        "city",
+                        "region",
+                        "phone",
+                        "email",
+                        "created_at",
+                    ] {
+                        assert!(m["traits"][k].is_string(), "{k} in {m}");
+                    }
+                    assert_eq!(m["traits"]["phone"].as_str().unwrap().len(), 11);
+                }
+                other => panic!("type {other}"),
+            }
+        }
+        let signups = msgs.iter().filter(|m| m["event"] == "Signed Up").count();
+        assert_eq!(signups, 500);
+    }
+
+    #[test]
+    fn orders_add_up_refunds_follow_orders_and_buyers_repeat() {
+        let msgs = generate(&opts(2000, 3));
+        let mut placed: HashMap<&str, &str> = HashMap::new();
+        let mut per_user: HashMap<&str, usize> = HashMap::new();
+        let (mut refunds, mut cancels) = (0, 0);
+        for m in &msgs {
+            let (p, ts) = (&m["properties"], m["timestamp"].as_str().unwrap());
+            let order_id = p["order_id"].as_str().unwrap_or_default();
+            match m["event"].as_str().unwrap_or_default() {
+                "Order Completed" => {
+                    let lines: i64 = p["products"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|l| fen(&l["price"]) * l["quantity"].as_i64().unwrap())
+                        .sum();
+                    let total = fen(&p["total"]);
+                    assert_eq!(total, lines - fen(&p["discount"]), "{m}");
+                    assert!(total >= 0 && fen(&p["revenue"]) == total && p["currency"] == "CNY");
+                    assert!(placed.insert(order_id, ts).is_none(), "order {order_id} twice");
+                    *per_user.entry(m["userId"].as_str().unwrap()).or_default() += 1;
+                }
+                e @ ("Order Refunded" | "Order Cancelled") => {
+                    let at = placed
+                        .get(order_id)
+                        .unwrap_or_else(|| panic!("{e} of unknown {order_id}"));
+                    assert!(ts > *at, "{e} of {order_id} before the order");
+                    if e == "Order Refunded" {
+                        refunds += 1;
+                    } else {
+                        cancels += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let orders = placed.len() as f64;
+        assert!(
+            (0.02..0.09).contains(&(refunds as f64 / orders)),
+            "{refunds} refunds of {orders}"
+        );
+        assert!(
+            cancels > 0 && (cancels as f64) < orders * 0.03,
+            "{cancels} cancels"
+        );
+        let buyers = per_user.len() as f64;
+        let repeat = per_user.values().filter(|&&n| n >= 2).count() as f64;
+        assert!((0.55..0.75).contains(&(buyers / 2000.0)), "{buyers} buyers");
+        assert!(
+            (0.2..0.4).contains(&(repeat / buyers)),
+            "{repeat} repeat buyers of {buyers}"
+        );
+        assert!(per_user.values().any(|&n| n >= 10), "no heavy buyer");
     }
 }

@@ -16,6 +16,8 @@
 //!   without it the reading as sent, without either `receivedAt`;
 //! * a corrected timestamp before 2000-01-01 or more than 24 h after `receivedAt` is
 //!   refused as absurd;
+//! * a page/screen's top-level `category` is kept as `properties.category`, and a
+//!   top-level `channel` (RudderStack) as `context.channel`;
 //! * a missing `messageId` is generated (unique per server process), so such
 //!   messages are never deduplicated.
 
@@ -178,6 +180,17 @@ pub fn parse(value: &Value, env: &Envelope<'_>) -> Result<Parsed> {
             integrations.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
+    let mut properties = object_field(m, "properties", i)?;
+    // Segment SDKs send a page/screen `category` beside `name`; keep it as a property.
+    if matches!(kind, EventKind::Page | EventKind::Screen) {
+        if let Some(c) = name_field(m, "category", i)? {
+            properties.entry("category").or_insert(Value::String(c));
+        }
+    }
+    // RudderStack SDKs send `channel` ("server", "web", ...); keep it in the context.
+    if let Some(ch) = name_field(m, "channel", i)? {
+        context.entry("channel").or_insert(Value::String(ch));
+    }
     let event = Event {
         message_id,
         kind,
@@ -192,7 +205,7 @@ pub fn parse(value: &Value, env: &Envelope<'_>) -> Result<Parsed> {
         sent_at,
         received_at,
         context,
-        properties: object_field(m, "properties", i)?,
+        properties,
         traits: object_field(m, "traits", i)?,
         integrations,
     };
@@ -439,6 +452,17 @@ mod tests {
         .unwrap();
         assert_eq!(p.event.context["ip"], "1.2.3.4");
         assert_eq!(p.event.context["locale"], "en");
+    }
+
+    #[test]
+    fn keeps_page_category_and_channel() {
+        let p = parse(
+            &json!({"type": "page", "userId": "u", "name": "Home", "category": "商品", "channel": "server"}),
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(p.event.properties["category"], "商品");
+        assert_eq!(p.event.context["channel"], "server");
     }
 
     #[test]

@@ -54,6 +54,14 @@ pub struct PipelineStats {
     pub overloaded: AtomicU64,
 }
 
+impl PipelineStats {
+    fn record(&self, outcome: &ApplyOutcome) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.inserted.fetch_add(outcome.inserted, Ordering::Relaxed);
+        self.duplicates.fetch_add(outcome.duplicates, Ordering::Relaxed);
+    }
+}
+
 /// Handle to the pipeline; cheap to clone.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -152,38 +160,35 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, max_group: usize,
 
 async fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats) {
     let mut all = Vec::with_capacity(jobs.iter().map(|j| j.events.len()).sum());
-    let mut ranges = Vec::with_capacity(jobs.len());
-    for j in &jobs {
-        ranges.push(all.len()..all.len() + j.events.len());
-        all.extend(j.events.iter().cloned());
+    let mut waiting = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let range = all.len()..all.len() + job.events.len();
+        all.extend(job.events);
+        waiting.push((job.reply, range));
     }
-    match store.apply(all).await {
+    let all = Arc::new(all);
+    let len = all.len();
+    match store.apply_shared(all.clone(), 0..len).await {
         Ok(outcome) => {
-            stats.commits.fetch_add(1, Ordering::Relaxed);
-            stats.inserted.fetch_add(outcome.inserted, Ordering::Relaxed);
-            stats.duplicates.fetch_add(outcome.duplicates, Ordering::Relaxed);
-            for (job, range) in jobs.into_iter().zip(ranges) {
-                let _ = job.reply.send(Ok(outcome.slice(range)));
+            stats.record(&outcome);
+            for (reply, range) in waiting {
+                let _ = reply.send(Ok(outcome.slice(range)));
             }
         }
-        Err(e) if jobs.len() > 1 => {
-            tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; retrying batches one by one");
-            for job in jobs {
-                let result = store.apply(job.events).await.map_err(Error::from);
+        Err(e) if waiting.len() > 1 => {
+            tracing::warn!(error = %e, jobs = waiting.len(), "group commit failed; retrying batches one by one");
+            for (reply, range) in waiting {
+                let result = store.apply_shared(all.clone(), range).await.map_err(Error::from);
                 if let Ok(o) = &result {
-                    stats.commits.fetch_add(1, Ordering::Relaxed);
-                    stats.inserted.fetch_add(o.inserted, Ordering::Relaxed);
-                    stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
+                    stats.record(o);
                 }
-                let _ = job.reply.send(result);
+                let _ = reply.send(result);
             }
         }
         Err(e) => {
             tracing::error!(error = %e, "commit failed");
-            for job in jobs {
-                let _ = job
-                    .reply
-                    .send(Err(Error::Store(flywheel_store::Error::Database(e.to_string()))));
+            for (reply, _) in waiting {
+                let _ = reply.send(Err(Error::Store(flywheel_store::Error::Database(e.to_string()))));
             }
         }
     }

@@ -108,7 +108,36 @@ pub trait Conn: Send {
     fn rollback(&mut self) {
         let _ = self.batch("ROLLBACK");
     }
+
+    /// Inserts rows of `cols` values each (`params` holds them row after row):
+    /// `{head} VALUES (…) {tail}`. Returns the rows `tail`'s `RETURNING` yields.
+    ///
+    /// The default sends multi-row statements (few round trips: right for a server);
+    /// SQLite overrides it with one cached single-row statement (no parsing per call).
+    fn insert_rows(&mut self, head: &str, cols: usize, tail: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        let mut out = Vec::new();
+        for chunk in params.chunks(cols * CHUNK_ROWS) {
+            let sql = format!("{head} VALUES {} {tail}", values_list(chunk.len() / cols, cols));
+            out.extend(self.query(&sql, chunk)?);
+        }
+        Ok(out)
+    }
+
+    /// Rows of `{select} WHERE {column} IN (keys…)`; the default sends `IN` lists,
+    /// SQLite overrides it with one cached `= $1` statement per key.
+    fn select_in(&mut self, select: &str, column: &str, keys: &[&str]) -> Result<Vec<Row>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(CHUNK_ROWS) {
+            let sql = format!("{select} WHERE {column} IN ({})", placeholders(1, chunk.len()));
+            let params: Vec<Param> = chunk.iter().map(|k| Param::Text(k)).collect();
+            out.extend(self.query(&sql, &params)?);
+        }
+        Ok(out)
+    }
 }
+
+/// Rows per multi-row statement (stays under SQLite's and PostgreSQL's parameter limits).
+pub const CHUNK_ROWS: usize = 500;
 
 /// Runs `f` inside a write transaction, committing on success and rolling back on error.
 pub fn in_write_tx<T>(conn: &mut dyn Conn, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {

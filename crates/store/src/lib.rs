@@ -345,8 +345,24 @@ impl Store {
 
     /// Stores a batch of events atomically: all of it, or (on error) none of it.
     pub async fn apply(&self, batch: Vec<NewEvent>) -> Result<ApplyOutcome> {
-        self.write(move |c| in_write_tx(c, |c| write::apply(c, &batch)))
-            .await
+        let len = batch.len();
+        self.apply_shared(Arc::new(batch), 0..len).await
+    }
+
+    /// Stores `batch[range]` atomically, without copying the events (the ingest
+    /// pipeline keeps the batch to retry parts of it).
+    pub async fn apply_shared(
+        &self,
+        batch: Arc<Vec<NewEvent>>,
+        range: std::ops::Range<usize>,
+    ) -> Result<ApplyOutcome> {
+        self.write(move |c| {
+            let part = batch
+                .get(range)
+                .ok_or_else(|| Error::Task("batch range out of bounds".into()))?;
+            in_write_tx(c, |c| write::apply(c, part))
+        })
+        .await
     }
 
     /// The profile an identity belongs to.

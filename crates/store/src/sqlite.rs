@@ -44,7 +44,8 @@ pub fn open(opts: &SqliteOptions) -> Result<Box<dyn Conn>> {
     };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+         PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192; \
+         PRAGMA mmap_size = 268435456;"
     ))
     .map_err(|e| open_error(&opts.path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
@@ -122,5 +123,32 @@ impl Conn for SqliteConn {
 
     fn begin_read(&mut self) -> Result<()> {
         self.batch("BEGIN DEFERRED")
+    }
+
+    fn insert_rows(&mut self, head: &str, cols: usize, tail: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        let sql = format!("{head} VALUES ({}) {tail}", crate::conn::placeholders(1, cols));
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let n = stmt.column_count();
+        let mut out = Vec::new();
+        for row in params.chunks(cols) {
+            let mut rows = stmt.query(rusqlite::params_from_iter(row.iter()))?;
+            while let Some(r) = rows.next()? {
+                let mut cells = Vec::with_capacity(n);
+                for i in 0..n {
+                    cells.push(cell(r.get_ref(i)?));
+                }
+                out.push(Row(cells));
+            }
+        }
+        Ok(out)
+    }
+
+    fn select_in(&mut self, select: &str, column: &str, keys: &[&str]) -> Result<Vec<Row>> {
+        let sql = format!("{select} WHERE {column} = $1");
+        let mut out = Vec::new();
+        for k in keys {
+            out.extend(self.query(&sql, &[Param::Text(k)])?);
+        }
+        Ok(out)
     }
 }

@@ -11,13 +11,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use flywheel_core::time::to_millis;
-use flywheel_core::{Identity, OrderAdjustmentKind, OrderStatus, ProfileId};
+use flywheel_core::{Identity, OrderAdjustmentKind, ProfileId};
 
-use crate::conn::{values_list, Conn, Param};
+use crate::conn::{Conn, Param};
 use crate::{ApplyOutcome, NewEvent, Result};
-
-/// Rows per multi-row statement (stays under SQLite's and PostgreSQL's parameter limits).
-const CHUNK_ROWS: usize = 500;
 
 /// Applies `batch` inside the caller's write transaction.
 pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
@@ -60,31 +57,30 @@ fn insert_events(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashSet<St
         .iter()
         .map(|e| serde_json::to_string(&e.event))
         .collect::<Result<_, _>>()?;
-    let mut inserted = HashSet::with_capacity(events.len());
-    for (chunk_no, chunk) in events.chunks(CHUNK_ROWS).enumerate() {
-        let sql = format!(
-            "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, ts, received_at, source, body) \
-             VALUES {} ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-            values_list(chunk.len(), COLS)
-        );
-        let mut params = Vec::with_capacity(chunk.len() * COLS);
-        for (i, e) in chunk.iter().enumerate() {
-            let ev = &e.event;
-            params.extend([
-                Param::Text(&ev.message_id),
-                Param::Text(ev.kind.as_str()),
-                Param::OptText(ev.event.as_deref().or(ev.name.as_deref())),
-                Param::OptText(ev.user_id.as_deref()),
-                Param::OptText(ev.anonymous_id.as_deref()),
-                Param::I64(to_millis(ev.timestamp)),
-                Param::I64(to_millis(ev.received_at)),
-                Param::OptText(e.source.as_deref()),
-                Param::Text(&bodies[chunk_no * CHUNK_ROWS + i]),
-            ]);
-        }
-        for row in conn.query(&sql, &params)? {
-            inserted.insert(row.text(0)?);
-        }
+    let mut params = Vec::with_capacity(events.len() * COLS);
+    for (e, body) in events.iter().zip(&bodies) {
+        let ev = &e.event;
+        params.extend([
+            Param::Text(&ev.message_id),
+            Param::Text(ev.kind.as_str()),
+            Param::OptText(ev.event.as_deref().or(ev.name.as_deref())),
+            Param::OptText(ev.user_id.as_deref()),
+            Param::OptText(ev.anonymous_id.as_deref()),
+            Param::I64(to_millis(ev.timestamp)),
+            Param::I64(to_millis(ev.received_at)),
+            Param::OptText(e.source.as_deref()),
+            Param::Text(body),
+        ]);
+    }
+    let rows = conn.insert_rows(
+        "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, ts, received_at, source, body)",
+        COLS,
+        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+        &params,
+    )?;
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for row in rows {
+        inserted.insert(row.text(0)?);
     }
     Ok(inserted)
 }
@@ -134,15 +130,9 @@ fn resolve_identities(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashM
     idents.dedup();
     let keys: Vec<String> = idents.iter().map(Identity::key).collect();
     let mut stored: HashMap<String, ProfileId> = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(CHUNK_ROWS) {
-        let sql = format!(
-            "SELECT id, profile_id FROM identities WHERE id IN ({})",
-            crate::conn::placeholders(1, chunk.len())
-        );
-        let params: Vec<Param> = chunk.iter().map(|k| Param::Text(k)).collect();
-        for row in conn.query(&sql, &params)? {
-            stored.insert(row.text(0)?, ProfileId(row.text(1)?));
-        }
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    for row in conn.select_in("SELECT id, profile_id FROM identities", "id", &key_refs)? {
+        stored.insert(row.text(0)?, ProfileId(row.text(1)?));
     }
     // Each identity starts at its stored profile, or at a profile of its own.
     let node = |i: &Identity| stored.get(&i.key()).cloned().unwrap_or_else(|| ProfileId::of(i));
@@ -178,17 +168,16 @@ fn resolve_identities(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashM
         }
         profile_of.insert(ident, root);
     }
-    for chunk in new_rows.chunks(CHUNK_ROWS) {
-        let sql = format!(
-            "INSERT INTO identities (id, profile_id) VALUES {} ON CONFLICT (id) DO NOTHING",
-            values_list(chunk.len(), 2)
-        );
-        let params: Vec<Param> = chunk
-            .iter()
-            .flat_map(|(k, p)| [Param::Text(k), Param::Text(&p.0)])
-            .collect();
-        conn.execute(&sql, &params)?;
-    }
+    let params: Vec<Param> = new_rows
+        .iter()
+        .flat_map(|(k, p)| [Param::Text(k), Param::Text(&p.0)])
+        .collect();
+    conn.insert_rows(
+        "INSERT INTO identities (id, profile_id)",
+        2,
+        "ON CONFLICT (id) DO NOTHING",
+        &params,
+    )?;
     Ok(profile_of)
 }
 
@@ -281,81 +270,40 @@ fn update_profiles(
             }
         }
     }
-    let rows: Vec<_> = deltas.into_iter().collect();
-    for chunk in rows.chunks(CHUNK_ROWS) {
-        let sql = format!(
-            "INSERT INTO profiles (id, first_seen, last_seen, event_count) VALUES {} {PROFILE_UPSERT}",
-            values_list(chunk.len(), 4)
-        );
-        let params: Vec<Param> = chunk
-            .iter()
-            .flat_map(|(p, d)| {
-                [
-                    Param::Text(&p.0),
-                    Param::I64(d.first),
-                    Param::I64(d.last),
-                    Param::I64(d.count),
-                ]
-            })
-            .collect();
-        conn.execute(&sql, &params)?;
-    }
-    let rows: Vec<_> = traits.into_iter().collect();
-    for chunk in rows.chunks(CHUNK_ROWS) {
-        let sql = format!(
-            "INSERT INTO profile_traits (profile_id, key, value, ts, message_id) VALUES {} {TRAIT_NEWER}",
-            values_list(chunk.len(), 5)
-        );
-        let params: Vec<Param> = chunk
-            .iter()
-            .flat_map(|((p, k), (ts, mid, v))| {
-                [
-                    Param::Text(&p.0),
-                    Param::Text(k),
-                    Param::Text(v),
-                    Param::I64(*ts),
-                    Param::Text(mid),
-                ]
-            })
-            .collect();
-        conn.execute(&sql, &params)?;
-    }
-    Ok(())
-}
-
-/// Derives refunded amount and status of `order_id` from its adjustments.
-pub(crate) fn recompute_order(conn: &mut dyn Conn, order_id: &str) -> Result<()> {
-    let rows = conn.query(
-        "SELECT total FROM orders WHERE order_id = $1",
-        &[Param::Text(order_id)],
+    let params: Vec<Param> = deltas
+        .iter()
+        .flat_map(|(p, d)| {
+            [
+                Param::Text(&p.0),
+                Param::I64(d.first),
+                Param::I64(d.last),
+                Param::I64(d.count),
+            ]
+        })
+        .collect();
+    conn.insert_rows(
+        "INSERT INTO profiles (id, first_seen, last_seen, event_count)",
+        4,
+        PROFILE_UPSERT,
+        &params,
     )?;
-    let Some(row) = rows.first() else { return Ok(()) };
-    let total = row.i64(0)?;
-    let mut refunded: i64 = 0;
-    let mut cancelled = false;
-    for adj in conn.query(
-        "SELECT kind, amount FROM order_adjustments WHERE order_id = $1",
-        &[Param::Text(order_id)],
-    )? {
-        match adj.text(0)?.as_str() {
-            "cancel" => cancelled = true,
-            _ => refunded = refunded.saturating_add(adj.opt_i64(1)?.unwrap_or(total)),
-        }
-    }
-    let refunded = refunded.clamp(0, total.max(0));
-    let status = OrderStatus::derive(
-        true,
-        cancelled,
-        flywheel_core::Fen(total),
-        flywheel_core::Fen(refunded),
-    );
-    conn.execute(
-        "UPDATE orders SET refunded = $1, status = $2 WHERE order_id = $3",
-        &[
-            Param::I64(refunded),
-            Param::Text(status.as_str()),
-            Param::Text(order_id),
-        ],
+    let params: Vec<Param> = traits
+        .iter()
+        .flat_map(|((p, k), (ts, mid, v))| {
+            [
+                Param::Text(&p.0),
+                Param::Text(k),
+                Param::Text(v),
+                Param::I64(*ts),
+                Param::Text(mid),
+            ]
+        })
+        .collect();
+    conn.insert_rows(
+        "INSERT INTO profile_traits (profile_id, key, value, ts, message_id)",
+        5,
+        TRAIT_NEWER,
+        &params,
     )?;
     Ok(())
 }
