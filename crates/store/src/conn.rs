@@ -104,6 +104,11 @@ pub trait Conn: Send {
     fn commit(&mut self) -> Result<()> {
         self.batch("COMMIT")
     }
+    /// The writer's identity cache, where the backend keeps one (see [`crate::identity_cache`]).
+    fn identity_cache(&mut self) -> Option<&mut crate::identity_cache::IdentityCache> {
+        None
+    }
+
     /// Rolls back (errors are ignored: the connection is discarded when it is broken).
     fn rollback(&mut self) {
         let _ = self.batch("ROLLBACK");
@@ -143,10 +148,13 @@ pub const CHUNK_ROWS: usize = 500;
 pub fn in_write_tx<T>(conn: &mut dyn Conn, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
     conn.begin_write()?;
     match f(conn) {
-        Ok(v) => {
-            conn.commit()?;
-            Ok(v)
-        }
+        Ok(v) => match conn.commit() {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                conn.rollback();
+                Err(e)
+            }
+        },
         Err(e) => {
             conn.rollback();
             Err(e)

@@ -13,6 +13,7 @@
 
 mod commerce;
 pub mod conn;
+pub mod identity_cache;
 mod keys;
 mod migrate;
 mod pool;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use crate::conn::{Cell, Conn, Dialect, Param, Row};
+use crate::identity_cache::IdentityCache;
 use crate::{Error, Result};
 
 /// How hard SQLite syncs to disk on commit.
@@ -51,15 +52,24 @@ pub fn open(opts: &SqliteOptions) -> Result<Box<dyn Conn>> {
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(|e| open_error(&opts.path, e))?;
     conn.set_prepared_statement_cache_capacity(256);
-    Ok(Box::new(SqliteConn(conn)))
+    Ok(Box::new(SqliteConn {
+        conn,
+        cache: IdentityCache::default(),
+        data_version: None,
+    }))
 }
 
 fn open_error(path: &Path, e: rusqlite::Error) -> Error {
     Error::Open(format!("sqlite {}: {e}", path.display()))
 }
 
-/// A SQLite connection.
-pub struct SqliteConn(rusqlite::Connection);
+/// A SQLite connection, with the identity cache used when it is the writer.
+pub struct SqliteConn {
+    conn: rusqlite::Connection,
+    cache: IdentityCache,
+    /// `PRAGMA data_version` at this connection's last write transaction.
+    data_version: Option<i64>,
+}
 
 impl rusqlite::ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -94,12 +104,12 @@ impl Conn for SqliteConn {
     }
 
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
-        let mut stmt = self.0.prepare_cached(sql)?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
         Ok(stmt.execute(rusqlite::params_from_iter(params.iter()))? as u64)
     }
 
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
-        let mut stmt = self.0.prepare_cached(sql)?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let n = stmt.column_count();
         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
         let mut out = Vec::new();
@@ -114,11 +124,27 @@ impl Conn for SqliteConn {
     }
 
     fn batch(&mut self, sql: &str) -> Result<()> {
-        Ok(self.0.execute_batch(sql)?)
+        Ok(self.conn.execute_batch(sql)?)
     }
 
     fn begin_write(&mut self) -> Result<()> {
-        self.batch("BEGIN IMMEDIATE")
+        self.batch("BEGIN IMMEDIATE")?;
+        // Another connection committed since our last write: what we cached may be stale.
+        let version: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if self.data_version != Some(version) {
+            self.cache.clear();
+            self.data_version = Some(version);
+        }
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        self.cache.clear();
+        let _ = self.batch("ROLLBACK");
+    }
+
+    fn identity_cache(&mut self) -> Option<&mut IdentityCache> {
+        Some(&mut self.cache)
     }
 
     fn begin_read(&mut self) -> Result<()> {
@@ -127,7 +153,7 @@ impl Conn for SqliteConn {
 
     fn insert_rows(&mut self, head: &str, cols: usize, tail: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let sql = format!("{head} VALUES ({}) {tail}", crate::conn::placeholders(1, cols));
-        let mut stmt = self.0.prepare_cached(&sql)?;
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let n = stmt.column_count();
         let mut out = Vec::new();
         for row in params.chunks(cols) {

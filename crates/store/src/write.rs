@@ -130,9 +130,30 @@ fn resolve_identities(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashM
     idents.dedup();
     let keys: Vec<String> = idents.iter().map(Identity::key).collect();
     let mut stored: HashMap<String, ProfileId> = HashMap::with_capacity(keys.len());
-    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    for row in conn.select_in("SELECT id, profile_id FROM identities", "id", &key_refs)? {
-        stored.insert(row.text(0)?, ProfileId(row.text(1)?));
+    let mut missing: Vec<&str> = Vec::new();
+    match conn.identity_cache() {
+        Some(cache) => {
+            for k in &keys {
+                match cache.get(k) {
+                    Some(p) => {
+                        stored.insert(k.clone(), ProfileId(p));
+                    }
+                    None => missing.push(k),
+                }
+            }
+        }
+        None => missing.extend(keys.iter().map(String::as_str)),
+    }
+    let mut looked_up = Vec::new();
+    for row in conn.select_in("SELECT id, profile_id FROM identities", "id", &missing)? {
+        let (key, profile) = (row.text(0)?, row.text(1)?);
+        looked_up.push((key.clone(), profile.clone()));
+        stored.insert(key, ProfileId(profile));
+    }
+    if let Some(cache) = conn.identity_cache() {
+        for (key, profile) in looked_up {
+            cache.insert(key, profile);
+        }
     }
     // Each identity starts at its stored profile, or at a profile of its own.
     let node = |i: &Identity| stored.get(&i.key()).cloned().unwrap_or_else(|| ProfileId::of(i));
@@ -178,6 +199,16 @@ fn resolve_identities(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashM
         "ON CONFLICT (id) DO NOTHING",
         &params,
     )?;
+    if let Some(cache) = conn.identity_cache() {
+        for (winner, losers) in merges {
+            for loser in losers {
+                cache.rename(loser.0, winner.0.clone());
+            }
+        }
+        for (key, profile) in new_rows {
+            cache.insert(key, profile.0);
+        }
+    }
     Ok(profile_of)
 }
 

@@ -431,3 +431,53 @@ where
     assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("v1"));
 }
 backend_test!(keys, write_keys_authenticate_until_revoked);
+
+/// Two stores on one SQLite file (as two processes, e.g. the server and an import):
+/// each writer's identity cache must notice the other's merges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writers_in_two_processes_see_each_others_merges() {
+    let dir = std::env::temp_dir().join(format!("flywheel-store-{}", unique("two_writers")));
+    let open = || async {
+        Store::open(StoreConfig::from_url(None, &dir, Synchronous::Normal).unwrap())
+            .await
+            .unwrap()
+    };
+    let (a, b) = (open().await, open().await);
+    a.apply(vec![plain(ev(
+        "w1",
+        EventKind::Track,
+        None,
+        Some("dev"),
+        "2024-01-01T00:00:00Z",
+    ))])
+    .await
+    .unwrap();
+    // B links the device to a user: the device's profile is renamed to user:amy.
+    b.apply(vec![plain(ev(
+        "w2",
+        EventKind::Identify,
+        Some("amy"),
+        Some("dev"),
+        "2024-01-02T00:00:00Z",
+    ))])
+    .await
+    .unwrap();
+    // A, which cached dev → anon:dev, must now count the device's events on user:amy.
+    a.apply(vec![plain(ev(
+        "w3",
+        EventKind::Track,
+        None,
+        Some("dev"),
+        "2024-01-03T00:00:00Z",
+    ))])
+    .await
+    .unwrap();
+    let p = snapshot(&a, Identity::Anonymous("dev".into())).await;
+    assert_eq!(p["id"], "user:amy");
+    assert_eq!(p["event_count"], 3);
+    assert_eq!(
+        a.list_profiles(None, 10).await.unwrap().profiles.len(),
+        1,
+        "no orphan profile rows"
+    );
+}
