@@ -69,24 +69,18 @@ const SINGLE_PRODUCT_EVENTS: &[&str] = &[
 /// Turns an accepted event into what the store writes for it. `index` names the
 /// message in errors.
 pub fn materialise(event: Event, source: Option<String>, index: usize) -> Result<NewEvent> {
-    let mut out = NewEvent {
-        event,
-        source,
-        order: None,
-        adjustment: None,
-        products: Vec::new(),
-    };
-    if out.event.kind != EventKind::Track {
-        return Ok(out);
+    if event.kind != EventKind::Track {
+        return Ok(NewEvent::new(event, source));
     }
-    let e = &out.event;
+    let e = &event;
     let props = &e.properties;
+    let (mut order, mut adjustment, mut products) = (None, None, Vec::new());
     let name = e.event.as_deref().unwrap_or("");
     match name {
         names::ORDER_COMPLETED => {
-            let order = read_order(e, index)?;
-            out.products = order.lines.iter().filter_map(|l| product_of_line(l, e)).collect();
-            out.order = Some(order);
+            let o = read_order(e, index)?;
+            products = o.lines.iter().filter_map(|l| product_of_line(l, e)).collect();
+            order = Some(o);
         }
         names::ORDER_REFUNDED | names::ORDER_CANCELLED => {
             let order_id = order_id(props, index)?;
@@ -107,7 +101,7 @@ pub fn materialise(event: Event, source: Option<String>, index: usize) -> Result
                     }
                 },
             };
-            out.adjustment = Some(OrderAdjustment {
+            adjustment = Some(OrderAdjustment {
                 order_id,
                 kind,
                 amount,
@@ -117,11 +111,15 @@ pub fn materialise(event: Event, source: Option<String>, index: usize) -> Result
         }
         n if SINGLE_PRODUCT_EVENTS.contains(&n) => {
             if let Some(p) = read_product(props, e, index)? {
-                out.products.push(p);
+                products.push(p);
             }
         }
         _ => {}
     }
+    let mut out = NewEvent::new(event, source);
+    out.order = order;
+    out.adjustment = adjustment;
+    out.products = products;
     Ok(out)
 }
 
@@ -280,7 +278,7 @@ mod tests {
 
     fn track(name: &str, props: Value) -> Event {
         parse(
-            &json!({"type": "track", "userId": "u1", "event": name, "properties": props}),
+            json!({"type": "track", "userId": "u1", "event": name, "properties": props}),
             &Envelope::default(),
         )
         .unwrap()

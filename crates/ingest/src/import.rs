@@ -240,7 +240,7 @@ fn to_event(kind: ImportKind, record: &Record) -> Result<NewEvent> {
         received_at: Some(Utc::now()),
         ..Default::default()
     };
-    let parsed = message::parse(&Value::Object(msg), &env).map_err(strip_index)?;
+    let parsed = message::parse(Value::Object(msg), &env).map_err(strip_index)?;
     ecommerce::materialise(parsed.event, None, 0).map_err(strip_index)
 }
 

@@ -70,10 +70,10 @@ fn generated_message_id(received: Timestamp) -> String {
     )
 }
 
-/// Validates one message.
-pub fn parse(value: &Value, env: &Envelope<'_>) -> Result<Parsed> {
+/// Validates one message (taking it, so its objects move into the event uncopied).
+pub fn parse(value: Value, env: &Envelope<'_>) -> Result<Parsed> {
     let i = env.index;
-    let Value::Object(m) = value else {
+    let Value::Object(mut m) = value else {
         return Err(Error::invalid(
             i,
             "invalid_message",
@@ -98,8 +98,8 @@ pub fn parse(value: &Value, env: &Envelope<'_>) -> Result<Parsed> {
     // An endpoint's kind wins over a stray "type" (as Segment does for /v1/track etc.).
     let kind = env.kind.unwrap_or(kind);
 
-    let user_id = id_field(m, "userId", i)?;
-    let anonymous_id = id_field(m, "anonymousId", i)?;
+    let user_id = id_field(&m, "userId", i)?;
+    let anonymous_id = id_field(&m, "anonymousId", i)?;
     if let Some(u) = &user_id {
         Identity::user(u).map_err(|e| Error::invalid(i, "invalid_id", e.to_string()))?;
     }
@@ -113,10 +113,10 @@ pub fn parse(value: &Value, env: &Envelope<'_>) -> Result<Parsed> {
             "either \"userId\" or \"anonymousId\" is required",
         ));
     }
-    let event = name_field(m, "event", i)?;
-    let name = name_field(m, "name", i)?;
-    let group_id = id_field(m, "groupId", i)?;
-    let previous_id = id_field(m, "previousId", i)?;
+    let event = name_field(&m, "event", i)?;
+    let name = name_field(&m, "name", i)?;
+    let group_id = id_field(&m, "groupId", i)?;
+    let previous_id = id_field(&m, "previousId", i)?;
     match kind {
         EventKind::Track if event.is_none() => {
             return Err(Error::invalid(
@@ -159,8 +159,8 @@ pub fn parse(value: &Value, env: &Envelope<'_>) -> Result<Parsed> {
         Some(_) => return Err(Error::invalid(i, "wrong_type", "\"messageId\" must be a string")),
     };
 
-    let original_timestamp = time_field(m, "originalTimestamp", i)?.or(time_field(m, "timestamp", i)?);
-    let sent_at = time_field(m, "sentAt", i)?.or(env.sent_at);
+    let original_timestamp = time_field(&m, "originalTimestamp", i)?.or(time_field(&m, "timestamp", i)?);
+    let sent_at = time_field(&m, "sentAt", i)?.or(env.sent_at);
     let timestamp = match (original_timestamp, sent_at) {
         (Some(orig), Some(sent)) => received_at - (sent - orig),
         (Some(orig), None) => orig,
@@ -168,27 +168,27 @@ pub fn parse(value: &Value, env: &Envelope<'_>) -> Result<Parsed> {
     };
     check_plausible(timestamp, received_at, i)?;
 
-    let mut context = object_field(m, "context", i)?;
+    let mut context = object_field(&mut m, "context", i)?;
     if let Some(batch) = env.context {
         for (k, v) in batch {
             context.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    let mut integrations = object_field(m, "integrations", i)?;
+    let mut integrations = object_field(&mut m, "integrations", i)?;
     if let Some(batch) = env.integrations {
         for (k, v) in batch {
             integrations.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    let mut properties = object_field(m, "properties", i)?;
+    let mut properties = object_field(&mut m, "properties", i)?;
     // Segment SDKs send a page/screen `category` beside `name`; keep it as a property.
     if matches!(kind, EventKind::Page | EventKind::Screen) {
-        if let Some(c) = name_field(m, "category", i)? {
+        if let Some(c) = name_field(&m, "category", i)? {
             properties.entry("category").or_insert(Value::String(c));
         }
     }
     // RudderStack SDKs send `channel` ("server", "web", ...); keep it in the context.
-    if let Some(ch) = name_field(m, "channel", i)? {
+    if let Some(ch) = name_field(&m, "channel", i)? {
         context.entry("channel").or_insert(Value::String(ch));
     }
     let event = Event {
@@ -206,7 +206,7 @@ pub fn parse(value: &Value, env: &Envelope<'_>) -> Result<Parsed> {
         received_at,
         context,
         properties,
-        traits: object_field(m, "traits", i)?,
+        traits: object_field(&mut m, "traits", i)?,
         integrations,
     };
     let write_key = match m.get("writeKey") {
@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn accepts_a_track_call() {
         let p = parse(
-            &json!({"type": "track", "userId": "u1", "event": "Product Viewed", "messageId": "m1",
+            json!({"type": "track", "userId": "u1", "event": "Product Viewed", "messageId": "m1",
                     "timestamp": "2024-11-11T04:00:00Z", "properties": {"price": 9.9}, "writeKey": "k"}),
             &env(),
         )
@@ -336,7 +336,7 @@ mod tests {
     fn corrects_clock_skew_from_sent_at() {
         // Client clock is 1 hour fast: it says it sent at 05:00:05, we received at 04:00:10.
         let p = parse(
-            &json!({"type": "track", "userId": "u1", "event": "E",
+            json!({"type": "track", "userId": "u1", "event": "E",
                     "originalTimestamp": "2024-11-11T05:00:00Z", "sentAt": "2024-11-11T05:00:05Z"}),
             &env(),
         )
@@ -350,87 +350,87 @@ mod tests {
             ..env()
         };
         let p = parse(
-            &json!({"type": "track", "userId": "u", "event": "E", "timestamp": "2024-11-11T05:00:00Z"}),
+            json!({"type": "track", "userId": "u", "event": "E", "timestamp": "2024-11-11T05:00:00Z"}),
             &e,
         )
         .unwrap();
         assert_eq!(p.event.timestamp, at("2024-11-11T04:00:05Z"));
         // Nothing sent: received time.
-        let p = parse(&json!({"type": "identify", "userId": "u"}), &env()).unwrap();
+        let p = parse(json!({"type": "identify", "userId": "u"}), &env()).unwrap();
         assert_eq!(p.event.timestamp, at("2024-11-11T04:00:10Z"));
     }
 
     #[test]
     fn refuses_bad_messages_with_codes() {
         let e = env();
-        assert_eq!(code(parse(&json!([1]), &e)), "invalid_message");
+        assert_eq!(code(parse(json!([1]), &e)), "invalid_message");
         assert_eq!(
-            code(parse(&json!({"type": "track", "event": "E"}), &e)),
+            code(parse(json!({"type": "track", "event": "E"}), &e)),
             "missing_id"
         );
         assert_eq!(
-            code(parse(&json!({"type": "track", "userId": "u"}), &e)),
+            code(parse(json!({"type": "track", "userId": "u"}), &e)),
             "missing_event"
         );
         assert_eq!(
-            code(parse(&json!({"type": "track", "userId": "u", "event": 5}), &e)),
+            code(parse(json!({"type": "track", "userId": "u", "event": 5}), &e)),
             "wrong_type"
         );
         assert_eq!(
-            code(parse(&json!({"type": "bogus", "userId": "u"}), &e)),
+            code(parse(json!({"type": "bogus", "userId": "u"}), &e)),
             "unknown_type"
         );
-        assert_eq!(code(parse(&json!({"userId": "u"}), &e)), "missing_type");
+        assert_eq!(code(parse(json!({"userId": "u"}), &e)), "missing_type");
         assert_eq!(
-            code(parse(&json!({"type": "group", "userId": "u"}), &e)),
+            code(parse(json!({"type": "group", "userId": "u"}), &e)),
             "missing_group_id"
         );
         assert_eq!(
-            code(parse(&json!({"type": "alias", "userId": "u"}), &e)),
+            code(parse(json!({"type": "alias", "userId": "u"}), &e)),
             "missing_id"
         );
         assert_eq!(
-            code(parse(&json!({"type": "identify", "userId": {"a": 1}}), &e)),
+            code(parse(json!({"type": "identify", "userId": {"a": 1}}), &e)),
             "wrong_type"
         );
         assert_eq!(
             code(parse(
-                &json!({"type": "identify", "userId": "u", "traits": [1]}),
+                json!({"type": "identify", "userId": "u", "traits": [1]}),
                 &e
             )),
             "wrong_type"
         );
         assert_eq!(
             code(parse(
-                &json!({"type": "identify", "userId": "u", "timestamp": "last tuesday"}),
+                json!({"type": "identify", "userId": "u", "timestamp": "last tuesday"}),
                 &e
             )),
             "invalid_timestamp"
         );
         assert_eq!(
             code(parse(
-                &json!({"type": "identify", "userId": "u", "timestamp": "1970-01-01T00:00:00Z"}),
+                json!({"type": "identify", "userId": "u", "timestamp": "1970-01-01T00:00:00Z"}),
                 &e
             )),
             "timestamp_out_of_range"
         );
         assert_eq!(
             code(parse(
-                &json!({"type": "identify", "userId": "u", "timestamp": "2099-01-01T00:00:00Z"}),
+                json!({"type": "identify", "userId": "u", "timestamp": "2099-01-01T00:00:00Z"}),
                 &e
             )),
             "timestamp_out_of_range"
         );
         assert_eq!(
-            code(parse(&json!({"type": "identify", "userId": "x".repeat(300)}), &e)),
+            code(parse(json!({"type": "identify", "userId": "x".repeat(300)}), &e)),
             "invalid_id"
         );
     }
 
     #[test]
     fn numeric_ids_are_read_as_text_and_missing_message_ids_generated() {
-        let a = parse(&json!({"type": "identify", "userId": 42}), &env()).unwrap();
-        let b = parse(&json!({"type": "identify", "userId": 42}), &env()).unwrap();
+        let a = parse(json!({"type": "identify", "userId": 42}), &env()).unwrap();
+        let b = parse(json!({"type": "identify", "userId": 42}), &env()).unwrap();
         assert_eq!(a.event.user_id.as_deref(), Some("42"));
         assert_ne!(a.event.message_id, b.event.message_id);
     }
@@ -446,7 +446,7 @@ mod tests {
             ..env()
         };
         let p = parse(
-            &json!({"type": "identify", "userId": "u", "context": {"locale": "en"}}),
+            json!({"type": "identify", "userId": "u", "context": {"locale": "en"}}),
             &e,
         )
         .unwrap();
@@ -457,7 +457,7 @@ mod tests {
     #[test]
     fn keeps_page_category_and_channel() {
         let p = parse(
-            &json!({"type": "page", "userId": "u", "name": "Home", "category": "商品", "channel": "server"}),
+            json!({"type": "page", "userId": "u", "name": "Home", "category": "商品", "channel": "server"}),
             &env(),
         )
         .unwrap();
@@ -471,7 +471,7 @@ mod tests {
             kind: Some(EventKind::Page),
             ..env()
         };
-        let p = parse(&json!({"type": "track", "anonymousId": "a", "name": "Home"}), &e).unwrap();
+        let p = parse(json!({"type": "track", "anonymousId": "a", "name": "Home"}), &e).unwrap();
         assert_eq!(p.event.kind, EventKind::Page);
     }
 }

@@ -121,7 +121,7 @@ pub fn parse_single(
         received_at: Some(received_at),
         ..Default::default()
     };
-    let parsed = message::parse(&value, &env)?;
+    let parsed = message::parse(value, &env)?;
     Ok(ParsedRequest {
         write_key: parsed.write_key.clone(),
         items: vec![(parsed.event, parsed.write_key)],
@@ -184,7 +184,7 @@ pub fn parse_batch(body: &[u8], limits: &Limits, received_at: Timestamp) -> Resu
             context,
             integrations,
         };
-        let parsed = message::parse(&value, &env)?;
+        let parsed = message::parse(value, &env)?;
         out.push((parsed.event, parsed.write_key));
     }
     Ok(ParsedRequest {

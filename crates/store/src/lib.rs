@@ -83,18 +83,64 @@ impl From<serde_json::Error> for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An accepted event ready to store, with what it materialises.
+///
+/// Built with [`NewEvent::new`], which also serialises the event's stored JSON: that
+/// work happens where the event is built (request threads), not on the single writer.
+/// The event is read-only afterwards so the stored JSON always matches it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
-    /// The event.
-    pub event: Event,
-    /// Id of the write key it came with (`None` for imports and the demo).
-    pub source: Option<String>,
+    event: Event,
+    body: String,
+    source: Option<String>,
     /// The order an `Order Completed` places.
     pub order: Option<Order>,
     /// The refund or cancellation an `Order Refunded`/`Order Cancelled` records.
     pub adjustment: Option<OrderAdjustment>,
     /// Catalogue entries the event describes.
     pub products: Vec<Product>,
+}
+
+impl NewEvent {
+    /// An event to store, from the write key `source` (`None` for imports and the demo).
+    pub fn new(event: Event, source: Option<String>) -> NewEvent {
+        // Serialising an `Event` cannot fail: its maps have string keys.
+        let body = serde_json::to_string(&event).unwrap_or_default();
+        NewEvent {
+            event,
+            body,
+            source,
+            order: None,
+            adjustment: None,
+            products: Vec::new(),
+        }
+    }
+
+    /// With the order it places.
+    pub fn with_order(mut self, order: Order) -> NewEvent {
+        self.order = Some(order);
+        self
+    }
+
+    /// With the adjustment it records.
+    pub fn with_adjustment(mut self, adjustment: OrderAdjustment) -> NewEvent {
+        self.adjustment = Some(adjustment);
+        self
+    }
+
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The write key id it came with.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The stored JSON of the event.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
 }
 
 /// What [`Store::apply`] did.

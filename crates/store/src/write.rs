@@ -21,7 +21,7 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
     let mut seen = HashSet::with_capacity(batch.len());
     let first: Vec<bool> = batch
         .iter()
-        .map(|e| seen.insert(e.event.message_id.as_str()))
+        .map(|e| seen.insert(e.event().message_id.as_str()))
         .collect();
     let unique: Vec<&NewEvent> = batch
         .iter()
@@ -33,7 +33,7 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
     let inserted: Vec<bool> = batch
         .iter()
         .zip(&first)
-        .map(|(e, f)| *f && inserted_ids.contains(e.event.message_id.as_str()))
+        .map(|(e, f)| *f && inserted_ids.contains(e.event().message_id.as_str()))
         .collect();
     let fresh: Vec<&NewEvent> = batch
         .iter()
@@ -53,13 +53,9 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
 
 fn insert_events(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashSet<String>> {
     const COLS: usize = 9;
-    let bodies: Vec<String> = events
-        .iter()
-        .map(|e| serde_json::to_string(&e.event))
-        .collect::<Result<_, _>>()?;
     let mut params = Vec::with_capacity(events.len() * COLS);
-    for (e, body) in events.iter().zip(&bodies) {
-        let ev = &e.event;
+    for e in events {
+        let ev = e.event();
         params.extend([
             Param::Text(&ev.message_id),
             Param::Text(ev.kind.as_str()),
@@ -68,8 +64,8 @@ fn insert_events(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashSet<St
             Param::OptText(ev.anonymous_id.as_deref()),
             Param::I64(to_millis(ev.timestamp)),
             Param::I64(to_millis(ev.received_at)),
-            Param::OptText(e.source.as_deref()),
-            Param::Text(body),
+            Param::OptText(e.source()),
+            Param::Text(e.body()),
         ]);
     }
     let rows = conn.insert_rows(
@@ -125,7 +121,7 @@ impl Links {
 
 /// Resolves every identity of `events` to its final profile, merging profiles the batch links.
 fn resolve_identities(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashMap<Identity, ProfileId>> {
-    let mut idents: Vec<Identity> = events.iter().flat_map(|e| e.event.identities()).collect();
+    let mut idents: Vec<Identity> = events.iter().flat_map(|e| e.event().identities()).collect();
     idents.sort();
     idents.dedup();
     let keys: Vec<String> = idents.iter().map(Identity::key).collect();
@@ -159,7 +155,7 @@ fn resolve_identities(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashM
     let node = |i: &Identity| stored.get(&i.key()).cloned().unwrap_or_else(|| ProfileId::of(i));
     let mut links = Links::default();
     for e in events {
-        let ids = e.event.identities();
+        let ids = e.event().identities();
         let first = node(&ids[0]);
         links.find(&first);
         for other in &ids[1..] {
@@ -270,13 +266,13 @@ fn update_profiles(
     let mut deltas: BTreeMap<&ProfileId, ProfileDelta> = BTreeMap::new();
     let mut traits: BTreeMap<(&ProfileId, String), TraitValue> = BTreeMap::new();
     for e in events {
-        let Some(first_id) = e.event.identities().into_iter().next() else {
+        let Some(first_id) = e.event().identities().into_iter().next() else {
             continue;
         };
         let Some(profile) = profile_of.get(&first_id) else {
             continue;
         };
-        let ts = to_millis(e.event.timestamp);
+        let ts = to_millis(e.event().timestamp);
         let d = deltas.entry(profile).or_insert(ProfileDelta {
             first: ts,
             last: ts,
@@ -285,8 +281,8 @@ fn update_profiles(
         d.first = d.first.min(ts);
         d.last = d.last.max(ts);
         d.count += 1;
-        for (key, value) in e.event.user_traits() {
-            let candidate = (ts, e.event.message_id.as_str(), value.to_string());
+        for (key, value) in e.event().user_traits() {
+            let candidate = (ts, e.event().message_id.as_str(), value.to_string());
             let slot = traits.entry((profile, key));
             match slot {
                 std::collections::btree_map::Entry::Vacant(v) => {

@@ -88,13 +88,7 @@ fn ev(id: &str, kind: EventKind, user: Option<&str>, anon: Option<&str>, at: &st
 }
 
 fn plain(e: Event) -> NewEvent {
-    NewEvent {
-        event: e,
-        source: None,
-        order: None,
-        adjustment: None,
-        products: vec![],
-    }
+    NewEvent::new(e, None)
 }
 
 fn with_traits(mut e: Event, traits: Value) -> Event {
@@ -273,10 +267,7 @@ fn order_event(id: &str, order: &str, total: i64, at: &str) -> NewEvent {
         lines: vec![],
         message_id: id.into(),
     };
-    NewEvent {
-        order: Some(o),
-        ..plain(e)
-    }
+    plain(e).with_order(o)
 }
 
 fn adjustment(id: &str, order: &str, kind: OrderAdjustmentKind, amount: Option<i64>, at: &str) -> NewEvent {
@@ -288,10 +279,7 @@ fn adjustment(id: &str, order: &str, kind: OrderAdjustmentKind, amount: Option<i
         at: e.timestamp,
         message_id: id.into(),
     };
-    NewEvent {
-        adjustment: Some(a),
-        ..plain(e)
-    }
+    plain(e).with_adjustment(a)
 }
 
 async fn refunds_adjust_orders_in_any_order<F, Fut>(open: F)
