@@ -285,10 +285,11 @@ fn time_field(m: &Map<String, Value>, field: &str, i: usize) -> Result<Option<Ti
     }
 }
 
-fn object_field(m: &Map<String, Value>, field: &str, i: usize) -> Result<Map<String, Value>> {
-    match m.get(field) {
+/// Takes the object `field` out of the message (no copy).
+fn object_field(m: &mut Map<String, Value>, field: &str, i: usize) -> Result<Map<String, Value>> {
+    match m.remove(field) {
         None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(o)) => Ok(o.clone()),
+        Some(Value::Object(o)) => Ok(o),
         Some(_) => Err(Error::invalid(
             i,
             "wrong_type",
