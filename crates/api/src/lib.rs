@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
+use flywheel_core::EventKind;
 use flywheel_ingest::{Limits, Pipeline};
 use flywheel_store::Store;
 
@@ -40,12 +41,30 @@ pub struct AppState {
 /// tracking limits (so an oversize body gets our JSON 400, not a bare 413).
 pub fn router(state: Arc<AppState>) -> Router {
     let tracking = Router::new()
-        .route("/v1/track", post(tracking::track))
-        .route("/v1/identify", post(tracking::identify))
-        .route("/v1/page", post(tracking::page))
-        .route("/v1/screen", post(tracking::screen))
-        .route("/v1/group", post(tracking::group))
-        .route("/v1/alias", post(tracking::alias))
+        .route(
+            "/v1/track",
+            post(|s, h, b| tracking::single(EventKind::Track, s, h, b)),
+        )
+        .route(
+            "/v1/identify",
+            post(|s, h, b| tracking::single(EventKind::Identify, s, h, b)),
+        )
+        .route(
+            "/v1/page",
+            post(|s, h, b| tracking::single(EventKind::Page, s, h, b)),
+        )
+        .route(
+            "/v1/screen",
+            post(|s, h, b| tracking::single(EventKind::Screen, s, h, b)),
+        )
+        .route(
+            "/v1/group",
+            post(|s, h, b| tracking::single(EventKind::Group, s, h, b)),
+        )
+        .route(
+            "/v1/alias",
+            post(|s, h, b| tracking::single(EventKind::Alias, s, h, b)),
+        )
         .route("/v1/batch", post(tracking::batch))
         .route("/v1/import", post(tracking::batch))
         .layer(axum::extract::DefaultBodyLimit::disable());

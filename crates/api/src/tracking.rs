@@ -62,49 +62,16 @@ async fn accept(
     Ok(Json(json!({"success": true})))
 }
 
-async fn single(
-    state: Arc<AppState>,
+/// `POST /v1/{track,identify,page,screen,group,alias}`: one message, its type given by the route.
+pub async fn single(
     kind: EventKind,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let bytes = read_body(&state, &headers, body).await?;
     let parsed = parse_single(&bytes, kind, &state.limits, Utc::now())?;
     accept(&state, &headers, parsed).await
-}
-
-/// `POST /v1/track`.
-pub async fn track(State(s): State<Arc<AppState>>, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
-    single(s, EventKind::Track, h, b).await
-}
-
-/// `POST /v1/identify`.
-pub async fn identify(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    b: Body,
-) -> Result<Json<Value>, ApiError> {
-    single(s, EventKind::Identify, h, b).await
-}
-
-/// `POST /v1/page`.
-pub async fn page(State(s): State<Arc<AppState>>, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
-    single(s, EventKind::Page, h, b).await
-}
-
-/// `POST /v1/screen`.
-pub async fn screen(State(s): State<Arc<AppState>>, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
-    single(s, EventKind::Screen, h, b).await
-}
-
-/// `POST /v1/group`.
-pub async fn group(State(s): State<Arc<AppState>>, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
-    single(s, EventKind::Group, h, b).await
-}
-
-/// `POST /v1/alias`.
-pub async fn alias(State(s): State<Arc<AppState>>, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
-    single(s, EventKind::Alias, h, b).await
 }
 
 /// `POST /v1/batch` and `POST /v1/import`.

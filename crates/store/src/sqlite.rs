@@ -92,6 +92,24 @@ fn cell(v: ValueRef<'_>) -> Cell {
     }
 }
 
+/// Runs a prepared statement, appending its result rows to `out`.
+fn run_into(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: &[Param<'_>],
+    out: &mut Vec<Row>,
+) -> Result<()> {
+    let n = stmt.column_count();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    while let Some(r) = rows.next()? {
+        let mut cells = Vec::with_capacity(n);
+        for i in 0..n {
+            cells.push(cell(r.get_ref(i)?));
+        }
+        out.push(Row(cells));
+    }
+    Ok(())
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         Error::Database(e.to_string())
@@ -110,16 +128,8 @@ impl Conn for SqliteConn {
 
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let n = stmt.column_count();
-        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
         let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let mut cells = Vec::with_capacity(n);
-            for i in 0..n {
-                cells.push(cell(r.get_ref(i)?));
-            }
-            out.push(Row(cells));
-        }
+        run_into(&mut stmt, params, &mut out)?;
         Ok(out)
     }
 
@@ -154,17 +164,9 @@ impl Conn for SqliteConn {
     fn insert_rows(&mut self, head: &str, cols: usize, tail: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let sql = format!("{head} VALUES ({}) {tail}", crate::conn::placeholders(1, cols));
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let n = stmt.column_count();
         let mut out = Vec::new();
         for row in params.chunks(cols) {
-            let mut rows = stmt.query(rusqlite::params_from_iter(row.iter()))?;
-            while let Some(r) = rows.next()? {
-                let mut cells = Vec::with_capacity(n);
-                for i in 0..n {
-                    cells.push(cell(r.get_ref(i)?));
-                }
-                out.push(Row(cells));
-            }
+            run_into(&mut stmt, row, &mut out)?;
         }
         Ok(out)
     }
