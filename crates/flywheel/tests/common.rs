@@ -89,31 +89,35 @@ impl Site {
 
     /// Starts `flywheel serve` on a free port.
     pub fn serve(&self, extra: &[&str]) -> Server {
-        let mut child = self
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start flywheel serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .expect("read stdout");
-            if let Some(u) = line.strip_prefix("listening on ") {
-                break u.trim().to_string();
-            }
-        };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            child: Some(child),
-            url,
+        serve_with(self.command(), extra)
+    }
+}
+
+/// Starts `serve` from a prepared command (global options and environment already set).
+pub fn serve_with(mut command: Command, extra: &[&str]) -> Server {
+    let mut child = command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start flywheel serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .expect("read stdout");
+        if let Some(u) = line.strip_prefix("listening on ") {
+            break u.trim().to_string();
         }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child: Some(child),
+        url,
     }
 }
 

@@ -11,6 +11,7 @@
 //! Writes arrive as whole batches ([`Store::apply`]) in one transaction each, so a
 //! batch is stored entirely or not at all.
 
+mod checkpoint;
 mod commerce;
 pub mod conn;
 pub mod identity_cache;
@@ -333,18 +334,22 @@ pub struct Store {
     dialect: Dialect,
     writer: Arc<Pool>,
     readers: Arc<Pool>,
+    /// SQLite's background WAL checkpointer (stops with the last clone of the store).
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl Store {
     /// Opens (creating if needed) the store and applies pending migrations.
     pub async fn open(config: StoreConfig) -> Result<Store> {
-        let (dialect, writer, readers) = match config {
+        let (dialect, writer, readers, checkpointer) = match config {
             StoreConfig::Sqlite(o) => {
                 let r = o.clone();
+                let checkpointer = Arc::new(checkpoint::Checkpointer::start(&o));
                 (
                     Dialect::Sqlite,
                     Pool::new(1, move || sqlite::open(&o)),
                     Pool::new(8, move || sqlite::open(&r)),
+                    Some(checkpointer),
                 )
             }
             StoreConfig::Postgres(o) => {
@@ -353,6 +358,7 @@ impl Store {
                     Dialect::Postgres,
                     Pool::new(2, move || postgres::open(&o)),
                     Pool::new(8, move || postgres::open(&r)),
+                    None,
                 )
             }
         };
@@ -360,6 +366,7 @@ impl Store {
             dialect,
             writer: Arc::new(writer),
             readers: Arc::new(readers),
+            _checkpointer: checkpointer,
         };
         store.write(|c| migrate::migrate(c).map(|_| ())).await?;
         Ok(store)

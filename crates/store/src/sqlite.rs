@@ -45,7 +45,7 @@ pub fn open(opts: &SqliteOptions) -> Result<Box<dyn Conn>> {
     };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192; \
+         PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; \
          PRAGMA mmap_size = 268435456;"
     ))
     .map_err(|e| open_error(&opts.path, e))?;
