@@ -162,7 +162,16 @@ impl Conn for SqliteConn {
     }
 
     fn insert_rows(&mut self, head: &str, cols: usize, tail: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
-        let sql = format!("{head} VALUES ({}) {tail}", crate::conn::placeholders(1, cols));
+        // `ON CONFLICT (…) DO NOTHING` makes SQLite keep a statement journal per row (the
+        // statement "may abort"); `INSERT OR IGNORE` does the same for Flywheel's rows
+        // (validated: no NULLs into NOT NULL columns, no CHECKs) without one.
+        let sql = match (head.strip_prefix("INSERT INTO "), tail.split_once(" DO NOTHING")) {
+            (Some(table), Some((conflict, rest))) if conflict.starts_with("ON CONFLICT") => format!(
+                "INSERT OR IGNORE INTO {table} VALUES ({}) {rest}",
+                crate::conn::placeholders(1, cols)
+            ),
+            _ => format!("{head} VALUES ({}) {tail}", crate::conn::placeholders(1, cols)),
+        };
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut out = Vec::new();
         for row in params.chunks(cols) {
