@@ -335,7 +335,8 @@ pub struct Store {
     writer: Arc<Pool>,
     readers: Arc<Pool>,
     /// SQLite's background WAL checkpointer (stops with the last clone of the store).
-    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
+    #[allow(dead_code)] // held for its Drop, which stops the thread
+    checkpointer_handle: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl Store {
@@ -343,13 +344,12 @@ impl Store {
     pub async fn open(config: StoreConfig) -> Result<Store> {
         let (dialect, writer, readers, checkpointer) = match config {
             StoreConfig::Sqlite(o) => {
-                let r = o.clone();
-                let checkpointer = Arc::new(checkpoint::Checkpointer::start(&o));
+                let (w, r) = (o.clone(), o.clone());
                 (
                     Dialect::Sqlite,
-                    Pool::new(1, move || sqlite::open(&o)),
+                    Pool::new(1, move || sqlite::open(&w)),
                     Pool::new(8, move || sqlite::open(&r)),
-                    Some(checkpointer),
+                    Some(o),
                 )
             }
             StoreConfig::Postgres(o) => {
@@ -362,13 +362,15 @@ impl Store {
                 )
             }
         };
-        let store = Store {
+        let mut store = Store {
             dialect,
             writer: Arc::new(writer),
             readers: Arc::new(readers),
-            _checkpointer: checkpointer,
+            checkpointer_handle: None,
         };
         store.write(|c| migrate::migrate(c).map(|_| ())).await?;
+        // Checkpoint once the file exists in WAL mode and its schema is in place.
+        store.checkpointer_handle = checkpointer.map(|o| Arc::new(checkpoint::Checkpointer::start(&o)));
         Ok(store)
     }
 

@@ -31,6 +31,9 @@ pub struct SqliteOptions {
     pub synchronous: Synchronous,
 }
 
+/// How often opening retries a BUSY answer (about 10 s of backoff in all).
+const OPEN_RETRIES: u32 = 60;
+
 /// Opens a connection with Flywheel's pragmas, creating the file and its directory.
 pub fn open(opts: &SqliteOptions) -> Result<Box<dyn Conn>> {
     if let Some(dir) = opts.path.parent() {
@@ -39,18 +42,34 @@ pub fn open(opts: &SqliteOptions) -> Result<Box<dyn Conn>> {
         }
     }
     let conn = rusqlite::Connection::open(&opts.path).map_err(|e| open_error(&opts.path, e))?;
+    // Before any pragma: switching a new file to WAL takes an exclusive lock, and a
+    // connection opening at the same moment (another process, the checkpointer) must wait.
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(|e| open_error(&opts.path, e))?;
     let sync = match opts.synchronous {
         Synchronous::Normal => "NORMAL",
         Synchronous::Full => "FULL",
     };
-    conn.execute_batch(&format!(
+    let pragmas = format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
          PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; \
          PRAGMA mmap_size = 268435456;"
-    ))
-    .map_err(|e| open_error(&opts.path, e))?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))
-        .map_err(|e| open_error(&opts.path, e))?;
+    );
+    // Where waiting could deadlock (a new file being switched to WAL by another
+    // connection) SQLite answers BUSY without calling the busy handler; retry then.
+    let mut attempt = 0u32;
+    loop {
+        match conn.execute_batch(&pragmas) {
+            Ok(()) => break,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && attempt < OPEN_RETRIES =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5 * u64::from(attempt)));
+            }
+            Err(e) => return Err(open_error(&opts.path, e)),
+        }
+    }
     conn.set_prepared_statement_cache_capacity(256);
     Ok(Box::new(SqliteConn {
         conn,

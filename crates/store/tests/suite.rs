@@ -469,3 +469,31 @@ async fn sqlite_writers_in_two_processes_see_each_others_merges() {
         "no orphan profile rows"
     );
 }
+
+/// Many connections (as processes starting together) opening one brand-new SQLite file
+/// at the same instant: none may fail with "database is locked" while another switches
+/// the file to WAL; each must wait its turn.
+#[test]
+fn sqlite_concurrent_first_opens_wait_for_each_other() {
+    for round in 0..20 {
+        let dir = std::env::temp_dir().join(format!("flywheel-store-{}", unique(&format!("race{round}"))));
+        let opts = flywheel_store::sqlite::SqliteOptions {
+            path: dir.join("flywheel.db"),
+            synchronous: Synchronous::Normal,
+        };
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        flywheel_store::sqlite::open(&opts).map(|_| ())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().expect("open must wait, not fail");
+            }
+        });
+    }
+}
