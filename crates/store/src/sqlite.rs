@@ -52,7 +52,7 @@ pub fn open(opts: &SqliteOptions) -> Result<Box<dyn Conn>> {
     };
     let pragmas = format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; \
          PRAGMA mmap_size = 268435456;"
     );
     // Where waiting could deadlock (a new file being switched to WAL by another
@@ -108,6 +108,22 @@ fn cell(v: ValueRef<'_>) -> Cell {
         ValueRef::Integer(i) => Cell::I64(i),
         ValueRef::Real(f) => Cell::I64(f as i64),
         ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
+/// The position, in `INSERT INTO t (a, b, c)`, of the column named by `RETURNING col`.
+fn returned_column(head: &str, returning: &str) -> Option<usize> {
+    let col = returning.strip_prefix("RETURNING ")?.trim();
+    let cols = head.split_once('(')?.1.trim_end().strip_suffix(')')?;
+    cols.split(',').position(|c| c.trim() == col)
+}
+
+/// A bound value as it would read back.
+fn param_cell(p: &Param<'_>) -> Cell {
+    match p {
+        Param::I64(v) | Param::OptI64(Some(v)) => Cell::I64(*v),
+        Param::Text(v) | Param::OptText(Some(v)) => Cell::Text((*v).to_string()),
+        Param::OptI64(None) | Param::OptText(None) => Cell::Null,
     }
 }
 
@@ -181,17 +197,36 @@ impl Conn for SqliteConn {
     }
 
     fn insert_rows(&mut self, head: &str, cols: usize, tail: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
-        // `ON CONFLICT (…) DO NOTHING` makes SQLite keep a statement journal per row (the
-        // statement "may abort"); `INSERT OR IGNORE` does the same for Flywheel's rows
-        // (validated: no NULLs into NOT NULL columns, no CHECKs) without one.
-        let sql = match (head.strip_prefix("INSERT INTO "), tail.split_once(" DO NOTHING")) {
-            (Some(table), Some((conflict, rest))) if conflict.starts_with("ON CONFLICT") => format!(
-                "INSERT OR IGNORE INTO {table} VALUES ({}) {rest}",
-                crate::conn::placeholders(1, cols)
-            ),
-            _ => format!("{head} VALUES ({}) {tail}", crate::conn::placeholders(1, cols)),
-        };
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let values = format!("VALUES ({})", crate::conn::placeholders(1, cols));
+        // `ON CONFLICT (…) DO NOTHING [RETURNING col]` becomes `INSERT OR IGNORE` (no statement
+        // journal per row; Flywheel's rows are validated: no NULLs into NOT NULL columns, no
+        // CHECKs), and `RETURNING` of an inserted column is answered from the bound value when
+        // the row went in: SQLite builds and drops a temporary B-tree per statement for
+        // RETURNING, which cost more than the insert itself (bench/ingest, issue 3 notes).
+        let ignore = head
+            .strip_prefix("INSERT INTO ")
+            .zip(tail.split_once(" DO NOTHING"));
+        if let Some((table, (_, rest))) = ignore.filter(|(_, (c, _))| c.starts_with("ON CONFLICT")) {
+            let returned = match rest.trim() {
+                "" => None,
+                r => Some(
+                    returned_column(head, r)
+                        .ok_or_else(|| Error::Database(format!("cannot answer {r:?} without RETURNING")))?,
+                ),
+            };
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!("INSERT OR IGNORE INTO {table} {values}"))?;
+            let mut out = Vec::new();
+            for row in params.chunks(cols) {
+                let inserted = stmt.execute(rusqlite::params_from_iter(row.iter()))? == 1;
+                if let (true, Some(i)) = (inserted, returned) {
+                    out.push(Row(vec![param_cell(&row[i])]));
+                }
+            }
+            return Ok(out);
+        }
+        let mut stmt = self.conn.prepare_cached(&format!("{head} {values} {tail}"))?;
         let mut out = Vec::new();
         for row in params.chunks(cols) {
             run_into(&mut stmt, row, &mut out)?;
@@ -206,5 +241,55 @@ impl Conn for SqliteConn {
             out.extend(self.query(&sql, &[Param::Text(k)])?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_returned_column() {
+        let head = "INSERT INTO events (message_id, kind, name)";
+        assert_eq!(returned_column(head, "RETURNING message_id"), Some(0));
+        assert_eq!(returned_column(head, "RETURNING name"), Some(2));
+        assert_eq!(returned_column(head, "RETURNING seq"), None);
+    }
+
+    #[test]
+    fn reports_only_rows_that_went_in() {
+        let dir = std::env::temp_dir().join(format!("flywheel-sqlite-unit-{}", std::process::id()));
+        let mut c = open(&SqliteOptions {
+            path: dir.join("t.db"),
+            synchronous: Synchronous::Normal,
+        })
+        .unwrap();
+        c.batch("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER NOT NULL); DELETE FROM t")
+            .unwrap();
+        let params = [Param::Text("a"), Param::I64(1), Param::Text("b"), Param::I64(2)];
+        let rows = c
+            .insert_rows(
+                "INSERT INTO t (k, v)",
+                2,
+                "ON CONFLICT (k) DO NOTHING RETURNING k",
+                &params,
+            )
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        let again = [Param::Text("b"), Param::I64(3), Param::Text("c"), Param::I64(4)];
+        let rows = c
+            .insert_rows(
+                "INSERT INTO t (k, v)",
+                2,
+                "ON CONFLICT (k) DO NOTHING RETURNING k",
+                &again,
+            )
+            .unwrap();
+        assert_eq!(rows, vec![Row(vec![Cell::Text("c".into())])]);
+        assert_eq!(
+            c.query("SELECT v FROM t WHERE k = $1", &[Param::Text("b")])
+                .unwrap()[0],
+            Row(vec![Cell::I64(2)])
+        );
     }
 }
