@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use flywheel_core::{Identity, Profile, ProfileId};
+use flywheel_core::{Profile, ProfileId};
 use flywheel_store::{EventPage, ProfilePage, StoredOrder};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -40,22 +40,13 @@ impl PageQuery {
     }
 }
 
-/// Finds a profile by any id: a profile id or identity key (`user:…`, `anon:…`), else a
-/// bare value tried as a `userId`, then as an `anonymousId`.
+/// Finds a profile by any id (see [`flywheel_store::Store::find_profile_id`]).
 async fn find(state: &AppState, id: &str) -> Result<ProfileId, ApiError> {
-    let candidates = match Identity::from_key(id) {
-        Some(i) => vec![i],
-        None => vec![
-            Identity::User(id.to_string()),
-            Identity::Anonymous(id.to_string()),
-        ],
-    };
-    for c in candidates {
-        if let Some(p) = state.store.profile_id_of(c).await? {
-            return Ok(p);
-        }
-    }
-    Err(ApiError::not_found(format!("profile {id:?}")))
+    state
+        .store
+        .find_profile_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("profile {id:?}")))
 }
 
 /// `GET /api/v1/profiles/{id}`.
@@ -66,8 +57,7 @@ pub async fn show(
 ) -> Result<Json<Profile>, ApiError> {
     state.admin.check(&headers)?;
     let pid = find(&state, &id).await?;
-    let key = Identity::from_key(&pid.0).ok_or_else(|| ApiError::not_found(format!("profile {id:?}")))?;
-    let profile = state.store.profile_by_identity(key).await?;
+    let profile = state.store.profile(pid).await?;
     profile
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("profile {id:?}")))

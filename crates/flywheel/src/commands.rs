@@ -1,7 +1,6 @@
 //! Running each command.
 
 use anyhow::{Context, Result};
-use flywheel_core::Identity;
 use flywheel_ingest::import::{import_file, ImportFormat, ImportKind};
 use flywheel_ingest::Pipeline;
 use flywheel_store::Store;
@@ -147,17 +146,10 @@ async fn keys(cmd: KeysCommand, settings: Settings) -> Result<()> {
 async fn profile(cmd: ProfileCommand, settings: Settings) -> Result<()> {
     let ProfileCommand::Show { id, format, events } = cmd;
     let store = open_store(&settings).await?;
-    let candidates = match Identity::from_key(&id) {
-        Some(i) => vec![i],
-        None => vec![Identity::User(id.clone()), Identity::Anonymous(id.clone())],
+    let found = match store.find_profile_id(&id).await? {
+        Some(pid) => store.profile(pid).await?,
+        None => None,
     };
-    let mut found = None;
-    for c in candidates {
-        if let Some(p) = store.profile_by_identity(c).await? {
-            found = Some(p);
-            break;
-        }
-    }
     let profile = found.ok_or_else(|| BadInput(format!("no profile has the id {id:?}")))?;
     let page = store
         .profile_events(profile.id.clone(), None, events.max(1))

@@ -426,6 +426,35 @@ impl Store {
         self.read(move |c| read::profile_id_of(c, &identity)).await
     }
 
+    /// The profile named by any id a user may type: a profile id or identity key
+    /// (`user:…`, `anon:…`), else a bare value tried as a `userId`, then an `anonymousId`.
+    pub async fn find_profile_id(&self, id: &str) -> Result<Option<ProfileId>> {
+        let candidates = match Identity::from_key(id) {
+            Some(i) => vec![i],
+            None => vec![
+                Identity::User(id.to_string()),
+                Identity::Anonymous(id.to_string()),
+            ],
+        };
+        for c in candidates {
+            if let Some(p) = self.profile_id_of(c).await? {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A profile by its id.
+    pub async fn profile(&self, id: ProfileId) -> Result<Option<Profile>> {
+        self.read(move |c| {
+            c.begin_read()?;
+            let out = read::profile(c, &id);
+            c.rollback();
+            out
+        })
+        .await
+    }
+
     /// The profile that owns `identity`.
     pub async fn profile_by_identity(&self, identity: Identity) -> Result<Option<Profile>> {
         self.read(move |c| {

@@ -45,8 +45,10 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
     if fresh.is_empty() {
         return Ok(outcome);
     }
-    let profile_of = resolve_identities(conn, &fresh)?;
-    update_profiles(conn, &fresh, &profile_of)?;
+    // Each event's identities, built once for resolution and for the profile updates.
+    let ids: Vec<Vec<Identity>> = fresh.iter().map(|e| e.event().identities()).collect();
+    let profile_of = resolve_identities(conn, &ids)?;
+    update_profiles(conn, &fresh, &ids, &profile_of)?;
     crate::commerce::apply(conn, &fresh)?;
     Ok(outcome)
 }
@@ -120,8 +122,8 @@ impl Links {
 }
 
 /// Resolves every identity of `events` to its final profile, merging profiles the batch links.
-fn resolve_identities(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashMap<Identity, ProfileId>> {
-    let mut idents: Vec<Identity> = events.iter().flat_map(|e| e.event().identities()).collect();
+fn resolve_identities(conn: &mut dyn Conn, events: &[Vec<Identity>]) -> Result<HashMap<Identity, ProfileId>> {
+    let mut idents: Vec<Identity> = events.iter().flatten().cloned().collect();
     idents.sort();
     idents.dedup();
     let keys: Vec<String> = idents.iter().map(Identity::key).collect();
@@ -152,13 +154,20 @@ fn resolve_identities(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashM
         }
     }
     // Each identity starts at its stored profile, or at a profile of its own.
-    let node = |i: &Identity| stored.get(&i.key()).cloned().unwrap_or_else(|| ProfileId::of(i));
+    let start: HashMap<&Identity, ProfileId> = idents
+        .iter()
+        .zip(&keys)
+        .map(|(i, k)| (i, stored.get(k).cloned().unwrap_or_else(|| ProfileId::of(i))))
+        .collect();
+    let node = |i: &Identity| start.get(i).cloned().unwrap_or_else(|| ProfileId::of(i));
     let mut links = Links::default();
-    for e in events {
-        let ids = e.event().identities();
-        let first = node(&ids[0]);
+    for ids in events {
+        let Some((head, rest)) = ids.split_first() else {
+            continue;
+        };
+        let first = node(head);
         links.find(&first);
-        for other in &ids[1..] {
+        for other in rest {
             links.union(&first, &node(other));
         }
     }
@@ -178,12 +187,12 @@ fn resolve_identities(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashM
     }
     let mut profile_of = HashMap::with_capacity(idents.len());
     let mut new_rows: Vec<(String, ProfileId)> = Vec::new();
-    for (ident, key) in idents.into_iter().zip(keys) {
-        let root = links.find(&node(&ident));
-        if !stored.contains_key(&key) {
-            new_rows.push((key, root.clone()));
+    for (ident, key) in idents.iter().zip(&keys) {
+        let root = links.find(&node(ident));
+        if !stored.contains_key(key) {
+            new_rows.push((key.clone(), root.clone()));
         }
-        profile_of.insert(ident, root);
+        profile_of.insert(ident.clone(), root);
     }
     let params: Vec<Param> = new_rows
         .iter()
@@ -261,15 +270,13 @@ type TraitValue<'a> = (i64, &'a str, String);
 fn update_profiles(
     conn: &mut dyn Conn,
     events: &[&NewEvent],
+    ids: &[Vec<Identity>],
     profile_of: &HashMap<Identity, ProfileId>,
 ) -> Result<()> {
     let mut deltas: BTreeMap<&ProfileId, ProfileDelta> = BTreeMap::new();
     let mut traits: BTreeMap<(&ProfileId, String), TraitValue> = BTreeMap::new();
-    for e in events {
-        let Some(first_id) = e.event().identities().into_iter().next() else {
-            continue;
-        };
-        let Some(profile) = profile_of.get(&first_id) else {
+    for (e, ids) in events.iter().zip(ids) {
+        let Some(profile) = ids.first().and_then(|i| profile_of.get(i)) else {
             continue;
         };
         let ts = to_millis(e.event().timestamp);
