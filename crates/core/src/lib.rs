@@ -8,6 +8,7 @@
 //! fallible constructors here are where input is parsed once ("parse, don't
 //! validate").
 
+pub mod bus;
 pub mod commerce;
 pub mod event;
 pub mod identity;

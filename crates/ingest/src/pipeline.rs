@@ -36,6 +36,14 @@ impl Default for PipelineConfig {
     }
 }
 
+/// Told about every committed batch, after the commit and before the submitters are
+/// answered (so a reader that waits for the answer sees its effect queued). Implementations
+/// must not block: hand the batch to a worker.
+pub trait CommitObserver: Send + Sync {
+    /// `events[range]` were committed with `outcome` (per event of the range).
+    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: std::ops::Range<usize>, outcome: &ApplyOutcome);
+}
+
 struct Job {
     events: Vec<NewEvent>,
     reply: oneshot::Sender<Result<ApplyOutcome>>,
@@ -73,6 +81,15 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Store, config: PipelineConfig) -> Pipeline {
+        Pipeline::start_observed(store, config, None)
+    }
+
+    /// Starts the writer task; `observer` hears of every committed batch.
+    pub fn start_observed(
+        store: Store,
+        config: PipelineConfig,
+        observer: Option<Arc<dyn CommitObserver>>,
+    ) -> Pipeline {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let stats = Arc::new(PipelineStats::default());
         let writer = tokio::spawn(run_writer(
@@ -80,6 +97,7 @@ impl Pipeline {
             rx,
             config.max_group_events.max(1),
             stats.clone(),
+            observer,
         ));
         Pipeline {
             sender: Arc::new(Mutex::new(Some(tx))),
@@ -140,7 +158,13 @@ impl Pipeline {
     }
 }
 
-async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, max_group: usize, stats: Arc<PipelineStats>) {
+async fn run_writer(
+    store: Store,
+    mut rx: mpsc::Receiver<Job>,
+    max_group: usize,
+    stats: Arc<PipelineStats>,
+    observer: Option<Arc<dyn CommitObserver>>,
+) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut size = jobs[0].events.len();
@@ -153,12 +177,17 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, max_group: usize,
                 Err(_) => break,
             }
         }
-        commit_group(&store, jobs, &stats).await;
+        commit_group(&store, jobs, &stats, observer.as_deref()).await;
     }
     tracing::debug!("ingest writer drained");
 }
 
-async fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats) {
+async fn commit_group(
+    store: &Store,
+    jobs: Vec<Job>,
+    stats: &PipelineStats,
+    observer: Option<&dyn CommitObserver>,
+) {
     let mut all = Vec::with_capacity(jobs.iter().map(|j| j.events.len()).sum());
     let mut waiting = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -171,6 +200,9 @@ async fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats) {
     match store.apply_shared(all.clone(), 0..len).await {
         Ok(outcome) => {
             stats.record(&outcome);
+            if let Some(o) = observer {
+                o.committed(&all, 0..len, &outcome);
+            }
             for (reply, range) in waiting {
                 let _ = reply.send(Ok(outcome.slice(range)));
             }
@@ -178,9 +210,15 @@ async fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats) {
         Err(e) if waiting.len() > 1 => {
             tracing::warn!(error = %e, jobs = waiting.len(), "group commit failed; retrying batches one by one");
             for (reply, range) in waiting {
-                let result = store.apply_shared(all.clone(), range).await.map_err(Error::from);
+                let result = store
+                    .apply_shared(all.clone(), range.clone())
+                    .await
+                    .map_err(Error::from);
                 if let Ok(o) = &result {
                     stats.record(o);
+                    if let Some(obs) = observer {
+                        obs.committed(&all, range, o);
+                    }
                 }
                 let _ = reply.send(result);
             }

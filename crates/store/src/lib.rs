@@ -11,6 +11,7 @@
 //! Writes arrive as whole batches ([`Store::apply`]) in one transaction each, so a
 //! batch is stored entirely or not at all.
 
+pub mod audience;
 mod checkpoint;
 mod commerce;
 pub mod conn;
@@ -154,6 +155,13 @@ pub struct ApplyOutcome {
     /// Per input event, in order: whether it was stored now (false: a duplicate).
     #[serde(skip)]
     pub stored: Vec<bool>,
+    /// Per input event, in order: the profile a stored event now belongs to (after the
+    /// batch's merges); `None` for duplicates.
+    #[serde(skip)]
+    pub profiles: Vec<Option<ProfileId>>,
+    /// Profiles merged by this batch, as `(loser, winner)` in the order applied.
+    #[serde(skip)]
+    pub merges: Vec<(ProfileId, ProfileId)>,
 }
 
 impl ApplyOutcome {
@@ -163,13 +171,25 @@ impl ApplyOutcome {
         ApplyOutcome {
             inserted,
             duplicates: stored.len() as u64 - inserted,
+            profiles: vec![None; stored.len()],
             stored,
+            merges: Vec::new(),
         }
     }
 
     /// The outcome of the events `range` of the batch.
     pub fn slice(&self, range: std::ops::Range<usize>) -> ApplyOutcome {
-        ApplyOutcome::from_flags(self.stored.get(range).map(<[bool]>::to_vec).unwrap_or_default())
+        let mut out = ApplyOutcome::from_flags(
+            self.stored
+                .get(range.clone())
+                .map(<[bool]>::to_vec)
+                .unwrap_or_default(),
+        );
+        if let Some(p) = self.profiles.get(range) {
+            out.profiles = p.to_vec();
+        }
+        out.merges = self.merges.clone();
+        out
     }
 }
 
@@ -534,5 +554,22 @@ impl Store {
     pub async fn set_setting_once(&self, key: &'static str, value: String) -> Result<bool> {
         self.write(move |c| in_write_tx(c, |c| keys::set_setting_once(c, key, &value)))
             .await
+    }
+
+    /// Runs a read-only closure on a reader connection (the audience engine's snapshot
+    /// and backfill queries, [`audience`]).
+    pub async fn read_with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.read(f).await
+    }
+
+    /// Runs a closure inside a write transaction (audience definitions and manual tags).
+    pub async fn write_with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.write(move |c| in_write_tx(c, f)).await
     }
 }

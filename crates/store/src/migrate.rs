@@ -7,11 +7,18 @@ use crate::conn::{in_write_tx, Conn, Dialect, Param};
 use crate::Result;
 
 /// `(version, SQLite text, PostgreSQL text)` in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("migrations/sqlite_001_init.sql"),
-    include_str!("migrations/postgres_001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("migrations/sqlite_001_init.sql"),
+        include_str!("migrations/postgres_001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("migrations/sqlite_002_audience.sql"),
+        include_str!("migrations/postgres_002_audience.sql"),
+    ),
+];
 
 /// Applies every migration not yet applied; returns how many ran.
 pub fn migrate(conn: &mut dyn Conn) -> Result<usize> {

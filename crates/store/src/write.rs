@@ -47,10 +47,22 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
     }
     // Each event's identities, built once for resolution and for the profile updates.
     let ids: Vec<Vec<Identity>> = fresh.iter().map(|e| e.event().identities()).collect();
-    let profile_of = resolve_identities(conn, &ids)?;
+    let (profile_of, merges) = resolve_identities(conn, &ids)?;
     update_profiles(conn, &fresh, &ids, &profile_of)?;
     crate::commerce::apply(conn, &fresh)?;
-    Ok(outcome)
+    let mut resolved = ids
+        .iter()
+        .map(|i| i.first().and_then(|first| profile_of.get(first).cloned()));
+    let profiles = outcome
+        .stored
+        .iter()
+        .map(|stored| if *stored { resolved.next().flatten() } else { None })
+        .collect();
+    Ok(ApplyOutcome {
+        profiles,
+        merges,
+        ..outcome
+    })
 }
 
 fn insert_events(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashSet<String>> {
@@ -122,7 +134,11 @@ impl Links {
 }
 
 /// Resolves every identity of `events` to its final profile, merging profiles the batch links.
-fn resolve_identities(conn: &mut dyn Conn, events: &[Vec<Identity>]) -> Result<HashMap<Identity, ProfileId>> {
+#[allow(clippy::type_complexity)]
+fn resolve_identities(
+    conn: &mut dyn Conn,
+    events: &[Vec<Identity>],
+) -> Result<(HashMap<Identity, ProfileId>, Vec<(ProfileId, ProfileId)>)> {
     let mut idents: Vec<Identity> = events.iter().flatten().cloned().collect();
     idents.sort();
     idents.dedup();
@@ -204,6 +220,10 @@ fn resolve_identities(conn: &mut dyn Conn, events: &[Vec<Identity>]) -> Result<H
         "ON CONFLICT (id) DO NOTHING",
         &params,
     )?;
+    let merged: Vec<(ProfileId, ProfileId)> = merges
+        .iter()
+        .flat_map(|(w, ls)| ls.iter().map(move |l| (l.clone(), w.clone())))
+        .collect();
     if let Some(cache) = conn.identity_cache() {
         for (winner, losers) in merges {
             for loser in losers {
@@ -214,7 +234,7 @@ fn resolve_identities(conn: &mut dyn Conn, events: &[Vec<Identity>]) -> Result<H
             cache.insert(key, profile.0);
         }
     }
-    Ok(profile_of)
+    Ok((profile_of, merged))
 }
 
 const TRAIT_NEWER: &str = "ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, \
@@ -252,6 +272,15 @@ fn merge_profile(conn: &mut dyn Conn, loser: &ProfileId, winner: &ProfileId) -> 
              SELECT $1, first_seen, last_seen, event_count FROM profiles WHERE id = $2 {PROFILE_UPSERT}"
         ),
         &[w, l.clone()],
+    )?;
+    conn.execute(
+        "INSERT INTO manual_tags (tag, profile_id, at) SELECT tag, $1, at FROM manual_tags WHERE profile_id = $2 \
+         ON CONFLICT (tag, profile_id) DO NOTHING",
+        &[Param::Text(&winner.0), l.clone()],
+    )?;
+    conn.execute(
+        "DELETE FROM manual_tags WHERE profile_id = $1",
+        std::slice::from_ref(&l),
     )?;
     conn.execute("DELETE FROM profiles WHERE id = $1", &[l])?;
     Ok(())

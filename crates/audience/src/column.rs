@@ -1,0 +1,437 @@
+//! Index columns over dense profile numbers (rows): numeric values with value-range
+//! bucket bitmaps, dictionary-encoded text with one bitmap per value, and multi-valued
+//! text as one bitmap per value.
+//!
+//! A numeric range predicate unions the bitmaps of buckets wholly inside the range and
+//! checks only the rows of the (at most two) edge buckets, or subtracts from the
+//! non-null rows when the outside is smaller — so a selective condition costs bitmap
+//! operations, not a scan of every row.
+
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
+
+/// Number of value buckets of a numeric column.
+const BUCKETS: usize = 128;
+
+/// A numeric column; `None` is null.
+#[derive(Debug, Clone, Default)]
+pub struct NumColumn {
+    values: Vec<i64>,
+    /// Lower bounds of the buckets, ascending; bucket `b` holds `bounds[b] <= v < bounds[b + 1]`.
+    bounds: Vec<i64>,
+    buckets: Vec<RoaringBitmap>,
+    nonnull: RoaringBitmap,
+}
+
+const NULL: i64 = i64::MIN;
+
+fn bounds_of(values: &[i64]) -> Vec<i64> {
+    let step = (values.len() / 65_536).max(1);
+    let mut sample: Vec<i64> = values
+        .iter()
+        .step_by(step)
+        .copied()
+        .filter(|v| *v != NULL)
+        .collect();
+    sample.sort_unstable();
+    let mut bounds = vec![NULL + 1];
+    if sample.is_empty() {
+        return bounds;
+    }
+    for k in 1..BUCKETS {
+        let v = sample[(sample.len() - 1) * k / BUCKETS];
+        if v > *bounds.last().unwrap_or(&NULL) {
+            bounds.push(v);
+        }
+    }
+    // Values equal to the top bound start their own bucket, so a very common value
+    // (0 spend) sits alone and a range that excludes it never has to scan it.
+    if let Some(&max) = sample.last() {
+        if max > *bounds.last().unwrap_or(&NULL) {
+            bounds.push(max);
+        }
+    }
+    bounds
+}
+
+impl NumColumn {
+    /// Builds a column from one value per row (`None` = null).
+    pub fn build(values: impl IntoIterator<Item = Option<i64>>) -> NumColumn {
+        let values: Vec<i64> = values.into_iter().map(|v| v.unwrap_or(NULL)).collect();
+        let bounds = bounds_of(&values);
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); bounds.len()];
+        let mut nonnull = Vec::with_capacity(values.len());
+        for (row, &v) in values.iter().enumerate() {
+            if v != NULL {
+                let b = bounds.partition_point(|x| *x <= v).saturating_sub(1);
+                rows[b].push(row as u32);
+                nonnull.push(row as u32);
+            }
+        }
+        let buckets = rows
+            .into_iter()
+            .map(|r| RoaringBitmap::from_sorted_iter(r).unwrap_or_default())
+            .collect();
+        NumColumn {
+            values,
+            bounds,
+            buckets,
+            nonnull: RoaringBitmap::from_sorted_iter(nonnull).unwrap_or_default(),
+        }
+    }
+
+    /// The value of `row`.
+    pub fn get(&self, row: u32) -> Option<i64> {
+        self.values.get(row as usize).copied().filter(|v| *v != NULL)
+    }
+
+    fn bucket_of(&self, v: i64) -> usize {
+        self.bounds.partition_point(|x| *x <= v).saturating_sub(1)
+    }
+
+    /// Sets the value of `row` (growing the column as needed).
+    pub fn set(&mut self, row: u32, v: Option<i64>) {
+        let i = row as usize;
+        if i >= self.values.len() {
+            self.values.resize(i + 1, NULL);
+        }
+        if self.bounds.is_empty() {
+            self.bounds.push(NULL + 1);
+            self.buckets.push(RoaringBitmap::new());
+        }
+        let old = self.values[i];
+        let new = v.unwrap_or(NULL);
+        if old == new {
+            return;
+        }
+        if old != NULL {
+            let b = self.bucket_of(old);
+            self.buckets[b].remove(row);
+        }
+        if new != NULL {
+            let b = self.bucket_of(new);
+            self.buckets[b].insert(row);
+            self.nonnull.insert(row);
+        } else {
+            self.nonnull.remove(row);
+        }
+        self.values[i] = new;
+    }
+
+    /// Rows whose value lies in `lo..=hi`.
+    pub fn range(&self, lo: i64, hi: i64) -> RoaringBitmap {
+        if lo > hi || self.bounds.is_empty() {
+            return RoaringBitmap::new();
+        }
+        let lo = lo.max(NULL + 1);
+        let n = self.bounds.len();
+        let mut inside: Vec<&RoaringBitmap> = Vec::new();
+        let mut outside: Vec<&RoaringBitmap> = Vec::new();
+        let mut partial: Vec<&RoaringBitmap> = Vec::new();
+        let (mut in_len, mut out_len) = (0u64, 0u64);
+        for b in 0..n {
+            let blo = self.bounds[b];
+            let bhi = if b + 1 < n {
+                self.bounds[b + 1] - 1
+            } else {
+                i64::MAX
+            };
+            let bm = &self.buckets[b];
+            if bm.is_empty() {
+                continue;
+            }
+            if blo >= lo && bhi <= hi {
+                in_len += bm.len();
+                inside.push(bm);
+            } else if bhi < lo || blo > hi {
+                out_len += bm.len();
+                outside.push(bm);
+            } else {
+                partial.push(bm);
+            }
+        }
+        let within = |row: u32| {
+            let v = self.values[row as usize];
+            v >= lo && v <= hi
+        };
+        if in_len <= out_len {
+            let mut acc = union(&inside);
+            for bm in partial {
+                acc.extend(bm.iter().filter(|r| within(*r)));
+            }
+            acc
+        } else {
+            let mut acc = &self.nonnull - &union(&outside);
+            for bm in partial {
+                for r in bm.iter().filter(|r| !within(*r)) {
+                    acc.remove(r);
+                }
+            }
+            acc
+        }
+    }
+
+    /// Rows with a value.
+    pub fn nonnull(&self) -> &RoaringBitmap {
+        &self.nonnull
+    }
+
+    /// Number of rows the column covers.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the column covers no rows.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Bytes held (approximate), for reporting.
+    pub fn heap_bytes(&self) -> u64 {
+        (self.values.capacity() * 8) as u64
+            + self
+                .buckets
+                .iter()
+                .map(|b| b.serialized_size() as u64)
+                .sum::<u64>()
+            + self.nonnull.serialized_size() as u64
+    }
+}
+
+fn union(bitmaps: &[&RoaringBitmap]) -> RoaringBitmap {
+    let mut acc = RoaringBitmap::new();
+    for b in bitmaps {
+        acc |= *b;
+    }
+    acc
+}
+
+/// A text column: a code per row (0 = null) and a bitmap per value.
+#[derive(Debug, Clone)]
+pub struct CatColumn {
+    codes: Vec<u32>,
+    dict: Vec<String>,
+    lookup: HashMap<String, u32>,
+    bitmaps: Vec<RoaringBitmap>,
+}
+
+impl Default for CatColumn {
+    fn default() -> Self {
+        CatColumn {
+            codes: Vec::new(),
+            dict: vec![String::new()],
+            lookup: HashMap::new(),
+            bitmaps: vec![RoaringBitmap::new()],
+        }
+    }
+}
+
+impl CatColumn {
+    /// Builds a column from a dictionary (index 0 is null and ignored) and one code per row.
+    pub fn from_codes(dict: Vec<String>, codes: Vec<u32>) -> CatColumn {
+        let mut col = CatColumn::default();
+        for name in dict.into_iter().skip(1) {
+            col.code_of(&name);
+        }
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); col.dict.len()];
+        for (row, &c) in codes.iter().enumerate() {
+            if c != 0 {
+                if let Some(r) = rows.get_mut(c as usize) {
+                    r.push(row as u32);
+                }
+            }
+        }
+        col.bitmaps = rows
+            .into_iter()
+            .map(|r| RoaringBitmap::from_sorted_iter(r).unwrap_or_default())
+            .collect();
+        col.codes = codes;
+        col
+    }
+
+    fn code_of(&mut self, v: &str) -> u32 {
+        if let Some(c) = self.lookup.get(v) {
+            return *c;
+        }
+        let c = self.dict.len() as u32;
+        self.dict.push(v.to_owned());
+        self.lookup.insert(v.to_owned(), c);
+        self.bitmaps.push(RoaringBitmap::new());
+        c
+    }
+
+    /// The value of `row`.
+    pub fn get(&self, row: u32) -> Option<&str> {
+        match self.codes.get(row as usize).copied().unwrap_or(0) {
+            0 => None,
+            c => self.dict.get(c as usize).map(String::as_str),
+        }
+    }
+
+    /// Sets the value of `row`.
+    pub fn set(&mut self, row: u32, v: Option<&str>) {
+        let i = row as usize;
+        if i >= self.codes.len() {
+            self.codes.resize(i + 1, 0);
+        }
+        let new = v.map_or(0, |v| self.code_of(v));
+        let old = self.codes[i];
+        if old == new {
+            return;
+        }
+        if old != 0 {
+            self.bitmaps[old as usize].remove(row);
+        }
+        if new != 0 {
+            self.bitmaps[new as usize].insert(row);
+        }
+        self.codes[i] = new;
+    }
+
+    /// Rows whose value is one of `values`.
+    pub fn any_of(&self, values: &[String]) -> RoaringBitmap {
+        let mut acc = RoaringBitmap::new();
+        for v in values {
+            if let Some(c) = self.lookup.get(v) {
+                acc |= &self.bitmaps[*c as usize];
+            }
+        }
+        acc
+    }
+
+    /// Rows with a value.
+    pub fn nonnull(&self) -> RoaringBitmap {
+        let all: Vec<&RoaringBitmap> = self.bitmaps.iter().skip(1).collect();
+        union(&all)
+    }
+
+    /// Value counts, largest first (for the console and docs).
+    pub fn histogram(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .dict
+            .iter()
+            .zip(&self.bitmaps)
+            .skip(1)
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(d, b)| (d.clone(), b.len()))
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
+    /// Bytes held (approximate).
+    pub fn heap_bytes(&self) -> u64 {
+        (self.codes.capacity() * 4) as u64
+            + self
+                .bitmaps
+                .iter()
+                .map(|b| b.serialized_size() as u64)
+                .sum::<u64>()
+    }
+}
+
+/// A multi-valued text column: one bitmap per value.
+#[derive(Debug, Clone, Default)]
+pub struct MultiColumn {
+    lookup: HashMap<String, usize>,
+    bitmaps: Vec<RoaringBitmap>,
+    nonempty: RoaringBitmap,
+}
+
+impl MultiColumn {
+    /// Replaces the values of `row`.
+    pub fn set(&mut self, row: u32, values: &[String]) {
+        for b in &mut self.bitmaps {
+            b.remove(row);
+        }
+        for v in values {
+            let next = self.bitmaps.len();
+            let i = *self.lookup.entry(v.clone()).or_insert(next);
+            if i == next {
+                self.bitmaps.push(RoaringBitmap::new());
+            }
+            self.bitmaps[i].insert(row);
+        }
+        if values.is_empty() {
+            self.nonempty.remove(row);
+        } else {
+            self.nonempty.insert(row);
+        }
+    }
+
+    /// Rows holding `value`.
+    pub fn containing(&self, value: &str) -> RoaringBitmap {
+        self.lookup
+            .get(value)
+            .map(|i| self.bitmaps[*i].clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether `row` holds `value`.
+    pub fn contains(&self, row: u32, value: &str) -> bool {
+        self.lookup
+            .get(value)
+            .is_some_and(|i| self.bitmaps[*i].contains(row))
+    }
+
+    /// Rows holding at least one value.
+    pub fn nonempty(&self) -> &RoaringBitmap {
+        &self.nonempty
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_queries_match_a_scan_on_either_side() {
+        let values: Vec<Option<i64>> = (0..10_000)
+            .map(|i| {
+                if i % 7 == 0 {
+                    None
+                } else {
+                    Some((i * 37 % 1000) as i64 - 100)
+                }
+            })
+            .collect();
+        let mut col = NumColumn::build(values.clone());
+        col.set(3, Some(5000));
+        col.set(14, None);
+        let mut truth = values;
+        truth[3] = Some(5000);
+        truth[14] = None;
+        for (lo, hi) in [
+            (0, 10),
+            (-1000, 100),
+            (500, i64::MAX),
+            (i64::MIN, i64::MAX),
+            (5000, 5000),
+            (900, 100),
+        ] {
+            let got: Vec<u32> = col.range(lo, hi).iter().collect();
+            let want: Vec<u32> = truth
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_some_and(|v| v >= lo && v <= hi))
+                .map(|(i, _)| i as u32)
+                .collect();
+            assert_eq!(got, want, "range {lo}..={hi}");
+        }
+    }
+
+    #[test]
+    fn categorical_values_move_between_bitmaps() {
+        let mut col = CatColumn::default();
+        col.set(0, Some("上海"));
+        col.set(1, Some("北京"));
+        col.set(2, Some("上海"));
+        col.set(2, Some("北京"));
+        col.set(1, None);
+        assert_eq!(col.any_of(&["北京".into()]).iter().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(col.any_of(&["上海".into(), "北京".into()]).len(), 2);
+        assert_eq!(col.get(1), None);
+        assert_eq!(col.histogram(), vec![("上海".into(), 1), ("北京".into(), 1)]);
+    }
+}

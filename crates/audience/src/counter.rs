@@ -1,0 +1,126 @@
+//! Event counters: "performed X at least N times in the last D days".
+//!
+//! A counter is registered once per distinct `event(name, within, where)` condition in
+//! use. Each profile keeps, per counter, the all-time count and the timestamps of
+//! matching events still inside the window; counts at `now` come from those, and the
+//! window rolls over as time passes (old timestamps are pruned), never by rescanning
+//! the event log.
+
+use serde_json::{Map, Value as Json};
+
+use crate::dsl::ast::{Duration, PropertyFilter, Value};
+use crate::window::Windowing;
+
+/// Identifies a registered counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CounterId(pub u32);
+
+/// What a counter counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterSpec {
+    /// The event name.
+    pub name: String,
+    /// The window, `None` for all time.
+    pub window: Option<Duration>,
+    /// Property filters (all must hold).
+    pub filters: Vec<PropertyFilter>,
+}
+
+impl CounterSpec {
+    /// A stable text key (the column name of the counter).
+    pub fn key(&self) -> String {
+        let filters = serde_json::to_string(&self.filters).unwrap_or_default();
+        match self.window {
+            Some(w) => format!("event({:?},{w},{filters})", self.name),
+            None => format!("event({:?},all,{filters})", self.name),
+        }
+    }
+
+    /// Whether an event named `name` with `properties` is counted.
+    pub fn matches(&self, name: &str, properties: &Map<String, Json>) -> bool {
+        name == self.name
+            && self.filters.iter().all(|f| {
+                lookup(properties, &f.property).is_some_and(|v| f.values.iter().any(|want| value_eq(want, v)))
+            })
+    }
+}
+
+fn lookup<'a>(map: &'a Map<String, Json>, path: &str) -> Option<&'a Json> {
+    if let Some(v) = map.get(path) {
+        return Some(v);
+    }
+    let (head, rest) = path.split_once('.')?;
+    match map.get(head)? {
+        Json::Object(inner) => lookup(inner, rest),
+        _ => None,
+    }
+}
+
+/// Whether a literal of the language equals a JSON property value.
+pub fn value_eq(want: &Value, got: &Json) -> bool {
+    match (want, got) {
+        (Value::Str(a), Json::String(b)) => a == b,
+        (Value::Str(a), Json::Number(n)) => a == &n.to_string(),
+        (Value::Bool(a), Json::Bool(b)) => a == b,
+        (Value::Number(a), Json::Number(n)) => n.as_f64() == Some(*a),
+        (Value::Number(a), Json::String(s)) => s.parse::<f64>().ok() == Some(*a),
+        (Value::Money(m), Json::Number(n)) => {
+            flywheel_core::Fen::parse_decimal(&n.to_string()).is_ok_and(|f| f.0 == m.fen)
+        }
+        (Value::Money(m), Json::String(s)) => {
+            flywheel_core::Fen::parse_decimal(s).is_ok_and(|f| f.0 == m.fen)
+        }
+        _ => false,
+    }
+}
+
+/// One profile's state of one counter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CounterState {
+    /// The counter's window (copied here so roll-over needs no lookup).
+    pub window: Option<Duration>,
+    /// All matching events ever seen.
+    pub all: u64,
+    /// Times of matching events that may still be inside the window, sorted.
+    pub recent: Vec<i64>,
+}
+
+impl CounterState {
+    /// Records one matching event at `ts`.
+    pub fn record(&mut self, window: Option<Duration>, ts: i64) {
+        self.window = window;
+        self.all += 1;
+        if window.is_some() {
+            let at = self.recent.partition_point(|t| *t <= ts);
+            self.recent.insert(at, ts);
+        }
+    }
+
+    /// Adds another profile's state (profile merge).
+    pub fn merge(&mut self, other: CounterState) {
+        self.window = self.window.or(other.window);
+        self.all += other.all;
+        self.recent.extend(other.recent);
+        self.recent.sort_unstable();
+    }
+
+    /// The count at `now`.
+    pub fn count(&self, windowing: &Windowing, now: i64) -> i64 {
+        match self.window {
+            None => self.all as i64,
+            Some(d) => {
+                let start = windowing.start(now, d);
+                (self.recent.len() - self.recent.partition_point(|t| *t <= start)) as i64
+            }
+        }
+    }
+
+    /// Forgets timestamps that have left the window for good (`now` only moves forward).
+    pub fn prune(&mut self, windowing: &Windowing, now: i64) {
+        if let Some(d) = self.window {
+            let start = windowing.start(now, d);
+            let cut = self.recent.partition_point(|t| *t <= start);
+            self.recent.drain(..cut);
+        }
+    }
+}

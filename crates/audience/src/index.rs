@@ -1,0 +1,455 @@
+//! The in-memory audience index: every profile as a dense row number, its computed
+//! traits as [columns](crate::column), tags and saved segments as roaring bitmaps, and
+//! the evaluator that answers a [`Plan`] with bitmap operations.
+//!
+//! Evaluation of an `and` starts from its cheapest exact operands (tags, segments,
+//! text values: bitmap lookups), intersects, and once the candidate set is small
+//! checks the remaining conditions row by row on the candidates only; otherwise each
+//! operand becomes a bitmap (numeric ranges through the bucket bitmaps) and is
+//! intersected. The index is not thread-safe by itself; the engine guards it.
+
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
+
+use crate::column::{CatColumn, MultiColumn, NumColumn};
+use crate::dsl::ast::CmpOp;
+use crate::plan::{Leaf, NumPred, Plan};
+use crate::traits::{Measure, TraitValue};
+use crate::window::Windowing;
+
+/// The index.
+#[derive(Debug, Default)]
+pub struct Index {
+    rows: u32,
+    alive: RoaringBitmap,
+    num: HashMap<String, NumColumn>,
+    cat: HashMap<String, CatColumn>,
+    multi: HashMap<String, MultiColumn>,
+    tags: HashMap<String, RoaringBitmap>,
+    segments: HashMap<String, RoaringBitmap>,
+}
+
+/// What evaluation needs besides the index.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalCtx<'a> {
+    /// The instant conditions are evaluated at.
+    pub now: i64,
+    /// Window arithmetic.
+    pub windowing: &'a Windowing,
+}
+
+/// The column name of a leaf's value.
+pub fn column_of(leaf: &Leaf) -> Option<String> {
+    match leaf {
+        Leaf::Num { measure, .. }
+        | Leaf::Cat { measure, .. }
+        | Leaf::IsSet { measure, .. }
+        | Leaf::Contains { measure, .. } => Some(measure.key()),
+        Leaf::Event { spec, .. } => Some(spec.key()),
+        Leaf::Tag(_) | Leaf::Segment(_) => None,
+    }
+}
+
+fn cmp_range(op: CmpOp, v: i64) -> Option<(i64, i64)> {
+    Some(match op {
+        CmpOp::Eq => (v, v),
+        CmpOp::Gt => (v.checked_add(1)?, i64::MAX),
+        CmpOp::Ge => (v, i64::MAX),
+        CmpOp::Lt => (i64::MIN, v.checked_sub(1)?),
+        CmpOp::Le => (i64::MIN, v),
+        CmpOp::Ne => return None,
+    })
+}
+
+/// Whether `value op rhs` holds.
+pub fn compare(value: i64, op: CmpOp, rhs: i64) -> bool {
+    match op {
+        CmpOp::Eq => value == rhs,
+        CmpOp::Ne => value != rhs,
+        CmpOp::Lt => value < rhs,
+        CmpOp::Le => value <= rhs,
+        CmpOp::Gt => value > rhs,
+        CmpOp::Ge => value >= rhs,
+    }
+}
+
+/// A numeric predicate as `(op, constant)` at `now`.
+pub fn resolve_pred(pred: NumPred, ctx: &EvalCtx<'_>) -> (CmpOp, i64) {
+    match pred {
+        NumPred::Cmp(op, v) => (op, v),
+        NumPred::Within(d) => (CmpOp::Gt, ctx.windowing.start(ctx.now, d)),
+        NumPred::Before(d) => (CmpOp::Le, ctx.windowing.start(ctx.now, d)),
+    }
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Index {
+        Index::default()
+    }
+
+    /// Number of rows ever allocated (dead rows included).
+    pub fn rows(&self) -> u32 {
+        self.rows
+    }
+
+    /// Live rows.
+    pub fn alive(&self) -> &RoaringBitmap {
+        &self.alive
+    }
+
+    /// Allocates `n` more live rows; returns the first.
+    pub fn grow(&mut self, n: u32) -> u32 {
+        let first = self.rows;
+        self.rows += n;
+        self.alive.insert_range(first..self.rows);
+        first
+    }
+
+    /// Marks `row` dead (its profile merged away): it leaves every bitmap.
+    pub fn kill(&mut self, row: u32) {
+        self.alive.remove(row);
+        for b in self.tags.values_mut().chain(self.segments.values_mut()) {
+            b.remove(row);
+        }
+        for c in self.num.values_mut() {
+            c.set(row, None);
+        }
+        for c in self.cat.values_mut() {
+            c.set(row, None);
+        }
+        for c in self.multi.values_mut() {
+            c.set(row, &[]);
+        }
+    }
+
+    /// Whether a column exists.
+    pub fn has_column(&self, key: &str) -> bool {
+        self.num.contains_key(key) || self.cat.contains_key(key) || self.multi.contains_key(key)
+    }
+
+    /// Installs a whole numeric column (bulk build).
+    pub fn put_num(&mut self, key: String, col: NumColumn) {
+        self.num.insert(key, col);
+    }
+
+    /// Installs a whole text column (bulk build).
+    pub fn put_cat(&mut self, key: String, col: CatColumn) {
+        self.cat.insert(key, col);
+    }
+
+    /// Installs a whole multi-valued column (bulk build).
+    pub fn put_multi(&mut self, key: String, col: MultiColumn) {
+        self.multi.insert(key, col);
+    }
+
+    /// Sets one value of the column of `measure` (creating the column).
+    pub fn set_value(&mut self, key: &str, row: u32, value: &TraitValue) {
+        match value {
+            TraitValue::Num(v) => self.num.entry(key.to_owned()).or_default().set(row, *v),
+            TraitValue::Cat(v) => self.cat.entry(key.to_owned()).or_default().set(row, v.as_deref()),
+            TraitValue::Multi(v) => self.multi.entry(key.to_owned()).or_default().set(row, v),
+        }
+    }
+
+    /// Drops a column no longer used.
+    pub fn drop_column(&mut self, key: &str) {
+        self.num.remove(key);
+        self.cat.remove(key);
+        self.multi.remove(key);
+    }
+
+    /// The numeric column `key`.
+    pub fn num_column(&self, key: &str) -> Option<&NumColumn> {
+        self.num.get(key)
+    }
+
+    /// The text column `key`.
+    pub fn cat_column(&self, key: &str) -> Option<&CatColumn> {
+        self.cat.get(key)
+    }
+
+    /// The bitmap of a tag (empty when unknown).
+    pub fn tag(&self, name: &str) -> Option<&RoaringBitmap> {
+        self.tags.get(name)
+    }
+
+    /// Replaces the members of a tag.
+    pub fn put_tag(&mut self, name: &str, members: RoaringBitmap) {
+        self.tags.insert(name.to_owned(), members);
+    }
+
+    /// The tags of a tag map, mutable (manual tagging).
+    pub fn tag_mut(&mut self, name: &str) -> &mut RoaringBitmap {
+        self.tags.entry(name.to_owned()).or_default()
+    }
+
+    /// Forgets a tag.
+    pub fn remove_tag(&mut self, name: &str) {
+        self.tags.remove(name);
+    }
+
+    /// The members of a saved segment.
+    pub fn segment(&self, name: &str) -> Option<&RoaringBitmap> {
+        self.segments.get(name)
+    }
+
+    /// Replaces the members of a saved segment.
+    pub fn put_segment(&mut self, name: &str, members: RoaringBitmap) {
+        self.segments.insert(name.to_owned(), members);
+    }
+
+    /// Forgets a saved segment.
+    pub fn remove_segment(&mut self, name: &str) {
+        self.segments.remove(name);
+    }
+
+    /// Names of the tags `row` carries.
+    pub fn tags_of(&self, row: u32) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .tags
+            .iter()
+            .filter(|(_, b)| b.contains(row))
+            .map(|(n, _)| n.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Names of the saved segments `row` is in.
+    pub fn segments_of(&self, row: u32) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .segments
+            .iter()
+            .filter(|(_, b)| b.contains(row))
+            .map(|(n, _)| n.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Approximate bytes held by columns and bitmaps.
+    pub fn heap_bytes(&self) -> u64 {
+        self.num.values().map(NumColumn::heap_bytes).sum::<u64>()
+            + self.cat.values().map(CatColumn::heap_bytes).sum::<u64>()
+            + self
+                .tags
+                .values()
+                .chain(self.segments.values())
+                .map(|b| b.serialized_size() as u64)
+                .sum::<u64>()
+    }
+
+    /// The rows matching `plan`.
+    pub fn eval(&self, plan: &Plan, ctx: &EvalCtx<'_>) -> RoaringBitmap {
+        match plan {
+            Plan::Leaf(l) => self.leaf(l, ctx),
+            Plan::Not(x) => &self.alive - &self.eval(x, ctx),
+            Plan::Or(xs) => {
+                let mut acc = RoaringBitmap::new();
+                for x in xs {
+                    acc |= self.eval(x, ctx);
+                }
+                acc
+            }
+            Plan::And(xs) => self.and(xs, ctx),
+        }
+    }
+
+    /// How many rows match `plan`.
+    pub fn count(&self, plan: &Plan, ctx: &EvalCtx<'_>) -> u64 {
+        self.eval(plan, ctx).len()
+    }
+
+    fn and(&self, xs: &[Plan], ctx: &EvalCtx<'_>) -> RoaringBitmap {
+        // Exact bitmap lookups first, smallest first; then the rest.
+        let mut cheap: Vec<RoaringBitmap> = Vec::new();
+        let mut rest: Vec<&Plan> = Vec::new();
+        for x in xs {
+            match x {
+                Plan::Leaf(
+                    l @ (Leaf::Tag(_)
+                    | Leaf::Segment(_)
+                    | Leaf::Cat { negated: false, .. }
+                    | Leaf::Contains { .. }),
+                ) => cheap.push(self.leaf(l, ctx)),
+                other => rest.push(other),
+            }
+        }
+        cheap.sort_by_key(RoaringBitmap::len);
+        let mut acc: Option<RoaringBitmap> = None;
+        for b in cheap {
+            acc = Some(match acc {
+                None => b,
+                Some(a) => a & b,
+            });
+            if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
+                return RoaringBitmap::new();
+            }
+        }
+        for x in rest {
+            acc = Some(match acc {
+                Some(a) if a.len() <= u64::from(self.rows / 32).max(1024) => {
+                    RoaringBitmap::from_sorted_iter(a.iter().filter(|r| self.row_matches(x, *r, ctx)))
+                        .unwrap_or_default()
+                }
+                Some(a) => a & self.eval(x, ctx),
+                None => self.eval(x, ctx),
+            });
+            if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
+                return RoaringBitmap::new();
+            }
+        }
+        acc.unwrap_or_else(|| self.alive.clone())
+    }
+
+    fn num_leaf(&self, key: &str, op: CmpOp, v: i64, null_as_zero: bool) -> RoaringBitmap {
+        let Some(col) = self.num.get(key) else {
+            // No column yet: every value is null (or zero for counters).
+            return if null_as_zero && compare(0, op, v) {
+                self.alive.clone()
+            } else {
+                RoaringBitmap::new()
+            };
+        };
+        let mut hits = match cmp_range(op, v) {
+            Some((lo, hi)) => col.range(lo, hi),
+            None => col.nonnull() - &col.range(v, v),
+        };
+        if null_as_zero && compare(0, op, v) {
+            hits |= &self.alive - col.nonnull();
+        }
+        hits & &self.alive
+    }
+
+    fn leaf(&self, l: &Leaf, ctx: &EvalCtx<'_>) -> RoaringBitmap {
+        match l {
+            Leaf::Num { measure, pred } => {
+                let (op, v) = resolve_pred(*pred, ctx);
+                self.num_leaf(&measure.key(), op, v, false)
+            }
+            Leaf::Event { spec, op, count } => self.num_leaf(&spec.key(), *op, *count, true),
+            Leaf::Cat {
+                measure,
+                values,
+                negated,
+            } => match self.cat.get(&measure.key()) {
+                None => RoaringBitmap::new(),
+                Some(c) if *negated => c.nonnull() - c.any_of(values),
+                Some(c) => c.any_of(values),
+            },
+            Leaf::IsSet { measure, negated } => {
+                let key = measure.key();
+                let set = if let Some(c) = self.num.get(&key) {
+                    c.nonnull().clone()
+                } else if let Some(c) = self.cat.get(&key) {
+                    c.nonnull()
+                } else if let Some(c) = self.multi.get(&key) {
+                    c.nonempty().clone()
+                } else {
+                    RoaringBitmap::new()
+                };
+                if *negated {
+                    &self.alive - set
+                } else {
+                    set & &self.alive
+                }
+            }
+            Leaf::Contains { measure, value } => self
+                .multi
+                .get(&measure.key())
+                .map(|c| c.containing(value))
+                .unwrap_or_default(),
+            Leaf::Tag(n) => self.tags.get(n).cloned().unwrap_or_default(),
+            Leaf::Segment(n) => self.segments.get(n).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Whether one row matches `plan`, reading its column values.
+    pub fn row_matches(&self, plan: &Plan, row: u32, ctx: &EvalCtx<'_>) -> bool {
+        match plan {
+            Plan::And(xs) => xs.iter().all(|x| self.row_matches(x, row, ctx)),
+            Plan::Or(xs) => xs.iter().any(|x| self.row_matches(x, row, ctx)),
+            Plan::Not(x) => self.alive.contains(row) && !self.row_matches(x, row, ctx),
+            Plan::Leaf(l) => self.alive.contains(row) && self.row_leaf(l, row, ctx),
+        }
+    }
+
+    fn row_leaf(&self, l: &Leaf, row: u32, ctx: &EvalCtx<'_>) -> bool {
+        match l {
+            Leaf::Num { measure, pred } => {
+                let (op, v) = resolve_pred(*pred, ctx);
+                self.num
+                    .get(&measure.key())
+                    .and_then(|c| c.get(row))
+                    .is_some_and(|x| compare(x, op, v))
+            }
+            Leaf::Event { spec, op, count } => {
+                let x = self.num.get(&spec.key()).and_then(|c| c.get(row)).unwrap_or(0);
+                compare(x, *op, *count)
+            }
+            Leaf::Cat {
+                measure,
+                values,
+                negated,
+            } => match self.cat.get(&measure.key()).and_then(|c| c.get(row)) {
+                None => false,
+                Some(v) => values.iter().any(|w| w == v) != *negated,
+            },
+            Leaf::IsSet { measure, negated } => {
+                let key = measure.key();
+                let set = self.num.get(&key).is_some_and(|c| c.get(row).is_some())
+                    || self.cat.get(&key).is_some_and(|c| c.get(row).is_some())
+                    || self.multi.get(&key).is_some_and(|c| c.nonempty().contains(row));
+                set != *negated
+            }
+            Leaf::Contains { measure, value } => self
+                .multi
+                .get(&measure.key())
+                .is_some_and(|c| c.contains(row, value)),
+            Leaf::Tag(n) => self.tags.get(n).is_some_and(|b| b.contains(row)),
+            Leaf::Segment(n) => self.segments.get(n).is_some_and(|b| b.contains(row)),
+        }
+    }
+}
+
+/// Measures whose columns every index row carries (the built-in catalogue without windows).
+pub fn base_measures() -> Vec<Measure> {
+    use crate::window::days;
+    let mut out = vec![
+        Measure::FirstOrder,
+        Measure::LastOrder,
+        Measure::LastActive,
+        Measure::LastSignIn,
+        Measure::FirstSeen,
+        Measure::RegisteredAt,
+        Measure::DaysSinceRegistration,
+        Measure::DaysSinceLastOrder,
+        Measure::Age,
+        Measure::Gender,
+        Measure::AgeBand,
+        Measure::Region,
+        Measure::City,
+        Measure::Tier,
+        Measure::Lifecycle,
+        Measure::CategoriesBought,
+        Measure::BrandsBought,
+    ];
+    for w in [
+        None,
+        Some(days(7)),
+        Some(days(30)),
+        Some(days(90)),
+        Some(days(365)),
+    ] {
+        out.extend([
+            Measure::Spend(w),
+            Measure::Orders(w),
+            Measure::Aov(w),
+            Measure::PromoShare(w),
+        ]);
+    }
+    out.push(Measure::UnboughtCartItems(days(30)));
+    out
+}

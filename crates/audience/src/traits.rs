@@ -1,0 +1,409 @@
+//! The computed-trait catalogue: every name a segment expression may compare, its
+//! type, and how its value is derived from a profile's [`Facts`] at a given `now`.
+//!
+//! Windowed aggregates (`spend(30d)`) use the shop's [`Windowing`]; day counts
+//! (`days_since_registration`, `age`) count shop-local calendar days. Money is in fen,
+//! ratios in parts per million, times in ms since the epoch; `None` is null.
+
+use chrono::{Datelike, NaiveDate, TimeZone};
+
+use crate::config::AudienceConfig;
+use crate::counter::CounterId;
+use crate::dsl::ast::Duration;
+use crate::facts::Facts;
+use crate::window::{days, Windowing};
+
+/// What kind of values a trait holds (decides which operators and literals fit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// Integer fen; literals are written `1000 元` or `100000 fen`.
+    Money,
+    /// A whole number of things (orders, items).
+    Count,
+    /// A share between 0 and 1 (stored as parts per million).
+    Ratio,
+    /// A whole number (age in years, days).
+    Number,
+    /// An instant; compared with `within`/`before` or a date literal.
+    Time,
+    /// One text value (gender, region, stage).
+    Category,
+    /// A set of text values (categories bought); tested with `contains`.
+    Multi,
+}
+
+/// A computed trait: what to compute, with its window.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Measure {
+    /// Net paid amount (total − refunds; cancelled orders count 0).
+    Spend(Option<Duration>),
+    /// Paid orders (not cancelled, not fully refunded).
+    Orders(Option<Duration>),
+    /// Average order value: spend ÷ orders, rounded down to the fen; null without orders.
+    Aov(Option<Duration>),
+    /// Share of paid orders that used a coupon or carried a discount.
+    PromoShare(Option<Duration>),
+    /// Distinct products added to the cart inside the window and not bought since.
+    UnboughtCartItems(Duration),
+    /// First paid order time.
+    FirstOrder,
+    /// Last paid order time.
+    LastOrder,
+    /// Last event of any kind.
+    LastActive,
+    /// Last sign-in event.
+    LastSignIn,
+    /// First event of any kind.
+    FirstSeen,
+    /// Registration: the first sign-up event, else the first event.
+    RegisteredAt,
+    /// Shop-local calendar days since registration.
+    DaysSinceRegistration,
+    /// Shop-local calendar days since the last paid order (null without orders).
+    DaysSinceLastOrder,
+    /// Age in full years from the `birthday` trait (or the `age` trait).
+    Age,
+    /// Normalised gender: 男 / 女 / the raw value.
+    Gender,
+    /// Age band from [`Measure::Age`]: <18, 18-24, 25-34, 35-44, 45-54, 55+.
+    AgeBand,
+    /// Region / province (`region`, `province`, `address.state`).
+    Region,
+    /// City (`city`, `address.city`).
+    City,
+    /// Member tier (`tier`, `member_tier`; the loyalty crate will own it).
+    Tier,
+    /// Lifecycle stage (新用戶 / 活躍用戶 / 沉睡用戶 / 流失用戶 / 高價值用戶).
+    Lifecycle,
+    /// Categories of products bought.
+    CategoriesBought,
+    /// Brands of products bought.
+    BrandsBought,
+    /// A raw profile trait, compared as text.
+    Raw(String),
+    /// A raw profile trait read as a number (parts per million).
+    RawNumber(String),
+    /// RFM recency score (1–5; null for non-buyers).
+    RfmR,
+    /// RFM frequency score.
+    RfmF,
+    /// RFM monetary score.
+    RfmM,
+    /// RFM segment name (Champions, Loyal, At Risk, ...).
+    RfmSegment,
+    /// A registered event counter.
+    Counter(CounterId),
+}
+
+/// One documented entry of the catalogue.
+pub struct CatalogueEntry {
+    /// The name used in expressions.
+    pub name: &'static str,
+    /// Whether it takes a window argument (`spend(30d)`); `None` = no window.
+    pub windowed: Option<WindowDefault>,
+    /// Its type.
+    pub ty: ValueType,
+    /// One-line description for docs and the console.
+    pub description: &'static str,
+}
+
+/// The window used when a windowed trait is written without one.
+#[derive(Debug, Clone, Copy)]
+pub enum WindowDefault {
+    /// All time.
+    AllTime,
+    /// A fixed default window (days); all time is not allowed.
+    Days(u32),
+}
+
+/// Every built-in trait name.
+pub const CATALOGUE: &[CatalogueEntry] = &[
+    entry("spend", Some(WindowDefault::AllTime), ValueType::Money, "net paid amount (refunds deducted, cancelled orders excluded)"),
+    entry("orders", Some(WindowDefault::AllTime), ValueType::Count, "paid orders (not cancelled, not fully refunded)"),
+    entry("aov", Some(WindowDefault::AllTime), ValueType::Money, "average order value (客單價), spend ÷ orders"),
+    entry("promo_share", Some(WindowDefault::AllTime), ValueType::Ratio, "share of paid orders with a coupon or discount"),
+    entry("unbought_cart_items", Some(WindowDefault::Days(30)), ValueType::Count, "distinct products carted in the window and not bought since"),
+    entry("first_order", None, ValueType::Time, "first paid order"),
+    entry("last_order", None, ValueType::Time, "last paid order"),
+    entry("last_active", None, ValueType::Time, "last event of any kind"),
+    entry("last_sign_in", None, ValueType::Time, "last sign-in (Signed In / Signed Up / Logged In)"),
+    entry("first_seen", None, ValueType::Time, "first event of any kind"),
+    entry("registered_at", None, ValueType::Time, "first Signed Up, else first seen"),
+    entry("days_since_registration", None, ValueType::Number, "shop-local calendar days since registration"),
+    entry("days_since_last_order", None, ValueType::Number, "shop-local calendar days since the last paid order"),
+    entry("age", None, ValueType::Number, "full years from the birthday trait (or the age trait)"),
+    entry("gender", None, ValueType::Category, "男 / 女 (from gender: male/female/m/f/男/女)"),
+    entry("age_band", None, ValueType::Category, "<18, 18-24, 25-34, 35-44, 45-54, 55+"),
+    entry("region", None, ValueType::Category, "region or province (region, province, address.state)"),
+    entry("city", None, ValueType::Category, "city (city, address.city)"),
+    entry("tier", None, ValueType::Category, "member tier (tier or member_tier trait)"),
+    entry("lifecycle", None, ValueType::Category, "lifecycle stage: 新用戶, 活躍用戶, 沉睡用戶, 流失用戶, 高價值用戶"),
+    entry("categories_bought", None, ValueType::Multi, "categories of products bought"),
+    entry("brands_bought", None, ValueType::Multi, "brands of products bought"),
+    entry("rfm_r", None, ValueType::Number, "RFM recency score 1–5"),
+    entry("rfm_f", None, ValueType::Number, "RFM frequency score 1–5"),
+    entry("rfm_m", None, ValueType::Number, "RFM monetary score 1–5"),
+    entry("rfm_segment", None, ValueType::Category, "RFM segment: Champions, Loyal, Potential Loyalist, New Customers, Promising, Need Attention, About To Sleep, At Risk, Cannot Lose Them, Hibernating, Lost"),
+];
+
+const fn entry(
+    name: &'static str,
+    windowed: Option<WindowDefault>,
+    ty: ValueType,
+    description: &'static str,
+) -> CatalogueEntry {
+    CatalogueEntry {
+        name,
+        windowed,
+        ty,
+        description,
+    }
+}
+
+impl Measure {
+    /// The column name of this measure in the index.
+    pub fn key(&self) -> String {
+        let w = |w: &Option<Duration>| w.map_or_else(|| "all".to_owned(), |d| d.to_string());
+        match self {
+            Measure::Spend(d) => format!("spend({})", w(d)),
+            Measure::Orders(d) => format!("orders({})", w(d)),
+            Measure::Aov(d) => format!("aov({})", w(d)),
+            Measure::PromoShare(d) => format!("promo_share({})", w(d)),
+            Measure::UnboughtCartItems(d) => format!("unbought_cart_items({d})"),
+            Measure::Raw(k) => format!("traits.{k}"),
+            Measure::RawNumber(k) => format!("traits.{k}#number"),
+            Measure::Counter(id) => format!("counter#{}", id.0),
+            other => format!("{other:?}").to_lowercase(),
+        }
+    }
+
+    /// The value type.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Measure::Spend(_) | Measure::Aov(_) => ValueType::Money,
+            Measure::Orders(_) | Measure::UnboughtCartItems(_) | Measure::Counter(_) => ValueType::Count,
+            Measure::PromoShare(_) => ValueType::Ratio,
+            Measure::FirstOrder
+            | Measure::LastOrder
+            | Measure::LastActive
+            | Measure::LastSignIn
+            | Measure::FirstSeen
+            | Measure::RegisteredAt => ValueType::Time,
+            Measure::DaysSinceRegistration
+            | Measure::DaysSinceLastOrder
+            | Measure::Age
+            | Measure::RfmR
+            | Measure::RfmF
+            | Measure::RfmM
+            | Measure::RawNumber(_) => ValueType::Number,
+            Measure::Gender
+            | Measure::AgeBand
+            | Measure::Region
+            | Measure::City
+            | Measure::Tier
+            | Measure::Lifecycle
+            | Measure::RfmSegment
+            | Measure::Raw(_) => ValueType::Category,
+            Measure::CategoriesBought | Measure::BrandsBought => ValueType::Multi,
+        }
+    }
+
+    /// The windows whose roll-over changes this measure by time alone.
+    pub fn window(&self) -> Option<Duration> {
+        match self {
+            Measure::Spend(d) | Measure::Orders(d) | Measure::Aov(d) | Measure::PromoShare(d) => *d,
+            Measure::UnboughtCartItems(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// Whether the value changes at shop-local midnight by time alone.
+    pub fn changes_at_midnight(&self) -> bool {
+        matches!(
+            self,
+            Measure::DaysSinceRegistration
+                | Measure::DaysSinceLastOrder
+                | Measure::Age
+                | Measure::AgeBand
+                | Measure::Lifecycle
+        )
+    }
+
+    /// Whether the engine computes it from population-wide scores rather than facts.
+    pub fn is_rfm(&self) -> bool {
+        matches!(
+            self,
+            Measure::RfmR | Measure::RfmF | Measure::RfmM | Measure::RfmSegment
+        )
+    }
+}
+
+/// A computed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TraitValue {
+    /// Money, count, ratio (ppm), number or time; `None` is null.
+    Num(Option<i64>),
+    /// A text value; `None` is null.
+    Cat(Option<String>),
+    /// A set of text values.
+    Multi(Vec<String>),
+}
+
+/// What computing a trait needs besides the facts.
+pub struct ComputeCtx<'a> {
+    /// The instant of evaluation.
+    pub now: i64,
+    /// Window arithmetic.
+    pub windowing: &'a Windowing,
+    /// Settings (lifecycle thresholds, ...).
+    pub config: &'a AudienceConfig,
+}
+
+fn raw<'a>(f: &'a Facts, keys: &[&str]) -> Option<&'a str> {
+    keys.iter()
+        .find_map(|k| f.traits.get(*k))
+        .map(|t| t.value.as_str())
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Normalises a gender value to 男 / 女 when recognisable.
+pub fn normalise_gender(v: &str) -> String {
+    match v.trim().to_lowercase().as_str() {
+        "男" | "male" | "m" | "man" | "1" => "男".to_owned(),
+        "女" | "female" | "f" | "woman" | "2" => "女".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn parse_birthday(v: &str) -> Option<NaiveDate> {
+    let date = v.get(..10).unwrap_or(v);
+    NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(date, "%Y/%m/%d"))
+        .ok()
+}
+
+fn age_years(f: &Facts, ctx: &ComputeCtx<'_>) -> Option<i64> {
+    if let Some(b) = raw(f, &["birthday", "birthdate"]).and_then(parse_birthday) {
+        let today = ctx
+            .windowing
+            .tz
+            .timestamp_millis_opt(ctx.now)
+            .single()?
+            .date_naive();
+        let mut years = i64::from(today.year() - b.year());
+        if (today.month(), today.day()) < (b.month(), b.day()) {
+            years -= 1;
+        }
+        return Some(years);
+    }
+    raw(f, &["age"])
+        .and_then(|a| a.trim().parse::<f64>().ok())
+        .map(|a| a.floor() as i64)
+}
+
+/// The age band of an age in years.
+pub fn age_band(age: i64) -> &'static str {
+    match age {
+        i64::MIN..=17 => "<18",
+        18..=24 => "18-24",
+        25..=34 => "25-34",
+        35..=44 => "35-44",
+        45..=54 => "45-54",
+        _ => "55+",
+    }
+}
+
+/// Scales a number to parts per million (ratios and raw numeric traits).
+pub fn to_ppm(x: f64) -> Option<i64> {
+    let scaled = (x * 1_000_000.0).round();
+    (scaled.is_finite() && scaled.abs() < 9.0e18).then_some(scaled as i64)
+}
+
+/// The lifecycle stage of a profile (REQUIREMENTS R3.9–R3.11, thresholds in [`crate::config::LifecycleConfig`]).
+pub fn lifecycle_stage(f: &Facts, ctx: &ComputeCtx<'_>) -> Option<&'static str> {
+    let c = &ctx.config.lifecycle;
+    let last_active = f.last_active?;
+    let spend: i64 = f
+        .orders_in(ctx.windowing, ctx.now, Some(days(c.high_value_days)))
+        .map(|o| o.net())
+        .sum();
+    if spend > c.high_value_spend_fen {
+        return Some("高價值用戶");
+    }
+    if !ctx
+        .windowing
+        .contains(ctx.now, days(c.lost_after_days), last_active)
+    {
+        return Some("流失用戶");
+    }
+    if !ctx
+        .windowing
+        .contains(ctx.now, days(c.dormant_after_days), last_active)
+    {
+        return Some("沉睡用戶");
+    }
+    if f.orders.iter().any(|o| o.counts()) {
+        Some("活躍用戶")
+    } else {
+        Some("新用戶")
+    }
+}
+
+/// Computes `m` for one profile. RFM measures and counters are not facts-derived
+/// here (the engine supplies them); they yield null / the counter count.
+pub fn compute(m: &Measure, f: &Facts, ctx: &ComputeCtx<'_>) -> TraitValue {
+    let w = ctx.windowing;
+    let now = ctx.now;
+    let num = |v: Option<i64>| TraitValue::Num(v);
+    let cat = |v: Option<&str>| TraitValue::Cat(v.map(str::to_owned));
+    match m {
+        Measure::Spend(d) => num(Some(f.orders_in(w, now, *d).map(|o| o.net()).sum())),
+        Measure::Orders(d) => num(Some(f.orders_in(w, now, *d).count() as i64)),
+        Measure::Aov(d) => {
+            let (n, total) = f
+                .orders_in(w, now, *d)
+                .fold((0i64, 0i64), |(n, t), o| (n + 1, t + o.net()));
+            num((n > 0).then(|| total.div_euclid(n)))
+        }
+        Measure::PromoShare(d) => {
+            let (n, promo) = f
+                .orders_in(w, now, *d)
+                .fold((0i64, 0i64), |(n, p), o| (n + 1, p + i64::from(o.promo)));
+            num((n > 0).then(|| promo * 1_000_000 / n))
+        }
+        Measure::UnboughtCartItems(d) => num(Some(f.unbought_cart_items(w, now, *d))),
+        Measure::FirstOrder => num(f.order_span().0),
+        Measure::LastOrder => num(f.order_span().1),
+        Measure::LastActive => num(f.last_active),
+        Measure::LastSignIn => num(f.last_sign_in),
+        Measure::FirstSeen => num(f.first_seen),
+        Measure::RegisteredAt => num(f.registered_at.or(f.first_seen)),
+        Measure::DaysSinceRegistration => num(f
+            .registered_at
+            .or(f.first_seen)
+            .map(|t| i64::from(w.local_day(now) - w.local_day(t)))),
+        Measure::DaysSinceLastOrder => num(f
+            .order_span()
+            .1
+            .map(|t| i64::from(w.local_day(now) - w.local_day(t)))),
+        Measure::Age => num(age_years(f, ctx)),
+        Measure::AgeBand => cat(age_years(f, ctx).map(age_band)),
+        Measure::Gender => TraitValue::Cat(raw(f, &["gender", "sex"]).map(normalise_gender)),
+        Measure::Region => cat(raw(
+            f,
+            &["region", "province", "address.state", "address.province"],
+        )),
+        Measure::City => cat(raw(f, &["city", "address.city"])),
+        Measure::Tier => cat(raw(f, &["tier", "member_tier"])),
+        Measure::Lifecycle => cat(lifecycle_stage(f, ctx)),
+        Measure::CategoriesBought => TraitValue::Multi(f.categories.iter().cloned().collect()),
+        Measure::BrandsBought => TraitValue::Multi(f.brands.iter().cloned().collect()),
+        Measure::Raw(k) => cat(raw(f, &[k.as_str()])),
+        Measure::RawNumber(k) => num(raw(f, &[k.as_str()])
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .and_then(to_ppm)),
+        Measure::Counter(id) => num(Some(f.counters.get(id).map_or(0, |c| c.count(w, now)))),
+        Measure::RfmR | Measure::RfmF | Measure::RfmM => num(None),
+        Measure::RfmSegment => cat(None),
+    }
+}

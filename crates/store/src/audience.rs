@@ -1,0 +1,206 @@
+//! What the audience engine reads and writes: a snapshot of profile facts to rebuild
+//! its index at start, events by name (to backfill a new event counter), tag and
+//! segment definitions, and manual tag assignments.
+
+use crate::conn::{Conn, Param};
+use crate::Result;
+
+/// The profile an event row belongs to (by its user id, else its anonymous id).
+const EVENT_PROFILE: &str = "COALESCE(\
+    (SELECT i.profile_id FROM identities i WHERE i.id = 'user:' || e.user_id), \
+    (SELECT i.profile_id FROM identities i WHERE i.id = 'anon:' || e.anonymous_id))";
+
+/// The profile an order row belongs to.
+const ORDER_PROFILE: &str = "COALESCE(\
+    (SELECT i.profile_id FROM identities i WHERE i.id = 'user:' || o.user_id), \
+    (SELECT i.profile_id FROM identities i WHERE i.id = 'anon:' || o.anonymous_id))";
+
+/// A profile row: `(id, first_seen, last_seen)`.
+pub type ProfileRow = (String, i64, i64);
+/// A trait row: `(profile, key, JSON value, ts, messageId)`.
+pub type TraitRow = (String, String, String, i64, String);
+
+/// One order for the audience engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    /// Owning profile.
+    pub profile_id: String,
+    /// Order id.
+    pub order_id: String,
+    /// Placed at (ms).
+    pub placed_at: i64,
+    /// Amount paid (fen).
+    pub total: i64,
+    /// Refunded (fen).
+    pub refunded: i64,
+    /// Derived status (`cancelled`, `refunded`, ...).
+    pub status: String,
+    /// Discount (fen).
+    pub discount: i64,
+    /// Coupon code, if any.
+    pub coupon: Option<String>,
+}
+
+/// One order line: `(order_id, product_id, category, brand)`.
+pub type LineRow = (String, Option<String>, Option<String>, Option<String>);
+
+/// One event for the audience engine: `(profile, name, ts, messageId, JSON body)`.
+pub type EventRow = (String, String, i64, String, String);
+
+/// All profiles.
+pub fn profiles(conn: &mut dyn Conn) -> Result<Vec<ProfileRow>> {
+    conn.query("SELECT id, first_seen, last_seen FROM profiles ORDER BY id", &[])?
+        .into_iter()
+        .map(|r| Ok((r.text(0)?, r.i64(1)?, r.i64(2)?)))
+        .collect()
+}
+
+/// All profile traits.
+pub fn traits(conn: &mut dyn Conn) -> Result<Vec<TraitRow>> {
+    conn.query(
+        "SELECT profile_id, key, value, ts, message_id FROM profile_traits",
+        &[],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.i64(3)?, r.text(4)?)))
+    .collect()
+}
+
+/// All orders with their owning profile.
+pub fn orders(conn: &mut dyn Conn) -> Result<Vec<OrderRow>> {
+    let sql = format!(
+        "SELECT {ORDER_PROFILE}, o.order_id, o.placed_at, o.total, o.refunded, o.status, o.discount, o.coupon \
+         FROM orders o"
+    );
+    let mut out = Vec::new();
+    for r in conn.query(&sql, &[])? {
+        let Some(profile_id) = r.opt_text(0)? else {
+            continue;
+        };
+        out.push(OrderRow {
+            profile_id,
+            order_id: r.text(1)?,
+            placed_at: r.i64(2)?,
+            total: r.i64(3)?,
+            refunded: r.i64(4)?,
+            status: r.text(5)?,
+            discount: r.i64(6)?,
+            coupon: r.opt_text(7)?,
+        });
+    }
+    Ok(out)
+}
+
+/// All order lines.
+pub fn order_lines(conn: &mut dyn Conn) -> Result<Vec<LineRow>> {
+    conn.query(
+        "SELECT order_id, product_id, category, brand FROM order_lines ORDER BY order_id, line_no",
+        &[],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.text(0)?, r.opt_text(1)?, r.opt_text(2)?, r.opt_text(3)?)))
+    .collect()
+}
+
+/// Events named one of `names` at or after `since`, in log order, with their profile.
+pub fn events_named(conn: &mut dyn Conn, names: &[String], since: i64) -> Result<Vec<EventRow>> {
+    let mut out = Vec::new();
+    for name in names {
+        let sql = format!(
+            "SELECT {EVENT_PROFILE}, e.name, e.ts, e.message_id, e.body, e.seq FROM events e \
+             WHERE e.name = $1 AND e.ts >= $2 ORDER BY e.seq"
+        );
+        for r in conn.query(&sql, &[Param::Text(name), Param::I64(since)])? {
+            let Some(p) = r.opt_text(0)? else {
+                continue;
+            };
+            out.push((r.i64(5)?, (p, r.text(1)?, r.i64(2)?, r.text(3)?, r.text(4)?)));
+        }
+    }
+    out.sort_by_key(|(seq, _)| *seq);
+    Ok(out.into_iter().map(|(_, e)| e).collect())
+}
+
+/// Stored definitions of `kind` (`tag`, `segment`): `(name, JSON body)`.
+pub fn definitions(conn: &mut dyn Conn, kind: &str) -> Result<Vec<(String, String)>> {
+    conn.query(
+        "SELECT name, body FROM audience_definitions WHERE kind = $1 ORDER BY created_at, name",
+        &[Param::Text(kind)],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.text(0)?, r.text(1)?)))
+    .collect()
+}
+
+/// Creates or replaces a definition.
+pub fn put_definition(conn: &mut dyn Conn, kind: &str, name: &str, body: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audience_definitions (kind, name, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        &[Param::Text(kind), Param::Text(name), Param::Text(body), Param::I64(now)],
+    )?;
+    Ok(())
+}
+
+/// Deletes a definition; returns whether it existed.
+pub fn delete_definition(conn: &mut dyn Conn, kind: &str, name: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM audience_definitions WHERE kind = $1 AND name = $2",
+        &[Param::Text(kind), Param::Text(name)],
+    )? > 0)
+}
+
+/// Adds (or with `remove`, removes) a manual tag on profiles.
+pub fn set_manual_tag(
+    conn: &mut dyn Conn,
+    tag: &str,
+    profiles: &[String],
+    remove: bool,
+    now: i64,
+) -> Result<()> {
+    for p in profiles {
+        if remove {
+            conn.execute(
+                "DELETE FROM manual_tags WHERE tag = $1 AND profile_id = $2",
+                &[Param::Text(tag), Param::Text(p)],
+            )?;
+        } else {
+            conn.execute(
+                "INSERT INTO manual_tags (tag, profile_id, at) VALUES ($1, $2, $3) ON CONFLICT (tag, profile_id) DO NOTHING",
+                &[Param::Text(tag), Param::Text(p), Param::I64(now)],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes every assignment of a manual tag.
+pub fn clear_manual_tag(conn: &mut dyn Conn, tag: &str) -> Result<()> {
+    conn.execute("DELETE FROM manual_tags WHERE tag = $1", &[Param::Text(tag)])?;
+    Ok(())
+}
+
+/// All manual tag assignments: `(tag, profile)`.
+pub fn manual_tags(conn: &mut dyn Conn) -> Result<Vec<(String, String)>> {
+    conn.query(
+        "SELECT tag, profile_id FROM manual_tags ORDER BY tag, profile_id",
+        &[],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.text(0)?, r.text(1)?)))
+    .collect()
+}
+
+/// An order adjustment: `(order_id, messageId, is_cancel, amount)`; `None` refunds the whole order.
+pub type AdjustmentRow = (String, String, bool, Option<i64>);
+
+/// All order adjustments.
+pub fn adjustments(conn: &mut dyn Conn) -> Result<Vec<AdjustmentRow>> {
+    conn.query(
+        "SELECT order_id, message_id, kind, amount FROM order_adjustments ORDER BY at, message_id",
+        &[],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)? == "cancel", r.opt_i64(3)?)))
+    .collect()
+}
