@@ -12,6 +12,9 @@ use crate::window::WindowMode;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AudienceConfig {
+    /// The shop timezone (IANA name): calendar days, midnight, date literals. Default Asia/Shanghai.
+    #[serde(with = "tz_name")]
+    pub timezone: chrono_tz::Tz,
     /// Rolling (`N × 24 h`, default) or calendar (`N` shop-local days) windows.
     pub window_mode: WindowMode,
     /// Event names that count as a sign-in (`last_sign_in`, REQUIREMENTS R3.4 "登錄").
@@ -130,6 +133,7 @@ pub fn default_builtin_tags() -> Vec<BuiltinTag> {
 impl Default for AudienceConfig {
     fn default() -> Self {
         AudienceConfig {
+            timezone: chrono_tz::Asia::Shanghai,
             window_mode: WindowMode::Rolling,
             sign_in_events: names(&["Signed In", "Signed Up", "Logged In"]),
             sign_up_events: names(&["Signed Up"]),
@@ -139,5 +143,23 @@ impl Default for AudienceConfig {
             rfm: RfmConfig::default(),
             tick_ms: 500,
         }
+    }
+}
+
+/// `timezone` as its IANA name in TOML/JSON.
+mod tz_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown timezone {name:?}: use an IANA name such as Asia/Shanghai"
+            ))
+        })
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod counter;
 pub mod definitions;
 pub mod dsl;
+pub mod engine;
 pub mod facts;
 pub mod index;
 pub mod naive;
@@ -16,6 +17,8 @@ pub mod plan;
 pub mod rfm;
 pub mod traits;
 pub mod window;
+
+pub use engine::{Audience, DefKind, SegmentInput, TagInput};
 
 /// Errors of the audience engine.
 #[derive(Debug, thiserror::Error)]

@@ -204,3 +204,17 @@ pub fn adjustments(conn: &mut dyn Conn) -> Result<Vec<AdjustmentRow>> {
     .map(|r| Ok((r.text(0)?, r.text(1)?, r.text(2)? == "cancel", r.opt_i64(3)?)))
     .collect()
 }
+
+/// Every user id with its profile: `(profile, user id)`.
+pub fn user_ids(conn: &mut dyn Conn) -> Result<Vec<(String, String)>> {
+    conn.query(
+        "SELECT profile_id, id FROM identities WHERE id LIKE 'user:%'",
+        &[],
+    )?
+    .into_iter()
+    .map(|r| {
+        let id = r.text(1)?;
+        Ok((r.text(0)?, id.strip_prefix("user:").unwrap_or(&id).to_owned()))
+    })
+    .collect()
+}

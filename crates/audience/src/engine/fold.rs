@@ -1,0 +1,155 @@
+//! Folding what happened into a profile's [`Facts`]: tracking events, orders and
+//! refunds/cancellations, whether they arrive live (a committed ingest batch) or are
+//! replayed from the store at start. Both paths go through the functions here, so a
+//! rebuilt index equals the incrementally maintained one.
+
+use flywheel_core::time::to_millis;
+use flywheel_core::{Event, EventKind, Order, OrderAdjustment, OrderAdjustmentKind};
+
+use crate::config::AudienceConfig;
+use crate::counter::{CounterId, CounterSpec};
+use crate::facts::{Facts, OrderFact};
+
+/// What an event does to the facts besides orders: activity, sign-in, sign-up, cart
+/// additions (REQUIREMENTS R3.3: `Product Added`), traits and registered counters.
+pub fn fold_event(f: &mut Facts, ev: &Event, config: &AudienceConfig, counters: &[(CounterId, CounterSpec)]) {
+    let ts = to_millis(ev.timestamp);
+    f.touch(ts);
+    let traits = ev.user_traits();
+    if !traits.is_empty() {
+        f.set_traits(&traits, ts, &ev.message_id);
+    }
+    if ev.kind == EventKind::Alias {
+        return;
+    }
+    let name = ev.display_name();
+    if ev.kind == EventKind::Track {
+        if config.sign_in_events.iter().any(|n| n == name) {
+            f.sign_in(ts);
+        }
+        if config.sign_up_events.iter().any(|n| n == name) {
+            f.sign_up(ts);
+        }
+        if config.cart_events.iter().any(|n| n == name) {
+            if let Some(p) = product_of(ev) {
+                f.cart_add(ts, p);
+            }
+        }
+    }
+    for (id, spec) in counters {
+        if spec.matches(name, &ev.properties) {
+            f.counters.entry(*id).or_default().record(spec.window, ts);
+        }
+    }
+}
+
+/// Only the counter part of [`fold_event`] (a new counter's backfill).
+pub fn fold_counter(f: &mut Facts, ev: &Event, id: CounterId, spec: &CounterSpec) {
+    if spec.matches(ev.display_name(), &ev.properties) {
+        f.counters
+            .entry(id)
+            .or_default()
+            .record(spec.window, to_millis(ev.timestamp));
+    }
+}
+
+/// Whether an event name feeds a fact other than counters (so the start-up replay reads it).
+pub fn is_fact_event(name: &str, config: &AudienceConfig) -> bool {
+    config
+        .sign_in_events
+        .iter()
+        .chain(&config.sign_up_events)
+        .chain(&config.cart_events)
+        .any(|n| n == name)
+}
+
+fn product_of(ev: &Event) -> Option<String> {
+    ["product_id", "sku", "id"]
+        .iter()
+        .find_map(|k| ev.properties.get(*k))
+        .and_then(crate::facts::trait_text)
+}
+
+/// The fact of a freshly placed order, with the categories and brands of its lines.
+pub fn order_fact(o: &Order) -> (OrderFact, Vec<String>, Vec<String>) {
+    let products = o
+        .lines
+        .iter()
+        .filter_map(|l| l.product_id.clone().or_else(|| l.sku.clone()))
+        .collect();
+    let categories = o.lines.iter().filter_map(|l| l.category.clone()).collect();
+    let brands = o.lines.iter().filter_map(|l| l.brand.clone()).collect();
+    let fact = OrderFact {
+        order_id: o.order_id.clone(),
+        at: to_millis(o.placed_at),
+        total: o.total.0,
+        refunded: 0,
+        cancelled: false,
+        promo: o.discount.0 > 0 || o.coupon.as_deref().is_some_and(|c| !c.trim().is_empty()),
+        products,
+        adjustments: Vec::new(),
+    };
+    (fact, categories, brands)
+}
+
+/// A refund or cancellation as `(messageId, cancel, amount)`.
+pub fn adjustment_parts(a: &OrderAdjustment) -> (String, bool, Option<i64>) {
+    (
+        a.message_id.clone(),
+        a.kind == OrderAdjustmentKind::Cancel,
+        a.amount.map(|f| f.0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flywheel_core::time::from_millis;
+    use serde_json::{json, Map};
+
+    fn track(name: &str, ts: i64, props: serde_json::Value) -> Event {
+        let properties: Map<String, serde_json::Value> = props.as_object().cloned().unwrap_or_default();
+        Event {
+            message_id: format!("m{ts}"),
+            kind: EventKind::Track,
+            user_id: Some("u1".into()),
+            anonymous_id: None,
+            event: Some(name.into()),
+            name: None,
+            group_id: None,
+            previous_id: None,
+            timestamp: from_millis(ts),
+            original_timestamp: None,
+            sent_at: None,
+            received_at: from_millis(ts),
+            context: Map::new(),
+            properties,
+            traits: Map::new(),
+            integrations: Map::new(),
+        }
+    }
+
+    #[test]
+    fn sign_in_cart_and_counters_are_folded() {
+        let config = AudienceConfig::default();
+        let spec = CounterSpec {
+            name: "Product Added".into(),
+            window: Some(crate::window::days(7)),
+            filters: vec![],
+        };
+        let counters = vec![(CounterId(0), spec)];
+        let mut f = Facts::default();
+        fold_event(&mut f, &track("Signed In", 10, json!({})), &config, &counters);
+        fold_event(
+            &mut f,
+            &track("Product Added", 20, json!({"product_id": "p1"})),
+            &config,
+            &counters,
+        );
+        assert_eq!(f.last_sign_in, Some(10));
+        assert_eq!(f.first_seen, Some(10));
+        assert_eq!(f.last_active, Some(20));
+        assert_eq!(f.carts, vec![(20, "p1".to_string())]);
+        assert_eq!(f.counters[&CounterId(0)].all, 1);
+    }
+}

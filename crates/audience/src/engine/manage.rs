@@ -1,0 +1,489 @@
+//! Creating, changing and deleting tags and segments, manual tag assignment, and the
+//! start-up rebuild that replays the stored definitions.
+//!
+//! Every change is checked against a copy of the registry first (unknown names, wrong
+//! types, cycles), then written to the store, then applied to the live state, so a
+//! refused change leaves nothing behind and a stored one is never lost on restart.
+
+use std::collections::HashSet;
+
+use flywheel_store::audience as q;
+use flywheel_store::Store;
+use serde::Deserialize;
+
+use super::defs::{DefKind, Entry, Registry};
+use super::fold::fold_counter;
+use super::snapshot;
+use super::state::State;
+use super::Audience;
+use crate::config::AudienceConfig;
+use crate::counter::CounterSpec;
+use crate::definitions::{SegmentDef, TagDef, TagKind};
+use crate::dsl::{self, Expr};
+use crate::plan::{self, Names, Plan};
+use crate::window::Windowing;
+use crate::{Error, Result};
+
+/// The longest tag or segment name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A segment expression as the API and the CLI send it: text or the JSON tree.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentInput {
+    /// The text form (`docs/segments.md`).
+    #[serde(default)]
+    pub expression: Option<String>,
+    /// The JSON form of the same tree.
+    #[serde(default)]
+    pub ast: Option<Expr>,
+}
+
+impl SegmentInput {
+    /// From text.
+    pub fn text(s: impl Into<String>) -> SegmentInput {
+        SegmentInput {
+            expression: Some(s.into()),
+            ast: None,
+        }
+    }
+
+    /// The tree: parsed from text or taken from JSON (exactly one must be given).
+    pub fn expr(&self) -> Result<Expr> {
+        match (&self.expression, &self.ast) {
+            (Some(t), None) => Ok(dsl::parse(t)?),
+            (None, Some(e)) => Ok(e.clone()),
+            (Some(_), Some(_)) => Err(Error::Invalid(
+                "give either \"expression\" or \"ast\", not both".into(),
+            )),
+            (None, None) => Err(Error::Invalid(
+                "give the segment as \"expression\" (text) or \"ast\" (JSON tree)".into(),
+            )),
+        }
+    }
+}
+
+/// A tag to create or replace.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagInput {
+    /// Unique name.
+    pub name: String,
+    /// `rule` (default when a rule is given) or `manual`.
+    #[serde(default)]
+    pub kind: Option<TagKind>,
+    /// Tag group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Rule as text.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Rule as the JSON tree.
+    #[serde(default)]
+    pub rule_ast: Option<Expr>,
+    /// What it means.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+struct RegistryNames<'a>(&'a Registry);
+
+impl Names for RegistryNames<'_> {
+    fn has_tag(&self, name: &str) -> bool {
+        self.0.get(DefKind::Tag, name).is_some()
+    }
+    fn has_segment(&self, name: &str) -> bool {
+        self.0.get(DefKind::Segment, name).is_some()
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<()> {
+    let n = name.chars().count();
+    if name.trim().is_empty() || name.trim() != name {
+        return Err(Error::Invalid(format!(
+            "a {what} name must not be empty or start/end with spaces"
+        )));
+    }
+    if n > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "a {what} name has at most {MAX_NAME_CHARS} characters and no control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks `expr` against `registry` into a plan.
+pub fn compile(registry: &Registry, windowing: &Windowing, expr: &Expr) -> Result<Plan> {
+    plan::check(expr, &RegistryNames(registry), windowing.tz)
+}
+
+fn tag_entry(def: TagDef, registry: &Registry, windowing: &Windowing) -> Result<Entry> {
+    let plan = match (&def.kind, &def.rule) {
+        (TagKind::Rule, Some(r)) => Some(compile(registry, windowing, &dsl::parse(r)?)?),
+        (TagKind::Rule, None) => return Err(Error::Invalid("a rule tag needs a rule".into())),
+        (TagKind::Manual, Some(_)) => return Err(Error::Invalid("a manual tag has no rule".into())),
+        (TagKind::Manual, None) => None,
+    };
+    Ok(Entry {
+        kind: DefKind::Tag,
+        name: def.name.clone(),
+        tag: Some(def),
+        segment: None,
+        plan,
+    })
+}
+
+fn segment_entry(def: SegmentDef, registry: &Registry, windowing: &Windowing) -> Result<Entry> {
+    let plan = compile(registry, windowing, &dsl::parse(&def.expression)?)?;
+    Ok(Entry {
+        kind: DefKind::Segment,
+        name: def.name.clone(),
+        tag: None,
+        segment: Some(def),
+        plan: Some(plan),
+    })
+}
+
+fn register_counters(
+    state: &mut State,
+    plan: Option<&Plan>,
+) -> Vec<(crate::counter::CounterId, CounterSpec)> {
+    let mut fresh = Vec::new();
+    if let Some(p) = plan {
+        for spec in state.registry.new_counters(p) {
+            let (id, new) = state.registry.register_counter(spec.clone());
+            if new {
+                fresh.push((id, spec));
+            }
+        }
+    }
+    fresh
+}
+
+/// Builds the state from the store: built-in tags from `config`, stored definitions,
+/// then every profile's facts, columns and memberships (no transitions).
+pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<State> {
+    let (tags, segments) = store.read_with(snapshot::read_definitions).await?;
+    let mut state = State::new(config, now);
+    for b in state.config.builtin_tags.clone() {
+        let def = TagDef {
+            name: b.name.clone(),
+            kind: TagKind::Rule,
+            group: Some(b.group.clone()),
+            rule: Some(b.rule.clone()),
+            description: Some(b.description.clone()),
+            builtin: true,
+        };
+        let entry = tag_entry(def, &state.registry, &state.windowing)
+            .map_err(|e| Error::Invalid(format!("built-in tag {:?} in the configuration: {e}", b.name)))?;
+        register_counters(&mut state, entry.plan.as_ref());
+        state.registry.put(entry)?;
+    }
+    // Stored definitions only refer to ones that existed when they were saved: retry
+    // until no more can be placed.
+    let mut pending: Vec<(DefKind, String, String)> = tags
+        .into_iter()
+        .map(|(n, b)| (DefKind::Tag, n, b))
+        .chain(segments.into_iter().map(|(n, b)| (DefKind::Segment, n, b)))
+        .collect();
+    loop {
+        let before = pending.len();
+        let mut left = Vec::new();
+        for (kind, name, body) in pending {
+            let entry = match kind {
+                DefKind::Tag => serde_json::from_str::<TagDef>(&body)
+                    .map_err(|e| Error::Invalid(e.to_string()))
+                    .and_then(|d| tag_entry(d, &state.registry, &state.windowing)),
+                DefKind::Segment => serde_json::from_str::<SegmentDef>(&body)
+                    .map_err(|e| Error::Invalid(e.to_string()))
+                    .and_then(|d| segment_entry(d, &state.registry, &state.windowing)),
+            };
+            match entry {
+                Ok(e) if state.registry.get(kind, &name).is_none() => {
+                    register_counters(&mut state, e.plan.as_ref());
+                    state.registry.put(e)?;
+                }
+                Ok(_) => tracing::warn!(%name, "stored definition shadows a built-in tag; ignored"),
+                Err(e) => left.push((kind, name, body, e.to_string())),
+            }
+        }
+        let progress = left.len() < before;
+        pending = left
+            .iter()
+            .map(|(k, n, b, _)| (*k, n.clone(), b.clone()))
+            .collect();
+        if pending.is_empty() || !progress {
+            for (kind, name, _, why) in left {
+                tracing::warn!(kind = kind.as_str(), %name, error = %why, "stored definition no longer checks; not loaded");
+            }
+            break;
+        }
+    }
+    let counter_names: Vec<String> = state
+        .registry
+        .counters()
+        .iter()
+        .map(|(_, s)| s.name.clone())
+        .collect();
+    let config = state.config.clone();
+    let snap = store
+        .read_with(move |c| snapshot::read(c, &config, &counter_names))
+        .await?;
+    snapshot::fold(&mut state, &snap);
+    for (tag, pid) in &snap.manual_tags {
+        if let Some(&row) = state.rows.get(pid) {
+            state.index.tag_mut(tag).insert(row);
+        }
+    }
+    state.refresh_needs();
+    state.refresh_all(now);
+    super::rfm::rescore(&mut state, now);
+    state.evaluate_all(now, |_| true, false, "definition");
+    Ok(state)
+}
+
+impl Audience {
+    /// Checks a segment expression into a plan (nothing is changed).
+    pub fn compile(&self, input: &SegmentInput) -> Result<(Expr, Plan)> {
+        let expr = input.expr()?;
+        let s = self.read();
+        let plan = compile(&s.registry, &s.windowing, &expr)?;
+        Ok((expr, plan))
+    }
+
+    /// Creates (or with `replace`, replaces) a tag.
+    pub async fn put_tag(&self, input: TagInput, replace: bool) -> Result<TagDef> {
+        check_name("tag", &input.name)?;
+        let rule = match (&input.rule, &input.rule_ast) {
+            (Some(t), None) => Some(dsl::parse(t)?.to_string()),
+            (None, Some(e)) => Some(e.to_string()),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(Error::Invalid(
+                    "give either \"rule\" or \"rule_ast\", not both".into(),
+                ))
+            }
+        };
+        let kind = input.kind.unwrap_or(if rule.is_some() {
+            TagKind::Rule
+        } else {
+            TagKind::Manual
+        });
+        let def = TagDef {
+            name: input.name,
+            kind,
+            group: input.group.filter(|g| !g.trim().is_empty()),
+            rule,
+            description: input.description,
+            builtin: false,
+        };
+        let entry = {
+            let s = self.read();
+            if let Some(old) = s.registry.get(DefKind::Tag, &def.name) {
+                if old.tag.as_ref().is_some_and(|t| t.builtin) {
+                    return Err(Error::Conflict(format!(
+                        "tag {:?} is built in; change its rule under [audience] in flywheel.toml",
+                        def.name
+                    )));
+                }
+                if !replace {
+                    return Err(Error::Conflict(format!("tag {:?}", def.name)));
+                }
+            } else if replace {
+                return Err(Error::NotFound(format!("tag {:?}", def.name)));
+            }
+            tag_entry(def.clone(), &s.registry, &s.windowing)?
+        };
+        self.install(entry, replace).await?;
+        Ok(def)
+    }
+
+    /// Creates (or with `replace`, replaces) a segment.
+    pub async fn put_segment(
+        &self,
+        name: String,
+        input: &SegmentInput,
+        description: Option<String>,
+        replace: bool,
+    ) -> Result<SegmentDef> {
+        check_name("segment", &name)?;
+        let expr = input.expr()?;
+        let def = SegmentDef {
+            name,
+            expression: expr.to_string(),
+            description,
+        };
+        let entry = {
+            let s = self.read();
+            match (s.registry.get(DefKind::Segment, &def.name), replace) {
+                (Some(_), false) => return Err(Error::Conflict(format!("segment {:?}", def.name))),
+                (None, true) => return Err(Error::NotFound(format!("segment {:?}", def.name))),
+                _ => {}
+            }
+            segment_entry(def.clone(), &s.registry, &s.windowing)?
+        };
+        self.install(entry, replace).await?;
+        Ok(def)
+    }
+
+    /// Stores and applies a checked definition: backfills new counters, builds new
+    /// columns, evaluates it (silently when new; with transitions when replaced).
+    async fn install(&self, entry: Entry, replace: bool) -> Result<()> {
+        // Dry run: cycles are refused before anything is stored.
+        let fresh_specs = {
+            let s = self.read();
+            let mut probe = Registry::clone(&s.registry);
+            probe.put(entry.clone())?;
+            entry
+                .plan
+                .as_ref()
+                .map(|p| s.registry.new_counters(p))
+                .unwrap_or_default()
+        };
+        let now = self.now();
+        let backfill = if fresh_specs.is_empty() {
+            Vec::new()
+        } else {
+            let names: Vec<String> = fresh_specs.iter().map(|s| s.name.clone()).collect();
+            let since = {
+                let s = self.read();
+                fresh_specs
+                    .iter()
+                    .map(|sp| sp.window.map_or(i64::MIN, |w| s.windowing.start(now, w)))
+                    .min()
+                    .unwrap_or(i64::MIN)
+            };
+            self.store()
+                .read_with(move |c| q::events_named(c, &names, since))
+                .await?
+        };
+        let body = match (&entry.tag, &entry.segment) {
+            (Some(t), _) => serde_json::to_string(t),
+            (_, Some(sg)) => serde_json::to_string(sg),
+            _ => Ok(String::new()),
+        }
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+        let (kind, name) = (entry.kind.as_str(), entry.name.clone());
+        self.store()
+            .write_with(move |c| q::put_definition(c, kind, &name, &body, now))
+            .await?;
+        let transitions = {
+            let mut s = self.write();
+            let fresh = register_counters(&mut s, entry.plan.as_ref());
+            for (id, spec) in &fresh {
+                let mut seen = HashSet::new();
+                for (pid, _, _, mid, body) in &backfill {
+                    let Some(&row) = s.rows.get(pid) else { continue };
+                    if let Ok(ev) = serde_json::from_str::<flywheel_core::Event>(body) {
+                        fold_counter(&mut s.facts[row as usize], &ev, *id, spec);
+                        seen.insert(mid.clone());
+                    }
+                }
+                s.note_backfill(*id, now, seen);
+            }
+            let (kind, name) = (entry.kind, entry.name.clone());
+            s.registry.put(entry)?;
+            s.refresh_needs();
+            s.refresh_all(now);
+            if replace {
+                s.evaluate_all(now, |_| true, true, "definition")
+            } else {
+                s.evaluate_all(now, |e| e.kind == kind && e.name == name, false, "definition")
+            }
+        };
+        self.publish(transitions);
+        Ok(())
+    }
+
+    /// Deletes a tag or segment (refused for built-in tags and while others use it).
+    pub async fn delete(&self, kind: DefKind, name: &str) -> Result<()> {
+        {
+            let s = self.read();
+            let entry = s
+                .registry
+                .get(kind, name)
+                .ok_or_else(|| Error::NotFound(format!("{} {name:?}", kind.as_str())))?;
+            if entry.tag.as_ref().is_some_and(|t| t.builtin) {
+                return Err(Error::Conflict(format!(
+                    "tag {name:?} is built in; remove it from [audience] builtin_tags in flywheel.toml"
+                )));
+            }
+            Registry::clone(&s.registry).remove(kind, name)?;
+        }
+        let owned = name.to_owned();
+        self.store()
+            .write_with(move |c| {
+                q::delete_definition(c, kind.as_str(), &owned)?;
+                if kind == DefKind::Tag {
+                    q::clear_manual_tag(c, &owned)?;
+                }
+                Ok(())
+            })
+            .await?;
+        let mut s = self.write();
+        s.registry.remove(kind, name)?;
+        match kind {
+            DefKind::Tag => s.index.remove_tag(name),
+            DefKind::Segment => s.index.remove_segment(name),
+        }
+        s.refresh_needs();
+        Ok(())
+    }
+
+    /// Adds (or with `remove`, removes) a manual tag on profiles given by any of their
+    /// ids; unknown ids are refused before anything changes. Returns the profile ids.
+    pub async fn assign(&self, tag: &str, ids: &[String], remove: bool) -> Result<Vec<String>> {
+        {
+            let s = self.read();
+            let entry = s
+                .registry
+                .get(DefKind::Tag, tag)
+                .ok_or_else(|| Error::NotFound(format!("tag {tag:?}")))?;
+            if entry.plan.is_some() {
+                return Err(Error::Invalid(format!(
+                    "tag {tag:?} is a rule tag: its members follow its rule"
+                )));
+            }
+        }
+        let mut profiles = Vec::with_capacity(ids.len());
+        let mut unknown = Vec::new();
+        for id in ids {
+            match self.store().find_profile_id(id).await? {
+                Some(p) => profiles.push(p.0),
+                None => unknown.push(id.clone()),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(Error::NotFound(format!(
+                "profiles {:?}",
+                unknown.iter().take(10).collect::<Vec<_>>()
+            )));
+        }
+        let now = self.now();
+        let (t, p) = (tag.to_owned(), profiles.clone());
+        self.store()
+            .write_with(move |c| q::set_manual_tag(c, &t, &p, remove, now))
+            .await?;
+        let transitions = {
+            let mut s = self.write();
+            let mut out = Vec::new();
+            let mut rows = Vec::new();
+            for pid in &profiles {
+                let row = s.row_of(pid);
+                rows.push(row);
+                let bm = s.index.tag_mut(tag);
+                let changed = if remove { bm.remove(row) } else { bm.insert(row) };
+                if changed {
+                    let e = s.registry.get(DefKind::Tag, tag).cloned();
+                    if let Some(e) = e {
+                        out.push(s.transition(&e, row, !remove, now, "manual"));
+                    }
+                }
+            }
+            out.extend(s.evaluate_rows(&rows, now, "event"));
+            out
+        };
+        self.publish(transitions);
+        Ok(profiles)
+    }
+}

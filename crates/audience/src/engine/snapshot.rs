@@ -1,0 +1,139 @@
+//! Rebuilding the engine state from the store at start: profiles, traits, orders with
+//! their lines and adjustments, the events that feed facts (sign-in, sign-up, cart) and
+//! registered counters, manual tags and the stored definitions.
+
+use std::collections::HashMap;
+
+use flywheel_core::Event;
+use flywheel_store::audience as q;
+use flywheel_store::conn::Conn;
+
+use crate::config::AudienceConfig;
+use crate::counter::{CounterId, CounterSpec};
+use crate::engine::fold::{fold_counter, fold_event, is_fact_event};
+use crate::engine::state::State;
+use crate::facts::OrderFact;
+
+/// Everything read from the store in one pass, before any folding.
+pub struct Snapshot {
+    profiles: Vec<q::ProfileRow>,
+    traits: Vec<q::TraitRow>,
+    user_ids: Vec<(String, String)>,
+    orders: Vec<q::OrderRow>,
+    lines: Vec<q::LineRow>,
+    adjustments: Vec<q::AdjustmentRow>,
+    events: Vec<q::EventRow>,
+    /// Manual tag assignments `(tag, profile)`.
+    pub manual_tags: Vec<(String, String)>,
+}
+
+/// Reads a snapshot; `counter_names` are the event names of counters the stored
+/// definitions use (their events are read too).
+pub fn read(
+    conn: &mut dyn Conn,
+    config: &AudienceConfig,
+    counter_names: &[String],
+) -> flywheel_store::Result<Snapshot> {
+    let mut names: Vec<String> = config
+        .sign_in_events
+        .iter()
+        .chain(&config.sign_up_events)
+        .chain(&config.cart_events)
+        .chain(counter_names)
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(Snapshot {
+        profiles: q::profiles(conn)?,
+        traits: q::traits(conn)?,
+        user_ids: q::user_ids(conn)?,
+        orders: q::orders(conn)?,
+        lines: q::order_lines(conn)?,
+        adjustments: q::adjustments(conn)?,
+        events: q::events_named(conn, &names, i64::MIN)?,
+        manual_tags: q::manual_tags(conn)?,
+    })
+}
+
+/// Stored definitions `(name, JSON)`: tags, then segments.
+pub type StoredDefinitions = (Vec<(String, String)>, Vec<(String, String)>);
+
+/// Reads only the stored definitions (to learn which counters a snapshot needs).
+pub fn read_definitions(conn: &mut dyn Conn) -> flywheel_store::Result<StoredDefinitions> {
+    Ok((q::definitions(conn, "tag")?, q::definitions(conn, "segment")?))
+}
+
+/// Folds a snapshot's facts into `state` (rows, facts; not yet columns or memberships).
+pub fn fold(state: &mut State, snap: &Snapshot) {
+    for (id, first, last) in &snap.profiles {
+        let row = state.row_of(id);
+        let f = &mut state.facts[row as usize];
+        f.touch(*first);
+        f.touch(*last);
+    }
+    for (pid, user) in &snap.user_ids {
+        if let Some(&row) = state.rows.get(pid) {
+            let slot = &mut state.user_ids[row as usize];
+            if slot.as_deref().is_none_or(|u| user.as_str() < u) {
+                *slot = Some(user.clone());
+            }
+        }
+    }
+    for (pid, key, json, ts, mid) in &snap.traits {
+        let Some(&row) = state.rows.get(pid) else { continue };
+        let value = serde_json::from_str(json).unwrap_or(serde_json::Value::String(json.clone()));
+        let mut one = serde_json::Map::new();
+        one.insert(key.clone(), value);
+        state.facts[row as usize].set_traits(&one, *ts, mid);
+    }
+    fold_orders(state, snap);
+    let counters: Vec<(CounterId, CounterSpec)> = state.registry.counters().to_vec();
+    for (pid, name, _ts, _mid, body) in &snap.events {
+        let Some(&row) = state.rows.get(pid) else { continue };
+        let Ok(ev) = serde_json::from_str::<Event>(body) else {
+            tracing::warn!(profile = %pid, event = %name, "stored event does not parse; skipped");
+            continue;
+        };
+        let f = &mut state.facts[row as usize];
+        if is_fact_event(name, &state.config) {
+            fold_event(f, &ev, &state.config, &counters);
+        } else {
+            for (id, spec) in &counters {
+                fold_counter(f, &ev, *id, spec);
+            }
+        }
+    }
+}
+
+fn fold_orders(state: &mut State, snap: &Snapshot) {
+    let mut lines: HashMap<&str, Vec<&q::LineRow>> = HashMap::new();
+    for l in &snap.lines {
+        lines.entry(l.0.as_str()).or_default().push(l);
+    }
+    for o in &snap.orders {
+        let Some(&row) = state.rows.get(&o.profile_id) else {
+            continue;
+        };
+        let own = lines
+            .get(o.order_id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let fact = OrderFact {
+            order_id: o.order_id.clone(),
+            at: o.placed_at,
+            total: o.total,
+            refunded: 0,
+            cancelled: false,
+            promo: o.discount > 0 || o.coupon.as_deref().is_some_and(|c| !c.trim().is_empty()),
+            products: own.iter().filter_map(|l| l.1.clone()).collect(),
+            adjustments: Vec::new(),
+        };
+        let cats: Vec<String> = own.iter().filter_map(|l| l.2.clone()).collect();
+        let brands: Vec<String> = own.iter().filter_map(|l| l.3.clone()).collect();
+        state.add_order(row, fact, &cats, &brands);
+    }
+    for (order_id, mid, cancel, amount) in &snap.adjustments {
+        state.adjust(order_id, (mid.clone(), *cancel, *amount));
+    }
+}

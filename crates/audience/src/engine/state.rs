@@ -1,0 +1,483 @@
+//! The engine's state: one dense row per profile with its [`Facts`], the [`Index`]
+//! over their computed traits, the tag/segment [`Registry`], and the schedule of
+//! when each row next changes by time alone.
+//!
+//! Everything here is synchronous and single-writer (the engine holds it behind a
+//! lock). Arriving data touches a few rows: their columns are recomputed, their
+//! memberships re-evaluated row by row, and each change becomes a [`Transition`].
+//! Time is handled by the schedule: every row knows the first instant at which one of
+//! its windowed values or `within`/`before` conditions flips
+//! ([`State::next_change`]), so a tick only revisits the rows whose instant has come;
+//! shop-local midnight (day counts, age) and a new RFM scoring revisit every row.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::ops::Range;
+
+use flywheel_store::{ApplyOutcome, NewEvent};
+use roaring::RoaringBitmap;
+
+use crate::config::AudienceConfig;
+use crate::counter::CounterId;
+use crate::definitions::Transition;
+use crate::engine::defs::{DefKind, Entry, Needs, Registry};
+use crate::engine::fold::{adjustment_parts, fold_event, order_fact};
+use crate::facts::Facts;
+use crate::index::{EvalCtx, Index};
+use crate::rfm::score::RfmScore;
+use crate::traits::{compute, ComputeCtx, Measure};
+use crate::window::{days, Windowing};
+
+/// RFM scores are relative to every buyer: re-scored at most this often (ms) after orders change.
+const RESCORE_EVERY_MS: i64 = 5_000;
+
+/// Transitions kept for `GET /api/v1/audience/transitions`.
+const RECENT_TRANSITIONS: usize = 10_000;
+
+/// A pending refund/cancel whose order has not arrived: `(messageId, cancel, amount)`.
+type Adjustment = (String, bool, Option<i64>);
+
+/// The engine state.
+#[derive(Debug)]
+pub struct State {
+    /// Settings.
+    pub config: AudienceConfig,
+    /// Window arithmetic in the shop timezone.
+    pub windowing: Windowing,
+    /// Profile id → row.
+    pub rows: HashMap<String, u32>,
+    /// Row → profile id (empty for a merged-away row).
+    pub ids: Vec<String>,
+    /// Row → the profile's first user id, if known.
+    pub user_ids: Vec<Option<String>>,
+    /// Row → facts.
+    pub facts: Vec<Facts>,
+    /// The columns and bitmaps.
+    pub index: Index,
+    /// Tags and segments.
+    pub registry: Registry,
+    /// Row → RFM scores (buyers only).
+    pub rfm: Vec<Option<RfmScore>>,
+    /// Orders changed since the last RFM scoring.
+    pub rfm_dirty: bool,
+    needs: Needs,
+    measures: Vec<Measure>,
+    order_owner: HashMap<String, u32>,
+    pending_adjustments: HashMap<String, Vec<Adjustment>>,
+    schedule: BinaryHeap<Reverse<(i64, u32)>>,
+    scheduled: Vec<i64>,
+    day: i32,
+    last_rescore: i64,
+    seq: u64,
+    recent: VecDeque<Transition>,
+    /// Message ids already counted by a new counter's backfill, with when it ran.
+    backfilled: HashMap<CounterId, (i64, HashSet<String>)>,
+}
+
+impl State {
+    /// An empty state at `now`.
+    pub fn new(config: AudienceConfig, now: i64) -> State {
+        let windowing = Windowing {
+            mode: config.window_mode,
+            tz: config.timezone,
+        };
+        let day = windowing.local_day(now);
+        let mut s = State {
+            config,
+            windowing,
+            rows: HashMap::new(),
+            ids: Vec::new(),
+            user_ids: Vec::new(),
+            facts: Vec::new(),
+            index: Index::new(),
+            registry: Registry::default(),
+            rfm: Vec::new(),
+            rfm_dirty: true,
+            needs: Needs::default(),
+            measures: Vec::new(),
+            order_owner: HashMap::new(),
+            pending_adjustments: HashMap::new(),
+            schedule: BinaryHeap::new(),
+            scheduled: Vec::new(),
+            day,
+            last_rescore: now,
+            seq: 0,
+            recent: VecDeque::new(),
+            backfilled: HashMap::new(),
+        };
+        s.refresh_needs();
+        s
+    }
+
+    /// Evaluation context at `now`.
+    pub fn eval_ctx(&self, now: i64) -> EvalCtx<'_> {
+        EvalCtx {
+            now,
+            windowing: &self.windowing,
+        }
+    }
+
+    /// The row of profile `id`, allocated when new.
+    pub fn row_of(&mut self, id: &str) -> u32 {
+        if let Some(r) = self.rows.get(id) {
+            return *r;
+        }
+        let row = self.index.grow(1);
+        self.rows.insert(id.to_owned(), row);
+        self.ids.push(id.to_owned());
+        self.user_ids.push(id.strip_prefix("user:").map(str::to_owned));
+        self.facts.push(Facts::default());
+        self.rfm.push(None);
+        self.scheduled.push(i64::MAX);
+        row
+    }
+
+    /// Re-derives which columns are maintained after the registry changed; builds new ones.
+    pub fn refresh_needs(&mut self) {
+        self.needs = self.registry.needs();
+        let mut measures: BTreeSet<Measure> = crate::index::base_measures().into_iter().collect();
+        measures.extend(self.needs.measures.iter().cloned());
+        self.measures = measures.into_iter().filter(|m| !m.is_rfm()).collect();
+    }
+
+    /// Recomputes every maintained column of every row (start-up, new columns) at `now`.
+    pub fn refresh_all(&mut self, now: i64) {
+        for row in 0..self.index.rows() {
+            if self.index.alive().contains(row) {
+                self.refresh_row(row, now);
+            }
+        }
+        self.day = self.windowing.local_day(now);
+    }
+
+    /// Recomputes the columns of one row at `now` and schedules its next change.
+    pub fn refresh_row(&mut self, row: u32, now: i64) {
+        let Some(f) = self.facts.get_mut(row as usize) else {
+            return;
+        };
+        for c in f.counters.values_mut() {
+            c.prune(&self.windowing, now);
+        }
+        let f = &self.facts[row as usize];
+        let ctx = ComputeCtx {
+            now,
+            windowing: &self.windowing,
+            config: &self.config,
+        };
+        for m in &self.measures {
+            self.index.set_value(&m.key(), row, &compute(m, f, &ctx));
+        }
+        for (id, spec) in self.registry.counters() {
+            let n = f.counters.get(id).map_or(0, |c| c.count(&self.windowing, now));
+            self.index
+                .set_value(&spec.key(), row, &crate::traits::TraitValue::Num(Some(n)));
+        }
+        if let Some(at) = self.next_change(row, now) {
+            if at < self.scheduled[row as usize] || self.scheduled[row as usize] <= now {
+                self.scheduled[row as usize] = at;
+                self.schedule.push(Reverse((at, row)));
+            }
+        }
+    }
+
+    /// The first instant after `now` at which a value or condition of `row` flips by time alone.
+    pub fn next_change(&self, row: u32, now: i64) -> Option<i64> {
+        let f = self.facts.get(row as usize)?;
+        let lc = &self.config.lifecycle;
+        let mut windows: Vec<_> = self.measures.iter().filter_map(Measure::window).collect();
+        windows.push(days(lc.high_value_days));
+        windows.sort_unstable_by_key(|d| (d.amount, d.unit as u8));
+        windows.dedup();
+        let mut next = f.next_change(&self.windowing, now, &windows);
+        let mut consider = |t: i64| {
+            if t > now {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        if let Some(t) = f.last_active {
+            consider(self.windowing.leaves_at(t, days(lc.dormant_after_days)));
+            consider(self.windowing.leaves_at(t, days(lc.lost_after_days)));
+        }
+        for (m, d) in &self.needs.time_windows {
+            if let Some(v) = self.index.num_column(&m.key()).and_then(|c| c.get(row)) {
+                consider(self.windowing.leaves_at(v, *d));
+            }
+        }
+        next
+    }
+
+    /// Folds the committed events `events[range]` (with `outcome`) in; returns the transitions.
+    pub fn apply_batch(
+        &mut self,
+        events: &[NewEvent],
+        range: Range<usize>,
+        outcome: &ApplyOutcome,
+        now: i64,
+    ) -> Vec<Transition> {
+        let mut touched: BTreeSet<u32> = BTreeSet::new();
+        for (loser, winner) in &outcome.merges {
+            if let Some(w) = self.merge(&loser.0, &winner.0) {
+                touched.insert(w);
+            }
+        }
+        let expire_before = now - 60_000;
+        self.backfilled.retain(|_, (at, _)| *at > expire_before);
+        for (i, e) in events.get(range).unwrap_or_default().iter().enumerate() {
+            let Some(Some(pid)) = outcome.profiles.get(i) else {
+                continue;
+            };
+            if !outcome.stored.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let row = self.row_of(&pid.0);
+            touched.insert(row);
+            let ev = e.event();
+            if self.user_ids[row as usize].is_none() {
+                self.user_ids[row as usize] = ev.user_id.clone();
+            }
+            let counters: Vec<_> = if self.backfilled.is_empty() {
+                self.registry.counters().to_vec()
+            } else {
+                self.registry
+                    .counters()
+                    .iter()
+                    .filter(|(id, _)| {
+                        !self
+                            .backfilled
+                            .get(id)
+                            .is_some_and(|(_, s)| s.contains(&ev.message_id))
+                    })
+                    .cloned()
+                    .collect()
+            };
+            fold_event(&mut self.facts[row as usize], ev, &self.config, &counters);
+            if let Some(o) = &e.order {
+                let (fact, cats, brands) = order_fact(o);
+                self.add_order(row, fact, &cats, &brands);
+            }
+            if let Some(a) = &e.adjustment {
+                if let Some(owner) = self.adjust(&a.order_id, adjustment_parts(a)) {
+                    touched.insert(owner);
+                }
+            }
+        }
+        let rows: Vec<u32> = touched.into_iter().collect();
+        for &r in &rows {
+            self.refresh_row(r, now);
+        }
+        self.evaluate_rows(&rows, now, "event")
+    }
+
+    /// Adds an order to `row` (first completion of an order id wins).
+    pub fn add_order(&mut self, row: u32, fact: crate::facts::OrderFact, cats: &[String], brands: &[String]) {
+        if self.order_owner.contains_key(&fact.order_id) {
+            return;
+        }
+        let id = fact.order_id.clone();
+        if self.facts[row as usize].add_order(fact, cats, brands) {
+            self.order_owner.insert(id.clone(), row);
+            self.rfm_dirty = true;
+            for (m, cancel, amount) in self.pending_adjustments.remove(&id).unwrap_or_default() {
+                if let Some(o) = self.facts[row as usize].order_mut(&id) {
+                    o.adjust(&m, cancel, amount);
+                }
+            }
+        }
+    }
+
+    /// Applies a refund or cancellation; returns the owning row when the order is known.
+    pub fn adjust(&mut self, order_id: &str, (m, cancel, amount): Adjustment) -> Option<u32> {
+        let Some(&row) = self.order_owner.get(order_id) else {
+            self.pending_adjustments
+                .entry(order_id.to_owned())
+                .or_default()
+                .push((m, cancel, amount));
+            return None;
+        };
+        if let Some(o) = self.facts[row as usize].order_mut(order_id) {
+            o.adjust(&m, cancel, amount);
+            self.rfm_dirty = true;
+        }
+        Some(row)
+    }
+
+    /// Moves the facts of `loser` into `winner`; returns the winner's row.
+    fn merge(&mut self, loser: &str, winner: &str) -> Option<u32> {
+        let lrow = self.rows.remove(loser)?;
+        let taken = std::mem::take(&mut self.facts[lrow as usize]);
+        self.index.kill(lrow);
+        self.ids[lrow as usize].clear();
+        self.rfm[lrow as usize] = None;
+        let wrow = self.row_of(winner);
+        for o in &taken.orders {
+            self.order_owner.insert(o.order_id.clone(), wrow);
+        }
+        if self.user_ids[wrow as usize].is_none() {
+            self.user_ids[wrow as usize] = self.user_ids[lrow as usize].take();
+        }
+        self.facts[wrow as usize].merge(taken);
+        self.rfm_dirty = true;
+        Some(wrow)
+    }
+
+    /// Records that a backfill of counter `id` counted these messages (so their live copies are not counted twice).
+    pub fn note_backfill(&mut self, id: CounterId, at: i64, messages: HashSet<String>) {
+        self.backfilled.insert(id, (at, messages));
+    }
+
+    fn members(&self, kind: DefKind, name: &str) -> Option<&RoaringBitmap> {
+        match kind {
+            DefKind::Tag => self.index.tag(name),
+            DefKind::Segment => self.index.segment(name),
+        }
+    }
+
+    /// Replaces the members of a definition.
+    pub fn put_members(&mut self, kind: DefKind, name: &str, members: RoaringBitmap) {
+        match kind {
+            DefKind::Tag => self.index.put_tag(name, members),
+            DefKind::Segment => self.index.put_segment(name, members),
+        }
+    }
+
+    /// Records a membership change (kept for the transitions endpoint) and returns it.
+    pub fn transition(
+        &mut self,
+        e: &Entry,
+        row: u32,
+        entered: bool,
+        now: i64,
+        cause: &'static str,
+    ) -> Transition {
+        self.seq += 1;
+        let t = Transition {
+            seq: self.seq,
+            kind: e.kind.as_str(),
+            name: e.name.clone(),
+            profile_id: self.ids[row as usize].clone(),
+            entered,
+            at: now,
+            cause,
+        };
+        if self.recent.len() == RECENT_TRANSITIONS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(t.clone());
+        t
+    }
+
+    /// Re-evaluates every rule on `rows` (in dependency order).
+    pub fn evaluate_rows(&mut self, rows: &[u32], now: i64, cause: &'static str) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let entries: Vec<Entry> = self.registry.entries().to_vec();
+        for e in &entries {
+            let Some(plan) = &e.plan else { continue };
+            let mut members = self.members(e.kind, &e.name).cloned().unwrap_or_default();
+            let mut changed = false;
+            for &row in rows {
+                let now_in = self.index.row_matches(plan, row, &self.eval_ctx(now));
+                if now_in != members.contains(row) {
+                    changed = true;
+                    if now_in {
+                        members.insert(row);
+                    } else {
+                        members.remove(row);
+                    }
+                    out.push(self.transition(e, row, now_in, now, cause));
+                }
+            }
+            if changed {
+                self.put_members(e.kind, &e.name, members);
+            }
+        }
+        out
+    }
+
+    /// Re-evaluates whole rules that `pick` selects (after every row changed); with
+    /// `announce` false the new members are taken silently (a new definition).
+    pub fn evaluate_all(
+        &mut self,
+        now: i64,
+        pick: impl Fn(&Entry) -> bool,
+        announce: bool,
+        cause: &'static str,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let entries: Vec<Entry> = self.registry.entries().to_vec();
+        for e in entries.iter().filter(|e| pick(e)) {
+            let Some(plan) = &e.plan else { continue };
+            let new = self.index.eval(plan, &self.eval_ctx(now));
+            if announce {
+                let old = self.members(e.kind, &e.name).cloned().unwrap_or_default();
+                for row in &new - &old {
+                    out.push(self.transition(e, row, true, now, cause));
+                }
+                for row in &old - &new {
+                    out.push(self.transition(e, row, false, now, cause));
+                }
+            }
+            self.put_members(e.kind, &e.name, new);
+        }
+        out
+    }
+
+    /// Moves time to `now`: rows whose windows rolled over, shop-local midnight, RFM
+    /// re-scoring; returns the transitions time alone caused.
+    pub fn tick(&mut self, now: i64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let today = self.windowing.local_day(now);
+        if today != self.day {
+            self.refresh_all(now);
+            out.extend(self.evaluate_all(now, |_| true, true, "time"));
+        }
+        let mut due = BTreeSet::new();
+        while let Some(Reverse((at, row))) = self.schedule.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.schedule.pop();
+            if self.scheduled.get(row as usize) == Some(&at) {
+                self.scheduled[row as usize] = i64::MAX;
+                due.insert(row);
+            }
+        }
+        let due: Vec<u32> = due
+            .into_iter()
+            .filter(|r| self.index.alive().contains(*r))
+            .collect();
+        for &r in &due {
+            self.refresh_row(r, now);
+        }
+        out.extend(self.evaluate_rows(&due, now, "time"));
+        if self.rfm_dirty && now.saturating_sub(self.last_rescore) >= RESCORE_EVERY_MS {
+            crate::engine::rfm::rescore(self, now);
+            self.last_rescore = now;
+            if self.registry.entries().iter().any(uses_rfm) {
+                out.extend(self.evaluate_all(now, |_| true, true, "time"));
+            }
+        }
+        out
+    }
+
+    /// Transitions after `seq` (at most `limit`).
+    pub fn transitions_after(&self, seq: u64, limit: usize) -> Vec<Transition> {
+        self.recent
+            .iter()
+            .filter(|t| t.seq > seq)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Whether a rule reads an RFM measure (re-evaluated in full after re-scoring).
+fn uses_rfm(e: &Entry) -> bool {
+    e.plan.as_ref().is_some_and(|p| {
+        p.leaves().iter().any(|l| match l {
+            crate::plan::Leaf::Num { measure, .. } | crate::plan::Leaf::Cat { measure, .. } => {
+                measure.is_rfm()
+            }
+            _ => false,
+        })
+    })
+}

@@ -1,0 +1,278 @@
+//! The engine end to end on a real SQLite store: events go through the ingest pipeline,
+//! the engine hears of each committed batch, and the seed rules hold at their
+//! boundaries with a controllable clock — including when time alone moves a user.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use flywheel_audience::config::AudienceConfig;
+use flywheel_audience::{Audience, DefKind, SegmentInput};
+use flywheel_core::bus::{Bus, InProcessBus};
+use flywheel_core::time::{from_millis, parse_timestamp, to_millis};
+use flywheel_core::FixedClock;
+use flywheel_ingest::ecommerce::materialise;
+use flywheel_ingest::message::{parse, Envelope};
+use flywheel_ingest::pipeline::CommitObserver;
+use flywheel_ingest::Pipeline;
+use flywheel_store::{ApplyOutcome, NewEvent, Store, StoreConfig, Synchronous};
+use serde_json::{json, Value};
+
+const DAY: i64 = 86_400_000;
+
+struct Observer(Audience);
+
+impl CommitObserver for Observer {
+    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: Range<usize>, outcome: &ApplyOutcome) {
+        self.0.observe(events, range, outcome);
+    }
+}
+
+struct Shop {
+    clock: Arc<FixedClock>,
+    bus: Arc<InProcessBus>,
+    audience: Audience,
+    pipeline: Pipeline,
+    seq: usize,
+}
+
+fn t0() -> i64 {
+    to_millis(parse_timestamp("2025-01-01T00:00:00+08:00").unwrap())
+}
+
+async fn open_store(dir: &std::path::Path) -> Store {
+    Store::open(StoreConfig::from_url(None, dir, Synchronous::Normal).unwrap())
+        .await
+        .unwrap()
+}
+
+impl Shop {
+    async fn new(dir: &std::path::Path) -> Shop {
+        let store = open_store(dir).await;
+        let clock = Arc::new(FixedClock::new(from_millis(t0())));
+        let bus = Arc::new(InProcessBus::new(1024));
+        let audience = Audience::open(
+            store.clone(),
+            AudienceConfig::default(),
+            bus.clone(),
+            clock.clone(),
+        )
+        .await
+        .unwrap();
+        let pipeline = Pipeline::start_observed(
+            store.clone(),
+            Default::default(),
+            Some(Arc::new(Observer(audience.clone()))),
+        );
+        Shop {
+            clock,
+            bus,
+            audience,
+            pipeline,
+            seq: 0,
+        }
+    }
+
+    async fn send(&mut self, user: &str, name: &str, at: i64, props: Value) {
+        self.seq += 1;
+        let msg = json!({
+            "type": "track", "userId": user, "event": name, "properties": props,
+            "messageId": format!("m{}", self.seq),
+            "timestamp": from_millis(at).to_rfc3339(),
+        });
+        let env = Envelope {
+            index: 0,
+            kind: None,
+            received_at: Some(from_millis(at)),
+            sent_at: None,
+            context: None,
+            integrations: None,
+        };
+        let parsed = parse(msg, &env).unwrap();
+        let ev = materialise(parsed.event, None, 0).unwrap();
+        self.pipeline.submit(vec![ev]).await.unwrap();
+        self.audience.flush().await;
+    }
+
+    async fn order(&mut self, user: &str, order_id: &str, at: i64, total: &str) {
+        self.send(user, "Order Completed", at, json!({"order_id": order_id, "total": total, "products": [{"product_id": "p1", "price": total, "quantity": 1, "category": "護膚"}]}))
+            .await;
+    }
+
+    fn at(&self, t: i64) {
+        self.clock.set(from_millis(t));
+        self.audience.tick();
+    }
+
+    fn tagged(&self, tag: &str) -> Vec<String> {
+        let page = self.audience.members_of(DefKind::Tag, tag, None, 1000).unwrap();
+        let mut ids: Vec<String> = page.members.into_iter().filter_map(|m| m.user_id).collect();
+        ids.sort();
+        ids
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("flywheel-audience-{}-{name}", std::process::id()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn high_value_is_strictly_more_than_1000_yuan_in_30_days_and_time_moves_users_out() {
+    let mut shop = Shop::new(&tmp("high")).await;
+    let mut rx = shop.bus.subscribe();
+    let t = t0() - DAY;
+    shop.order("exact", "o1", t, "1000.00").await;
+    shop.order("above", "o2", t, "1000.01").await;
+    assert_eq!(shop.tagged("高價值客戶"), vec!["above"]);
+    let msg = rx.recv().await.unwrap();
+    assert_eq!(msg.subject, "tag.added");
+    assert_eq!(msg.payload["name"], "高價值客戶");
+    assert_eq!(msg.payload["cause"], "event");
+    // Still inside at 30 days minus 1 ms; out at exactly 30 × 24 h, with no new event.
+    shop.at(t + 30 * DAY - 1);
+    assert_eq!(shop.tagged("高價值客戶"), vec!["above"]);
+    shop.at(t + 30 * DAY);
+    assert!(shop.tagged("高價值客戶").is_empty());
+    let removed = loop {
+        let m = rx.recv().await.unwrap();
+        if m.subject == "tag.removed" && m.payload["name"] == "高價值客戶" {
+            break m;
+        }
+    };
+    assert_eq!(removed.payload["cause"], "time");
+    // The segment language sees the same thing.
+    let n = shop
+        .audience
+        .count(&SegmentInput::text("spend(30d) > 1000 元"))
+        .unwrap();
+    assert_eq!(n, 0);
+    let n = shop
+        .audience
+        .count(&SegmentInput::text("spend > 1000 元"))
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_risk_needs_90_days_without_sign_in_and_without_purchase() {
+    let mut shop = Shop::new(&tmp("churn")).await;
+    let start = t0() - 200 * DAY;
+    // Both seen long ago; one signs in, the other buys, 89 days before t0.
+    shop.send("signin", "Page Viewed", start, json!({})).await;
+    shop.send("buyer", "Page Viewed", start, json!({})).await;
+    shop.send("idle", "Page Viewed", start, json!({})).await;
+    shop.send("signin", "Signed In", t0() - 89 * DAY, json!({})).await;
+    shop.order("buyer", "b1", t0() - 89 * DAY, "50").await;
+    shop.at(t0());
+    assert_eq!(shop.tagged("流失風險客戶"), vec!["idle"]);
+    shop.at(t0() + DAY - 1); // 89 days 23:59:59.999
+    assert_eq!(shop.tagged("流失風險客戶"), vec!["idle"]);
+    shop.at(t0() + DAY); // exactly 90 days
+    assert_eq!(shop.tagged("流失風險客戶"), vec!["buyer", "idle", "signin"]);
+    shop.at(t0() + 2 * DAY); // 91 days
+    assert_eq!(shop.tagged("流失風險客戶"), vec!["buyer", "idle", "signin"]);
+    // Signing in again takes the user out at once.
+    shop.send("signin", "Signed In", t0() + 2 * DAY, json!({})).await;
+    assert_eq!(shop.tagged("流失風險客戶"), vec!["buyer", "idle"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cart_without_purchase_is_potential_and_a_purchase_ends_it() {
+    let mut shop = Shop::new(&tmp("cart")).await;
+    shop.send("c1", "Product Added", t0() - DAY, json!({"product_id": "p1"}))
+        .await;
+    shop.send("c2", "Product Added", t0() - DAY, json!({"product_id": "p1"}))
+        .await;
+    shop.at(t0());
+    assert_eq!(shop.tagged("潛力客戶"), vec!["c1", "c2"]);
+    shop.order("c2", "o9", t0(), "99").await;
+    assert_eq!(shop.tagged("潛力客戶"), vec!["c1"]);
+    assert_eq!(
+        shop.audience
+            .count(&SegmentInput::text("unbought_cart_items(30d) >= 1"))
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_segments_backfill_counters_update_live_and_survive_a_restart() {
+    let dir = tmp("restart");
+    let mut shop = Shop::new(&dir).await;
+    for (i, user) in ["a", "a", "a", "b"].iter().enumerate() {
+        shop.send(
+            user,
+            "Product Added",
+            t0() - (i as i64 + 1) * DAY,
+            json!({"product_id": "p2", "category": "彩妝"}),
+        )
+        .await;
+    }
+    shop.send("z", "Signed Up", t0() - DAY, json!({})).await;
+    let input = SegmentInput::text(r#"event("Product Added", within: 7d, where: {category: "彩妝"}) >= 2"#);
+    shop.audience
+        .put_segment("加購多次".into(), &input, None, false)
+        .await
+        .unwrap();
+    assert_eq!(shop.audience.segment("加購多次").unwrap().members, 1);
+    let mut rx = shop.bus.subscribe();
+    shop.send(
+        "b",
+        "Product Added",
+        t0(),
+        json!({"product_id": "p3", "category": "彩妝"}),
+    )
+    .await;
+    let m = rx.recv().await.unwrap();
+    assert_eq!(
+        (m.subject.as_str(), m.payload["name"].as_str()),
+        ("segment.entered", Some("加購多次"))
+    );
+    assert_eq!(shop.audience.segment("加購多次").unwrap().members, 2);
+    // Manual tags and bad definitions.
+    shop.audience
+        .put_tag(
+            serde_json::from_value(json!({"name": "VIP", "kind": "manual"})).unwrap(),
+            false,
+        )
+        .await
+        .unwrap();
+    shop.audience
+        .assign("VIP", &["z".to_string()], false)
+        .await
+        .unwrap();
+    assert!(shop
+        .audience
+        .assign("VIP", &["nobody".to_string()], false)
+        .await
+        .is_err());
+    assert!(shop
+        .audience
+        .put_segment(
+            "bad".into(),
+            &SegmentInput::text("spend(30d) > 1000"),
+            None,
+            false
+        )
+        .await
+        .is_err());
+    assert!(shop.audience.delete(DefKind::Tag, "高價值客戶").await.is_err());
+    shop.pipeline.shutdown().await;
+    shop.audience.stop();
+    drop(shop);
+    // A new engine over the same store rebuilds the same state.
+    let store = open_store(&dir).await;
+    let clock = Arc::new(FixedClock::new(from_millis(t0())));
+    let audience = Audience::open(
+        store,
+        AudienceConfig::default(),
+        Arc::new(InProcessBus::new(16)),
+        clock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(audience.segment("加購多次").unwrap().members, 2);
+    assert_eq!(audience.tag("VIP").unwrap().members, 1);
+    let view = audience.profile("user:z").unwrap();
+    assert!(view.tags.contains(&"VIP".to_string()), "{view:?}");
+    assert_eq!(view.lifecycle.as_deref(), Some("新用戶"));
+}
