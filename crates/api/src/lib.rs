@@ -7,6 +7,7 @@
 //! [`error::ApiError`], which owns every status and error code. No SQL and no
 //! business rule lives here.
 
+mod audience;
 pub mod auth;
 pub mod error;
 mod ops;
@@ -15,7 +16,7 @@ mod tracking;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use flywheel_core::EventKind;
 use flywheel_ingest::{Limits, Pipeline};
@@ -35,6 +36,8 @@ pub struct AppState {
     pub write_keys: auth::WriteKeys,
     /// Admin credential.
     pub admin: auth::AdminToken,
+    /// The audience engine (tags, segments, RFM).
+    pub audience: flywheel_audience::Audience,
 }
 
 /// A route: method (as in the OpenAPI document), path, handler.
@@ -79,11 +82,72 @@ fn routes() -> Vec<Route> {
         ("get", "/api/v1/profiles/{id}", get(profiles::show)),
         ("get", "/api/v1/profiles/{id}/events", get(profiles::events)),
         ("get", "/api/v1/profiles/{id}/orders", get(profiles::orders)),
+        ("get", "/api/v1/profiles/{id}/audience", get(audience::profile)),
+        ("get", "/api/v1/tags", get(audience::list_tags)),
+        ("post", "/api/v1/tags", admin_body(post(audience::create_tag))),
+        ("get", "/api/v1/tags/{name}", get(audience::show_tag)),
+        (
+            "put",
+            "/api/v1/tags/{name}",
+            admin_body(put(audience::replace_tag)),
+        ),
+        ("delete", "/api/v1/tags/{name}", delete(audience::delete_tag)),
+        ("get", "/api/v1/tags/{name}/members", get(audience::tag_members)),
+        (
+            "post",
+            "/api/v1/tags/{name}/members",
+            admin_body(post(audience::assign_tag)),
+        ),
+        ("get", "/api/v1/segments", get(audience::list_segments)),
+        (
+            "post",
+            "/api/v1/segments",
+            admin_body(post(audience::create_segment)),
+        ),
+        (
+            "post",
+            "/api/v1/segments/count",
+            admin_body(post(audience::count)),
+        ),
+        (
+            "post",
+            "/api/v1/segments/preview",
+            admin_body(post(audience::preview)),
+        ),
+        (
+            "post",
+            "/api/v1/segments/export",
+            admin_body(post(audience::export)),
+        ),
+        ("get", "/api/v1/segments/{name}", get(audience::show_segment)),
+        (
+            "put",
+            "/api/v1/segments/{name}",
+            admin_body(put(audience::replace_segment)),
+        ),
+        (
+            "delete",
+            "/api/v1/segments/{name}",
+            delete(audience::delete_segment),
+        ),
+        (
+            "get",
+            "/api/v1/segments/{name}/members",
+            get(audience::segment_members),
+        ),
+        ("get", "/api/v1/rfm", get(audience::rfm)),
+        ("get", "/api/v1/audience/traits", get(audience::traits)),
+        ("get", "/api/v1/audience/transitions", get(audience::transitions)),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),
         ("get", "/readyz", get(ops::readyz)),
         ("get", "/metrics", get(ops::metrics)),
     ]
+}
+
+/// An admin write route whose body is read up to [`audience::MAX_ADMIN_BODY`].
+fn admin_body(r: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
+    r.layer(axum::extract::DefaultBodyLimit::max(audience::MAX_ADMIN_BODY))
 }
 
 /// Every route of the server. Request bodies are read by the handlers within the

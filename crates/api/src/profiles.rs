@@ -28,7 +28,7 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    fn limit(&self) -> Result<usize, ApiError> {
+    pub fn limit(&self) -> Result<usize, ApiError> {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),

@@ -8,6 +8,7 @@
 //! operand becomes a bitmap (numeric ranges through the bucket bitmaps) and is
 //! intersected. The index is not thread-safe by itself; the engine guards it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use roaring::RoaringBitmap;
@@ -263,38 +264,45 @@ impl Index {
     }
 
     fn and(&self, xs: &[Plan], ctx: &EvalCtx<'_>) -> RoaringBitmap {
-        // Exact bitmap lookups first, smallest first; then the rest.
-        let mut cheap: Vec<RoaringBitmap> = Vec::new();
-        let mut rest: Vec<&Plan> = Vec::new();
+        // Exact bitmap lookups first (borrowed where they are stored), smallest first.
+        let empty = RoaringBitmap::new();
+        let mut cheap: Vec<Cow<'_, RoaringBitmap>> = Vec::new();
+        let mut rest: Vec<(u64, &Plan)> = Vec::new();
         for x in xs {
             match x {
-                Plan::Leaf(
-                    l @ (Leaf::Tag(_)
-                    | Leaf::Segment(_)
-                    | Leaf::Cat { negated: false, .. }
-                    | Leaf::Contains { .. }),
-                ) => cheap.push(self.leaf(l, ctx)),
-                other => rest.push(other),
+                Plan::Leaf(Leaf::Tag(n)) => cheap.push(Cow::Borrowed(self.tags.get(n).unwrap_or(&empty))),
+                Plan::Leaf(Leaf::Segment(n)) => {
+                    cheap.push(Cow::Borrowed(self.segments.get(n).unwrap_or(&empty)))
+                }
+                Plan::Leaf(Leaf::Cat {
+                    measure,
+                    values,
+                    negated: false,
+                }) => cheap.push(match (self.cat.get(&measure.key()), values.as_slice()) {
+                    (None, _) => Cow::Borrowed(&empty),
+                    (Some(c), [v]) => Cow::Borrowed(c.rows_of(v).unwrap_or(&empty)),
+                    (Some(c), vs) => Cow::Owned(c.any_of(vs)),
+                }),
+                Plan::Leaf(l @ Leaf::Contains { .. }) => cheap.push(Cow::Owned(self.leaf(l, ctx))),
+                other => rest.push((self.estimate(other, ctx), other)),
             }
         }
-        cheap.sort_by_key(RoaringBitmap::len);
-        let mut acc: Option<RoaringBitmap> = None;
+        cheap.sort_by_key(|b| b.len());
+        let mut cheap = cheap.into_iter();
+        let mut acc = cheap.next().map(Cow::into_owned);
         for b in cheap {
-            acc = Some(match acc {
-                None => b,
-                Some(a) => a & b,
-            });
+            if let Some(a) = acc.as_mut() {
+                *a &= b.as_ref();
+            }
             if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
                 return RoaringBitmap::new();
             }
         }
-        for x in rest {
+        // Then the rest, most selective first, each narrowing the candidates.
+        rest.sort_by_key(|(estimate, _)| *estimate);
+        for (_, x) in rest {
             acc = Some(match acc {
-                Some(a) if a.len() <= u64::from(self.rows / 32).max(1024) => {
-                    RoaringBitmap::from_sorted_iter(a.iter().filter(|r| self.row_matches(x, *r, ctx)))
-                        .unwrap_or_default()
-                }
-                Some(a) => a & self.eval(x, ctx),
+                Some(a) => self.restrict(x, a, ctx),
                 None => self.eval(x, ctx),
             });
             if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
@@ -302,6 +310,136 @@ impl Index {
             }
         }
         acc.unwrap_or_else(|| self.alive.clone())
+    }
+
+    /// `rows & self.eval(plan)`, computed from `rows`: cheap when `rows` is small.
+    fn restrict(&self, plan: &Plan, mut rows: RoaringBitmap, ctx: &EvalCtx<'_>) -> RoaringBitmap {
+        match plan {
+            Plan::And(xs) if xs.is_empty() => rows & &self.alive,
+            Plan::And(xs) => {
+                let mut xs: Vec<(u64, &Plan)> = xs.iter().map(|x| (self.estimate(x, ctx), x)).collect();
+                xs.sort_by_key(|(estimate, _)| *estimate);
+                for (_, x) in xs {
+                    if rows.is_empty() {
+                        break;
+                    }
+                    rows = self.restrict(x, rows, ctx);
+                }
+                rows
+            }
+            Plan::Or(xs) => {
+                let mut acc = RoaringBitmap::new();
+                for x in xs {
+                    acc |= self.restrict(x, rows.clone(), ctx);
+                }
+                acc
+            }
+            Plan::Not(x) => {
+                rows &= &self.alive;
+                let out = match x.as_ref() {
+                    Plan::Leaf(Leaf::Tag(n)) => self.tags.get(n),
+                    Plan::Leaf(Leaf::Segment(n)) => self.segments.get(n),
+                    _ => None,
+                };
+                match out {
+                    Some(b) => rows -= b,
+                    None => {
+                        let inside = self.restrict(x, rows.clone(), ctx);
+                        rows -= inside;
+                    }
+                }
+                rows
+            }
+            Plan::Leaf(l) => self.restrict_leaf(l, rows, ctx),
+        }
+    }
+
+    fn restrict_leaf(&self, l: &Leaf, mut rows: RoaringBitmap, ctx: &EvalCtx<'_>) -> RoaringBitmap {
+        match l {
+            Leaf::Num { measure, pred } => {
+                let (op, v) = resolve_pred(*pred, ctx);
+                self.restrict_num(&measure.key(), op, v, false, rows)
+            }
+            Leaf::Event { spec, op, count } => self.restrict_num(&spec.key(), *op, *count, true, rows),
+            Leaf::Cat {
+                measure,
+                values,
+                negated: false,
+            } => match self.cat.get(&measure.key()) {
+                None => RoaringBitmap::new(),
+                Some(c) => c.restrict_any_of(&rows, values),
+            },
+            Leaf::Tag(n) => match self.tags.get(n) {
+                Some(b) => rows & b,
+                None => RoaringBitmap::new(),
+            },
+            Leaf::Segment(n) => match self.segments.get(n) {
+                Some(b) => rows & b,
+                None => RoaringBitmap::new(),
+            },
+            other => {
+                rows &= self.leaf(other, ctx);
+                rows
+            }
+        }
+    }
+
+    /// `rows & self.num_leaf(key, op, v, null_as_zero)`.
+    fn restrict_num(
+        &self,
+        key: &str,
+        op: CmpOp,
+        v: i64,
+        null_as_zero: bool,
+        mut rows: RoaringBitmap,
+    ) -> RoaringBitmap {
+        rows &= &self.alive;
+        let zero_matches = null_as_zero && compare(0, op, v);
+        let Some(col) = self.num.get(key) else {
+            return if zero_matches { rows } else { RoaringBitmap::new() };
+        };
+        let mut hits = match cmp_range(op, v) {
+            Some((lo, hi)) => col.restrict_range(&rows, lo, hi),
+            None => {
+                let mut set = &rows & col.nonnull();
+                set -= col.restrict_range(&rows, v, v);
+                set
+            }
+        };
+        if zero_matches {
+            hits |= rows - col.nonnull();
+        }
+        hits
+    }
+
+    /// About how many rows match `plan` (for ordering the operands of an `and`; exact
+    /// for bitmaps, from bucket sizes for numeric ranges, the row count when unknown).
+    fn estimate(&self, plan: &Plan, ctx: &EvalCtx<'_>) -> u64 {
+        let all = self.alive.len();
+        match plan {
+            Plan::And(xs) => xs.iter().map(|x| self.estimate(x, ctx)).min().unwrap_or(all),
+            Plan::Or(xs) => xs.iter().map(|x| self.estimate(x, ctx)).sum::<u64>().min(all),
+            Plan::Not(x) => all.saturating_sub(self.estimate(x, ctx)),
+            Plan::Leaf(l) => match l {
+                Leaf::Num { measure, pred } => {
+                    let (op, v) = resolve_pred(*pred, ctx);
+                    self.num
+                        .get(&measure.key())
+                        .map_or(0, |c| match cmp_range(op, v) {
+                            Some((lo, hi)) => c.estimate_range(lo, hi),
+                            None => c.nonnull().len().saturating_sub(c.estimate_range(v, v)),
+                        })
+                }
+                Leaf::Cat {
+                    measure,
+                    values,
+                    negated: false,
+                } => self.cat.get(&measure.key()).map_or(0, |c| c.count_any_of(values)),
+                Leaf::Tag(n) => self.tags.get(n).map_or(0, RoaringBitmap::len),
+                Leaf::Segment(n) => self.segments.get(n).map_or(0, RoaringBitmap::len),
+                _ => all,
+            },
+        }
     }
 
     fn num_leaf(&self, key: &str, op: CmpOp, v: i64, null_as_zero: bool) -> RoaringBitmap {

@@ -32,8 +32,8 @@ pub enum Error {
     /// A tag or segment does not exist.
     #[error("{0} not found")]
     NotFound(String),
-    /// A tag or segment of that name already exists.
-    #[error("{0} already exists")]
+    /// The change conflicts with what exists (the name is taken, it is built in, others use it).
+    #[error("{0}")]
     Conflict(String),
     /// The store failed.
     #[error(transparent)]

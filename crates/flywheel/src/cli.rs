@@ -95,6 +95,116 @@ pub enum Command {
     /// Look at profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Count, list, export and save segments (the segment language: docs/segments.md).
+    #[command(subcommand)]
+    Segment(SegmentCommand),
+    /// Manage tags (標簽): rule tags, manual tags and their members.
+    #[command(subcommand)]
+    Tag(TagCommand),
+    /// RFM per buyer: lifetimes-compatible summary (frequency, recency, T, monetary value),
+    /// 1–5 scores and segment names.
+    Rfm(RfmArgs),
+}
+
+/// RFM report options.
+#[derive(Debug, Args)]
+pub struct RfmArgs {
+    /// Observation end (RFC 3339); orders after it are ignored. [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// Segment commands. Changes made here are stored at once; a running server picks them up
+/// when it restarts (use the admin API to change a running server).
+#[derive(Debug, Subcommand)]
+pub enum SegmentCommand {
+    /// How many profiles match an expression, e.g. `spend(30d) > 1000 元 and gender = "女"`.
+    Count {
+        /// The expression.
+        expression: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Every matching profile as CSV (`profile_id,user_id`) on stdout.
+    Export {
+        /// The expression (or give --name).
+        #[arg(required_unless_present = "name")]
+        expression: Option<String>,
+        /// Export a saved segment instead.
+        #[arg(long, conflicts_with = "expression")]
+        name: Option<String>,
+    },
+    /// List saved segments with their sizes.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Save a segment.
+    Create {
+        /// Unique name.
+        name: String,
+        /// The expression.
+        expression: String,
+        /// What it is for.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a saved segment.
+    Delete {
+        /// The name.
+        name: String,
+    },
+}
+
+/// Tag commands (see [`SegmentCommand`] about a running server).
+#[derive(Debug, Subcommand)]
+pub enum TagCommand {
+    /// List tags with their groups, rules and sizes.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Create a rule tag (with --rule) or a manual tag.
+    Create {
+        /// Unique name.
+        name: String,
+        /// The rule (a segment expression); without it the tag is manual.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Tag group, e.g. 年齡段.
+        #[arg(long)]
+        group: Option<String>,
+        /// What it means.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a tag (not a built-in one).
+    Delete {
+        /// The name.
+        name: String,
+    },
+    /// Put a manual tag on profiles (any of their ids).
+    Add {
+        /// The tag.
+        name: String,
+        /// Profile ids (userId, anonymousId, user:ID, anon:ID).
+        #[arg(required = true)]
+        profiles: Vec<String>,
+    },
+    /// Take a manual tag off profiles.
+    Remove {
+        /// The tag.
+        name: String,
+        /// Profile ids.
+        #[arg(required = true)]
+        profiles: Vec<String>,
+    },
 }
 
 /// Server options.

@@ -26,7 +26,7 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
             let server = config::server(&args, &file).map_err(|e| BadInput(format!("{e:#}")))?;
             let store = open_store(&settings).await?;
             let admin = serve::admin_token(&store, args.admin_token.as_deref(), &settings.data_dir).await?;
-            serve::start(store, admin, &server)
+            serve::start(store, admin, &server, settings.audience.clone())
                 .await?
                 .run_until_signal()
                 .await
@@ -35,6 +35,9 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
         Command::Import(args) => import(args, settings).await,
         Command::Keys(k) => keys(k, settings).await,
         Command::Profile(p) => profile(p, settings).await,
+        Command::Segment(c) => crate::audience_cmd::segment(c, settings).await,
+        Command::Tag(c) => crate::audience_cmd::tag(c, settings).await,
+        Command::Rfm(a) => crate::audience_cmd::rfm(a, settings).await,
     }
 }
 

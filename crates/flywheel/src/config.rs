@@ -24,6 +24,9 @@ pub struct FileConfig {
     max_batch_bytes: Option<usize>,
     max_message_bytes: Option<usize>,
     ingest_queue: Option<usize>,
+    /// `[audience]`: built-in tag rules, lifecycle thresholds, RFM bins, windows, timezone
+    /// (docs/segments.md, "Configuration").
+    audience: Option<flywheel_audience::config::AudienceConfig>,
 }
 
 impl FileConfig {
@@ -53,6 +56,8 @@ pub struct Settings {
     pub log: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// Audience engine settings (`[audience]` of the TOML file, else the seed defaults).
+    pub audience: flywheel_audience::config::AudienceConfig,
 }
 
 /// Server settings.
@@ -84,6 +89,7 @@ pub fn settings(g: &GlobalArgs, f: &FileConfig) -> Result<Settings> {
         store,
         log: g.log.clone().or(f.log.clone()).unwrap_or_else(|| "info".into()),
         log_format: g.log_format.or(f.log_format).unwrap_or(LogFormat::Text),
+        audience: f.audience.clone().unwrap_or_default(),
     })
 }
 

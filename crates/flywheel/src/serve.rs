@@ -9,8 +9,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use flywheel_api::auth::{AdminToken, WriteKeys};
 use flywheel_api::AppState;
+use flywheel_audience::config::AudienceConfig;
+use flywheel_audience::Audience;
+use flywheel_core::bus::InProcessBus;
+use flywheel_core::SystemClock;
+use flywheel_ingest::pipeline::CommitObserver;
 use flywheel_ingest::Pipeline;
-use flywheel_store::{hash_secret, new_secret, Store};
+use flywheel_store::{hash_secret, new_secret, ApplyOutcome, NewEvent, Store};
 use tokio::sync::watch;
 
 use crate::config::ServerSettings;
@@ -114,10 +119,46 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Hands every committed ingest batch to the audience engine.
+struct AudienceObserver(Audience);
+
+impl CommitObserver for AudienceObserver {
+    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: std::ops::Range<usize>, outcome: &ApplyOutcome) {
+        self.0.observe(events, range, outcome);
+    }
+}
+
+/// Builds the audience engine over `store` (in-process bus, wall clock).
+pub async fn open_audience(store: &Store, config: AudienceConfig) -> Result<Audience> {
+    let started = std::time::Instant::now();
+    let audience = Audience::open(
+        store.clone(),
+        config,
+        Arc::new(InProcessBus::default()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .context("building the audience index")?;
+    tracing::info!(
+        profiles = audience.profiles(),
+        ms = started.elapsed().as_millis() as u64,
+        "audience index built"
+    );
+    Ok(audience)
+}
+
 /// Binds, starts serving, and prints `listening on http://HOST:PORT`.
-pub async fn start(store: Store, admin: AdminToken, server: &ServerSettings) -> Result<RunningServer> {
-    let pipeline = Pipeline::start(store.clone(), server.pipeline);
+pub async fn start(
+    store: Store,
+    admin: AdminToken,
+    server: &ServerSettings,
+    audience: AudienceConfig,
+) -> Result<RunningServer> {
+    let audience = open_audience(&store, audience).await?;
+    let observer: Arc<dyn CommitObserver> = Arc::new(AudienceObserver(audience.clone()));
+    let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
     let state = Arc::new(AppState {
+        audience,
         write_keys: WriteKeys::new(store.clone()),
         store,
         pipeline: pipeline.clone(),

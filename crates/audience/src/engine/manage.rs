@@ -287,7 +287,7 @@ impl Audience {
                     )));
                 }
                 if !replace {
-                    return Err(Error::Conflict(format!("tag {:?}", def.name)));
+                    return Err(Error::Conflict(format!("tag {:?} already exists", def.name)));
                 }
             } else if replace {
                 return Err(Error::NotFound(format!("tag {:?}", def.name)));
@@ -316,7 +316,9 @@ impl Audience {
         let entry = {
             let s = self.read();
             match (s.registry.get(DefKind::Segment, &def.name), replace) {
-                (Some(_), false) => return Err(Error::Conflict(format!("segment {:?}", def.name))),
+                (Some(_), false) => {
+                    return Err(Error::Conflict(format!("segment {:?} already exists", def.name)))
+                }
                 (None, true) => return Err(Error::NotFound(format!("segment {:?}", def.name))),
                 _ => {}
             }
