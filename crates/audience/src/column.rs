@@ -14,14 +14,17 @@ use roaring::{MultiOps, RoaringBitmap};
 /// Number of value buckets of a numeric column.
 const BUCKETS: usize = 128;
 
-/// Reading one row's value (a likely cache miss) costs about this many rows of bucket
-/// bitmap union; [`NumColumn::restrict_range`] reads values when that is cheaper.
-const SCAN_COST: u64 = 4;
+/// Checking one row's bucket code (a likely cache miss) costs about this many rows of
+/// bucket bitmap union; [`NumColumn::restrict_range`] checks rows when that is cheaper.
+const SCAN_COST: u64 = 2;
 
 /// A numeric column; `None` is null.
 #[derive(Debug, Clone, Default)]
 pub struct NumColumn {
     values: Vec<i64>,
+    /// The bucket of each row's value ([`NULL_CODE`] for null): one byte a row, so a
+    /// row-by-row check reads a small array and the values only in edge buckets.
+    codes: Vec<u8>,
     /// Lower bounds of the buckets, ascending; bucket `b` holds `bounds[b] <= v < bounds[b + 1]`.
     bounds: Vec<i64>,
     buckets: Vec<RoaringBitmap>,
@@ -29,6 +32,14 @@ pub struct NumColumn {
 }
 
 const NULL: i64 = i64::MIN;
+
+/// The bucket code of a null value (bucket numbers stay below `BUCKETS + 1`).
+const NULL_CODE: u8 = u8::MAX;
+
+/// Bucket classes against a range: wholly outside, wholly inside, straddling an end.
+const OUT: u8 = 0;
+const IN: u8 = 1;
+const EDGE: u8 = 2;
 
 fn bounds_of(values: &[i64]) -> Vec<i64> {
     let step = (values.len() / 65_536).max(1);
@@ -66,11 +77,15 @@ impl NumColumn {
         let bounds = bounds_of(&values);
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); bounds.len()];
         let mut nonnull = Vec::with_capacity(values.len());
+        let mut codes = Vec::with_capacity(values.len());
         for (row, &v) in values.iter().enumerate() {
             if v != NULL {
                 let b = bounds.partition_point(|x| *x <= v).saturating_sub(1);
                 rows[b].push(row as u32);
                 nonnull.push(row as u32);
+                codes.push(b as u8);
+            } else {
+                codes.push(NULL_CODE);
             }
         }
         let buckets = rows
@@ -79,6 +94,7 @@ impl NumColumn {
             .collect();
         NumColumn {
             values,
+            codes,
             bounds,
             buckets,
             nonnull: RoaringBitmap::from_sorted_iter(nonnull).unwrap_or_default(),
@@ -99,6 +115,7 @@ impl NumColumn {
         let i = row as usize;
         if i >= self.values.len() {
             self.values.resize(i + 1, NULL);
+            self.codes.resize(i + 1, NULL_CODE);
         }
         if self.bounds.is_empty() {
             self.bounds.push(NULL + 1);
@@ -117,8 +134,10 @@ impl NumColumn {
             let b = self.bucket_of(new);
             self.buckets[b].insert(row);
             self.nonnull.insert(row);
+            self.codes[i] = b as u8;
         } else {
             self.nonnull.remove(row);
+            self.codes[i] = NULL_CODE;
         }
         self.values[i] = new;
     }
@@ -126,12 +145,17 @@ impl NumColumn {
     /// The buckets against `lo..=hi` (`lo > NULL`): wholly inside, wholly outside, or
     /// straddling an end of the range (at most two).
     fn split(&self, lo: i64, hi: i64) -> Split<'_> {
-        let mut split = Split::default();
+        let mut split = Split {
+            class: [OUT; 256],
+            inside: Vec::new(),
+            outside: Vec::new(),
+            partial: Vec::new(),
+            in_len: 0,
+            out_len: 0,
+            partial_len: 0,
+        };
         let n = self.bounds.len();
         for (b, bm) in self.buckets.iter().enumerate() {
-            if bm.is_empty() {
-                continue;
-            }
             let blo = self.bounds[b];
             let bhi = if b + 1 < n {
                 self.bounds[b + 1] - 1
@@ -139,14 +163,22 @@ impl NumColumn {
                 i64::MAX
             };
             if blo >= lo && bhi <= hi {
-                split.in_len += bm.len();
-                split.inside.push(bm);
+                split.class[b] = IN;
+                if !bm.is_empty() {
+                    split.in_len += bm.len();
+                    split.inside.push(bm);
+                }
             } else if bhi < lo || blo > hi {
-                split.out_len += bm.len();
-                split.outside.push(bm);
+                if !bm.is_empty() {
+                    split.out_len += bm.len();
+                    split.outside.push(bm);
+                }
             } else {
-                split.partial_len += bm.len();
-                split.partial.push(bm);
+                split.class[b] = EDGE;
+                if !bm.is_empty() {
+                    split.partial_len += bm.len();
+                    split.partial.push(bm);
+                }
             }
         }
         split
@@ -161,23 +193,23 @@ impl NumColumn {
         let split = self.split(lo, hi);
         if split.in_len <= split.out_len {
             let mut acc = split.inside.union();
-            for bm in split.partial {
-                acc |= self.filter(bm.iter(), lo, hi, true);
+            for bm in &split.partial {
+                acc |= self.filter(bm.iter(), lo, hi, &split.class, true);
             }
             acc
         } else {
             let mut acc = &self.nonnull - split.outside.union();
-            for bm in split.partial {
-                acc -= self.filter(bm.iter(), lo, hi, false);
+            for bm in &split.partial {
+                acc -= self.filter(bm.iter(), lo, hi, &split.class, false);
             }
             acc
         }
     }
 
     /// The rows of `rows` whose value lies in `lo..=hi`: `rows & self.range(lo, hi)`,
-    /// computed from whichever is cheaper — reading the values of `rows` when they are
-    /// few, else the bucket bitmaps, reading values only for the rows of `rows` in the
-    /// edge buckets.
+    /// computed the cheaper way — checking each row's bucket (and, in an edge bucket,
+    /// its value) when `rows` is small next to the buckets involved, else with the
+    /// bucket bitmaps, reading values only for the rows of `rows` in the edge buckets.
     pub fn restrict_range(&self, rows: &RoaringBitmap, lo: i64, hi: i64) -> RoaringBitmap {
         if lo > hi || self.bounds.is_empty() || rows.is_empty() {
             return RoaringBitmap::new();
@@ -185,25 +217,35 @@ impl NumColumn {
         let lo = lo.max(NULL + 1);
         let split = self.split(lo, hi);
         if rows.len().saturating_mul(SCAN_COST) <= split.in_len.min(split.out_len) {
-            return self.filter(rows.iter(), lo, hi, true);
+            return self.filter(rows.iter(), lo, hi, &split.class, true);
         }
-        if split.in_len <= split.out_len {
-            let mut acc = split.inside.union();
-            acc &= rows;
-            for bm in split.partial {
-                acc |= self.filter((rows & bm).iter(), lo, hi, true);
+        // Dense candidates (bitmap containers) intersect an array bucket in time linear
+        // in the bucket: no union of the buckets is needed.
+        let dense = rows.len().saturating_mul(16) >= self.values.len() as u64;
+        let mut acc = if split.in_len <= split.out_len {
+            if dense {
+                split.inside.iter().map(|b| rows & *b).union()
+            } else {
+                split.inside.union() & rows
             }
-            acc
         } else {
             let mut acc = rows & &self.nonnull;
-            if !split.outside.is_empty() {
+            if dense {
+                for b in &split.outside {
+                    acc -= *b;
+                }
+            } else if !split.outside.is_empty() {
                 acc -= split.outside.union();
             }
-            for bm in split.partial {
-                acc -= self.filter((rows & bm).iter(), lo, hi, false);
+            for bm in &split.partial {
+                acc -= self.filter((rows & *bm).iter(), lo, hi, &split.class, false);
             }
-            acc
+            return acc;
+        };
+        for bm in &split.partial {
+            acc |= self.filter((rows & *bm).iter(), lo, hi, &split.class, true);
         }
+        acc
     }
 
     /// About how many rows have a value in `lo..=hi` (from the bucket sizes; edge
@@ -217,13 +259,20 @@ impl NumColumn {
     }
 
     /// The rows of `rows` (ascending) whose value lies in `lo..=hi` (`keep`) or does not
-    /// (`!keep`; null and missing rows count as outside). Values are read in batches
-    /// before any is tested, so the cache misses of a batch overlap instead of each
-    /// waiting behind a mispredicted branch.
-    fn filter(&self, mut rows: impl Iterator<Item = u32>, lo: i64, hi: i64, keep: bool) -> RoaringBitmap {
+    /// (`!keep`; null and missing rows count as outside), by the class of each row's
+    /// bucket and, in an edge bucket, its value. Codes are read in batches before any
+    /// is tested, so the cache misses of a batch overlap.
+    fn filter(
+        &self,
+        mut rows: impl Iterator<Item = u32>,
+        lo: i64,
+        hi: i64,
+        class: &[u8; 256],
+        keep: bool,
+    ) -> RoaringBitmap {
         const BATCH: usize = 256;
         let mut ids = [0u32; BATCH];
-        let mut vals = [0i64; BATCH];
+        let mut cls = [OUT; BATCH];
         let mut out: Vec<u32> = Vec::new();
         loop {
             let mut n = 0;
@@ -234,15 +283,21 @@ impl NumColumn {
             if n == 0 {
                 break;
             }
-            for (v, r) in vals.iter_mut().zip(&ids[..n]) {
-                *v = self.values.get(*r as usize).copied().unwrap_or(NULL);
+            for (c, r) in cls.iter_mut().zip(&ids[..n]) {
+                *c = class[usize::from(self.codes.get(*r as usize).copied().unwrap_or(NULL_CODE))];
             }
             let start = out.len();
             out.resize(start + n, 0);
             let mut k = start;
-            for (v, r) in vals.iter().zip(&ids[..n]) {
+            for (c, r) in cls.iter().zip(&ids[..n]) {
+                let within = if *c == EDGE {
+                    let v = self.values[*r as usize];
+                    v >= lo && v <= hi
+                } else {
+                    *c == IN
+                };
                 out[k] = *r;
-                k += usize::from((*v >= lo && *v <= hi) == keep);
+                k += usize::from(within == keep);
             }
             out.truncate(k);
             if n < BATCH {
@@ -269,7 +324,7 @@ impl NumColumn {
 
     /// Bytes held (approximate), for reporting.
     pub fn heap_bytes(&self) -> u64 {
-        (self.values.capacity() * 8) as u64
+        (self.values.capacity() * 8 + self.codes.capacity()) as u64
             + self
                 .buckets
                 .iter()
@@ -280,8 +335,9 @@ impl NumColumn {
 }
 
 /// Buckets of a numeric column sorted against a range.
-#[derive(Default)]
 struct Split<'a> {
+    /// [`OUT`], [`IN`] or [`EDGE`] by bucket code ([`NULL_CODE`] is out).
+    class: [u8; 256],
     inside: Vec<&'a RoaringBitmap>,
     outside: Vec<&'a RoaringBitmap>,
     partial: Vec<&'a RoaringBitmap>,

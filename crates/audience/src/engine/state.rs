@@ -29,7 +29,7 @@ use crate::traits::{compute, ComputeCtx, Measure};
 use crate::window::{days, Windowing};
 
 /// RFM scores are relative to every buyer: re-scored at most this often (ms) after orders change.
-const RESCORE_EVERY_MS: i64 = 5_000;
+const RESCORE_EVERY_MS: i64 = 1_000;
 
 /// Transitions kept for `GET /api/v1/audience/transitions`.
 const RECENT_TRANSITIONS: usize = 10_000;
