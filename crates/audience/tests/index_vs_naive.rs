@@ -162,11 +162,14 @@ impl Names for AllTags {
     }
 }
 
+/// Reads one numeric value of a row.
+type NumOf = fn(&Row) -> Option<i64>;
+
 /// Builds the index: numeric columns in bulk when `bulk`, otherwise one value at a time.
 fn build(rows: &[Row], bulk: bool) -> Index {
     let mut index = Index::new();
     index.grow(rows.len() as u32);
-    let nums: [(Measure, fn(&Row) -> Option<i64>); 4] = [
+    let nums: [(Measure, NumOf); 4] = [
         (m("spend", Some("30d")), |r| r.spend30),
         (m("orders", None), |r| r.orders),
         (m("last_active", None), |r| r.last_active),
