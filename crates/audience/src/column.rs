@@ -216,6 +216,18 @@ impl NumColumn {
         }
         let lo = lo.max(NULL + 1);
         let split = self.split(lo, hi);
+        if std::env::var_os("PROBE").is_some() {
+            eprintln!(
+                "in {} {} out {} {} partial {} {} rows {}",
+                split.in_len,
+                split.inside.len(),
+                split.out_len,
+                split.outside.len(),
+                split.partial_len,
+                split.partial.len(),
+                rows.len()
+            );
+        }
         if rows.len().saturating_mul(SCAN_COST) <= split.in_len.min(split.out_len) {
             return self.filter(rows.iter(), lo, hi, &split.class, true);
         }

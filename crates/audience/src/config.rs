@@ -95,39 +95,102 @@ fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// The seed rules (REQUIREMENTS R2.4, R3.2–R3.4) as built-in tags.
+/// Tier-1 cities (一線城市), in traditional and simplified writing.
+const TIER1_CITIES: &str = r#"["北京", "上海", "廣州", "广州", "深圳"]"#;
+/// New tier-1 cities (新一線城市, the 2023 list), in traditional and simplified writing.
+const NEW_TIER1_CITIES: &str = r#"["成都", "重慶", "重庆", "杭州", "武漢", "武汉", "蘇州", "苏州", "西安", "南京", "長沙", "长沙", "天津", "鄭州", "郑州", "東莞", "东莞", "青島", "青岛", "昆明", "寧波", "宁波", "合肥"]"#;
+
+/// The built-in tags: the seed's behaviour tags (REQUIREMENTS R2.4, R3.2–R3.4) and the
+/// tag groups of R2.2 (年齡, 性別, 地域, 消費水平) plus the lifecycle stages (R3.9–R3.11).
+/// Each is a segment expression; thresholds marked as our defaults are [SUGGESTED
+/// DEFAULT]s the seeds do not fix, changed under `[audience]` in `flywheel.toml`.
 pub fn default_builtin_tags() -> Vec<BuiltinTag> {
-    let tag = |name: &str, rule: &str, description: &str| BuiltinTag {
+    let tag = |group: &str, name: &str, rule: &str, description: &str| BuiltinTag {
         name: name.to_owned(),
-        group: "行為標簽".to_owned(),
+        group: group.to_owned(),
         rule: rule.to_owned(),
         description: description.to_owned(),
     };
-    vec![
+    let mut tags = vec![
         tag(
+            "行為標簽",
             "高價值客戶",
             "spend(30d) > 1000 元",
             "R3.2: paid amount in the last 30 days strictly greater than 1000 元 (exactly 1000 元 is not high-value).",
         ),
         tag(
+            "行為標簽",
             "潛力客戶",
             "event(\"Product Added\", within: 30d) >= 1 and orders(all) = 0",
-            "R3.3 reading A: added to cart in the last 30 days and has never bought. \
+            "R3.3 reading A: added to cart in the last 30 days and has never bought (the window is our default). \
              Reading B (a carted item not bought since) is `unbought_cart_items(30d) >= 1`.",
         ),
         tag(
+            "行為標簽",
             "流失風險客戶",
             "first_seen before 90d and not last_sign_in within 90d and not last_order within 90d",
             "R3.4: no sign-in AND no purchase in the last 90 days (both needed); users first seen \
              less than 90 days ago cannot have been absent for 90 days and are excluded.",
         ),
         tag(
+            "行為標簽",
             "易受促銷影響客戶",
             "orders(365d) >= 2 and promo_share(365d) >= 0.5",
             "R2.4 names it without a rule. Our default: at least 2 paid orders in the last 365 days, \
              and at least half of them used a coupon or carried a discount.",
         ),
-    ]
+        tag("性別", "男性", "gender = \"男\"", "R2.2: gender trait male / 男 / m."),
+        tag("性別", "女性", "gender = \"女\"", "R2.2: gender trait female / 女 / f."),
+    ];
+    for band in ["<18", "18-24", "25-34", "35-44", "45-54", "55+"] {
+        tags.push(tag(
+            "年齡段",
+            &format!("年齡 {band}"),
+            &format!("age_band = \"{band}\""),
+            "R2.2: age band from the birthday (or age) trait, full years in the shop timezone.",
+        ));
+    }
+    tags.extend([
+        tag(
+            "地域",
+            "一線城市",
+            &format!("city in {TIER1_CITIES}"),
+            "R2.2/R2.8: tier-1 cities (our default list).",
+        ),
+        tag(
+            "地域",
+            "新一線城市",
+            &format!("city in {NEW_TIER1_CITIES}"),
+            "R2.2/R2.8: new tier-1 cities (2023 list; our default).",
+        ),
+        tag(
+            "消費水平",
+            "高消費",
+            "spend(365d) >= 5000 元",
+            "R2.2: net spend in the last 365 days of at least 5000 元 (our default).",
+        ),
+        tag(
+            "消費水平",
+            "中消費",
+            "spend(365d) >= 1000 元 and spend(365d) < 5000 元",
+            "R2.2: net spend in the last 365 days from 1000 元 to under 5000 元 (our default).",
+        ),
+        tag(
+            "消費水平",
+            "低消費",
+            "spend(365d) > 0 元 and spend(365d) < 1000 元",
+            "R2.2: some net spend in the last 365 days, under 1000 元 (our default).",
+        ),
+    ]);
+    for stage in ["新用戶", "活躍用戶", "沉睡用戶", "流失用戶", "高價值用戶"] {
+        tags.push(tag(
+            "生命周期",
+            stage,
+            &format!("lifecycle = \"{stage}\""),
+            "R3.9–R3.11: one stage per user (thresholds under [audience.lifecycle]).",
+        ));
+    }
+    tags
 }
 
 impl Default for AudienceConfig {

@@ -123,9 +123,14 @@ async fn high_value_is_strictly_more_than_1000_yuan_in_30_days_and_time_moves_us
     shop.order("exact", "o1", t, "1000.00").await;
     shop.order("above", "o2", t, "1000.01").await;
     assert_eq!(shop.tagged("高價值客戶"), vec!["above"]);
-    let msg = rx.recv().await.unwrap();
+    let msg = loop {
+        let m = rx.recv().await.unwrap();
+        if m.payload["name"] == "高價值客戶" {
+            break m;
+        }
+    };
     assert_eq!(msg.subject, "tag.added");
-    assert_eq!(msg.payload["name"], "高價值客戶");
+    assert_eq!(msg.payload["profile_id"], "user:above");
     assert_eq!(msg.payload["cause"], "event");
     // Still inside at 30 days minus 1 ms; out at exactly 30 × 24 h, with no new event.
     shop.at(t + 30 * DAY - 1);
@@ -275,4 +280,40 @@ async fn saved_segments_backfill_counters_update_live_and_survive_a_restart() {
     let view = audience.profile("user:z").unwrap();
     assert!(view.tags.contains(&"VIP".to_string()), "{view:?}");
     assert_eq!(view.lifecycle.as_deref(), Some("新用戶"));
+}
+
+/// REQUIREMENTS fixtures F1–F4, as written there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_fixtures_f1_to_f4() {
+    let mut shop = Shop::new(&tmp("fixtures")).await;
+    let now = t0();
+    // F1: A 600 (5 days ago) + 400.01 (20 days ago) → 高價值; B 600 + 400 → not.
+    shop.order("A", "a1", now - 5 * DAY, "600").await;
+    shop.order("A", "a2", now - 20 * DAY, "400.01").await;
+    shop.order("B", "b1", now - 5 * DAY, "600").await;
+    shop.order("B", "b2", now - 20 * DAY, "400").await;
+    // F2: C one order of 1500, 31 days ago → not.
+    shop.order("C", "c1", now - 31 * DAY, "1500").await;
+    // F3: D carts SKU1 2 days ago, no orders → 潛力; after paying for SKU1 → not.
+    shop.send("D", "Product Added", now - 2 * DAY, json!({"product_id": "SKU1"}))
+        .await;
+    // F4: E last login 91 days ago, last order 120 days ago → 流失風險;
+    //     F last login 100 days ago, last order 60 days ago → not.
+    shop.order("E", "e1", now - 120 * DAY, "10").await;
+    shop.send("E", "Signed In", now - 91 * DAY, json!({})).await;
+    shop.order("F", "f1", now - 60 * DAY, "10").await;
+    shop.send("F", "Signed In", now - 100 * DAY, json!({})).await;
+    shop.at(now);
+    assert_eq!(shop.tagged("高價值客戶"), vec!["A"]);
+    assert_eq!(shop.tagged("潛力客戶"), vec!["D"]);
+    // C bought 31 days ago: not at risk either.
+    assert_eq!(shop.tagged("流失風險客戶"), vec!["E"]);
+    shop.order("D", "d1", now, "88").await;
+    assert!(shop.tagged("潛力客戶").is_empty());
+    // Lifecycle stages and the tag groups of R2.2.
+    let stage = |id: &str| shop.audience.profile(&format!("user:{id}")).unwrap().lifecycle;
+    assert_eq!(stage("A").as_deref(), Some("高價值用戶"));
+    assert_eq!(stage("B").as_deref(), Some("活躍用戶"));
+    assert_eq!(shop.tagged("高價值用戶"), vec!["A"]);
+    assert_eq!(shop.tagged("中消費"), vec!["A", "B", "C"]);
 }

@@ -476,10 +476,7 @@ impl Audience {
                 let bm = s.index.tag_mut(tag);
                 let changed = if remove { bm.remove(row) } else { bm.insert(row) };
                 if changed {
-                    let e = s.registry.get(DefKind::Tag, tag).cloned();
-                    if let Some(e) = e {
-                        out.push(s.transition(&e, row, !remove, now, "manual"));
-                    }
+                    out.push(s.transition((DefKind::Tag, tag), row, !remove, now, "manual"));
                 }
             }
             out.extend(s.evaluate_rows(&rows, now, "event"));

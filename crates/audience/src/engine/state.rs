@@ -20,7 +20,7 @@ use roaring::RoaringBitmap;
 use crate::config::AudienceConfig;
 use crate::counter::CounterId;
 use crate::definitions::Transition;
-use crate::engine::defs::{DefKind, Entry, Needs, Registry};
+use crate::engine::defs::{DefKind, Entry, Registry};
 use crate::engine::fold::{adjustment_parts, fold_event, order_fact};
 use crate::facts::Facts;
 use crate::index::{EvalCtx, Index};
@@ -60,8 +60,10 @@ pub struct State {
     pub rfm: Vec<Option<RfmScore>>,
     /// Orders changed since the last RFM scoring.
     pub rfm_dirty: bool,
-    needs: Needs,
-    measures: Vec<Measure>,
+    /// Column keys and windows of the `within`/`before` conditions in use.
+    time_keys: Vec<(String, crate::dsl::ast::Duration)>,
+    /// Maintained measures with their column keys.
+    measures: Vec<(Measure, String)>,
     order_owner: HashMap<String, u32>,
     pending_adjustments: HashMap<String, Vec<Adjustment>>,
     schedule: BinaryHeap<Reverse<(i64, u32)>>,
@@ -93,7 +95,7 @@ impl State {
             registry: Registry::default(),
             rfm: Vec::new(),
             rfm_dirty: true,
-            needs: Needs::default(),
+            time_keys: Vec::new(),
             measures: Vec::new(),
             order_owner: HashMap::new(),
             pending_adjustments: HashMap::new(),
@@ -134,10 +136,18 @@ impl State {
 
     /// Re-derives which columns are maintained after the registry changed; builds new ones.
     pub fn refresh_needs(&mut self) {
-        self.needs = self.registry.needs();
+        let needs = self.registry.needs();
+        self.time_keys = needs.time_windows.iter().map(|(m, d)| (m.key(), *d)).collect();
         let mut measures: BTreeSet<Measure> = crate::index::base_measures().into_iter().collect();
-        measures.extend(self.needs.measures.iter().cloned());
-        self.measures = measures.into_iter().filter(|m| !m.is_rfm()).collect();
+        measures.extend(needs.measures);
+        self.measures = measures
+            .into_iter()
+            .filter(|m| !m.is_rfm())
+            .map(|m| {
+                let key = m.key();
+                (m, key)
+            })
+            .collect();
     }
 
     /// Recomputes every maintained column of every row (start-up, new columns) at `now`.
@@ -164,8 +174,8 @@ impl State {
             windowing: &self.windowing,
             config: &self.config,
         };
-        for m in &self.measures {
-            self.index.set_value(&m.key(), row, &compute(m, f, &ctx));
+        for (m, key) in &self.measures {
+            self.index.set_value(key, row, &compute(m, f, &ctx));
         }
         for (id, spec) in self.registry.counters() {
             let n = f.counters.get(id).map_or(0, |c| c.count(&self.windowing, now));
@@ -184,7 +194,7 @@ impl State {
     pub fn next_change(&self, row: u32, now: i64) -> Option<i64> {
         let f = self.facts.get(row as usize)?;
         let lc = &self.config.lifecycle;
-        let mut windows: Vec<_> = self.measures.iter().filter_map(Measure::window).collect();
+        let mut windows: Vec<_> = self.measures.iter().filter_map(|(m, _)| m.window()).collect();
         windows.push(days(lc.high_value_days));
         windows.sort_unstable_by_key(|d| (d.amount, d.unit as u8));
         windows.dedup();
@@ -198,8 +208,8 @@ impl State {
             consider(self.windowing.leaves_at(t, days(lc.dormant_after_days)));
             consider(self.windowing.leaves_at(t, days(lc.lost_after_days)));
         }
-        for (m, d) in &self.needs.time_windows {
-            if let Some(v) = self.index.num_column(&m.key()).and_then(|c| c.get(row)) {
+        for (key, d) in &self.time_keys {
+            if let Some(v) = self.index.num_column(key).and_then(|c| c.get(row)) {
                 consider(self.windowing.leaves_at(v, *d));
             }
         }
@@ -343,7 +353,7 @@ impl State {
     /// Records a membership change (kept for the transitions endpoint) and returns it.
     pub fn transition(
         &mut self,
-        e: &Entry,
+        (kind, name): (DefKind, &str),
         row: u32,
         entered: bool,
         now: i64,
@@ -352,8 +362,8 @@ impl State {
         self.seq += 1;
         let t = Transition {
             seq: self.seq,
-            kind: e.kind.as_str(),
-            name: e.name.clone(),
+            kind: kind.as_str(),
+            name: name.to_owned(),
             profile_id: self.ids[row as usize].clone(),
             entered,
             at: now,
@@ -366,29 +376,50 @@ impl State {
         t
     }
 
+    /// Applies membership flips `(row, entered)` of one definition and records them.
+    fn flip(
+        &mut self,
+        kind: DefKind,
+        name: &str,
+        flips: &[(u32, bool)],
+        now: i64,
+        cause: &'static str,
+    ) -> Vec<Transition> {
+        if flips.is_empty() {
+            return Vec::new();
+        }
+        let mut members = self.members(kind, name).cloned().unwrap_or_default();
+        for &(row, entered) in flips {
+            if entered {
+                members.insert(row);
+            } else {
+                members.remove(row);
+            }
+        }
+        self.put_members(kind, name, members);
+        flips
+            .iter()
+            .map(|&(row, entered)| self.transition((kind, name), row, entered, now, cause))
+            .collect()
+    }
+
     /// Re-evaluates every rule on `rows` (in dependency order).
     pub fn evaluate_rows(&mut self, rows: &[u32], now: i64, cause: &'static str) -> Vec<Transition> {
         let mut out = Vec::new();
-        let entries: Vec<Entry> = self.registry.entries().to_vec();
-        for e in &entries {
+        for i in 0..self.registry.entries().len() {
+            let e = &self.registry.entries()[i];
             let Some(plan) = &e.plan else { continue };
-            let mut members = self.members(e.kind, &e.name).cloned().unwrap_or_default();
-            let mut changed = false;
-            for &row in rows {
-                let now_in = self.index.row_matches(plan, row, &self.eval_ctx(now));
-                if now_in != members.contains(row) {
-                    changed = true;
-                    if now_in {
-                        members.insert(row);
-                    } else {
-                        members.remove(row);
-                    }
-                    out.push(self.transition(e, row, now_in, now, cause));
-                }
-            }
-            if changed {
-                self.put_members(e.kind, &e.name, members);
-            }
+            let ctx = self.eval_ctx(now);
+            let members = self.members(e.kind, &e.name);
+            let flips: Vec<(u32, bool)> = rows
+                .iter()
+                .filter_map(|&row| {
+                    let now_in = self.index.row_matches(plan, row, &ctx);
+                    (now_in != members.is_some_and(|m| m.contains(row))).then_some((row, now_in))
+                })
+                .collect();
+            let (kind, name) = (e.kind, e.name.clone());
+            out.extend(self.flip(kind, &name, &flips, now, cause));
         }
         out
     }
@@ -403,20 +434,23 @@ impl State {
         cause: &'static str,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
-        let entries: Vec<Entry> = self.registry.entries().to_vec();
-        for e in entries.iter().filter(|e| pick(e)) {
-            let Some(plan) = &e.plan else { continue };
+        for i in 0..self.registry.entries().len() {
+            let e = &self.registry.entries()[i];
+            let Some(plan) = e.plan.as_ref().filter(|_| pick(e)) else {
+                continue;
+            };
             let new = self.index.eval(plan, &self.eval_ctx(now));
+            let (kind, name) = (e.kind, e.name.clone());
             if announce {
-                let old = self.members(e.kind, &e.name).cloned().unwrap_or_default();
+                let old = self.members(kind, &name).cloned().unwrap_or_default();
                 for row in &new - &old {
-                    out.push(self.transition(e, row, true, now, cause));
+                    out.push(self.transition((kind, &name), row, true, now, cause));
                 }
                 for row in &old - &new {
-                    out.push(self.transition(e, row, false, now, cause));
+                    out.push(self.transition((kind, &name), row, false, now, cause));
                 }
             }
-            self.put_members(e.kind, &e.name, new);
+            self.put_members(kind, &name, new);
         }
         out
     }
