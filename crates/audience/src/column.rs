@@ -28,6 +28,9 @@ pub struct NumColumn {
     /// Lower bounds of the buckets, ascending; bucket `b` holds `bounds[b] <= v < bounds[b + 1]`.
     bounds: Vec<i64>,
     buckets: Vec<RoaringBitmap>,
+    /// `below[g − 1]` = rows whose bucket is below `g · GROUP`, for `g` in `1..groups`:
+    /// any run of whole groups of buckets is two bitmap operations away.
+    below: Vec<RoaringBitmap>,
     nonnull: RoaringBitmap,
 }
 
@@ -35,6 +38,9 @@ const NULL: i64 = i64::MIN;
 
 /// The bucket code of a null value (bucket numbers stay below `BUCKETS + 1`).
 const NULL_CODE: u8 = u8::MAX;
+
+/// Buckets per group of the cumulative bitmaps.
+const GROUP: usize = 8;
 
 /// Bucket classes against a range: wholly outside, wholly inside, straddling an end.
 const OUT: u8 = 0;
@@ -88,17 +94,50 @@ impl NumColumn {
                 codes.push(NULL_CODE);
             }
         }
-        let buckets = rows
+        let buckets: Vec<RoaringBitmap> = rows
             .into_iter()
             .map(|r| RoaringBitmap::from_sorted_iter(r).unwrap_or_default())
             .collect();
+        let mut below = Vec::new();
+        let mut acc = RoaringBitmap::new();
+        for g in 1..buckets.len().div_ceil(GROUP) {
+            for b in &buckets[(g - 1) * GROUP..g * GROUP] {
+                acc |= b;
+            }
+            below.push(acc.clone());
+        }
         NumColumn {
             values,
             codes,
             bounds,
             buckets,
+            below,
             nonnull: RoaringBitmap::from_sorted_iter(nonnull).unwrap_or_default(),
         }
+    }
+
+    /// Rows whose bucket is below `g · GROUP` (`None`: no row).
+    fn below(&self, g: usize) -> Option<&RoaringBitmap> {
+        match g {
+            0 => None,
+            g if g >= self.bounds.len().div_ceil(GROUP) => Some(&self.nonnull),
+            g => self.below.get(g - 1),
+        }
+    }
+
+    /// The rows of `rows` whose bucket lies in groups `from..to`.
+    fn in_groups(&self, rows: &RoaringBitmap, from: usize, to: usize) -> RoaringBitmap {
+        if from >= to {
+            return RoaringBitmap::new();
+        }
+        let Some(upper) = self.below(to) else {
+            return RoaringBitmap::new();
+        };
+        let mut out = rows & upper;
+        if let Some(lower) = self.below(from) {
+            out -= lower;
+        }
+        out
     }
 
     /// The value of `row`.
@@ -126,8 +165,18 @@ impl NumColumn {
         if old == new {
             return;
         }
-        if old != NULL {
-            let b = self.bucket_of(old);
+        let old_bucket = (old != NULL).then(|| self.bucket_of(old));
+        let new_bucket = (new != NULL).then(|| self.bucket_of(new));
+        for (g, below) in (1..).zip(self.below.iter_mut()) {
+            let was = old_bucket.is_some_and(|b| b < g * GROUP);
+            let is = new_bucket.is_some_and(|b| b < g * GROUP);
+            if was && !is {
+                below.remove(row);
+            } else if is && !was {
+                below.insert(row);
+            }
+        }
+        if let Some(b) = old_bucket {
             self.buckets[b].remove(row);
         }
         if new != NULL {
@@ -207,46 +256,47 @@ impl NumColumn {
     }
 
     /// The rows of `rows` whose value lies in `lo..=hi`: `rows & self.range(lo, hi)`,
-    /// computed the cheaper way — checking each row's bucket (and, in an edge bucket,
-    /// its value) when `rows` is small next to the buckets involved, else with the
-    /// bucket bitmaps, reading values only for the rows of `rows` in the edge buckets.
+    /// computed from `rows`. The buckets the range touches span groups `gx..=gy`; the
+    /// groups strictly between are wholly inside, two bitmap operations; the rows of
+    /// `rows` in the two end groups are checked one by one (bucket code, and the value
+    /// in an edge bucket). When those checks would outnumber the rows of the smaller
+    /// side of the buckets, the bucket bitmaps are used instead.
     pub fn restrict_range(&self, rows: &RoaringBitmap, lo: i64, hi: i64) -> RoaringBitmap {
         if lo > hi || self.bounds.is_empty() || rows.is_empty() {
             return RoaringBitmap::new();
         }
         let lo = lo.max(NULL + 1);
         let split = self.split(lo, hi);
+        let touched = |b: &usize| split.class[*b] != OUT;
+        let n = self.buckets.len();
+        let (Some(x), Some(y)) = ((0..n).find(touched), (0..n).rev().find(touched)) else {
+            return RoaringBitmap::new();
+        };
+        let (gx, gy) = (x / GROUP, y / GROUP);
+        let group_len = |g: usize| -> u64 {
+            self.buckets[g * GROUP..((g + 1) * GROUP).min(n)]
+                .iter()
+                .map(RoaringBitmap::len)
+                .sum()
+        };
+        let edge_len = group_len(gx) + if gy == gx { 0 } else { group_len(gy) };
+        let checks = u128::from(rows.len()) * u128::from(edge_len) / u128::from(self.nonnull.len().max(1));
         if std::env::var_os("PROBE").is_some() {
-            eprintln!(
-                "in {} {} out {} {} partial {} {} rows {}",
-                split.in_len,
-                split.inside.len(),
-                split.out_len,
-                split.outside.len(),
-                split.partial_len,
-                split.partial.len(),
-                rows.len()
-            );
+            eprintln!("n {n} x {x} y {y} edge_len {edge_len} checks {checks} in {} out {} partial {} np {} bounds {:?}", split.in_len, split.out_len, split.partial_len, split.partial.len(), &self.bounds[x.saturating_sub(2)..]);
         }
-        if rows.len().saturating_mul(SCAN_COST) <= split.in_len.min(split.out_len) {
-            return self.filter(rows.iter(), lo, hi, &split.class, true);
-        }
-        // Dense candidates (bitmap containers) intersect an array bucket in time linear
-        // in the bucket: no union of the buckets is needed.
-        let dense = rows.len().saturating_mul(16) >= self.values.len() as u64;
-        let mut acc = if split.in_len <= split.out_len {
-            if dense {
-                split.inside.iter().map(|b| rows & *b).union()
-            } else {
-                split.inside.union() & rows
+        if checks * u128::from(SCAN_COST) <= u128::from(split.in_len.min(split.out_len)) {
+            let mut acc = self.in_groups(rows, gx + 1, gy);
+            for g in if gx == gy { vec![gx] } else { vec![gx, gy] } {
+                let edge = self.in_groups(rows, g, g + 1);
+                acc |= self.filter(edge.iter(), lo, hi, &split.class, true);
             }
+            return acc;
+        }
+        let mut acc = if split.in_len <= split.out_len {
+            split.inside.union() & rows
         } else {
             let mut acc = rows & &self.nonnull;
-            if dense {
-                for b in &split.outside {
-                    acc -= *b;
-                }
-            } else if !split.outside.is_empty() {
+            if !split.outside.is_empty() {
                 acc -= split.outside.union();
             }
             for bm in &split.partial {
@@ -340,6 +390,7 @@ impl NumColumn {
             + self
                 .buckets
                 .iter()
+                .chain(&self.below)
                 .map(|b| b.serialized_size() as u64)
                 .sum::<u64>()
             + self.nonnull.serialized_size() as u64
@@ -586,6 +637,71 @@ mod tests {
                 .map(|(i, _)| i as u32)
                 .collect();
             assert_eq!(got, want, "range {lo}..={hi}");
+        }
+    }
+
+    #[test]
+    fn restricted_ranges_equal_the_intersection_with_the_full_range() {
+        // Many distinct values (all groups used), a very common value, nulls.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let n = 200_000u32;
+        let values: Vec<Option<i64>> = (0..n)
+            .map(|_| match next() % 10 {
+                0 => None,
+                1..=4 => Some(0),
+                _ => Some((next() % 1_000_000) as i64),
+            })
+            .collect();
+        let mut col = NumColumn::build(values.clone());
+        let mut truth = values;
+        truth.resize(n as usize + 6, None);
+        let mut set = |col: &mut NumColumn, row: u32, v: Option<i64>| {
+            col.set(row, v);
+            truth[row as usize] = v;
+        };
+        for row in (0..n).step_by(997) {
+            set(&mut col, row, Some((next() % 2_000_000) as i64 - 500_000));
+        }
+        set(&mut col, n + 5, Some(42));
+        for row in (0..n).step_by(1_313) {
+            set(&mut col, row, None);
+        }
+        let truth = truth;
+        let subsets: Vec<RoaringBitmap> = vec![
+            (0..n + 10).collect(),
+            (0..n).filter(|r| r % 3 == 0).collect(),
+            (0..n).step_by(211).collect(),
+            (0..n + 10).filter(|_| next() % 50 == 0).collect(),
+            RoaringBitmap::new(),
+        ];
+        for (lo, hi) in [
+            (1, i64::MAX),
+            (0, 0),
+            (100_001, i64::MAX),
+            (i64::MIN, 500_000),
+            (250_000, 260_000),
+            (-500_000, -1),
+            (42, 42),
+            (i64::MIN, i64::MAX),
+            (7, 3),
+        ] {
+            let full = col.range(lo, hi);
+            let scan: RoaringBitmap = (0u32..)
+                .zip(&truth)
+                .filter(|(_, v)| v.is_some_and(|v| v >= lo && v <= hi))
+                .map(|(r, _)| r)
+                .collect();
+            assert_eq!(full, scan, "range {lo}..={hi}");
+            for rows in &subsets {
+                let got = col.restrict_range(rows, lo, hi);
+                assert_eq!(got, rows & &full, "range {lo}..={hi}, {} rows", rows.len());
+            }
         }
     }
 

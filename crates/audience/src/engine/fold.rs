@@ -5,13 +5,15 @@
 
 use flywheel_core::time::to_millis;
 use flywheel_core::{Event, EventKind, Order, OrderAdjustment, OrderAdjustmentKind};
+use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::config::AudienceConfig;
 use crate::counter::{CounterId, CounterSpec};
 use crate::facts::{Facts, OrderFact};
 
-/// What an event does to the facts besides orders: activity, sign-in, sign-up, cart
-/// additions (REQUIREMENTS R3.3: `Product Added`), traits and registered counters.
+/// What an event does to the facts besides orders: activity, traits, the facts of its
+/// action ([`fold_facts`]) and the counters it matches ([`fold_counters`]).
 pub fn fold_event(f: &mut Facts, ev: &Event, config: &AudienceConfig, counters: &[(CounterId, CounterSpec)]) {
     let ts = to_millis(ev.timestamp);
     f.touch(ts);
@@ -19,37 +21,63 @@ pub fn fold_event(f: &mut Facts, ev: &Event, config: &AudienceConfig, counters: 
     if !traits.is_empty() {
         f.set_traits(&traits, ts, &ev.message_id);
     }
-    if ev.kind == EventKind::Alias {
+    if ev.kind != EventKind::Alias {
+        let name = ev.display_name();
+        fold_facts(f, ev.kind, name, ts, &ev.properties, config);
+        fold_counters(f, name, ts, &ev.properties, counters);
+    }
+}
+
+/// The part of an event that the start-up replay needs from the stored body: its type
+/// and properties (everything else is skipped without being built).
+#[derive(Debug, Deserialize)]
+pub struct StoredAction {
+    /// The call type.
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// `properties`.
+    #[serde(default)]
+    pub properties: Map<String, Value>,
+}
+
+/// The facts an action feeds: sign-in, sign-up and cart additions (REQUIREMENTS R3.3:
+/// `Product Added`), for track calls only.
+pub fn fold_facts(
+    f: &mut Facts,
+    kind: EventKind,
+    name: &str,
+    ts: i64,
+    properties: &Map<String, Value>,
+    config: &AudienceConfig,
+) {
+    if kind != EventKind::Track {
         return;
     }
-    let name = ev.display_name();
-    if ev.kind == EventKind::Track {
-        if config.sign_in_events.iter().any(|n| n == name) {
-            f.sign_in(ts);
-        }
-        if config.sign_up_events.iter().any(|n| n == name) {
-            f.sign_up(ts);
-        }
-        if config.cart_events.iter().any(|n| n == name) {
-            if let Some(p) = product_of(ev) {
-                f.cart_add(ts, p);
-            }
-        }
+    if config.sign_in_events.iter().any(|n| n == name) {
+        f.sign_in(ts);
     }
-    for (id, spec) in counters {
-        if spec.matches(name, &ev.properties) {
-            f.counters.entry(*id).or_default().record(spec.window, ts);
+    if config.sign_up_events.iter().any(|n| n == name) {
+        f.sign_up(ts);
+    }
+    if config.cart_events.iter().any(|n| n == name) {
+        if let Some(p) = product_of(properties) {
+            f.cart_add(ts, p);
         }
     }
 }
 
-/// Only the counter part of [`fold_event`] (a new counter's backfill).
-pub fn fold_counter(f: &mut Facts, ev: &Event, id: CounterId, spec: &CounterSpec) {
-    if spec.matches(ev.display_name(), &ev.properties) {
-        f.counters
-            .entry(id)
-            .or_default()
-            .record(spec.window, to_millis(ev.timestamp));
+/// Counts an action in every registered counter it matches.
+pub fn fold_counters(
+    f: &mut Facts,
+    name: &str,
+    ts: i64,
+    properties: &Map<String, Value>,
+    counters: &[(CounterId, CounterSpec)],
+) {
+    for (id, spec) in counters {
+        if spec.matches(name, properties) {
+            f.counters.entry(*id).or_default().record(spec.window, ts);
+        }
     }
 }
 
@@ -63,10 +91,10 @@ pub fn is_fact_event(name: &str, config: &AudienceConfig) -> bool {
         .any(|n| n == name)
 }
 
-fn product_of(ev: &Event) -> Option<String> {
+fn product_of(properties: &Map<String, Value>) -> Option<String> {
     ["product_id", "sku", "id"]
         .iter()
-        .find_map(|k| ev.properties.get(*k))
+        .find_map(|k| properties.get(*k))
         .and_then(crate::facts::trait_text)
 }
 
@@ -105,7 +133,7 @@ pub fn adjustment_parts(a: &OrderAdjustment) -> (String, bool, Option<i64>) {
 mod tests {
     use super::*;
     use flywheel_core::time::from_millis;
-    use serde_json::{json, Map};
+    use serde_json::json;
 
     fn track(name: &str, ts: i64, props: serde_json::Value) -> Event {
         let properties: Map<String, serde_json::Value> = props.as_object().cloned().unwrap_or_default();

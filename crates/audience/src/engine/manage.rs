@@ -12,7 +12,7 @@ use flywheel_store::Store;
 use serde::Deserialize;
 
 use super::defs::{DefKind, Entry, Registry};
-use super::fold::fold_counter;
+use super::fold::{fold_counters, StoredAction};
 use super::snapshot;
 use super::state::State;
 use super::Audience;
@@ -226,19 +226,34 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
         .map(|(_, s)| s.name.clone())
         .collect();
     let config = state.config.clone();
+    let started = std::time::Instant::now();
     let snap = store
         .read_with(move |c| snapshot::read(c, &config, &counter_names))
         .await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "audience snapshot read"
+    );
     snapshot::fold(&mut state, &snap);
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "audience facts folded");
     for (tag, pid) in &snap.manual_tags {
         if let Some(&row) = state.rows.get(pid) {
             state.index.tag_mut(tag).insert(row);
         }
     }
+    drop(snap);
     state.refresh_needs();
     state.refresh_all(now);
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "audience columns computed"
+    );
     super::rfm::rescore(&mut state, now);
     state.evaluate_all(now, |_| true, false, "definition");
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "audience memberships evaluated"
+    );
     Ok(state)
 }
 
@@ -374,10 +389,11 @@ impl Audience {
             let fresh = register_counters(&mut s, entry.plan.as_ref());
             for (id, spec) in &fresh {
                 let mut seen = HashSet::new();
-                for (pid, _, _, mid, body) in &backfill {
+                let one = [(*id, spec.clone())];
+                for (pid, name, ts, mid, body) in &backfill {
                     let Some(&row) = s.rows.get(pid) else { continue };
-                    if let Ok(ev) = serde_json::from_str::<flywheel_core::Event>(body) {
-                        fold_counter(&mut s.facts[row as usize], &ev, *id, spec);
+                    if let Ok(action) = serde_json::from_str::<StoredAction>(body) {
+                        fold_counters(&mut s.facts[row as usize], name, *ts, &action.properties, &one);
                         seen.insert(mid.clone());
                     }
                 }

@@ -4,13 +4,12 @@
 
 use std::collections::HashMap;
 
-use flywheel_core::Event;
 use flywheel_store::audience as q;
 use flywheel_store::conn::Conn;
 
 use crate::config::AudienceConfig;
 use crate::counter::{CounterId, CounterSpec};
-use crate::engine::fold::{fold_counter, fold_event, is_fact_event};
+use crate::engine::fold::{fold_counters, fold_facts, is_fact_event, StoredAction};
 use crate::engine::state::State;
 use crate::facts::OrderFact;
 
@@ -89,20 +88,18 @@ pub fn fold(state: &mut State, snap: &Snapshot) {
     }
     fold_orders(state, snap);
     let counters: Vec<(CounterId, CounterSpec)> = state.registry.counters().to_vec();
-    for (pid, name, _ts, _mid, body) in &snap.events {
+    for (pid, name, ts, _mid, body) in &snap.events {
         let Some(&row) = state.rows.get(pid) else { continue };
-        let Ok(ev) = serde_json::from_str::<Event>(body) else {
+        let Ok(action) = serde_json::from_str::<StoredAction>(body) else {
             tracing::warn!(profile = %pid, event = %name, "stored event does not parse; skipped");
             continue;
         };
         let f = &mut state.facts[row as usize];
+        // Events read only for a counter feed no other fact.
         if is_fact_event(name, &state.config) {
-            fold_event(f, &ev, &state.config, &counters);
-        } else {
-            for (id, spec) in &counters {
-                fold_counter(f, &ev, *id, spec);
-            }
+            fold_facts(f, action.kind, name, *ts, &action.properties, &state.config);
         }
+        fold_counters(f, name, *ts, &action.properties, &counters);
     }
 }
 

@@ -28,8 +28,10 @@ use crate::rfm::score::RfmScore;
 use crate::traits::{compute, ComputeCtx, Measure};
 use crate::window::{days, Windowing};
 
-/// RFM scores are relative to every buyer: re-scored at most this often (ms) after orders change.
-const RESCORE_EVERY_MS: i64 = 1_000;
+/// RFM scores are relative to every buyer, so a change of orders re-scores everyone; the
+/// writer spends at most 1 / RESCORE_SHARE of its time on it (a small shop re-scores on the
+/// next tick, a million buyers every few seconds).
+const RESCORE_SHARE: u32 = 10;
 
 /// Transitions kept for `GET /api/v1/audience/transitions`.
 const RECENT_TRANSITIONS: usize = 10_000;
@@ -69,7 +71,8 @@ pub struct State {
     schedule: BinaryHeap<Reverse<(i64, u32)>>,
     scheduled: Vec<i64>,
     day: i32,
-    last_rescore: i64,
+    /// When the last RFM scoring ended and how long it took.
+    last_rescore: Option<(std::time::Instant, std::time::Duration)>,
     seq: u64,
     recent: VecDeque<Transition>,
     /// Message ids already counted by a new counter's backfill, with when it ran.
@@ -102,7 +105,7 @@ impl State {
             schedule: BinaryHeap::new(),
             scheduled: Vec::new(),
             day,
-            last_rescore: now,
+            last_rescore: None,
             seq: 0,
             recent: VecDeque::new(),
             backfilled: HashMap::new(),
@@ -483,9 +486,13 @@ impl State {
             self.refresh_row(r, now);
         }
         out.extend(self.evaluate_rows(&due, now, "time"));
-        if self.rfm_dirty && now.saturating_sub(self.last_rescore) >= RESCORE_EVERY_MS {
+        let due = self
+            .last_rescore
+            .is_none_or(|(at, took)| at.elapsed() >= took * RESCORE_SHARE);
+        if self.rfm_dirty && due {
+            let started = std::time::Instant::now();
             crate::engine::rfm::rescore(self, now);
-            self.last_rescore = now;
+            self.last_rescore = Some((std::time::Instant::now(), started.elapsed()));
             if self.registry.entries().iter().any(uses_rfm) {
                 out.extend(self.evaluate_all(now, |_| true, true, "time"));
             }
