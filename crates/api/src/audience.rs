@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::extract::{AdminBody, Params};
 use crate::profiles::PageQuery;
 use crate::AppState;
 
@@ -71,7 +72,7 @@ pub async fn list_tags(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<J
 pub async fn create_tag(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    b: Bytes,
+    AdminBody(b): AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
     let input: TagInput = body(&b)?;
@@ -95,7 +96,7 @@ pub async fn replace_tag(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(name): Path<String>,
-    b: Bytes,
+    AdminBody(b): AdminBody,
 ) -> Result<Json<TagInfo>, ApiError> {
     s.admin.check(&h)?;
     let mut v: Value = body(&b)?;
@@ -134,7 +135,7 @@ pub async fn tag_members(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(name): Path<String>,
-    Query(q): Query<PageQuery>,
+    Params(q): Params<PageQuery>,
 ) -> Result<Json<MemberPage>, ApiError> {
     s.admin.check(&h)?;
     let limit = q.limit()?;
@@ -159,7 +160,7 @@ pub async fn assign_tag(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(name): Path<String>,
-    b: Bytes,
+    AdminBody(b): AdminBody,
 ) -> Result<Json<Value>, ApiError> {
     s.admin.check(&h)?;
     let a: Assignment = body(&b)?;
@@ -183,7 +184,7 @@ pub async fn list_segments(State(s): State<Arc<AppState>>, h: HeaderMap) -> Resu
 pub async fn create_segment(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    b: Bytes,
+    AdminBody(b): AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
     let sb: SegmentBody = body(&b)?;
@@ -212,7 +213,7 @@ pub async fn replace_segment(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(name): Path<String>,
-    b: Bytes,
+    AdminBody(b): AdminBody,
 ) -> Result<Json<SegmentInfo>, ApiError> {
     s.admin.check(&h)?;
     let sb: SegmentBody = body(&b)?;
@@ -244,7 +245,7 @@ pub async fn segment_members(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(name): Path<String>,
-    Query(q): Query<PageQuery>,
+    Params(q): Params<PageQuery>,
 ) -> Result<Json<MemberPage>, ApiError> {
     s.admin.check(&h)?;
     let limit = q.limit()?;
@@ -257,7 +258,11 @@ pub async fn segment_members(
 }
 
 /// `POST /api/v1/segments/count`: `{"expression" | "ast"}` → count and canonical text.
-pub async fn count(State(s): State<Arc<AppState>>, h: HeaderMap, b: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn count(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    AdminBody(b): AdminBody,
+) -> Result<Json<Value>, ApiError> {
     s.admin.check(&h)?;
     let sb: SegmentBody = body(&b)?;
     let input = sb.input()?;
@@ -272,7 +277,7 @@ pub async fn count(State(s): State<Arc<AppState>>, h: HeaderMap, b: Bytes) -> Re
 pub async fn preview(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    b: Bytes,
+    AdminBody(b): AdminBody,
 ) -> Result<Json<MemberPage>, ApiError> {
     s.admin.check(&h)?;
     let sb: SegmentBody = body(&b)?;
@@ -289,7 +294,11 @@ pub async fn preview(
 }
 
 /// `POST /api/v1/segments/export`: every member as CSV (`profile_id,user_id`).
-pub async fn export(State(s): State<Arc<AppState>>, h: HeaderMap, b: Bytes) -> Result<Response, ApiError> {
+pub async fn export(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    AdminBody(b): AdminBody,
+) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
     let sb: SegmentBody = body(&b)?;
     let csv = s.audience.export_csv(&sb.input()?)?;
@@ -321,7 +330,7 @@ pub struct RfmQuery {
 pub async fn rfm(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    Query(q): Query<RfmQuery>,
+    Params(q): Params<RfmQuery>,
 ) -> Result<Json<Value>, ApiError> {
     s.admin.check(&h)?;
     let as_of = match q.as_of.as_deref() {
@@ -346,7 +355,7 @@ pub struct TransitionQuery {
 pub async fn transitions(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    Query(q): Query<TransitionQuery>,
+    Params(q): Params<TransitionQuery>,
 ) -> Result<Json<Value>, ApiError> {
     s.admin.check(&h)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);

@@ -10,6 +10,7 @@
 mod audience;
 pub mod auth;
 pub mod error;
+mod extract;
 mod ops;
 mod profiles;
 mod tracking;

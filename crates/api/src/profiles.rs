@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use flywheel_core::{Profile, ProfileId};
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::extract::Params;
 use crate::AppState;
 
 /// Largest page size.
@@ -68,7 +69,7 @@ pub async fn events(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    Params(q): Params<PageQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
     state.admin.check(&headers)?;
     let limit = q.limit()?;
@@ -92,7 +93,7 @@ pub async fn orders(
 pub async fn list(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<PageQuery>,
+    Params(q): Params<PageQuery>,
 ) -> Result<Json<ProfilePage>, ApiError> {
     state.admin.check(&headers)?;
     let limit = q.limit()?;

@@ -242,6 +242,21 @@ fn audience(site: Site) {
     assert_eq!(s.get("/api/v1/segments/壞").status, 404);
     let r = s.get_with("/api/v1/segments", None);
     assert_eq!(r.status, 401);
+    let r = s.get("/api/v1/audience/transitions?after=abc");
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (400, Some("invalid_query")),
+        "{:?}",
+        r.body
+    );
+    let big = json!({"expression": format!("city = \"{}\"", "x".repeat(2 << 20))});
+    let r = admin(&s, "/api/v1/segments/count", &big);
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{:?}",
+        r.body
+    );
     let r = admin(
         &s,
         "/api/v1/segments/preview",
