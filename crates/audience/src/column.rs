@@ -22,9 +22,13 @@ const SCAN_COST: u64 = 2;
 #[derive(Debug, Clone, Default)]
 pub struct NumColumn {
     values: Vec<i64>,
-    /// The bucket of each row's value ([`NULL_CODE`] for null): one byte a row, so a
-    /// row-by-row check reads a small array and the values only in edge buckets.
-    codes: Vec<u8>,
+    /// The fine bucket of each row's value ([`NULL_CODE`] for null): a row-by-row check
+    /// reads two bytes a row, and the value only in the (small) fine bucket holding an
+    /// end of the range.
+    codes: Vec<u16>,
+    /// Lower bounds of the fine buckets, ascending (every bucket bound is one of them,
+    /// so a fine bucket lies inside one bucket).
+    fine: Vec<i64>,
     /// Lower bounds of the buckets, ascending; bucket `b` holds `bounds[b] <= v < bounds[b + 1]`.
     bounds: Vec<i64>,
     buckets: Vec<RoaringBitmap>,
@@ -36,8 +40,11 @@ pub struct NumColumn {
 
 const NULL: i64 = i64::MIN;
 
-/// The bucket code of a null value (bucket numbers stay below `BUCKETS + 1`).
-const NULL_CODE: u8 = u8::MAX;
+/// Number of fine buckets of a numeric column (a multiple of [`BUCKETS`]).
+const FINE: usize = BUCKETS * 256;
+
+/// The fine bucket code of a null value (fine bucket numbers stay below `FINE + 1`).
+const NULL_CODE: u16 = u16::MAX;
 
 /// Buckets per group of the cumulative bitmaps.
 const GROUP: usize = 8;
@@ -47,21 +54,15 @@ const OUT: u8 = 0;
 const IN: u8 = 1;
 const EDGE: u8 = 2;
 
-fn bounds_of(values: &[i64]) -> Vec<i64> {
-    let step = (values.len() / 65_536).max(1);
-    let mut sample: Vec<i64> = values
-        .iter()
-        .step_by(step)
-        .copied()
-        .filter(|v| *v != NULL)
-        .collect();
-    sample.sort_unstable();
+/// Bucket bounds from a sample of `values`: `parts` quantiles, deduplicated, plus the
+/// maximum as a bound of its own.
+fn bounds_of(sample: &[i64], parts: usize) -> Vec<i64> {
     let mut bounds = vec![NULL + 1];
     if sample.is_empty() {
         return bounds;
     }
-    for k in 1..BUCKETS {
-        let v = sample[(sample.len() - 1) * k / BUCKETS];
+    for k in 1..parts {
+        let v = sample[(sample.len() - 1) * k / parts];
         if v > *bounds.last().unwrap_or(&NULL) {
             bounds.push(v);
         }
@@ -76,20 +77,41 @@ fn bounds_of(values: &[i64]) -> Vec<i64> {
     bounds
 }
 
+/// The sorted non-null values of about 65,536 rows.
+fn sample_of(values: &[i64]) -> Vec<i64> {
+    let step = (values.len() / 65_536).max(1);
+    let mut sample: Vec<i64> = values
+        .iter()
+        .step_by(step)
+        .copied()
+        .filter(|v| *v != NULL)
+        .collect();
+    sample.sort_unstable();
+    sample
+}
+
 impl NumColumn {
     /// Builds a column from one value per row (`None` = null).
     pub fn build(values: impl IntoIterator<Item = Option<i64>>) -> NumColumn {
         let values: Vec<i64> = values.into_iter().map(|v| v.unwrap_or(NULL)).collect();
-        let bounds = bounds_of(&values);
+        let sample = sample_of(&values);
+        let bounds = bounds_of(&sample, BUCKETS);
+        let fine = bounds_of(&sample, FINE);
+        drop(sample);
+        // The bucket of each fine bucket.
+        let bucket_of_fine: Vec<usize> = fine
+            .iter()
+            .map(|f| bounds.partition_point(|x| x <= f).saturating_sub(1))
+            .collect();
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); bounds.len()];
         let mut nonnull = Vec::with_capacity(values.len());
         let mut codes = Vec::with_capacity(values.len());
         for (row, &v) in values.iter().enumerate() {
             if v != NULL {
-                let b = bounds.partition_point(|x| *x <= v).saturating_sub(1);
-                rows[b].push(row as u32);
+                let f = fine.partition_point(|x| *x <= v).saturating_sub(1);
+                rows[bucket_of_fine[f]].push(row as u32);
                 nonnull.push(row as u32);
-                codes.push(b as u8);
+                codes.push(f as u16);
             } else {
                 codes.push(NULL_CODE);
             }
@@ -109,6 +131,7 @@ impl NumColumn {
         NumColumn {
             values,
             codes,
+            fine,
             bounds,
             buckets,
             below,
@@ -149,6 +172,10 @@ impl NumColumn {
         self.bounds.partition_point(|x| *x <= v).saturating_sub(1)
     }
 
+    fn fine_of(&self, v: i64) -> usize {
+        self.fine.partition_point(|x| *x <= v).saturating_sub(1)
+    }
+
     /// Sets the value of `row` (growing the column as needed).
     pub fn set(&mut self, row: u32, v: Option<i64>) {
         let i = row as usize;
@@ -159,6 +186,9 @@ impl NumColumn {
         if self.bounds.is_empty() {
             self.bounds.push(NULL + 1);
             self.buckets.push(RoaringBitmap::new());
+        }
+        if self.fine.is_empty() {
+            self.fine.push(NULL + 1);
         }
         let old = self.values[i];
         let new = v.unwrap_or(NULL);
@@ -183,7 +213,7 @@ impl NumColumn {
             let b = self.bucket_of(new);
             self.buckets[b].insert(row);
             self.nonnull.insert(row);
-            self.codes[i] = b as u8;
+            self.codes[i] = self.fine_of(new) as u16;
         } else {
             self.nonnull.remove(row);
             self.codes[i] = NULL_CODE;
@@ -243,13 +273,13 @@ impl NumColumn {
         if split.in_len <= split.out_len {
             let mut acc = split.inside.union();
             for bm in &split.partial {
-                acc |= self.filter(bm.iter(), lo, hi, &split.class, true);
+                acc |= self.filter(bm.iter(), lo, hi, true);
             }
             acc
         } else {
             let mut acc = &self.nonnull - split.outside.union();
             for bm in &split.partial {
-                acc -= self.filter(bm.iter(), lo, hi, &split.class, false);
+                acc -= self.filter(bm.iter(), lo, hi, false);
             }
             acc
         }
@@ -285,10 +315,28 @@ impl NumColumn {
             eprintln!("n {n} x {x} y {y} edge_len {edge_len} checks {checks} in {} out {} partial {} np {} bounds {:?}", split.in_len, split.out_len, split.partial_len, split.partial.len(), &self.bounds[x.saturating_sub(2)..]);
         }
         if checks * u128::from(SCAN_COST) <= u128::from(split.in_len.min(split.out_len)) {
+            let pr = std::env::var_os("PROBE").is_some();
+            let t = std::time::Instant::now();
             let mut acc = self.in_groups(rows, gx + 1, gy);
+            if pr {
+                eprintln!("core {} {:?}", acc.len(), t.elapsed());
+            }
             for g in if gx == gy { vec![gx] } else { vec![gx, gy] } {
+                let t = std::time::Instant::now();
                 let edge = self.in_groups(rows, g, g + 1);
-                acc |= self.filter(edge.iter(), lo, hi, &split.class, true);
+                if pr {
+                    eprintln!("edge {g} {} {:?}", edge.len(), t.elapsed());
+                }
+                let t = std::time::Instant::now();
+                let f = self.filter(edge.iter(), lo, hi, true);
+                if pr {
+                    eprintln!("filter {} {:?}", f.len(), t.elapsed());
+                }
+                let t = std::time::Instant::now();
+                acc |= f;
+                if pr {
+                    eprintln!("or {:?}", t.elapsed());
+                }
             }
             return acc;
         }
@@ -300,12 +348,12 @@ impl NumColumn {
                 acc -= split.outside.union();
             }
             for bm in &split.partial {
-                acc -= self.filter((rows & *bm).iter(), lo, hi, &split.class, false);
+                acc -= self.filter((rows & *bm).iter(), lo, hi, false);
             }
             return acc;
         };
         for bm in &split.partial {
-            acc |= self.filter((rows & *bm).iter(), lo, hi, &split.class, true);
+            acc |= self.filter((rows & *bm).iter(), lo, hi, true);
         }
         acc
     }
@@ -321,20 +369,14 @@ impl NumColumn {
     }
 
     /// The rows of `rows` (ascending) whose value lies in `lo..=hi` (`keep`) or does not
-    /// (`!keep`; null and missing rows count as outside), by the class of each row's
-    /// bucket and, in an edge bucket, its value. Codes are read in batches before any
-    /// is tested, so the cache misses of a batch overlap.
-    fn filter(
-        &self,
-        mut rows: impl Iterator<Item = u32>,
-        lo: i64,
-        hi: i64,
-        class: &[u8; 256],
-        keep: bool,
-    ) -> RoaringBitmap {
+    /// (`!keep`; null and missing rows count as outside), by each row's fine bucket and,
+    /// in the fine buckets holding `lo` or `hi`, its value. Codes are read in batches
+    /// before any is tested, so the cache misses of a batch overlap.
+    fn filter(&self, mut rows: impl Iterator<Item = u32>, lo: i64, hi: i64, keep: bool) -> RoaringBitmap {
         const BATCH: usize = 256;
+        let (cx, cy) = (self.fine_of(lo), self.fine_of(hi));
         let mut ids = [0u32; BATCH];
-        let mut cls = [OUT; BATCH];
+        let mut codes = [NULL_CODE; BATCH];
         let mut out: Vec<u32> = Vec::new();
         loop {
             let mut n = 0;
@@ -345,18 +387,19 @@ impl NumColumn {
             if n == 0 {
                 break;
             }
-            for (c, r) in cls.iter_mut().zip(&ids[..n]) {
-                *c = class[usize::from(self.codes.get(*r as usize).copied().unwrap_or(NULL_CODE))];
+            for (c, r) in codes.iter_mut().zip(&ids[..n]) {
+                *c = self.codes.get(*r as usize).copied().unwrap_or(NULL_CODE);
             }
             let start = out.len();
             out.resize(start + n, 0);
             let mut k = start;
-            for (c, r) in cls.iter().zip(&ids[..n]) {
-                let within = if *c == EDGE {
+            for (c, r) in codes.iter().zip(&ids[..n]) {
+                let c = usize::from(*c);
+                let within = if c == cx || c == cy {
                     let v = self.values[*r as usize];
                     v >= lo && v <= hi
                 } else {
-                    *c == IN
+                    c > cx && c < cy
                 };
                 out[k] = *r;
                 k += usize::from(within == keep);
@@ -386,7 +429,7 @@ impl NumColumn {
 
     /// Bytes held (approximate), for reporting.
     pub fn heap_bytes(&self) -> u64 {
-        (self.values.capacity() * 8 + self.codes.capacity()) as u64
+        (self.values.capacity() * 8 + self.codes.capacity() * 2 + self.fine.capacity() * 8) as u64
             + self
                 .buckets
                 .iter()

@@ -226,3 +226,70 @@ mod tz_name {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/audience.md`: its configuration example and tables are checked here.
+    const GUIDE: &str = include_str!("../../../docs/audience.md");
+
+    #[derive(Deserialize)]
+    struct File {
+        audience: AudienceConfig,
+    }
+
+    #[test]
+    fn the_documented_configuration_parses_and_shows_the_defaults() {
+        let block = GUIDE
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        let file: File = toml::from_str(block).unwrap();
+        let d = AudienceConfig::default();
+        let c = file.audience;
+        assert_eq!(
+            (c.timezone, c.window_mode, c.tick_ms),
+            (d.timezone, d.window_mode, d.tick_ms)
+        );
+        assert_eq!(
+            (&c.sign_in_events, &c.sign_up_events, &c.cart_events),
+            (&d.sign_in_events, &d.sign_up_events, &d.cart_events)
+        );
+        assert_eq!((c.lifecycle, c.rfm), (d.lifecycle, d.rfm));
+        assert_eq!(c.builtin_tags.len(), 1);
+        assert!(toml::from_str::<File>("[audience]\ntimezone = \"Mars/Olympus\"").is_err());
+        assert!(toml::from_str::<File>("[audience]\nthreshold = 1").is_err());
+    }
+
+    #[test]
+    fn the_documented_rfm_grid_is_the_one_used() {
+        let grid = GUIDE.split("| R \\ F |").nth(1).unwrap();
+        for line in grid.lines().skip(2).take(5) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+            let r: u8 = cells[0].trim_matches('*').parse().unwrap();
+            for (f, name) in cells[1..].iter().enumerate() {
+                assert_eq!(
+                    crate::rfm::score::segment_name(r, f as u8 + 1),
+                    *name,
+                    "R{r} F{}",
+                    f + 1
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_builtin_tag_is_in_the_guide() {
+        for t in default_builtin_tags() {
+            let first = t.name.split(' ').next().unwrap_or(&t.name);
+            assert!(GUIDE.contains(first), "{} missing from docs/audience.md", t.name);
+            assert!(
+                GUIDE.contains(&t.group),
+                "{} missing from docs/audience.md",
+                t.group
+            );
+        }
+    }
+}

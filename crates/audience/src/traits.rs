@@ -407,3 +407,47 @@ pub fn compute(m: &Measure, f: &Facts, ctx: &ComputeCtx<'_>) -> TraitValue {
         Measure::RfmSegment => cat(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/segments.md`, whose trait table must list exactly the catalogue.
+    const GUIDE: &str = include_str!("../../../docs/segments.md");
+
+    #[test]
+    fn the_guide_lists_every_trait_and_no_other() {
+        let section = GUIDE
+            .split("## Traits")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap();
+        let mut listed: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .filter(|n| *n != "traits.NAME")
+            .collect();
+        let mut known: Vec<&str> = CATALOGUE.iter().map(|e| e.name).collect();
+        listed.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(listed, known);
+    }
+
+    #[test]
+    fn age_bands_and_gender_follow_the_documented_rules() {
+        assert_eq!(age_band(17), "<18");
+        assert_eq!(age_band(18), "18-24");
+        assert_eq!(age_band(34), "25-34");
+        assert_eq!(age_band(55), "55+");
+        for (raw, want) in [
+            ("female", "女"),
+            ("M", "男"),
+            ("2", "女"),
+            ("男", "男"),
+            ("other", "other"),
+        ] {
+            assert_eq!(normalise_gender(raw), want, "{raw}");
+        }
+    }
+}
