@@ -72,9 +72,10 @@ pub async fn segment(cmd: SegmentCommand, settings: Settings) -> Result<()> {
             name,
             expression,
             description,
+            replace,
         } => {
             let def = audience
-                .put_segment(name, &SegmentInput::text(expression), description, false)
+                .put_segment(name, &SegmentInput::text(expression), description, replace)
                 .await
                 .map_err(input)?;
             let members = audience.segment(&def.name).map_err(input)?.members;
@@ -120,6 +121,7 @@ pub async fn tag(cmd: TagCommand, settings: Settings) -> Result<()> {
             rule,
             group,
             description,
+            replace,
         } => {
             let tag = TagInput {
                 name,
@@ -129,8 +131,8 @@ pub async fn tag(cmd: TagCommand, settings: Settings) -> Result<()> {
                 rule_ast: None,
                 description,
             };
-            let def = audience.put_tag(tag, false).await.map_err(input)?;
-            println!("created tag {:?}", def.name);
+            let def = audience.put_tag(tag, replace).await.map_err(input)?;
+            println!("saved tag {:?}", def.name);
         }
         TagCommand::Delete { name } => {
             audience.delete(DefKind::Tag, &name).await.map_err(input)?;

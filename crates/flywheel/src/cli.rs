@@ -144,7 +144,7 @@ pub enum SegmentCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
-    /// Save a segment.
+    /// Save a segment (with --replace, change an existing one).
     Create {
         /// Unique name.
         name: String,
@@ -153,6 +153,9 @@ pub enum SegmentCommand {
         /// What it is for.
         #[arg(long)]
         description: Option<String>,
+        /// Replace the segment of that name instead of refusing.
+        #[arg(long)]
+        replace: bool,
     },
     /// Delete a saved segment.
     Delete {
@@ -170,7 +173,7 @@ pub enum TagCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
-    /// Create a rule tag (with --rule) or a manual tag.
+    /// Create a rule tag (with --rule) or a manual tag (with --replace, change one).
     Create {
         /// Unique name.
         name: String,
@@ -183,6 +186,9 @@ pub enum TagCommand {
         /// What it means.
         #[arg(long)]
         description: Option<String>,
+        /// Replace the tag of that name instead of refusing.
+        #[arg(long)]
+        replace: bool,
     },
     /// Delete a tag (not a built-in one).
     Delete {

@@ -290,6 +290,16 @@ fn audience(site: Site) {
         String::from_utf8_lossy(&out.stdout),
         "profile_id,user_id\nuser:above,above\n"
     );
+    let out = site.cli(&["segment", "create", "上海女性", "gender = \"女\""]);
+    assert_eq!(out.status.code(), Some(2), "an existing name needs --replace");
+    let out = site.cli(&[
+        "segment",
+        "create",
+        "上海女性",
+        "--replace",
+        "gender = \"女\" and orders >= 1",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = site.cli(&["tag", "list", "--format", "json"]);
     let tags: Value = serde_json::from_slice(&out.stdout).unwrap();
     let vip = tags
