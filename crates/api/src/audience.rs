@@ -119,34 +119,6 @@ pub async fn replace_tag(
     Ok(Json(s.audience.tag(&name)?))
 }
 
-/// `DELETE /api/v1/tags/{name}`.
-pub async fn delete_tag(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    s.admin.check(&h)?;
-    s.audience.delete(DefKind::Tag, &name).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /api/v1/tags/{name}/members?cursor=&limit=`.
-pub async fn tag_members(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    Path(name): Path<String>,
-    Params(q): Params<PageQuery>,
-) -> Result<Json<MemberPage>, ApiError> {
-    s.admin.check(&h)?;
-    let limit = q.limit()?;
-    Ok(Json(s.audience.members_of(
-        DefKind::Tag,
-        &name,
-        q.cursor.as_deref(),
-        limit,
-    )?))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Assignment {
@@ -229,19 +201,21 @@ pub async fn replace_segment(
     Ok(Json(s.audience.segment(&name)?))
 }
 
-/// `DELETE /api/v1/segments/{name}`.
-pub async fn delete_segment(
+/// `DELETE /api/v1/tags/{name}` and `DELETE /api/v1/segments/{name}`.
+pub async fn delete_definition(
+    kind: DefKind,
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     s.admin.check(&h)?;
-    s.audience.delete(DefKind::Segment, &name).await?;
+    s.audience.delete(kind, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/segments/{name}/members?cursor=&limit=`.
-pub async fn segment_members(
+/// `GET /api/v1/tags/{name}/members` and `GET /api/v1/segments/{name}/members` (`?cursor=&limit=`).
+pub async fn members(
+    kind: DefKind,
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(name): Path<String>,
@@ -250,7 +224,7 @@ pub async fn segment_members(
     s.admin.check(&h)?;
     let limit = q.limit()?;
     Ok(Json(s.audience.members_of(
-        DefKind::Segment,
+        kind,
         &name,
         q.cursor.as_deref(),
         limit,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
+use flywheel_audience::DefKind;
 use flywheel_core::EventKind;
 use flywheel_ingest::{Limits, Pipeline};
 use flywheel_store::Store;
@@ -92,8 +93,16 @@ fn routes() -> Vec<Route> {
             "/api/v1/tags/{name}",
             admin_body(put(audience::replace_tag)),
         ),
-        ("delete", "/api/v1/tags/{name}", delete(audience::delete_tag)),
-        ("get", "/api/v1/tags/{name}/members", get(audience::tag_members)),
+        (
+            "delete",
+            "/api/v1/tags/{name}",
+            delete(|s, h, p| audience::delete_definition(DefKind::Tag, s, h, p)),
+        ),
+        (
+            "get",
+            "/api/v1/tags/{name}/members",
+            get(|s, h, p, q| audience::members(DefKind::Tag, s, h, p, q)),
+        ),
         (
             "post",
             "/api/v1/tags/{name}/members",
@@ -129,12 +138,12 @@ fn routes() -> Vec<Route> {
         (
             "delete",
             "/api/v1/segments/{name}",
-            delete(audience::delete_segment),
+            delete(|s, h, p| audience::delete_definition(DefKind::Segment, s, h, p)),
         ),
         (
             "get",
             "/api/v1/segments/{name}/members",
-            get(audience::segment_members),
+            get(|s, h, p, q| audience::members(DefKind::Segment, s, h, p, q)),
         ),
         ("get", "/api/v1/rfm", get(audience::rfm)),
         ("get", "/api/v1/audience/traits", get(audience::traits)),
