@@ -138,7 +138,10 @@ pub async fn open_audience(store: &Store, config: AudienceConfig) -> Result<Audi
         Arc::new(SystemClock),
     )
     .await
-    .context("building the audience index")?;
+    .map_err(|e| match e {
+        flywheel_audience::Error::Store(s) => anyhow::Error::new(s).context("building the audience index"),
+        other => crate::BadInput(format!("[audience] settings: {other}")).into(),
+    })?;
     tracing::info!(
         profiles = audience.profiles(),
         ms = started.elapsed().as_millis() as u64,

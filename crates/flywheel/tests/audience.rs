@@ -323,3 +323,51 @@ fn audience_postgres() {
         audience(site);
     }
 }
+
+#[test]
+fn audience_settings_come_from_the_toml_file() {
+    let site = Site::new(Backend::Sqlite, "audience_toml").unwrap();
+    std::fs::create_dir_all(&site.data_dir).unwrap();
+    let file = site.data_dir.join("flywheel.toml");
+    std::fs::write(
+        &file,
+        "[audience]\ntimezone = \"Europe/Berlin\"\n[[audience.builtin_tags]]\nname = \"大客戶\"\ngroup = \"行為標簽\"\n\
+         rule = \"spend(30d) > 2000 元\"\ndescription = \"ours\"\n",
+    )
+    .unwrap();
+    let out = site
+        .command()
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "tag",
+            "list",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tags: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["大客戶"]);
+    assert_eq!(tags[0]["rule"], "spend(30d) > 2000 元");
+    // A rule that does not check is bad input (exit 2 with the reason).
+    std::fs::write(&file, "[[audience.builtin_tags]]\nname = \"x\"\ngroup = \"g\"\nrule = \"spend(30d) > 2000\"\ndescription = \"\"\n").unwrap();
+    let out = site
+        .command()
+        .args(["--config", file.to_str().unwrap(), "tag", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("built-in tag \"x\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
