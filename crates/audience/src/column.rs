@@ -2,10 +2,15 @@
 //! bucket bitmaps, dictionary-encoded text with one bitmap per value, and multi-valued
 //! text as one bitmap per value.
 //!
-//! A numeric range predicate unions the bitmaps of buckets wholly inside the range and
-//! checks only the rows of the (at most two) edge buckets, or subtracts from the
-//! non-null rows when the outside is smaller — so a selective condition costs bitmap
-//! operations, not a scan of every row.
+//! A numeric column keeps, besides its values: 128 quantile buckets as bitmaps, the
+//! cumulative bitmaps of every eighth bucket boundary ("rows below group `g`"), and a
+//! fine bucket code per row (32,768 quantiles, two bytes a row). A range over the whole
+//! column unions the bitmaps of buckets wholly inside the range, or subtracts from the
+//! non-null rows when the outside is smaller, and checks only the rows of the (at most
+//! two) edge buckets. A range over given rows ([`NumColumn::retain_range`],
+//! [`NumColumn::count_range`]) costs two operations with the cumulative bitmaps plus the
+//! buckets of the two end groups, and reads values only for rows in the fine bucket of
+//! an end of the range — so a condition costs bitmap operations, not a scan of rows.
 
 use std::collections::HashMap;
 
@@ -14,9 +19,13 @@ use roaring::{MultiOps, RoaringBitmap};
 /// Number of value buckets of a numeric column.
 const BUCKETS: usize = 128;
 
-/// Checking one row's bucket code (a likely cache miss) costs about this many rows of
-/// bucket bitmap union; [`NumColumn::restrict_range`] checks rows when that is cheaper.
-const SCAN_COST: u64 = 2;
+/// Checking one row by its code costs about this many elements of a bitmap operation
+/// (iterating the row, reading its code, building the result).
+const ROW_CHECK: u64 = 15;
+
+/// An element of an operation between two sparse (array) bitmaps costs about this many
+/// elements of a dense one.
+const SPARSE_OP: u64 = 6;
 
 /// A numeric column; `None` is null.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +41,8 @@ pub struct NumColumn {
     /// Lower bounds of the buckets, ascending; bucket `b` holds `bounds[b] <= v < bounds[b + 1]`.
     bounds: Vec<i64>,
     buckets: Vec<RoaringBitmap>,
+    /// Number of rows of each bucket.
+    lens: Vec<u64>,
     /// `below[g − 1]` = rows whose bucket is below `g · GROUP`, for `g` in `1..groups`:
     /// any run of whole groups of buckets is two bitmap operations away.
     below: Vec<RoaringBitmap>,
@@ -116,6 +127,7 @@ impl NumColumn {
                 codes.push(NULL_CODE);
             }
         }
+        let lens = rows.iter().map(|r| r.len() as u64).collect();
         let buckets: Vec<RoaringBitmap> = rows
             .into_iter()
             .map(|r| RoaringBitmap::from_sorted_iter(r).unwrap_or_default())
@@ -134,6 +146,7 @@ impl NumColumn {
             fine,
             bounds,
             buckets,
+            lens,
             below,
             nonnull: RoaringBitmap::from_sorted_iter(nonnull).unwrap_or_default(),
         }
@@ -146,21 +159,6 @@ impl NumColumn {
             g if g >= self.bounds.len().div_ceil(GROUP) => Some(&self.nonnull),
             g => self.below.get(g - 1),
         }
-    }
-
-    /// The rows of `rows` whose bucket lies in groups `from..to`.
-    fn in_groups(&self, rows: &RoaringBitmap, from: usize, to: usize) -> RoaringBitmap {
-        if from >= to {
-            return RoaringBitmap::new();
-        }
-        let Some(upper) = self.below(to) else {
-            return RoaringBitmap::new();
-        };
-        let mut out = rows & upper;
-        if let Some(lower) = self.below(from) {
-            out -= lower;
-        }
-        out
     }
 
     /// The value of `row`.
@@ -186,6 +184,7 @@ impl NumColumn {
         if self.bounds.is_empty() {
             self.bounds.push(NULL + 1);
             self.buckets.push(RoaringBitmap::new());
+            self.lens.push(0);
         }
         if self.fine.is_empty() {
             self.fine.push(NULL + 1);
@@ -207,11 +206,15 @@ impl NumColumn {
             }
         }
         if let Some(b) = old_bucket {
-            self.buckets[b].remove(row);
+            if self.buckets[b].remove(row) {
+                self.lens[b] -= 1;
+            }
         }
         if new != NULL {
             let b = self.bucket_of(new);
-            self.buckets[b].insert(row);
+            if self.buckets[b].insert(row) {
+                self.lens[b] += 1;
+            }
             self.nonnull.insert(row);
             self.codes[i] = self.fine_of(new) as u16;
         } else {
@@ -234,7 +237,7 @@ impl NumColumn {
             partial_len: 0,
         };
         let n = self.bounds.len();
-        for (b, bm) in self.buckets.iter().enumerate() {
+        for ((b, bm), &len) in self.buckets.iter().enumerate().zip(&self.lens) {
             let blo = self.bounds[b];
             let bhi = if b + 1 < n {
                 self.bounds[b + 1] - 1
@@ -243,19 +246,19 @@ impl NumColumn {
             };
             if blo >= lo && bhi <= hi {
                 split.class[b] = IN;
-                if !bm.is_empty() {
-                    split.in_len += bm.len();
+                if len > 0 {
+                    split.in_len += len;
                     split.inside.push(bm);
                 }
             } else if bhi < lo || blo > hi {
-                if !bm.is_empty() {
-                    split.out_len += bm.len();
+                if len > 0 {
+                    split.out_len += len;
                     split.outside.push(bm);
                 }
             } else {
                 split.class[b] = EDGE;
-                if !bm.is_empty() {
-                    split.partial_len += bm.len();
+                if len > 0 {
+                    split.partial_len += len;
                     split.partial.push(bm);
                 }
             }
@@ -273,89 +276,185 @@ impl NumColumn {
         if split.in_len <= split.out_len {
             let mut acc = split.inside.union();
             for bm in &split.partial {
-                acc |= self.filter(bm.iter(), lo, hi, true);
+                acc |= *bm - self.outside(bm.iter(), lo, hi);
             }
             acc
         } else {
             let mut acc = &self.nonnull - split.outside.union();
             for bm in &split.partial {
-                acc -= self.filter(bm.iter(), lo, hi, false);
+                acc -= self.outside(bm.iter(), lo, hi);
             }
             acc
         }
     }
 
-    /// The rows of `rows` whose value lies in `lo..=hi`: `rows & self.range(lo, hi)`,
-    /// computed from `rows`. The buckets the range touches span groups `gx..=gy`; the
-    /// groups strictly between are wholly inside, two bitmap operations; the rows of
-    /// `rows` in the two end groups are checked one by one (bucket code, and the value
-    /// in an edge bucket). When those checks would outnumber the rows of the smaller
-    /// side of the buckets, the bucket bitmaps are used instead.
-    pub fn restrict_range(&self, rows: &RoaringBitmap, lo: i64, hi: i64) -> RoaringBitmap {
-        if lo > hi || self.bounds.is_empty() || rows.is_empty() {
-            return RoaringBitmap::new();
+    /// How `lo..=hi` meets the buckets: the groups `gx..=gy` it touches and, in each end
+    /// group, the buckets not wholly inside it (`None`: no bucket is touched).
+    fn plan(&self, lo: i64, hi: i64) -> Option<RangePlan> {
+        if lo > hi || self.bounds.is_empty() {
+            return None;
         }
         let lo = lo.max(NULL + 1);
         let split = self.split(lo, hi);
-        let touched = |b: &usize| split.class[*b] != OUT;
         let n = self.buckets.len();
-        let (Some(x), Some(y)) = ((0..n).find(touched), (0..n).rev().find(touched)) else {
-            return RoaringBitmap::new();
-        };
+        let touched = |b: &usize| split.class[*b] != OUT;
+        let (x, y) = ((0..n).find(touched)?, (0..n).rev().find(touched)?);
         let (gx, gy) = (x / GROUP, y / GROUP);
-        let group_len = |g: usize| -> u64 {
-            self.buckets[g * GROUP..((g + 1) * GROUP).min(n)]
+        let ends = if gx == gy { vec![gx] } else { vec![gx, gy] }
+            .into_iter()
+            .map(|g| {
+                let not_in = self
+                    .group(g)
+                    .filter(|b| split.class[*b] != IN)
+                    .map(|b| (b, split.class[b]));
+                (g, not_in.collect::<Vec<_>>())
+            })
+            .filter(|(_, not_in)| !not_in.is_empty())
+            .collect();
+        Some(RangePlan { lo, hi, gx, gy, ends })
+    }
+
+    /// The buckets of group `g`.
+    fn group(&self, g: usize) -> std::ops::Range<usize> {
+        g * GROUP..((g + 1) * GROUP).min(self.buckets.len())
+    }
+
+    /// Whether `rows` is dense: mostly bitmap containers, from which removing a bucket
+    /// costs only the bucket's own rows.
+    fn dense(&self, rows: &RoaringBitmap) -> bool {
+        rows.len().saturating_mul(16) > self.values.len() as u64
+    }
+
+    /// The rows of `rows` whose value lies in `lo..=hi`: `rows & self.range(lo, hi)`.
+    /// See [`NumColumn::retain_range`].
+    pub fn restrict_range(&self, rows: &RoaringBitmap, lo: i64, hi: i64) -> RoaringBitmap {
+        let mut out = rows.clone();
+        self.retain_range(&mut out, lo, hi);
+        out
+    }
+
+    /// Keeps the rows of `rows` whose value lies in `lo..=hi` (`rows &= self.range(lo, hi)`),
+    /// with whole-bitmap operations.
+    ///
+    /// The buckets the range touches span groups `gx..=gy`; two operations with the
+    /// cumulative bitmaps keep the rows of those groups. In an end group not wholly
+    /// inside the range, the buckets outside it are removed and the rows of the edge
+    /// buckets checked by value — first, while `rows` is dense (bitmap containers, where
+    /// removing a bucket costs only the bucket's rows) — or, when `rows` is sparse, its
+    /// rows in that group are checked one by one unless removing buckets is cheaper.
+    pub fn retain_range(&self, rows: &mut RoaringBitmap, lo: i64, hi: i64) {
+        self.retain_range_by(rows, lo, hi, None);
+    }
+
+    /// [`NumColumn::retain_range`]; `check_rows` forces the way the end groups are done.
+    fn retain_range_by(&self, rows: &mut RoaringBitmap, lo: i64, hi: i64, check_rows: Option<bool>) {
+        if rows.is_empty() {
+            return;
+        }
+        let Some(p) = self.plan(lo, hi) else {
+            rows.clear();
+            return;
+        };
+        if self.dense(rows) && check_rows.is_none() {
+            for (b, class) in p.ends.iter().flat_map(|(_, not_in)| not_in) {
+                self.drop_bucket(rows, *b, *class, p.lo, p.hi);
+            }
+            self.keep_groups(rows, p.gx, p.gy + 1);
+            return;
+        }
+        self.keep_groups(rows, p.gx, p.gy + 1);
+        let bucket_len = |b: usize| self.lens[b];
+        let touched_len: u64 = (self.group(p.gx).start..self.group(p.gy).end)
+            .map(bucket_len)
+            .sum::<u64>()
+            .max(1);
+        for (g, not_in) in p.ends {
+            if rows.is_empty() {
+                break;
+            }
+            // Estimated costs in steps of a bitmap operation: a row checked costs about
+            // ROW_CHECK, an element of a sparse-sparse operation about SPARSE_OP.
+            let share = |len: u64| rows.len() * len / touched_len;
+            let check = 2 * rows.len() + share(self.group(g).map(bucket_len).sum()) * ROW_CHECK;
+            let remove: u64 = not_in
                 .iter()
-                .map(RoaringBitmap::len)
-                .sum()
+                .map(|(b, _)| (rows.len() + bucket_len(*b)) * SPARSE_OP + share(bucket_len(*b)) * ROW_CHECK)
+                .sum();
+            if check_rows.unwrap_or(check <= remove) {
+                let mut in_group = rows.clone();
+                self.keep_groups(&mut in_group, g, g + 1);
+                *rows -= self.outside(in_group.iter(), p.lo, p.hi);
+            } else {
+                for (b, class) in not_in {
+                    self.drop_bucket(rows, b, class, p.lo, p.hi);
+                }
+            }
+        }
+    }
+
+    /// How many rows of `rows` have a value in `lo..=hi`: `rows.intersection_len(&self.range(lo, hi))`,
+    /// counted without building the intersection (bitmap operations only count, apart from
+    /// the rows of `rows` in the edge buckets, which are checked by value).
+    pub fn count_range(&self, rows: &RoaringBitmap, lo: i64, hi: i64) -> u64 {
+        let Some(p) = self.plan(lo, hi) else {
+            return 0;
         };
-        let edge_len = group_len(gx) + if gy == gx { 0 } else { group_len(gy) };
-        let checks = u128::from(rows.len()) * u128::from(edge_len) / u128::from(self.nonnull.len().max(1));
-        if std::env::var_os("PROBE").is_some() {
-            eprintln!("n {n} x {x} y {y} edge_len {edge_len} checks {checks} in {} out {} partial {} np {} bounds {:?}", split.in_len, split.out_len, split.partial_len, split.partial.len(), &self.bounds[x.saturating_sub(2)..]);
+        if rows.is_empty() {
+            return 0;
         }
-        if checks * u128::from(SCAN_COST) <= u128::from(split.in_len.min(split.out_len)) {
-            let pr = std::env::var_os("PROBE").is_some();
-            let t = std::time::Instant::now();
-            let mut acc = self.in_groups(rows, gx + 1, gy);
-            if pr {
-                eprintln!("core {} {:?}", acc.len(), t.elapsed());
-            }
-            for g in if gx == gy { vec![gx] } else { vec![gx, gy] } {
-                let t = std::time::Instant::now();
-                let edge = self.in_groups(rows, g, g + 1);
-                if pr {
-                    eprintln!("edge {g} {} {:?}", edge.len(), t.elapsed());
-                }
-                let t = std::time::Instant::now();
-                let f = self.filter(edge.iter(), lo, hi, true);
-                if pr {
-                    eprintln!("filter {} {:?}", f.len(), t.elapsed());
-                }
-                let t = std::time::Instant::now();
-                acc |= f;
-                if pr {
-                    eprintln!("or {:?}", t.elapsed());
-                }
-            }
-            return acc;
-        }
-        let mut acc = if split.in_len <= split.out_len {
-            split.inside.union() & rows
-        } else {
-            let mut acc = rows & &self.nonnull;
-            if !split.outside.is_empty() {
-                acc -= split.outside.union();
-            }
-            for bm in &split.partial {
-                acc -= self.filter((rows & *bm).iter(), lo, hi, false);
-            }
-            return acc;
+        let below = |g: usize| match self.below(g) {
+            None => 0,
+            Some(b) if self.covers(b, rows) => rows.len(),
+            Some(b) => rows.intersection_len(b),
         };
-        for bm in &split.partial {
-            acc |= self.filter((rows & *bm).iter(), lo, hi, true);
+        let mut n = below(p.gy + 1) - below(p.gx);
+        for (b, class) in p.ends.iter().flat_map(|(_, not_in)| not_in) {
+            let bucket = &self.buckets[*b];
+            n -= match *class {
+                OUT => rows.intersection_len(bucket),
+                _ => self.outside_rows((rows & bucket).iter(), p.lo, p.hi).len() as u64,
+            };
         }
-        acc
+        n
+    }
+
+    /// Keeps the rows of `rows` whose bucket lies in groups `from..to`.
+    fn keep_groups(&self, rows: &mut RoaringBitmap, from: usize, to: usize) {
+        if from >= to {
+            rows.clear();
+            return;
+        }
+        // Lower groups first: a dense `rows` usually turns sparse there, and the upper
+        // cut then costs a bit test a row.
+        if let Some(lower) = self.below(from) {
+            *rows -= lower;
+        }
+        match self.below(to) {
+            None => rows.clear(),
+            Some(upper) if self.covers(upper, rows) => {}
+            Some(upper) => *rows &= upper,
+        }
+    }
+
+    /// Whether `set` is the non-null rows, every row has a value and `rows` lies within
+    /// the column: then `rows ⊆ set` without looking.
+    fn covers(&self, set: &RoaringBitmap, rows: &RoaringBitmap) -> bool {
+        std::ptr::eq(set, &self.nonnull)
+            && self.nonnull.len() == self.values.len() as u64
+            && rows.max().is_none_or(|m| (m as usize) < self.values.len())
+    }
+
+    /// Removes from `rows` those of bucket `b` outside `lo..=hi`: all of them for an
+    /// [`OUT`] bucket, those whose value is outside for an [`EDGE`] bucket.
+    fn drop_bucket(&self, rows: &mut RoaringBitmap, b: usize, class: u8, lo: i64, hi: i64) {
+        match class {
+            OUT => *rows -= &self.buckets[b],
+            EDGE => {
+                let edge = &*rows & &self.buckets[b];
+                *rows -= self.outside(edge.iter(), lo, hi);
+            }
+            _ => {}
+        }
     }
 
     /// About how many rows have a value in `lo..=hi` (from the bucket sizes; edge
@@ -368,11 +467,16 @@ impl NumColumn {
         split.in_len + split.partial_len / 2
     }
 
-    /// The rows of `rows` (ascending) whose value lies in `lo..=hi` (`keep`) or does not
-    /// (`!keep`; null and missing rows count as outside), by each row's fine bucket and,
-    /// in the fine buckets holding `lo` or `hi`, its value. Codes are read in batches
-    /// before any is tested, so the cache misses of a batch overlap.
-    fn filter(&self, mut rows: impl Iterator<Item = u32>, lo: i64, hi: i64, keep: bool) -> RoaringBitmap {
+    /// The rows of `rows` (ascending) whose value is outside `lo..=hi` (null and missing
+    /// rows included), by each row's fine bucket and, in the fine buckets holding `lo` or
+    /// `hi`, its value. Codes are read in batches before any is tested, so the cache
+    /// misses of a batch overlap.
+    fn outside(&self, rows: impl Iterator<Item = u32>, lo: i64, hi: i64) -> RoaringBitmap {
+        RoaringBitmap::from_sorted_iter(self.outside_rows(rows, lo, hi)).unwrap_or_default()
+    }
+
+    /// [`NumColumn::outside`] as a list.
+    fn outside_rows(&self, mut rows: impl Iterator<Item = u32>, lo: i64, hi: i64) -> Vec<u32> {
         const BATCH: usize = 256;
         let (cx, cy) = (self.fine_of(lo), self.fine_of(hi));
         let mut ids = [0u32; BATCH];
@@ -402,14 +506,14 @@ impl NumColumn {
                     c > cx && c < cy
                 };
                 out[k] = *r;
-                k += usize::from(within == keep);
+                k += usize::from(!within);
             }
             out.truncate(k);
             if n < BATCH {
                 break;
             }
         }
-        RoaringBitmap::from_sorted_iter(out).unwrap_or_default()
+        out
     }
 
     /// Rows with a value.
@@ -438,6 +542,18 @@ impl NumColumn {
                 .sum::<u64>()
             + self.nonnull.serialized_size() as u64
     }
+}
+
+/// How a range meets the buckets of a numeric column (see [`NumColumn::retain_range`]).
+struct RangePlan {
+    /// The range, `lo > NULL`.
+    lo: i64,
+    hi: i64,
+    /// The groups of buckets the range touches, `gx..=gy`.
+    gx: usize,
+    gy: usize,
+    /// Per end group, the buckets not wholly inside the range and their class.
+    ends: Vec<(usize, Vec<(usize, u8)>)>,
 }
 
 /// Buckets of a numeric column sorted against a range.
@@ -544,14 +660,30 @@ impl CatColumn {
         self.lookup.get(value).map(|c| &self.bitmaps[*c as usize])
     }
 
-    /// The rows of `rows` whose value is one of `values`: `rows & self.any_of(values)`
-    /// without building the union when `rows` is the smaller side.
+    /// The rows of `rows` whose value is one of `values`: `rows & self.any_of(values)`,
+    /// touching only the containers of `rows`. Sparse `rows` are intersected with each
+    /// value's rows; dense `rows` lose the rows of each value in turn (staying dense, so
+    /// no container changes representation) and the rows left are then taken away.
     pub fn restrict_any_of(&self, rows: &RoaringBitmap, values: &[String]) -> RoaringBitmap {
-        let mut acc = RoaringBitmap::new();
-        for b in values.iter().filter_map(|v| self.rows_of(v)) {
-            acc |= rows & b;
+        let bitmaps: Vec<&RoaringBitmap> = values.iter().filter_map(|v| self.rows_of(v)).collect();
+        match bitmaps.as_slice() {
+            [] => RoaringBitmap::new(),
+            [b] => rows & *b,
+            _ if rows.len().saturating_mul(16) > self.codes.len() as u64 => {
+                let mut miss = rows.clone();
+                for b in bitmaps {
+                    miss -= b;
+                }
+                rows - miss
+            }
+            _ => {
+                let mut acc = RoaringBitmap::new();
+                for b in bitmaps {
+                    acc |= rows & b;
+                }
+                acc
+            }
         }
-        acc
     }
 
     /// How many rows have one of `values` (a value listed twice counts twice).
@@ -742,8 +874,24 @@ mod tests {
                 .collect();
             assert_eq!(full, scan, "range {lo}..={hi}");
             for rows in &subsets {
-                let got = col.restrict_range(rows, lo, hi);
-                assert_eq!(got, rows & &full, "range {lo}..={hi}, {} rows", rows.len());
+                let want = rows & &full;
+                assert_eq!(
+                    col.restrict_range(rows, lo, hi),
+                    want,
+                    "range {lo}..={hi}, {} rows",
+                    rows.len()
+                );
+                assert_eq!(col.count_range(rows, lo, hi), want.len(), "count {lo}..={hi}");
+                for by in [None, Some(true), Some(false)] {
+                    let mut got = rows.clone();
+                    col.retain_range_by(&mut got, lo, hi, by);
+                    assert_eq!(
+                        got,
+                        want,
+                        "range {lo}..={hi}, {} rows, checking rows: {by:?}",
+                        rows.len()
+                    );
+                }
             }
         }
     }

@@ -3,10 +3,12 @@
 //! the evaluator that answers a [`Plan`] with bitmap operations.
 //!
 //! Evaluation of an `and` starts from its cheapest exact operands (tags, segments,
-//! text values: bitmap lookups), intersects, and once the candidate set is small
-//! checks the remaining conditions row by row on the candidates only; otherwise each
-//! operand becomes a bitmap (numeric ranges through the bucket bitmaps) and is
-//! intersected. The index is not thread-safe by itself; the engine guards it.
+//! text values: bitmap lookups, borrowed where stored), intersects them, then narrows
+//! the rows found by each other condition, most selective first (estimated from bucket
+//! sizes), computing each on those rows only (see [`NumColumn::retain_range`]). Counting
+//! an `and` leaves its most selective numeric condition for last and counts it on the
+//! rows of the others without building the result. The index is not thread-safe by
+//! itself; the engine guards it.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -254,21 +256,70 @@ impl Index {
                 }
                 acc
             }
-            Plan::And(xs) => self.and(xs, ctx),
+            Plan::And(xs) => self.and(&xs.iter().collect::<Vec<_>>(), ctx),
         }
     }
 
-    /// How many rows match `plan`.
+    /// How many rows match `plan`. The most selective numeric condition of a top-level
+    /// `and` is counted on the rows of the others rather than built as a bitmap.
     pub fn count(&self, plan: &Plan, ctx: &EvalCtx<'_>) -> u64 {
-        self.eval(plan, ctx).len()
+        let Plan::And(xs) = plan else {
+            return self.eval(plan, ctx).len();
+        };
+        let last = xs
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| matches!(x, Plan::Leaf(Leaf::Num { .. } | Leaf::Event { .. })))
+            .min_by_key(|(_, x)| self.estimate(x, ctx));
+        match last {
+            Some((i, Plan::Leaf(leaf))) if xs.len() > 1 => {
+                let others: Vec<&Plan> = xs
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, x)| x)
+                    .collect();
+                let rows = self.and(&others, ctx);
+                self.count_leaf(leaf, &rows, ctx)
+            }
+            _ => self.eval(plan, ctx).len(),
+        }
     }
 
-    fn and(&self, xs: &[Plan], ctx: &EvalCtx<'_>) -> RoaringBitmap {
-        // Exact bitmap lookups first (borrowed where they are stored), smallest first.
+    /// `rows.intersection_len(&self.leaf(leaf))` for numeric leaves, without building it.
+    fn count_leaf(&self, leaf: &Leaf, rows: &RoaringBitmap, ctx: &EvalCtx<'_>) -> u64 {
+        let (key, op, v, null_as_zero) = match leaf {
+            Leaf::Num { measure, pred } => {
+                let (op, v) = resolve_pred(*pred, ctx);
+                (measure.key(), op, v, false)
+            }
+            Leaf::Event { spec, op, count } => (spec.key(), *op, *count, true),
+            other => return self.restrict_leaf(other, rows.clone(), ctx).len(),
+        };
+        let mut live = Cow::Borrowed(rows);
+        if !self.all_alive(rows) {
+            *live.to_mut() &= &self.alive;
+        }
+        let zero_matches = null_as_zero && compare(0, op, v);
+        let Some(col) = self.num.get(&key) else {
+            return if zero_matches { live.len() } else { 0 };
+        };
+        let with_value = live.intersection_len(col.nonnull());
+        let hits = match cmp_range(op, v) {
+            Some((lo, hi)) => col.count_range(&live, lo, hi),
+            None => with_value - col.count_range(&live, v, v),
+        };
+        hits + if zero_matches { live.len() - with_value } else { 0 }
+    }
+
+    /// The intersection of `xs`: exact bitmap lookups first (borrowed where they are
+    /// stored), smallest first; then the other conditions, most selective first, each
+    /// narrowing the rows found so far.
+    fn and(&self, xs: &[&Plan], ctx: &EvalCtx<'_>) -> RoaringBitmap {
         let empty = RoaringBitmap::new();
         let mut cheap: Vec<Cow<'_, RoaringBitmap>> = Vec::new();
         let mut rest: Vec<(u64, &Plan)> = Vec::new();
-        for x in xs {
+        for x in xs.iter().copied() {
             match x {
                 Plan::Leaf(Leaf::Tag(n)) => cheap.push(Cow::Borrowed(self.tags.get(n).unwrap_or(&empty))),
                 Plan::Leaf(Leaf::Segment(n)) => {
@@ -287,9 +338,15 @@ impl Index {
                 other => rest.push((self.estimate(other, ctx), other)),
             }
         }
+        // The smallest owned bitmap starts (no copy) unless a borrowed one is much smaller.
         cheap.sort_by_key(|b| b.len());
-        let mut cheap = cheap.into_iter();
-        let mut acc = cheap.next().map(Cow::into_owned);
+        let start = cheap
+            .iter()
+            .position(|b| matches!(b, Cow::Owned(_)))
+            .filter(|i| cheap[*i].len() <= cheap[0].len().saturating_mul(4))
+            .unwrap_or(0);
+        let mut acc = (!cheap.is_empty()).then(|| cheap.swap_remove(start).into_owned());
+        cheap.sort_by_key(|b| b.len());
         for b in cheap {
             if let Some(a) = acc.as_mut() {
                 *a &= b.as_ref();
@@ -298,7 +355,6 @@ impl Index {
                 return RoaringBitmap::new();
             }
         }
-        // Then the rest, most selective first, each narrowing the candidates.
         rest.sort_by_key(|(estimate, _)| *estimate);
         for (_, x) in rest {
             acc = Some(match acc {
@@ -312,10 +368,25 @@ impl Index {
         acc.unwrap_or_else(|| self.alive.clone())
     }
 
+    /// Whether every row of `rows` is alive (so intersecting with the live rows is a no-op).
+    fn all_alive(&self, rows: &RoaringBitmap) -> bool {
+        self.alive.len() == u64::from(self.rows) && rows.max().is_none_or(|m| m < self.rows)
+    }
+
+    /// Intersects `rows` with the live rows (nothing to do when every row is alive).
+    fn keep_alive(&self, rows: &mut RoaringBitmap) {
+        if !self.all_alive(rows) {
+            *rows &= &self.alive;
+        }
+    }
+
     /// `rows & self.eval(plan)`, computed from `rows`: cheap when `rows` is small.
     fn restrict(&self, plan: &Plan, mut rows: RoaringBitmap, ctx: &EvalCtx<'_>) -> RoaringBitmap {
         match plan {
-            Plan::And(xs) if xs.is_empty() => rows & &self.alive,
+            Plan::And(xs) if xs.is_empty() => {
+                self.keep_alive(&mut rows);
+                rows
+            }
             Plan::And(xs) => {
                 let mut xs: Vec<(u64, &Plan)> = xs.iter().map(|x| (self.estimate(x, ctx), x)).collect();
                 xs.sort_by_key(|(estimate, _)| *estimate);
@@ -335,7 +406,7 @@ impl Index {
                 acc
             }
             Plan::Not(x) => {
-                rows &= &self.alive;
+                self.keep_alive(&mut rows);
                 let out = match x.as_ref() {
                     Plan::Leaf(Leaf::Tag(n)) => self.tags.get(n),
                     Plan::Leaf(Leaf::Segment(n)) => self.segments.get(n),
@@ -393,21 +464,26 @@ impl Index {
         null_as_zero: bool,
         mut rows: RoaringBitmap,
     ) -> RoaringBitmap {
-        rows &= &self.alive;
+        self.keep_alive(&mut rows);
         let zero_matches = null_as_zero && compare(0, op, v);
         let Some(col) = self.num.get(key) else {
             return if zero_matches { rows } else { RoaringBitmap::new() };
         };
+        let nulls = zero_matches.then(|| &rows - col.nonnull());
         let mut hits = match cmp_range(op, v) {
-            Some((lo, hi)) => col.restrict_range(&rows, lo, hi),
+            Some((lo, hi)) => {
+                col.retain_range(&mut rows, lo, hi);
+                rows
+            }
             None => {
-                let mut set = &rows & col.nonnull();
-                set -= col.restrict_range(&rows, v, v);
-                set
+                let equal = col.restrict_range(&rows, v, v);
+                rows &= col.nonnull();
+                rows -= equal;
+                rows
             }
         };
-        if zero_matches {
-            hits |= rows - col.nonnull();
+        if let Some(nulls) = nulls {
+            hits |= nulls;
         }
         hits
     }
@@ -590,4 +666,85 @@ pub fn base_measures() -> Vec<Measure> {
     }
     out.push(Measure::UnboughtCartItems(days(30)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{check, Names};
+    use crate::window::days;
+
+    struct Known;
+
+    impl Names for Known {
+        fn has_tag(&self, name: &str) -> bool {
+            name == "vip"
+        }
+        fn has_segment(&self, _name: &str) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn counts_and_bitmaps_equal_the_row_by_row_answer_on_a_large_index_with_dead_rows() {
+        const NOW: i64 = 1_735_660_800_000;
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let n = 300_000u32;
+        let mut index = Index::new();
+        index.grow(n);
+        let spend = (0..n).map(|_| match next(10) {
+            0..=5 => Some(0),
+            6 => None,
+            _ => Some(next(500_000) as i64),
+        });
+        index.put_num(
+            Measure::Spend(Some(days(30))).key(),
+            NumColumn::build(spend.collect::<Vec<_>>()),
+        );
+        let active = (0..n).map(|_| Some(NOW - next(200 * 86_400_000) as i64));
+        index.put_num(
+            Measure::LastActive.key(),
+            NumColumn::build(active.collect::<Vec<_>>()),
+        );
+        let regions = ["", "上海", "北京", "廣東", "浙江"].map(str::to_owned).to_vec();
+        let codes = (0..n).map(|_| next(5) as u32).collect();
+        index.put_cat(Measure::Region.key(), CatColumn::from_codes(regions, codes));
+        let genders = ["", "男", "女"].map(str::to_owned).to_vec();
+        let codes = (0..n).map(|_| next(3) as u32).collect();
+        index.put_cat(Measure::Gender.key(), CatColumn::from_codes(genders, codes));
+        index.put_tag("vip", (0..n).filter(|_| next(4) == 0).collect());
+        for row in (0..n).step_by(101) {
+            index.kill(row);
+        }
+        index.tag_mut("vip").insert(7 * 101); // a dead row left in a tag
+        let windowing = Windowing::default();
+        let ctx = EvalCtx {
+            now: NOW,
+            windowing: &windowing,
+        };
+        for text in [
+            r#"spend(30d) > 1000 元 and last_active within 30d and region in ["上海", "北京", "廣東"] and gender = "女" and not tag("vip")"#,
+            r#"spend(30d) >= 0 元 and last_active within 90d"#,
+            r#"spend(30d) != 0 元 and tag("vip")"#,
+            r#"spend(30d) < 2000 元 and region = "浙江" and not (last_active within 10d)"#,
+            r#"tag("vip") and gender = "男""#,
+            r#"last_active before 150d and (region = "上海" or spend(30d) > 4000 元)"#,
+            r#"spend(30d) > 4999 元 and spend(30d) < 1 元"#,
+        ] {
+            let expr = crate::dsl::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let plan = check(&expr, &Known, windowing.tz).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let want: Vec<u32> = (0..n + 10)
+                .filter(|r| index.row_matches(&plan, *r, &ctx))
+                .collect();
+            let got: Vec<u32> = index.eval(&plan, &ctx).iter().collect();
+            assert_eq!(got, want, "{text}");
+            assert_eq!(index.count(&plan, &ctx), want.len() as u64, "{text}");
+        }
+    }
 }
