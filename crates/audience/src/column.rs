@@ -568,10 +568,81 @@ struct Split<'a> {
     partial_len: u64,
 }
 
+/// The codes of a text column, one a row, in the narrowest width that holds them.
+#[derive(Debug, Clone)]
+enum Codes {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Codes {
+    /// Narrows a list of codes.
+    fn from_vec(codes: Vec<u32>) -> Codes {
+        match codes.iter().copied().max().unwrap_or(0) {
+            0..=0xFF => Codes::U8(codes.into_iter().map(|c| c as u8).collect()),
+            0x100..=0xFFFF => Codes::U16(codes.into_iter().map(|c| c as u16).collect()),
+            _ => Codes::U32(codes),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Codes::U8(v) => v.len(),
+            Codes::U16(v) => v.len(),
+            Codes::U32(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<u32> {
+        match self {
+            Codes::U8(v) => v.get(i).map(|c| u32::from(*c)),
+            Codes::U16(v) => v.get(i).map(|c| u32::from(*c)),
+            Codes::U32(v) => v.get(i).copied(),
+        }
+    }
+
+    /// Grows to `n` codes, the new ones 0.
+    fn grow(&mut self, n: usize) {
+        match self {
+            Codes::U8(v) => v.resize(n, 0),
+            Codes::U16(v) => v.resize(n, 0),
+            Codes::U32(v) => v.resize(n, 0),
+        }
+    }
+
+    /// Sets code `i` (below `len`), widening every code when `c` does not fit.
+    fn set(&mut self, i: usize, c: u32) {
+        match self {
+            Codes::U8(v) if c <= 0xFF => v[i] = c as u8,
+            Codes::U16(v) if c <= 0xFFFF => v[i] = c as u16,
+            Codes::U32(v) => v[i] = c,
+            Codes::U8(v) => {
+                let mut wide: Vec<u32> = v.iter().map(|c| u32::from(*c)).collect();
+                wide[i] = c;
+                *self = Codes::from_vec(wide);
+            }
+            Codes::U16(v) => {
+                let mut wide: Vec<u32> = v.iter().map(|c| u32::from(*c)).collect();
+                wide[i] = c;
+                *self = Codes::from_vec(wide);
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> u64 {
+        (match self {
+            Codes::U8(v) => v.capacity(),
+            Codes::U16(v) => v.capacity() * 2,
+            Codes::U32(v) => v.capacity() * 4,
+        }) as u64
+    }
+}
+
 /// A text column: a code per row (0 = null) and a bitmap per value.
 #[derive(Debug, Clone)]
 pub struct CatColumn {
-    codes: Vec<u32>,
+    codes: Codes,
     dict: Vec<String>,
     lookup: HashMap<String, u32>,
     bitmaps: Vec<RoaringBitmap>,
@@ -580,7 +651,7 @@ pub struct CatColumn {
 impl Default for CatColumn {
     fn default() -> Self {
         CatColumn {
-            codes: Vec::new(),
+            codes: Codes::U8(Vec::new()),
             dict: vec![String::new()],
             lookup: HashMap::new(),
             bitmaps: vec![RoaringBitmap::new()],
@@ -607,7 +678,7 @@ impl CatColumn {
             .into_iter()
             .map(|r| RoaringBitmap::from_sorted_iter(r).unwrap_or_default())
             .collect();
-        col.codes = codes;
+        col.codes = Codes::from_vec(codes);
         col
     }
 
@@ -624,7 +695,7 @@ impl CatColumn {
 
     /// The value of `row`.
     pub fn get(&self, row: u32) -> Option<&str> {
-        match self.codes.get(row as usize).copied().unwrap_or(0) {
+        match self.codes.get(row as usize).unwrap_or(0) {
             0 => None,
             c => self.dict.get(c as usize).map(String::as_str),
         }
@@ -634,10 +705,10 @@ impl CatColumn {
     pub fn set(&mut self, row: u32, v: Option<&str>) {
         let i = row as usize;
         if i >= self.codes.len() {
-            self.codes.resize(i + 1, 0);
+            self.codes.grow(i + 1);
         }
         let new = v.map_or(0, |v| self.code_of(v));
-        let old = self.codes[i];
+        let old = self.codes.get(i).unwrap_or(0);
         if old == new {
             return;
         }
@@ -647,7 +718,7 @@ impl CatColumn {
         if new != 0 {
             self.bitmaps[new as usize].insert(row);
         }
-        self.codes[i] = new;
+        self.codes.set(i, new);
     }
 
     /// Rows whose value is one of `values`.
@@ -716,7 +787,7 @@ impl CatColumn {
 
     /// Bytes held (approximate).
     pub fn heap_bytes(&self) -> u64 {
-        (self.codes.capacity() * 4) as u64
+        self.codes.heap_bytes()
             + self
                 .bitmaps
                 .iter()
@@ -894,6 +965,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn text_codes_widen_when_the_dictionary_outgrows_them() {
+        let mut col = CatColumn::from_codes(vec![String::new(), "a".into()], vec![1, 0, 1]);
+        for i in 0..300u32 {
+            col.set(3 + i, Some(&format!("v{i}")));
+        }
+        col.set(1, Some("v299"));
+        assert_eq!(col.get(0), Some("a"));
+        assert_eq!(col.get(1), Some("v299"));
+        assert_eq!(col.get(302), Some("v299"));
+        assert_eq!(col.get(303), None);
+        assert_eq!(
+            col.any_of(&["v299".into()]).iter().collect::<Vec<_>>(),
+            vec![1, 302]
+        );
     }
 
     #[test]

@@ -7,16 +7,27 @@
 //! the last purchase time (more recent = higher), frequency on paid orders, monetary
 //! on net spend.
 
-/// Breakpoints of `values` (sorted in place) for `bins` bins.
+/// Breakpoints of `values` (reordered in place) for `bins` bins.
+///
+/// Each order statistic is selected (not sorted for), largest first, each within the
+/// prefix the previous selection left below it: linear time instead of a full sort.
 pub fn breakpoints(values: &mut [i64], bins: u8) -> Vec<i64> {
-    values.sort_unstable();
-    let n = values.len();
+    let n = values.len() as u64;
     if n == 0 {
         return Vec::new();
     }
-    (1..u64::from(bins.max(1)))
-        .map(|k| values[((n as u64 - 1) * k / u64::from(bins)) as usize])
-        .collect()
+    let ranks: Vec<usize> = (1..u64::from(bins.max(1)))
+        .map(|k| ((n - 1) * k / u64::from(bins)) as usize)
+        .collect();
+    let mut out = vec![0; ranks.len()];
+    let mut end = values.len();
+    for (slot, &rank) in out.iter_mut().zip(&ranks).rev() {
+        // values[..end] holds the `end` smallest values and rank < end.
+        let (_, v, _) = values[..end].select_nth_unstable(rank);
+        *slot = *v;
+        end = rank + 1;
+    }
+    out
 }
 
 /// The score of `x` against `breakpoints`.
@@ -93,6 +104,31 @@ mod tests {
         );
         let same = breakpoints(&mut [7, 7, 7, 7], 5);
         assert_eq!(score(7, &same), 1);
+    }
+
+    #[test]
+    fn selected_breakpoints_equal_those_of_the_sorted_values() {
+        let mut x: u64 = 0x853c_49e6_748f_ea9b;
+        for n in [1usize, 2, 3, 4, 5, 6, 7, 10, 11, 99, 1000, 4097] {
+            for spread in [3u64, 1_000_000] {
+                let v: Vec<i64> = (0..n)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x % spread) as i64 - 1
+                    })
+                    .collect();
+                let mut sorted = v.clone();
+                sorted.sort_unstable();
+                for bins in [0u8, 1, 2, 3, 5, 10] {
+                    let want: Vec<i64> = (1..u64::from(bins.max(1)))
+                        .map(|k| sorted[((n as u64 - 1) * k / u64::from(bins)) as usize])
+                        .collect();
+                    assert_eq!(breakpoints(&mut v.clone(), bins), want, "n {n} bins {bins}");
+                }
+            }
+        }
     }
 
     #[test]
