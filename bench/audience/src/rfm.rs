@@ -60,29 +60,43 @@ pub struct Scored {
     pub m: u8,
 }
 
-/// Per-user aggregates, dense over user ids; `f = 0` means no order.
-struct Agg {
-    r: Vec<i64>,
-    f: Vec<u32>,
-    m: Vec<i64>,
+/// Per-user aggregates, dense over user ids, one 24-byte slot a user (one cache line
+/// touched per order): `[r, m, f]` with r = max ts as `ts − i64::MIN` (order-preserving,
+/// 0 = no order yet), m = the wrapping sum of amounts, f = the order count. All zero
+/// initially, so the allocation is a zeroed one.
+struct Agg(Vec<[u64; 3]>);
+
+/// `ts` as an unsigned number in the same order (`i64::MIN` ↦ 0).
+fn enc(ts: i64) -> u64 {
+    ts.wrapping_sub(i64::MIN) as u64
+}
+
+/// Inverse of [`enc`].
+fn dec(r: u64) -> i64 {
+    (r as i64).wrapping_add(i64::MIN)
 }
 
 impl Agg {
     fn new(users: usize) -> Agg {
-        Agg {
-            r: vec![i64::MIN; users],
-            f: vec![0; users],
-            m: vec![0; users],
-        }
+        Agg(vec![[0; 3]; users])
     }
 
     /// Folds orders into the aggregates (ids already checked against `users`).
     fn add(&mut self, user: &[u32], ts: &[i64], amount: &[i64]) {
         for ((u, t), a) in user.iter().zip(ts).zip(amount) {
-            let u = *u as usize;
-            self.r[u] = self.r[u].max(*t);
-            self.f[u] += 1;
-            self.m[u] += *a;
+            let slot = &mut self.0[*u as usize];
+            slot[0] = slot[0].max(enc(*t));
+            slot[1] = slot[1].wrapping_add(*a as u64);
+            slot[2] += 1;
+        }
+    }
+
+    /// Folds another thread's aggregates of the same users in.
+    fn merge(into: &mut [[u64; 3]], from: &[[u64; 3]]) {
+        for (x, y) in into.iter_mut().zip(from) {
+            x[0] = x[0].max(y[0]);
+            x[1] = x[1].wrapping_add(y[1]);
+            x[2] += y[2];
         }
     }
 }
@@ -97,7 +111,8 @@ fn join<T>(h: thread::ScopedJoinHandle<'_, T>) -> Result<T> {
     h.join().map_err(|_| anyhow!("an RFM thread panicked"))
 }
 
-/// Aggregates the orders on `threads` threads.
+/// Aggregates the orders on `threads` threads: each folds a share of the orders into
+/// slots of its own, then the slots are merged, split by user range.
 fn aggregate(o: &Orders, threads: usize) -> Result<Agg> {
     let parts = ranges(o.user.len(), threads);
     let mut aggs = thread::scope(|s| {
@@ -118,30 +133,18 @@ fn aggregate(o: &Orders, threads: usize) -> Result<Agg> {
     if aggs.is_empty() {
         return Ok(total);
     }
-    // Merge the other threads' arrays into `total`, split by user range.
     let chunk = o.users.div_ceil(threads.max(1)).max(1);
     thread::scope(|s| {
         let handles: Vec<_> = total
-            .r
+            .0
             .chunks_mut(chunk)
-            .zip(total.f.chunks_mut(chunk))
-            .zip(total.m.chunks_mut(chunk))
             .enumerate()
-            .map(|(i, ((r, f), m))| {
+            .map(|(i, into)| {
                 let aggs = &aggs;
                 s.spawn(move || {
                     let lo = i * chunk;
                     for a in aggs {
-                        let hi = lo + r.len();
-                        for (x, y) in r.iter_mut().zip(&a.r[lo..hi]) {
-                            *x = (*x).max(*y);
-                        }
-                        for (x, y) in f.iter_mut().zip(&a.f[lo..hi]) {
-                            *x += *y;
-                        }
-                        for (x, y) in m.iter_mut().zip(&a.m[lo..hi]) {
-                            *x += *y;
-                        }
+                        Agg::merge(into, &a.0[lo..lo + into.len()]);
                     }
                 })
             })
@@ -154,19 +157,17 @@ fn aggregate(o: &Orders, threads: usize) -> Result<Agg> {
 /// Scores every buyer: aggregation, quintile breakpoints per metric, and the
 /// materialised (user, r, f, m) of every buyer in user order.
 pub fn score_buyers(o: &Orders, threads: usize) -> Result<Vec<Scored>> {
-    let agg = aggregate(o, threads)?;
-    let buyers = agg.f.iter().filter(|f| **f > 0).count();
+    let agg = aggregate(o, threads)?.0;
+    let buyers = agg.iter().filter(|a| a[2] > 0).count();
     let (mut rs, mut fs, mut ms) = (
         Vec::with_capacity(buyers),
         Vec::with_capacity(buyers),
         Vec::with_capacity(buyers),
     );
-    for u in 0..o.users {
-        if agg.f[u] > 0 {
-            rs.push(agg.r[u]);
-            fs.push(i64::from(agg.f[u]));
-            ms.push(agg.m[u]);
-        }
+    for [r, m, f] in agg.iter().copied().filter(|a| a[2] > 0) {
+        rs.push(dec(r));
+        fs.push(f as i64);
+        ms.push(m as i64);
     }
     let (br, bf, bm) = thread::scope(|s| {
         let hr = s.spawn(|| breakpoints(&mut rs, BINS));
@@ -179,7 +180,7 @@ pub fn score_buyers(o: &Orders, threads: usize) -> Result<Vec<Scored>> {
     let parts = ranges(o.users, threads);
     let counts: Vec<usize> = parts
         .iter()
-        .map(|r| agg.f[r.clone()].iter().filter(|f| **f > 0).count())
+        .map(|r| agg[r.clone()].iter().filter(|a| a[2] > 0).count())
         .collect();
     let mut out = vec![Scored::default(); buyers];
     thread::scope(|s| {
@@ -191,17 +192,16 @@ pub fn score_buyers(o: &Orders, threads: usize) -> Result<Vec<Scored>> {
             let (agg, br, bf, bm) = (&agg, &br, &bf, &bm);
             handles.push(s.spawn(move || {
                 let mut slots = slice.iter_mut();
-                for u in range {
-                    let f = agg.f[u];
+                for (u, [r, m, f]) in range.clone().zip(agg[range].iter().copied()) {
                     if f == 0 {
                         continue;
                     }
                     if let Some(slot) = slots.next() {
                         *slot = Scored {
                             user: u as u32,
-                            r: score(agg.r[u], br),
-                            f: score(i64::from(f), bf),
-                            m: score(agg.m[u], bm),
+                            r: score(dec(r), br),
+                            f: score(f as i64, bf),
+                            m: score(m as i64, bm),
                         };
                     }
                 }
