@@ -42,28 +42,33 @@ pub struct Manifest {
     pub order_columns: Vec<ColumnFile>,
 }
 
+/// The member `key` of a manifest object.
 fn field<'a>(v: &'a Value, key: &str) -> Result<&'a Value> {
     v.get(key).with_context(|| format!("manifest: missing {key:?}"))
 }
 
+/// The member `key` as a non-negative integer.
 fn as_u64(v: &Value, key: &str) -> Result<u64> {
     field(v, key)?
         .as_u64()
         .with_context(|| format!("manifest: {key:?} is not a non-negative integer"))
 }
 
+/// The member `key` as an integer.
 fn as_i64(v: &Value, key: &str) -> Result<i64> {
     field(v, key)?
         .as_i64()
         .with_context(|| format!("manifest: {key:?} is not an integer"))
 }
 
+/// The member `key` as a string.
 fn as_str<'a>(v: &'a Value, key: &str) -> Result<&'a str> {
     field(v, key)?
         .as_str()
         .with_context(|| format!("manifest: {key:?} is not a string"))
 }
 
+/// A manifest list of column files, paths resolved against `dir`.
 fn columns(dir: &Path, v: &Value) -> Result<Vec<ColumnFile>> {
     let list = v.as_array().context("manifest: columns is not a list")?;
     list.iter()
@@ -77,6 +82,7 @@ fn columns(dir: &Path, v: &Value) -> Result<Vec<ColumnFile>> {
         .collect()
 }
 
+/// A manifest list of strings (`what` names it in errors).
 fn strings(v: &Value, what: &str) -> Result<Vec<String>> {
     v.as_array()
         .with_context(|| format!("manifest: {what} is not a list"))?

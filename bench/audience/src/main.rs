@@ -55,25 +55,38 @@ struct Args {
 
 /// Everything measured.
 struct Results {
+    /// Profiles (index rows).
     profiles: usize,
+    /// Columns and tags loaded into the index.
     columns: usize,
+    /// Timing of the segment count.
     segment: Timing,
+    /// The segment count.
     count: u64,
+    /// RSS right after the index was built, bytes.
     rss_bytes: u64,
+    /// Index build time, ms.
     build_ms: f64,
+    /// Orders in the log.
     orders: usize,
+    /// Timing of RFM scoring.
     rfm: Timing,
+    /// Σ(100·r + 10·f + m) over the buyers.
     checksum: u64,
+    /// Buyers scored.
     buyers: u64,
+    /// Threads used.
     threads: usize,
 }
 
+/// A timing as JSON, ms rounded to the µs.
 fn timing_json(t: &Timing) -> serde_json::Value {
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
     json!({"median": r3(t.median), "min": r3(t.min), "runs": t.runs.iter().map(|x| r3(*x)).collect::<Vec<_>>()})
 }
 
 impl Results {
+    /// The object `report.py` reads.
     fn json(&self) -> serde_json::Value {
         json!({
             "segment": {
@@ -95,6 +108,7 @@ impl Results {
         })
     }
 
+    /// A table for people.
     fn table(&self) -> String {
         let mut out = String::new();
         let mut w = |s: String| {
@@ -128,6 +142,7 @@ impl Results {
     }
 }
 
+/// Loads the index, times the segment count, loads the orders, times RFM, prints.
 fn main() -> Result<()> {
     let args = Args::parse();
     let threads = args

@@ -77,6 +77,7 @@ fn dec(r: u64) -> i64 {
 }
 
 impl Agg {
+    /// Empty aggregates of `users` users.
     fn new(users: usize) -> Agg {
         Agg(vec![[0; 3]; users])
     }
@@ -107,6 +108,7 @@ fn ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
     (0..parts).map(|i| n * i / parts..n * (i + 1) / parts).collect()
 }
 
+/// Joins a scoped thread, a panic becoming an error.
 fn join<T>(h: thread::ScopedJoinHandle<'_, T>) -> Result<T> {
     h.join().map_err(|_| anyhow!("an RFM thread panicked"))
 }

@@ -23,12 +23,23 @@ pub const SEGMENT: &str = r#"spend(30d) > 1000 元 and last_active within 30d an
 /// How one raw profile column becomes part of the index.
 #[derive(Debug, Clone)]
 enum Kind {
-    /// A numeric column; `null` is the raw value that means "no value".
-    Num { measure: Measure, null: Option<i64> },
+    /// A numeric column.
+    Num {
+        /// The measure whose column key it is stored under.
+        measure: Measure,
+        /// The raw value that means "no value", if any.
+        null: Option<i64>,
+    },
     /// A categorical column, codes decoded through the manifest dictionary.
-    Cat { measure: Measure },
-    /// A 0/1 tag column, a bitmap named by the tag's display name.
-    Tag { name: String },
+    Cat {
+        /// The measure whose column key it is stored under.
+        measure: Measure,
+    },
+    /// A 0/1 tag column.
+    Tag {
+        /// The tag's display name, the bitmap's name.
+        name: String,
+    },
 }
 
 /// The raw profile columns and what each is in the index.
@@ -66,8 +77,11 @@ fn layout(m: &Manifest) -> Vec<(String, Kind)> {
 
 /// A column built for the index.
 enum Built {
+    /// A numeric column and its key.
     Num(String, NumColumn),
+    /// A text column and its key.
     Cat(String, CatColumn),
+    /// A tag and its name.
     Tag(String, RoaringBitmap),
 }
 
@@ -176,10 +190,12 @@ pub fn load(m: &Manifest, threads: usize) -> Result<Loaded> {
 struct Tags<'a>(&'a Index);
 
 impl Names for Tags<'_> {
+    /// Whether the index holds the tag.
     fn has_tag(&self, name: &str) -> bool {
         self.0.tag(name).is_some()
     }
 
+    /// No saved segments here.
     fn has_segment(&self, _name: &str) -> bool {
         false
     }
