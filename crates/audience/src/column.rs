@@ -2,9 +2,9 @@
 //! bucket bitmaps, dictionary-encoded text with one bitmap per value, and multi-valued
 //! text as one bitmap per value.
 //!
-//! A numeric column keeps, besides its values: 128 quantile buckets as bitmaps, the
-//! cumulative bitmaps of every eighth bucket boundary ("rows below group `g`"), and a
-//! fine bucket code per row (32,768 quantiles, two bytes a row). A range over the whole
+//! A numeric column keeps, besides its values: 255 quantile buckets as bitmaps, the
+//! cumulative bitmaps of every sixteenth bucket boundary ("rows below group `g`"), and a
+//! fine bucket code per row (65,280 quantiles, two bytes a row). A range over the whole
 //! column unions the bitmaps of buckets wholly inside the range, or subtracts from the
 //! non-null rows when the outside is smaller, and checks only the rows of the (at most
 //! two) edge buckets. A range over given rows ([`NumColumn::retain_range`],
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use roaring::{MultiOps, RoaringBitmap};
 
 /// Number of value buckets of a numeric column.
-const BUCKETS: usize = 128;
+const BUCKETS: usize = 255;
 
 /// Checking one row by its code costs about this many elements of a bitmap operation
 /// (iterating the row, reading its code, building the result).
@@ -58,7 +58,7 @@ const FINE: usize = BUCKETS * 256;
 const NULL_CODE: u16 = u16::MAX;
 
 /// Buckets per group of the cumulative bitmaps.
-const GROUP: usize = 8;
+const GROUP: usize = 16;
 
 /// Bucket classes against a range: wholly outside, wholly inside, straddling an end.
 const OUT: u8 = 0;
