@@ -54,12 +54,15 @@ pub fn column_of(leaf: &Leaf) -> Option<String> {
     }
 }
 
+/// The inclusive value range `lo..=hi` of `x op v`; `None` for `!=` (not one range).
+/// `> i64::MAX` and `< i64::MIN` hold for no value: an empty range (`lo > hi`).
 fn cmp_range(op: CmpOp, v: i64) -> Option<(i64, i64)> {
+    const EMPTY: (i64, i64) = (i64::MAX, i64::MIN);
     Some(match op {
         CmpOp::Eq => (v, v),
-        CmpOp::Gt => (v.checked_add(1)?, i64::MAX),
+        CmpOp::Gt => v.checked_add(1).map_or(EMPTY, |lo| (lo, i64::MAX)),
         CmpOp::Ge => (v, i64::MAX),
-        CmpOp::Lt => (i64::MIN, v.checked_sub(1)?),
+        CmpOp::Lt => v.checked_sub(1).map_or(EMPTY, |hi| (i64::MIN, hi)),
         CmpOp::Le => (i64::MIN, v),
         CmpOp::Ne => return None,
     })
@@ -575,8 +578,8 @@ impl Index {
                 .get(&measure.key())
                 .map(|c| c.containing(value))
                 .unwrap_or_default(),
-            Leaf::Tag(n) => self.tags.get(n).cloned().unwrap_or_default(),
-            Leaf::Segment(n) => self.segments.get(n).cloned().unwrap_or_default(),
+            Leaf::Tag(n) => self.tags.get(n).map(|b| b & &self.alive).unwrap_or_default(),
+            Leaf::Segment(n) => self.segments.get(n).map(|b| b & &self.alive).unwrap_or_default(),
         }
     }
 
@@ -746,5 +749,42 @@ mod tests {
             assert_eq!(got, want, "{text}");
             assert_eq!(index.count(&plan, &ctx), want.len() as u64, "{text}");
         }
+    }
+
+    #[test]
+    fn comparisons_past_the_ends_of_i64_match_nothing_and_lone_tags_skip_dead_rows() {
+        let mut index = Index::new();
+        index.grow(4);
+        index.tag_mut("vip").extend([1, 2]);
+        index.kill(2);
+        let windowing = Windowing::default();
+        let ctx = EvalCtx {
+            now: 0,
+            windowing: &windowing,
+        };
+        let num = |op, v| {
+            Plan::Leaf(Leaf::Num {
+                measure: Measure::RawNumber("x".into()),
+                pred: NumPred::Cmp(op, v),
+            })
+        };
+        // i64::MIN is the columns' null; every measure keeps within ±9e18 (traits::to_ppm).
+        let values = [Some(i64::MIN + 1), Some(0), Some(i64::MAX), None];
+        index.put_num(Measure::RawNumber("x".into()).key(), NumColumn::build(values));
+        for (op, v, want) in [
+            (CmpOp::Gt, i64::MAX, 0),
+            (CmpOp::Lt, i64::MIN, 0),
+            (CmpOp::Ge, i64::MAX, 0), // the only such row is dead
+            (CmpOp::Le, i64::MIN, 0),
+            (CmpOp::Le, i64::MIN + 1, 1),
+            (CmpOp::Ne, 0, 1),
+        ] {
+            let plan = num(op, v);
+            assert_eq!(index.eval(&plan, &ctx).len(), want, "{op:?} {v}");
+            assert_eq!(index.count(&plan, &ctx), want, "{op:?} {v}");
+        }
+        let tag = Plan::Leaf(Leaf::Tag("vip".into()));
+        assert_eq!(index.eval(&tag, &ctx).iter().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(index.count(&tag, &ctx), 1);
     }
 }

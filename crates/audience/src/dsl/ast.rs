@@ -2,7 +2,7 @@
 //! JSON form of the API and the console is (`serde` gives the JSON shape).
 //!
 //! The tree is *syntactic*: it names traits and events but does not know whether
-//! they exist or have the right type. [`crate::check`] resolves it against the trait
+//! they exist or have the right type. [`crate::plan::check`] resolves it against the trait
 //! catalogue into an executable plan and reports unknown names and wrong types.
 
 use std::fmt;
