@@ -90,6 +90,71 @@ pub trait Names {
     fn has_tag(&self, name: &str) -> bool;
     /// Whether a saved segment of this name exists.
     fn has_segment(&self, name: &str) -> bool;
+    /// Whether `event("name")` may be used: an event received before or a standard one
+    /// ([`STANDARD_EVENTS`]). By default every name is.
+    fn has_event(&self, _name: &str) -> bool {
+        true
+    }
+    /// Event names to suggest for a misspelt one.
+    fn event_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Event names a segment may use before any has been received: the Segment e-commerce
+/// spec v2 and its lifecycle events (`Signed Up`, …), as sent by Segment and RudderStack SDKs.
+pub const STANDARD_EVENTS: &[&str] = &[
+    "Products Searched",
+    "Product List Viewed",
+    "Product List Filtered",
+    "Promotion Viewed",
+    "Promotion Clicked",
+    "Product Clicked",
+    "Product Viewed",
+    "Product Added",
+    "Product Removed",
+    "Cart Viewed",
+    "Checkout Started",
+    "Checkout Step Viewed",
+    "Checkout Step Completed",
+    "Payment Info Entered",
+    "Order Updated",
+    "Order Completed",
+    "Order Refunded",
+    "Order Cancelled",
+    "Coupon Entered",
+    "Coupon Applied",
+    "Coupon Denied",
+    "Coupon Removed",
+    "Product Added to Wishlist",
+    "Product Removed from Wishlist",
+    "Wishlist Product Added to Cart",
+    "Product Shared",
+    "Cart Shared",
+    "Product Reviewed",
+    "Signed Up",
+    "Signed In",
+    "Signed Out",
+    "Logged In",
+];
+
+/// The closest of `candidates` to `name` (case-insensitive edit distance within a third of
+/// its length, at least 2), for "did you mean …?".
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    let limit = (name.chars().count() / 3).max(2);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
 }
 
 /// Resolves `expr` into a plan; `tz` reads date literals as shop-local dates.
@@ -218,6 +283,20 @@ impl Checker<'_> {
                 }
                 if filters.iter().any(|f| f.values.is_empty()) {
                     return Err(bad("an event property filter needs at least one value"));
+                }
+                if !self.names.has_event(name) && !STANDARD_EVENTS.contains(&name.as_str()) {
+                    let known = self.names.event_names();
+                    let hint = closest(
+                        name,
+                        known
+                            .iter()
+                            .map(String::as_str)
+                            .chain(STANDARD_EVENTS.iter().copied()),
+                    );
+                    return Err(bad(format!(
+                        "unknown event {name:?}: no such event has been received and it is not a standard e-commerce event{}",
+                        did_you_mean(hint)
+                    )));
                 }
                 Ok(Leaf::Event {
                     spec: CounterSpec {
@@ -348,8 +427,9 @@ pub fn measure(r: &TraitRef) -> Result<Measure> {
     let Some(entry) = CATALOGUE.iter().find(|e| e.name == r.name) else {
         let names: Vec<&str> = CATALOGUE.iter().map(|e| e.name).collect();
         return Err(bad(format!(
-            "unknown trait {:?}; known traits: {}; raw profile traits are written traits.<name>",
+            "unknown trait {:?}{}; known traits: {}; raw profile traits are written traits.<name>",
             r.name,
+            did_you_mean(closest(&r.name, names.iter().copied())),
             names.join(", ")
         )));
     };

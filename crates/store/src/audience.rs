@@ -218,3 +218,11 @@ pub fn user_ids(conn: &mut dyn Conn) -> Result<Vec<(String, String)>> {
     })
     .collect()
 }
+
+/// Every distinct event name received (track event names, page and screen names).
+pub fn event_names(conn: &mut dyn Conn) -> Result<Vec<String>> {
+    conn.query("SELECT DISTINCT name FROM events WHERE name IS NOT NULL", &[])?
+        .into_iter()
+        .map(|r| r.text(0))
+        .collect()
+}

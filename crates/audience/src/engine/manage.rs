@@ -21,7 +21,6 @@ use crate::counter::CounterSpec;
 use crate::definitions::{SegmentDef, TagDef, TagKind};
 use crate::dsl::{self, Expr};
 use crate::plan::{self, Names, Plan};
-use crate::window::Windowing;
 use crate::{Error, Result};
 
 /// The longest tag or segment name, in characters.
@@ -86,14 +85,24 @@ pub struct TagInput {
     pub description: Option<String>,
 }
 
-struct RegistryNames<'a>(&'a Registry);
+/// The names an expression may use: the registry's tags and segments, the events seen.
+struct StateNames<'a> {
+    registry: &'a Registry,
+    events: &'a HashSet<String>,
+}
 
-impl Names for RegistryNames<'_> {
+impl Names for StateNames<'_> {
     fn has_tag(&self, name: &str) -> bool {
-        self.0.get(DefKind::Tag, name).is_some()
+        self.registry.get(DefKind::Tag, name).is_some()
     }
     fn has_segment(&self, name: &str) -> bool {
-        self.0.get(DefKind::Segment, name).is_some()
+        self.registry.get(DefKind::Segment, name).is_some()
+    }
+    fn has_event(&self, name: &str) -> bool {
+        self.events.contains(name)
+    }
+    fn event_names(&self) -> Vec<String> {
+        self.events.iter().cloned().collect()
     }
 }
 
@@ -112,14 +121,18 @@ fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks `expr` against `registry` into a plan.
-pub fn compile(registry: &Registry, windowing: &Windowing, expr: &Expr) -> Result<Plan> {
-    plan::check(expr, &RegistryNames(registry), windowing.tz)
+/// Checks `expr` against the state's definitions and event names into a plan.
+pub fn compile(state: &State, expr: &Expr) -> Result<Plan> {
+    let names = StateNames {
+        registry: &state.registry,
+        events: &state.events_seen,
+    };
+    plan::check(expr, &names, state.windowing.tz)
 }
 
-fn tag_entry(def: TagDef, registry: &Registry, windowing: &Windowing) -> Result<Entry> {
+fn tag_entry(def: TagDef, state: &State) -> Result<Entry> {
     let plan = match (&def.kind, &def.rule) {
-        (TagKind::Rule, Some(r)) => Some(compile(registry, windowing, &dsl::parse(r)?)?),
+        (TagKind::Rule, Some(r)) => Some(compile(state, &dsl::parse(r)?)?),
         (TagKind::Rule, None) => return Err(Error::Invalid("a rule tag needs a rule".into())),
         (TagKind::Manual, Some(_)) => return Err(Error::Invalid("a manual tag has no rule".into())),
         (TagKind::Manual, None) => None,
@@ -133,8 +146,8 @@ fn tag_entry(def: TagDef, registry: &Registry, windowing: &Windowing) -> Result<
     })
 }
 
-fn segment_entry(def: SegmentDef, registry: &Registry, windowing: &Windowing) -> Result<Entry> {
-    let plan = compile(registry, windowing, &dsl::parse(&def.expression)?)?;
+fn segment_entry(def: SegmentDef, state: &State) -> Result<Entry> {
+    let plan = compile(state, &dsl::parse(&def.expression)?)?;
     Ok(Entry {
         kind: DefKind::Segment,
         name: def.name.clone(),
@@ -163,8 +176,10 @@ fn register_counters(
 /// Builds the state from the store: built-in tags from `config`, stored definitions,
 /// then every profile's facts, columns and memberships (no transitions).
 pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<State> {
-    let (tags, segments) = store.read_with(snapshot::read_definitions).await?;
+    let stored = store.read_with(snapshot::read_definitions).await?;
+    let (tags, segments) = (stored.tags, stored.segments);
     let mut state = State::new(config, now);
+    state.events_seen.extend(stored.event_names);
     for b in state.config.builtin_tags.clone() {
         let def = TagDef {
             name: b.name.clone(),
@@ -174,7 +189,7 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
             description: Some(b.description.clone()),
             builtin: true,
         };
-        let entry = tag_entry(def, &state.registry, &state.windowing)
+        let entry = tag_entry(def, &state)
             .map_err(|e| Error::Invalid(format!("built-in tag {:?} in the configuration: {e}", b.name)))?;
         register_counters(&mut state, entry.plan.as_ref());
         state.registry.put(entry)?;
@@ -193,10 +208,10 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
             let entry = match kind {
                 DefKind::Tag => serde_json::from_str::<TagDef>(&body)
                     .map_err(|e| Error::Invalid(e.to_string()))
-                    .and_then(|d| tag_entry(d, &state.registry, &state.windowing)),
+                    .and_then(|d| tag_entry(d, &state)),
                 DefKind::Segment => serde_json::from_str::<SegmentDef>(&body)
                     .map_err(|e| Error::Invalid(e.to_string()))
-                    .and_then(|d| segment_entry(d, &state.registry, &state.windowing)),
+                    .and_then(|d| segment_entry(d, &state)),
             };
             match entry {
                 Ok(e) if state.registry.get(kind, &name).is_none() => {
@@ -261,8 +276,7 @@ impl Audience {
     /// Checks a segment expression into a plan (nothing is changed).
     pub fn compile(&self, input: &SegmentInput) -> Result<(Expr, Plan)> {
         let expr = input.expr()?;
-        let s = self.read();
-        let plan = compile(&s.registry, &s.windowing, &expr)?;
+        let plan = compile(&self.read(), &expr)?;
         Ok((expr, plan))
     }
 
@@ -307,7 +321,7 @@ impl Audience {
             } else if replace {
                 return Err(Error::NotFound(format!("tag {:?}", def.name)));
             }
-            tag_entry(def.clone(), &s.registry, &s.windowing)?
+            tag_entry(def.clone(), &s)?
         };
         self.install(entry, replace).await?;
         Ok(def)
@@ -337,7 +351,7 @@ impl Audience {
                 (None, true) => return Err(Error::NotFound(format!("segment {:?}", def.name))),
                 _ => {}
             }
-            segment_entry(def.clone(), &s.registry, &s.windowing)?
+            segment_entry(def.clone(), &s)?
         };
         self.install(entry, replace).await?;
         Ok(def)

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::defs::DefKind;
-use super::manage::{compile, SegmentInput};
+use super::manage::SegmentInput;
 use super::rfm::{report, RfmRow};
 use super::Audience;
 use crate::definitions::{SegmentDef, TagDef, Transition};
@@ -286,8 +286,6 @@ impl Audience {
     /// Checks an expression and returns its canonical text and JSON tree.
     pub fn explain(&self, input: &SegmentInput) -> Result<Value> {
         let (expr, _) = self.compile(input)?;
-        let s = self.read();
-        compile(&s.registry, &s.windowing, &expr)?;
         Ok(json!({"expression": expr.to_string(), "ast": expr}))
     }
 }

@@ -55,12 +55,24 @@ pub fn read(
     })
 }
 
-/// Stored definitions `(name, JSON)`: tags, then segments.
-pub type StoredDefinitions = (Vec<(String, String)>, Vec<(String, String)>);
+/// What definitions are checked against before the snapshot is read.
+pub struct StoredDefinitions {
+    /// Tags `(name, JSON)`.
+    pub tags: Vec<(String, String)>,
+    /// Segments `(name, JSON)`.
+    pub segments: Vec<(String, String)>,
+    /// Every event name received.
+    pub event_names: Vec<String>,
+}
 
-/// Reads only the stored definitions (to learn which counters a snapshot needs).
+/// Reads the stored definitions and the event names they may use (to learn which
+/// counters a snapshot needs).
 pub fn read_definitions(conn: &mut dyn Conn) -> flywheel_store::Result<StoredDefinitions> {
-    Ok((q::definitions(conn, "tag")?, q::definitions(conn, "segment")?))
+    Ok(StoredDefinitions {
+        tags: q::definitions(conn, "tag")?,
+        segments: q::definitions(conn, "segment")?,
+        event_names: q::event_names(conn)?,
+    })
 }
 
 /// Folds a snapshot's facts into `state` (rows, facts; not yet columns or memberships).

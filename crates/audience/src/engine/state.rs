@@ -62,6 +62,8 @@ pub struct State {
     pub rfm: Vec<Option<RfmScore>>,
     /// Orders changed since the last RFM scoring.
     pub rfm_dirty: bool,
+    /// Every event name received (`event("…")` refuses others but the standard ones).
+    pub events_seen: HashSet<String>,
     /// Column keys and windows of the `within`/`before` conditions in use.
     time_keys: Vec<(String, crate::dsl::ast::Duration)>,
     /// Maintained measures with their column keys.
@@ -98,6 +100,7 @@ impl State {
             registry: Registry::default(),
             rfm: Vec::new(),
             rfm_dirty: true,
+            events_seen: HashSet::new(),
             time_keys: Vec::new(),
             measures: Vec::new(),
             order_owner: HashMap::new(),
@@ -245,6 +248,11 @@ impl State {
             let row = self.row_of(&pid.0);
             touched.insert(row);
             let ev = e.event();
+            if let Some(name) = ev.event.as_deref().or(ev.name.as_deref()) {
+                if !self.events_seen.contains(name) {
+                    self.events_seen.insert(name.to_owned());
+                }
+            }
             if self.user_ids[row as usize].is_none() {
                 self.user_ids[row as usize] = ev.user_id.clone();
             }
