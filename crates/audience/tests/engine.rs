@@ -253,6 +253,19 @@ async fn saved_segments_backfill_counters_update_live_and_survive_a_restart() {
         .assign("VIP", &["z".to_string()], false)
         .await
         .unwrap();
+    // A manual tag on a device moves to the user the device turns out to be.
+    let browse = json!({"type": "page", "anonymousId": "dev-9", "name": "首頁", "messageId": "dev9-1",
+        "timestamp": from_millis(t0()).to_rfc3339()});
+    shop.submit(browse).await;
+    shop.audience
+        .assign("VIP", &["dev-9".to_string()], false)
+        .await
+        .unwrap();
+    let link = json!({"type": "identify", "userId": "y", "anonymousId": "dev-9", "messageId": "dev9-2",
+        "timestamp": from_millis(t0()).to_rfc3339()});
+    shop.submit(link).await;
+    let vip = shop.audience.members_of(DefKind::Tag, "VIP", None, 10).unwrap();
+    assert_eq!(vip.total, 2, "{vip:?}");
     assert!(shop
         .audience
         .assign("VIP", &["nobody".to_string()], false)
@@ -284,7 +297,7 @@ async fn saved_segments_backfill_counters_update_live_and_survive_a_restart() {
     .await
     .unwrap();
     assert_eq!(audience.segment("加購多次").unwrap().members, 2);
-    assert_eq!(audience.tag("VIP").unwrap().members, 1);
+    assert_eq!(audience.tag("VIP").unwrap().members, 2);
     let view = audience.profile("user:z").unwrap();
     assert!(view.tags.contains(&"VIP".to_string()), "{view:?}");
     assert_eq!(view.lifecycle.as_deref(), Some("新用戶"));

@@ -231,9 +231,13 @@ impl State {
         now: i64,
     ) -> Vec<Transition> {
         let mut touched: BTreeSet<u32> = BTreeSet::new();
+        let mut out = Vec::new();
         for (loser, winner) in &outcome.merges {
-            if let Some(w) = self.merge(&loser.0, &winner.0) {
+            if let Some((w, gained)) = self.merge(&loser.0, &winner.0) {
                 touched.insert(w);
+                for tag in gained {
+                    out.push(self.transition((DefKind::Tag, &tag), w, true, now, "event"));
+                }
             }
         }
         let expire_before = now - 60_000;
@@ -286,7 +290,8 @@ impl State {
         for &r in &rows {
             self.refresh_row(r, now);
         }
-        self.evaluate_rows(&rows, now, "event")
+        out.extend(self.evaluate_rows(&rows, now, "event"));
+        out
     }
 
     /// Adds an order to `row` (first completion of an order id wins).
@@ -322,9 +327,18 @@ impl State {
         Some(row)
     }
 
-    /// Moves the facts of `loser` into `winner`; returns the winner's row.
-    fn merge(&mut self, loser: &str, winner: &str) -> Option<u32> {
+    /// Moves the facts and manual tags of `loser` into `winner` (as the store does);
+    /// returns the winner's row and the manual tags it gained.
+    fn merge(&mut self, loser: &str, winner: &str) -> Option<(u32, Vec<String>)> {
         let lrow = self.rows.remove(loser)?;
+        let manual: Vec<String> = self
+            .registry
+            .entries()
+            .iter()
+            .filter(|e| e.kind == DefKind::Tag && e.plan.is_none())
+            .filter(|e| self.index.tag(&e.name).is_some_and(|b| b.contains(lrow)))
+            .map(|e| e.name.clone())
+            .collect();
         let taken = std::mem::take(&mut self.facts[lrow as usize]);
         self.index.kill(lrow);
         self.ids[lrow as usize].clear();
@@ -338,7 +352,11 @@ impl State {
         }
         self.facts[wrow as usize].merge(taken);
         self.rfm_dirty = true;
-        Some(wrow)
+        let gained = manual
+            .into_iter()
+            .filter(|t| self.index.tag_mut(t).insert(wrow))
+            .collect();
+        Some((wrow, gained))
     }
 
     /// Records that a backfill of counter `id` counted these messages (so their live copies are not counted twice).
