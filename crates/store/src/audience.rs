@@ -102,23 +102,21 @@ pub fn order_lines(conn: &mut dyn Conn) -> Result<Vec<LineRow>> {
     .collect()
 }
 
-/// Events named one of `names` at or after `since`, in log order, with their profile.
+/// Events named one of `names` at or after `since`, with their profile, in no particular
+/// order (what reads them folds order-independent facts: counts, latest times, sets).
 pub fn events_named(conn: &mut dyn Conn, names: &[String], since: i64) -> Result<Vec<EventRow>> {
+    let sql = format!(
+        "SELECT {EVENT_PROFILE}, e.name, e.ts, e.message_id, e.body FROM events e WHERE e.name = $1 AND e.ts >= $2"
+    );
     let mut out = Vec::new();
     for name in names {
-        let sql = format!(
-            "SELECT {EVENT_PROFILE}, e.name, e.ts, e.message_id, e.body, e.seq FROM events e \
-             WHERE e.name = $1 AND e.ts >= $2 ORDER BY e.seq"
-        );
         for r in conn.query(&sql, &[Param::Text(name), Param::I64(since)])? {
-            let Some(p) = r.opt_text(0)? else {
-                continue;
-            };
-            out.push((r.i64(5)?, (p, r.text(1)?, r.i64(2)?, r.text(3)?, r.text(4)?)));
+            if let Some(p) = r.opt_text(0)? {
+                out.push((p, r.text(1)?, r.i64(2)?, r.text(3)?, r.text(4)?));
+            }
         }
     }
-    out.sort_by_key(|(seq, _)| *seq);
-    Ok(out.into_iter().map(|(_, e)| e).collect())
+    Ok(out)
 }
 
 /// Stored definitions of `kind` (`tag`, `segment`): `(name, JSON body)`.
