@@ -6,12 +6,13 @@
 //! are kept (few per user), other activity as a few instants, and each registered event
 //! counter as the timestamps of matching events inside its window.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
 use crate::counter::{CounterId, CounterState};
 use crate::dsl::ast::Duration;
+use crate::small::{SortedMap, SortedSet};
 use crate::window::Windowing;
 
 /// One order of a profile.
@@ -74,11 +75,11 @@ impl OrderFact {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraitFact {
     /// The value as text (numbers and booleans in their JSON form).
-    pub value: String,
+    pub value: Box<str>,
     /// When it was set.
     pub ts: i64,
     /// The message that set it.
-    pub message_id: String,
+    pub message_id: Box<str>,
 }
 
 /// Everything the audience engine knows about one profile.
@@ -97,13 +98,13 @@ pub struct Facts {
     /// Cart additions `(time, product id)`, sorted by time.
     pub carts: Vec<(i64, String)>,
     /// Profile traits (flattened one level: `address.city`).
-    pub traits: BTreeMap<String, TraitFact>,
+    pub traits: SortedMap<Box<str>, TraitFact>,
     /// Categories of products bought.
-    pub categories: BTreeSet<String>,
+    pub categories: SortedSet<Box<str>>,
     /// Brands of products bought.
-    pub brands: BTreeSet<String>,
+    pub brands: SortedSet<Box<str>>,
     /// Registered event counters.
-    pub counters: BTreeMap<CounterId, CounterState>,
+    pub counters: SortedMap<CounterId, CounterState>,
 }
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -155,14 +156,24 @@ impl Facts {
     }
 
     /// Sets traits from an identify call (latest timestamp wins, ties by messageId);
-    /// nested objects are flattened one level (`address.city`).
-    pub fn set_traits(&mut self, traits: &Map<String, Value>, ts: i64, message_id: &str) {
+    /// nested objects are flattened one level (`address.city`). Only keys `keep`
+    /// accepts are kept.
+    pub fn set_traits(
+        &mut self,
+        traits: &Map<String, Value>,
+        ts: i64,
+        message_id: &str,
+        keep: &dyn Fn(&str) -> bool,
+    ) {
         for (k, v) in traits {
             if let Value::Object(inner) = v {
                 for (k2, v2) in inner {
-                    self.set_trait(format!("{k}.{k2}"), v2, ts, message_id);
+                    let key = format!("{k}.{k2}");
+                    if keep(&key) {
+                        self.set_trait(key, v2, ts, message_id);
+                    }
                 }
-            } else {
+            } else if keep(k) {
                 self.set_trait(k.clone(), v, ts, message_id);
             }
         }
@@ -179,15 +190,15 @@ impl Facts {
     pub fn set_trait_text(&mut self, key: String, value: String, ts: i64, message_id: &str) {
         let newer = self
             .traits
-            .get(&key)
-            .is_none_or(|old| (ts, message_id) > (old.ts, old.message_id.as_str()));
+            .get(key.as_str())
+            .is_none_or(|old| (ts, message_id) > (old.ts, &*old.message_id));
         if newer {
             self.traits.insert(
-                key,
+                key.into_boxed_str(),
                 TraitFact {
-                    value,
+                    value: value.into_boxed_str(),
                     ts,
-                    message_id: message_id.to_owned(),
+                    message_id: message_id.into(),
                 },
             );
         }
@@ -199,8 +210,9 @@ impl Facts {
             return false;
         }
         if !order.cancelled {
-            self.categories.extend(categories.iter().cloned());
-            self.brands.extend(brands.iter().cloned());
+            self.categories
+                .extend(categories.iter().map(|c| c.as_str().into()));
+            self.brands.extend(brands.iter().map(|b| b.as_str().into()));
         }
         let at = self
             .orders
@@ -230,12 +242,12 @@ impl Facts {
         self.carts.extend(other.carts);
         self.carts.sort();
         for (k, t) in other.traits {
-            self.set_trait_text(k, t.value, t.ts, &t.message_id);
+            self.set_trait_text(k.into(), t.value.into(), t.ts, &t.message_id);
         }
         self.categories.extend(other.categories);
         self.brands.extend(other.brands);
         for (id, c) in other.counters {
-            self.counters.entry(id).or_default().merge(c);
+            self.counters.entry_or_default(id).merge(c);
         }
     }
 

@@ -15,6 +15,7 @@ pub mod index;
 pub mod naive;
 pub mod plan;
 pub mod rfm;
+pub mod small;
 pub mod traits;
 pub mod window;
 

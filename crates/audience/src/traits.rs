@@ -259,10 +259,39 @@ pub struct ComputeCtx<'a> {
     pub config: &'a AudienceConfig,
 }
 
+/// Profile traits read by `age` and `age_band` (first present wins).
+pub const BIRTHDAY_KEYS: &[&str] = &["birthday", "birthdate"];
+/// The fallback of `age` without a birthday.
+pub const AGE_KEYS: &[&str] = &["age"];
+/// Profile traits read by `gender`.
+pub const GENDER_KEYS: &[&str] = &["gender", "sex"];
+/// Profile traits read by `region`.
+pub const REGION_KEYS: &[&str] = &["region", "province", "address.state", "address.province"];
+/// Profile traits read by `city`.
+pub const CITY_KEYS: &[&str] = &["city", "address.city"];
+/// Profile traits read by `tier`.
+pub const TIER_KEYS: &[&str] = &["tier", "member_tier"];
+
+/// Every profile trait the catalogue reads; the engine keeps only these and the
+/// `traits.NAME` keys its rules use.
+pub fn catalogue_trait_keys() -> impl Iterator<Item = &'static str> {
+    [
+        BIRTHDAY_KEYS,
+        AGE_KEYS,
+        GENDER_KEYS,
+        REGION_KEYS,
+        CITY_KEYS,
+        TIER_KEYS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+}
+
 fn raw<'a>(f: &'a Facts, keys: &[&str]) -> Option<&'a str> {
     keys.iter()
         .find_map(|k| f.traits.get(*k))
-        .map(|t| t.value.as_str())
+        .map(|t| &*t.value)
         .filter(|v| !v.trim().is_empty())
 }
 
@@ -283,7 +312,7 @@ fn parse_birthday(v: &str) -> Option<NaiveDate> {
 }
 
 fn age_years(f: &Facts, ctx: &ComputeCtx<'_>) -> Option<i64> {
-    if let Some(b) = raw(f, &["birthday", "birthdate"]).and_then(parse_birthday) {
+    if let Some(b) = raw(f, BIRTHDAY_KEYS).and_then(parse_birthday) {
         let today = ctx
             .windowing
             .tz
@@ -296,7 +325,7 @@ fn age_years(f: &Facts, ctx: &ComputeCtx<'_>) -> Option<i64> {
         }
         return Some(years);
     }
-    raw(f, &["age"])
+    raw(f, AGE_KEYS)
         .and_then(|a| a.trim().parse::<f64>().ok())
         .map(|a| a.floor() as i64)
 }
@@ -388,16 +417,13 @@ pub fn compute(m: &Measure, f: &Facts, ctx: &ComputeCtx<'_>) -> TraitValue {
             .map(|t| i64::from(w.local_day(now) - w.local_day(t)))),
         Measure::Age => num(age_years(f, ctx)),
         Measure::AgeBand => cat(age_years(f, ctx).map(age_band)),
-        Measure::Gender => TraitValue::Cat(raw(f, &["gender", "sex"]).map(normalise_gender)),
-        Measure::Region => cat(raw(
-            f,
-            &["region", "province", "address.state", "address.province"],
-        )),
-        Measure::City => cat(raw(f, &["city", "address.city"])),
-        Measure::Tier => cat(raw(f, &["tier", "member_tier"])),
+        Measure::Gender => TraitValue::Cat(raw(f, GENDER_KEYS).map(normalise_gender)),
+        Measure::Region => cat(raw(f, REGION_KEYS)),
+        Measure::City => cat(raw(f, CITY_KEYS)),
+        Measure::Tier => cat(raw(f, TIER_KEYS)),
         Measure::Lifecycle => cat(lifecycle_stage(f, ctx)),
-        Measure::CategoriesBought => TraitValue::Multi(f.categories.iter().cloned().collect()),
-        Measure::BrandsBought => TraitValue::Multi(f.brands.iter().cloned().collect()),
+        Measure::CategoriesBought => TraitValue::Multi(f.categories.iter().map(|c| c.to_string()).collect()),
+        Measure::BrandsBought => TraitValue::Multi(f.brands.iter().map(|b| b.to_string()).collect()),
         Measure::Raw(k) => cat(raw(f, &[k.as_str()])),
         Measure::RawNumber(k) => num(raw(f, &[k.as_str()])
             .and_then(|v| v.trim().parse::<f64>().ok())

@@ -221,6 +221,20 @@ async fn saved_segments_backfill_counters_update_live_and_survive_a_restart() {
         .await;
     }
     shop.send("z", "Signed Up", t0() - DAY, json!({})).await;
+    // A raw profile trait no rule read yet: back-filled from the store when a rule names it.
+    let identify = |user: &str, id: &str, level: &str| {
+        json!({"type": "identify", "userId": user, "messageId": id, "timestamp": from_millis(t0() - DAY).to_rfc3339(),
+               "traits": {"vip_level": level, "nickname": "小明"}})
+    };
+    shop.submit(identify("a", "vip-a", "gold")).await;
+    let gold = SegmentInput::text(r#"traits.vip_level = "gold""#);
+    shop.audience
+        .put_segment("金卡".into(), &gold, None, false)
+        .await
+        .unwrap();
+    assert_eq!(shop.audience.segment("金卡").unwrap().members, 1);
+    shop.submit(identify("b", "vip-b", "gold")).await;
+    assert_eq!(shop.audience.segment("金卡").unwrap().members, 2);
     let input = SegmentInput::text(r#"event("Product Added", within: 7d, where: {category: "彩妝"}) >= 2"#);
     shop.audience
         .put_segment("加購多次".into(), &input, None, false)
@@ -297,6 +311,7 @@ async fn saved_segments_backfill_counters_update_live_and_survive_a_restart() {
     .await
     .unwrap();
     assert_eq!(audience.segment("加購多次").unwrap().members, 2);
+    assert_eq!(audience.segment("金卡").unwrap().members, 2);
     assert_eq!(audience.tag("VIP").unwrap().members, 2);
     let view = audience.profile("user:z").unwrap();
     assert!(view.tags.contains(&"VIP".to_string()), "{view:?}");

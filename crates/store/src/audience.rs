@@ -224,3 +224,17 @@ pub fn event_names(conn: &mut dyn Conn) -> Result<Vec<String>> {
         .map(|r| r.text(0))
         .collect()
 }
+
+/// The stored traits named `keys` (top-level keys), of every profile.
+pub fn traits_keyed(conn: &mut dyn Conn, keys: &[String]) -> Result<Vec<TraitRow>> {
+    let mut out = Vec::new();
+    for key in keys {
+        for r in conn.query(
+            "SELECT profile_id, key, value, ts, message_id FROM profile_traits WHERE key = $1",
+            &[Param::Text(key)],
+        )? {
+            out.push((r.text(0)?, r.text(1)?, r.text(2)?, r.i64(3)?, r.text(4)?));
+        }
+    }
+    Ok(out)
+}

@@ -3,6 +3,8 @@
 //! replayed from the store at start. Both paths go through the functions here, so a
 //! rebuilt index equals the incrementally maintained one.
 
+use std::collections::HashSet;
+
 use flywheel_core::time::to_millis;
 use flywheel_core::{Event, EventKind, Order, OrderAdjustment, OrderAdjustmentKind};
 use serde::Deserialize;
@@ -12,14 +14,21 @@ use crate::config::AudienceConfig;
 use crate::counter::{CounterId, CounterSpec};
 use crate::facts::{Facts, OrderFact};
 
-/// What an event does to the facts besides orders: activity, traits, the facts of its
-/// action ([`fold_facts`]) and the counters it matches ([`fold_counters`]).
-pub fn fold_event(f: &mut Facts, ev: &Event, config: &AudienceConfig, counters: &[(CounterId, CounterSpec)]) {
+/// What an event does to the facts besides orders: activity, the traits in
+/// `trait_keys`, the facts of its action ([`fold_facts`]) and the counters it matches
+/// ([`fold_counters`]).
+pub fn fold_event(
+    f: &mut Facts,
+    ev: &Event,
+    config: &AudienceConfig,
+    counters: &[(CounterId, CounterSpec)],
+    trait_keys: &HashSet<String>,
+) {
     let ts = to_millis(ev.timestamp);
     f.touch(ts);
     let traits = ev.user_traits();
     if !traits.is_empty() {
-        f.set_traits(&traits, ts, &ev.message_id);
+        f.set_traits(&traits, ts, &ev.message_id, &|k| trait_keys.contains(k));
     }
     if ev.kind != EventKind::Alias {
         let name = ev.display_name();
@@ -76,7 +85,7 @@ pub fn fold_counters(
 ) {
     for (id, spec) in counters {
         if spec.matches(name, properties) {
-            f.counters.entry(*id).or_default().record(spec.window, ts);
+            f.counters.entry_or_default(*id).record(spec.window, ts);
         }
     }
 }
@@ -167,17 +176,25 @@ mod tests {
         };
         let counters = vec![(CounterId(0), spec)];
         let mut f = Facts::default();
-        fold_event(&mut f, &track("Signed In", 10, json!({})), &config, &counters);
+        let keys = HashSet::new();
+        fold_event(
+            &mut f,
+            &track("Signed In", 10, json!({})),
+            &config,
+            &counters,
+            &keys,
+        );
         fold_event(
             &mut f,
             &track("Product Added", 20, json!({"product_id": "p1"})),
             &config,
             &counters,
+            &keys,
         );
         assert_eq!(f.last_sign_in, Some(10));
         assert_eq!(f.first_seen, Some(10));
         assert_eq!(f.last_active, Some(20));
         assert_eq!(f.carts, vec![(20, "p1".to_string())]);
-        assert_eq!(f.counters[&CounterId(0)].all, 1);
+        assert_eq!(f.counters.get(&CounterId(0)).map(|c| c.all), Some(1));
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::defs::{DefKind, Entry, Registry};
 use super::fold::{fold_counters, StoredAction};
 use super::snapshot;
-use super::state::State;
+use super::state::{plan_trait_keys, State};
 use super::Audience;
 use crate::config::AudienceConfig;
 use crate::counter::CounterSpec;
@@ -249,6 +249,7 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
         ms = started.elapsed().as_millis() as u64,
         "audience snapshot read"
     );
+    state.refresh_needs();
     snapshot::fold(&mut state, &snap);
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "audience facts folded");
     for (tag, pid) in &snap.manual_tags {
@@ -372,6 +373,23 @@ impl Audience {
                 .unwrap_or_default()
         };
         let now = self.now();
+        // Profile traits the rule reads that were not kept: kept from now on (live events
+        // fold them at once), and their stored values read back below.
+        let new_traits: HashSet<String> = match &entry.plan {
+            Some(p) => self.write().want_traits(plan_trait_keys(p)).into_iter().collect(),
+            None => HashSet::new(),
+        };
+        let trait_rows = if new_traits.is_empty() {
+            Vec::new()
+        } else {
+            let mut tops: Vec<String> = new_traits
+                .iter()
+                .map(|k| k.split('.').next().unwrap_or(k).to_owned())
+                .collect();
+            tops.sort();
+            tops.dedup();
+            self.store().read_with(move |c| q::traits_keyed(c, &tops)).await?
+        };
         let backfill = if fresh_specs.is_empty() {
             Vec::new()
         } else {
@@ -413,6 +431,7 @@ impl Audience {
                 }
                 s.note_backfill(*id, now, seen);
             }
+            snapshot::fold_traits(&mut s, &trait_rows, &new_traits);
             let (kind, name) = (entry.kind, entry.name.clone());
             s.registry.put(entry)?;
             s.refresh_needs();

@@ -2,7 +2,7 @@
 //! their lines and adjustments, the events that feed facts (sign-in, sign-up, cart) and
 //! registered counters, manual tags and the stored definitions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use flywheel_store::audience as q;
 use flywheel_store::conn::Conn;
@@ -91,13 +91,8 @@ pub fn fold(state: &mut State, snap: &Snapshot) {
             }
         }
     }
-    for (pid, key, json, ts, mid) in &snap.traits {
-        let Some(&row) = state.rows.get(pid) else { continue };
-        let value = serde_json::from_str(json).unwrap_or(serde_json::Value::String(json.clone()));
-        let mut one = serde_json::Map::new();
-        one.insert(key.clone(), value);
-        state.facts[row as usize].set_traits(&one, *ts, mid);
-    }
+    let keys = state.trait_keys.clone();
+    fold_traits(state, &snap.traits, &keys);
     fold_orders(state, snap);
     let counters: Vec<(CounterId, CounterSpec)> = state.registry.counters().to_vec();
     for (pid, name, ts, _mid, body) in &snap.events {
@@ -144,5 +139,17 @@ fn fold_orders(state: &mut State, snap: &Snapshot) {
     }
     for (order_id, mid, cancel, amount) in &snap.adjustments {
         state.adjust(order_id, (mid.clone(), *cancel, *amount));
+    }
+}
+
+/// Folds stored trait rows into the facts of their profiles, keeping the keys in `keep`
+/// (start-up, and the back-fill of keys a new rule reads).
+pub fn fold_traits(state: &mut State, rows: &[q::TraitRow], keep: &HashSet<String>) {
+    for (pid, key, json, ts, mid) in rows {
+        let Some(&row) = state.rows.get(pid) else { continue };
+        let value = serde_json::from_str(json).unwrap_or(serde_json::Value::String(json.clone()));
+        let mut one = serde_json::Map::new();
+        one.insert(key.clone(), value);
+        state.facts[row as usize].set_traits(&one, *ts, mid, &|k| keep.contains(k));
     }
 }

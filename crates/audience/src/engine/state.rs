@@ -64,6 +64,9 @@ pub struct State {
     pub rfm_dirty: bool,
     /// Every event name received (`event("…")` refuses others but the standard ones).
     pub events_seen: HashSet<String>,
+    /// Profile traits kept in facts: those the catalogue reads and the `traits.NAME` of
+    /// rules (grows as rules name new ones; see [`State::want_traits`]).
+    pub trait_keys: HashSet<String>,
     /// Column keys and windows of the `within`/`before` conditions in use.
     time_keys: Vec<(String, crate::dsl::ast::Duration)>,
     /// Maintained measures with their column keys.
@@ -101,6 +104,7 @@ impl State {
             rfm: Vec::new(),
             rfm_dirty: true,
             events_seen: HashSet::new(),
+            trait_keys: crate::traits::catalogue_trait_keys().map(str::to_owned).collect(),
             time_keys: Vec::new(),
             measures: Vec::new(),
             order_owner: HashMap::new(),
@@ -143,6 +147,7 @@ impl State {
     /// Re-derives which columns are maintained after the registry changed; builds new ones.
     pub fn refresh_needs(&mut self) {
         let needs = self.registry.needs();
+        self.want_traits(needs.measures.iter().filter_map(raw_trait_key).map(str::to_owned));
         self.time_keys = needs.time_windows.iter().map(|(m, d)| (m.key(), *d)).collect();
         let mut measures: BTreeSet<Measure> = crate::index::base_measures().into_iter().collect();
         measures.extend(needs.measures);
@@ -154,6 +159,13 @@ impl State {
                 (m, key)
             })
             .collect();
+    }
+
+    /// Keeps these profile traits from now on; returns those not kept before.
+    pub fn want_traits(&mut self, keys: impl IntoIterator<Item = String>) -> Vec<String> {
+        keys.into_iter()
+            .filter(|k| self.trait_keys.insert(k.clone()))
+            .collect()
     }
 
     /// Recomputes every maintained column of every row (start-up, new columns) at `now`.
@@ -275,7 +287,13 @@ impl State {
                     .cloned()
                     .collect()
             };
-            fold_event(&mut self.facts[row as usize], ev, &self.config, &counters);
+            fold_event(
+                &mut self.facts[row as usize],
+                ev,
+                &self.config,
+                &counters,
+                &self.trait_keys,
+            );
             if let Some(o) = &e.order {
                 let (fact, cats, brands) = order_fact(o);
                 self.add_order(row, fact, &cats, &brands);
@@ -547,4 +565,27 @@ fn uses_rfm(e: &Entry) -> bool {
             _ => false,
         })
     })
+}
+
+/// The profile trait a measure reads directly (`traits.NAME`).
+pub fn raw_trait_key(m: &Measure) -> Option<&str> {
+    match m {
+        Measure::Raw(k) | Measure::RawNumber(k) => Some(k),
+        _ => None,
+    }
+}
+
+/// The `traits.NAME` keys a rule reads.
+pub fn plan_trait_keys(plan: &crate::plan::Plan) -> Vec<String> {
+    use crate::plan::Leaf;
+    plan.leaves()
+        .into_iter()
+        .filter_map(|l| match l {
+            Leaf::Num { measure, .. }
+            | Leaf::Cat { measure, .. }
+            | Leaf::IsSet { measure, .. }
+            | Leaf::Contains { measure, .. } => raw_trait_key(measure).map(str::to_owned),
+            _ => None,
+        })
+        .collect()
 }
