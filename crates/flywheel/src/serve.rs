@@ -147,7 +147,19 @@ pub async fn open_audience(store: &Store, config: AudienceConfig) -> Result<Audi
         ms = started.elapsed().as_millis() as u64,
         "audience index built"
     );
+    release_freed_memory();
     Ok(audience)
+}
+
+/// Hands the memory freed after the start-up rebuild (the store snapshot) back to the
+/// operating system: glibc keeps freed heap pages otherwise, which at a million profiles
+/// is gigabytes of resident memory doing nothing.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists; it takes no pointer from us.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Binds, starts serving, and prints `listening on http://HOST:PORT`.
