@@ -5,9 +5,10 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
+use crate::audience::MAX_ADMIN_BODY;
 use crate::error::ApiError;
 
 /// A deserialised query string; a malformed one is a 400 `invalid_query`.
@@ -25,7 +26,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     }
 }
 
-/// An admin request body, read up to the route's limit; beyond it a 413 `body_too_large`.
+/// An admin request body of at most [`MAX_ADMIN_BODY`] bytes; beyond it a 413
+/// `body_too_large`, answered before reading the body when `Content-Length` says so.
 #[derive(Debug)]
 pub struct AdminBody(pub Bytes);
 
@@ -33,16 +35,29 @@ impl<S: Send + Sync> FromRequest<S> for AdminBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        // A declared length over the limit is refused before any of the body is read.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_ADMIN_BODY as u64) {
+            return Err(too_large());
+        }
         Bytes::from_request(req, state)
             .await
             .map(AdminBody)
             .map_err(|e: BytesRejection| match e.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "the request body is larger than 1 MiB",
-                ),
+                StatusCode::PAYLOAD_TOO_LARGE => too_large(),
                 status => ApiError::new(status, "invalid_body", e.body_text()),
             })
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body is larger than {MAX_ADMIN_BODY} bytes (1 MiB)"),
+    )
 }

@@ -138,7 +138,14 @@ pub async fn tag(cmd: TagCommand, settings: Settings) -> Result<()> {
             audience.delete(DefKind::Tag, &name).await.map_err(input)?;
             println!("deleted tag {name:?}");
         }
-        TagCommand::Add { name, profiles } => {
+        TagCommand::Add {
+            name,
+            mut profiles,
+            file,
+        } => {
+            if let Some(path) = file {
+                profiles.extend(ids_in_file(&path)?);
+            }
             let done = audience.assign(&name, &profiles, false).await.map_err(input)?;
             println!("tagged {} profiles with {name:?}", done.len());
         }
@@ -148,6 +155,30 @@ pub async fn tag(cmd: TagCommand, settings: Settings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The ids in the first column of a CSV file, without a header line.
+fn ids_in_file(path: &std::path::Path) -> Result<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())))?;
+    let mut ids = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+        let Some(id) = record.get(0).map(str::trim).filter(|id| !id.is_empty()) else {
+            continue;
+        };
+        if i == 0 && matches!(id, "profile_id" | "user_id" | "id") {
+            continue;
+        }
+        ids.push(id.to_owned());
+    }
+    if ids.is_empty() {
+        return Err(BadInput(format!("{} holds no ids", path.display())).into());
+    }
+    Ok(ids)
 }
 
 /// Runs `flywheel rfm`.

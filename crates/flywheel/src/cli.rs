@@ -196,13 +196,17 @@ pub enum TagCommand {
         /// The name.
         name: String,
     },
-    /// Put a manual tag on profiles (any of their ids).
+    /// Put a manual tag on profiles (any of their ids), given as arguments or in a file.
     Add {
         /// The tag.
         name: String,
         /// Profile ids (userId, anonymousId, user:ID, anon:ID).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "file")]
         profiles: Vec<String>,
+        /// A file of ids: the first column of a CSV (a `profile_id`, `user_id` or `id` header
+        /// line is skipped), e.g. the output of `flywheel segment export`.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
     },
     /// Take a manual tag off profiles.
     Remove {

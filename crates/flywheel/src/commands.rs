@@ -158,7 +158,12 @@ async fn profile(cmd: ProfileCommand, settings: Settings) -> Result<()> {
         .profile_events(profile.id.clone(), None, events.max(1))
         .await?;
     let orders = store.orders_of(profile.id.clone()).await?;
-    let json = json!({"profile": profile, "events": page.events.iter().take(events).collect::<Vec<_>>(), "orders": orders});
+    let audience = serve::open_audience(&store, settings.audience.clone())
+        .await?
+        .profile(&profile.id.0)
+        .ok();
+    let json = json!({"profile": profile, "events": page.events.iter().take(events).collect::<Vec<_>>(),
+        "orders": orders, "audience": audience});
     let mut rows = vec![
         vec!["id".to_string(), profile.id.0.clone()],
         vec!["user ids".to_string(), profile.user_ids.join(", ")],
@@ -168,6 +173,39 @@ async fn profile(cmd: ProfileCommand, settings: Settings) -> Result<()> {
         vec!["events".to_string(), profile.event_count.to_string()],
         vec!["orders".to_string(), orders.len().to_string()],
     ];
+    if let Some(a) = &audience {
+        rows.push(vec![
+            "lifecycle".to_string(),
+            a.lifecycle.clone().unwrap_or_default(),
+        ]);
+        rows.push(vec!["tags".to_string(), a.tags.join(", ")]);
+        rows.push(vec!["segments".to_string(), a.segments.join(", ")]);
+        if let Some(r) = &a.rfm {
+            rows.push(vec![
+                "rfm".to_string(),
+                format!(
+                    "R{} F{} M{} {}",
+                    r["r"],
+                    r["f"],
+                    r["m"],
+                    r["segment"].as_str().unwrap_or("")
+                ),
+            ]);
+        }
+        for key in ["spend", "spend(30d)", "aov"] {
+            if let Some(fen) = a.traits.get(key).and_then(serde_json::Value::as_i64) {
+                rows.push(vec![key.to_string(), flywheel_core::Fen(fen).to_string()]);
+            }
+        }
+        for key in ["orders", "last_order", "last_sign_in", "age_band"] {
+            if let Some(v) = a.traits.get(key).filter(|v| !v.is_null()) {
+                rows.push(vec![
+                    key.to_string(),
+                    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+                ]);
+            }
+        }
+    }
     for (k, v) in &profile.traits {
         rows.push(vec![
             format!("trait {k}"),
