@@ -68,6 +68,17 @@ fn cmp_range(op: CmpOp, v: i64) -> Option<(i64, i64)> {
     })
 }
 
+/// The names whose bitmap holds `row`, sorted.
+fn names_containing(bitmaps: &HashMap<String, RoaringBitmap>, row: u32) -> Vec<String> {
+    let mut out: Vec<String> = bitmaps
+        .iter()
+        .filter(|(_, b)| b.contains(row))
+        .map(|(n, _)| n.clone())
+        .collect();
+    out.sort();
+    out
+}
+
 /// Whether `value op rhs` holds.
 pub fn compare(value: i64, op: CmpOp, rhs: i64) -> bool {
     match op {
@@ -211,28 +222,14 @@ impl Index {
         self.segments.remove(name);
     }
 
-    /// Names of the tags `row` carries.
+    /// Names of the tags `row` carries, sorted.
     pub fn tags_of(&self, row: u32) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .tags
-            .iter()
-            .filter(|(_, b)| b.contains(row))
-            .map(|(n, _)| n.clone())
-            .collect();
-        out.sort();
-        out
+        names_containing(&self.tags, row)
     }
 
-    /// Names of the saved segments `row` is in.
+    /// Names of the saved segments `row` is in, sorted.
     pub fn segments_of(&self, row: u32) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .segments
-            .iter()
-            .filter(|(_, b)| b.contains(row))
-            .map(|(n, _)| n.clone())
-            .collect();
-        out.sort();
-        out
+        names_containing(&self.segments, row)
     }
 
     /// Approximate bytes held by columns and bitmaps.
