@@ -1,0 +1,54 @@
+//! Promotions: what a cart costs after coupons and promotions (REQUIREMENTS §6).
+//!
+//! Owns coupon and promotion definitions as data, and the pure pricing engine
+//! ([`engine::price`]) that applies them to a cart in a fixed, documented order of
+//! stages, apportions every order-level discount to the lines (分攤), explains why each
+//! candidate did or did not apply, finds the best combination of a user's coupons
+//! ([`best::best_combination`]) and checks a margin floor. Everything is integer fen.
+//! It reads no store and keeps no state: callers pass the cart, the buyer, the active
+//! promotions and the coupons to consider (see `docs/pricing.md`).
+
+pub mod apportion;
+pub mod best;
+pub mod cart;
+pub mod engine;
+pub mod quote;
+pub mod rules;
+
+pub use cart::{Buyer, Cart, CartLine};
+pub use engine::{price, PricingInput};
+pub use quote::Quote;
+pub use rules::{Coupon, Promotion, StackingPolicy};
+
+/// Errors of the pricing engine: input it refuses, with a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The input is not a valid cart, rule or coupon.
+    #[error("{message}")]
+    Invalid {
+        /// Stable machine-readable code (`negative_amount`, `empty_cart`, …).
+        code: &'static str,
+        /// Human explanation.
+        message: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::Invalid`].
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid { code, .. } => code,
+        }
+    }
+}
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
