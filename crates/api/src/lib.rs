@@ -12,6 +12,7 @@ pub mod auth;
 pub mod error;
 mod extract;
 mod ops;
+mod pricing;
 mod profiles;
 mod tracking;
 
@@ -148,6 +149,7 @@ fn routes() -> Vec<Route> {
         ("get", "/api/v1/rfm", get(audience::rfm)),
         ("get", "/api/v1/audience/traits", get(audience::traits)),
         ("get", "/api/v1/audience/transitions", get(audience::transitions)),
+        ("post", "/api/v1/cart/price", admin_body(post(pricing::price))),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),
         ("get", "/readyz", get(ops::readyz)),

@@ -105,6 +105,22 @@ pub enum Command {
     /// RFM per buyer: lifetimes-compatible summary (frequency, recency, T, monetary value),
     /// 1–5 scores and segment names.
     Rfm(RfmArgs),
+    /// Price a cart with promotions and coupons from a JSON file (docs/pricing.md): every
+    /// line's payable amount, the rules applied and why the others did not apply.
+    Price(PriceArgs),
+}
+
+/// Cart pricing options.
+#[derive(Debug, Args)]
+pub struct PriceArgs {
+    /// JSON file: `{"cart", "buyer", "promotions", "coupons", "policy", "now"}`; `-` reads stdin.
+    pub file: PathBuf,
+    /// Use the combination of the coupons that pays least instead of all of them.
+    #[arg(long)]
+    pub best: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
 /// RFM report options.

@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod demo_data;
 mod output;
+mod price_cmd;
 mod serve;
 
 use std::process::ExitCode;

@@ -16,7 +16,7 @@ pub mod quote;
 pub mod rules;
 
 pub use cart::{Buyer, Cart, CartLine};
-pub use engine::{price, PricingInput};
+pub use engine::{price, quote, PricingInput};
 pub use quote::Quote;
 pub use rules::{Coupon, Promotion, StackingPolicy};
 

@@ -207,7 +207,8 @@ pub struct Coupon {
     /// Usable until (exclusive).
     #[serde(default)]
     pub valid_until: Option<Timestamp>,
-    /// Coupons of one group never combine; default by scope: `shop:<shop>`, `category`, `platform`.
+    /// Coupons of one group never combine; default `shipping` for free-shipping coupons, else
+    /// by scope: `shop:<shop>`, `category`, `platform`.
     #[serde(default)]
     pub stacking_group: Option<String>,
     /// Combines with no other coupon.
@@ -334,6 +335,9 @@ impl Coupon {
     pub fn group(&self) -> String {
         if let Some(g) = &self.stacking_group {
             return g.clone();
+        }
+        if matches!(self.benefit, CouponBenefit::FreeShipping { .. }) {
+            return "shipping".to_owned();
         }
         match &self.scope {
             Scope::Shop { shop } => format!("shop:{shop}"),

@@ -158,6 +158,7 @@ fn input(max_coupons: usize) -> impl Strategy<Value = PricingInput> {
                 .collect(),
             policy: Default::default(),
             now: Some(chrono::Utc::now()),
+            best_combination: false,
         })
 }
 

@@ -47,6 +47,19 @@ pub struct PricingInput {
     /// The instant of pricing (time windows, coupon validity); default now.
     #[serde(default)]
     pub now: Option<Timestamp>,
+    /// Use the combination of `coupons` that pays least instead of all of them.
+    #[serde(default)]
+    pub best_combination: bool,
+}
+
+/// Prices `input`: with the best combination of its coupons when it asks for it
+/// ([`crate::best::best_combination`]), else with all of them ([`price`]).
+pub fn quote(input: &PricingInput) -> Result<Quote> {
+    if input.best_combination {
+        crate::best::best_combination(input)
+    } else {
+        price(input)
+    }
 }
 
 /// A line while being priced.
