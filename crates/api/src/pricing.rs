@@ -26,6 +26,12 @@ pub async fn price(
 
 impl From<flywheel_promotions::Error> for ApiError {
     fn from(e: flywheel_promotions::Error) -> Self {
-        ApiError::bad_request(e.code(), e.to_string())
+        use flywheel_promotions::Error as E;
+        match e {
+            E::Invalid { code, message } => ApiError::bad_request(code, message),
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Conflict { code, message } => ApiError::new(axum::http::StatusCode::CONFLICT, code, message),
+            E::Store(s) => ApiError::from(s),
+        }
     }
 }

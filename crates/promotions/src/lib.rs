@@ -11,6 +11,7 @@
 pub mod apportion;
 pub mod best;
 pub mod cart;
+pub mod coupons;
 pub mod engine;
 pub mod quote;
 pub mod rules;
@@ -21,7 +22,7 @@ pub use quote::Quote;
 pub use rules::{Coupon, Promotion, StackingPolicy};
 
 /// Errors of the pricing engine: input it refuses, with a stable code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The input is not a valid cart, rule or coupon.
     #[error("{message}")]
@@ -31,6 +32,26 @@ pub enum Error {
         /// Human explanation.
         message: String,
     },
+    /// A template, coupon or code does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The change does not fit the coupon's state or limits (`sold_out`, `already_redeemed`, …).
+    #[error("{message}")]
+    Conflict {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Human explanation.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(flywheel_store::Error),
+}
+
+impl From<flywheel_store::Error> for Error {
+    fn from(e: flywheel_store::Error) -> Self {
+        Error::Store(e)
+    }
 }
 
 impl Error {
@@ -45,7 +66,9 @@ impl Error {
     /// The stable code.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Invalid { code, .. } => code,
+            Error::Invalid { code, .. } | Error::Conflict { code, .. } => code,
+            Error::NotFound(_) => "not_found",
+            Error::Store(_) => "store_error",
         }
     }
 }

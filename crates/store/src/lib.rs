@@ -15,6 +15,7 @@ pub mod audience;
 mod checkpoint;
 mod commerce;
 pub mod conn;
+pub mod coupons;
 pub mod identity_cache;
 mod keys;
 mod migrate;

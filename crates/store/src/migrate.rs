@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_002_audience.sql"),
         include_str!("migrations/postgres_002_audience.sql"),
     ),
+    (
+        3,
+        include_str!("migrations/sqlite_003_coupons.sql"),
+        include_str!("migrations/postgres_003_coupons.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

@@ -1,63 +1,90 @@
 //! A small blocking connection pool shared by both backends.
 //!
-//! Connections are made on demand and kept for reuse up to `max_idle`; a connection
-//! whose last use failed is dropped instead of returned.
+//! At most `max_open` connections exist at once: a caller finding none idle and the
+//! limit reached waits for one to come back (so a burst of concurrent requests queues
+//! instead of exhausting the database's connection slots). Connections are made on
+//! demand and kept for reuse; a connection whose last use failed is dropped instead of
+//! returned. A closure must not take a second connection from the same pool.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::conn::Conn;
 use crate::Result;
 
 type Connect = dyn Fn() -> Result<Box<dyn Conn>> + Send + Sync;
 
-/// A pool of boxed connections.
+#[derive(Default)]
+struct Slots {
+    idle: Vec<Box<dyn Conn>>,
+    open: usize,
+}
+
 pub struct Pool {
-    idle: Mutex<Vec<Box<dyn Conn>>>,
+    slots: Mutex<Slots>,
+    returned: Condvar,
     connect: Box<Connect>,
-    max_idle: usize,
+    max_open: usize,
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("max_idle", &self.max_idle).finish()
+        f.debug_struct("Pool").field("max_open", &self.max_open).finish()
     }
 }
 
 impl Pool {
-    /// A pool that opens connections with `connect`.
-    pub fn new(max_idle: usize, connect: impl Fn() -> Result<Box<dyn Conn>> + Send + Sync + 'static) -> Self {
+    /// A pool of at most `max_open` connections made by `connect`.
+    pub fn new(max_open: usize, connect: impl Fn() -> Result<Box<dyn Conn>> + Send + Sync + 'static) -> Self {
         Pool {
-            idle: Mutex::new(Vec::new()),
+            slots: Mutex::new(Slots::default()),
+            returned: Condvar::new(),
             connect: Box::new(connect),
-            max_idle,
+            max_open: max_open.max(1),
         }
     }
 
-    /// Runs `f` on a pooled connection.
+    /// Runs `f` on a connection of the pool, waiting for one when all are in use.
     pub fn with<T>(self: &Arc<Self>, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
-        let taken = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
-        let mut conn = match taken {
-            Some(c) => c,
-            None => (self.connect)()?,
-        };
+        let mut conn = self.take()?;
         let out = f(conn.as_mut());
         let healthy = !matches!(&out, Err(e) if e.is_connection_error());
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         if healthy {
-            if let Ok(mut idle) = self.idle.lock() {
-                if idle.len() < self.max_idle {
-                    idle.push(conn);
-                }
-            }
+            slots.idle.push(conn);
+        } else {
+            slots.open -= 1;
         }
+        drop(slots);
+        self.returned.notify_one();
         out
+    }
+
+    fn take(&self) -> Result<Box<dyn Conn>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(c) = slots.idle.pop() {
+                return Ok(c);
+            }
+            if slots.open < self.max_open {
+                slots.open += 1;
+                drop(slots);
+                return (self.connect)().inspect_err(|_| {
+                    self.slots.lock().unwrap_or_else(|p| p.into_inner()).open -= 1;
+                    self.returned.notify_one();
+                });
+            }
+            slots = self.returned.wait(slots).unwrap_or_else(|p| p.into_inner());
+        }
     }
 }
 
 impl Drop for Pool {
-    /// Closes idle connections off the async runtime: the PostgreSQL client blocks on
-    /// close, which a runtime worker thread must not do.
     fn drop(&mut self) {
-        let idle = self.idle.get_mut().map(std::mem::take).unwrap_or_default();
+        let idle = self
+            .slots
+            .get_mut()
+            .map(|s| std::mem::take(&mut s.idle))
+            .unwrap_or_default();
         if !idle.is_empty() {
             let _ = std::thread::Builder::new()
                 .name("flywheel-pool-close".into())
