@@ -9,6 +9,7 @@
 
 mod audience;
 pub mod auth;
+mod coupons;
 pub mod error;
 mod extract;
 mod ops;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub admin: auth::AdminToken,
     /// The audience engine (tags, segments, RFM).
     pub audience: flywheel_audience::Audience,
+    /// Coupon templates and coupons.
+    pub coupons: flywheel_promotions::coupons::CouponService,
 }
 
 /// A route: method (as in the OpenAPI document), path, handler.
@@ -150,6 +153,45 @@ fn routes() -> Vec<Route> {
         ("get", "/api/v1/audience/traits", get(audience::traits)),
         ("get", "/api/v1/audience/transitions", get(audience::transitions)),
         ("post", "/api/v1/cart/price", admin_body(post(pricing::price))),
+        ("get", "/api/v1/coupon-templates", get(coupons::list_templates)),
+        (
+            "post",
+            "/api/v1/coupon-templates",
+            admin_body(post(coupons::create_template)),
+        ),
+        (
+            "post",
+            "/api/v1/coupon-templates/{id}/issue",
+            admin_body(post(coupons::issue)),
+        ),
+        (
+            "post",
+            "/api/v1/coupon-templates/{id}/codes",
+            admin_body(post(coupons::codes)),
+        ),
+        ("post", "/api/v1/coupons/claim", admin_body(post(coupons::claim))),
+        (
+            "post",
+            "/api/v1/coupons/{id}/reserve",
+            admin_body(post(coupons::reserve)),
+        ),
+        (
+            "post",
+            "/api/v1/coupons/{id}/redeem",
+            admin_body(post(coupons::redeem)),
+        ),
+        (
+            "post",
+            "/api/v1/coupons/{id}/release",
+            admin_body(post(coupons::release)),
+        ),
+        (
+            "post",
+            "/api/v1/coupons/{id}/refund",
+            admin_body(post(coupons::refund)),
+        ),
+        ("get", "/api/v1/coupons/{id}/audit", get(coupons::audit)),
+        ("get", "/api/v1/users/{user_id}/coupons", get(coupons::of_user)),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),
         ("get", "/readyz", get(ops::readyz)),

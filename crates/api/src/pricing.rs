@@ -1,5 +1,6 @@
 //! `POST /api/v1/cart/price`: prices a cart with the promotions and coupons in the
-//! request (`docs/pricing.md`). Nothing is stored, reserved or spent.
+//! request (`docs/pricing.md`), plus — with `"wallet": true` — every usable coupon the
+//! buyer holds. Nothing is stored, reserved or spent.
 
 use std::sync::Arc;
 
@@ -19,8 +20,27 @@ pub async fn price(
     AdminBody(b): AdminBody,
 ) -> Result<Json<Quote>, ApiError> {
     s.admin.check(&h)?;
-    let input: PricingInput = serde_json::from_slice(&b)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
+    let bad = |e: serde_json::Error| ApiError::bad_request("invalid_json", format!("request body: {e}"));
+    let mut v: serde_json::Value = serde_json::from_slice(&b).map_err(bad)?;
+    let wallet = match v.as_object_mut().and_then(|o| o.remove("wallet")) {
+        None => false,
+        Some(serde_json::Value::Bool(w)) => w,
+        Some(_) => return Err(ApiError::bad_request("invalid_json", "wallet is true or false")),
+    };
+    let mut input: PricingInput = serde_json::from_value(v).map_err(bad)?;
+    if wallet {
+        let user = input
+            .buyer
+            .user_id
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("invalid_json", "wallet needs buyer.user_id"))?;
+        let held = s.coupons.coupons_of(&user).await?;
+        input.coupons.extend(
+            held.into_iter()
+                .filter(|c| c.state == flywheel_promotions::coupons::CouponState::Issued)
+                .map(|c| c.coupon),
+        );
+    }
     Ok(Json(flywheel_promotions::quote(&input)?))
 }
 

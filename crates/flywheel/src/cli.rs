@@ -105,9 +105,58 @@ pub enum Command {
     /// RFM per buyer: lifetimes-compatible summary (frequency, recency, T, monetary value),
     /// 1–5 scores and segment names.
     Rfm(RfmArgs),
+    /// Coupon templates, issuing, codes and a user's coupons (docs/pricing.md).
+    #[command(subcommand)]
+    Coupon(CouponCommand),
     /// Price a cart with promotions and coupons from a JSON file (docs/pricing.md): every
     /// line's payable amount, the rules applied and why the others did not apply.
     Price(PriceArgs),
+}
+
+/// Coupon commands.
+#[derive(Debug, Subcommand)]
+pub enum CouponCommand {
+    /// Create a coupon template from a JSON file (`-` reads stdin).
+    CreateTemplate {
+        /// The template (see docs/pricing.md, "Coupons").
+        file: PathBuf,
+    },
+    /// List templates with how many coupons each has issued.
+    Templates {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Issue a coupon of a template to a user.
+    Issue {
+        /// Template id.
+        template: String,
+        /// User id.
+        user: String,
+    },
+    /// Generate unclaimed redemption codes of a template, one per line on stdout.
+    Codes {
+        /// Template id.
+        template: String,
+        /// How many (1 to 100000).
+        count: i64,
+    },
+    /// A user's coupons with their state.
+    List {
+        /// User id.
+        user: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// A coupon's audit trail: who issued, reserved, redeemed, returned it.
+    Audit {
+        /// Coupon id.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
 }
 
 /// Cart pricing options.

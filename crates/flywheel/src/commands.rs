@@ -39,6 +39,7 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
         Command::Tag(c) => crate::audience_cmd::tag(c, settings).await,
         Command::Rfm(a) => crate::audience_cmd::rfm(a, settings).await,
         Command::Price(a) => crate::price_cmd::run(a),
+        Command::Coupon(c) => crate::coupon_cmd::run(c, settings).await,
     }
 }
 

@@ -5,6 +5,7 @@ mod audience_cmd;
 mod cli;
 mod commands;
 mod config;
+mod coupon_cmd;
 mod demo;
 mod demo_data;
 mod output;

@@ -172,8 +172,10 @@ pub async fn start(
     let audience = open_audience(&store, audience).await?;
     let observer: Arc<dyn CommitObserver> = Arc::new(AudienceObserver(audience.clone()));
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
+    let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), Arc::new(SystemClock));
     let state = Arc::new(AppState {
         audience,
+        coupons,
         write_keys: WriteKeys::new(store.clone()),
         store,
         pipeline: pipeline.clone(),

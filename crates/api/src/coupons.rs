@@ -1,0 +1,210 @@
+//! `/api/v1/coupon-templates…`, `/api/v1/coupons…`, `/api/v1/users/{id}/coupons`: coupon
+//! templates, issuing, codes, and each coupon's life at checkout. Thin handlers over
+//! [`flywheel_promotions::coupons::CouponService`].
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use flywheel_promotions::coupons::{AuditEntry, CouponInstance, CouponTemplate};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::extract::AdminBody;
+use crate::AppState;
+
+/// Who the admin API acts as in coupon audit trails.
+const ADMIN_ACTOR: &str = "admin-api";
+/// Default checkout hold of a reservation.
+const DEFAULT_HOLD_MINUTES: i64 = 15;
+
+fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(b).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+}
+
+/// `GET /api/v1/coupon-templates`.
+pub async fn list_templates(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let list: Vec<Value> = s
+        .coupons
+        .templates()
+        .await?
+        .into_iter()
+        .map(|(t, issued)| json!({"template": t, "issued": issued}))
+        .collect();
+    Ok(Json(json!({"templates": list})))
+}
+
+/// `POST /api/v1/coupon-templates`.
+pub async fn create_template(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    AdminBody(b): AdminBody,
+) -> Result<Response, ApiError> {
+    s.admin.check(&h)?;
+    let t: CouponTemplate = body(&b)?;
+    Ok((StatusCode::CREATED, Json(s.coupons.create_template(t).await?)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueBody {
+    user_id: String,
+}
+
+/// `POST /api/v1/coupon-templates/{id}/issue`: `{"user_id"}` → the coupon.
+pub async fn issue(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Response, ApiError> {
+    s.admin.check(&h)?;
+    let req: IssueBody = body(&b)?;
+    let c = s.coupons.issue(&id, &req.user_id, ADMIN_ACTOR).await?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodesBody {
+    count: i64,
+}
+
+/// `POST /api/v1/coupon-templates/{id}/codes`: `{"count"}` → unclaimed codes.
+pub async fn codes(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Response, ApiError> {
+    s.admin.check(&h)?;
+    let req: CodesBody = body(&b)?;
+    let codes = s.coupons.generate_codes(&id, req.count, ADMIN_ACTOR).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"template_id": id, "codes": codes})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimBody {
+    code: String,
+    user_id: String,
+}
+
+/// `POST /api/v1/coupons/claim`: `{"code", "user_id"}`.
+pub async fn claim(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    AdminBody(b): AdminBody,
+) -> Result<Json<CouponInstance>, ApiError> {
+    s.admin.check(&h)?;
+    let req: ClaimBody = body(&b)?;
+    Ok(Json(s.coupons.claim(&req.code, &req.user_id).await?))
+}
+
+/// `GET /api/v1/users/{user_id}/coupons`.
+pub async fn of_user(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    Ok(Json(
+        json!({"user_id": user, "coupons": s.coupons.coupons_of(&user).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckoutBody {
+    #[serde(default)]
+    user_id: Option<String>,
+    order_id: String,
+    #[serde(default)]
+    hold_minutes: Option<i64>,
+}
+
+fn user_of(req: &CheckoutBody) -> Result<&str, ApiError> {
+    req.user_id
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("invalid_json", "user_id is required"))
+}
+
+/// `POST /api/v1/coupons/{id}/reserve`: `{"user_id", "order_id", "hold_minutes"}` (default 15).
+pub async fn reserve(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Json<CouponInstance>, ApiError> {
+    s.admin.check(&h)?;
+    let req: CheckoutBody = body(&b)?;
+    let hold = req.hold_minutes.unwrap_or(DEFAULT_HOLD_MINUTES);
+    if !(1..=7 * 24 * 60).contains(&hold) {
+        return Err(ApiError::bad_request(
+            "invalid_hold",
+            "hold_minutes is 1 to 10080",
+        ));
+    }
+    Ok(Json(
+        s.coupons
+            .reserve(&id, user_of(&req)?, &req.order_id, hold * 60_000)
+            .await?,
+    ))
+}
+
+/// `POST /api/v1/coupons/{id}/redeem`: `{"user_id", "order_id"}`; retrying for the same order answers the same.
+pub async fn redeem(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Json<CouponInstance>, ApiError> {
+    s.admin.check(&h)?;
+    let req: CheckoutBody = body(&b)?;
+    Ok(Json(s.coupons.redeem(&id, user_of(&req)?, &req.order_id).await?))
+}
+
+/// `POST /api/v1/coupons/{id}/release`: `{"order_id"}` — checkout abandoned.
+pub async fn release(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Json<CouponInstance>, ApiError> {
+    s.admin.check(&h)?;
+    let req: CheckoutBody = body(&b)?;
+    Ok(Json(s.coupons.release(&id, &req.order_id).await?))
+}
+
+/// `POST /api/v1/coupons/{id}/refund`: `{"order_id"}` — the order was refunded.
+pub async fn refund(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Json<CouponInstance>, ApiError> {
+    s.admin.check(&h)?;
+    let req: CheckoutBody = body(&b)?;
+    Ok(Json(s.coupons.refund(&id, &req.order_id).await?))
+}
+
+/// `GET /api/v1/coupons/{id}/audit`.
+pub async fn audit(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let trail: Vec<AuditEntry> = s.coupons.audit(&id).await?;
+    Ok(Json(json!({"coupon_id": id, "audit": trail})))
+}
