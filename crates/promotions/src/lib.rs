@@ -13,6 +13,7 @@ pub mod best;
 pub mod cart;
 pub mod coupons;
 pub mod engine;
+pub mod flash;
 pub mod quote;
 pub mod rules;
 

@@ -16,6 +16,7 @@ mod checkpoint;
 mod commerce;
 pub mod conn;
 pub mod coupons;
+pub mod flash;
 pub mod identity_cache;
 mod keys;
 mod migrate;

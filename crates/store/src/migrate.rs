@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_003_coupons.sql"),
         include_str!("migrations/postgres_003_coupons.sql"),
     ),
+    (
+        4,
+        include_str!("migrations/sqlite_004_flash.sql"),
+        include_str!("migrations/postgres_004_flash.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

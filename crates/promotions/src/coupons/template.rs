@@ -116,7 +116,8 @@ impl CouponTemplate {
         }
     }
 
-    /// The pricing engine's view of a coupon `id` of this template.
+    /// The pricing engine's view of a coupon `id` of this template usable in `window`
+    /// (ms; `i64::MIN` / `i64::MAX` for an open end).
     pub fn coupon(&self, id: &str, owner: Option<&str>, window: (i64, i64)) -> Coupon {
         Coupon {
             id: id.to_owned(),
@@ -125,8 +126,8 @@ impl CouponTemplate {
             scope: self.scope.clone(),
             exclude_products: self.exclude_products.clone(),
             benefit: self.benefit.clone(),
-            valid_from: Some(flywheel_core::time::from_millis(window.0)),
-            valid_until: Some(flywheel_core::time::from_millis(window.1)),
+            valid_from: (window.0 != i64::MIN).then(|| flywheel_core::time::from_millis(window.0)),
+            valid_until: (window.1 != i64::MAX).then(|| flywheel_core::time::from_millis(window.1)),
             stacking_group: self.stacking_group.clone(),
             exclusive: self.exclusive,
         }
