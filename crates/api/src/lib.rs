@@ -12,6 +12,7 @@ pub mod auth;
 mod coupons;
 pub mod error;
 mod extract;
+mod flash;
 mod ops;
 mod pricing;
 mod profiles;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub audience: flywheel_audience::Audience,
     /// Coupon templates and coupons.
     pub coupons: flywheel_promotions::coupons::CouponService,
+    /// Flash sales.
+    pub flash: Arc<flywheel_promotions::flash::FlashSales<flywheel_promotions::flash::AnyStock>>,
 }
 
 /// A route: method (as in the OpenAPI document), path, handler.
@@ -192,6 +195,14 @@ fn routes() -> Vec<Route> {
         ),
         ("get", "/api/v1/coupons/{id}/audit", get(coupons::audit)),
         ("get", "/api/v1/users/{user_id}/coupons", get(coupons::of_user)),
+        ("get", "/api/v1/flash-sales", get(flash::list)),
+        ("post", "/api/v1/flash-sales", admin_body(post(flash::create))),
+        (
+            "post",
+            "/api/v1/flash-sales/{id}/orders",
+            admin_body(post(flash::buy)),
+        ),
+        ("post", "/api/v1/flash-orders/{id}/pay", post(flash::pay)),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),
         ("get", "/readyz", get(ops::readyz)),

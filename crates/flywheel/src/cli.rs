@@ -306,6 +306,10 @@ pub struct ServeArgs {
         value_name = "TOKEN"
     )]
     pub admin_token: Option<String>,
+    /// Redis URL (`redis://HOST:PORT`) for flash-sale stock shared by several processes.
+    /// [default: in-process stock]
+    #[arg(long, env = "FLYWHEEL_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
     /// Tracking batches that may wait for the writer before new ones get 503. [default: 4096]
     #[arg(long, env = "FLYWHEEL_INGEST_QUEUE", value_name = "BATCHES")]
     pub ingest_queue: Option<usize>,

@@ -24,6 +24,8 @@ pub struct FileConfig {
     max_batch_bytes: Option<usize>,
     max_message_bytes: Option<usize>,
     ingest_queue: Option<usize>,
+    /// Redis URL for flash-sale stock.
+    redis: Option<String>,
     /// `[audience]`: built-in tag rules, lifecycle thresholds, RFM bins, windows, timezone
     /// (docs/segments.md, "Configuration").
     audience: Option<flywheel_audience::config::AudienceConfig>,
@@ -69,6 +71,8 @@ pub struct ServerSettings {
     pub limits: Limits,
     /// Pipeline settings.
     pub pipeline: PipelineConfig,
+    /// Redis URL for flash-sale stock; in-process when absent.
+    pub redis: Option<String>,
 }
 
 /// Resolves the common settings.
@@ -127,5 +131,6 @@ pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
             max_message_bytes,
         },
         pipeline,
+        redis: s.redis.clone().or(f.redis.clone()),
     })
 }

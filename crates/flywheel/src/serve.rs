@@ -15,6 +15,7 @@ use flywheel_core::bus::InProcessBus;
 use flywheel_core::SystemClock;
 use flywheel_ingest::pipeline::CommitObserver;
 use flywheel_ingest::Pipeline;
+use flywheel_promotions::flash::{AnyStock, FlashSales, MemoryStock, RedisStock};
 use flywheel_store::{hash_secret, new_secret, ApplyOutcome, NewEvent, Store};
 use tokio::sync::watch;
 
@@ -162,6 +163,36 @@ fn release_freed_memory() {
     }
 }
 
+/// Flash sales over Redis stock when `redis` is given, else in-process stock; a task
+/// releases unpaid holds every second.
+async fn open_flash(store: &Store, redis: Option<&str>) -> Result<Arc<FlashSales<AnyStock>>> {
+    let stock = match redis {
+        Some(url) => AnyStock::Redis(
+            RedisStock::connect(url, "flywheel")
+                .await
+                .map_err(|e| crate::BadInput(format!("--redis {url}: {e}")))?,
+        ),
+        None => AnyStock::Memory(MemoryStock::default()),
+    };
+    let sales = Arc::new(
+        FlashSales::open(store.clone(), Arc::new(stock), Arc::new(SystemClock))
+            .await
+            .context("loading flash sales")?,
+    );
+    let sweeper = Arc::downgrade(&sales);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(sales) = sweeper.upgrade() else { break };
+            if let Err(e) = sales.sweep().await {
+                tracing::warn!(error = %e, "releasing lapsed flash-sale holds failed");
+            }
+        }
+    });
+    Ok(sales)
+}
+
 /// Binds, starts serving, and prints `listening on http://HOST:PORT`.
 pub async fn start(
     store: Store,
@@ -173,9 +204,11 @@ pub async fn start(
     let observer: Arc<dyn CommitObserver> = Arc::new(AudienceObserver(audience.clone()));
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
     let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), Arc::new(SystemClock));
+    let flash = open_flash(&store, server.redis.as_deref()).await?;
     let state = Arc::new(AppState {
         audience,
         coupons,
+        flash,
         write_keys: WriteKeys::new(store.clone()),
         store,
         pipeline: pipeline.clone(),

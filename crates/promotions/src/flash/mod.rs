@@ -13,4 +13,4 @@ mod stock;
 
 pub use redis_stock::RedisStock;
 pub use sale::{FlashOrder, FlashSale, FlashSales};
-pub use stock::{MemoryStock, StockBackend, Take};
+pub use stock::{AnyStock, MemoryStock, StockBackend, Take};

@@ -113,3 +113,41 @@ impl StockBackend for MemoryStock {
         Ok(self.with(|sales| sales.get(sale_id).map_or(0, |c| c.remaining)))
     }
 }
+
+/// Either backend, chosen at start (`--redis` or not).
+pub enum AnyStock {
+    /// In-process.
+    Memory(MemoryStock),
+    /// Redis.
+    Redis(super::RedisStock),
+}
+
+impl StockBackend for AnyStock {
+    async fn open(&self, sale_id: &str, stock: i64, held: &[(String, i64)]) -> Result<()> {
+        match self {
+            AnyStock::Memory(m) => m.open(sale_id, stock, held).await,
+            AnyStock::Redis(r) => r.open(sale_id, stock, held).await,
+        }
+    }
+
+    async fn take(&self, sale_id: &str, user: &str, quantity: i64, limit: i64) -> Result<Take> {
+        match self {
+            AnyStock::Memory(m) => m.take(sale_id, user, quantity, limit).await,
+            AnyStock::Redis(r) => r.take(sale_id, user, quantity, limit).await,
+        }
+    }
+
+    async fn give_back(&self, sale_id: &str, user: &str, quantity: i64) -> Result<()> {
+        match self {
+            AnyStock::Memory(m) => m.give_back(sale_id, user, quantity).await,
+            AnyStock::Redis(r) => r.give_back(sale_id, user, quantity).await,
+        }
+    }
+
+    async fn remaining(&self, sale_id: &str) -> Result<i64> {
+        match self {
+            AnyStock::Memory(m) => m.remaining(sale_id).await,
+            AnyStock::Redis(r) => r.remaining(sale_id).await,
+        }
+    }
+}
