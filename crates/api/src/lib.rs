@@ -13,6 +13,7 @@ mod coupons;
 pub mod error;
 mod extract;
 mod flash;
+mod groups;
 mod ops;
 mod pricing;
 mod profiles;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub audience: flywheel_audience::Audience,
     /// Coupon templates and coupons.
     pub coupons: flywheel_promotions::coupons::CouponService,
+    /// Group buys.
+    pub groups: flywheel_promotions::group::GroupBuys,
     /// Flash sales.
     pub flash: Arc<flywheel_promotions::flash::FlashSales<flywheel_promotions::flash::AnyStock>>,
 }
@@ -203,6 +206,19 @@ fn routes() -> Vec<Route> {
             admin_body(post(flash::buy)),
         ),
         ("post", "/api/v1/flash-orders/{id}/pay", post(flash::pay)),
+        ("get", "/api/v1/group-deals", get(groups::deals)),
+        (
+            "post",
+            "/api/v1/group-deals",
+            admin_body(post(groups::create_deal)),
+        ),
+        (
+            "post",
+            "/api/v1/group-deals/{id}/groups",
+            admin_body(post(groups::open)),
+        ),
+        ("get", "/api/v1/groups/{id}", get(groups::show)),
+        ("post", "/api/v1/groups/{id}/join", admin_body(post(groups::join))),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),
         ("get", "/readyz", get(ops::readyz)),

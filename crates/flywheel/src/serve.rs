@@ -193,6 +193,21 @@ async fn open_flash(store: &Store, redis: Option<&str>) -> Result<Arc<FlashSales
     Ok(sales)
 }
 
+/// Expires open groups past their deadline every second (their orders are cancelled).
+fn spawn_group_expiry(groups: flywheel_promotions::group::GroupBuys) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            match groups.expire_due().await {
+                Ok(expired) if !expired.is_empty() => tracing::info!(groups = ?expired, "group buys expired"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "expiring group buys failed"),
+            }
+        }
+    });
+}
+
 /// Binds, starts serving, and prints `listening on http://HOST:PORT`.
 pub async fn start(
     store: Store,
@@ -205,9 +220,12 @@ pub async fn start(
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
     let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), Arc::new(SystemClock));
     let flash = open_flash(&store, server.redis.as_deref()).await?;
+    let groups = flywheel_promotions::group::GroupBuys::new(store.clone(), Arc::new(SystemClock));
+    spawn_group_expiry(groups.clone());
     let state = Arc::new(AppState {
         audience,
         coupons,
+        groups,
         flash,
         write_keys: WriteKeys::new(store.clone()),
         store,

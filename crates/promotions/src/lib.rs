@@ -14,6 +14,7 @@ pub mod cart;
 pub mod coupons;
 pub mod engine;
 pub mod flash;
+pub mod group;
 pub mod quote;
 pub mod rules;
 

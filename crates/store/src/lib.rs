@@ -17,6 +17,7 @@ mod commerce;
 pub mod conn;
 pub mod coupons;
 pub mod flash;
+pub mod groups;
 pub mod identity_cache;
 mod keys;
 mod migrate;

@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_004_flash.sql"),
         include_str!("migrations/postgres_004_flash.sql"),
     ),
+    (
+        5,
+        include_str!("migrations/sqlite_005_groups.sql"),
+        include_str!("migrations/postgres_005_groups.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

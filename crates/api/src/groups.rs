@@ -1,0 +1,76 @@
+//! `/api/v1/group-deals…` and `/api/v1/groups…`: group buys (拼團).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use flywheel_promotions::group::{Group, GroupDeal};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::extract::AdminBody;
+use crate::AppState;
+
+fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(b).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Member {
+    user_id: String,
+}
+
+/// `GET /api/v1/group-deals`.
+pub async fn deals(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    Ok(Json(json!({"deals": s.groups.deals().await?})))
+}
+
+/// `POST /api/v1/group-deals`.
+pub async fn create_deal(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    AdminBody(b): AdminBody,
+) -> Result<Response, ApiError> {
+    s.admin.check(&h)?;
+    let d: GroupDeal = body(&b)?;
+    Ok((StatusCode::CREATED, Json(s.groups.create_deal(d).await?)).into_response())
+}
+
+/// `POST /api/v1/group-deals/{id}/groups`: `{"user_id"}` opens a group led by that user.
+pub async fn open(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Response, ApiError> {
+    s.admin.check(&h)?;
+    let m: Member = body(&b)?;
+    Ok((StatusCode::CREATED, Json(s.groups.open(&id, &m.user_id).await?)).into_response())
+}
+
+/// `GET /api/v1/groups/{id}`.
+pub async fn show(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Group>, ApiError> {
+    s.admin.check(&h)?;
+    Ok(Json(s.groups.group(&id).await?))
+}
+
+/// `POST /api/v1/groups/{id}/join`: `{"user_id"}`.
+pub async fn join(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Json<Group>, ApiError> {
+    s.admin.check(&h)?;
+    let m: Member = body(&b)?;
+    Ok(Json(s.groups.join(&id, &m.user_id).await?))
+}
