@@ -16,6 +16,7 @@ pub mod engine;
 pub mod flash;
 pub mod group;
 pub mod quote;
+pub mod referral;
 pub mod rules;
 
 pub use cart::{Buyer, Cart, CartLine};

@@ -18,6 +18,8 @@ pub mod conn;
 pub mod coupons;
 pub mod flash;
 pub mod groups;
+pub mod loyalty;
+pub mod referrals;
 pub mod identity_cache;
 mod keys;
 mod migrate;

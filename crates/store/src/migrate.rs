@@ -33,6 +33,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_005_groups.sql"),
         include_str!("migrations/postgres_005_groups.sql"),
     ),
+    (
+        6,
+        include_str!("migrations/sqlite_006_loyalty.sql"),
+        include_str!("migrations/postgres_006_loyalty.sql"),
+    ),
+    (
+        7,
+        include_str!("migrations/sqlite_007_referrals.sql"),
+        include_str!("migrations/postgres_007_referrals.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

@@ -26,6 +26,8 @@ pub enum CouponState {
     Redeemed,
     /// Past its validity without being spent.
     Expired,
+    /// Taken back before use (a referral reward clawed back after a refund).
+    Void,
 }
 
 /// A coupon with its template's terms.
@@ -110,6 +112,7 @@ fn template_of(body: &str) -> Result<CouponTemplate> {
 fn state_at(c: &CouponRow, now: i64) -> CouponState {
     match c.state.as_str() {
         "redeemed" => CouponState::Redeemed,
+        "void" => CouponState::Void,
         _ if c.valid_until.is_some_and(|u| now >= u) => CouponState::Expired,
         _ if c.owner.is_none() => CouponState::Unclaimed,
         "reserved" if c.reserved_until.is_some_and(|r| now < r) => CouponState::Reserved,
@@ -467,6 +470,22 @@ impl CouponService {
         .await
     }
 
+    /// Takes an unspent coupon back (`void`); a spent one stays spent (`already_redeemed`).
+    pub async fn void(&self, coupon_id: &str, actor: &str) -> Result<CouponInstance> {
+        let _ = actor;
+        self.change(coupon_id, None, "voided", move |_, row, state, _| match state {
+            CouponState::Void => Ok(false),
+            CouponState::Redeemed => Err(conflict("already_redeemed", "the coupon was already spent")),
+            _ => {
+                row.state = "void".into();
+                row.order_id = None;
+                row.reserved_until = None;
+                Ok(true)
+            }
+        })
+        .await
+    }
+
     /// A user's coupons, with their state now.
     pub async fn coupons_of(&self, owner: &str) -> Result<Vec<CouponInstance>> {
         let owner = owner.to_owned();
@@ -539,6 +558,7 @@ fn unusable(state: CouponState) -> Error {
     match state {
         CouponState::Expired => conflict("expired", "the coupon has expired"),
         CouponState::Unclaimed => conflict("unclaimed", "the code has not been claimed"),
+        CouponState::Void => conflict("void", "the coupon was taken back"),
         _ => conflict("unusable", "the coupon cannot be used"),
     }
 }
