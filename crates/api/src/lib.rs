@@ -17,6 +17,7 @@ mod groups;
 mod ops;
 mod pricing;
 mod profiles;
+mod referrals;
 mod tracking;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub audience: flywheel_audience::Audience,
     /// Coupon templates and coupons.
     pub coupons: flywheel_promotions::coupons::CouponService,
+    /// The referral program.
+    pub referrals: flywheel_promotions::referral::Referrals,
     /// Group buys.
     pub groups: flywheel_promotions::group::GroupBuys,
     /// Flash sales.
@@ -219,6 +222,34 @@ fn routes() -> Vec<Route> {
         ),
         ("get", "/api/v1/groups/{id}", get(groups::show)),
         ("post", "/api/v1/groups/{id}/join", admin_body(post(groups::join))),
+        ("get", "/api/v1/referral-program", get(referrals::program)),
+        (
+            "put",
+            "/api/v1/referral-program",
+            admin_body(put(referrals::set_program)),
+        ),
+        (
+            "get",
+            "/api/v1/users/{user_id}/invite-code",
+            get(referrals::invite_code),
+        ),
+        (
+            "get",
+            "/api/v1/users/{user_id}/referrals",
+            get(referrals::of_inviter),
+        ),
+        ("post", "/api/v1/referrals", admin_body(post(referrals::register))),
+        ("get", "/api/v1/referrals/{invitee}", get(referrals::show)),
+        (
+            "post",
+            "/api/v1/referrals/{invitee}/first-order",
+            admin_body(post(referrals::first_order)),
+        ),
+        (
+            "post",
+            "/api/v1/referrals/{invitee}/claw-back",
+            admin_body(post(referrals::claw_back)),
+        ),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),
         ("get", "/readyz", get(ops::readyz)),

@@ -221,10 +221,13 @@ pub async fn start(
     let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), Arc::new(SystemClock));
     let flash = open_flash(&store, server.redis.as_deref()).await?;
     let groups = flywheel_promotions::group::GroupBuys::new(store.clone(), Arc::new(SystemClock));
+    let referrals =
+        flywheel_promotions::referral::Referrals::new(store.clone(), Arc::new(SystemClock), coupons.clone());
     spawn_group_expiry(groups.clone());
     let state = Arc::new(AppState {
         audience,
         coupons,
+        referrals,
         groups,
         flash,
         write_keys: WriteKeys::new(store.clone()),
