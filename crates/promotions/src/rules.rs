@@ -236,6 +236,31 @@ pub enum RuleKind {
     PlatformCoupon,
     /// 首購立減.
     FirstOrder,
+    /// 積分抵現: points paying part of the order.
+    Points,
+}
+
+/// 積分抵現: the buyer pays part of the order with points (REQUIREMENTS §7, issue 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointsUse {
+    /// Points the buyer offers (at most their balance; the caller checks it).
+    pub points: i64,
+    /// Points worth 1 元 ([SUGGESTED DEFAULT] 100).
+    #[serde(default = "hundred")]
+    pub points_per_yuan: i64,
+    /// At most this share (percent) of what is left to pay may be paid with points
+    /// ([SUGGESTED DEFAULT] 50).
+    #[serde(default = "fifty")]
+    pub max_percent: u32,
+}
+
+fn hundred() -> i64 {
+    100
+}
+
+fn fifty() -> u32 {
+    50
 }
 
 /// How unit-price changes on one line combine.

@@ -105,3 +105,39 @@ fn bad_input_is_refused_with_a_stable_code() {
     .unwrap_err();
     assert_eq!(err.code(), "too_many_coupons");
 }
+
+#[test]
+fn points_pay_part_of_the_order_up_to_the_cap() {
+    let line = json!({"shop": "X", "product": "A", "unit_price": 10000, "quantity": 1});
+    let q = price(&input(
+        json!({"cart": {"lines": [line]}, "now": NOW, "points": {"points": 3000}}),
+    ))
+    .unwrap();
+    assert_eq!(q.payable.0, 7000);
+    assert_eq!(q.applied[0].name, "積分抵現（3000 積分）");
+    // Capped at 50 % of what is left to pay: 10000 points pay 50.00 元 and 5000 points are used.
+    let q = price(&input(
+        json!({"cart": {"lines": [line]}, "now": NOW, "points": {"points": 10000}}),
+    ))
+    .unwrap();
+    assert_eq!(
+        (q.payable.0, q.applied[0].name.as_str()),
+        (5000, "積分抵現（5000 積分）")
+    );
+    // Applied after coupons.
+    let q = price(&input(
+        json!({"cart": {"lines": [line]}, "now": NOW, "points": {"points": 10000, "max_percent": 100},
+        "coupons": [{"id": "c", "benefit": {"type": "amount", "off": 2000}}]}),
+    ))
+    .unwrap();
+    assert_eq!(q.payable.0, 0);
+    assert_eq!(
+        q.applied.iter().map(|a| a.amount.0).collect::<Vec<_>>(),
+        vec![2000, 8000]
+    );
+    let err = price(&input(
+        json!({"cart": {"lines": [line]}, "points": {"points": -1}}),
+    ))
+    .unwrap_err();
+    assert_eq!(err.code(), "invalid_points");
+}

@@ -118,8 +118,9 @@ fn input(max_coupons: usize) -> impl Strategy<Value = PricingInput> {
             0..=max_coupons,
         ),
         any::<bool>(),
+        prop::option::of((0i64..50_000, 1i64..200, 0u32..=100)),
     )
-        .prop_map(|(cart, promotions, coupons, first_order)| PricingInput {
+        .prop_map(|(cart, promotions, coupons, first_order, points)| PricingInput {
             cart,
             buyer: flywheel_promotions::Buyer {
                 user_id: Some("u".into()),
@@ -159,6 +160,13 @@ fn input(max_coupons: usize) -> impl Strategy<Value = PricingInput> {
             policy: Default::default(),
             now: Some(chrono::Utc::now()),
             best_combination: false,
+            points: points.map(|(points, points_per_yuan, max_percent)| {
+                flywheel_promotions::rules::PointsUse {
+                    points,
+                    points_per_yuan,
+                    max_percent,
+                }
+            }),
         })
 }
 

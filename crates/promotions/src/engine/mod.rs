@@ -23,7 +23,9 @@ mod validate;
 use crate::apportion::apportion;
 use crate::cart::{Buyer, Cart, CartLine};
 use crate::quote::{Applied, MarginViolation, NotApplied, Quote, QuotedLine, Share};
-use crate::rules::{Coupon, CrossShopBase, MarginAction, Promotion, RuleKind, Scope, StackingPolicy};
+use crate::rules::{
+    Coupon, CrossShopBase, MarginAction, PointsUse, Promotion, RuleKind, Scope, StackingPolicy,
+};
 use crate::Result;
 
 /// Everything a price depends on.
@@ -50,6 +52,9 @@ pub struct PricingInput {
     /// Use the combination of `coupons` that pays least instead of all of them.
     #[serde(default)]
     pub best_combination: bool,
+    /// Points paying part of the order (積分抵現), applied last.
+    #[serde(default)]
+    pub points: Option<PointsUse>,
 }
 
 /// Prices `input`: with the best combination of its coupons when it asks for it
@@ -192,6 +197,9 @@ pub fn price(input: &PricingInput) -> Result<Quote> {
     stages::reduction_stage(&mut w, &active, RuleKind::CrossShopFullReduction, base);
     stages::coupon_stage(&mut w, &input.coupons, &input.buyer, cart.shipping.0, now);
     stages::first_order_stage(&mut w, &active, &input.buyer);
+    if let Some(p) = input.points {
+        stages::points_stage(&mut w, p);
+    }
     Ok(finish(w, cart.shipping.0))
 }
 

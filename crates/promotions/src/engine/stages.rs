@@ -5,7 +5,7 @@ use flywheel_core::{Fen, Timestamp};
 use super::{percent_off, yuan, Line, Work};
 use crate::cart::{Buyer, CartLine};
 use crate::quote::Share;
-use crate::rules::{Coupon, CouponBenefit, ItemDiscounts, Promotion, PromotionKind, RuleKind};
+use crate::rules::{Coupon, CouponBenefit, ItemDiscounts, PointsUse, Promotion, PromotionKind, RuleKind};
 
 /// Whether a promotion is live for this buyer now; records why not.
 pub(super) fn eligible(w: &mut Work<'_>, p: &Promotion, buyer: &Buyer, now: Timestamp) -> bool {
@@ -438,4 +438,42 @@ pub(super) fn first_order_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: 
         let taken = w.take(&p.id, &lines, off.0.min(base));
         w.record(&p.id, RuleKind::FirstOrder, &p.name, taken);
     }
+}
+
+/// Stage 7: 積分抵現 — whole fen of `points / points_per_yuan × 100`, at most
+/// `max_percent` of what is left to pay, apportioned like any order-level discount;
+/// the points actually used are `⌈fen × points_per_yuan / 100⌉`.
+pub(super) fn points_stage(w: &mut Work<'_>, p: PointsUse) {
+    const ID: &str = "points";
+    if p.points <= 0 || p.points_per_yuan <= 0 {
+        return;
+    }
+    if let Some(by) = w.excluded_by(RuleKind::Points) {
+        w.refuse(
+            ID,
+            RuleKind::Points,
+            "積分抵現",
+            "excluded_by",
+            format!("does not combine with {by}"),
+        );
+        return;
+    }
+    let lines = w.scope_lines(&crate::rules::Scope::All, &[]);
+    let left: i64 = lines.iter().map(|&i| w.lines[i].current()).sum();
+    let worth = (i128::from(p.points) * 100 / i128::from(p.points_per_yuan)) as i64;
+    let cap = (i128::from(left) * i128::from(p.max_percent.min(100)) / 100) as i64;
+    let off = worth.min(cap);
+    if off <= 0 {
+        w.refuse(
+            ID,
+            RuleKind::Points,
+            "積分抵現",
+            "nothing_to_discount",
+            "nothing left that points may pay".into(),
+        );
+        return;
+    }
+    let taken = w.take(ID, &lines, off);
+    let used = (i128::from(taken) * i128::from(p.points_per_yuan) + 99) / 100;
+    w.record(ID, RuleKind::Points, &format!("積分抵現（{used} 積分）"), taken);
 }

@@ -133,5 +133,13 @@ pub(super) fn validate(input: &PricingInput) -> Result<()> {
             }
         }
     }
+    if let Some(p) = input.points {
+        if p.points < 0 || p.points_per_yuan < 1 || p.max_percent > 100 {
+            return Err(Error::invalid(
+                "invalid_points",
+                "points must not be negative, points_per_yuan at least 1, max_percent at most 100",
+            ));
+        }
+    }
     Ok(())
 }
