@@ -18,14 +18,14 @@ pub mod conn;
 pub mod coupons;
 pub mod flash;
 pub mod groups;
-pub mod loyalty;
-pub mod referrals;
 pub mod identity_cache;
 mod keys;
+pub mod loyalty;
 mod migrate;
 mod pool;
 pub mod postgres;
 mod read;
+pub mod referrals;
 pub mod sqlite;
 mod write;
 

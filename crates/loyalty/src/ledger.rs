@@ -1,0 +1,601 @@
+//! The points ledger (R7.3, fixture F16) over the store.
+//!
+//! Source keys (unique over the ledger; a repeat returns the first result and writes
+//! nothing): `order:<order id>`, `checkin:<shop-local date>:<user>`, `review:<review id>`,
+//! `share:<share id>`, `spend:<reason key>`, `clawback:<order id>`, `expire:<lot id>`.
+//! A key already used by another user is refused (`source_key_taken`).
+//!
+//! Each operation first writes `expire` entries for the user's lots that are due, then
+//! does its work, all in one write transaction (an error rolls all of it back).
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{NaiveDate, TimeZone};
+use flywheel_core::time::{from_millis, to_millis};
+use flywheel_core::{Clock, Fen, Timestamp};
+use flywheel_store::conn::Conn;
+use flywheel_store::loyalty::{self as q, EntryRow};
+use flywheel_store::Store;
+use serde::Serialize;
+
+use crate::config::LoyaltyConfig;
+use crate::lots::{consume, expire_user, write_expire};
+use crate::{Error, Result};
+
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+/// What an entry does to the balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A credit; opens a lot.
+    Earn,
+    /// Points spent (redeemed).
+    Spend,
+    /// What was left of a lot when it expired.
+    Expire,
+    /// Points taken back from a refunded or cancelled order.
+    Clawback,
+}
+
+impl EntryKind {
+    fn parse(s: &str) -> Result<EntryKind> {
+        Ok(match s {
+            "earn" => EntryKind::Earn,
+            "spend" => EntryKind::Spend,
+            "expire" => EntryKind::Expire,
+            "clawback" => EntryKind::Clawback,
+            other => {
+                return Err(Error::Store(flywheel_store::Error::Corrupt(format!(
+                    "unknown ledger entry kind {other:?}"
+                ))))
+            }
+        })
+    }
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// Entry id (increasing).
+    pub id: i64,
+    /// Whose ledger.
+    pub user_id: String,
+    /// Points: positive for `earn`, negative (or 0 for a claw-back with nothing left) otherwise.
+    pub points: i64,
+    /// What it does.
+    pub kind: EntryKind,
+    /// `order`, `checkin`, `review`, `share`, `redeem`, `expiry`.
+    pub source: String,
+    /// Its idempotency key.
+    pub source_key: String,
+    /// An earn entry's lot stops being usable at this instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lot_expires_at: Option<Timestamp>,
+    /// A check-in's consecutive-day count (1 after a missed day).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streak: Option<i64>,
+    /// A claw-back's points that could not be taken back (already spent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shortfall: Option<i64>,
+    /// When written.
+    pub at: Timestamp,
+}
+
+impl Entry {
+    fn of(r: EntryRow) -> Result<Entry> {
+        Ok(Entry {
+            kind: EntryKind::parse(&r.kind)?,
+            id: r.id,
+            user_id: r.user_id,
+            points: r.delta,
+            source: r.source,
+            source_key: r.source_key,
+            lot_expires_at: r.lot_expires_at.map(from_millis),
+            streak: r.streak,
+            shortfall: r.shortfall,
+            at: from_millis(r.at),
+        })
+    }
+}
+
+/// The result of a ledger operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Posted {
+    /// The entry written (or first written, on a repeat); `None` when the operation was
+    /// worth 0 points (an order under 1 元, a claw-back of an order that earned nothing).
+    pub entry: Option<Entry>,
+    /// The user's balance afterwards.
+    pub balance: i64,
+    /// Whether this was a repeat of an earlier operation (nothing new written).
+    pub repeated: bool,
+}
+
+/// An earn lot with points left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lot {
+    /// The earn entry that opened it.
+    pub entry_id: i64,
+    /// Its source.
+    pub source: String,
+    /// Points earned.
+    pub points: i64,
+    /// Points left.
+    pub left: i64,
+    /// Unusable from this instant.
+    pub expires_at: Timestamp,
+}
+
+/// A user's points: balance, usable lots and a page of entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    /// The user.
+    pub user_id: String,
+    /// Usable points now (lots past their expiry count 0 even before their `expire`
+    /// entry is written).
+    pub balance: i64,
+    /// Usable lots, first to expire first.
+    pub lots: Vec<Lot>,
+    /// Entries, newest first.
+    pub entries: Vec<Entry>,
+    /// Pass back to continue the entries; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The loyalty programme over the store: points ledger, tiers and birthday perks.
+#[derive(Debug, Clone)]
+pub struct Loyalty {
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: Arc<LoyaltyConfig>,
+    pub(crate) tz: chrono_tz::Tz,
+}
+
+fn need(value: &str, what: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid("invalid_id", format!("{what} must not be empty")));
+    }
+    Ok(())
+}
+
+/// Looks up a repeat of `key` for `user`; `Some` is the answer to return.
+fn repeat(c: &mut dyn Conn, user: &str, key: &str) -> Result<Option<Posted>> {
+    let Some(row) = q::entry_by_key(c, key)? else {
+        return Ok(None);
+    };
+    if row.user_id != user {
+        return Err(Error::conflict(
+            "source_key_taken",
+            format!("{key} is already recorded for another user"),
+        ));
+    }
+    let balance = q::balance(c, user)?;
+    Ok(Some(Posted {
+        entry: Some(Entry::of(row)?),
+        balance,
+        repeated: true,
+    }))
+}
+
+/// Writes `row`, returning it with its id (the caller checked the key is free).
+fn insert(c: &mut dyn Conn, mut row: EntryRow) -> Result<EntryRow> {
+    row.id = q::insert_entry(c, &row)?.ok_or_else(|| {
+        Error::conflict(
+            "source_key_taken",
+            format!("{} is already recorded", row.source_key),
+        )
+    })?;
+    Ok(row)
+}
+
+fn posted(c: &mut dyn Conn, row: EntryRow) -> Result<Posted> {
+    let balance = q::balance(c, &row.user_id)?;
+    Ok(Posted {
+        entry: Some(Entry::of(row)?),
+        balance,
+        repeated: false,
+    })
+}
+
+impl Loyalty {
+    /// A programme over `store` with `config` (checked first), telling time by `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: LoyaltyConfig) -> Result<Loyalty> {
+        let tz = config.check()?;
+        Ok(Loyalty {
+            store,
+            clock,
+            config: Arc::new(config),
+            tz,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &LoyaltyConfig {
+        &self.config
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        to_millis(self.clock.now())
+    }
+
+    /// The shop-local calendar date of `ms`.
+    pub(crate) fn local_date(&self, ms: i64) -> NaiveDate {
+        from_millis(ms).with_timezone(&self.tz).date_naive()
+    }
+
+    /// The instant the shop-local `date` starts (ms).
+    fn day_start(&self, date: NaiveDate) -> i64 {
+        let midnight = date.and_time(chrono::NaiveTime::MIN);
+        self.tz
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map_or_else(|| midnight.and_utc().timestamp_millis(), |t| t.timestamp_millis())
+    }
+
+    /// Runs `f` in one write transaction; an error of `f` rolls everything back.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let failed: Arc<Mutex<Option<Error>>> = Arc::default();
+        let slot = failed.clone();
+        let out = self
+            .store
+            .write_with(move |c| {
+                f(c).map_err(|e| {
+                    let abort = flywheel_store::Error::Task(format!("loyalty change refused: {e}"));
+                    if let Ok(mut s) = slot.lock() {
+                        *s = Some(e);
+                    }
+                    abort
+                })
+            })
+            .await;
+        match out {
+            Ok(v) => Ok(v),
+            Err(e) => Err(failed
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .unwrap_or(Error::Store(e))),
+        }
+    }
+
+    /// Credits `points` to `user` under `key` as a new lot, unless `key` was seen.
+    async fn credit(
+        &self,
+        user: &str,
+        source: &'static str,
+        key: String,
+        points: i64,
+        streak: Option<i64>,
+    ) -> Result<Posted> {
+        need(user, "user id")?;
+        let now = self.now();
+        let expires = now.saturating_add(self.config.points.lot_days.saturating_mul(DAY_MS));
+        let user = user.to_owned();
+        self.write(move |c| {
+            expire_user(c, &user, now)?;
+            if let Some(p) = repeat(c, &user, &key)? {
+                return Ok(p);
+            }
+            if points <= 0 {
+                let balance = q::balance(c, &user)?;
+                return Ok(Posted {
+                    entry: None,
+                    balance,
+                    repeated: false,
+                });
+            }
+            let row = insert(c, earn_row(&user, source, key, points, expires, streak, now))?;
+            posted(c, row)
+        })
+        .await
+    }
+
+    /// Purchase points (購買): `paid` × `points_per_yuan` / 100, rounded down, once per
+    /// order. `negative_amount` for a negative `paid`. An order worth 0 points writes nothing.
+    pub async fn earn_order(&self, user: &str, order_id: &str, paid: Fen) -> Result<Posted> {
+        need(order_id, "order id")?;
+        if paid < Fen::ZERO {
+            return Err(Error::invalid(
+                "negative_amount",
+                "the amount paid must not be negative",
+            ));
+        }
+        let points = paid
+            .0
+            .checked_mul(self.config.points.points_per_yuan)
+            .map(|p| p / 100)
+            .ok_or_else(|| Error::invalid("amount_too_large", "the amount paid is too large"))?;
+        self.credit(user, "order", format!("order:{order_id}"), points, None)
+            .await
+    }
+
+    /// Daily check-in (簽到), once per shop-local calendar day: `checkin_points`, plus
+    /// `streak_bonus` on every `streak_every`-th consecutive day. A missed day resets the
+    /// streak to 1. A repeat the same day returns that day's entry.
+    pub async fn check_in(&self, user: &str) -> Result<Posted> {
+        need(user, "user id")?;
+        let now = self.now();
+        let today = self.local_date(now);
+        let key = format!("checkin:{today}:{user}");
+        let yesterday_key = today.pred_opt().map(|d| format!("checkin:{d}:{user}"));
+        let p = self.config.points.clone();
+        let expires = now.saturating_add(p.lot_days.saturating_mul(DAY_MS));
+        let user = user.to_owned();
+        self.write(move |c| {
+            expire_user(c, &user, now)?;
+            if let Some(done) = repeat(c, &user, &key)? {
+                return Ok(done);
+            }
+            let before = match yesterday_key {
+                Some(k) => q::entry_by_key(c, &k)?.and_then(|e| e.streak).unwrap_or(0),
+                None => 0,
+            };
+            let streak = before + 1;
+            let bonus = if streak % p.streak_every == 0 {
+                p.streak_bonus
+            } else {
+                0
+            };
+            let row = earn_row(
+                &user,
+                "checkin",
+                key,
+                p.checkin_points + bonus,
+                expires,
+                Some(streak),
+                now,
+            );
+            let row = insert(c, row)?;
+            posted(c, row)
+        })
+        .await
+    }
+
+    /// Review points (評價), once per review id.
+    pub async fn review(&self, user: &str, review_id: &str) -> Result<Posted> {
+        need(review_id, "review id")?;
+        let points = self.config.points.review_points;
+        self.credit(user, "review", format!("review:{review_id}"), points, None)
+            .await
+    }
+
+    /// Share points (分享), once per share id and at most `shares_per_day` credited shares
+    /// per shop-local day (`share_cap_reached` beyond; nothing is written).
+    pub async fn share(&self, user: &str, share_id: &str) -> Result<Posted> {
+        need(user, "user id")?;
+        need(share_id, "share id")?;
+        let now = self.now();
+        let today = self.local_date(now);
+        let from = self.day_start(today);
+        let until = today.succ_opt().map_or(i64::MAX, |d| self.day_start(d));
+        let p = self.config.points.clone();
+        let expires = now.saturating_add(p.lot_days.saturating_mul(DAY_MS));
+        let (user, key) = (user.to_owned(), format!("share:{share_id}"));
+        self.write(move |c| {
+            expire_user(c, &user, now)?;
+            if let Some(done) = repeat(c, &user, &key)? {
+                return Ok(done);
+            }
+            if q::count_between(c, &user, "share", from, until)? >= p.shares_per_day {
+                return Err(Error::conflict(
+                    "share_cap_reached",
+                    format!("at most {} shares earn points per day", p.shares_per_day),
+                ));
+            }
+            let row = insert(
+                c,
+                earn_row(&user, "share", key, p.share_points, expires, None, now),
+            )?;
+            posted(c, row)
+        })
+        .await
+    }
+
+    /// Spends (redeems) `points`, consuming the lots that expire first. Refused with
+    /// `insufficient_points` when the balance is short (nothing is written), `invalid_points`
+    /// for fewer than 1 point, `key_reused` when `reason_key` was used for another amount.
+    pub async fn spend(&self, user: &str, points: i64, reason_key: &str) -> Result<Posted> {
+        need(user, "user id")?;
+        need(reason_key, "reason key")?;
+        if points < 1 {
+            return Err(Error::invalid("invalid_points", "spend at least 1 point"));
+        }
+        let now = self.now();
+        let (user, key) = (user.to_owned(), format!("spend:{reason_key}"));
+        self.write(move |c| {
+            let lots = expire_user(c, &user, now)?;
+            if let Some(done) = repeat(c, &user, &key)? {
+                if done.entry.as_ref().is_some_and(|e| e.points != -points) {
+                    return Err(Error::conflict(
+                        "key_reused",
+                        format!("{key} was used for another amount"),
+                    ));
+                }
+                return Ok(done);
+            }
+            let balance = q::balance(c, &user)?;
+            if balance < points {
+                return Err(Error::conflict(
+                    "insufficient_points",
+                    format!("{points} points asked, {balance} available"),
+                ));
+            }
+            let row = insert(c, debit_row(&user, "spend", "redeem", key, -points, None, now))?;
+            consume(c, row.id, &lots, points)?;
+            posted(c, row)
+        })
+        .await
+    }
+
+    /// Takes back the points `order_id` earned (refund or cancellation), once. Points of
+    /// that order's lot that already expired are not taken again. The rest is taken from
+    /// the order's own lot first, then from the other lots first to expire first, but
+    /// never below a balance of 0: when the member already spent them, what cannot be
+    /// taken is recorded as the entry's `shortfall` (the balance is not made negative).
+    /// An order that earned nothing gives `entry: None`.
+    pub async fn claw_back_order(&self, user: &str, order_id: &str) -> Result<Posted> {
+        need(user, "user id")?;
+        need(order_id, "order id")?;
+        let now = self.now();
+        let user = user.to_owned();
+        let (key, earn_key) = (format!("clawback:{order_id}"), format!("order:{order_id}"));
+        self.write(move |c| {
+            let mut lots = expire_user(c, &user, now)?;
+            if let Some(done) = repeat(c, &user, &key)? {
+                return Ok(done);
+            }
+            let Some(earned) = q::entry_by_key(c, &earn_key)? else {
+                let balance = q::balance(c, &user)?;
+                return Ok(Posted {
+                    entry: None,
+                    balance,
+                    repeated: false,
+                });
+            };
+            if earned.user_id != user {
+                return Err(Error::conflict(
+                    "source_key_taken",
+                    format!("{earn_key} belongs to another user"),
+                ));
+            }
+            let owed = earned.delta - q::lot_used_by(c, earned.id, "expire")?;
+            let take = owed.min(q::balance(c, &user)?.max(0)).max(0);
+            // The order's own lot first, then the others in expiry order.
+            lots.sort_by_key(|l| (l.id != earned.id, l.expires_at, l.id));
+            let mut row = debit_row(&user, "clawback", "order", key, -take, None, now);
+            row.shortfall = Some(owed - take);
+            let row = insert(c, row)?;
+            consume(c, row.id, &lots, take)?;
+            posted(c, row)
+        })
+        .await
+    }
+
+    /// A user's usable balance, lots and a page of entries (newest first, `limit` clamped to
+    /// 1..=500; `cursor` from the previous page, else `invalid_cursor`). Read-only: lots past
+    /// their expiry are left out of the balance already.
+    pub async fn balance(&self, user: &str, cursor: Option<&str>, limit: usize) -> Result<Balance> {
+        need(user, "user id")?;
+        let before = cursor
+            .map(|s| {
+                s.parse::<i64>()
+                    .map_err(|_| Error::invalid("invalid_cursor", format!("bad cursor {s:?}")))
+            })
+            .transpose()?;
+        let limit = limit.clamp(1, 500) as i64;
+        let now = self.now();
+        let user_id = user.to_owned();
+        let user = user.to_owned();
+        let (stored, lots, mut rows) = self
+            .store
+            .read_with(move |c| {
+                c.begin_read()?;
+                let out = snapshot(c, &user, before, limit + 1);
+                c.rollback();
+                out
+            })
+            .await?;
+        let overdue: i64 = lots.iter().filter(|l| l.expires_at <= now).map(|l| l.left).sum();
+        let next_cursor = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.id.to_string())
+        } else {
+            None
+        };
+        Ok(Balance {
+            user_id,
+            balance: stored - overdue,
+            lots: lots
+                .into_iter()
+                .filter(|l| l.expires_at > now)
+                .map(|l| Lot {
+                    entry_id: l.id,
+                    source: l.source,
+                    points: l.points,
+                    left: l.left,
+                    expires_at: from_millis(l.expires_at),
+                })
+                .collect(),
+            entries: rows.into_iter().map(Entry::of).collect::<Result<_>>()?,
+            next_cursor,
+        })
+    }
+
+    /// The expiry sweep: writes `expire` entries for every lot of any user due at `now`,
+    /// in transactions of up to 500 lots. Returns how many lots it expired.
+    pub async fn expire_due(&self, now: Timestamp) -> Result<u64> {
+        let now = to_millis(now);
+        let mut total = 0;
+        loop {
+            let n = self
+                .write(move |c| {
+                    let mut n = 0;
+                    for lot in q::due_lots(c, now, 500)? {
+                        n += u64::from(write_expire(c, &lot, now)?);
+                    }
+                    Ok(n)
+                })
+                .await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// A user's stored balance, lots and entries, read together.
+fn snapshot(
+    c: &mut dyn Conn,
+    user: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> flywheel_store::Result<(i64, Vec<q::LotRow>, Vec<EntryRow>)> {
+    Ok((
+        q::balance(c, user)?,
+        q::lots(c, user)?,
+        q::entries(c, user, before, limit)?,
+    ))
+}
+
+fn earn_row(
+    user: &str,
+    source: &str,
+    key: String,
+    points: i64,
+    expires: i64,
+    streak: Option<i64>,
+    now: i64,
+) -> EntryRow {
+    EntryRow {
+        lot_expires_at: Some(expires),
+        streak,
+        ..debit_row(user, "earn", source, key, points, None, now)
+    }
+}
+
+fn debit_row(
+    user: &str,
+    kind: &str,
+    source: &str,
+    key: String,
+    delta: i64,
+    shortfall: Option<i64>,
+    now: i64,
+) -> EntryRow {
+    EntryRow {
+        id: 0,
+        user_id: user.to_owned(),
+        delta,
+        kind: kind.to_owned(),
+        source: source.to_owned(),
+        source_key: key,
+        lot_expires_at: None,
+        streak: None,
+        shortfall,
+        at: now,
+    }
+}

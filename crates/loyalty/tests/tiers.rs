@@ -1,0 +1,188 @@
+//! Member tiers and birthday perks on both backends: F15 (monotonic tier config), tier
+//! from rolling 365-day net spend over the store's orders (R7.2), F17 (birthday perk by
+//! tier, P ≥ S, once per year, nobody else).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{at, loyalty, stores};
+use flywheel_core::{Event, Fen, FixedClock, Order, OrderAdjustment, OrderAdjustmentKind};
+use flywheel_loyalty::{Loyalty, LoyaltyConfig, TierConfig};
+use flywheel_store::NewEvent;
+
+#[test]
+fn f15_gold_with_a_smaller_discount_than_silver_is_refused() {
+    let mut c = TierConfig::default();
+    c.check().unwrap();
+    c.tiers[1].pay_percent = 92; // 白銀 8% off
+    c.tiers[2].pay_percent = 95; // 黃金 5% off
+    let e = c.check().unwrap_err();
+    assert_eq!(e.code(), "tiers_not_monotonic");
+    assert!(e.to_string().contains("黃金"), "{e}");
+
+    let cases: [fn(&mut TierConfig); 4] = [
+        |c| c.tiers[3].birthday_perk = Fen(100),         // 鉑金 perk below 黃金
+        |c| c.tiers[3].free_shipping = false,            // 鉑金 loses free shipping
+        |c| c.tiers[2].min_spend = c.tiers[1].min_spend, // thresholds not increasing
+        |c| c.tiers.swap(1, 2),                          // out of order
+    ];
+    for f in cases {
+        let mut c = TierConfig::default();
+        f(&mut c);
+        assert_eq!(c.check().unwrap_err().code(), "tiers_not_monotonic", "{c:?}");
+    }
+    let mut c = TierConfig::default();
+    c.tiers[0].pay_percent = 0;
+    assert_eq!(c.check().unwrap_err().code(), "invalid_tier");
+    assert_eq!(
+        TierConfig { tiers: vec![] }.check().unwrap_err().code(),
+        "invalid_tier"
+    );
+
+    // A programme refuses to start on a bad config.
+    let mut config = LoyaltyConfig::default();
+    config.tiers.tiers[2].pay_percent = 99;
+    assert_eq!(startup_check(config), "tiers_not_monotonic");
+}
+
+/// Checks a config as [`Loyalty::new`] does, without a store.
+fn startup_check(config: LoyaltyConfig) -> &'static str {
+    config.check().map(|_| "ok").unwrap_or_else(|e| e.code())
+}
+
+fn order(user: &str, id: &str, total: i64, placed: &str) -> NewEvent {
+    let t = at(placed);
+    let e: Event = serde_json::from_value(serde_json::json!({
+        "messageId": format!("m-{id}"), "type": "track", "userId": user,
+        "event": "Order Completed", "timestamp": placed, "receivedAt": placed,
+    }))
+    .unwrap();
+    NewEvent::new(e, None).with_order(Order {
+        order_id: id.into(),
+        user_id: Some(user.into()),
+        anonymous_id: None,
+        total: Fen(total),
+        revenue: Fen(total),
+        discount: Fen(0),
+        shipping: Fen(0),
+        tax: Fen(0),
+        coupon: None,
+        currency: "CNY".into(),
+        placed_at: t,
+        lines: vec![],
+        message_id: format!("m-{id}"),
+    })
+}
+
+fn adjust(user: &str, id: &str, kind: OrderAdjustmentKind, amount: Option<i64>, when: &str) -> NewEvent {
+    let e: Event = serde_json::from_value(serde_json::json!({
+        "messageId": format!("a-{id}-{when}"), "type": "track", "userId": user,
+        "event": "Order Refunded", "timestamp": when, "receivedAt": when,
+    }))
+    .unwrap();
+    NewEvent::new(e, None).with_adjustment(OrderAdjustment {
+        order_id: id.into(),
+        kind,
+        amount: amount.map(Fen),
+        at: at(when),
+        message_id: format!("a-{id}-{when}"),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tier_follows_rolling_net_spend() {
+    for store in stores("tier").await {
+        store
+            .apply(vec![
+                order("p", "old", 9_000_000, "2024-01-01T00:00:00Z"),
+                order("p", "o1", 300_000, "2025-02-01T00:00:00Z"),
+                order("p", "o2", 300_000, "2025-03-01T00:00:00Z"),
+                adjust(
+                    "p",
+                    "o2",
+                    OrderAdjustmentKind::Refund,
+                    Some(50_000),
+                    "2025-03-02T00:00:00Z",
+                ),
+                order("p", "o3", 800_000, "2025-04-01T00:00:00Z"),
+                adjust(
+                    "p",
+                    "o3",
+                    OrderAdjustmentKind::Cancel,
+                    None,
+                    "2025-04-02T00:00:00Z",
+                ),
+            ])
+            .await
+            .unwrap();
+        let (l, _) = loyalty(store, "2025-06-01T00:00:00Z");
+        let s = l.tier_of("p", at("2025-06-01T00:00:00Z")).await.unwrap();
+        assert_eq!((s.tier.as_str(), s.spend_365d), ("黃金", Fen(550_000)));
+        // The window is (now − 365 days, now]: o1 drops out exactly 365 days later.
+        let s = l.tier_of("p", at("2026-02-01T00:00:00Z")).await.unwrap();
+        assert_eq!((s.tier.as_str(), s.spend_365d), ("白銀", Fen(250_000)));
+        let s = l.tier_of("nobody", at("2025-06-01T00:00:00Z")).await.unwrap();
+        assert_eq!((s.tier.as_str(), s.spend_365d), ("青銅", Fen(0)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn f17_birthday_perks_by_tier_once_a_year() {
+    for store in stores("birthday").await {
+        // 00:30 on 20 May in Shanghai is still 19 May in UTC: the shop's day counts.
+        let (l, clock) = loyalty(store.clone(), "2025-05-20T00:30:00+08:00");
+        let members = [
+            ("P", "1990-05-20", "鉑金"),
+            ("S", "1985-05-20", "白銀"),
+            ("X", "1990-05-21", "黃金"),
+        ];
+        let due: Vec<(String, String)> = members
+            .iter()
+            .filter(|(_, b, _)| l.is_birthday_today(b).unwrap())
+            .map(|(u, _, t)| (u.to_string(), t.to_string()))
+            .collect();
+        let perks = l.birthday_perks(&due).await.unwrap();
+        assert_eq!(perks.len(), 2, "X's birthday is not today: nothing");
+        let (p, s) = (&perks[0], &perks[1]);
+        assert_eq!((p.user_id.as_str(), s.user_id.as_str()), ("P", "S"));
+        assert!(p.granted_now && s.granted_now);
+        assert!(p.value >= s.value && s.value > Fen(0));
+        assert_eq!(p.year, 2025);
+        // Again the same year (even with another tier): the first grant, not a new one.
+        let again = l.birthday_perks(&[("P".into(), "黃金".into())]).await.unwrap();
+        assert_eq!(
+            (again[0].granted_now, again[0].value, again[0].tier.as_str()),
+            (false, p.value, "鉑金")
+        );
+        // Next year: granted again.
+        clock.set(at("2026-05-20T12:00:00+08:00"));
+        assert!(l
+            .birthday_perks(&due)
+            .await
+            .unwrap()
+            .iter()
+            .all(|x| x.granted_now));
+        assert_eq!(
+            l.birthday_perks(&[("P".into(), "鑽石".into())])
+                .await
+                .unwrap_err()
+                .code(),
+            "unknown_tier"
+        );
+        // A tier without a perk gives nothing.
+        let mut config = LoyaltyConfig::default();
+        config.tiers.tiers[0].birthday_perk = Fen(0);
+        let l = Loyalty::new(
+            store,
+            Arc::new(FixedClock::new(at("2025-05-20T12:00:00+08:00"))),
+            config,
+        )
+        .unwrap();
+        assert!(l
+            .birthday_perks(&[("B".into(), "青銅".into())])
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
