@@ -101,7 +101,7 @@ impl Loyalty {
     /// `(now − 365 days, now]`, each counting total − refunded, cancelled ones 0 (R7.2).
     pub async fn tier_of(&self, user: &str, now: Timestamp) -> Result<TierStatus> {
         let until = flywheel_core::time::to_millis(now);
-        let from = until.saturating_sub(365 * crate::ledger::DAY_MS);
+        let from = until.saturating_sub(365 * crate::entry::DAY_MS);
         let u = user.to_owned();
         let spend = Fen(self
             .store

@@ -98,3 +98,34 @@ impl LoyaltyConfig {
             .map_err(|e| Error::invalid("invalid_timezone", e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_and_bad_values_are_refused() {
+        assert_eq!(
+            LoyaltyConfig::default().check().unwrap(),
+            chrono_tz::Asia::Shanghai
+        );
+        let bad = LoyaltyConfig {
+            timezone: "Mars/Olympus".into(),
+            ..LoyaltyConfig::default()
+        };
+        assert_eq!(bad.check().unwrap_err().code(), "invalid_timezone");
+        for f in [
+            |p: &mut PointsConfig| p.checkin_points = 0,
+            |p: &mut PointsConfig| p.streak_every = 0,
+            |p: &mut PointsConfig| p.lot_days = 0,
+            |p: &mut PointsConfig| p.points_per_yuan = -1,
+        ] {
+            let mut p = PointsConfig::default();
+            f(&mut p);
+            assert_eq!(p.check().unwrap_err().code(), "invalid_points_config");
+        }
+        let parsed: LoyaltyConfig = serde_json::from_str(r#"{"points": {"share_points": 8}}"#).unwrap();
+        assert_eq!((parsed.points.share_points, parsed.points.review_points), (8, 10));
+        assert_eq!(parsed.tiers, TierConfig::default());
+    }
+}

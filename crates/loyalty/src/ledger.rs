@@ -12,135 +12,15 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDate, TimeZone};
 use flywheel_core::time::{from_millis, to_millis};
-use flywheel_core::{Clock, Fen, Timestamp};
+use flywheel_core::{Clock, Fen};
 use flywheel_store::conn::Conn;
 use flywheel_store::loyalty::{self as q, EntryRow};
 use flywheel_store::Store;
-use serde::Serialize;
 
 use crate::config::LoyaltyConfig;
-use crate::lots::{consume, expire_user, write_expire};
+use crate::entry::{debit_row, earn_row, Entry, Posted, DAY_MS};
+use crate::lots::{consume, expire_user};
 use crate::{Error, Result};
-
-pub(crate) const DAY_MS: i64 = 86_400_000;
-
-/// What an entry does to the balance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    /// A credit; opens a lot.
-    Earn,
-    /// Points spent (redeemed).
-    Spend,
-    /// What was left of a lot when it expired.
-    Expire,
-    /// Points taken back from a refunded or cancelled order.
-    Clawback,
-}
-
-impl EntryKind {
-    fn parse(s: &str) -> Result<EntryKind> {
-        Ok(match s {
-            "earn" => EntryKind::Earn,
-            "spend" => EntryKind::Spend,
-            "expire" => EntryKind::Expire,
-            "clawback" => EntryKind::Clawback,
-            other => {
-                return Err(Error::Store(flywheel_store::Error::Corrupt(format!(
-                    "unknown ledger entry kind {other:?}"
-                ))))
-            }
-        })
-    }
-}
-
-/// One ledger entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Entry {
-    /// Entry id (increasing).
-    pub id: i64,
-    /// Whose ledger.
-    pub user_id: String,
-    /// Points: positive for `earn`, negative (or 0 for a claw-back with nothing left) otherwise.
-    pub points: i64,
-    /// What it does.
-    pub kind: EntryKind,
-    /// `order`, `checkin`, `review`, `share`, `redeem`, `expiry`.
-    pub source: String,
-    /// Its idempotency key.
-    pub source_key: String,
-    /// An earn entry's lot stops being usable at this instant.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lot_expires_at: Option<Timestamp>,
-    /// A check-in's consecutive-day count (1 after a missed day).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub streak: Option<i64>,
-    /// A claw-back's points that could not be taken back (already spent).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shortfall: Option<i64>,
-    /// When written.
-    pub at: Timestamp,
-}
-
-impl Entry {
-    fn of(r: EntryRow) -> Result<Entry> {
-        Ok(Entry {
-            kind: EntryKind::parse(&r.kind)?,
-            id: r.id,
-            user_id: r.user_id,
-            points: r.delta,
-            source: r.source,
-            source_key: r.source_key,
-            lot_expires_at: r.lot_expires_at.map(from_millis),
-            streak: r.streak,
-            shortfall: r.shortfall,
-            at: from_millis(r.at),
-        })
-    }
-}
-
-/// The result of a ledger operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Posted {
-    /// The entry written (or first written, on a repeat); `None` when the operation was
-    /// worth 0 points (an order under 1 元, a claw-back of an order that earned nothing).
-    pub entry: Option<Entry>,
-    /// The user's balance afterwards.
-    pub balance: i64,
-    /// Whether this was a repeat of an earlier operation (nothing new written).
-    pub repeated: bool,
-}
-
-/// An earn lot with points left.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Lot {
-    /// The earn entry that opened it.
-    pub entry_id: i64,
-    /// Its source.
-    pub source: String,
-    /// Points earned.
-    pub points: i64,
-    /// Points left.
-    pub left: i64,
-    /// Unusable from this instant.
-    pub expires_at: Timestamp,
-}
-
-/// A user's points: balance, usable lots and a page of entries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Balance {
-    /// The user.
-    pub user_id: String,
-    /// Usable points now (lots past their expiry count 0 even before their `expire`
-    /// entry is written).
-    pub balance: i64,
-    /// Usable lots, first to expire first.
-    pub lots: Vec<Lot>,
-    /// Entries, newest first.
-    pub entries: Vec<Entry>,
-    /// Pass back to continue the entries; absent on the last page.
-    pub next_cursor: Option<String>,
-}
 
 /// The loyalty programme over the store: points ledger, tiers and birthday perks.
 #[derive(Debug, Clone)]
@@ -151,7 +31,7 @@ pub struct Loyalty {
     pub(crate) tz: chrono_tz::Tz,
 }
 
-fn need(value: &str, what: &str) -> Result<()> {
+pub(crate) fn need(value: &str, what: &str) -> Result<()> {
     if value.trim().is_empty() {
         return Err(Error::invalid("invalid_id", format!("{what} must not be empty")));
     }
@@ -343,7 +223,7 @@ impl Loyalty {
                 &user,
                 "checkin",
                 key,
-                p.checkin_points + bonus,
+                p.checkin_points.saturating_add(bonus),
                 expires,
                 Some(streak),
                 now,
@@ -472,130 +352,5 @@ impl Loyalty {
             posted(c, row)
         })
         .await
-    }
-
-    /// A user's usable balance, lots and a page of entries (newest first, `limit` clamped to
-    /// 1..=500; `cursor` from the previous page, else `invalid_cursor`). Read-only: lots past
-    /// their expiry are left out of the balance already.
-    pub async fn balance(&self, user: &str, cursor: Option<&str>, limit: usize) -> Result<Balance> {
-        need(user, "user id")?;
-        let before = cursor
-            .map(|s| {
-                s.parse::<i64>()
-                    .map_err(|_| Error::invalid("invalid_cursor", format!("bad cursor {s:?}")))
-            })
-            .transpose()?;
-        let limit = limit.clamp(1, 500) as i64;
-        let now = self.now();
-        let user_id = user.to_owned();
-        let user = user.to_owned();
-        let (stored, lots, mut rows) = self
-            .store
-            .read_with(move |c| {
-                c.begin_read()?;
-                let out = snapshot(c, &user, before, limit + 1);
-                c.rollback();
-                out
-            })
-            .await?;
-        let overdue: i64 = lots.iter().filter(|l| l.expires_at <= now).map(|l| l.left).sum();
-        let next_cursor = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.id.to_string())
-        } else {
-            None
-        };
-        Ok(Balance {
-            user_id,
-            balance: stored - overdue,
-            lots: lots
-                .into_iter()
-                .filter(|l| l.expires_at > now)
-                .map(|l| Lot {
-                    entry_id: l.id,
-                    source: l.source,
-                    points: l.points,
-                    left: l.left,
-                    expires_at: from_millis(l.expires_at),
-                })
-                .collect(),
-            entries: rows.into_iter().map(Entry::of).collect::<Result<_>>()?,
-            next_cursor,
-        })
-    }
-
-    /// The expiry sweep: writes `expire` entries for every lot of any user due at `now`,
-    /// in transactions of up to 500 lots. Returns how many lots it expired.
-    pub async fn expire_due(&self, now: Timestamp) -> Result<u64> {
-        let now = to_millis(now);
-        let mut total = 0;
-        loop {
-            let n = self
-                .write(move |c| {
-                    let mut n = 0;
-                    for lot in q::due_lots(c, now, 500)? {
-                        n += u64::from(write_expire(c, &lot, now)?);
-                    }
-                    Ok(n)
-                })
-                .await?;
-            total += n;
-            if n == 0 {
-                return Ok(total);
-            }
-        }
-    }
-}
-
-/// A user's stored balance, lots and entries, read together.
-fn snapshot(
-    c: &mut dyn Conn,
-    user: &str,
-    before: Option<i64>,
-    limit: i64,
-) -> flywheel_store::Result<(i64, Vec<q::LotRow>, Vec<EntryRow>)> {
-    Ok((
-        q::balance(c, user)?,
-        q::lots(c, user)?,
-        q::entries(c, user, before, limit)?,
-    ))
-}
-
-fn earn_row(
-    user: &str,
-    source: &str,
-    key: String,
-    points: i64,
-    expires: i64,
-    streak: Option<i64>,
-    now: i64,
-) -> EntryRow {
-    EntryRow {
-        lot_expires_at: Some(expires),
-        streak,
-        ..debit_row(user, "earn", source, key, points, None, now)
-    }
-}
-
-fn debit_row(
-    user: &str,
-    kind: &str,
-    source: &str,
-    key: String,
-    delta: i64,
-    shortfall: Option<i64>,
-    now: i64,
-) -> EntryRow {
-    EntryRow {
-        id: 0,
-        user_id: user.to_owned(),
-        delta,
-        kind: kind.to_owned(),
-        source: source.to_owned(),
-        source_key: key,
-        lot_expires_at: None,
-        streak: None,
-        shortfall,
-        at: now,
     }
 }

@@ -18,13 +18,16 @@
 
 mod birthday;
 mod config;
+mod entry;
 mod ledger;
 mod lots;
 mod tiers;
+mod view;
 
 pub use birthday::{is_birthday_on, BirthdayPerk};
 pub use config::{LoyaltyConfig, PointsConfig};
-pub use ledger::{Balance, Entry, EntryKind, Lot, Loyalty, Posted};
+pub use entry::{Balance, Entry, EntryKind, Lot, Posted};
+pub use ledger::Loyalty;
 pub use tiers::{Tier, TierConfig, TierStatus};
 
 /// Errors of the loyalty programme, each with a stable machine-readable [`Error::code`].
