@@ -14,6 +14,7 @@ pub mod error;
 mod extract;
 mod flash;
 mod groups;
+mod loyalty;
 mod ops;
 mod pricing;
 mod profiles;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub audience: flywheel_audience::Audience,
     /// Coupon templates and coupons.
     pub coupons: flywheel_promotions::coupons::CouponService,
+    /// Points and member tiers.
+    pub loyalty: flywheel_loyalty::Loyalty,
     /// The referral program.
     pub referrals: flywheel_promotions::referral::Referrals,
     /// Group buys.
@@ -222,6 +225,28 @@ fn routes() -> Vec<Route> {
         ),
         ("get", "/api/v1/groups/{id}", get(groups::show)),
         ("post", "/api/v1/groups/{id}/join", admin_body(post(groups::join))),
+        ("get", "/api/v1/users/{user_id}/points", get(loyalty::balance)),
+        (
+            "post",
+            "/api/v1/users/{user_id}/points/check-in",
+            post(loyalty::check_in),
+        ),
+        (
+            "post",
+            "/api/v1/users/{user_id}/points/review",
+            admin_body(post(loyalty::review)),
+        ),
+        (
+            "post",
+            "/api/v1/users/{user_id}/points/share",
+            admin_body(post(loyalty::share)),
+        ),
+        (
+            "post",
+            "/api/v1/users/{user_id}/points/spend",
+            admin_body(post(loyalty::spend)),
+        ),
+        ("get", "/api/v1/users/{user_id}/tier", get(loyalty::tier)),
         ("get", "/api/v1/referral-program", get(referrals::program)),
         (
             "put",

@@ -25,8 +25,9 @@ pub struct Cli {
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
     /// TOML file with defaults for any option below (keys as the long option names, with
-    /// underscores, e.g. `data_dir = "/var/lib/flywheel"`) and an `[audience]` table for tag
-    /// rules, lifecycle and RFM settings (docs/audience.md). Default: ./flywheel.toml if it exists.
+    /// underscores, e.g. `data_dir = "/var/lib/flywheel"`), an `[audience]` table (tag rules,
+    /// lifecycle, RFM: docs/audience.md) and a `[loyalty]` table (points, tiers:
+    /// docs/loyalty.md). Default: ./flywheel.toml if it exists.
     #[arg(long, global = true, env = "FLYWHEEL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded store (SQLite file `flywheel.db`) and the admin token file.

@@ -26,7 +26,7 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
             let server = config::server(&args, &file).map_err(|e| BadInput(format!("{e:#}")))?;
             let store = open_store(&settings).await?;
             let admin = serve::admin_token(&store, args.admin_token.as_deref(), &settings.data_dir).await?;
-            serve::start(store, admin, &server, settings.audience.clone())
+            serve::start(store, admin, &server, &settings)
                 .await?
                 .run_until_signal()
                 .await

@@ -29,6 +29,8 @@ pub struct FileConfig {
     /// `[audience]`: built-in tag rules, lifecycle thresholds, RFM bins, windows, timezone
     /// (docs/segments.md, "Configuration").
     audience: Option<flywheel_audience::config::AudienceConfig>,
+    /// `[loyalty]`: points rates, check-in bonus, lot validity, member tiers (docs/loyalty.md).
+    loyalty: Option<flywheel_loyalty::LoyaltyConfig>,
 }
 
 impl FileConfig {
@@ -60,6 +62,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Audience engine settings (`[audience]` of the TOML file, else the seed defaults).
     pub audience: flywheel_audience::config::AudienceConfig,
+    /// Points and tier settings (`[loyalty]`, else the defaults).
+    pub loyalty: flywheel_loyalty::LoyaltyConfig,
 }
 
 /// Server settings.
@@ -94,6 +98,7 @@ pub fn settings(g: &GlobalArgs, f: &FileConfig) -> Result<Settings> {
         log: g.log.clone().or(f.log.clone()).unwrap_or_else(|| "info".into()),
         log_format: g.log_format.or(f.log_format).unwrap_or(LogFormat::Text),
         audience: f.audience.clone().unwrap_or_default(),
+        loyalty: f.loyalty.clone().unwrap_or_default(),
     })
 }
 

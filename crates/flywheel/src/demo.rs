@@ -31,7 +31,7 @@ pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result
     };
     let store = commands::open_store(&settings).await?;
     let admin = serve::admin_token(&store, args.serve.admin_token.as_deref(), &settings.data_dir).await?;
-    let server = serve::start(store.clone(), admin, &server_settings, settings.audience.clone()).await?;
+    let server = serve::start(store.clone(), admin, &server_settings, &settings).await?;
     let (_, secret) = store.create_write_key("demo".into()).await?;
 
     let opts = DemoOptions {

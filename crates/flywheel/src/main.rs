@@ -8,6 +8,7 @@ mod config;
 mod coupon_cmd;
 mod demo;
 mod demo_data;
+mod hooks;
 mod output;
 mod price_cmd;
 mod serve;

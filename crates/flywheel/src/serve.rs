@@ -16,10 +16,11 @@ use flywheel_core::SystemClock;
 use flywheel_ingest::pipeline::CommitObserver;
 use flywheel_ingest::Pipeline;
 use flywheel_promotions::flash::{AnyStock, FlashSales, MemoryStock, RedisStock};
-use flywheel_store::{hash_secret, new_secret, ApplyOutcome, NewEvent, Store};
+use flywheel_store::{hash_secret, new_secret, Store};
 use tokio::sync::watch;
 
-use crate::config::ServerSettings;
+use crate::config::{ServerSettings, Settings};
+use crate::hooks::{AudienceObserver, Observers, OrderHooks};
 
 /// Setting under which the admin token's SHA-256 is stored.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
@@ -120,15 +121,6 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Hands every committed ingest batch to the audience engine.
-struct AudienceObserver(Audience);
-
-impl CommitObserver for AudienceObserver {
-    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: std::ops::Range<usize>, outcome: &ApplyOutcome) {
-        self.0.observe(events, range, outcome);
-    }
-}
-
 /// Builds the audience engine over `store` (in-process bus, wall clock).
 pub async fn open_audience(store: &Store, config: AudienceConfig) -> Result<Audience> {
     let started = std::time::Instant::now();
@@ -208,25 +200,49 @@ fn spawn_group_expiry(groups: flywheel_promotions::group::GroupBuys) {
     });
 }
 
+/// Writes the expiry of lapsed point lots every minute.
+fn spawn_points_expiry(loyalty: flywheel_loyalty::Loyalty) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = loyalty.expire_due(chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "expiring points failed");
+            }
+        }
+    });
+}
+
 /// Binds, starts serving, and prints `listening on http://HOST:PORT`.
 pub async fn start(
     store: Store,
     admin: AdminToken,
     server: &ServerSettings,
-    audience: AudienceConfig,
+    settings: &Settings,
 ) -> Result<RunningServer> {
-    let audience = open_audience(&store, audience).await?;
-    let observer: Arc<dyn CommitObserver> = Arc::new(AudienceObserver(audience.clone()));
-    let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
-    let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), Arc::new(SystemClock));
+    let audience = open_audience(&store, settings.audience.clone()).await?;
+    let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
+    let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
     let flash = open_flash(&store, server.redis.as_deref()).await?;
-    let groups = flywheel_promotions::group::GroupBuys::new(store.clone(), Arc::new(SystemClock));
+    let groups = flywheel_promotions::group::GroupBuys::new(store.clone(), clock.clone());
     let referrals =
-        flywheel_promotions::referral::Referrals::new(store.clone(), Arc::new(SystemClock), coupons.clone());
+        flywheel_promotions::referral::Referrals::new(store.clone(), clock.clone(), coupons.clone());
+    let loyalty = flywheel_loyalty::Loyalty::new(store.clone(), clock, settings.loyalty.clone())
+        .map_err(|e| crate::BadInput(format!("[loyalty] settings: {e}")))?;
     spawn_group_expiry(groups.clone());
+    spawn_points_expiry(loyalty.clone());
+    let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
+        Arc::new(AudienceObserver(audience.clone())),
+        Arc::new(OrderHooks {
+            loyalty: loyalty.clone(),
+            referrals: referrals.clone(),
+        }),
+    ]));
+    let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
     let state = Arc::new(AppState {
         audience,
         coupons,
+        loyalty,
         referrals,
         groups,
         flash,

@@ -1,0 +1,122 @@
+//! `/api/v1/users/{user_id}/points…` and `/api/v1/users/{user_id}/tier`: the points ledger
+//! and member tiers. Earning on paid orders and claw-back on refunds happen by
+//! themselves (the server hooks them to ingest); these routes cover the rest.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use flywheel_loyalty::{Balance, Posted, TierStatus};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::extract::{AdminBody, Params};
+use crate::profiles::PageQuery;
+use crate::AppState;
+
+fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(b).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+}
+
+/// `GET /api/v1/users/{user_id}/points?cursor=&limit=`: balance, lots, entries newest first.
+pub async fn balance(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(user): Path<String>,
+    Params(q): Params<PageQuery>,
+) -> Result<Json<Balance>, ApiError> {
+    s.admin.check(&h)?;
+    let limit = q.limit()?;
+    Ok(Json(s.loyalty.balance(&user, q.cursor.as_deref(), limit).await?))
+}
+
+/// `POST /api/v1/users/{user_id}/points/check-in`: 簽到, once per shop-local day.
+pub async fn check_in(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(user): Path<String>,
+) -> Result<Json<Posted>, ApiError> {
+    s.admin.check(&h)?;
+    Ok(Json(s.loyalty.check_in(&user).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Review {
+    review_id: String,
+}
+
+/// `POST /api/v1/users/{user_id}/points/review`: `{"review_id"}`.
+pub async fn review(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(user): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Json<Posted>, ApiError> {
+    s.admin.check(&h)?;
+    let r: Review = body(&b)?;
+    Ok(Json(s.loyalty.review(&user, &r.review_id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Share {
+    share_id: String,
+}
+
+/// `POST /api/v1/users/{user_id}/points/share`: `{"share_id"}`.
+pub async fn share(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(user): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Json<Posted>, ApiError> {
+    s.admin.check(&h)?;
+    let r: Share = body(&b)?;
+    Ok(Json(s.loyalty.share(&user, &r.share_id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spend {
+    points: i64,
+    reason_key: String,
+}
+
+/// `POST /api/v1/users/{user_id}/points/spend`: `{"points", "reason_key"}` — idempotent per reason key.
+pub async fn spend(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(user): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
+    s.admin.check(&h)?;
+    let r: Spend = body(&b)?;
+    Ok((
+        StatusCode::OK,
+        Json(s.loyalty.spend(&user, r.points, &r.reason_key).await?),
+    ))
+}
+
+/// `GET /api/v1/users/{user_id}/tier`: the member tier by rolling 365-day net spend.
+pub async fn tier(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(user): Path<String>,
+) -> Result<Json<TierStatus>, ApiError> {
+    s.admin.check(&h)?;
+    Ok(Json(s.loyalty.tier_of(&user, chrono::Utc::now()).await?))
+}
+
+impl From<flywheel_loyalty::Error> for ApiError {
+    fn from(e: flywheel_loyalty::Error) -> Self {
+        use flywheel_loyalty::Error as E;
+        match e {
+            E::Invalid { code, message } => ApiError::bad_request(code, message),
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            E::Store(s) => ApiError::from(s),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! What happens by itself when orders arrive: committed ingest batches are handed to the
+//! audience engine, and paid orders earn points and settle referral rewards, refunds and
+//! cancellations claw them back. Observers never block the ingest writer: the work is
+//! spawned onto the runtime.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use flywheel_audience::Audience;
+use flywheel_core::OrderAdjustmentKind;
+use flywheel_ingest::pipeline::CommitObserver;
+use flywheel_loyalty::Loyalty;
+use flywheel_promotions::referral::Referrals;
+use flywheel_store::{ApplyOutcome, NewEvent};
+
+/// Several observers as one.
+pub struct Observers(pub Vec<Arc<dyn CommitObserver>>);
+
+impl CommitObserver for Observers {
+    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: Range<usize>, outcome: &ApplyOutcome) {
+        for o in &self.0 {
+            o.committed(events, range.clone(), outcome);
+        }
+    }
+}
+
+/// Hands every committed batch to the audience engine.
+pub struct AudienceObserver(pub Audience);
+
+impl CommitObserver for AudienceObserver {
+    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: Range<usize>, outcome: &ApplyOutcome) {
+        self.0.observe(events, range, outcome);
+    }
+}
+
+/// Paid orders earn points (R7.3) and reward a pending referral; a cancellation or a
+/// full refund claws both back. Partial refunds leave points as they are.
+pub struct OrderHooks {
+    /// The points ledger.
+    pub loyalty: Loyalty,
+    /// The referral program.
+    pub referrals: Referrals,
+}
+
+enum Hook {
+    Paid(String, String, flywheel_core::Fen),
+    Reversed(String, String),
+}
+
+impl CommitObserver for OrderHooks {
+    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: Range<usize>, outcome: &ApplyOutcome) {
+        let mut hooks = Vec::new();
+        for (i, e) in events.get(range).unwrap_or_default().iter().enumerate() {
+            if !outcome.stored.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let Some(user) = e.event().user_id.clone() else {
+                continue;
+            };
+            if let Some(o) = &e.order {
+                hooks.push(Hook::Paid(user.clone(), o.order_id.clone(), o.total));
+            }
+            if let Some(a) = &e.adjustment {
+                if a.kind == OrderAdjustmentKind::Cancel || a.amount.is_none() {
+                    hooks.push(Hook::Reversed(user, a.order_id.clone()));
+                }
+            }
+        }
+        if hooks.is_empty() {
+            return;
+        }
+        let (loyalty, referrals) = (self.loyalty.clone(), self.referrals.clone());
+        tokio::spawn(async move {
+            for h in hooks {
+                let (user, order, result) = match h {
+                    Hook::Paid(user, order, total) => {
+                        let r = loyalty.earn_order(&user, &order, total).await.map(|_| ());
+                        // Only a referred user's first paid order rewards; others answer not found.
+                        let _ = referrals.first_paid_order(&user, &order).await;
+                        (user, order, r)
+                    }
+                    Hook::Reversed(user, order) => {
+                        let r = loyalty.claw_back_order(&user, &order).await.map(|_| ());
+                        let _ = referrals.claw_back(&user, &order).await;
+                        (user, order, r)
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::warn!(%user, %order, error = %e, "order points not posted");
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,125 @@
+//! Points and tiers through the real binary: a tracked paid order earns points by
+//! itself, a referral is rewarded by the invitee's first order, check-in and spend work
+//! over HTTP, a cancellation claws the points back, the tier follows spend.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Backend, Server, Site, ADMIN_TOKEN};
+use serde_json::{json, Value};
+
+fn send(s: &Server, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let r = ureq::request(method, &format!("{}{path}", s.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .send_string(&body.to_string());
+    match r {
+        Ok(r) => (r.status(), r.into_json().unwrap_or(Value::Null)),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or(Value::Null)),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn wait_for(s: &Server, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, v) = send(s, "GET", path, &json!(null));
+        if ok(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never became what was expected: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn orders_earn_points_and_reward_referrals_by_themselves() {
+    let site = Site::new(Backend::Sqlite, "loyalty").unwrap();
+    let key = site.write_key();
+    let s = site.serve(&[]);
+    // A referral program paying the inviter 100 points.
+    assert_eq!(
+        send(
+            &s,
+            "PUT",
+            "/api/v1/referral-program",
+            &json!({"inviter_reward": {"points": 100}})
+        )
+        .0,
+        200
+    );
+    let (_, code) = send(&s, "GET", "/api/v1/users/alice/invite-code", &json!(null));
+    assert_eq!(
+        send(
+            &s,
+            "POST",
+            "/api/v1/referrals",
+            &json!({"code": code["code"], "invitee": "bob"})
+        )
+        .0,
+        201
+    );
+    // bob's first paid order of 1234.56 元 through the tracking API.
+    let r = s.post(
+        "/v1/track",
+        Some(&key),
+        &json!({"userId": "bob", "event": "Order Completed", "messageId": "o1",
+                "properties": {"order_id": "O-1", "total": 1234.56, "products": [{"product_id": "P", "price": 1234.56, "quantity": 1}]}}),
+    );
+    assert_eq!(r.status, 200);
+    let points = wait_for(&s, "/api/v1/users/bob/points", |v| v["balance"] == 1234);
+    assert_eq!(points["entries"][0]["source"], "order");
+    let referral = wait_for(&s, "/api/v1/referrals/bob", |v| v["state"] == "rewarded");
+    assert_eq!(referral["rewards"]["inviter"]["points"], 100);
+    // Check-in, spend, refusals.
+    let (status, posted) = send(&s, "POST", "/api/v1/users/bob/points/check-in", &json!(null));
+    assert_eq!((status, posted["balance"].clone()), (200, json!(1239)));
+    let (_, again) = send(&s, "POST", "/api/v1/users/bob/points/check-in", &json!(null));
+    assert_eq!(again["repeated"], true);
+    let (status, spent) = send(
+        &s,
+        "POST",
+        "/api/v1/users/bob/points/spend",
+        &json!({"points": 239, "reason_key": "gift-1"}),
+    );
+    assert_eq!((status, spent["balance"].clone()), (200, json!(1000)));
+    let (status, e) = send(
+        &s,
+        "POST",
+        "/api/v1/users/bob/points/spend",
+        &json!({"points": 5000, "reason_key": "gift-2"}),
+    );
+    assert_eq!((status, e["code"].clone()), (409, json!("insufficient_points")));
+    let (_, tier) = send(&s, "GET", "/api/v1/users/bob/tier", &json!(null));
+    assert_eq!(
+        (tier["tier"].clone(), tier["spend_365d"].clone()),
+        (json!("白銀"), json!(123456))
+    );
+    // The order is cancelled: its 1234 points are clawed back from the balance (1000 left,
+    // check-in points included); the 234 already spent are recorded as the shortfall.
+    let r = s.post(
+        "/v1/track",
+        Some(&key),
+        &json!({"userId": "bob", "event": "Order Cancelled", "messageId": "c1",
+                                                 "properties": {"order_id": "O-1"}}),
+    );
+    assert_eq!(r.status, 200);
+    // Its 1234 points are clawed back from the balance (1000 left, check-in points
+    // included); the 234 already spent are recorded as the shortfall.
+    let after = wait_for(&s, "/api/v1/users/bob/points", |v| v["balance"] == 0);
+    let claw = after["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "clawback")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (claw["points"].clone(), claw["shortfall"].clone()),
+        (json!(-1000), json!(234))
+    );
+    wait_for(&s, "/api/v1/referrals/bob", |v| v["state"] == "clawed_back");
+}
