@@ -303,6 +303,16 @@ pub(super) fn reduction_stage(w: &mut Work<'_>, active: &[&Promotion], kind: Rul
             continue;
         }
         let taken = w.take(&p.id, &lines, off.min(current));
+        if taken <= 0 {
+            w.refuse(
+                &p.id,
+                kind,
+                &p.name,
+                "nothing_to_discount",
+                "nothing left to take off".into(),
+            );
+            continue;
+        }
         w.record(&p.id, kind, &p.name, taken);
     }
 }
@@ -436,6 +446,16 @@ pub(super) fn first_order_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: 
             continue;
         }
         let taken = w.take(&p.id, &lines, off.0.min(base));
+        if taken <= 0 {
+            w.refuse(
+                &p.id,
+                RuleKind::FirstOrder,
+                &p.name,
+                "nothing_to_discount",
+                "nothing to take off".into(),
+            );
+            continue;
+        }
         w.record(&p.id, RuleKind::FirstOrder, &p.name, taken);
     }
 }
