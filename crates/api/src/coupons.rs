@@ -131,6 +131,38 @@ struct CheckoutBody {
     order_id: String,
     #[serde(default)]
     hold_minutes: Option<i64>,
+    /// The order's cart: the coupon must apply to it (scope, threshold, validity).
+    #[serde(default)]
+    cart: Option<flywheel_promotions::Cart>,
+}
+
+/// Refuses (409 with the pricing engine's reason code: `out_of_scope`, `below_threshold`,
+/// `expired`, …) a coupon that does not apply to the order's cart; nothing is changed.
+async fn check_applies(s: &AppState, coupon_id: &str, req: &CheckoutBody) -> Result<(), ApiError> {
+    let Some(cart) = &req.cart else { return Ok(()) };
+    let c = s.coupons.get(coupon_id).await?;
+    let input = flywheel_promotions::PricingInput {
+        cart: cart.clone(),
+        buyer: flywheel_promotions::Buyer {
+            user_id: req.user_id.clone(),
+            ..Default::default()
+        },
+        promotions: Vec::new(),
+        coupons: vec![c.coupon],
+        policy: Default::default(),
+        now: None,
+        best_combination: false,
+        points: None,
+    };
+    let quote = flywheel_promotions::price(&input)?;
+    match quote.not_applied.into_iter().find(|n| n.id == coupon_id) {
+        None => Ok(()),
+        Some(n) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            n.reason,
+            format!("the coupon does not apply to this cart: {}", n.message),
+        )),
+    }
 }
 
 fn user_of(req: &CheckoutBody) -> Result<&str, ApiError> {
@@ -139,7 +171,8 @@ fn user_of(req: &CheckoutBody) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::bad_request("invalid_json", "user_id is required"))
 }
 
-/// `POST /api/v1/coupons/{id}/reserve`: `{"user_id", "order_id", "hold_minutes"}` (default 15).
+/// `POST /api/v1/coupons/{id}/reserve`: `{"user_id", "order_id", "hold_minutes"}` (default 15),
+/// with the order's `cart` to refuse a coupon that does not apply to it.
 pub async fn reserve(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
@@ -155,6 +188,7 @@ pub async fn reserve(
             "hold_minutes is 1 to 10080",
         ));
     }
+    check_applies(&s, &id, &req).await?;
     Ok(Json(
         s.coupons
             .reserve(&id, user_of(&req)?, &req.order_id, hold * 60_000)
@@ -162,7 +196,8 @@ pub async fn reserve(
     ))
 }
 
-/// `POST /api/v1/coupons/{id}/redeem`: `{"user_id", "order_id"}`; retrying for the same order answers the same.
+/// `POST /api/v1/coupons/{id}/redeem`: `{"user_id", "order_id", "cart"}`; retrying for the same
+/// order answers the same.
 pub async fn redeem(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
@@ -171,6 +206,7 @@ pub async fn redeem(
 ) -> Result<Json<CouponInstance>, ApiError> {
     s.admin.check(&h)?;
     let req: CheckoutBody = body(&b)?;
+    check_applies(&s, &id, &req).await?;
     Ok(Json(s.coupons.redeem(&id, user_of(&req)?, &req.order_id).await?))
 }
 

@@ -122,6 +122,53 @@ fn coupons(site: Site) {
         (409, json!("already_claimed"))
     );
 
+    // A coupon checked against the order's cart: another shop's cart is refused, nothing reserved.
+    let other_shop = json!({"lines": [{"shop": "Y", "product": "B", "unit_price": 50000, "quantity": 1}]});
+    let r = admin(
+        &s,
+        &format!("/api/v1/coupons/{id}/reserve"),
+        &json!({"user_id": "u1", "order_id": "o-y", "cart": other_shop}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (409, json!("out_of_scope")),
+        "{:?}",
+        r.body
+    );
+    let small = json!({"lines": [{"shop": "X", "product": "A", "unit_price": 29999, "quantity": 1}]});
+    let r = admin(
+        &s,
+        &format!("/api/v1/coupons/{id}/redeem"),
+        &json!({"user_id": "u1", "order_id": "o-s", "cart": small}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (409, json!("below_threshold")),
+        "{:?}",
+        r.body
+    );
+    let fits = json!({"lines": [{"shop": "X", "product": "A", "unit_price": 30000, "quantity": 1}]});
+    let r = admin(
+        &s,
+        &format!("/api/v1/coupons/{id}/reserve"),
+        &json!({"user_id": "u1", "order_id": "o-x", "cart": fits}),
+    );
+    assert_eq!(
+        (r.status, r.body["state"].clone()),
+        (200, json!("reserved")),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(
+        admin(
+            &s,
+            &format!("/api/v1/coupons/{id}/release"),
+            &json!({"order_id": "o-x"})
+        )
+        .body["state"],
+        "issued"
+    );
+
     // Refusals.
     for (path, body, status, code) in [
         (

@@ -486,6 +486,24 @@ impl CouponService {
         .await
     }
 
+    /// One coupon with its terms and state now.
+    pub async fn get(&self, coupon_id: &str) -> Result<CouponInstance> {
+        let id = coupon_id.to_owned();
+        let now = self.now();
+        let (body, row) = self
+            .store
+            .read_with(move |c| {
+                let Some(row) = q::coupon(c, &id)? else {
+                    return Ok(None);
+                };
+                Ok(q::template(c, &row.template_id)?.map(|(_, body, _, _, _)| (body, row)))
+            })
+            .await
+            .map_err(Error::Store)?
+            .ok_or_else(|| Error::NotFound(format!("coupon {coupon_id:?}")))?;
+        Ok(self.instance(&template_of(&body)?, &row, now))
+    }
+
     /// A user's coupons, with their state now.
     pub async fn coupons_of(&self, owner: &str) -> Result<Vec<CouponInstance>> {
         let owner = owner.to_owned();
