@@ -109,6 +109,18 @@ pub enum Command {
     /// Coupon templates, issuing, codes and a user's coupons (docs/pricing.md).
     #[command(subcommand)]
     Coupon(CouponCommand),
+    /// Points and member tiers of a user (docs/loyalty.md).
+    #[command(subcommand)]
+    Loyalty(LoyaltyCommand),
+    /// Flash sales (秒殺): create from a JSON file, list with units left.
+    #[command(subcommand)]
+    FlashSale(FlashSaleCommand),
+    /// Group buys (拼團): deals and groups.
+    #[command(subcommand)]
+    GroupBuy(GroupBuyCommand),
+    /// Referrals (裂變): invite codes and referrals.
+    #[command(subcommand)]
+    Referral(ReferralCommand),
     /// Price a cart with promotions and coupons from a JSON file (docs/pricing.md): every
     /// line's payable amount, the rules applied and why the others did not apply.
     Price(PriceArgs),
@@ -154,6 +166,97 @@ pub enum CouponCommand {
     Audit {
         /// Coupon id.
         id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+}
+
+/// Loyalty commands.
+#[derive(Debug, Subcommand)]
+pub enum LoyaltyCommand {
+    /// A user's points: balance, lots and latest entries.
+    Points {
+        /// User id.
+        user: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// 簽到: today's check-in for a user.
+    CheckIn {
+        /// User id.
+        user: String,
+    },
+    /// A user's member tier by rolling 365-day spend.
+    Tier {
+        /// User id.
+        user: String,
+    },
+}
+
+/// Flash-sale commands (in-process stock; a running server keeps its own counters).
+#[derive(Debug, Subcommand)]
+pub enum FlashSaleCommand {
+    /// Create a flash sale from a JSON file (docs/pricing.md, "Flash sales").
+    Create {
+        /// The sale.
+        file: PathBuf,
+    },
+    /// List flash sales with units left.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+}
+
+/// Group-buy commands.
+#[derive(Debug, Subcommand)]
+pub enum GroupBuyCommand {
+    /// Create a deal from a JSON file.
+    CreateDeal {
+        /// The deal.
+        file: PathBuf,
+    },
+    /// Open a group of a deal, led by a user.
+    Open {
+        /// Deal id.
+        deal: String,
+        /// Leader's user id.
+        user: String,
+    },
+    /// Join a group.
+    Join {
+        /// Group id.
+        group: String,
+        /// User id.
+        user: String,
+    },
+    /// Show a group and its members.
+    Show {
+        /// Group id.
+        group: String,
+    },
+}
+
+/// Referral commands.
+#[derive(Debug, Subcommand)]
+pub enum ReferralCommand {
+    /// A user's invite code (made on first use).
+    Code {
+        /// User id.
+        user: String,
+    },
+    /// A referral by invitee.
+    Show {
+        /// The invited user.
+        invitee: String,
+    },
+    /// Who a user invited.
+    List {
+        /// The inviter.
+        inviter: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,

@@ -40,6 +40,10 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
         Command::Rfm(a) => crate::audience_cmd::rfm(a, settings).await,
         Command::Price(a) => crate::price_cmd::run(a),
         Command::Coupon(c) => crate::coupon_cmd::run(c, settings).await,
+        Command::Loyalty(c) => crate::growth_cmd::loyalty(c, settings).await,
+        Command::FlashSale(c) => crate::growth_cmd::flash_sale(c, settings).await,
+        Command::GroupBuy(c) => crate::growth_cmd::group_buy(c, settings).await,
+        Command::Referral(c) => crate::growth_cmd::referral(c, settings).await,
     }
 }
 

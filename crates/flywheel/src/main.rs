@@ -8,6 +8,7 @@ mod config;
 mod coupon_cmd;
 mod demo;
 mod demo_data;
+mod growth_cmd;
 mod hooks;
 mod output;
 mod price_cmd;
