@@ -48,6 +48,9 @@ pub async fn create_template(
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
     let t: CouponTemplate = body(&b)?;
+    if let Some(expr) = &t.audience {
+        s.audience.compile(&flywheel_audience::SegmentInput::text(expr))?;
+    }
     Ok((StatusCode::CREATED, Json(s.coupons.create_template(t).await?)).into_response())
 }
 
@@ -55,6 +58,26 @@ pub async fn create_template(
 #[serde(deny_unknown_fields)]
 struct IssueBody {
     user_id: String,
+}
+
+/// Refuses (409 `not_in_audience`) a user outside the template's audience segment.
+async fn check_audience(s: &AppState, t: &CouponTemplate, user: &str) -> Result<(), ApiError> {
+    let Some(expr) = &t.audience else { return Ok(()) };
+    let member = match s.store.find_profile_id(user).await? {
+        Some(pid) => s
+            .audience
+            .is_member(&flywheel_audience::SegmentInput::text(expr), &pid.0)?,
+        None => false,
+    };
+    if member {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_in_audience",
+            format!("{user} is not in the audience of {:?}: {expr}", t.id),
+        ))
+    }
 }
 
 /// `POST /api/v1/coupon-templates/{id}/issue`: `{"user_id"}` → the coupon.
@@ -66,6 +89,7 @@ pub async fn issue(
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
     let req: IssueBody = body(&b)?;
+    check_audience(&s, &s.coupons.template(&id).await?, &req.user_id).await?;
     let c = s.coupons.issue(&id, &req.user_id, ADMIN_ACTOR).await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
@@ -108,6 +132,7 @@ pub async fn claim(
 ) -> Result<Json<CouponInstance>, ApiError> {
     s.admin.check(&h)?;
     let req: ClaimBody = body(&b)?;
+    check_audience(&s, &s.coupons.template_of_code(&req.code).await?, &req.user_id).await?;
     Ok(Json(s.coupons.claim(&req.code, &req.user_id).await?))
 }
 

@@ -246,6 +246,11 @@ fn routes() -> Vec<Route> {
             "/api/v1/users/{user_id}/points/spend",
             admin_body(post(loyalty::spend)),
         ),
+        (
+            "post",
+            "/api/v1/users/{user_id}/points/redeem",
+            admin_body(post(loyalty::redeem)),
+        ),
         ("get", "/api/v1/users/{user_id}/tier", get(loyalty::tier)),
         ("get", "/api/v1/referral-program", get(referrals::program)),
         (

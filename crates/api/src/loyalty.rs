@@ -120,3 +120,50 @@ impl From<flywheel_loyalty::Error> for ApiError {
         }
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Redeem {
+    template_id: String,
+    points: i64,
+}
+
+/// `POST /api/v1/users/{user_id}/points/redeem`: `{"template_id", "points"}` — exchanges
+/// points for a coupon (積分兌換). The coupon is issued, then the points are spent; if the
+/// spend is refused the coupon is voided, so neither is lost.
+pub async fn redeem(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(user): Path<String>,
+    AdminBody(b): AdminBody,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    s.admin.check(&h)?;
+    let r: Redeem = body(&b)?;
+    if r.points < 1 {
+        return Err(ApiError::bad_request(
+            "invalid_points",
+            "points must be at least 1",
+        ));
+    }
+    if s.loyalty.balance(&user, None, 1).await?.balance < r.points {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "insufficient_points",
+            "not enough points",
+        ));
+    }
+    let coupon = s.coupons.issue(&r.template_id, &user, "points").await?;
+    match s
+        .loyalty
+        .spend(&user, r.points, &format!("coupon:{}", coupon.id))
+        .await
+    {
+        Ok(posted) => Ok(Json(serde_json::json!({"coupon": coupon, "points": posted}))),
+        Err(e) => {
+            if let Err(v) = s.coupons.void(&coupon.id, "points").await {
+                tracing::error!(coupon = %coupon.id, error = %v, "a coupon bought with points could not be voided after the spend failed");
+            }
+            Err(e.into())
+        }
+    }
+}

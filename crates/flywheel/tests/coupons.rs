@@ -211,6 +211,28 @@ fn coupons(site: Site) {
             r.body
         );
     }
+    // A template for an audience: only members of the segment get it.
+    let vip = json!({"id": "大客戶券", "name": "大客戶專享", "benefit": {"type": "amount", "off": 2000},
+                     "validity": {"type": "days_after_issue", "days": 7}, "audience": "orders >= 1"});
+    assert_eq!(admin(&s, "/api/v1/coupon-templates", &vip).status, 201);
+    let bad = json!({"id": "壞券", "name": "x", "benefit": {"type": "amount", "off": 1},
+                     "validity": {"type": "days_after_issue", "days": 7}, "audience": "orders >="});
+    assert_eq!(
+        admin(&s, "/api/v1/coupon-templates", &bad).body["code"],
+        "invalid_expression"
+    );
+    let r = admin(
+        &s,
+        "/api/v1/coupon-templates/大客戶券/issue",
+        &json!({"user_id": "u1"}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (409, json!("not_in_audience")),
+        "{:?}",
+        r.body
+    );
+
     // Per-user limit 2: u1 holds one, gets one more, then no more.
     assert_eq!(
         admin(
@@ -254,7 +276,7 @@ fn coupons(site: Site) {
     );
     let out = site.cli(&["coupon", "templates", "--format", "json"]);
     let t: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(t.as_array().map(Vec::len), Some(2));
+    assert_eq!(t.as_array().map(Vec::len), Some(3));
 }
 
 #[test]

@@ -93,13 +93,32 @@ fn orders_earn_points_and_reward_referrals_by_themselves() {
         &json!({"points": 5000, "reason_key": "gift-2"}),
     );
     assert_eq!((status, e["code"].clone()), (409, json!("insufficient_points")));
+    // 積分兌換: 500 points for a coupon; too few points leave both untouched.
+    let t = json!({"id": "積分券", "name": "積分兌換5元", "benefit": {"type": "amount", "off": 500},
+                   "validity": {"type": "days_after_issue", "days": 30}});
+    assert_eq!(send(&s, "POST", "/api/v1/coupon-templates", &t).0, 201);
+    let (status, r) = send(
+        &s,
+        "POST",
+        "/api/v1/users/bob/points/redeem",
+        &json!({"template_id": "積分券", "points": 500}),
+    );
+    assert_eq!((status, r["points"]["balance"].clone()), (200, json!(500)), "{r}");
+    let (status, r) = send(
+        &s,
+        "POST",
+        "/api/v1/users/bob/points/redeem",
+        &json!({"template_id": "積分券", "points": 900}),
+    );
+    assert_eq!((status, r["code"].clone()), (409, json!("insufficient_points")));
+    let (_, wallet) = send(&s, "GET", "/api/v1/users/bob/coupons", &json!(null));
+    assert_eq!(wallet["coupons"].as_array().map(Vec::len), Some(1));
     let (_, tier) = send(&s, "GET", "/api/v1/users/bob/tier", &json!(null));
     assert_eq!(
         (tier["tier"].clone(), tier["spend_365d"].clone()),
         (json!("白銀"), json!(123456))
     );
-    // The order is cancelled: its 1234 points are clawed back from the balance (1000 left,
-    // check-in points included); the 234 already spent are recorded as the shortfall.
+    // The order is cancelled: its points are clawed back from the balance.
     let r = s.post(
         "/v1/track",
         Some(&key),
@@ -107,9 +126,9 @@ fn orders_earn_points_and_reward_referrals_by_themselves() {
                                                  "properties": {"order_id": "O-1"}}),
     );
     assert_eq!(r.status, 200);
-    // Its 1234 points are clawed back from the balance (1000 left, check-in points
-    // included); the 234 already spent are recorded as the shortfall.
     let after = wait_for(&s, "/api/v1/users/bob/points", |v| v["balance"] == 0);
+    // 1234 earned, 5 checked in, 239 and 500 spent: the claw-back takes the 500 left (check-in
+    // points included) and records the 734 already spent as the shortfall.
     let claw = after["entries"]
         .as_array()
         .unwrap()
@@ -119,7 +138,7 @@ fn orders_earn_points_and_reward_referrals_by_themselves() {
         .unwrap();
     assert_eq!(
         (claw["points"].clone(), claw["shortfall"].clone()),
-        (json!(-1000), json!(234))
+        (json!(-500), json!(734))
     );
     wait_for(&s, "/api/v1/referrals/bob", |v| v["state"] == "clawed_back");
 }

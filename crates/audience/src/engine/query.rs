@@ -125,6 +125,15 @@ impl Audience {
         Ok(s.index.count(&plan, &s.eval_ctx(self.now())))
     }
 
+    /// Whether the profile `profile_id` matches now (false for a profile not indexed yet).
+    pub fn is_member(&self, input: &SegmentInput, profile_id: &str) -> Result<bool> {
+        let (_, plan) = self.compile(input)?;
+        let s = self.read();
+        Ok(s.rows
+            .get(profile_id)
+            .is_some_and(|row| s.index.row_matches(&plan, *row, &s.eval_ctx(self.now()))))
+    }
+
     /// A page of matching profiles, in row order; `cursor` from the previous page.
     pub fn members(&self, input: &SegmentInput, cursor: Option<&str>, limit: usize) -> Result<MemberPage> {
         let (_, plan) = self.compile(input)?;

@@ -178,6 +178,30 @@ impl CouponService {
         Ok(t)
     }
 
+    /// One template.
+    pub async fn template(&self, id: &str) -> Result<CouponTemplate> {
+        let tid = id.to_owned();
+        let row = self
+            .store
+            .read_with(move |c| q::template(c, &tid))
+            .await
+            .map_err(Error::Store)?;
+        let (_, body, _, _, _) = row.ok_or_else(|| Error::NotFound(format!("template {id:?}")))?;
+        template_of(&body)
+    }
+
+    /// The template of a redemption code.
+    pub async fn template_of_code(&self, code: &str) -> Result<CouponTemplate> {
+        let code = code.trim().to_uppercase();
+        let row = self
+            .store
+            .read_with(move |c| q::coupon_by_code(c, &code))
+            .await
+            .map_err(Error::Store)?;
+        let row = row.ok_or_else(|| Error::NotFound("coupon code".into()))?;
+        self.template(&row.template_id).await
+    }
+
     /// Every template with how many were issued.
     pub async fn templates(&self) -> Result<Vec<(CouponTemplate, i64)>> {
         let rows = self.store.read_with(q::templates).await.map_err(Error::Store)?;

@@ -68,6 +68,10 @@ pub struct CouponTemplate {
     /// What a refund does to it.
     #[serde(default)]
     pub refund_policy: RefundPolicy,
+    /// Only users matching this segment expression may get it (`docs/segments.md`;
+    /// checked by the server when issuing and claiming).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }
 
 impl CouponTemplate {
