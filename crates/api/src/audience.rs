@@ -4,14 +4,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flywheel_audience::engine::{MemberPage, ProfileAudience, SegmentInfo, TagInfo};
 use flywheel_audience::{DefKind, SegmentInput, TagInput};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -22,11 +20,6 @@ use crate::AppState;
 
 /// Largest admin request body (segment definitions, tag assignments).
 pub const MAX_ADMIN_BODY: usize = 1024 * 1024;
-
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
-}
 
 /// A segment definition or a one-off expression in a request body.
 #[derive(Debug, Deserialize)]
@@ -72,10 +65,10 @@ pub async fn list_tags(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<J
 pub async fn create_tag(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let input: TagInput = body(&b)?;
+    let input: TagInput = body.json()?;
     let name = input.name.clone();
     s.audience.put_tag(input, false).await?;
     Ok((StatusCode::CREATED, Json(s.audience.tag(&name)?)).into_response())
@@ -96,10 +89,10 @@ pub async fn replace_tag(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(name): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<TagInfo>, ApiError> {
     s.admin.check(&h)?;
-    let mut v: Value = body(&b)?;
+    let mut v: Value = body.json()?;
     if let Some(obj) = v.as_object_mut() {
         match obj.get("name").and_then(Value::as_str) {
             Some(n) if n != name => {
@@ -132,10 +125,10 @@ pub async fn assign_tag(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(name): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<Value>, ApiError> {
     s.admin.check(&h)?;
-    let a: Assignment = body(&b)?;
+    let a: Assignment = body.json()?;
     if a.profiles.is_empty() || a.profiles.len() > 10_000 {
         return Err(ApiError::bad_request(
             "invalid_profiles",
@@ -156,10 +149,10 @@ pub async fn list_segments(State(s): State<Arc<AppState>>, h: HeaderMap) -> Resu
 pub async fn create_segment(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let sb: SegmentBody = body(&b)?;
+    let sb: SegmentBody = body.json()?;
     let name = sb
         .name
         .clone()
@@ -185,10 +178,10 @@ pub async fn replace_segment(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(name): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<SegmentInfo>, ApiError> {
     s.admin.check(&h)?;
-    let sb: SegmentBody = body(&b)?;
+    let sb: SegmentBody = body.json()?;
     if sb.name.as_deref().is_some_and(|n| n != name) {
         return Err(ApiError::bad_request(
             "name_mismatch",
@@ -235,10 +228,10 @@ pub async fn members(
 pub async fn count(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<Value>, ApiError> {
     s.admin.check(&h)?;
-    let sb: SegmentBody = body(&b)?;
+    let sb: SegmentBody = body.json()?;
     let input = sb.input()?;
     let n = s.audience.count(&input)?;
     let explained = s.audience.explain(&input)?;
@@ -251,10 +244,10 @@ pub async fn count(
 pub async fn preview(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<MemberPage>, ApiError> {
     s.admin.check(&h)?;
-    let sb: SegmentBody = body(&b)?;
+    let sb: SegmentBody = body.json()?;
     let limit = PageQuery {
         cursor: None,
         limit: sb.limit,
@@ -271,10 +264,10 @@ pub async fn preview(
 pub async fn export(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let sb: SegmentBody = body(&b)?;
+    let sb: SegmentBody = body.json()?;
     let csv = s.audience.export_csv(&sb.input()?)?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }

@@ -4,13 +4,11 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flywheel_promotions::coupons::{AuditEntry, CouponInstance, CouponTemplate};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -22,10 +20,6 @@ use crate::AppState;
 const ADMIN_ACTOR: &str = "admin-api";
 /// Default checkout hold of a reservation.
 const DEFAULT_HOLD_MINUTES: i64 = 15;
-
-fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(b).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
-}
 
 /// `GET /api/v1/coupon-templates`.
 pub async fn list_templates(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
@@ -44,10 +38,10 @@ pub async fn list_templates(State(s): State<Arc<AppState>>, h: HeaderMap) -> Res
 pub async fn create_template(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let t: CouponTemplate = body(&b)?;
+    let t: CouponTemplate = body.json()?;
     if let Some(expr) = &t.audience {
         s.audience.compile(&flywheel_audience::SegmentInput::text(expr))?;
     }
@@ -85,10 +79,10 @@ pub async fn issue(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(id): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let req: IssueBody = body(&b)?;
+    let req: IssueBody = body.json()?;
     check_audience(&s, &s.coupons.template(&id).await?, &req.user_id).await?;
     let c = s.coupons.issue(&id, &req.user_id, ADMIN_ACTOR).await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
@@ -105,10 +99,10 @@ pub async fn codes(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(id): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let req: CodesBody = body(&b)?;
+    let req: CodesBody = body.json()?;
     let codes = s.coupons.generate_codes(&id, req.count, ADMIN_ACTOR).await?;
     Ok((
         StatusCode::CREATED,
@@ -128,10 +122,10 @@ struct ClaimBody {
 pub async fn claim(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
     s.admin.check(&h)?;
-    let req: ClaimBody = body(&b)?;
+    let req: ClaimBody = body.json()?;
     check_audience(&s, &s.coupons.template_of_code(&req.code).await?, &req.user_id).await?;
     Ok(Json(s.coupons.claim(&req.code, &req.user_id).await?))
 }
@@ -202,10 +196,10 @@ pub async fn reserve(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(id): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
     s.admin.check(&h)?;
-    let req: CheckoutBody = body(&b)?;
+    let req: CheckoutBody = body.json()?;
     let hold = req.hold_minutes.unwrap_or(DEFAULT_HOLD_MINUTES);
     if !(1..=7 * 24 * 60).contains(&hold) {
         return Err(ApiError::bad_request(
@@ -227,10 +221,10 @@ pub async fn redeem(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(id): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
     s.admin.check(&h)?;
-    let req: CheckoutBody = body(&b)?;
+    let req: CheckoutBody = body.json()?;
     check_applies(&s, &id, &req).await?;
     Ok(Json(s.coupons.redeem(&id, user_of(&req)?, &req.order_id).await?))
 }
@@ -240,10 +234,10 @@ pub async fn release(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(id): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
     s.admin.check(&h)?;
-    let req: CheckoutBody = body(&b)?;
+    let req: CheckoutBody = body.json()?;
     Ok(Json(s.coupons.release(&id, &req.order_id).await?))
 }
 
@@ -252,10 +246,10 @@ pub async fn refund(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(id): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
     s.admin.check(&h)?;
-    let req: CheckoutBody = body(&b)?;
+    let req: CheckoutBody = body.json()?;
     Ok(Json(s.coupons.refund(&id, &req.order_id).await?))
 }
 

@@ -54,6 +54,14 @@ impl<S: Send + Sync> FromRequest<S> for AdminBody {
     }
 }
 
+impl AdminBody {
+    /// The body as JSON of type `T`; anything else is a 400 `invalid_json`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.0)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+    }
+}
+
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,

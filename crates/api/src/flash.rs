@@ -14,10 +14,6 @@ use crate::error::ApiError;
 use crate::extract::AdminBody;
 use crate::AppState;
 
-fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(b).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
-}
-
 /// `GET /api/v1/flash-sales`: every sale with its units left.
 pub async fn list(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
     s.admin.check(&h)?;
@@ -35,10 +31,10 @@ pub async fn list(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<V
 pub async fn create(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let sale: FlashSale = body(&b)?;
+    let sale: FlashSale = body.json()?;
     Ok((StatusCode::CREATED, Json(s.flash.create(sale).await?)).into_response())
 }
 
@@ -60,10 +56,10 @@ pub async fn buy(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(id): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let req: BuyBody = body(&b)?;
+    let req: BuyBody = body.json()?;
     let order: FlashOrder = s.flash.buy(&id, &req.user_id, req.quantity).await?;
     Ok((StatusCode::CREATED, Json(order)).into_response())
 }

@@ -14,10 +14,6 @@ use crate::error::ApiError;
 use crate::extract::AdminBody;
 use crate::AppState;
 
-fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(b).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Member {
@@ -34,10 +30,10 @@ pub async fn deals(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<
 pub async fn create_deal(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let d: GroupDeal = body(&b)?;
+    let d: GroupDeal = body.json()?;
     Ok((StatusCode::CREATED, Json(s.groups.create_deal(d).await?)).into_response())
 }
 
@@ -46,10 +42,10 @@ pub async fn open(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(id): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let m: Member = body(&b)?;
+    let m: Member = body.json()?;
     Ok((StatusCode::CREATED, Json(s.groups.open(&id, &m.user_id).await?)).into_response())
 }
 
@@ -68,9 +64,9 @@ pub async fn join(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(id): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<Group>, ApiError> {
     s.admin.check(&h)?;
-    let m: Member = body(&b)?;
+    let m: Member = body.json()?;
     Ok(Json(s.groups.join(&id, &m.user_id).await?))
 }

@@ -15,10 +15,6 @@ use crate::extract::{AdminBody, Params};
 use crate::profiles::PageQuery;
 use crate::AppState;
 
-fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(b).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
-}
-
 /// `GET /api/v1/users/{user_id}/points?cursor=&limit=`: balance, lots, entries newest first.
 pub async fn balance(
     State(s): State<Arc<AppState>>,
@@ -52,10 +48,10 @@ pub async fn review(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(user): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<Posted>, ApiError> {
     s.admin.check(&h)?;
-    let r: Review = body(&b)?;
+    let r: Review = body.json()?;
     Ok(Json(s.loyalty.review(&user, &r.review_id).await?))
 }
 
@@ -70,10 +66,10 @@ pub async fn share(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(user): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<Posted>, ApiError> {
     s.admin.check(&h)?;
-    let r: Share = body(&b)?;
+    let r: Share = body.json()?;
     Ok(Json(s.loyalty.share(&user, &r.share_id).await?))
 }
 
@@ -89,10 +85,10 @@ pub async fn spend(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(user): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
     s.admin.check(&h)?;
-    let r: Spend = body(&b)?;
+    let r: Spend = body.json()?;
     Ok((
         StatusCode::OK,
         Json(s.loyalty.spend(&user, r.points, &r.reason_key).await?),
@@ -135,10 +131,10 @@ pub async fn redeem(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(user): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     s.admin.check(&h)?;
-    let r: Redeem = body(&b)?;
+    let r: Redeem = body.json()?;
     if r.points < 1 {
         return Err(ApiError::bad_request(
             "invalid_points",

@@ -17,11 +17,11 @@ use crate::AppState;
 pub async fn price(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<Quote>, ApiError> {
     s.admin.check(&h)?;
     let bad = |e: serde_json::Error| ApiError::bad_request("invalid_json", format!("request body: {e}"));
-    let mut v: serde_json::Value = serde_json::from_slice(&b).map_err(bad)?;
+    let mut v: serde_json::Value = body.json()?;
     let wallet = match v.as_object_mut().and_then(|o| o.remove("wallet")) {
         None => false,
         Some(serde_json::Value::Bool(w)) => w,

@@ -15,10 +15,6 @@ use crate::error::ApiError;
 use crate::extract::AdminBody;
 use crate::AppState;
 
-fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(b).map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
-}
-
 /// `GET /api/v1/referral-program`.
 pub async fn program(
     State(s): State<Arc<AppState>>,
@@ -32,10 +28,10 @@ pub async fn program(
 pub async fn set_program(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<ReferralProgram>, ApiError> {
     s.admin.check(&h)?;
-    Ok(Json(s.referrals.set_program(body(&b)?).await?))
+    Ok(Json(s.referrals.set_program(body.json()?).await?))
 }
 
 /// `GET /api/v1/users/{user_id}/invite-code`: made on first use.
@@ -65,10 +61,10 @@ struct Register {
 pub async fn register(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
-    let r: Register = body(&b)?;
+    let r: Register = body.json()?;
     let referral = s
         .referrals
         .register(&r.code, &r.invitee, r.device_id.as_deref(), r.ip.as_deref())
@@ -97,10 +93,10 @@ pub async fn first_order(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(invitee): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<Referral>, ApiError> {
     s.admin.check(&h)?;
-    let o: OrderRef = body(&b)?;
+    let o: OrderRef = body.json()?;
     Ok(Json(s.referrals.first_paid_order(&invitee, &o.order_id).await?))
 }
 
@@ -109,10 +105,10 @@ pub async fn claw_back(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
     Path(invitee): Path<String>,
-    AdminBody(b): AdminBody,
+    body: AdminBody,
 ) -> Result<Json<Referral>, ApiError> {
     s.admin.check(&h)?;
-    let o: OrderRef = body(&b)?;
+    let o: OrderRef = body.json()?;
     Ok(Json(s.referrals.claw_back(&invitee, &o.order_id).await?))
 }
 

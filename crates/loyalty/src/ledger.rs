@@ -8,7 +8,7 @@
 //! Each operation first writes `expire` entries for the user's lots that are due, then
 //! does its work, all in one write transaction (an error rolls all of it back).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone};
 use flywheel_core::time::{from_millis, to_millis};
@@ -117,28 +117,7 @@ impl Loyalty {
         &self,
         f: impl FnOnce(&mut dyn Conn) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let failed: Arc<Mutex<Option<Error>>> = Arc::default();
-        let slot = failed.clone();
-        let out = self
-            .store
-            .write_with(move |c| {
-                f(c).map_err(|e| {
-                    let abort = flywheel_store::Error::Task(format!("loyalty change refused: {e}"));
-                    if let Ok(mut s) = slot.lock() {
-                        *s = Some(e);
-                    }
-                    abort
-                })
-            })
-            .await;
-        match out {
-            Ok(v) => Ok(v),
-            Err(e) => Err(failed
-                .lock()
-                .ok()
-                .and_then(|mut s| s.take())
-                .unwrap_or(Error::Store(e))),
-        }
+        self.store.write_tx(f).await
     }
 
     /// Credits `points` to `user` under `key` as a new lot, unless `key` was seen.

@@ -2,50 +2,16 @@
 //! fresh schema): limits, codes, reservation, idempotent redemption under 200 concurrent
 //! requests, refunds, expiry and the audit trail.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use flywheel_core::time::{from_millis, parse_timestamp, to_millis};
 use flywheel_core::FixedClock;
 use flywheel_promotions::coupons::{CouponService, CouponState, CouponTemplate};
 use flywheel_promotions::Error;
-use flywheel_store::{Store, StoreConfig, Synchronous};
+use flywheel_store::testing::stores;
 use serde_json::json;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
 const DAY: i64 = 86_400_000;
-
-fn unique(name: &str) -> String {
-    format!(
-        "t{}_{}_{name}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn stores(name: &str) -> Vec<Store> {
-    let dir = std::env::temp_dir().join(format!("flywheel-coupons-{}", unique(name)));
-    let mut out = vec![
-        Store::open(StoreConfig::from_url(None, &dir, Synchronous::Normal).unwrap())
-            .await
-            .unwrap(),
-    ];
-    let base = std::env::var("FLYWHEEL_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let url = format!("{base}?schema={}", unique(name));
-    match Store::open(
-        StoreConfig::from_url(Some(&url), std::path::Path::new("."), Synchronous::Normal).unwrap(),
-    )
-    .await
-    {
-        Ok(s) => out.push(s),
-        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!("SKIPPED postgres backend for {name}: {e}")
-        }
-        Err(e) => panic!("PostgreSQL is required when CI=true: {e}"),
-    }
-    out
-}
 
 fn t0() -> i64 {
     to_millis(parse_timestamp("2024-11-11T00:00:00+08:00").unwrap())

@@ -2,24 +2,14 @@
 //! per-user limits, the time window, unpaid holds giving their stock back, and a restart
 //! rebuilding the counters from the store.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use flywheel_core::time::{from_millis, parse_timestamp, to_millis};
 use flywheel_core::FixedClock;
 use flywheel_promotions::flash::{FlashSale, FlashSales, MemoryStock, RedisStock, StockBackend};
+use flywheel_store::testing::unique;
 use flywheel_store::{Store, StoreConfig, Synchronous};
 use serde_json::json;
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn unique(name: &str) -> String {
-    format!(
-        "t{}_{}_{name}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn t0() -> i64 {
     to_millis(parse_timestamp("2024-11-11T00:00:00+08:00").unwrap())

@@ -1,48 +1,13 @@
 //! Group buys on SQLite and PostgreSQL: 3N concurrent joins fill a group of N exactly,
 //! a member joins once, a group past its deadline expires and takes no one.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use flywheel_core::time::{from_millis, parse_timestamp, to_millis};
 use flywheel_core::FixedClock;
 use flywheel_promotions::group::{GroupBuys, GroupDeal};
-use flywheel_store::{Store, StoreConfig, Synchronous};
+use flywheel_store::testing::stores;
 use serde_json::json;
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn unique(name: &str) -> String {
-    format!(
-        "t{}_{}_{name}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn stores(name: &str) -> Vec<Store> {
-    let dir = std::env::temp_dir().join(format!("flywheel-groups-{}", unique(name)));
-    let mut out = vec![
-        Store::open(StoreConfig::from_url(None, &dir, Synchronous::Normal).unwrap())
-            .await
-            .unwrap(),
-    ];
-    let base = std::env::var("FLYWHEEL_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let url = format!("{base}?schema={}", unique(name));
-    match Store::open(
-        StoreConfig::from_url(Some(&url), std::path::Path::new("."), Synchronous::Normal).unwrap(),
-    )
-    .await
-    {
-        Ok(s) => out.push(s),
-        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!("SKIPPED postgres backend for {name}: {e}")
-        }
-        Err(e) => panic!("PostgreSQL is required when CI=true: {e}"),
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_n_concurrent_joins_fill_a_group_of_n_exactly() {

@@ -2,49 +2,14 @@
 //! invitee, a daily cap, same-device flags), rewards on the first paid order only, once,
 //! and claw-back on refund.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use flywheel_core::time::{from_millis, parse_timestamp, to_millis};
 use flywheel_core::FixedClock;
 use flywheel_promotions::coupons::{CouponService, CouponState};
 use flywheel_promotions::referral::{ReferralProgram, Referrals};
-use flywheel_store::{Store, StoreConfig, Synchronous};
+use flywheel_store::testing::stores;
 use serde_json::json;
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn unique(name: &str) -> String {
-    format!(
-        "t{}_{}_{name}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn stores(name: &str) -> Vec<Store> {
-    let dir = std::env::temp_dir().join(format!("flywheel-referrals-{}", unique(name)));
-    let mut out = vec![
-        Store::open(StoreConfig::from_url(None, &dir, Synchronous::Normal).unwrap())
-            .await
-            .unwrap(),
-    ];
-    let base = std::env::var("FLYWHEEL_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let url = format!("{base}?schema={}", unique(name));
-    match Store::open(
-        StoreConfig::from_url(Some(&url), std::path::Path::new("."), Synchronous::Normal).unwrap(),
-    )
-    .await
-    {
-        Ok(s) => out.push(s),
-        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!("SKIPPED postgres backend for {name}: {e}")
-        }
-        Err(e) => panic!("PostgreSQL is required when CI=true: {e}"),
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn codes_abuse_rules_rewards_and_claw_back() {

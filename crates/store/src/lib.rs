@@ -27,6 +27,8 @@ pub mod postgres;
 mod read;
 pub mod referrals;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod write;
 
 use std::path::Path;
@@ -568,6 +570,37 @@ impl Store {
         f: impl FnOnce(&mut dyn Conn) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         self.read(f).await
+    }
+
+    /// Runs a closure with its own error type inside a write transaction: any error of the
+    /// closure rolls the whole transaction back and comes out as it was; a store failure
+    /// comes out through `E: From<Error>` (the coupon and loyalty services).
+    pub async fn write_tx<T: Send + 'static, E: From<Error> + Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> std::result::Result<T, E> + Send + 'static,
+    ) -> std::result::Result<T, E> {
+        let refused: Arc<std::sync::Mutex<Option<E>>> = Arc::default();
+        let slot = refused.clone();
+        let out = self
+            .write(move |c| {
+                in_write_tx(c, |c| {
+                    f(c).map_err(|e| {
+                        if let Ok(mut s) = slot.lock() {
+                            *s = Some(e);
+                        }
+                        Error::Task("the change was refused; rolled back".into())
+                    })
+                })
+            })
+            .await;
+        match out {
+            Ok(v) => Ok(v),
+            Err(e) => Err(refused
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .unwrap_or_else(|| E::from(e))),
+        }
     }
 
     /// Runs a closure inside a write transaction (audience definitions and manual tags).

@@ -135,28 +135,7 @@ impl CouponService {
         &self,
         f: impl FnOnce(&mut dyn flywheel_store::conn::Conn) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let failed: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
-        let slot = failed.clone();
-        let out = self
-            .store
-            .write_with(move |c| {
-                f(c).map_err(|e| {
-                    let abort = flywheel_store::Error::Task(format!("coupon change refused: {e}"));
-                    if let Ok(mut s) = slot.lock() {
-                        *s = Some(e);
-                    }
-                    abort
-                })
-            })
-            .await;
-        match out {
-            Ok(v) => Ok(v),
-            Err(e) => Err(failed
-                .lock()
-                .ok()
-                .and_then(|mut s| s.take())
-                .unwrap_or(Error::Store(e))),
-        }
+        self.store.write_tx(f).await
     }
 
     /// Stores a new template.
