@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use flywheel_audience::Audience;
+use flywheel_core::bus::{Bus, BusMessage};
 use flywheel_core::OrderAdjustmentKind;
 use flywheel_ingest::pipeline::CommitObserver;
 use flywheel_loyalty::Loyalty;
@@ -34,12 +35,24 @@ impl CommitObserver for AudienceObserver {
 }
 
 /// Paid orders earn points (R7.3) and reward a pending referral; a cancellation or a
-/// full refund claws both back. Partial refunds leave points as they are.
+/// full refund claws both back. Partial refunds leave points as they are. Either way the
+/// member's tier is re-evaluated and a change published as `tier.changed`.
 pub struct OrderHooks {
     /// The points ledger.
     pub loyalty: Loyalty,
     /// The referral program.
     pub referrals: Referrals,
+    /// Where tier changes are published.
+    pub bus: Arc<dyn Bus>,
+}
+
+/// Publishes a member's tier change as `tier.changed` (journeys will react to it).
+pub fn publish_tier_change(bus: &dyn Bus, change: &flywheel_loyalty::TierChange) {
+    tracing::info!(user = %change.user_id, from = ?change.from, to = %change.to, "member tier changed");
+    bus.publish(BusMessage {
+        subject: "tier.changed".into(),
+        payload: serde_json::to_value(change).unwrap_or_default(),
+    });
 }
 
 enum Hook {
@@ -69,7 +82,7 @@ impl CommitObserver for OrderHooks {
         if hooks.is_empty() {
             return;
         }
-        let (loyalty, referrals) = (self.loyalty.clone(), self.referrals.clone());
+        let (loyalty, referrals, bus) = (self.loyalty.clone(), self.referrals.clone(), self.bus.clone());
         tokio::spawn(async move {
             for h in hooks {
                 let (user, order, result) = match h {
@@ -87,6 +100,11 @@ impl CommitObserver for OrderHooks {
                 };
                 if let Err(e) = result {
                     tracing::warn!(%user, %order, error = %e, "order points not posted");
+                }
+                match loyalty.evaluate_tier(&user, chrono::Utc::now()).await {
+                    Ok(Some(change)) => publish_tier_change(bus.as_ref(), &change),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(%user, error = %e, "tier not re-evaluated"),
                 }
             }
         });

@@ -11,7 +11,7 @@ use flywheel_api::auth::{AdminToken, WriteKeys};
 use flywheel_api::AppState;
 use flywheel_audience::config::AudienceConfig;
 use flywheel_audience::Audience;
-use flywheel_core::bus::InProcessBus;
+use flywheel_core::bus::{Bus, InProcessBus};
 use flywheel_core::SystemClock;
 use flywheel_ingest::pipeline::CommitObserver;
 use flywheel_ingest::Pipeline;
@@ -121,20 +121,22 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Builds the audience engine over `store` (in-process bus, wall clock).
+/// Builds the audience engine over `store` on a bus of its own (the CLI).
 pub async fn open_audience(store: &Store, config: AudienceConfig) -> Result<Audience> {
+    open_audience_on(store, config, Arc::new(InProcessBus::default())).await
+}
+
+/// Builds the audience engine over `store`, publishing on `bus` (wall clock).
+async fn open_audience_on(store: &Store, config: AudienceConfig, bus: Arc<dyn Bus>) -> Result<Audience> {
     let started = std::time::Instant::now();
-    let audience = Audience::open(
-        store.clone(),
-        config,
-        Arc::new(InProcessBus::default()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .map_err(|e| match e {
-        flywheel_audience::Error::Store(s) => anyhow::Error::new(s).context("building the audience index"),
-        other => crate::BadInput(format!("[audience] settings: {other}")).into(),
-    })?;
+    let audience = Audience::open(store.clone(), config, bus, Arc::new(SystemClock))
+        .await
+        .map_err(|e| match e {
+            flywheel_audience::Error::Store(s) => {
+                anyhow::Error::new(s).context("building the audience index")
+            }
+            other => crate::BadInput(format!("[audience] settings: {other}")).into(),
+        })?;
     tracing::info!(
         profiles = audience.profiles(),
         ms = started.elapsed().as_millis() as u64,
@@ -200,14 +202,26 @@ fn spawn_group_expiry(groups: flywheel_promotions::group::GroupBuys) {
     });
 }
 
-/// Writes the expiry of lapsed point lots every minute.
-fn spawn_points_expiry(loyalty: flywheel_loyalty::Loyalty) {
+/// Writes the expiry of lapsed point lots every minute, and re-evaluates member tiers
+/// once a day (orders age out of the 365-day window), publishing `tier.changed`.
+fn spawn_loyalty_daily(loyalty: flywheel_loyalty::Loyalty, bus: Arc<dyn Bus>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut last_tiers: Option<chrono::NaiveDate> = None;
         loop {
             tick.tick().await;
-            if let Err(e) = loyalty.expire_due(chrono::Utc::now()).await {
+            let now = chrono::Utc::now();
+            if let Err(e) = loyalty.expire_due(now).await {
                 tracing::warn!(error = %e, "expiring points failed");
+            }
+            if last_tiers != Some(now.date_naive()) {
+                last_tiers = Some(now.date_naive());
+                match loyalty.evaluate_all_tiers(now).await {
+                    Ok(changes) => changes
+                        .iter()
+                        .for_each(|c| crate::hooks::publish_tier_change(bus.as_ref(), c)),
+                    Err(e) => tracing::warn!(error = %e, "re-evaluating tiers failed"),
+                }
             }
         }
     });
@@ -220,7 +234,8 @@ pub async fn start(
     server: &ServerSettings,
     settings: &Settings,
 ) -> Result<RunningServer> {
-    let audience = open_audience(&store, settings.audience.clone()).await?;
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
+    let audience = open_audience_on(&store, settings.audience.clone(), bus.clone()).await?;
     let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
     let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
     let flash = open_flash(&store, server.redis.as_deref()).await?;
@@ -230,12 +245,13 @@ pub async fn start(
     let loyalty = flywheel_loyalty::Loyalty::new(store.clone(), clock, settings.loyalty.clone())
         .map_err(|e| crate::BadInput(format!("[loyalty] settings: {e}")))?;
     spawn_group_expiry(groups.clone());
-    spawn_points_expiry(loyalty.clone());
+    spawn_loyalty_daily(loyalty.clone(), bus.clone());
     let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
         Arc::new(AudienceObserver(audience.clone())),
         Arc::new(OrderHooks {
             loyalty: loyalty.clone(),
             referrals: referrals.clone(),
+            bus: bus.clone(),
         }),
     ]));
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));

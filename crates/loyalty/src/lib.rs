@@ -21,6 +21,7 @@ mod config;
 mod entry;
 mod ledger;
 mod lots;
+mod tier_track;
 mod tiers;
 mod view;
 
@@ -28,6 +29,7 @@ pub use birthday::{is_birthday_on, BirthdayPerk};
 pub use config::{LoyaltyConfig, PointsConfig};
 pub use entry::{Balance, Entry, EntryKind, Lot, Posted};
 pub use ledger::Loyalty;
+pub use tier_track::TierChange;
 pub use tiers::{Tier, TierConfig, TierStatus};
 
 /// Errors of the loyalty programme, each with a stable machine-readable [`Error::code`].

@@ -186,3 +186,47 @@ async fn f17_birthday_perks_by_tier_once_a_year() {
             .is_empty());
     }
 }
+
+/// Upgrades after orders, downgrades as they age out, each change reported once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tier_changes_are_reported_once_in_both_directions() {
+    for store in stores("tier_change").await {
+        store
+            .apply(vec![order("q", "a", 600_000, "2025-02-01T00:00:00Z")])
+            .await
+            .unwrap();
+        let (l, _) = loyalty(store, "2025-06-01T00:00:00Z");
+        let first = l
+            .evaluate_tier("q", at("2025-06-01T00:00:00Z"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (first.from.as_deref(), first.to.as_str(), first.upgrade),
+            (None, "黃金", true)
+        );
+        assert!(
+            l.evaluate_tier("q", at("2025-06-02T00:00:00Z"))
+                .await
+                .unwrap()
+                .is_none(),
+            "no change, no report"
+        );
+        // 365 days after the order it no longer counts: the daily run downgrades.
+        let changes = l.evaluate_all_tiers(at("2026-02-01T00:00:00Z")).await.unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (
+                changes[0].from.as_deref(),
+                changes[0].to.as_str(),
+                changes[0].upgrade
+            ),
+            (Some("黃金"), "青銅", false)
+        );
+        assert!(l
+            .evaluate_all_tiers(at("2026-02-02T00:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}

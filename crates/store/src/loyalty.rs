@@ -254,3 +254,34 @@ pub fn birthday(conn: &mut dyn Conn, user_id: &str, year: i64) -> Result<Option<
     .map(|r| Ok((r.text(0)?, r.i64(1)?, r.i64(2)?)))
     .transpose()
 }
+
+/// A user's tier as last evaluated: `(tier, since ms)`.
+pub fn current_tier(conn: &mut dyn Conn, user_id: &str) -> Result<Option<(String, i64)>> {
+    conn.query(
+        "SELECT tier, since FROM loyalty_tiers WHERE user_id = $1",
+        &[Param::Text(user_id)],
+    )?
+    .first()
+    .map(|r| Ok((r.text(0)?, r.i64(1)?)))
+    .transpose()
+}
+
+/// Records a user's tier; `since` moves only when the tier changes.
+pub fn set_tier(conn: &mut dyn Conn, user_id: &str, tier: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO loyalty_tiers (user_id, tier, since, evaluated_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (user_id) DO UPDATE SET \
+           since = CASE WHEN loyalty_tiers.tier = excluded.tier THEN loyalty_tiers.since ELSE excluded.since END, \
+           tier = excluded.tier, evaluated_at = excluded.evaluated_at",
+        &[Param::Text(user_id), Param::Text(tier), Param::I64(now)],
+    )?;
+    Ok(())
+}
+
+/// Every user with a recorded tier.
+pub fn tiered_users(conn: &mut dyn Conn) -> Result<Vec<String>> {
+    conn.query("SELECT user_id FROM loyalty_tiers ORDER BY user_id", &[])?
+        .iter()
+        .map(|r| r.text(0))
+        .collect()
+}

@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_007_referrals.sql"),
         include_str!("migrations/postgres_007_referrals.sql"),
     ),
+    (
+        8,
+        include_str!("migrations/sqlite_008_tiers.sql"),
+        include_str!("migrations/postgres_008_tiers.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

@@ -1,0 +1,70 @@
+//! Upgrades and downgrades (R7.2): a member's tier is re-evaluated after each paid or
+//! reversed order and daily for everyone with a tier (orders age out of the 365-day
+//! window), and each change is returned as a [`TierChange`] for the caller to publish
+//! (`tier.changed` on the bus). Changes take effect at once in both directions
+//! ([SUGGESTED DEFAULT]; the seeds set no grace period).
+
+use flywheel_core::{Fen, Timestamp};
+use flywheel_store::loyalty as q;
+use serde::Serialize;
+
+use crate::{Loyalty, Result};
+
+/// A member's tier changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TierChange {
+    /// The member.
+    pub user_id: String,
+    /// The tier before (`None`: first evaluation).
+    pub from: Option<String>,
+    /// The tier now.
+    pub to: String,
+    /// Net spend of the last 365 days that decided it.
+    pub spend_365d: Fen,
+    /// Up the ladder (or first evaluation) rather than down.
+    pub upgrade: bool,
+}
+
+impl Loyalty {
+    /// Re-evaluates `user`'s tier at `now`; returns the change, if any.
+    pub async fn evaluate_tier(&self, user: &str, now: Timestamp) -> Result<Option<TierChange>> {
+        let status = self.tier_of(user, now).await?;
+        let (u, tier, at) = (
+            user.to_owned(),
+            status.tier.clone(),
+            flywheel_core::time::to_millis(now),
+        );
+        let before = self
+            .store
+            .write_with(move |c| {
+                let before = q::current_tier(c, &u)?.map(|(t, _)| t);
+                q::set_tier(c, &u, &tier, at)?;
+                Ok(before)
+            })
+            .await?;
+        if before.as_deref() == Some(status.tier.as_str()) {
+            return Ok(None);
+        }
+        let rank = |t: &str| self.config.tiers.tiers.iter().position(|x| x.name == t);
+        let upgrade = before.as_deref().is_none_or(|b| rank(&status.tier) > rank(b));
+        Ok(Some(TierChange {
+            user_id: user.to_owned(),
+            from: before,
+            to: status.tier,
+            spend_365d: status.spend_365d,
+            upgrade,
+        }))
+    }
+
+    /// Re-evaluates everyone with a recorded tier (the daily run); returns the changes.
+    pub async fn evaluate_all_tiers(&self, now: Timestamp) -> Result<Vec<TierChange>> {
+        let users = self.store.read_with(q::tiered_users).await?;
+        let mut out = Vec::new();
+        for u in users {
+            if let Some(change) = self.evaluate_tier(&u, now).await? {
+                out.push(change);
+            }
+        }
+        Ok(out)
+    }
+}
