@@ -37,13 +37,11 @@ impl CommitObserver for AudienceObserver {
 /// Paid orders earn points (R7.3) and reward a pending referral; a cancellation or a
 /// full refund claws both back. Partial refunds leave points as they are. Either way the
 /// member's tier is re-evaluated and a change published as `tier.changed`.
+///
+/// The observer only queues; one worker applies the queue in order, so these writes never
+/// crowd the ingest writer (at most one of them waits for the store at a time).
 pub struct OrderHooks {
-    /// The points ledger.
-    pub loyalty: Loyalty,
-    /// The referral program.
-    pub referrals: Referrals,
-    /// Where tier changes are published.
-    pub bus: Arc<dyn Bus>,
+    queue: tokio::sync::mpsc::UnboundedSender<Hook>,
 }
 
 /// Publishes a member's tier change as `tier.changed` (journeys will react to it).
@@ -60,31 +58,12 @@ enum Hook {
     Reversed(String, String),
 }
 
-impl CommitObserver for OrderHooks {
-    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: Range<usize>, outcome: &ApplyOutcome) {
-        let mut hooks = Vec::new();
-        for (i, e) in events.get(range).unwrap_or_default().iter().enumerate() {
-            if !outcome.stored.get(i).copied().unwrap_or(false) {
-                continue;
-            }
-            let Some(user) = e.event().user_id.clone() else {
-                continue;
-            };
-            if let Some(o) = &e.order {
-                hooks.push(Hook::Paid(user.clone(), o.order_id.clone(), o.total));
-            }
-            if let Some(a) = &e.adjustment {
-                if a.kind == OrderAdjustmentKind::Cancel || a.amount.is_none() {
-                    hooks.push(Hook::Reversed(user, a.order_id.clone()));
-                }
-            }
-        }
-        if hooks.is_empty() {
-            return;
-        }
-        let (loyalty, referrals, bus) = (self.loyalty.clone(), self.referrals.clone(), self.bus.clone());
+impl OrderHooks {
+    /// Starts the worker on the current runtime.
+    pub fn start(loyalty: Loyalty, referrals: Referrals, bus: Arc<dyn Bus>) -> OrderHooks {
+        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<Hook>();
         tokio::spawn(async move {
-            for h in hooks {
+            while let Some(h) = rx.recv().await {
                 let (user, order, result) = match h {
                     Hook::Paid(user, order, total) => {
                         let r = loyalty.earn_order(&user, &order, total).await.map(|_| ());
@@ -108,5 +87,29 @@ impl CommitObserver for OrderHooks {
                 }
             }
         });
+        OrderHooks { queue }
+    }
+}
+
+impl CommitObserver for OrderHooks {
+    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: Range<usize>, outcome: &ApplyOutcome) {
+        for (i, e) in events.get(range).unwrap_or_default().iter().enumerate() {
+            if !outcome.stored.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let Some(user) = e.event().user_id.clone() else {
+                continue;
+            };
+            if let Some(o) = &e.order {
+                let _ = self
+                    .queue
+                    .send(Hook::Paid(user.clone(), o.order_id.clone(), o.total));
+            }
+            if let Some(a) = &e.adjustment {
+                if a.kind == OrderAdjustmentKind::Cancel || a.amount.is_none() {
+                    let _ = self.queue.send(Hook::Reversed(user, a.order_id.clone()));
+                }
+            }
+        }
     }
 }

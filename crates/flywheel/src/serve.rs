@@ -248,11 +248,7 @@ pub async fn start(
     spawn_loyalty_daily(loyalty.clone(), bus.clone());
     let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
         Arc::new(AudienceObserver(audience.clone())),
-        Arc::new(OrderHooks {
-            loyalty: loyalty.clone(),
-            referrals: referrals.clone(),
-            bus: bus.clone(),
-        }),
+        Arc::new(OrderHooks::start(loyalty.clone(), referrals.clone(), bus.clone())),
     ]));
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
     let state = Arc::new(AppState {

@@ -29,6 +29,16 @@ impl Loyalty {
     /// Re-evaluates `user`'s tier at `now`; returns the change, if any.
     pub async fn evaluate_tier(&self, user: &str, now: Timestamp) -> Result<Option<TierChange>> {
         let status = self.tier_of(user, now).await?;
+        let u = user.to_owned();
+        let recorded = self
+            .store
+            .read_with(move |c| q::current_tier(c, &u))
+            .await?
+            .map(|(t, _)| t);
+        if recorded.as_deref() == Some(status.tier.as_str()) {
+            // Unchanged: nothing to write.
+            return Ok(None);
+        }
         let (u, tier, at) = (
             user.to_owned(),
             status.tier.clone(),

@@ -289,6 +289,11 @@ impl Referrals {
     /// The invitee's first paid order: rewards both sides (once; the same order again
     /// answers the same; a later order earns nothing). A flagged referral is held.
     pub async fn first_paid_order(&self, invitee: &str, order_id: &str) -> Result<Referral> {
+        // Most paying users were never referred: answer them from a read, no write.
+        let pending = self.get(invitee).await?;
+        if pending.state != "pending" && pending.order_id.as_deref() == Some(order_id) {
+            return Ok(pending);
+        }
         let program = self.program().await?;
         let now = self.now();
         let (inv, order) = (invitee.to_owned(), order_id.to_owned());
