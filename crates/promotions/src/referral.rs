@@ -74,7 +74,8 @@ pub struct Referral {
     pub invitee: String,
     /// Who invited them.
     pub inviter: String,
-    /// `pending` (no paid order yet), `rewarded`, `held` (flagged), `clawed_back`.
+    /// `pending` (no paid order yet), `rewarding` (claimed, rewards being issued),
+    /// `rewarded`, `held` (flagged), `clawed_back`.
     pub state: String,
     /// Anti-abuse flags.
     pub flags: Vec<String>,
@@ -315,10 +316,10 @@ impl Referrals {
                 let to = if hold && !r.flags.is_empty() {
                     "held"
                 } else {
-                    "rewarded"
+                    "rewarding"
                 };
                 q::transition(c, &inv, "pending", to, Some(&order), None, now)?;
-                Ok(Ok((to == "rewarded", q::referral(c, &inv)?.unwrap_or(r))))
+                Ok(Ok((to == "rewarding", q::referral(c, &inv)?.unwrap_or(r))))
             })
             .await?;
         let (grant, row) = match claimed {
@@ -352,7 +353,7 @@ impl Referrals {
         let (inv, order) = (invitee.to_owned(), order_id.to_owned());
         self.store
             .write_with(move |c| {
-                q::transition(c, &inv, "rewarded", "rewarded", Some(&order), Some(&body), now)
+                q::transition(c, &inv, "rewarding", "rewarded", Some(&order), Some(&body), now)
             })
             .await?;
         self.get(invitee).await
