@@ -1,0 +1,15 @@
+//! Journeys (REQUIREMENTS §5): marketing automation — trigger, wait, branch, send.
+//!
+//! This first part holds the **delivery rules** every marketing send passes through
+//! ([`delivery`]): quiet hours (default 22:00–08:00 shop time; messages wait for the
+//! next allowed time) and per-user frequency caps per channel and overall, per day and
+//! per week, each cap deferring or skipping. Transactional messages bypass both
+//! (REQUIREMENTS open question 14: the seeds only warn about fatigue, R5.10, so every
+//! number here is a configurable default).
+
+pub mod delivery;
+
+pub use delivery::{
+    CapAction, CapPeriod, CapRule, CapScope, Category, Channel, Decision, DeliveryPolicy, Error, QuietHours,
+    SentRecord,
+};
