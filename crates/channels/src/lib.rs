@@ -8,8 +8,14 @@
 //! Messages are written as [`MessageTemplate`]s (`minijinja`), checked against a
 //! [`VariableCatalog`] when saved so a misspelt variable never reaches a user.
 
+pub mod consent;
+mod kind;
 pub mod template;
 pub mod webhook;
 
+pub use consent::{
+    read_unsubscribe_token, unsubscribe_token, Consent, ConsentPolicy, Subscription, Suppressed,
+};
+pub use kind::{Category, Channel};
 pub use template::{MessageTemplate, RenderedMessage, TemplateError, VariableCatalog};
 pub use webhook::{sign, verify, Attempt, Error, Outcome, RetryPolicy, WebhookProvider};

@@ -21,6 +21,7 @@ use std::str::FromStr;
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use chrono_tz::Tz;
+use flywheel_channels::{Category, Channel};
 use flywheel_core::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -33,32 +34,6 @@ pub enum Error {
     /// A cap that would block every message.
     #[error("a frequency cap needs a limit of at least 1 (to send nothing, pause the journey)")]
     ZeroLimit,
-}
-
-/// How a message is meant: marketing (capped, quiet hours) or transactional (neither).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    /// Promotions, newsletters, win-back: subject to caps, quiet hours and consent.
-    Marketing,
-    /// Order and account messages the user expects: always sent at once.
-    Transactional,
-}
-
-/// A delivery channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// Email over SMTP.
-    Email,
-    /// SMS through a provider webhook.
-    Sms,
-    /// App push through a provider webhook.
-    Push,
-    /// WeChat template message through a provider webhook.
-    Wechat,
-    /// A generic outgoing webhook.
-    Webhook,
 }
 
 /// The local time window in which marketing messages are held back, `[start, end)`.
@@ -232,7 +207,7 @@ impl fmt::Display for CapRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scope = match self.scope {
             CapScope::All => "all channels".to_string(),
-            CapScope::Channel(c) => format!("{c:?}").to_lowercase(),
+            CapScope::Channel(c) => c.as_str().to_string(),
         };
         let period = match self.period {
             CapPeriod::Day => "day",

@@ -10,6 +10,6 @@
 pub mod delivery;
 
 pub use delivery::{
-    CapAction, CapPeriod, CapRule, CapScope, Category, Channel, Decision, DeliveryPolicy, Error, QuietHours,
-    SentRecord,
+    CapAction, CapPeriod, CapRule, CapScope, Decision, DeliveryPolicy, Error, QuietHours, SentRecord,
 };
+pub use flywheel_channels::{Category, Channel};
