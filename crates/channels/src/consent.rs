@@ -14,9 +14,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Mac;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::kind::{Category, Channel};
 
@@ -96,10 +95,7 @@ impl ConsentPolicy {
 const TOKEN_MAC_LEN: usize = 16;
 
 fn token_mac(secret: &[u8], payload: &str) -> Vec<u8> {
-    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes keys of any length"),
-    };
+    let mut mac = crate::hmac_sha256(secret);
     mac.update(b"unsubscribe:");
     mac.update(payload.as_bytes());
     mac.finalize().into_bytes()[..TOKEN_MAC_LEN].to_vec()
@@ -123,7 +119,7 @@ pub fn read_unsubscribe_token(secret: &[u8], token: &str) -> Option<(String, Cha
     let split = bytes.len().checked_sub(TOKEN_MAC_LEN)?;
     let (payload, tag) = bytes.split_at(split);
     let payload = std::str::from_utf8(payload).ok()?;
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).ok()?;
+    let mut mac = crate::hmac_sha256(secret);
     mac.update(b"unsubscribe:");
     mac.update(payload.as_bytes());
     mac.verify_truncated_left(tag).ok()?;

@@ -19,3 +19,12 @@ pub use consent::{
 pub use kind::{Category, Channel};
 pub use template::{MessageTemplate, RenderedMessage, TemplateError, VariableCatalog};
 pub use webhook::{sign, verify, Attempt, Error, Outcome, RetryPolicy, WebhookProvider};
+
+/// An HMAC-SHA256 keyed with `secret` (webhook signatures, unsubscribe tokens).
+pub(crate) fn hmac_sha256(secret: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::KeyInit as _;
+    match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    }
+}
