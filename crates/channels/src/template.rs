@@ -62,8 +62,7 @@ impl VariableCatalog {
         }
     }
 
-    /// What Flywheel fills for every send (documented in docs/journeys.md once the
-    /// journey engine lands): the profile, its computed traits, the coupon issued by the
+    /// What Flywheel fills for every send (the table in docs/channels.md): the profile, its computed traits, the coupon issued by the
     /// step, points and tier, the cart, the shop and the unsubscribe link.
     pub fn standard() -> Self {
         Self::new([
@@ -113,6 +112,11 @@ impl VariableCatalog {
             let prefix = format!("{path}.");
             self.paths.iter().any(|p| p.starts_with(&prefix))
         }
+    }
+
+    /// The listed paths, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.paths.iter().map(String::as_str)
     }
 
     fn roots(&self) -> String {
@@ -293,6 +297,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.render(&json!({"profile": {}})).unwrap().text, "您好");
+    }
+
+    #[test]
+    fn every_standard_variable_is_documented() {
+        let doc = include_str!("../../../docs/channels.md");
+        for path in catalog().paths() {
+            assert!(
+                doc.contains(&format!("`{path}`")),
+                "docs/channels.md lacks `{path}`"
+            );
+        }
     }
 
     #[test]
