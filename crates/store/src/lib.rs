@@ -29,6 +29,7 @@ pub mod referrals;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timers;
 mod write;
 
 use std::path::Path;

@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_008_tiers.sql"),
         include_str!("migrations/postgres_008_tiers.sql"),
     ),
+    (
+        9,
+        include_str!("migrations/sqlite_009_journey_timers.sql"),
+        include_str!("migrations/postgres_009_journey_timers.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.
