@@ -8,8 +8,10 @@
 //! number here is a configurable default).
 
 pub mod delivery;
+pub mod split;
 
 pub use delivery::{
     CapAction, CapPeriod, CapRule, CapScope, Decision, DeliveryPolicy, Error, QuietHours, SentRecord,
 };
 pub use flywheel_channels::{Category, Channel};
+pub use split::{BadWeights, Split};
