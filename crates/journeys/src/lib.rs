@@ -8,10 +8,12 @@
 //! number here is a configurable default).
 
 pub mod delivery;
+pub mod send_time;
 pub mod split;
 
 pub use delivery::{
     CapAction, CapPeriod, CapRule, CapScope, Decision, DeliveryPolicy, Error, QuietHours, SentRecord,
 };
 pub use flywheel_channels::{Category, Channel};
+pub use send_time::{most_active_hour, next_at_hour};
 pub use split::{BadWeights, Split};
