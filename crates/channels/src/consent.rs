@@ -94,11 +94,12 @@ impl ConsentPolicy {
 /// Bytes of HMAC kept in an unsubscribe token (128 bits: unguessable, short links).
 const TOKEN_MAC_LEN: usize = 16;
 
-fn token_mac(secret: &[u8], payload: &str) -> Vec<u8> {
+/// The keyed MAC over an unsubscribe token's payload.
+fn token_mac(secret: &[u8], payload: &str) -> hmac::Hmac<sha2::Sha256> {
     let mut mac = crate::hmac_sha256(secret);
     mac.update(b"unsubscribe:");
     mac.update(payload.as_bytes());
-    mac.finalize().into_bytes()[..TOKEN_MAC_LEN].to_vec()
+    mac
 }
 
 /// The token in a one-click unsubscribe link (RFC 8058) for `profile` on `channel`:
@@ -106,7 +107,7 @@ fn token_mac(secret: &[u8], payload: &str) -> Vec<u8> {
 pub fn unsubscribe_token(secret: &[u8], profile: &str, channel: Channel) -> String {
     let payload = format!("{}:{profile}", channel.as_str());
     let mut bytes = payload.clone().into_bytes();
-    bytes.extend(token_mac(secret, &payload));
+    bytes.extend(&token_mac(secret, &payload).finalize().into_bytes()[..TOKEN_MAC_LEN]);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -119,10 +120,7 @@ pub fn read_unsubscribe_token(secret: &[u8], token: &str) -> Option<(String, Cha
     let split = bytes.len().checked_sub(TOKEN_MAC_LEN)?;
     let (payload, tag) = bytes.split_at(split);
     let payload = std::str::from_utf8(payload).ok()?;
-    let mut mac = crate::hmac_sha256(secret);
-    mac.update(b"unsubscribe:");
-    mac.update(payload.as_bytes());
-    mac.verify_truncated_left(tag).ok()?;
+    token_mac(secret, payload).verify_truncated_left(tag).ok()?;
     let (channel, profile) = payload.split_once(':')?;
     let channel = Channel::ALL.into_iter().find(|c| c.as_str() == channel)?;
     Some((profile.to_string(), channel))

@@ -188,11 +188,7 @@ pub struct CapRule {
 
 impl CapRule {
     fn counts(&self, record: &SentRecord) -> bool {
-        record.category == Category::Marketing
-            && match self.scope {
-                CapScope::All => true,
-                CapScope::Channel(c) => c == record.channel,
-            }
+        record.category == Category::Marketing && self.applies_to(record.channel)
     }
 
     fn applies_to(&self, channel: Channel) -> bool {
