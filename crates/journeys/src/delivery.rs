@@ -278,9 +278,8 @@ impl Default for DeliveryPolicy {
     }
 }
 
-/// How many rounds of "quiet hours pushed it into a full period, which pushed it into
-/// quiet hours" we follow; each round moves forward by at least a day boundary, so a
-/// policy still unresolved after this many is skipped rather than looped on.
+/// How many periods a deferral looks ahead; each round moves forward by at least a day
+/// boundary, so a message whose next 64 periods are all full is skipped, not looped on.
 const MAX_ROUNDS: usize = 64;
 
 impl DeliveryPolicy {
@@ -306,6 +305,7 @@ impl DeliveryPolicy {
             return Decision::SendNow;
         }
         let mut at = now;
+        let mut blocking = None;
         for _ in 0..MAX_ROUNDS {
             if let Some(quiet) = self.quiet_hours {
                 at = quiet.next_allowed(at, tz);
@@ -314,13 +314,16 @@ impl DeliveryPolicy {
                 None if at == now => return Decision::SendNow,
                 None => return Decision::DeferUntil(at),
                 Some(cap) if cap.action == CapAction::Skip => return Decision::Skip(*cap),
-                Some(cap) => at = cap.period.bounds(at, tz).1,
+                Some(cap) => {
+                    at = cap.period.bounds(at, tz).1;
+                    blocking = Some(*cap);
+                }
             }
         }
-        // Unreachable with a valid policy (caps with limit ≥ 1 clear within a period);
-        // skip on the first cap rather than loop.
-        match self.caps.first() {
-            Some(cap) => Decision::Skip(*cap),
+        // Every period for MAX_ROUNDS ahead is full (sends already scheduled far ahead):
+        // skip on the cap that kept deferring rather than look further.
+        match blocking {
+            Some(cap) => Decision::Skip(cap),
             None => Decision::DeferUntil(at),
         }
     }
@@ -504,6 +507,42 @@ mod tests {
         assert_eq!(
             p.decide(Category::Marketing, Channel::Email, at, &history, SH),
             Decision::Skip(p.caps[1])
+        );
+    }
+
+    #[test]
+    fn a_deferral_that_finds_every_period_full_skips_on_that_cap() {
+        let p = DeliveryPolicy {
+            quiet_hours: None,
+            caps: vec![CapRule {
+                scope: CapScope::All,
+                period: CapPeriod::Day,
+                limit: 1,
+                action: CapAction::Defer,
+            }],
+        };
+        let start = t("2026-11-30T12:00:00+08:00");
+        let full: Vec<_> = (0..MAX_ROUNDS as i64 + 1)
+            .map(|d| SentRecord {
+                at: start + Duration::days(d),
+                channel: Channel::Sms,
+                category: Category::Marketing,
+            })
+            .collect();
+        assert_eq!(
+            p.decide(Category::Marketing, Channel::Email, start, &full, SH),
+            Decision::Skip(p.caps[0])
+        );
+        // With the last day free, it defers to that day.
+        assert_eq!(
+            p.decide(
+                Category::Marketing,
+                Channel::Email,
+                start,
+                &full[..MAX_ROUNDS - 1],
+                SH
+            ),
+            Decision::DeferUntil(t("2026-11-30T00:00:00+08:00") + Duration::days(MAX_ROUNDS as i64 - 1))
         );
     }
 
