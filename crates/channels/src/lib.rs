@@ -10,6 +10,7 @@
 
 pub mod consent;
 mod kind;
+pub mod route;
 pub mod template;
 pub mod webhook;
 
@@ -17,6 +18,7 @@ pub use consent::{
     read_unsubscribe_token, unsubscribe_token, Consent, ConsentPolicy, Subscription, Suppressed,
 };
 pub use kind::{Category, Channel};
+pub use route::{pick_channel, PassedOver, Reachability};
 pub use template::{MessageTemplate, RenderedMessage, TemplateError, VariableCatalog};
 pub use webhook::{sign, verify, Attempt, Error, Outcome, RetryPolicy, WebhookProvider};
 
