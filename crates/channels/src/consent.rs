@@ -13,8 +13,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use base64::Engine as _;
-use hmac::Mac;
 use serde::{Deserialize, Serialize};
 
 use crate::kind::{Category, Channel};
@@ -92,35 +90,16 @@ impl ConsentPolicy {
 }
 
 /// Bytes of HMAC kept in an unsubscribe token (128 bits: unguessable, short links).
-const TOKEN_MAC_LEN: usize = 16;
-
-/// The keyed MAC over an unsubscribe token's payload.
-fn token_mac(secret: &[u8], payload: &str) -> hmac::Hmac<sha2::Sha256> {
-    let mut mac = crate::hmac_sha256(secret);
-    mac.update(b"unsubscribe:");
-    mac.update(payload.as_bytes());
-    mac
-}
-
 /// The token in a one-click unsubscribe link (RFC 8058) for `profile` on `channel`:
-/// URL-safe base64 of `<channel>:<profile>` and a truncated HMAC-SHA256 under `secret`.
+/// `<channel>:<profile>` sealed under `secret` ([`crate::seal`]).
 pub fn unsubscribe_token(secret: &[u8], profile: &str, channel: Channel) -> String {
-    let payload = format!("{}:{profile}", channel.as_str());
-    let mut bytes = payload.clone().into_bytes();
-    bytes.extend(&token_mac(secret, &payload).finalize().into_bytes()[..TOKEN_MAC_LEN]);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    crate::seal::seal(secret, "unsubscribe", &format!("{}:{profile}", channel.as_str()))
 }
 
 /// The profile and channel of a genuine unsubscribe token, or `None` for a forged,
 /// truncated or garbled one.
 pub fn read_unsubscribe_token(secret: &[u8], token: &str) -> Option<(String, Channel)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()?;
-    let split = bytes.len().checked_sub(TOKEN_MAC_LEN)?;
-    let (payload, tag) = bytes.split_at(split);
-    let payload = std::str::from_utf8(payload).ok()?;
-    token_mac(secret, payload).verify_truncated_left(tag).ok()?;
+    let payload = crate::seal::unseal(secret, "unsubscribe", token)?;
     let (channel, profile) = payload.split_once(':')?;
     let channel = Channel::ALL.into_iter().find(|c| c.as_str() == channel)?;
     Some((profile.to_string(), channel))
@@ -129,6 +108,7 @@ pub fn read_unsubscribe_token(secret: &[u8], token: &str) -> Option<(String, Cha
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     fn consent(pairs: &[(Channel, Subscription)]) -> Consent {
         Consent {

@@ -7,16 +7,24 @@
 //!
 //! Messages are written as [`MessageTemplate`]s (`minijinja`), checked against a
 //! [`VariableCatalog`] when saved so a misspelt variable never reaches a user.
+//!
+//! Email goes over SMTP ([`email`]): a 7-bit `multipart/alternative` message with a
+//! deterministic `Message-ID` and RFC 8058 one-click unsubscribe headers, sent through a
+//! pooled relay connection, with 5xx replies rejected for good and 4xx or transport
+//! errors left to retry ([`EmailOutcome`]).
 
 pub mod consent;
+pub mod email;
 mod kind;
 pub mod route;
+pub mod seal;
 pub mod template;
 pub mod webhook;
 
 pub use consent::{
     read_unsubscribe_token, unsubscribe_token, Consent, ConsentPolicy, Subscription, Suppressed,
 };
+pub use email::{EmailError, EmailMessage, EmailOutcome, SmtpEmail, SmtpSettings, SmtpTls};
 pub use kind::{Category, Channel};
 pub use route::{pick_channel, PassedOver, Reachability};
 pub use template::{MessageTemplate, RenderedMessage, TemplateError, VariableCatalog};

@@ -205,6 +205,13 @@ impl WebhookProvider {
 
     /// One signed POST of `body`, signed at the current time.
     pub fn attempt(&self, body: &serde_json::Value) -> Attempt {
+        self.attempt_keyed(body, None)
+    }
+
+    /// One signed POST carrying an `Idempotency-Key` header: a retry of the same message
+    /// (after a timeout or a crash) carries the same key, so a provider that honours it
+    /// delivers once.
+    pub fn attempt_keyed(&self, body: &serde_json::Value, idempotency_key: Option<&str>) -> Attempt {
         let bytes = body.to_string();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -215,8 +222,12 @@ impl WebhookProvider {
             .agent
             .post(&self.url)
             .set("Content-Type", "application/json")
-            .set(SIGNATURE_HEADER, &signature)
-            .send_string(&bytes);
+            .set(SIGNATURE_HEADER, &signature);
+        let result = match idempotency_key {
+            Some(key) => result.set("Idempotency-Key", key),
+            None => result,
+        }
+        .send_string(&bytes);
         match result {
             Ok(r) => Attempt::Delivered { status: r.status() },
             Err(ureq::Error::Status(status, r)) => {
