@@ -16,6 +16,7 @@
 pub mod consent;
 pub mod email;
 mod kind;
+pub mod links;
 pub mod route;
 pub mod seal;
 pub mod template;

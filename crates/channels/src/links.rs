@@ -61,7 +61,8 @@ pub fn track_html(html: &str, base: &str, secret: &[u8], message_id: &str, keep:
         let raw = &from[value_start..value_start + len];
         let target = raw.replace("&amp;", "&");
         out.push_str(&from[..value_start]);
-        if target.starts_with("http") && !(target.starts_with(keep) && !keep.is_empty()) {
+        let kept = !keep.is_empty() && target.starts_with(keep);
+        if target.starts_with("http") && !kept {
             out.push_str(&click_url(base, secret, message_id, &target));
         } else {
             out.push_str(raw);
@@ -122,11 +123,17 @@ mod tests {
         assert!(out.contains(r#"href="/rel""#));
         let token = out.split("/t/c/").nth(1).unwrap().split('"').next().unwrap();
         let (id, target) = read_click_token(b"s", token).unwrap();
-        assert_eq!((id.as_str(), target.as_str()), ("m1", "https://shop.example/p/1?a=1&b=2"));
+        assert_eq!(
+            (id.as_str(), target.as_str()),
+            ("m1", "https://shop.example/p/1?a=1&b=2")
+        );
         let pixel = out.split("/t/o/").nth(1).unwrap().split('"').next().unwrap();
         assert_eq!(read_open_token(b"s", pixel).as_deref(), Some("m1"));
         assert!(out.find("<img").unwrap() < out.find("</body>").unwrap());
         assert!(read_click_token(b"other", token).is_none());
-        assert!(read_open_token(b"s", token).is_none(), "a click token is not an open token");
+        assert!(
+            read_open_token(b"s", token).is_none(),
+            "a click token is not an open token"
+        );
     }
 }

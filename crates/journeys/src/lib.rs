@@ -1,19 +1,67 @@
-//! Journeys (REQUIREMENTS §5): marketing automation — trigger, wait, branch, send.
+//! Journeys (REQUIREMENTS §5, issue 6): marketing automation — trigger, wait, branch,
+//! send — durable across crashes, with each step's effect done once.
 //!
-//! This first part holds the **delivery rules** every marketing send passes through
-//! ([`delivery`]): quiet hours (default 22:00–08:00 shop time; messages wait for the
-//! next allowed time) and per-user frequency caps per channel and overall, per day and
-//! per week, each cap deferring or skipping. Transactional messages bypass both
-//! (REQUIREMENTS open question 14: the seeds only warn about fatigue, R5.10, so every
-//! number here is a configurable default).
+//! - [`definition`]: journeys as JSON, versioned; triggers (event with filters, segment
+//!   or tag change, schedule, date), steps (waits, waits for an event with a timeout,
+//!   conditions, splits with a holdout, sends, coupons, points, tags, traits, webhooks,
+//!   exit), keyed journeys, entry policy, concurrency limits, goals.
+//! - [`engine`]: runs advanced by durable timers, effects recorded before and settled
+//!   after ([`effects`]), triggers read from the event log behind a cursor ([`tail`]),
+//!   schedules and dates ([`schedule`]).
+//! - [`delivery`]: quiet hours (default 22:00–08:00 shop time) and per-user frequency
+//!   caps, for marketing only; [`send_time`]: the user's most active hour; [`split`]:
+//!   deterministic branch choice.
+//! - [`manage`]: the API/CLI operations — save, start/pause/stop, dry-run, per-step
+//!   counts, the message log, consent, open/click tracking, unsubscribe,
+//!   delivery-status callbacks.
 
+pub mod cron;
+pub mod db;
+pub mod definition;
 pub mod delivery;
+pub mod effects;
+pub mod engine;
+pub mod manage;
+pub mod providers;
+pub mod schedule;
+pub mod send;
 pub mod send_time;
 pub mod split;
+pub mod tail;
+pub mod walk;
 
+pub use definition::{DefinitionError, Journey};
 pub use delivery::{
-    CapAction, CapPeriod, CapRule, CapScope, Decision, DeliveryPolicy, Error, QuietHours, SentRecord,
+    CapAction, CapPeriod, CapRule, CapScope, Decision, DeliveryPolicy, QuietHours, SentRecord,
 };
+pub use engine::{Engine, EngineConfig, Services};
 pub use flywheel_channels::{Category, Channel};
+pub use providers::{ProviderSettings, Providers};
 pub use send_time::{most_active_hour, next_at_hour};
 pub use split::{BadWeights, Split};
+
+/// What journey operations fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] flywheel_store::Error),
+    /// The input breaks a rule (the message says which).
+    #[error("{0}")]
+    Invalid(String),
+    /// No such journey, message, link…
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A signature did not verify.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A lock was poisoned by a panic.
+    #[error("internal lock poisoned")]
+    Poisoned,
+}
+
+/// Result of journey operations.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -171,6 +171,20 @@ impl Loyalty {
             .await
     }
 
+    /// Points a campaign awards (a journey's points step), once per `key`: a repeat with
+    /// the same key returns the first entry. The lot expires like any other.
+    pub async fn award(&self, user: &str, key: &str, points: i64) -> Result<Posted> {
+        need(key, "award key")?;
+        if points <= 0 {
+            return Err(Error::invalid(
+                "invalid_points",
+                "awarded points must be positive",
+            ));
+        }
+        self.credit(user, "campaign", format!("campaign:{key}"), points, None)
+            .await
+    }
+
     /// Daily check-in (簽到), once per shop-local calendar day: `checkin_points`, plus
     /// `streak_bonus` on every `streak_every`-th consecutive day. A missed day resets the
     /// streak to 1. A repeat the same day returns that day's entry.

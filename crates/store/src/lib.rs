@@ -24,7 +24,7 @@ pub mod loyalty;
 mod migrate;
 mod pool;
 pub mod postgres;
-mod read;
+pub mod read;
 pub mod referrals;
 pub mod sqlite;
 #[cfg(feature = "testing")]

@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_009_journey_timers.sql"),
         include_str!("migrations/postgres_009_journey_timers.sql"),
     ),
+    (
+        10,
+        include_str!("migrations/sqlite_010_journeys.sql"),
+        include_str!("migrations/postgres_010_journeys.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

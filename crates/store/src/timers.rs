@@ -127,3 +127,28 @@ pub fn effect(conn: &mut dyn Conn, key: &str) -> Result<Option<String>> {
     .map(|r| r.text(0))
     .transpose()
 }
+
+/// Replaces the recorded result of an effect (from `pending` to what was done).
+pub fn settle_effect(conn: &mut dyn Conn, key: &str, result: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE journey_effects SET result = $1, done_at = $2 WHERE key = $3",
+        &[Param::Text(result), Param::I64(now), Param::Text(key)],
+    )?;
+    Ok(())
+}
+
+/// Forgets an effect that was not done after all (a send deferred by a cap or quiet
+/// hours is decided afresh when it comes due).
+pub fn forget_effect(conn: &mut dyn Conn, key: &str) -> Result<()> {
+    conn.execute("DELETE FROM journey_effects WHERE key = $1", &[Param::Text(key)])?;
+    Ok(())
+}
+
+/// Releases every lease (a single process starting again after a crash: nobody else
+/// holds them). Returns how many were released.
+pub fn release_leases(conn: &mut dyn Conn) -> Result<u64> {
+    conn.execute(
+        "UPDATE journey_timers SET lease_until = 0 WHERE lease_until > 0",
+        &[],
+    )
+}

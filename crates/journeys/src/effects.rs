@@ -1,0 +1,342 @@
+//! Doing a step's effect exactly once (issue 6 §3).
+//!
+//! The effect key is `<run id>/<step id>`. Before the effect, a `pending` record is
+//! written; after it, the record is settled with the result in the same transaction
+//! that moves the run on. So:
+//! - a step found **settled** is not done again (its result — e.g. the coupon issued —
+//!   is taken from the record);
+//! - a step found **pending** was interrupted between the two writes: it is done again
+//!   with the same key, which each effect honours — points are keyed in the ledger,
+//!   tags and traits are idempotent, a coupon issued under this key is looked up in the
+//!   coupon audit before issuing another, and a message carries the same Message-ID /
+//!   `Idempotency-Key` (a provider that honours it delivers once).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use flywheel_channels::{Attempt, Channel};
+use flywheel_store::timers;
+use serde_json::{json, Value};
+
+use crate::db::{self, RunRow};
+use crate::definition::{Action, Journey};
+use crate::engine::{profile_of, Engine};
+use crate::walk;
+
+/// What became of a run after its effect step.
+pub(crate) enum Done {
+    /// Moved past the step; walk on.
+    Advanced(RunRow),
+    /// Stays at the step until this time (deferred send, provider retry).
+    Later(RunRow, i64),
+    /// Ended meanwhile (stopped, converted): nothing more to do.
+    Gone,
+}
+
+/// What an effect came to.
+pub(crate) enum Outcome {
+    /// Done, with its result for the record.
+    Done(Value),
+    /// Not done yet: try again at this time; `forget` drops the pending record (nothing
+    /// was attempted, e.g. quiet hours), else it stays for the retry to reuse the key.
+    Later { at: i64, forget: bool },
+    /// Given up (logged); the run goes on.
+    Failed(String),
+}
+
+/// The effect key of a step of a run.
+pub fn effect_key(run_id: &str, step_id: &str) -> String {
+    format!("{run_id}/{step_id}")
+}
+
+/// How many times the run has attempted `step` (provider retries).
+pub(crate) fn attempts(run: &RunRow, step: &str) -> u32 {
+    run.context
+        .get("attempts")
+        .and_then(|a| a.get(step))
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as u32
+}
+
+fn count_attempt(run: &mut RunRow, step: &str) -> u32 {
+    let n = attempts(run, step) + 1;
+    if !run.context.is_object() {
+        run.context = json!({});
+    }
+    if let Some(ctx) = run.context.as_object_mut() {
+        let a = ctx.entry("attempts").or_insert_with(|| json!({}));
+        if let Some(a) = a.as_object_mut() {
+            a.insert(step.to_string(), json!(n));
+        }
+    }
+    n
+}
+
+impl Engine {
+    /// Does step `i` of `run` once and moves the run past it.
+    pub(crate) async fn effect(
+        &self,
+        journey: Arc<Journey>,
+        mut run: RunRow,
+        i: usize,
+    ) -> crate::Result<Done> {
+        let step = &journey.steps[i];
+        let key = effect_key(&run.id, &step.id);
+        let now = self.now();
+        let k = key.clone();
+        let prior = self
+            .0
+            .store
+            .write_with(move |c| match timers::effect(c, &k)? {
+                Some(r) => Ok(Some(r)),
+                None => {
+                    timers::record_effect(c, &k, "pending", now)?;
+                    Ok(None)
+                }
+            })
+            .await?;
+        let recovering = prior.as_deref() == Some("pending");
+        let outcome = match prior.as_deref() {
+            Some(done) if done != "pending" => {
+                Outcome::Done(serde_json::from_str(done).unwrap_or(Value::Null))
+            }
+            _ => self.perform(&journey, &mut run, i, &key, recovering).await,
+        };
+        let (result, later) = match outcome {
+            Outcome::Done(v) => (Some(v), None),
+            Outcome::Failed(reason) => {
+                self.0.stats.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(run = %run.id, step = %step.id, %reason, "journey step failed");
+                (Some(json!({"failed": reason})), None)
+            }
+            Outcome::Later { at, forget } => (None, Some((at, forget))),
+        };
+        if let Some((at, forget)) = later {
+            if forget {
+                let k = key.clone();
+                self.0
+                    .store
+                    .write_with(move |c| timers::forget_effect(c, &k))
+                    .await?;
+            }
+            return Ok(Done::Later(run, at));
+        }
+        let result = result.unwrap_or(Value::Null);
+        if let (Action::Coupon { .. }, Some(coupon)) = (&step.action, result.get("coupon")) {
+            if let Some(ctx) = run.context.as_object_mut() {
+                ctx.insert("coupon".into(), coupon.clone());
+            }
+        }
+        walk::push_path(&mut run, &step.id);
+        run.step = match journey.after(i) {
+            crate::definition::Target::Step(j) => j as i64,
+            crate::definition::Target::End => -1,
+        };
+        let text = result.to_string();
+        let saved = run.clone();
+        let now = self.now();
+        let written = self
+            .0
+            .store
+            .write_with(move |c| {
+                timers::settle_effect(c, &key, &text, now)?;
+                db::update_run(c, &saved, now)
+            })
+            .await?;
+        Ok(if written { Done::Advanced(run) } else { Done::Gone })
+    }
+
+    async fn perform(
+        &self,
+        journey: &Journey,
+        run: &mut RunRow,
+        i: usize,
+        key: &str,
+        recovering: bool,
+    ) -> Outcome {
+        let step = &journey.steps[i];
+        let services = &self.0.services;
+        match &step.action {
+            Action::Send(send) => self.send(journey, run, &step.id, send, key).await,
+            Action::Coupon { template } => {
+                let Some(coupons) = &services.coupons else {
+                    return Outcome::Failed("coupons are not available here".into());
+                };
+                let actor = format!("journey:{key}");
+                if recovering {
+                    if let Some(c) = self.issued_under(coupons, &run.user_id, template, &actor).await {
+                        return Outcome::Done(json!({ "coupon": c }));
+                    }
+                }
+                match coupons.issue(template, &run.user_id, &actor).await {
+                    Ok(c) => Outcome::Done(json!({ "coupon": coupon_vars(&c) })),
+                    Err(e) => Outcome::Failed(format!("coupon {template}: {e}")),
+                }
+            }
+            Action::Points { amount, .. } => {
+                let Some(loyalty) = &services.loyalty else {
+                    return Outcome::Failed("loyalty is not available here".into());
+                };
+                match loyalty.award(&run.user_id, key, *amount).await {
+                    Ok(p) => Outcome::Done(json!({ "points": amount, "balance": p.balance })),
+                    Err(e) => Outcome::Failed(format!("points: {e}")),
+                }
+            }
+            Action::AddTag { tag } | Action::RemoveTag { tag } => {
+                let remove = matches!(step.action, Action::RemoveTag { .. });
+                let (Some(audience), Some(profile)) = (&services.audience, profile_of(run)) else {
+                    return Outcome::Failed("no profile to tag".into());
+                };
+                match audience.assign(tag, &[profile], remove).await {
+                    Ok(_) => Outcome::Done(json!({ "tag": tag, "removed": remove })),
+                    Err(e) => Outcome::Failed(format!("tag {tag}: {e}")),
+                }
+            }
+            Action::SetTrait { name, value } => self.set_trait(run, key, name, value).await,
+            Action::Webhook { url } => self.call_webhook(journey, run, &step.id, url, key).await,
+            // Walks never stop at the others.
+            _ => Outcome::Done(Value::Null),
+        }
+    }
+
+    /// The coupon already issued under `actor` (an interrupted coupon step), if any.
+    async fn issued_under(
+        &self,
+        coupons: &flywheel_promotions::coupons::CouponService,
+        owner: &str,
+        template: &str,
+        actor: &str,
+    ) -> Option<Value> {
+        let held = coupons.coupons_of(owner).await.ok()?;
+        for c in held.iter().filter(|c| c.template_id == template) {
+            let audit = coupons.audit(&c.id).await.ok()?;
+            if audit.iter().any(|a| a.actor.as_deref() == Some(actor)) {
+                return Some(coupon_vars(c));
+            }
+        }
+        None
+    }
+
+    async fn set_trait(&self, run: &RunRow, key: &str, name: &str, value: &Value) -> Outcome {
+        let Some(pipeline) = &self.0.services.pipeline else {
+            return Outcome::Failed("traits cannot be recorded here".into());
+        };
+        let now = self.0.clock.now();
+        let mut traits = serde_json::Map::new();
+        traits.insert(name.to_string(), value.clone());
+        let event = flywheel_core::Event {
+            message_id: format!("journey-trait-{}", crate::send::message_id_of(key)),
+            kind: flywheel_core::EventKind::Identify,
+            user_id: Some(run.user_id.clone()),
+            anonymous_id: None,
+            event: None,
+            name: None,
+            group_id: None,
+            previous_id: None,
+            timestamp: now,
+            original_timestamp: None,
+            sent_at: None,
+            received_at: now,
+            context: serde_json::Map::new(),
+            properties: serde_json::Map::new(),
+            traits,
+            integrations: serde_json::Map::new(),
+        };
+        match pipeline
+            .submit_waiting(vec![flywheel_store::NewEvent::new(
+                event,
+                Some("journeys".into()),
+            )])
+            .await
+        {
+            Ok(_) => Outcome::Done(json!({ "trait": name })),
+            Err(e) => Outcome::Later {
+                at: self.now() + 5_000,
+                forget: false,
+            }
+            .log(&format!("trait {name}: {e}")),
+        }
+    }
+
+    async fn call_webhook(
+        &self,
+        journey: &Journey,
+        run: &mut RunRow,
+        step: &str,
+        url: &str,
+        key: &str,
+    ) -> Outcome {
+        let Some(secret) = self.0.providers.secrets.get(&Channel::Webhook).cloned() else {
+            return Outcome::Failed(
+                "webhook steps sign with [journeys.providers.webhook].secret, which is not set".into(),
+            );
+        };
+        let provider = match flywheel_channels::WebhookProvider::new(url, &secret, self.0.config.retry) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let body = json!({
+            "type": "journey.step",
+            "journey": journey.name,
+            "step": step,
+            "run_id": run.id,
+            "user_id": run.user_id,
+            "key": run.key,
+            "context": run.context,
+        });
+        let idem = crate::send::message_id_of(key);
+        let attempt = tokio::task::spawn_blocking(move || provider.attempt_keyed(&body, Some(&idem)))
+            .await
+            .unwrap_or_else(|e| Attempt::Retryable {
+                status: 0,
+                error: e.to_string(),
+            });
+        match attempt {
+            Attempt::Delivered { status } => Outcome::Done(json!({ "status": status })),
+            Attempt::Rejected { error, .. } => Outcome::Failed(error),
+            Attempt::Retryable { error, .. } => self.retry_later(run, step, error),
+        }
+    }
+
+    /// Counts an attempt of `step`; the next is due after the backoff, or the step fails
+    /// when attempts ran out.
+    pub(crate) fn retry_later(&self, run: &mut RunRow, step: &str, error: String) -> Outcome {
+        let n = count_attempt(run, step);
+        match self.0.config.retry.delay_after(n) {
+            Some(d) => Outcome::Later {
+                at: self.now() + d.as_millis() as i64,
+                forget: false,
+            }
+            .log(&error),
+            None => Outcome::Failed(format!("{error} (after {n} attempts)")),
+        }
+    }
+}
+
+impl Outcome {
+    fn log(self, why: &str) -> Outcome {
+        tracing::info!(%why, "journey step will be retried");
+        self
+    }
+}
+
+/// What templates see of a coupon: `coupon.code`, `coupon.name`, `coupon.value_yuan`
+/// (amount off, or `8.5折`-style percent), `coupon.threshold_yuan`, `coupon.expires_at`.
+pub(crate) fn coupon_vars(c: &flywheel_promotions::coupons::CouponInstance) -> Value {
+    use flywheel_promotions::rules::CouponBenefit;
+    let (value, threshold) = match &c.coupon.benefit {
+        CouponBenefit::Amount { off, min_spend } => (off.to_yuan_string(), *min_spend),
+        CouponBenefit::Percent {
+            percent, min_spend, ..
+        } => (format!("{percent}%"), *min_spend),
+        CouponBenefit::FreeShipping { min_spend } => ("free shipping".to_string(), *min_spend),
+    };
+    json!({
+        "id": c.id,
+        "code": c.code.clone().unwrap_or_else(|| c.id.clone()),
+        "name": c.coupon.name,
+        "value_yuan": value,
+        "threshold_yuan": threshold.map(|f| f.to_yuan_string()).unwrap_or_else(|| "0.00".into()),
+        "expires_at": c.coupon.valid_until.map(|t| t.to_rfc3339()),
+    })
+}

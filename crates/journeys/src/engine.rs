@@ -1,0 +1,563 @@
+//! The journey engine (issue 6 §1, §3): enters users, advances runs on durable timers,
+//! does each step's effect once, and reacts to awaited events and goals.
+//!
+//! - **Triggers** come from the event log, read in `seq` order behind a cursor that moves
+//!   in the same transaction as the entries it causes ([`crate::tail`]): after a crash
+//!   nothing is entered twice or missed. Segment and tag triggers come from the bus.
+//! - **Runs** advance only through their timer (one per run, keyed by the run id): an
+//!   entry or a resumed wait makes it due now; a wait makes it due at its end. Workers
+//!   claim due timers with a lease ([`flywheel_store::timers`]), so a timer held by a
+//!   dead worker fires again.
+//! - **Effects** are recorded `pending` before they are done and settled after, keyed by
+//!   (run, step) ([`crate::effects`]); a step found settled is not done again, one found
+//!   pending is redone with the same idempotency key (the email's Message-ID, the
+//!   webhook's `Idempotency-Key`, the points ledger key).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use flywheel_channels::{Channel, ConsentPolicy, RetryPolicy, VariableCatalog};
+use flywheel_core::time::to_millis;
+use flywheel_core::Clock;
+use flywheel_store::{timers, Store};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::db::{self, JourneyRow, RunRow, Status};
+use crate::definition::Journey;
+use crate::delivery::DeliveryPolicy;
+use crate::providers::Providers;
+use crate::walk::{self, Park, Probe};
+
+/// Engine settings (`[journeys]` in `flywheel.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Shop timezone (quiet hours, waits until a time of day, schedules, dates).
+    #[serde(with = "tz_name")]
+    pub timezone: Tz,
+    /// Quiet hours and frequency caps.
+    pub delivery: DeliveryPolicy,
+    /// Which channels count silence as consent.
+    pub consent: ConsentPolicy,
+    /// Base URL of this server as users' mail clients reach it (open pixel, click
+    /// redirects, unsubscribe links).
+    pub public_url: String,
+    /// Timer workers.
+    pub workers: usize,
+    /// Timers claimed at once by a worker.
+    pub batch: usize,
+    /// How long a claimed timer is held before another worker may take it (ms).
+    pub lease_ms: i64,
+    /// Provider retries: attempts and backoff.
+    pub retry: RetryPolicy,
+    /// The shop's name (`shop.name` in templates).
+    pub shop_name: String,
+    /// The shop's address (`shop.url` in templates).
+    pub shop_url: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            timezone: chrono_tz::Asia::Shanghai,
+            delivery: DeliveryPolicy::default(),
+            consent: ConsentPolicy::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+            workers: 2,
+            batch: 500,
+            lease_ms: 30_000,
+            retry: RetryPolicy::default(),
+            shop_name: "Flywheel Shop".into(),
+            shop_url: "https://shop.example".into(),
+        }
+    }
+}
+
+mod tz_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse()
+            .map_err(|_| serde::de::Error::custom(format!("unknown timezone {name:?}")))
+    }
+}
+
+/// The other bounded contexts a journey acts through; absent ones make their steps fail
+/// (logged) instead of the engine refusing to run.
+#[derive(Clone, Default)]
+pub struct Services {
+    /// Segment expressions (conditions, audiences) and manual tags.
+    pub audience: Option<flywheel_audience::Audience>,
+    /// Coupon issue.
+    pub coupons: Option<flywheel_promotions::coupons::CouponService>,
+    /// Points and tiers.
+    pub loyalty: Option<flywheel_loyalty::Loyalty>,
+    /// Events the engine records (`identify` for traits, `Email Opened`, `Link Clicked`).
+    pub pipeline: Option<flywheel_ingest::Pipeline>,
+}
+
+/// Counters for `/metrics` and the benchmark.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Timers fired.
+    pub fired: AtomicU64,
+    /// Runs entered.
+    pub entered: AtomicU64,
+    /// Entries refused by the entry policy, audience or concurrency limit.
+    pub refused: AtomicU64,
+    /// Messages sent.
+    pub sent: AtomicU64,
+    /// Messages suppressed or skipped.
+    pub not_sent: AtomicU64,
+    /// Effects that failed.
+    pub failed: AtomicU64,
+}
+
+/// Loaded definitions: every version seen, and the current version and status by name.
+#[derive(Default)]
+pub(crate) struct Defs {
+    versions: HashMap<(String, i64), Arc<Journey>>,
+    pub(crate) current: BTreeMap<String, (JourneyRow, Arc<Journey>)>,
+}
+
+impl Defs {
+    pub(crate) fn get(&self, name: &str, version: i64) -> Option<Arc<Journey>> {
+        self.versions.get(&(name.to_string(), version)).cloned()
+    }
+
+    pub(crate) fn versions_map(&self) -> HashMap<(String, i64), Arc<Journey>> {
+        self.versions.clone()
+    }
+
+    pub(crate) fn status(&self, name: &str) -> Option<Status> {
+        self.current.get(name).map(|(row, _)| row.status)
+    }
+
+    /// Active journeys.
+    pub(crate) fn active(&self) -> impl Iterator<Item = &(JourneyRow, Arc<Journey>)> {
+        self.current.values().filter(|(r, _)| r.status == Status::Active)
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: EngineConfig,
+    pub(crate) providers: Providers,
+    pub(crate) services: Services,
+    pub(crate) link_secret: Vec<u8>,
+    pub(crate) defs: RwLock<Defs>,
+    pub(crate) templates: std::sync::Mutex<HashMap<String, Arc<flywheel_channels::MessageTemplate>>>,
+    pub(crate) timers_due: Notify,
+    pub(crate) events_arrived: Notify,
+    pub(crate) stopping: AtomicBool,
+    pub(crate) stats: Stats,
+}
+
+/// The engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine(pub(crate) Arc<Inner>);
+
+/// The template variables journeys fill (see docs/channels.md).
+pub fn catalog() -> VariableCatalog {
+    let mut paths: Vec<String> = VariableCatalog::standard().paths().map(String::from).collect();
+    paths.extend(
+        [
+            "journey.name",
+            "journey.step",
+            "run.key",
+            "event.*",
+            "links.open_pixel",
+        ]
+        .into_iter()
+        .map(String::from),
+    );
+    VariableCatalog::new(paths)
+}
+
+impl Engine {
+    /// An engine over `store` (not running: call [`Engine::start`]).
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+        providers: Providers,
+        services: Services,
+        link_secret: Vec<u8>,
+    ) -> Engine {
+        Engine(Arc::new(Inner {
+            store,
+            clock,
+            config,
+            providers,
+            services,
+            link_secret,
+            defs: RwLock::default(),
+            templates: Default::default(),
+            timers_due: Notify::new(),
+            events_arrived: Notify::new(),
+            stopping: AtomicBool::new(false),
+            stats: Stats::default(),
+        }))
+    }
+
+    /// Loads definitions, places the event cursor (at the end of the log the first
+    /// time, so history does not trigger journeys), releases leases held by a crashed
+    /// predecessor when `single_process`, and starts the workers, the event tail, the
+    /// bus listener and the definitions refresher on the current runtime.
+    pub async fn start(
+        &self,
+        single_process: bool,
+        bus: Option<Arc<dyn flywheel_core::bus::Bus>>,
+    ) -> crate::Result<()> {
+        self.reload().await?;
+        for (name, version) in self.0.store.read_with(db::versions_in_progress).await? {
+            self.journey_for(&name, version).await?;
+        }
+        self.0
+            .store
+            .write_with(move |c| {
+                if db::event_cursor(c)?.is_none() {
+                    let last = db::last_event_seq(c)?;
+                    db::set_event_cursor(c, last)?;
+                }
+                if single_process {
+                    timers::release_leases(c)?;
+                }
+                Ok(())
+            })
+            .await?;
+        for _ in 0..self.0.config.workers.max(1) {
+            let e = self.clone();
+            tokio::spawn(async move { e.worker_loop().await });
+        }
+        let e = self.clone();
+        tokio::spawn(async move { e.tail_loop().await });
+        let e = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while !e.0.stopping.load(Ordering::Relaxed) {
+                tick.tick().await;
+                if let Err(err) = e.reload().await {
+                    tracing::warn!(error = %err, "reloading journey definitions failed");
+                }
+                if let Err(err) = e.ensure_schedules().await {
+                    tracing::warn!(error = %err, "scheduling journey triggers failed");
+                }
+            }
+        });
+        if let Some(bus) = bus {
+            let e = self.clone();
+            tokio::spawn(async move { e.bus_loop(bus).await });
+        }
+        self.ensure_schedules().await?;
+        Ok(())
+    }
+
+    /// Stops the loops (they finish the batch in hand).
+    pub fn stop(&self) {
+        self.0.stopping.store(true, Ordering::Relaxed);
+        self.0.timers_due.notify_waiters();
+        self.0.events_arrived.notify_waiters();
+    }
+
+    /// Tells the tail that events were committed (the ingest observer calls it).
+    pub fn events_committed(&self) {
+        self.0.events_arrived.notify_one();
+    }
+
+    /// The engine's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.0.stats
+    }
+
+    /// Engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.0.config
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        to_millis(self.0.clock.now())
+    }
+
+    /// Re-reads journeys and their current versions (other processes and the CLI change them).
+    pub async fn reload(&self) -> crate::Result<()> {
+        let rows = self.0.store.read_with(db::journeys).await?;
+        let mut parsed = Vec::with_capacity(rows.len());
+        {
+            let defs = self.0.defs.read().map_err(|_| crate::Error::Poisoned)?;
+            for row in rows {
+                let j = match defs.get(&row.name, row.version) {
+                    Some(j) => j,
+                    None => match Journey::from_json(&row.definition) {
+                        Ok(j) => Arc::new(j),
+                        Err(e) => {
+                            tracing::warn!(journey = %row.name, version = row.version, error = %e, "stored journey does not parse");
+                            continue;
+                        }
+                    },
+                };
+                parsed.push((row, j));
+            }
+        }
+        let mut defs = self.0.defs.write().map_err(|_| crate::Error::Poisoned)?;
+        defs.current.clear();
+        for (row, j) in parsed {
+            defs.versions.insert((row.name.clone(), row.version), j.clone());
+            defs.current.insert(row.name.clone(), (row, j));
+        }
+        Ok(())
+    }
+
+    /// The definition a run runs on (loading an old version on first use).
+    pub(crate) async fn journey_for(&self, name: &str, version: i64) -> crate::Result<Option<Arc<Journey>>> {
+        if let Some(j) = self
+            .0
+            .defs
+            .read()
+            .map_err(|_| crate::Error::Poisoned)?
+            .get(name, version)
+        {
+            return Ok(Some(j));
+        }
+        let (n, v) = (name.to_string(), version);
+        let Some(text) = self.0.store.read_with(move |c| db::version(c, &n, v)).await? else {
+            return Ok(None);
+        };
+        let j = Arc::new(Journey::from_json(&text).map_err(|e| crate::Error::Invalid(e.to_string()))?);
+        self.0
+            .defs
+            .write()
+            .map_err(|_| crate::Error::Poisoned)?
+            .versions
+            .insert((name.to_string(), version), j.clone());
+        Ok(Some(j))
+    }
+
+    pub(crate) fn status_of(&self, name: &str) -> Option<Status> {
+        self.0.defs.read().ok().and_then(|d| d.status(name))
+    }
+
+    /// A probe answering segment questions about one profile.
+    pub(crate) fn probe(&self, profile_id: Option<String>) -> AudienceProbe {
+        AudienceProbe {
+            audience: self.0.services.audience.clone(),
+            profile_id,
+        }
+    }
+
+    async fn worker_loop(&self) {
+        while !self.0.stopping.load(Ordering::Relaxed) {
+            match self.fire_due().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "journey timers failed; retrying"),
+            }
+            let sleep = self.sleep_until_next_due().await;
+            tokio::select! {
+                _ = self.0.timers_due.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    async fn sleep_until_next_due(&self) -> Duration {
+        let now = self.now();
+        match self.0.store.read_with(timers::next_due).await {
+            Ok(Some(due)) if due > now => Duration::from_millis((due - now).min(1_000) as u64),
+            Ok(Some(_)) => Duration::from_millis(50),
+            _ => Duration::from_millis(1_000),
+        }
+    }
+
+    /// Claims and fires one batch of due timers; returns how many fired.
+    pub async fn fire_due(&self) -> crate::Result<usize> {
+        let now = self.now();
+        let lease = self.0.config.lease_ms;
+        let limit = self.0.config.batch.max(1) as i64;
+        let defs: HashMap<(String, i64), Arc<Journey>> = {
+            let d = self.0.defs.read().map_err(|_| crate::Error::Poisoned)?;
+            d.versions.clone()
+        };
+        // Claim, and in the same transaction resolve waits that ended: a run can only
+        // leave `waiting` once, here or by its awaited event (crate::tail).
+        let (claimed, runs) = self
+            .0
+            .store
+            .write_with(move |c| {
+                let claimed = timers::claim_due(c, now, lease, limit)?;
+                let keys: Vec<&str> = claimed.iter().map(|t| t.key.as_str()).collect();
+                let mut runs = db::runs(c, &keys)?;
+                for run in &mut runs {
+                    if run.state != "waiting" {
+                        continue;
+                    }
+                    if let Some(j) = defs.get(&(run.journey.clone(), run.version)) {
+                        walk::wake(j, run);
+                        db::update_run(c, run, now)?;
+                    }
+                }
+                Ok((claimed, runs))
+            })
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        self.0
+            .stats
+            .fired
+            .fetch_add(claimed.len() as u64, Ordering::Relaxed);
+        let mut by_key: HashMap<String, RunRow> = runs.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut scheduled = Vec::new();
+        let mut orphans = Vec::new();
+        let mut work = Vec::new();
+        for t in claimed {
+            if t.key.starts_with(crate::schedule::PREFIX) {
+                scheduled.push(t);
+            } else if let Some(run) = by_key.remove(&t.key) {
+                work.push(run);
+            } else {
+                orphans.push(t.key);
+            }
+        }
+        let n = work.len() + scheduled.len() + orphans.len();
+        if !orphans.is_empty() {
+            self.0
+                .store
+                .write_with(move |c| {
+                    for k in &orphans {
+                        timers::complete(c, k)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        for t in scheduled {
+            if let Err(e) = self.fire_schedule(&t).await {
+                tracing::warn!(timer = %t.key, error = %e, "scheduled journey trigger failed; it fires again after its lease");
+            }
+        }
+        self.advance(work, now).await?;
+        Ok(n)
+    }
+
+    /// Walks runs until each waits, ends or is deferred, doing effects on the way.
+    pub(crate) async fn advance(&self, mut work: Vec<RunRow>, now: i64) -> crate::Result<()> {
+        let tz = self.0.config.timezone;
+        while !work.is_empty() {
+            let mut parked: Vec<(RunRow, Option<i64>)> = Vec::new();
+            let mut effects = Vec::new();
+            for mut run in work.drain(..) {
+                if run.state != "active" {
+                    // Stopped, converted or ended meanwhile: drop the timer.
+                    parked.push((run, None));
+                    continue;
+                }
+                if self.status_of(&run.journey) == Some(Status::Paused) {
+                    parked.push((run, Some(now + 10_000)));
+                    continue;
+                }
+                let Some(j) = self.journey_for(&run.journey, run.version).await? else {
+                    walk::push_path(&mut run, "missing-definition");
+                    run.state = "exited".into();
+                    run.ended_at = Some(now);
+                    parked.push((run, None));
+                    continue;
+                };
+                let probe = self.probe(profile_of(&run));
+                match walk::walk(&j, &mut run, now, tz, &probe) {
+                    Park::Wait { until, .. } => parked.push((run, Some(until))),
+                    Park::End(_) => parked.push((run, None)),
+                    Park::Effect(i) => effects.push((j, run, i)),
+                }
+            }
+            self.park(parked, now).await?;
+            if effects.is_empty() {
+                break;
+            }
+            let mut tasks = tokio::task::JoinSet::new();
+            for (j, run, i) in effects {
+                let e = self.clone();
+                tasks.spawn(async move { e.effect(j, run, i).await });
+            }
+            let mut deferred = Vec::new();
+            while let Some(done) = tasks.join_next().await {
+                match done {
+                    Ok(Ok(crate::effects::Done::Advanced(run))) => work.push(run),
+                    Ok(Ok(crate::effects::Done::Later(run, at))) => deferred.push((run, Some(at))),
+                    Ok(Ok(crate::effects::Done::Gone)) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "journey step failed; the timer fires again after its lease")
+                    }
+                    Err(e) => tracing::error!(error = %e, "journey step panicked"),
+                }
+            }
+            self.park(deferred, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes parked runs in one transaction: a wake-up time reschedules the run's timer,
+    /// none completes it. Runs ended elsewhere meanwhile (stopped) are not overwritten.
+    async fn park(&self, parked: Vec<(RunRow, Option<i64>)>, now: i64) -> crate::Result<()> {
+        if parked.is_empty() {
+            return Ok(());
+        }
+        self.0
+            .store
+            .write_with(move |c| {
+                for (run, wake) in &parked {
+                    db::update_run(c, run, now)?;
+                    match wake {
+                        Some(at) => {
+                            timers::reschedule(c, &run.id, *at)?;
+                        }
+                        None => {
+                            timers::complete(c, &run.id)?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// The profile id kept in a run's context at entry.
+pub(crate) fn profile_of(run: &RunRow) -> Option<String> {
+    run.context
+        .get("profile_id")
+        .and_then(|v| v.as_str())
+        .map(String::from)
+}
+
+/// Segment questions about one profile, answered by the audience engine.
+pub(crate) struct AudienceProbe {
+    audience: Option<flywheel_audience::Audience>,
+    profile_id: Option<String>,
+}
+
+impl Probe for AudienceProbe {
+    fn holds(&self, expression: &str) -> bool {
+        let (Some(a), Some(p)) = (&self.audience, &self.profile_id) else {
+            return false;
+        };
+        a.is_member(&flywheel_audience::SegmentInput::text(expression), p)
+            .unwrap_or(false)
+    }
+}
+
+/// Which channels have a provider configured.
+pub fn configured_channels(p: &Providers) -> Vec<Channel> {
+    Channel::ALL.into_iter().filter(|c| p.has(*c)).collect()
+}

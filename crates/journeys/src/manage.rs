@@ -1,0 +1,529 @@
+//! What the API and CLI do with journeys: save versions, start/pause/stop, dry-run,
+//! per-step counts, the message log, consent, and the public link endpoints (open
+//! pixel, click redirect, unsubscribe, delivery-status callbacks).
+
+use flywheel_channels::{links, read_unsubscribe_token, Channel};
+use flywheel_core::time::to_millis;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::db::{self, JourneyRow, MessageFilter, MessageRow, RunRow, Status};
+use crate::definition::{Action, Journey, Target};
+use crate::engine::{catalog, Engine};
+use crate::walk::{self, Park, Probe};
+use crate::{Error, Result};
+
+/// A journey as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct JourneyInfo {
+    /// Name, version, status.
+    #[serde(flatten)]
+    pub row: JourneyRow,
+    /// The definition of the current version.
+    pub definition: Journey,
+}
+
+/// Per-step visits and per-state runs of a journey, with message counts by status.
+#[derive(Debug, Clone, Serialize)]
+pub struct JourneyStats {
+    /// Journey name.
+    pub journey: String,
+    /// Visits per step id (`step`, `step:branch`, `step:timeout`…).
+    pub steps: Vec<(String, i64)>,
+    /// Runs per state.
+    pub states: Vec<(String, i64)>,
+    /// Messages per status.
+    pub messages: Vec<(String, i64)>,
+    /// Runs that reached the goal.
+    pub converted: i64,
+}
+
+/// One profile's path in a dry run.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunPath {
+    /// The user.
+    pub user_id: String,
+    /// Steps in order, with branch taken (`wait:timeout`, `split:holdout`…).
+    pub path: Vec<String>,
+    /// How the run would end.
+    pub outcome: String,
+}
+
+/// What a delivery-status callback reports.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct StatusReport {
+    /// The message id Flywheel sent.
+    pub message_id: String,
+    /// `delivered`, `failed`, `bounced`, `opened`, `clicked`.
+    pub status: String,
+    /// Provider detail.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn channel_named(name: &str) -> Result<Channel> {
+    Channel::ALL
+        .into_iter()
+        .find(|c| c.as_str() == name)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown channel {name:?} (email, sms, push, wechat, webhook)"
+            ))
+        })
+}
+
+impl Engine {
+    /// Checks a definition: its rules, templates and segment expressions.
+    pub fn check(&self, j: &Journey) -> Result<()> {
+        j.validate(&catalog())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        if let Some(a) = &self.0.services.audience {
+            for (at, expr) in j.expressions() {
+                a.compile(&flywheel_audience::SegmentInput::text(expr))
+                    .map_err(|e| Error::Invalid(format!("{at}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves a definition (new version when changed); returns (version, created).
+    pub async fn save(&self, j: &Journey) -> Result<(i64, bool)> {
+        self.check(j)?;
+        let text = serde_json::to_string(j).map_err(|e| Error::Invalid(e.to_string()))?;
+        let (name, now) = (j.name.clone(), self.now());
+        let out = self
+            .0
+            .store
+            .write_with(move |c| db::save(c, &name, &text, now))
+            .await?;
+        self.reload().await?;
+        Ok(out)
+    }
+
+    /// Every journey.
+    pub async fn list(&self) -> Result<Vec<JourneyInfo>> {
+        let rows = self.0.store.read_with(db::journeys).await?;
+        rows.into_iter()
+            .map(|row| {
+                let definition =
+                    Journey::from_json(&row.definition).map_err(|e| Error::Invalid(e.to_string()))?;
+                Ok(JourneyInfo { row, definition })
+            })
+            .collect()
+    }
+
+    /// One journey.
+    pub async fn get(&self, name: &str) -> Result<JourneyInfo> {
+        let n = name.to_string();
+        let row = self
+            .0
+            .store
+            .read_with(move |c| db::journey(c, &n))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("journey {name:?}")))?;
+        let definition = Journey::from_json(&row.definition).map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(JourneyInfo { row, definition })
+    }
+
+    /// Starts, pauses or stops a journey.
+    pub async fn set_status(&self, name: &str, status: Status) -> Result<JourneyInfo> {
+        let (n, now) = (name.to_string(), self.now());
+        if !self
+            .0
+            .store
+            .write_with(move |c| db::set_status(c, &n, status, now))
+            .await?
+        {
+            return Err(Error::NotFound(format!("journey {name:?}")));
+        }
+        self.reload().await?;
+        self.ensure_schedules().await?;
+        self.0.timers_due.notify_one();
+        self.get(name).await
+    }
+
+    /// Deletes a journey with no run in progress.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let n = name.to_string();
+        if self.0.store.write_with(move |c| db::delete(c, &n)).await? {
+            self.reload().await?;
+            Ok(())
+        } else {
+            self.get(name).await?;
+            Err(Error::Conflict(format!(
+                "journey {name:?} has runs in progress; stop it first"
+            )))
+        }
+    }
+
+    /// Per-step counts of a journey.
+    pub async fn journey_stats(&self, name: &str) -> Result<JourneyStats> {
+        self.get(name).await?;
+        let n = name.to_string();
+        let (steps, states, messages, converted) = self
+            .0
+            .store
+            .read_with(move |c| {
+                let (steps, states) = db::run_counts(c, &n)?;
+                let mut messages = Vec::new();
+                for r in c.query(
+                    "SELECT status, COUNT(*) FROM messages WHERE journey = $1 GROUP BY status ORDER BY status",
+                    &[flywheel_store::conn::Param::Text(&n)],
+                )? {
+                    messages.push((r.text(0)?, r.i64(1)?));
+                }
+                let converted = c
+                    .query(
+                        "SELECT COUNT(*) FROM journey_runs WHERE journey = $1 AND converted_at IS NOT NULL",
+                        &[flywheel_store::conn::Param::Text(&n)],
+                    )?
+                    .first()
+                    .map(|r| r.i64(0))
+                    .transpose()?
+                    .unwrap_or(0);
+                Ok((steps, states, messages, converted))
+            })
+            .await?;
+        Ok(JourneyStats {
+            journey: name.to_string(),
+            steps,
+            states,
+            messages,
+            converted,
+        })
+    }
+
+    /// Which path each of `users` would take through `j` now, sending nothing: waits for
+    /// events are taken as timing out, effects as done.
+    pub async fn dry_run(&self, j: &Journey, users: &[String]) -> Result<Vec<DryRunPath>> {
+        self.check(j)?;
+        let ids = users.to_vec();
+        let profiles = self
+            .0
+            .store
+            .read_with(move |c| {
+                ids.iter()
+                    .map(|u| {
+                        flywheel_store::read::profile_id_of(c, &flywheel_core::Identity::User(u.clone()))
+                            .map(|p| (u.clone(), p.map(|p| p.0)))
+                    })
+                    .collect::<flywheel_store::Result<Vec<_>>>()
+            })
+            .await?;
+        let now = self.now();
+        let tz = self.0.config.timezone;
+        let mut out = Vec::with_capacity(profiles.len());
+        for (user, profile) in profiles {
+            let probe = self.probe(profile.clone());
+            let mut run = dry_row(j, &user, profile.as_deref());
+            if let Some(a) = &j.audience {
+                if !probe.holds(a) {
+                    out.push(DryRunPath {
+                        user_id: user,
+                        path: Vec::new(),
+                        outcome: "not entered: not in the journey's audience".into(),
+                    });
+                    continue;
+                }
+            }
+            let mut rounds = 0;
+            let outcome = loop {
+                match walk::walk(j, &mut run, now, tz, &probe) {
+                    Park::Wait { .. } => walk::wake(j, &mut run),
+                    Park::Effect(i) => {
+                        walk::push_path(&mut run, &j.steps[i].id);
+                        run.step = match j.after(i) {
+                            Target::Step(n) => n as i64,
+                            Target::End => -1,
+                        };
+                    }
+                    Park::End(state) => break state.to_string(),
+                }
+                rounds += 1;
+                if rounds > j.steps.len() * 2 {
+                    break "loop".into();
+                }
+            };
+            let described = run
+                .path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|p| describe(j, p))
+                .collect();
+            out.push(DryRunPath {
+                user_id: user,
+                path: described,
+                outcome,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs of a journey or a user, newest first.
+    pub async fn runs(&self, journey: Option<&str>, user: Option<&str>, limit: i64) -> Result<Vec<RunRow>> {
+        let (j, u) = (journey.map(String::from), user.map(String::from));
+        Ok(self
+            .0
+            .store
+            .read_with(move |c| db::list_runs(c, j.as_deref(), u.as_deref(), limit))
+            .await?)
+    }
+
+    /// Messages of a user, a journey or a run, newest first.
+    pub async fn messages(&self, filter: MessageFilter, value: &str, limit: i64) -> Result<Vec<MessageRow>> {
+        let v = value.to_string();
+        Ok(self
+            .0
+            .store
+            .read_with(move |c| db::messages(c, filter, &v, limit))
+            .await?)
+    }
+
+    /// A user's consent: per channel state, and the global suppression.
+    pub async fn consent(&self, user: &str) -> Result<Value> {
+        let u = user.to_string();
+        let rows = self.0.store.read_with(move |c| db::consents(c, &u)).await?;
+        let mut channels = serde_json::Map::new();
+        for ch in Channel::ALL {
+            channels.insert(ch.as_str().into(), json!({"state": "unknown"}));
+        }
+        let mut suppressed = Value::Null;
+        for (channel, state, source, at) in rows {
+            let entry = json!({"state": state, "source": source, "updated_at": flywheel_core::time::from_millis(at).to_rfc3339()});
+            if channel == "*" {
+                if state == "suppressed" {
+                    suppressed = entry;
+                }
+            } else {
+                channels.insert(channel, entry);
+            }
+        }
+        Ok(json!({"user_id": user, "channels": channels, "suppressed": suppressed}))
+    }
+
+    /// Sets a user's consent on a channel (`subscribed`, `unsubscribed`, `unknown`) or the
+    /// global suppression (`channel` = `*`, state `suppressed` or `none`).
+    pub async fn set_consent(&self, user: &str, channel: &str, state: &str, source: &str) -> Result<()> {
+        if user.trim().is_empty() {
+            return Err(Error::Invalid("a user id is required".into()));
+        }
+        if channel == "*" {
+            if !matches!(state, "suppressed" | "none") {
+                return Err(Error::Invalid(
+                    "the global suppression is `suppressed` or `none`".into(),
+                ));
+            }
+        } else {
+            channel_named(channel)?;
+            if !matches!(state, "subscribed" | "unsubscribed" | "unknown") {
+                return Err(Error::Invalid(format!(
+                    "consent state {state:?} is not subscribed, unsubscribed or unknown"
+                )));
+            }
+        }
+        let (u, ch, st, src, now) = (
+            user.to_string(),
+            channel.to_string(),
+            state.to_string(),
+            source.to_string(),
+            self.now(),
+        );
+        self.0
+            .store
+            .write_with(move |c| db::set_consent(c, &u, &ch, &st, &src, now))
+            .await?;
+        Ok(())
+    }
+
+    /// Unsubscribes the user a genuine unsubscribe token names from its channel.
+    pub async fn unsubscribe(&self, token: &str) -> Result<(String, Channel)> {
+        let (user, channel) = read_unsubscribe_token(&self.0.link_secret, token)
+            .ok_or_else(|| Error::NotFound("unsubscribe link".into()))?;
+        self.set_consent(&user, channel.as_str(), "unsubscribed", "unsubscribe_link")
+            .await?;
+        self.record(&user, "Unsubscribed", json!({"channel": channel.as_str()}), None)
+            .await;
+        Ok((user, channel))
+    }
+
+    /// Records an open from a genuine pixel token (`Email Opened`, first open kept).
+    pub async fn opened(&self, token: &str) -> Result<()> {
+        let id = links::read_open_token(&self.0.link_secret, token)
+            .ok_or_else(|| Error::NotFound("pixel".into()))?;
+        self.track(&id, "opened", "Email Opened", json!({})).await
+    }
+
+    /// Records a click from a genuine click token (`Link Clicked`); returns where to go.
+    pub async fn clicked(&self, token: &str) -> Result<String> {
+        let (id, url) = links::read_click_token(&self.0.link_secret, token)
+            .ok_or_else(|| Error::NotFound("link".into()))?;
+        self.track(&id, "clicked", "Link Clicked", json!({"url": url}))
+            .await?;
+        Ok(url)
+    }
+
+    async fn track(&self, id: &str, what: &'static str, event: &str, mut props: Value) -> Result<()> {
+        let (mid, now) = (id.to_string(), self.now());
+        let message = self
+            .0
+            .store
+            .write_with(move |c| {
+                db::mark_message(c, &mid, what, None, now)?;
+                db::message(c, &mid)
+            })
+            .await?
+            .ok_or_else(|| Error::NotFound("message".into()))?;
+        props["message_id"] = json!(message.id);
+        props["channel"] = json!(message.channel);
+        props["journey"] = json!(message.journey);
+        props["campaign"] = json!(message.campaign);
+        let campaign = json!({"name": message.campaign, "source": "flywheel", "medium": message.channel});
+        // One event per message and kind of interaction counts; repeats are deduplicated by id.
+        let event_id = format!("{what}-{}", message.id);
+        self.record(&message.user_id, event, props, Some((event_id, campaign)))
+            .await;
+        Ok(())
+    }
+
+    /// Records an event for a user through the ingest pipeline (best effort: a full
+    /// queue loses the event, not the redirect).
+    async fn record(&self, user: &str, name: &str, props: Value, id_and_campaign: Option<(String, Value)>) {
+        let Some(pipeline) = &self.0.services.pipeline else {
+            return;
+        };
+        let now = self.0.clock.now();
+        let (message_id, campaign) = match id_and_campaign {
+            Some((id, c)) => (id, Some(c)),
+            None => (
+                format!("{}-{}-{}", name.replace(' ', "-"), user, to_millis(now)),
+                None,
+            ),
+        };
+        let mut context = serde_json::Map::new();
+        if let Some(c) = campaign {
+            context.insert("campaign".into(), c);
+        }
+        let event = flywheel_core::Event {
+            message_id,
+            kind: flywheel_core::EventKind::Track,
+            user_id: Some(user.to_string()),
+            anonymous_id: None,
+            event: Some(name.to_string()),
+            name: None,
+            group_id: None,
+            previous_id: None,
+            timestamp: now,
+            original_timestamp: None,
+            sent_at: None,
+            received_at: now,
+            context,
+            properties: props.as_object().cloned().unwrap_or_default(),
+            traits: serde_json::Map::new(),
+            integrations: serde_json::Map::new(),
+        };
+        if let Err(e) = pipeline
+            .submit(vec![flywheel_store::NewEvent::new(
+                event,
+                Some("journeys".into()),
+            )])
+            .await
+        {
+            tracing::warn!(error = %e, event = name, "could not record a message event");
+        }
+    }
+
+    /// A provider's delivery-status callback: the body signed with that provider's secret
+    /// (`X-Flywheel-Signature`, as Flywheel signs what it sends).
+    pub async fn delivery_status(&self, channel: &str, signature: &str, body: &[u8]) -> Result<MessageRow> {
+        let ch = channel_named(channel)?;
+        let secret = self
+            .0
+            .providers
+            .secrets
+            .get(&ch)
+            .ok_or_else(|| Error::NotFound(format!("no provider is configured for {channel}")))?;
+        let now_s = self.now() / 1000;
+        flywheel_channels::verify(
+            secret,
+            signature,
+            body,
+            now_s,
+            std::time::Duration::from_secs(300),
+        )
+        .map_err(|e| Error::Forbidden(e.to_string()))?;
+        let report: StatusReport = serde_json::from_slice(body).map_err(|e| Error::Invalid(e.to_string()))?;
+        let what = match report.status.as_str() {
+            "delivered" | "opened" | "clicked" => report.status.clone(),
+            "failed" | "bounced" | "rejected" => report.status.clone(),
+            other => return Err(Error::Invalid(format!("unknown delivery status {other:?}"))),
+        };
+        let (id, now, reason) = (report.message_id.clone(), self.now(), report.reason.clone());
+        let row = self
+            .0
+            .store
+            .write_with(move |c| {
+                if !db::mark_message(c, &id, &what, reason.as_deref(), now)? {
+                    return Ok(None);
+                }
+                db::message(c, &id)
+            })
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("message {:?}", report.message_id)))?;
+        if row.channel != ch.as_str() {
+            return Err(Error::Forbidden(
+                "the message was not sent on this channel".into(),
+            ));
+        }
+        Ok(row)
+    }
+}
+
+fn dry_row(j: &Journey, user: &str, profile: Option<&str>) -> RunRow {
+    RunRow {
+        id: "dry-run".into(),
+        journey: j.name.clone(),
+        version: 0,
+        user_id: user.to_string(),
+        key: String::new(),
+        step: 0,
+        state: "active".into(),
+        wait_event: None,
+        wait_until: None,
+        path: String::new(),
+        context: json!({"profile_id": profile}),
+        entered_at: 0,
+        ended_at: None,
+        converted_at: None,
+    }
+}
+
+/// A path entry with what the step does (`remind: send email`).
+fn describe(j: &Journey, entry: &str) -> String {
+    let id = entry.split(':').next().unwrap_or(entry);
+    let what = j.steps.iter().find(|s| s.id == id).map(|s| match &s.action {
+        Action::Send(send) => format!(
+            "send {}",
+            send.channels
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join("→")
+        ),
+        Action::Coupon { template } => format!("issue coupon {template}"),
+        Action::Points { amount, .. } => format!("award {amount} points"),
+        Action::AddTag { tag } => format!("tag {tag}"),
+        Action::RemoveTag { tag } => format!("untag {tag}"),
+        Action::SetTrait { name, .. } => format!("set {name}"),
+        Action::Webhook { .. } => "call webhook".into(),
+        Action::Wait { duration } => format!("wait {duration}"),
+        Action::WaitUntil(_) => "wait until".into(),
+        Action::WaitForEvent { event, .. } => format!("wait for {}", event.name),
+        Action::Condition { .. } => "condition".into(),
+        Action::Split { .. } => "split".into(),
+        Action::Exit => "exit".into(),
+    });
+    match what {
+        Some(w) => format!("{entry} ({w})"),
+        None => entry.to_string(),
+    }
+}
