@@ -504,13 +504,15 @@ fn message_of(r: &Row) -> Result<MessageRow> {
     })
 }
 
-/// Logs a message or updates its status (same id: status, reason, address, subject change).
+/// Logs a message or updates its status (same id: status, reason, address, subject
+/// change; a deferred message takes the time it finally goes out, which caps count).
 pub fn log_message(conn: &mut dyn Conn, m: &MessageRow) -> Result<()> {
     conn.execute(
         "INSERT INTO messages (id, user_id, journey, run_id, step, channel, category, campaign, status, reason, \
          address, subject, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
-         channel = excluded.channel, address = excluded.address, subject = excluded.subject, updated_at = excluded.updated_at",
+         channel = excluded.channel, address = excluded.address, subject = excluded.subject, updated_at = excluded.updated_at, \
+         created_at = CASE WHEN messages.status = 'deferred' THEN excluded.created_at ELSE messages.created_at END",
         &[
             Param::Text(&m.id),
             Param::Text(&m.user_id),

@@ -210,15 +210,12 @@ impl Engine {
         }))
     }
 
-    /// Loads definitions, places the event cursor (at the end of the log the first
-    /// time, so history does not trigger journeys), releases leases held by a crashed
-    /// predecessor when `single_process`, and starts the workers, the event tail, the
-    /// bus listener and the definitions refresher on the current runtime.
-    pub async fn start(
-        &self,
-        single_process: bool,
-        bus: Option<Arc<dyn flywheel_core::bus::Bus>>,
-    ) -> crate::Result<()> {
+    /// Loads definitions (and every version with runs in progress), places the event
+    /// cursor (at the end of the log the first time, so history does not trigger
+    /// journeys), and releases leases held by a crashed predecessor when
+    /// `single_process`. [`Engine::start`] does this first; tests drive the engine by
+    /// hand after it ([`Engine::tail_once`], [`Engine::fire_due`]).
+    pub async fn prepare(&self, single_process: bool) -> crate::Result<()> {
         self.reload().await?;
         for (name, version) in self.0.store.read_with(db::versions_in_progress).await? {
             self.journey_for(&name, version).await?;
@@ -236,6 +233,17 @@ impl Engine {
                 Ok(())
             })
             .await?;
+        Ok(())
+    }
+
+    /// [`Engine::prepare`]s, then starts the timer workers, the event tail, the bus
+    /// listener and the definitions refresher on the current runtime.
+    pub async fn start(
+        &self,
+        single_process: bool,
+        bus: Option<Arc<dyn flywheel_core::bus::Bus>>,
+    ) -> crate::Result<()> {
+        self.prepare(single_process).await?;
         for _ in 0..self.0.config.workers.max(1) {
             let e = self.clone();
             tokio::spawn(async move { e.worker_loop().await });
