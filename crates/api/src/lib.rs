@@ -14,6 +14,7 @@ pub mod error;
 mod extract;
 mod flash;
 mod groups;
+mod journeys;
 mod loyalty;
 mod ops;
 mod pricing;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub referrals: flywheel_promotions::referral::Referrals,
     /// Group buys.
     pub groups: flywheel_promotions::group::GroupBuys,
+    /// The journey engine (journeys, message log, consent, tracked links).
+    pub journeys: flywheel_journeys::Engine,
     /// Flash sales.
     pub flash: Arc<flywheel_promotions::flash::FlashSales<flywheel_promotions::flash::AnyStock>>,
 }
@@ -279,6 +282,37 @@ fn routes() -> Vec<Route> {
             "post",
             "/api/v1/referrals/{invitee}/claw-back",
             admin_body(post(referrals::claw_back)),
+        ),
+        ("get", "/api/v1/journeys", get(journeys::list)),
+        ("post", "/api/v1/journeys", admin_body(post(journeys::create))),
+        ("get", "/api/v1/journeys/{name}", get(journeys::get)),
+        ("put", "/api/v1/journeys/{name}", admin_body(put(journeys::put))),
+        ("delete", "/api/v1/journeys/{name}", delete(journeys::delete)),
+        ("post", "/api/v1/journeys/{name}/start", post(journeys::start)),
+        ("post", "/api/v1/journeys/{name}/pause", post(journeys::pause)),
+        ("post", "/api/v1/journeys/{name}/stop", post(journeys::stop)),
+        (
+            "post",
+            "/api/v1/journeys/{name}/dry-run",
+            admin_body(post(journeys::dry_run)),
+        ),
+        ("get", "/api/v1/journeys/{name}/stats", get(journeys::stats)),
+        ("get", "/api/v1/journeys/{name}/runs", get(journeys::runs)),
+        ("get", "/api/v1/messages", get(journeys::messages)),
+        ("get", "/api/v1/consent/{user_id}", get(journeys::consent)),
+        (
+            "put",
+            "/api/v1/consent/{user_id}",
+            admin_body(put(journeys::set_consent)),
+        ),
+        ("get", "/t/o/{token}", get(journeys::open_pixel)),
+        ("get", "/t/c/{token}", get(journeys::click)),
+        ("get", "/unsubscribe/{token}", get(journeys::unsubscribe_page)),
+        ("post", "/unsubscribe/{token}", post(journeys::unsubscribe)),
+        (
+            "post",
+            "/v1/channels/{channel}/status",
+            admin_body(post(journeys::delivery_status)),
         ),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),

@@ -31,6 +31,9 @@ pub struct FileConfig {
     audience: Option<flywheel_audience::config::AudienceConfig>,
     /// `[loyalty]`: points rates, check-in bonus, lot validity, member tiers (docs/loyalty.md).
     loyalty: Option<flywheel_loyalty::LoyaltyConfig>,
+    /// `[journeys]`: timezone, quiet hours and caps, consent policy, public URL, the SMTP
+    /// relay and webhook providers (docs/channels.md).
+    journeys: Option<flywheel_journeys::EngineConfig>,
 }
 
 impl FileConfig {
@@ -64,6 +67,8 @@ pub struct Settings {
     pub audience: flywheel_audience::config::AudienceConfig,
     /// Points and tier settings (`[loyalty]`, else the defaults).
     pub loyalty: flywheel_loyalty::LoyaltyConfig,
+    /// Journey engine settings (`[journeys]`, else the defaults).
+    pub journeys: flywheel_journeys::EngineConfig,
 }
 
 /// Server settings.
@@ -99,6 +104,7 @@ pub fn settings(g: &GlobalArgs, f: &FileConfig) -> Result<Settings> {
         log_format: g.log_format.or(f.log_format).unwrap_or(LogFormat::Text),
         audience: f.audience.clone().unwrap_or_default(),
         loyalty: f.loyalty.clone().unwrap_or_default(),
+        journeys: f.journeys.clone().unwrap_or_default(),
     })
 }
 

@@ -34,6 +34,21 @@ impl CommitObserver for AudienceObserver {
     }
 }
 
+/// Tells the journey engine that events were committed (its tail reads them from the
+/// store behind its own cursor; this only wakes it). Set once the engine exists.
+#[derive(Default)]
+pub struct JourneyObserver(pub std::sync::OnceLock<flywheel_journeys::Engine>);
+
+impl CommitObserver for JourneyObserver {
+    fn committed(&self, _: &Arc<Vec<NewEvent>>, _: Range<usize>, outcome: &ApplyOutcome) {
+        if outcome.inserted > 0 {
+            if let Some(e) = self.0.get() {
+                e.events_committed();
+            }
+        }
+    }
+}
+
 /// Paid orders earn points (R7.3) and reward a pending referral; a cancellation or a
 /// full refund claws both back. Partial refunds leave points as they are. Either way the
 /// member's tier is re-evaluated and a change published as `tier.changed`.

@@ -20,7 +20,7 @@ use flywheel_store::{hash_secret, new_secret, Store};
 use tokio::sync::watch;
 
 use crate::config::{ServerSettings, Settings};
-use crate::hooks::{AudienceObserver, Observers, OrderHooks};
+use crate::hooks::{AudienceObserver, JourneyObserver, Observers, OrderHooks};
 
 /// Setting under which the admin token's SHA-256 is stored.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
@@ -227,6 +227,57 @@ fn spawn_loyalty_daily(loyalty: flywheel_loyalty::Loyalty, bus: Arc<dyn Bus>) {
     });
 }
 
+/// Setting under which the secret sealing tracked links and unsubscribe tokens is kept.
+const LINK_SECRET_SETTING: &str = "link_secret";
+
+/// The link secret: stored once, shared by every process on the store.
+async fn link_secret(store: &Store) -> Result<Vec<u8>> {
+    if let Some(s) = store.setting(LINK_SECRET_SETTING).await? {
+        return Ok(s.into_bytes());
+    }
+    store
+        .set_setting_once(LINK_SECRET_SETTING, new_secret("lnk_"))
+        .await?;
+    Ok(store
+        .setting(LINK_SECRET_SETTING)
+        .await?
+        .context("link secret vanished")?
+        .into_bytes())
+}
+
+/// Connects the providers and starts the journey engine (public URL defaults to the
+/// bound address). An embedded (SQLite) store has one process, so leases left by a
+/// crash are released at once.
+async fn open_journeys(
+    store: &Store,
+    settings: &Settings,
+    addr: SocketAddr,
+    services: flywheel_journeys::Services,
+    bus: Arc<dyn Bus>,
+) -> Result<flywheel_journeys::Engine> {
+    let mut config = settings.journeys.clone();
+    if config.public_url.is_empty() {
+        config.public_url = format!("http://{addr}");
+    }
+    let providers =
+        flywheel_journeys::Providers::connect(config.email.as_ref(), &config.providers, config.retry)
+            .map_err(crate::BadInput)?;
+    let single_process = matches!(settings.store, flywheel_store::StoreConfig::Sqlite(_));
+    let engine = flywheel_journeys::Engine::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        config,
+        providers,
+        services,
+        link_secret(store).await?,
+    );
+    engine
+        .start(single_process, Some(bus))
+        .await
+        .context("starting the journey engine")?;
+    Ok(engine)
+}
+
 /// Binds, starts serving, and prints `listening on http://HOST:PORT`.
 pub async fn start(
     store: Store,
@@ -246,11 +297,31 @@ pub async fn start(
         .map_err(|e| crate::BadInput(format!("[loyalty] settings: {e}")))?;
     spawn_group_expiry(groups.clone());
     spawn_loyalty_daily(loyalty.clone(), bus.clone());
+    let journey_hook = Arc::new(JourneyObserver::default());
     let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
         Arc::new(AudienceObserver(audience.clone())),
         Arc::new(OrderHooks::start(loyalty.clone(), referrals.clone(), bus.clone())),
+        journey_hook.clone(),
     ]));
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
+    let listener = tokio::net::TcpListener::bind(&server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", server.listen))?;
+    let addr = listener.local_addr()?;
+    let journeys = open_journeys(
+        &store,
+        settings,
+        addr,
+        flywheel_journeys::Services {
+            audience: Some(audience.clone()),
+            coupons: Some(coupons.clone()),
+            loyalty: Some(loyalty.clone()),
+            pipeline: Some(pipeline.clone()),
+        },
+        bus.clone(),
+    )
+    .await?;
+    let _ = journey_hook.0.set(journeys.clone());
     let state = Arc::new(AppState {
         audience,
         coupons,
@@ -258,16 +329,13 @@ pub async fn start(
         referrals,
         groups,
         flash,
+        journeys,
         write_keys: WriteKeys::new(store.clone()),
         store,
         pipeline: pipeline.clone(),
         limits: server.limits,
         admin,
     });
-    let listener = tokio::net::TcpListener::bind(&server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", server.listen))?;
-    let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
     let app = flywheel_api::router(state);
     let task = tokio::spawn(async move {

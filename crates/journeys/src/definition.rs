@@ -241,6 +241,14 @@ pub enum DateKind {
     FirstOrderAnniversary,
     /// Any date trait (`YYYY-MM-DD…`), its month and day each year.
     Trait(String),
+    /// No sign-in for this many **calendar** months (R3.5 win-back: "3個月未登錄"): the
+    /// shop-local date of the last `Signed In`/`Signed Up`/`Logged In` is on or before
+    /// today minus the months (clamped to the month's end). A user enters once per lapse
+    /// (the run key is the last sign-in date).
+    NoSignIn {
+        /// Calendar months (the seed's 3 by default in the win-back template).
+        months: u32,
+    },
 }
 
 /// A date trigger.

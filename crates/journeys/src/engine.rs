@@ -44,7 +44,7 @@ pub struct EngineConfig {
     /// Which channels count silence as consent.
     pub consent: ConsentPolicy,
     /// Base URL of this server as users' mail clients reach it (open pixel, click
-    /// redirects, unsubscribe links).
+    /// redirects, unsubscribe links); empty: `http://` and the address `serve` listens on.
     pub public_url: String,
     /// Timer workers.
     pub workers: usize,
@@ -58,6 +58,10 @@ pub struct EngineConfig {
     pub shop_name: String,
     /// The shop's address (`shop.url` in templates).
     pub shop_url: String,
+    /// The SMTP relay email goes through (`[journeys.email]`).
+    pub email: Option<flywheel_channels::email::SmtpSettings>,
+    /// Webhook providers by channel (`[journeys.providers.sms]`, `push`, `wechat`, `webhook`).
+    pub providers: BTreeMap<Channel, crate::providers::WebhookSettings>,
 }
 
 impl Default for EngineConfig {
@@ -66,13 +70,15 @@ impl Default for EngineConfig {
             timezone: chrono_tz::Asia::Shanghai,
             delivery: DeliveryPolicy::default(),
             consent: ConsentPolicy::default(),
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: String::new(),
             workers: 2,
             batch: 500,
             lease_ms: 30_000,
             retry: RetryPolicy::default(),
             shop_name: "Flywheel Shop".into(),
             shop_url: "https://shop.example".into(),
+            email: None,
+            providers: BTreeMap::new(),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod engine;
 pub mod manage;
 pub mod providers;
 pub mod schedule;
+pub mod seeds;
 pub mod send;
 pub mod send_time;
 pub mod split;
@@ -36,7 +37,7 @@ pub use delivery::{
 };
 pub use engine::{Engine, EngineConfig, Services};
 pub use flywheel_channels::{Category, Channel};
-pub use providers::{ProviderSettings, Providers};
+pub use providers::{Providers, WebhookSettings};
 pub use send_time::{most_active_hour, next_at_hour};
 pub use split::{BadWeights, Split};
 

@@ -19,16 +19,6 @@ pub struct WebhookSettings {
     pub secret: String,
 }
 
-/// Provider settings by channel.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProviderSettings {
-    /// The SMTP relay.
-    pub email: Option<SmtpSettings>,
-    /// Webhook providers: `sms`, `push`, `wechat`, `webhook`.
-    pub providers: BTreeMap<Channel, WebhookSettings>,
-}
-
 /// Connected providers.
 #[derive(Clone, Default)]
 pub struct Providers {
@@ -41,9 +31,14 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// Connects what `settings` configure; a bad setting is an error naming it.
-    pub fn from_settings(settings: &ProviderSettings, retry: RetryPolicy) -> Result<Providers, String> {
-        let email = match &settings.email {
+    /// Connects the relay and webhook providers configured; a bad setting is an error
+    /// naming it.
+    pub fn connect(
+        email: Option<&SmtpSettings>,
+        providers: &BTreeMap<Channel, WebhookSettings>,
+        retry: RetryPolicy,
+    ) -> Result<Providers, String> {
+        let email = match email {
             Some(s) => Some(Arc::new(
                 SmtpEmail::new(s).map_err(|e| format!("[journeys.email]: {e}"))?,
             )),
@@ -51,7 +46,7 @@ impl Providers {
         };
         let mut webhooks = BTreeMap::new();
         let mut secrets = BTreeMap::new();
-        for (channel, w) in &settings.providers {
+        for (channel, w) in providers {
             if *channel == Channel::Email {
                 return Err("[journeys.providers.email]: email goes through [journeys.email] (SMTP)".into());
             }

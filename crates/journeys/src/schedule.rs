@@ -6,7 +6,8 @@
 //! Date triggers run daily at their time of day (shop time) for the date `days_before`
 //! days ahead: birthdays (`birthday` trait, `YYYY-MM-DD` or `MM-DD`; 29 February counts
 //! on 28 February in other years), other date traits, unused coupons expiring that day
-//! (F14), and first-order anniversaries.
+//! (F14), first-order anniversaries, and lapses of N calendar months without a sign-in
+//! (R3.5 win-back).
 
 use std::sync::Arc;
 
@@ -121,6 +122,23 @@ fn date_targets(
                 &[Param::I64(from), Param::I64(to)],
             )? {
                 out.push((r.text(0)?, r.text(1)?));
+            }
+        }
+        DateKind::NoSignIn { months } => {
+            let Some(cutoff) = day.checked_sub_months(chrono::Months::new(*months)) else {
+                return Ok(out);
+            };
+            let (_, end) = day_bounds(cutoff, tz);
+            for r in c.query(
+                "SELECT user_id, MAX(ts) FROM events WHERE user_id IS NOT NULL AND kind = 'track' \
+                 AND name IN ('Signed In', 'Signed Up', 'Logged In') GROUP BY user_id",
+                &[],
+            )? {
+                let last = r.i64(1)?;
+                if last < end {
+                    let date = from_millis(last).with_timezone(&tz).date_naive();
+                    out.push((r.text(0)?, format!("lapsed:{date}")));
+                }
             }
         }
         DateKind::FirstOrderAnniversary => {
@@ -288,12 +306,18 @@ impl Engine {
                     if matches!(&j.trigger, Trigger::Date(d) if d.date == DateKind::CouponExpiry) {
                         context["coupon_id"] = json!(detail);
                     }
-                    let trigger = format!("{}@{occurrence}:{user}:{detail}", PREFIX);
-                    // A date journey's key is the occurrence: `once` then means once per date.
-                    let key = if matches!(j.trigger, Trigger::Date(_)) {
-                        format!("{occurrence}{detail}")
-                    } else {
-                        String::new()
+                    let trigger = match &j.trigger {
+                        Trigger::Date(d) if matches!(d.date, DateKind::NoSignIn { .. }) => {
+                            format!("{PREFIX}{user}:{detail}")
+                        }
+                        _ => format!("{PREFIX}@{occurrence}:{user}:{detail}"),
+                    };
+                    // A date journey's key is the occurrence (`once` then means once per
+                    // date); a lapse's is the last sign-in (once per lapse).
+                    let key = match &j.trigger {
+                        Trigger::Date(d) if matches!(d.date, DateKind::NoSignIn { .. }) => detail.clone(),
+                        Trigger::Date(_) => format!("{occurrence}{detail}"),
+                        _ => String::new(),
                     };
                     if enter(c, &ctx, user, &key, &trigger, context, &probe)? == Entry::Entered {
                         n += 1;

@@ -506,11 +506,25 @@ impl Engine {
             }
         }
         let event = run.context.get("event").cloned().unwrap_or_else(|| json!({}));
+        let mut coupon = run.context.get("coupon").cloned();
+        if coupon.is_none() {
+            // A coupon-expiry run names its coupon.
+            if let (Some(id), Some(c)) = (
+                run.context.get("coupon_id").and_then(Value::as_str),
+                &self.0.services.coupons,
+            ) {
+                coupon = c.get(id).await.ok().map(|c| crate::effects::coupon_vars(&c));
+            }
+        }
+        // Every catalog field is present (null when unknown): templates may test them.
+        let coupon = coupon.unwrap_or_else(|| {
+            json!({"id": null, "code": null, "name": null, "value_yuan": null, "threshold_yuan": null, "expires_at": null})
+        });
         json!({
             "profile": profile,
             "traits": computed,
             "tags": tags,
-            "coupon": run.context.get("coupon").cloned().unwrap_or_else(|| json!({})),
+            "coupon": coupon,
             "points": points,
             "tier": tier,
             "cart": run.context.get("cart").cloned().unwrap_or_else(|| json!({"items": [], "total_yuan": null, "url": null})),

@@ -18,7 +18,7 @@ use flywheel_ingest::message::{parse, Envelope};
 use flywheel_ingest::Pipeline;
 use flywheel_journeys::db::{self, MessageFilter, Status};
 use flywheel_journeys::engine::{Engine, EngineConfig, Services};
-use flywheel_journeys::providers::{ProviderSettings, Providers, WebhookSettings};
+use flywheel_journeys::providers::{Providers, WebhookSettings};
 use flywheel_journeys::Journey;
 use flywheel_store::testing::stores;
 use flywheel_store::{timers, Store};
@@ -111,14 +111,7 @@ impl Shop {
             initial_delay_ms: 1_000,
             max_delay_ms: 60_000,
         };
-        let providers = Providers::from_settings(
-            &ProviderSettings {
-                email: None,
-                providers,
-            },
-            retry,
-        )
-        .unwrap();
+        let providers = Providers::connect(None, &providers, retry).unwrap();
         let config = EngineConfig {
             retry,
             ..EngineConfig::default()
