@@ -14,99 +14,18 @@ unreachable PostgreSQL fails instead of skipping), FLYWHEEL_LOG (server log filt
 the server's stderr is printed when a test fails).
 """
 
-import json
-import os
 import secrets
-import select
-import shutil
-import signal
-import socket
-import subprocess
+import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("FLYWHEEL_BIN", str(REPO / "target" / "debug" / "flywheel"))
-PG_URL = os.environ.get("FLYWHEEL_TEST_PG", "postgres://postgres@127.0.0.1:5432/test")
-ADMIN_TOKEN = "sdk-test-admin-token"
-IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
-
-
-def pg_reachable():
-    u = urllib.parse.urlsplit(PG_URL)
-    try:
-        socket.create_connection((u.hostname or "127.0.0.1", u.port or 5432), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
-class Server:
-    def __init__(self, store, tmp_path):
-        self.store_args, self.schema = [], None
-        if store == "postgres":
-            self.schema = "sdk_" + secrets.token_hex(6)
-            self.store_args = ["--store", f"{PG_URL}?schema={self.schema}"]
-        self.base = [BIN, "--data-dir", str(tmp_path / "data"), *self.store_args]
-        self.log_path = tmp_path / "server.log"
-        self.proc = None
-
-    def start(self):
-        out = subprocess.run([*self.base, "keys", "create", "sdk-test", "--format", "json"],
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, f"keys create failed: {out.stderr}"
-        self.write_key = json.loads(out.stdout)["secret"]
-        env = {**os.environ, "FLYWHEEL_ADMIN_TOKEN": ADMIN_TOKEN}
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([*self.base, "serve", "--listen", "127.0.0.1:0"],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-                if line.startswith("listening on "):
-                    self.url = line.split()[-1].rstrip("/")
-                    return
-                if not line and self.proc.poll() is not None:
-                    break
-        raise AssertionError(f"server did not start:\n{self.log_path.read_text()}")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.proc.stdout.close()
-            self.log.close()
-        if self.schema and shutil.which("psql"):  # best effort: leave no test schemas behind
-            subprocess.run(["psql", PG_URL, "-qc", f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"],
-                           capture_output=True, timeout=30)
-
-    def get(self, path):
-        """GET an admin API path; returns (status, parsed JSON body)."""
-        req = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as res:
-                return res.status, json.load(res)
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
-
-    def profile(self, pid, sub=""):
-        status, body = self.get(f"/api/v1/profiles/{urllib.parse.quote(pid, safe=':')}{sub}")
-        assert status == 200, f"GET profile {pid}{sub}: {status} {body}"
-        return body
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from flywheel_server import IN_CI, PG_URL, Server, pg_reachable  # noqa: E402
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

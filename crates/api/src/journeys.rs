@@ -318,7 +318,7 @@ pub async fn open_pixel(State(s): State<Arc<AppState>>, Path(token): Path<String
         .into_response()
 }
 
-/// `GET /t/c/{token}`: a tracked link — records `Link Clicked` and redirects (302) to
+/// `GET /t/c/{token}`: a tracked link — records `Link Clicked` and redirects (303 See Other) to
 /// the destination sealed in the token; a forged token is 404.
 pub async fn click(State(s): State<Arc<AppState>>, Path(token): Path<String>) -> Result<Response, ApiError> {
     let url = s.journeys.clicked(&token).await?;

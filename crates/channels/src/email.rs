@@ -72,6 +72,10 @@ pub struct SmtpSettings {
     pub from: String,
     /// The longest the relay may take to connect or to answer one command, in seconds.
     pub timeout_secs: u64,
+    /// Connections kept open to the relay, and sends in flight at once (default 4):
+    /// relays limit concurrent connections, and a message whose connection drops before
+    /// its `250` may still be delivered — fewer in flight, fewer such doubts.
+    pub max_connections: u32,
 }
 
 /// [`SmtpSettings`] as written in configuration, with the defaults still to apply.
@@ -88,6 +92,12 @@ struct SmtpSettingsFile {
     from: String,
     #[serde(default = "default_timeout_secs")]
     timeout_secs: u64,
+    #[serde(default = "default_max_connections")]
+    max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    4
 }
 
 fn default_timeout_secs() -> u64 {
@@ -104,6 +114,7 @@ impl From<SmtpSettingsFile> for SmtpSettings {
             password: f.password,
             from: f.from,
             timeout_secs: f.timeout_secs,
+            max_connections: f.max_connections,
         }
     }
 }
@@ -119,6 +130,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("from", &self.from)
             .field("timeout_secs", &self.timeout_secs)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -203,6 +215,36 @@ pub struct SmtpEmail {
     transport: SmtpTransport,
     from: Mailbox,
     relay: String,
+    slots: std::sync::Arc<Slots>,
+}
+
+/// A counting semaphore for blocking threads: at most `max_connections` sends at once
+/// (lettre's pool caps idle connections, not concurrent ones).
+#[derive(Debug)]
+struct Slots {
+    free: std::sync::Mutex<u32>,
+    freed: std::sync::Condvar,
+}
+
+impl Slots {
+    fn take(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(|p| p.into_inner());
+        *free += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 impl std::fmt::Debug for SmtpEmail {
@@ -259,6 +301,11 @@ impl SmtpEmail {
         if settings.timeout_secs == 0 {
             return Err(EmailError::BadSettings("timeout_secs must be at least 1".into()));
         }
+        if settings.max_connections == 0 {
+            return Err(EmailError::BadSettings(
+                "max_connections must be at least 1".into(),
+            ));
+        }
         let credentials = match (&settings.username, &settings.password) {
             (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password.clone())),
             (None, None) => None,
@@ -284,7 +331,7 @@ impl SmtpEmail {
             .port(settings.port)
             .tls(tls)
             .timeout(Some(Duration::from_secs(settings.timeout_secs)))
-            .pool_config(PoolConfig::new());
+            .pool_config(PoolConfig::new().max_size(settings.max_connections));
         if let Some(credentials) = credentials {
             builder = builder.credentials(credentials);
         }
@@ -292,6 +339,10 @@ impl SmtpEmail {
             transport: builder.build(),
             from,
             relay: format!("{host}:{}", settings.port),
+            slots: std::sync::Arc::new(Slots {
+                free: std::sync::Mutex::new(settings.max_connections),
+                freed: std::sync::Condvar::new(),
+            }),
         })
     }
 
@@ -380,6 +431,7 @@ impl SmtpEmail {
     /// that stops it (4xx, timeout, connection, TLS) is [`EmailOutcome::Failed`], to be
     /// retried.
     pub fn send(&self, msg: &EmailMessage) -> EmailOutcome {
+        let _slot = self.slots.take();
         let message = match self.build(msg) {
             Ok(m) => m,
             Err(e) => {
@@ -488,6 +540,7 @@ mod tests {
             password: None,
             from: "優選商店 <shop@example.com>".into(),
             timeout_secs: 10,
+            max_connections: 4,
         }
     }
 

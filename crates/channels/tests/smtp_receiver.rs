@@ -118,6 +118,7 @@ fn settings(port: u16) -> SmtpSettings {
         password: None,
         from: "優選商店 <shop@example.com>".into(),
         timeout_secs: 5,
+        max_connections: 4,
     }
 }
 

@@ -121,9 +121,126 @@ pub enum Command {
     /// Referrals (裂變): invite codes and referrals.
     #[command(subcommand)]
     Referral(ReferralCommand),
+    /// Journeys (營銷自動化, docs/journeys.md): save, start, pause, stop, dry-run, per-step
+    /// counts, the seed templates. A running server sees changes within a second.
+    #[command(subcommand)]
+    Journey(JourneyCommand),
+    /// The message log: what was sent, suppressed (and why), delivered, opened, clicked.
+    Messages(MessagesArgs),
+    /// Show or set a user's consent per channel (email, sms, push, wechat, webhook; `*`
+    /// is the global suppression).
+    Consent(ConsentArgs),
     /// Price a cart with promotions and coupons from a JSON file (docs/pricing.md): every
     /// line's payable amount, the rules applied and why the others did not apply.
     Price(PriceArgs),
+}
+
+/// Journey commands.
+#[derive(Debug, Subcommand)]
+pub enum JourneyCommand {
+    /// List journeys with version and status.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Print a journey's current definition (JSON).
+    Show {
+        /// Journey name.
+        name: String,
+    },
+    /// Save a definition from a JSON file (`-` reads stdin): a new journey is a draft, a
+    /// changed one a new version (running users finish on theirs).
+    Save {
+        /// The definition (docs/journeys.md).
+        file: PathBuf,
+        /// Start it once saved.
+        #[arg(long)]
+        start: bool,
+    },
+    /// Start (or resume) a journey.
+    Start {
+        /// Journey name.
+        name: String,
+    },
+    /// Pause a journey: no entries, runs hold.
+    Pause {
+        /// Journey name.
+        name: String,
+    },
+    /// Stop a journey: no entries, every run in progress ends.
+    Stop {
+        /// Journey name.
+        name: String,
+    },
+    /// Delete a journey without runs in progress.
+    Delete {
+        /// Journey name.
+        name: String,
+    },
+    /// The path each user would take now, sending nothing.
+    DryRun {
+        /// Journey name (or a definition file with --file).
+        name: String,
+        /// User ids, comma separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        users: Vec<String>,
+        /// Walk this unsaved definition instead.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Visits per step, runs per state, messages per status.
+    Stats {
+        /// Journey name.
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// List the seed templates shipped with Flywheel.
+    Templates,
+    /// Save seed templates (all, or the named ones) as drafts, with the coupon templates
+    /// they issue.
+    Install {
+        /// Template names (default: all).
+        names: Vec<String>,
+        /// Start them once saved.
+        #[arg(long)]
+        start: bool,
+    },
+}
+
+/// `flywheel messages`.
+#[derive(Debug, Args)]
+pub struct MessagesArgs {
+    /// Messages of this user.
+    #[arg(long, conflicts_with_all = ["journey", "run"], required_unless_present_any = ["journey", "run"])]
+    pub user: Option<String>,
+    /// Messages of this journey.
+    #[arg(long, conflicts_with = "run")]
+    pub journey: Option<String>,
+    /// Messages of this run.
+    #[arg(long)]
+    pub run: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10000))]
+    pub limit: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// `flywheel consent`.
+#[derive(Debug, Args)]
+pub struct ConsentArgs {
+    /// User id.
+    pub user: String,
+    /// Channel to set (`*`: global suppression).
+    #[arg(long, requires = "state")]
+    pub channel: Option<String>,
+    /// `subscribed`, `unsubscribed`, `unknown`; for `*`: `suppressed` or `none`.
+    #[arg(long, requires = "channel")]
+    pub state: Option<String>,
 }
 
 /// Coupon commands.

@@ -10,6 +10,7 @@ mod demo;
 mod demo_data;
 mod growth_cmd;
 mod hooks;
+mod journey_cmd;
 mod output;
 mod price_cmd;
 mod serve;

@@ -37,6 +37,8 @@ pub(crate) enum Done {
 pub(crate) enum Outcome {
     /// Done, with its result for the record.
     Done(Value),
+    /// Done, with its result and the message to log with it.
+    Logged(Value, Box<crate::db::MessageRow>),
     /// Not done yet: try again at this time; `forget` drops the pending record (nothing
     /// was attempted, e.g. quiet hours), else it stays for the retry to reuse the key.
     Later { at: i64, forget: bool },
@@ -73,28 +75,40 @@ fn count_attempt(run: &mut RunRow, step: &str) -> u32 {
 }
 
 impl Engine {
-    /// Does step `i` of `run` once and moves the run past it.
+    /// Records `pending` for every effect key not yet recorded, in one transaction, and
+    /// answers what was recorded before (settled result, `pending`, or nothing).
+    pub(crate) async fn mark_pending(&self, keys: Vec<String>) -> crate::Result<Vec<Option<String>>> {
+        let now = self.now();
+        Ok(self
+            .0
+            .store
+            .write_with(move |c| {
+                let mut prior = Vec::with_capacity(keys.len());
+                for k in &keys {
+                    let p = timers::effect(c, k)?;
+                    if p.is_none() {
+                        timers::record_effect(c, k, "pending", now)?;
+                    }
+                    prior.push(p);
+                }
+                Ok(prior)
+            })
+            .await?)
+    }
+
+    /// Does step `i` of `run` once (its key already marked, with `prior` what was
+    /// recorded before) and moves the run past it. A message is logged in the same
+    /// transaction that settles the effect: the moment between a provider accepting it
+    /// and that commit is the only one in which a crash makes it go out again.
     pub(crate) async fn effect(
         &self,
         journey: Arc<Journey>,
         mut run: RunRow,
         i: usize,
+        prior: Option<String>,
     ) -> crate::Result<Done> {
         let step = &journey.steps[i];
         let key = effect_key(&run.id, &step.id);
-        let now = self.now();
-        let k = key.clone();
-        let prior = self
-            .0
-            .store
-            .write_with(move |c| match timers::effect(c, &k)? {
-                Some(r) => Ok(Some(r)),
-                None => {
-                    timers::record_effect(c, &k, "pending", now)?;
-                    Ok(None)
-                }
-            })
-            .await?;
         let recovering = prior.as_deref() == Some("pending");
         let outcome = match prior.as_deref() {
             Some(done) if done != "pending" => {
@@ -102,8 +116,13 @@ impl Engine {
             }
             _ => self.perform(&journey, &mut run, i, &key, recovering).await,
         };
+        let mut message = None;
         let (result, later) = match outcome {
             Outcome::Done(v) => (Some(v), None),
+            Outcome::Logged(v, m) => {
+                message = Some(m);
+                (Some(v), None)
+            }
             Outcome::Failed(reason) => {
                 self.0.stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(run = %run.id, step = %step.id, %reason, "journey step failed");
@@ -139,6 +158,9 @@ impl Engine {
             .0
             .store
             .write_with(move |c| {
+                if let Some(m) = &message {
+                    db::log_message(c, m)?;
+                }
                 timers::settle_effect(c, &key, &text, now)?;
                 db::update_run(c, &saved, now)
             })

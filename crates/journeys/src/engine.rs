@@ -32,6 +32,9 @@ use crate::delivery::DeliveryPolicy;
 use crate::providers::Providers;
 use crate::walk::{self, Park, Probe};
 
+/// Effects a worker does at once (provider calls in flight).
+const MAX_IN_FLIGHT: usize = 32;
+
 /// Engine settings (`[journeys]` in `flywheel.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -163,6 +166,9 @@ pub(crate) struct Inner {
     pub(crate) link_secret: Vec<u8>,
     pub(crate) defs: RwLock<Defs>,
     pub(crate) templates: std::sync::Mutex<HashMap<String, Arc<flywheel_channels::MessageTemplate>>>,
+    /// Runs a worker of this process is advancing: a timer of theirs claimed again (its
+    /// lease ran out during a slow provider call) is left alone, not advanced twice.
+    pub(crate) in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
     pub(crate) timers_due: Notify,
     pub(crate) events_arrived: Notify,
     pub(crate) stopping: AtomicBool,
@@ -209,6 +215,7 @@ impl Engine {
             link_secret,
             defs: RwLock::default(),
             templates: Default::default(),
+            in_flight: Default::default(),
             timers_due: Notify::new(),
             events_arrived: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -444,6 +451,11 @@ impl Engine {
             }
         }
         let n = work.len() + scheduled.len() + orphans.len();
+        let mine: Vec<String> = {
+            let mut busy = self.0.in_flight.lock().map_err(|_| crate::Error::Poisoned)?;
+            work.retain(|r| busy.insert(r.id.clone()));
+            work.iter().map(|r| r.id.clone()).collect()
+        };
         if !orphans.is_empty() {
             self.0
                 .store
@@ -460,7 +472,13 @@ impl Engine {
                 tracing::warn!(timer = %t.key, error = %e, "scheduled journey trigger failed; it fires again after its lease");
             }
         }
-        self.advance(work, now).await?;
+        let advanced = self.advance(work, now).await;
+        if let Ok(mut busy) = self.0.in_flight.lock() {
+            for id in &mine {
+                busy.remove(id);
+            }
+        }
+        advanced?;
         Ok(n)
     }
 
@@ -498,10 +516,20 @@ impl Engine {
             if effects.is_empty() {
                 break;
             }
+            let keys = effects
+                .iter()
+                .map(|(j, run, i)| crate::effects::effect_key(&run.id, &j.steps[*i].id))
+                .collect();
+            let priors = self.mark_pending(keys).await?;
             let mut tasks = tokio::task::JoinSet::new();
-            for (j, run, i) in effects {
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+            for ((j, run, i), prior) in effects.into_iter().zip(priors) {
                 let e = self.clone();
-                tasks.spawn(async move { e.effect(j, run, i).await });
+                let slots = in_flight.clone();
+                tasks.spawn(async move {
+                    let _slot = slots.acquire_owned().await;
+                    e.effect(j, run, i, prior).await
+                });
             }
             let mut deferred = Vec::new();
             while let Some(done) = tasks.join_next().await {

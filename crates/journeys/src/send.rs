@@ -281,15 +281,6 @@ impl Engine {
             }
         };
         log.subject = rendered.subject.clone();
-        log.status = "sending".into();
-        let l = log.clone();
-        if let Err(e) = self.0.store.write_with(move |c| db::log_message(c, &l)).await {
-            return Outcome::Later {
-                at: now + 5_000,
-                forget: false,
-            }
-            .note(&e.to_string());
-        }
         // Send.
         let attempt = match channel {
             Channel::Email => {
@@ -407,7 +398,8 @@ impl Engine {
         }
     }
 
-    /// Logs the message's final status; the step is done either way.
+    /// The message's final status, logged when the effect settles; the step is done
+    /// either way.
     async fn finish(
         &self,
         mut log: MessageRow,
@@ -421,16 +413,7 @@ impl Engine {
         log.status = status.into();
         log.reason = reason;
         log.updated_at = self.now();
-        let l = log.clone();
-        match self.0.store.write_with(move |c| db::log_message(c, &l)).await {
-            Ok(()) => Outcome::Done(result),
-            // The effect stays pending; the retry sends with the same id.
-            Err(e) => Outcome::Later {
-                at: self.now() + 5_000,
-                forget: false,
-            }
-            .note(&e.to_string()),
-        }
+        Outcome::Logged(result, Box::new(log))
     }
 
     fn template(

@@ -1,0 +1,154 @@
+"""A `flywheel serve` process for end-to-end tests: SQLite in a temporary data dir or a
+fresh PostgreSQL schema, an optional `flywheel.toml`, admin calls, a graceful stop or a
+SIGKILL, and a restart on the same data.
+
+Environment: FLYWHEEL_BIN (the binary; default <repo>/target/debug/flywheel),
+FLYWHEEL_TEST_PG (default postgres://postgres@127.0.0.1:5432/test), CI=true (an
+unreachable PostgreSQL fails instead of skipping).
+"""
+
+import json
+import os
+import secrets
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = os.environ.get("FLYWHEEL_BIN", str(REPO / "target" / "debug" / "flywheel"))
+PG_URL = os.environ.get("FLYWHEEL_TEST_PG", "postgres://postgres@127.0.0.1:5432/test")
+ADMIN_TOKEN = "e2e-test-admin-token"
+IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def pg_reachable():
+    u = urllib.parse.urlsplit(PG_URL)
+    try:
+        socket.create_connection((u.hostname or "127.0.0.1", u.port or 5432), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+class Server:
+    def __init__(self, store, tmp_path, config=None, listen="127.0.0.1:0"):
+        self.store_args, self.schema = [], None
+        if store == "postgres":
+            self.schema = "sdk_" + secrets.token_hex(6)
+            self.store_args = ["--store", f"{PG_URL}?schema={self.schema}"]
+        config_args = []
+        if config is not None:
+            path = tmp_path / "flywheel.toml"
+            path.write_text(config)
+            config_args = ["--config", str(path)]
+        self.base = [BIN, *config_args, "--data-dir", str(tmp_path / "data"), *self.store_args]
+        self.listen = listen
+        self.log_path = tmp_path / "server.log"
+        self.proc = None
+        self.log = None
+        self.write_key = None
+
+    def cli(self, *args):
+        out = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, f"flywheel {' '.join(args)} failed: {out.stderr}"
+        return out.stdout
+
+    def start(self):
+        if self.write_key is None:
+            self.write_key = json.loads(self.cli("keys", "create", "e2e", "--format", "json"))["secret"]
+        env = {**os.environ, "FLYWHEEL_ADMIN_TOKEN": ADMIN_TOKEN}
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([*self.base, "serve", "--listen", self.listen],
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if ready:
+                line = self.proc.stdout.readline()
+                if line.startswith("listening on "):
+                    self.url = line.split()[-1].rstrip("/")
+                    # Restart on the same port (links in sent messages keep working).
+                    self.listen = self.url.removeprefix("http://")
+                    return
+                if not line and self.proc.poll() is not None:
+                    break
+        raise AssertionError(f"server did not start:\n{self.log_path.read_text()}")
+
+    def kill(self):
+        """SIGKILL: no shutdown at all."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+        self.proc = None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stdout.close()
+            self.log.close()
+        if self.schema and shutil.which("psql"):  # best effort: leave no test schemas behind
+            subprocess.run(["psql", PG_URL, "-qc", f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"],
+                           capture_output=True, timeout=30)
+
+    def request(self, method, path, body=None, headers=None, admin=True):
+        """Calls the server; returns (status, parsed JSON body or raw bytes, headers)."""
+        h = dict(headers or {})
+        if admin:
+            h["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.url + path, data=data, headers=h, method=method)
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            with opener.open(req, timeout=30) as res:
+                raw = res.read()
+                return res.status, parse(raw, res.headers), res.headers
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            return e.code, parse(raw, e.headers), e.headers
+
+    def get(self, path):
+        """GET an admin API path; returns (status, parsed JSON body)."""
+        status, body, _ = self.request("GET", path)
+        return status, body
+
+    def profile(self, pid, sub=""):
+        status, body = self.get(f"/api/v1/profiles/{urllib.parse.quote(pid, safe=':')}{sub}")
+        assert status == 200, f"GET profile {pid}{sub}: {status} {body}"
+        return body
+
+    def track(self, batch):
+        """POSTs a tracking batch with the write key."""
+        import base64
+        auth = base64.b64encode(f"{self.write_key}:".encode()).decode()
+        status, body, _ = self.request("POST", "/v1/batch", {"batch": batch},
+                                       headers={"Authorization": f"Basic {auth}"}, admin=False)
+        assert status == 200, f"tracking: {status} {body}"
+        return body
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def parse(raw, headers):
+    if "json" in (headers.get("Content-Type") or ""):
+        return json.loads(raw or b"null")
+    return raw
