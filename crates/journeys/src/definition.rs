@@ -235,7 +235,8 @@ pub struct Schedule {
 pub enum DateKind {
     /// The `birthday` trait (`YYYY-MM-DD` or `MM-DD`); 29 Feb counts on 28 Feb in other years.
     Birthday,
-    /// The expiry of an unused coupon the user holds (F14: lead time 3 days by default).
+    /// An unused coupon the user holds expires within `days_before` days (F14: lead time
+    /// 3 days in the seed template); one run per coupon.
     CouponExpiry,
     /// The anniversary of the user's first paid order.
     FirstOrderAnniversary,
@@ -473,6 +474,9 @@ pub enum Action {
         /// Coupon template id.
         template: String,
     },
+    /// Grant the member tier's birthday perk (R7.6, F17: a higher tier's is worth at
+    /// least a lower one's), once per user per year; later messages see it as `perk`.
+    BirthdayPerk,
     /// Award points.
     Points {
         /// How many.

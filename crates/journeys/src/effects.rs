@@ -141,9 +141,10 @@ impl Engine {
             return Ok(Done::Later(run, at));
         }
         let result = result.unwrap_or(Value::Null);
-        if let (Action::Coupon { .. }, Some(coupon)) = (&step.action, result.get("coupon")) {
-            if let Some(ctx) = run.context.as_object_mut() {
-                ctx.insert("coupon".into(), coupon.clone());
+        // What later messages see: the coupon issued, the perk granted.
+        for field in ["coupon", "perk"] {
+            if let (Some(v), Some(ctx)) = (result.get(field), run.context.as_object_mut()) {
+                ctx.insert(field.into(), v.clone());
             }
         }
         walk::push_path(&mut run, &step.id);
@@ -202,6 +203,24 @@ impl Engine {
                 match loyalty.award(&run.user_id, key, *amount).await {
                     Ok(p) => Outcome::Done(json!({ "points": amount, "balance": p.balance })),
                     Err(e) => Outcome::Failed(format!("points: {e}")),
+                }
+            }
+            Action::BirthdayPerk => {
+                let Some(loyalty) = &services.loyalty else {
+                    return Outcome::Failed("loyalty is not available here".into());
+                };
+                let tier = match loyalty.tier_of(&run.user_id, self.0.clock.now()).await {
+                    Ok(t) => t.tier,
+                    Err(e) => return Outcome::Failed(format!("tier: {e}")),
+                };
+                match loyalty.birthday_perks(&[(run.user_id.clone(), tier)]).await {
+                    Ok(perks) => match perks.into_iter().next() {
+                        Some(p) => Outcome::Done(json!({"perk": {
+                            "tier": p.tier, "value_yuan": p.value.to_yuan_string(), "year": p.year, "granted_now": p.granted_now,
+                        }})),
+                        None => Outcome::Done(json!({"perk": {"tier": null, "value_yuan": "0.00"}})),
+                    },
+                    Err(e) => Outcome::Failed(format!("birthday perk: {e}")),
                 }
             }
             Action::AddTag { tag } | Action::RemoveTag { tag } => {

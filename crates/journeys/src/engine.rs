@@ -189,6 +189,8 @@ pub fn catalog() -> VariableCatalog {
             "run.key",
             "event.*",
             "links.open_pixel",
+            "perk.tier",
+            "perk.value_yuan",
         ]
         .into_iter()
         .map(String::from),
@@ -277,11 +279,18 @@ impl Engine {
             }
         });
         if let Some(bus) = bus {
-            let e = self.clone();
-            tokio::spawn(async move { e.bus_loop(bus).await });
+            self.listen(bus);
         }
         self.ensure_schedules().await?;
         Ok(())
+    }
+
+    /// Enters users into segment- and tag-triggered journeys from `bus` transitions
+    /// (a task on the current runtime; [`Engine::start`] calls it).
+    pub fn listen(&self, bus: Arc<dyn flywheel_core::bus::Bus>) {
+        let e = self.clone();
+        let rx = bus.subscribe();
+        tokio::spawn(async move { e.bus_loop(rx).await });
     }
 
     /// Stops the loops (they finish the batch in hand).

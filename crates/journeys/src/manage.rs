@@ -514,6 +514,7 @@ fn describe(j: &Journey, entry: &str) -> String {
         ),
         Action::Coupon { template } => format!("issue coupon {template}"),
         Action::Points { amount, .. } => format!("award {amount} points"),
+        Action::BirthdayPerk => "grant the tier's birthday perk".into(),
         Action::AddTag { tag } => format!("tag {tag}"),
         Action::RemoveTag { tag } => format!("untag {tag}"),
         Action::SetTrait { name, .. } => format!("set {name}"),

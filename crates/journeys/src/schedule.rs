@@ -93,6 +93,7 @@ fn date_targets(
     c: &mut dyn Conn,
     kind: &DateKind,
     day: NaiveDate,
+    now: i64,
     tz: Tz,
 ) -> flywheel_store::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
@@ -115,11 +116,14 @@ fn date_targets(
             }
         }
         DateKind::CouponExpiry => {
-            let (from, to) = day_bounds(day, tz);
+            // Unused coupons expiring from now to the end of the target day: a coupon
+            // issued with less lead time than `days_before` is still reminded of, and the
+            // run key (the coupon) keeps it to one reminder.
+            let (_, to) = day_bounds(day, tz);
             for r in c.query(
                 "SELECT owner, id FROM coupons WHERE state = 'issued' AND owner IS NOT NULL \
-                 AND valid_until >= $1 AND valid_until < $2 ORDER BY owner, id",
-                &[Param::I64(from), Param::I64(to)],
+                 AND valid_until > $1 AND valid_until < $2 ORDER BY owner, id",
+                &[Param::I64(now), Param::I64(to)],
             )? {
                 out.push((r.text(0)?, r.text(1)?));
             }
@@ -239,10 +243,11 @@ impl Engine {
                 let day = from_millis(occurrence).with_timezone(&tz).date_naive()
                     + Duration::days(i64::from(d.days_before));
                 let kind = d.date.clone();
+                let now = self.now();
                 Ok(self
                     .0
                     .store
-                    .read_with(move |c| date_targets(c, &kind, day, tz))
+                    .read_with(move |c| date_targets(c, &kind, day, now, tz))
                     .await?)
             }
             Trigger::Schedule(s) => {
@@ -307,7 +312,9 @@ impl Engine {
                         context["coupon_id"] = json!(detail);
                     }
                     let trigger = match &j.trigger {
-                        Trigger::Date(d) if matches!(d.date, DateKind::NoSignIn { .. }) => {
+                        Trigger::Date(d)
+                            if matches!(d.date, DateKind::NoSignIn { .. } | DateKind::CouponExpiry) =>
+                        {
                             format!("{PREFIX}{user}:{detail}")
                         }
                         _ => format!("{PREFIX}@{occurrence}:{user}:{detail}"),
@@ -316,6 +323,7 @@ impl Engine {
                     // date); a lapse's is the last sign-in (once per lapse).
                     let key = match &j.trigger {
                         Trigger::Date(d) if matches!(d.date, DateKind::NoSignIn { .. }) => detail.clone(),
+                        Trigger::Date(d) if d.date == DateKind::CouponExpiry => format!("coupon:{detail}"),
                         Trigger::Date(_) => format!("{occurrence}{detail}"),
                         _ => String::new(),
                     };

@@ -102,7 +102,8 @@ mod tests {
                         "cart": {"items": [], "total_yuan": null, "url": null},
                         "shop": {"name": "店", "url": "https://shop.example"},
                         "links": {"unsubscribe": "https://x/u", "view_in_browser": null, "open_pixel": null},
-                        "journey": {"name": j.name, "step": s.id}, "run": {"key": ""}, "event": {}
+                        "journey": {"name": j.name, "step": s.id}, "run": {"key": ""}, "event": {},
+                        "perk": {"tier": null, "value_yuan": null}
                     });
                     let r = t
                         .render(&vars)

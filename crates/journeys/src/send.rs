@@ -148,7 +148,6 @@ impl Engine {
         key: &str,
     ) -> Outcome {
         let now = self.now();
-        let tz = self.0.config.timezone;
         let user = run.user_id.clone();
         let since = now - Duration::days(8).num_milliseconds();
         let activity_since = send
@@ -170,6 +169,14 @@ impl Engine {
                 .note(&format!("reading the profile: {e}"))
             }
         };
+        // Days, hours and quiet hours count in the user's timezone (`timezone` trait) when
+        // the profile has a valid one, else the shop's.
+        let tz = facts
+            .traits
+            .get("timezone")
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<chrono_tz::Tz>().ok())
+            .unwrap_or(self.0.config.timezone);
         let id = message_id_of(key);
         let mut log = MessageRow {
             id: id.clone(),
@@ -513,6 +520,7 @@ impl Engine {
             "cart": run.context.get("cart").cloned().unwrap_or_else(|| json!({"items": [], "total_yuan": null, "url": null})),
             "shop": {"name": self.0.config.shop_name, "url": self.0.config.shop_url},
             "links": {"unsubscribe": unsubscribe, "view_in_browser": null, "open_pixel": null},
+            "perk": run.context.get("perk").cloned().unwrap_or_else(|| json!({"tier": null, "value_yuan": null})),
             "journey": {"name": journey.name, "step": step},
             "run": {"key": run.key},
             "event": event,

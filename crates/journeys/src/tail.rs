@@ -256,8 +256,10 @@ impl Engine {
 
     /// Enters users from segment and tag transitions on the bus. (The bus is in-process:
     /// a transition published while the server was down does not trigger; documented.)
-    pub(crate) async fn bus_loop(&self, bus: Arc<dyn flywheel_core::bus::Bus>) {
-        let mut rx = bus.subscribe();
+    pub(crate) async fn bus_loop(
+        &self,
+        mut rx: tokio::sync::broadcast::Receiver<Arc<flywheel_core::bus::BusMessage>>,
+    ) {
         loop {
             let msg = match rx.recv().await {
                 Ok(m) => m,

@@ -30,20 +30,50 @@ fn the_configuration_example_parses() {
 fn every_seed_template_and_step_type_is_documented() {
     let doc = doc();
     for (name, _) in flywheel_journeys::seeds::JOURNEYS {
-        assert!(doc.contains(&format!("| `{name}` |")), "seed {name} missing from docs/journeys.md");
+        assert!(
+            doc.contains(&format!("| `{name}` |")),
+            "seed {name} missing from docs/journeys.md"
+        );
     }
     for t in [
-        "wait", "wait_until", "wait_for_event", "condition", "split", "send", "coupon", "points", "add_tag",
-        "set_trait", "webhook", "exit",
+        "wait",
+        "wait_until",
+        "wait_for_event",
+        "condition",
+        "split",
+        "send",
+        "coupon",
+        "points",
+        "birthday_perk",
+        "add_tag",
+        "set_trait",
+        "webhook",
+        "exit",
     ] {
         assert!(doc.contains(&format!("| `{t}`")), "step type {t} missing");
     }
     // Every step type the definition accepts is in that list (an unknown type is refused).
-    let step = |t: &str| format!(r#"{{"name":"x","trigger":{{"event":{{"name":"e"}}}},"steps":[{{"id":"s","type":"{t}"}}]}}"#);
-    let err = flywheel_journeys::Journey::from_json(&step("nope")).unwrap_err().to_string();
+    let step = |t: &str| {
+        format!(r#"{{"name":"x","trigger":{{"event":{{"name":"e"}}}},"steps":[{{"id":"s","type":"{t}"}}]}}"#)
+    };
+    let err = flywheel_journeys::Journey::from_json(&step("nope"))
+        .unwrap_err()
+        .to_string();
     for t in [
-        "wait", "wait_until", "wait_for_event", "condition", "split", "send", "coupon", "points", "add_tag",
-        "remove_tag", "set_trait", "webhook", "exit",
+        "wait",
+        "wait_until",
+        "wait_for_event",
+        "condition",
+        "split",
+        "send",
+        "coupon",
+        "points",
+        "birthday_perk",
+        "add_tag",
+        "remove_tag",
+        "set_trait",
+        "webhook",
+        "exit",
     ] {
         assert!(err.contains(t), "{t} not among the accepted types: {err}");
     }

@@ -1,0 +1,341 @@
+//! The journey engine under test: a store, the ingest pipeline, a controllable clock, a
+//! local webhook provider that records what it is sent (verifying the signature), and —
+//! for the seed fixtures — the audience engine, coupons and loyalty.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::TimeZone;
+use flywheel_audience::Audience;
+use flywheel_channels::{verify, Channel, RetryPolicy};
+use flywheel_core::bus::{Bus, InProcessBus};
+use flywheel_core::time::{from_millis, to_millis};
+use flywheel_core::FixedClock;
+use flywheel_ingest::ecommerce::materialise;
+use flywheel_ingest::message::{parse, Envelope};
+use flywheel_ingest::pipeline::CommitObserver;
+use flywheel_ingest::Pipeline;
+use flywheel_journeys::db::{MessageFilter, Status};
+use flywheel_journeys::engine::{Engine, EngineConfig, Services};
+use flywheel_journeys::providers::{Providers, WebhookSettings};
+use flywheel_journeys::Journey;
+use flywheel_store::{ApplyOutcome, NewEvent, Store};
+use serde_json::{json, Value};
+
+pub const SECRET: &str = "whsec_test";
+
+/// Requests the provider saw: (signature ok, idempotency key, body).
+pub type Seen = Arc<Mutex<Vec<(bool, String, Value)>>>;
+
+/// A provider answering each request with the next scripted status (then 200).
+pub fn provider(script: Vec<u16>) -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/send", listener.local_addr().unwrap());
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let mut script = script.into_iter();
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut signature, mut key) = (0usize, String::new(), String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    match k.to_ascii_lowercase().as_str() {
+                        "content-length" => length = v.trim().parse().unwrap(),
+                        "x-flywheel-signature" => signature = v.trim().to_string(),
+                        "idempotency-key" => key = v.trim().to_string(),
+                        _ => {}
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+            let ok = verify(SECRET.as_bytes(), &signature, &body, now, Duration::from_secs(60)).is_ok();
+            log.lock()
+                .unwrap()
+                .push((ok, key, serde_json::from_slice(&body).unwrap()));
+            let status = script.next().unwrap_or(200);
+            let mut out = stream;
+            let _ = write!(
+                out,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, seen)
+}
+
+pub fn shanghai(s: &str) -> i64 {
+    chrono_tz::Asia::Shanghai
+        .from_local_datetime(&chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.3f").unwrap())
+        .unwrap()
+        .timestamp_millis()
+}
+
+struct AudienceFeed(Audience);
+
+impl CommitObserver for AudienceFeed {
+    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: Range<usize>, outcome: &ApplyOutcome) {
+        self.0.observe(events, range, outcome);
+    }
+}
+
+pub struct Shop {
+    pub store: Store,
+    pub pipeline: Pipeline,
+    pub clock: Arc<FixedClock>,
+    pub engine: Engine,
+    pub seen: Seen,
+    pub audience: Option<Audience>,
+    pub coupons: Option<flywheel_promotions::coupons::CouponService>,
+    pub loyalty: Option<flywheel_loyalty::Loyalty>,
+    seq: u64,
+}
+
+fn retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        initial_delay_ms: 1_000,
+        max_delay_ms: 60_000,
+    }
+}
+
+fn sms_provider(url: String) -> BTreeMap<Channel, WebhookSettings> {
+    let mut providers = BTreeMap::new();
+    providers.insert(
+        Channel::Sms,
+        WebhookSettings {
+            url,
+            secret: SECRET.into(),
+        },
+    );
+    providers
+}
+
+impl Shop {
+    /// The engine alone (no audience, coupons or loyalty), SMS through the local provider
+    /// answering with `script` (then 200).
+    pub async fn new(store: Store, script: Vec<u16>, start: i64) -> Shop {
+        let (url, seen) = provider(script);
+        let clock = Arc::new(FixedClock::new(from_millis(start)));
+        let pipeline = Pipeline::start(store.clone(), Default::default());
+        let providers = Providers::connect(None, &sms_provider(url), retry()).unwrap();
+        let config = EngineConfig {
+            retry: retry(),
+            ..EngineConfig::default()
+        };
+        let services = Services {
+            pipeline: Some(pipeline.clone()),
+            ..Services::default()
+        };
+        let engine = Engine::new(
+            store.clone(),
+            clock.clone(),
+            config,
+            providers,
+            services,
+            b"links".to_vec(),
+        );
+        engine.prepare(true).await.unwrap();
+        Shop {
+            store,
+            pipeline,
+            clock,
+            engine,
+            seen,
+            audience: None,
+            coupons: None,
+            loyalty: None,
+            seq: 0,
+        }
+    }
+
+    /// Every service: the audience engine fed by the pipeline (segment transitions on a
+    /// bus the engine listens to), coupons, loyalty; SMS through the local provider.
+    pub async fn full(store: Store, start: i64) -> Shop {
+        let (url, seen) = provider(vec![]);
+        let clock = Arc::new(FixedClock::new(from_millis(start)));
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
+        let audience = Audience::open(store.clone(), Default::default(), bus.clone(), clock.clone())
+            .await
+            .unwrap();
+        let pipeline = Pipeline::start_observed(
+            store.clone(),
+            Default::default(),
+            Some(Arc::new(AudienceFeed(audience.clone()))),
+        );
+        let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
+        let loyalty =
+            flywheel_loyalty::Loyalty::new(store.clone(), clock.clone(), Default::default()).unwrap();
+        let providers = Providers::connect(None, &sms_provider(url), retry()).unwrap();
+        let config = EngineConfig {
+            retry: retry(),
+            ..EngineConfig::default()
+        };
+        let services = Services {
+            audience: Some(audience.clone()),
+            coupons: Some(coupons.clone()),
+            loyalty: Some(loyalty.clone()),
+            pipeline: Some(pipeline.clone()),
+        };
+        let engine = Engine::new(
+            store.clone(),
+            clock.clone(),
+            config,
+            providers,
+            services,
+            b"links".to_vec(),
+        );
+        engine.prepare(true).await.unwrap();
+        engine.listen(bus);
+        for t in flywheel_journeys::seeds::coupon_templates().unwrap() {
+            coupons.create_template(t).await.unwrap();
+        }
+        Shop {
+            store,
+            pipeline,
+            clock,
+            engine,
+            seen,
+            audience: Some(audience),
+            coupons: Some(coupons),
+            loyalty: Some(loyalty),
+            seq: 0,
+        }
+    }
+
+    pub fn at(&self, t: i64) {
+        self.clock.set(from_millis(t));
+        if let Some(a) = &self.audience {
+            a.tick();
+        }
+    }
+
+    pub fn clock_now(&self) -> flywheel_core::Timestamp {
+        flywheel_core::Clock::now(self.clock.as_ref())
+    }
+
+    pub fn now(&self) -> i64 {
+        to_millis(flywheel_core::Clock::now(self.clock.as_ref()))
+    }
+
+    /// Submits one message stamped now (or at `msg["timestamp"]` when given).
+    pub async fn submit(&mut self, msg: Value) {
+        self.seq += 1;
+        let mut msg = msg;
+        msg["messageId"] = json!(format!("m{}", self.seq));
+        if msg.get("timestamp").is_none() {
+            msg["timestamp"] = json!(from_millis(self.now()).to_rfc3339());
+        }
+        let env = Envelope {
+            index: 0,
+            kind: None,
+            received_at: Some(from_millis(self.now())),
+            sent_at: None,
+            context: None,
+            integrations: None,
+        };
+        let parsed = parse(msg, &env).unwrap();
+        let ev = materialise(parsed.event, None, 0).unwrap();
+        self.pipeline.submit(vec![ev]).await.unwrap();
+        if let Some(a) = &self.audience {
+            a.flush().await;
+        }
+        while self.engine.tail_once().await.unwrap() > 0 {}
+    }
+
+    pub async fn user(&mut self, id: &str, phone: &str) {
+        self.submit(json!({"type": "identify", "userId": id, "traits": {"phone": phone}}))
+            .await;
+        self.engine
+            .set_consent(id, "sms", "subscribed", "test")
+            .await
+            .unwrap();
+    }
+
+    pub async fn track(&mut self, user: &str, name: &str, props: Value) {
+        self.submit(json!({"type": "track", "userId": user, "event": name, "properties": props}))
+            .await;
+    }
+
+    /// A past event at `at` (ms).
+    pub async fn track_at(&mut self, user: &str, name: &str, props: Value, at: i64) {
+        self.submit(
+            json!({"type": "track", "userId": user, "event": name, "properties": props,
+            "timestamp": from_millis(at).to_rfc3339()}),
+        )
+        .await;
+    }
+
+    pub async fn fire(&self) {
+        // Segment transitions reach the engine through the bus: give them a moment.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        while self.engine.fire_due().await.unwrap() > 0 {}
+    }
+
+    pub async fn journey(&self, def: Value) {
+        let j = Journey::from_json(&def.to_string()).unwrap();
+        self.start(&j).await;
+    }
+
+    pub async fn start(&self, j: &Journey) {
+        self.engine.save(j).await.unwrap();
+        self.engine.set_status(&j.name, Status::Active).await.unwrap();
+    }
+
+    pub async fn seed(&self, name: &str) {
+        let j = flywheel_journeys::seeds::journeys()
+            .unwrap()
+            .into_iter()
+            .find(|j| j.name == name)
+            .unwrap();
+        self.start(&j).await;
+    }
+
+    pub fn sent_to(&self) -> Vec<String> {
+        let mut to: Vec<String> = self
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, b)| b["user_id"].as_str().unwrap().to_string())
+            .collect();
+        to.sort();
+        to
+    }
+
+    pub fn texts_to(&self, user: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, b)| b["user_id"] == user)
+            .map(|(_, _, b)| b["text"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub async fn statuses(&self, user: &str) -> Vec<String> {
+        self.engine
+            .messages(MessageFilter::User, user, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| format!("{}:{}", m.status, m.reason.unwrap_or_default()))
+            .collect()
+    }
+}
