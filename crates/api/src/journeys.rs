@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
 use flywheel_journeys::db::{MessageFilter, MessageRow, RunRow, Status};
-use flywheel_journeys::manage::{DryRunPath, JourneyInfo, JourneyStats};
+use flywheel_journeys::manage::{DryRunPath, JourneyInfo, JourneyStats, Preview};
 use flywheel_journeys::Journey;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -180,6 +180,36 @@ pub async fn dry_run(
         None => s.journeys.get(&name).await?.definition,
     };
     Ok(Json(s.journeys.dry_run(&j, &req.users).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewRequest {
+    /// The user to render for.
+    user_id: String,
+    /// The send step.
+    step: String,
+    /// An unsaved definition (else the stored one).
+    #[serde(default)]
+    definition: Option<Value>,
+}
+
+/// `POST /api/v1/journeys/{name}/preview`: `{"user_id", "step", "definition"?}` — a send
+/// step's message rendered for that user, not sent.
+pub async fn preview(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    body: AdminBody,
+) -> Result<Json<Preview>, ApiError> {
+    s.admin.check(&h)?;
+    let req: PreviewRequest = body.json()?;
+    let j = match req.definition {
+        Some(d) => serde_json::from_value::<Journey>(d)
+            .map_err(|e| ApiError::bad_request("invalid_journey", e.to_string()))?,
+        None => s.journeys.get(&name).await?.definition,
+    };
+    Ok(Json(s.journeys.preview(&j, &req.step, &req.user_id).await?))
 }
 
 /// `GET /api/v1/journeys/{name}/stats`: visits per step, runs per state, messages per status.

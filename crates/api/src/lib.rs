@@ -296,6 +296,11 @@ fn routes() -> Vec<Route> {
             "/api/v1/journeys/{name}/dry-run",
             admin_body(post(journeys::dry_run)),
         ),
+        (
+            "post",
+            "/api/v1/journeys/{name}/preview",
+            admin_body(post(journeys::preview)),
+        ),
         ("get", "/api/v1/journeys/{name}/stats", get(journeys::stats)),
         ("get", "/api/v1/journeys/{name}/runs", get(journeys::runs)),
         ("get", "/api/v1/messages", get(journeys::messages)),

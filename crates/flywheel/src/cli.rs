@@ -189,6 +189,17 @@ pub enum JourneyCommand {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// A send step's message rendered for one user, not sent.
+    Preview {
+        /// Journey name.
+        name: String,
+        /// The send step's id.
+        #[arg(long)]
+        step: String,
+        /// The user to render for.
+        #[arg(long)]
+        user: String,
+    },
     /// Visits per step, runs per state, messages per status.
     Stats {
         /// Journey name.

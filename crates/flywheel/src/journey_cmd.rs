@@ -130,6 +130,18 @@ pub async fn run(cmd: JourneyCommand, settings: Settings) -> Result<()> {
                 println!("{}: {} → {}", p.user_id, p.path.join(" → "), p.outcome);
             }
         }
+        JourneyCommand::Preview { name, step, user } => {
+            let e = engine(&store, &settings, true).await?;
+            let j = e.get(&name).await.map_err(input)?.definition;
+            let p = e.preview(&j, &step, &user).await.map_err(input)?;
+            if let Some(s) = &p.subject {
+                println!("subject: {s}");
+            }
+            println!("text: {}", p.text);
+            if let Some(h) = &p.html {
+                println!("html:\n{h}");
+            }
+        }
         JourneyCommand::Stats { name, format } => {
             let e = engine(&store, &settings, false).await?;
             let s = e.journey_stats(&name).await.map_err(input)?;

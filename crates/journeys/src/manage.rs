@@ -49,6 +49,23 @@ pub struct DryRunPath {
     pub outcome: String,
 }
 
+/// A send step rendered for one user.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    /// The user.
+    pub user_id: String,
+    /// The step.
+    pub step: String,
+    /// Channels by preference.
+    pub channels: Vec<String>,
+    /// Subject (email, push title).
+    pub subject: Option<String>,
+    /// Email HTML.
+    pub html: Option<String>,
+    /// Text.
+    pub text: String,
+}
+
 /// What a delivery-status callback reports.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct StatusReport {
@@ -257,6 +274,54 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+
+    /// A send step rendered for one user, without sending (issue 6 §5: preview with a
+    /// chosen profile): what the template makes of this user's profile, computed traits,
+    /// points and tier; a coupon the journey would issue shows as empty.
+    pub async fn preview(&self, j: &Journey, step: &str, user: &str) -> Result<Preview> {
+        self.check(j)?;
+        let s = j
+            .steps
+            .iter()
+            .find(|s| s.id == step)
+            .ok_or_else(|| Error::NotFound(format!("step {step:?}")))?;
+        let Action::Send(send) = &s.action else {
+            return Err(Error::Invalid(format!("step {step:?} is not a send step")));
+        };
+        let u = user.to_string();
+        let (profile, traits) = self
+            .0
+            .store
+            .read_with(move |c| {
+                let Some(p) = flywheel_store::read::profile_id_of(c, &flywheel_core::Identity::User(u))?
+                else {
+                    return Ok((None, serde_json::Map::new()));
+                };
+                let traits = flywheel_store::read::profile(c, &p)?
+                    .map(|p| p.traits)
+                    .unwrap_or_default();
+                Ok((Some(p.0), traits))
+            })
+            .await?;
+        if profile.is_none() {
+            return Err(Error::NotFound(format!("user {user:?}")));
+        }
+        let run = dry_row(j, user, profile.as_deref());
+        let unsubscribe = format!("{}/unsubscribe/…", self.0.config.public_url.trim_end_matches('/'));
+        let vars = self.vars(j, &run, step, &traits, &unsubscribe).await;
+        let t = send
+            .template(&catalog())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let r = t.render(&vars).map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(Preview {
+            user_id: user.to_string(),
+            step: step.to_string(),
+            channels: send.channels.iter().map(|c| c.as_str().to_string()).collect(),
+            subject: r.subject,
+            html: r.html,
+            text: r.text,
+        })
     }
 
     /// Runs of a journey or a user, newest first.

@@ -454,7 +454,7 @@ impl Engine {
 
     /// The variables a template sees (docs/channels.md): profile, computed traits, tags,
     /// coupon, points and tier, cart, shop, links, the trigger event and the run.
-    async fn vars(
+    pub(crate) async fn vars(
         &self,
         journey: &Journey,
         run: &RunRow,

@@ -111,6 +111,19 @@ async fn cart_abandonment_reminds_once_and_only_those_who_did_not_buy() {
         assert_eq!(states.get("done"), Some(&3), "{states:?}");
         assert_eq!(states.get("converted"), Some(&1), "{states:?}");
         assert_eq!(stats.converted, 1);
+        // Preview renders for a chosen user without sending.
+        let j = flywheel_journeys::Journey::from_json(&cart_journey().to_string()).unwrap();
+        let p = shop.engine.preview(&j, "remind", "u2").await.unwrap();
+        assert_eq!(p.text, "u2，您的購物車  還有商品");
+        assert!(
+            shop.engine.preview(&j, "wait", "u2").await.is_err(),
+            "not a send step"
+        );
+        assert!(
+            shop.engine.preview(&j, "remind", "nobody").await.is_err(),
+            "no such user"
+        );
+        assert_eq!(shop.sent_to(), vec!["u1"]);
         // Nothing left to fire, and a later timer sweep sends nothing more.
         shop.at(t0 + 10 * 3_600_000);
         shop.fire().await;
