@@ -99,6 +99,27 @@ impl Engine {
                 a.compile(&flywheel_audience::SegmentInput::text(expr))
                     .map_err(|e| Error::Invalid(format!("{at}: {e}")))?;
             }
+            // Tag steps set manual tags, which must exist (rule tags follow their rule).
+            for s in &j.steps {
+                let (Action::AddTag { tag } | Action::RemoveTag { tag }) = &s.action else {
+                    continue;
+                };
+                match a.tag(tag) {
+                    Ok(t) if t.def.kind == flywheel_audience::definitions::TagKind::Manual => {}
+                    Ok(_) => {
+                        return Err(Error::Invalid(format!(
+                            "step {:?}: {tag:?} is a rule tag; only manual tags are set by hand",
+                            s.id
+                        )))
+                    }
+                    Err(_) => {
+                        return Err(Error::Invalid(format!(
+                            "step {:?}: no manual tag {tag:?} — create it first (`flywheel tag create`, POST /api/v1/tags)",
+                            s.id
+                        )))
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -315,3 +315,88 @@ async fn segment_entry_triggers_and_signed_delivery_reports() {
         assert_eq!(shop.sent_to(), vec!["V"], "paused: no entry");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_trait_webhook_steps_dry_run_concurrency_limit_and_stop() {
+    for store in stores("journey_steps").await {
+        let t0 = shanghai("2026-11-30 10:00:00.000");
+        let mut shop = Shop::full(store, t0).await;
+        let onboard = json!({
+            "name": "onboard",
+            "trigger": {"event": {"name": "Signed Up"}},
+            "max_active": 2,
+            "steps": [
+                {"id": "tag", "type": "add_tag", "tag": "新人"},
+                {"id": "trait", "type": "set_trait", "name": "onboarded", "value": true},
+                {"id": "hook", "type": "webhook", "url": "http://127.0.0.1:9/unused"},
+                {"id": "wait", "type": "wait", "duration": "1d"},
+                {"id": "untag", "type": "remove_tag", "tag": "新人"}
+            ]
+        });
+        let j = flywheel_journeys::Journey::from_json(&onboard.to_string()).unwrap();
+        let e = shop.engine.save(&j).await.unwrap_err().to_string();
+        assert!(e.contains("no manual tag \"新人\""), "{e}");
+        let audience = shop.audience.clone().unwrap();
+        audience
+            .put_tag(
+                flywheel_audience::TagInput {
+                    name: "新人".into(),
+                    kind: Some(flywheel_audience::definitions::TagKind::Manual),
+                    group: None,
+                    rule: None,
+                    rule_ast: None,
+                    description: None,
+                },
+                false,
+            )
+            .await
+            .unwrap();
+        shop.start(&j).await;
+        for u in ["A1", "A2", "A3"] {
+            shop.user(u, "13900000100").await;
+            shop.track(u, "Signed Up", json!({})).await;
+        }
+        let runs = shop.engine.runs(Some("onboard"), None, 10).await.unwrap();
+        assert_eq!(runs.len(), 2, "max_active 2: the third entry is refused");
+        shop.fire().await;
+        let tagged = |a: &flywheel_audience::Audience| {
+            a.count(&flywheel_audience::SegmentInput::text("tag(\"新人\")"))
+                .unwrap()
+        };
+        assert_eq!(tagged(&audience), 2);
+        let p = shop.traits_of("A1").await;
+        assert_eq!(p.get("onboarded"), Some(&json!(true)), "{p:?}");
+        // The webhook step could not connect: retried, then failed, and the run went on.
+        for _ in 0..3 {
+            shop.at(shop.now() + 61_000);
+            shop.fire().await;
+        }
+        let runs = shop.engine.runs(Some("onboard"), None, 10).await.unwrap();
+        assert!(
+            runs.iter()
+                .all(|r| r.state == "waiting" && r.path == "tag/trait/hook/wait"),
+            "{runs:?}"
+        );
+        // Dry run: the path each user would take.
+        let j = shop.engine.get("onboard").await.unwrap().definition;
+        let paths = shop.engine.dry_run(&j, &["A3".to_string()]).await.unwrap();
+        assert_eq!(paths[0].outcome, "done");
+        assert_eq!(paths[0].path.len(), 5, "{:?}", paths[0].path);
+        assert!(
+            paths[0].path[0].starts_with("tag (tag 新人)"),
+            "{:?}",
+            paths[0].path
+        );
+        // Stopping ends every run and removes their timers; nothing fires later.
+        shop.engine.set_status("onboard", Status::Stopped).await.unwrap();
+        let runs = shop.engine.runs(Some("onboard"), None, 10).await.unwrap();
+        assert!(runs.iter().all(|r| r.state == "stopped"), "{runs:?}");
+        shop.at(t0 + 2 * DAY);
+        shop.fire().await;
+        assert_eq!(tagged(&audience), 2, "the untag step never ran");
+        assert_eq!(
+            shop.store.read_with(flywheel_store::timers::count).await.unwrap(),
+            0
+        );
+    }
+}

@@ -115,16 +115,20 @@ fn retry() -> RetryPolicy {
     }
 }
 
+/// SMS and the generic webhook (webhook steps sign with its secret), both to the local provider.
 fn sms_provider(url: String) -> BTreeMap<Channel, WebhookSettings> {
-    let mut providers = BTreeMap::new();
-    providers.insert(
-        Channel::Sms,
-        WebhookSettings {
-            url,
-            secret: SECRET.into(),
-        },
-    );
-    providers
+    [Channel::Sms, Channel::Webhook]
+        .into_iter()
+        .map(|c| {
+            (
+                c,
+                WebhookSettings {
+                    url: url.clone(),
+                    secret: SECRET.into(),
+                },
+            )
+        })
+        .collect()
 }
 
 impl Shop {
@@ -224,6 +228,23 @@ impl Shop {
         if let Some(a) = &self.audience {
             a.tick();
         }
+    }
+
+    /// A user's stored profile traits.
+    pub async fn traits_of(&self, user: &str) -> serde_json::Map<String, Value> {
+        let u = user.to_string();
+        self.store
+            .read_with(move |c| {
+                let Some(p) = flywheel_store::read::profile_id_of(c, &flywheel_core::Identity::User(u))?
+                else {
+                    return Ok(serde_json::Map::new());
+                };
+                Ok(flywheel_store::read::profile(c, &p)?
+                    .map(|p| p.traits)
+                    .unwrap_or_default())
+            })
+            .await
+            .unwrap()
     }
 
     pub fn clock_now(&self) -> flywheel_core::Timestamp {
