@@ -41,7 +41,7 @@ impl From<flywheel_journeys::Error> for ApiError {
 fn definition(body: &AdminBody) -> Result<Journey, ApiError> {
     let text = std::str::from_utf8(&body.0)
         .map_err(|_| ApiError::bad_request("invalid_json", "body is not UTF-8"))?;
-    Journey::from_json(text).map_err(|e| ApiError::bad_request("invalid_journey", e.to_string()))
+    Journey::parse(text).map_err(|e| ApiError::bad_request("invalid_journey", e.to_string()))
 }
 
 /// `GET /api/v1/journeys`: every journey with its current version and status.
@@ -64,7 +64,7 @@ async fn save(s: &AppState, j: &Journey) -> Result<(StatusCode, Json<Value>), Ap
     ))
 }
 
-/// `POST /api/v1/journeys`: saves a definition — a new journey starts as a draft; a
+/// `POST /api/v1/journeys`: saves a definition (JSON, or YAML) — a new journey starts as a draft; a
 /// changed definition becomes a new version (running users finish on theirs).
 pub async fn create(
     State(s): State<Arc<AppState>>,

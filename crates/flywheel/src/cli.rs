@@ -149,8 +149,8 @@ pub enum JourneyCommand {
         /// Journey name.
         name: String,
     },
-    /// Save a definition from a JSON file (`-` reads stdin): a new journey is a draft, a
-    /// changed one a new version (running users finish on theirs).
+    /// Save a definition from a JSON or YAML file (`-` reads stdin): a new journey is a
+    /// draft, a changed one a new version (running users finish on theirs).
     Save {
         /// The definition (docs/journeys.md).
         file: PathBuf,

@@ -59,7 +59,7 @@ fn read_definition(file: &Path) -> Result<Journey> {
     } else {
         std::fs::read_to_string(file).map_err(|e| BadInput(format!("cannot read {}: {e}", file.display())))?
     };
-    Journey::from_json(&text).map_err(|e| BadInput(format!("{}: {e}", file.display())).into())
+    Journey::parse(&text).map_err(|e| BadInput(format!("{}: {e}", file.display())).into())
 }
 
 async fn save(e: &Engine, j: &Journey, start: bool) -> Result<()> {

@@ -572,9 +572,21 @@ pub enum Target {
 }
 
 impl Journey {
-    /// Parses JSON, or YAML's JSON-compatible subset is not supported: JSON only.
+    /// Parses a JSON definition.
     pub fn from_json(text: &str) -> Result<Journey, DefinitionError> {
         serde_json::from_str(text).map_err(|e| DefinitionError::Parse(e.to_string()))
+    }
+
+    /// Parses a definition written in JSON (text starting with `{`) or YAML.
+    pub fn parse(text: &str) -> Result<Journey, DefinitionError> {
+        if text.trim_start().starts_with('{') {
+            return Journey::from_json(text);
+        }
+        // Through a JSON value: YAML maps then read exactly as JSON objects do (serde's
+        // YAML would otherwise want `!tags` for the trigger and entry variants).
+        let value: serde_json::Value =
+            serde_norway::from_str(text).map_err(|e| DefinitionError::Parse(format!("YAML: {e}")))?;
+        serde_json::from_value(value).map_err(|e| DefinitionError::Parse(e.to_string()))
     }
 
     /// Checks the rules: a name of 1–100 characters, unique step ids, every target a
@@ -877,6 +889,39 @@ mod tests {
         let mut v = cart();
         v["bogus"] = json!(1);
         assert!(matches!(parse(v), Err(DefinitionError::Parse(_))));
+    }
+
+    #[test]
+    fn yaml_and_json_give_the_same_journey() {
+        let yaml = r#"
+name: cart
+trigger:
+  event:
+    name: Product Added
+    where:
+      cart_id: {exists: true}
+key: cart_id
+entry: every_time
+goal: {name: Order Completed, same_key: true}
+steps:
+  - id: wait
+    type: wait_for_event
+    name: Order Completed
+    timeout: 1h
+    on_event: exit
+    on_timeout: remind
+  - id: remind
+    type: send
+    channels: [email]
+    subject: 您的購物車還有商品
+    html: "<p>{{ profile.name }}</p>"
+    text: "{{ profile.name }}"
+"#;
+        let from_yaml = Journey::parse(yaml).unwrap();
+        assert_eq!(from_yaml, Journey::parse(&cart().to_string()).unwrap());
+        assert!(
+            matches!(Journey::parse("name: [unclosed"), Err(DefinitionError::Parse(m)) if m.starts_with("YAML"))
+        );
     }
 
     #[test]
