@@ -303,3 +303,43 @@ async fn provider_failures_retry_then_fail_and_an_interrupted_send_keeps_its_key
         let _ = db::MessageFilter::Run;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn most_active_hour_and_several_keyed_runs_per_user() {
+    for store in stores("journey_active_hour").await {
+        let t0 = shanghai("2026-11-30 10:00:00.000");
+        let mut shop = Shop::new(store, vec![], t0).await;
+        shop.user("u1", "13800000001").await;
+        // u1 is active around 20:00 shop time.
+        for d in 1..=6 {
+            shop.track_at(
+                "u1",
+                "Product Viewed",
+                json!({}),
+                t0 - d * 86_400_000 + 10 * 3_600_000 + 60_000,
+            )
+            .await;
+        }
+        shop.journey(json!({
+            "name": "evening",
+            "trigger": {"event": {"name": "Product Added", "where": {"cart_id": {"exists": true}}}},
+            "key": "cart_id",
+            "steps": [{"id": "send", "type": "send", "channels": ["sms"], "at_active_hour": true,
+                       "text": "購物車 {{ run.key }}"}]
+        }))
+        .await;
+        // Two carts: two runs of one keyed journey at once.
+        shop.track("u1", "Product Added", json!({"cart_id": "A"})).await;
+        shop.track("u1", "Product Added", json!({"cart_id": "B"})).await;
+        shop.fire().await;
+        assert!(shop.sent_to().is_empty(), "moved to the most active hour");
+        shop.at(shanghai("2026-11-30 19:59:59.999"));
+        shop.fire().await;
+        assert!(shop.sent_to().is_empty());
+        shop.at(shanghai("2026-11-30 20:00:00.000"));
+        shop.fire().await;
+        let mut texts = shop.texts_to("u1");
+        texts.sort();
+        assert_eq!(texts, vec!["購物車 A", "購物車 B"]);
+    }
+}
