@@ -59,7 +59,7 @@ pub fn track_html(html: &str, base: &str, secret: &[u8], message_id: &str, keep:
             break;
         };
         let raw = &from[value_start..value_start + len];
-        let target = raw.replace("&amp;", "&");
+        let target = decode_entities(raw);
         out.push_str(&from[..value_start]);
         let kept = !keep.is_empty() && target.starts_with(keep);
         if target.starts_with("http") && !kept {
@@ -78,6 +78,47 @@ pub fn track_html(html: &str, base: &str, secret: &[u8], message_id: &str, keep:
         Some(i) => out.insert_str(i, &pixel),
         None => out.push_str(&pixel),
     }
+    out
+}
+
+/// Decodes the character references an HTML-escaping template writes into attribute
+/// values (`&amp;`, `&#x2f;`, `&quot;`…), so the tracked destination is the real URL.
+fn decode_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let Some(end) = tail.find(';').filter(|e| *e <= 10) else {
+            out.push('&');
+            rest = &tail[1..];
+            continue;
+        };
+        let entity = &tail[1..end];
+        let ch = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e if e.starts_with("#x") || e.starts_with("#X") => {
+                u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32)
+            }
+            e if e.starts_with('#') => e[1..].parse::<u32>().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -113,6 +154,22 @@ pub fn encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_destinations_are_decoded() {
+        let html = r#"<a href="https:&#x2f;&#x2f;shop.example&#x2f;p?a=1&amp;b=&#39;x&#39;">p</a><a href="https:&#x2f;&#x2f;shop.example&#x2f;u&#x2f;1">u</a>"#;
+        let out = track_html(html, "http://fw", b"s", "m", "https://shop.example/u/");
+        let token = out.split("/t/c/").nth(1).unwrap().split('"').next().unwrap();
+        assert_eq!(
+            read_click_token(b"s", token).unwrap().1,
+            "https://shop.example/p?a=1&b='x'"
+        );
+        assert!(
+            out.contains(r#"href="https:&#x2f;&#x2f;shop.example&#x2f;u&#x2f;1""#),
+            "the unsubscribe link stays: {out}"
+        );
+        assert_eq!(decode_entities("a &bogus; &#xZZ; & b"), "a &bogus; &#xZZ; & b");
+    }
 
     #[test]
     fn links_are_rewritten_and_read_back() {

@@ -62,6 +62,9 @@ pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result
         "ingested {sent} events through the tracking API in {secs:.1} s ({:.0} events/s)",
         sent as f64 / secs.max(1e-9)
     );
+    // The seed journeys, as drafts: `flywheel journey start NAME` (with a provider
+    // configured under [journeys]) puts one to work on new events.
+    crate::journey_cmd::install_seeds(&store, &settings, &[], false).await?;
     eprintln!(
         "try: curl -H \"Authorization: Bearer $(cat {}/admin_token)\" http://{}/api/v1/profiles/u000001",
         settings.data_dir.display(),

@@ -173,40 +173,44 @@ pub async fn run(cmd: JourneyCommand, settings: Settings) -> Result<()> {
                 println!("{:<18} {}", j.name, j.description);
             }
         }
-        JourneyCommand::Install { names, start } => {
-            let e = engine(&store, &settings, true).await?;
-            let coupons =
-                flywheel_promotions::coupons::CouponService::new(store.clone(), Arc::new(SystemClock));
-            let existing: Vec<String> = coupons
-                .templates()
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?
-                .into_iter()
-                .map(|(t, _)| t.id)
-                .collect();
-            for t in flywheel_journeys::seeds::coupon_templates()? {
-                if !existing.contains(&t.id) {
-                    let id = t.id.clone();
-                    coupons.create_template(t).await.map_err(|e| anyhow::anyhow!(e))?;
-                    println!("created coupon template {id:?}");
-                }
-            }
-            let seeds = flywheel_journeys::seeds::journeys().map_err(|e| anyhow::anyhow!(e))?;
-            for n in &names {
-                if !seeds.iter().any(|j| &j.name == n) {
-                    return Err(BadInput(format!(
-                        "no seed template {n:?} (see `flywheel journey templates`)"
-                    ))
-                    .into());
-                }
-            }
-            for j in seeds
-                .iter()
-                .filter(|j| names.is_empty() || names.contains(&j.name))
-            {
-                save(&e, j, start).await?;
-            }
+        JourneyCommand::Install { names, start } => install_seeds(&store, &settings, &names, start).await?,
+    }
+    Ok(())
+}
+
+/// Saves the seed journeys (all, or `names`) with the coupon templates they issue, as
+/// drafts unless `start` (`flywheel journey install`; the demo installs them as drafts).
+pub async fn install_seeds(store: &Store, settings: &Settings, names: &[String], start: bool) -> Result<()> {
+    let e = engine(store, settings, true).await?;
+    let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), Arc::new(SystemClock));
+    let existing: Vec<String> = coupons
+        .templates()
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?
+        .into_iter()
+        .map(|(t, _)| t.id)
+        .collect();
+    for t in flywheel_journeys::seeds::coupon_templates()? {
+        if !existing.contains(&t.id) {
+            let id = t.id.clone();
+            coupons.create_template(t).await.map_err(|e| anyhow::anyhow!(e))?;
+            println!("created coupon template {id:?}");
         }
+    }
+    let seeds = flywheel_journeys::seeds::journeys().map_err(|e| anyhow::anyhow!(e))?;
+    for n in names {
+        if !seeds.iter().any(|j| &j.name == n) {
+            return Err(BadInput(format!(
+                "no seed template {n:?} (see `flywheel journey templates`)"
+            ))
+            .into());
+        }
+    }
+    for j in seeds
+        .iter()
+        .filter(|j| names.is_empty() || names.contains(&j.name))
+    {
+        save(&e, j, start).await?;
     }
     Ok(())
 }
@@ -225,7 +229,20 @@ fn trigger_text(j: &Journey) -> String {
         Trigger::Segment { name, on } => format!("segment {name} {on:?}").to_lowercase(),
         Trigger::Tag { name, on } => format!("tag {name} {on:?}").to_lowercase(),
         Trigger::Schedule(s) => format!("schedule {}", s.cron.clone().unwrap_or_else(|| "once".into())),
-        Trigger::Date(d) => format!("date {:?}", d.date).to_lowercase(),
+        Trigger::Date(d) => {
+            use flywheel_journeys::definition::DateKind;
+            let what = match &d.date {
+                DateKind::Birthday => "birthday".to_string(),
+                DateKind::CouponExpiry => "coupon expiry".into(),
+                DateKind::FirstOrderAnniversary => "first order anniversary".into(),
+                DateKind::Trait(t) => format!("trait {t}"),
+                DateKind::NoSignIn { months } => format!("no sign-in for {months} months"),
+            };
+            match d.days_before {
+                0 => format!("date {what}"),
+                n => format!("date {what} -{n}d"),
+            }
+        }
     }
 }
 

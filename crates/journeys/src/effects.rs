@@ -361,23 +361,49 @@ impl Outcome {
     }
 }
 
-/// What templates see of a coupon: `coupon.code`, `coupon.name`, `coupon.value_yuan`
-/// (amount off, or `8.5折`-style percent), `coupon.threshold_yuan`, `coupon.expires_at`.
-pub(crate) fn coupon_vars(c: &flywheel_promotions::coupons::CouponInstance) -> Value {
+/// `coupon.value_yuan` and `coupon.threshold_yuan` of a benefit.
+fn benefit_vars(b: &flywheel_promotions::rules::CouponBenefit) -> (String, String) {
     use flywheel_promotions::rules::CouponBenefit;
-    let (value, threshold) = match &c.coupon.benefit {
+    let (value, threshold) = match b {
         CouponBenefit::Amount { off, min_spend } => (off.to_yuan_string(), *min_spend),
         CouponBenefit::Percent {
             percent, min_spend, ..
         } => (format!("{percent}%"), *min_spend),
         CouponBenefit::FreeShipping { min_spend } => ("free shipping".to_string(), *min_spend),
     };
+    (
+        value,
+        threshold
+            .map(|f| f.to_yuan_string())
+            .unwrap_or_else(|| "0.00".into()),
+    )
+}
+
+/// What a preview shows of the coupon a template would issue now (code `PREVIEW`).
+pub(crate) fn template_vars(
+    t: &flywheel_promotions::coupons::CouponTemplate,
+    now: flywheel_core::Timestamp,
+) -> Value {
+    use flywheel_promotions::coupons::Validity;
+    let (value, threshold) = benefit_vars(&t.benefit);
+    let expires = match &t.validity {
+        Validity::Window { until, .. } => *until,
+        Validity::DaysAfterIssue { days } => now + chrono::Duration::days(i64::from(*days)),
+    };
+    json!({"id": null, "code": "PREVIEW", "name": t.name, "value_yuan": value, "threshold_yuan": threshold,
+           "expires_at": expires.to_rfc3339()})
+}
+
+/// What templates see of a coupon: `coupon.code`, `coupon.name`, `coupon.value_yuan`
+/// (amount off, or `8.5折`-style percent), `coupon.threshold_yuan`, `coupon.expires_at`.
+pub(crate) fn coupon_vars(c: &flywheel_promotions::coupons::CouponInstance) -> Value {
+    let (value, threshold) = benefit_vars(&c.coupon.benefit);
     json!({
         "id": c.id,
         "code": c.code.clone().unwrap_or_else(|| c.id.clone()),
         "name": c.coupon.name,
         "value_yuan": value,
-        "threshold_yuan": threshold.map(|f| f.to_yuan_string()).unwrap_or_else(|| "0.00".into()),
+        "threshold_yuan": threshold,
         "expires_at": c.coupon.valid_until.map(|t| t.to_rfc3339()),
     })
 }

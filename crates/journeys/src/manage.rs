@@ -328,7 +328,17 @@ impl Engine {
         if profile.is_none() {
             return Err(Error::NotFound(format!("user {user:?}")));
         }
-        let run = dry_row(j, user, profile.as_deref());
+        let mut run = dry_row(j, user, profile.as_deref());
+        // The coupon a coupon step would issue, as the template describes it.
+        let template = j.steps.iter().find_map(|s| match &s.action {
+            Action::Coupon { template } => Some(template.clone()),
+            _ => None,
+        });
+        if let (Some(id), Some(coupons)) = (template, &self.0.services.coupons) {
+            if let Ok(t) = coupons.template(&id).await {
+                run.context["coupon"] = crate::effects::template_vars(&t, self.0.clock.now());
+            }
+        }
         let unsubscribe = format!("{}/unsubscribe/…", self.0.config.public_url.trim_end_matches('/'));
         let vars = self.vars(j, &run, step, &traits, &unsubscribe).await;
         let t = send
