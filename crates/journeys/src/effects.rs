@@ -265,31 +265,15 @@ impl Engine {
         let now = self.0.clock.now();
         let mut traits = serde_json::Map::new();
         traits.insert(name.to_string(), value.clone());
-        let event = flywheel_core::Event {
-            message_id: format!("journey-trait-{}", crate::send::message_id_of(key)),
-            kind: flywheel_core::EventKind::Identify,
-            user_id: Some(run.user_id.clone()),
-            anonymous_id: None,
-            event: None,
-            name: None,
-            group_id: None,
-            previous_id: None,
-            timestamp: now,
-            original_timestamp: None,
-            sent_at: None,
-            received_at: now,
-            context: serde_json::Map::new(),
-            properties: serde_json::Map::new(),
-            traits,
-            integrations: serde_json::Map::new(),
-        };
-        match pipeline
-            .submit_waiting(vec![flywheel_store::NewEvent::new(
-                event,
-                Some("journeys".into()),
-            )])
-            .await
-        {
+        let event = crate::engine::own_event(
+            flywheel_core::EventKind::Identify,
+            &run.user_id,
+            None,
+            format!("journey-trait-{}", crate::send::message_id_of(key)),
+            now,
+            [serde_json::Map::new(), serde_json::Map::new(), traits],
+        );
+        match pipeline.submit_waiting(vec![event]).await {
             Ok(_) => Outcome::Done(json!({ "trait": name })),
             Err(e) => Outcome::Later {
                 at: self.now() + 5_000,

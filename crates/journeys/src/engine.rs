@@ -584,6 +584,38 @@ impl Engine {
     }
 }
 
+/// An event the engine records itself (a trait a step sets, an open, a click, an
+/// unsubscribe), sourced `journeys`; `message_id` makes a repeat a duplicate.
+pub(crate) fn own_event(
+    kind: flywheel_core::EventKind,
+    user: &str,
+    name: Option<&str>,
+    message_id: String,
+    now: flywheel_core::Timestamp,
+    fields: [serde_json::Map<String, serde_json::Value>; 3],
+) -> flywheel_store::NewEvent {
+    let [context, properties, traits] = fields;
+    let event = flywheel_core::Event {
+        message_id,
+        kind,
+        user_id: Some(user.to_string()),
+        anonymous_id: None,
+        event: name.map(String::from),
+        name: None,
+        group_id: None,
+        previous_id: None,
+        timestamp: now,
+        original_timestamp: None,
+        sent_at: None,
+        received_at: now,
+        context,
+        properties,
+        traits,
+        integrations: serde_json::Map::new(),
+    };
+    flywheel_store::NewEvent::new(event, Some("journeys".into()))
+}
+
 /// The profile id kept in a run's context at entry.
 pub(crate) fn profile_of(run: &RunRow) -> Option<String> {
     run.context

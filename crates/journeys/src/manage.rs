@@ -499,31 +499,16 @@ impl Engine {
         if let Some(c) = campaign {
             context.insert("campaign".into(), c);
         }
-        let event = flywheel_core::Event {
+        let properties = props.as_object().cloned().unwrap_or_default();
+        let event = crate::engine::own_event(
+            flywheel_core::EventKind::Track,
+            user,
+            Some(name),
             message_id,
-            kind: flywheel_core::EventKind::Track,
-            user_id: Some(user.to_string()),
-            anonymous_id: None,
-            event: Some(name.to_string()),
-            name: None,
-            group_id: None,
-            previous_id: None,
-            timestamp: now,
-            original_timestamp: None,
-            sent_at: None,
-            received_at: now,
-            context,
-            properties: props.as_object().cloned().unwrap_or_default(),
-            traits: serde_json::Map::new(),
-            integrations: serde_json::Map::new(),
-        };
-        if let Err(e) = pipeline
-            .submit(vec![flywheel_store::NewEvent::new(
-                event,
-                Some("journeys".into()),
-            )])
-            .await
-        {
+            now,
+            [context, properties, serde_json::Map::new()],
+        );
+        if let Err(e) = pipeline.submit(vec![event]).await {
             tracing::warn!(error = %e, event = name, "could not record a message event");
         }
     }

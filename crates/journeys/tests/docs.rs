@@ -7,6 +7,24 @@ fn doc() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/journeys.md")).unwrap()
 }
 
+/// Every step type (`remove_tag` shares the `add_tag` row of the table).
+const STEP_TYPES: [&str; 14] = [
+    "wait",
+    "wait_until",
+    "wait_for_event",
+    "condition",
+    "split",
+    "send",
+    "coupon",
+    "points",
+    "birthday_perk",
+    "add_tag",
+    "remove_tag",
+    "set_trait",
+    "webhook",
+    "exit",
+];
+
 #[derive(serde::Deserialize)]
 struct File {
     journeys: EngineConfig,
@@ -35,21 +53,7 @@ fn every_seed_template_and_step_type_is_documented() {
             "seed {name} missing from docs/journeys.md"
         );
     }
-    for t in [
-        "wait",
-        "wait_until",
-        "wait_for_event",
-        "condition",
-        "split",
-        "send",
-        "coupon",
-        "points",
-        "birthday_perk",
-        "add_tag",
-        "set_trait",
-        "webhook",
-        "exit",
-    ] {
+    for t in STEP_TYPES.iter().filter(|t| **t != "remove_tag") {
         assert!(doc.contains(&format!("| `{t}`")), "step type {t} missing");
     }
     // Every step type the definition accepts is in that list (an unknown type is refused).
@@ -59,22 +63,9 @@ fn every_seed_template_and_step_type_is_documented() {
     let err = flywheel_journeys::Journey::from_json(&step("nope"))
         .unwrap_err()
         .to_string();
-    for t in [
-        "wait",
-        "wait_until",
-        "wait_for_event",
-        "condition",
-        "split",
-        "send",
-        "coupon",
-        "points",
-        "birthday_perk",
-        "add_tag",
-        "remove_tag",
-        "set_trait",
-        "webhook",
-        "exit",
-    ] {
+    for t in STEP_TYPES {
         assert!(err.contains(t), "{t} not among the accepted types: {err}");
     }
+    // …and nothing else is: `nope` plus the accepted types, each in backticks.
+    assert_eq!(err.matches('`').count() / 2, STEP_TYPES.len() + 1, "{err}");
 }

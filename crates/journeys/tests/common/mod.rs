@@ -131,6 +131,25 @@ fn sms_provider(url: String) -> BTreeMap<Channel, WebhookSettings> {
         .collect()
 }
 
+/// A prepared engine (not running) sending SMS and webhooks to the local provider at `url`.
+async fn engine(store: &Store, clock: &Arc<FixedClock>, url: String, services: Services) -> Engine {
+    let providers = Providers::connect(None, &sms_provider(url), retry()).unwrap();
+    let config = EngineConfig {
+        retry: retry(),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(
+        store.clone(),
+        clock.clone(),
+        config,
+        providers,
+        services,
+        b"links".to_vec(),
+    );
+    engine.prepare(true).await.unwrap();
+    engine
+}
+
 impl Shop {
     /// The engine alone (no audience, coupons or loyalty), SMS through the local provider
     /// answering with `script` (then 200).
@@ -138,24 +157,11 @@ impl Shop {
         let (url, seen) = provider(script);
         let clock = Arc::new(FixedClock::new(from_millis(start)));
         let pipeline = Pipeline::start(store.clone(), Default::default());
-        let providers = Providers::connect(None, &sms_provider(url), retry()).unwrap();
-        let config = EngineConfig {
-            retry: retry(),
-            ..EngineConfig::default()
-        };
         let services = Services {
             pipeline: Some(pipeline.clone()),
             ..Services::default()
         };
-        let engine = Engine::new(
-            store.clone(),
-            clock.clone(),
-            config,
-            providers,
-            services,
-            b"links".to_vec(),
-        );
-        engine.prepare(true).await.unwrap();
+        let engine = engine(&store, &clock, url, services).await;
         Shop {
             store,
             pipeline,
@@ -186,26 +192,13 @@ impl Shop {
         let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
         let loyalty =
             flywheel_loyalty::Loyalty::new(store.clone(), clock.clone(), Default::default()).unwrap();
-        let providers = Providers::connect(None, &sms_provider(url), retry()).unwrap();
-        let config = EngineConfig {
-            retry: retry(),
-            ..EngineConfig::default()
-        };
         let services = Services {
             audience: Some(audience.clone()),
             coupons: Some(coupons.clone()),
             loyalty: Some(loyalty.clone()),
             pipeline: Some(pipeline.clone()),
         };
-        let engine = Engine::new(
-            store.clone(),
-            clock.clone(),
-            config,
-            providers,
-            services,
-            b"links".to_vec(),
-        );
-        engine.prepare(true).await.unwrap();
+        let engine = engine(&store, &clock, url, services).await;
         engine.listen(bus);
         for t in flywheel_journeys::seeds::coupon_templates().unwrap() {
             coupons.create_template(t).await.unwrap();
