@@ -5,6 +5,13 @@
 //! batch queued behind it waits on the disk. Instead, connections open with
 //! `wal_autocheckpoint = 0` and this thread runs a `PASSIVE` checkpoint (which never
 //! blocks writers or readers) every second on a connection of its own.
+//!
+//! Under sustained writes a passive checkpoint never finds the moment to start the WAL
+//! over, and the file grows without bound (36 GB firing a million journey timers). Once
+//! it passes [`WAL_LIMIT`], a `TRUNCATE` checkpoint waits (at most 100 ms, else it tries
+//! again next second) for the writer in hand and for readers on older snapshots, copies
+//! the rest and empties the file: one short pause on the write path per [`WAL_LIMIT`]
+//! written.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,6 +21,9 @@ use crate::sqlite::SqliteOptions;
 
 /// How often the WAL is checkpointed.
 const INTERVAL: Duration = Duration::from_secs(1);
+
+/// The WAL size above which the checkpoint also truncates it.
+pub const WAL_LIMIT: u64 = 512 * 1024 * 1024;
 
 /// The background checkpointer; stops when dropped.
 #[derive(Debug)]
@@ -37,10 +47,22 @@ impl Checkpointer {
                     }
                 };
                 let mut conn = conn;
+                // A truncating checkpoint holds new writers while it waits: never long.
+                // Busy, it gives up and tries again on the next tick.
+                if let Err(e) = conn.batch("PRAGMA busy_timeout = 100") {
+                    tracing::warn!(error = %e, "checkpointer busy timeout not set");
+                }
+                let wal = {
+                    let mut p = opts.path.clone().into_os_string();
+                    p.push("-wal");
+                    std::path::PathBuf::from(p)
+                };
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(INTERVAL);
-                    if let Err(e) = conn.batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT);
+                    let mode = if big { "TRUNCATE" } else { "PASSIVE" };
+                    if let Err(e) = conn.batch(&format!("PRAGMA wal_checkpoint({mode})")) {
+                        tracing::warn!(error = %e, mode, "WAL checkpoint failed");
                     }
                 }
                 // A last full pass so a clean shutdown leaves a small WAL.
