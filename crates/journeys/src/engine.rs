@@ -13,7 +13,7 @@
 //!   pending is redone with the same idempotency key (the email's Message-ID, the
 //!   webhook's `Idempotency-Key`, the points ledger key).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -131,10 +131,24 @@ pub struct Stats {
     pub failed: AtomicU64,
 }
 
+/// Definitions by (name, version).
+type Versions = HashMap<(String, i64), Arc<Journey>>;
+
+/// What one claim transaction settled and handed on.
+#[derive(Default)]
+struct Claim {
+    /// Schedule timers, leased.
+    schedules: Vec<flywheel_store::timers::TimerRow>,
+    /// Runs at a step with an effect, leased.
+    work: Vec<RunRow>,
+    /// Timers finished in the transaction (waits moved on, runs ended, orphans removed).
+    done: usize,
+}
+
 /// Loaded definitions: every version seen, and the current version and status by name.
 #[derive(Default)]
 pub(crate) struct Defs {
-    versions: HashMap<(String, i64), Arc<Journey>>,
+    versions: Versions,
     pub(crate) current: BTreeMap<String, (JourneyRow, Arc<Journey>)>,
 }
 
@@ -143,7 +157,7 @@ impl Defs {
         self.versions.get(&(name.to_string(), version)).cloned()
     }
 
-    pub(crate) fn versions_map(&self) -> HashMap<(String, i64), Arc<Journey>> {
+    pub(crate) fn versions_map(&self) -> Versions {
         self.versions.clone()
     }
 
@@ -414,67 +428,112 @@ impl Engine {
         let now = self.now();
         let lease = self.0.config.lease_ms;
         let limit = self.0.config.batch.max(1) as i64;
-        let defs: HashMap<(String, i64), Arc<Journey>> = {
+        let (defs, paused): (Versions, HashSet<String>) = {
             let d = self.0.defs.read().map_err(|_| crate::Error::Poisoned)?;
-            d.versions.clone()
+            let paused = d
+                .current
+                .iter()
+                .filter(|(_, (row, _))| row.status == Status::Paused)
+                .map(|(name, _)| name.clone())
+                .collect();
+            (d.versions.clone(), paused)
         };
-        // Claim, and in the same transaction resolve waits that ended: a run can only
-        // leave `waiting` once, here or by its awaited event (crate::tail).
-        let (claimed, runs) = self
+        let tz = self.0.config.timezone;
+        let engine = self.clone();
+        // In one transaction: read the due timers, resolve ended waits (a run leaves
+        // `waiting` once, here or by its awaited event: crate::tail), walk each run to its
+        // next wait or end and write it with its timer moved or removed. Only runs that
+        // reach a step with an effect are leased and handed on.
+        let claim = self
             .0
             .store
             .write_with(move |c| {
-                let claimed = timers::claim_due(c, now, lease, limit)?;
-                let keys: Vec<&str> = claimed.iter().map(|t| t.key.as_str()).collect();
-                let mut runs = db::runs(c, &keys)?;
-                for run in &mut runs {
-                    if run.state != "waiting" {
+                let due = timers::due(c, now, limit)?;
+                let keys: Vec<&str> = due
+                    .iter()
+                    .map(|t| t.key.as_str())
+                    .filter(|k| !k.starts_with(crate::schedule::PREFIX))
+                    .collect();
+                let mut runs: HashMap<String, RunRow> = db::runs(c, &keys)?
+                    .into_iter()
+                    .map(|r| (r.id.clone(), r))
+                    .collect();
+                let busy: HashSet<String> = engine
+                    .0
+                    .in_flight
+                    .lock()
+                    .map_err(|_| flywheel_store::Error::Corrupt("journey in-flight set poisoned".into()))?
+                    .clone();
+                let mut claim = Claim::default();
+                for t in due {
+                    if t.key.starts_with(crate::schedule::PREFIX) {
+                        if timers::lease(c, &t.key, now, now.saturating_add(lease))? {
+                            claim.schedules.push(t);
+                        }
                         continue;
                     }
-                    if let Some(j) = defs.get(&(run.journey.clone(), run.version)) {
-                        walk::wake(j, run);
-                        db::update_run(c, run, now)?;
+                    let Some(mut run) = runs.remove(&t.key) else {
+                        timers::complete(c, &t.key)?;
+                        claim.done += 1;
+                        continue;
+                    };
+                    if busy.contains(&run.id) {
+                        continue;
+                    }
+                    if run.state != "active" && run.state != "waiting" {
+                        timers::complete(c, &run.id)?;
+                        claim.done += 1;
+                        continue;
+                    }
+                    if paused.contains(&run.journey) {
+                        timers::reschedule(c, &run.id, now.saturating_add(10_000))?;
+                        claim.done += 1;
+                        continue;
+                    }
+                    let Some(j) = defs.get(&(run.journey.clone(), run.version)) else {
+                        // Not loaded yet: the async path loads it.
+                        timers::lease(c, &run.id, now, now.saturating_add(lease))?;
+                        claim.work.push(run);
+                        continue;
+                    };
+                    walk::wake(j, &mut run);
+                    let probe = engine.probe(profile_of(&run));
+                    match walk::walk(j, &mut run, now, tz, &probe) {
+                        Park::Wait { until, .. } => {
+                            db::update_run(c, &run, now)?;
+                            timers::reschedule(c, &run.id, until)?;
+                            claim.done += 1;
+                        }
+                        Park::End(_) => {
+                            db::update_run(c, &run, now)?;
+                            timers::complete(c, &run.id)?;
+                            claim.done += 1;
+                        }
+                        Park::Effect(_) => {
+                            db::update_run(c, &run, now)?;
+                            timers::lease(c, &run.id, now, now.saturating_add(lease))?;
+                            claim.work.push(run);
+                        }
                     }
                 }
-                Ok((claimed, runs))
+                Ok(claim)
             })
             .await?;
-        if claimed.is_empty() {
+        let Claim {
+            schedules: scheduled,
+            work,
+            done,
+        } = claim;
+        let n = done + work.len() + scheduled.len();
+        if n == 0 {
             return Ok(0);
         }
-        self.0
-            .stats
-            .fired
-            .fetch_add(claimed.len() as u64, Ordering::Relaxed);
-        let mut by_key: HashMap<String, RunRow> = runs.into_iter().map(|r| (r.id.clone(), r)).collect();
-        let mut scheduled = Vec::new();
-        let mut orphans = Vec::new();
-        let mut work = Vec::new();
-        for t in claimed {
-            if t.key.starts_with(crate::schedule::PREFIX) {
-                scheduled.push(t);
-            } else if let Some(run) = by_key.remove(&t.key) {
-                work.push(run);
-            } else {
-                orphans.push(t.key);
-            }
-        }
-        let n = work.len() + scheduled.len() + orphans.len();
-        let mine: Vec<String> = {
-            let mut busy = self.0.in_flight.lock().map_err(|_| crate::Error::Poisoned)?;
-            work.retain(|r| busy.insert(r.id.clone()));
-            work.iter().map(|r| r.id.clone()).collect()
-        };
-        if !orphans.is_empty() {
-            self.0
-                .store
-                .write_with(move |c| {
-                    for k in &orphans {
-                        timers::complete(c, k)?;
-                    }
-                    Ok(())
-                })
-                .await?;
+        self.0.stats.fired.fetch_add(n as u64, Ordering::Relaxed);
+        // Runs handed on are in flight here until advanced (a lapsing lease does not
+        // hand them to the other worker).
+        let mine: Vec<String> = work.iter().map(|r| r.id.clone()).collect();
+        if let Ok(mut busy) = self.0.in_flight.lock() {
+            busy.extend(mine.iter().cloned());
         }
         for t in scheduled {
             if let Err(e) = self.fire_schedule(&t).await {

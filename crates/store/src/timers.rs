@@ -76,6 +76,28 @@ pub fn claim_due(conn: &mut dyn Conn, now: i64, lease_ms: i64, limit: i64) -> Re
     Ok(claimed)
 }
 
+/// Up to `limit` timers due at `now` and not leased, earliest first, without claiming
+/// them: a caller that finishes a timer in the same write transaction completes or
+/// reschedules it, and [`lease`]s only the ones it hands to slower work.
+pub fn due(conn: &mut dyn Conn, now: i64, limit: i64) -> Result<Vec<TimerRow>> {
+    conn.query(
+        "SELECT key, due_at, payload, attempts FROM journey_timers \
+         WHERE due_at <= $1 AND lease_until <= $1 ORDER BY due_at, key LIMIT $2",
+        &[Param::I64(now), Param::I64(limit)],
+    )?
+    .iter()
+    .map(timer_of)
+    .collect()
+}
+
+/// Leases a timer until `until` (counting an attempt); false when another holds it.
+pub fn lease(conn: &mut dyn Conn, key: &str, now: i64, until: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE journey_timers SET lease_until = $1, attempts = attempts + 1 WHERE key = $2 AND lease_until <= $3",
+        &[Param::I64(until), Param::Text(key), Param::I64(now)],
+    )? == 1)
+}
+
 /// Removes a timer whose step is done; false when it was already gone.
 pub fn complete(conn: &mut dyn Conn, key: &str) -> Result<bool> {
     Ok(conn.execute("DELETE FROM journey_timers WHERE key = $1", &[Param::Text(key)])? == 1)
