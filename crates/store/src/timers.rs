@@ -48,12 +48,14 @@ pub fn schedule(conn: &mut dyn Conn, key: &str, due_at: i64, payload: &str, now:
     )? == 1)
 }
 
-/// Takes up to `limit` timers due at `now` and not leased, earliest first, leasing them
+/// Takes up to `limit` timers due at `now` and not leased, earliest first (timers due at
+/// the same instant in the order they were scheduled: the `due_at` index's own order,
+/// with no sort, and rows written together read together), leasing them
 /// until `now + lease_ms`. Run it in a write transaction: claims then never overlap.
 pub fn claim_due(conn: &mut dyn Conn, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<TimerRow>> {
     let due = conn.query(
         "SELECT key, due_at, payload, attempts FROM journey_timers \
-         WHERE due_at <= $1 AND lease_until <= $1 ORDER BY due_at, key LIMIT $2",
+         WHERE due_at <= $1 AND lease_until <= $1 ORDER BY due_at LIMIT $2",
         &[Param::I64(now), Param::I64(limit)],
     )?;
     let mut claimed = Vec::with_capacity(due.len());
@@ -82,7 +84,7 @@ pub fn claim_due(conn: &mut dyn Conn, now: i64, lease_ms: i64, limit: i64) -> Re
 pub fn due(conn: &mut dyn Conn, now: i64, limit: i64) -> Result<Vec<TimerRow>> {
     conn.query(
         "SELECT key, due_at, payload, attempts FROM journey_timers \
-         WHERE due_at <= $1 AND lease_until <= $1 ORDER BY due_at, key LIMIT $2",
+         WHERE due_at <= $1 AND lease_until <= $1 ORDER BY due_at LIMIT $2",
         &[Param::I64(now), Param::I64(limit)],
     )?
     .iter()
