@@ -300,7 +300,7 @@ async fn ingest_signups(pipeline: &Pipeline, users: usize, per_batch: usize) -> 
 
 async fn claim_probe(store: &Store, now: i64, limit: i64) -> Result<(f64, String)> {
     let sql = "SELECT key, due_at, payload, attempts FROM journey_timers \
-               WHERE due_at <= $1 AND lease_until <= $1 ORDER BY due_at, key LIMIT $2";
+               WHERE due_at <= $1 AND lease_until <= $1 ORDER BY due_at LIMIT $2";
     let plan = store
         .read_with(move |c| {
             c.query(
