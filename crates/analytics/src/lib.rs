@@ -1,0 +1,19 @@
+//! Analytics (REQUIREMENTS §10, issue 7): the metrics that tell a shop whether growth
+//! works, each defined by one documented formula and computed on plain facts (orders,
+//! activity days) so it is tested on hand-computed data.
+//!
+//! - [`kpi`]: GMV, net revenue, orders, buyers, 客單價 AOV, 復購率, new vs returning
+//!   buyers, visitor→buyer conversion over a half-open period.
+//! - [`retention`]: D-N retention by signup cohort (次日/7日/30日留存).
+//! - [`goal`]: goal tracking (R10.4, F30): growth against a target, exactly.
+//!
+//! A ratio whose denominator is zero is [`Ratio::NotApplicable`] ("n/a"), never NaN.
+
+pub mod goal;
+pub mod kpi;
+pub mod ratio;
+pub mod retention;
+
+pub use kpi::{kpis, Kpis, OrderFact, Period};
+pub use ratio::Ratio;
+pub use retention::{retention, CohortRow};
