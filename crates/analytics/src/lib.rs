@@ -6,11 +6,13 @@
 //!   buyers, visitor→buyer conversion over a half-open period.
 //! - [`retention`]: D-N retention by signup cohort (次日/7日/30日留存).
 //! - [`goal`]: goal tracking (R10.4, F30): growth against a target, exactly.
+//! - [`load`]: the facts from the store (orders, visitors, signup and activity days).
 //!
 //! A ratio whose denominator is zero is [`Ratio::NotApplicable`] ("n/a"), never NaN.
 
 pub mod goal;
 pub mod kpi;
+pub mod load;
 pub mod ratio;
 pub mod retention;
 

@@ -130,6 +130,9 @@ pub enum Command {
     /// Show or set a user's consent per channel (email, sms, push, wechat, webhook; `*`
     /// is the global suppression).
     Consent(ConsentArgs),
+    /// Reports (docs/analytics.md): shop KPIs over a period, cohort retention.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Price a cart with promotions and coupons from a JSON file (docs/pricing.md): every
     /// line's payable amount, the rules applied and why the others did not apply.
     Price(PriceArgs),
@@ -218,6 +221,40 @@ pub enum JourneyCommand {
         /// Start them once saved.
         #[arg(long)]
         start: bool,
+    },
+}
+
+/// Report commands. Days are shop-local calendar days (`[audience] timezone`); a period
+/// runs from the start of `--from` to the end of `--to`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// GMV, net revenue, orders, buyers, AOV, repurchase rate, new vs returning buyers,
+    /// visitor→buyer conversion.
+    Kpi {
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: String,
+        /// Last day, included (YYYY-MM-DD).
+        #[arg(long)]
+        to: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// D-N retention of the users who signed up each day of the period.
+    Cohort {
+        /// First signup day (YYYY-MM-DD).
+        #[arg(long)]
+        from: String,
+        /// Last signup day, included (YYYY-MM-DD).
+        #[arg(long)]
+        to: String,
+        /// Days after signup, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,7,30")]
+        days: Vec<u32>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
     },
 }
 

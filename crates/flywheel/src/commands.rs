@@ -41,6 +41,7 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
         Command::Price(a) => crate::price_cmd::run(a),
         Command::Coupon(c) => crate::coupon_cmd::run(c, settings).await,
         Command::Journey(c) => crate::journey_cmd::run(c, settings).await,
+        Command::Report(c) => crate::report_cmd::run(c, settings).await,
         Command::Messages(a) => crate::journey_cmd::messages(a, settings).await,
         Command::Consent(a) => crate::journey_cmd::consent(a, settings).await,
         Command::Loyalty(c) => crate::growth_cmd::loyalty(c, settings).await,

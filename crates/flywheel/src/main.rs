@@ -13,6 +13,7 @@ mod hooks;
 mod journey_cmd;
 mod output;
 mod price_cmd;
+mod report_cmd;
 mod serve;
 
 use std::process::ExitCode;
