@@ -11,6 +11,7 @@ use flywheel_store::conn::{Conn, Param};
 use flywheel_store::Result;
 
 use crate::kpi::{OrderFact, Period};
+use crate::retention::{ActiveDays, Signups};
 
 /// Every order with a user id, and each user's first non-cancelled order (ms). Pending
 /// orders count as placed (the store keeps paid and pending alike under `Order Completed`).
@@ -58,7 +59,7 @@ pub fn cohorts(
     signup_events: &[&str],
     period: Period,
     tz: Tz,
-) -> Result<(HashMap<String, NaiveDate>, HashMap<String, BTreeSet<NaiveDate>>)> {
+) -> Result<(Signups, ActiveDays)> {
     let day = |ms: i64| from_millis(ms).with_timezone(&tz).date_naive();
     let mut signups: HashMap<String, i64> = HashMap::new();
     for name in signup_events {

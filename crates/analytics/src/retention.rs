@@ -10,6 +10,12 @@ use serde::Serialize;
 
 use crate::ratio::Ratio;
 
+/// Each user's signup day.
+pub type Signups = HashMap<String, NaiveDate>;
+
+/// The days each user had any event.
+pub type ActiveDays = HashMap<String, BTreeSet<NaiveDate>>;
+
 /// One signup day's retention.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CohortRow {
@@ -23,12 +29,7 @@ pub struct CohortRow {
 
 /// Retention for each signup day in `signups` (user → signup day) at each of `days`
 /// (e.g. 1, 7, 30), from `active` (user → days with any event), as of `today`.
-pub fn retention(
-    signups: &HashMap<String, NaiveDate>,
-    active: &HashMap<String, BTreeSet<NaiveDate>>,
-    days: &[u32],
-    today: NaiveDate,
-) -> Vec<CohortRow> {
+pub fn retention(signups: &Signups, active: &ActiveDays, days: &[u32], today: NaiveDate) -> Vec<CohortRow> {
     let mut cohorts: BTreeMap<NaiveDate, Vec<&str>> = BTreeMap::new();
     for (user, day) in signups {
         cohorts.entry(*day).or_default().push(user);
