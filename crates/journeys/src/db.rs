@@ -682,6 +682,23 @@ pub fn set_event_cursor(conn: &mut dyn Conn, seq: i64) -> Result<()> {
     Ok(())
 }
 
+/// The profile of the shop's user `user` and its stored traits (`None` and no traits
+/// for a user never seen).
+pub fn profile_of_user(
+    conn: &mut dyn Conn,
+    user: &str,
+) -> Result<(Option<String>, serde_json::Map<String, serde_json::Value>)> {
+    let Some(p) =
+        flywheel_store::read::profile_id_of(conn, &flywheel_core::Identity::User(user.to_string()))?
+    else {
+        return Ok((None, serde_json::Map::new()));
+    };
+    let traits = flywheel_store::read::profile(conn, &p)?
+        .map(|p| p.traits)
+        .unwrap_or_default();
+    Ok((Some(p.0), traits))
+}
+
 /// A stored event for the trigger tail.
 #[derive(Debug, Clone)]
 pub struct TailEvent {

@@ -314,16 +314,7 @@ impl Engine {
         let (profile, traits) = self
             .0
             .store
-            .read_with(move |c| {
-                let Some(p) = flywheel_store::read::profile_id_of(c, &flywheel_core::Identity::User(u))?
-                else {
-                    return Ok((None, serde_json::Map::new()));
-                };
-                let traits = flywheel_store::read::profile(c, &p)?
-                    .map(|p| p.traits)
-                    .unwrap_or_default();
-                Ok((Some(p.0), traits))
-            })
+            .read_with(move |c| db::profile_of_user(c, &u))
             .await?;
         if profile.is_none() {
             return Err(Error::NotFound(format!("user {user:?}")));

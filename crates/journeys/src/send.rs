@@ -12,7 +12,6 @@ use flywheel_channels::{
     Reachability, Subscription,
 };
 use flywheel_core::time::{from_millis, to_millis};
-use flywheel_core::Identity;
 use flywheel_store::conn::{Conn, Param};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -101,12 +100,7 @@ fn read_facts(
     since: i64,
     activity_since: Option<i64>,
 ) -> flywheel_store::Result<Facts> {
-    let traits = match flywheel_store::read::profile_id_of(c, &Identity::User(user.to_string()))? {
-        Some(p) => flywheel_store::read::profile(c, &p)?
-            .map(|p| p.traits)
-            .unwrap_or_default(),
-        None => Map::new(),
-    };
+    let (_, traits) = db::profile_of_user(c, user)?;
     let consent = consent_of(&db::consents(c, user)?);
     let history = db::sent_since(c, user, since)?
         .into_iter()
