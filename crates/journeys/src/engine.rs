@@ -698,8 +698,3 @@ impl Probe for AudienceProbe {
             .unwrap_or(false)
     }
 }
-
-/// Which channels have a provider configured.
-pub fn configured_channels(p: &Providers) -> Vec<Channel> {
-    Channel::ALL.into_iter().filter(|c| p.has(*c)).collect()
-}

@@ -8,7 +8,6 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{shanghai, Shop};
-use flywheel_journeys::db;
 use flywheel_store::testing::stores;
 use flywheel_store::timers;
 use serde_json::{json, Value};
@@ -300,7 +299,6 @@ async fn provider_failures_retry_then_fail_and_an_interrupted_send_keeps_its_key
         );
         let runs = shop.engine.runs(Some("notify"), None, 10).await.unwrap();
         assert!(runs.iter().all(|r| r.state == "done"), "{runs:?}");
-        let _ = db::MessageFilter::Run;
     }
 }
 
