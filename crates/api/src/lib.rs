@@ -9,6 +9,7 @@
 
 mod audience;
 pub mod auth;
+mod console;
 mod coupons;
 pub mod error;
 mod extract;
@@ -339,6 +340,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         router = router.route(path, handler);
     }
     router
+        // The web console's static files (not API routes: not in the table above).
+        .merge(console::router())
         .layer(axum::extract::DefaultBodyLimit::disable())
         .fallback(not_found)
         .with_state(state)

@@ -65,9 +65,12 @@ pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result
     // The seed journeys, as drafts: `flywheel journey start NAME` (with a provider
     // configured under [journeys]) puts one to work on new events.
     crate::journey_cmd::install_seeds(&store, &settings, &[], false).await?;
+    let token_at = match args.serve.admin_token.as_deref().filter(|t| !t.is_empty()) {
+        Some(_) => "the --admin-token value".to_string(),
+        None => format!("{}/admin_token", settings.data_dir.display()),
+    };
     eprintln!(
-        "try: curl -H \"Authorization: Bearer $(cat {}/admin_token)\" http://{}/api/v1/profiles/u000001",
-        settings.data_dir.display(),
+        "try: the console at http://{}/console/ (sign in with the admin token: {token_at})",
         server.addr
     );
     if args.no_serve {

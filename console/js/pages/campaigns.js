@@ -1,0 +1,120 @@
+// Campaign ROI: per-campaign funnel and money (GET /api/v1/analytics/campaigns), channels
+// with the budget suggestion (GET /api/v1/analytics/channels), goals and alerts.
+
+import { api, qs } from "../api.js";
+import { t } from "../i18n.js";
+import { h, mount, panel, table, num, yuan, pct, ratio, when, chip, dateRange, lastDays, hashParams, setHashParams, errorBox } from "../ui.js";
+import { progressBar } from "../charts.js";
+
+export async function render(el) {
+  const p = hashParams();
+  const range = p.from && p.to ? { from: p.from, to: p.to } : lastDays(30);
+  const month = p.month || range.to.slice(0, 7);
+  setHashParams({ ...range, month });
+  const [campaigns, channels, goals, alerts] = await Promise.all([
+    api(`/analytics/campaigns${qs(range)}`),
+    api(`/analytics/channels${qs({ month })}`),
+    api("/analytics/goals"),
+    api("/analytics/alerts"),
+  ]);
+  const reload = (next) => {
+    setHashParams(next);
+    el.classList.add("busy");
+    render(el)
+      .catch((e) => mount(el, errorBox(e)))
+      .finally(() => el.classList.remove("busy"));
+  };
+  const monthInput = h("input", { type: "month", value: month, class: "month" });
+  monthInput.addEventListener("change", () => monthInput.value && reload({ ...range, month: monthInput.value }));
+  mount(
+    el,
+    h("div", { class: "page-head" }, h("h1", {}, t("campaignsTitle")), dateRange(range, (r) => reload({ ...r, month }))),
+    panel(t("campaignsTitle"), h("div", { class: "scroll" }, campaignTable(campaigns.rows || []))),
+    h(
+      "div",
+      { class: "two-col" },
+      panel(h("span", {}, t("channelsTitle"), " ", h("label", { class: "inline" }, t("month"), " ", monthInput)), channelTable(channels.rows || [])),
+      h("div", {}, goalsPanel(goals.goals || []), alertsPanel(alerts.alerts || [])),
+    ),
+  );
+}
+
+function campaignTable(rows) {
+  const n = (k) => ({ label: t(k), class: "num", cell: (r) => num(r[k]) });
+  const m = (k) => ({ label: t(k), class: "num", cell: (r) => yuan(r[k]) });
+  const r = (k) => ({ label: t(k), class: "num", cell: (x) => pct(x[k]) });
+  return table(
+    [
+      { label: t("campaign"), cell: (x) => x.campaign },
+      { label: t("channel"), cell: (x) => x.channel },
+      { label: t("status"), cell: (x) => chip(x.status, `status-${x.status}`) },
+      n("sent"),
+      n("delivered"),
+      n("opened"),
+      n("clicked"),
+      n("converted"),
+      r("open_rate"),
+      r("ctr"),
+      r("cvr"),
+      m("revenue"),
+      m("true_cost"),
+      m("cpa"),
+      { label: t("roi"), class: "num", cell: (x) => h("span", { class: x.roi !== null && x.roi < 1 ? "bad" : "" }, ratio(x.roi)) },
+      { label: t("roas"), class: "num", cell: (x) => ratio(x.roas) },
+    ],
+    rows,
+  );
+}
+
+function channelTable(rows) {
+  return table(
+    [
+      { label: t("channel"), cell: (x) => x.channel },
+      { label: t("kind"), cell: (x) => x.kind },
+      { label: t("spend"), class: "num", cell: (x) => yuan(x.spend) },
+      { label: t("revenue"), class: "num", cell: (x) => yuan(x.revenue) },
+      { label: t("roi"), class: "num", cell: (x) => ratio(x.roi) },
+      { label: t("budget"), class: "num", cell: (x) => yuan(x.budget) },
+      {
+        label: t("suggested"),
+        class: "num",
+        cell: (x) =>
+          h("span", { class: x.suggested_budget > x.budget ? "up" : x.suggested_budget < x.budget ? "down" : "" }, yuan(x.suggested_budget)),
+      },
+    ],
+    rows,
+  );
+}
+
+function goalsPanel(goals) {
+  return panel(
+    t("goals"),
+    table(
+      [
+        { label: t("name"), cell: (g) => g.name },
+        { label: t("metric"), cell: (g) => g.metric },
+        { label: t("target"), class: "num", cell: (g) => num(g.target) },
+        { label: t("current"), class: "num", cell: (g) => num(g.current) },
+        { label: t("progress"), cell: (g) => h("div", { class: "goal-progress" }, progressBar(g.progress), pct(g.progress, 0)) },
+        { label: "", cell: (g) => chip(g.met ? t("met") : t("notMet"), g.met ? "ok" : "warn") },
+      ],
+      goals,
+    ),
+  );
+}
+
+function alertsPanel(alerts) {
+  return panel(
+    t("alerts"),
+    table(
+      [
+        { label: t("time"), cell: (a) => when(a.at) },
+        { label: t("campaign"), cell: (a) => a.campaign },
+        { label: t("rule"), cell: (a) => a.rule },
+        { label: t("detail"), cell: (a) => a.detail },
+        { label: t("action"), cell: (a) => a.action },
+      ],
+      alerts,
+    ),
+  );
+}

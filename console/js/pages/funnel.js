@@ -1,0 +1,96 @@
+// Funnel: users reaching each step in order within a window (GET /api/v1/analytics/funnel),
+// with editable steps, the window, a date range and an optional breakdown by a user trait.
+
+import { api, qs } from "../api.js";
+import { t } from "../i18n.js";
+import { h, mount, panel, table, num, pct, dateRange, lastDays, hashParams, setHashParams, errorBox } from "../ui.js";
+import { funnelChart } from "../charts.js";
+
+const DEFAULT_STEPS = ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"];
+const EVENTS = [
+  "Signed Up",
+  "Signed In",
+  "Products Searched",
+  "Product List Viewed",
+  "Product Viewed",
+  "Product Added",
+  "Cart Viewed",
+  "Checkout Started",
+  "Order Completed",
+  "Order Refunded",
+];
+const TRAITS = ["gender", "city", "region", "age_band", "lifecycle", "tier"];
+
+export async function render(el) {
+  const p = hashParams();
+  const range = p.from && p.to ? { from: p.from, to: p.to } : lastDays(30);
+  const state = {
+    ...range,
+    steps: p.steps || DEFAULT_STEPS.join(","),
+    window_hours: p.window_hours || "24",
+    breakdown: p.breakdown || "",
+  };
+  setHashParams(state);
+  const data = await api(`/analytics/funnel${qs(state)}`);
+  const reload = (next) => {
+    setHashParams(next);
+    el.classList.add("busy");
+    render(el)
+      .catch((e) => mount(el, errorBox(e)))
+      .finally(() => el.classList.remove("busy"));
+  };
+  mount(
+    el,
+    h("div", { class: "page-head" }, h("h1", {}, t("navFunnel")), dateRange(range, (r) => reload({ ...state, ...r }))),
+    editor(state, reload),
+    panel(t("funnelTitle"), data.steps && data.steps.length ? funnelChart(data.steps) : h("p", { class: "empty" }, t("empty"))),
+    data.breakdown && data.breakdown.length ? breakdownTable(data) : null,
+  );
+}
+
+/** The steps, window and breakdown form. */
+function editor(state, reload) {
+  const list = h("ol", { class: "steps-edit" });
+  const datalist = h("datalist", { id: "funnel-events" }, EVENTS.map((e) => h("option", { value: e })));
+  const addRow = (value) => {
+    const input = h("input", { type: "text", value, list: "funnel-events", class: "step-name" });
+    const li = h("li", {}, input, h("button", { type: "button", class: "ghost", onclick: () => li.remove() }, t("removeStep")));
+    list.append(li);
+  };
+  state.steps.split(",").forEach(addRow);
+  const win = h("input", { type: "number", min: 1, value: state.window_hours, class: "window" });
+  const bd = h("input", { type: "text", value: state.breakdown, list: "funnel-traits", class: "breakdown", size: 12 });
+  const traits = h("datalist", { id: "funnel-traits" }, TRAITS.map((x) => h("option", { value: x })));
+  return h(
+    "form",
+    {
+      class: "panel funnel-form",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const steps = [...list.querySelectorAll("input")].map((i) => i.value.trim()).filter(Boolean);
+        reload({ ...state, steps: steps.join(","), window_hours: win.value, breakdown: bd.value.trim() });
+      },
+    },
+    h("div", {}, h("strong", {}, t("funnelSteps")), list, datalist, h("button", { type: "button", class: "ghost", onclick: () => addRow("") }, t("addStep"))),
+    h("label", {}, t("windowHours"), " ", win),
+    h("label", {}, t("breakdown"), " ", bd, traits),
+    h("button", { type: "submit", class: "primary" }, t("run")),
+  );
+}
+
+/** One row per breakdown value: the users and overall conversion at each step. */
+function breakdownTable(data) {
+  const names = data.steps.map((s) => s.name);
+  const cols = [
+    { label: t("breakdown"), cell: (r) => r.value || "—" },
+    ...names.map((n, i) => ({
+      label: n,
+      class: "num",
+      cell: (r) => {
+        const s = r.steps[i];
+        return s ? `${num(s.users)} (${pct(s.conversion)})` : "—";
+      },
+    })),
+  ];
+  return panel(t("breakdown"), table(cols, data.breakdown));
+}

@@ -1,0 +1,59 @@
+// Journeys: each journey with its status and per-step counts
+// (GET /api/v1/journeys, then GET /api/v1/journeys/{name}/stats for each, in parallel).
+
+import { api, seg } from "../api.js";
+import { t } from "../i18n.js";
+import { h, mount, panel, table, num, when, chip } from "../ui.js";
+
+export async function render(el) {
+  const data = await api("/journeys");
+  const journeys = data.journeys || [];
+  const stats = await Promise.all(journeys.map((j) => api(`/journeys/${seg(j.name)}/stats`)));
+  mount(
+    el,
+    h("div", { class: "page-head" }, h("h1", {}, t("journeysTitle"))),
+    panel(
+      null,
+      table(
+        [
+          { label: t("name"), cell: (j) => h("a", { href: `#journey-${j.name}` }, j.name) },
+          { label: t("status"), cell: (j) => chip(j.status, `status-${j.status}`) },
+          { label: t("version"), class: "num", cell: (j) => j.version },
+          { label: t("steps"), class: "num", cell: (j) => (j.definition?.steps || []).length },
+          { label: t("converted"), class: "num", cell: (j) => num(stats[journeys.indexOf(j)].converted) },
+          { label: t("updated"), cell: (j) => when(j.updated_at) },
+        ],
+        journeys,
+      ),
+    ),
+    h(
+      "div",
+      { class: "journey-grid" },
+      journeys.map((j, i) => journeyPanel(j, stats[i])),
+    ),
+  );
+}
+
+/** One journey: its steps in order with their visits, then branch counts, run states, messages. */
+function journeyPanel(j, s) {
+  const visits = new Map(s.steps);
+  const steps = (j.definition?.steps || []).map((st) => [st.id, st.type, visits.get(st.id) ?? 0]);
+  const known = new Set(steps.map((x) => x[0]));
+  const branches = s.steps.filter(([k]) => !known.has(k)).map(([k, v]) => [k, "", v]);
+  const pairs = (rows) => (rows.length ? rows.map(([k, v]) => `${k}: ${num(v)}`).join(" · ") : "—");
+  return h(
+    "section",
+    { class: "panel journey", id: `journey-${j.name}` },
+    h("h2", {}, j.name, " ", chip(j.status, `status-${j.status}`)),
+    j.definition?.description ? h("p", { class: "hint" }, j.definition.description) : null,
+    table(
+      [
+        { label: t("step"), cell: (r) => r[0] },
+        { label: t("kind"), cell: (r) => r[1] },
+        { label: t("entered"), class: "num", cell: (r) => num(r[2]) },
+      ],
+      [...steps, ...branches],
+    ),
+    h("p", { class: "hint" }, `${t("status")}: ${pairs(s.states)} — ${t("messages")}: ${pairs(s.messages)} — ${t("converted")}: ${num(s.converted)}`),
+  );
+}
