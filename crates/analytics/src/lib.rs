@@ -6,12 +6,15 @@
 //!   buyers, visitor→buyer conversion over a half-open period.
 //! - [`retention`]: D-N retention by signup cohort (次日/7日/30日留存).
 //! - [`goal`]: goal tracking (R10.4, F30): growth against a target, exactly.
+//! - [`clv`]: predictive CLV — BG/NBD P(alive) and expected purchases, Gamma-Gamma spend,
+//!   discounted CLV (parity with `lifetimes` 0.11.3), churn-risk bands.
 //! - [`load`]: the facts from the store (orders, visitors, signup and activity days).
 //! - [`columnar`]: the columnar event engine: funnels with a conversion window and
 //!   D-N retention in one pass over events sorted by (user, time), across cores.
 //!
 //! A ratio whose denominator is zero is [`Ratio::NotApplicable`] ("n/a"), never NaN.
 
+pub mod clv;
 pub mod columnar;
 pub mod goal;
 pub mod kpi;
