@@ -27,7 +27,7 @@ export function trendChart(days, series, { height = 220 } = {}) {
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, left: {}, right: {} },
     series: [
-      { value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 10)) },
+      { label: t("time"), value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 10)) },
       ...series.map((s, i) => ({
         label: s.label,
         scale: s.axis === 1 ? "right" : "left",

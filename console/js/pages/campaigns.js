@@ -93,14 +93,20 @@ function goalsPanel(goals) {
       [
         { label: t("name"), cell: (g) => g.name },
         { label: t("metric"), cell: (g) => g.metric },
-        { label: t("target"), class: "num", cell: (g) => num(g.target) },
-        { label: t("current"), class: "num", cell: (g) => num(g.current) },
+        { label: t("target"), class: "num", cell: (g) => goalValue(g, g.target) },
+        { label: t("current"), class: "num", cell: (g) => goalValue(g, g.current) },
         { label: t("progress"), cell: (g) => h("div", { class: "goal-progress" }, progressBar(g.progress), pct(g.progress, 0)) },
         { label: "", cell: (g) => chip(g.met ? t("met") : t("notMet"), g.met ? "ok" : "warn") },
       ],
       goals,
     ),
   );
+}
+
+/** A goal's target or current value: rates and growths (within ±1) as percentages. */
+function goalValue(g, v) {
+  if (v === null || v === undefined) return t("na");
+  return Math.abs(g.target) <= 1 ? pct(v) : num(v);
 }
 
 function alertsPanel(alerts) {

@@ -49,7 +49,7 @@ function view(data) {
   const days = daily.map((d) => d.day);
   const cards = h(
     "div",
-    { class: "cards" },
+    { class: "cards kpis" },
     CARDS.map(([key, fmt]) =>
       h("div", { class: "card kpi", "data-kpi": key }, h("div", { class: "kpi-label" }, t(key)), h("div", { class: "kpi-value" }, fmt(k[key]))),
     ),

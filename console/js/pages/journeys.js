@@ -16,7 +16,11 @@ export async function render(el) {
       null,
       table(
         [
-          { label: t("name"), cell: (j) => h("a", { href: `#journey-${j.name}` }, j.name) },
+          {
+            label: t("name"),
+            cell: (j) =>
+              h("button", { type: "button", class: "link", onclick: () => document.getElementById(`journey-${j.name}`)?.scrollIntoView() }, j.name),
+          },
           { label: t("status"), cell: (j) => chip(j.status, `status-${j.status}`) },
           { label: t("version"), class: "num", cell: (j) => j.version },
           { label: t("steps"), class: "num", cell: (j) => (j.definition?.steps || []).length },
@@ -54,6 +58,15 @@ function journeyPanel(j, s) {
       ],
       [...steps, ...branches],
     ),
-    h("p", { class: "hint" }, `${t("status")}: ${pairs(s.states)} — ${t("messages")}: ${pairs(s.messages)} — ${t("converted")}: ${num(s.converted)}`),
+    h(
+      "dl",
+      { class: "facts small" },
+      h("dt", {}, t("runs")),
+      h("dd", {}, pairs(s.states)),
+      h("dt", {}, t("messages")),
+      h("dd", {}, pairs(s.messages)),
+      h("dt", {}, t("converted")),
+      h("dd", {}, num(s.converted)),
+    ),
   );
 }

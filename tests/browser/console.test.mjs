@@ -1,0 +1,365 @@
+// Browser test of the web console: starts the real binary on a generated demo shop,
+// drives Debian's Chromium through playwright-core, and checks every page shows real
+// data, the segment builder's live count equals the API's, sign-in (right and wrong
+// token), sign-out and the language switch work, nothing logs an error or fails to
+// load, and each page is on screen within the budget. Saves a screenshot per page.
+//
+// Environment:
+//   FLYWHEEL_BIN            the flywheel binary (required unless FLYWHEEL_BROWSER_URL is set)
+//   FLYWHEEL_BROWSER_USERS  demo size (default 2000)
+//   FLYWHEEL_BROWSER_URL    use this running server instead (with FLYWHEEL_BROWSER_TOKEN)
+//   FLYWHEEL_BROWSER_OUT    screenshot directory (default <repo>/target/browser-screenshots)
+//   FLYWHEEL_BROWSER_BUDGET_MS  page-load budget (default 1000)
+//   CHROMIUM                browser executable (default /usr/bin/chromium)
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "..", "..");
+const OUT = resolve(process.env.FLYWHEEL_BROWSER_OUT || join(repo, "target", "browser-screenshots"));
+const BUDGET = Number(process.env.FLYWHEEL_BROWSER_BUDGET_MS || 1000);
+const USERS = process.env.FLYWHEEL_BROWSER_USERS || "2000";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const TOKEN = process.env.FLYWHEEL_BROWSER_TOKEN || `adm_browser_${process.pid}_${Date.now()}`;
+
+const failures = [];
+const timings = [];
+function fail(msg) {
+  failures.push(msg);
+  console.error(`FAIL ${msg}`);
+}
+function check(cond, msg) {
+  if (!cond) fail(msg);
+  return cond;
+}
+
+// ---------------------------------------------------------------- the server
+
+/** Starts `flywheel demo`; resolves to {base, stop} once the shop is ingested. */
+async function startDemo() {
+  const bin = process.env.FLYWHEEL_BIN;
+  if (!bin || !existsSync(bin)) throw new Error(`FLYWHEEL_BIN must name the flywheel binary (got ${bin})`);
+  const dir = mkdtempSync(join(tmpdir(), "flywheel-browser-"));
+  const args = ["--data-dir", dir, "demo", "--users", USERS, "--listen", "127.0.0.1:0", "--admin-token", TOKEN];
+  const child = spawn(bin, args, {
+    cwd: dir,
+    stdio: ["ignore", "pipe", "pipe"],
+    // Only our flags: no FLYWHEEL_* setting of the caller's (store, listen, config…) leaks in.
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("FLYWHEEL_"))), FLYWHEEL_LOG: "warn" },
+  });
+  let base = null;
+  let log = "";
+  const ready = new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`demo not ready after 10 min:\n${log.slice(-3000)}`)), 600_000);
+    const onData = (chunk) => {
+      const text = chunk.toString();
+      log += text;
+      const m = log.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (m) base = m[1];
+      // The demo prints its "try:" hint (the console URL) once the shop is ingested.
+      if (base && /try: .*\/console\//.test(log)) {
+        clearTimeout(timer);
+        res();
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      rej(new Error(`flywheel demo exited (${code}):\n${log.slice(-3000)}`));
+    });
+  });
+  await ready;
+  child.removeAllListeners("exit");
+  const stop = async () => {
+    child.kill("SIGTERM");
+    await new Promise((r) => {
+      const t = setTimeout(() => {
+        child.kill("SIGKILL");
+        r();
+      }, 10_000);
+      child.on("exit", () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { base, stop };
+}
+
+// ---------------------------------------------------------------- the browser
+
+const LAUNCH_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** Responses with these (status, path prefix) are expected while `expecting` names a step. */
+let expecting = null;
+const EXPECTED = {
+  wrongToken: [401, "/api/v1/profiles"],
+  badExpression: [400, "/api/v1/segments/count"],
+};
+
+function watch(page, base) {
+  const expected = (status, url) => {
+    const e = expecting && EXPECTED[expecting];
+    return e && status === e[0] && new URL(url).pathname.startsWith(e[1]);
+  };
+  let lastExpected = 0;
+  page.on("response", (r) => {
+    if (r.status() < 400) return;
+    if (expected(r.status(), r.url())) {
+      lastExpected = Date.now();
+      return;
+    }
+    fail(`HTTP ${r.status()} ${r.request().method()} ${r.url().replace(base, "")}`);
+  });
+  page.on("requestfailed", (r) => {
+    // A live-count request aborted by a newer keystroke is the builder working as meant.
+    if (r.failure()?.errorText === "net::ERR_ABORTED" && r.url().includes("/api/v1/segments/count")) return;
+    fail(`request failed: ${r.method()} ${r.url().replace(base, "")}: ${r.failure()?.errorText}`);
+  });
+  page.on("pageerror", (e) => fail(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    // Chrome logs every expected 4xx as "Failed to load resource"; those are checked above.
+    if (/Failed to load resource: the server responded with a status of (400|401)/.test(m.text()) && expecting) return;
+    if (/Failed to load resource/.test(m.text()) && Date.now() - lastExpected < 2000) return;
+    fail(`console error: ${m.text()}`);
+  });
+}
+
+/** Loads `#/route` from scratch and waits for the page to be on screen; returns the ms taken. */
+async function open(page, base, route, name, contentSelector) {
+  await page.goto("about:blank");
+  const t0 = Date.now();
+  await page.goto(`${base}/console/#/${route}`);
+  try {
+    await page.waitForSelector("#page[data-ready]", { timeout: 15_000 });
+    await page.waitForSelector(`#page[data-ready] ${contentSelector}`, { state: "visible", timeout: 2_000 });
+  } catch {
+    fail(`${name}: content ${contentSelector} not shown`);
+  }
+  const ms = Date.now() - t0;
+  timings.push([name, ms]);
+  check(ms <= BUDGET, `${name}: loaded in ${ms} ms (budget ${BUDGET} ms)`);
+  const err = await page.$("#page .error");
+  if (err) fail(`${name}: shows an error: ${await err.innerText()}`);
+  return ms;
+}
+
+async function shot(page, name) {
+  await page.waitForTimeout(150); // let uPlot draw
+  await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+}
+
+/** Calls the admin API from the page (same origin, the stored token). */
+function apiFromPage(page, path, body) {
+  return page.evaluate(
+    async ([path, body, token]) => {
+      const r = await fetch(`/api/v1${path}`, {
+        method: body ? "POST" : "GET",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: r.status, json: await r.json() };
+    },
+    [path, body, TOKEN],
+  );
+}
+
+const texts = (page, sel) => page.$$eval(sel, (els) => els.map((e) => e.textContent.trim()));
+
+// ---------------------------------------------------------------- the test
+
+async function run(base) {
+  mkdirSync(OUT, { recursive: true });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: "zh-TW" });
+    const page = await context.newPage();
+    watch(page, base);
+
+    // Sign-in: / redirects to the console, Chinese by default; a wrong token is refused.
+    await page.goto(`${base}/`);
+    check(page.url() === `${base}/console/`, `/ redirects to /console/ (got ${page.url()})`);
+    await page.waitForSelector("form.signin #token");
+    check((await page.getAttribute("html", "lang")) === "zh-Hant", "Chinese by default");
+    check((await page.innerText("form.signin button[type=submit]")) === "登入", "sign-in button in Chinese");
+    expecting = "wrongToken";
+    await page.fill("#token", "adm_wrong_token");
+    await page.click("form.signin button[type=submit]");
+    await page.waitForSelector("form.signin .error", { timeout: 5000 }).catch(() => fail("wrong token: no error shown"));
+    check((await page.innerText("form.signin")).includes("令牌無效"), "wrong token: the error says the token is not valid");
+    await shot(page, "00-signin-wrong-token");
+    await page.waitForTimeout(300);
+    expecting = null;
+    await page.fill("#token", TOKEN);
+    await page.click("form.signin button[type=submit]");
+    await page.waitForSelector("#page[data-ready]", { timeout: 15_000 });
+    check(await page.evaluate(() => !!localStorage.getItem("flywheel.token")), "token remembered in localStorage");
+
+    // 1. Dashboard: eight KPI cards with values, three trend charts.
+    await open(page, base, "dashboard", "dashboard", ".cards .kpi");
+    await page.waitForSelector("#page .uplot canvas", { timeout: 5000 }).catch(() => fail("dashboard: no chart drawn"));
+    const kpis = await page.$$eval("#page .cards:not(.small) .kpi", (els) =>
+      els.map((e) => [e.dataset.kpi, e.querySelector(".kpi-value").textContent.trim()]),
+    );
+    check(kpis.length === 8, `dashboard: 8 KPI cards (got ${kpis.length})`);
+    for (const [k, v] of kpis) check(v && v !== "—", `dashboard: KPI ${k} has a value (got ${JSON.stringify(v)})`);
+    const gmv = kpis.find(([k]) => k === "gmv");
+    check(gmv && /[1-9]/.test(gmv[1]), `dashboard: GMV is not zero (${gmv && gmv[1]})`);
+    check((await page.$$("#page .uplot")).length >= 3, "dashboard: three trend charts");
+    await shot(page, "01-dashboard");
+
+    // 2. Cohort heatmap: cells with rates.
+    await open(page, base, "cohort", "cohort", "table.heatmap");
+    const cells = await texts(page, "#page table.heatmap td.cell");
+    check(cells.length > 0, "cohort: heatmap has cells");
+    check(cells.some((c) => /%$/.test(c) && parseFloat(c) > 0), "cohort: some retention above 0 %");
+    await shot(page, "02-cohort");
+
+    // 3. Funnel: four bars, the first with users.
+    await open(page, base, "funnel", "funnel", "svg.funnel");
+    const bars = await page.$$("#page svg.funnel rect.funnel-bar");
+    check(bars.length === 4, `funnel: 4 bars (got ${bars.length})`);
+    const first = (await texts(page, "#page svg.funnel .funnel-value"))[0] || "";
+    check(/[1-9]/.test(first.split("·")[0]), `funnel: first step has users (${first})`);
+    await shot(page, "03-funnel");
+    await open(page, base, "funnel?breakdown=gender", "funnel by gender", "svg.funnel");
+    const split = await page.$$("#page section.panel:last-of-type table.grid tbody tr:not(:has(td.empty))");
+    check(split.length >= 2, `funnel: breakdown by gender has rows (got ${split.length})`);
+    await shot(page, "03-funnel-breakdown");
+
+    // 4. Profiles: the list; find a buyer by id; the profile page with timeline and orders.
+    await open(page, base, "profiles", "profiles", "table.grid tbody tr");
+    check((await page.$$("#page table.grid tbody tr td a")).length > 0, "profiles: the list has profiles");
+    await shot(page, "04-profiles");
+    const buyer = await apiFromPage(page, "/segments/preview", { expression: "orders(all) >= 2", limit: 1 });
+    const userId = buyer.json.members?.[0]?.user_id;
+    check(!!userId, "a demo buyer with two orders exists");
+    await page.fill("#page input.search-id", userId);
+    await page.press("#page input.search-id", "Enter");
+    await page.waitForSelector('#page[data-page="profile"][data-ready] .timeline li.event', { timeout: 5000 }).catch(() =>
+      fail("profiles: searching an id does not open its profile"),
+    );
+    await open(page, base, `profile/${encodeURIComponent(userId)}`, "profile", ".timeline li.event");
+    check((await page.$$("#page .timeline li.event")).length >= 5, "profile: timeline has events");
+    check((await page.$$("#page .tags .chip")).length > 0, "profile: tags shown");
+    check((await page.innerText("#page")).includes(userId), "profile: shows the user id");
+    const orderRows = await page.$$eval("#page .panel", (ps) => {
+      const p = ps.find((x) => /訂單/.test(x.querySelector("h2")?.textContent || ""));
+      return p ? p.querySelectorAll("tbody tr:not(:has(td.empty))").length : 0;
+    });
+    check(orderRows >= 2, `profile: orders listed (got ${orderRows})`);
+    await page.click("#page .timeline + button").catch(() => {});
+    await shot(page, "05-profile");
+
+    // 5. Segment builder: live count equals the API's; an error is shown inline; save.
+    await open(page, base, "segments", "segments", ".live-count .value");
+    const expression = 'gender = "女" and orders(365d) >= 1';
+    expecting = "badExpression";
+    await page.fill("#page textarea.expression", "gender = ");
+    await page.waitForSelector("#page .live-count .error", { timeout: 5000 }).catch(() => fail("segments: a bad expression shows no error"));
+    await page.waitForTimeout(300);
+    expecting = null;
+    await page.fill("#page textarea.expression", expression);
+    await page.waitForFunction(
+      () => document.querySelector("#page .live-count .value") && !document.querySelector("#page .live-count.busy"),
+      null,
+      { timeout: 5000 },
+    );
+    const shown = Number(await page.getAttribute("#page .live-count .value", "data-count"));
+    const counted = await apiFromPage(page, "/segments/count", { expression });
+    check(counted.status === 200, `segments: API count answers 200 (${counted.status})`);
+    check(shown === counted.json.count, `segments: live count ${shown} equals the API's ${counted.json.count}`);
+    check(shown > 0, "segments: the count is not zero");
+    const segName = `browser_${Date.now()}`;
+    await page.fill("#page input.seg-name", segName);
+    await page.click("#page .save-form button[type=submit]");
+    await page.waitForSelector(`#page td:text-is("${segName}")`, { timeout: 5000 }).catch(() => fail("segments: saved segment not listed"));
+    await shot(page, "06-segments");
+
+    // 6. Tags: groups with member counts; a tag's members.
+    await open(page, base, "tags", "tags", ".members table.grid");
+    check((await page.$$("#page .tag-link")).length > 5, "tags: tags listed");
+    check((await page.$$("#page .members tbody a")).length > 0, "tags: members of a tag listed");
+    await shot(page, "07-tags");
+
+    // 7. Journeys: the seed journeys with status and steps.
+    await open(page, base, "journeys", "journeys", "section.journey");
+    check((await page.$$("#page section.journey")).length >= 1, "journeys: journeys listed");
+    check((await page.$$("#page section.journey tbody tr")).length >= 1, "journeys: per-step rows");
+    await shot(page, "08-journeys");
+
+    // 8. Promotions: coupon templates (the demo's seeds), flash sales, group deals.
+    await open(page, base, "promotions", "promotions", "section.panel table.grid");
+    check((await page.$$("#page section.panel")).length === 3, "promotions: three tables");
+    check((await page.$$("#page section.panel:first-of-type tbody tr td code")).length > 0, "promotions: coupon templates listed");
+    await shot(page, "09-promotions");
+
+    // 9. Campaign ROI, channels with budget suggestion, goals, alerts.
+    await open(page, base, "campaigns", "campaigns", "section.panel table.grid");
+    check((await page.$$("#page section.panel table.grid")).length === 4, "campaigns: four tables");
+    await shot(page, "10-campaigns");
+
+    // Language: English, remembered across a reload, then back to Chinese.
+    await page.selectOption("header select.lang", "en");
+    await page.waitForSelector("#page[data-ready]");
+    check((await texts(page, "header nav a"))[0] === "Dashboard", "English navigation");
+    check((await page.getAttribute("html", "lang")) === "en", "html lang en");
+    await open(page, base, "dashboard", "dashboard (English)", ".cards .kpi");
+    check((await texts(page, "#page .kpi-label")).includes("Repurchase rate"), "English KPI labels after a reload");
+    await shot(page, "11-dashboard-en");
+    await page.selectOption("header select.lang", "zh");
+    await page.waitForSelector("#page[data-ready]");
+    check((await texts(page, "header nav a"))[0] === "總覽", "back to Chinese navigation");
+
+    // Sign out.
+    await page.click("header .signout");
+    await page.waitForSelector("form.signin #token");
+    check(await page.evaluate(() => !localStorage.getItem("flywheel.token") && !sessionStorage.getItem("flywheel.token")), "sign-out forgets the token");
+  } finally {
+    await browser.close();
+  }
+}
+
+let server = null;
+try {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found (apt-get install -y chromium)`);
+  if (process.env.FLYWHEEL_BROWSER_URL) {
+    if (!process.env.FLYWHEEL_BROWSER_TOKEN) throw new Error("FLYWHEEL_BROWSER_URL needs FLYWHEEL_BROWSER_TOKEN");
+    server = { base: process.env.FLYWHEEL_BROWSER_URL.replace(/\/$/, ""), stop: async () => {} };
+  } else {
+    const t0 = Date.now();
+    server = await startDemo();
+    console.log(`demo shop of ${USERS} users ready at ${server.base} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  await run(server.base);
+} catch (e) {
+  fail(`${e.stack || e}`);
+} finally {
+  if (server) await server.stop();
+}
+
+console.log("\npage load (navigation → content visible):");
+for (const [name, ms] of timings) console.log(`  ${name.padEnd(22)} ${String(ms).padStart(5)} ms`);
+console.log(`screenshots: ${OUT}`);
+if (failures.length) {
+  console.error(`\n${failures.length} failure(s):\n  ${[...new Set(failures)].join("\n  ")}`);
+  process.exit(1);
+}
+console.log("browser test passed");
