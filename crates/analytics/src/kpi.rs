@@ -67,7 +67,9 @@ pub struct Kpis {
     pub buyers: i64,
     /// Average order value, fen (`None` without orders).
     pub aov: Option<Fen>,
-    /// 復購率.
+    /// Buyers with ≥ 2 orders in the period.
+    pub repeat_buyers: i64,
+    /// 復購率 = repeat buyers ÷ buyers.
     pub repurchase_rate: Ratio,
     /// Buyers whose first order is in the period.
     pub new_buyers: i64,
@@ -109,6 +111,7 @@ pub fn kpis(orders: &[OrderFact], first_order: &HashMap<String, i64>, visitors: 
         orders: count,
         buyers,
         aov: (count > 0).then(|| Fen(gmv / count)),
+        repeat_buyers: repeat,
         repurchase_rate: Ratio::of(repeat, buyers),
         new_buyers,
         returning_buyers: buyers - new_buyers,

@@ -23,8 +23,23 @@ pub struct CohortRow {
     pub day: NaiveDate,
     /// Users who signed up that day.
     pub size: i64,
-    /// For each N asked: (N, users active on day N, their share).
+    /// For each N asked: (N, users active on day N, their share); serialized as
+    /// `{"day_n", "users", "rate"}` objects.
+    #[serde(serialize_with = "retained_objects")]
     pub retained: Vec<(u32, i64, Ratio)>,
+}
+
+fn retained_objects<S: serde::Serializer>(v: &[(u32, i64, Ratio)], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Retained {
+        day_n: u32,
+        users: i64,
+        rate: Ratio,
+    }
+    s.collect_seq(
+        v.iter()
+            .map(|&(day_n, users, rate)| Retained { day_n, users, rate }),
+    )
 }
 
 /// Retention for each signup day in `signups` (user → signup day) at each of `days`

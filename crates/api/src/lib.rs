@@ -7,6 +7,7 @@
 //! [`error::ApiError`], which owns every status and error code. No SQL and no
 //! business rule lives here.
 
+mod analytics;
 mod audience;
 pub mod auth;
 mod console;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub groups: flywheel_promotions::group::GroupBuys,
     /// The journey engine (journeys, message log, consent, tracked links).
     pub journeys: flywheel_journeys::Engine,
+    /// Analytics reports (KPIs, cohorts, campaigns, channels, goals, alerts).
+    pub reports: flywheel_analytics::reports::Reports,
     /// Flash sales.
     pub flash: Arc<flywheel_promotions::flash::FlashSales<flywheel_promotions::flash::AnyStock>>,
 }
@@ -320,6 +323,20 @@ fn routes() -> Vec<Route> {
             "/v1/channels/{channel}/status",
             admin_body(post(journeys::delivery_status)),
         ),
+        ("get", "/api/v1/analytics/kpi", get(analytics::kpi)),
+        ("get", "/api/v1/analytics/cohort", get(analytics::cohort)),
+        ("get", "/api/v1/analytics/funnel", get(analytics::funnel)),
+        ("get", "/api/v1/analytics/ltv", get(analytics::ltv)),
+        ("get", "/api/v1/analytics/campaigns", get(analytics::campaigns)),
+        ("get", "/api/v1/analytics/channels", get(analytics::channels)),
+        (
+            "get",
+            "/api/v1/analytics/attribution",
+            get(analytics::attribution),
+        ),
+        ("get", "/api/v1/analytics/uplift", get(analytics::uplift)),
+        ("get", "/api/v1/analytics/goals", get(analytics::goals)),
+        ("get", "/api/v1/analytics/alerts", get(analytics::alerts)),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),
         ("get", "/readyz", get(ops::readyz)),

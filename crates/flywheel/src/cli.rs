@@ -89,6 +89,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Generate a realistic demo shop, ingest it through the tracking API, then serve.
     Demo(DemoArgs),
+    /// Record marketing spend on a channel (for channel and campaign ROI).
+    Spend(SpendArgs),
+    /// Check every campaign's guardrails once (ROI < 1, CVR below expected) and pause the
+    /// journeys that trip, with an alert; the server does this every few minutes.
+    Guardrails,
     /// Import users, orders or events from a CSV or JSONL file.
     Import(ImportArgs),
     /// Manage write keys of the tracking API.
@@ -224,38 +229,155 @@ pub enum JourneyCommand {
     },
 }
 
-/// Report commands. Days are shop-local calendar days (`[audience] timezone`); a period
-/// runs from the start of `--from` to the end of `--to`.
+/// The period and filters every report takes. Days are shop-local calendar days
+/// (`[audience] timezone`); a period runs from the start of `--from` to the end of `--to`.
+#[derive(Debug, Args, Clone)]
+pub struct ReportScope {
+    /// First day (YYYY-MM-DD). [default: 29 days before --to]
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day, included (YYYY-MM-DD). [default: today]
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only the members of this saved segment.
+    #[arg(long)]
+    pub segment: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// Report commands (formulas: docs/analytics.md). Each prints a table, or `--format
+/// json|csv`; the same reports are served under `/api/v1/analytics/…`.
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// GMV, net revenue, orders, buyers, AOV, repurchase rate, new vs returning buyers,
-    /// visitor→buyer conversion.
+    /// visitor→buyer conversion, churn rate.
     Kpi {
-        /// First day (YYYY-MM-DD).
+        /// Period and filters.
+        #[command(flatten)]
+        scope: ReportScope,
+        /// Also print one row per day.
         #[arg(long)]
-        from: String,
-        /// Last day, included (YYYY-MM-DD).
-        #[arg(long)]
-        to: String,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
+        daily: bool,
     },
     /// D-N retention of the users who signed up each day of the period.
     Cohort {
-        /// First signup day (YYYY-MM-DD).
-        #[arg(long)]
-        from: String,
-        /// Last signup day, included (YYYY-MM-DD).
-        #[arg(long)]
-        to: String,
+        /// Period (signup days) and filters.
+        #[command(flatten)]
+        scope: ReportScope,
         /// Days after signup, comma separated.
         #[arg(long, value_delimiter = ',', default_value = "1,7,30")]
         days: Vec<u32>,
+    },
+    /// Ordered funnel: users per step, conversion, drop-off, median time between steps.
+    Funnel {
+        /// Period (entries into step 1) and filters.
+        #[command(flatten)]
+        scope: ReportScope,
+        /// Event names in order, comma separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "Product Viewed,Product Added,Checkout Started,Order Completed"
+        )]
+        steps: Vec<String>,
+        /// Conversion window from step 1, hours.
+        #[arg(long, default_value_t = 24.0)]
+        window_hours: f64,
+        /// Break down by this profile trait.
+        #[arg(long)]
+        breakdown: Option<String>,
+    },
+    /// Historical LTV by first-order month; with --clv, predictive CLV per customer
+    /// (BG/NBD + Gamma-Gamma): P(alive), expected purchases, churn-risk band.
+    Ltv {
+        /// Period (first orders) and filters.
+        #[command(flatten)]
+        scope: ReportScope,
+        /// Fit BG/NBD + Gamma-Gamma on all customers and print per-customer predictions.
+        #[arg(long)]
+        clv: bool,
+        /// With --clv: at most this many customers, highest CLV first.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
+    /// Campaign metrics: sent, delivered, open rate, CTR, CVR, CPA, ROI, ROAS, true cost.
+    Campaign {
+        /// Period and filters.
+        #[command(flatten)]
+        scope: ReportScope,
+        /// Only this channel.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Only this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+    },
+    /// A month's spend, revenue and ROI per channel, with a budget reallocation.
+    Channel {
+        /// The month (YYYY-MM). [default: this month]
+        #[arg(long)]
+        month: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+    /// Revenue credited to campaigns by first or last touch.
+    Attribution {
+        /// Period and filters.
+        #[command(flatten)]
+        scope: ReportScope,
+        /// `first` or `last`. [default: `[analytics.attribution] model`, last]
+        #[arg(long)]
+        model: Option<String>,
+        /// Days before an order in which a touch counts. [default: 7]
+        #[arg(long)]
+        window_days: Option<u32>,
+    },
+    /// A journey's conversion against its holdout, with a 95 % interval.
+    Uplift {
+        /// The journey.
+        journey: String,
+        /// Period (entries) and filters.
+        #[command(flatten)]
+        scope: ReportScope,
+    },
+    /// Goals (`[analytics] goals`) with this quarter's progress.
+    Goals {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Guardrail alerts, newest first.
+    Alerts {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+}
+
+/// `flywheel spend`: record marketing spend on a channel.
+#[derive(Debug, Args)]
+pub struct SpendArgs {
+    /// The channel (e.g. `douyin_ads`; register it under `[analytics.channels]`).
+    #[arg(long)]
+    pub channel: String,
+    /// Amount in 元 (e.g. `1200.50`).
+    #[arg(long)]
+    pub amount: String,
+    /// The campaign the spend is for.
+    #[arg(long)]
+    pub campaign: Option<String>,
+    /// The shop-local day of the spend (YYYY-MM-DD). [default: today]
+    #[arg(long)]
+    pub day: Option<String>,
+    /// A note.
+    #[arg(long)]
+    pub note: Option<String>,
 }
 
 /// `flywheel messages`.

@@ -34,6 +34,9 @@ pub struct FileConfig {
     /// `[journeys]`: timezone, quiet hours and caps, consent policy, public URL, the SMTP
     /// relay and webhook providers (docs/channels.md).
     journeys: Option<flywheel_journeys::EngineConfig>,
+    /// `[analytics]`: attribution, the channel registry and costs, campaign expectations,
+    /// guardrails, goals, CLV (docs/analytics.md).
+    analytics: Option<flywheel_analytics::config::AnalyticsConfig>,
 }
 
 impl FileConfig {
@@ -69,6 +72,8 @@ pub struct Settings {
     pub loyalty: flywheel_loyalty::LoyaltyConfig,
     /// Journey engine settings (`[journeys]`, else the defaults).
     pub journeys: flywheel_journeys::EngineConfig,
+    /// Analytics settings (`[analytics]`, else the defaults).
+    pub analytics: flywheel_analytics::config::AnalyticsConfig,
 }
 
 /// Server settings.
@@ -105,6 +110,7 @@ pub fn settings(g: &GlobalArgs, f: &FileConfig) -> Result<Settings> {
         audience: f.audience.clone().unwrap_or_default(),
         loyalty: f.loyalty.clone().unwrap_or_default(),
         journeys: f.journeys.clone().unwrap_or_default(),
+        analytics: f.analytics.clone().unwrap_or_default(),
     })
 }
 

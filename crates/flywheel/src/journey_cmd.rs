@@ -23,7 +23,7 @@ fn input(e: flywheel_journeys::Error) -> anyhow::Error {
 }
 
 /// An engine that is not running (no workers): the CLI only reads and saves.
-async fn engine(store: &Store, settings: &Settings, with_audience: bool) -> Result<Engine> {
+pub(crate) async fn engine(store: &Store, settings: &Settings, with_audience: bool) -> Result<Engine> {
     let audience = if with_audience {
         Some(crate::serve::open_audience(store, settings.audience.clone()).await?)
     } else {

@@ -9,6 +9,7 @@ mod coupon_cmd;
 mod demo;
 mod demo_data;
 mod growth_cmd;
+mod guard;
 mod hooks;
 mod journey_cmd;
 mod output;

@@ -1,11 +1,16 @@
-//! `flywheel report …`: shop KPIs and cohort retention from the store (docs/analytics.md).
+//! `flywheel report …`, `flywheel spend`, `flywheel guardrails`: the analytics reports
+//! from the store (docs/analytics.md), as tables or `--format json|csv`.
+
+use std::sync::Arc;
 
 use anyhow::Result;
-use chrono::{NaiveDate, TimeZone};
-use chrono_tz::Tz;
-use flywheel_analytics::{kpis, load, retention, Period};
+use chrono::NaiveDate;
+use flywheel_analytics::config::Model;
+use flywheel_analytics::reports::{Filter, Reports};
+use flywheel_analytics::Ratio;
+use flywheel_core::Fen;
 
-use crate::cli::ReportCommand;
+use crate::cli::{OutputFormat, ReportCommand, ReportScope, SpendArgs};
 use crate::config::Settings;
 use crate::{commands, output, BadInput};
 
@@ -14,68 +19,108 @@ fn day(text: &str, flag: &str) -> Result<NaiveDate> {
         .map_err(|_| BadInput(format!("--{flag} {text:?}: use YYYY-MM-DD")).into())
 }
 
-/// The half-open period from the start of `from` to the end of `to`, shop-local.
-fn period(from: &str, to: &str, tz: Tz) -> Result<Period> {
-    let (a, b) = (day(from, "from")?, day(to, "to")?);
-    if b < a {
-        return Err(BadInput(format!("--to {to} is before --from {from}")).into());
-    }
-    let start = |d: NaiveDate| {
-        tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
-            .earliest()
-            .map_or(0, |t| t.timestamp_millis())
-    };
-    Ok(Period {
-        from: start(a),
-        to: start(b + chrono::Duration::days(1)),
-    })
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
-fn fen(f: flywheel_core::Fen) -> String {
-    f.to_yuan_string()
+fn report_error(e: flywheel_analytics::reports::Error) -> anyhow::Error {
+    match e {
+        flywheel_analytics::reports::Error::Invalid(m) => BadInput(m).into(),
+        other => other.into(),
+    }
+}
+
+/// The filter of `scope`: `--from`/`--to` (default the 30 days ending today) and the
+/// members of `--segment`.
+async fn filter(reports: &Reports, scope: &ReportScope, settings: &Settings) -> Result<Filter> {
+    let to = match &scope.to {
+        Some(t) => day(t, "to")?,
+        None => reports.day_of(now()),
+    };
+    let from = match &scope.from {
+        Some(f) => day(f, "from")?,
+        None => to - chrono::Duration::days(29),
+    };
+    let mut f = Filter::period(reports.days(from, to).map_err(report_error)?);
+    if let Some(name) = &scope.segment {
+        let audience = crate::serve::open_audience(reports.store(), settings.audience.clone()).await?;
+        let ids = audience
+            .segment_user_ids(name)
+            .map_err(|e| BadInput(e.to_string()))?;
+        f.users = Some(Arc::new(ids));
+    }
+    Ok(f)
+}
+
+fn fen(f: i64) -> String {
+    Fen(f).to_yuan_string()
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".into(), |v| format!("{v:.2}"))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(v)?)
 }
 
 /// Runs a report command.
 pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
     let store = commands::open_store(&settings).await?;
-    let tz = settings.audience.timezone;
+    let reports = crate::serve::reports_of(&store, &settings);
     match cmd {
-        ReportCommand::Kpi { from, to, format } => {
-            let p = period(&from, &to, tz)?;
-            let ((orders, first), visitors) = store
-                .read_with(move |c| Ok((load::orders(c)?, load::visitors(c, p)?)))
-                .await?;
-            let k = kpis(&orders, &first, visitors, p);
+        ReportCommand::Kpi { scope, daily } => {
+            let f = filter(&reports, &scope, &settings).await?;
+            let r = reports.kpi(&f).await.map_err(report_error)?;
+            let k = &r.kpis;
+            if daily {
+                let rows: Vec<Vec<String>> = r
+                    .daily
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.day.to_string(),
+                            fen(d.gmv.0),
+                            fen(d.net_revenue.0),
+                            d.orders.to_string(),
+                            d.buyers.to_string(),
+                            d.visitors.to_string(),
+                        ]
+                    })
+                    .collect();
+                let headers = [
+                    "day",
+                    "GMV (元)",
+                    "net revenue (元)",
+                    "orders",
+                    "buyers",
+                    "visitors",
+                ];
+                output::print(scope.format, &headers, &rows, &json(&r)?);
+                return Ok(());
+            }
             let rows = vec![
-                vec!["GMV (元)".into(), fen(k.gmv)],
-                vec!["net revenue (元)".into(), fen(k.net_revenue)],
+                vec!["GMV (元)".into(), fen(k.gmv.0)],
+                vec!["net revenue (元)".into(), fen(k.net_revenue.0)],
                 vec!["orders".into(), k.orders.to_string()],
                 vec!["buyers".into(), k.buyers.to_string()],
-                vec!["AOV 客單價 (元)".into(), k.aov.map_or_else(|| "n/a".into(), fen)],
+                vec![
+                    "AOV 客單價 (元)".into(),
+                    k.aov.map_or_else(|| "n/a".into(), |a| fen(a.0)),
+                ],
                 vec!["repurchase rate 復購率".into(), k.repurchase_rate.to_string()],
                 vec!["new buyers".into(), k.new_buyers.to_string()],
                 vec!["returning buyers".into(), k.returning_buyers.to_string()],
                 vec!["visitors".into(), k.visitors.to_string()],
                 vec!["conversion".into(), k.conversion.to_string()],
+                vec!["churn rate 流失率".into(), r.churn.rate.to_string()],
             ];
-            output::print(format, &["metric", "value"], &rows, &serde_json::to_value(&k)?);
+            output::print(scope.format, &["metric", "value"], &rows, &json(&r)?);
         }
-        ReportCommand::Cohort {
-            from,
-            to,
-            days,
-            format,
-        } => {
-            let p = period(&from, &to, tz)?;
-            let signup_events: Vec<String> = settings.audience.sign_up_events.clone();
-            let (signups, active) = store
-                .read_with(move |c| {
-                    let names: Vec<&str> = signup_events.iter().map(String::as_str).collect();
-                    load::cohorts(c, &names, p, tz)
-                })
-                .await?;
-            let today = chrono::Utc::now().with_timezone(&tz).date_naive();
-            let rows = retention(&signups, &active, &days, today);
+        ReportCommand::Cohort { scope, days } => {
+            let f = filter(&reports, &scope, &settings).await?;
+            let today = reports.day_of(now());
+            let rows = reports.cohort(&f, &days, today).await.map_err(report_error)?;
             let mut headers = vec!["signup day".to_string(), "users".to_string()];
             headers.extend(days.iter().map(|n| format!("D{n}")));
             let table: Vec<Vec<String>> = rows
@@ -87,8 +132,341 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
                 })
                 .collect();
             let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-            output::print(format, &headers, &table, &serde_json::to_value(&rows)?);
+            output::print(scope.format, &headers, &table, &json(&rows)?);
         }
+        ReportCommand::Funnel {
+            scope,
+            steps,
+            window_hours,
+            breakdown,
+        } => {
+            if window_hours.is_nan() || window_hours <= 0.0 {
+                return Err(BadInput("--window-hours must be positive".into()).into());
+            }
+            let f = filter(&reports, &scope, &settings).await?;
+            let window_ms = (window_hours * 3_600_000.0).round() as i64;
+            let r = reports
+                .funnel(&f, &steps, window_ms, breakdown.as_deref())
+                .await
+                .map_err(report_error)?;
+            let mut rows = Vec::new();
+            let mut push = |group: &str, steps: &[flywheel_analytics::columnar::FunnelStep]| {
+                for (i, s) in steps.iter().enumerate() {
+                    rows.push(vec![
+                        group.to_string(),
+                        format!("{}. {}", i + 1, s.name),
+                        s.users.to_string(),
+                        s.from_first.to_string(),
+                        s.from_previous.to_string(),
+                        s.dropped.to_string(),
+                        s.median_seconds_from_previous
+                            .map_or_else(|| "-".into(), |m| format!("{m:.0}")),
+                    ]);
+                }
+            };
+            push("all", &r.steps);
+            for g in &r.groups {
+                push(g.value.as_deref().unwrap_or("(none)"), &g.steps);
+            }
+            let headers = [
+                "group",
+                "step",
+                "users",
+                "conversion",
+                "from previous",
+                "dropped",
+                "median s",
+            ];
+            output::print(scope.format, &headers, &rows, &json(&r)?);
+        }
+        ReportCommand::Ltv { scope, clv, top } => {
+            let f = filter(&reports, &scope, &settings).await?;
+            if clv {
+                let r = reports.clv(&f, now()).await.map_err(report_error)?;
+                let rows: Vec<Vec<String>> = r
+                    .predictions
+                    .iter()
+                    .take(top)
+                    .map(|p| {
+                        vec![
+                            p.user_id.clone(),
+                            p.frequency.to_string(),
+                            format!("{:.3}", p.p_alive),
+                            format!("{:.3}", p.expected_purchases),
+                            fen(p.clv),
+                            p.churn_risk.to_string(),
+                        ]
+                    })
+                    .collect();
+                let headers = [
+                    "user",
+                    "repeat days",
+                    "P(alive)",
+                    "expected purchases",
+                    "CLV (元)",
+                    "churn risk",
+                ];
+                let shown = serde_json::json!({
+                    "bgnbd": r.bgnbd, "gamma_gamma": r.gamma_gamma, "customers": r.customers,
+                    "horizon_days": r.horizon_days, "bands": r.bands,
+                    "predictions": r.predictions.iter().take(top).collect::<Vec<_>>(),
+                });
+                if scope.format == OutputFormat::Table {
+                    eprintln!(
+                        "BG/NBD r={:.4} α={:.4} a={:.4} b={:.4}; Gamma-Gamma p={:.4} q={:.4} v={:.4}; {} customers",
+                        r.bgnbd.r, r.bgnbd.alpha, r.bgnbd.a, r.bgnbd.b, r.gamma_gamma.p, r.gamma_gamma.q, r.gamma_gamma.v, r.customers
+                    );
+                }
+                output::print(scope.format, &headers, &rows, &shown);
+                return Ok(());
+            }
+            let r = reports.ltv(&f, now()).await.map_err(report_error)?;
+            let rows: Vec<Vec<String>> = r
+                .cohorts
+                .iter()
+                .map(|c| vec![c.month.clone(), c.users.to_string(), fen(c.revenue), fen(c.ltv)])
+                .collect();
+            output::print(
+                scope.format,
+                &["first order month", "customers", "revenue (元)", "LTV (元)"],
+                &rows,
+                &json(&r)?,
+            );
+        }
+        ReportCommand::Campaign {
+            scope,
+            channel,
+            campaign,
+        } => {
+            let mut f = filter(&reports, &scope, &settings).await?;
+            f.channel = channel;
+            f.campaign = campaign;
+            let rows = reports.campaigns(&f).await.map_err(report_error)?;
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.campaign.clone(),
+                        r.channel.clone(),
+                        r.status.clone(),
+                        r.sent.to_string(),
+                        r.delivered.to_string(),
+                        r.open_rate.to_string(),
+                        r.ctr.to_string(),
+                        r.cvr.to_string(),
+                        fen(r.revenue),
+                        fen(r.spend),
+                        fen(r.true_cost),
+                        r.cpa.map_or_else(|| "n/a".into(), fen),
+                        opt(r.roi),
+                        opt(r.roas),
+                        opt(r.profit_roi),
+                    ]
+                })
+                .collect();
+            let headers = [
+                "campaign",
+                "channel",
+                "status",
+                "sent",
+                "delivered",
+                "open rate",
+                "CTR",
+                "CVR",
+                "revenue (元)",
+                "spend (元)",
+                "true cost (元)",
+                "CPA (元)",
+                "ROI",
+                "ROAS",
+                "profit ROI",
+            ];
+            output::print(
+                scope.format,
+                &headers,
+                &table,
+                &serde_json::json!({ "rows": rows }),
+            );
+        }
+        ReportCommand::Channel { month, format } => {
+            let month = month.unwrap_or_else(|| reports.day_of(now()).format("%Y-%m").to_string());
+            let f = Filter::period(flywheel_analytics::Period { from: 0, to: 0 });
+            let r = reports.channels(&month, &f).await.map_err(report_error)?;
+            let rows: Vec<Vec<String>> = r
+                .rows
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.channel.clone(),
+                        format!("{:?}", c.kind).to_lowercase(),
+                        fen(c.spend),
+                        fen(c.revenue),
+                        opt(c.roi),
+                        fen(c.budget),
+                        fen(c.suggested_budget),
+                    ]
+                })
+                .collect();
+            let headers = [
+                "channel",
+                "kind",
+                "spend (元)",
+                "revenue (元)",
+                "ROI",
+                "budget (元)",
+                "suggested (元)",
+            ];
+            output::print(format, &headers, &rows, &json(&r)?);
+        }
+        ReportCommand::Attribution {
+            scope,
+            model,
+            window_days,
+        } => {
+            let f = filter(&reports, &scope, &settings).await?;
+            let defaults = &reports.config().attribution;
+            let model: Model = match model {
+                Some(m) => m.parse().map_err(BadInput)?,
+                None => defaults.model,
+            };
+            let window = window_days.unwrap_or(defaults.window_days);
+            let r = reports
+                .attribution(&f, model, window)
+                .await
+                .map_err(report_error)?;
+            let rows: Vec<Vec<String>> = r
+                .rows
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.campaign.clone(),
+                        a.channel.clone(),
+                        a.orders.to_string(),
+                        fen(a.revenue),
+                    ]
+                })
+                .collect();
+            output::print(
+                scope.format,
+                &["campaign", "channel", "orders", "revenue (元)"],
+                &rows,
+                &json(&r)?,
+            );
+        }
+        ReportCommand::Uplift { journey, scope } => {
+            let f = filter(&reports, &scope, &settings).await?;
+            let u = reports.uplift(&journey, &f).await.map_err(report_error)?;
+            let pct = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |v| format!("{:+.2} pp", v * 100.0));
+            let rows = vec![
+                vec![
+                    "treated".into(),
+                    u.treated.users.to_string(),
+                    u.treated.converted.to_string(),
+                    u.treated.rate.to_string(),
+                ],
+                vec![
+                    "holdout".into(),
+                    u.holdout.users.to_string(),
+                    u.holdout.converted.to_string(),
+                    u.holdout.rate.to_string(),
+                ],
+                vec!["uplift".into(), String::new(), String::new(), pct(u.uplift)],
+                vec![
+                    "95% interval".into(),
+                    String::new(),
+                    String::new(),
+                    format!("{} … {}", pct(u.ci_low), pct(u.ci_high)),
+                ],
+            ];
+            output::print(
+                scope.format,
+                &["arm", "users", "converted", "rate"],
+                &rows,
+                &json(&u)?,
+            );
+        }
+        ReportCommand::Goals { format } => {
+            let goals = reports.goals(now()).await.map_err(report_error)?;
+            let rows: Vec<Vec<String>> = goals
+                .iter()
+                .map(|g| {
+                    vec![
+                        g.name.clone(),
+                        g.quarter.clone(),
+                        Ratio::Value(g.target).to_string(),
+                        g.current.map_or(Ratio::NotApplicable, Ratio::Value).to_string(),
+                        g.progress.map_or(Ratio::NotApplicable, Ratio::Value).to_string(),
+                        if g.met { "yes" } else { "no" }.into(),
+                    ]
+                })
+                .collect();
+            let headers = ["goal", "quarter", "target", "current", "progress", "met"];
+            output::print(format, &headers, &rows, &serde_json::json!({ "goals": goals }));
+        }
+        ReportCommand::Alerts { limit, format } => {
+            let alerts = reports
+                .alerts(limit.clamp(1, 10_000))
+                .await
+                .map_err(report_error)?;
+            let rows: Vec<Vec<String>> = alerts
+                .iter()
+                .map(|a| {
+                    vec![
+                        flywheel_core::time::from_millis(a.at).to_rfc3339(),
+                        a.campaign.clone(),
+                        a.rule.clone(),
+                        a.action.clone(),
+                        a.detail.clone(),
+                    ]
+                })
+                .collect();
+            output::print(
+                format,
+                &["at", "campaign", "rule", "action", "detail"],
+                &rows,
+                &serde_json::json!({ "alerts": alerts }),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `flywheel spend`: records spend on a channel.
+pub async fn spend(args: SpendArgs, settings: Settings) -> Result<()> {
+    let store = commands::open_store(&settings).await?;
+    let reports = crate::serve::reports_of(&store, &settings);
+    let amount =
+        Fen::parse_decimal(&args.amount).map_err(|e| BadInput(format!("--amount {:?}: {e}", args.amount)))?;
+    let at = match &args.day {
+        Some(d) => reports.day_start(day(d, "day")?),
+        None => now(),
+    };
+    reports
+        .add_cost(
+            &args.channel,
+            args.campaign.as_deref(),
+            at,
+            amount.0,
+            args.note.as_deref(),
+            now(),
+        )
+        .await
+        .map_err(report_error)?;
+    println!("recorded {} 元 on {}", amount.to_yuan_string(), args.channel);
+    Ok(())
+}
+
+/// `flywheel guardrails`: one guardrail check.
+pub async fn guardrails(settings: Settings) -> Result<()> {
+    let store = commands::open_store(&settings).await?;
+    let reports = crate::serve::reports_of(&store, &settings);
+    let journeys = crate::journey_cmd::engine(&store, &settings, false).await?;
+    let alerts = crate::guard::enforce(&reports, &journeys, now()).await?;
+    if alerts.is_empty() {
+        println!("no campaign tripped a guardrail");
+    }
+    for a in alerts {
+        println!("{}: {} ({}) — {}", a.campaign, a.action, a.rule, a.detail);
     }
     Ok(())
 }

@@ -278,6 +278,37 @@ async fn open_journeys(
     Ok(engine)
 }
 
+/// The analytics reports of `store` under the settings (shop timezone and signup events
+/// of `[audience]`, the rest of `[analytics]`).
+pub fn reports_of(store: &Store, settings: &Settings) -> flywheel_analytics::reports::Reports {
+    flywheel_analytics::reports::Reports::new(
+        store.clone(),
+        settings.analytics.clone(),
+        settings.audience.timezone,
+        settings.audience.sign_up_events.clone(),
+    )
+}
+
+/// Checks running campaigns every `[analytics.guardrail] interval_secs` and pauses a
+/// journey whose campaign trips a guardrail (R11.4), with an alert and an audit entry.
+fn spawn_guardrails(reports: flywheel_analytics::reports::Reports, journeys: flywheel_journeys::Engine) {
+    let g = reports.config().guardrail.clone();
+    if !g.enabled {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(g.interval_secs.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = chrono::Utc::now().timestamp_millis();
+            if let Err(e) = crate::guard::enforce(&reports, &journeys, now).await {
+                tracing::warn!(error = %e, "guardrail check failed");
+            }
+        }
+    });
+}
+
 /// Binds, starts serving, and prints `listening on http://HOST:PORT`.
 pub async fn start(
     store: Store,
@@ -322,7 +353,10 @@ pub async fn start(
     )
     .await?;
     let _ = journey_hook.0.set(journeys.clone());
+    let reports = reports_of(&store, settings);
+    spawn_guardrails(reports.clone(), journeys.clone());
     let state = Arc::new(AppState {
+        reports,
         audience,
         coupons,
         loyalty,

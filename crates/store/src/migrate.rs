@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_010_journeys.sql"),
         include_str!("migrations/postgres_010_journeys.sql"),
     ),
+    (
+        11,
+        include_str!("migrations/sqlite_011_analytics.sql"),
+        include_str!("migrations/postgres_011_analytics.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

@@ -164,6 +164,20 @@ impl Audience {
         Ok(page(&s, &(bm & s.index.alive()), from, limit))
     }
 
+    /// The user ids of the members of saved segment `name` (members without a user id
+    /// are left out): the analytics segment filter (issue 7).
+    pub fn segment_user_ids(&self, name: &str) -> Result<std::collections::HashSet<String>> {
+        let s = self.read();
+        if s.registry.get(DefKind::Segment, name).is_none() {
+            return Err(Error::NotFound(format!("segment {name:?}")));
+        }
+        let bm = s.index.segment(name).cloned().unwrap_or_default() & s.index.alive();
+        Ok(bm
+            .iter()
+            .filter_map(|row| s.user_ids.get(row as usize).cloned().flatten())
+            .collect())
+    }
+
     /// Every member as CSV (`profile_id,user_id`, header first).
     pub fn export_csv(&self, input: &SegmentInput) -> Result<Vec<u8>> {
         let (_, plan) = self.compile(input)?;

@@ -1,0 +1,287 @@
+//! Reading what the campaign metrics need from the store: the message log, touches,
+//! costs, journey statuses and holdouts; and writing guardrail alerts and the audit log.
+
+use std::collections::HashMap;
+
+use flywheel_store::conn::{Conn, Param};
+use flywheel_store::Result;
+use serde::Serialize;
+
+use crate::attribution::Touch;
+use crate::campaign::{CostFact, CostKind, MessageFact};
+use crate::kpi::Period;
+use crate::uplift::Arm;
+
+/// Messages created in `period` (the metrics) and the touches of every message handed to
+/// a provider since `touch_from` (attribution looks back before the period).
+pub fn messages(
+    conn: &mut dyn Conn,
+    period: Period,
+    touch_from: i64,
+) -> Result<(Vec<MessageFact>, Vec<Touch>)> {
+    let rows = conn.query(
+        "SELECT user_id, created_at, COALESCE(campaign, journey, ''), journey, channel, status, \
+         opened_at, clicked_at, converted_at FROM messages WHERE created_at >= $1 AND created_at < $2",
+        &[Param::I64(touch_from.min(period.from)), Param::I64(period.to)],
+    )?;
+    let mut facts = Vec::new();
+    let mut touches = Vec::new();
+    for r in &rows {
+        let user = r.text(0)?;
+        let created = r.i64(1)?;
+        let status = r.text(5)?;
+        let campaign = r.text(2)?;
+        let channel = r.text(4)?;
+        if !matches!(
+            status.as_str(),
+            "failed" | "suppressed" | "skipped" | "queued" | "pending"
+        ) {
+            touches.push(Touch {
+                user: user.clone(),
+                at: created,
+                campaign: campaign.clone(),
+                channel: channel.clone(),
+            });
+        }
+        if period.contains(created) {
+            facts.push(MessageFact {
+                user,
+                campaign,
+                channel,
+                journey: r.opt_text(3)?,
+                status,
+                opened: r.opt_i64(6)?.is_some(),
+                clicked: r.opt_i64(7)?.is_some(),
+                converted: r.opt_i64(8)?.is_some(),
+            });
+        }
+    }
+    Ok((facts, touches))
+}
+
+/// Touches from events carrying `context.campaign.name` (utm_campaign) in `[from, to)`;
+/// the channel is `context.campaign.source` (utm_source), else `utm`.
+pub fn event_touches(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<Touch>> {
+    let rows = conn.query(
+        "SELECT user_id, ts, body FROM events WHERE user_id IS NOT NULL AND ts >= $1 AND ts < $2 \
+         AND body LIKE '%\"campaign\"%'",
+        &[Param::I64(from), Param::I64(to)],
+    )?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let body: serde_json::Value = match serde_json::from_str(&r.text(2)?) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        let c = &body["context"]["campaign"];
+        let Some(name) = c["name"].as_str().filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        out.push(Touch {
+            user: r.text(0)?,
+            at: r.i64(1)?,
+            campaign: name.to_string(),
+            channel: c["source"].as_str().unwrap_or("utm").to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// The campaign of each journey run that sent a message (its first message's campaign).
+fn run_campaigns(conn: &mut dyn Conn) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for r in conn.query(
+        "SELECT run_id, COALESCE(campaign, journey, '') FROM messages WHERE run_id IS NOT NULL ORDER BY created_at",
+        &[],
+    )? {
+        out.entry(r.text(0)?).or_insert(r.text(1)?);
+    }
+    for r in conn.query("SELECT id, journey FROM journey_runs", &[])? {
+        out.entry(r.text(0)?).or_insert(r.text(1)?);
+    }
+    Ok(out)
+}
+
+/// Costs in `period`: ad spend entered per channel, discounts of orders that redeemed a
+/// coupon a journey issued (actor `journey:RUN/STEP`), and points journeys awarded
+/// (source key `campaign:RUN/STEP`) valued at `point_value_fen` each.
+pub fn costs(conn: &mut dyn Conn, period: Period, point_value_fen: i64) -> Result<Vec<CostFact>> {
+    let range = [Param::I64(period.from), Param::I64(period.to)];
+    let mut out = Vec::new();
+    for r in conn.query(
+        "SELECT COALESCE(campaign, channel), channel, amount FROM channel_costs WHERE spent_at >= $1 AND spent_at < $2",
+        &range,
+    )? {
+        out.push(CostFact {
+            campaign: r.text(0)?,
+            channel: r.text(1)?,
+            kind: CostKind::Ad,
+            amount: r.i64(2)?,
+        });
+    }
+    let runs = run_campaigns(conn)?;
+    let run_of = |key: &str| key.split('/').next().and_then(|run| runs.get(run)).cloned();
+    for r in conn.query(
+        "SELECT a.actor, o.discount FROM coupons c \
+         JOIN coupon_audit a ON a.coupon_id = c.id AND a.action = 'issued' \
+         JOIN orders o ON o.order_id = c.order_id \
+         WHERE c.state = 'redeemed' AND a.actor LIKE 'journey:%' AND o.placed_at >= $1 AND o.placed_at < $2",
+        &range,
+    )? {
+        let actor = r.text(0)?;
+        if let Some(campaign) = run_of(actor.trim_start_matches("journey:")) {
+            out.push(CostFact {
+                campaign,
+                channel: String::new(),
+                kind: CostKind::Coupon,
+                amount: r.i64(1)?,
+            });
+        }
+    }
+    for r in conn.query(
+        "SELECT source_key, delta FROM loyalty_entries WHERE source = 'campaign' AND at >= $1 AND at < $2",
+        &range,
+    )? {
+        let key = r.text(0)?;
+        if let Some(campaign) = run_of(key.trim_start_matches("campaign:")) {
+            out.push(CostFact {
+                campaign,
+                channel: String::new(),
+                kind: CostKind::Points,
+                amount: r.i64(1)?.saturating_mul(point_value_fen),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Each journey's status (`active`, `paused`, `draft`, `stopped`).
+pub fn journey_status(conn: &mut dyn Conn) -> Result<HashMap<String, String>> {
+    conn.query("SELECT name, status FROM journey_status", &[])?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.text(1)?)))
+        .collect()
+}
+
+/// The treated and holdout arms of `journey` among users who entered in `period`:
+/// distinct users, and those with a converted run.
+pub fn holdout_arms(conn: &mut dyn Conn, journey: &str, period: Period) -> Result<(Arm, Arm)> {
+    let rows = conn.query(
+        "SELECT CASE WHEN state = 'holdout' THEN 1 ELSE 0 END AS arm, COUNT(DISTINCT user_id), \
+         COUNT(DISTINCT CASE WHEN converted_at IS NOT NULL THEN user_id END) \
+         FROM journey_runs WHERE journey = $1 AND entered_at >= $2 AND entered_at < $3 GROUP BY arm",
+        &[
+            Param::Text(journey),
+            Param::I64(period.from),
+            Param::I64(period.to),
+        ],
+    )?;
+    let (mut treated, mut holdout) = (Arm::new(0, 0), Arm::new(0, 0));
+    for r in &rows {
+        let arm = Arm::new(r.i64(1)?, r.i64(2)?);
+        if r.i64(0)? != 0 {
+            holdout = arm;
+        } else {
+            treated = arm;
+        }
+    }
+    Ok((treated, holdout))
+}
+
+/// One spend entry.
+pub fn add_cost(
+    conn: &mut dyn Conn,
+    channel: &str,
+    campaign: Option<&str>,
+    at: i64,
+    amount: i64,
+    note: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO channel_costs (channel, campaign, spent_at, amount, note, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            Param::Text(channel),
+            Param::OptText(campaign),
+            Param::I64(at),
+            Param::I64(amount),
+            Param::OptText(note),
+            Param::I64(now),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A guardrail alert as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// When (ms).
+    pub at: i64,
+    /// The campaign.
+    pub campaign: String,
+    /// The rule (`roi_below_1`, `cvr_below_expected`).
+    pub rule: String,
+    /// What was seen.
+    pub detail: String,
+    /// What was done (`paused`, `alerted`).
+    pub action: String,
+}
+
+/// The last alert of `campaign` for `rule`, if any (ms).
+pub fn last_alert(conn: &mut dyn Conn, campaign: &str, rule: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query(
+            "SELECT MAX(at) FROM campaign_alerts WHERE campaign = $1 AND rule = $2",
+            &[Param::Text(campaign), Param::Text(rule)],
+        )?
+        .first()
+        .map(|r| r.opt_i64(0))
+        .transpose()?
+        .flatten())
+}
+
+/// Records an alert and its audit entry (actor `guardrail`); call it inside one write
+/// transaction so both land or neither.
+pub fn record_alert(c: &mut dyn Conn, a: &Alert) -> Result<()> {
+    {
+        c.execute(
+            "INSERT INTO campaign_alerts (at, campaign, rule, detail, action) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                Param::I64(a.at),
+                Param::Text(&a.campaign),
+                Param::Text(&a.rule),
+                Param::Text(&a.detail),
+                Param::Text(&a.action),
+            ],
+        )?;
+        c.execute(
+            "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, 'guardrail', $2, $3, $4)",
+            &[
+                Param::I64(a.at),
+                Param::Text(&a.action),
+                Param::Text(&a.campaign),
+                Param::Text(&format!("{}: {}", a.rule, a.detail)),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// The latest `limit` alerts, newest first.
+pub fn alerts(conn: &mut dyn Conn, limit: i64) -> Result<Vec<Alert>> {
+    conn.query(
+        "SELECT at, campaign, rule, detail, action FROM campaign_alerts ORDER BY at DESC, id DESC LIMIT $1",
+        &[Param::I64(limit)],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(Alert {
+            at: r.i64(0)?,
+            campaign: r.text(1)?,
+            rule: r.text(2)?,
+            detail: r.text(3)?,
+            action: r.text(4)?,
+        })
+    })
+    .collect()
+}

@@ -1,0 +1,258 @@
+//! `[analytics]` settings: attribution, the channel registry, per-campaign expectations,
+//! guardrails and goals. Every default here is a [SUGGESTED DEFAULT] of
+//! `REQUIREMENTS.md` §10–11 unless it cites a seed rule; docs/analytics.md lists them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Which touch gets an order's credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    /// The earliest touch within the window.
+    First,
+    /// The latest touch within the window (the default).
+    #[default]
+    Last,
+}
+
+impl std::str::FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "first" => Ok(Model::First),
+            "last" => Ok(Model::Last),
+            other => Err(format!("attribution model {other:?}: use first or last")),
+        }
+    }
+}
+
+/// Attribution settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttributionConfig {
+    /// The model campaign revenue (and so ROI) uses.
+    pub model: Model,
+    /// Days before an order in which a touch counts (default 7).
+    pub window_days: u32,
+}
+
+impl Default for AttributionConfig {
+    fn default() -> Self {
+        AttributionConfig {
+            model: Model::Last,
+            window_days: 7,
+        }
+    }
+}
+
+/// Owned (our own audience: email, SMS, push, WeChat) or paid (ads) — R11.2, R11.5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// Our own audience; costs are per message sent.
+    Owned,
+    /// Bought reach; costs are entered as spend.
+    Paid,
+}
+
+/// One channel of the registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// Owned or paid.
+    pub kind: ChannelKind,
+    /// Cost of one message sent on this channel, fen (SMS ≈ 5 fen).
+    #[serde(default)]
+    pub unit_cost_fen: i64,
+    /// Monthly budget, fen (0: none set).
+    #[serde(default)]
+    pub monthly_budget_fen: i64,
+}
+
+/// What a campaign is expected to do (R11.4: "轉化率低于預期" needs an expectation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampaignConfig {
+    /// Expected conversion rate (conversions ÷ clicks), e.g. 0.02.
+    pub expected_cvr: Option<f64>,
+}
+
+/// Guardrail settings (R11.4, F21, F22).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardrailConfig {
+    /// Whether the server checks running campaigns and pauses those that trip.
+    pub enabled: bool,
+    /// Seconds between checks.
+    pub interval_secs: u64,
+    /// Clicks a campaign needs before its CVR is judged.
+    pub min_clicks: i64,
+    /// Spend (fen) a campaign needs before its ROI is judged.
+    pub min_spend_fen: i64,
+    /// Days of a campaign's recent history that are judged.
+    pub lookback_days: u32,
+}
+
+impl Default for GuardrailConfig {
+    fn default() -> Self {
+        GuardrailConfig {
+            enabled: true,
+            interval_secs: 300,
+            min_clicks: 1000,
+            min_spend_fen: 1,
+            lookback_days: 30,
+        }
+    }
+}
+
+/// A goal's metric (R10.4 examples).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoalMetric {
+    /// GMV growth of the current quarter over the previous one (季度銷售額增長).
+    QuarterlySalesGrowth,
+    /// Growth of registrations of the current quarter over the previous one (新用戶注冊).
+    QuarterlyRegistrationGrowth,
+    /// 復購率 of the current quarter.
+    RepurchaseRate,
+}
+
+/// A goal: a metric and its target (a fraction: 0.2 is +20 % or 20 %).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoalConfig {
+    /// Shown name.
+    pub name: String,
+    /// What is measured.
+    pub metric: GoalMetric,
+    /// The target.
+    pub target: f64,
+}
+
+/// Predictive CLV settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClvConfig {
+    /// Days ahead for expected purchases (90).
+    pub horizon_days: u32,
+    /// Months of the CLV sum (12).
+    pub months: u32,
+    /// Monthly discount rate (0.01).
+    pub discount_rate: f64,
+    /// P(alive) below which churn risk is high (0.3).
+    pub high_risk_below: f64,
+    /// P(alive) below which churn risk is medium (0.7).
+    pub medium_risk_below: f64,
+}
+
+impl Default for ClvConfig {
+    fn default() -> Self {
+        ClvConfig {
+            horizon_days: 90,
+            months: 12,
+            discount_rate: 0.01,
+            high_risk_below: 0.3,
+            medium_risk_below: 0.7,
+        }
+    }
+}
+
+/// `[analytics]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// Attribution (default last touch, 7 days).
+    pub attribution: AttributionConfig,
+    /// The channel registry by name (`email`, `sms`, …, `douyin_ads`).
+    pub channels: BTreeMap<String, ChannelConfig>,
+    /// Expectations per campaign name.
+    pub campaigns: BTreeMap<String, CampaignConfig>,
+    /// Guardrails.
+    pub guardrail: GuardrailConfig,
+    /// What one loyalty point costs the shop, fen (1: 100 points = 1 元).
+    pub point_value_fen: i64,
+    /// Days without any activity (login or purchase) that make a customer 流失風險 (R3.4: 90).
+    pub churn_days: i64,
+    /// Goals (R10.4).
+    pub goals: Vec<GoalConfig>,
+    /// Predictive CLV.
+    pub clv: ClvConfig,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        let owned = |unit_cost_fen| ChannelConfig {
+            kind: ChannelKind::Owned,
+            unit_cost_fen,
+            monthly_budget_fen: 0,
+        };
+        AnalyticsConfig {
+            attribution: AttributionConfig::default(),
+            channels: [
+                ("email".to_string(), owned(0)),
+                ("sms".to_string(), owned(5)),
+                ("push".to_string(), owned(0)),
+                ("wechat".to_string(), owned(0)),
+                ("webhook".to_string(), owned(0)),
+            ]
+            .into(),
+            campaigns: BTreeMap::new(),
+            guardrail: GuardrailConfig::default(),
+            point_value_fen: 1,
+            churn_days: 90,
+            goals: vec![
+                GoalConfig {
+                    name: "季度銷售額增長 20%".into(),
+                    metric: GoalMetric::QuarterlySalesGrowth,
+                    target: 0.20,
+                },
+                GoalConfig {
+                    name: "新用戶注冊增長 15%".into(),
+                    metric: GoalMetric::QuarterlyRegistrationGrowth,
+                    target: 0.15,
+                },
+                GoalConfig {
+                    name: "復購率 30%".into(),
+                    metric: GoalMetric::RepurchaseRate,
+                    target: 0.30,
+                },
+            ],
+            clv: ClvConfig::default(),
+        }
+    }
+}
+
+impl AnalyticsConfig {
+    /// The registry entry of `channel`; an unknown channel is owned and free.
+    pub fn channel(&self, channel: &str) -> ChannelConfig {
+        self.channels.get(channel).cloned().unwrap_or(ChannelConfig {
+            kind: ChannelKind::Owned,
+            unit_cost_fen: 0,
+            monthly_budget_fen: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_keep_the_other_defaults() {
+        let c: AnalyticsConfig = toml_like(
+            r#"{"point_value_fen": 2, "channels": {"douyin_ads": {"kind": "paid", "monthly_budget_fen": 500000}},
+                "campaigns": {"m": {"expected_cvr": 0.02}}}"#,
+        );
+        assert_eq!(c.point_value_fen, 2);
+        assert_eq!(c.attribution.window_days, 7);
+        assert_eq!(c.channel("douyin_ads").kind, ChannelKind::Paid);
+        assert_eq!(c.channel("nope").unit_cost_fen, 0);
+        assert_eq!(c.campaigns["m"].expected_cvr, Some(0.02));
+    }
+
+    fn toml_like(json: &str) -> AnalyticsConfig {
+        serde_json::from_str(json).unwrap()
+    }
+}

@@ -1,0 +1,181 @@
+//! Campaign guardrails (R11.4, F21, F22): "設定活動效果評估閾值(如ROI低于1、轉化率低于預期),
+//! 及時暫停或調整策略". A campaign trips
+//!
+//! - **`roi_below_1`** when its spend is at least `min_spend_fen` and revenue ÷ spend < 1,
+//!   strictly (ROI = 1.0 does not trip; decided in integers: revenue < spend);
+//! - **`cvr_below_expected`** when it has an expected CVR, at least `min_clicks` clicks,
+//!   and converted ÷ clicked < expected (decided in integers: the expectation is taken
+//!   in parts per million).
+//!
+//! A campaign's numbers are summed over its channels. What to do about a trip (pause the
+//! journey, alert, audit) is the caller's.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::campaign::CampaignRow;
+use crate::config::AnalyticsConfig;
+
+/// Which rule tripped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// ROI < 1.
+    RoiBelow1,
+    /// CVR below the campaign's expected value.
+    CvrBelowExpected,
+}
+
+impl Rule {
+    /// The rule's name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::RoiBelow1 => "roi_below_1",
+            Rule::CvrBelowExpected => "cvr_below_expected",
+        }
+    }
+}
+
+/// One tripped guardrail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trip {
+    /// The campaign.
+    pub campaign: String,
+    /// The journey sending it, if any (the one to pause).
+    pub journey: Option<String>,
+    /// The rule.
+    pub rule: Rule,
+    /// What was seen, for the alert (e.g. `ROI 0.90 < 1 (revenue 900.00 元, spend 1000.00 元)`).
+    pub detail: String,
+}
+
+#[derive(Default)]
+struct Sum {
+    journey: Option<String>,
+    revenue: i64,
+    spend: i64,
+    clicked: i64,
+    converted: i64,
+}
+
+/// Every trip among `rows` under `config`.
+pub fn check(rows: &[CampaignRow], config: &AnalyticsConfig) -> Vec<Trip> {
+    let mut sums: BTreeMap<&str, Sum> = BTreeMap::new();
+    for r in rows {
+        let s = sums.entry(r.campaign.as_str()).or_default();
+        if s.journey.is_none() {
+            s.journey.clone_from(&r.journey);
+        }
+        s.revenue = s.revenue.saturating_add(r.revenue);
+        s.spend = s.spend.saturating_add(r.spend);
+        s.clicked += r.clicked;
+        s.converted += r.converted;
+    }
+    let g = &config.guardrail;
+    let yuan = |f: i64| flywheel_core::Fen(f).to_yuan_string();
+    let mut trips = Vec::new();
+    for (campaign, s) in sums {
+        if s.spend > 0 && s.spend >= g.min_spend_fen && s.revenue < s.spend {
+            trips.push(Trip {
+                campaign: campaign.to_string(),
+                journey: s.journey.clone(),
+                rule: Rule::RoiBelow1,
+                detail: format!(
+                    "ROI {:.2} < 1 (revenue {} 元, spend {} 元)",
+                    s.revenue as f64 / s.spend as f64,
+                    yuan(s.revenue),
+                    yuan(s.spend)
+                ),
+            });
+        }
+        let expected = config.campaigns.get(campaign).and_then(|c| c.expected_cvr);
+        if let Some(expected) = expected {
+            let ppm = (expected * 1_000_000.0).round() as i128;
+            let below = i128::from(s.converted) * 1_000_000 < ppm * i128::from(s.clicked);
+            if s.clicked > 0 && s.clicked >= g.min_clicks && below {
+                trips.push(Trip {
+                    campaign: campaign.to_string(),
+                    journey: s.journey,
+                    rule: Rule::CvrBelowExpected,
+                    detail: format!(
+                        "CVR {:.2}% < expected {:.2}% ({} conversions of {} clicks)",
+                        s.converted as f64 * 100.0 / s.clicked as f64,
+                        expected * 100.0,
+                        s.converted,
+                        s.clicked
+                    ),
+                });
+            }
+        }
+    }
+    trips
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CampaignConfig;
+    use crate::ratio::Ratio;
+
+    fn row(campaign: &str, revenue: i64, spend: i64, clicked: i64, converted: i64) -> CampaignRow {
+        CampaignRow {
+            campaign: campaign.into(),
+            channel: "email".into(),
+            journey: Some(format!("j_{campaign}")),
+            status: "active".into(),
+            sent: 0,
+            delivered: 0,
+            opened: 0,
+            clicked,
+            converted,
+            orders: 0,
+            open_rate: Ratio::NotApplicable,
+            ctr: Ratio::NotApplicable,
+            cvr: Ratio::of(converted, clicked),
+            revenue,
+            spend,
+            send_cost: 0,
+            ad_spend: spend,
+            coupon_cost: 0,
+            points_cost: 0,
+            true_cost: spend,
+            cpa: None,
+            roi: None,
+            roas: None,
+            profit_roi: None,
+        }
+    }
+
+    #[test]
+    fn f21_roi_below_one_trips_and_exactly_one_does_not() {
+        // K: sales 900 元, spend 1000 元. L: 1000 元 and 1000 元.
+        let rows = vec![row("K", 90_000, 100_000, 0, 0), row("L", 100_000, 100_000, 0, 0)];
+        let trips = check(&rows, &AnalyticsConfig::default());
+        assert_eq!(trips.len(), 1);
+        assert_eq!(trips[0].campaign, "K");
+        assert_eq!(trips[0].rule, Rule::RoiBelow1);
+        assert_eq!(trips[0].journey.as_deref(), Some("j_K"));
+        assert!(trips[0].detail.contains("ROI 0.90"), "{}", trips[0].detail);
+    }
+
+    #[test]
+    fn f22_cvr_below_the_expected_two_percent_trips_after_the_minimum_sample() {
+        let mut config = AnalyticsConfig::default();
+        config.campaigns.insert(
+            "M".into(),
+            CampaignConfig {
+                expected_cvr: Some(0.02),
+            },
+        );
+        let free = |conv| vec![row("M", 0, 0, 10_000, conv)];
+        let trips = check(&free(150), &config);
+        assert_eq!(trips.len(), 1, "1.5 % < 2 %");
+        assert_eq!(trips[0].rule, Rule::CvrBelowExpected);
+        assert!(check(&free(200), &config).is_empty(), "2.0 % is not below 2 %");
+        // Below the minimum sample nothing is judged yet.
+        assert!(check(&[row("M", 0, 0, 999, 0)], &config).is_empty());
+        // A campaign without an expectation is never judged on CVR.
+        assert!(check(&[row("N", 0, 0, 10_000, 0)], &config).is_empty());
+    }
+}

@@ -1,0 +1,141 @@
+//! Historical LTV by first-order cohort (REQUIREMENTS §10 LTV [RULE]: "historical LTV =
+//! sum of the customer's net paid order value from the first order to now").
+//!
+//! A customer's cohort is the shop-local month of their first non-cancelled order. Per
+//! cohort: customers, revenue = Σ net order value (total − refunded, cancelled orders
+//! excluded) of those customers up to `until`, and LTV = revenue ÷ customers (whole fen,
+//! rounded down).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::Datelike;
+use chrono_tz::Tz;
+use flywheel_core::time::from_millis;
+use serde::Serialize;
+
+use crate::kpi::{OrderFact, Period};
+
+/// One first-order cohort.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LtvCohort {
+    /// `YYYY-MM`, shop-local.
+    pub month: String,
+    /// Customers whose first order is in the month.
+    pub users: i64,
+    /// Their net order value up to `until`, fen.
+    pub revenue: i64,
+    /// revenue ÷ users, fen.
+    pub ltv: i64,
+}
+
+/// Each customer's historical LTV (net order value up to `until`, fen).
+pub fn per_user(orders: &[OrderFact], until: i64) -> HashMap<&str, i64> {
+    let mut out: HashMap<&str, i64> = HashMap::new();
+    for o in orders.iter().filter(|o| !o.cancelled && o.placed_at < until) {
+        let v = out.entry(o.user.as_str()).or_default();
+        *v = v.saturating_add(o.total.0.saturating_sub(o.refunded.0));
+    }
+    out
+}
+
+/// Cohorts of customers whose first order falls in `period`, valued up to `until`.
+pub fn cohorts(
+    orders: &[OrderFact],
+    first_order: &HashMap<String, i64>,
+    period: Period,
+    until: i64,
+    tz: Tz,
+) -> Vec<LtvCohort> {
+    let values = per_user(orders, until);
+    let mut by_month: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (user, first) in first_order {
+        if !period.contains(*first) {
+            continue;
+        }
+        let d = from_millis(*first).with_timezone(&tz);
+        let e = by_month
+            .entry(format!("{:04}-{:02}", d.year(), d.month()))
+            .or_default();
+        e.0 += 1;
+        e.1 =
+            e.1.saturating_add(values.get(user.as_str()).copied().unwrap_or(0));
+    }
+    by_month
+        .into_iter()
+        .map(|(month, (users, revenue))| LtvCohort {
+            month,
+            users,
+            revenue,
+            ltv: if users > 0 { revenue / users } else { 0 },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flywheel_core::Fen;
+
+    fn order(user: &str, at: i64, total: i64, refunded: i64, cancelled: bool) -> OrderFact {
+        OrderFact {
+            user: user.into(),
+            placed_at: at,
+            total: Fen(total),
+            refunded: Fen(refunded),
+            cancelled,
+        }
+    }
+
+    #[test]
+    fn cohorts_by_shop_local_first_order_month() {
+        // 2026-01-31T16:30Z is 2026-02-01 00:30 in Shanghai: a February customer.
+        let jan31_utc = 1_769_877_000_000;
+        let mar = 1_772_323_200_000; // 2026-03-01T00:00Z
+        let orders = vec![
+            order("a", jan31_utc, 10_000, 1_000, false),
+            order("a", mar, 5_000, 0, false),
+            order("a", mar + 1, 99_999, 0, true), // cancelled: nothing
+            order("b", jan31_utc + 3_600_000, 3_000, 0, false),
+            order("c", mar, 2_000, 0, false),
+        ];
+        let first: HashMap<String, i64> = [
+            ("a".to_string(), jan31_utc),
+            ("b".to_string(), jan31_utc + 3_600_000),
+            ("c".to_string(), mar),
+        ]
+        .into();
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let all = Period {
+            from: 0,
+            to: i64::MAX,
+        };
+        let rows = cohorts(&orders, &first, all, i64::MAX, tz);
+        assert_eq!(
+            rows,
+            vec![
+                LtvCohort {
+                    month: "2026-02".into(),
+                    users: 2,
+                    revenue: 17_000,
+                    ltv: 8_500
+                },
+                LtvCohort {
+                    month: "2026-03".into(),
+                    users: 1,
+                    revenue: 2_000,
+                    ltv: 2_000
+                },
+            ]
+        );
+        let utc = cohorts(&orders, &first, all, mar, chrono_tz::UTC);
+        assert_eq!(
+            utc[0].month, "2026-01",
+            "the same instant is still January in UTC"
+        );
+        assert_eq!(
+            utc[0].revenue, 12_000,
+            "valued up to March 1st: a's March order not yet"
+        );
+        assert!(cohorts(&[], &HashMap::new(), all, 0, tz).is_empty());
+    }
+}

@@ -1,0 +1,139 @@
+//! Predictive CLV of the customer base: each customer's lifetimes-compatible RFM summary
+//! (`flywheel_audience::rfm::summarize`, shop-local days, net order values) fitted with
+//! BG/NBD + Gamma-Gamma ([`crate::clv`]), then P(alive), expected purchases in the next
+//! `horizon_days`, CLV over `months` and a churn-risk band per customer.
+
+use std::collections::HashMap;
+
+use flywheel_audience::rfm::summary::{local_day, summarize, Purchase};
+use serde::Serialize;
+
+use super::{Error, Filter, Reports, Result};
+use crate::clv::{BgNbd, ChurnThresholds, ClvConfig, ClvModel, CustomerRfm, GammaGamma};
+use crate::load;
+
+/// One customer's predictions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerPrediction {
+    /// The user.
+    pub user_id: String,
+    /// Repeat purchase days.
+    pub frequency: u32,
+    /// Days first → last purchase.
+    pub recency: f64,
+    /// Days first purchase → now.
+    pub age: f64,
+    /// P(alive).
+    pub p_alive: f64,
+    /// Expected purchases in the horizon.
+    pub expected_purchases: f64,
+    /// Discounted CLV, fen.
+    pub clv: i64,
+    /// `low`, `medium` or `high`.
+    pub churn_risk: &'static str,
+}
+
+/// Customers per churn-risk band.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Band {
+    /// `low`, `medium`, `high`.
+    pub band: &'static str,
+    /// Customers.
+    pub users: i64,
+}
+
+/// The fitted models and every customer's predictions (highest CLV first).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClvReport {
+    /// BG/NBD parameters.
+    pub bgnbd: BgNbd,
+    /// Gamma-Gamma parameters.
+    pub gamma_gamma: GammaGamma,
+    /// Expected purchases are for this many days.
+    pub horizon_days: u32,
+    /// Customers scored.
+    pub customers: i64,
+    /// Customers per band.
+    pub bands: Vec<Band>,
+    /// Every customer, highest CLV first.
+    pub predictions: Vec<CustomerPrediction>,
+}
+
+impl Reports {
+    /// Fits CLV on every customer (segment filter applies) as of `now`.
+    pub async fn clv(&self, f: &Filter, now: i64) -> Result<ClvReport> {
+        let (orders, _) = self.store.read_with(load::orders).await?;
+        let tz = self.tz;
+        let end = local_day(now, tz);
+        let mut by_user: HashMap<&str, Vec<Purchase>> = HashMap::new();
+        for o in orders
+            .iter()
+            .filter(|o| !o.cancelled && o.placed_at <= now && f.user(&o.user))
+        {
+            let net = o.total.0.saturating_sub(o.refunded.0);
+            if net > 0 {
+                by_user.entry(o.user.as_str()).or_default().push(Purchase {
+                    day: local_day(o.placed_at, tz),
+                    amount_fen: net,
+                });
+            }
+        }
+        let mut users = Vec::with_capacity(by_user.len());
+        let mut rfm = Vec::with_capacity(by_user.len());
+        for (user, purchases) in &by_user {
+            if let Some(s) = summarize(purchases, end) {
+                users.push(*user);
+                rfm.push(CustomerRfm {
+                    frequency: s.frequency,
+                    recency: f64::from(s.recency_days),
+                    age: f64::from(s.t_days),
+                    monetary: s.monetary_fen / 100.0,
+                });
+            }
+        }
+        let c = &self.config.clv;
+        let config = ClvConfig {
+            horizon_days: f64::from(c.horizon_days),
+            clv_months: c.months,
+            monthly_discount_rate: c.discount_rate,
+            churn: ChurnThresholds::new(c.high_risk_below, c.medium_risk_below)
+                .map_err(|e| Error::Invalid(format!("[analytics.clv]: {e}")))?,
+            ..ClvConfig::default()
+        };
+        let model = ClvModel::fit(&rfm, 0.0).map_err(|e| Error::Invalid(format!("CLV: {e}")))?;
+        let scores = model
+            .score_all(&rfm, &config)
+            .map_err(|e| Error::Invalid(format!("CLV: {e}")))?;
+        let mut predictions: Vec<CustomerPrediction> = users
+            .iter()
+            .zip(&rfm)
+            .zip(&scores)
+            .map(|((u, r), s)| CustomerPrediction {
+                user_id: (*u).to_string(),
+                frequency: r.frequency,
+                recency: r.recency,
+                age: r.age,
+                p_alive: s.p_alive,
+                expected_purchases: s.expected_purchases,
+                clv: (s.clv * 100.0).round() as i64,
+                churn_risk: s.churn_risk.as_str(),
+            })
+            .collect();
+        predictions.sort_by(|a, b| b.clv.cmp(&a.clv).then_with(|| a.user_id.cmp(&b.user_id)));
+        let bands = ["low", "medium", "high"]
+            .into_iter()
+            .map(|band| Band {
+                band,
+                users: predictions.iter().filter(|p| p.churn_risk == band).count() as i64,
+            })
+            .collect();
+        Ok(ClvReport {
+            bgnbd: model.bgnbd,
+            gamma_gamma: model.gamma_gamma,
+            horizon_days: c.horizon_days,
+            customers: predictions.len() as i64,
+            bands,
+            predictions,
+        })
+    }
+}

@@ -1,0 +1,104 @@
+//! The funnel report: the steps' events of the period (plus the window after it) loaded
+//! into [`EventColumns`] and run through [`columnar::funnel`] (rules there).
+
+use flywheel_store::conn::{placeholders, Conn, Param};
+
+use super::{Error, Filter, Reports, Result};
+use crate::columnar::{self, EventColumnsBuilder, FunnelReport};
+
+/// Track events named one of `steps` with a user id in `[from, to)`: (user, ts, name).
+fn step_events(
+    conn: &mut dyn Conn,
+    steps: &[String],
+    from: i64,
+    to: i64,
+) -> flywheel_store::Result<Vec<(String, i64, String)>> {
+    let sql = format!(
+        "SELECT user_id, ts, name FROM events WHERE kind = 'track' AND user_id IS NOT NULL \
+         AND ts >= $1 AND ts < $2 AND name IN ({})",
+        placeholders(3, steps.len())
+    );
+    let mut params = vec![Param::I64(from), Param::I64(to)];
+    params.extend(steps.iter().map(|s| Param::Text(s)));
+    conn.query(&sql, &params)?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.i64(1)?, r.text(2)?)))
+        .collect()
+}
+
+/// Each user's value of profile trait `key` (JSON strings unquoted).
+fn trait_values(conn: &mut dyn Conn, key: &str) -> flywheel_store::Result<Vec<(String, String)>> {
+    conn.query(
+        "SELECT substr(i.id, 6), t.value FROM profile_traits t JOIN identities i ON i.profile_id = t.profile_id \
+         WHERE t.key = $1 AND i.id LIKE 'user:%'",
+        &[Param::Text(key)],
+    )?
+    .iter()
+    .map(|r| {
+        let raw = r.text(1)?;
+        let value = match serde_json::from_str::<serde_json::Value>(&raw) {
+            Ok(serde_json::Value::String(s)) => s,
+            Ok(serde_json::Value::Null) | Err(_) => raw,
+            Ok(other) => other.to_string(),
+        };
+        Ok((r.text(0)?, value))
+    })
+    .collect()
+}
+
+impl Reports {
+    /// The ordered funnel of `steps` for users entering in the filter's period, within
+    /// `window_ms`, optionally broken down by profile trait `breakdown`.
+    pub async fn funnel(
+        &self,
+        f: &Filter,
+        steps: &[String],
+        window_ms: i64,
+        breakdown: Option<&str>,
+    ) -> Result<FunnelReport> {
+        if steps.is_empty() || steps.len() > columnar::MAX_STEPS {
+            return Err(Error::Invalid(format!(
+                "a funnel has 1–{} steps",
+                columnar::MAX_STEPS
+            )));
+        }
+        if window_ms <= 0 {
+            return Err(Error::Invalid("the window must be positive".into()));
+        }
+        let p = f.period;
+        let (names, key) = (steps.to_vec(), breakdown.map(str::to_string));
+        let to = p.to.saturating_add(window_ms);
+        let (events, traits) = self
+            .store
+            .read_with(move |c| {
+                let traits = match &key {
+                    Some(k) => trait_values(c, k)?,
+                    None => Vec::new(),
+                };
+                Ok((step_events(c, &names, p.from, to)?, traits))
+            })
+            .await?;
+        let mut b = EventColumnsBuilder::with_capacity(events.len());
+        let mut ids = Vec::with_capacity(steps.len());
+        for s in steps {
+            ids.push(b.name(s).map_err(|e| Error::Invalid(e.to_string()))?);
+        }
+        for (user, ts, name) in events.iter().filter(|(u, _, _)| f.user(u)) {
+            b.push(user, *ts, name)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+        }
+        if let Some(k) = breakdown {
+            let seen: std::collections::HashSet<&str> = events.iter().map(|(u, _, _)| u.as_str()).collect();
+            for (user, value) in traits
+                .iter()
+                .filter(|(u, _)| seen.contains(u.as_str()) && f.user(u))
+            {
+                let u = b.user(user);
+                b.set_property(k, u, value);
+            }
+        }
+        let cols = b.build(self.tz);
+        let prop = breakdown.and_then(|k| cols.property(k));
+        columnar::funnel(&cols, &ids, window_ms, p, prop).map_err(|e| Error::Invalid(e.to_string()))
+    }
+}

@@ -1,0 +1,210 @@
+//! Marketing reports: campaigns, channels by month, attribution, journey uplift,
+//! guardrail trips and alerts.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::{Error, Filter, Reports, Result};
+use crate::attribution::{attribute, Touch};
+use crate::campaign::{campaign_rows, CampaignRow};
+use crate::campaign_facts::{self as facts, Alert};
+use crate::channel::{channel_rows, ChannelRow};
+use crate::config::Model;
+use crate::guardrail::{self, Trip};
+use crate::kpi::Period;
+use crate::load;
+use crate::uplift::{uplift, Uplift};
+
+/// Channels in one month (R11.2).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelReport {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// One row per channel.
+    pub rows: Vec<ChannelRow>,
+}
+
+/// Revenue credited to one campaign and channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttributionRow {
+    /// The campaign.
+    pub campaign: String,
+    /// The channel of the credited touches.
+    pub channel: String,
+    /// Orders credited.
+    pub orders: i64,
+    /// Their net revenue, fen.
+    pub revenue: i64,
+}
+
+/// An attribution report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttributionReport {
+    /// First or last touch.
+    pub model: Model,
+    /// The window in days.
+    pub window_days: u32,
+    /// Per campaign and channel.
+    pub rows: Vec<AttributionRow>,
+}
+
+impl Reports {
+    /// Touches and orders of the filter's period (touches from `window_days` before it).
+    async fn touches_and_orders(
+        &self,
+        f: &Filter,
+        window_days: u32,
+    ) -> Result<(
+        Vec<crate::campaign::MessageFact>,
+        Vec<Touch>,
+        Vec<crate::kpi::OrderFact>,
+    )> {
+        let p = f.period;
+        let touch_from = p.from.saturating_sub(i64::from(window_days) * 86_400_000);
+        let (messages, mut touches, events, (orders, _)) = self
+            .store
+            .read_with(move |c| {
+                let (m, t) = facts::messages(c, p, touch_from)?;
+                Ok((m, t, facts::event_touches(c, touch_from, p.to)?, load::orders(c)?))
+            })
+            .await?;
+        touches.extend(events);
+        let messages = messages.into_iter().filter(|m| f.user(&m.user)).collect();
+        let orders = orders.into_iter().filter(|o| f.user(&o.user)).collect();
+        Ok((messages, touches, orders))
+    }
+
+    /// Campaign metrics (crate::campaign) for the filter; revenue by the configured
+    /// attribution model and window.
+    pub async fn campaigns(&self, f: &Filter) -> Result<Vec<CampaignRow>> {
+        let a = &self.config.attribution;
+        let (messages, touches, orders) = self.touches_and_orders(f, a.window_days).await?;
+        let (p, point) = (f.period, self.config.point_value_fen);
+        let (costs, status) = self
+            .store
+            .read_with(move |c| Ok((facts::costs(c, p, point)?, facts::journey_status(c)?)))
+            .await?;
+        let credits = attribute(&orders, &touches, a.model, a.window_days, p);
+        let mut rows = campaign_rows(&messages, &costs, &credits, &status, &self.config);
+        rows.retain(|r| f.campaign_row(&r.campaign, &r.channel));
+        Ok(rows)
+    }
+
+    /// Each channel's spend, revenue, ROI and suggested budget in shop-local `month`
+    /// (`YYYY-MM`).
+    pub async fn channels(&self, month: &str, f: &Filter) -> Result<ChannelReport> {
+        let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+            .map_err(|_| Error::Invalid(format!("month {month:?}: use YYYY-MM")))?;
+        let next = first
+            .checked_add_months(chrono::Months::new(1))
+            .ok_or_else(|| Error::Invalid(format!("month {month:?} is out of range")))?;
+        let mut f = f.clone();
+        f.period = Period {
+            from: self.day_start(first),
+            to: self.day_start(next),
+        };
+        let campaigns = self.campaigns(&f).await?;
+        Ok(ChannelReport {
+            month: month.to_string(),
+            rows: channel_rows(&campaigns, &self.config),
+        })
+    }
+
+    /// Revenue credited per campaign under `model` and `window_days`.
+    pub async fn attribution(&self, f: &Filter, model: Model, window_days: u32) -> Result<AttributionReport> {
+        let (_, touches, orders) = self.touches_and_orders(f, window_days).await?;
+        let credits = attribute(&orders, &touches, model, window_days, f.period);
+        let mut rows: Vec<AttributionRow> = credits
+            .into_iter()
+            .filter(|((campaign, channel), _)| f.campaign_row(campaign, channel))
+            .map(|((campaign, channel), c)| AttributionRow {
+                campaign,
+                channel,
+                orders: c.orders,
+                revenue: c.revenue,
+            })
+            .collect();
+        rows.sort_by(|a, b| b.revenue.cmp(&a.revenue).then(a.campaign.cmp(&b.campaign)));
+        Ok(AttributionReport {
+            model,
+            window_days,
+            rows,
+        })
+    }
+
+    /// The uplift of `journey` over its holdout among users who entered in the period.
+    pub async fn uplift(&self, journey: &str, f: &Filter) -> Result<Uplift> {
+        let (name, p) = (journey.to_string(), f.period);
+        let (known, (treated, holdout)) = self
+            .store
+            .read_with(move |c| {
+                let known = facts::journey_status(c)?.contains_key(&name);
+                Ok((known, facts::holdout_arms(c, &name, p)?))
+            })
+            .await?;
+        if !known {
+            return Err(Error::Invalid(format!("no journey {journey:?}")));
+        }
+        Ok(uplift(journey, treated, holdout))
+    }
+
+    /// The guardrail trips (R11.4) of campaigns over the last `lookback_days` up to `now`.
+    pub async fn guardrail_trips(&self, now: i64) -> Result<Vec<Trip>> {
+        let days = i64::from(self.config.guardrail.lookback_days);
+        let f = Filter::period(Period {
+            from: now.saturating_sub(days * 86_400_000),
+            to: now.saturating_add(1),
+        });
+        let rows = self.campaigns(&f).await?;
+        Ok(guardrail::check(&rows, &self.config))
+    }
+
+    /// When `campaign` was last alerted for `rule`, if ever.
+    pub async fn last_alert(&self, campaign: &str, rule: &str) -> Result<Option<i64>> {
+        let (c, r) = (campaign.to_string(), rule.to_string());
+        Ok(self
+            .store
+            .read_with(move |conn| facts::last_alert(conn, &c, &r))
+            .await?)
+    }
+
+    /// Records an alert and its audit entry.
+    pub async fn record_alert(&self, alert: Alert) -> Result<()> {
+        Ok(self
+            .store
+            .write_with(move |c| facts::record_alert(c, &alert))
+            .await?)
+    }
+
+    /// The latest alerts, newest first.
+    pub async fn alerts(&self, limit: i64) -> Result<Vec<Alert>> {
+        Ok(self.store.read_with(move |c| facts::alerts(c, limit)).await?)
+    }
+
+    /// Records spend of `amount` fen on `channel` (optionally for `campaign`) at `at`.
+    pub async fn add_cost(
+        &self,
+        channel: &str,
+        campaign: Option<&str>,
+        at: i64,
+        amount: i64,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        if amount < 0 {
+            return Err(Error::Invalid("spend must not be negative".into()));
+        }
+        if channel.trim().is_empty() {
+            return Err(Error::Invalid("a channel is required".into()));
+        }
+        let (ch, ca, no) = (
+            channel.to_string(),
+            campaign.map(str::to_string),
+            note.map(str::to_string),
+        );
+        Ok(self
+            .store
+            .write_with(move |c| facts::add_cost(c, &ch, ca.as_deref(), at, amount, no.as_deref(), now))
+            .await?)
+    }
+}

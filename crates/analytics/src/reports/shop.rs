@@ -1,0 +1,295 @@
+//! Shop reports: KPIs with their daily trend and churn, cohort retention, historical LTV,
+//! goals.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{Datelike, NaiveDate};
+use flywheel_core::Fen;
+use flywheel_store::conn::{Conn, Param};
+use serde::Serialize;
+
+use super::{Error, Filter, Reports, Result};
+use crate::churn::{churn, Activity, Churn};
+use crate::config::GoalMetric;
+use crate::kpi::{kpis, Kpis, OrderFact, Period};
+use crate::ltv::{cohorts as ltv_cohorts, LtvCohort};
+use crate::retention::{retention, CohortRow};
+use crate::{goal, load};
+
+/// One shop-local day of the KPI trend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DailyRow {
+    /// The day.
+    pub day: NaiveDate,
+    /// GMV, fen.
+    pub gmv: Fen,
+    /// Net revenue, fen.
+    pub net_revenue: Fen,
+    /// Orders.
+    pub orders: i64,
+    /// Buyers.
+    pub buyers: i64,
+    /// Visitors.
+    pub visitors: i64,
+}
+
+/// The KPI report: the period's KPIs, churn, and the daily trend.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KpiReport {
+    /// The period.
+    pub period: Period,
+    /// The KPIs.
+    pub kpis: Kpis,
+    /// Churn over the period.
+    pub churn: Churn,
+    /// One row per shop-local day.
+    pub daily: Vec<DailyRow>,
+}
+
+/// Historical LTV by first-order month (predictive CLV is added by the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LtvReport {
+    /// The cohorts.
+    pub cohorts: Vec<LtvCohort>,
+}
+
+/// A goal and how far it is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GoalProgress {
+    /// The goal's name.
+    pub name: String,
+    /// The metric.
+    pub metric: GoalMetric,
+    /// The target (fraction).
+    pub target: f64,
+    /// The current value (fraction), n/a without a baseline.
+    pub current: Option<f64>,
+    /// current ÷ target.
+    pub progress: Option<f64>,
+    /// Reached (decided in integers, F30).
+    pub met: bool,
+    /// The quarter measured (`2026-Q4`).
+    pub quarter: String,
+}
+
+/// Visitors (user or anonymous id) with their event times in `period`.
+fn visits(conn: &mut dyn Conn, period: Period) -> flywheel_store::Result<Vec<(String, i64)>> {
+    conn.query(
+        "SELECT COALESCE(user_id, anonymous_id), ts FROM events WHERE ts >= $1 AND ts < $2",
+        &[Param::I64(period.from), Param::I64(period.to)],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, r.i64(1)?)))
+    .collect()
+}
+
+/// A user's last activity before a period's start and before its end.
+type LastSeen = (String, Option<i64>, Option<i64>);
+
+/// Each user's last activity before `period.from` and before `period.to`, looking back
+/// `span` ms from `from`.
+fn activity(conn: &mut dyn Conn, period: Period, span: i64) -> flywheel_store::Result<Vec<LastSeen>> {
+    conn.query(
+        "SELECT user_id, MAX(CASE WHEN ts < $1 THEN ts END), MAX(ts) FROM events \
+         WHERE user_id IS NOT NULL AND ts >= $2 AND ts < $3 GROUP BY user_id",
+        &[
+            Param::I64(period.from),
+            Param::I64(period.from.saturating_sub(span)),
+            Param::I64(period.to),
+        ],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, r.opt_i64(1)?, r.opt_i64(2)?)))
+    .collect()
+}
+
+fn keep_orders(
+    orders: Vec<OrderFact>,
+    first: HashMap<String, i64>,
+    f: &Filter,
+) -> (Vec<OrderFact>, HashMap<String, i64>) {
+    if f.users.is_none() {
+        return (orders, first);
+    }
+    (
+        orders.into_iter().filter(|o| f.user(&o.user)).collect(),
+        first.into_iter().filter(|(u, _)| f.user(u)).collect(),
+    )
+}
+
+impl Reports {
+    /// KPIs of the filter's period (segment filter: that segment's users and their
+    /// orders; anonymous visitors drop out), churn, and the daily trend.
+    pub async fn kpi(&self, f: &Filter) -> Result<KpiReport> {
+        let p = f.period;
+        let span = self.config.churn_days.saturating_mul(86_400_000);
+        let ((orders, first), visits, activity) = self
+            .store
+            .read_with(move |c| Ok((load::orders(c)?, visits(c, p)?, activity(c, p, span)?)))
+            .await?;
+        let (orders, first) = keep_orders(orders, first, f);
+        let visits: Vec<(String, i64)> = visits.into_iter().filter(|(u, _)| f.user(u)).collect();
+        let visitors = visits
+            .iter()
+            .map(|(u, _)| u.as_str())
+            .collect::<HashSet<_>>()
+            .len() as i64;
+        let k = kpis(&orders, &first, visitors, p);
+        let users: Vec<Activity> = activity
+            .iter()
+            .filter(|(u, _, _)| f.user(u))
+            .map(|(u, before_from, before_to)| Activity {
+                first_order: first.get(u).copied(),
+                last_before_from: *before_from,
+                last_before_to: *before_to,
+            })
+            .collect();
+        let churn = churn(&users, p, self.config.churn_days);
+        Ok(KpiReport {
+            period: p,
+            daily: self.daily(&orders, &first, &visits, p),
+            kpis: k,
+            churn,
+        })
+    }
+
+    fn daily(
+        &self,
+        orders: &[OrderFact],
+        first: &HashMap<String, i64>,
+        visits: &[(String, i64)],
+        p: Period,
+    ) -> Vec<DailyRow> {
+        let mut visitors: BTreeMap<NaiveDate, HashSet<&str>> = BTreeMap::new();
+        for (u, ts) in visits {
+            visitors.entry(self.day_of(*ts)).or_default().insert(u);
+        }
+        let mut rows = Vec::new();
+        let mut day = self.day_of(p.from);
+        loop {
+            let from = self.day_start(day);
+            if from >= p.to {
+                break;
+            }
+            let next = day + chrono::Duration::days(1);
+            let dp = Period {
+                from: from.max(p.from),
+                to: self.day_start(next).min(p.to),
+            };
+            let v = visitors.get(&day).map_or(0, |s| s.len() as i64);
+            let k = kpis(orders, first, v, dp);
+            rows.push(DailyRow {
+                day,
+                gmv: k.gmv,
+                net_revenue: k.net_revenue,
+                orders: k.orders,
+                buyers: k.buyers,
+                visitors: v,
+            });
+            day = next;
+        }
+        rows
+    }
+
+    /// D-N retention by signup day for signups in the filter's period.
+    pub async fn cohort(&self, f: &Filter, days: &[u32], today: NaiveDate) -> Result<Vec<CohortRow>> {
+        let (p, tz, names) = (f.period, self.tz, self.signup_events.clone());
+        let (mut signups, mut active) = self
+            .store
+            .read_with(move |c| {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                load::cohorts(c, &names, p, tz)
+            })
+            .await?;
+        if f.users.is_some() {
+            signups.retain(|u, _| f.user(u));
+            active.retain(|u, _| f.user(u));
+        }
+        Ok(retention(&signups, &active, days, today))
+    }
+
+    /// Historical LTV of customers whose first order is in the filter's period, valued up
+    /// to `until`.
+    pub async fn ltv(&self, f: &Filter, until: i64) -> Result<LtvReport> {
+        let (orders, first) = self.store.read_with(load::orders).await?;
+        let (orders, first) = keep_orders(orders, first, f);
+        Ok(LtvReport {
+            cohorts: ltv_cohorts(&orders, &first, f.period, until, self.tz),
+        })
+    }
+
+    /// The configured goals (R10.4) measured on the shop-local quarter containing `now`
+    /// against the quarter before (growth goals compare the quarter so far with the whole
+    /// previous quarter).
+    pub async fn goals(&self, now: i64) -> Result<Vec<GoalProgress>> {
+        let today = self.day_of(now);
+        let q = (today.month0() / 3) as i32;
+        let quarter_start = |year: i32, q: i32| {
+            let (y, q) = (year + q.div_euclid(4), q.rem_euclid(4));
+            NaiveDate::from_ymd_opt(y, (q * 3 + 1) as u32, 1)
+                .ok_or_else(|| Error::Invalid(format!("no quarter {y}-Q{}", q + 1)))
+        };
+        let cur = Period {
+            from: self.day_start(quarter_start(today.year(), q)?),
+            to: now.saturating_add(1),
+        };
+        let prev = Period {
+            from: self.day_start(quarter_start(today.year(), q - 1)?),
+            to: cur.from,
+        };
+        let (tz, names) = (self.tz, self.signup_events.clone());
+        let whole = Period {
+            from: prev.from,
+            to: cur.to,
+        };
+        let ((orders, first), (signups, _)) = self
+            .store
+            .read_with(move |c| {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                Ok((load::orders(c)?, load::cohorts(c, &names, whole, tz)?))
+            })
+            .await?;
+        let (k_cur, k_prev) = (kpis(&orders, &first, 0, cur), kpis(&orders, &first, 0, prev));
+        let regs = |p: Period| {
+            signups
+                .values()
+                .filter(|d| {
+                    let t = self.day_start(**d);
+                    p.contains(t)
+                })
+                .count() as i64
+        };
+        let (r_cur, r_prev) = (regs(cur), regs(prev));
+        let label = format!("{}-Q{}", today.year(), q + 1);
+        Ok(self
+            .config
+            .goals
+            .iter()
+            .map(|g| {
+                let percent = (g.target * 100.0).round() as i64;
+                let (current, met) = match g.metric {
+                    GoalMetric::QuarterlySalesGrowth => growth(k_prev.gmv.0, k_cur.gmv.0, percent),
+                    GoalMetric::QuarterlyRegistrationGrowth => growth(r_prev, r_cur, percent),
+                    GoalMetric::RepurchaseRate => (
+                        k_cur.repurchase_rate.value(),
+                        goal::rate_met(k_cur.repeat_buyers, k_cur.buyers, percent),
+                    ),
+                };
+                GoalProgress {
+                    name: g.name.clone(),
+                    metric: g.metric,
+                    target: g.target,
+                    current,
+                    progress: current.filter(|_| g.target != 0.0).map(|c| c / g.target),
+                    met,
+                    quarter: label.clone(),
+                }
+            })
+            .collect())
+    }
+}
+
+fn growth(prev: i64, cur: i64, percent: i64) -> (Option<f64>, bool) {
+    let value = (prev != 0).then(|| (cur - prev) as f64 / prev as f64);
+    (value, goal::growth_met(prev, cur, percent))
+}

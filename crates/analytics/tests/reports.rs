@@ -1,0 +1,367 @@
+//! The reports over a store, on SQLite and PostgreSQL: campaign metrics and ROI from the
+//! message log, spend entries and orders attributed by utm touches; the F21 guardrail;
+//! channels; a funnel; uplift against a holdout; KPIs with churn and a daily trend.
+
+use chrono::TimeZone;
+use flywheel_analytics::config::{AnalyticsConfig, ChannelConfig, ChannelKind, Model};
+use flywheel_analytics::guardrail::Rule;
+use flywheel_analytics::reports::{Filter, Reports};
+use flywheel_analytics::{Period, Ratio};
+use flywheel_core::time::from_millis;
+use flywheel_ingest::ecommerce::materialise;
+use flywheel_ingest::message::{parse, Envelope};
+use flywheel_ingest::Pipeline;
+use flywheel_store::conn::Param;
+use flywheel_store::testing::stores;
+use flywheel_store::Store;
+use serde_json::{json, Value};
+
+const HOUR: i64 = 3_600_000;
+
+fn sh(s: &str) -> i64 {
+    chrono_tz::Asia::Shanghai
+        .from_local_datetime(&chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap())
+        .unwrap()
+        .timestamp_millis()
+}
+
+async fn send(p: &Pipeline, n: &mut u32, mut msg: Value, at: i64) {
+    *n += 1;
+    msg["messageId"] = json!(format!("m{n}"));
+    msg["timestamp"] = json!(from_millis(at).to_rfc3339());
+    let env = Envelope {
+        index: 0,
+        kind: None,
+        received_at: Some(from_millis(at)),
+        sent_at: None,
+        context: None,
+        integrations: None,
+    };
+    let ev = materialise(parse(msg, &env).unwrap().event, None, 0).unwrap();
+    p.submit(vec![ev]).await.unwrap();
+}
+
+fn track(user: &str, name: &str, props: Value) -> Value {
+    json!({"type": "track", "userId": user, "event": name, "properties": props})
+}
+
+fn order(user: &str, id: &str, total: i64) -> Value {
+    track(
+        user,
+        "Order Completed",
+        json!({"order_id": id, "total": total, "products": []}),
+    )
+}
+
+/// A message row as the journey engine writes it.
+#[allow(clippy::too_many_arguments)]
+async fn message(
+    store: &Store,
+    id: &str,
+    user: &str,
+    campaign: &str,
+    channel: &str,
+    status: &str,
+    at: i64,
+    clicked: bool,
+    converted: bool,
+) {
+    let (id, user, campaign, channel, status) = (
+        id.to_string(),
+        user.to_string(),
+        campaign.to_string(),
+        channel.to_string(),
+        status.to_string(),
+    );
+    store
+        .write_with(move |c| {
+            c.execute(
+                "INSERT INTO messages (id, user_id, journey, channel, category, campaign, status, created_at, updated_at, clicked_at, converted_at) \
+                 VALUES ($1, $2, $3, $4, 'marketing', $3, $5, $6, $6, $7, $8)",
+                &[
+                    Param::Text(&id),
+                    Param::Text(&user),
+                    Param::Text(&campaign),
+                    Param::Text(&channel),
+                    Param::Text(&status),
+                    Param::I64(at),
+                    Param::OptI64(clicked.then_some(at + 1)),
+                    Param::OptI64(converted.then_some(at + 2)),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn run(store: &Store, id: &str, journey: &str, user: &str, state: &str, at: i64, converted: bool) {
+    let (id, journey, user, state) = (
+        id.to_string(),
+        journey.to_string(),
+        user.to_string(),
+        state.to_string(),
+    );
+    store
+        .write_with(move |c| {
+            c.execute(
+                "INSERT INTO journey_runs (id, journey, version, user_id, run_key, step, state, path, context, entered_at, updated_at, converted_at) \
+                 VALUES ($1, $2, 1, $3, '', 0, $4, '[]', '{}', $5, $5, $6)",
+                &[
+                    Param::Text(&id),
+                    Param::Text(&journey),
+                    Param::Text(&user),
+                    Param::Text(&state),
+                    Param::I64(at),
+                    Param::OptI64(converted.then_some(at + 1)),
+                ],
+            )?;
+            c.execute(
+                "INSERT INTO journey_status (name, version, status, updated_at) VALUES ($1, 1, 'active', $2) ON CONFLICT (name) DO NOTHING",
+                &[Param::Text(&journey), Param::I64(at)],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_channel_funnel_uplift_and_kpi_reports() {
+    for store in stores("analytics_reports").await {
+        let p = Pipeline::start(store.clone(), Default::default());
+        let mut n = 0;
+        // A utm touch for u1 (an ad click on douyin), then u1 buys 900 元 two days later.
+        let ad = json!({"type": "page", "userId": "u1", "context": {"campaign": {"name": "K", "source": "douyin"}}});
+        send(&p, &mut n, ad, sh("2026-11-03 10:00")).await;
+        send(&p, &mut n, order("u1", "o1", 900), sh("2026-11-05 10:00")).await;
+        // u2 gets an SMS of campaign L, then buys 1000 元; u3 buys with no touch.
+        send(
+            &p,
+            &mut n,
+            track("u2", "Product Viewed", json!({})),
+            sh("2026-11-06 09:00"),
+        )
+        .await;
+        send(
+            &p,
+            &mut n,
+            track("u2", "Product Added", json!({})),
+            sh("2026-11-06 09:10"),
+        )
+        .await;
+        send(
+            &p,
+            &mut n,
+            track("u2", "Checkout Started", json!({})),
+            sh("2026-11-06 09:30"),
+        )
+        .await;
+        send(&p, &mut n, order("u2", "o2", 1000), sh("2026-11-06 10:00")).await;
+        send(
+            &p,
+            &mut n,
+            track("u3", "Product Viewed", json!({})),
+            sh("2026-11-06 09:00"),
+        )
+        .await;
+        send(&p, &mut n, order("u3", "o3", 50), sh("2026-11-07 10:00")).await;
+        p.shutdown().await;
+        message(
+            &store,
+            "s1",
+            "u2",
+            "L",
+            "sms",
+            "delivered",
+            sh("2026-11-06 08:00"),
+            true,
+            true,
+        )
+        .await;
+        message(
+            &store,
+            "s2",
+            "u3",
+            "L",
+            "sms",
+            "failed",
+            sh("2026-11-06 08:00"),
+            false,
+            false,
+        )
+        .await;
+
+        let mut config = AnalyticsConfig::default();
+        config.channels.insert(
+            "douyin".into(),
+            ChannelConfig {
+                kind: ChannelKind::Paid,
+                unit_cost_fen: 0,
+                monthly_budget_fen: 100_000,
+            },
+        );
+        config.channels.get_mut("sms").unwrap().monthly_budget_fen = 100_000;
+        config.channels.get_mut("sms").unwrap().unit_cost_fen = 100_000; // 1000 元 per SMS: ROI exactly 1
+        let reports = Reports::new(
+            store.clone(),
+            config,
+            chrono_tz::Asia::Shanghai,
+            vec!["Signed Up".into()],
+        );
+        reports
+            .add_cost(
+                "douyin",
+                Some("K"),
+                sh("2026-11-02 12:00"),
+                100_000,
+                Some("信息流"),
+                0,
+            )
+            .await
+            .unwrap();
+        assert!(
+            reports.add_cost("douyin", None, 0, -1, None, 0).await.is_err(),
+            "negative spend"
+        );
+
+        let nov = reports
+            .days(
+                chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+                chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            )
+            .unwrap();
+        let rows = reports.campaigns(&Filter::period(nov)).await.unwrap();
+        let k = rows.iter().find(|r| r.campaign == "K").unwrap();
+        assert_eq!(
+            (k.channel.as_str(), k.orders, k.revenue, k.spend),
+            ("douyin", 1, 90_000, 100_000)
+        );
+        assert_eq!(k.roi, Some(0.9), "F21 K: 900 ÷ 1000");
+        let l = rows.iter().find(|r| r.campaign == "L").unwrap();
+        assert_eq!(
+            (l.sent, l.delivered, l.clicked, l.converted),
+            (1, 1, 1, 1),
+            "the failed SMS was not sent"
+        );
+        assert_eq!((l.revenue, l.spend, l.roi), (100_000, 100_000, Some(1.0)));
+        assert_eq!(l.cvr, Ratio::Value(1.0));
+
+        // Guardrails over the same store: K trips (ROI < 1), L does not (ROI = 1).
+        let trips = flywheel_analytics::guardrail::check(&rows, reports.config());
+        assert_eq!(trips.len(), 1);
+        assert_eq!(
+            (trips[0].campaign.as_str(), trips[0].rule),
+            ("K", Rule::RoiBelow1)
+        );
+
+        // Filters.
+        let mut only_sms = Filter::period(nov);
+        only_sms.channel = Some("sms".into());
+        let sms = reports.campaigns(&only_sms).await.unwrap();
+        assert!(sms.iter().all(|r| r.channel == "sms") && !sms.is_empty());
+
+        // Channels: douyin ROI 0.9, sms ROI 1.0; budget moves toward sms.
+        let ch = reports.channels("2026-11", &Filter::period(nov)).await.unwrap();
+        let get = |n: &str| ch.rows.iter().find(|r| r.channel == n).unwrap();
+        assert_eq!((get("douyin").roi, get("sms").roi), (Some(0.9), Some(1.0)));
+        assert!(get("sms").suggested_budget > get("douyin").suggested_budget);
+        assert_eq!(
+            get("sms").suggested_budget + get("douyin").suggested_budget,
+            200_000
+        );
+
+        // Attribution: first touch within 1 day finds nothing for u1 (touch 2 days before).
+        let narrow = reports
+            .attribution(&Filter::period(nov), Model::First, 1)
+            .await
+            .unwrap();
+        assert!(narrow.rows.iter().all(|r| r.campaign != "K"));
+        let wide = reports
+            .attribution(&Filter::period(nov), Model::Last, 7)
+            .await
+            .unwrap();
+        assert_eq!(wide.rows.iter().map(|r| r.revenue).sum::<i64>(), 190_000);
+
+        // The funnel: u2 goes all the way in 1 h; u3 views only.
+        let steps: Vec<String> = [
+            "Product Viewed",
+            "Product Added",
+            "Checkout Started",
+            "Order Completed",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let f = reports
+            .funnel(&Filter::period(nov), &steps, 24 * HOUR, None)
+            .await
+            .unwrap();
+        let users: Vec<i64> = f.steps.iter().map(|s| s.users).collect();
+        assert_eq!(users, vec![2, 1, 1, 1]);
+        assert_eq!(f.steps[1].median_seconds_from_previous, Some(600.0));
+        assert_eq!(f.steps[1].from_previous, Ratio::Value(0.5));
+
+        // Uplift: 2 of 4 treated converted, 0 of 2 held out.
+        for (i, (state, conv)) in [
+            ("completed", true),
+            ("completed", true),
+            ("active", false),
+            ("completed", false),
+            ("holdout", false),
+            ("holdout", false),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            run(
+                &store,
+                &format!("r{i}"),
+                "welcome",
+                &format!("w{i}"),
+                state,
+                sh("2026-11-10 10:00"),
+                conv,
+            )
+            .await;
+        }
+        let u = reports.uplift("welcome", &Filter::period(nov)).await.unwrap();
+        assert_eq!((u.treated.users, u.treated.converted, u.holdout.users), (4, 2, 2));
+        assert_eq!(u.uplift, Some(0.5));
+        assert!(u.ci_low.unwrap() < 0.5 && u.ci_high.unwrap() > 0.5);
+        assert!(reports.uplift("nope", &Filter::period(nov)).await.is_err());
+
+        // KPIs with the daily trend: 3 orders, 1950 元, 30 days.
+        let k = reports.kpi(&Filter::period(nov)).await.unwrap();
+        assert_eq!((k.kpis.orders, k.kpis.gmv.0), (3, 195_000));
+        assert_eq!(k.daily.len(), 30);
+        assert_eq!(k.daily.iter().map(|d| d.orders).sum::<i64>(), 3);
+        assert_eq!(k.daily[4].gmv.0, 90_000, "Nov 5th");
+        assert_eq!(k.churn.rate, Ratio::NotApplicable, "no customer before November");
+        let empty = reports
+            .kpi(&Filter::period(Period { from: 0, to: 1 }))
+            .await
+            .unwrap();
+        assert_eq!(empty.kpis.conversion, Ratio::NotApplicable);
+
+        // Alerts and the audit entry land together.
+        reports
+            .record_alert(flywheel_analytics::campaign_facts::Alert {
+                at: 5,
+                campaign: "K".into(),
+                rule: "roi_below_1".into(),
+                detail: trips[0].detail.clone(),
+                action: "alerted".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(reports.alerts(10).await.unwrap().len(), 1);
+        assert_eq!(reports.last_alert("K", "roi_below_1").await.unwrap(), Some(5));
+        let audits = store
+            .read_with(|c| c.query("SELECT actor, subject FROM audit_log", &[]))
+            .await
+            .unwrap();
+        assert_eq!(audits.len(), 1);
+        assert_eq!(audits[0].text(0).unwrap(), "guardrail");
+    }
+}

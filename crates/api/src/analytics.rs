@@ -1,0 +1,305 @@
+//! Analytics over HTTP (issue 7): `/api/v1/analytics/…` (admin token). Every report
+//! takes `from`/`to` (shop-local days, inclusive; default the 30 days ending today) and
+//! the filters `segment`, `channel`, `campaign`; the formulas are in docs/analytics.md.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use chrono::NaiveDate;
+use flywheel_analytics::config::Model;
+use flywheel_analytics::reports::{Error as ReportError, Filter};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::extract::Params;
+use crate::AppState;
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Invalid(m) => ApiError::bad_request("invalid_query", m),
+            ReportError::Store(s) => ApiError::from(s),
+        }
+    }
+}
+
+/// The query of every analytics route (each route reads the fields it needs).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsQuery {
+    /// First day, `YYYY-MM-DD` (shop-local).
+    from: Option<String>,
+    /// Last day, inclusive.
+    to: Option<String>,
+    /// Only the members of this saved segment.
+    segment: Option<String>,
+    /// Only this channel.
+    channel: Option<String>,
+    /// Only this campaign.
+    campaign: Option<String>,
+    /// Cohort: the day numbers, e.g. `1,7,30`.
+    days: Option<String>,
+    /// Funnel: the event names in order, comma-separated.
+    steps: Option<String>,
+    /// Funnel: the conversion window in hours (default 24).
+    window_hours: Option<f64>,
+    /// Funnel: break down by this profile trait.
+    breakdown: Option<String>,
+    /// Channels: the month, `YYYY-MM` (default this month).
+    month: Option<String>,
+    /// Attribution: `first` or `last` (default the configured one).
+    model: Option<String>,
+    /// Attribution: window in days (default the configured one).
+    window_days: Option<u32>,
+    /// Uplift: the journey.
+    journey: Option<String>,
+    /// Alerts: how many (default 100).
+    limit: Option<i64>,
+}
+
+fn day(text: &str, what: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| ApiError::bad_request("invalid_query", format!("{what} {text:?}: use YYYY-MM-DD")))
+}
+
+fn today(s: &AppState) -> NaiveDate {
+    s.reports.day_of(chrono::Utc::now().timestamp_millis())
+}
+
+/// The filter of `q`: its period (default the 30 days ending today), segment members,
+/// channel and campaign.
+fn filter(s: &AppState, q: &AnalyticsQuery) -> Result<Filter, ApiError> {
+    let to = match &q.to {
+        Some(t) => day(t, "to")?,
+        None => today(s),
+    };
+    let from = match &q.from {
+        Some(f) => day(f, "from")?,
+        None => to - chrono::Duration::days(29),
+    };
+    let mut f = Filter::period(s.reports.days(from, to)?);
+    if let Some(name) = &q.segment {
+        f.users = Some(Arc::new(s.audience.segment_user_ids(name)?));
+    }
+    f.channel.clone_from(&q.channel);
+    f.campaign.clone_from(&q.campaign);
+    Ok(f)
+}
+
+/// `GET /api/v1/analytics/kpi`: KPIs, churn and the daily trend.
+pub async fn kpi(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let r = s.reports.kpi(&filter(&s, &q)?).await?;
+    let mut kpis = serde_json::to_value(&r.kpis).map_err(internal)?;
+    kpis["churn_rate"] = serde_json::to_value(r.churn.rate).map_err(internal)?;
+    kpis["churn"] = serde_json::to_value(r.churn).map_err(internal)?;
+    Ok(Json(json!({"period": r.period, "kpis": kpis, "daily": r.daily})))
+}
+
+fn internal(e: serde_json::Error) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        e.to_string(),
+    )
+}
+
+/// The day numbers of `days` (`1,7,30` by default).
+pub fn day_numbers(days: Option<&str>) -> Result<Vec<u32>, String> {
+    let text = days.unwrap_or("1,7,30");
+    let out: Result<Vec<u32>, _> = text.split(',').map(|d| d.trim().parse::<u32>()).collect();
+    match out {
+        Ok(v) if !v.is_empty() && v.len() <= 90 => Ok(v),
+        _ => Err(format!("days {text:?}: use day numbers like 1,7,30")),
+    }
+}
+
+/// `GET /api/v1/analytics/cohort`: D-N retention by signup day.
+pub async fn cohort(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let days = day_numbers(q.days.as_deref()).map_err(|m| ApiError::bad_request("invalid_query", m))?;
+    let rows = s.reports.cohort(&filter(&s, &q)?, &days, today(&s)).await?;
+    Ok(Json(json!({ "rows": rows })))
+}
+
+/// `GET /api/v1/analytics/ltv`: historical LTV by first-order month.
+pub async fn ltv(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let f = filter(&s, &q)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let r = s.reports.ltv(&f, now).await?;
+    // Too few customers (or no repeat buyers) to fit is not an error of the request.
+    let clv = match s.reports.clv(&f, now).await {
+        Ok(c) => json!({
+            "bgnbd": c.bgnbd,
+            "gamma_gamma": c.gamma_gamma,
+            "customers": c.customers,
+            "horizon_days": c.horizon_days,
+            "bands": c.bands,
+            "top": c.predictions.iter().take(20).map(|p| json!({
+                "user_id": p.user_id,
+                "p_alive": p.p_alive,
+                "expected_purchases_90d": p.expected_purchases,
+                "clv": p.clv,
+                "churn_risk": p.churn_risk,
+            })).collect::<Vec<_>>(),
+        }),
+        Err(ReportError::Invalid(reason)) => json!({ "error": reason }),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Json(json!({ "cohorts": r.cohorts, "clv": clv })))
+}
+
+/// `GET /api/v1/analytics/campaigns`: campaign metrics and ROI.
+pub async fn campaigns(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let rows = s.reports.campaigns(&filter(&s, &q)?).await?;
+    Ok(Json(json!({ "rows": rows })))
+}
+
+/// `GET /api/v1/analytics/channels`: monthly channel ROI and budget suggestion.
+pub async fn channels(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let month = q
+        .month
+        .clone()
+        .unwrap_or_else(|| today(&s).format("%Y-%m").to_string());
+    let r = s.reports.channels(&month, &filter(&s, &q)?).await?;
+    Ok(Json(serde_json::to_value(r).map_err(internal)?))
+}
+
+/// `GET /api/v1/analytics/attribution`: revenue credited per campaign.
+pub async fn attribution(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let defaults = &s.reports.config().attribution;
+    let model: Model = match &q.model {
+        Some(m) => m
+            .parse()
+            .map_err(|e: String| ApiError::bad_request("invalid_query", e))?,
+        None => defaults.model,
+    };
+    let window = q.window_days.unwrap_or(defaults.window_days);
+    if !(1..=365).contains(&window) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "window_days must be 1–365",
+        ));
+    }
+    let r = s.reports.attribution(&filter(&s, &q)?, model, window).await?;
+    Ok(Json(serde_json::to_value(r).map_err(internal)?))
+}
+
+/// `GET /api/v1/analytics/uplift?journey=…`: a journey against its holdout.
+pub async fn uplift(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let journey = q
+        .journey
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("invalid_query", "journey is required"))?;
+    let r = s.reports.uplift(journey, &filter(&s, &q)?).await?;
+    Ok(Json(serde_json::to_value(r).map_err(internal)?))
+}
+
+/// `GET /api/v1/analytics/goals`: goals with progress.
+pub async fn goals(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let goals = s.reports.goals(chrono::Utc::now().timestamp_millis()).await?;
+    Ok(Json(json!({ "goals": goals })))
+}
+
+/// `GET /api/v1/analytics/alerts`: guardrail alerts, newest first.
+pub async fn alerts(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(json!({ "alerts": s.reports.alerts(limit).await? })))
+}
+
+/// One funnel step as the API answers it.
+fn step_json(s: &flywheel_analytics::columnar::FunnelStep) -> Value {
+    json!({
+        "name": s.name,
+        "users": s.users,
+        "conversion": s.from_first,
+        "step_conversion": s.from_previous,
+        "drop_off": s.dropped,
+        "median_seconds": s.median_seconds_from_previous,
+    })
+}
+
+/// `GET /api/v1/analytics/funnel?steps=A,B,C`: ordered funnel with per-step conversion,
+/// drop-off and median time, optionally broken down by a profile trait.
+pub async fn funnel(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let text = q.steps.as_deref().unwrap_or(DEFAULT_FUNNEL);
+    let steps: Vec<String> = text
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let hours = q.window_hours.unwrap_or(24.0);
+    if hours.is_nan() || hours <= 0.0 || hours > 24.0 * 366.0 {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "window_hours must be in (0, 8784]",
+        ));
+    }
+    let window_ms = (hours * 3_600_000.0).round() as i64;
+    let r = s
+        .reports
+        .funnel(&filter(&s, &q)?, &steps, window_ms, q.breakdown.as_deref())
+        .await?;
+    let groups: Vec<Value> = r
+        .groups
+        .iter()
+        .map(|g| json!({"value": g.value, "steps": g.steps.iter().map(step_json).collect::<Vec<_>>()}))
+        .collect();
+    Ok(Json(json!({
+        "period": r.period,
+        "window_hours": hours,
+        "steps": r.steps.iter().map(step_json).collect::<Vec<_>>(),
+        "breakdown_by": r.breakdown,
+        "breakdown": groups,
+    })))
+}
+
+/// The shop funnel shown when no steps are given.
+pub const DEFAULT_FUNNEL: &str = "Product Viewed,Product Added,Checkout Started,Order Completed";
