@@ -224,6 +224,19 @@ async function run(base) {
     check(gmv && /[1-9]/.test(gmv[1]), `dashboard: GMV is not zero (${gmv && gmv[1]})`);
     check((await page.$$("#page .uplot")).length >= 3, "dashboard: three trend charts");
     await shot(page, "01-dashboard");
+    // The date-range picker: the last 7 days reload the KPIs for that period.
+    await page.click('#page .range button:has-text("近 7 天")');
+    await page
+      .waitForFunction(() => /from=/.test(location.hash) && !document.querySelector("#page .busy") && document.querySelectorAll("#page .kpi").length >= 8, null, { timeout: 5000 })
+      .catch(() => fail("dashboard: the 7-day range does not reload"));
+    const from7 = await page.evaluate(() => new URLSearchParams(location.hash.split("?")[1]).get("from"));
+    const want7 = await page.evaluate(() => {
+      const d = new Date();
+      d.setDate(d.getDate() - 6);
+      return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+    });
+    check(from7 === want7, `dashboard: 7-day range starts ${want7} (got ${from7})`);
+    check((await page.inputValue("#page input.date-from")) === want7, "dashboard: the date input shows the new start");
 
     // 2. Cohort heatmap: cells with rates.
     await open(page, base, "cohort", "cohort", "table.heatmap");
@@ -305,10 +318,23 @@ async function run(base) {
     check((await page.$$("#page section.journey tbody tr")).length >= 1, "journeys: per-step rows");
     await shot(page, "08-journeys");
 
-    // 8. Promotions: coupon templates (the demo's seeds), flash sales, group deals.
+    // 8. Promotions: coupon templates (the demo's seeds), a flash sale and a group deal made here.
+    const now = Date.now();
+    const sale = await apiFromPage(page, "/flash-sales", {
+      id: `fs_${now}`,
+      product: "P0001",
+      price: 9900,
+      stock: 50,
+      starts_at: new Date(now - 3600_000).toISOString(),
+      ends_at: new Date(now + 86400_000).toISOString(),
+    });
+    check(sale.status < 300, `flash sale created (${sale.status} ${JSON.stringify(sale.json)})`);
+    const deal = await apiFromPage(page, "/group-deals", { id: `gd_${now}`, product: "P0002", group_price: 5900, group_size: 3, join_hours: 24 });
+    check(deal.status < 300, `group deal created (${deal.status} ${JSON.stringify(deal.json)})`);
     await open(page, base, "promotions", "promotions", "section.panel table.grid");
     check((await page.$$("#page section.panel")).length === 3, "promotions: three tables");
-    check((await page.$$("#page section.panel:first-of-type tbody tr td code")).length > 0, "promotions: coupon templates listed");
+    const listed = await page.$$eval("#page section.panel", (ps) => ps.map((p) => p.querySelectorAll("tbody tr td code").length));
+    check(listed.length === 3 && listed.every((n) => n > 0), `promotions: templates, flash sales and group deals listed (${listed})`);
     await shot(page, "09-promotions");
 
     // 9. Campaign ROI, channels with budget suggestion, goals, alerts.
@@ -316,7 +342,14 @@ async function run(base) {
     check((await page.$$("#page section.panel table.grid")).length === 4, "campaigns: four tables");
     await shot(page, "10-campaigns");
 
-    // Language: English, remembered across a reload, then back to Chinese.
+    // Language: both tables have the same words; English, remembered across a reload, back to Chinese.
+    const missing = await page.evaluate(async () => {
+      const { TABLES } = await import("/console/js/i18n.js");
+      const zh = Object.keys(TABLES.zh);
+      const en = Object.keys(TABLES.en);
+      return [...zh.filter((k) => !en.includes(k)), ...en.filter((k) => !zh.includes(k))];
+    });
+    check(missing.length === 0, `i18n: keys missing in one language: ${missing.join(", ")}`);
     await page.selectOption("header select.lang", "en");
     await page.waitForSelector("#page[data-ready]");
     check((await texts(page, "header nav a"))[0] === "Dashboard", "English navigation");
