@@ -86,7 +86,8 @@ struct Tally {
 
 /// The funnel `steps` (event name ids) over `cols`, entries in `period`, within
 /// `window_ms`, optionally broken down by `breakdown`; the rules are in the module
-/// documentation ([`funnel`](self)).
+/// documentation ([`funnel`](self)). Refused: no steps, more than [`MAX_STEPS`], a step
+/// id never interned, a negative window, a property not covering every user.
 pub fn funnel(
     cols: &EventColumns,
     steps: &[u16],
@@ -103,6 +104,9 @@ pub fn funnel(
     }
     if window_ms < 0 {
         return Err(ColumnarError::NegativeWindow(window_ms));
+    }
+    if let Some(&bad) = steps.iter().find(|&&s| usize::from(s) >= cols.names().len()) {
+        return Err(ColumnarError::UnknownName(bad));
     }
     // Group count, with users without a value in the last group.
     let groups = match breakdown {
@@ -201,7 +205,7 @@ pub fn funnel(
     }
     let names: Vec<String> = steps
         .iter()
-        .map(|&s| cols.names().get(usize::from(s)).cloned().unwrap_or_default())
+        .map(|&s| cols.names()[usize::from(s)].clone())
         .collect();
 
     let totals: Vec<i64> = (0..m)
@@ -528,6 +532,10 @@ mod tests {
     fn bad_queries_are_refused() {
         let c = cols(&[("a", 0, "V")]);
         assert_eq!(funnel(&c, &[], 1, ALL, None), Err(ColumnarError::NoSteps));
+        assert_eq!(
+            funnel(&c, &[0, 9], 1, ALL, None),
+            Err(ColumnarError::UnknownName(9))
+        );
         assert_eq!(
             funnel(&c, &[0], -1, ALL, None),
             Err(ColumnarError::NegativeWindow(-1))

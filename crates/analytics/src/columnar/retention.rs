@@ -25,7 +25,8 @@ pub const MAX_RETENTION_DAYS: usize = 64;
 
 /// Retention at each of `days` (e.g. 1, 7, 30) for every signup cohort whose signup
 /// (first event named in `signup`) lies in `period`, as of `today` (shop-local); the
-/// rules are in the module documentation ([`retention`](self)).
+/// rules are in the module documentation ([`retention`](self)). A signup id that was
+/// never interned, or more than [`MAX_RETENTION_DAYS`] days, is an error.
 pub fn retention(
     cols: &EventColumns,
     signup: &[u16],
@@ -36,14 +37,14 @@ pub fn retention(
     if days.len() > MAX_RETENTION_DAYS {
         return Err(ColumnarError::TooManyDays(days.len()));
     }
+    let mut is_signup = vec![false; cols.names().len()];
+    for &s in signup {
+        *is_signup
+            .get_mut(usize::from(s))
+            .ok_or(ColumnarError::UnknownName(s))? = true;
+    }
     if cols.is_empty() {
         return Ok(Vec::new());
-    }
-    let mut is_signup = vec![false; cols.names().len().max(1)];
-    for &s in signup {
-        if let Some(slot) = is_signup.get_mut(usize::from(s)) {
-            *slot = true;
-        }
     }
     // want[d]: bit i set when days[i] == d.
     let max_n = days.iter().copied().max().unwrap_or(0) as usize;
@@ -271,8 +272,14 @@ mod tests {
 
     #[test]
     fn empty_inputs_give_no_rows() {
-        let c = EventColumnsBuilder::new().build(Tz::UTC);
+        let mut b = EventColumnsBuilder::new();
+        b.name("Signed Up").unwrap();
+        let c = b.build(Tz::UTC);
         assert_eq!(retention(&c, &[0], &[1], ALL, d("2026-01-01")).unwrap(), vec![]);
+        assert_eq!(
+            retention(&c, &[3], &[1], ALL, d("2026-01-01")),
+            Err(ColumnarError::UnknownName(3))
+        );
         let too_many: Vec<u32> = (0..65).collect();
         assert_eq!(
             retention(&c, &[0], &too_many, ALL, d("2026-01-01")),
