@@ -3,11 +3,14 @@
 //!
 //! - Monthly channel ROI = revenue attributed to the channel in the month ÷ the channel's
 //!   spend in the month (send cost + ad spend), n/a without spend.
-//! - Suggested budget [SUGGESTED DEFAULT]: the month's total budget of the channels that
-//!   have both a budget and an ROI is split among them in proportion to their ROI
-//!   ("優先保障高回報渠道的投入, 動態調整資源分配"); a channel without an ROI keeps its
-//!   budget. Amounts are rounded down to whole fen; the remainder goes to the best channel,
-//!   so the total is unchanged.
+//! - Budget: the configured monthly budget, else (none configured) the month's spend.
+//! - Suggested budget [SUGGESTED DEFAULT], paid channels only (an owned channel's cost is
+//!   per message, not a budget): the total budget of the paid channels that have both a
+//!   budget and an ROI is split among them in proportion to budget × ROI — each channel's
+//!   share of the return — so money moves from channels below the average ROI to those
+//!   above it ("優先保障高回報渠道的投入, 動態調整資源分配"); a channel without an ROI
+//!   keeps its budget. Amounts are rounded down to whole fen; the remainder goes to the
+//!   best channel, so the total is unchanged.
 
 use serde::Serialize;
 
@@ -71,6 +74,10 @@ pub fn channel_rows(campaigns: &[CampaignRow], config: &AnalyticsConfig) -> Vec<
     }
     for r in &mut rows {
         r.roi = (r.spend > 0).then(|| r.revenue as f64 / r.spend as f64);
+        if r.budget == 0 {
+            r.budget = r.spend;
+        }
+        r.suggested_budget = r.budget;
     }
     reallocate(&mut rows);
     rows
@@ -78,16 +85,17 @@ pub fn channel_rows(campaigns: &[CampaignRow], config: &AnalyticsConfig) -> Vec<
 
 fn reallocate(rows: &mut [ChannelRow]) {
     let movable: Vec<usize> = (0..rows.len())
-        .filter(|&i| rows[i].budget > 0 && rows[i].roi.is_some())
+        .filter(|&i| rows[i].kind == ChannelKind::Paid && rows[i].budget > 0 && rows[i].roi.is_some())
         .collect();
     let total: i64 = movable.iter().map(|&i| rows[i].budget).sum();
-    let weight: f64 = movable.iter().filter_map(|&i| rows[i].roi).sum();
+    let weight_of = |r: &ChannelRow| r.budget as f64 * r.roi.unwrap_or(0.0);
+    let weight: f64 = movable.iter().map(|&i| weight_of(&rows[i])).sum();
     if movable.len() < 2 || weight <= 0.0 {
         return;
     }
     let mut given = 0i64;
     for &i in &movable {
-        let share = rows[i].roi.unwrap_or(0.0) / weight;
+        let share = weight_of(&rows[i]) / weight;
         rows[i].suggested_budget = (total as f64 * share).floor() as i64;
         given += rows[i].suggested_budget;
     }
@@ -169,5 +177,34 @@ mod tests {
         assert_eq!(get("baidu").suggested_budget, 50_000);
         assert_eq!(get("jd").suggested_budget, 50_000);
         assert_eq!(get("email").roi, None, "no spend: n/a");
+        // Without budgets, the month's spend is what gets reallocated.
+        let unbudgeted = channel_rows(
+            &[
+                campaign("douyin", 100_000, 300_000),
+                campaign("baidu", 100_000, 100_000),
+            ],
+            &AnalyticsConfig::default(),
+        );
+        let get = |n: &str| unbudgeted.iter().find(|r| r.channel == n).unwrap();
+        assert_eq!(
+            (get("douyin").budget, get("douyin").suggested_budget),
+            (100_000, 150_000)
+        );
+        // Owned channels are not reallocated, however high their ROI.
+        let owned = channel_rows(
+            &[
+                campaign("sms", 100, 100_000),
+                campaign("baidu", 100_000, 100_000),
+                campaign("douyin", 300_000, 300_000),
+            ],
+            &AnalyticsConfig::default(),
+        );
+        let get = |n: &str| owned.iter().find(|r| r.channel == n).unwrap();
+        assert_eq!(get("sms").suggested_budget, 100);
+        assert_eq!(
+            get("baidu").suggested_budget,
+            100_000,
+            "both at ROI 1: nothing moves"
+        );
     }
 }

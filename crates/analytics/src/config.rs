@@ -188,6 +188,11 @@ impl Default for AnalyticsConfig {
             unit_cost_fen,
             monthly_budget_fen: 0,
         };
+        let paid = || ChannelConfig {
+            kind: ChannelKind::Paid,
+            unit_cost_fen: 0,
+            monthly_budget_fen: 0,
+        };
         AnalyticsConfig {
             attribution: AttributionConfig::default(),
             channels: [
@@ -196,6 +201,13 @@ impl Default for AnalyticsConfig {
                 ("push".to_string(), owned(0)),
                 ("wechat".to_string(), owned(0)),
                 ("webhook".to_string(), owned(0)),
+                // The ad platforms the seeds name (R11.5), by their utm_source.
+                ("baidu".to_string(), paid()),
+                ("douyin".to_string(), paid()),
+                ("taobao_ztc".to_string(), paid()),
+                ("jd_kuaiche".to_string(), paid()),
+                ("xiaohongshu".to_string(), paid()),
+                ("weibo".to_string(), paid()),
             ]
             .into(),
             campaigns: BTreeMap::new(),

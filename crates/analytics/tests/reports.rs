@@ -202,6 +202,7 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
             },
         );
         config.channels.get_mut("sms").unwrap().monthly_budget_fen = 100_000;
+        config.channels.get_mut("sms").unwrap().kind = ChannelKind::Paid; // bought from an agency: a budget
         config.channels.get_mut("sms").unwrap().unit_cost_fen = 100_000; // 1000 元 per SMS: ROI exactly 1
         let reports = Reports::new(
             store.clone(),

@@ -62,9 +62,19 @@ pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result
         "ingested {sent} events through the tracking API in {secs:.1} s ({:.0} events/s)",
         sent as f64 / secs.max(1e-9)
     );
+    let reports = serve::reports_of(&store, &settings);
+    let (messages, spend) =
+        crate::demo_marketing::generate(&store, &reports, args.seed, end.timestamp_millis()).await?;
+    eprintln!(
+        "wrote a marketing history: {messages} past campaign messages, {spend} monthly ad-spend entries"
+    );
     // The seed journeys, as drafts: `flywheel journey start NAME` (with a provider
     // configured under [journeys]) puts one to work on new events.
     crate::journey_cmd::install_seeds(&store, &settings, &[], false).await?;
+    let journeys = crate::journey_cmd::engine(&store, &settings, false).await?;
+    for a in crate::guard::enforce(&reports, &journeys, end.timestamp_millis()).await? {
+        eprintln!("guardrail: {} {} ({})", a.campaign, a.action, a.detail);
+    }
     let token_at = match args.serve.admin_token.as_deref().filter(|t| !t.is_empty()) {
         Some(_) => "the --admin-token value".to_string(),
         None => format!("{}/admin_token", settings.data_dir.display()),

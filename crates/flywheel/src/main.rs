@@ -8,6 +8,7 @@ mod config;
 mod coupon_cmd;
 mod demo;
 mod demo_data;
+mod demo_marketing;
 mod growth_cmd;
 mod guard;
 mod hooks;

@@ -103,11 +103,12 @@ pub(super) const USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
 ];
-/// (utm source, utm medium) of campaign traffic.
+/// (utm source, utm medium, utm campaign) of campaign traffic.
 #[rustfmt::skip]
-pub(super) const CAMPAIGNS: &[(&str, &str)] = &[
-    ("baidu", "cpc"), ("wechat", "social"), ("douyin", "video"), ("xiaohongshu", "social"), ("weibo", "social"),
-    ("newsletter", "email"), ("sms", "sms"),
+pub(super) const CAMPAIGNS: &[(&str, &str, &str)] = &[
+    ("baidu", "cpc", "百度搜索-品牌詞"), ("wechat", "social", "公眾號推文"), ("douyin", "video", "抖音信息流"),
+    ("xiaohongshu", "social", "小紅書種草"), ("weibo", "social", "微博話題"), ("newsletter", "email", "會員周刊"),
+    ("sms", "sms", "短信召回"),
 ];
 #[rustfmt::skip]
 pub(super) const QUERIES: &[&str] = &[

@@ -69,7 +69,7 @@ pub(super) struct Shopper<'a> {
     /// 0: anonymous, 1: userId and anonymousId (signup), 2: userId.
     pub(super) phase: u8,
     pub(super) ua: &'static str,
-    pub(super) campaign: Option<(&'static str, &'static str)>,
+    pub(super) campaign: Option<(&'static str, &'static str, &'static str)>,
     /// The next message opens a visit and carries the `context` (device, campaign). The
     /// visit's other messages omit it, which halves the memory of 600k messages.
     pub(super) fresh: bool,
@@ -105,10 +105,10 @@ impl<'a> Shopper<'a> {
         if std::mem::take(&mut self.fresh) {
             let mut ctx = json!({"library": {"name": "flywheel-demo", "version": "1.0"},
                 "ip": "127.0.0.1", "userAgent": self.ua, "locale": "zh-CN", "timezone": "Asia/Shanghai"});
-            if let (Some((source, medium)), Some(c)) = (self.campaign, ctx.as_object_mut()) {
+            if let (Some((source, medium, name)), Some(c)) = (self.campaign, ctx.as_object_mut()) {
                 c.insert(
                     "campaign".into(),
-                    json!({"source": source, "medium": medium, "name": "demo"}),
+                    json!({"source": source, "medium": medium, "name": name}),
                 );
             }
             m.insert("context".into(), ctx);
