@@ -11,7 +11,7 @@
 //! - [`funnel()`]: ordered-step funnel with a conversion window ([`funnel`](mod@funnel)
 //!   states the exact rules).
 //! - [`retention()`]: D-N retention by signup cohort, with the rules of
-//!   [`crate::retention`], returning the same [`CohortRow`](crate::retention::CohortRow).
+//!   [`crate::retention`](mod@crate::retention), returning the same [`CohortRow`](crate::retention::CohortRow).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,5 +1,5 @@
 //! D-N retention by signup cohort on [`EventColumns`], with the rules of
-//! [`crate::retention`] and of the store loader ([`crate::load::cohorts`]):
+//! [`crate::retention`](mod@crate::retention) and of the store loader ([`crate::load::cohorts`]):
 //!
 //! - A user's **signup** is their earliest event whose name is one of the signup names.
 //!   The user is in a cohort only when that earliest signup lies in the period
