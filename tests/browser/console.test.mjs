@@ -340,6 +340,8 @@ async function run(base) {
     // 9. Campaign ROI, channels with budget suggestion, goals, alerts.
     await open(page, base, "campaigns", "campaigns", "section.panel table.grid");
     check((await page.$$("#page section.panel table.grid")).length === 4, "campaigns: four tables");
+    const filled = await page.$$eval("#page section.panel table.grid", (ts) => ts.map((t) => t.querySelectorAll("tbody tr:not(:has(td.empty))").length));
+    check(filled[0] > 0 && filled[1] > 0 && filled[2] > 0, `campaigns: campaign, channel and goal rows (${filled})`);
     await shot(page, "10-campaigns");
 
     // Language: both tables have the same words; English, remembered across a reload, back to Chinese.

@@ -47,7 +47,7 @@ function campaignTable(rows) {
     [
       { label: t("campaign"), cell: (x) => x.campaign },
       { label: t("channel"), cell: (x) => x.channel },
-      { label: t("status"), cell: (x) => chip(x.status, `status-${x.status}`) },
+      { label: t("status"), cell: (x) => (x.status && x.status !== "-" ? chip(x.status, `status-${x.status}`) : "—") },
       n("sent"),
       n("delivered"),
       n("opened"),

@@ -80,6 +80,13 @@ function summary(profile, audience, tier, points) {
 
 const show = (v) => (v === null || v === undefined ? "—" : Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : String(v));
 
+/** A computed trait's value: money traits (fen) in yuan, times in the viewer's zone. */
+function showTrait(name, v) {
+  if (typeof v === "number" && /^(spend|aov)\b/.test(name)) return yuan(v);
+  if (typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v)) return when(v);
+  return show(v);
+}
+
 function traitsPanel(profile, audience) {
   const own = Object.entries(profile.traits || {});
   const computed = Object.entries(audience.traits || {}).filter(([, v]) => v !== null);
@@ -87,7 +94,7 @@ function traitsPanel(profile, audience) {
     table(
       [
         { label: t("name"), cell: (r) => r[0] },
-        { label: "", cell: (r) => show(r[1]) },
+        { label: "", cell: (r) => showTrait(r[0], r[1]) },
       ],
       rows,
     );
@@ -96,7 +103,7 @@ function traitsPanel(profile, audience) {
 
 function ordersPanel(data) {
   return panel(
-    t("orders"),
+    t("ordersTitle"),
     table(
       [
         { label: "ID", cell: (o) => o.order_id },
