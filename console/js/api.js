@@ -81,13 +81,3 @@ export async function api(path, { method = "GET", body, signal, tokenOverride } 
   }
   return data;
 }
-
-/** Like `api`, but a 404 (an endpoint or thing not there) resolves to null. */
-export async function apiOrNull(path, opts) {
-  try {
-    return await api(path, opts);
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return null;
-    throw e;
-  }
-}
