@@ -233,6 +233,7 @@ pub async fn count(
     s.admin.check(&h)?;
     let sb: SegmentBody = body.json()?;
     let input = sb.input()?;
+    s.audience.prepare(&input).await?;
     let n = s.audience.count(&input)?;
     let explained = s.audience.explain(&input)?;
     Ok(Json(
@@ -253,11 +254,9 @@ pub async fn preview(
         limit: sb.limit,
     }
     .limit()?;
-    Ok(Json(s.audience.members(
-        &sb.input()?,
-        sb.cursor.as_deref(),
-        limit,
-    )?))
+    let input = sb.input()?;
+    s.audience.prepare(&input).await?;
+    Ok(Json(s.audience.members(&input, sb.cursor.as_deref(), limit)?))
 }
 
 /// `POST /api/v1/segments/export`: every member as CSV (`profile_id,user_id`).
@@ -268,7 +267,9 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     s.admin.check(&h)?;
     let sb: SegmentBody = body.json()?;
-    let csv = s.audience.export_csv(&sb.input()?)?;
+    let input = sb.input()?;
+    s.audience.prepare(&input).await?;
+    let csv = s.audience.export_csv(&input)?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }
 

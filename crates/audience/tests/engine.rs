@@ -472,3 +472,39 @@ mod erased {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ad_hoc_count_reads_raw_traits_no_rule_kept_yet() {
+    let dir = tmp("adhoc");
+    let mut shop = Shop::new(&dir).await;
+    for (user, risk, p) in [("a", "high", 0.1), ("b", "low", 0.9), ("c", "high", 0.25)] {
+        shop.submit(
+            json!({"type": "identify", "userId": user, "messageId": format!("clv-{user}"),
+            "timestamp": from_millis(t0() - DAY).to_rfc3339(),
+            "traits": {"clv_churn_risk": risk, "clv_p_alive": p}}),
+        )
+        .await;
+    }
+    let high = SegmentInput::text(r#"traits.clv_churn_risk == "high""#);
+    let low_p = SegmentInput::text("traits.clv_p_alive < 0.3");
+    // Without preparing, nothing is indexed for these traits yet.
+    assert_eq!(shop.audience.count(&low_p).unwrap(), 0);
+    for input in [&high, &low_p] {
+        shop.audience.prepare(input).await.unwrap();
+        assert_eq!(shop.audience.count(input).unwrap(), 2);
+    }
+    // Live events fold the now-kept traits; a new definition does not drop the column
+    // for good: preparing again brings it back.
+    shop.submit(json!({"type": "identify", "userId": "b", "messageId": "clv-b2",
+        "timestamp": from_millis(t0()).to_rfc3339(), "traits": {"clv_churn_risk": "high", "clv_p_alive": 0.2}}))
+        .await;
+    shop.audience
+        .put_segment("x".into(), &SegmentInput::text(r#"gender = "女""#), None, false)
+        .await
+        .unwrap();
+    for input in [&high, &low_p] {
+        shop.audience.prepare(input).await.unwrap();
+        assert_eq!(shop.audience.count(input).unwrap(), 3);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

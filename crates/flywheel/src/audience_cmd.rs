@@ -31,7 +31,9 @@ pub async fn segment(cmd: SegmentCommand, settings: Settings) -> Result<()> {
     let audience = open(&settings).await?;
     match cmd {
         SegmentCommand::Count { expression, format } => {
-            let n = audience.count(&SegmentInput::text(&expression)).map_err(input)?;
+            let adhoc = SegmentInput::text(&expression);
+            audience.prepare(&adhoc).await.map_err(input)?;
+            let n = audience.count(&adhoc).map_err(input)?;
             let rows = vec![vec![expression.clone(), n.to_string()]];
             output::print(
                 format,
@@ -46,7 +48,9 @@ pub async fn segment(cmd: SegmentCommand, settings: Settings) -> Result<()> {
                 (None, Some(n)) => audience.segment(&n).map_err(input)?.def.expression,
                 (None, None) => return Err(BadInput("give an expression or --name".into()).into()),
             };
-            let csv = audience.export_csv(&SegmentInput::text(text)).map_err(input)?;
+            let adhoc = SegmentInput::text(text);
+            audience.prepare(&adhoc).await.map_err(input)?;
+            let csv = audience.export_csv(&adhoc).map_err(input)?;
             std::io::stdout().write_all(&csv).context("writing to stdout")?;
         }
         SegmentCommand::List { format } => {

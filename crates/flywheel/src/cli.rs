@@ -301,6 +301,11 @@ pub enum ReportCommand {
         /// With --clv: at most this many customers, highest CLV first.
         #[arg(long, default_value_t = 20)]
         top: usize,
+        /// With --clv: store every customer's predictions as profile traits
+        /// (`clv_p_alive`, `clv_expected_purchases`, `clv_value`, `clv_churn_risk`) for
+        /// segments, through the ingest pipeline.
+        #[arg(long, requires = "clv")]
+        save_traits: bool,
     },
     /// Campaign metrics: sent, delivered, open rate, CTR, CVR, CPA, ROI, ROAS, true cost.
     Campaign {

@@ -137,3 +137,31 @@ impl Reports {
         })
     }
 }
+
+impl ClvReport {
+    /// Segment `identify` messages that put each customer's predictions on their profile
+    /// as traits — `clv_p_alive`, `clv_expected_purchases`, `clv_value` (元) and
+    /// `clv_churn_risk` — so segments can use them (`traits.clv_churn_risk == "high"`).
+    /// Message ids are `clv-USER-AT`, so sending the same scoring twice stores it once.
+    pub fn identify_messages(&self, at: i64) -> Vec<serde_json::Value> {
+        let ts = flywheel_core::time::from_millis(at).to_rfc3339();
+        self.predictions
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "type": "identify",
+                    "userId": p.user_id,
+                    "messageId": format!("clv-{}-{at}", p.user_id),
+                    "timestamp": ts,
+                    "traits": {
+                        "clv_p_alive": (p.p_alive * 1e4).round() / 1e4,
+                        "clv_expected_purchases": (p.expected_purchases * 1e3).round() / 1e3,
+                        "clv_value": p.clv as f64 / 100.0,
+                        "clv_churn_risk": p.churn_risk,
+                    },
+                    "context": {"library": {"name": "flywheel-clv", "version": env!("CARGO_PKG_VERSION")}},
+                })
+            })
+            .collect()
+    }
+}

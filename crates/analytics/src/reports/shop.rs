@@ -5,15 +5,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 use flywheel_core::Fen;
-use flywheel_store::conn::{Conn, Param};
+use flywheel_store::conn::{placeholders, Conn, Param};
 use serde::Serialize;
 
 use super::{Error, Filter, Reports, Result};
 use crate::churn::{churn, Activity, Churn};
+use crate::columnar::{self, EventColumnsBuilder};
 use crate::config::GoalMetric;
 use crate::kpi::{kpis, Kpis, OrderFact, Period};
 use crate::ltv::{cohorts as ltv_cohorts, LtvCohort};
-use crate::retention::{retention, CohortRow};
+use crate::retention::CohortRow;
 use crate::{goal, load};
 
 /// One shop-local day of the KPI trend.
@@ -101,6 +102,30 @@ fn activity(conn: &mut dyn Conn, period: Period, span: i64) -> flywheel_store::R
     .iter()
     .map(|r| Ok((r.text(0)?, r.opt_i64(1)?, r.opt_i64(2)?)))
     .collect()
+}
+
+/// Every event named one of `signups` (all time), and every event of a known user since
+/// `from`: (user, ts, name; "" for unnamed page/identify calls).
+fn activity_since(
+    conn: &mut dyn Conn,
+    signups: &[String],
+    from: i64,
+) -> flywheel_store::Result<Vec<(String, i64, String)>> {
+    let mut params = vec![Param::I64(from)];
+    params.extend(signups.iter().map(|s| Param::Text(s)));
+    let sql = format!(
+        "SELECT user_id, ts, COALESCE(name, '') FROM events WHERE user_id IS NOT NULL \
+         AND (ts >= $1 OR (kind = 'track' AND name IN ({})))",
+        if signups.is_empty() {
+            "NULL".to_string()
+        } else {
+            placeholders(2, signups.len())
+        }
+    );
+    conn.query(&sql, &params)?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.i64(1)?, r.text(2)?)))
+        .collect()
 }
 
 fn keep_orders(
@@ -191,21 +216,27 @@ impl Reports {
         rows
     }
 
-    /// D-N retention by signup day for signups in the filter's period.
+    /// D-N retention by signup day for signups in the filter's period, on the columnar
+    /// engine ([`columnar::retention`], the one `bench/analytics` measures): every
+    /// sign-up event ever (a user's first one is their signup) and every event since the
+    /// period's start.
     pub async fn cohort(&self, f: &Filter, days: &[u32], today: NaiveDate) -> Result<Vec<CohortRow>> {
-        let (p, tz, names) = (f.period, self.tz, self.signup_events.clone());
-        let (mut signups, mut active) = self
+        let (p, names) = (f.period, self.signup_events.clone());
+        let rows = self
             .store
-            .read_with(move |c| {
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                load::cohorts(c, &names, p, tz)
-            })
+            .read_with(move |c| activity_since(c, &names, p.from))
             .await?;
-        if f.users.is_some() {
-            signups.retain(|u, _| f.user(u));
-            active.retain(|u, _| f.user(u));
+        let mut b = EventColumnsBuilder::with_capacity(rows.len());
+        let mut signup = Vec::with_capacity(self.signup_events.len());
+        for name in self.signup_events.iter() {
+            signup.push(b.name(name).map_err(|e| Error::Invalid(e.to_string()))?);
         }
-        Ok(retention(&signups, &active, days, today))
+        for (user, ts, name) in rows.iter().filter(|(u, _, _)| f.user(u)) {
+            b.push(user, *ts, name)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+        }
+        columnar::retention(&b.build(self.tz), &signup, days, p, today)
+            .map_err(|e| Error::Invalid(e.to_string()))
     }
 
     /// Historical LTV of customers whose first order is in the filter's period, valued up

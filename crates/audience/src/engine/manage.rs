@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::defs::{DefKind, Entry, Registry};
 use super::fold::{fold_counters, StoredAction};
 use super::snapshot;
-use super::state::{plan_trait_keys, State};
+use super::state::{plan_raw_measures, plan_trait_keys, State};
 use super::Audience;
 use crate::config::AudienceConfig;
 use crate::counter::CounterSpec;
@@ -358,6 +358,44 @@ impl Audience {
         Ok(def)
     }
 
+    /// The `traits.NAME` keys `plan` reads that were not kept yet — kept from now on — and
+    /// their stored values.
+    async fn load_new_traits(&self, plan: &Plan) -> Result<(HashSet<String>, Vec<q::TraitRow>)> {
+        let new_traits: HashSet<String> = self
+            .write()
+            .want_traits(plan_trait_keys(plan))
+            .into_iter()
+            .collect();
+        if new_traits.is_empty() {
+            return Ok((new_traits, Vec::new()));
+        }
+        let mut tops: Vec<String> = new_traits
+            .iter()
+            .map(|k| k.split('.').next().unwrap_or(k).to_owned())
+            .collect();
+        tops.sort();
+        tops.dedup();
+        let rows = self.store().read_with(move |c| q::traits_keyed(c, &tops)).await?;
+        Ok((new_traits, rows))
+    }
+
+    /// Makes an ad-hoc expression's raw profile traits (`traits.NAME` that no saved rule
+    /// reads yet) part of the index, so a count, preview or export of it sees their
+    /// stored values instead of nobody.
+    pub async fn prepare(&self, input: &SegmentInput) -> Result<()> {
+        let (_, plan) = self.compile(input)?;
+        let (new_traits, rows) = self.load_new_traits(&plan).await?;
+        let now = self.now();
+        let mut s = self.write();
+        let new_columns = s.want_measures(plan_raw_measures(&plan));
+        if new_traits.is_empty() && !new_columns {
+            return Ok(());
+        }
+        snapshot::fold_traits(&mut s, &rows, &new_traits);
+        s.refresh_all(now);
+        Ok(())
+    }
+
     /// Stores and applies a checked definition: backfills new counters, builds new
     /// columns, evaluates it (silently when new; with transitions when replaced).
     async fn install(&self, entry: Entry, replace: bool) -> Result<()> {
@@ -375,20 +413,9 @@ impl Audience {
         let now = self.now();
         // Profile traits the rule reads that were not kept: kept from now on (live events
         // fold them at once), and their stored values read back below.
-        let new_traits: HashSet<String> = match &entry.plan {
-            Some(p) => self.write().want_traits(plan_trait_keys(p)).into_iter().collect(),
-            None => HashSet::new(),
-        };
-        let trait_rows = if new_traits.is_empty() {
-            Vec::new()
-        } else {
-            let mut tops: Vec<String> = new_traits
-                .iter()
-                .map(|k| k.split('.').next().unwrap_or(k).to_owned())
-                .collect();
-            tops.sort();
-            tops.dedup();
-            self.store().read_with(move |c| q::traits_keyed(c, &tops)).await?
+        let (new_traits, trait_rows) = match &entry.plan {
+            Some(p) => self.load_new_traits(p).await?,
+            None => (HashSet::new(), Vec::new()),
         };
         let backfill = if fresh_specs.is_empty() {
             Vec::new()

@@ -161,6 +161,20 @@ impl State {
             .collect();
     }
 
+    /// Maintains these measures too (an ad-hoc expression's raw traits, until the next
+    /// definition change); true when one was not maintained before.
+    pub fn want_measures(&mut self, wanted: impl IntoIterator<Item = Measure>) -> bool {
+        let mut added = false;
+        for m in wanted {
+            if !self.measures.iter().any(|(have, _)| *have == m) {
+                let key = m.key();
+                self.measures.push((m, key));
+                added = true;
+            }
+        }
+        added
+    }
+
     /// Keeps these profile traits from now on; returns those not kept before.
     pub fn want_traits(&mut self, keys: impl IntoIterator<Item = String>) -> Vec<String> {
         keys.into_iter()
@@ -573,6 +587,21 @@ pub fn raw_trait_key(m: &Measure) -> Option<&str> {
         Measure::Raw(k) | Measure::RawNumber(k) => Some(k),
         _ => None,
     }
+}
+
+/// The raw-trait measures (`traits.NAME`) a rule reads.
+pub fn plan_raw_measures(plan: &crate::plan::Plan) -> Vec<Measure> {
+    use crate::plan::Leaf;
+    plan.leaves()
+        .into_iter()
+        .filter_map(|l| match l {
+            Leaf::Num { measure, .. }
+            | Leaf::Cat { measure, .. }
+            | Leaf::IsSet { measure, .. }
+            | Leaf::Contains { measure, .. } => raw_trait_key(measure).map(|_| measure.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The `traits.NAME` keys a rule reads.
