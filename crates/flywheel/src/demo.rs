@@ -52,7 +52,7 @@ pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result
     );
     let started = std::time::Instant::now();
     let sent = tokio::task::spawn_blocking({
-        let bar = bar.clone();
+        let (bar, url, secret) = (bar.clone(), url.clone(), secret.clone());
         move || send_all(&url, &secret, messages, &bar)
     })
     .await??;
@@ -68,6 +68,20 @@ pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result
     eprintln!(
         "wrote a marketing history: {messages} past campaign messages, {spend} monthly ad-spend entries"
     );
+    // Predicted CLV and churn risk on every customer's profile (segments read them), sent
+    // through the tracking API like any other identify.
+    let at = end.timestamp_millis();
+    let everyone =
+        flywheel_analytics::reports::Filter::period(flywheel_analytics::Period { from: 0, to: at });
+    match reports.clv(&everyone, at).await {
+        Ok(r) => {
+            let traits = r.identify_messages(at);
+            let bar = ProgressBar::hidden();
+            let n = tokio::task::spawn_blocking(move || send_all(&url, &secret, traits, &bar)).await??;
+            eprintln!("scored {n} customers with BG/NBD + Gamma-Gamma (traits.clv_churn_risk, traits.clv_p_alive …)");
+        }
+        Err(e) => eprintln!("CLV not fitted: {e}"),
+    }
     // The seed journeys, as drafts: `flywheel journey start NAME` (with a provider
     // configured under [journeys]) puts one to work on new events.
     crate::journey_cmd::install_seeds(&store, &settings, &[], false).await?;
