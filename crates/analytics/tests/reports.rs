@@ -339,6 +339,14 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
         assert_eq!(k.daily.iter().map(|d| d.orders).sum::<i64>(), 3);
         assert_eq!(k.daily[4].gmv.0, 90_000, "Nov 5th");
         assert_eq!(k.churn.rate, Ratio::NotApplicable, "no customer before November");
+        // KPIs of one campaign: the orders credited to it and the users it touched.
+        let mut only_k = Filter::period(nov);
+        only_k.campaign = Some("K".into());
+        let kk = reports.kpi(&only_k).await.unwrap();
+        assert_eq!((kk.kpis.orders, kk.kpis.gmv.0, kk.kpis.visitors), (1, 90_000, 1));
+        let mut only_sms = Filter::period(nov);
+        only_sms.channel = Some("sms".into());
+        assert_eq!(reports.kpi(&only_sms).await.unwrap().kpis.gmv.0, 100_000);
         let empty = reports
             .kpi(&Filter::period(Period { from: 0, to: 1 }))
             .await

@@ -242,6 +242,12 @@ pub struct ReportScope {
     /// Only the members of this saved segment.
     #[arg(long)]
     pub segment: Option<String>,
+    /// Only this channel (kpi: orders credited to it; campaign, attribution: its rows).
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Only this campaign (kpi: orders credited to it; campaign, attribution: its rows).
+    #[arg(long)]
+    pub campaign: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
@@ -312,12 +318,6 @@ pub enum ReportCommand {
         /// Period and filters.
         #[command(flatten)]
         scope: ReportScope,
-        /// Only this channel.
-        #[arg(long)]
-        channel: Option<String>,
-        /// Only this campaign.
-        #[arg(long)]
-        campaign: Option<String>,
     },
     /// A month's spend, revenue and ROI per channel, with a budget reallocation.
     Channel {

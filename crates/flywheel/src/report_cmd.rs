@@ -49,6 +49,8 @@ async fn filter(reports: &Reports, scope: &ReportScope, settings: &Settings) -> 
             .map_err(|e| BadInput(e.to_string()))?;
         f.users = Some(Arc::new(ids));
     }
+    f.channel.clone_from(&scope.channel);
+    f.campaign.clone_from(&scope.campaign);
     Ok(f)
 }
 
@@ -243,14 +245,8 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
                 &json(&r)?,
             );
         }
-        ReportCommand::Campaign {
-            scope,
-            channel,
-            campaign,
-        } => {
-            let mut f = filter(&reports, &scope, &settings).await?;
-            f.channel = channel;
-            f.campaign = campaign;
+        ReportCommand::Campaign { scope } => {
+            let f = filter(&reports, &scope, &settings).await?;
             let rows = reports.campaigns(&f).await.map_err(report_error)?;
             let table: Vec<Vec<String>> = rows
                 .iter()

@@ -74,6 +74,39 @@ impl Reports {
         Ok((messages, touches, orders))
     }
 
+    /// Narrows shop facts to the filter's campaign and/or channel: the orders credited to
+    /// it (configured model and window, every touch competing) and the visits of the users
+    /// it touched in the period.
+    pub(super) async fn campaign_scoped(
+        &self,
+        f: &Filter,
+        orders: Vec<crate::kpi::OrderFact>,
+        visits: Vec<(String, i64)>,
+    ) -> Result<(Vec<crate::kpi::OrderFact>, Vec<(String, i64)>)> {
+        let a = &self.config.attribution;
+        let (_, touches, _) = self.touches_and_orders(f, a.window_days).await?;
+        let index = crate::attribution::TouchIndex::new(&touches);
+        let window_ms = i64::from(a.window_days) * 86_400_000;
+        let orders = orders
+            .into_iter()
+            .filter(|o| {
+                index
+                    .credited(&o.user, o.placed_at, a.model, window_ms)
+                    .is_some_and(|t| f.campaign_row(&t.campaign, &t.channel))
+            })
+            .collect();
+        let touched: std::collections::HashSet<&str> = touches
+            .iter()
+            .filter(|t| f.period.contains(t.at) && f.campaign_row(&t.campaign, &t.channel))
+            .map(|t| t.user.as_str())
+            .collect();
+        let visits = visits
+            .into_iter()
+            .filter(|(u, _)| touched.contains(u.as_str()))
+            .collect();
+        Ok((orders, visits))
+    }
+
     /// Campaign metrics (crate::campaign) for the filter; revenue by the configured
     /// attribution model and window.
     pub async fn campaigns(&self, f: &Filter) -> Result<Vec<CampaignRow>> {

@@ -144,7 +144,8 @@ fn keep_orders(
 
 impl Reports {
     /// KPIs of the filter's period (segment filter: that segment's users and their
-    /// orders; anonymous visitors drop out), churn, and the daily trend.
+    /// orders; anonymous visitors drop out; campaign/channel filter: the orders credited
+    /// to it and the users it touched), churn, and the daily trend.
     pub async fn kpi(&self, f: &Filter) -> Result<KpiReport> {
         let p = f.period;
         let span = self.config.churn_days.saturating_mul(86_400_000);
@@ -154,6 +155,11 @@ impl Reports {
             .await?;
         let (orders, first) = keep_orders(orders, first, f);
         let visits: Vec<(String, i64)> = visits.into_iter().filter(|(u, _)| f.user(u)).collect();
+        let (orders, visits) = if f.campaign.is_some() || f.channel.is_some() {
+            self.campaign_scoped(f, orders, visits).await?
+        } else {
+            (orders, visits)
+        };
         let visitors = visits
             .iter()
             .map(|(u, _)| u.as_str())
