@@ -176,6 +176,7 @@ async function open(page, base, route, name, contentSelector) {
 }
 
 async function shot(page, name) {
+  await page.evaluate(() => window.scrollTo(0, 0)); // the sticky header stays on top of the shot
   await page.waitForTimeout(150); // let uPlot draw
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
 }
