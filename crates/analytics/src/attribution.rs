@@ -96,7 +96,6 @@ pub fn attribute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flywheel_core::Fen;
 
     const DAY: i64 = 86_400_000;
 
@@ -110,13 +109,7 @@ mod tests {
     }
 
     fn order(user: &str, at: i64, total: i64, refunded: i64) -> OrderFact {
-        OrderFact {
-            user: user.into(),
-            placed_at: at,
-            total: Fen(total),
-            refunded: Fen(refunded),
-            cancelled: false,
-        }
+        crate::kpi::tests::order(user, at, total, refunded, false)
     }
 
     #[test]

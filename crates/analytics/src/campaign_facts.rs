@@ -188,24 +188,31 @@ pub fn holdout_arms(conn: &mut dyn Conn, journey: &str, period: Period) -> Resul
     Ok((treated, holdout))
 }
 
-/// One spend entry.
-pub fn add_cost(
-    conn: &mut dyn Conn,
-    channel: &str,
-    campaign: Option<&str>,
-    at: i64,
-    amount: i64,
-    note: Option<&str>,
-    now: i64,
-) -> Result<()> {
+/// Spend entered on a channel (R11.1: ad spend, channel partnerships …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spend {
+    /// The channel (`douyin`, `baidu`, …).
+    pub channel: String,
+    /// The campaign it paid for, if one.
+    pub campaign: Option<String>,
+    /// When it was spent (ms).
+    pub at: i64,
+    /// Amount, fen.
+    pub amount: i64,
+    /// A note.
+    pub note: Option<String>,
+}
+
+/// Stores one spend entry, written at `now`.
+pub fn add_cost(conn: &mut dyn Conn, s: &Spend, now: i64) -> Result<()> {
     conn.execute(
         "INSERT INTO channel_costs (channel, campaign, spent_at, amount, note, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         &[
-            Param::Text(channel),
-            Param::OptText(campaign),
-            Param::I64(at),
-            Param::I64(amount),
-            Param::OptText(note),
+            Param::Text(&s.channel),
+            Param::OptText(s.campaign.as_deref()),
+            Param::I64(s.at),
+            Param::I64(s.amount),
+            Param::OptText(s.note.as_deref()),
             Param::I64(now),
         ],
     )?;

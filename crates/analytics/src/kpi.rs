@@ -121,10 +121,11 @@ pub fn kpis(orders: &[OrderFact], first_order: &HashMap<String, i64>, visitors: 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn order(user: &str, at: i64, total: i64, refunded: i64, cancelled: bool) -> OrderFact {
+    /// An order for hand-computed fixtures (shared by the crate's tests).
+    pub(crate) fn order(user: &str, at: i64, total: i64, refunded: i64, cancelled: bool) -> OrderFact {
         OrderFact {
             user: user.into(),
             placed_at: at,

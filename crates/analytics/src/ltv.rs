@@ -74,17 +74,7 @@ pub fn cohorts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flywheel_core::Fen;
-
-    fn order(user: &str, at: i64, total: i64, refunded: i64, cancelled: bool) -> OrderFact {
-        OrderFact {
-            user: user.into(),
-            placed_at: at,
-            total: Fen(total),
-            refunded: Fen(refunded),
-            cancelled,
-        }
-    }
+    use crate::kpi::tests::order;
 
     #[test]
     fn cohorts_by_shop_local_first_order_month() {

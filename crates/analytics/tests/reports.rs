@@ -2,56 +2,21 @@
 //! message log, spend entries and orders attributed by utm touches; the F21 guardrail;
 //! channels; a funnel; uplift against a holdout; KPIs with churn and a daily trend.
 
-use chrono::TimeZone;
+mod common;
+
+use common::{order, send, sh, track};
+use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::{AnalyticsConfig, ChannelConfig, ChannelKind, Model};
 use flywheel_analytics::guardrail::Rule;
 use flywheel_analytics::reports::{Filter, Reports};
 use flywheel_analytics::{Period, Ratio};
-use flywheel_core::time::from_millis;
-use flywheel_ingest::ecommerce::materialise;
-use flywheel_ingest::message::{parse, Envelope};
 use flywheel_ingest::Pipeline;
 use flywheel_store::conn::Param;
 use flywheel_store::testing::stores;
 use flywheel_store::Store;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const HOUR: i64 = 3_600_000;
-
-fn sh(s: &str) -> i64 {
-    chrono_tz::Asia::Shanghai
-        .from_local_datetime(&chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap())
-        .unwrap()
-        .timestamp_millis()
-}
-
-async fn send(p: &Pipeline, n: &mut u32, mut msg: Value, at: i64) {
-    *n += 1;
-    msg["messageId"] = json!(format!("m{n}"));
-    msg["timestamp"] = json!(from_millis(at).to_rfc3339());
-    let env = Envelope {
-        index: 0,
-        kind: None,
-        received_at: Some(from_millis(at)),
-        sent_at: None,
-        context: None,
-        integrations: None,
-    };
-    let ev = materialise(parse(msg, &env).unwrap().event, None, 0).unwrap();
-    p.submit(vec![ev]).await.unwrap();
-}
-
-fn track(user: &str, name: &str, props: Value) -> Value {
-    json!({"type": "track", "userId": user, "event": name, "properties": props})
-}
-
-fn order(user: &str, id: &str, total: i64) -> Value {
-    track(
-        user,
-        "Order Completed",
-        json!({"order_id": id, "total": total, "products": []}),
-    )
-}
 
 /// A message row as the journey engine writes it.
 #[allow(clippy::too_many_arguments)]
@@ -210,19 +175,16 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
             chrono_tz::Asia::Shanghai,
             vec!["Signed Up".into()],
         );
-        reports
-            .add_cost(
-                "douyin",
-                Some("K"),
-                sh("2026-11-02 12:00"),
-                100_000,
-                Some("信息流"),
-                0,
-            )
-            .await
-            .unwrap();
+        let spend = |amount, campaign: Option<&str>| Spend {
+            channel: "douyin".into(),
+            campaign: campaign.map(String::from),
+            at: sh("2026-11-02 12:00"),
+            amount,
+            note: Some("信息流".into()),
+        };
+        reports.add_cost(spend(100_000, Some("K")), 0).await.unwrap();
         assert!(
-            reports.add_cost("douyin", None, 0, -1, None, 0).await.is_err(),
+            reports.add_cost(spend(-1, None), 0).await.is_err(),
             "negative spend"
         );
 

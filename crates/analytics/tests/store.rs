@@ -1,47 +1,14 @@
 //! KPIs and cohorts from facts written through the ingest pipeline, on SQLite and
 //! PostgreSQL: refunds, a cancellation, and a shop-timezone day boundary.
 
-use chrono::TimeZone;
+mod common;
+
+use common::{order, send, sh, track};
 use flywheel_analytics::{kpis, load, retention, Period, Ratio};
-use flywheel_core::time::from_millis;
 use flywheel_core::Fen;
-use flywheel_ingest::ecommerce::materialise;
-use flywheel_ingest::message::{parse, Envelope};
 use flywheel_ingest::Pipeline;
 use flywheel_store::testing::stores;
-use serde_json::{json, Value};
-
-fn sh(s: &str) -> i64 {
-    chrono_tz::Asia::Shanghai
-        .from_local_datetime(&chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.3f").unwrap())
-        .unwrap()
-        .timestamp_millis()
-}
-
-async fn send(p: &Pipeline, n: &mut u32, mut msg: Value, at: i64) {
-    *n += 1;
-    msg["messageId"] = json!(format!("m{n}"));
-    msg["timestamp"] = json!(from_millis(at).to_rfc3339());
-    let env = Envelope {
-        index: 0,
-        kind: None,
-        received_at: Some(from_millis(at)),
-        sent_at: None,
-        context: None,
-        integrations: None,
-    };
-    let ev = materialise(parse(msg, &env).unwrap().event, None, 0).unwrap();
-    p.submit(vec![ev]).await.unwrap();
-}
-
-fn order(user: &str, id: &str, total: i64) -> Value {
-    json!({"type": "track", "userId": user, "event": "Order Completed",
-           "properties": {"order_id": id, "total": total, "products": []}})
-}
-
-fn track(user: &str, name: &str, props: Value) -> Value {
-    json!({"type": "track", "userId": user, "event": name, "properties": props})
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kpis_and_cohorts_from_the_store() {

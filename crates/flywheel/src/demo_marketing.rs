@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use chrono::Datelike;
+use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::kpi::Period;
 use flywheel_analytics::reports::{Filter, Reports};
 use flywheel_store::conn::Param;
@@ -143,9 +144,14 @@ pub async fn generate(store: &Store, reports: &Reports, seed: u64, end: i64) -> 
             let jitter = rng.gen_range(0.9..1.1);
             let spend = (row.revenue as f64 / (roi * jitter)).round() as i64;
             let at = period.from + DAY;
-            reports
-                .add_cost(&row.channel, Some(&row.campaign), at, spend, Some("demo"), end)
-                .await?;
+            let entry = Spend {
+                channel: row.channel.clone(),
+                campaign: Some(row.campaign.clone()),
+                at,
+                amount: spend,
+                note: Some("demo".into()),
+            };
+            reports.add_cost(entry, end).await?;
             entries += 1;
         }
     }

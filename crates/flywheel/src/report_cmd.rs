@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use chrono::NaiveDate;
+use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::Model;
 use flywheel_analytics::reports::{Filter, Reports};
 use flywheel_analytics::Ratio;
@@ -476,17 +477,14 @@ pub async fn spend(args: SpendArgs, settings: Settings) -> Result<()> {
         Some(d) => reports.day_start(day(d, "day")?),
         None => now(),
     };
-    reports
-        .add_cost(
-            &args.channel,
-            args.campaign.as_deref(),
-            at,
-            amount.0,
-            args.note.as_deref(),
-            now(),
-        )
-        .await
-        .map_err(report_error)?;
+    let spend = Spend {
+        channel: args.channel.clone(),
+        campaign: args.campaign,
+        at,
+        amount: amount.0,
+        note: args.note,
+    };
+    reports.add_cost(spend, now()).await.map_err(report_error)?;
     println!("recorded {} 元 on {}", amount.to_yuan_string(), args.channel);
     Ok(())
 }

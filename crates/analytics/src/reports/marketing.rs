@@ -214,30 +214,17 @@ impl Reports {
         Ok(self.store.read_with(move |c| facts::alerts(c, limit)).await?)
     }
 
-    /// Records spend of `amount` fen on `channel` (optionally for `campaign`) at `at`.
-    pub async fn add_cost(
-        &self,
-        channel: &str,
-        campaign: Option<&str>,
-        at: i64,
-        amount: i64,
-        note: Option<&str>,
-        now: i64,
-    ) -> Result<()> {
-        if amount < 0 {
+    /// Records a spend entry (refused: a negative amount, no channel).
+    pub async fn add_cost(&self, spend: facts::Spend, now: i64) -> Result<()> {
+        if spend.amount < 0 {
             return Err(Error::Invalid("spend must not be negative".into()));
         }
-        if channel.trim().is_empty() {
+        if spend.channel.trim().is_empty() {
             return Err(Error::Invalid("a channel is required".into()));
         }
-        let (ch, ca, no) = (
-            channel.to_string(),
-            campaign.map(str::to_string),
-            note.map(str::to_string),
-        );
         Ok(self
             .store
-            .write_with(move |c| facts::add_cost(c, &ch, ca.as_deref(), at, amount, no.as_deref(), now))
+            .write_with(move |c| facts::add_cost(c, &spend, now))
             .await?)
     }
 }

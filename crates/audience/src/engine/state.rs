@@ -606,15 +606,9 @@ pub fn plan_raw_measures(plan: &crate::plan::Plan) -> Vec<Measure> {
 
 /// The `traits.NAME` keys a rule reads.
 pub fn plan_trait_keys(plan: &crate::plan::Plan) -> Vec<String> {
-    use crate::plan::Leaf;
-    plan.leaves()
-        .into_iter()
-        .filter_map(|l| match l {
-            Leaf::Num { measure, .. }
-            | Leaf::Cat { measure, .. }
-            | Leaf::IsSet { measure, .. }
-            | Leaf::Contains { measure, .. } => raw_trait_key(measure).map(str::to_owned),
-            _ => None,
-        })
+    plan_raw_measures(plan)
+        .iter()
+        .filter_map(raw_trait_key)
+        .map(str::to_owned)
         .collect()
 }
