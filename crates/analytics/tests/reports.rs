@@ -301,6 +301,15 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
         assert_eq!(k.daily.iter().map(|d| d.orders).sum::<i64>(), 3);
         assert_eq!(k.daily[4].gmv.0, 90_000, "Nov 5th");
         assert_eq!(k.churn.rate, Ratio::NotApplicable, "no customer before November");
+        // Goals on 2026-Q4 so far: no sales in the same stretch of Q3, so growth is n/a
+        // (met: anything beats nothing); 復購率 0 of 3 buyers.
+        let goals = reports.goals(sh("2026-11-30 12:00")).await.unwrap();
+        assert_eq!(goals.len(), 3);
+        assert_eq!(
+            (goals[0].quarter.as_str(), goals[0].current, goals[0].met),
+            ("2026-Q4", None, true)
+        );
+        assert_eq!((goals[2].current, goals[2].met), (Some(0.0), false));
         // KPIs of one campaign: the orders credited to it and the users it touched.
         let mut only_k = Filter::period(nov);
         only_k.campaign = Some("K".into());

@@ -255,9 +255,9 @@ impl Reports {
         })
     }
 
-    /// The configured goals (R10.4) measured on the shop-local quarter containing `now`
-    /// against the quarter before (growth goals compare the quarter so far with the whole
-    /// previous quarter).
+    /// The configured goals (R10.4) measured on the shop-local quarter containing `now`:
+    /// growth goals compare the quarter so far with the same stretch of the previous
+    /// quarter (like for like; at the quarter's end, whole quarter against whole quarter).
     pub async fn goals(&self, now: i64) -> Result<Vec<GoalProgress>> {
         let today = self.day_of(now);
         let q = (today.month0() / 3) as i32;
@@ -270,9 +270,11 @@ impl Reports {
             from: self.day_start(quarter_start(today.year(), q)?),
             to: now.saturating_add(1),
         };
+        // Like for like: the previous quarter over as many days as this one has run.
+        let prev_from = self.day_start(quarter_start(today.year(), q - 1)?);
         let prev = Period {
-            from: self.day_start(quarter_start(today.year(), q - 1)?),
-            to: cur.from,
+            from: prev_from,
+            to: prev_from.saturating_add(cur.to - cur.from).min(cur.from),
         };
         let (tz, names) = (self.tz, self.signup_events.clone());
         let whole = Period {
