@@ -52,15 +52,8 @@ pub fn visitors(conn: &mut dyn Conn, period: Period) -> Result<i64> {
         .unwrap_or(0))
 }
 
-/// Signup day per user (the first of `signup_events`, shop-local) and every shop-local
-/// day each user had any event, for signups in `period`.
-pub fn cohorts(
-    conn: &mut dyn Conn,
-    signup_events: &[&str],
-    period: Period,
-    tz: Tz,
-) -> Result<(Signups, ActiveDays)> {
-    let day = |ms: i64| from_millis(ms).with_timezone(&tz).date_naive();
+/// Each user's first event named one of `signup_events` (ms), all time.
+pub fn signups(conn: &mut dyn Conn, signup_events: &[&str]) -> Result<HashMap<String, i64>> {
     let mut signups: HashMap<String, i64> = HashMap::new();
     for name in signup_events {
         for r in conn.query(
@@ -72,6 +65,19 @@ pub fn cohorts(
             *e = (*e).min(t);
         }
     }
+    Ok(signups)
+}
+
+/// Signup day per user (the first of `signup_events`, shop-local) and every shop-local
+/// day each user had any event, for signups in `period`.
+pub fn cohorts(
+    conn: &mut dyn Conn,
+    signup_events: &[&str],
+    period: Period,
+    tz: Tz,
+) -> Result<(Signups, ActiveDays)> {
+    let day = |ms: i64| from_millis(ms).with_timezone(&tz).date_naive();
+    let mut signups = signups(conn, signup_events)?;
     signups.retain(|_, t| period.contains(*t));
     let mut active: HashMap<String, BTreeSet<NaiveDate>> = HashMap::new();
     for r in conn.query(

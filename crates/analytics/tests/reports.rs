@@ -264,6 +264,14 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
         assert_eq!(users, vec![2, 1, 1, 1]);
         assert_eq!(f.steps[1].median_seconds_from_previous, Some(600.0));
         assert_eq!(f.steps[1].from_previous, Ratio::Value(0.5));
+        // The funnel of the users campaign L touched: u2 only.
+        let mut by_l = Filter::period(nov);
+        by_l.campaign = Some("L".into());
+        let fl = reports.funnel(&by_l, &steps, 24 * HOUR, None).await.unwrap();
+        assert_eq!(
+            fl.steps.iter().map(|s| s.users).collect::<Vec<_>>(),
+            vec![1, 1, 1, 1]
+        );
 
         // Uplift: 2 of 4 treated converted, 0 of 2 held out.
         for (i, (state, conv)) in [

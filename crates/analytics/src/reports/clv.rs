@@ -62,6 +62,7 @@ pub struct ClvReport {
 impl Reports {
     /// Fits CLV on every customer (segment filter applies) as of `now`.
     pub async fn clv(&self, f: &Filter, now: i64) -> Result<ClvReport> {
+        let f = &self.touched_scope(f).await?;
         let (orders, _) = self.store.read_with(load::orders).await?;
         let tz = self.tz;
         let end = local_day(now, tz);

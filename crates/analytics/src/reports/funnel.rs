@@ -65,6 +65,7 @@ impl Reports {
         if window_ms <= 0 {
             return Err(Error::Invalid("the window must be positive".into()));
         }
+        let f = &self.touched_scope(f).await?;
         let p = f.period;
         let (names, key) = (steps.to_vec(), breakdown.map(str::to_string));
         let to = p.to.saturating_add(window_ms);

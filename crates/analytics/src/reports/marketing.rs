@@ -74,6 +74,24 @@ impl Reports {
         Ok((messages, touches, orders))
     }
 
+    /// For the user-level reports (cohort, funnel, LTV, CLV): the filter with its
+    /// campaign/channel turned into users — those the campaign or channel touched in the
+    /// period (messages handed to a provider, utm visits), within the segment if one is set.
+    pub(super) async fn touched_scope(&self, f: &Filter) -> Result<Filter> {
+        if f.campaign.is_none() && f.channel.is_none() {
+            return Ok(f.clone());
+        }
+        let (_, touches, _) = self.touches_and_orders(f, 0).await?;
+        let users: std::collections::HashSet<String> = touches
+            .iter()
+            .filter(|t| f.period.contains(t.at) && f.campaign_row(&t.campaign, &t.channel) && f.user(&t.user))
+            .map(|t| t.user.clone())
+            .collect();
+        let mut scoped = f.clone();
+        scoped.users = Some(std::sync::Arc::new(users));
+        Ok(scoped)
+    }
+
     /// Narrows shop facts to the filter's campaign and/or channel: the orders credited to
     /// it (configured model and window, every touch competing) and the visits of the users
     /// it touched in the period.

@@ -227,6 +227,7 @@ impl Reports {
     /// sign-up event ever (a user's first one is their signup) and every event since the
     /// period's start.
     pub async fn cohort(&self, f: &Filter, days: &[u32], today: NaiveDate) -> Result<Vec<CohortRow>> {
+        let f = &self.touched_scope(f).await?;
         let (p, names) = (f.period, self.signup_events.clone());
         let rows = self
             .store
@@ -248,6 +249,7 @@ impl Reports {
     /// Historical LTV of customers whose first order is in the filter's period, valued up
     /// to `until`.
     pub async fn ltv(&self, f: &Filter, until: i64) -> Result<LtvReport> {
+        let f = &self.touched_scope(f).await?;
         let (orders, first) = self.store.read_with(load::orders).await?;
         let (orders, first) = keep_orders(orders, first, f);
         Ok(LtvReport {
@@ -276,28 +278,16 @@ impl Reports {
             from: prev_from,
             to: prev_from.saturating_add(cur.to - cur.from).min(cur.from),
         };
-        let (tz, names) = (self.tz, self.signup_events.clone());
-        let whole = Period {
-            from: prev.from,
-            to: cur.to,
-        };
-        let ((orders, first), (signups, _)) = self
+        let names = self.signup_events.clone();
+        let ((orders, first), signups) = self
             .store
             .read_with(move |c| {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                Ok((load::orders(c)?, load::cohorts(c, &names, whole, tz)?))
+                Ok((load::orders(c)?, load::signups(c, &names)?))
             })
             .await?;
         let (k_cur, k_prev) = (kpis(&orders, &first, 0, cur), kpis(&orders, &first, 0, prev));
-        let regs = |p: Period| {
-            signups
-                .values()
-                .filter(|d| {
-                    let t = self.day_start(**d);
-                    p.contains(t)
-                })
-                .count() as i64
-        };
+        let regs = |p: Period| signups.values().filter(|t| p.contains(**t)).count() as i64;
         let (r_cur, r_prev) = (regs(cur), regs(prev));
         let label = format!("{}-Q{}", today.year(), q + 1);
         Ok(self
