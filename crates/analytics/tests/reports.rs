@@ -131,6 +131,22 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
         )
         .await;
         send(&p, &mut n, order("u3", "o3", 50), sh("2026-11-07 10:00")).await;
+        // Sign-ups: s1 in October (again in November: still an October user), s2 in
+        // November, back the next day.
+        for (user, at) in [
+            ("s1", "2026-10-20 10:00"),
+            ("s1", "2026-11-02 10:00"),
+            ("s2", "2026-11-03 23:00"),
+        ] {
+            send(&p, &mut n, track(user, "Signed Up", json!({})), sh(at)).await;
+        }
+        send(
+            &p,
+            &mut n,
+            track("s2", "Page Viewed", json!({})),
+            sh("2026-11-04 00:30"),
+        )
+        .await;
         p.shutdown().await;
         message(
             &store,
@@ -309,6 +325,19 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
         assert_eq!(k.daily.iter().map(|d| d.orders).sum::<i64>(), 3);
         assert_eq!(k.daily[4].gmv.0, 90_000, "Nov 5th");
         assert_eq!(k.churn.rate, Ratio::NotApplicable, "no customer before November");
+        // Cohorts (columnar): only s2's, retained on day 1 across Shanghai midnight.
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        let cohorts = reports
+            .cohort(&Filter::period(nov), &[1, 7], today)
+            .await
+            .unwrap();
+        assert_eq!(cohorts.len(), 1);
+        assert_eq!(
+            (cohorts[0].day.to_string(), cohorts[0].size),
+            ("2026-11-03".to_string(), 1)
+        );
+        assert_eq!(cohorts[0].retained[0].2, Ratio::Value(1.0));
+        assert_eq!(cohorts[0].retained[1].2, Ratio::Value(0.0));
         // Goals on 2026-Q4 so far: no sales in the same stretch of Q3, so growth is n/a
         // (met: anything beats nothing); 復購率 0 of 3 buyers.
         let goals = reports.goals(sh("2026-11-30 12:00")).await.unwrap();

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 use flywheel_core::Fen;
-use flywheel_store::conn::{placeholders, Conn, Param};
+use flywheel_store::conn::{Conn, Param};
 use serde::Serialize;
 
 use super::{Error, Filter, Reports, Result};
@@ -104,28 +104,30 @@ fn activity(conn: &mut dyn Conn, period: Period, span: i64) -> flywheel_store::R
     .collect()
 }
 
-/// Every event named one of `signups` (all time), and every event of a known user since
-/// `from`: (user, ts, name; "" for unnamed page/identify calls).
+/// Every event of a known user since `from` (user, ts, name; "" for unnamed calls), and
+/// for each user whose first sign-up (one of `signups`) came before `from`, that sign-up
+/// — so the user's earliest sign-up is right and they fall in no cohort of the period.
 fn activity_since(
     conn: &mut dyn Conn,
     signups: &[String],
     from: i64,
 ) -> flywheel_store::Result<Vec<(String, i64, String)>> {
-    let mut params = vec![Param::I64(from)];
-    params.extend(signups.iter().map(|s| Param::Text(s)));
-    let sql = format!(
-        "SELECT user_id, ts, COALESCE(name, '') FROM events WHERE user_id IS NOT NULL \
-         AND (ts >= $1 OR (kind = 'track' AND name IN ({})))",
-        if signups.is_empty() {
-            "NULL".to_string()
-        } else {
-            placeholders(2, signups.len())
-        }
-    );
-    conn.query(&sql, &params)?
-        .iter()
-        .map(|r| Ok((r.text(0)?, r.i64(1)?, r.text(2)?)))
-        .collect()
+    let names: Vec<&str> = signups.iter().map(String::as_str).collect();
+    let mut rows: Vec<(String, i64, String)> = match names.first() {
+        Some(first) => load::signups(conn, &names)?
+            .into_iter()
+            .filter(|(_, t)| *t < from)
+            .map(|(u, t)| (u, t, (*first).to_string()))
+            .collect(),
+        None => Vec::new(),
+    };
+    for r in conn.query(
+        "SELECT user_id, ts, COALESCE(name, '') FROM events WHERE user_id IS NOT NULL AND ts >= $1",
+        &[Param::I64(from)],
+    )? {
+        rows.push((r.text(0)?, r.i64(1)?, r.text(2)?));
+    }
+    Ok(rows)
 }
 
 fn keep_orders(
