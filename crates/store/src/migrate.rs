@@ -63,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_011_analytics.sql"),
         include_str!("migrations/postgres_011_analytics.sql"),
     ),
+    (
+        12,
+        include_str!("migrations/sqlite_012_campaign_touches.sql"),
+        include_str!("migrations/postgres_012_campaign_touches.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.
