@@ -5,16 +5,17 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::NaiveDate;
+use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::Model;
 use flywheel_analytics::reports::{Error as ReportError, Filter};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::Params;
+use crate::extract::{AdminBody, Params};
 use crate::AppState;
 
 impl From<ReportError> for ApiError {
@@ -303,3 +304,44 @@ pub async fn funnel(
 
 /// The shop funnel shown when no steps are given.
 pub const DEFAULT_FUNNEL: &str = "Product Viewed,Product Added,Checkout Started,Order Completed";
+
+/// A spend entry as posted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpendBody {
+    /// The channel (`douyin`, `baidu`, …).
+    channel: String,
+    /// Amount in fen.
+    amount_fen: i64,
+    /// The campaign it paid for.
+    campaign: Option<String>,
+    /// The shop-local day of the spend, `YYYY-MM-DD` (default today).
+    day: Option<String>,
+    /// A note.
+    note: Option<String>,
+}
+
+/// `POST /api/v1/analytics/spend`: records marketing spend on a channel (channel and
+/// campaign ROI read it).
+pub async fn spend(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    body: AdminBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    s.admin.check(&h)?;
+    let b: SpendBody = body.json()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let at = match &b.day {
+        Some(d) => s.reports.day_start(day(d, "day")?),
+        None => now,
+    };
+    let entry = Spend {
+        channel: b.channel,
+        campaign: b.campaign,
+        at,
+        amount: b.amount_fen,
+        note: b.note,
+    };
+    s.reports.add_cost(entry.clone(), now).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "spend": entry }))))
+}

@@ -337,6 +337,11 @@ fn routes() -> Vec<Route> {
         ("get", "/api/v1/analytics/uplift", get(analytics::uplift)),
         ("get", "/api/v1/analytics/goals", get(analytics::goals)),
         ("get", "/api/v1/analytics/alerts", get(analytics::alerts)),
+        (
+            "post",
+            "/api/v1/analytics/spend",
+            admin_body(post(analytics::spend)),
+        ),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),
         ("get", "/readyz", get(ops::readyz)),

@@ -1,7 +1,8 @@
 //! Enforcing campaign guardrails (R11.4, F21, F22): a campaign that trips is paused —
-//! its journey set to `paused` — with an alert and an audit entry. A campaign without a
-//! journey (paid ads) can only be alerted, at most once a day per rule; a journey already
-//! paused or stopped is left alone.
+//! its journey set to `paused` — with an alert and an audit entry. A campaign's journey is
+//! the one that sent its messages, else the journey of the campaign's name. A campaign
+//! without a journey (paid ads) can only be alerted, at most once a day per rule; a
+//! journey already paused or stopped is left alone.
 
 use anyhow::Result;
 use flywheel_analytics::campaign_facts::Alert;
@@ -18,17 +19,15 @@ pub async fn enforce(
 ) -> Result<Vec<Alert>> {
     let mut raised = Vec::new();
     for trip in reports.guardrail_trips(now).await? {
-        let action = match &trip.journey {
-            Some(j) => match journeys.get(j).await {
-                Ok(info) if info.row.status == Status::Active => {
-                    journeys.set_status(j, Status::Paused).await?;
-                    "paused"
-                }
-                Ok(_) => continue,
-                Err(flywheel_journeys::Error::NotFound(_)) => "alerted",
-                Err(e) => return Err(e.into()),
-            },
-            None => "alerted",
+        let journey = trip.journey.as_deref().unwrap_or(&trip.campaign);
+        let action = match journeys.get(journey).await {
+            Ok(info) if info.row.status == Status::Active => {
+                journeys.set_status(journey, Status::Paused).await?;
+                "paused"
+            }
+            Ok(_) => continue,
+            Err(flywheel_journeys::Error::NotFound(_)) => "alerted",
+            Err(e) => return Err(e.into()),
         };
         if action == "alerted" {
             let last = reports.last_alert(&trip.campaign, trip.rule.as_str()).await?;

@@ -1,0 +1,184 @@
+//! Analytics end to end through the real binary, on SQLite and PostgreSQL: events in over
+//! the tracking API, spend in over the admin API, reports out over `/api/v1/analytics/…`
+//! and `flywheel report …` (table, JSON, CSV); the F21 guardrail pauses the campaign's
+//! active journey with an alert and an audit entry, and ROI = 1.0 does not trip.
+
+mod common;
+
+use common::{Backend, Server, Site, ADMIN_TOKEN};
+use serde_json::{json, Value};
+
+fn admin_post(s: &Server, path: &str, body: &Value) -> common::Reply {
+    s.post_raw(
+        path,
+        None,
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn day(days_ago: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days_ago))
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+fn at(days_ago: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339()
+}
+
+fn cli_json(site: &Site, args: &[&str]) -> Value {
+    let out = site.cli(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn analytics(site: Site) {
+    let key = site.write_key();
+    let s = site.serve(&[]);
+    // u1 comes from a douyin ad (campaign K) and buys 900 元; u2 from baidu (campaign L)
+    // and buys 1000 元; u3 walks the funnel and buys 50 元 with no campaign.
+    let page = |user: &str, id: &str, campaign: &str, source: &str, days: i64| {
+        json!({"type": "page", "userId": user, "messageId": id, "timestamp": at(days), "name": "活動頁",
+               "context": {"campaign": {"name": campaign, "source": source, "medium": "cpc"}}})
+    };
+    let track = |user: &str, id: &str, event: &str, props: Value, days: i64| json!({"type": "track", "userId": user, "messageId": id, "event": event, "timestamp": at(days), "properties": props});
+    let order = |id: &str, total: &str| json!({"order_id": id, "total": total, "products": []});
+    let batch = json!({"batch": [
+        track("u1", "s1", "Signed Up", json!({}), 5),
+        page("u1", "p1", "K", "douyin", 4),
+        track("u1", "o1", "Order Completed", order("O1", "900"), 3),
+        page("u2", "p2", "L", "baidu", 4),
+        track("u2", "o2", "Order Completed", order("O2", "1000"), 3),
+        track("u3", "v3", "Product Viewed", json!({}), 2),
+        track("u3", "a3", "Product Added", json!({}), 2),
+        track("u3", "o3", "Order Completed", order("O3", "50"), 2),
+    ]});
+    assert_eq!(s.post("/v1/batch", Some(&key), &batch).status, 200);
+
+    // Spend: K 1000 元 (ROI 0.9), L 1000 元 (ROI exactly 1).
+    for campaign in ["K", "L"] {
+        let channel = if campaign == "K" { "douyin" } else { "baidu" };
+        let r = admin_post(
+            &s,
+            "/api/v1/analytics/spend",
+            &json!({"channel": channel, "campaign": campaign, "amount_fen": 100_000, "day": day(4)}),
+        );
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+    let bad = admin_post(
+        &s,
+        "/api/v1/analytics/spend",
+        &json!({"channel": "douyin", "amount_fen": -5}),
+    );
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+    let anon = s.post(
+        "/api/v1/analytics/spend",
+        None,
+        &json!({"channel": "x", "amount_fen": 1}),
+    );
+    assert_eq!(anon.status, 401);
+    assert_eq!(s.get_with("/api/v1/analytics/kpi", None).status, 401);
+
+    // A journey named after campaign K, running.
+    let journey = json!({"name": "K", "trigger": {"event": {"name": "Signed Up"}}, "entry": "once",
+                         "steps": [{"id": "wait", "type": "wait", "duration": "30d"}]});
+    assert!(admin_post(&s, "/api/v1/journeys", &journey).status < 300);
+    assert_eq!(admin_post(&s, "/api/v1/journeys/K/start", &json!({})).status, 200);
+
+    // Reports over HTTP.
+    let kpi = s.get("/api/v1/analytics/kpi");
+    assert_eq!(kpi.status, 200, "{:?}", kpi.body);
+    assert_eq!(kpi.body["kpis"]["orders"], 3);
+    assert_eq!(kpi.body["kpis"]["gmv"], 195_000);
+    assert_eq!(kpi.body["daily"].as_array().map(Vec::len), Some(30));
+    let k_only = s.get("/api/v1/analytics/kpi?campaign=K");
+    assert_eq!(k_only.body["kpis"]["gmv"], 90_000, "{:?}", k_only.body);
+    let bad_day = s.get("/api/v1/analytics/kpi?from=yesterday");
+    assert_eq!(
+        (bad_day.status, bad_day.body["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
+    assert_eq!(s.get("/api/v1/analytics/kpi?segment=nope").status, 404);
+    let campaigns = s.get("/api/v1/analytics/campaigns");
+    let rows = campaigns.body["rows"].as_array().expect("rows").clone();
+    let row = |c: &str| rows.iter().find(|r| r["campaign"] == c).cloned().expect(c);
+    assert_eq!(
+        (row("K")["roi"].as_f64(), row("K")["channel"].as_str()),
+        (Some(0.9), Some("douyin"))
+    );
+    assert_eq!(row("L")["roi"].as_f64(), Some(1.0));
+    let channels = s.get("/api/v1/analytics/channels");
+    assert_eq!(channels.status, 200, "{:?}", channels.body);
+    let funnel = s.get("/api/v1/analytics/funnel?steps=Product%20Viewed,Product%20Added,Order%20Completed");
+    let users: Vec<i64> = funnel.body["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|st| st["users"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(users, vec![1, 1, 1]);
+    let attribution = s.get("/api/v1/analytics/attribution?model=first&window_days=7");
+    assert_eq!(
+        attribution.body["rows"].as_array().map(Vec::len),
+        Some(2),
+        "{:?}",
+        attribution.body
+    );
+    assert_eq!(s.get("/api/v1/analytics/attribution?model=middle").status, 400);
+    assert_eq!(s.get("/api/v1/analytics/uplift?journey=K").status, 200);
+    assert_eq!(
+        s.get("/api/v1/analytics/goals").body["goals"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    let cohort = s.get("/api/v1/analytics/cohort?days=1,7");
+    assert_eq!(cohort.body["rows"][0]["size"], 1, "{:?}", cohort.body);
+
+    // The CLI: the guardrail pauses K's journey (ROI 0.9 < 1); L (ROI 1.0) is left alone.
+    let out = site.cli(&["guardrails"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("K: paused (roi_below_1)"), "{said}");
+    assert!(!said.contains("L:"), "{said}");
+    assert_eq!(s.get("/api/v1/journeys/K").body["status"], "paused");
+    let alerts = s.get("/api/v1/analytics/alerts");
+    assert_eq!(alerts.body["alerts"][0]["campaign"], "K", "{:?}", alerts.body);
+    assert_eq!(alerts.body["alerts"][0]["action"], "paused");
+    let again = site.cli(&["guardrails"]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("no campaign tripped"),
+        "a paused journey is left alone"
+    );
+    let report = cli_json(&site, &["report", "alerts", "--format", "json"]);
+    assert_eq!(report["alerts"].as_array().map(Vec::len), Some(1));
+    let kpi_cli = cli_json(&site, &["report", "kpi", "--format", "json"]);
+    assert_eq!(kpi_cli["kpis"]["gmv"], 195_000);
+    let csv = site.cli(&["report", "campaign", "--format", "csv", "--campaign", "L"]);
+    let csv = String::from_utf8_lossy(&csv.stdout).to_string();
+    assert!(csv.starts_with("campaign,channel,status,sent"), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let table = site.cli(&["report", "funnel", "--steps", "Product Viewed,Order Completed"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("2. Order Completed"));
+    let bad = site.cli(&["report", "kpi", "--from", "2026-13-01"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
+}
+
+#[test]
+fn analytics_sqlite() {
+    analytics(Site::new(Backend::Sqlite, "analytics").unwrap());
+}
+
+#[test]
+fn analytics_postgres() {
+    if let Some(site) = Site::new(Backend::Postgres, "analytics") {
+        analytics(site);
+    }
+}
