@@ -87,7 +87,8 @@ pub enum OutputFormat {
 pub enum Command {
     /// Run the server: tracking API (/v1), admin API (/api/v1), health and metrics.
     Serve(ServeArgs),
-    /// Generate a realistic demo shop, ingest it through the tracking API, then serve.
+    /// Generate a realistic demo shop, ingest it through the tracking API, add a marketing
+    /// history and CLV scores, then serve the console (http://HOST:PORT/console/).
     Demo(DemoArgs),
     /// Record marketing spend on a channel (for channel and campaign ROI).
     Spend(SpendArgs),
@@ -135,7 +136,8 @@ pub enum Command {
     /// Show or set a user's consent per channel (email, sms, push, wechat, webhook; `*`
     /// is the global suppression).
     Consent(ConsentArgs),
-    /// Reports (docs/analytics.md): shop KPIs over a period, cohort retention.
+    /// Reports (docs/analytics.md): KPIs, retention, funnels, LTV and CLV, campaigns,
+    /// channels, attribution, uplift, goals, guardrail alerts.
     #[command(subcommand)]
     Report(ReportCommand),
     /// Price a cart with promotions and coupons from a JSON file (docs/pricing.md): every
