@@ -145,6 +145,15 @@ pub struct ClvConfig {
     pub high_risk_below: f64,
     /// P(alive) below which churn risk is medium (0.7).
     pub medium_risk_below: f64,
+    /// Hours between the server's refreshes of the CLV profile traits (24; 0: never).
+    pub refresh_hours: u32,
+    /// L2 penalizer of both fits (lifetimes' `penalizer_coef`; 0: plain maximum
+    /// likelihood, lifetimes' default).
+    pub penalizer: f64,
+    /// Penalizer used when the plain fit does not converge (a small or degenerate
+    /// customer base), then ten and a hundred times it [SUGGESTED DEFAULT] 0.001; 0 turns
+    /// the retries off.
+    pub fallback_penalizer: f64,
 }
 
 impl Default for ClvConfig {
@@ -155,6 +164,9 @@ impl Default for ClvConfig {
             discount_rate: 0.01,
             high_risk_below: 0.3,
             medium_risk_below: 0.7,
+            refresh_hours: 24,
+            penalizer: 0.0,
+            fallback_penalizer: 0.001,
         }
     }
 }

@@ -149,6 +149,7 @@ pub async fn ltv(
         Ok(c) => json!({
             "bgnbd": c.bgnbd,
             "gamma_gamma": c.gamma_gamma,
+            "penalizer": c.penalizer,
             "customers": c.customers,
             "horizon_days": c.horizon_days,
             "bands": c.bands,

@@ -3,6 +3,7 @@
 
 mod audience_cmd;
 mod cli;
+mod clv_traits;
 mod commands;
 mod config;
 mod coupon_cmd;

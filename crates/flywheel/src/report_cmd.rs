@@ -193,7 +193,10 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
                 let at = now();
                 let r = reports.clv(&f, at).await.map_err(report_error)?;
                 if save_traits {
-                    let saved = save_clv_traits(&store, r.identify_messages(at)).await?;
+                    let pipeline = flywheel_ingest::Pipeline::start(store.clone(), Default::default());
+                    let saved = crate::clv_traits::save(&pipeline, r.identify_messages(at)).await;
+                    pipeline.shutdown().await;
+                    let saved = saved?;
                     eprintln!("saved CLV traits on {saved} profiles");
                 }
                 let rows: Vec<Vec<String>> = r
@@ -220,7 +223,7 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
                     "churn risk",
                 ];
                 let shown = serde_json::json!({
-                    "bgnbd": r.bgnbd, "gamma_gamma": r.gamma_gamma, "customers": r.customers,
+                    "bgnbd": r.bgnbd, "gamma_gamma": r.gamma_gamma, "penalizer": r.penalizer, "customers": r.customers,
                     "horizon_days": r.horizon_days, "bands": r.bands,
                     "predictions": r.predictions.iter().take(top).collect::<Vec<_>>(),
                 });
@@ -436,35 +439,6 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Sends `messages` (identify calls) through the ingest pipeline; returns how many were
-/// stored.
-async fn save_clv_traits(store: &flywheel_store::Store, messages: Vec<serde_json::Value>) -> Result<u64> {
-    use flywheel_ingest::ecommerce::materialise;
-    use flywheel_ingest::message::{parse, Envelope};
-    let received = chrono::Utc::now();
-    let mut events = Vec::with_capacity(messages.len());
-    for (index, m) in messages.into_iter().enumerate() {
-        let env = Envelope {
-            index,
-            kind: None,
-            received_at: Some(received),
-            sent_at: None,
-            context: None,
-            integrations: None,
-        };
-        let parsed = parse(m, &env).map_err(|e| anyhow::anyhow!("CLV trait message: {e}"))?;
-        events
-            .push(materialise(parsed.event, None, 0).map_err(|e| anyhow::anyhow!("CLV trait message: {e}"))?);
-    }
-    let pipeline = flywheel_ingest::Pipeline::start(store.clone(), Default::default());
-    let mut stored = 0;
-    for chunk in events.chunks(500) {
-        stored += pipeline.submit_waiting(chunk.to_vec()).await?.inserted;
-    }
-    pipeline.shutdown().await;
-    Ok(stored)
 }
 
 /// `flywheel spend`: records spend on a channel.

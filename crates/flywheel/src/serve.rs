@@ -355,6 +355,11 @@ pub async fn start(
     let _ = journey_hook.0.set(journeys.clone());
     let reports = reports_of(&store, settings);
     spawn_guardrails(reports.clone(), journeys.clone());
+    crate::clv_traits::spawn(
+        reports.clone(),
+        pipeline.clone(),
+        settings.analytics.clv.refresh_hours,
+    );
     let state = Arc::new(AppState {
         reports,
         audience,

@@ -182,3 +182,91 @@ fn analytics_postgres() {
         analytics(site);
     }
 }
+
+/// Predicted CLV through the CLI: fitted on the store's customers, saved as profile traits,
+/// and a segment on the churn-risk band counts exactly the band's customers.
+fn clv_traits_for_segments(site: Site) {
+    let key = site.write_key();
+    let s = site.serve(&[]);
+    // 60 customers over a year, BG/NBD-like: each buys every few weeks from their first
+    // order until they drop out (some early, some never), at pseudo-random days.
+    let mut seed: u64 = 42;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let mut batch = Vec::new();
+    for u in 0..60 {
+        let first = 60 + next(300) as i64;
+        let gap = 7 + next(40) as i64;
+        let lifetime = if u % 4 == 0 {
+            first
+        } else {
+            next(first as u64) as i64
+        };
+        let mut orders = vec![first];
+        let mut day = first - gap;
+        while day > 0 && first - day <= lifetime {
+            orders.push(day);
+            day -= gap + next(10) as i64;
+        }
+        for (i, days) in orders.iter().enumerate() {
+            let id = format!("c{u}-{i}");
+            batch.push(json!({"type": "track", "userId": format!("c{u}"), "messageId": id, "event": "Order Completed",
+                "timestamp": at(*days),
+                "properties": {"order_id": id, "total": format!("{}", 50 + (u * 13 + i as i64 * 7) % 200), "products": []}}));
+        }
+    }
+    assert_eq!(
+        s.post("/v1/batch", Some(&key), &json!({ "batch": batch })).status,
+        200
+    );
+    drop(s);
+    let fitted = cli_json(
+        &site,
+        &[
+            "report",
+            "ltv",
+            "--clv",
+            "--save-traits",
+            "--format",
+            "json",
+            "--top",
+            "100",
+        ],
+    );
+    assert_eq!(fitted["customers"], 60);
+    assert!(fitted["penalizer"].as_f64().is_some(), "{fitted}");
+    let band = |name: &str| {
+        fitted["bands"]
+            .as_array()
+            .and_then(|b| b.iter().find(|x| x["band"] == name))
+            .and_then(|x| x["users"].as_i64())
+            .unwrap_or(-1)
+    };
+    assert_eq!(band("low") + band("medium") + band("high"), 60);
+    assert!(band("high") > 0, "{fitted}");
+    for name in ["low", "medium", "high"] {
+        let expr = format!("traits.clv_churn_risk == \"{name}\"");
+        let counted = cli_json(&site, &["segment", "count", &expr, "--format", "json"]);
+        assert_eq!(counted["count"].as_i64(), Some(band(name)), "{name}");
+    }
+    // P(alive) is a number trait too.
+    let low_p = cli_json(
+        &site,
+        &["segment", "count", "traits.clv_p_alive < 0.3", "--format", "json"],
+    );
+    let expected = fitted["predictions"].as_array().map(|p| {
+        p.iter()
+            .filter(|c| c["p_alive"].as_f64().is_some_and(|v| v < 0.3))
+            .count() as i64
+    });
+    assert_eq!(low_p["count"].as_i64(), expected);
+}
+
+#[test]
+fn clv_traits_for_segments_sqlite() {
+    clv_traits_for_segments(Site::new(Backend::Sqlite, "clv_traits").unwrap());
+}

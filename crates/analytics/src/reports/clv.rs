@@ -9,7 +9,7 @@ use flywheel_audience::rfm::summary::{local_day, summarize, Purchase};
 use serde::Serialize;
 
 use super::{Error, Filter, Reports, Result};
-use crate::clv::{BgNbd, ChurnThresholds, ClvConfig, ClvModel, CustomerRfm, GammaGamma};
+use crate::clv::{BgNbd, ChurnThresholds, ClvConfig, ClvError, ClvModel, CustomerRfm, GammaGamma};
 use crate::load;
 
 /// One customer's predictions.
@@ -49,6 +49,8 @@ pub struct ClvReport {
     pub bgnbd: BgNbd,
     /// Gamma-Gamma parameters.
     pub gamma_gamma: GammaGamma,
+    /// The penalizer the fits used (0: plain maximum likelihood).
+    pub penalizer: f64,
     /// Expected purchases are for this many days.
     pub horizon_days: u32,
     /// Customers scored.
@@ -101,7 +103,21 @@ impl Reports {
                 .map_err(|e| Error::Invalid(format!("[analytics.clv]: {e}")))?,
             ..ClvConfig::default()
         };
-        let model = ClvModel::fit(&rfm, 0.0).map_err(|e| Error::Invalid(format!("CLV: {e}")))?;
+        // The plain MLE (as lifetimes fits by default); when it does not converge on a
+        // small or degenerate customer base, the fallback penalizer, then ten and a
+        // hundred times it.
+        let mut penalizer = c.penalizer;
+        let mut fitted = ClvModel::fit(&rfm, penalizer);
+        let mut next = c.fallback_penalizer;
+        for _ in 0..3 {
+            if !matches!(fitted, Err(ClvError::NotConverged { .. })) || next <= penalizer {
+                break;
+            }
+            penalizer = next;
+            fitted = ClvModel::fit(&rfm, penalizer);
+            next *= 10.0;
+        }
+        let model = fitted.map_err(|e| Error::Invalid(format!("CLV: {e}")))?;
         let scores = model
             .score_all(&rfm, &config)
             .map_err(|e| Error::Invalid(format!("CLV: {e}")))?;
@@ -131,6 +147,7 @@ impl Reports {
         Ok(ClvReport {
             bgnbd: model.bgnbd,
             gamma_gamma: model.gamma_gamma,
+            penalizer,
             horizon_days: c.horizon_days,
             customers: predictions.len() as i64,
             bands,
