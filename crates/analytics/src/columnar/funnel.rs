@@ -175,18 +175,7 @@ pub fn funnel(
         tally
     };
 
-    let chunks = cols.user_chunks();
-    let tallies: Vec<Tally> = if chunks.len() <= 1 {
-        chunks.into_iter().map(run).collect()
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = chunks.into_iter().map(|c| s.spawn(|| run(c))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
-    };
+    let tallies: Vec<Tally> = cols.per_chunk(run);
 
     // Merge.
     let mut reached = vec![0i64; groups * m];

@@ -242,6 +242,23 @@ impl EventColumns {
         }
         out
     }
+
+    /// Runs `run` over each chunk of users ([`Self::user_chunks`]), on its own thread when
+    /// there are several; the results in chunk order.
+    fn per_chunk<T: Send>(&self, run: impl Fn(Range<u32>) -> T + Sync) -> Vec<T> {
+        let chunks = self.user_chunks();
+        if chunks.len() <= 1 {
+            return chunks.into_iter().map(run).collect();
+        }
+        std::thread::scope(|s| {
+            let run = &run;
+            let handles: Vec<_> = chunks.into_iter().map(|c| s.spawn(move || run(c))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    }
 }
 
 /// A shop-local day number as a calendar date (`None` out of chrono's range).

@@ -108,18 +108,7 @@ pub fn retention(
         acc
     };
 
-    let chunks = cols.user_chunks();
-    let parts: Vec<Vec<i64>> = if chunks.len() <= 1 {
-        chunks.into_iter().map(run).collect()
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = chunks.into_iter().map(|c| s.spawn(|| run(c))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
-    };
+    let parts: Vec<Vec<i64>> = cols.per_chunk(run);
     let mut acc = vec![0i64; span * (k + 1)];
     for p in parts {
         for (a, b) in acc.iter_mut().zip(p) {
