@@ -181,3 +181,34 @@ export function progressBar(r) {
   const w = r === null || r === undefined ? 0 : Math.max(0, Math.min(1, r)) * 100;
   return h("div", { class: "progress" }, h("div", { class: "progress-fill", style: { width: `${w}%` } }));
 }
+
+/**
+ * Vertical bars as SVG, one per item, heights proportional to the values (0 at the base).
+ * items: [{label, value, color?, title?}]; fmt formats a value for the label above its bar.
+ */
+export function barChart(items, { fmt = num, height = 220, cls = "" } = {}) {
+  const labelH = 34;
+  const topPad = 20;
+  const slot = Math.max(44, Math.min(90, 760 / Math.max(1, items.length)));
+  const width = Math.max(300, items.length * slot + 20);
+  const plotH = height - labelH - topPad;
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: `bars ${cls}`.trim(), role: "img", style: `max-width: ${width}px` });
+  const max = Math.max(0, ...items.map((it) => Number(it.value) || 0));
+  svg.append(s("line", { x1: 10, x2: width - 10, y1: topPad + plotH, y2: topPad + plotH, class: "bars-axis" }));
+  items.forEach((it, i) => {
+    const v = Math.max(0, Number(it.value) || 0);
+    const bh = max > 0 ? Math.max(v > 0 ? 2 : 0, (v / max) * plotH) : 0;
+    const x = 10 + i * slot + slot * 0.15;
+    const w = slot * 0.7;
+    const y = topPad + plotH - bh;
+    const g = s("g", { class: "bar", "data-label": it.label });
+    const rect = s("rect", { x, y, width: w, height: bh, rx: 3, fill: it.color || COLORS[0], class: "bar-rect" });
+    if (it.title) rect.append(s("title", {}, it.title));
+    g.append(rect);
+    g.append(s("text", { x: x + w / 2, y: y - 5, "text-anchor": "middle", class: "bar-value" }, fmt(it.value)));
+    g.append(s("text", { x: x + w / 2, y: topPad + plotH + 16, "text-anchor": "middle", class: "bar-label" }, it.label));
+    if (it.sub) g.append(s("text", { x: x + w / 2, y: topPad + plotH + 30, "text-anchor": "middle", class: "bar-sub" }, it.sub));
+    svg.append(g);
+  });
+  return svg;
+}

@@ -12,6 +12,7 @@ const ROUTES = {
   dashboard: ["navDashboard", () => import("./pages/dashboard.js"), true],
   cohort: ["navCohort", () => import("./pages/cohort.js"), true],
   funnel: ["navFunnel", () => import("./pages/funnel.js"), true],
+  ltv: ["navLtv", () => import("./pages/ltv.js"), true],
   profiles: ["navProfiles", () => import("./pages/profiles.js"), true],
   profile: ["navProfiles", () => import("./pages/profile.js"), false],
   segments: ["navSegments", () => import("./pages/segments.js"), true],

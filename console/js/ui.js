@@ -65,6 +65,14 @@ export function pct(r, digits = 1) {
   return `${(Number(r) * 100).toFixed(digits)}%`;
 }
 
+/** A difference of two ratios as signed percentage points: +1.2 pp; "n/a" for null. */
+export function pp(d, digits = 1) {
+  if (d === null || d === undefined || Number.isNaN(d)) return t("na");
+  const x = Number(d) * 100;
+  const sign = x > 0 ? "+" : x < 0 ? "−" : "";
+  return `${sign}${Math.abs(x).toFixed(digits)} ${t("ppUnit")}`;
+}
+
 /** A plain float (ROI, ROAS): two decimals; "n/a" for null. */
 export function ratio(x) {
   if (x === null || x === undefined) return t("na");
@@ -140,9 +148,9 @@ export function profileLink(id, label) {
 }
 
 /**
- * A date-range picker: two date inputs and presets; calls onChange({from, to}).
+ * A date-range picker: two date inputs and presets (last N days); calls onChange({from, to}).
  */
-export function dateRange(range, onChange) {
+export function dateRange(range, onChange, presets = [7, 30, 90]) {
   const from = h("input", { type: "date", value: range.from, class: "date-from" });
   const to = h("input", { type: "date", value: range.to, class: "date-to" });
   const apply = () => {
@@ -157,9 +165,7 @@ export function dateRange(range, onChange) {
     { class: "range" },
     h("label", {}, t("from"), " ", from),
     h("label", {}, t("to"), " ", to),
-    preset(7),
-    preset(30),
-    preset(90),
+    presets.map(preset),
   );
 }
 

@@ -148,8 +148,17 @@ async function load(page, base, route, name, contentSelector) {
   const t0 = Date.now();
   await page.goto(`${base}/console/#/${route}`);
   try {
-    await page.waitForSelector("#page[data-ready]", { timeout: 15_000 });
-    await page.waitForSelector(`#page[data-ready] ${contentSelector}`, { state: "visible", timeout: 2_000 });
+    // Polled every 10 ms: waitForSelector backs off to 500 ms between checks, which would
+    // add up to half a second to a page that takes more than a few hundred ms.
+    await page.waitForFunction(() => !!document.querySelector("#page[data-ready]"), null, { polling: 10, timeout: 15_000 });
+    await page.waitForFunction(
+      (sel) => {
+        const el = document.querySelector(`#page[data-ready] ${sel}`);
+        return !!el && el.getClientRects().length > 0;
+      },
+      contentSelector,
+      { polling: 10, timeout: 2_000 },
+    );
   } catch {
     fail(`${name}: content ${contentSelector} not shown`);
   }
@@ -272,6 +281,38 @@ async function run(base) {
     check(split.length >= 2, `funnel: breakdown by gender has rows (got ${split.length})`);
     await shot(page, "03-funnel-breakdown");
 
+    // 3b. Customer value: LTV cohorts (table and bars), churn-risk bands, top customers, the segment hint.
+    await open(page, base, "ltv", "customer value", "table.grid tr.cohort-row");
+    const cohortRows = await page.$$eval("#page tr.cohort-row", (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+    check(cohortRows.length >= 6, `customer value: a year of first-order months (got ${cohortRows.length})`);
+    check(cohortRows.every((r) => /^\d{4}-\d{2}$/.test(r[0]) && /[1-9]/.test(r[1]) && /^¥[\d,]+\.\d{2}$/.test(r[3])), `customer value: month, users, ¥ LTV per row (${JSON.stringify(cohortRows[0])})`);
+    check((await page.$$("#page svg.ltv-bars rect.bar-rect")).length === cohortRows.length, "customer value: one LTV bar per month");
+    const ltvApi = await apiFromPage(page, `/analytics/ltv?${await page.evaluate(() => location.hash.split("?")[1] || "")}`);
+    check(ltvApi.json.cohorts?.length === cohortRows.length, `customer value: every cohort of the API shown (${ltvApi.json.cohorts?.length})`);
+    check(ltvApi.status === 200 && !ltvApi.json.clv?.error, `customer value: the demo's CLV fits (${JSON.stringify(ltvApi.json.clv?.error)})`);
+    const bandBars = await page.$$eval("#page svg.band-bars g.bar", (gs) => gs.map((g) => g.querySelector(".bar-value").textContent.trim()));
+    check(bandBars.length === 3, `customer value: three churn-risk bands (got ${bandBars.length})`);
+    const bandSum = bandBars.reduce((a, v) => a + Number(v.replace(/[^\d]/g, "")), 0);
+    check(bandSum > 0 && bandSum === ltvApi.json.clv?.customers, `customer value: bands add up to the customers (${bandSum} vs ${ltvApi.json.clv?.customers})`);
+    const topLinks = await page.$$eval("#page tr.top-row a[href^='#/profile/']", (as) => as.map((a) => a.textContent.trim()));
+    check(topLinks.length >= 5, `customer value: top customers listed with profile links (got ${topLinks.length})`);
+    check(topLinks[0] === ltvApi.json.clv?.top?.[0]?.user_id, `customer value: the first top customer is the API's (${topLinks[0]})`);
+    check((await texts(page, "#page tr.top-row td.num")).some((x) => /^¥[\d,]+\.\d{2}$/.test(x)), "customer value: CLV shown in ¥ with two decimals");
+    await shot(page, "03b-customer-value");
+    // The segment hint opens the builder prefilled with the high-risk expression, counted live.
+    await page.click("#page a.seg-link");
+    await page.waitForSelector('#page[data-page="segments"][data-ready] .live-count .value', { timeout: 5000 }).catch(() => fail("customer value: the segment link does not open the builder"));
+    const prefilled = await page.inputValue("#page textarea.expression").catch(() => "");
+    check(prefilled === 'traits.clv_churn_risk == "high"', `customer value: the builder is prefilled (${prefilled})`);
+    // A top customer opens the profile page.
+    await open(page, base, "ltv", "customer value", "tr.top-row a");
+    await page.click("#page tr.top-row a");
+    await page.waitForSelector('#page[data-page="profile"][data-ready] .timeline', { timeout: 5000 }).catch(() => fail("customer value: a top customer does not open its profile"));
+    // A CLV that cannot be fitted (no customer touched by an unknown campaign) is a message, not a crash.
+    await open(page, base, "ltv?campaign=no_such_campaign", "customer value (no CLV)", ".clv-error");
+    check(/CLV/.test(await page.innerText("#page .clv-error").catch(() => "")), "customer value: the CLV error is shown");
+    await shot(page, "03c-customer-value-no-clv");
+
     // 4. Profiles: the list; find a buyer by id; the profile page with timeline and orders.
     await open(page, base, "profiles", "profiles", "table.grid tbody tr");
     check((await page.$$("#page table.grid tbody tr td a")).length > 0, "profiles: the list has profiles");
@@ -331,6 +372,17 @@ async function run(base) {
     await open(page, base, "journeys", "journeys", "section.journey");
     check((await page.$$("#page section.journey")).length >= 1, "journeys: journeys listed");
     check((await page.$$("#page section.journey tbody tr")).length >= 1, "journeys: per-step rows");
+    // Uplift of a journey over its holdout: the demo's journeys are drafts with no runs, so n/a.
+    const upliftJourney = await page.getAttribute("#page section.journey .uplift", "data-journey");
+    await page.click("#page section.journey .uplift button.uplift-show");
+    await page.waitForSelector("#page section.journey .uplift[data-ready] .uplift-value", { timeout: 5000 }).catch(() => fail("journeys: uplift not shown"));
+    const upliftApi = await apiFromPage(page, `/analytics/uplift?journey=${encodeURIComponent(upliftJourney)}`);
+    const upliftShown = await page.innerText("#page section.journey .uplift[data-ready] .uplift-value").catch(() => "");
+    const wantUplift = upliftApi.json.uplift == null ? "n/a" : "個百分點";
+    check(upliftShown.includes(wantUplift), `journeys: uplift of ${upliftJourney} shows ${wantUplift} (${upliftShown}; API ${JSON.stringify(upliftApi.json)})`);
+    check((await page.$$("#page section.journey .uplift[data-ready] tbody tr")).length === 2, "journeys: uplift shows the treated and holdout arms");
+    check(!(await page.$("#page .uplift .error")), "journeys: uplift without an error");
+    await page.evaluate(() => document.querySelector("#page section.journey .uplift[data-ready]").scrollIntoView());
     await shot(page, "08-journeys");
 
     // 8. Promotions: coupon templates (the demo's seeds), a flash sale and a group deal made here.
@@ -354,9 +406,47 @@ async function run(base) {
 
     // 9. Campaign ROI, channels with budget suggestion, goals, alerts.
     await open(page, base, "campaigns", "campaigns", "section.panel table.grid");
-    check((await page.$$("#page section.panel table.grid")).length === 4, "campaigns: four tables");
+    check((await page.$$("#page section.panel table.grid")).length === 5, "campaigns: five tables");
     const filled = await page.$$eval("#page section.panel table.grid", (ts) => ts.map((t) => t.querySelectorAll("tbody tr:not(:has(td.empty))").length));
-    check(filled[0] > 0 && filled[1] > 0 && filled[2] > 0, `campaigns: campaign, channel and goal rows (${filled})`);
+    check(filled[0] > 0 && filled[1] > 0 && filled[2] > 0 && filled[3] > 0, `campaigns: campaign, channel, attribution and goal rows (${filled})`);
+    // Attribution: the server's default model and window, then first touch, then a wider window.
+    const attrRows = () =>
+      page.$$eval("#page section.attribution tbody tr:not(:has(td.empty))", (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent.trim())));
+    const defaults = await apiFromPage(page, "/analytics/attribution");
+    check((await page.getAttribute("#page section.attribution", "data-model")) === defaults.json.model, `attribution: the server's default model (${defaults.json.model})`);
+    check((await page.inputValue("#page section.attribution input.window-days")) === String(defaults.json.window_days), "attribution: the server's default window");
+    check((await page.innerText("#page section.attribution .toggle button.on")) === (defaults.json.model === "first" ? "首次觸點" : "最後觸點"), "attribution: the model toggle shows the default");
+    const other = defaults.json.model === "first" ? "last" : "first";
+    const settled = (model, win) =>
+      page
+        .waitForFunction(
+          ([m, w]) => {
+            const p = document.querySelector("#page section.attribution");
+            return p && p.dataset.model === m && p.dataset.window === w && !p.classList.contains("busy");
+          },
+          [model, String(win)],
+          { timeout: 5000 },
+        )
+        .then(() => true, () => false);
+    const attrApi = async (model, win) => {
+      const range = await page.evaluate(() => Object.fromEntries(new URLSearchParams(location.hash.split("?")[1])));
+      const r = await apiFromPage(page, `/analytics/attribution?model=${model}&window_days=${win}&from=${range.from}&to=${range.to}`);
+      return r.json.rows.map((x) => [x.campaign, x.channel, String(x.orders)]);
+    };
+    const sameRows = (shown, want) => JSON.stringify(shown.map((r) => r.slice(0, 3))) === JSON.stringify(want);
+    check(sameRows(await attrRows(), await attrApi(defaults.json.model, defaults.json.window_days)), "attribution: default rows equal the API's");
+    await page.click(`#page section.attribution .toggle button[data-model=${other}]`);
+    check(await settled(other, defaults.json.window_days), `attribution: switching to ${other} touch reloads`);
+    check(sameRows(await attrRows(), await attrApi(other, defaults.json.window_days)), `attribution: ${other}-touch rows equal the API's`);
+    check(new URLSearchParams((await page.evaluate(() => location.hash)).split("?")[1]).get("model") === other, "attribution: the model is kept in the address");
+    await page.fill("#page section.attribution input.window-days", "30");
+    await page.dispatchEvent("#page section.attribution input.window-days", "change");
+    check(await settled(other, 30), "attribution: a 30-day window reloads");
+    const rows30 = await attrRows();
+    check(rows30.length > 0 && sameRows(rows30, await attrApi(other, 30)), `attribution: 30-day rows equal the API's (${rows30.length})`);
+    check(rows30.every((r) => /^¥[\d,]+\.\d{2}$/.test(r[3])), "attribution: revenue in ¥ with two decimals");
+    await page.click(`#page section.attribution .toggle button[data-model=${defaults.json.model}]`);
+    check(await settled(defaults.json.model, 30), "attribution: switching back reloads");
     await shot(page, "10-campaigns");
 
     // Language: both tables have the same words; English, remembered across a reload, back to Chinese.

@@ -1,9 +1,10 @@
 // Journeys: each journey with its status and per-step counts
-// (GET /api/v1/journeys, then GET /api/v1/journeys/{name}/stats for each, in parallel).
+// (GET /api/v1/journeys, then GET /api/v1/journeys/{name}/stats for each, in parallel);
+// a journey's uplift over its holdout on demand (GET /api/v1/analytics/uplift?journey=).
 
-import { api, seg } from "../api.js";
+import { api, seg, qs } from "../api.js";
 import { t } from "../i18n.js";
-import { h, mount, panel, table, num, when, chip } from "../ui.js";
+import { h, mount, panel, table, num, when, chip, pct, pp, errorBox } from "../ui.js";
 
 export async function render(el) {
   const data = await api("/journeys");
@@ -68,5 +69,55 @@ function journeyPanel(j, s) {
       h("dt", {}, t("converted")),
       h("dd", {}, num(s.converted)),
     ),
+    upliftBox(j),
+  );
+}
+
+/** Does the journey hold users out (a split step with a holdout share)? */
+const hasHoldout = (j) => (j.definition?.steps || []).some((st) => st.type === "split" && Number(st.holdout) > 0);
+
+/** A button that fetches and shows the journey's uplift over its holdout. */
+function upliftBox(j) {
+  const out = h("div", { class: "uplift-result" });
+  const box = h(
+    "div",
+    { class: "uplift", "data-journey": j.name },
+    h("div", { class: "row" }, h("strong", {}, t("uplift")), h("button", { type: "button", class: "uplift-show", onclick: () => load() }, t("upliftShow"))),
+    hasHoldout(j) ? null : h("p", { class: "hint" }, t("noHoldout")),
+    out,
+  );
+  const load = async () => {
+    box.classList.add("busy");
+    try {
+      const u = await api(`/analytics/uplift${qs({ journey: j.name })}`);
+      mount(out, upliftView(u));
+      box.dataset.ready = "1";
+    } catch (e) {
+      mount(out, errorBox(e));
+    } finally {
+      box.classList.remove("busy");
+    }
+  };
+  return box;
+}
+
+function upliftView(u) {
+  const arm = (key) => ({ arm: t(key), ...(u[key] || {}) });
+  const ci = u.ci_low == null || u.ci_high == null ? t("na") : `${pp(u.ci_low)} … ${pp(u.ci_high)}`;
+  return h(
+    "div",
+    {},
+    h("div", { class: "uplift-value" }, pp(u.uplift)),
+    h("div", { class: "hint uplift-ci" }, `${t("ci95")}: ${ci}`),
+    table(
+      [
+        { label: t("arm"), cell: (r) => r.arm },
+        { label: t("count"), class: "num", cell: (r) => num(r.users) },
+        { label: t("converted"), class: "num", cell: (r) => num(r.converted) },
+        { label: t("convRate"), class: "num", cell: (r) => pct(r.rate) },
+      ],
+      [arm("treated"), arm("holdout")],
+    ),
+    h("p", { class: "hint" }, t("upliftHint")),
   );
 }

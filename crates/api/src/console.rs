@@ -39,6 +39,7 @@ const FILES: &[File] = &[
     file!("js/pages/dashboard.js"),
     file!("js/pages/cohort.js"),
     file!("js/pages/funnel.js"),
+    file!("js/pages/ltv.js"),
     file!("js/pages/profiles.js"),
     file!("js/pages/profile.js"),
     file!("js/pages/segments.js"),
