@@ -141,7 +141,7 @@ pub async fn ltv(
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     s.admin.check(&h)?;
-    let f = filter(&s, &q)?;
+    let f = s.reports.touched_scope(&filter(&s, &q)?).await?;
     let now = chrono::Utc::now().timestamp_millis();
     let r = s.reports.ltv(&f, now).await?;
     // Too few customers (or no repeat buyers) to fit is not an error of the request.

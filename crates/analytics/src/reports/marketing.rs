@@ -77,7 +77,9 @@ impl Reports {
     /// For the user-level reports (cohort, funnel, LTV, CLV): the filter with its
     /// campaign/channel turned into users — those the campaign or channel touched in the
     /// period (messages handed to a provider, utm visits), within the segment if one is set.
-    pub(super) async fn touched_scope(&self, f: &Filter) -> Result<Filter> {
+    /// The answer has no campaign or channel left, so resolving it again costs nothing
+    /// (resolve once when one request runs several of these reports).
+    pub async fn touched_scope(&self, f: &Filter) -> Result<Filter> {
         if f.campaign.is_none() && f.channel.is_none() {
             return Ok(f.clone());
         }
@@ -89,6 +91,8 @@ impl Reports {
             .collect();
         let mut scoped = f.clone();
         scoped.users = Some(std::sync::Arc::new(users));
+        scoped.campaign = None;
+        scoped.channel = None;
         Ok(scoped)
     }
 
