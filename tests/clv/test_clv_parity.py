@@ -83,6 +83,26 @@ def generated():
     return out
 
 
+def loyal():
+    """800 customers of a shop whose customers barely drop out (a = 0.001, b = 50): the
+    likelihood has a long flat ridge toward no dropout, where a derivative-free search
+    stops elsewhere than lifetimes' BFGS (seeded; spend as in `generated`)."""
+    np.random.seed(3)
+    size = 800
+    ages = np.random.uniform(30, 400, size)
+    d = beta_geometric_nbd_model(ages, 0.5, 20.0, 0.001, 50.0, size=size)
+    x = d["frequency"].to_numpy().astype(int)
+    return pd.DataFrame(
+        {
+            "id": [f"l{i}" for i in range(size)],
+            "frequency": x,
+            "recency": d["recency"].to_numpy(),
+            "T": d["T"].to_numpy(),
+            "monetary_value": np.where(x > 0, np.round(np.random.gamma(3.0, 30.0, size), 2), 0.0),
+        }
+    )
+
+
 def edge():
     rows = [
         # frequency, recency, T, monetary_value
@@ -135,6 +155,7 @@ def edge():
 CASES = {
     "cdnow": (cdnow, dict(horizon=90.0, months=12, rate=0.01, penalizer=0.0)),
     "generated": (generated, dict(horizon=90.0, months=12, rate=0.01, penalizer=0.0)),
+    "loyal": (loyal, dict(horizon=90.0, months=12, rate=0.01, penalizer=0.0)),
     "edge": (edge, dict(horizon=365.0, months=24, rate=0.02, penalizer=0.01)),
     "edge_unpenalized": (edge, dict(horizon=365.0, months=24, rate=0.02, penalizer=0.0)),
 }

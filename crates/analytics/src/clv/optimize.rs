@@ -1,5 +1,8 @@
-//! Derivative-free minimisation (Nelder–Mead) for the maximum-likelihood fits, run on
-//! log-parameters so every parameter stays positive.
+//! Minimisation for the maximum-likelihood fits, run on log-parameters so every parameter
+//! stays positive: BFGS with central-difference gradients first — the method `lifetimes`
+//! uses (scipy's BFGS, `tol` 1e-7 on the gradient), from the same start, so that on a flat
+//! likelihood ridge (a shop whose customers barely drop out) both stop at the same
+//! optimum — and derivative-free Nelder–Mead when BFGS does not converge.
 
 /// A local minimum found by [`minimize`].
 #[derive(Debug, Clone, PartialEq)]
@@ -45,25 +48,152 @@ impl Default for Options {
     }
 }
 
-/// Minimises `f` from `x0` by Nelder–Mead (reflection 1, expansion 2, contraction ½,
-/// shrink ½), restarted from the best vertex with a fresh simplex until a restart moves the
-/// minimum by less than the tolerances (a restart guards against a collapsed simplex). A
-/// non-finite objective value counts as `+∞`.
+/// Gradient tolerance of [`bfgs`] (max-norm), as `lifetimes` passes scipy (`tol=1e-7`).
+const GTOL: f64 = 1e-7;
+
+/// Minimises `f` from `x0`: [`bfgs`] when it converges, else [`nelder_mead_restarted`]
+/// from `x0` (or the unconverged BFGS point, when it is lower than where Nelder–Mead
+/// converged).
 pub(crate) fn minimize<F: FnMut(&[f64]) -> f64>(
     mut f: F,
     x0: &[f64],
     options: Options,
 ) -> Result<Minimum, MinimizeError> {
+    let quasi_newton = bfgs(&mut f, x0, options.max_evaluations / 2);
+    if let Ok((m, true)) = &quasi_newton {
+        return Ok(m.clone());
+    }
+    let simplex = nelder_mead_restarted(&mut f, x0, options);
+    match (quasi_newton, simplex) {
+        (Ok((q, _)), Ok(s)) if q.fun < s.fun => Ok(q),
+        (_, Ok(s)) => Ok(s),
+        (_, Err(e)) => Err(e),
+    }
+}
+
+/// The objective with non-finite values as `+∞`, counting evaluations.
+fn finite<F: FnMut(&[f64]) -> f64>(f: &mut F, x: &[f64], evaluations: &mut usize) -> f64 {
+    *evaluations += 1;
+    let v = f(x);
+    if v.is_finite() {
+        v
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// The gradient of `f` at `x` by central differences (step `1e-5 · max(1, |xᵢ|)`).
+fn gradient<F: FnMut(&[f64]) -> f64>(f: &mut F, x: &[f64], evaluations: &mut usize) -> Vec<f64> {
+    let mut probe = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let h = 1e-5 * x[i].abs().max(1.0);
+            probe[i] = x[i] + h;
+            let up = finite(f, &probe, evaluations);
+            probe[i] = x[i] - h;
+            let down = finite(f, &probe, evaluations);
+            probe[i] = x[i];
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// BFGS (Nocedal & Wright, algorithm 6.1): the inverse-Hessian estimate starts as the
+/// identity, a backtracking line search from step 1 keeps the Armijo condition (c₁ 1e-4),
+/// the update is skipped when the curvature `sᵀy` is not positive. Converged (the `bool`)
+/// when the gradient's max-norm is at most [`GTOL`], or when no step decreases `f` any
+/// more with the gradient already below 1e-5 (rounding of the numerical gradient); the
+/// last point otherwise.
+fn bfgs<F: FnMut(&[f64]) -> f64>(
+    f: &mut F,
+    x0: &[f64],
+    budget: usize,
+) -> Result<(Minimum, bool), MinimizeError> {
+    let n = x0.len();
     let mut evaluations = 0usize;
-    let mut eval = |x: &[f64], evaluations: &mut usize| {
-        *evaluations += 1;
-        let v = f(x);
-        if v.is_finite() {
-            v
-        } else {
-            f64::INFINITY
-        }
+    let mut x = x0.to_vec();
+    let mut fx = finite(f, &x, &mut evaluations);
+    if !fx.is_finite() {
+        return Err(MinimizeError::BadStart);
+    }
+    let mut g = gradient(f, &x, &mut evaluations);
+    let mut h: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
+    let done = |x: Vec<f64>, fun: f64, evaluations: usize, converged: bool| {
+        Ok((Minimum { x, fun, evaluations }, converged))
     };
+    while evaluations < budget {
+        let gmax = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if !gmax.is_finite() {
+            return done(x, fx, evaluations, false);
+        }
+        if gmax <= GTOL {
+            return done(x, fx, evaluations, true);
+        }
+        let mut p: Vec<f64> = h.iter().map(|row| -dot(row, &g)).collect();
+        let mut slope = dot(&g, &p);
+        if slope >= 0.0 {
+            // Not a descent direction: start the estimate again.
+            for (i, row) in h.iter_mut().enumerate() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = f64::from(u8::from(i == j));
+                }
+            }
+            p = g.iter().map(|v| -v).collect();
+            slope = dot(&g, &p);
+        }
+        let mut alpha = 1.0;
+        let mut next = None;
+        for _ in 0..60 {
+            let xn: Vec<f64> = x.iter().zip(&p).map(|(a, b)| a + alpha * b).collect();
+            let fnew = finite(f, &xn, &mut evaluations);
+            if fnew <= fx + 1e-4 * alpha * slope {
+                next = Some((xn, fnew));
+                break;
+            }
+            alpha *= 0.5;
+        }
+        let Some((xn, fnew)) = next else {
+            return done(x, fx, evaluations, gmax <= 1e-5);
+        };
+        let gn = gradient(f, &xn, &mut evaluations);
+        let s: Vec<f64> = xn.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = gn.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        if sy > 1e-12 {
+            // H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ, with ρ = 1 / sᵀy.
+            let rho = 1.0 / sy;
+            let hy: Vec<f64> = h.iter().map(|row| dot(row, &y)).collect();
+            let yhy = dot(&y, &hy);
+            for i in 0..n {
+                for j in 0..n {
+                    h[i][j] += (1.0 + rho * yhy) * rho * s[i] * s[j] - rho * (hy[i] * s[j] + s[i] * hy[j]);
+                }
+            }
+        }
+        x = xn;
+        fx = fnew;
+        g = gn;
+    }
+    done(x, fx, evaluations, false)
+}
+
+/// Minimises `f` from `x0` by Nelder–Mead (reflection 1, expansion 2, contraction ½,
+/// shrink ½), restarted from the best vertex with a fresh simplex until a restart moves the
+/// minimum by less than the tolerances (a restart guards against a collapsed simplex). A
+/// non-finite objective value counts as `+∞`.
+fn nelder_mead_restarted<F: FnMut(&[f64]) -> f64>(
+    mut f: F,
+    x0: &[f64],
+    options: Options,
+) -> Result<Minimum, MinimizeError> {
+    let mut evaluations = 0usize;
+    let mut eval = |x: &[f64], evaluations: &mut usize| finite(&mut f, x, evaluations);
     let mut best_x = x0.to_vec();
     let mut best_f = eval(&best_x, &mut evaluations);
     if !best_f.is_finite() {
