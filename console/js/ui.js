@@ -182,6 +182,20 @@ export function setHashParams(params) {
   history.replaceState(null, "", q ? `${base}?${q}` : base);
 }
 
+/**
+ * A page's reload: stores `next` (as `shape(next)`) in the hash and renders page `el`
+ * again, marked busy meanwhile; an error replaces the page with its message.
+ */
+export function reloader(el, render, shape = (next) => next) {
+  return (next) => {
+    setHashParams(shape(next));
+    el.classList.add("busy");
+    render(el)
+      .catch((e) => mount(el, errorBox(e)))
+      .finally(() => el.classList.remove("busy"));
+  };
+}
+
 /** Debounces `fn` by `ms`. */
 export function debounce(fn, ms) {
   let timer;

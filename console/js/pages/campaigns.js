@@ -5,7 +5,7 @@
 
 import { api, qs } from "../api.js";
 import { t } from "../i18n.js";
-import { h, mount, panel, table, num, yuan, pct, ratio, when, chip, dateRange, lastDays, hashParams, setHashParams, errorBox } from "../ui.js";
+import { h, mount, panel, table, num, yuan, pct, ratio, when, chip, dateRange, lastDays, hashParams, setHashParams, errorBox, reloader } from "../ui.js";
 import { progressBar } from "../charts.js";
 
 export async function render(el) {
@@ -21,13 +21,7 @@ export async function render(el) {
     api("/analytics/goals"),
     api("/analytics/alerts"),
   ]);
-  const reload = (next) => {
-    setHashParams({ ...hashParams(), ...next });
-    el.classList.add("busy");
-    render(el)
-      .catch((e) => mount(el, errorBox(e)))
-      .finally(() => el.classList.remove("busy"));
-  };
+  const reload = reloader(el, render, (next) => ({ ...hashParams(), ...next }));
   const monthInput = h("input", { type: "month", value: month, class: "month" });
   monthInput.addEventListener("change", () => monthInput.value && reload({ ...range, month: monthInput.value }));
   mount(

@@ -2,7 +2,7 @@
 
 import { api, qs } from "../api.js";
 import { t } from "../i18n.js";
-import { h, mount, panel, dateRange, lastDays, hashParams, setHashParams, errorBox } from "../ui.js";
+import { h, mount, panel, dateRange, lastDays, hashParams, setHashParams, reloader } from "../ui.js";
 import { cohortHeatmap } from "../charts.js";
 
 const DEFAULT_DAYS = "1,3,7,14,30";
@@ -17,13 +17,7 @@ export async function render(el) {
   const state = { ...range, days: days.join(",") };
   setHashParams(state);
   const data = await api(`/analytics/cohort${qs(state)}`);
-  const reload = (next) => {
-    setHashParams(next);
-    el.classList.add("busy");
-    render(el)
-      .catch((e) => mount(el, errorBox(e)))
-      .finally(() => el.classList.remove("busy"));
-  };
+  const reload = reloader(el, render);
   const daysInput = h("input", { type: "text", value: state.days, class: "days", size: 16 });
   daysInput.addEventListener("change", () => reload({ ...range, days: daysInput.value.replace(/\s+/g, "") }));
   mount(

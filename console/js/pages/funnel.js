@@ -3,7 +3,7 @@
 
 import { api, qs } from "../api.js";
 import { t } from "../i18n.js";
-import { h, mount, panel, table, num, pct, dateRange, lastDays, hashParams, setHashParams, errorBox } from "../ui.js";
+import { h, mount, panel, table, num, pct, dateRange, lastDays, hashParams, setHashParams, reloader } from "../ui.js";
 import { funnelChart } from "../charts.js";
 
 const DEFAULT_STEPS = ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"];
@@ -32,13 +32,7 @@ export async function render(el) {
   };
   setHashParams(state);
   const data = await api(`/analytics/funnel${qs(state)}`);
-  const reload = (next) => {
-    setHashParams(next);
-    el.classList.add("busy");
-    render(el)
-      .catch((e) => mount(el, errorBox(e)))
-      .finally(() => el.classList.remove("busy"));
-  };
+  const reload = reloader(el, render);
   mount(
     el,
     h("div", { class: "page-head" }, h("h1", {}, t("navFunnel")), dateRange(range, (r) => reload({ ...state, ...r }))),

@@ -4,7 +4,7 @@
 
 import { api, qs } from "../api.js";
 import { t } from "../i18n.js";
-import { h, mount, panel, table, num, yuan, yuanShort, pct, chip, profileLink, dateRange, lastDays, hashParams, setHashParams, errorBox } from "../ui.js";
+import { h, mount, panel, table, num, yuan, yuanShort, pct, chip, profileLink, dateRange, lastDays, hashParams, setHashParams, reloader } from "../ui.js";
 import { barChart } from "../charts.js";
 
 /** The segment expression of the high-risk band (the traits `report ltv --clv --save-traits` writes). */
@@ -20,13 +20,7 @@ export async function render(el) {
   const state = { ...range, ...filters };
   setHashParams(state);
   const data = await api(`/analytics/ltv${qs(state)}`);
-  const reload = (next) => {
-    setHashParams({ ...next, ...filters });
-    el.classList.add("busy");
-    render(el)
-      .catch((e) => mount(el, errorBox(e)))
-      .finally(() => el.classList.remove("busy"));
-  };
+  const reload = reloader(el, render, (next) => ({ ...next, ...filters }));
   mount(
     el,
     h(
