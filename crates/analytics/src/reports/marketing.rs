@@ -49,29 +49,31 @@ pub struct AttributionReport {
 }
 
 impl Reports {
-    /// Touches and orders of the filter's period (touches from `window_days` before it).
-    async fn touches_and_orders(
+    /// The filter's messages, and every touch from `window_days` before its period to its
+    /// end (messages handed to a provider, utm visits).
+    async fn touches(
         &self,
         f: &Filter,
         window_days: u32,
-    ) -> Result<(
-        Vec<crate::campaign::MessageFact>,
-        Vec<Touch>,
-        Vec<crate::kpi::OrderFact>,
-    )> {
+    ) -> Result<(Vec<crate::campaign::MessageFact>, Vec<Touch>)> {
         let p = f.period;
         let touch_from = p.from.saturating_sub(i64::from(window_days) * 86_400_000);
-        let (messages, mut touches, events, (orders, _)) = self
+        let (messages, mut touches, events) = self
             .store
             .read_with(move |c| {
                 let (m, t) = facts::messages(c, p, touch_from)?;
-                Ok((m, t, facts::event_touches(c, touch_from, p.to)?, load::orders(c)?))
+                Ok((m, t, facts::event_touches(c, touch_from, p.to)?))
             })
             .await?;
         touches.extend(events);
         let messages = messages.into_iter().filter(|m| f.user(&m.user)).collect();
-        let orders = orders.into_iter().filter(|o| f.user(&o.user)).collect();
-        Ok((messages, touches, orders))
+        Ok((messages, touches))
+    }
+
+    /// Every order of the filter's users.
+    async fn orders(&self, f: &Filter) -> Result<Vec<crate::kpi::OrderFact>> {
+        let (orders, _) = self.store.read_with(load::orders).await?;
+        Ok(orders.into_iter().filter(|o| f.user(&o.user)).collect())
     }
 
     /// For the user-level reports (cohort, funnel, LTV, CLV): the filter with its
@@ -83,7 +85,7 @@ impl Reports {
         if f.campaign.is_none() && f.channel.is_none() {
             return Ok(f.clone());
         }
-        let (_, touches, _) = self.touches_and_orders(f, 0).await?;
+        let (_, touches) = self.touches(f, 0).await?;
         let users: std::collections::HashSet<String> = touches
             .iter()
             .filter(|t| f.period.contains(t.at) && f.campaign_row(&t.campaign, &t.channel) && f.user(&t.user))
@@ -106,7 +108,7 @@ impl Reports {
         visits: Vec<(String, i64)>,
     ) -> Result<(Vec<crate::kpi::OrderFact>, Vec<(String, i64)>)> {
         let a = &self.config.attribution;
-        let (_, touches, _) = self.touches_and_orders(f, a.window_days).await?;
+        let (_, touches) = self.touches(f, a.window_days).await?;
         let index = crate::attribution::TouchIndex::new(&touches);
         let window_ms = i64::from(a.window_days) * 86_400_000;
         let orders = orders
@@ -133,7 +135,8 @@ impl Reports {
     /// attribution model and window.
     pub async fn campaigns(&self, f: &Filter) -> Result<Vec<CampaignRow>> {
         let a = &self.config.attribution;
-        let (messages, touches, orders) = self.touches_and_orders(f, a.window_days).await?;
+        let (messages, touches) = self.touches(f, a.window_days).await?;
+        let orders = self.orders(f).await?;
         let (p, point) = (f.period, self.config.point_value_fen);
         let (costs, status) = self
             .store
@@ -167,7 +170,8 @@ impl Reports {
 
     /// Revenue credited per campaign under `model` and `window_days`.
     pub async fn attribution(&self, f: &Filter, model: Model, window_days: u32) -> Result<AttributionReport> {
-        let (_, touches, orders) = self.touches_and_orders(f, window_days).await?;
+        let (_, touches) = self.touches(f, window_days).await?;
+        let orders = self.orders(f).await?;
         let credits = attribute(&orders, &touches, model, window_days, f.period);
         let mut rows: Vec<AttributionRow> = credits
             .into_iter()

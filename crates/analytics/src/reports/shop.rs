@@ -193,6 +193,13 @@ impl Reports {
         visits: &[(String, i64)],
         p: Period,
     ) -> Vec<DailyRow> {
+        // Each day's KPIs read only the period's orders, not the whole history again.
+        let orders: Vec<OrderFact> = orders
+            .iter()
+            .filter(|o| p.contains(o.placed_at))
+            .cloned()
+            .collect();
+        let orders = orders.as_slice();
         let mut visitors: BTreeMap<NaiveDate, HashSet<&str>> = BTreeMap::new();
         for (u, ts) in visits {
             visitors.entry(self.day_of(*ts)).or_default().insert(u);
