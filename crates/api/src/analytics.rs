@@ -73,15 +73,10 @@ fn today(s: &AppState) -> NaiveDate {
 /// The filter of `q`: its period (default the 30 days ending today), segment members,
 /// channel and campaign.
 fn filter(s: &AppState, q: &AnalyticsQuery) -> Result<Filter, ApiError> {
-    let to = match &q.to {
-        Some(t) => day(t, "to")?,
-        None => today(s),
-    };
-    let from = match &q.from {
-        Some(f) => day(f, "from")?,
-        None => to - chrono::Duration::days(29),
-    };
-    let mut f = Filter::period(s.reports.days(from, to)?);
+    let to = q.to.as_deref().map(|t| day(t, "to")).transpose()?;
+    let from = q.from.as_deref().map(|f| day(f, "from")).transpose()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut f = Filter::period(s.reports.days_or_recent(from, to, now)?);
     if let Some(name) = &q.segment {
         f.users = Some(Arc::new(s.audience.segment_user_ids(name)?));
     }

@@ -34,15 +34,9 @@ fn report_error(e: flywheel_analytics::reports::Error) -> anyhow::Error {
 /// The filter of `scope`: `--from`/`--to` (default the 30 days ending today) and the
 /// members of `--segment`.
 async fn filter(reports: &Reports, scope: &ReportScope, settings: &Settings) -> Result<Filter> {
-    let to = match &scope.to {
-        Some(t) => day(t, "to")?,
-        None => reports.day_of(now()),
-    };
-    let from = match &scope.from {
-        Some(f) => day(f, "from")?,
-        None => to - chrono::Duration::days(29),
-    };
-    let mut f = Filter::period(reports.days(from, to).map_err(report_error)?);
+    let to = scope.to.as_deref().map(|t| day(t, "to")).transpose()?;
+    let from = scope.from.as_deref().map(|f| day(f, "from")).transpose()?;
+    let mut f = Filter::period(reports.days_or_recent(from, to, now()).map_err(report_error)?);
     if let Some(name) = &scope.segment {
         let audience = crate::serve::open_audience(reports.store(), settings.audience.clone()).await?;
         let ids = audience

@@ -119,6 +119,14 @@ impl Reports {
             .date_naive()
     }
 
+    /// The period a report covers when asked for days `from`..=`to`: `to` defaults to the
+    /// shop-local day of `now`, `from` to 29 days before `to` (30 days in all).
+    pub fn days_or_recent(&self, from: Option<NaiveDate>, to: Option<NaiveDate>, now: i64) -> Result<Period> {
+        let to = to.unwrap_or_else(|| self.day_of(now));
+        let from = from.unwrap_or(to - chrono::Duration::days(29));
+        self.days(from, to)
+    }
+
     /// The period from the start of shop-local day `from` to the end of `to`.
     pub fn days(&self, from: NaiveDate, to: NaiveDate) -> Result<Period> {
         if to < from {
