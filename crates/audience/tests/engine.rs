@@ -120,7 +120,7 @@ impl Shop {
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("flywheel-audience-{}-{name}", std::process::id()))
+    flywheel_store::testing::fresh_dir(&format!("flywheel-audience-{}-{name}", std::process::id()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

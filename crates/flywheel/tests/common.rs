@@ -37,7 +37,7 @@ impl Site {
             COUNTER.fetch_add(1, Ordering::Relaxed),
             name
         );
-        let data_dir = std::env::temp_dir().join(format!("flywheel-e2e-{id}"));
+        let data_dir = flywheel_store::testing::fresh_dir(&format!("flywheel-e2e-{id}"));
         let store = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {

@@ -102,6 +102,10 @@ fn flash_sale_redis() {
         eprintln!("SKIPPED redis backend: nothing on 127.0.0.1:6379");
         return;
     }
-    let id = format!("s-redis-{}", std::process::id());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let id = format!("s-redis-{}-{nanos}", std::process::id());
     sale_run(&site.serve(&["--redis", "redis://127.0.0.1:6379"]), &id);
 }

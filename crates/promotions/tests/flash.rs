@@ -43,7 +43,7 @@ fn sale(id: &str, stock: i64) -> FlashSale {
 
 /// 1,000 buyers, each trying for 1 unit at once, on 100 units: exactly 100 orders.
 async fn crowd<B: StockBackend>(backend: Arc<B>, name: &str) {
-    let dir = std::env::temp_dir().join(format!("flywheel-flash-{}", unique(name)));
+    let dir = flywheel_store::testing::fresh_dir(&format!("flywheel-flash-{}", unique(name)));
     let clock = Arc::new(FixedClock::new(from_millis(t0() + 1000)));
     let sales = Arc::new(
         FlashSales::open(sqlite(&dir).await, backend.clone(), clock.clone())

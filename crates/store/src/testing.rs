@@ -10,10 +10,15 @@ use crate::{Store, StoreConfig, Synchronous};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A name unique to this process and call, prefixed `t<pid>_` (scripts/test drops such schemas).
+/// A name unique to this process and call, prefixed `t<pid>_` (scripts/test drops such
+/// schemas). Process ids come back in later runs, and Redis keys and temporary
+/// directories outlive a run, so the clock's low bits are part of the name too.
 pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     format!(
-        "t{}_{}_{name}",
+        "t{}_{}_{nanos:x}_{name}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
@@ -21,8 +26,21 @@ pub fn unique(name: &str) -> String {
 
 /// A fresh SQLite store in a new temporary directory.
 pub async fn sqlite(name: &str) -> Store {
-    let dir = std::env::temp_dir().join(format!("flywheel-{}", unique(name)));
+    let dir = fresh_dir(&format!("flywheel-{}", unique(name)));
     open(StoreConfig::from_url(None, &dir, Synchronous::Normal)).await
+}
+
+/// An empty directory `name` under the system temporary directory. Names built from a
+/// process id come back when the id is reused, so whatever an earlier, dead process left
+/// under the same name is removed first (a live process never shares our id).
+pub fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(name);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("clearing the stale test directory {}: {e}", dir.display()),
+    }
+    dir
 }
 
 async fn open(config: crate::Result<StoreConfig>) -> Store {

@@ -23,8 +23,16 @@ fn unique(name: &str) -> String {
     )
 }
 
-async fn sqlite(name: &str) -> Store {
+/// An empty temporary directory: a process id comes back in a later run, so whatever a
+/// dead process left under the same name is removed first.
+fn fresh_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("flywheel-store-{}", unique(name)));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+async fn sqlite(name: &str) -> Store {
+    let dir = fresh_dir(name);
     let cfg = StoreConfig::from_url(None, &dir, Synchronous::Normal).unwrap();
     Store::open(cfg).await.unwrap()
 }
@@ -424,7 +432,7 @@ backend_test!(keys, write_keys_authenticate_until_revoked);
 /// each writer's identity cache must notice the other's merges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_writers_in_two_processes_see_each_others_merges() {
-    let dir = std::env::temp_dir().join(format!("flywheel-store-{}", unique("two_writers")));
+    let dir = fresh_dir("two_writers");
     let open = || async {
         Store::open(StoreConfig::from_url(None, &dir, Synchronous::Normal).unwrap())
             .await
@@ -476,7 +484,7 @@ async fn sqlite_writers_in_two_processes_see_each_others_merges() {
 #[test]
 fn sqlite_concurrent_first_opens_wait_for_each_other() {
     for round in 0..20 {
-        let dir = std::env::temp_dir().join(format!("flywheel-store-{}", unique(&format!("race{round}"))));
+        let dir = fresh_dir(&format!("race{round}"));
         let opts = flywheel_store::sqlite::SqliteOptions {
             path: dir.join("flywheel.db"),
             synchronous: Synchronous::Normal,
