@@ -248,9 +248,14 @@ pub fn last_alert(conn: &mut dyn Conn, campaign: &str, rule: &str) -> Result<Opt
         .flatten())
 }
 
-/// Records an alert and its audit entry (actor `guardrail`); call it inside one write
-/// transaction so both land or neither.
+/// Records a guardrail alert and its audit entry (actor `guardrail`); call it inside one
+/// write transaction so both land or neither.
 pub fn record_alert(c: &mut dyn Conn, a: &Alert) -> Result<()> {
+    record_alert_by(c, "guardrail", a)
+}
+
+/// Records an alert and its audit entry by `actor` (`guardrail`, `benchmark`).
+pub fn record_alert_by(c: &mut dyn Conn, actor: &str, a: &Alert) -> Result<()> {
     {
         c.execute(
             "INSERT INTO campaign_alerts (at, campaign, rule, detail, action) VALUES ($1, $2, $3, $4, $5)",
@@ -263,9 +268,10 @@ pub fn record_alert(c: &mut dyn Conn, a: &Alert) -> Result<()> {
             ],
         )?;
         c.execute(
-            "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, 'guardrail', $2, $3, $4)",
+            "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
             &[
                 Param::I64(a.at),
+                Param::Text(actor),
                 Param::Text(&a.action),
                 Param::Text(&a.campaign),
                 Param::Text(&format!("{}: {}", a.rule, a.detail)),
@@ -282,14 +288,28 @@ pub fn alerts(conn: &mut dyn Conn, limit: i64) -> Result<Vec<Alert>> {
         &[Param::I64(limit)],
     )?
     .iter()
-    .map(|r| {
-        Ok(Alert {
-            at: r.i64(0)?,
-            campaign: r.text(1)?,
-            rule: r.text(2)?,
-            detail: r.text(3)?,
-            action: r.text(4)?,
-        })
-    })
+    .map(alert_of)
     .collect()
+}
+
+/// The alerts raised in `period`, oldest first.
+pub fn alerts_in(conn: &mut dyn Conn, period: Period) -> Result<Vec<Alert>> {
+    conn.query(
+        "SELECT at, campaign, rule, detail, action FROM campaign_alerts WHERE at >= $1 AND at < $2 ORDER BY at, id",
+        &[Param::I64(period.from), Param::I64(period.to)],
+    )?
+    .iter()
+    .map(alert_of)
+    .collect()
+}
+
+/// An alert from a row of `at, campaign, rule, detail, action`.
+fn alert_of(r: &flywheel_store::conn::Row) -> Result<Alert> {
+    Ok(Alert {
+        at: r.i64(0)?,
+        campaign: r.text(1)?,
+        rule: r.text(2)?,
+        detail: r.text(3)?,
+        action: r.text(4)?,
+    })
 }

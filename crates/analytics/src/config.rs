@@ -171,6 +171,93 @@ impl Default for ClvConfig {
     }
 }
 
+/// Scheduled reviews (R10.5: "定期(如每周或每月)召開營銷復盤會議", implemented as
+/// scheduled weekly and monthly reports).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// Write a review of every shop-local week (Monday to Sunday).
+    pub weekly: bool,
+    /// Write a review of every calendar month.
+    pub monthly: bool,
+    /// Shop-local hour of the day after a period ends from which its review is written,
+    /// so late events are in [SUGGESTED DEFAULT] 8 (before a Monday-morning meeting).
+    pub at_hour: u32,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig {
+            weekly: true,
+            monthly: true,
+            at_hour: 8,
+        }
+    }
+}
+
+/// A metric a benchmark can hold the shop to (R10.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BenchmarkMetric {
+    /// 次日留存: D1 retention.
+    D1Retention,
+    /// 7日留存: D7 retention.
+    D7Retention,
+    /// 30日留存: D30 retention.
+    D30Retention,
+    /// 復購率.
+    RepurchaseRate,
+    /// Visitor→buyer conversion.
+    Conversion,
+    /// Churn rate; the one metric where being above the benchmark is the miss.
+    ChurnRate,
+}
+
+impl BenchmarkMetric {
+    /// The name used in settings and reports (`d1_retention`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BenchmarkMetric::D1Retention => "d1_retention",
+            BenchmarkMetric::D7Retention => "d7_retention",
+            BenchmarkMetric::D30Retention => "d30_retention",
+            BenchmarkMetric::RepurchaseRate => "repurchase_rate",
+            BenchmarkMetric::Conversion => "conversion",
+            BenchmarkMetric::ChurnRate => "churn_rate",
+        }
+    }
+
+    /// Whether a higher value is better (all but churn).
+    pub fn higher_is_better(self) -> bool {
+        self != BenchmarkMetric::ChurnRate
+    }
+}
+
+/// A benchmark (R10.6: "用戶留存率低于行業平均水平"): the metric, the value to hold it to
+/// (a fraction: 0.35 is 35 %), and a name for alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchmarkConfig {
+    /// Shown name, e.g. `行業平均次日留存`.
+    pub name: String,
+    /// The metric.
+    pub metric: BenchmarkMetric,
+    /// The benchmark value.
+    pub value: f64,
+}
+
+/// Where reviews and alerts are sent besides the store and the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Email recipients, sent through the `[journeys.email]` SMTP relay.
+    pub email: Vec<String>,
+    /// An http(s) URL that receives each review and alert as a signed JSON POST (the
+    /// journeys' webhook signature, `X-Flywheel-Signature`).
+    pub webhook: Option<String>,
+    /// The webhook's signing secret.
+    pub webhook_secret: String,
+}
+
 /// `[analytics]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -191,6 +278,12 @@ pub struct AnalyticsConfig {
     pub goals: Vec<GoalConfig>,
     /// Predictive CLV.
     pub clv: ClvConfig,
+    /// Scheduled weekly and monthly reviews (R10.5).
+    pub reviews: ReviewConfig,
+    /// Benchmarks the reviews check, alerting on a miss (R10.6); none by default.
+    pub benchmarks: Vec<BenchmarkConfig>,
+    /// Where reviews and alerts are sent.
+    pub notify: NotifyConfig,
 }
 
 impl Default for AnalyticsConfig {
@@ -244,6 +337,9 @@ impl Default for AnalyticsConfig {
                 },
             ],
             clv: ClvConfig::default(),
+            reviews: ReviewConfig::default(),
+            benchmarks: Vec::new(),
+            notify: NotifyConfig::default(),
         }
     }
 }

@@ -15,6 +15,8 @@
 //! - [`guardrail`]: auto-pause rules (R11.4, F21, F22).
 //! - [`channel`]: monthly channel ROI and budget reallocation (R11.2).
 //! - [`uplift`]: a journey against its holdout, with a 95 % interval.
+//! - [`review`]: scheduled weekly and monthly reviews (R10.5) and benchmark checks
+//!   (R10.6).
 //! - [`config`]: `[analytics]` settings.
 //! - [`reports`]: the reports the CLI and the HTTP API serve.
 //! - [`clv`]: predictive CLV — BG/NBD P(alive) and expected purchases, Gamma-Gamma spend,
@@ -41,6 +43,7 @@ pub mod ltv;
 pub mod ratio;
 pub mod reports;
 pub mod retention;
+pub mod review;
 pub mod uplift;
 
 pub use kpi::{kpis, Kpis, OrderFact, Period};

@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::NaiveDate;
 use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::Model;
 use flywheel_analytics::reports::{Error as ReportError, Filter};
+use flywheel_analytics::review::Cadence;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -57,8 +58,12 @@ pub struct AnalyticsQuery {
     window_days: Option<u32>,
     /// Uplift: the journey.
     journey: Option<String>,
-    /// Alerts: how many (default 100).
+    /// Alerts, reviews: how many (default 100, 50).
     limit: Option<i64>,
+    /// Review: `weekly` or `monthly` (default weekly).
+    cadence: Option<String>,
+    /// Review: a day of the period, `YYYY-MM-DD` (default the last complete period).
+    day: Option<String>,
 }
 
 fn day(text: &str, what: &str) -> Result<NaiveDate, ApiError> {
@@ -244,6 +249,54 @@ pub async fn alerts(
     s.admin.check(&h)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(json!({ "alerts": s.reports.alerts(limit).await? })))
+}
+
+/// `GET /api/v1/analytics/review`: the weekly or monthly review (R10.5) of the period
+/// containing `day`, computed now (stored reviews: `/api/v1/analytics/reviews`).
+pub async fn review(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let cadence: Cadence = q
+        .cadence
+        .as_deref()
+        .unwrap_or("weekly")
+        .parse()
+        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+    let on = match &q.day {
+        Some(d) => day(d, "day")?,
+        None => cadence.last_complete(today(&s)).0,
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    Ok(Json(
+        json!({ "review": s.reports.review(cadence, on, now).await? }),
+    ))
+}
+
+/// `GET /api/v1/analytics/reviews`: the stored reviews, newest period first.
+pub async fn reviews(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    Ok(Json(json!({ "reviews": s.reports.reviews(limit).await? })))
+}
+
+/// `GET /api/v1/analytics/reviews/{id}`: one stored review as it was written.
+pub async fn stored_review(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    match s.reports.stored_review(id).await? {
+        Some((entry, review)) => Ok(Json(json!({ "entry": entry, "review": review }))),
+        None => Err(ApiError::not_found(format!("review {id}"))),
+    }
 }
 
 /// One funnel step as the API answers it.

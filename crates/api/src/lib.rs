@@ -337,6 +337,13 @@ fn routes() -> Vec<Route> {
         ("get", "/api/v1/analytics/uplift", get(analytics::uplift)),
         ("get", "/api/v1/analytics/goals", get(analytics::goals)),
         ("get", "/api/v1/analytics/alerts", get(analytics::alerts)),
+        ("get", "/api/v1/analytics/review", get(analytics::review)),
+        ("get", "/api/v1/analytics/reviews", get(analytics::reviews)),
+        (
+            "get",
+            "/api/v1/analytics/reviews/{id}",
+            get(analytics::stored_review),
+        ),
         (
             "post",
             "/api/v1/analytics/spend",

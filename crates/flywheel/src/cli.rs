@@ -356,7 +356,37 @@ pub enum ReportCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
-    /// Guardrail alerts, newest first.
+    /// A weekly or monthly review (R10.5): KPIs against the period before, retention
+    /// observed in the period, campaigns, channels, goals, benchmarks (R10.6) and the
+    /// alerts raised. The server writes one when each period ends (`[analytics.reviews]`).
+    Review {
+        /// `weekly` (Monday to Sunday) or `monthly`.
+        #[arg(long, default_value = "weekly")]
+        cadence: String,
+        /// A day of the period (YYYY-MM-DD). [default: the last complete period]
+        #[arg(long)]
+        day: Option<String>,
+        /// Store the review and raise its benchmark alerts, as the server does when one
+        /// is due; a period already reviewed is left as it is.
+        #[arg(long)]
+        save: bool,
+        /// Store it (as --save) and send it through `[analytics.notify]`.
+        #[arg(long)]
+        send: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// The stored reviews, newest period first.
+    Reviews {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Guardrail and benchmark alerts, newest first.
     Alerts {
         /// At most this many.
         #[arg(long, default_value_t = 50)]

@@ -19,7 +19,10 @@ const BATCH: usize = 100;
 const SENDERS: usize = 4;
 
 /// Runs the demo.
-pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result<()> {
+pub async fn run(args: DemoArgs, mut settings: Settings, file: FileConfig) -> Result<()> {
+    if settings.analytics.benchmarks.is_empty() {
+        settings.analytics.benchmarks = demo_benchmarks();
+    }
     let server_settings = config::server(&args.serve, &file).map_err(|e| BadInput(format!("{e:#}")))?;
     let end = match &args.end {
         Some(d) => {
@@ -31,7 +34,12 @@ pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result
     };
     let store = commands::open_store(&settings).await?;
     let admin = serve::admin_token(&store, args.serve.admin_token.as_deref(), &settings.data_dir).await?;
-    let server = serve::start(store.clone(), admin, &server_settings, &settings).await?;
+    // The demo writes its reviews itself once the shop is generated; the server's review
+    // loop would otherwise review the empty shop at once.
+    let mut serving = settings.clone();
+    serving.analytics.reviews.weekly = false;
+    serving.analytics.reviews.monthly = false;
+    let server = serve::start(store.clone(), admin, &server_settings, &serving).await?;
     let (_, secret) = store.create_write_key("demo".into()).await?;
 
     let opts = DemoOptions {
@@ -89,6 +97,8 @@ pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result
     for a in crate::guard::enforce(&reports, &journeys, end.timestamp_millis()).await? {
         eprintln!("guardrail: {} {} ({})", a.campaign, a.action, a.detail);
     }
+    let written = write_reviews(&reports, end.timestamp_millis()).await?;
+    eprintln!("wrote {written} weekly and monthly reviews (flywheel report reviews)");
     let token_at = match args.serve.admin_token.as_deref().filter(|t| !t.is_empty()) {
         Some(_) => "the --admin-token value".to_string(),
         None => format!("{}/admin_token", settings.data_dir.display()),
@@ -101,6 +111,45 @@ pub async fn run(args: DemoArgs, settings: Settings, file: FileConfig) -> Result
         return server.shutdown().await;
     }
     server.run_until_signal().await
+}
+
+/// Example benchmarks (R10.6) the demo's reviews check when none are configured; the
+/// values are illustrations, not published industry averages.
+fn demo_benchmarks() -> Vec<flywheel_analytics::config::BenchmarkConfig> {
+    use flywheel_analytics::config::{BenchmarkConfig, BenchmarkMetric};
+    [
+        ("示例基準 次日留存 5%", BenchmarkMetric::D1Retention, 0.05),
+        ("示例基準 復購率 10%", BenchmarkMetric::RepurchaseRate, 0.10),
+        ("示例基準 流失率 ≤ 20%", BenchmarkMetric::ChurnRate, 0.20),
+    ]
+    .into_iter()
+    .map(|(name, metric, value)| BenchmarkConfig {
+        name: name.into(),
+        metric,
+        value,
+    })
+    .collect()
+}
+
+/// Writes the reviews of the last four weeks and three months before `end` (R10.5), each
+/// as the server would have written it when it fell due (`at_hour` on the day after the
+/// period, or `end` if sooner); returns how many were written.
+async fn write_reviews(reports: &flywheel_analytics::reports::Reports, end: i64) -> Result<usize> {
+    use flywheel_analytics::review::Cadence;
+    let today = reports.day_of(end);
+    let at_hour = i64::from(reports.config().reviews.at_hour);
+    let mut written = 0;
+    for (cadence, count) in [(Cadence::Weekly, 4), (Cadence::Monthly, 3)] {
+        let mut day = today;
+        for _ in 0..count {
+            let (from, to) = cadence.last_complete(day);
+            let due = reports.day_start(to + chrono::Duration::days(1)) + at_hour * 3_600_000;
+            let review = reports.review(cadence, from, due.min(end)).await?;
+            written += usize::from(reports.save_review(&review).await?.is_some());
+            day = from;
+        }
+    }
+    Ok(written)
 }
 
 /// Posts `messages` in batches from several threads; returns how many were accepted.

@@ -14,10 +14,13 @@ mod growth_cmd;
 mod guard;
 mod hooks;
 mod journey_cmd;
+mod notify;
 mod output;
 mod price_cmd;
 mod report_cmd;
+mod review;
 mod serve;
+mod tables;
 
 use std::process::ExitCode;
 

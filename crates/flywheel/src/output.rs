@@ -15,31 +15,37 @@ pub fn print(format: OutputFormat, headers: &[&str], rows: &[Vec<String>], json:
                 println!("{}", r.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
             }
         }
-        OutputFormat::Table => {
-            let mut widths: Vec<usize> = headers.iter().map(|h| display_width(h)).collect();
-            for r in rows {
-                for (i, c) in r.iter().enumerate() {
-                    if let Some(w) = widths.get_mut(i) {
-                        *w = (*w).max(display_width(c));
-                    }
-                }
-            }
-            let line = |cells: Vec<&str>| {
-                cells
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(display_width(c)))))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-                    .trim_end()
-                    .to_string()
-            };
-            println!("{}", line(headers.to_vec()));
-            for r in rows {
-                println!("{}", line(r.iter().map(String::as_str).collect()));
+        OutputFormat::Table => print!("{}", table(headers, rows)),
+    }
+}
+
+/// `rows` under `headers` as an aligned plain-text table, one line each.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| display_width(h)).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(display_width(c));
             }
         }
     }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(display_width(c)))))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(headers.to_vec());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+        out.push('\n');
+    }
+    out
 }
 
 /// Terminal width of text: CJK characters take two columns.

@@ -8,11 +8,12 @@ use chrono::NaiveDate;
 use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::Model;
 use flywheel_analytics::reports::{Filter, Reports};
-use flywheel_analytics::Ratio;
+use flywheel_analytics::review::Cadence;
 use flywheel_core::Fen;
 
 use crate::cli::{OutputFormat, ReportCommand, ReportScope, SpendArgs};
 use crate::config::Settings;
+use crate::tables::{self, fen};
 use crate::{commands, output, BadInput};
 
 fn day(text: &str, flag: &str) -> Result<NaiveDate> {
@@ -47,14 +48,6 @@ async fn filter(reports: &Reports, scope: &ReportScope, settings: &Settings) -> 
     f.channel.clone_from(&scope.channel);
     f.campaign.clone_from(&scope.campaign);
     Ok(f)
-}
-
-fn fen(f: i64) -> String {
-    Fen(f).to_yuan_string()
-}
-
-fn opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".into(), |v| format!("{v:.2}"))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
@@ -246,49 +239,11 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
         ReportCommand::Campaign { scope } => {
             let f = filter(&reports, &scope, &settings).await?;
             let rows = reports.campaigns(&f).await.map_err(report_error)?;
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.campaign.clone(),
-                        r.channel.clone(),
-                        r.status.clone(),
-                        r.sent.to_string(),
-                        r.delivered.to_string(),
-                        r.open_rate.to_string(),
-                        r.ctr.to_string(),
-                        r.cvr.to_string(),
-                        fen(r.revenue),
-                        fen(r.spend),
-                        fen(r.true_cost),
-                        r.cpa.map_or_else(|| "n/a".into(), fen),
-                        opt(r.roi),
-                        opt(r.roas),
-                        opt(r.profit_roi),
-                    ]
-                })
-                .collect();
-            let headers = [
-                "campaign",
-                "channel",
-                "status",
-                "sent",
-                "delivered",
-                "open rate",
-                "CTR",
-                "CVR",
-                "revenue (元)",
-                "spend (元)",
-                "true cost (元)",
-                "CPA (元)",
-                "ROI",
-                "ROAS",
-                "profit ROI",
-            ];
+            let t = tables::campaigns(&rows);
             output::print(
                 scope.format,
-                &headers,
-                &table,
+                &t.headers,
+                &t.rows,
                 &serde_json::json!({ "rows": rows }),
             );
         }
@@ -296,31 +251,8 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
             let month = month.unwrap_or_else(|| reports.day_of(now()).format("%Y-%m").to_string());
             let f = Filter::period(flywheel_analytics::Period { from: 0, to: 0 });
             let r = reports.channels(&month, &f).await.map_err(report_error)?;
-            let rows: Vec<Vec<String>> = r
-                .rows
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.channel.clone(),
-                        format!("{:?}", c.kind).to_lowercase(),
-                        fen(c.spend),
-                        fen(c.revenue),
-                        opt(c.roi),
-                        fen(c.budget),
-                        fen(c.suggested_budget),
-                    ]
-                })
-                .collect();
-            let headers = [
-                "channel",
-                "kind",
-                "spend (元)",
-                "revenue (元)",
-                "ROI",
-                "budget (元)",
-                "suggested (元)",
-            ];
-            output::print(format, &headers, &rows, &json(&r)?);
+            let t = tables::channels(&r.rows);
+            output::print(format, &t.headers, &t.rows, &json(&r)?);
         }
         ReportCommand::Attribution {
             scope,
@@ -391,43 +323,90 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
         }
         ReportCommand::Goals { format } => {
             let goals = reports.goals(now()).await.map_err(report_error)?;
-            let rows: Vec<Vec<String>> = goals
+            let t = tables::goals(&goals);
+            output::print(
+                format,
+                &t.headers,
+                &t.rows,
+                &serde_json::json!({ "goals": goals }),
+            );
+        }
+        ReportCommand::Review {
+            cadence,
+            day: on,
+            save,
+            send,
+            format,
+        } => {
+            let cadence: Cadence = cadence.parse().map_err(BadInput)?;
+            let at = now();
+            let on = match on {
+                Some(d) => day(&d, "day")?,
+                None => cadence.last_complete(reports.day_of(at)).0,
+            };
+            let review = reports.review(cadence, on, at).await.map_err(report_error)?;
+            if save || send {
+                let notifier = crate::notify::Notifier::new(&settings)?;
+                match reports.save_review(&review).await.map_err(report_error)? {
+                    Some(id) => {
+                        eprintln!("saved review {id}");
+                        if send {
+                            let delivery = crate::review::send(&reports, &notifier, id, &review).await?;
+                            eprintln!("{delivery}");
+                        }
+                    }
+                    None => eprintln!(
+                        "the {} review of {} – {} was already saved; not saved again",
+                        cadence.as_str(),
+                        review.from,
+                        review.to
+                    ),
+                }
+            }
+            match format {
+                OutputFormat::Table => print!("{}", crate::review::text(&review)),
+                _ => {
+                    let sections = crate::review::sections(&review);
+                    let (_, kpis) = &sections[0];
+                    output::print(format, &kpis.headers, &kpis.rows, &json(&review)?);
+                }
+            }
+        }
+        ReportCommand::Reviews { limit, format } => {
+            let list = reports
+                .reviews(limit.clamp(1, 10_000))
+                .await
+                .map_err(report_error)?;
+            let rows: Vec<Vec<String>> = list
                 .iter()
-                .map(|g| {
+                .map(|r| {
                     vec![
-                        g.name.clone(),
-                        g.quarter.clone(),
-                        Ratio::Value(g.target).to_string(),
-                        g.current.map_or(Ratio::NotApplicable, Ratio::Value).to_string(),
-                        g.progress.map_or(Ratio::NotApplicable, Ratio::Value).to_string(),
-                        if g.met { "yes" } else { "no" }.into(),
+                        r.id.to_string(),
+                        r.cadence.clone(),
+                        r.from.clone(),
+                        r.to.clone(),
+                        flywheel_core::time::from_millis(r.created_at).to_rfc3339(),
+                        r.delivery.clone().unwrap_or_else(|| "-".into()),
                     ]
                 })
                 .collect();
-            let headers = ["goal", "quarter", "target", "current", "progress", "met"];
-            output::print(format, &headers, &rows, &serde_json::json!({ "goals": goals }));
+            output::print(
+                format,
+                &["id", "cadence", "from", "to", "written", "delivery"],
+                &rows,
+                &serde_json::json!({ "reviews": list }),
+            );
         }
         ReportCommand::Alerts { limit, format } => {
             let alerts = reports
                 .alerts(limit.clamp(1, 10_000))
                 .await
                 .map_err(report_error)?;
-            let rows: Vec<Vec<String>> = alerts
-                .iter()
-                .map(|a| {
-                    vec![
-                        flywheel_core::time::from_millis(a.at).to_rfc3339(),
-                        a.campaign.clone(),
-                        a.rule.clone(),
-                        a.action.clone(),
-                        a.detail.clone(),
-                    ]
-                })
-                .collect();
+            let t = tables::alerts(&alerts);
             output::print(
                 format,
-                &["at", "campaign", "rule", "action", "detail"],
-                &rows,
+                &t.headers,
+                &t.rows,
                 &serde_json::json!({ "alerts": alerts }),
             );
         }

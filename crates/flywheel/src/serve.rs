@@ -290,8 +290,13 @@ pub fn reports_of(store: &Store, settings: &Settings) -> flywheel_analytics::rep
 }
 
 /// Checks running campaigns every `[analytics.guardrail] interval_secs` and pauses a
-/// journey whose campaign trips a guardrail (R11.4), with an alert and an audit entry.
-fn spawn_guardrails(reports: flywheel_analytics::reports::Reports, journeys: flywheel_journeys::Engine) {
+/// journey whose campaign trips a guardrail (R11.4), with an alert and an audit entry;
+/// each alert is also sent through `[analytics.notify]`.
+fn spawn_guardrails(
+    reports: flywheel_analytics::reports::Reports,
+    journeys: flywheel_journeys::Engine,
+    notifier: crate::notify::Notifier,
+) {
     let g = reports.config().guardrail.clone();
     if !g.enabled {
         return;
@@ -302,8 +307,33 @@ fn spawn_guardrails(reports: flywheel_analytics::reports::Reports, journeys: fly
         loop {
             tick.tick().await;
             let now = chrono::Utc::now().timestamp_millis();
-            if let Err(e) = crate::guard::enforce(&reports, &journeys, now).await {
-                tracing::warn!(error = %e, "guardrail check failed");
+            match crate::guard::enforce(&reports, &journeys, now).await {
+                Ok(alerts) => {
+                    for a in alerts {
+                        notifier.alert(&a).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "guardrail check failed"),
+            }
+        }
+    });
+}
+
+/// Looks every ten minutes for a weekly or monthly review that is due (R10.5,
+/// `[analytics.reviews]`), writes it with its benchmark alerts (R10.6) and sends it.
+fn spawn_reviews(reports: flywheel_analytics::reports::Reports, notifier: crate::notify::Notifier) {
+    let r = &reports.config().reviews;
+    if !r.weekly && !r.monthly {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = chrono::Utc::now().timestamp_millis();
+            if let Err(e) = crate::review::write_due(&reports, &notifier, now).await {
+                tracing::warn!(error = %e, "writing the due reviews failed");
             }
         }
     });
@@ -354,7 +384,9 @@ pub async fn start(
     .await?;
     let _ = journey_hook.0.set(journeys.clone());
     let reports = reports_of(&store, settings);
-    spawn_guardrails(reports.clone(), journeys.clone());
+    let notifier = crate::notify::Notifier::new(settings)?;
+    spawn_guardrails(reports.clone(), journeys.clone(), notifier.clone());
+    spawn_reviews(reports.clone(), notifier);
     crate::clv_traits::spawn(
         reports.clone(),
         pipeline.clone(),

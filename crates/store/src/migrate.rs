@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_012_campaign_touches.sql"),
         include_str!("migrations/postgres_012_campaign_touches.sql"),
     ),
+    (
+        13,
+        include_str!("migrations/sqlite_013_reviews.sql"),
+        include_str!("migrations/postgres_013_reviews.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

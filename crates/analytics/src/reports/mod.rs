@@ -5,6 +5,7 @@
 mod clv;
 mod funnel;
 mod marketing;
+mod review;
 mod shop;
 
 use std::collections::HashSet;
@@ -19,6 +20,7 @@ use crate::kpi::Period;
 
 pub use clv::{Band, ClvReport, CustomerPrediction};
 pub use marketing::{AttributionReport, AttributionRow, ChannelReport};
+pub use review::{Review, ReviewEntry};
 pub use shop::{DailyRow, GoalProgress, KpiReport, LtvReport};
 
 /// What can go wrong producing a report.

@@ -1,0 +1,142 @@
+//! Sending reviews (R10.5) and alerts (R11.4 guardrails, R10.6 benchmarks) to the people
+//! who act on them (`[analytics.notify]`): by email through the `[journeys.email]` SMTP
+//! relay, and as a signed JSON POST to a webhook (the journeys' signature scheme,
+//! `X-Flywheel-Signature`). Sends are blocking, so they run on the blocking pool.
+
+use std::sync::Arc;
+
+use flywheel_analytics::campaign_facts::Alert;
+use flywheel_analytics::reports::Review;
+use flywheel_channels::email::{EmailMessage, EmailOutcome, SmtpEmail};
+use flywheel_channels::webhook::{Outcome, RetryPolicy, WebhookProvider};
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::review::escape;
+use crate::BadInput;
+
+/// Where reviews and alerts go; empty when `[analytics.notify]` names nobody.
+#[derive(Clone, Default)]
+pub struct Notifier {
+    email: Option<Arc<SmtpEmail>>,
+    recipients: Vec<String>,
+    webhook: Option<Arc<WebhookProvider>>,
+}
+
+impl Notifier {
+    /// The notifier of `[analytics.notify]`. Email recipients without a `[journeys.email]`
+    /// relay, or a webhook that is not http(s), are setting errors.
+    pub fn new(settings: &Settings) -> Result<Notifier, BadInput> {
+        let n = &settings.analytics.notify;
+        let email = match (&settings.journeys.email, n.email.is_empty()) {
+            (_, true) => None,
+            (Some(smtp), false) => Some(Arc::new(
+                SmtpEmail::new(smtp).map_err(|e| BadInput(format!("[journeys.email]: {e}")))?,
+            )),
+            (None, false) => {
+                return Err(BadInput(
+                    "[analytics.notify] email needs an SMTP relay under [journeys.email]".into(),
+                ))
+            }
+        };
+        let webhook = n
+            .webhook
+            .as_deref()
+            .map(|url| {
+                WebhookProvider::new(url, n.webhook_secret.as_bytes(), RetryPolicy::default())
+                    .map(Arc::new)
+                    .map_err(|e| BadInput(format!("[analytics.notify] webhook: {e}")))
+            })
+            .transpose()?;
+        Ok(Notifier {
+            email,
+            recipients: n.email.clone(),
+            webhook,
+        })
+    }
+
+    /// Whether there is anywhere to send.
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none() && self.webhook.is_none()
+    }
+
+    /// Sends review `id`; returns what that came to, one clause per way
+    /// (`email: sent to 2 of 2`, `webhook: HTTP 200`), or `not sent` with nowhere to send.
+    pub async fn review(&self, id: i64, r: &Review) -> String {
+        let subject = crate::review::subject(r);
+        let body = json!({"type": "review", "id": id, "subject": subject, "review": r});
+        let text = crate::review::text(r);
+        let html = crate::review::html(r);
+        let message_id = format!("review{id}.{}@flywheel", r.cadence.as_str());
+        self.send("review", subject, text, html, message_id, body).await
+    }
+
+    /// Sends an alert; returns what that came to.
+    pub async fn alert(&self, a: &Alert) -> String {
+        let subject = format!("Flywheel alert: {} — {} ({})", a.campaign, a.rule, a.action);
+        let text = format!("{subject}\n\n{}\n", a.detail);
+        let html = format!("<p><b>{}</b></p><p>{}</p>", escape(&subject), escape(&a.detail));
+        let message_id = format!("alert{}.{}@flywheel", a.at, a.rule);
+        let body = json!({"type": "alert", "alert": a});
+        self.send("alert", subject, text, html, message_id, body).await
+    }
+
+    async fn send(
+        &self,
+        kind: &'static str,
+        subject: String,
+        text: String,
+        html: String,
+        message_id: String,
+        body: serde_json::Value,
+    ) -> String {
+        if self.is_empty() {
+            return "not sent".into();
+        }
+        let me = self.clone();
+        let sent = tokio::task::spawn_blocking(move || {
+            let mut parts = Vec::new();
+            if let Some(mailer) = &me.email {
+                let mut ok = 0;
+                let mut errors = Vec::new();
+                for to in &me.recipients {
+                    let msg = EmailMessage {
+                        to,
+                        subject: &subject,
+                        html: &html,
+                        text: &text,
+                        message_id: &message_id,
+                        unsubscribe_url: None,
+                        unsubscribe_mailto: None,
+                        headers: vec![("X-Flywheel-Report", kind.to_string())],
+                    };
+                    match mailer.send(&msg) {
+                        EmailOutcome::Delivered { .. } => ok += 1,
+                        EmailOutcome::Rejected { code, message } => {
+                            errors.push(format!("{to}: {code} {message}"))
+                        }
+                        EmailOutcome::Failed { error } => errors.push(format!("{to}: {error}")),
+                    }
+                }
+                let mut part = format!("email: sent to {ok} of {}", me.recipients.len());
+                if !errors.is_empty() {
+                    part.push_str(&format!(" ({})", errors.join("; ")));
+                }
+                parts.push(part);
+            }
+            if let Some(hook) = &me.webhook {
+                parts.push(match hook.send(&body, std::thread::sleep) {
+                    Outcome::Delivered { status, .. } => format!("webhook: HTTP {status}"),
+                    Outcome::Failed { attempts, error } => {
+                        format!("webhook: failed after {attempts} attempts ({error})")
+                    }
+                });
+            }
+            parts.join("; ")
+        })
+        .await;
+        let summary = sent.unwrap_or_else(|e| format!("sending failed: {e}"));
+        tracing::info!(%summary, "notification sent");
+        summary
+    }
+}

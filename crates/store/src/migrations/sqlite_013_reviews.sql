@@ -1,0 +1,12 @@
+-- Scheduled weekly and monthly reviews (R10.5): one per cadence and period, the report
+-- as JSON, and what sending it came to.
+CREATE TABLE reviews (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    cadence     TEXT NOT NULL,
+    period_from TEXT NOT NULL,
+    period_to   TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    delivery    TEXT,
+    UNIQUE (cadence, period_from)
+);
