@@ -54,9 +54,49 @@ impl CommitObserver for JourneyObserver {
 /// member's tier is re-evaluated and a change published as `tier.changed`.
 ///
 /// The observer only queues; one worker applies the queue in order, so these writes never
-/// crowd the ingest writer (at most one of them waits for the store at a time).
+/// crowd the ingest writer (at most one of them waits for the store at a time). The queue
+/// lives in memory: a graceful stop waits for it to drain ([`HooksDrain`]).
 pub struct OrderHooks {
     queue: tokio::sync::mpsc::UnboundedSender<Hook>,
+    drain: HooksDrain,
+}
+
+/// Waits for the order hooks queued so far to be applied.
+#[derive(Clone, Default)]
+pub struct HooksDrain {
+    pending: Arc<std::sync::atomic::AtomicUsize>,
+    idle: Arc<tokio::sync::Notify>,
+}
+
+impl HooksDrain {
+    fn queued(&self) {
+        self.pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn done(&self) {
+        if self.pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Hooks queued and not yet applied.
+    pub fn pending(&self) -> usize {
+        self.pending.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until nothing is queued, or `limit` has passed; returns what is still queued.
+    pub async fn wait(&self, limit: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let idle = self.idle.notified();
+            if self.pending() == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.pending();
+            }
+        }
+    }
 }
 
 /// Publishes a member's tier change as `tier.changed` (journeys will react to it).
@@ -77,6 +117,8 @@ impl OrderHooks {
     /// Starts the worker on the current runtime.
     pub fn start(loyalty: Loyalty, referrals: Referrals, bus: Arc<dyn Bus>) -> OrderHooks {
         let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<Hook>();
+        let drain = HooksDrain::default();
+        let worker_drain = drain.clone();
         tokio::spawn(async move {
             while let Some(h) = rx.recv().await {
                 let (user, order, result) = match h {
@@ -100,9 +142,22 @@ impl OrderHooks {
                     Ok(None) => {}
                     Err(e) => tracing::warn!(%user, error = %e, "tier not re-evaluated"),
                 }
+                worker_drain.done();
             }
         });
-        OrderHooks { queue }
+        OrderHooks { queue, drain }
+    }
+
+    /// The handle a graceful stop waits on.
+    pub fn drain(&self) -> HooksDrain {
+        self.drain.clone()
+    }
+
+    fn push(&self, hook: Hook) {
+        self.drain.queued();
+        if self.queue.send(hook).is_err() {
+            self.drain.done();
+        }
     }
 }
 
@@ -116,13 +171,11 @@ impl CommitObserver for OrderHooks {
                 continue;
             };
             if let Some(o) = &e.order {
-                let _ = self
-                    .queue
-                    .send(Hook::Paid(user.clone(), o.order_id.clone(), o.total));
+                self.push(Hook::Paid(user.clone(), o.order_id.clone(), o.total));
             }
             if let Some(a) = &e.adjustment {
                 if a.kind == OrderAdjustmentKind::Cancel || a.amount.is_none() {
-                    let _ = self.queue.send(Hook::Reversed(user, a.order_id.clone()));
+                    self.push(Hook::Reversed(user, a.order_id.clone()));
                 }
             }
         }

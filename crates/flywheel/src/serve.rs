@@ -32,6 +32,7 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     pipeline: Pipeline,
+    hooks: crate::hooks::HooksDrain,
 }
 
 impl RunningServer {
@@ -42,11 +43,19 @@ impl RunningServer {
         self.shutdown().await
     }
 
-    /// Stops accepting, finishes in-flight requests and commits every queued batch.
+    /// Stops accepting, finishes in-flight requests, commits every queued batch and
+    /// applies the order hooks (points, referral rewards) those batches queued.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
         self.task.await.context("server task")?.context("server")?;
         self.pipeline.shutdown().await;
+        let left = self.hooks.wait(std::time::Duration::from_secs(60)).await;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "stopped with order hooks (points, referral rewards) not applied"
+            );
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -359,9 +368,11 @@ pub async fn start(
     spawn_group_expiry(groups.clone());
     spawn_loyalty_daily(loyalty.clone(), bus.clone());
     let journey_hook = Arc::new(JourneyObserver::default());
+    let order_hooks = Arc::new(OrderHooks::start(loyalty.clone(), referrals.clone(), bus.clone()));
+    let hooks = order_hooks.drain();
     let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
         Arc::new(AudienceObserver(audience.clone())),
-        Arc::new(OrderHooks::start(loyalty.clone(), referrals.clone(), bus.clone())),
+        order_hooks.clone(),
         journey_hook.clone(),
     ]));
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
@@ -423,5 +434,6 @@ pub async fn start(
         stop,
         task,
         pipeline,
+        hooks,
     })
 }

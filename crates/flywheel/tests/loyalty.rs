@@ -142,3 +142,28 @@ fn orders_earn_points_and_reward_referrals_by_themselves() {
     );
     wait_for(&s, "/api/v1/referrals/bob", |v| v["state"] == "clawed_back");
 }
+
+/// A graceful stop (SIGTERM) right after a batch of paid orders still posts every
+/// order's points: the order hooks queued by the batch are applied before the exit.
+#[test]
+fn a_graceful_stop_applies_every_queued_order_hook() {
+    let site = Site::new(Backend::Sqlite, "loyalty_stop").unwrap();
+    let key = site.write_key();
+    let s = site.serve(&[]);
+    let n = 400;
+    let batch: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"type": "track", "userId": format!("u{i}"), "event": "Order Completed",
+                   "messageId": format!("o{i}"),
+                   "properties": {"order_id": format!("O-{i}"), "total": 100 + i, "products": []}})
+        })
+        .collect();
+    let r = s.post("/v1/batch", Some(&key), &json!({ "batch": batch }));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(s.terminate().success());
+    let s = site.serve(&[]);
+    for i in 0..n {
+        let (_, v) = send(&s, "GET", &format!("/api/v1/users/u{i}/points"), &json!(null));
+        assert_eq!(v["balance"], json!(100 + i), "u{i}: {v}");
+    }
+}
