@@ -61,13 +61,15 @@ async fn a_weekly_review_against_hand_computed_numbers() {
         }
         p.shutdown().await;
 
-        let mut config = AnalyticsConfig::default();
-        config.benchmarks = vec![
-            bench("D1 50%", BenchmarkMetric::D1Retention, 0.5), // exactly at: kept
-            bench("復購率 10%", BenchmarkMetric::RepurchaseRate, 0.1), // 0 %: missed
-            bench("轉化率 60%", BenchmarkMetric::Conversion, 0.6), // 2 of 5: missed
-            bench("D30 10%", BenchmarkMetric::D30Retention, 0.1), // nobody: n/a, kept
-        ];
+        let config = AnalyticsConfig {
+            benchmarks: vec![
+                bench("D1 50%", BenchmarkMetric::D1Retention, 0.5), // exactly at: kept
+                bench("復購率 10%", BenchmarkMetric::RepurchaseRate, 0.1), // 0 %: missed
+                bench("轉化率 60%", BenchmarkMetric::Conversion, 0.6), // 2 of 5: missed
+                bench("D30 10%", BenchmarkMetric::D30Retention, 0.1), // nobody: n/a, kept
+            ],
+            ..AnalyticsConfig::default()
+        };
         let reports = Reports::new(
             store.clone(),
             config,
@@ -176,11 +178,11 @@ async fn a_weekly_review_against_hand_computed_numbers() {
         assert!(benchmark.contains(&"復購率 10%") && benchmark.contains(&"轉化率 60%"));
         let audit = store
             .read_with(|c| {
-                Ok(c.query(
+                c.query(
                     "SELECT COUNT(*) FROM audit_log WHERE actor = $1",
                     &[Param::Text("benchmark")],
                 )?[0]
-                    .i64(0)?)
+                    .i64(0)
             })
             .await
             .unwrap();
