@@ -382,3 +382,113 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
         assert_eq!(audits[0].text(0).unwrap(), "guardrail");
     }
 }
+
+/// A funnel broken down by a property of the step-1 event: each user under the value on
+/// their first step-1 event in the period; a missing value is its own group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn funnel_breakdown_by_a_property_of_the_first_step_event() {
+    for store in stores("analytics_funnel_property").await {
+        let p = Pipeline::start(store.clone(), Default::default());
+        let mut n = 0;
+        let viewed = |user: &str, props: serde_json::Value| track(user, "Product Viewed", props);
+        // u1 first views 酒 (from douyin), later 茶, and buys; u2 views 茶 only; u3's view has
+        // no category; u4 viewed 茶 the day before the period, then 酒 inside it.
+        let mut ad = viewed("u1", json!({"category": "酒"}));
+        ad["context"] = json!({"campaign": {"name": "K", "source": "douyin"}});
+        send(&p, &mut n, ad, sh("2026-11-10 09:00")).await;
+        send(
+            &p,
+            &mut n,
+            viewed("u1", json!({"category": "茶"})),
+            sh("2026-11-10 10:00"),
+        )
+        .await;
+        send(
+            &p,
+            &mut n,
+            track(
+                "u1",
+                "Order Completed",
+                json!({"order_id": "o1", "total": 10, "products": []}),
+            ),
+            sh("2026-11-10 11:00"),
+        )
+        .await;
+        send(
+            &p,
+            &mut n,
+            viewed("u2", json!({"category": "茶"})),
+            sh("2026-11-10 09:00"),
+        )
+        .await;
+        send(
+            &p,
+            &mut n,
+            viewed("u3", json!({"price": 5})),
+            sh("2026-11-10 09:00"),
+        )
+        .await;
+        send(
+            &p,
+            &mut n,
+            viewed("u4", json!({"category": "茶"})),
+            sh("2026-11-09 09:00"),
+        )
+        .await;
+        send(
+            &p,
+            &mut n,
+            viewed("u4", json!({"category": "酒"})),
+            sh("2026-11-10 12:00"),
+        )
+        .await;
+        p.shutdown().await;
+        let reports = Reports::new(
+            store.clone(),
+            AnalyticsConfig::default(),
+            chrono_tz::Asia::Shanghai,
+            vec![],
+        );
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 10).unwrap();
+        let period = reports.days(day, day).unwrap();
+        let steps = vec!["Product Viewed".to_string(), "Order Completed".to_string()];
+        let f = reports
+            .funnel(
+                &Filter::period(period),
+                &steps,
+                24 * HOUR,
+                Some("properties.category"),
+            )
+            .await
+            .unwrap();
+        let groups: Vec<(Option<&str>, Vec<i64>)> = f
+            .groups
+            .iter()
+            .map(|g| (g.value.as_deref(), g.steps.iter().map(|s| s.users).collect()))
+            .collect();
+        assert_eq!(
+            groups,
+            vec![
+                (Some("茶"), vec![1, 0]),
+                (Some("酒"), vec![2, 1]),
+                (None, vec![1, 0]),
+            ]
+        );
+        assert_eq!(f.breakdown.as_deref(), Some("properties.category"));
+        let by_source = reports
+            .funnel(
+                &Filter::period(period),
+                &steps,
+                24 * HOUR,
+                Some("context.campaign.source"),
+            )
+            .await
+            .unwrap();
+        let groups: Vec<(Option<&str>, i64)> = by_source
+            .groups
+            .iter()
+            .map(|g| (g.value.as_deref(), g.steps[1].users))
+            .collect();
+        assert_eq!(groups, vec![(Some("douyin"), 1), (None, 0)]);
+    }
+}

@@ -48,7 +48,8 @@ pub struct AnalyticsQuery {
     steps: Option<String>,
     /// Funnel: the conversion window in hours (default 24).
     window_hours: Option<f64>,
-    /// Funnel: break down by this profile trait.
+    /// Funnel: break down by this profile trait, or by a property of the step-1 event
+    /// (`properties.category`, `context.campaign.source`).
     breakdown: Option<String>,
     /// Channels: the month, `YYYY-MM` (default this month).
     month: Option<String>,

@@ -293,7 +293,9 @@ pub enum ReportCommand {
         /// Conversion window from step 1, hours.
         #[arg(long, default_value_t = 24.0)]
         window_hours: f64,
-        /// Break down by this profile trait.
+        /// Break down by this profile trait, or by a property of the step-1 event
+        /// (`properties.category`, `context.campaign.source`: each user under the value
+        /// on their first step-1 event in the period).
         #[arg(long)]
         breakdown: Option<String>,
     },

@@ -26,6 +26,16 @@ fn step_events(
         .collect()
 }
 
+/// A JSON value as a breakdown value: strings unquoted, other scalars as JSON text;
+/// `None` for null (no value).
+fn shown(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
 /// Each user's value of profile trait `key` (JSON strings unquoted).
 fn trait_values(conn: &mut dyn Conn, key: &str) -> flywheel_store::Result<Vec<(String, String)>> {
     conn.query(
@@ -37,18 +47,55 @@ fn trait_values(conn: &mut dyn Conn, key: &str) -> flywheel_store::Result<Vec<(S
     .map(|r| {
         let raw = r.text(1)?;
         let value = match serde_json::from_str::<serde_json::Value>(&raw) {
-            Ok(serde_json::Value::String(s)) => s,
-            Ok(serde_json::Value::Null) | Err(_) => raw,
-            Ok(other) => other.to_string(),
+            Ok(v) => shown(&v).unwrap_or(raw),
+            Err(_) => raw,
         };
         Ok((r.text(0)?, value))
     })
     .collect()
 }
 
+/// Whether a breakdown names a property of the step-1 event (`properties.…`,
+/// `context.…`) rather than a profile trait.
+fn is_event_property(breakdown: &str) -> bool {
+    breakdown.starts_with("properties.") || breakdown.starts_with("context.")
+}
+
+/// Each user's value of the event property at dotted `path` on their first `step`
+/// event in `[from, to)` (first touch: the entry that brought them into the funnel
+/// first); users whose first such event lacks it have no value.
+fn first_step_values(
+    conn: &mut dyn Conn,
+    step: &str,
+    path: &str,
+    from: i64,
+    to: i64,
+) -> flywheel_store::Result<Vec<(String, String)>> {
+    let rows = conn.query(
+        "SELECT user_id, ts, body FROM events WHERE kind = 'track' AND user_id IS NOT NULL \
+         AND name = $1 AND ts >= $2 AND ts < $3 ORDER BY ts",
+        &[Param::Text(step), Param::I64(from), Param::I64(to)],
+    )?;
+    let mut first: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
+    for r in &rows {
+        let user = r.text(0)?;
+        if first.contains_key(&user) {
+            continue;
+        }
+        let value = serde_json::from_str::<serde_json::Value>(&r.text(2)?)
+            .ok()
+            .and_then(|body| path.split('.').try_fold(body, |v, key| v.get(key).cloned()))
+            .and_then(|v| shown(&v));
+        first.insert(user, value);
+    }
+    Ok(first.into_iter().filter_map(|(u, v)| v.map(|v| (u, v))).collect())
+}
+
 impl Reports {
     /// The ordered funnel of `steps` for users entering in the filter's period, within
-    /// `window_ms`, optionally broken down by profile trait `breakdown`.
+    /// `window_ms`, optionally broken down by `breakdown`: a profile trait (`gender`), or
+    /// a property of the step-1 event (`properties.category`, `context.campaign.source`)
+    /// as it was on the user's first step-1 event in the period.
     pub async fn funnel(
         &self,
         f: &Filter,
@@ -69,10 +116,11 @@ impl Reports {
         let p = f.period;
         let (names, key) = (steps.to_vec(), breakdown.map(str::to_string));
         let to = p.to.saturating_add(window_ms);
-        let (events, traits) = self
+        let (events, mut traits) = self
             .store
             .read_with(move |c| {
                 let traits = match &key {
+                    Some(k) if is_event_property(k) => first_step_values(c, &names[0], k, p.from, p.to)?,
                     Some(k) => trait_values(c, k)?,
                     None => Vec::new(),
                 };
@@ -89,6 +137,9 @@ impl Reports {
                 .map_err(|e| Error::Invalid(e.to_string()))?;
         }
         if let Some(k) = breakdown {
+            // Values are interned in order, and the groups follow it: sorted, so the
+            // groups come in value order whatever order the store answered in.
+            traits.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
             let seen: std::collections::HashSet<&str> = events.iter().map(|(u, _, _)| u.as_str()).collect();
             for (user, value) in traits
                 .iter()
