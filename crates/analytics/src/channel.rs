@@ -159,6 +159,7 @@ mod tests {
             kind: ChannelKind::Paid,
             unit_cost_fen: 0,
             monthly_budget_fen: budget,
+            monthly_cap_fen: None,
         };
         config.channels.insert("douyin".into(), paid(100_000));
         config.channels.insert("baidu".into(), paid(100_000));

@@ -66,9 +66,14 @@ pub struct ChannelConfig {
     /// Cost of one message sent on this channel, fen (SMS ≈ 5 fen).
     #[serde(default)]
     pub unit_cost_fen: i64,
-    /// Monthly budget, fen (0: none set).
+    /// Monthly budget, fen (0: none set); the reallocation suggestion splits these.
     #[serde(default)]
     pub monthly_budget_fen: i64,
+    /// Hard spend cap per shop-local month, fen (R11.3 [SUGGESTED DEFAULT]): once the
+    /// channel's spend this month reaches it, the guardrail pauses the journeys sending on
+    /// it. None: no cap.
+    #[serde(default)]
+    pub monthly_cap_fen: Option<i64>,
 }
 
 /// What a campaign is expected to do (R11.4: "轉化率低于預期" needs an expectation).
@@ -77,6 +82,9 @@ pub struct ChannelConfig {
 pub struct CampaignConfig {
     /// Expected conversion rate (conversions ÷ clicks), e.g. 0.02.
     pub expected_cvr: Option<f64>,
+    /// Hard spend cap per shop-local month, fen (R11.3 [SUGGESTED DEFAULT]): once the
+    /// campaign's spend this month reaches it, the guardrail pauses its journey.
+    pub monthly_cap_fen: Option<i64>,
 }
 
 /// Guardrail settings (R11.4, F21, F22).
@@ -292,11 +300,13 @@ impl Default for AnalyticsConfig {
             kind: ChannelKind::Owned,
             unit_cost_fen,
             monthly_budget_fen: 0,
+            monthly_cap_fen: None,
         };
         let paid = || ChannelConfig {
             kind: ChannelKind::Paid,
             unit_cost_fen: 0,
             monthly_budget_fen: 0,
+            monthly_cap_fen: None,
         };
         AnalyticsConfig {
             attribution: AttributionConfig::default(),
@@ -351,6 +361,7 @@ impl AnalyticsConfig {
             kind: ChannelKind::Owned,
             unit_cost_fen: 0,
             monthly_budget_fen: 0,
+            monthly_cap_fen: None,
         })
     }
 }

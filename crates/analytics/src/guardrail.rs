@@ -7,6 +7,11 @@
 //!   and converted ÷ clicked < expected (decided in integers: the expectation is taken
 //!   in parts per million).
 //!
+//! - **`cap_reached`** when its spend this shop-local month has reached its
+//!   `monthly_cap_fen`, or the spend of a channel it runs on has reached the channel's
+//!   (R11.3 [SUGGESTED DEFAULT]: "控制預算, 避免不必要的成本支出" as a hard cap; reaching
+//!   the cap is enough: sends stop *at* it).
+//!
 //! A campaign's numbers are summed over its channels. What to do about a trip (pause the
 //! journey, alert, audit) is the caller's.
 
@@ -25,6 +30,8 @@ pub enum Rule {
     RoiBelow1,
     /// CVR below the campaign's expected value.
     CvrBelowExpected,
+    /// The campaign's or a channel's monthly spend cap is reached.
+    CapReached,
 }
 
 impl Rule {
@@ -33,6 +40,7 @@ impl Rule {
         match self {
             Rule::RoiBelow1 => "roi_below_1",
             Rule::CvrBelowExpected => "cvr_below_expected",
+            Rule::CapReached => "cap_reached",
         }
     }
 }
@@ -112,6 +120,62 @@ pub fn check(rows: &[CampaignRow], config: &AnalyticsConfig) -> Vec<Trip> {
     trips
 }
 
+/// Every campaign among `month` (the campaign rows of the current shop-local month) that
+/// reached its own monthly cap, or runs on a channel that reached the channel's — one trip
+/// per campaign, the campaign's own cap first.
+pub fn check_caps(month: &[CampaignRow], config: &AnalyticsConfig) -> Vec<Trip> {
+    let yuan = |f: i64| flywheel_core::Fen(f).to_yuan_string();
+    let mut by_campaign: BTreeMap<&str, (i64, Option<String>)> = BTreeMap::new();
+    let mut by_channel: BTreeMap<&str, i64> = BTreeMap::new();
+    for r in month {
+        let c = by_campaign.entry(r.campaign.as_str()).or_default();
+        c.0 = c.0.saturating_add(r.spend);
+        if c.1.is_none() {
+            c.1.clone_from(&r.journey);
+        }
+        let ch = by_channel.entry(r.channel.as_str()).or_default();
+        *ch = ch.saturating_add(r.spend);
+    }
+    let mut trips = Vec::new();
+    for (campaign, (spend, journey)) in &by_campaign {
+        let own = config
+            .campaigns
+            .get(*campaign)
+            .and_then(|c| c.monthly_cap_fen)
+            .filter(|cap| spend >= cap)
+            .map(|cap| {
+                format!(
+                    "spend {} 元 this month reached the campaign's cap of {} 元",
+                    yuan(*spend),
+                    yuan(cap)
+                )
+            });
+        let channel = || {
+            month.iter().filter(|r| r.campaign == *campaign).find_map(|r| {
+                let cap = config.channels.get(&r.channel)?.monthly_cap_fen?;
+                let spent = by_channel.get(r.channel.as_str()).copied().unwrap_or(0);
+                (spent >= cap).then(|| {
+                    format!(
+                        "channel {} spent {} 元 this month, reaching its cap of {} 元",
+                        r.channel,
+                        yuan(spent),
+                        yuan(cap)
+                    )
+                })
+            })
+        };
+        if let Some(detail) = own.or_else(channel) {
+            trips.push(Trip {
+                campaign: campaign.to_string(),
+                journey: journey.clone(),
+                rule: Rule::CapReached,
+                detail,
+            });
+        }
+    }
+    trips
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +230,7 @@ mod tests {
             "M".into(),
             CampaignConfig {
                 expected_cvr: Some(0.02),
+                monthly_cap_fen: None,
             },
         );
         let free = |conv| vec![row("M", 0, 0, 10_000, conv)];
@@ -177,5 +242,44 @@ mod tests {
         assert!(check(&[row("M", 0, 0, 999, 0)], &config).is_empty());
         // A campaign without an expectation is never judged on CVR.
         assert!(check(&[row("N", 0, 0, 10_000, 0)], &config).is_empty());
+    }
+
+    #[test]
+    fn a_campaign_stops_at_its_own_cap_or_its_channels() {
+        let mut config = AnalyticsConfig::default();
+        config.campaigns.insert(
+            "A".into(),
+            CampaignConfig {
+                expected_cvr: None,
+                monthly_cap_fen: Some(50_000),
+            },
+        );
+        let on = |campaign: &str, channel: &str, spend| CampaignRow {
+            channel: channel.into(),
+            ..row(campaign, 0, spend, 0, 0)
+        };
+        // A: 499.99 元 of its 500 元 cap: runs on; at 500 元 it stops.
+        assert!(check_caps(&[on("A", "email", 49_999)], &config).is_empty());
+        let trips = check_caps(&[on("A", "email", 30_000), on("A", "sms", 20_000)], &config);
+        assert_eq!(trips.len(), 1);
+        assert_eq!(
+            (trips[0].campaign.as_str(), trips[0].rule),
+            ("A", Rule::CapReached)
+        );
+        assert_eq!(trips[0].journey.as_deref(), Some("j_A"));
+        assert!(trips[0].detail.contains("500.00"), "{}", trips[0].detail);
+        // SMS capped at 300 元 a month: B and C together reach it, so both stop; D on
+        // email does not.
+        config.channels.get_mut("sms").unwrap().monthly_cap_fen = Some(30_000);
+        let rows = [
+            on("B", "sms", 10_000),
+            on("C", "sms", 20_000),
+            on("D", "email", 90_000),
+        ];
+        let trips = check_caps(&rows, &config);
+        let names: Vec<&str> = trips.iter().map(|t| t.campaign.as_str()).collect();
+        assert_eq!(names, ["B", "C"]);
+        assert!(trips[0].detail.contains("channel sms"), "{}", trips[0].detail);
+        assert!(check_caps(&rows[..1], &config).is_empty(), "100 元 of 300 元");
     }
 }

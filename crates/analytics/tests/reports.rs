@@ -180,6 +180,7 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
                 kind: ChannelKind::Paid,
                 unit_cost_fen: 0,
                 monthly_budget_fen: 100_000,
+                monthly_cap_fen: None,
             },
         );
         config.channels.get_mut("sms").unwrap().monthly_budget_fen = 100_000;
@@ -233,6 +234,25 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
             (trips[0].campaign.as_str(), trips[0].rule),
             ("K", Rule::RoiBelow1)
         );
+
+        // Spend caps (R11.3) over the month so far: L spent 1000 元 in November; a cap of
+        // exactly that stops it, one fen more does not. Through the store, as the server
+        // checks.
+        for (cap, trips) in [(100_000, vec![("L", Rule::CapReached)]), (100_001, vec![])] {
+            let mut capped = reports.config().clone();
+            capped.campaigns.entry("L".into()).or_default().monthly_cap_fen = Some(cap);
+            let capped = Reports::new(store.clone(), capped, chrono_tz::Asia::Shanghai, vec![]);
+            let got: Vec<(String, Rule)> = capped
+                .guardrail_trips(sh("2026-11-20 12:00"))
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|t| t.rule == Rule::CapReached)
+                .map(|t| (t.campaign, t.rule))
+                .collect();
+            let want: Vec<(String, Rule)> = trips.into_iter().map(|(c, r)| (c.to_string(), r)).collect();
+            assert_eq!(got, want, "cap {cap}");
+        }
 
         // Filters.
         let mut only_sms = Filter::period(nov);

@@ -1,7 +1,7 @@
 //! Marketing reports: campaigns, channels by month, attribution, journey uplift,
 //! guardrail trips and alerts.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use super::{Error, Filter, Reports, Result};
@@ -207,7 +207,8 @@ impl Reports {
         Ok(uplift(journey, treated, holdout))
     }
 
-    /// The guardrail trips (R11.4) of campaigns over the last `lookback_days` up to `now`.
+    /// The guardrail trips of campaigns at `now`: ROI and CVR (R11.4) over the last
+    /// `lookback_days`, and spend caps (R11.3) over the shop-local month so far.
     pub async fn guardrail_trips(&self, now: i64) -> Result<Vec<Trip>> {
         let days = i64::from(self.config.guardrail.lookback_days);
         let f = Filter::period(Period {
@@ -215,7 +216,25 @@ impl Reports {
             to: now.saturating_add(1),
         });
         let rows = self.campaigns(&f).await?;
-        Ok(guardrail::check(&rows, &self.config))
+        let mut trips = guardrail::check(&rows, &self.config);
+        let capped = self
+            .config
+            .campaigns
+            .values()
+            .any(|c| c.monthly_cap_fen.is_some())
+            || self.config.channels.values().any(|c| c.monthly_cap_fen.is_some());
+        if capped {
+            let today = self.day_of(now);
+            let month = Filter::period(Period {
+                from: self.day_start(today.with_day(1).unwrap_or(today)),
+                to: now.saturating_add(1),
+            });
+            trips.extend(guardrail::check_caps(
+                &self.campaigns(&month).await?,
+                &self.config,
+            ));
+        }
+        Ok(trips)
     }
 
     /// When `campaign` was last alerted for `rule`, if ever.
