@@ -20,6 +20,7 @@ const ROUTES = {
   journeys: ["navJourneys", () => import("./pages/journeys.js"), true],
   promotions: ["navPromotions", () => import("./pages/promotions.js"), true],
   campaigns: ["navCampaigns", () => import("./pages/campaigns.js"), true],
+  reviews: ["navReviews", () => import("./pages/reviews.js"), true],
 };
 
 const app = document.getElementById("app");

@@ -73,6 +73,14 @@ export function pp(d, digits = 1) {
   return `${sign}${Math.abs(x).toFixed(digits)} ${t("ppUnit")}`;
 }
 
+/** A relative change as a signed percentage: +12.5%, −3.0%; "n/a" for null. */
+export function signedPct(r, digits = 1) {
+  if (r === null || r === undefined || Number.isNaN(r)) return t("na");
+  const x = Number(r) * 100;
+  const sign = x > 0 ? "+" : x < 0 ? "−" : "";
+  return `${sign}${Math.abs(x).toFixed(digits)}%`;
+}
+
 /** A plain float (ROI, ROAS): two decimals; "n/a" for null. */
 export function ratio(x) {
   if (x === null || x === undefined) return t("na");

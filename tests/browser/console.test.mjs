@@ -1,6 +1,7 @@
 // Browser test of the web console: starts the real binary on a generated demo shop,
 // drives Debian's Chromium through playwright-core, and checks every page shows real
-// data, the segment builder's live count equals the API's, sign-in (right and wrong
+// data, the segment builder's live count equals the API's, the stored weekly and monthly
+// reviews are listed and shown (KPIs, benchmarks), sign-in (right and wrong
 // token), sign-out and the language switch work, nothing logs an error or fails to
 // load, and each page is on screen within the budget. Saves a screenshot per page.
 //
@@ -450,6 +451,69 @@ async function run(base) {
     await page.click(`#page section.attribution .toggle button[data-model=${defaults.json.model}]`);
     check(await settled(defaults.json.model, 30), "attribution: switching back reloads");
     await shot(page, "10-campaigns");
+
+    // 10. Reviews (復盤): the demo's 4 weekly and 3 monthly reviews listed; the newest one
+    // opens with the KPIs against the period before, the benchmark checks and the
+    // campaign tables; the cadence filter; another stored one; the current month live.
+    await open(page, base, "reviews", "reviews", ".review-detail[data-ready] tr.kpi-change");
+    const stored = await apiFromPage(page, "/analytics/reviews");
+    const listedIds = await page.$$eval("#page .review-list tr.review-row", (rs) => rs.map((r) => Number(r.dataset.id)));
+    check(listedIds.length === 7, `reviews: 7 stored reviews listed (got ${listedIds.length})`);
+    check(JSON.stringify(listedIds) === JSON.stringify((stored.json.reviews || []).map((r) => r.id)), `reviews: the list is the API's, newest period first (${listedIds})`);
+    const cadenceRows = async () => page.$$eval("#page .review-list tr.review-row", (rs) => rs.length);
+    await page.click("#page .cadence-filter button[data-cadence=weekly]");
+    check((await cadenceRows()) === 4, `reviews: 4 weekly (got ${await cadenceRows()})`);
+    await page.click("#page .cadence-filter button[data-cadence=monthly]");
+    check((await cadenceRows()) === 3, `reviews: 3 monthly (got ${await cadenceRows()})`);
+    check(new URLSearchParams((await page.evaluate(() => location.hash)).split("?")[1]).get("cadence") === "monthly", "reviews: the filter is kept in the address");
+    await page.click("#page .cadence-filter button[data-cadence=all]");
+    check((await page.getAttribute("#page .review-list tr.selected", "data-id")) === String(listedIds[0]), "reviews: the newest review is selected");
+    const reviewShown = async (id) => {
+      const one = await apiFromPage(page, `/analytics/reviews/${id}`);
+      const r = one.json.review;
+      const kpiRows = await page.$$eval("#page .review-detail tr.kpi-change", (rs) =>
+        rs.map((x) => [x.dataset.metric, ...[...x.cells].slice(1).map((c) => c.textContent.trim())]),
+      );
+      check(kpiRows.length === 11, `reviews #${id}: 11 KPI rows (got ${kpiRows.length})`);
+      check(JSON.stringify(kpiRows.map((x) => x[0])) === JSON.stringify(r.changes.map((c) => c.metric)), `reviews #${id}: the API's metrics in order`);
+      const gmvRow = kpiRows.find((x) => x[0] === "gmv") || [];
+      const gmvWant = (r.changes.find((c) => c.metric === "gmv").current.value / 100).toFixed(2);
+      check(/^¥[\d,]+\.\d{2}$/.test(gmvRow[1]) && gmvRow[1].replace(/[¥,]/g, "") === gmvWant, `reviews #${id}: GMV ¥${gmvWant} with two decimals (${gmvRow[1]})`);
+      check(kpiRows.every((x) => /\d/.test(x[1]) && /\d/.test(x[2])), `reviews #${id}: every KPI shows numbers (${JSON.stringify(kpiRows)})`);
+      check(kpiRows.every((x) => x[3] === "n/a" || /^[+−]?\d+\.\d{2}(%| 個百分點)$/.test(x[3])), `reviews #${id}: changes as ±x.xx% or points (${kpiRows.map((x) => x[3])})`);
+      const benchRows = await page.$$eval("#page .review-detail tr.benchmark", (rs) => rs.map((x) => [x.classList.contains("missed"), x.cells[2].textContent.trim()]));
+      check(benchRows.length >= 1 && benchRows.length === r.benchmarks.length, `reviews #${id}: the benchmark checks (${benchRows.length} of ${r.benchmarks.length})`);
+      check(JSON.stringify(benchRows.map((b) => b[0])) === JSON.stringify(r.benchmarks.map((b) => b.missed)), `reviews #${id}: missed benchmarks highlighted`);
+      check(benchRows.every((b) => /%$|n\/a/.test(b[1])), `reviews #${id}: benchmark values as percentages`);
+      const panels = await page.$$eval("#page .review-detail table.grid", (ts) => ts.length);
+      check(panels === 7, `reviews #${id}: KPI, benchmark, retention, campaign, channel, goal and alert tables (${panels})`);
+      check((await page.$$("#page .review-detail .scroll tbody tr:not(:has(td.empty))")).length === r.campaigns.length, `reviews #${id}: the campaign rows`);
+    };
+    await reviewShown(listedIds[0]);
+    await shot(page, "10b-reviews");
+    // Another stored review (a monthly one) from the list.
+    const monthly = stored.json.reviews.find((r) => r.cadence === "monthly");
+    await page.click(`#page .review-list tr[data-id="${monthly.id}"] button.review-link`);
+    await page
+      .waitForFunction((from) => document.querySelector(`#page .review-detail[data-ready] [data-from="${from}"]`), monthly.from, { timeout: 5000 })
+      .catch(() => fail("reviews: clicking a monthly review does not show it"));
+    await reviewShown(monthly.id);
+    await shot(page, "10c-reviews-month");
+    // The current month, computed now: an unfinished period, not in the list.
+    await page.click("#page button.live-monthly");
+    const thisMonth = await page.evaluate(() => {
+      const d = new Date();
+      return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-01`;
+    });
+    await page
+      .waitForFunction((from) => document.querySelector(`#page .review-detail[data-ready] [data-from="${from}"][data-cadence=monthly]`), thisMonth, { timeout: 5000 })
+      .catch(() => fail("reviews: the live monthly review is not shown"));
+    check((await page.$$("#page .review-detail tr.kpi-change")).length === 11, "reviews: the live review has its KPI rows");
+    check((await page.innerText("#page .review-detail h2").catch(() => "")).includes("即時計算"), "reviews: the live review is marked live");
+    check(new URLSearchParams((await page.evaluate(() => location.hash)).split("?")[1]).get("live") === "monthly", "reviews: the live choice is kept in the address");
+    await shot(page, "10d-reviews-live-month");
+    // Opened from the address: a stored review by id.
+    await open(page, base, `reviews?id=${monthly.id}`, "reviews (by id)", `.review-detail[data-ready] [data-from="${monthly.from}"]`);
 
     // Language: both tables have the same words; English, remembered across a reload, back to Chinese.
     const missing = await page.evaluate(async () => {

@@ -1,12 +1,13 @@
 // Campaign ROI: per-campaign funnel and money (GET /api/v1/analytics/campaigns), revenue
 // by attribution model first/last and window (GET /api/v1/analytics/attribution; the
 // server's configured default until one is picked), channels with the budget suggestion
-// (GET /api/v1/analytics/channels), goals and alerts.
+// (GET /api/v1/analytics/channels), goals and alerts; the tables are ../marketing.js's
+// (shared with 復盤).
 
 import { api, qs } from "../api.js";
 import { t } from "../i18n.js";
-import { h, mount, panel, table, num, yuan, pct, ratio, when, chip, dateRange, lastDays, hashParams, setHashParams, errorBox, reloader } from "../ui.js";
-import { progressBar } from "../charts.js";
+import { h, mount, panel, table, num, yuan, dateRange, lastDays, hashParams, setHashParams, errorBox, reloader } from "../ui.js";
+import { campaignTable, channelTable, goalsTable, alertsTable } from "../marketing.js";
 
 export async function render(el) {
   const p = hashParams();
@@ -37,7 +38,7 @@ export async function render(el) {
         panel(h("span", {}, t("channelsTitle"), " ", h("label", { class: "inline" }, t("month"), " ", monthInput)), channelTable(channels.rows || [])),
         attributionPanel(range, attribution),
       ),
-      h("div", {}, goalsPanel(goals.goals || []), alertsPanel(alerts.alerts || [])),
+      h("div", {}, panel(t("goals"), goalsTable(goals.goals || [])), panel(t("alerts"), alertsTable(alerts.alerts || []))),
     ),
   );
 }
@@ -104,91 +105,5 @@ function attributionTable(rows) {
       { label: t("revenue"), class: "num", cell: (x) => yuan(x.revenue) },
     ],
     rows,
-  );
-}
-
-function campaignTable(rows) {
-  const n = (k) => ({ label: t(k), class: "num", cell: (r) => num(r[k]) });
-  const m = (k) => ({ label: t(k), class: "num", cell: (r) => yuan(r[k]) });
-  const r = (k) => ({ label: t(k), class: "num", cell: (x) => pct(x[k]) });
-  return table(
-    [
-      { label: t("campaign"), cell: (x) => x.campaign },
-      { label: t("channel"), cell: (x) => x.channel },
-      { label: t("status"), cell: (x) => (x.status && x.status !== "-" ? chip(x.status, `status-${x.status}`) : "—") },
-      n("sent"),
-      n("delivered"),
-      n("opened"),
-      n("clicked"),
-      n("converted"),
-      r("open_rate"),
-      r("ctr"),
-      r("cvr"),
-      m("revenue"),
-      m("true_cost"),
-      m("cpa"),
-      { label: t("roi"), class: "num", cell: (x) => h("span", { class: x.roi !== null && x.roi < 1 ? "bad" : "" }, ratio(x.roi)) },
-      { label: t("roas"), class: "num", cell: (x) => ratio(x.roas) },
-    ],
-    rows,
-  );
-}
-
-function channelTable(rows) {
-  return table(
-    [
-      { label: t("channel"), cell: (x) => x.channel },
-      { label: t("kind"), cell: (x) => x.kind },
-      { label: t("spend"), class: "num", cell: (x) => yuan(x.spend) },
-      { label: t("revenue"), class: "num", cell: (x) => yuan(x.revenue) },
-      { label: t("roi"), class: "num", cell: (x) => ratio(x.roi) },
-      { label: t("budget"), class: "num", cell: (x) => yuan(x.budget) },
-      {
-        label: t("suggested"),
-        class: "num",
-        cell: (x) =>
-          h("span", { class: x.suggested_budget > x.budget ? "up" : x.suggested_budget < x.budget ? "down" : "" }, yuan(x.suggested_budget)),
-      },
-    ],
-    rows,
-  );
-}
-
-function goalsPanel(goals) {
-  return panel(
-    t("goals"),
-    table(
-      [
-        { label: t("name"), cell: (g) => g.name },
-        { label: t("metric"), cell: (g) => g.metric },
-        { label: t("target"), class: "num", cell: (g) => goalValue(g, g.target) },
-        { label: t("current"), class: "num", cell: (g) => goalValue(g, g.current) },
-        { label: t("progress"), cell: (g) => h("div", { class: "goal-progress" }, progressBar(g.progress), pct(g.progress, 0)) },
-        { label: "", cell: (g) => chip(g.met ? t("met") : t("notMet"), g.met ? "ok" : "warn") },
-      ],
-      goals,
-    ),
-  );
-}
-
-/** A goal's target or current value: rates and growths (within ±1) as percentages. */
-function goalValue(g, v) {
-  if (v === null || v === undefined) return t("na");
-  return Math.abs(g.target) <= 1 ? pct(v) : num(v);
-}
-
-function alertsPanel(alerts) {
-  return panel(
-    t("alerts"),
-    table(
-      [
-        { label: t("time"), cell: (a) => when(a.at) },
-        { label: t("campaign"), cell: (a) => a.campaign },
-        { label: t("rule"), cell: (a) => a.rule },
-        { label: t("detail"), cell: (a) => a.detail },
-        { label: t("action"), cell: (a) => a.action },
-      ],
-      alerts,
-    ),
   );
 }

@@ -76,7 +76,15 @@ impl Notifier {
         let subject = format!("Flywheel alert: {} — {} ({})", a.campaign, a.rule, a.action);
         let text = format!("{subject}\n\n{}\n", a.detail);
         let html = format!("<p><b>{}</b></p><p>{}</p>", escape(&subject), escape(&a.detail));
-        let message_id = format!("alert{}.{}@flywheel", a.at, a.rule);
+        // Alerts raised in one pass share `at` and often `rule` (two missed benchmarks,
+        // two campaigns tripping a guardrail): the campaign and detail tell them apart,
+        // else receivers that de-duplicate by Message-ID drop all but one.
+        let message_id = format!(
+            "alert{}.{}.{:016x}@flywheel",
+            a.at,
+            a.rule,
+            fnv1a(&[a.campaign.as_bytes(), a.detail.as_bytes()])
+        );
         let body = json!({"type": "alert", "alert": a});
         self.send("alert", subject, text, html, message_id, body).await
     }
@@ -139,4 +147,17 @@ impl Notifier {
         tracing::info!(%summary, "notification sent");
         summary
     }
+}
+
+/// 64-bit FNV-1a of `parts` (each followed by a 0 byte): a stable, ASCII-safe tag for
+/// Message-IDs.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in part.iter().chain(std::iter::once(&0u8)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
 }
