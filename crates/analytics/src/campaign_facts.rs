@@ -204,10 +204,23 @@ pub struct Spend {
     pub note: Option<String>,
 }
 
-/// Stores one spend entry, written at `now`.
-pub fn add_cost(conn: &mut dyn Conn, s: &Spend, now: i64) -> Result<()> {
-    conn.execute(
-        "INSERT INTO channel_costs (channel, campaign, spent_at, amount, note, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+/// A stored spend entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpendEntry {
+    /// Its id.
+    pub id: i64,
+    /// The spend.
+    #[serde(flatten)]
+    pub spend: Spend,
+    /// When it was entered (ms).
+    pub created_at: i64,
+}
+
+/// Stores one spend entry, written at `now`; returns its id.
+pub fn add_cost(conn: &mut dyn Conn, s: &Spend, now: i64) -> Result<i64> {
+    conn.query(
+        "INSERT INTO channel_costs (channel, campaign, spent_at, amount, note, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         RETURNING id",
         &[
             Param::Text(&s.channel),
             Param::OptText(s.campaign.as_deref()),
@@ -216,8 +229,70 @@ pub fn add_cost(conn: &mut dyn Conn, s: &Spend, now: i64) -> Result<()> {
             Param::OptText(s.note.as_deref()),
             Param::I64(now),
         ],
+    )?
+    .first()
+    .map(|r| r.i64(0))
+    .unwrap_or(Ok(0))
+}
+
+const SPEND_COLUMNS: &str = "id, channel, campaign, spent_at, amount, note, created_at";
+
+fn spend_of(r: &flywheel_store::conn::Row) -> Result<SpendEntry> {
+    Ok(SpendEntry {
+        id: r.i64(0)?,
+        spend: Spend {
+            channel: r.text(1)?,
+            campaign: r.opt_text(2)?,
+            at: r.i64(3)?,
+            amount: r.i64(4)?,
+            note: r.opt_text(5)?,
+        },
+        created_at: r.i64(6)?,
+    })
+}
+
+/// The spend entries dated in `period`, oldest first.
+pub fn spend_entries(conn: &mut dyn Conn, period: Period) -> Result<Vec<SpendEntry>> {
+    conn.query(
+        &format!("SELECT {SPEND_COLUMNS} FROM channel_costs WHERE spent_at >= $1 AND spent_at < $2 ORDER BY spent_at, id"),
+        &[Param::I64(period.from), Param::I64(period.to)],
+    )?
+    .iter()
+    .map(spend_of)
+    .collect()
+}
+
+/// Deletes spend entry `id` with an audit entry (actor `admin`, action `spend_deleted`),
+/// at `now`; returns what was deleted, `None` when there was no such entry. Call it inside
+/// one write transaction.
+pub fn delete_cost(conn: &mut dyn Conn, id: i64, now: i64) -> Result<Option<SpendEntry>> {
+    let Some(entry) = conn
+        .query(
+            &format!("SELECT {SPEND_COLUMNS} FROM channel_costs WHERE id = $1"),
+            &[Param::I64(id)],
+        )?
+        .first()
+        .map(spend_of)
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    conn.execute("DELETE FROM channel_costs WHERE id = $1", &[Param::I64(id)])?;
+    let s = &entry.spend;
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, 'admin', 'spend_deleted', $2, $3)",
+        &[
+            Param::I64(now),
+            Param::Text(&s.channel),
+            Param::Text(&format!(
+                "entry {id}: {} 元 on {} (campaign {})",
+                flywheel_core::Fen(s.amount).to_yuan_string(),
+                flywheel_core::time::from_millis(s.at).to_rfc3339(),
+                s.campaign.as_deref().unwrap_or("-")
+            )),
+        ],
     )?;
-    Ok(())
+    Ok(Some(entry))
 }
 
 /// A guardrail alert as stored.

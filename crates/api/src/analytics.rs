@@ -72,6 +72,12 @@ fn day(text: &str, what: &str) -> Result<NaiveDate, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_query", format!("{what} {text:?}: use YYYY-MM-DD")))
 }
 
+/// A numeric id from the path (our JSON 400 `invalid_path`, not axum's plain-text one).
+fn id_of(text: &str) -> Result<i64, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request("invalid_path", format!("id {text:?} is not a number")))
+}
+
 fn today(s: &AppState) -> NaiveDate {
     s.reports.day_of(chrono::Utc::now().timestamp_millis())
 }
@@ -291,9 +297,10 @@ pub async fn reviews(
 pub async fn stored_review(
     State(s): State<Arc<AppState>>,
     h: HeaderMap,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     s.admin.check(&h)?;
+    let id = id_of(&id)?;
     match s.reports.stored_review(id).await? {
         Some((entry, review)) => Ok(Json(json!({ "entry": entry, "review": review }))),
         None => Err(ApiError::not_found(format!("review {id}"))),
@@ -392,6 +399,46 @@ pub async fn spend(
         amount: b.amount_fen,
         note: b.note,
     };
-    s.reports.add_cost(entry.clone(), now).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "spend": entry }))))
+    let id = s.reports.add_cost(entry.clone(), now).await?;
+    let mut spend = serde_json::to_value(&entry).map_err(internal)?;
+    spend["id"] = json!(id);
+    Ok((StatusCode::CREATED, Json(json!({ "spend": spend }))))
+}
+
+/// `GET /api/v1/analytics/spend`: the spend entries of `month` (`YYYY-MM`, default this
+/// month), or of the days `from`..=`to`, oldest first.
+pub async fn spend_list(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Params(q): Params<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let period = match (&q.month, q.from.is_some() || q.to.is_some()) {
+        (Some(_), true) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "give month or from/to, not both",
+            ))
+        }
+        (Some(m), false) => s.reports.month(m)?,
+        (None, true) => filter(&s, &q)?.period,
+        (None, false) => s.reports.month(&today(&s).format("%Y-%m").to_string())?,
+    };
+    Ok(Json(json!({ "spend": s.reports.spend_entries(period).await? })))
+}
+
+/// `DELETE /api/v1/analytics/spend/{id}`: removes a spend entry (a mistyped amount, a
+/// duplicate), with an audit entry; answers the entry removed.
+pub async fn spend_delete(
+    State(s): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    s.admin.check(&h)?;
+    let id = id_of(&id)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    match s.reports.delete_cost(id, now).await? {
+        Some(entry) => Ok(Json(json!({ "deleted": entry }))),
+        None => Err(ApiError::not_found(format!("spend entry {id}"))),
+    }
 }

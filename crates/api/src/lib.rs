@@ -349,6 +349,12 @@ fn routes() -> Vec<Route> {
             "/api/v1/analytics/spend",
             admin_body(post(analytics::spend)),
         ),
+        ("get", "/api/v1/analytics/spend", get(analytics::spend_list)),
+        (
+            "delete",
+            "/api/v1/analytics/spend/{id}",
+            delete(analytics::spend_delete),
+        ),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),
         ("get", "/readyz", get(ops::readyz)),

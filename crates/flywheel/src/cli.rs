@@ -403,11 +403,11 @@ pub enum ReportCommand {
 #[derive(Debug, Args)]
 pub struct SpendArgs {
     /// The channel (e.g. `douyin_ads`; register it under `[analytics.channels]`).
-    #[arg(long)]
-    pub channel: String,
+    #[arg(long, required_unless_present_any = ["list", "delete"], conflicts_with_all = ["list", "delete"])]
+    pub channel: Option<String>,
     /// Amount in 元 (e.g. `1200.50`).
-    #[arg(long)]
-    pub amount: String,
+    #[arg(long, required_unless_present_any = ["list", "delete"])]
+    pub amount: Option<String>,
     /// The campaign the spend is for.
     #[arg(long)]
     pub campaign: Option<String>,
@@ -417,6 +417,15 @@ pub struct SpendArgs {
     /// A note.
     #[arg(long)]
     pub note: Option<String>,
+    /// List the entries of a month (YYYY-MM) instead. [default: this month]
+    #[arg(long, num_args = 0..=1, default_missing_value = "", conflicts_with = "delete")]
+    pub list: Option<String>,
+    /// Delete the entry with this id instead (a mistyped amount, a duplicate).
+    #[arg(long)]
+    pub delete: Option<i64>,
+    /// Output format of --list.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
 /// `flywheel messages`.

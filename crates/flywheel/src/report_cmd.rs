@@ -414,25 +414,73 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
     Ok(())
 }
 
-/// `flywheel spend`: records spend on a channel.
+/// `flywheel spend`: records spend on a channel, lists a month's entries, or deletes one.
 pub async fn spend(args: SpendArgs, settings: Settings) -> Result<()> {
     let store = commands::open_store(&settings).await?;
     let reports = crate::serve::reports_of(&store, &settings);
+    if let Some(id) = args.delete {
+        return match reports.delete_cost(id, now()).await.map_err(report_error)? {
+            Some(e) => {
+                println!(
+                    "deleted entry {id}: {} 元 on {}",
+                    fen(e.spend.amount),
+                    e.spend.channel
+                );
+                Ok(())
+            }
+            None => Err(BadInput(format!("no spend entry {id}")).into()),
+        };
+    }
+    if let Some(month) = &args.list {
+        let month = if month.is_empty() {
+            reports.day_of(now()).format("%Y-%m").to_string()
+        } else {
+            month.clone()
+        };
+        let period = reports.month(&month).map_err(report_error)?;
+        let entries = reports.spend_entries(period).await.map_err(report_error)?;
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.id.to_string(),
+                    reports.day_of(e.spend.at).to_string(),
+                    e.spend.channel.clone(),
+                    e.spend.campaign.clone().unwrap_or_else(|| "-".into()),
+                    fen(e.spend.amount),
+                    e.spend.note.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        output::print(
+            args.format,
+            &["id", "day", "channel", "campaign", "amount (元)", "note"],
+            &rows,
+            &serde_json::json!({ "spend": entries }),
+        );
+        return Ok(());
+    }
+    let (Some(channel), Some(amount_text)) = (args.channel, args.amount) else {
+        return Err(BadInput("--channel and --amount are required".into()).into());
+    };
     let amount =
-        Fen::parse_decimal(&args.amount).map_err(|e| BadInput(format!("--amount {:?}: {e}", args.amount)))?;
+        Fen::parse_decimal(&amount_text).map_err(|e| BadInput(format!("--amount {amount_text:?}: {e}")))?;
     let at = match &args.day {
         Some(d) => reports.day_start(day(d, "day")?),
         None => now(),
     };
     let spend = Spend {
-        channel: args.channel.clone(),
+        channel: channel.clone(),
         campaign: args.campaign,
         at,
         amount: amount.0,
         note: args.note,
     };
-    reports.add_cost(spend, now()).await.map_err(report_error)?;
-    println!("recorded {} 元 on {}", amount.to_yuan_string(), args.channel);
+    let id = reports.add_cost(spend, now()).await.map_err(report_error)?;
+    println!(
+        "recorded {} 元 on {channel} (entry {id})",
+        amount.to_yuan_string()
+    );
     Ok(())
 }
 

@@ -77,6 +77,51 @@ fn analytics(site: Site) {
         &json!({"channel": "douyin", "amount_fen": -5}),
     );
     assert_eq!(bad.status, 400, "{:?}", bad.body);
+    // A mistyped entry (10,000 元 for 100), listed, then deleted; deleting it again is 404.
+    let typo = admin_post(
+        &s,
+        "/api/v1/analytics/spend",
+        &json!({"channel": "douyin", "campaign": "K", "amount_fen": 1_000_000, "day": day(4)}),
+    );
+    let typo_id = typo.body["spend"]["id"].as_i64().expect("the new entry's id");
+    let month = &day(4)[..7];
+    let listed = s.get(&format!("/api/v1/analytics/spend?month={month}"));
+    let ids: Vec<i64> = listed.body["spend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["id"].as_i64())
+        .collect();
+    assert_eq!(ids.len(), 3, "{:?}", listed.body);
+    assert!(ids.contains(&typo_id));
+    let delete = |id: i64| match ureq::delete(&format!("{}/api/v1/analytics/spend/{id}", s.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+    {
+        Ok(r) => (r.status(), r.into_json::<Value>().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json::<Value>().unwrap()),
+        Err(e) => panic!("{e}"),
+    };
+    let (status, gone) = delete(typo_id);
+    assert_eq!(
+        (status, gone["deleted"]["amount"].clone()),
+        (200, json!(1_000_000))
+    );
+    let (status, again) = delete(typo_id);
+    assert_eq!((status, again["code"].clone()), (404, json!("not_found")));
+    let bad_id = ureq::delete(&format!("{}/api/v1/analytics/spend/abc", s.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call();
+    match bad_id {
+        Err(ureq::Error::Status(400, r)) => {
+            assert_eq!(r.into_json::<Value>().unwrap()["code"], "invalid_path")
+        }
+        other => panic!("{other:?}"),
+    }
+    let cli_list = cli_json(&site, &["spend", "--list", month, "--format", "json"]);
+    assert_eq!(cli_list["spend"].as_array().map(Vec::len), Some(2), "{cli_list}");
+    let out = site.cli(&["spend", "--delete", &typo_id.to_string()]);
+    assert!(!out.status.success(), "an entry already deleted");
     let anon = s.post(
         "/api/v1/analytics/spend",
         None,

@@ -1,7 +1,7 @@
 //! Marketing reports: campaigns, channels by month, attribution, journey uplift,
 //! guardrail trips and alerts.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::Datelike;
 use serde::Serialize;
 
 use super::{Error, Filter, Reports, Result};
@@ -151,16 +151,8 @@ impl Reports {
     /// Each channel's spend, revenue, ROI and suggested budget in shop-local `month`
     /// (`YYYY-MM`).
     pub async fn channels(&self, month: &str, f: &Filter) -> Result<ChannelReport> {
-        let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-            .map_err(|_| Error::Invalid(format!("month {month:?}: use YYYY-MM")))?;
-        let next = first
-            .checked_add_months(chrono::Months::new(1))
-            .ok_or_else(|| Error::Invalid(format!("month {month:?} is out of range")))?;
         let mut f = f.clone();
-        f.period = Period {
-            from: self.day_start(first),
-            to: self.day_start(next),
-        };
+        f.period = self.month(month)?;
         let campaigns = self.campaigns(&f).await?;
         Ok(ChannelReport {
             month: month.to_string(),
@@ -259,8 +251,8 @@ impl Reports {
         Ok(self.store.read_with(move |c| facts::alerts(c, limit)).await?)
     }
 
-    /// Records a spend entry (refused: a negative amount, no channel).
-    pub async fn add_cost(&self, spend: facts::Spend, now: i64) -> Result<()> {
+    /// Records a spend entry (refused: a negative amount, no channel); returns its id.
+    pub async fn add_cost(&self, spend: facts::Spend, now: i64) -> Result<i64> {
         if spend.amount < 0 {
             return Err(Error::Invalid("spend must not be negative".into()));
         }
@@ -270,6 +262,23 @@ impl Reports {
         Ok(self
             .store
             .write_with(move |c| facts::add_cost(c, &spend, now))
+            .await?)
+    }
+
+    /// The spend entries dated in `period`, oldest first.
+    pub async fn spend_entries(&self, period: Period) -> Result<Vec<facts::SpendEntry>> {
+        Ok(self
+            .store
+            .read_with(move |c| facts::spend_entries(c, period))
+            .await?)
+    }
+
+    /// Deletes spend entry `id` (a mistyped amount, a duplicate), with an audit entry;
+    /// `None` when there is no such entry.
+    pub async fn delete_cost(&self, id: i64, now: i64) -> Result<Option<facts::SpendEntry>> {
+        Ok(self
+            .store
+            .write_with(move |c| facts::delete_cost(c, id, now))
             .await?)
     }
 }

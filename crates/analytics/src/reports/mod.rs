@@ -129,6 +129,19 @@ impl Reports {
         self.days(from, to)
     }
 
+    /// Shop-local `month` (`YYYY-MM`) as a period.
+    pub fn month(&self, month: &str) -> Result<Period> {
+        let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+            .map_err(|_| Error::Invalid(format!("month {month:?}: use YYYY-MM")))?;
+        let next = first
+            .checked_add_months(chrono::Months::new(1))
+            .ok_or_else(|| Error::Invalid(format!("month {month:?} is out of range")))?;
+        Ok(Period {
+            from: self.day_start(first),
+            to: self.day_start(next),
+        })
+    }
+
     /// The period from the start of shop-local day `from` to the end of `to`.
     pub fn days(&self, from: NaiveDate, to: NaiveDate) -> Result<Period> {
         if to < from {
