@@ -10,6 +10,8 @@ real SMTP receiver (aiosmtpd) and a webhook receiver (http.server) started by th
 - The CLI: `report review --cadence monthly --day …` gives last month's figures;
   `--save --send` stores and sends once, a second save stores and sends nothing;
   `report reviews` lists it.
+- Delivery: a review the relay refused, or one saved without --send, stays to send; the
+  server sends it once the relay is up, and never twice.
 - Errors: a bad cadence (400 invalid_query), an unknown review (404 not_found), email
   recipients without an SMTP relay (the server refuses to start).
 
@@ -490,6 +492,77 @@ def test_cli_monthly_review_saves_and_sends_once(store, smtp, hook, tmp_path):
         assert "email: sent to 1 of 1" in entry["delivery"] and "webhook: HTTP 200" in entry["delivery"], entry
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------- delivery retries
+
+
+@pytest.mark.parametrize("store", stores())
+def test_a_review_not_delivered_or_saved_unsent_is_sent_by_the_server(store, tmp_path):
+    """The relay is down when the CLI saves and sends the weekly review: it stays to send.
+    A monthly review saved without --send is to send too. The server, started once the
+    relay is up, sends both, once each."""
+    need(store)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here yet: the relay is down
+    cfg = f"""
+[audience]
+timezone = "Asia/Shanghai"
+
+[journeys.email]
+host = "127.0.0.1"
+port = {port}
+from = "Flywheel <reports@example.com>"
+timeout_secs = 2
+
+[analytics.reviews]
+weekly = true
+monthly = false
+at_hour = 0
+
+[analytics.notify]
+email = ["ops@example.com"]
+"""
+    srv = Server(store, tmp_path, config=cfg)
+    inbox, controller = Inbox(), None
+    try:
+        out = run(srv, "report", "review", "--cadence", "weekly", "--save", "--send", "--format", "json")
+        assert out.returncode == 0, out.stderr
+        assert "email: sent to 0 of 1" in out.stderr, out.stderr
+        out = run(srv, "report", "review", "--cadence", "monthly", "--save", "--format", "json")
+        assert out.returncode == 0 and "saved review" in out.stderr, out.stderr
+        out = run(srv, "report", "reviews", "--format", "json")
+        entries = {e["cadence"]: e for e in json.loads(out.stdout)["reviews"]}
+        assert (entries["weekly"]["attempts"], entries["weekly"]["sent_at"]) == (1, None), entries
+        assert "email: sent to 0 of 1" in entries["weekly"]["delivery"], entries
+        assert (entries["monthly"]["attempts"], entries["monthly"]["delivery"]) == (0, None), entries
+
+        controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        controller.start()
+        srv.start()
+
+        def sent():
+            s, b = srv.get("/api/v1/analytics/reviews")
+            assert s == 200, b
+            return all(e["sent_at"] is not None for e in b["reviews"]) and b["reviews"]
+
+        assert wait_until(sent, 20), srv.get("/api/v1/analytics/reviews")
+        reviews = sent()
+        assert len(reviews) == 2, reviews
+        assert {e["cadence"]: e["attempts"] for e in reviews} == {"weekly": 2, "monthly": 1}, reviews
+        assert all(e["delivery"] == "email: sent to 1 of 1" for e in reviews), reviews
+        got = inbox.snapshot()
+        subjects = sorted(str(m["Subject"]) for _, m in got)
+        assert len(got) == 2 and "月復盤" in subjects[0] and "週復盤" in subjects[1], subjects
+        terminate(srv)
+        srv.start()
+        time.sleep(2)
+        assert len(inbox.snapshot()) == 2, "a sent review went out again"
+    finally:
+        srv.stop()
+        if controller:
+            controller.stop()
 
 
 # ---------------------------------------------------------------- errors

@@ -77,7 +77,7 @@ pub struct CostFact {
 }
 
 /// The metrics of one campaign on one channel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CampaignRow {
     /// The campaign.
     pub campaign: String,

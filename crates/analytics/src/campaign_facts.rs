@@ -296,7 +296,7 @@ pub fn delete_cost(conn: &mut dyn Conn, id: i64, now: i64) -> Result<Option<Spen
 }
 
 /// A guardrail alert as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Alert {
     /// When (ms).
     pub at: i64,

@@ -18,7 +18,7 @@ use crate::campaign::CampaignRow;
 use crate::config::{AnalyticsConfig, ChannelKind};
 
 /// One channel in one month.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ChannelRow {
     /// The channel.
     pub channel: String,

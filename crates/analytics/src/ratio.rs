@@ -50,6 +50,13 @@ impl Serialize for Ratio {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Ratio {
+    /// A number, or `null` for n/a (what [`Serialize`] writes).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.map_or(Ratio::NotApplicable, Ratio::Value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,7 +73,7 @@ impl std::str::FromStr for Cadence {
 }
 
 /// A figure of a review: money, a count or a rate.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "unit", content = "value", rename_all = "lowercase")]
 pub enum Figure {
     /// Money, fen; `None` where undefined (AOV without orders).
@@ -107,10 +107,10 @@ impl std::fmt::Display for Figure {
 }
 
 /// One metric of this period against the period before.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricChange {
     /// The metric (`gmv`, `net_revenue`, `orders`, …).
-    pub metric: &'static str,
+    pub metric: String,
     /// This period.
     pub current: Figure,
     /// The period before.
@@ -139,12 +139,14 @@ pub fn changes(cur: &Kpis, prev: &Kpis, churn: (Ratio, Ratio)) -> Vec<MetricChan
         rate("churn_rate", churn.0, churn.1),
     ]
     .into_iter()
-    .map(|(metric, current, previous)| MetricChange {
-        metric,
-        current,
-        previous,
-        change: change(current, previous),
-    })
+    .map(
+        |(metric, current, previous): (&str, Figure, Figure)| MetricChange {
+            metric: metric.to_string(),
+            current,
+            previous,
+            change: change(current, previous),
+        },
+    )
     .collect()
 }
 
@@ -163,7 +165,7 @@ fn change(current: Figure, previous: Figure) -> Ratio {
 
 /// D-N retention observed in a period: of the users whose day N fell in the period
 /// (signed up N days before one of its days), the share active on their day N.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RetentionFigure {
     /// N.
     pub day_n: u32,
@@ -222,7 +224,7 @@ pub struct BenchmarkFacts {
 }
 
 /// A benchmark as judged on a period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchmarkCheck {
     /// The benchmark's name.
     pub name: String,

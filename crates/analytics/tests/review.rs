@@ -187,13 +187,53 @@ async fn a_weekly_review_against_hand_computed_numbers() {
             .await
             .unwrap();
         assert_eq!(audit, 2);
+        // Sending: the stored review reads back whole; one process wins each try; a try
+        // that reached not everyone leaves it to send, one that did ends it.
+        let unsent = reports.unsent_reviews(written_at - 86_400_000, 5).await.unwrap();
+        assert_eq!(unsent.len(), 1);
+        assert_eq!((unsent[0].0, unsent[0].1), (id, 0));
+        assert_eq!(unsent[0].2, r, "the review as written reads back equal");
+        assert!(reports.claim_review_send(id, 0).await.unwrap());
+        assert!(
+            !reports.claim_review_send(id, 0).await.unwrap(),
+            "the try is taken"
+        );
         reports
-            .set_review_delivery(id, "email: sent to 1 of 1".into())
+            .record_review_delivery(id, "email: sent to 0 of 1 (relay down)".into(), false, written_at)
             .await
             .unwrap();
+        let unsent = reports.unsent_reviews(written_at - 86_400_000, 5).await.unwrap();
+        assert_eq!((unsent[0].0, unsent[0].1), (id, 1), "to try again");
+        assert!(
+            reports
+                .unsent_reviews(written_at - 86_400_000, 1)
+                .await
+                .unwrap()
+                .is_empty(),
+            "out of tries"
+        );
+        assert!(
+            reports
+                .unsent_reviews(written_at + 1, 5)
+                .await
+                .unwrap()
+                .is_empty(),
+            "too old"
+        );
+        assert!(reports.claim_review_send(id, 1).await.unwrap());
+        reports
+            .record_review_delivery(id, "email: sent to 1 of 1".into(), true, written_at + 600_000)
+            .await
+            .unwrap();
+        assert!(reports.unsent_reviews(0, 5).await.unwrap().is_empty(), "sent");
+        let entry = &reports.reviews(1).await.unwrap()[0];
         assert_eq!(
-            reports.reviews(1).await.unwrap()[0].delivery.as_deref(),
-            Some("email: sent to 1 of 1")
+            (entry.delivery.as_deref(), entry.attempts, entry.sent_at),
+            (Some("email: sent to 1 of 1"), 2, Some(written_at + 600_000))
+        );
+        assert!(
+            !reports.claim_review_send(id, 2).await.unwrap(),
+            "a sent review is not tried again"
         );
 
         // A review of a week not over yet says so.

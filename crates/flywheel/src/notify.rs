@@ -15,6 +15,16 @@ use crate::config::Settings;
 use crate::review::escape;
 use crate::BadInput;
 
+/// What sending one review or alert came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// One clause per way (`email: sent to 2 of 2; webhook: HTTP 200`), or `not sent` with
+    /// nowhere to send.
+    pub summary: String,
+    /// Every recipient and the webhook took it.
+    pub ok: bool,
+}
+
 /// Where reviews and alerts go; empty when `[analytics.notify]` names nobody.
 #[derive(Clone, Default)]
 pub struct Notifier {
@@ -60,9 +70,8 @@ impl Notifier {
         self.email.is_none() && self.webhook.is_none()
     }
 
-    /// Sends review `id`; returns what that came to, one clause per way
-    /// (`email: sent to 2 of 2`, `webhook: HTTP 200`), or `not sent` with nowhere to send.
-    pub async fn review(&self, id: i64, r: &Review) -> String {
+    /// Sends review `id`; returns what that came to.
+    pub async fn review(&self, id: i64, r: &Review) -> Delivery {
         let subject = crate::review::subject(r);
         let body = json!({"type": "review", "id": id, "subject": subject, "review": r});
         let text = crate::review::text(r);
@@ -72,7 +81,7 @@ impl Notifier {
     }
 
     /// Sends an alert; returns what that came to.
-    pub async fn alert(&self, a: &Alert) -> String {
+    pub async fn alert(&self, a: &Alert) -> Delivery {
         let subject = format!("Flywheel alert: {} — {} ({})", a.campaign, a.rule, a.action);
         let text = format!("{subject}\n\n{}\n", a.detail);
         let html = format!("<p><b>{}</b></p><p>{}</p>", escape(&subject), escape(&a.detail));
@@ -97,13 +106,17 @@ impl Notifier {
         html: String,
         message_id: String,
         body: serde_json::Value,
-    ) -> String {
+    ) -> Delivery {
         if self.is_empty() {
-            return "not sent".into();
+            return Delivery {
+                summary: "not sent".into(),
+                ok: false,
+            };
         }
         let me = self.clone();
         let sent = tokio::task::spawn_blocking(move || {
             let mut parts = Vec::new();
+            let mut all = true;
             if let Some(mailer) = &me.email {
                 let mut ok = 0;
                 let mut errors = Vec::new();
@@ -126,6 +139,7 @@ impl Notifier {
                         EmailOutcome::Failed { error } => errors.push(format!("{to}: {error}")),
                     }
                 }
+                all &= ok == me.recipients.len();
                 let mut part = format!("email: sent to {ok} of {}", me.recipients.len());
                 if !errors.is_empty() {
                     part.push_str(&format!(" ({})", errors.join("; ")));
@@ -136,16 +150,27 @@ impl Notifier {
                 parts.push(match hook.send(&body, std::thread::sleep) {
                     Outcome::Delivered { status, .. } => format!("webhook: HTTP {status}"),
                     Outcome::Failed { attempts, error } => {
+                        all = false;
                         format!("webhook: failed after {attempts} attempts ({error})")
                     }
                 });
             }
-            parts.join("; ")
+            Delivery {
+                summary: parts.join("; "),
+                ok: all,
+            }
         })
         .await;
-        let summary = sent.unwrap_or_else(|e| format!("sending failed: {e}"));
-        tracing::info!(%summary, "notification sent");
-        summary
+        let d = sent.unwrap_or_else(|e| Delivery {
+            summary: format!("sending failed: {e}"),
+            ok: false,
+        });
+        if d.ok {
+            tracing::info!(summary = %d.summary, "notification sent");
+        } else {
+            tracing::warn!(summary = %d.summary, "notification not sent to everyone");
+        }
+        d
     }
 }
 

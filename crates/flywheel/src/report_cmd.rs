@@ -351,8 +351,11 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
                     Some(id) => {
                         eprintln!("saved review {id}");
                         if send {
-                            let delivery = crate::review::send(&reports, &notifier, id, &review).await?;
-                            eprintln!("{delivery}");
+                            if let Some(d) =
+                                crate::review::send(&reports, &notifier, id, 0, &review, now()).await?
+                            {
+                                eprintln!("{}", d.summary);
+                            }
                         }
                     }
                     None => eprintln!(

@@ -4,7 +4,7 @@
 use flywheel_analytics::reports::{Reports, Review};
 use flywheel_analytics::review::{show_change, Cadence};
 
-use crate::notify::Notifier;
+use crate::notify::{Delivery, Notifier};
 use crate::output;
 use crate::tables::{self, Table};
 
@@ -44,7 +44,7 @@ pub fn sections(r: &Review) -> Vec<(String, Table)> {
             .iter()
             .map(|c| {
                 vec![
-                    metric_label(c.metric).to_string(),
+                    metric_label(&c.metric).to_string(),
                     c.current.to_string(),
                     c.previous.to_string(),
                     show_change(c),
@@ -165,9 +165,20 @@ pub fn html(r: &Review) -> String {
     out
 }
 
-/// Writes every review due at `now` (`[analytics.reviews]`), raises its benchmark alerts,
-/// sends it through `notifier` and records what sending came to. A review another
-/// process wrote first is neither written nor sent again. Returns the reviews written.
+/// Tries to send a stored review this many times at most (each check, every 10
+/// minutes, is one try).
+const MAX_SEND_ATTEMPTS: i64 = 5;
+
+/// Reviews written longer ago than this are not sent any more: a review found unsent
+/// after two days of outage is stale news [SUGGESTED DEFAULT].
+const RESEND_WINDOW_MS: i64 = 2 * 86_400_000;
+
+/// Writes every review due at `now` (`[analytics.reviews]`) with its benchmark alerts,
+/// then sends every stored review still to send through `notifier` — the ones just
+/// written, one saved without sending (`report review --save`), one whose sending failed
+/// or was cut short by a crash — up to [`MAX_SEND_ATTEMPTS`] tries within
+/// [`RESEND_WINDOW_MS`] of writing. A review another process wrote or is sending is left
+/// to it. Returns the reviews written.
 pub async fn write_due(
     reports: &Reports,
     notifier: &Notifier,
@@ -183,26 +194,40 @@ pub async fn write_due(
         for alert in review.benchmark_alerts(now) {
             tracing::warn!(benchmark = %alert.campaign, detail = %alert.detail, "benchmark missed");
         }
-        if !notifier.is_empty() {
-            send(reports, notifier, id, &review).await?;
-        }
         written.push((id, review));
+    }
+    if !notifier.is_empty() {
+        for (id, attempts, review) in reports
+            .unsent_reviews(now - RESEND_WINDOW_MS, MAX_SEND_ATTEMPTS)
+            .await?
+        {
+            send(reports, notifier, id, attempts, &review, now).await?;
+        }
     }
     Ok(written)
 }
 
-/// Sends saved review `id` and its benchmark alerts through `notifier`, and records what
-/// sending the review came to; returns that.
+/// Sends stored review `id` (tried `attempts` times so far) and its benchmark alerts
+/// through `notifier` if this caller wins the try, and records what sending the review
+/// came to; returns that, or `None` when another process took the try. A retry goes to
+/// every recipient again with the same Message-ID, which receivers de-duplicate.
 pub async fn send(
     reports: &Reports,
     notifier: &Notifier,
     id: i64,
+    attempts: i64,
     review: &Review,
-) -> anyhow::Result<String> {
+    now: i64,
+) -> anyhow::Result<Option<Delivery>> {
+    if !reports.claim_review_send(id, attempts).await? {
+        return Ok(None);
+    }
     for alert in review.benchmark_alerts(review.generated_at) {
         notifier.alert(&alert).await;
     }
     let delivery = notifier.review(id, review).await;
-    reports.set_review_delivery(id, delivery.clone()).await?;
-    Ok(delivery)
+    reports
+        .record_review_delivery(id, delivery.summary.clone(), delivery.ok, now)
+        .await?;
+    Ok(Some(delivery))
 }

@@ -20,7 +20,7 @@ const RETENTION_DAYS: [u32; 3] = [1, 7, 30];
 
 /// One period's review: KPIs against the period before, retention observed in the period,
 /// campaigns and channels, goals, benchmarks and the alerts raised.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Review {
     /// Weekly or monthly.
     pub cadence: Cadence,
@@ -92,8 +92,13 @@ pub struct ReviewEntry {
     pub to: String,
     /// When it was written (ms).
     pub created_at: i64,
-    /// What sending it came to (`sent to 2 recipients`, an error), if it was sent.
+    /// What the last sending came to (`email: sent to 2 of 2; webhook: HTTP 200`, an
+    /// error), if it was sent.
     pub delivery: Option<String>,
+    /// Times sending was tried.
+    pub attempts: i64,
+    /// When it went out to everyone (ms); `None` while still to send.
+    pub sent_at: Option<i64>,
 }
 
 impl Reports {
@@ -222,18 +227,64 @@ impl Reports {
             .await?)
     }
 
-    /// Records what sending review `id` came to.
-    pub async fn set_review_delivery(&self, id: i64, delivery: String) -> Result<()> {
+    /// Claims the next try at sending review `id`, seen tried `attempts` times and not yet
+    /// sent: counts the try and answers whether this caller won it (another process that
+    /// saw the same count, or sent it meanwhile, makes this `false`).
+    pub async fn claim_review_send(&self, id: i64, attempts: i64) -> Result<bool> {
+        Ok(self
+            .store
+            .write_with(move |c| {
+                Ok(c.execute(
+                    "UPDATE reviews SET attempts = attempts + 1 WHERE id = $1 AND attempts = $2 AND sent_at IS NULL",
+                    &[Param::I64(id), Param::I64(attempts)],
+                )? == 1)
+            })
+            .await?)
+    }
+
+    /// Records what a try at sending review `id` came to at `now`, and whether it reached
+    /// everyone (then the review is sent and never tried again).
+    pub async fn record_review_delivery(&self, id: i64, delivery: String, ok: bool, now: i64) -> Result<()> {
         self.store
             .write_with(move |c| {
                 c.execute(
-                    "UPDATE reviews SET delivery = $1 WHERE id = $2",
-                    &[Param::Text(&delivery), Param::I64(id)],
+                    "UPDATE reviews SET delivery = $1, sent_at = $2 WHERE id = $3",
+                    &[
+                        Param::Text(&delivery),
+                        Param::OptI64(ok.then_some(now)),
+                        Param::I64(id),
+                    ],
                 )?;
                 Ok(())
             })
             .await?;
         Ok(())
+    }
+
+    /// The stored reviews still to send — written since `since` (ms), tried fewer than
+    /// `max_attempts` times, not yet sent to everyone — oldest first: (id, tries so far,
+    /// the review as written).
+    pub async fn unsent_reviews(&self, since: i64, max_attempts: i64) -> Result<Vec<(i64, i64, Review)>> {
+        let rows = self
+            .store
+            .read_with(move |c| {
+                c.query(
+                    "SELECT id, attempts, body FROM reviews WHERE sent_at IS NULL AND attempts < $1 AND created_at >= $2 \
+                     ORDER BY created_at, id",
+                    &[Param::I64(max_attempts), Param::I64(since)],
+                )?
+                .iter()
+                .map(|r| Ok((r.i64(0)?, r.i64(1)?, r.text(2)?)))
+                .collect::<flywheel_store::Result<Vec<_>>>()
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, attempts, body)| {
+                serde_json::from_str(&body)
+                    .map(|r| (id, attempts, r))
+                    .map_err(|e| super::Error::Invalid(format!("stored review {id} does not read back: {e}")))
+            })
+            .collect()
     }
 
     /// The stored reviews, newest period first, at most `limit`.
@@ -242,7 +293,7 @@ impl Reports {
             .store
             .read_with(move |c| {
                 c.query(
-                    "SELECT id, cadence, period_from, period_to, created_at, delivery FROM reviews \
+                    "SELECT id, cadence, period_from, period_to, created_at, delivery, attempts, sent_at FROM reviews \
                      ORDER BY period_to DESC, cadence DESC, id DESC LIMIT $1",
                     &[Param::I64(limit)],
                 )?
@@ -259,11 +310,11 @@ impl Reports {
             .store
             .read_with(move |c| {
                 c.query(
-                    "SELECT id, cadence, period_from, period_to, created_at, delivery, body FROM reviews WHERE id = $1",
+                    "SELECT id, cadence, period_from, period_to, created_at, delivery, attempts, sent_at, body FROM reviews WHERE id = $1",
                     &[Param::I64(id)],
                 )?
                 .first()
-                .map(|r| Ok((entry_of(r)?, r.text(6)?)))
+                .map(|r| Ok((entry_of(r)?, r.text(8)?)))
                 .transpose()
             })
             .await?;
@@ -276,7 +327,8 @@ impl Reports {
     }
 }
 
-/// A review entry from a row of `id, cadence, period_from, period_to, created_at, delivery`.
+/// A review entry from a row of `id, cadence, period_from, period_to, created_at, delivery,
+/// attempts, sent_at`.
 fn entry_of(r: &Row) -> flywheel_store::Result<ReviewEntry> {
     Ok(ReviewEntry {
         id: r.i64(0)?,
@@ -285,5 +337,7 @@ fn entry_of(r: &Row) -> flywheel_store::Result<ReviewEntry> {
         to: r.text(3)?,
         created_at: r.i64(4)?,
         delivery: r.opt_text(5)?,
+        attempts: r.i64(6)?,
+        sent_at: r.opt_i64(7)?,
     })
 }

@@ -55,7 +55,7 @@ pub struct LtvReport {
 }
 
 /// A goal and how far it is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct GoalProgress {
     /// The goal's name.
     pub name: String,
