@@ -1,12 +1,15 @@
 """A `flywheel serve` process for end-to-end tests: SQLite in a temporary data dir or a
 fresh PostgreSQL schema, an optional `flywheel.toml`, admin calls, a graceful stop or a
-SIGKILL, and a restart on the same data.
+SIGKILL, and a restart on the same data. Also the SMTP receiver's inbox (an aiosmtpd
+handler) and a free local port.
 
 Environment: FLYWHEEL_BIN (the binary; default <repo>/target/debug/flywheel),
 FLYWHEEL_TEST_PG (default postgres://postgres@127.0.0.1:5432/test), CI=true (an
 unreachable PostgreSQL fails instead of skipping).
 """
 
+import email
+import email.policy
 import json
 import os
 import secrets
@@ -15,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -26,6 +30,35 @@ BIN = os.environ.get("FLYWHEEL_BIN", str(REPO / "target" / "debug" / "flywheel")
 PG_URL = os.environ.get("FLYWHEEL_TEST_PG", "postgres://postgres@127.0.0.1:5432/test")
 ADMIN_TOKEN = "e2e-test-admin-token"
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def free_port():
+    """A local TCP port nothing listens on (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every message as (recipients, parsed message);
+    `delay` slows each DATA answer."""
+
+    def __init__(self, delay=0.0):
+        self.messages = []
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            time.sleep(self.delay)
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append((envelope.rcpt_tos, msg))
+        return "250 OK"
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.messages)
 
 
 def pg_reachable():

@@ -18,9 +18,7 @@ Each runs on SQLite and PostgreSQL.
 import email
 import email.policy
 import re
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -28,34 +26,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flywheel_server import IN_CI, PG_URL, Server, pg_reachable  # noqa: E402
-
-
-class Inbox:
-    """An SMTP handler keeping every message; `delay` slows each DATA answer."""
-
-    def __init__(self, delay=0.0):
-        self.messages = []
-        self.delay = delay
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            time.sleep(self.delay)
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.lock:
-            self.messages.append((envelope.rcpt_tos, msg))
-        return "250 OK"
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.messages)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable  # noqa: E402
 
 
 def start_smtp(delay=0.0):

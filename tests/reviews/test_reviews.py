@@ -25,7 +25,6 @@ import hmac
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,31 +37,13 @@ import pytest
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flywheel_server import IN_CI, PG_URL, Server, pg_reachable  # noqa: E402
+from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable  # noqa: E402
 
 SHANGHAI = timezone(timedelta(hours=8))  # Asia/Shanghai has had no DST since 1991
 SECRET = "review-hook-secret"
 
 
 # ---------------------------------------------------------------- receivers
-
-
-class Inbox:
-    """An SMTP handler keeping every message."""
-
-    def __init__(self):
-        self.messages = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.lock:
-            self.messages.append((envelope.rcpt_tos, msg))
-        return "250 OK"
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.messages)
 
 
 class Hook:
@@ -102,9 +83,7 @@ class Hook:
 @pytest.fixture
 def smtp():
     inbox = Inbox()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     yield inbox, port
@@ -503,9 +482,7 @@ def test_a_review_not_delivered_or_saved_unsent_is_sent_by_the_server(store, tmp
     A monthly review saved without --send is to send too. The server, started once the
     relay is up, sends both, once each."""
     need(store)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here yet: the relay is down
+    port = free_port()  # nothing listens here yet: the relay is down
     cfg = f"""
 [audience]
 timezone = "Asia/Shanghai"
