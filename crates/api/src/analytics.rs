@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::NaiveDate;
 use flywheel_analytics::campaign_facts::Spend;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::{AdminBody, Params};
+use crate::extract::{Admin, AdminBody, Params};
 use crate::AppState;
 
 impl From<ReportError> for ApiError {
@@ -100,10 +100,9 @@ fn filter(s: &AppState, q: &AnalyticsQuery) -> Result<Filter, ApiError> {
 /// `GET /api/v1/analytics/kpi`: KPIs, churn and the daily trend.
 pub async fn kpi(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let r = s.reports.kpi(&filter(&s, &q)?).await?;
     let mut kpis = serde_json::to_value(&r.kpis).map_err(internal)?;
     kpis["churn_rate"] = serde_json::to_value(r.churn.rate).map_err(internal)?;
@@ -132,10 +131,9 @@ pub fn day_numbers(days: Option<&str>) -> Result<Vec<u32>, String> {
 /// `GET /api/v1/analytics/cohort`: D-N retention by signup day.
 pub async fn cohort(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let days = day_numbers(q.days.as_deref()).map_err(|m| ApiError::bad_request("invalid_query", m))?;
     let rows = s.reports.cohort(&filter(&s, &q)?, &days, today(&s)).await?;
     Ok(Json(json!({ "rows": rows })))
@@ -144,10 +142,9 @@ pub async fn cohort(
 /// `GET /api/v1/analytics/ltv`: historical LTV by first-order month.
 pub async fn ltv(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let f = s.reports.touched_scope(&filter(&s, &q)?).await?;
     let now = chrono::Utc::now().timestamp_millis();
     let r = s.reports.ltv(&f, now).await?;
@@ -177,10 +174,9 @@ pub async fn ltv(
 /// `GET /api/v1/analytics/campaigns`: campaign metrics and ROI.
 pub async fn campaigns(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let rows = s.reports.campaigns(&filter(&s, &q)?).await?;
     Ok(Json(json!({ "rows": rows })))
 }
@@ -188,10 +184,9 @@ pub async fn campaigns(
 /// `GET /api/v1/analytics/channels`: monthly channel ROI and budget suggestion.
 pub async fn channels(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let month = q
         .month
         .clone()
@@ -203,10 +198,9 @@ pub async fn channels(
 /// `GET /api/v1/analytics/attribution`: revenue credited per campaign.
 pub async fn attribution(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let defaults = &s.reports.config().attribution;
     let model: Model = match &q.model {
         Some(m) => m
@@ -228,10 +222,9 @@ pub async fn attribution(
 /// `GET /api/v1/analytics/uplift?journey=…`: a journey against its holdout.
 pub async fn uplift(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let journey = q
         .journey
         .as_deref()
@@ -241,8 +234,7 @@ pub async fn uplift(
 }
 
 /// `GET /api/v1/analytics/goals`: goals with progress.
-pub async fn goals(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
+pub async fn goals(State(s): State<Arc<AppState>>, _: Admin) -> Result<Json<Value>, ApiError> {
     let goals = s.reports.goals(chrono::Utc::now().timestamp_millis()).await?;
     Ok(Json(json!({ "goals": goals })))
 }
@@ -250,10 +242,9 @@ pub async fn goals(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<
 /// `GET /api/v1/analytics/alerts`: guardrail alerts, newest first.
 pub async fn alerts(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(json!({ "alerts": s.reports.alerts(limit).await? })))
 }
@@ -262,10 +253,9 @@ pub async fn alerts(
 /// containing `day`, computed now (stored reviews: `/api/v1/analytics/reviews`).
 pub async fn review(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let cadence: Cadence = q
         .cadence
         .as_deref()
@@ -285,10 +275,9 @@ pub async fn review(
 /// `GET /api/v1/analytics/reviews`: the stored reviews, newest period first.
 pub async fn reviews(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     Ok(Json(json!({ "reviews": s.reports.reviews(limit).await? })))
 }
@@ -296,10 +285,9 @@ pub async fn reviews(
 /// `GET /api/v1/analytics/reviews/{id}`: one stored review as it was written.
 pub async fn stored_review(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let id = id_of(&id)?;
     match s.reports.stored_review(id).await? {
         Some((entry, review)) => Ok(Json(json!({ "entry": entry, "review": review }))),
@@ -323,10 +311,9 @@ fn step_json(s: &flywheel_analytics::columnar::FunnelStep) -> Value {
 /// drop-off and median time, optionally broken down by a profile trait.
 pub async fn funnel(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let text = q.steps.as_deref().unwrap_or(DEFAULT_FUNNEL);
     let steps: Vec<String> = text
         .split(',')
@@ -382,10 +369,8 @@ pub struct SpendBody {
 /// campaign ROI read it).
 pub async fn spend(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     body: AdminBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    s.admin.check(&h)?;
     let b: SpendBody = body.json()?;
     let now = chrono::Utc::now().timestamp_millis();
     let at = match &b.day {
@@ -409,10 +394,9 @@ pub async fn spend(
 /// month), or of the days `from`..=`to`, oldest first.
 pub async fn spend_list(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let period = match (&q.month, q.from.is_some() || q.to.is_some()) {
         (Some(_), true) => {
             return Err(ApiError::bad_request(
@@ -431,10 +415,9 @@ pub async fn spend_list(
 /// duplicate), with an audit entry; answers the entry removed.
 pub async fn spend_delete(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let id = id_of(&id)?;
     let now = chrono::Utc::now().timestamp_millis();
     match s.reports.delete_cost(id, now).await? {

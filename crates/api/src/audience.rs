@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flywheel_audience::engine::{MemberPage, ProfileAudience, SegmentInfo, TagInfo};
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::{AdminBody, Params};
+use crate::extract::{Admin, AdminBody, Params};
 use crate::profiles::PageQuery;
 use crate::AppState;
 
@@ -56,18 +56,12 @@ impl SegmentBody {
 }
 
 /// `GET /api/v1/tags`.
-pub async fn list_tags(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
+pub async fn list_tags(State(s): State<Arc<AppState>>, _: Admin) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"tags": s.audience.tags()})))
 }
 
 /// `POST /api/v1/tags`.
-pub async fn create_tag(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    body: AdminBody,
-) -> Result<Response, ApiError> {
-    s.admin.check(&h)?;
+pub async fn create_tag(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Response, ApiError> {
     let input: TagInput = body.json()?;
     let name = input.name.clone();
     s.audience.put_tag(input, false).await?;
@@ -77,21 +71,18 @@ pub async fn create_tag(
 /// `GET /api/v1/tags/{name}`.
 pub async fn show_tag(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<TagInfo>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(s.audience.tag(&name)?))
 }
 
 /// `PUT /api/v1/tags/{name}`: replaces the definition (the body's name, if any, must match).
 pub async fn replace_tag(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(name): Path<String>,
     body: AdminBody,
 ) -> Result<Json<TagInfo>, ApiError> {
-    s.admin.check(&h)?;
     let mut v: Value = body.json()?;
     if let Some(obj) = v.as_object_mut() {
         match obj.get("name").and_then(Value::as_str) {
@@ -123,11 +114,9 @@ struct Assignment {
 /// `POST /api/v1/tags/{name}/members`: `{"profiles": [ids], "remove": false}` for a manual tag.
 pub async fn assign_tag(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(name): Path<String>,
     body: AdminBody,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let a: Assignment = body.json()?;
     if a.profiles.is_empty() || a.profiles.len() > 10_000 {
         return Err(ApiError::bad_request(
@@ -140,18 +129,12 @@ pub async fn assign_tag(
 }
 
 /// `GET /api/v1/segments`.
-pub async fn list_segments(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
+pub async fn list_segments(State(s): State<Arc<AppState>>, _: Admin) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"segments": s.audience.segments()})))
 }
 
 /// `POST /api/v1/segments`: `{"name", "expression" | "ast", "description"}`.
-pub async fn create_segment(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    body: AdminBody,
-) -> Result<Response, ApiError> {
-    s.admin.check(&h)?;
+pub async fn create_segment(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Response, ApiError> {
     let sb: SegmentBody = body.json()?;
     let name = sb
         .name
@@ -166,21 +149,18 @@ pub async fn create_segment(
 /// `GET /api/v1/segments/{name}`.
 pub async fn show_segment(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<SegmentInfo>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(s.audience.segment(&name)?))
 }
 
 /// `PUT /api/v1/segments/{name}`.
 pub async fn replace_segment(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(name): Path<String>,
     body: AdminBody,
 ) -> Result<Json<SegmentInfo>, ApiError> {
-    s.admin.check(&h)?;
     let sb: SegmentBody = body.json()?;
     if sb.name.as_deref().is_some_and(|n| n != name) {
         return Err(ApiError::bad_request(
@@ -198,10 +178,9 @@ pub async fn replace_segment(
 pub async fn delete_definition(
     kind: DefKind,
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.admin.check(&h)?;
     s.audience.delete(kind, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -210,11 +189,10 @@ pub async fn delete_definition(
 pub async fn members(
     kind: DefKind,
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
     Params(q): Params<PageQuery>,
 ) -> Result<Json<MemberPage>, ApiError> {
-    s.admin.check(&h)?;
     let limit = q.limit()?;
     Ok(Json(s.audience.members_of(
         kind,
@@ -225,12 +203,7 @@ pub async fn members(
 }
 
 /// `POST /api/v1/segments/count`: `{"expression" | "ast"}` → count and canonical text.
-pub async fn count(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    body: AdminBody,
-) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
+pub async fn count(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Json<Value>, ApiError> {
     let sb: SegmentBody = body.json()?;
     let input = sb.input()?;
     s.audience.prepare(&input).await?;
@@ -242,12 +215,7 @@ pub async fn count(
 }
 
 /// `POST /api/v1/segments/preview`: `{"expression" | "ast", "cursor", "limit"}` → a page of members.
-pub async fn preview(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    body: AdminBody,
-) -> Result<Json<MemberPage>, ApiError> {
-    s.admin.check(&h)?;
+pub async fn preview(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Json<MemberPage>, ApiError> {
     let sb: SegmentBody = body.json()?;
     let limit = PageQuery {
         cursor: None,
@@ -260,12 +228,7 @@ pub async fn preview(
 }
 
 /// `POST /api/v1/segments/export`: every member as CSV (`profile_id,user_id`).
-pub async fn export(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    body: AdminBody,
-) -> Result<Response, ApiError> {
-    s.admin.check(&h)?;
+pub async fn export(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Response, ApiError> {
     let sb: SegmentBody = body.json()?;
     let input = sb.input()?;
     s.audience.prepare(&input).await?;
@@ -276,10 +239,9 @@ pub async fn export(
 /// `GET /api/v1/profiles/{id}/audience`.
 pub async fn profile(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<ProfileAudience>, ApiError> {
-    s.admin.check(&h)?;
     let pid = s
         .store
         .find_profile_id(&id)
@@ -297,10 +259,9 @@ pub struct RfmQuery {
 /// `GET /api/v1/rfm?as_of=`: every buyer's lifetimes-style summary, scores and segment.
 pub async fn rfm(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<RfmQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let as_of = match q.as_of.as_deref() {
         None => s.audience.now(),
         Some(t) => flywheel_core::time::parse_timestamp(t)
@@ -322,10 +283,9 @@ pub struct TransitionQuery {
 /// `GET /api/v1/audience/transitions?after=&limit=`: recent segment/tag entries and exits.
 pub async fn transitions(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<TransitionQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(
         json!({"transitions": s.audience.transitions(q.after.unwrap_or(0), limit)}),
@@ -333,8 +293,7 @@ pub async fn transitions(
 }
 
 /// `GET /api/v1/audience/traits`: the trait catalogue of the segment language.
-pub async fn traits(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
+pub async fn traits(_: Admin) -> Result<Json<Value>, ApiError> {
     let list: Vec<Value> = flywheel_audience::traits::CATALOGUE
         .iter()
         .map(|e| json!({"name": e.name, "windowed": e.windowed.is_some(), "type": format!("{:?}", e.ty).to_lowercase(), "description": e.description}))

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flywheel_promotions::coupons::{AuditEntry, CouponInstance, CouponTemplate};
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::AdminBody;
+use crate::extract::{Admin, AdminBody};
 use crate::AppState;
 
 /// Who the admin API acts as in coupon audit trails.
@@ -22,8 +22,7 @@ const ADMIN_ACTOR: &str = "admin-api";
 const DEFAULT_HOLD_MINUTES: i64 = 15;
 
 /// `GET /api/v1/coupon-templates`.
-pub async fn list_templates(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
+pub async fn list_templates(State(s): State<Arc<AppState>>, _: Admin) -> Result<Json<Value>, ApiError> {
     let list: Vec<Value> = s
         .coupons
         .templates()
@@ -35,12 +34,7 @@ pub async fn list_templates(State(s): State<Arc<AppState>>, h: HeaderMap) -> Res
 }
 
 /// `POST /api/v1/coupon-templates`.
-pub async fn create_template(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    body: AdminBody,
-) -> Result<Response, ApiError> {
-    s.admin.check(&h)?;
+pub async fn create_template(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Response, ApiError> {
     let t: CouponTemplate = body.json()?;
     if let Some(expr) = &t.audience {
         s.audience.compile(&flywheel_audience::SegmentInput::text(expr))?;
@@ -77,11 +71,9 @@ async fn check_audience(s: &AppState, t: &CouponTemplate, user: &str) -> Result<
 /// `POST /api/v1/coupon-templates/{id}/issue`: `{"user_id"}` → the coupon.
 pub async fn issue(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(id): Path<String>,
     body: AdminBody,
 ) -> Result<Response, ApiError> {
-    s.admin.check(&h)?;
     let req: IssueBody = body.json()?;
     check_audience(&s, &s.coupons.template(&id).await?, &req.user_id).await?;
     let c = s.coupons.issue(&id, &req.user_id, ADMIN_ACTOR).await?;
@@ -97,11 +89,9 @@ struct CodesBody {
 /// `POST /api/v1/coupon-templates/{id}/codes`: `{"count"}` → unclaimed codes.
 pub async fn codes(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(id): Path<String>,
     body: AdminBody,
 ) -> Result<Response, ApiError> {
-    s.admin.check(&h)?;
     let req: CodesBody = body.json()?;
     let codes = s.coupons.generate_codes(&id, req.count, ADMIN_ACTOR).await?;
     Ok((
@@ -121,10 +111,8 @@ struct ClaimBody {
 /// `POST /api/v1/coupons/claim`: `{"code", "user_id"}`.
 pub async fn claim(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
-    s.admin.check(&h)?;
     let req: ClaimBody = body.json()?;
     check_audience(&s, &s.coupons.template_of_code(&req.code).await?, &req.user_id).await?;
     Ok(Json(s.coupons.claim(&req.code, &req.user_id).await?))
@@ -133,10 +121,9 @@ pub async fn claim(
 /// `GET /api/v1/users/{user_id}/coupons`.
 pub async fn of_user(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(
         json!({"user_id": user, "coupons": s.coupons.coupons_of(&user).await?}),
     ))
@@ -194,11 +181,9 @@ fn user_of(req: &CheckoutBody) -> Result<&str, ApiError> {
 /// with the order's `cart` to refuse a coupon that does not apply to it.
 pub async fn reserve(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(id): Path<String>,
     body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
-    s.admin.check(&h)?;
     let req: CheckoutBody = body.json()?;
     let hold = req.hold_minutes.unwrap_or(DEFAULT_HOLD_MINUTES);
     if !(1..=7 * 24 * 60).contains(&hold) {
@@ -219,11 +204,9 @@ pub async fn reserve(
 /// order answers the same.
 pub async fn redeem(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(id): Path<String>,
     body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
-    s.admin.check(&h)?;
     let req: CheckoutBody = body.json()?;
     check_applies(&s, &id, &req).await?;
     Ok(Json(s.coupons.redeem(&id, user_of(&req)?, &req.order_id).await?))
@@ -232,11 +215,9 @@ pub async fn redeem(
 /// `POST /api/v1/coupons/{id}/release`: `{"order_id"}` — checkout abandoned.
 pub async fn release(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(id): Path<String>,
     body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
-    s.admin.check(&h)?;
     let req: CheckoutBody = body.json()?;
     Ok(Json(s.coupons.release(&id, &req.order_id).await?))
 }
@@ -244,11 +225,9 @@ pub async fn release(
 /// `POST /api/v1/coupons/{id}/refund`: `{"order_id"}` — the order was refunded.
 pub async fn refund(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(id): Path<String>,
     body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
-    s.admin.check(&h)?;
     let req: CheckoutBody = body.json()?;
     Ok(Json(s.coupons.refund(&id, &req.order_id).await?))
 }
@@ -256,10 +235,9 @@ pub async fn refund(
 /// `GET /api/v1/coupons/{id}/audit`.
 pub async fn audit(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let trail: Vec<AuditEntry> = s.coupons.audit(&id).await?;
     Ok(Json(json!({"coupon_id": id, "audit": trail})))
 }

@@ -1,5 +1,6 @@
 //! Extractors whose refusals are our JSON errors ([`ApiError`]) instead of axum's plain
-//! text: query strings ([`Params`]) and size-limited admin bodies ([`AdminBody`]).
+//! text: the admin token ([`Admin`]), query strings ([`Params`]) and size-limited admin
+//! bodies ([`AdminBody`]).
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -8,8 +9,25 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
+use std::sync::Arc;
+
 use crate::audience::MAX_ADMIN_BODY;
 use crate::error::ApiError;
+use crate::AppState;
+
+/// Proof that the request carries the admin token (`Authorization: Bearer <token>`); a
+/// missing or wrong one is a 401 `unauthorized`. Every `/api/v1` admin handler without a
+/// body takes it; one with a body takes [`AdminBody`], which checks the token too.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        state.admin.check(&parts.headers).map(|()| Admin)
+    }
+}
 
 /// A deserialised query string; a malformed one is a 400 `invalid_query`.
 #[derive(Debug)]
@@ -26,15 +44,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     }
 }
 
-/// An admin request body of at most [`MAX_ADMIN_BODY`] bytes; beyond it a 413
-/// `body_too_large`, answered before reading the body when `Content-Length` says so.
+/// An admin request body of at most [`MAX_ADMIN_BODY`] bytes, from a request carrying
+/// the admin token: beyond the limit a 413 `body_too_large` (answered before reading the
+/// body when `Content-Length` says so), without the token a 401 `unauthorized`. The
+/// token is checked once the body is read, so the refused client's connection stays
+/// usable (a server that answers without reading the body must close it). Handlers
+/// taking it need no [`Admin`].
 #[derive(Debug)]
 pub struct AdminBody(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for AdminBody {
+impl FromRequest<Arc<AppState>> for AdminBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
         // A declared length over the limit is refused before any of the body is read.
         let declared = req
             .headers()
@@ -44,13 +66,15 @@ impl<S: Send + Sync> FromRequest<S> for AdminBody {
         if declared.is_some_and(|n| n > MAX_ADMIN_BODY as u64) {
             return Err(too_large());
         }
-        Bytes::from_request(req, state)
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state)
             .await
-            .map(AdminBody)
             .map_err(|e: BytesRejection| match e.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => too_large(),
                 status => ApiError::new(status, "invalid_body", e.body_text()),
-            })
+            })?;
+        state.admin.check(&headers)?;
+        Ok(AdminBody(body))
     }
 }
 

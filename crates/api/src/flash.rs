@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flywheel_promotions::flash::{FlashOrder, FlashSale};
@@ -11,12 +11,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::AdminBody;
+use crate::extract::{Admin, AdminBody};
 use crate::AppState;
 
 /// `GET /api/v1/flash-sales`: every sale with its units left.
-pub async fn list(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
+pub async fn list(State(s): State<Arc<AppState>>, _: Admin) -> Result<Json<Value>, ApiError> {
     let sales: Vec<Value> = s
         .flash
         .list()
@@ -28,12 +27,7 @@ pub async fn list(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<V
 }
 
 /// `POST /api/v1/flash-sales`.
-pub async fn create(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    body: AdminBody,
-) -> Result<Response, ApiError> {
-    s.admin.check(&h)?;
+pub async fn create(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Response, ApiError> {
     let sale: FlashSale = body.json()?;
     Ok((StatusCode::CREATED, Json(s.flash.create(sale).await?)).into_response())
 }
@@ -54,11 +48,9 @@ fn one() -> i64 {
 /// 409 `sold_out` / `per_user_limit` / `not_started` / `ended`.
 pub async fn buy(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(id): Path<String>,
     body: AdminBody,
 ) -> Result<Response, ApiError> {
-    s.admin.check(&h)?;
     let req: BuyBody = body.json()?;
     let order: FlashOrder = s.flash.buy(&id, &req.user_id, req.quantity).await?;
     Ok((StatusCode::CREATED, Json(order)).into_response())
@@ -67,9 +59,8 @@ pub async fn buy(
 /// `POST /api/v1/flash-orders/{id}/pay`: pays a held order before its hold lapses.
 pub async fn pay(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<FlashOrder>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(s.flash.pay(&id).await?))
 }

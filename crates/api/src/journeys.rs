@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::{AdminBody, Params};
+use crate::extract::{Admin, AdminBody, Params};
 use crate::AppState;
 
 impl From<flywheel_journeys::Error> for ApiError {
@@ -45,8 +45,7 @@ fn definition(body: &AdminBody) -> Result<Journey, ApiError> {
 }
 
 /// `GET /api/v1/journeys`: every journey with its current version and status.
-pub async fn list(State(s): State<Arc<AppState>>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
+pub async fn list(State(s): State<Arc<AppState>>, _: Admin) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "journeys": s.journeys.list().await? })))
 }
 
@@ -68,31 +67,26 @@ async fn save(s: &AppState, j: &Journey) -> Result<(StatusCode, Json<Value>), Ap
 /// changed definition becomes a new version (running users finish on theirs).
 pub async fn create(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     body: AdminBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    s.admin.check(&h)?;
     save(&s, &definition(&body)?).await
 }
 
 /// `GET /api/v1/journeys/{name}`.
 pub async fn get(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<JourneyInfo>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(s.journeys.get(&name).await?))
 }
 
 /// `PUT /api/v1/journeys/{name}`: like POST; the body's name must be the path's.
 pub async fn put(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(name): Path<String>,
     body: AdminBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    s.admin.check(&h)?;
     let j = definition(&body)?;
     if j.name != name {
         return Err(ApiError::bad_request(
@@ -106,49 +100,42 @@ pub async fn put(
 /// `DELETE /api/v1/journeys/{name}`: only without runs in progress (409 otherwise).
 pub async fn delete(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.admin.check(&h)?;
     s.journeys.delete(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn set_status(
-    s: &AppState,
-    h: &HeaderMap,
-    name: &str,
-    status: Status,
-) -> Result<Json<JourneyInfo>, ApiError> {
-    s.admin.check(h)?;
+async fn set_status(s: &AppState, name: &str, status: Status) -> Result<Json<JourneyInfo>, ApiError> {
     Ok(Json(s.journeys.set_status(name, status).await?))
 }
 
 /// `POST /api/v1/journeys/{name}/start`: entries begin (or resume after a pause).
 pub async fn start(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<JourneyInfo>, ApiError> {
-    set_status(&s, &h, &name, Status::Active).await
+    set_status(&s, &name, Status::Active).await
 }
 
 /// `POST /api/v1/journeys/{name}/pause`: no entries; runs hold where they are.
 pub async fn pause(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<JourneyInfo>, ApiError> {
-    set_status(&s, &h, &name, Status::Paused).await
+    set_status(&s, &name, Status::Paused).await
 }
 
 /// `POST /api/v1/journeys/{name}/stop`: no entries; every run in progress ends.
 pub async fn stop(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<JourneyInfo>, ApiError> {
-    set_status(&s, &h, &name, Status::Stopped).await
+    set_status(&s, &name, Status::Stopped).await
 }
 
 #[derive(Deserialize)]
@@ -165,11 +152,9 @@ struct DryRun {
 /// path each user would take now, sending nothing (waits for events taken as timing out).
 pub async fn dry_run(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(name): Path<String>,
     body: AdminBody,
 ) -> Result<Json<Vec<DryRunPath>>, ApiError> {
-    s.admin.check(&h)?;
     let req: DryRun = body.json()?;
     if req.users.is_empty() || req.users.len() > 1_000 {
         return Err(ApiError::bad_request("invalid_users", "give 1 to 1000 user ids"));
@@ -198,11 +183,9 @@ struct PreviewRequest {
 /// step's message rendered for that user, not sent.
 pub async fn preview(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(name): Path<String>,
     body: AdminBody,
 ) -> Result<Json<Preview>, ApiError> {
-    s.admin.check(&h)?;
     let req: PreviewRequest = body.json()?;
     let j = match req.definition {
         Some(d) => serde_json::from_value::<Journey>(d)
@@ -215,10 +198,9 @@ pub async fn preview(
 /// `GET /api/v1/journeys/{name}/stats`: visits per step, runs per state, messages per status.
 pub async fn stats(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<JourneyStats>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(s.journeys.journey_stats(&name).await?))
 }
 
@@ -252,11 +234,10 @@ impl ListQuery {
 /// `GET /api/v1/journeys/{name}/runs?limit=`: runs, newest first.
 pub async fn runs(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let runs: Vec<RunRow> = s
         .journeys
         .runs(Some(&name), q.user_id.as_deref(), q.limit()?)
@@ -268,10 +249,9 @@ pub async fn runs(
 /// suppressed and why, skipped, deferred, failed, delivered, opened, clicked, converted.
 pub async fn messages(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let limit = q.limit()?;
     let (filter, value) = match (&q.user_id, &q.journey, &q.run_id) {
         (Some(u), None, None) => (MessageFilter::User, u),
@@ -291,10 +271,9 @@ pub async fn messages(
 /// `GET /api/v1/consent/{user_id}`: per-channel subscription and the global suppression.
 pub async fn consent(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(s.journeys.consent(&user).await?))
 }
 
@@ -313,11 +292,9 @@ struct ConsentChange {
 /// `PUT /api/v1/consent/{user_id}`: `{"channel", "state", "source"?}`.
 pub async fn set_consent(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(user): Path<String>,
     body: AdminBody,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     let c: ConsentChange = body.json()?;
     s.journeys
         .set_consent(&user, &c.channel, &c.state, c.source.as_deref().unwrap_or("api"))

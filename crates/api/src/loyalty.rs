@@ -5,24 +5,23 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use flywheel_loyalty::{Balance, Posted, TierStatus};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{AdminBody, Params};
+use crate::extract::{Admin, AdminBody, Params};
 use crate::profiles::PageQuery;
 use crate::AppState;
 
 /// `GET /api/v1/users/{user_id}/points?cursor=&limit=`: balance, lots, entries newest first.
 pub async fn balance(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(user): Path<String>,
     Params(q): Params<PageQuery>,
 ) -> Result<Json<Balance>, ApiError> {
-    s.admin.check(&h)?;
     let limit = q.limit()?;
     Ok(Json(s.loyalty.balance(&user, q.cursor.as_deref(), limit).await?))
 }
@@ -30,10 +29,9 @@ pub async fn balance(
 /// `POST /api/v1/users/{user_id}/points/check-in`: 簽到, once per shop-local day.
 pub async fn check_in(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(user): Path<String>,
 ) -> Result<Json<Posted>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(s.loyalty.check_in(&user).await?))
 }
 
@@ -46,11 +44,9 @@ struct Review {
 /// `POST /api/v1/users/{user_id}/points/review`: `{"review_id"}`.
 pub async fn review(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(user): Path<String>,
     body: AdminBody,
 ) -> Result<Json<Posted>, ApiError> {
-    s.admin.check(&h)?;
     let r: Review = body.json()?;
     Ok(Json(s.loyalty.review(&user, &r.review_id).await?))
 }
@@ -64,11 +60,9 @@ struct Share {
 /// `POST /api/v1/users/{user_id}/points/share`: `{"share_id"}`.
 pub async fn share(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(user): Path<String>,
     body: AdminBody,
 ) -> Result<Json<Posted>, ApiError> {
-    s.admin.check(&h)?;
     let r: Share = body.json()?;
     Ok(Json(s.loyalty.share(&user, &r.share_id).await?))
 }
@@ -83,11 +77,9 @@ struct Spend {
 /// `POST /api/v1/users/{user_id}/points/spend`: `{"points", "reason_key"}` — idempotent per reason key.
 pub async fn spend(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(user): Path<String>,
     body: AdminBody,
 ) -> Result<(StatusCode, Json<Posted>), ApiError> {
-    s.admin.check(&h)?;
     let r: Spend = body.json()?;
     Ok((
         StatusCode::OK,
@@ -98,10 +90,9 @@ pub async fn spend(
 /// `GET /api/v1/users/{user_id}/tier`: the member tier by rolling 365-day net spend.
 pub async fn tier(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(user): Path<String>,
 ) -> Result<Json<TierStatus>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(s.loyalty.tier_of(&user, chrono::Utc::now()).await?))
 }
 
@@ -129,11 +120,9 @@ struct Redeem {
 /// spend is refused the coupon is voided, so neither is lost.
 pub async fn redeem(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(user): Path<String>,
     body: AdminBody,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    s.admin.check(&h)?;
     let r: Redeem = body.json()?;
     if r.points < 1 {
         return Err(ApiError::bad_request(

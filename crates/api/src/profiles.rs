@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use flywheel_core::{Profile, ProfileId};
 use flywheel_store::{EventPage, ProfilePage, StoredOrder};
@@ -11,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::Params;
+use crate::extract::{Admin, Params};
 use crate::AppState;
 
 /// Largest page size.
@@ -53,10 +52,9 @@ async fn find(state: &AppState, id: &str) -> Result<ProfileId, ApiError> {
 /// `GET /api/v1/profiles/{id}`.
 pub async fn show(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Profile>, ApiError> {
-    state.admin.check(&headers)?;
     let pid = find(&state, &id).await?;
     let profile = state.store.profile(pid).await?;
     profile
@@ -67,11 +65,10 @@ pub async fn show(
 /// `GET /api/v1/profiles/{id}/events?cursor=&limit=`.
 pub async fn events(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
     Params(q): Params<PageQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
-    state.admin.check(&headers)?;
     let limit = q.limit()?;
     let pid = find(&state, &id).await?;
     Ok(Json(state.store.profile_events(pid, q.cursor, limit).await?))
@@ -80,10 +77,9 @@ pub async fn events(
 /// `GET /api/v1/profiles/{id}/orders`.
 pub async fn orders(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.admin.check(&headers)?;
     let pid = find(&state, &id).await?;
     let orders: Vec<StoredOrder> = state.store.orders_of(pid.clone()).await?;
     Ok(Json(json!({"profile_id": pid, "orders": orders})))
@@ -92,10 +88,9 @@ pub async fn orders(
 /// `GET /api/v1/profiles?cursor=&limit=`.
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _: Admin,
     Params(q): Params<PageQuery>,
 ) -> Result<Json<ProfilePage>, ApiError> {
-    state.admin.check(&headers)?;
     let limit = q.limit()?;
     Ok(Json(state.store.list_profiles(q.cursor, limit).await?))
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flywheel_promotions::referral::{Referral, ReferralProgram};
@@ -12,35 +12,28 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::AdminBody;
+use crate::extract::{Admin, AdminBody};
 use crate::AppState;
 
 /// `GET /api/v1/referral-program`.
-pub async fn program(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-) -> Result<Json<ReferralProgram>, ApiError> {
-    s.admin.check(&h)?;
+pub async fn program(State(s): State<Arc<AppState>>, _: Admin) -> Result<Json<ReferralProgram>, ApiError> {
     Ok(Json(s.referrals.program().await?))
 }
 
 /// `PUT /api/v1/referral-program`.
 pub async fn set_program(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     body: AdminBody,
 ) -> Result<Json<ReferralProgram>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(s.referrals.set_program(body.json()?).await?))
 }
 
 /// `GET /api/v1/users/{user_id}/invite-code`: made on first use.
 pub async fn invite_code(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(
         json!({"user_id": user, "code": s.referrals.invite_code(&user).await?}),
     ))
@@ -58,12 +51,7 @@ struct Register {
 }
 
 /// `POST /api/v1/referrals`: `{"code", "invitee", "device_id", "ip"}`.
-pub async fn register(
-    State(s): State<Arc<AppState>>,
-    h: HeaderMap,
-    body: AdminBody,
-) -> Result<Response, ApiError> {
-    s.admin.check(&h)?;
+pub async fn register(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Response, ApiError> {
     let r: Register = body.json()?;
     let referral = s
         .referrals
@@ -75,10 +63,9 @@ pub async fn register(
 /// `GET /api/v1/referrals/{invitee}`.
 pub async fn show(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(invitee): Path<String>,
 ) -> Result<Json<Referral>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(s.referrals.get(&invitee).await?))
 }
 
@@ -91,11 +78,9 @@ struct OrderRef {
 /// `POST /api/v1/referrals/{invitee}/first-order`: `{"order_id"}` — rewards both sides once.
 pub async fn first_order(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(invitee): Path<String>,
     body: AdminBody,
 ) -> Result<Json<Referral>, ApiError> {
-    s.admin.check(&h)?;
     let o: OrderRef = body.json()?;
     Ok(Json(s.referrals.first_paid_order(&invitee, &o.order_id).await?))
 }
@@ -103,11 +88,9 @@ pub async fn first_order(
 /// `POST /api/v1/referrals/{invitee}/claw-back`: `{"order_id"}` — the first order was refunded.
 pub async fn claw_back(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
     Path(invitee): Path<String>,
     body: AdminBody,
 ) -> Result<Json<Referral>, ApiError> {
-    s.admin.check(&h)?;
     let o: OrderRef = body.json()?;
     Ok(Json(s.referrals.claw_back(&invitee, &o.order_id).await?))
 }
@@ -115,10 +98,9 @@ pub async fn claw_back(
 /// `GET /api/v1/users/{user_id}/referrals`: who a user invited.
 pub async fn of_inviter(
     State(s): State<Arc<AppState>>,
-    h: HeaderMap,
+    _: Admin,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    s.admin.check(&h)?;
     Ok(Json(
         json!({"inviter": user, "referrals": s.referrals.of_inviter(&user).await?}),
     ))
