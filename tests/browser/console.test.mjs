@@ -281,6 +281,9 @@ async function run(base) {
     const split = await page.$$("#page section.panel:last-of-type table.grid tbody tr:not(:has(td.empty))");
     check(split.length >= 2, `funnel: breakdown by gender has rows (got ${split.length})`);
     await shot(page, "03-funnel-breakdown");
+    await open(page, base, "funnel?breakdown=properties.category", "funnel by category", "svg.funnel");
+    const byCategory = await page.$$eval("#page section.panel:last-of-type table.grid tbody tr:not(:has(td.empty))", (rs) => rs.map((r) => r.cells[0].textContent.trim()));
+    check(byCategory.length >= 2 && byCategory.some((v) => v !== "—"), `funnel: breakdown by the viewed product's category has values (${JSON.stringify(byCategory)})`);
 
     // 3b. Customer value: LTV cohorts (table and bars), churn-risk bands, top customers, the segment hint.
     await open(page, base, "ltv", "customer value", "table.grid tr.cohort-row");

@@ -1,5 +1,6 @@
 // Funnel: users reaching each step in order within a window (GET /api/v1/analytics/funnel),
-// with editable steps, the window, a date range and an optional breakdown by a user trait.
+// with editable steps, the window, a date range and an optional breakdown by a user trait
+// or a property of the step-1 event.
 
 import { api, qs } from "../api.js";
 import { t } from "../i18n.js";
@@ -19,7 +20,20 @@ const EVENTS = [
   "Order Completed",
   "Order Refunded",
 ];
-const TRAITS = ["gender", "city", "region", "age_band", "lifecycle", "tier"];
+// Profile traits, and properties of the step-1 event (each user under the value on their
+// first step-1 event in the period).
+const TRAITS = [
+  "gender",
+  "city",
+  "region",
+  "age_band",
+  "lifecycle",
+  "tier",
+  "properties.category",
+  "properties.brand",
+  "context.campaign.source",
+  "context.campaign.name",
+];
 
 export async function render(el) {
   const p = hashParams();
