@@ -1,18 +1,19 @@
 //! What happens by itself when orders arrive: committed ingest batches are handed to the
 //! audience engine, and paid orders earn points and settle referral rewards, refunds and
-//! cancellations claw them back. Observers never block the ingest writer: the work is
-//! spawned onto the runtime.
+//! cancellations claw them back ([`OrderHooks`], durable behind a cursor in the store).
+//! Observers never block the ingest writer.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use flywheel_audience::Audience;
 use flywheel_core::bus::{Bus, BusMessage};
-use flywheel_core::OrderAdjustmentKind;
 use flywheel_ingest::pipeline::CommitObserver;
 use flywheel_loyalty::Loyalty;
 use flywheel_promotions::referral::Referrals;
-use flywheel_store::{ApplyOutcome, NewEvent};
+use flywheel_store::conn::{Conn, Param};
+use flywheel_store::{ApplyOutcome, NewEvent, Store};
 
 /// Several observers as one.
 pub struct Observers(pub Vec<Arc<dyn CommitObserver>>);
@@ -53,47 +54,45 @@ impl CommitObserver for JourneyObserver {
 /// full refund claws both back. Partial refunds leave points as they are. Either way the
 /// member's tier is re-evaluated and a change published as `tier.changed`.
 ///
-/// The observer only queues; one worker applies the queue in order, so these writes never
-/// crowd the ingest writer (at most one of them waits for the store at a time). The queue
-/// lives in memory: a graceful stop waits for it to drain ([`HooksDrain`]).
+/// The work is read from the store, not queued in memory: one worker follows the event
+/// log in `seq` order behind a cursor kept in `settings` (`order_hooks_cursor`), finds
+/// the orders and adjustments those events recorded, applies them, and moves the cursor.
+/// Every step is idempotent per order (`order:ID`, `clawback:ID` ledger keys), so what a
+/// crash interrupts is applied again after a restart and nothing is lost or doubled; a
+/// busy shop's points may lag behind its orders but never grow a queue in memory. The
+/// first start begins at the end of the log (history earns nothing). The ingest observer
+/// only wakes the worker; these writes never crowd the ingest writer.
 pub struct OrderHooks {
-    queue: tokio::sync::mpsc::UnboundedSender<Hook>,
+    wake: Arc<tokio::sync::Notify>,
     drain: HooksDrain,
 }
 
-/// Waits for the order hooks queued so far to be applied.
-#[derive(Clone, Default)]
+/// Where the order hooks stand: waits for them to catch up with the event log.
+#[derive(Clone)]
 pub struct HooksDrain {
-    pending: Arc<std::sync::atomic::AtomicUsize>,
-    idle: Arc<tokio::sync::Notify>,
+    store: Store,
+    cursor: Arc<AtomicI64>,
+    moved: Arc<tokio::sync::Notify>,
 }
 
 impl HooksDrain {
-    fn queued(&self) {
-        self.pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn done(&self) {
-        if self.pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-            self.idle.notify_waiters();
-        }
-    }
-
-    /// Hooks queued and not yet applied.
-    pub fn pending(&self) -> usize {
-        self.pending.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Waits until nothing is queued, or `limit` has passed; returns what is still queued.
-    pub async fn wait(&self, limit: std::time::Duration) -> usize {
+    /// Waits until the hooks have applied every event stored when called, or `limit` has
+    /// passed; returns how many events were still to look at (0: caught up). What is left
+    /// is applied after the next start.
+    pub async fn wait(&self, limit: std::time::Duration) -> i64 {
+        let target = match self.store.read_with(last_event_seq).await {
+            Ok(t) => t,
+            Err(_) => return 0,
+        };
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let idle = self.idle.notified();
-            if self.pending() == 0 {
+            let moved = self.moved.notified();
+            let at = self.cursor.load(Ordering::SeqCst);
+            if at >= target {
                 return 0;
             }
-            if tokio::time::timeout_at(deadline, idle).await.is_err() {
-                return self.pending();
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                return target - self.cursor.load(Ordering::SeqCst).min(target);
             }
         }
     }
@@ -113,71 +112,167 @@ enum Hook {
     Reversed(String, String),
 }
 
+/// Events looked at per store read.
+const BATCH: i64 = 1_000;
+/// The settings key of the cursor.
+const CURSOR_KEY: &str = "order_hooks_cursor";
+
+fn last_event_seq(c: &mut dyn Conn) -> flywheel_store::Result<i64> {
+    Ok(c.query("SELECT MAX(seq) FROM events", &[])?
+        .first()
+        .map(|r| r.opt_i64(0))
+        .transpose()?
+        .flatten()
+        .unwrap_or(0))
+}
+
+/// The cursor, set to the end of the log the first time.
+fn cursor(c: &mut dyn Conn) -> flywheel_store::Result<i64> {
+    let stored = c
+        .query(
+            "SELECT value FROM settings WHERE key = $1",
+            &[Param::Text(CURSOR_KEY)],
+        )?
+        .first()
+        .map(|r| r.text(0))
+        .transpose()?;
+    match stored {
+        Some(v) => v
+            .parse()
+            .map_err(|_| flywheel_store::Error::Corrupt(format!("{CURSOR_KEY} {v:?}"))),
+        None => {
+            let last = last_event_seq(c)?;
+            set_cursor(c, last)?;
+            Ok(last)
+        }
+    }
+}
+
+fn set_cursor(c: &mut dyn Conn, seq: i64) -> flywheel_store::Result<()> {
+    c.execute(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[Param::Text(CURSOR_KEY), Param::Text(&seq.to_string())],
+    )?;
+    Ok(())
+}
+
+/// The hooks of the events after `after` (at most [`BATCH`] events), in order, and the
+/// last `seq` looked at: an event that placed an order earns; a cancellation or a refund
+/// without an amount (in full) reverses. Events of no known user are passed over.
+fn hooks_after(c: &mut dyn Conn, after: i64) -> flywheel_store::Result<(Vec<Hook>, i64)> {
+    let rows = c.query(
+        "SELECT e.seq, e.user_id, o.order_id, o.total, a.order_id, a.kind, a.amount \
+         FROM (SELECT seq, message_id, user_id FROM events WHERE seq > $1 ORDER BY seq LIMIT $2) e \
+         LEFT JOIN orders o ON o.message_id = e.message_id \
+         LEFT JOIN order_adjustments a ON a.message_id = e.message_id \
+         ORDER BY e.seq",
+        &[Param::I64(after), Param::I64(BATCH)],
+    )?;
+    let mut last = after;
+    let mut hooks = Vec::new();
+    for r in &rows {
+        last = last.max(r.i64(0)?);
+        let Some(user) = r.opt_text(1)? else { continue };
+        if let Some(order) = r.opt_text(2)? {
+            hooks.push(Hook::Paid(user.clone(), order, flywheel_core::Fen(r.i64(3)?)));
+        }
+        if let Some(order) = r.opt_text(4)? {
+            if r.text(5)? == "cancel" || r.opt_i64(6)?.is_none() {
+                hooks.push(Hook::Reversed(user, order));
+            }
+        }
+    }
+    Ok((hooks, last))
+}
+
 impl OrderHooks {
     /// Starts the worker on the current runtime.
-    pub fn start(loyalty: Loyalty, referrals: Referrals, bus: Arc<dyn Bus>) -> OrderHooks {
-        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<Hook>();
-        let drain = HooksDrain::default();
-        let worker_drain = drain.clone();
+    pub fn start(store: Store, loyalty: Loyalty, referrals: Referrals, bus: Arc<dyn Bus>) -> OrderHooks {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let drain = HooksDrain {
+            store: store.clone(),
+            cursor: Arc::new(AtomicI64::new(i64::MAX)),
+            moved: Arc::new(tokio::sync::Notify::new()),
+        };
+        let (woken, at) = (wake.clone(), drain.clone());
         tokio::spawn(async move {
-            while let Some(h) = rx.recv().await {
-                let (user, order, result) = match h {
-                    Hook::Paid(user, order, total) => {
-                        let r = loyalty.earn_order(&user, &order, total).await.map(|_| ());
-                        // Only a referred user's first paid order rewards; others answer not found.
-                        let _ = referrals.first_paid_order(&user, &order).await;
-                        (user, order, r)
+            let mut after = loop {
+                match store.write_with(cursor).await {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "order hooks: cannot read the cursor; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }
-                    Hook::Reversed(user, order) => {
-                        let r = loyalty.claw_back_order(&user, &order).await.map(|_| ());
-                        let _ = referrals.claw_back(&user, &order).await;
-                        (user, order, r)
+                }
+            };
+            at.cursor.store(after, Ordering::SeqCst);
+            loop {
+                let notified = woken.notified();
+                let (hooks, last) = match store.read_with(move |c| hooks_after(c, after)).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "order hooks: cannot read the event log; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
                     }
                 };
-                if let Err(e) = result {
-                    tracing::warn!(%user, %order, error = %e, "order points not posted");
+                if last == after {
+                    // Caught up: wait for the next commit (or look again in a second).
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), notified).await;
+                    continue;
                 }
-                match loyalty.evaluate_tier(&user, chrono::Utc::now()).await {
-                    Ok(Some(change)) => publish_tier_change(bus.as_ref(), &change),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(%user, error = %e, "tier not re-evaluated"),
+                for h in hooks {
+                    apply(&loyalty, &referrals, bus.as_ref(), h).await;
                 }
-                worker_drain.done();
+                if let Err(e) = store.write_with(move |c| set_cursor(c, last)).await {
+                    // The batch is applied again later: every step is idempotent.
+                    tracing::warn!(error = %e, "order hooks: cannot move the cursor; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+                after = last;
+                at.cursor.store(after, Ordering::SeqCst);
+                at.moved.notify_waiters();
             }
         });
-        OrderHooks { queue, drain }
+        OrderHooks { wake, drain }
     }
 
     /// The handle a graceful stop waits on.
     pub fn drain(&self) -> HooksDrain {
         self.drain.clone()
     }
+}
 
-    fn push(&self, hook: Hook) {
-        self.drain.queued();
-        if self.queue.send(hook).is_err() {
-            self.drain.done();
+/// Applies one hook: points and referral reward (or their claw-back), then the tier.
+async fn apply(loyalty: &Loyalty, referrals: &Referrals, bus: &dyn Bus, h: Hook) {
+    let (user, order, result) = match h {
+        Hook::Paid(user, order, total) => {
+            let r = loyalty.earn_order(&user, &order, total).await.map(|_| ());
+            // Only a referred user's first paid order rewards; others answer not found.
+            let _ = referrals.first_paid_order(&user, &order).await;
+            (user, order, r)
         }
+        Hook::Reversed(user, order) => {
+            let r = loyalty.claw_back_order(&user, &order).await.map(|_| ());
+            let _ = referrals.claw_back(&user, &order).await;
+            (user, order, r)
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(%user, %order, error = %e, "order points not posted");
+    }
+    match loyalty.evaluate_tier(&user, chrono::Utc::now()).await {
+        Ok(Some(change)) => publish_tier_change(bus, &change),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(%user, error = %e, "tier not re-evaluated"),
     }
 }
 
 impl CommitObserver for OrderHooks {
-    fn committed(&self, events: &Arc<Vec<NewEvent>>, range: Range<usize>, outcome: &ApplyOutcome) {
-        for (i, e) in events.get(range).unwrap_or_default().iter().enumerate() {
-            if !outcome.stored.get(i).copied().unwrap_or(false) {
-                continue;
-            }
-            let Some(user) = e.event().user_id.clone() else {
-                continue;
-            };
-            if let Some(o) = &e.order {
-                self.push(Hook::Paid(user.clone(), o.order_id.clone(), o.total));
-            }
-            if let Some(a) = &e.adjustment {
-                if a.kind == OrderAdjustmentKind::Cancel || a.amount.is_none() {
-                    self.push(Hook::Reversed(user, a.order_id.clone()));
-                }
-            }
+    fn committed(&self, _: &Arc<Vec<NewEvent>>, _: Range<usize>, outcome: &ApplyOutcome) {
+        if outcome.inserted > 0 {
+            self.wake.notify_one();
         }
     }
 }

@@ -43,8 +43,9 @@ impl RunningServer {
         self.shutdown().await
     }
 
-    /// Stops accepting, finishes in-flight requests, commits every queued batch and
-    /// applies the order hooks (points, referral rewards) those batches queued.
+    /// Stops accepting, finishes in-flight requests, commits every queued batch and gives
+    /// the order hooks (points, referral rewards) up to 10 s to catch up with them; what
+    /// they have not reached is applied after the next start.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
         self.task.await.context("server task")?.context("server")?;
@@ -368,7 +369,12 @@ pub async fn start(
     spawn_group_expiry(groups.clone());
     spawn_loyalty_daily(loyalty.clone(), bus.clone());
     let journey_hook = Arc::new(JourneyObserver::default());
-    let order_hooks = Arc::new(OrderHooks::start(loyalty.clone(), referrals.clone(), bus.clone()));
+    let order_hooks = Arc::new(OrderHooks::start(
+        store.clone(),
+        loyalty.clone(),
+        referrals.clone(),
+        bus.clone(),
+    ));
     let hooks = order_hooks.drain();
     let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
         Arc::new(AudienceObserver(audience.clone())),

@@ -167,3 +167,36 @@ fn a_graceful_stop_applies_every_queued_order_hook() {
         assert_eq!(v["balance"], json!(100 + i), "u{i}: {v}");
     }
 }
+
+/// A crash (SIGKILL) right after a batch of paid orders loses no points: the hooks follow
+/// the stored event log, so the next start applies what the crash cut short, once.
+#[test]
+fn a_crash_loses_no_order_points() {
+    let site = Site::new(Backend::Sqlite, "loyalty_crash").unwrap();
+    let key = site.write_key();
+    let s = site.serve(&[]);
+    let n = 400;
+    let batch: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"type": "track", "userId": format!("c{i}"), "event": "Order Completed",
+                   "messageId": format!("c{i}"),
+                   "properties": {"order_id": format!("C-{i}"), "total": 200 + i, "products": []}})
+        })
+        .collect();
+    assert_eq!(
+        s.post("/v1/batch", Some(&key), &json!({ "batch": batch })).status,
+        200
+    );
+    s.kill();
+    let s = site.serve(&[]);
+    for i in 0..n {
+        let v = wait_for(&s, &format!("/api/v1/users/c{i}/points"), |v| {
+            v["balance"] == json!(200 + i)
+        });
+        assert_eq!(
+            v["entries"].as_array().map(Vec::len),
+            Some(1),
+            "c{i} earned once: {v}"
+        );
+    }
+}

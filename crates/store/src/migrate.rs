@@ -73,6 +73,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_013_reviews.sql"),
         include_str!("migrations/postgres_013_reviews.sql"),
     ),
+    (
+        14,
+        include_str!("migrations/sqlite_014_orders_by_message.sql"),
+        include_str!("migrations/postgres_014_orders_by_message.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.
