@@ -25,9 +25,11 @@ pub struct Cli {
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
     /// TOML file with defaults for any option below (keys as the long option names, with
-    /// underscores, e.g. `data_dir = "/var/lib/flywheel"`), an `[audience]` table (tag rules,
-    /// lifecycle, RFM: docs/audience.md) and a `[loyalty]` table (points, tiers:
-    /// docs/loyalty.md). Default: ./flywheel.toml if it exists.
+    /// underscores, e.g. `data_dir = "/var/lib/flywheel"`) and the tables `[audience]` (tag
+    /// rules, lifecycle, RFM: docs/audience.md), `[loyalty]` (points, tiers:
+    /// docs/loyalty.md), `[journeys]` (timezone, delivery, email relay, providers:
+    /// docs/journeys.md) and `[analytics]` (channels, guardrails, goals, reviews,
+    /// benchmarks, notifications: docs/analytics.md). Default: ./flywheel.toml if it exists.
     #[arg(long, global = true, env = "FLYWHEEL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded store (SQLite file `flywheel.db`) and the admin token file.
@@ -90,7 +92,8 @@ pub enum Command {
     /// Generate a realistic demo shop, ingest it through the tracking API, add a marketing
     /// history and CLV scores, then serve the console (http://HOST:PORT/console/).
     Demo(DemoArgs),
-    /// Record marketing spend on a channel (for channel and campaign ROI).
+    /// Record marketing spend on a channel (for channel and campaign ROI); list a month's
+    /// entries (--list) or delete a mistyped one (--delete).
     Spend(SpendArgs),
     /// Check every campaign's guardrails once (ROI < 1, CVR below expected) and pause the
     /// journeys that trip, with an alert; the server does this every few minutes.
@@ -418,10 +421,10 @@ pub struct SpendArgs {
     #[arg(long)]
     pub note: Option<String>,
     /// List the entries of a month (YYYY-MM) instead. [default: this month]
-    #[arg(long, num_args = 0..=1, default_missing_value = "", conflicts_with = "delete")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "", conflicts_with = "delete", value_name = "MONTH")]
     pub list: Option<String>,
     /// Delete the entry with this id instead (a mistyped amount, a duplicate).
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     pub delete: Option<i64>,
     /// Output format of --list.
     #[arg(long, value_enum, default_value_t)]
