@@ -32,6 +32,25 @@ ADMIN_TOKEN = "e2e-test-admin-token"
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
 
 
+def stores():
+    """The stores an end-to-end test runs on: SQLite, and PostgreSQL when it answers (always
+    with CI=true, where an unreachable one then fails the test)."""
+    out = ["sqlite"]
+    if IN_CI or pg_reachable():
+        out.append("postgres")
+    return out
+
+
+def wait_until(pred, timeout, step=0.1):
+    """Polls `pred` until it is true or `timeout` seconds pass; returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
 def free_port():
     """A local TCP port nothing listens on (yet)."""
     with socket.socket() as s:

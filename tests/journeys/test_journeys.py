@@ -26,7 +26,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable  # noqa: E402
+from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable, stores, wait_until  # noqa: E402
 
 
 def start_smtp(delay=0.0):
@@ -53,27 +53,11 @@ max_connections = {connections}
 """
 
 
-def stores():
-    out = ["sqlite"]
-    if IN_CI or pg_reachable():
-        out.append("postgres")
-    return out
-
-
 @pytest.fixture
 def smtp():
     controller, inbox, port = start_smtp()
     yield inbox, port
     controller.stop()
-
-
-def wait_until(pred, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def event(kind, user, **kw):

@@ -37,7 +37,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable  # noqa: E402
+from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable, stores, wait_until  # noqa: E402
 
 SHANGHAI = timezone(timedelta(hours=8))  # Asia/Shanghai has had no DST since 1991
 SECRET = "review-hook-secret"
@@ -112,25 +112,9 @@ def verify_signature(headers, body):
 # ---------------------------------------------------------------- helpers
 
 
-def stores():
-    out = ["sqlite"]
-    if IN_CI or pg_reachable():
-        out.append("postgres")
-    return out
-
-
 def need(store):
     if store == "postgres" and not IN_CI and not pg_reachable():
         pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
-
-
-def wait_until(pred, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def terminate(srv):
