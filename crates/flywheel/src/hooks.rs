@@ -65,7 +65,37 @@ impl CommitObserver for JourneyObserver {
 pub struct OrderHooks {
     wake: Arc<tokio::sync::Notify>,
     drain: HooksDrain,
+    busy: Busy,
 }
+
+/// When ingest last committed, so the hooks can leave the store's one writer to it: a
+/// shop's events come first, its points follow.
+#[derive(Clone)]
+struct Busy {
+    since: std::time::Instant,
+    last_commit_ms: Arc<AtomicI64>,
+}
+
+impl Busy {
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.since.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn committed(&self) {
+        self.last_commit_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether ingest committed within `ms`.
+    fn within(&self, ms: i64) -> bool {
+        self.now_ms() - self.last_commit_ms.load(Ordering::Relaxed) < ms
+    }
+}
+
+/// While ingest is busy (a commit in the last [`BUSY_MS`]), the hooks pause this long
+/// after each stretch they apply, so ingest keeps most of the writer.
+const YIELD_MS: u64 = 100;
+/// See [`YIELD_MS`].
+const BUSY_MS: i64 = 100;
 
 /// Where the order hooks stand: waits for them to catch up with the event log.
 #[derive(Clone)]
@@ -194,7 +224,11 @@ impl OrderHooks {
             cursor: Arc::new(AtomicI64::new(i64::MAX)),
             moved: Arc::new(tokio::sync::Notify::new()),
         };
-        let (woken, at) = (wake.clone(), drain.clone());
+        let busy = Busy {
+            since: std::time::Instant::now(),
+            last_commit_ms: Arc::new(AtomicI64::new(i64::MIN / 2)),
+        };
+        let (woken, at, ingest) = (wake.clone(), drain.clone(), busy.clone());
         tokio::spawn(async move {
             let mut after = loop {
                 match store.write_with(cursor).await {
@@ -221,9 +255,7 @@ impl OrderHooks {
                     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), notified).await;
                     continue;
                 }
-                for h in hooks {
-                    apply(&loyalty, &referrals, bus.as_ref(), h).await;
-                }
+                apply_batch(&loyalty, &referrals, bus.as_ref(), hooks).await;
                 if let Err(e) = store.write_with(move |c| set_cursor(c, last)).await {
                     // The batch is applied again later: every step is idempotent.
                     tracing::warn!(error = %e, "order hooks: cannot move the cursor; retrying");
@@ -233,9 +265,12 @@ impl OrderHooks {
                 after = last;
                 at.cursor.store(after, Ordering::SeqCst);
                 at.moved.notify_waiters();
+                if ingest.within(BUSY_MS) {
+                    tokio::time::sleep(std::time::Duration::from_millis(YIELD_MS)).await;
+                }
             }
         });
-        OrderHooks { wake, drain }
+        OrderHooks { wake, drain, busy }
     }
 
     /// The handle a graceful stop waits on.
@@ -244,34 +279,65 @@ impl OrderHooks {
     }
 }
 
-/// Applies one hook: points and referral reward (or their claw-back), then the tier.
-async fn apply(loyalty: &Loyalty, referrals: &Referrals, bus: &dyn Bus, h: Hook) {
-    let (user, order, result) = match h {
-        Hook::Paid(user, order, total) => {
-            let r = loyalty.earn_order(&user, &order, total).await.map(|_| ());
-            // Only a referred user's first paid order rewards; others answer not found.
-            let _ = referrals.first_paid_order(&user, &order).await;
-            (user, order, r)
+/// Applies a stretch of hooks: the points of every paid order in one transaction, then
+/// in log order the claw-backs and the referral steps (only for users who were invited),
+/// then each member's tier once (100 members per transaction). A cancellation in the same stretch as its order thus
+/// comes after the order's points and takes them back.
+async fn apply_batch(loyalty: &Loyalty, referrals: &Referrals, bus: &dyn Bus, hooks: Vec<Hook>) {
+    let paid: Vec<(String, String, flywheel_core::Fen)> = hooks
+        .iter()
+        .filter_map(|h| match h {
+            Hook::Paid(user, order, total) => Some((user.clone(), order.clone(), *total)),
+            Hook::Reversed(..) => None,
+        })
+        .collect();
+    for ((user, order, _), posted) in paid.iter().zip(loyalty.earn_orders(paid.clone()).await) {
+        if let Err(e) = posted {
+            tracing::warn!(%user, %order, error = %e, "order points not posted");
         }
-        Hook::Reversed(user, order) => {
-            let r = loyalty.claw_back_order(&user, &order).await.map(|_| ());
-            let _ = referrals.claw_back(&user, &order).await;
-            (user, order, r)
+    }
+    let mut users: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for h in &hooks {
+        let (Hook::Paid(user, ..) | Hook::Reversed(user, _)) = h;
+        if seen.insert(user.clone()) {
+            users.push(user.clone());
+        }
+    }
+    let invited = match referrals.invitees_among(users.clone()).await {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::warn!(error = %e, "order hooks: cannot read the referrals; asking per order");
+            seen
         }
     };
-    if let Err(e) = result {
-        tracing::warn!(%user, %order, error = %e, "order points not posted");
+    for h in &hooks {
+        match h {
+            Hook::Paid(user, order, _) if invited.contains(user) => {
+                // Only a referred user's first paid order rewards; others answer not found.
+                let _ = referrals.first_paid_order(user, order).await;
+            }
+            Hook::Paid(..) => {}
+            Hook::Reversed(user, order) => {
+                if let Err(e) = loyalty.claw_back_order(user, order).await {
+                    tracing::warn!(%user, %order, error = %e, "order points not taken back");
+                }
+                if invited.contains(user) {
+                    let _ = referrals.claw_back(user, order).await;
+                }
+            }
+        }
     }
-    match loyalty.evaluate_tier(&user, chrono::Utc::now()).await {
-        Ok(Some(change)) => publish_tier_change(bus, &change),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(%user, error = %e, "tier not re-evaluated"),
+    match loyalty.evaluate_tiers(users, chrono::Utc::now()).await {
+        Ok(changes) => changes.iter().for_each(|c| publish_tier_change(bus, c)),
+        Err(e) => tracing::warn!(error = %e, "tiers not re-evaluated"),
     }
 }
 
 impl CommitObserver for OrderHooks {
     fn committed(&self, _: &Arc<Vec<NewEvent>>, _: Range<usize>, outcome: &ApplyOutcome) {
         if outcome.inserted > 0 {
+            self.busy.committed();
             self.wake.notify_one();
         }
     }

@@ -68,6 +68,35 @@ fn insert(c: &mut dyn Conn, mut row: EntryRow) -> Result<EntryRow> {
     Ok(row)
 }
 
+/// Credits `points` to `user` under `key` as a new lot expiring at `expires`, unless `key`
+/// was seen (then the first posting is answered), inside the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+fn credit_in(
+    c: &mut dyn Conn,
+    user: &str,
+    source: &'static str,
+    key: String,
+    points: i64,
+    expires: i64,
+    streak: Option<i64>,
+    now: i64,
+) -> Result<Posted> {
+    expire_user(c, user, now)?;
+    if let Some(p) = repeat(c, user, &key)? {
+        return Ok(p);
+    }
+    if points <= 0 {
+        let balance = q::balance(c, user)?;
+        return Ok(Posted {
+            entry: None,
+            balance,
+            repeated: false,
+        });
+    }
+    let row = insert(c, earn_row(user, source, key, points, expires, streak, now))?;
+    posted(c, row)
+}
+
 fn posted(c: &mut dyn Conn, row: EntryRow) -> Result<Posted> {
     let balance = q::balance(c, &row.user_id)?;
     Ok(Posted {
@@ -133,28 +162,12 @@ impl Loyalty {
         let now = self.now();
         let expires = now.saturating_add(self.config.points.lot_days.saturating_mul(DAY_MS));
         let user = user.to_owned();
-        self.write(move |c| {
-            expire_user(c, &user, now)?;
-            if let Some(p) = repeat(c, &user, &key)? {
-                return Ok(p);
-            }
-            if points <= 0 {
-                let balance = q::balance(c, &user)?;
-                return Ok(Posted {
-                    entry: None,
-                    balance,
-                    repeated: false,
-                });
-            }
-            let row = insert(c, earn_row(&user, source, key, points, expires, streak, now))?;
-            posted(c, row)
-        })
-        .await
+        self.write(move |c| credit_in(c, &user, source, key, points, expires, streak, now))
+            .await
     }
 
-    /// Purchase points (購買): `paid` × `points_per_yuan` / 100, rounded down, once per
-    /// order. `negative_amount` for a negative `paid`. An order worth 0 points writes nothing.
-    pub async fn earn_order(&self, user: &str, order_id: &str, paid: Fen) -> Result<Posted> {
+    /// The purchase points of an order paying `paid` (validated).
+    fn order_points(&self, order_id: &str, paid: Fen) -> Result<i64> {
         need(order_id, "order id")?;
         if paid < Fen::ZERO {
             return Err(Error::invalid(
@@ -162,13 +175,65 @@ impl Loyalty {
                 "the amount paid must not be negative",
             ));
         }
-        let points = paid
-            .0
+        paid.0
             .checked_mul(self.config.points.points_per_yuan)
             .map(|p| p / 100)
-            .ok_or_else(|| Error::invalid("amount_too_large", "the amount paid is too large"))?;
+            .ok_or_else(|| Error::invalid("amount_too_large", "the amount paid is too large"))
+    }
+
+    /// Purchase points (購買): `paid` × `points_per_yuan` / 100, rounded down, once per
+    /// order. `negative_amount` for a negative `paid`. An order worth 0 points writes nothing.
+    pub async fn earn_order(&self, user: &str, order_id: &str, paid: Fen) -> Result<Posted> {
+        let points = self.order_points(order_id, paid)?;
         self.credit(user, "order", format!("order:{order_id}"), points, None)
             .await
+    }
+
+    /// [`Loyalty::earn_order`] for many orders (user, order id, paid) in one write
+    /// transaction, as the order hooks apply a stretch of the event log; the answer is
+    /// per order, in order. A refused order (validation) is answered on its own and the
+    /// rest go on; if the transaction itself fails, each order is tried on its own.
+    pub async fn earn_orders(&self, orders: Vec<(String, String, Fen)>) -> Vec<Result<Posted>> {
+        let now = self.now();
+        let expires = now.saturating_add(self.config.points.lot_days.saturating_mul(DAY_MS));
+        let mut answers: Vec<Option<Result<Posted>>> = Vec::with_capacity(orders.len());
+        let mut batch = Vec::new();
+        for (i, (user, order, paid)) in orders.iter().enumerate() {
+            match need(user, "user id").and_then(|()| self.order_points(order, *paid)) {
+                Ok(points) => {
+                    answers.push(None);
+                    batch.push((i, user.clone(), format!("order:{order}"), points));
+                }
+                Err(e) => answers.push(Some(Err(e))),
+            }
+        }
+        let work = batch.clone();
+        let done = self
+            .write(move |c| {
+                work.into_iter()
+                    .map(|(i, user, key, points)| {
+                        credit_in(c, &user, "order", key, points, expires, None, now).map(|p| (i, p))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await;
+        match done {
+            Ok(posted) => {
+                for (i, p) in posted {
+                    answers[i] = Some(Ok(p));
+                }
+            }
+            Err(_) => {
+                for (i, _, _, _) in batch {
+                    let (user, order, paid) = &orders[i];
+                    answers[i] = Some(self.earn_order(user, order, *paid).await);
+                }
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(Error::invalid("not_applied", "not applied"))))
+            .collect()
     }
 
     /// Points a campaign awards (a journey's points step), once per `key`: a repeat with

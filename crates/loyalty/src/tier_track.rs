@@ -55,8 +55,9 @@ impl Loyalty {
         if before.as_deref() == Some(status.tier.as_str()) {
             return Ok(None);
         }
-        let rank = |t: &str| self.config.tiers.tiers.iter().position(|x| x.name == t);
-        let upgrade = before.as_deref().is_none_or(|b| rank(&status.tier) > rank(b));
+        let upgrade = before
+            .as_deref()
+            .is_none_or(|b| self.rank(&status.tier) > self.rank(b));
         Ok(Some(TierChange {
             user_id: user.to_owned(),
             from: before,
@@ -64,6 +65,50 @@ impl Loyalty {
             spend_365d: status.spend_365d,
             upgrade,
         }))
+    }
+
+    /// Re-evaluates the tiers of `users` at `now`, 100 members per write transaction (the
+    /// order hooks' batches); returns the changes, in the order of `users`.
+    pub async fn evaluate_tiers(&self, users: Vec<String>, now: Timestamp) -> Result<Vec<TierChange>> {
+        let until = flywheel_core::time::to_millis(now);
+        let from = until.saturating_sub(365 * crate::entry::DAY_MS);
+        let mut out = Vec::new();
+        for chunk in users.chunks(100) {
+            let (chunk, config) = (chunk.to_vec(), self.config.clone());
+            let changes = self
+                .store
+                .write_tx(move |c| {
+                    let mut changes = Vec::new();
+                    for user in chunk {
+                        let spend = Fen(q::net_spend(c, &user, from, until)?);
+                        let tier = config.tiers.tier_for(spend).to_owned();
+                        let before = q::current_tier(c, &user)?.map(|(t, _)| t);
+                        if before.as_deref() == Some(tier.as_str()) {
+                            continue;
+                        }
+                        q::set_tier(c, &user, &tier, until)?;
+                        changes.push((user, before, tier, spend));
+                    }
+                    Ok::<_, crate::Error>(changes)
+                })
+                .await?;
+            for (user_id, from, to, spend_365d) in changes {
+                let upgrade = from.as_deref().is_none_or(|b| self.rank(&to) > self.rank(b));
+                out.push(TierChange {
+                    user_id,
+                    from,
+                    to,
+                    spend_365d,
+                    upgrade,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A tier's place on the ladder (`None`: not configured).
+    fn rank(&self, tier: &str) -> Option<usize> {
+        self.config.tiers.tiers.iter().position(|x| x.name == tier)
     }
 
     /// Re-evaluates everyone with a recorded tier (the daily run); returns the changes.

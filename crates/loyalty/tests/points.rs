@@ -276,3 +276,39 @@ async fn fifty_concurrent_spends_of_ten_on_one_hundred_succeed_ten_times() {
         assert_eq!((b.balance, b.entries.len(), b.lots.len()), (0, 11, 0));
     }
 }
+
+/// Many orders' points in one transaction (the order hooks): the same answers as one at
+/// a time — a refused order answered alone while the others post, a repeat answered
+/// with its first posting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orders_earn_in_one_transaction_like_one_at_a_time() {
+    for store in stores("earn_orders").await {
+        let (l, _) = loyalty(store, "2025-03-01T10:00:00+08:00");
+        let first = l.earn_order("u1", "o-1", Fen(10_000)).await.unwrap();
+        let answers = l
+            .earn_orders(vec![
+                ("u1".into(), "o-1".into(), Fen(10_000)), // a repeat
+                ("u1".into(), "o-2".into(), Fen(25_050)),
+                ("u2".into(), "o-3".into(), Fen(-1)), // refused
+                ("".into(), "o-4".into(), Fen(100)),  // refused: no user
+                ("u2".into(), "o-5".into(), Fen(99)), // under 1 元: nothing
+                ("u2".into(), "o-6".into(), Fen(30_000)),
+            ])
+            .await;
+        assert_eq!(answers.len(), 6);
+        let repeat = answers[0].as_ref().unwrap();
+        assert!(repeat.repeated);
+        assert_eq!(
+            repeat.entry.as_ref().map(|e| e.id),
+            first.entry.as_ref().map(|e| e.id)
+        );
+        assert_eq!(answers[1].as_ref().unwrap().entry.as_ref().unwrap().points, 250);
+        assert_eq!(answers[1].as_ref().unwrap().balance, 350);
+        assert_eq!(answers[2].as_ref().unwrap_err().code(), "negative_amount");
+        assert!(answers[3].is_err());
+        assert!(answers[4].as_ref().unwrap().entry.is_none());
+        assert_eq!(answers[5].as_ref().unwrap().balance, 300);
+        assert_eq!(l.balance("u1", None, 50).await.unwrap().entries.len(), 2);
+        assert_eq!(l.balance("u2", None, 50).await.unwrap().balance, 300);
+    }
+}

@@ -230,3 +230,53 @@ async fn tier_changes_are_reported_once_in_both_directions() {
             .is_empty());
     }
 }
+
+/// Many members' tiers in one go (the order hooks) decide as one at a time: a first
+/// evaluation is an upgrade from none, an unchanged tier is not reported, an aged-out
+/// spend downgrades.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tiers_of_many_members_are_evaluated_like_one() {
+    for store in stores("tiers_batch").await {
+        store
+            .apply(vec![
+                order("g", "g1", 600_000, "2025-02-01T00:00:00Z"),
+                order("s", "s1", 10_000, "2025-05-01T00:00:00Z"),
+            ])
+            .await
+            .unwrap();
+        let (l, _) = loyalty(store, "2025-06-01T00:00:00Z");
+        let users = vec!["g".to_string(), "s".to_string(), "none".to_string()];
+        let first = l
+            .evaluate_tiers(users.clone(), at("2025-06-01T00:00:00Z"))
+            .await
+            .unwrap();
+        let got: Vec<(&str, Option<&str>, &str, bool)> = first
+            .iter()
+            .map(|c| (c.user_id.as_str(), c.from.as_deref(), c.to.as_str(), c.upgrade))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("g", None, "黃金", true),
+                ("s", None, "青銅", true),
+                ("none", None, "青銅", true)
+            ]
+        );
+        assert!(l
+            .evaluate_tiers(users.clone(), at("2025-06-02T00:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty());
+        let later = l.evaluate_tiers(users, at("2026-02-02T00:00:00Z")).await.unwrap();
+        assert_eq!(later.len(), 1);
+        assert_eq!(
+            (
+                later[0].user_id.as_str(),
+                later[0].from.as_deref(),
+                later[0].to.as_str(),
+                later[0].upgrade
+            ),
+            ("g", Some("黃金"), "青銅", false)
+        );
+    }
+}

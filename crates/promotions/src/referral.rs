@@ -398,6 +398,18 @@ impl Referrals {
             .ok_or_else(|| Error::NotFound(format!("referral of {invitee:?}")))
     }
 
+    /// Which of `users` were invited (have a referral as invitee, in any state): only
+    /// their orders can reward or claw back a referral.
+    pub async fn invitees_among(&self, users: Vec<String>) -> Result<std::collections::HashSet<String>> {
+        Ok(self
+            .store
+            .read_with(move |c| {
+                let keys: Vec<&str> = users.iter().map(String::as_str).collect();
+                q::invitees_among(c, &keys)
+            })
+            .await?)
+    }
+
     /// An inviter's referrals.
     pub async fn of_inviter(&self, inviter: &str) -> Result<Vec<Referral>> {
         let who = inviter.to_owned();

@@ -78,6 +78,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_014_orders_by_message.sql"),
         include_str!("migrations/postgres_014_orders_by_message.sql"),
     ),
+    (
+        15,
+        include_str!("migrations/sqlite_015_loyalty_lots_by_user.sql"),
+        include_str!("migrations/postgres_015_loyalty_lots_by_user.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

@@ -110,6 +110,14 @@ pub fn insert_referral(conn: &mut dyn Conn, r: &ReferralRow) -> Result<bool> {
     )? == 1)
 }
 
+/// Which of `users` were invited (have a referral as invitee), in any state.
+pub fn invitees_among(conn: &mut dyn Conn, users: &[&str]) -> Result<std::collections::HashSet<String>> {
+    conn.select_in("SELECT invitee FROM referrals", "invitee", users)?
+        .iter()
+        .map(|r| r.text(0))
+        .collect()
+}
+
 /// One referral by invitee.
 pub fn referral(conn: &mut dyn Conn, invitee: &str) -> Result<Option<ReferralRow>> {
     conn.query(
