@@ -13,7 +13,7 @@ use flywheel_ingest::pipeline::CommitObserver;
 use flywheel_loyalty::Loyalty;
 use flywheel_promotions::referral::Referrals;
 use flywheel_store::conn::{Conn, Param};
-use flywheel_store::{ApplyOutcome, NewEvent, Store};
+use flywheel_store::{log_cursor, ApplyOutcome, NewEvent, Store};
 
 /// Several observers as one.
 pub struct Observers(pub Vec<Arc<dyn CommitObserver>>);
@@ -110,7 +110,7 @@ impl HooksDrain {
     /// passed; returns how many events were still to look at (0: caught up). What is left
     /// is applied after the next start.
     pub async fn wait(&self, limit: std::time::Duration) -> i64 {
-        let target = match self.store.read_with(last_event_seq).await {
+        let target = match self.store.read_with(log_cursor::last_seq).await {
             Ok(t) => t,
             Err(_) => return 0,
         };
@@ -147,43 +147,16 @@ const BATCH: i64 = 1_000;
 /// The settings key of the cursor.
 const CURSOR_KEY: &str = "order_hooks_cursor";
 
-fn last_event_seq(c: &mut dyn Conn) -> flywheel_store::Result<i64> {
-    Ok(c.query("SELECT MAX(seq) FROM events", &[])?
-        .first()
-        .map(|r| r.opt_i64(0))
-        .transpose()?
-        .flatten()
-        .unwrap_or(0))
-}
-
 /// The cursor, set to the end of the log the first time.
 fn cursor(c: &mut dyn Conn) -> flywheel_store::Result<i64> {
-    let stored = c
-        .query(
-            "SELECT value FROM settings WHERE key = $1",
-            &[Param::Text(CURSOR_KEY)],
-        )?
-        .first()
-        .map(|r| r.text(0))
-        .transpose()?;
-    match stored {
-        Some(v) => v
-            .parse()
-            .map_err(|_| flywheel_store::Error::Corrupt(format!("{CURSOR_KEY} {v:?}"))),
+    match log_cursor::get(c, CURSOR_KEY)? {
+        Some(at) => Ok(at),
         None => {
-            let last = last_event_seq(c)?;
-            set_cursor(c, last)?;
+            let last = log_cursor::last_seq(c)?;
+            log_cursor::set(c, CURSOR_KEY, last)?;
             Ok(last)
         }
     }
-}
-
-fn set_cursor(c: &mut dyn Conn, seq: i64) -> flywheel_store::Result<()> {
-    c.execute(
-        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        &[Param::Text(CURSOR_KEY), Param::Text(&seq.to_string())],
-    )?;
-    Ok(())
 }
 
 /// The hooks of the events after `after` (at most [`BATCH`] events), in order, and the
@@ -256,7 +229,10 @@ impl OrderHooks {
                     continue;
                 }
                 apply_batch(&loyalty, &referrals, bus.as_ref(), hooks).await;
-                if let Err(e) = store.write_with(move |c| set_cursor(c, last)).await {
+                if let Err(e) = store
+                    .write_with(move |c| log_cursor::set(c, CURSOR_KEY, last))
+                    .await
+                {
                     // The batch is applied again later: every step is idempotent.
                     tracing::warn!(error = %e, "order hooks: cannot move the cursor; retrying");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;

@@ -654,32 +654,18 @@ pub fn set_consent(
     Ok(())
 }
 
+/// The settings key of the engine's position in the event log.
+const EVENT_CURSOR: &str = "journeys_event_cursor";
+
 /// The engine's position in the event log (events with a greater `seq` are not yet
 /// looked at for triggers, awaited events and goals).
 pub fn event_cursor(conn: &mut dyn Conn) -> Result<Option<i64>> {
-    conn.query(
-        "SELECT value FROM settings WHERE key = 'journeys_event_cursor'",
-        &[],
-    )?
-    .first()
-    .map(|r| r.text(0))
-    .transpose()?
-    .map(|t| {
-        t.parse::<i64>()
-            .map_err(|_| flywheel_store::Error::Corrupt(format!("event cursor {t:?}")))
-    })
-    .transpose()
+    flywheel_store::log_cursor::get(conn, EVENT_CURSOR)
 }
 
 /// Moves the event cursor.
 pub fn set_event_cursor(conn: &mut dyn Conn, seq: i64) -> Result<()> {
-    let v = seq.to_string();
-    conn.execute(
-        "INSERT INTO settings (key, value) VALUES ('journeys_event_cursor', $1) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        &[Param::Text(&v)],
-    )?;
-    Ok(())
+    flywheel_store::log_cursor::set(conn, EVENT_CURSOR, seq)
 }
 
 /// The profile of the shop's user `user` and its stored traits (`None` and no traits
@@ -748,11 +734,5 @@ pub fn events_after(conn: &mut dyn Conn, after: i64, limit: i64) -> Result<(Vec<
 
 /// The highest event sequence number stored (0 when none).
 pub fn last_event_seq(conn: &mut dyn Conn) -> Result<i64> {
-    Ok(conn
-        .query("SELECT MAX(seq) FROM events", &[])?
-        .first()
-        .map(|r| r.opt_i64(0))
-        .transpose()?
-        .flatten()
-        .unwrap_or(0))
+    flywheel_store::log_cursor::last_seq(conn)
 }

@@ -20,6 +20,7 @@ pub mod flash;
 pub mod groups;
 pub mod identity_cache;
 mod keys;
+pub mod log_cursor;
 pub mod loyalty;
 mod migrate;
 mod pool;
