@@ -83,7 +83,7 @@ pub async fn run(args: DemoArgs, mut settings: Settings, file: FileConfig) -> Re
         flywheel_analytics::reports::Filter::period(flywheel_analytics::Period { from: 0, to: at });
     match reports.clv(&everyone, at).await {
         Ok(r) => {
-            let traits = r.identify_messages(at);
+            let traits: Vec<String> = r.identify_messages(at).iter().map(|m| m.to_string()).collect();
             let bar = ProgressBar::hidden();
             let n = tokio::task::spawn_blocking(move || send_all(&url, &secret, traits, &bar)).await??;
             eprintln!("scored {n} customers with BG/NBD + Gamma-Gamma (traits.clv_churn_risk, traits.clv_p_alive …)");
@@ -152,9 +152,10 @@ async fn write_reviews(reports: &flywheel_analytics::reports::Reports, end: i64)
     Ok(written)
 }
 
-/// Posts `messages` in batches from several threads; returns how many were accepted.
-fn send_all(url: &str, secret: &str, messages: Vec<serde_json::Value>, bar: &ProgressBar) -> Result<usize> {
-    let batches: Vec<Vec<serde_json::Value>> = {
+/// Posts `messages` (Segment messages as JSON text) in batches from several threads;
+/// returns how many were accepted.
+fn send_all(url: &str, secret: &str, messages: Vec<String>, bar: &ProgressBar) -> Result<usize> {
+    let batches: Vec<Vec<String>> = {
         let mut out = Vec::with_capacity(messages.len() / BATCH + 1);
         let mut it = messages.into_iter().peekable();
         while it.peek().is_some() {
@@ -177,10 +178,14 @@ fn send_all(url: &str, secret: &str, messages: Vec<serde_json::Value>, bar: &Pro
                     let Some(batch) = batches.get(i) else {
                         return Ok(());
                     };
-                    let body = serde_json::json!({ "batch": batch });
+                    let body = format!("{{\"batch\":[{}]}}", batch.join(","));
                     let mut attempt = 0;
                     loop {
-                        match agent.post(url).set("Authorization", &auth).send_json(&body) {
+                        let request = agent
+                            .post(url)
+                            .set("Authorization", &auth)
+                            .set("Content-Type", "application/json");
+                        match request.send_string(&body) {
                             Ok(_) => break,
                             Err(ureq::Error::Status(503, _)) if attempt < 50 => {
                                 attempt += 1;

@@ -113,7 +113,7 @@ impl<'a> Shopper<'a> {
             }
             m.insert("context".into(), ctx);
         }
-        self.out.push((at, id, m));
+        self.out.push((at, id, Value::Object(m).to_string()));
         true
     }
 
