@@ -16,8 +16,10 @@
 pub mod consent;
 pub mod email;
 mod kind;
+pub mod limits;
 pub mod links;
 pub mod route;
+pub mod sandbox;
 pub mod seal;
 pub mod template;
 pub mod webhook;
@@ -27,8 +29,10 @@ pub use consent::{
 };
 pub use email::{EmailError, EmailMessage, EmailOutcome, SmtpEmail, SmtpSettings, SmtpTls};
 pub use kind::{Category, Channel};
+pub use limits::{Limit, RenderLimits};
 pub use route::{pick_channel, PassedOver, Reachability};
-pub use template::{MessageTemplate, RenderedMessage, TemplateError, VariableCatalog};
+pub use sandbox::{RenderSandbox, Renderer};
+pub use template::{MessageTemplate, RenderedMessage, TemplateError, TemplateSource, VariableCatalog};
 pub use webhook::{sign, verify, Attempt, Error, Outcome, RetryPolicy, WebhookProvider};
 
 /// An HMAC-SHA256 keyed with `secret` (webhook signatures, unsubscribe tokens).

@@ -8,10 +8,17 @@
 //! strict: a variable the catalog knows but this user lacks (no birthday on file) fails
 //! the render unless the template says what to do, e.g.
 //! `{{ profile.name | default("顧客") }}` or `{% if profile.birthday is defined %}`.
+//!
+//! Rendering is bounded ([`RenderLimits`]): a part that executes more template steps or
+//! renders more bytes than allowed fails with [`TemplateError::Limit`]. Time and memory
+//! are bounded by rendering in the sandbox process ([`crate::sandbox`]).
 
 use std::collections::BTreeSet;
+use std::io;
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+
+use crate::limits::{Limit, RenderLimits};
 
 /// A template that cannot be saved or rendered.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,13 +41,31 @@ pub enum TemplateError {
         /// The catalog's roots, for the message.
         known: String,
     },
-    /// Rendering failed for this user (a value missing without a `default`).
+    /// This user lacks a value the template needs without a `default`.
+    #[error("{part}: {detail}")]
+    Missing {
+        /// `subject`, `html` or `text`.
+        part: &'static str,
+        /// The renderer's message.
+        detail: String,
+    },
+    /// Rendering failed otherwise (an operation on values of the wrong kind, a filter
+    /// misused, a range too long).
     #[error("{part}: {detail}")]
     Render {
         /// `subject`, `html` or `text`.
         part: &'static str,
         /// The renderer's message.
         detail: String,
+    },
+    /// Rendering ran into a bound ([`RenderLimits`]): the message is not sent, and a
+    /// template that does this with sample data is refused when saved.
+    #[error("{part}: {limit}")]
+    Limit {
+        /// `subject`, `html` or `text`; `message` when the sandbox stopped the whole render.
+        part: &'static str,
+        /// The bound.
+        limit: Limit,
     },
 }
 
@@ -114,6 +139,15 @@ impl VariableCatalog {
         }
     }
 
+    /// Whether `path` lies under a `root.*` entry: a value whose names and types the shop
+    /// defines (computed traits, trigger event properties), so no sample can stand for it.
+    pub fn is_open(&self, path: &str) -> bool {
+        self.paths.iter().any(|p| {
+            p.strip_suffix(".*")
+                .is_some_and(|root| path == root || path.starts_with(&format!("{root}.")))
+        })
+    }
+
     /// The listed paths, sorted.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.paths.iter().map(String::as_str)
@@ -130,7 +164,7 @@ impl VariableCatalog {
 }
 
 /// What a template renders to for one user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RenderedMessage {
     /// The email subject, when the template has one.
     pub subject: Option<String>,
@@ -140,23 +174,89 @@ pub struct RenderedMessage {
     pub text: String,
 }
 
+/// A template's source parts, as saved: what the render sandbox is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct TemplateSource {
+    /// The email subject (push or WeChat title), if any.
+    pub subject: Option<String>,
+    /// The email HTML, if any.
+    pub html: Option<String>,
+    /// The text part.
+    pub text: String,
+}
+
 /// A checked message template, ready to render.
 #[derive(Debug)]
 pub struct MessageTemplate {
     env: Environment<'static>,
-    has_subject: bool,
-    has_html: bool,
+    source: TemplateSource,
+    limits: RenderLimits,
 }
 
 impl MessageTemplate {
-    /// Parses and checks the parts against `catalog`.
+    /// Parses and checks the parts against `catalog`, with the default [`RenderLimits`].
     pub fn compile(
         subject: Option<&str>,
         html: Option<&str>,
         text: &str,
         catalog: &VariableCatalog,
     ) -> Result<Self, TemplateError> {
+        let source = TemplateSource {
+            subject: subject.map(String::from),
+            html: html.map(String::from),
+            text: text.to_string(),
+        };
+        Self::build(source, Some(catalog), RenderLimits::default())
+    }
+
+    /// The same template rendering within `limits`.
+    pub fn with_limits(mut self, limits: RenderLimits) -> Self {
+        self.env.set_fuel(Some(limits.max_steps));
+        self.limits = limits;
+        self
+    }
+
+    /// Tries the template on `sample` (a customer with every fixed catalog field
+    /// filled) before it is saved. A limit hit is an error; so is any other failure of a
+    /// template that reads no open value ([`VariableCatalog::is_open`]), since then no
+    /// customer's data can make it render (`range(100000000)`). A value the sample lacks
+    /// ([`TemplateError::Missing`]), or a failure that may come from open values the
+    /// sample cannot know, is left to the per-customer render.
+    pub fn trial(&self, sample: &serde_json::Value, catalog: &VariableCatalog) -> Result<(), TemplateError> {
+        match self.render(sample) {
+            Ok(_) | Err(TemplateError::Missing { .. }) => Ok(()),
+            Err(TemplateError::Render { .. }) if self.reads_open_values(catalog) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn reads_open_values(&self, catalog: &VariableCatalog) -> bool {
+        ["subject", "html", "text"].iter().any(|part| {
+            self.env
+                .get_template(part)
+                .is_ok_and(|t| t.undeclared_variables(true).iter().any(|v| catalog.is_open(v)))
+        })
+    }
+
+    /// The parts as saved.
+    pub fn source(&self) -> &TemplateSource {
+        &self.source
+    }
+
+    /// The bounds this template renders within.
+    pub fn limits(&self) -> RenderLimits {
+        self.limits
+    }
+
+    /// Parses the parts, checking their variables against `catalog` when given (the
+    /// sandbox renders templates the server has already checked).
+    pub(crate) fn build(
+        source: TemplateSource,
+        catalog: Option<&VariableCatalog>,
+        limits: RenderLimits,
+    ) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
+        env.set_fuel(Some(limits.max_steps));
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|name| {
             if name == "html" {
@@ -165,10 +265,14 @@ impl MessageTemplate {
                 AutoEscape::None
             }
         });
-        let parts = [("subject", subject), ("html", html), ("text", Some(text))];
-        for (part, source) in parts {
-            let Some(source) = source else { continue };
-            env.add_template_owned(part, source.to_string())
+        let parts = [
+            ("subject", source.subject.as_deref()),
+            ("html", source.html.as_deref()),
+            ("text", Some(source.text.as_str())),
+        ];
+        for (part, text) in parts {
+            let Some(text) = text else { continue };
+            env.add_template_owned(part, text.to_string())
                 .map_err(|e| TemplateError::Syntax {
                     part,
                     detail: e.to_string(),
@@ -177,6 +281,7 @@ impl MessageTemplate {
                 part,
                 detail: e.to_string(),
             })?;
+            let Some(catalog) = catalog else { continue };
             let mut names: Vec<String> = template
                 .undeclared_variables(true)
                 .into_iter()
@@ -191,31 +296,81 @@ impl MessageTemplate {
                 });
             }
         }
-        Ok(Self {
-            env,
-            has_subject: subject.is_some(),
-            has_html: html.is_some(),
+        Ok(Self { env, source, limits })
+    }
+
+    /// Renders every part with `vars` (a JSON object keyed by catalog roots), in this
+    /// thread, within the step and output limits. Time and memory are bounded only by
+    /// [`crate::sandbox::Renderer`].
+    pub fn render(&self, vars: &serde_json::Value) -> Result<RenderedMessage, TemplateError> {
+        Ok(RenderedMessage {
+            subject: self
+                .source
+                .subject
+                .is_some()
+                .then(|| self.render_part("subject", vars))
+                .transpose()?,
+            html: self
+                .source
+                .html
+                .is_some()
+                .then(|| self.render_part("html", vars))
+                .transpose()?,
+            text: self.render_part("text", vars)?,
         })
     }
 
-    /// Renders every part with `vars` (a JSON object keyed by catalog roots).
-    pub fn render(&self, vars: &serde_json::Value) -> Result<RenderedMessage, TemplateError> {
-        let render = |part: &'static str| -> Result<String, TemplateError> {
-            let fail = |e: minijinja::Error| TemplateError::Render {
+    fn render_part(&self, part: &'static str, vars: &serde_json::Value) -> Result<String, TemplateError> {
+        let max = self.limits.max_output_bytes;
+        let fail = |e: minijinja::Error| match e.kind() {
+            ErrorKind::OutOfFuel => TemplateError::Limit {
+                part,
+                limit: Limit::Steps(self.limits.max_steps),
+            },
+            ErrorKind::WriteFailure => TemplateError::Limit {
+                part,
+                limit: Limit::Output(max),
+            },
+            ErrorKind::UndefinedError => TemplateError::Missing {
                 part,
                 detail: e.to_string(),
-            };
-            self.env
-                .get_template(part)
-                .map_err(fail)?
-                .render(vars)
-                .map_err(fail)
+            },
+            _ => TemplateError::Render {
+                part,
+                detail: e.to_string(),
+            },
         };
-        Ok(RenderedMessage {
-            subject: self.has_subject.then(|| render("subject")).transpose()?,
-            html: self.has_html.then(|| render("html")).transpose()?,
-            text: render("text")?,
+        let template = self.env.get_template(part).map_err(fail)?;
+        let mut out = CappedOutput {
+            bytes: Vec::new(),
+            max,
+        };
+        template.render_captured_to(vars, &mut out).map_err(fail)?;
+        String::from_utf8(out.bytes).map_err(|e| TemplateError::Render {
+            part,
+            detail: e.to_string(),
         })
+    }
+}
+
+/// A render's output that refuses to grow past `max` bytes (minijinja reports the refusal
+/// as a write failure, which [`MessageTemplate::render`] turns into [`Limit::Output`]).
+struct CappedOutput {
+    bytes: Vec<u8>,
+    max: usize,
+}
+
+impl io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > self.max {
+            return Err(io::Error::other("output limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -286,7 +441,7 @@ mod tests {
         let t = MessageTemplate::compile(None, None, "生日快樂 {{ profile.birthday }}", &catalog()).unwrap();
         let err = t.render(&json!({"profile": {}})).unwrap_err();
         assert!(
-            matches!(err, TemplateError::Render { part: "text", .. }),
+            matches!(err, TemplateError::Missing { part: "text", .. }),
             "{err:?}"
         );
         let t = MessageTemplate::compile(
@@ -297,6 +452,67 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.render(&json!({"profile": {}})).unwrap().text, "您好");
+    }
+
+    #[test]
+    fn endless_loops_stop_at_the_step_limit() {
+        let t = MessageTemplate::compile(
+            None,
+            None,
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            &catalog(),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = t.render(&json!({})).unwrap_err();
+        assert_eq!(
+            err,
+            TemplateError::Limit {
+                part: "text",
+                limit: Limit::Steps(RenderLimits::default().max_steps)
+            }
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // A loop over a cart is well within the limit.
+        let items: Vec<_> = (0..200).map(|i| json!({"title": format!("商品{i}")})).collect();
+        let t = MessageTemplate::compile(
+            None,
+            None,
+            "{% for i in cart.items %}{{ loop.index }}. {{ i.title }}\n{% endfor %}",
+            &catalog(),
+        )
+        .unwrap();
+        assert!(t.render(&json!({"cart": {"items": items}})).is_ok());
+    }
+
+    #[test]
+    fn output_past_the_limit_fails_the_part() {
+        let t = MessageTemplate::compile(Some("{{ 'x' * 300000 }}"), None, "ok", &catalog()).unwrap();
+        assert_eq!(
+            t.render(&json!({})).unwrap_err(),
+            TemplateError::Limit {
+                part: "subject",
+                limit: Limit::Output(256 * 1024)
+            }
+        );
+        let small = RenderLimits {
+            max_output_bytes: 10,
+            ..RenderLimits::default()
+        };
+        let t = MessageTemplate::compile(None, None, "{{ profile.name }}", &catalog())
+            .unwrap()
+            .with_limits(small);
+        assert_eq!(
+            t.render(&json!({"profile": {"name": "王小明"}})).unwrap().text,
+            "王小明"
+        );
+        assert!(matches!(
+            t.render(&json!({"profile": {"name": "王小明王小明"}})),
+            Err(TemplateError::Limit {
+                limit: Limit::Output(10),
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -39,11 +39,15 @@ pub(crate) async fn engine(store: &Store, settings: &Settings, with_audience: bo
         loyalty: None,
         pipeline: None,
     };
+    let providers = Providers {
+        renderer: crate::serve::renderer(settings.journeys.rendering),
+        ..Providers::default()
+    };
     let engine = Engine::new(
         store.clone(),
         clock,
         settings.journeys.clone(),
-        Providers::default(),
+        providers,
         services,
         Vec::new(),
     );

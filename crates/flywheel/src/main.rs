@@ -48,6 +48,13 @@ fn init_logging(filter: &str, format: LogFormat) {
 }
 
 fn main() -> ExitCode {
+    // A render sandbox child (see flywheel_channels::sandbox): no CLI, no config, no logs.
+    if std::env::args_os().nth(1).as_deref() == Some(flywheel_channels::sandbox::WORKER_ARG.as_ref()) {
+        return match flywheel_channels::sandbox::run_worker() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(1),
+        };
+    }
     let cli = Cli::parse();
     let file = match config::FileConfig::load(cli.global.config.as_deref()) {
         Ok(f) => f,

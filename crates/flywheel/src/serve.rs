@@ -269,9 +269,10 @@ async fn open_journeys(
     if config.public_url.is_empty() {
         config.public_url = format!("http://{addr}");
     }
-    let providers =
+    let mut providers =
         flywheel_journeys::Providers::connect(config.email.as_ref(), &config.providers, config.retry)
             .map_err(crate::BadInput)?;
+    providers.renderer = renderer(config.rendering);
     let single_process = matches!(settings.store, flywheel_store::StoreConfig::Sqlite(_));
     let engine = flywheel_journeys::Engine::new(
         store.clone(),
@@ -286,6 +287,27 @@ async fn open_journeys(
         .await
         .context("starting the journey engine")?;
     Ok(engine)
+}
+
+/// Where this process renders messages: in sandbox children of its own executable (two
+/// at most, one per core of the machines we size for), so a template or a customer's
+/// data that loops or allocates without end costs one failed message, never the server.
+/// Without a known executable (never on Linux), in-process within the step and output
+/// limits.
+pub(crate) fn renderer(limits: flywheel_channels::RenderLimits) -> flywheel_channels::Renderer {
+    use flywheel_channels::{sandbox::WORKER_ARG, RenderSandbox, Renderer};
+    match std::env::current_exe() {
+        Ok(exe) => Renderer::Sandboxed(Arc::new(RenderSandbox::new(
+            exe,
+            vec![WORKER_ARG.to_string()],
+            limits,
+            2,
+        ))),
+        Err(e) => {
+            tracing::warn!(error = %e, "no path to this executable: rendering in-process");
+            Renderer::in_process(limits)
+        }
+    }
 }
 
 /// The analytics reports of `store` under the settings (shop timezone and signup events

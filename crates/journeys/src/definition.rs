@@ -402,7 +402,17 @@ pub struct SendStep {
 }
 
 impl SendStep {
-    /// The step's template, checked against `catalog` (empty subject or HTML: none).
+    /// The step's template parts (empty subject or HTML: none).
+    pub fn source(&self) -> flywheel_channels::TemplateSource {
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        flywheel_channels::TemplateSource {
+            subject: some(&self.subject),
+            html: some(&self.html),
+            text: self.text.clone(),
+        }
+    }
+
+    /// The step's template, compiled in this thread and checked against `catalog`.
     pub fn template(
         &self,
         catalog: &VariableCatalog,
@@ -589,11 +599,26 @@ impl Journey {
         serde_json::from_value(value).map_err(|e| DefinitionError::Parse(e.to_string()))
     }
 
-    /// Checks the rules: a name of 1–100 characters, unique step ids, every target a
-    /// step (or `exit`), no cycle, split shares summing to 100, templates compiling
-    /// against `catalog` (unknown variables are errors here, not at send time), and a
-    /// keyed journey triggered by an event.
+    /// Checks the rules ([`Journey::validate_rules`]) and compiles every template in this
+    /// thread against `catalog` (unknown variables are errors here, not at send time).
+    /// The server checks templates in its render sandbox instead (compiling folds
+    /// constants, which a hostile template can make huge).
     pub fn validate(&self, catalog: &VariableCatalog) -> Result<(), DefinitionError> {
+        self.validate_rules()?;
+        for s in &self.steps {
+            if let Action::Send(send) = &s.action {
+                send.template(catalog)
+                    .map_err(|e| invalid(format!("step {:?}: {e}", s.id)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the rules: a name of 1–100 characters, unique step ids, every target a
+    /// step (or `exit`), no cycle, split shares summing to 100, send steps with the parts
+    /// their channels need, and a keyed journey triggered by an event. Templates are not
+    /// compiled here.
+    pub fn validate_rules(&self) -> Result<(), DefinitionError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.contains('/') {
             return Err(invalid("journey name must be 1–100 characters without '/'"));
@@ -642,12 +667,12 @@ impl Journey {
                     )));
                 }
             }
-            self.validate_step(s, catalog)?;
+            self.validate_step(s)?;
         }
         self.check_acyclic()
     }
 
-    fn validate_step(&self, s: &Step, catalog: &VariableCatalog) -> Result<(), DefinitionError> {
+    fn validate_step(&self, s: &Step) -> Result<(), DefinitionError> {
         let at = |m: String| invalid(format!("step {:?}: {m}", s.id));
         match &s.action {
             Action::Split { branches, holdout } => {
@@ -671,7 +696,6 @@ impl Journey {
                 if send.text.is_empty() && send.channels.iter().any(|c| *c != Channel::Email) {
                     return Err(at("sms, push, wechat and webhook sends need `text`".into()));
                 }
-                send.template(catalog).map_err(|e| at(e.to_string()))?;
             }
             Action::WaitForEvent { same_key: true, .. } if self.key.is_none() => {
                 // Unkeyed journeys: any event of the user counts; `same_key` has nothing to compare.

@@ -65,6 +65,9 @@ pub struct EngineConfig {
     pub email: Option<flywheel_channels::email::SmtpSettings>,
     /// Webhook providers by channel (`[journeys.providers.sms]`, `push`, `wechat`, `webhook`).
     pub providers: BTreeMap<Channel, crate::providers::WebhookSettings>,
+    /// Bounds on rendering one message (`[journeys.rendering]`: steps, output bytes, time,
+    /// memory).
+    pub rendering: flywheel_channels::RenderLimits,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +85,7 @@ impl Default for EngineConfig {
             shop_url: "https://shop.example".into(),
             email: None,
             providers: BTreeMap::new(),
+            rendering: flywheel_channels::RenderLimits::default(),
         }
     }
 }
@@ -179,7 +183,6 @@ pub(crate) struct Inner {
     pub(crate) services: Services,
     pub(crate) link_secret: Vec<u8>,
     pub(crate) defs: RwLock<Defs>,
-    pub(crate) templates: std::sync::Mutex<HashMap<String, Arc<flywheel_channels::MessageTemplate>>>,
     /// Runs a worker of this process is advancing: a timer of theirs claimed again (its
     /// lease ran out during a slow provider call) is left alone, not advanced twice.
     pub(crate) in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -230,7 +233,6 @@ impl Engine {
             services,
             link_secret,
             defs: RwLock::default(),
-            templates: Default::default(),
             in_flight: Default::default(),
             timers_due: Notify::new(),
             events_arrived: Notify::new(),

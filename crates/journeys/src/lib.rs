@@ -23,6 +23,7 @@ pub mod effects;
 pub mod engine;
 pub mod manage;
 pub mod providers;
+mod render;
 pub mod schedule;
 pub mod seeds;
 pub mod send;

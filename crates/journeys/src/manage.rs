@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::db::{self, JourneyRow, MessageFilter, MessageRow, RunRow, Status};
 use crate::definition::{Action, Journey, Target};
-use crate::engine::{catalog, Engine};
+use crate::engine::Engine;
 use crate::walk::{self, Park, Probe};
 use crate::{Error, Result};
 
@@ -90,10 +90,10 @@ fn channel_named(name: &str) -> Result<Channel> {
 }
 
 impl Engine {
-    /// Checks a definition: its rules, templates and segment expressions.
-    pub fn check(&self, j: &Journey) -> Result<()> {
-        j.validate(&catalog())
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+    /// Checks a definition: its rules, segment expressions and templates (compiled and
+    /// tried on a sample customer through the renderer, see `render.rs`).
+    pub async fn check(&self, j: &Journey) -> Result<()> {
+        j.validate_rules().map_err(|e| Error::Invalid(e.to_string()))?;
         if let Some(a) = &self.0.services.audience {
             for (at, expr) in j.expressions() {
                 a.compile(&flywheel_audience::SegmentInput::text(expr))
@@ -121,12 +121,12 @@ impl Engine {
                 }
             }
         }
-        Ok(())
+        self.check_templates(j).await
     }
 
     /// Saves a definition (new version when changed); returns (version, created).
     pub async fn save(&self, j: &Journey) -> Result<(i64, bool)> {
-        self.check(j)?;
+        self.check(j).await?;
         let text = serde_json::to_string(j).map_err(|e| Error::Invalid(e.to_string()))?;
         let (name, now) = (j.name.clone(), self.now());
         let out = self
@@ -234,7 +234,7 @@ impl Engine {
     /// Which path each of `users` would take through `j` now, sending nothing: waits for
     /// events are taken as timing out, effects as done.
     pub async fn dry_run(&self, j: &Journey, users: &[String]) -> Result<Vec<DryRunPath>> {
-        self.check(j)?;
+        self.check(j).await?;
         let ids = users.to_vec();
         let profiles = self
             .0
@@ -301,7 +301,7 @@ impl Engine {
     /// chosen profile): what the template makes of this user's profile, computed traits,
     /// points and tier; a coupon the journey would issue shows as empty.
     pub async fn preview(&self, j: &Journey, step: &str, user: &str) -> Result<Preview> {
-        self.check(j)?;
+        self.check(j).await?;
         let s = j
             .steps
             .iter()
@@ -332,10 +332,10 @@ impl Engine {
         }
         let unsubscribe = format!("{}/unsubscribe/…", self.0.config.public_url.trim_end_matches('/'));
         let vars = self.vars(j, &run, step, &traits, &unsubscribe).await;
-        let t = send
-            .template(&catalog())
+        let r = self
+            .render(send.source(), vars)
+            .await
             .map_err(|e| Error::Invalid(e.to_string()))?;
-        let r = t.render(&vars).map_err(|e| Error::Invalid(e.to_string()))?;
         Ok(Preview {
             user_id: user.to_string(),
             step: step.to_string(),

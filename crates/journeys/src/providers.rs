@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use flywheel_channels::email::{SmtpEmail, SmtpSettings};
-use flywheel_channels::{Channel, RetryPolicy, WebhookProvider};
+use flywheel_channels::{Channel, Renderer, RetryPolicy, WebhookProvider};
 use serde::{Deserialize, Serialize};
 
 /// One webhook provider's settings.
@@ -28,6 +28,9 @@ pub struct Providers {
     pub webhooks: BTreeMap<Channel, Arc<WebhookProvider>>,
     /// Their secrets (delivery-status callbacks are verified with them).
     pub secrets: BTreeMap<Channel, Vec<u8>>,
+    /// Where messages are rendered: in the calling thread by default, in the render
+    /// sandbox when the server sets it (time and memory bounded).
+    pub renderer: Renderer,
 }
 
 impl Providers {
@@ -59,6 +62,7 @@ impl Providers {
             email,
             webhooks,
             secrets,
+            renderer: Renderer::default(),
         })
     }
 

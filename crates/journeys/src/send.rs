@@ -8,8 +8,7 @@ use std::sync::atomic::Ordering;
 use chrono::Duration;
 use flywheel_channels::email::{EmailMessage, EmailOutcome};
 use flywheel_channels::{
-    links, pick_channel, unsubscribe_token, Attempt, Category, Channel, Consent, MessageTemplate,
-    Reachability, Subscription,
+    links, pick_channel, unsubscribe_token, Attempt, Category, Channel, Consent, Reachability, Subscription,
 };
 use flywheel_core::time::{from_millis, to_millis};
 use flywheel_store::conn::{Conn, Param};
@@ -258,21 +257,13 @@ impl Engine {
             }
         }
         // Render.
-        let template = match self.template(journey, step, send) {
-            Ok(t) => t,
-            Err(e) => {
-                return self
-                    .finish(log, "failed", Some(e.clone()), json!({"failed": e}))
-                    .await
-            }
-        };
         let unsubscribe = format!(
             "{}/unsubscribe/{}",
             self.0.config.public_url.trim_end_matches('/'),
             unsubscribe_token(&self.0.link_secret, &user, channel)
         );
         let vars = self.vars(journey, run, step, &facts.traits, &unsubscribe).await;
-        let rendered = match template.render(&vars) {
+        let rendered = match self.render(send.source(), vars).await {
             Ok(r) => r,
             Err(e) => {
                 let reason = e.to_string();
@@ -415,35 +406,6 @@ impl Engine {
         log.reason = reason;
         log.updated_at = self.now();
         Outcome::Logged(result, Box::new(log))
-    }
-
-    fn template(
-        &self,
-        journey: &Journey,
-        step: &str,
-        send: &SendStep,
-    ) -> Result<std::sync::Arc<MessageTemplate>, String> {
-        let key = format!(
-            "{}\u{0}{step}\u{0}{}\u{0}{}\u{0}{}",
-            journey.name, send.subject, send.html, send.text
-        );
-        let mut cache = self
-            .0
-            .templates
-            .lock()
-            .map_err(|_| "template cache poisoned".to_string())?;
-        if let Some(t) = cache.get(&key) {
-            return Ok(t.clone());
-        }
-        let t = std::sync::Arc::new(
-            send.template(&crate::engine::catalog())
-                .map_err(|e| e.to_string())?,
-        );
-        if cache.len() > 1_000 {
-            cache.clear();
-        }
-        cache.insert(key, t.clone());
-        Ok(t)
     }
 
     /// The variables a template sees (docs/channels.md): profile, computed traits, tags,

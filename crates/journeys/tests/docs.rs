@@ -42,6 +42,7 @@ fn the_configuration_example_parses() {
     assert!(c.providers.contains_key(&flywheel_journeys::Channel::Sms));
     assert_eq!(c.retry, flywheel_channels::RetryPolicy::default());
     assert_eq!((c.workers, c.batch, c.lease_ms), (2, 500, 30_000));
+    assert_eq!(c.rendering, flywheel_channels::RenderLimits::default());
 }
 
 #[test]
