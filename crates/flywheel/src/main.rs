@@ -78,7 +78,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(cli.command, settings, file)) {
+    let outcome = runtime.block_on(commands::run(cli.command, settings, file));
+    // Blocking work still running (a provider call, a store write) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -35,12 +35,30 @@ pub struct RunningServer {
     hooks: crate::hooks::HooksDrain,
 }
 
+/// How long a graceful stop may take before the process stops anyway.
+pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(12);
+
 impl RunningServer {
-    /// Waits for SIGTERM/SIGINT, then shuts down gracefully.
+    /// Waits for SIGTERM/SIGINT, then shuts down gracefully within
+    /// [`SHUTDOWN_DEADLINE`]; past it, or at a second signal, it stops at once (what was
+    /// acknowledged is durable; unfinished requests are retried by their clients, and
+    /// unapplied order hooks and timers are taken up at the next start).
     pub async fn run_until_signal(self) -> Result<()> {
         wait_for_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
-        self.shutdown().await
+        tokio::select! {
+            done = tokio::time::timeout(SHUTDOWN_DEADLINE, self.shutdown()) => match done {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(deadline_s = SHUTDOWN_DEADLINE.as_secs(), "stopping before in-flight work finished: the shutdown deadline passed");
+                    Ok(())
+                }
+            },
+            () = wait_for_signal() => {
+                tracing::warn!("second signal: stopping at once");
+                Ok(())
+            }
+        }
     }
 
     /// Stops accepting, finishes in-flight requests, commits every queued batch and gives

@@ -298,7 +298,12 @@ fn bad_data_fails_one_message(site: Site) {
     for u in ["u_loop", "u_huge"] {
         assert_eq!(messages(&s, u).len(), 3, "{:?}", messages(&s, u));
     }
-    // A graceful stop finishes promptly.
+    // A graceful stop finishes promptly, even with a client holding a request open.
+    let mut stalled = std::net::TcpStream::connect(s.url.trim_start_matches("http://")).expect("connect");
+    stalled
+        .write_all(b"POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+        .expect("send");
+    std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     let status = s.terminate();
     assert!(status.success(), "{status:?}");
