@@ -9,7 +9,9 @@
 //!   refunds/cancellations and products;
 //! * [`pipeline`] is the bounded write queue: handlers submit validated batches and
 //!   are answered once their batch is durable (group commit);
-//! * [`import`] reads CSV and JSONL files through the same validation.
+//! * [`import`] reads CSV and JSONL files through the same validation;
+//! * [`trust`] is the boundary between client (browser, app) and server write keys:
+//!   what a public key's messages may not change.
 //!
 //! Nothing here speaks SQL: storage is the `store` crate's.
 
@@ -19,6 +21,7 @@ pub mod import;
 pub mod message;
 pub mod pipeline;
 pub mod request;
+pub mod trust;
 
 pub use error::{Error, Result};
 pub use pipeline::{Pipeline, PipelineConfig};
