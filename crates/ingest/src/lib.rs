@@ -3,6 +3,7 @@
 //!
 //! * [`request`] reads a request body (gzip allowed, size limits as Segment's) into
 //!   messages and the write key carried in the body, if any;
+//! * [`exact`] reads ids sent as JSON numbers from their exact text;
 //! * [`message`] validates one message into a [`flywheel_core::Event`], applying
 //!   Segment's clock-skew correction;
 //! * [`ecommerce`] reads the Segment e-commerce spec v2 events into orders,
@@ -17,6 +18,7 @@
 
 pub mod ecommerce;
 mod error;
+pub mod exact;
 pub mod import;
 pub mod message;
 pub mod pipeline;
