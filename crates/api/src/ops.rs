@@ -57,9 +57,9 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             s.overloaded.load(Ordering::Relaxed),
         ),
         (
-            "flywheel_ingest_client_contact_traits_dropped_total",
-            "Contact traits (email, phone, push and WeChat ids) dropped from client-key messages.",
-            s.client_contact_traits_dropped.load(Ordering::Relaxed),
+            "flywheel_ingest_client_traits_dropped_total",
+            "Server-only traits (email, phone, push and WeChat ids, tier, predicted CLV) dropped from client-key messages.",
+            s.client_traits_dropped.load(Ordering::Relaxed),
         ),
         (
             "flywheel_ingest_client_orders_ignored_total",

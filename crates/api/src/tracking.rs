@@ -85,11 +85,11 @@ async fn accept(
         if !w.is_empty() {
             tracing::debug!(
                 %message_id,
-                contact_traits = w.contact_traits,
+                traits = w.traits,
                 commerce_facts = w.commerce_facts,
                 "client write key: withheld what it may not change"
             );
-            withheld.contact_traits += w.contact_traits;
+            withheld.traits += w.traits;
             withheld.commerce_facts += w.commerce_facts;
         }
         batch.push(stored);

@@ -818,7 +818,8 @@ pub struct ImportArgs {
 pub enum ScopeArg {
     /// For browsers and apps, where the key is public: behaviour only. Orders, refunds
     /// and cancellations are kept as plain events (no points, tier, spend or referral
-    /// reward); email, phone, push and WeChat ids are dropped.
+    /// reward); email, phone, push and WeChat ids, tier and predicted-CLV traits are
+    /// dropped; its events never merge two known customers.
     Client,
     /// For the shop's backend, kept secret: orders, refunds, cancellations and contact
     /// details too.

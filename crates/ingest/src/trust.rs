@@ -9,9 +9,15 @@
 //!   validated as usual and stored as plain events, but place or adjust no order, so
 //!   they earn no points, change no tier, spend or referral reward, and redeem nothing;
 //!   product events still fill the catalogue, without a unit `cost`;
-//! * contact traits used for delivery ([`is_contact_trait`]: email, phone, push and
-//!   WeChat ids, any case and spelling of separators) are removed from `traits` and
-//!   `context.traits` before the event is stored, so they never reach a profile.
+//! * server-only traits ([`is_server_only_trait`]) are removed from `traits` and
+//!   `context.traits` before the event is stored, so they never reach a profile: the
+//!   contact traits used for delivery ([`is_contact_trait`]: email, phone, push and WeChat
+//!   ids, any case and spelling of separators) and the traits that stand for money the
+//!   shop or Flywheel computes (`tier`, `member_tier`, the predicted-CLV `clv_*`).
+//!
+//! * its `messageId` is deduplicated per key: it is stored as `<key id>/<messageId>`, so a
+//!   public key cannot send first the ids the shop's backend will use (`refund-O-1`) and
+//!   have the real order or refund dropped as a duplicate.
 //!
 //! The rest of the message is stored: an SDK that sends these never starts failing.
 //! What was withheld is counted on `/metrics` and logged at debug level by the API.
@@ -48,23 +54,40 @@ const CONTACT_TRAITS: &[&str] = &[
     "wechatunionid",
 ];
 
+/// Trait names (normalised as [`CONTACT_TRAITS`]) that stand for money: the member
+/// tier segments read (`tier`, `member_tier`).
+const MONEY_TRAITS: &[&str] = &["tier", "membertier"];
+
+/// Normalised prefix of the predicted-CLV traits Flywheel writes (`clv_value`, …).
+const CLV_PREFIX: &str = "clv";
+
+/// A trait name lower-cased, without anything but letters and digits.
+fn normal(key: &str) -> String {
+    key.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// Whether a trait named `key` is a contact trait: its name, lower-cased and without
 /// anything but letters and digits (`E-Mail`, `phone_number`, `pushToken`), is one of
 /// the delivery addresses the channels read.
 pub fn is_contact_trait(key: &str) -> bool {
-    let normal: String = key
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    CONTACT_TRAITS.contains(&normal.as_str())
+    CONTACT_TRAITS.contains(&normal(key).as_str())
+}
+
+/// Whether only a server key may set the trait `key`: a contact trait, the member tier,
+/// or a predicted-CLV trait.
+pub fn is_server_only_trait(key: &str) -> bool {
+    let n = normal(key);
+    CONTACT_TRAITS.contains(&n.as_str()) || MONEY_TRAITS.contains(&n.as_str()) || n.starts_with(CLV_PREFIX)
 }
 
 /// What the trust boundary kept out of one client-key message.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Withheld {
-    /// Contact traits removed.
-    pub contact_traits: usize,
+    /// Server-only traits removed (contact details, tier, predicted CLV).
+    pub traits: usize,
     /// Orders, refunds or cancellations stored as plain events only.
     pub commerce_facts: usize,
 }
@@ -85,20 +108,23 @@ pub fn materialise(
     scope: KeyScope,
     index: usize,
 ) -> Result<(NewEvent, Withheld)> {
-    let contact_traits = before_materialise(&mut event, scope);
+    let traits = before_materialise(&mut event, scope);
+    if scope == KeyScope::Client {
+        event.message_id = format!("{key_id}/{}", event.message_id);
+    }
     let mut out = ecommerce::materialise(event, Some(key_id), index)?;
     let commerce_facts = after_materialise(&mut out, scope);
     Ok((
         out.with_scope(scope),
         Withheld {
-            contact_traits,
+            traits,
             commerce_facts,
         },
     ))
 }
 
-/// Removes contact traits from `traits` and `context.traits`; returns how many.
-pub fn drop_contact_traits(event: &mut Event) -> usize {
+/// Removes server-only traits from `traits` and `context.traits`; returns how many.
+pub fn drop_server_only_traits(event: &mut Event) -> usize {
     let mut dropped = strip(&mut event.traits);
     if let Some(Value::Object(ct)) = event.context.get_mut("traits") {
         dropped += strip(ct);
@@ -108,15 +134,15 @@ pub fn drop_contact_traits(event: &mut Event) -> usize {
 
 fn strip(map: &mut Map<String, Value>) -> usize {
     let before = map.len();
-    map.retain(|k, _| !is_contact_trait(k));
+    map.retain(|k, _| !is_server_only_trait(k));
     before - map.len()
 }
 
 /// Applies the limits of `scope` to an event about to be materialised: for a client key,
-/// removes its contact traits. Returns how many were removed.
+/// removes its server-only traits. Returns how many were removed.
 pub fn before_materialise(event: &mut Event, scope: KeyScope) -> usize {
     match scope {
-        KeyScope::Client => drop_contact_traits(event),
+        KeyScope::Client => drop_server_only_traits(event),
         KeyScope::Server => 0,
     }
 }
@@ -165,6 +191,7 @@ mod tests {
                 "{name}"
             );
             assert_eq!(n.scope(), KeyScope::Client);
+            assert_eq!(n.event().message_id, format!("key_web/{}", e.message_id));
             assert_eq!(w.commerce_facts, 1);
             assert_eq!(n.event().event.as_deref(), Some(name));
             let (n, w) = materialise(e, "key_shop".into(), KeyScope::Server, 0).unwrap();
@@ -189,14 +216,14 @@ mod tests {
             "traits": {"Email": "evil@example.com", "phone": "13800000000", "name": "李雷", "pushToken": "t"},
             "context": {"traits": {"EMAIL": "evil@example.com", "city": "上海"}, "ip": "1.2.3.4"}}));
         let (n, w) = materialise(e.clone(), "k".into(), KeyScope::Client, 0).unwrap();
-        assert_eq!(w.contact_traits, 4);
+        assert_eq!(w.traits, 4);
         let ev = n.event();
         assert_eq!(ev.traits.keys().collect::<Vec<_>>(), ["name"]);
         assert_eq!(ev.context["traits"], json!({"city": "上海"}));
         assert_eq!(ev.context["ip"], "1.2.3.4");
         assert!(!n.body().to_lowercase().contains("evil"), "{}", n.body());
         let (n, w) = materialise(e, "k".into(), KeyScope::Server, 0).unwrap();
-        assert_eq!(w.contact_traits, 0);
+        assert_eq!(w.traits, 0);
         assert_eq!(n.event().traits["Email"], "evil@example.com");
     }
 
@@ -241,6 +268,12 @@ mod tests {
             "emails_opened",
         ] {
             assert!(!is_contact_trait(k), "{k}");
+        }
+        for k in ["tier", "Member_Tier", "clv_value", "CLV_churn_risk", "email"] {
+            assert!(is_server_only_trait(k), "{k}");
+        }
+        for k in ["name", "city", "birthday", "tiers_seen"] {
+            assert!(!is_server_only_trait(k), "{k}");
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::{Error, Result, WriteKey};
 pub enum KeyScope {
     /// Browsers and apps: behaviour only. Orders, refunds and cancellations are stored as
     /// plain events (no order, points, tier, spend or referral reward), contact traits
-    /// (email, phone, push and WeChat ids) are dropped, and two known customers are never
+    /// (email, phone, push and WeChat ids) and tier and predicted-CLV traits are dropped, and two known customers are never
     /// merged into one profile by its events.
     Client,
     /// The shop's backend: everything, as the tracking API has always accepted.
