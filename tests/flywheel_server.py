@@ -114,7 +114,7 @@ class Server:
 
     def start(self):
         if self.write_key is None:
-            self.write_key = json.loads(self.cli("keys", "create", "e2e", "--format", "json"))["secret"]
+            self.write_key = json.loads(self.cli("keys", "create", "e2e", "--scope", "server", "--format", "json"))["secret"]
         env = {**os.environ, "FLYWHEEL_ADMIN_TOKEN": ADMIN_TOKEN}
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen([*self.base, "serve", "--listen", self.listen],

@@ -134,7 +134,7 @@ struct HttpResult {
 
 fn run_http(args: &Args, site: &[String], bodies: &[String]) -> Result<HttpResult> {
     let out = flywheel(args, site)
-        .args(["keys", "create", "bench", "--format", "json"])
+        .args(["keys", "create", "bench", "--scope", "server", "--format", "json"])
         .output()?;
     if !out.status.success() {
         bail!("keys create: {}", String::from_utf8_lossy(&out.stderr));

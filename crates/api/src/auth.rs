@@ -3,7 +3,8 @@
 //! A write key arrives as HTTP Basic (key as user name, empty password, as Segment's
 //! SDKs send it) or as `writeKey` in the body (per batch or per item). Checked keys
 //! are cached for a few seconds so a key revoked from the CLI stops working within
-//! that time without a database read per request.
+//! that time without a database read per request. A key's scope (client or server,
+//! `docs/ingest.md`) is cached with it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
-use flywheel_store::Store;
+use flywheel_store::{KeyScope, Store};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::ApiError;
@@ -19,11 +20,20 @@ use crate::error::ApiError;
 /// How long a checked write key is trusted without asking the store again.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// An active write key, as checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedKey {
+    /// Its id (`key_…`), stored as each event's source.
+    pub id: String,
+    /// What its events may change.
+    pub scope: KeyScope,
+}
+
 /// Checks write keys against the store, with a short-lived cache.
 #[derive(Debug)]
 pub struct WriteKeys {
     store: Store,
-    cache: Mutex<HashMap<String, (Option<String>, Instant)>>,
+    cache: Mutex<HashMap<String, (Option<CheckedKey>, Instant)>>,
 }
 
 impl WriteKeys {
@@ -35,13 +45,17 @@ impl WriteKeys {
         }
     }
 
-    /// The key id of an active secret, or a 401.
-    pub async fn check(&self, secret: &str) -> Result<String, ApiError> {
+    /// The id and scope of an active secret, or a 401.
+    pub async fn check(&self, secret: &str) -> Result<CheckedKey, ApiError> {
         let cached = self.cache.lock().ok().and_then(|c| c.get(secret).cloned());
         let id = match cached {
             Some((id, at)) if at.elapsed() < KEY_CACHE_TTL => id,
             _ => {
-                let id = self.store.authenticate_write_key(secret.to_string()).await?;
+                let id = self
+                    .store
+                    .authenticate_write_key(secret.to_string())
+                    .await?
+                    .map(|(id, scope)| CheckedKey { id, scope });
                 if let Ok(mut c) = self.cache.lock() {
                     if c.len() > 10_000 {
                         c.clear();

@@ -56,6 +56,16 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             "Batches refused with 503 because the queue was full.",
             s.overloaded.load(Ordering::Relaxed),
         ),
+        (
+            "flywheel_ingest_client_traits_dropped_total",
+            "Server-only traits (email, phone, push and WeChat ids, tier, predicted CLV) dropped from client-key messages.",
+            s.client_traits_dropped.load(Ordering::Relaxed),
+        ),
+        (
+            "flywheel_ingest_client_orders_ignored_total",
+            "Orders, refunds and cancellations from client keys stored as plain events only.",
+            s.client_commerce_ignored.load(Ordering::Relaxed),
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }

@@ -1,6 +1,8 @@
 //! `POST /v1/{track,identify,page,screen,group,alias,batch,import}`: the Segment HTTP
 //! Tracking API. Validate, resolve the write key, hand to the pipeline, answer
-//! `{"success": true}` once the batch is durable.
+//! `{"success": true}` once the batch is durable. Each message passes the trust
+//! boundary of its own key's scope ([`flywheel_ingest::trust`]), whichever way the key
+//! came (HTTP Basic, the batch's `writeKey`, the item's).
 
 use std::sync::Arc;
 
@@ -11,10 +13,11 @@ use axum::Json;
 use chrono::Utc;
 use flywheel_core::EventKind;
 use flywheel_ingest::request::{decode_body, parse_batch, parse_single};
-use flywheel_ingest::{ecommerce, ParsedRequest};
+use flywheel_ingest::trust::{self, Withheld};
+use flywheel_ingest::ParsedRequest;
 use serde_json::{json, Value};
 
-use crate::auth::basic_write_key;
+use crate::auth::{basic_write_key, CheckedKey};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -59,7 +62,8 @@ async fn accept(
     let header_key = basic_write_key(headers)?;
     let request_key = header_key.or(parsed.write_key);
     let mut batch = Vec::with_capacity(parsed.items.len());
-    let mut checked: Option<(String, String)> = None; // (secret, key id) of the last item
+    let mut checked: Option<(String, CheckedKey)> = None; // (secret, key) of the last item
+    let mut withheld = Withheld::default();
     for (index, (event, item_key)) in parsed.items.into_iter().enumerate() {
         let secret = request_key.as_deref().or(item_key.as_deref()).ok_or_else(|| {
             ApiError::new(
@@ -68,17 +72,30 @@ async fn accept(
                 "send the write key as HTTP Basic user name or as \"writeKey\" in the body",
             )
         })?;
-        let key_id = match &checked {
-            Some((s, id)) if s == secret => id.clone(),
+        let key = match &checked {
+            Some((s, key)) if s == secret => key.clone(),
             _ => {
-                let id = state.write_keys.check(secret).await?;
-                checked = Some((secret.to_string(), id.clone()));
-                id
+                let key = state.write_keys.check(secret).await?;
+                checked = Some((secret.to_string(), key.clone()));
+                key
             }
         };
-        batch.push(ecommerce::materialise(event, Some(key_id), index)?);
+        let message_id = event.message_id.clone();
+        let (stored, w) = trust::materialise(event, key.id, key.scope, index)?;
+        if !w.is_empty() {
+            tracing::debug!(
+                %message_id,
+                traits = w.traits,
+                commerce_facts = w.commerce_facts,
+                "client write key: withheld what it may not change"
+            );
+            withheld.traits += w.traits;
+            withheld.commerce_facts += w.commerce_facts;
+        }
+        batch.push(stored);
     }
     state.pipeline.submit(batch).await?;
+    state.pipeline.stats().record_withheld(withheld);
     Ok(Json(json!({"success": true})))
 }
 

@@ -813,18 +813,48 @@ pub struct ImportArgs {
     pub output: OutputFormat,
 }
 
+/// What a new write key's events may change.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ScopeArg {
+    /// For browsers and apps, where the key is public: behaviour only. Orders, refunds
+    /// and cancellations are kept as plain events (no points, tier, spend or referral
+    /// reward); email, phone, push and WeChat ids, tier and predicted-CLV traits are
+    /// dropped; its events never merge two known customers.
+    Client,
+    /// For the shop's backend, kept secret: orders, refunds, cancellations and contact
+    /// details too.
+    Server,
+}
+
+impl From<ScopeArg> for flywheel_store::KeyScope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Client => flywheel_store::KeyScope::Client,
+            ScopeArg::Server => flywheel_store::KeyScope::Server,
+        }
+    }
+}
+
 /// Write-key commands.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create a write key; its secret is printed once.
+    /// Create a write key; its secret is printed once. Say what it is for with --scope:
+    /// `client` for a web page or an app (anyone can read the key there), `server` for
+    /// the shop's backend. There is no default: a key that ends up in a browser must not
+    /// be able to credit orders or change where messages go.
     Create {
         /// A name to recognise the key by (e.g. the shop or SDK it is for).
         name: String,
+        /// What its events may change: `client` (browsers, apps: behaviour only) or
+        /// `server` (the shop's backend: also orders, refunds and contact details).
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
-    /// List write keys (never their secrets).
+    /// List write keys with their scope (never their secrets). Keys made before scopes
+    /// existed are server keys.
     List {
         /// Output format.
         #[arg(long, value_enum, default_value_t)]

@@ -114,15 +114,25 @@ async fn import(args: ImportArgs, settings: Settings) -> Result<()> {
 async fn keys(cmd: KeysCommand, settings: Settings) -> Result<()> {
     let store = open_store(&settings).await?;
     match cmd {
-        KeysCommand::Create { name, format } => {
+        KeysCommand::Create { name, scope, format } => {
             if name.trim().is_empty() {
                 return Err(BadInput("the key name must not be empty".into()).into());
             }
-            let (key, secret) = store.create_write_key(name).await?;
-            let row = vec![key.id.clone(), key.name.clone(), secret.clone()];
-            let json =
-                json!({"id": key.id, "name": key.name, "secret": secret, "created_at": key.created_at});
-            output::print(format, &["id", "name", "secret (shown once)"], &[row], &json);
+            let (key, secret) = store.create_write_key(name, scope.into()).await?;
+            let row = vec![
+                key.id.clone(),
+                key.name.clone(),
+                key.scope.to_string(),
+                secret.clone(),
+            ];
+            let json = json!({"id": key.id, "name": key.name, "scope": key.scope, "secret": secret,
+                              "created_at": key.created_at});
+            output::print(
+                format,
+                &["id", "name", "scope", "secret (shown once)"],
+                &[row],
+                &json,
+            );
         }
         KeysCommand::List { format } => {
             let keys = store.list_write_keys().await?;
@@ -132,6 +142,7 @@ async fn keys(cmd: KeysCommand, settings: Settings) -> Result<()> {
                     vec![
                         k.id.clone(),
                         k.name.clone(),
+                        k.scope.to_string(),
                         format!("{}…", k.prefix),
                         k.created_at.to_rfc3339(),
                         k.revoked_at
@@ -142,7 +153,7 @@ async fn keys(cmd: KeysCommand, settings: Settings) -> Result<()> {
                 .collect();
             output::print(
                 format,
-                &["id", "name", "prefix", "created", "revoked"],
+                &["id", "name", "scope", "prefix", "created", "revoked"],
                 &rows,
                 &serde_json::to_value(&keys)?,
             );

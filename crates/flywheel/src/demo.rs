@@ -40,7 +40,9 @@ pub async fn run(args: DemoArgs, mut settings: Settings, file: FileConfig) -> Re
     serving.analytics.reviews.weekly = false;
     serving.analytics.reviews.monthly = false;
     let server = serve::start(store.clone(), admin, &server_settings, &serving).await?;
-    let (_, secret) = store.create_write_key("demo".into()).await?;
+    let (_, secret) = store
+        .create_write_key("demo".into(), flywheel_store::KeyScope::Server)
+        .await?;
 
     let opts = DemoOptions {
         users: args.users,

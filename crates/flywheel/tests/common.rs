@@ -79,9 +79,15 @@ impl Site {
         self.command().args(args).output().expect("run flywheel")
     }
 
-    /// Creates a write key and returns its secret.
+    /// Creates a server-scoped write key (the shop's backend: orders and contact details
+    /// too) and returns its secret.
     pub fn write_key(&self) -> String {
-        let out = self.cli(&["keys", "create", "test", "--format", "json"]);
+        self.scoped_write_key("server")
+    }
+
+    /// Creates a write key of `scope` (`client` or `server`) and returns its secret.
+    pub fn scoped_write_key(&self, scope: &str) -> String {
+        let out = self.cli(&["keys", "create", scope, "--scope", scope, "--format", "json"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let v: Value = serde_json::from_slice(&out.stdout).expect("keys create json");
         v["secret"].as_str().expect("secret").to_string()

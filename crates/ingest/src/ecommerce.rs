@@ -11,7 +11,13 @@
 //! * Product events (`Product Viewed`, `Product Added`, ...) and order lines upsert
 //!   the catalogue (`product_id`, else `sku`); a `cost` property records unit cost.
 //!
-//! Money is read exactly into fen (see [`flywheel_core::Fen::from_json`]).
+//! Money is read exactly into fen (see [`flywheel_core::Fen::from_json`]); more than two
+//! decimals are rounded half away from zero (`1.005` → 101 fen), because SDKs send
+//! float arithmetic such as `59.970000000000006`. No amount may be negative — a price,
+//! `cost`, `total`, `revenue`, `discount`, `shipping`, `tax`, a refund, nor the total or
+//! revenue worked out from them (`negative_amount`) — and no quantity (`negative_quantity`):
+//! a negative line would lower a customer's spend. Like every invalid message, such a
+//! message refuses its whole request.
 
 use flywheel_core::{Event, EventKind, Fen, Order, OrderAdjustment, OrderAdjustmentKind, OrderLine, Product};
 use flywheel_store::NewEvent;
@@ -89,18 +95,20 @@ pub fn materialise(event: Event, source: Option<String>, index: usize) -> Result
             } else {
                 OrderAdjustmentKind::Refund
             };
-            let amount = match kind {
-                OrderAdjustmentKind::Cancel => None,
-                OrderAdjustmentKind::Refund => match money(props, "total", index)?
-                    .or(money(props, "revenue", index)?)
-                {
-                    Some(a) => Some(a),
-                    None => {
-                        let lines = read_lines(props, index)?;
-                        (!lines.is_empty()).then(|| lines.iter().map(|l| Fen(l.price.0 * l.quantity)).sum())
-                    }
-                },
-            };
+            let amount =
+                match kind {
+                    OrderAdjustmentKind::Cancel => None,
+                    OrderAdjustmentKind::Refund => match money(props, "properties", "total", index)?
+                        .or(money(props, "properties", "revenue", index)?)
+                    {
+                        Some(a) => Some(a),
+                        None => {
+                            let lines = read_lines(props, index)?;
+                            (!lines.is_empty())
+                                .then(|| lines.iter().map(|l| Fen(l.price.0 * l.quantity)).sum())
+                        }
+                    },
+                };
             adjustment = Some(OrderAdjustment {
                 order_id,
                 kind,
@@ -135,13 +143,36 @@ fn order_id(props: &Map<String, Value>, index: usize) -> Result<String> {
     }
 }
 
-fn money(props: &Map<String, Value>, field: &str, index: usize) -> Result<Option<Fen>> {
-    match props.get(field) {
-        None | Some(Value::Null) => Ok(None),
+/// The amount `field` of `map` (found at `at`, for messages), never negative.
+fn money(map: &Map<String, Value>, at: &str, field: &str, index: usize) -> Result<Option<Fen>> {
+    let fen = match map.get(field) {
+        None | Some(Value::Null) => return Ok(None),
         Some(v) => Fen::from_json(v)
-            .map(Some)
-            .map_err(|e| Error::invalid(index, "invalid_money", format!("properties.{field}: {e}"))),
+            .map_err(|e| Error::invalid(index, "invalid_money", format!("{at}.{field}: {e}")))?,
+    };
+    if fen < Fen::ZERO {
+        return Err(Error::invalid(
+            index,
+            "negative_amount",
+            format!(
+                "{at}.{field} is {}: amounts must be 0 or more (a refund is an Order Refunded event)",
+                fen.to_yuan_string()
+            ),
+        ));
     }
+    Ok(Some(fen))
+}
+
+/// `amount`, refused when negative; `what` names how it was worked out.
+fn not_negative(amount: Fen, what: &str, index: usize) -> Result<Fen> {
+    if amount < Fen::ZERO {
+        return Err(Error::invalid(
+            index,
+            "negative_amount",
+            format!("{what} is {}: it must be 0 or more", amount.to_yuan_string()),
+        ));
+    }
+    Ok(amount)
 }
 
 fn text(m: &Map<String, Value>, field: &str) -> Option<String> {
@@ -173,14 +204,22 @@ fn read_lines(props: &Map<String, Value>, index: usize) -> Result<Vec<OrderLine>
                 format!("properties.products[{n}] must be an object"),
             ));
         };
-        let price = money(p, "price", index)?.unwrap_or(Fen::ZERO);
+        let at = format!("properties.products[{n}]");
+        let price = money(p, &at, "price", index)?.unwrap_or(Fen::ZERO);
         let quantity = match p.get("quantity") {
             None | Some(Value::Null) => 1,
-            Some(Value::Number(q)) => q.as_i64().filter(|q| *q >= 0).ok_or_else(|| {
+            Some(Value::Number(q)) if q.as_f64().is_some_and(|q| q < 0.0) => {
+                return Err(Error::invalid(
+                    index,
+                    "negative_quantity",
+                    format!("{at}.quantity is {q}: quantities must be 0 or more"),
+                ))
+            }
+            Some(Value::Number(q)) => q.as_i64().ok_or_else(|| {
                 Error::invalid(
                     index,
                     "wrong_type",
-                    format!("properties.products[{n}].quantity must be a whole number ≥ 0"),
+                    format!("{at}.quantity must be a whole number ≥ 0"),
                 )
             })?,
             Some(_) => {
@@ -208,16 +247,26 @@ fn read_order(e: &Event, index: usize) -> Result<Order> {
     let p = &e.properties;
     let order_id = order_id(p, index)?;
     let lines = read_lines(p, index)?;
-    let discount = money(p, "discount", index)?.unwrap_or(Fen::ZERO);
-    let shipping = money(p, "shipping", index)?.unwrap_or(Fen::ZERO);
-    let tax = money(p, "tax", index)?.unwrap_or(Fen::ZERO);
-    let revenue = money(p, "revenue", index)?;
-    let total = match (money(p, "total", index)?, revenue) {
+    let discount = money(p, "properties", "discount", index)?.unwrap_or(Fen::ZERO);
+    let shipping = money(p, "properties", "shipping", index)?.unwrap_or(Fen::ZERO);
+    let tax = money(p, "properties", "tax", index)?.unwrap_or(Fen::ZERO);
+    let revenue = money(p, "properties", "revenue", index)?;
+    let total = match (money(p, "properties", "total", index)?, revenue) {
         (Some(t), _) => t,
         (None, Some(r)) => r + shipping + tax,
-        (None, None) => {
-            lines.iter().map(|l| Fen(l.price.0 * l.quantity)).sum::<Fen>() - discount + shipping + tax
-        }
+        (None, None) => not_negative(
+            lines.iter().map(|l| Fen(l.price.0 * l.quantity)).sum::<Fen>() - discount + shipping + tax,
+            "the order total (Σ price × quantity − discount + shipping + tax)",
+            index,
+        )?,
+    };
+    let revenue = match revenue {
+        Some(r) => r,
+        None => not_negative(
+            total - shipping - tax,
+            "the order revenue (total − shipping − tax)",
+            index,
+        )?,
     };
     let currency = text(p, "currency")
         .map(|c| c.to_uppercase())
@@ -227,7 +276,7 @@ fn read_order(e: &Event, index: usize) -> Result<Order> {
         user_id: e.user_id.clone(),
         anonymous_id: e.anonymous_id.clone(),
         total,
-        revenue: revenue.unwrap_or(total - shipping - tax),
+        revenue,
         discount,
         shipping,
         tax,
@@ -263,8 +312,8 @@ fn read_product(p: &Map<String, Value>, e: &Event, index: usize) -> Result<Optio
         name: text(p, "name"),
         category: text(p, "category"),
         brand: text(p, "brand"),
-        price: money(p, "price", index)?,
-        cost: money(p, "cost", index)?,
+        price: money(p, "properties", "price", index)?,
+        cost: money(p, "properties", "cost", index)?,
         updated_at: e.timestamp,
     }))
 }
@@ -359,7 +408,7 @@ mod tests {
         assert_eq!(
             code(
                 "Order Completed",
-                json!({"order_id": "o", "products": [{"quantity": -1}]})
+                json!({"order_id": "o", "products": [{"quantity": 1.5}]})
             ),
             "wrong_type"
         );
@@ -367,6 +416,74 @@ mod tests {
             code("Product Viewed", json!({"product_id": "p", "price": [1]})),
             "invalid_money"
         );
+    }
+
+    #[test]
+    fn negative_amounts_and_quantities_are_refused_naming_the_field() {
+        let err = |name: &str, p: Value| materialise(track(name, p), None, 3).unwrap_err();
+        for (props, field) in [
+            (
+                json!({"order_id": "o", "products": [{"price": 10}, {"price": -100.5}]}),
+                "properties.products[1].price",
+            ),
+            (json!({"order_id": "o", "total": -1}), "properties.total"),
+            (
+                json!({"order_id": "o", "total": 5, "revenue": "-0.01"}),
+                "properties.revenue",
+            ),
+            (
+                json!({"order_id": "o", "total": 5, "discount": -5}),
+                "properties.discount",
+            ),
+            (
+                json!({"order_id": "o", "total": 5, "shipping": -5}),
+                "properties.shipping",
+            ),
+            (json!({"order_id": "o", "total": 5, "tax": -5}), "properties.tax"),
+            (
+                json!({"order_id": "o", "products": [{"price": 10}], "discount": 20}),
+                "the order total",
+            ),
+            (
+                json!({"order_id": "o", "total": 5, "shipping": 10}),
+                "the order revenue",
+            ),
+        ] {
+            let e = err("Order Completed", props.clone());
+            assert_eq!(e.code(), "negative_amount", "{props}");
+            assert!(e.to_string().starts_with(&format!("message 3: {field}")), "{e}");
+        }
+        let e = err(
+            "Order Completed",
+            json!({"order_id": "o", "products": [{"price": 1, "quantity": -2}]}),
+        );
+        assert_eq!(e.code(), "negative_quantity");
+        assert!(e.to_string().contains("properties.products[0].quantity"), "{e}");
+        assert_eq!(
+            err("Order Refunded", json!({"order_id": "o", "total": -30})).code(),
+            "negative_amount"
+        );
+        assert_eq!(
+            err("Product Viewed", json!({"product_id": "p", "price": -1})).code(),
+            "negative_amount"
+        );
+        assert_eq!(
+            err("Product Viewed", json!({"product_id": "p", "cost": -1})).code(),
+            "negative_amount"
+        );
+        // Zero is fine (a free gift line), and sub-fen amounts round half away from zero.
+        let o = materialise(
+            track(
+                "Order Completed",
+                json!({"order_id": "o", "products": [{"price": 0}, {"price": 1.005}]}),
+            ),
+            None,
+            0,
+        )
+        .unwrap()
+        .order
+        .unwrap();
+        assert_eq!(o.total, Fen(101));
     }
 
     #[test]

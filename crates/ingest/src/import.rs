@@ -388,7 +388,11 @@ impl<R: Read> RecordReader<R> {
                 if std::str::from_utf8(&buf).is_err() {
                     return Some(Err((*line, raw, "line is not valid UTF-8".into())));
                 }
-                return Some(match serde_json::from_str::<Value>(&raw) {
+                let mut parsed = serde_json::from_str::<Value>(&raw);
+                if let Ok(v) = &mut parsed {
+                    crate::exact::exact_ids(&raw, v);
+                }
+                return Some(match parsed {
                     Ok(Value::Object(fields)) => Ok(Record {
                         line: *line,
                         raw,

@@ -4,7 +4,7 @@
 //! * `type` is one of track/identify/page/screen/group/alias (implied by the endpoint
 //!   for single-message calls);
 //! * every message has `userId` or `anonymousId` (strings; numbers are accepted and
-//!   read as their decimal text), at most 255 bytes;
+//!   read as their exact JSON text, see [`crate::exact`]), at most 255 bytes;
 //! * `track` needs a non-empty `event`; `group` needs `groupId`; `alias` needs
 //!   `userId` and `previousId`;
 //! * `context`, `properties`, `traits`, `integrations` are objects when present; a

@@ -60,9 +60,22 @@ pub struct PipelineStats {
     pub commits: AtomicU64,
     /// Batches refused because the queue was full.
     pub overloaded: AtomicU64,
+    /// Server-only traits (contact details, tier, predicted CLV) dropped from client-key
+    /// messages (the trust boundary).
+    pub client_traits_dropped: AtomicU64,
+    /// Orders, refunds and cancellations from client keys stored as plain events only.
+    pub client_commerce_ignored: AtomicU64,
 }
 
 impl PipelineStats {
+    /// Counts what the trust boundary withheld from one accepted request.
+    pub fn record_withheld(&self, withheld: crate::trust::Withheld) {
+        self.client_traits_dropped
+            .fetch_add(withheld.traits as u64, Ordering::Relaxed);
+        self.client_commerce_ignored
+            .fetch_add(withheld.commerce_facts as u64, Ordering::Relaxed);
+    }
+
     fn record(&self, outcome: &ApplyOutcome) {
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.inserted.fetch_add(outcome.inserted, Ordering::Relaxed);

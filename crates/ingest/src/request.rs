@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::exact::exact_ids;
 use crate::message::{self, Envelope};
 use crate::{Error, Result};
 
@@ -114,7 +115,9 @@ pub fn parse_single(
             limit: limits.max_message_bytes,
         });
     }
-    let value: Value = serde_json::from_str(text(body)?).map_err(|e| Error::InvalidJson(e.to_string()))?;
+    let body = text(body)?;
+    let mut value: Value = serde_json::from_str(body).map_err(|e| Error::InvalidJson(e.to_string()))?;
+    exact_ids(body, &mut value);
     let env = Envelope {
         index: 0,
         kind: Some(kind),
@@ -175,7 +178,9 @@ pub fn parse_batch(body: &[u8], limits: &Limits, received_at: Timestamp) -> Resu
                 limit: limits.max_message_bytes,
             });
         }
-        let value: Value = serde_json::from_str(raw.get()).map_err(|e| Error::InvalidJson(e.to_string()))?;
+        let mut value: Value =
+            serde_json::from_str(raw.get()).map_err(|e| Error::InvalidJson(e.to_string()))?;
+        exact_ids(raw.get(), &mut value);
         let env = Envelope {
             index,
             kind: None,
@@ -248,6 +253,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("message 1:"), "{e}");
+    }
+
+    #[test]
+    fn numeric_ids_keep_their_exact_text() {
+        let l = Limits::default();
+        let body = br#"{"batch":[{"type":"identify","userId":123456789012345678901234},
+            {"type":"identify","userId":123456789012345678901235,"anonymousId":1e3}]}"#;
+        let r = parse_batch(body, &l, now()).unwrap();
+        let ids: Vec<_> = r.items.iter().map(|(e, _)| e.user_id.clone().unwrap()).collect();
+        assert_eq!(ids, ["123456789012345678901234", "123456789012345678901235"]);
+        assert_eq!(r.items[1].0.anonymous_id.as_deref(), Some("1e3"));
+        let r = parse_single(
+            br#"{"userId": 99999999999999999999999, "messageId": 12345678901234567890123.0}"#,
+            EventKind::Identify,
+            &l,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(r.items[0].0.user_id.as_deref(), Some("99999999999999999999999"));
+        assert_eq!(r.items[0].0.message_id, "12345678901234567890123.0");
     }
 
     #[test]

@@ -1,13 +1,65 @@
 //! Write keys (tracking API credentials) and stored settings.
 //!
 //! Only a SHA-256 hash of a key's secret is stored; the secret is shown once, when
-//! the key is created.
+//! the key is created. Each key has a [`KeyScope`]: what its events may change
+//! (`docs/ingest.md`, "Trust boundary: client and server keys").
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::conn::{Conn, Param};
 use crate::{Error, Result, WriteKey};
+
+/// What a write key's events may change.
+///
+/// Segment-style write keys are public once they sit in a web page or an app, so a key
+/// handed to browsers and apps must not move money or redirect messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    /// Browsers and apps: behaviour only. Orders, refunds and cancellations are stored as
+    /// plain events (no order, points, tier, spend or referral reward), contact traits
+    /// (email, phone, push and WeChat ids) and tier and predicted-CLV traits are dropped, and two known customers are never
+    /// merged into one profile by its events.
+    Client,
+    /// The shop's backend: everything, as the tracking API has always accepted.
+    Server,
+}
+
+impl KeyScope {
+    /// The stored and displayed name (`client`, `server`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Client => "client",
+            KeyScope::Server => "server",
+        }
+    }
+
+    /// Whether events of this scope are trusted with money and contact details.
+    pub fn is_server(self) -> bool {
+        self == KeyScope::Server
+    }
+}
+
+impl std::str::FromStr for KeyScope {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<KeyScope> {
+        match s {
+            "client" => Ok(KeyScope::Client),
+            "server" => Ok(KeyScope::Server),
+            other => Err(Error::Database(format!(
+                "unknown write key scope {other:?} (client or server)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for KeyScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Hash of a secret as stored.
 pub fn hash_secret(secret: &str) -> String {
@@ -22,24 +74,26 @@ pub fn new_secret(prefix: &str) -> String {
 }
 
 /// Creates a key; returns it with its secret.
-pub fn create(conn: &mut dyn Conn, name: &str, now_ms: i64) -> Result<(WriteKey, String)> {
+pub fn create(conn: &mut dyn Conn, name: &str, scope: KeyScope, now_ms: i64) -> Result<(WriteKey, String)> {
     let secret = new_secret("wk_");
     let id = format!("key_{}", &hash_secret(&secret)[..12]);
     let prefix = secret[..9].to_string();
     conn.execute(
-        "INSERT INTO write_keys (id, name, secret_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO write_keys (id, name, secret_hash, prefix, created_at, scope) VALUES ($1, $2, $3, $4, $5, $6)",
         &[
             Param::Text(&id),
             Param::Text(name),
             Param::Text(&hash_secret(&secret)),
             Param::Text(&prefix),
             Param::I64(now_ms),
+            Param::Text(scope.as_str()),
         ],
     )?;
     let key = WriteKey {
         id,
         name: name.to_string(),
         prefix,
+        scope,
         created_at: flywheel_core::time::from_millis(now_ms),
         revoked_at: None,
     };
@@ -49,7 +103,7 @@ pub fn create(conn: &mut dyn Conn, name: &str, now_ms: i64) -> Result<(WriteKey,
 /// All keys, oldest first.
 pub fn list(conn: &mut dyn Conn) -> Result<Vec<WriteKey>> {
     conn.query(
-        "SELECT id, name, prefix, created_at, revoked_at FROM write_keys ORDER BY created_at, id",
+        "SELECT id, name, prefix, created_at, revoked_at, scope FROM write_keys ORDER BY created_at, id",
         &[],
     )?
     .into_iter()
@@ -58,6 +112,7 @@ pub fn list(conn: &mut dyn Conn) -> Result<Vec<WriteKey>> {
             id: r.text(0)?,
             name: r.text(1)?,
             prefix: r.text(2)?,
+            scope: r.text(5)?.parse()?,
             created_at: flywheel_core::time::from_millis(r.i64(3)?),
             revoked_at: r.opt_i64(4)?.map(flywheel_core::time::from_millis),
         })
@@ -78,13 +133,15 @@ pub fn revoke(conn: &mut dyn Conn, id: &str, now_ms: i64) -> Result<()> {
     Ok(())
 }
 
-/// The id of the active key with this secret.
-pub fn authenticate(conn: &mut dyn Conn, secret: &str) -> Result<Option<String>> {
+/// The id and scope of the active key with this secret.
+pub fn authenticate(conn: &mut dyn Conn, secret: &str) -> Result<Option<(String, KeyScope)>> {
     let rows = conn.query(
-        "SELECT id FROM write_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
+        "SELECT id, scope FROM write_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
         &[Param::Text(&hash_secret(secret))],
     )?;
-    rows.first().map(|r| r.text(0)).transpose()
+    rows.first()
+        .map(|r| Ok((r.text(0)?, r.text(1)?.parse()?)))
+        .transpose()
 }
 
 /// A stored setting.

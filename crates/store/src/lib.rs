@@ -42,7 +42,7 @@ use flywheel_core::{
 };
 use serde::Serialize;
 
-pub use keys::{hash_secret, new_secret};
+pub use keys::{hash_secret, new_secret, KeyScope};
 pub use sqlite::Synchronous;
 
 use conn::{in_write_tx, Conn, Dialect};
@@ -103,6 +103,7 @@ pub struct NewEvent {
     event: Event,
     body: String,
     source: Option<String>,
+    scope: KeyScope,
     /// The order an `Order Completed` places.
     pub order: Option<Order>,
     /// The refund or cancellation an `Order Refunded`/`Order Cancelled` records.
@@ -112,7 +113,8 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    /// An event to store, from the write key `source` (`None` for imports and the demo).
+    /// An event to store, from the write key `source` (`None` for imports and the demo),
+    /// trusted as a server key's (see [`NewEvent::with_scope`]).
     pub fn new(event: Event, source: Option<String>) -> NewEvent {
         // Serialising an `Event` cannot fail: its maps have string keys.
         let body = serde_json::to_string(&event).unwrap_or_default();
@@ -120,10 +122,22 @@ impl NewEvent {
             event,
             body,
             source,
+            scope: KeyScope::Server,
             order: None,
             adjustment: None,
             products: Vec::new(),
         }
+    }
+
+    /// From a key of `scope`: a client key's events never merge two known customers.
+    pub fn with_scope(mut self, scope: KeyScope) -> NewEvent {
+        self.scope = scope;
+        self
+    }
+
+    /// The scope of the key it came with ([`KeyScope::Server`] for imports and the system).
+    pub fn scope(&self) -> KeyScope {
+        self.scope
     }
 
     /// With the order it places.
@@ -278,6 +292,8 @@ pub struct WriteKey {
     pub name: String,
     /// First characters of the secret, to recognise it.
     pub prefix: String,
+    /// What its events may change.
+    pub scope: KeyScope,
     /// When created.
     pub created_at: Timestamp,
     /// When revoked, if revoked.
@@ -530,10 +546,10 @@ impl Store {
         self.read(move |c| read::count(c, table)).await
     }
 
-    /// Creates a write key; returns it and its secret (shown once).
-    pub async fn create_write_key(&self, name: String) -> Result<(WriteKey, String)> {
+    /// Creates a write key of `scope`; returns it and its secret (shown once).
+    pub async fn create_write_key(&self, name: String, scope: KeyScope) -> Result<(WriteKey, String)> {
         let now = chrono::Utc::now().timestamp_millis();
-        self.write(move |c| in_write_tx(c, |c| keys::create(c, &name, now)))
+        self.write(move |c| in_write_tx(c, |c| keys::create(c, &name, scope, now)))
             .await
     }
 
@@ -549,8 +565,8 @@ impl Store {
             .await
     }
 
-    /// The id of the active write key with this secret.
-    pub async fn authenticate_write_key(&self, secret: String) -> Result<Option<String>> {
+    /// The id and scope of the active write key with this secret.
+    pub async fn authenticate_write_key(&self, secret: String) -> Result<Option<(String, KeyScope)>> {
         self.read(move |c| keys::authenticate(c, &secret)).await
     }
 

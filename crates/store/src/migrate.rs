@@ -83,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_015_loyalty_lots_by_user.sql"),
         include_str!("migrations/postgres_015_loyalty_lots_by_user.sql"),
     ),
+    (
+        16,
+        include_str!("migrations/sqlite_016_write_key_scope.sql"),
+        include_str!("migrations/postgres_016_write_key_scope.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

@@ -7,6 +7,12 @@
 //! materialise products, orders and their adjustments. Every step is an upsert with a
 //! deterministic winner, so a batch applied twice, or batches applied in another
 //! order, give the same state.
+//!
+//! One exception, the trust boundary: an event from a client-scoped write key never
+//! joins two profiles that each already have a `userId` (a browser could otherwise
+//! merge any two customers, and with them one's contact details into the other's
+//! profile); its other links are made as usual. Which of its links are refused can
+//! depend on what arrived before it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -47,7 +53,8 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
     }
     // Each event's identities, built once for resolution and for the profile updates.
     let ids: Vec<Vec<Identity>> = fresh.iter().map(|e| e.event().identities()).collect();
-    let (profile_of, merges) = resolve_identities(conn, &ids)?;
+    let trusted: Vec<bool> = fresh.iter().map(|e| e.scope().is_server()).collect();
+    let (profile_of, merges) = resolve_identities(conn, &ids, &trusted)?;
     update_profiles(conn, &fresh, &ids, &profile_of)?;
     crate::commerce::apply(conn, &fresh)?;
     let mut resolved = ids
@@ -122,6 +129,13 @@ impl Links {
         cur
     }
 
+    /// Whether `a` and `b` are in different sets that each hold a user id (a profile's
+    /// canonical id is a user id whenever it has one).
+    fn joins_two_customers(&mut self, a: &ProfileId, b: &ProfileId) -> bool {
+        let (ra, rb) = (self.find(a), self.find(b));
+        ra != rb && ra.0.starts_with("user:") && rb.0.starts_with("user:")
+    }
+
     fn union(&mut self, a: &ProfileId, b: &ProfileId) {
         let (ra, rb) = (self.find(a), self.find(b));
         if ra != rb {
@@ -133,11 +147,13 @@ impl Links {
     }
 }
 
-/// Resolves every identity of `events` to its final profile, merging profiles the batch links.
+/// Resolves every identity of `events` to its final profile, merging profiles the batch
+/// links; an event that is not `trusted` (client key) never joins two customers.
 #[allow(clippy::type_complexity)]
 fn resolve_identities(
     conn: &mut dyn Conn,
     events: &[Vec<Identity>],
+    trusted: &[bool],
 ) -> Result<(HashMap<Identity, ProfileId>, Vec<(ProfileId, ProfileId)>)> {
     let mut idents: Vec<Identity> = events.iter().flatten().cloned().collect();
     idents.sort();
@@ -177,14 +193,19 @@ fn resolve_identities(
         .collect();
     let node = |i: &Identity| start.get(i).cloned().unwrap_or_else(|| ProfileId::of(i));
     let mut links = Links::default();
-    for ids in events {
+    for (ids, trusted) in events.iter().zip(trusted) {
         let Some((head, rest)) = ids.split_first() else {
             continue;
         };
         let first = node(head);
         links.find(&first);
         for other in rest {
-            links.union(&first, &node(other));
+            let other = node(other);
+            if !trusted && links.joins_two_customers(&first, &other) {
+                tracing::debug!(profile = %first.0, other = %other.0, "client key may not join two customers; link not made");
+                continue;
+            }
+            links.union(&first, &other);
         }
     }
     // Stored profiles whose set now has another canonical id are merged into it.

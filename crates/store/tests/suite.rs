@@ -9,7 +9,7 @@ use flywheel_core::time::parse_timestamp;
 use flywheel_core::{
     Event, EventKind, Fen, Identity, Order, OrderAdjustment, OrderAdjustmentKind, OrderStatus,
 };
-use flywheel_store::{NewEvent, Store, StoreConfig, Synchronous, Table};
+use flywheel_store::{KeyScope, NewEvent, Store, StoreConfig, Synchronous, Table};
 use serde_json::{json, Map, Value};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -409,10 +409,23 @@ where
     Fut: std::future::Future<Output = Store>,
 {
     let s = open().await;
-    let (key, secret) = s.create_write_key("shop".into()).await.unwrap();
+    let (key, secret) = s.create_write_key("shop".into(), KeyScope::Server).await.unwrap();
     assert_eq!(
         s.authenticate_write_key(secret.clone()).await.unwrap(),
-        Some(key.id.clone())
+        Some((key.id.clone(), KeyScope::Server))
+    );
+    let (web, web_secret) = s.create_write_key("web".into(), KeyScope::Client).await.unwrap();
+    assert_eq!(
+        s.authenticate_write_key(web_secret).await.unwrap(),
+        Some((web.id.clone(), KeyScope::Client))
+    );
+    let listed = s.list_write_keys().await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|k| (k.name.as_str(), k.scope))
+            .collect::<Vec<_>>(),
+        [("shop", KeyScope::Server), ("web", KeyScope::Client)]
     );
     assert_eq!(s.authenticate_write_key("wk_nope".into()).await.unwrap(), None);
     s.revoke_write_key(key.id.clone()).await.unwrap();
@@ -427,6 +440,47 @@ where
     assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("v1"));
 }
 backend_test!(keys, write_keys_authenticate_until_revoked);
+
+/// A client key's events link anonymous ids to a customer but never join two customers
+/// (directly by alias, or through a shared anonymous id); a server key's still do.
+async fn client_keys_never_join_two_customers<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    let s = open().await;
+    let client = |e: Event| NewEvent::new(e, Some("key_web".into())).with_scope(KeyScope::Client);
+    let at = "2024-03-01T00:00:00Z";
+    s.apply(vec![
+        plain(with_traits(
+            ev("c1", EventKind::Identify, Some("victim"), None, at),
+            json!({"email": "victim@example.com"}),
+        )),
+        plain(ev("c2", EventKind::Identify, Some("mallory"), None, at)),
+        // A browser links its device to a customer: allowed.
+        client(ev("c3", EventKind::Track, Some("victim"), Some("dev-v"), at)),
+        // The same device then claims another customer, and an alias joins them: refused.
+        client(ev("c4", EventKind::Track, Some("mallory"), Some("dev-v"), at)),
+        client(alias("c5", "victim", "mallory", at)),
+    ])
+    .await
+    .unwrap();
+    let victim = snapshot(&s, Identity::User("victim".into())).await;
+    let mallory = snapshot(&s, Identity::User("mallory".into())).await;
+    assert_ne!(victim["id"], mallory["id"], "{victim} {mallory}");
+    assert_eq!(
+        s.find_profile_id("dev-v").await.unwrap().map(|p| p.0),
+        Some("user:victim".to_string())
+    );
+    // A server key's alias still merges.
+    s.apply(vec![plain(alias("c6", "victim", "mallory", at))])
+        .await
+        .unwrap();
+    let victim = snapshot(&s, Identity::User("victim".into())).await;
+    let mallory = snapshot(&s, Identity::User("mallory".into())).await;
+    assert_eq!(victim["id"], mallory["id"]);
+}
+backend_test!(client_links, client_keys_never_join_two_customers);
 
 /// Two stores on one SQLite file (as two processes, e.g. the server and an import):
 /// each writer's identity cache must notice the other's merges.
