@@ -83,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_015_loyalty_lots_by_user.sql"),
         include_str!("migrations/postgres_015_loyalty_lots_by_user.sql"),
     ),
+    (
+        16,
+        include_str!("migrations/sqlite_016_callback_replays.sql"),
+        include_str!("migrations/postgres_016_callback_replays.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.
