@@ -85,7 +85,12 @@ impl FromRequest<Arc<AppState>> for CallbackBody {
 
 /// Reads a body of at most `limit` bytes (the route's `DefaultBodyLimit` must say the
 /// same); a declared length over the limit is refused before any of the body is read.
-async fn limited_body(req: Request, state: &Arc<AppState>, limit: usize, human: &str) -> Result<Bytes, ApiError> {
+async fn limited_body(
+    req: Request,
+    state: &Arc<AppState>,
+    limit: usize,
+    human: &str,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -22,7 +22,12 @@ use tracing_subscriber::EnvFilter;
 
 /// The process's log subscriber: `filter`, text or JSON lines, ANSI colours (text only,
 /// for a terminal), written through `writer`.
-pub fn subscriber<W>(filter: EnvFilter, json: bool, ansi: bool, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+pub fn subscriber<W>(
+    filter: EnvFilter,
+    json: bool,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -144,7 +149,10 @@ mod tests {
 
     impl io::Write for Buffer {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.lock().map_err(|_| io::ErrorKind::Other)?.extend_from_slice(b);
+            self.0
+                .lock()
+                .map_err(|_| io::ErrorKind::Other)?
+                .extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -189,7 +197,12 @@ mod tests {
         let out = log_lines(false);
         assert_clean(&out);
         let first = out.lines().next().unwrap();
-        assert!(first.contains(r"campaign=雙11\nWARN forged line\r\u{1b}[31mred\u{1b}[0m\u{2028}\u{202e}\u{7}\u{85}end"), "{first}");
+        assert!(
+            first.contains(
+                r"campaign=雙11\nWARN forged line\r\u{1b}[31mred\u{1b}[0m\u{2028}\u{202e}\u{7}\u{85}end"
+            ),
+            "{first}"
+        );
         assert!(first.contains(r"guardrail tripped for 雙11\nWARN"), "{first}");
         assert!(first.contains(r"check{journey=雙11\nWARN"), "{first}");
     }

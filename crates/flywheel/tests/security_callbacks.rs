@@ -71,7 +71,12 @@ fn now_s() -> i64 {
 
 fn admin_post(s: &Server, path: &str, body: &Value) -> common::Reply {
     let auth = format!("Bearer {ADMIN_TOKEN}");
-    s.post_raw(path, None, &[("Authorization", &auth)], body.to_string().as_bytes())
+    s.post_raw(
+        path,
+        None,
+        &[("Authorization", &auth)],
+        body.to_string().as_bytes(),
+    )
 }
 
 fn message(s: &Server, user: &str) -> Value {
@@ -120,7 +125,10 @@ impl Shop {
         loop {
             let (s, p) = (message(&server, "s"), message(&server, "p"));
             if s["status"] == "sent" && p["status"] == "sent" {
-                assert_eq!((s["channel"].as_str(), p["channel"].as_str()), (Some("sms"), Some("push")));
+                assert_eq!(
+                    (s["channel"].as_str(), p["channel"].as_str()),
+                    (Some("sms"), Some("push"))
+                );
                 let (sms, push) = (s["id"].as_str().unwrap().into(), p["id"].as_str().unwrap().into());
                 return Shop { server, sms, push };
             }
@@ -157,16 +165,40 @@ fn cross_channel_callback_changes_nothing(site: Site) {
     for status in ["bounced", "failed", "rejected", "delivered", "opened", "clicked"] {
         let body = json!({"message_id": shop.push, "status": status, "reason": "550 via sms"});
         let r = shop.callback("sms", SMS_SECRET, &body);
-        assert_eq!((r.status, r.body["code"].as_str()), (404, Some("not_found")), "{status}: {:?}", r.body);
+        assert_eq!(
+            shop.row("p"),
+            before,
+            "{status} on the wrong channel changed the message"
+        );
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (404, Some("not_found")),
+            "{status}: {:?}",
+            r.body
+        );
         // The push provider's secret on the SMS route is a bad signature.
         let r = shop.callback("sms", PUSH_SECRET, &body);
-        assert_eq!((r.status, r.body["code"].as_str()), (401, Some("bad_signature")), "{:?}", r.body);
-        assert_eq!(shop.row("p"), before, "{status} on the wrong channel changed the message");
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (401, Some("bad_signature")),
+            "{:?}",
+            r.body
+        );
+        assert_eq!(
+            shop.row("p"),
+            before,
+            "{status} on the wrong channel changed the message"
+        );
     }
     // The right provider on the right route still works afterwards.
     let body = json!({"message_id": shop.push, "status": "delivered"});
     let r = shop.callback("push", PUSH_SECRET, &body);
-    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("delivered")), "{:?}", r.body);
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (200, Some("delivered")),
+        "{:?}",
+        r.body
+    );
 }
 on_each_backend!(cross_channel, cross_channel_callback_changes_nothing);
 
@@ -177,11 +209,21 @@ fn replayed_callback_is_refused(site: Site) {
     let t = now_s();
     let body = json!({"message_id": shop.sms, "status": "delivered"}).to_string();
     let r = shop.callback_at("sms", SMS_SECRET, t, body.as_bytes());
-    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("delivered")), "{:?}", r.body);
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (200, Some("delivered")),
+        "{:?}",
+        r.body
+    );
     let after = shop.row("s");
     for _ in 0..3 {
         let r = shop.callback_at("sms", SMS_SECRET, t, body.as_bytes());
-        assert_eq!((r.status, r.body["code"].as_str()), (409, Some("callback_replayed")), "{:?}", r.body);
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (409, Some("callback_replayed")),
+            "{:?}",
+            r.body
+        );
     }
     assert_eq!(shop.row("s"), after, "a replay changed the message");
     // A replayed failure report (captured before delivery) changes nothing either.
@@ -202,7 +244,12 @@ fn replayed_callback_is_refused(site: Site) {
         &[("X-Flywheel-Signature", &signature)],
         bounce.as_bytes(),
     );
-    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("callback_replayed")), "{:?}", r.body);
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("callback_replayed")),
+        "{:?}",
+        r.body
+    );
     assert_eq!(message(&server, "p"), bounced);
     // A provider retrying signs again with a fresh timestamp: accepted, idempotent.
     let r = server.post_raw(
@@ -215,7 +262,11 @@ fn replayed_callback_is_refused(site: Site) {
         bounce.as_bytes(),
     );
     assert_eq!(r.status, 200, "{:?}", r.body);
-    assert_eq!(message(&server, "p"), bounced, "a re-signed repeat changes nothing");
+    assert_eq!(
+        message(&server, "p"),
+        bounced,
+        "a re-signed repeat changes nothing"
+    );
 }
 on_each_backend!(replay, replayed_callback_is_refused);
 
@@ -224,7 +275,11 @@ on_each_backend!(replay, replayed_callback_is_refused);
 fn status_only_moves_forward(site: Site) {
     let shop = Shop::start(&site);
     let report = |channel: &str, secret: &str, id: &str, status: &str, reason: &str| {
-        let r = shop.callback(channel, secret, &json!({"message_id": id, "status": status, "reason": reason}));
+        let r = shop.callback(
+            channel,
+            secret,
+            &json!({"message_id": id, "status": status, "reason": reason}),
+        );
         assert_eq!(r.status, 200, "{status}: {:?}", r.body);
         r.body
     };
@@ -236,10 +291,17 @@ fn status_only_moves_forward(site: Site) {
     }
     // Push: bounced first stays bounced with its reason; later reports do not move it.
     let bounced = report("push", PUSH_SECRET, &shop.push, "bounced", "550 unknown device");
-    assert_eq!((bounced["status"].as_str(), bounced["reason"].as_str()), (Some("bounced"), Some("550 unknown device")));
+    assert_eq!(
+        (bounced["status"].as_str(), bounced["reason"].as_str()),
+        (Some("bounced"), Some("550 unknown device"))
+    );
     for later in ["delivered", "failed"] {
         let now = report("push", PUSH_SECRET, &shop.push, later, "other");
-        assert_eq!((now["status"].as_str(), now["reason"].as_str()), (Some("bounced"), Some("550 unknown device")), "{later}");
+        assert_eq!(
+            (now["status"].as_str(), now["reason"].as_str()),
+            (Some("bounced"), Some("550 unknown device")),
+            "{later}"
+        );
         assert!(now["delivered_at"].is_null());
     }
 }
@@ -252,7 +314,12 @@ fn callback_fields_are_bounded(site: Site) {
     let huge = "退信".repeat(125_000); // 250,000 characters, 750,000 bytes
     let body = json!({"message_id": shop.sms, "status": "bounced", "reason": huge}).to_string();
     let r = shop.callback_at("sms", SMS_SECRET, now_s(), body.as_bytes());
-    assert_eq!((r.status, r.body["code"].as_str()), (413, Some("body_too_large")), "{:?}", r.body);
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{:?}",
+        r.body
+    );
     assert_eq!(shop.row("s")["status"], "sent");
     let fits = "退".repeat(15_000); // 45,000 bytes: under the body limit, over the reason limit
     let r = shop.callback(
@@ -265,8 +332,17 @@ fn callback_fields_are_bounded(site: Site) {
     assert_eq!(stored.chars().count(), 1_000);
     assert!(stored.chars().all(|c| c == '退'));
     let long_id = "m".repeat(300);
-    let r = shop.callback("push", PUSH_SECRET, &json!({"message_id": long_id, "status": "delivered"}));
-    assert_eq!((r.status, r.body["code"].as_str()), (400, Some("invalid_journey")), "{:?}", r.body);
+    let r = shop.callback(
+        "push",
+        PUSH_SECRET,
+        &json!({"message_id": long_id, "status": "delivered"}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (400, Some("invalid_journey")),
+        "{:?}",
+        r.body
+    );
     let msg = r.body["message"].as_str().unwrap_or_default();
     assert!(msg.len() < 200, "the refusal does not echo the id: {msg}");
     assert_eq!(shop.row("p")["status"], "sent");
@@ -281,7 +357,12 @@ fn forged_tokens_write_nothing(site: Site) {
     assert_eq!(r.status, 404, "{:?}", r.body);
     let r = shop.server.get_with(&format!("/t/o/{}", shop.sms), None);
     assert_eq!(r.status, 200, "the pixel answers a GIF whatever the token");
-    let r = shop.server.post_raw("/unsubscribe/forged-token", None, &[], b"List-Unsubscribe=One-Click");
+    let r = shop.server.post_raw(
+        "/unsubscribe/forged-token",
+        None,
+        &[],
+        b"List-Unsubscribe=One-Click",
+    );
     assert_eq!(r.status, 404, "{:?}", r.body);
     assert_eq!((shop.row("s"), shop.server.get("/api/v1/consent/s").body), before);
 }
@@ -297,7 +378,15 @@ fn log_lines_escape_user_values() {
         let Some(site) = Site::new(Backend::Sqlite, &format!("log_injection_{format}")) else {
             return;
         };
-        let out = site.cli(&["spend", "--channel", "douyin", "--amount", "1200", "--campaign", evil]);
+        let out = site.cli(&[
+            "spend",
+            "--channel",
+            "douyin",
+            "--amount",
+            "1200",
+            "--campaign",
+            evil,
+        ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let out = site
             .command()
@@ -309,7 +398,9 @@ fn log_lines_escape_user_values() {
         let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("guardrail")).collect();
         assert_eq!(lines.len(), 1, "{format}: one guardrail line: {stderr:?}");
         assert!(
-            !stderr.lines().any(|l| l.trim_start().starts_with("2026-01-01T00:00:00Z")),
+            !stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with("2026-01-01T00:00:00Z")),
             "{format}: the name started a line: {stderr:?}"
         );
         for c in ['\x1b', '\u{2028}', '\r'] {

@@ -187,8 +187,8 @@ impl StatusReport {
     /// Reads a callback body; anything but `{"message_id", "status", "reason"?}` with a
     /// known status and a `message_id` of at most [`MAX_MESSAGE_ID_BYTES`] is refused.
     pub fn parse(body: &[u8]) -> Result<StatusReport> {
-        let b: Body = serde_json::from_slice(body)
-            .map_err(|e| Error::Invalid(format!("delivery report: {e}")))?;
+        let b: Body =
+            serde_json::from_slice(body).map_err(|e| Error::Invalid(format!("delivery report: {e}")))?;
         if b.message_id.is_empty() || b.message_id.len() > MAX_MESSAGE_ID_BYTES {
             return Err(Error::Invalid(format!(
                 "message_id must be 1 to {MAX_MESSAGE_ID_BYTES} bytes"
@@ -301,7 +301,12 @@ mod tests {
     #[test]
     fn failures_are_terminal_and_the_first_one_stays() {
         for first in ["failed", "bounced", "rejected"] {
-            for r in [Report::Delivered, Report::Failed, Report::Bounced, Report::Rejected] {
+            for r in [
+                Report::Delivered,
+                Report::Failed,
+                Report::Bounced,
+                Report::Rejected,
+            ] {
                 let c = change(&msg(first), r, Some("other"));
                 assert!(c.is_empty(), "{r:?} after {first}: {c:?}");
             }
@@ -336,7 +341,12 @@ mod tests {
     #[test]
     fn messages_that_never_left_are_not_changed() {
         for status in ["sending", "deferred", "suppressed", "skipped", "anything"] {
-            for r in [Report::Delivered, Report::Opened, Report::Clicked, Report::Bounced] {
+            for r in [
+                Report::Delivered,
+                Report::Opened,
+                Report::Clicked,
+                Report::Bounced,
+            ] {
                 assert!(change(&msg(status), r, None).is_empty(), "{r:?} on {status}");
             }
         }
@@ -366,8 +376,8 @@ mod tests {
 
     #[test]
     fn reports_are_read_with_bounded_fields() {
-        let r = StatusReport::parse(br#"{"message_id":"m1","status":"bounced","reason":"x","extra":1}"#)
-            .unwrap();
+        let r =
+            StatusReport::parse(br#"{"message_id":"m1","status":"bounced","reason":"x","extra":1}"#).unwrap();
         assert_eq!(r.report, Report::Bounced);
         let long = "退".repeat(MAX_REASON_CHARS + 5);
         let body = serde_json::json!({"message_id": "m1", "status": "failed", "reason": long}).to_string();
@@ -377,7 +387,10 @@ mod tests {
         assert!(kept.chars().all(|c| c == '退'));
         let id = "m".repeat(MAX_MESSAGE_ID_BYTES + 1);
         let body = serde_json::json!({"message_id": id, "status": "delivered"}).to_string();
-        assert!(matches!(StatusReport::parse(body.as_bytes()), Err(Error::Invalid(_))));
+        assert!(matches!(
+            StatusReport::parse(body.as_bytes()),
+            Err(Error::Invalid(_))
+        ));
         assert!(StatusReport::parse(br#"{"message_id":"","status":"delivered"}"#).is_err());
         assert!(StatusReport::parse(br#"{"message_id":"m1","status":"sent"}"#).is_err());
         assert!(StatusReport::parse(b"not json").is_err());

@@ -570,7 +570,11 @@ pub fn apply_change(conn: &mut dyn Conn, id: &str, change: &crate::callback::Cha
         }
     }
     params.push(Param::Text(id));
-    let sql = format!("UPDATE messages SET {} WHERE id = ${}", sets.join(", "), params.len());
+    let sql = format!(
+        "UPDATE messages SET {} WHERE id = ${}",
+        sets.join(", "),
+        params.len()
+    );
     conn.execute(&sql, &params)?;
     Ok(())
 }

@@ -542,11 +542,11 @@ impl Engine {
                 }
                 let change = callback::change(&message, report.report, report.reason.as_deref());
                 db::apply_change(c, &message.id, &change, now)?;
-                Ok(Callback::Applied(db::message(c, &message.id)?))
+                Ok(Callback::Applied(db::message(c, &message.id)?.map(Box::new)))
             })
             .await?;
         match outcome {
-            Callback::Applied(Some(row)) => Ok(row),
+            Callback::Applied(Some(row)) => Ok(*row),
             Callback::Applied(None) | Callback::Unknown => Err(Error::NotFound(format!(
                 "message {id:?} on {}",
                 ch.as_str()
@@ -562,7 +562,7 @@ impl Engine {
 /// What a delivery-status callback came to inside its transaction.
 enum Callback {
     /// Applied (or changed nothing by the status order); the message now.
-    Applied(Option<MessageRow>),
+    Applied(Option<Box<MessageRow>>),
     /// No such message on this channel.
     Unknown,
     /// The same signed callback was applied before.
