@@ -512,7 +512,7 @@ impl Engine {
             .providers
             .secrets
             .get(&ch)
-            .ok_or_else(|| Error::NotFound(format!("no provider is configured for {channel}")))?;
+            .ok_or_else(|| Error::NotFound(format!("a provider for {channel}")))?;
         // Replay tolerance is about real time, whatever clock the engine runs on.
         let real_now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
