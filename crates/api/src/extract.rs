@@ -57,25 +57,61 @@ impl FromRequest<Arc<AppState>> for AdminBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        // A declared length over the limit is refused before any of the body is read.
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_ADMIN_BODY as u64) {
-            return Err(too_large());
-        }
         let headers = req.headers().clone();
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|e: BytesRejection| match e.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-                status => ApiError::new(status, "invalid_body", e.body_text()),
-            })?;
+        let body = limited_body(req, state, MAX_ADMIN_BODY, "1 MiB").await?;
         state.admin.check(&headers)?;
         Ok(AdminBody(body))
     }
+}
+
+/// The most a provider's delivery-status callback body may hold: a report is a message
+/// id, a status and a reason of at most 1,000 characters.
+pub const MAX_CALLBACK_BODY: usize = 64 * 1024;
+
+/// A provider callback's body of at most [`MAX_CALLBACK_BODY`] bytes (413
+/// `body_too_large` beyond); its signature is checked by the service.
+#[derive(Debug)]
+pub struct CallbackBody(pub Bytes);
+
+impl FromRequest<Arc<AppState>> for CallbackBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        limited_body(req, state, MAX_CALLBACK_BODY, "64 KiB")
+            .await
+            .map(CallbackBody)
+    }
+}
+
+/// Reads a body of at most `limit` bytes (the route's `DefaultBodyLimit` must say the
+/// same); a declared length over the limit is refused before any of the body is read.
+async fn limited_body(
+    req: Request,
+    state: &Arc<AppState>,
+    limit: usize,
+    human: &str,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {limit} bytes ({human})"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|e: BytesRejection| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+            status => ApiError::new(status, "invalid_body", e.body_text()),
+        })
 }
 
 impl AdminBody {
@@ -84,12 +120,4 @@ impl AdminBody {
         serde_json::from_slice(&self.0)
             .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
     }
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        format!("the request body is larger than {MAX_ADMIN_BODY} bytes (1 MiB)"),
-    )
 }

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -17,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::{Admin, AdminBody, Params};
+use crate::extract::{Admin, AdminBody, CallbackBody, Params};
 use crate::AppState;
 
 impl From<flywheel_journeys::Error> for ApiError {
@@ -28,6 +27,7 @@ impl From<flywheel_journeys::Error> for ApiError {
             E::NotFound(what) => ApiError::not_found(what),
             E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             E::Forbidden(m) => ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", m),
+            E::Replayed(m) => ApiError::new(StatusCode::CONFLICT, "callback_replayed", m),
             E::Store(s) => ApiError::from(s),
             E::Poisoned => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -366,13 +366,16 @@ pub async fn unsubscribe(
 }
 
 /// `POST /v1/channels/{channel}/status`: a provider reports what became of a message,
-/// `{"message_id", "status": delivered|failed|bounced|opened|clicked, "reason"?}`, signed
-/// with that provider's secret in `X-Flywheel-Signature` (401 when it does not verify).
+/// `{"message_id", "status": delivered|failed|bounced|rejected|opened|clicked, "reason"?}`,
+/// signed with that provider's secret in `X-Flywheel-Signature` (401 when it does not
+/// verify). Nothing is written unless the signature, the body and the message's channel
+/// check out; a replay of an applied callback is 409 `callback_replayed`; the body is at
+/// most [`crate::extract::MAX_CALLBACK_BODY`] bytes (413).
 pub async fn delivery_status(
     State(s): State<Arc<AppState>>,
     Path(channel): Path<String>,
     h: HeaderMap,
-    body: Bytes,
+    body: CallbackBody,
 ) -> Result<Json<MessageRow>, ApiError> {
     let signature = h
         .get(flywheel_channels::webhook::SIGNATURE_HEADER)
@@ -380,6 +383,6 @@ pub async fn delivery_status(
         .unwrap_or_default()
         .to_string();
     Ok(Json(
-        s.journeys.delivery_status(&channel, &signature, &body).await?,
+        s.journeys.delivery_status(&channel, &signature, &body.0).await?,
     ))
 }

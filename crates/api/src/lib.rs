@@ -321,7 +321,8 @@ fn routes() -> Vec<Route> {
         (
             "post",
             "/v1/channels/{channel}/status",
-            admin_body(post(journeys::delivery_status)),
+            post(journeys::delivery_status)
+                .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_CALLBACK_BODY)),
         ),
         ("get", "/api/v1/analytics/kpi", get(analytics::kpi)),
         ("get", "/api/v1/analytics/cohort", get(analytics::cohort)),

@@ -33,7 +33,7 @@ pub use limits::{Limit, RenderLimits};
 pub use route::{pick_channel, PassedOver, Reachability};
 pub use sandbox::{RenderSandbox, Renderer};
 pub use template::{MessageTemplate, RenderedMessage, TemplateError, TemplateSource, VariableCatalog};
-pub use webhook::{sign, verify, Attempt, Error, Outcome, RetryPolicy, WebhookProvider};
+pub use webhook::{sign, verify, verify_timestamp, Attempt, Error, Outcome, RetryPolicy, WebhookProvider};
 
 /// An HMAC-SHA256 keyed with `secret` (webhook signatures, unsubscribe tokens).
 pub(crate) fn hmac_sha256(secret: &[u8]) -> hmac::Hmac<sha2::Sha256> {

@@ -58,6 +58,19 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// Checks a [`SIGNATURE_HEADER`] value against `body`, accepting timestamps within
 /// `tolerance` of `now` (unix seconds). The comparison is constant-time.
 pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, tolerance: Duration) -> Result<(), Error> {
+    verify_timestamp(secret, header, body, now, tolerance).map(|_| ())
+}
+
+/// Like [`verify`], and answers the signed timestamp (unix seconds): a receiver that
+/// refuses replays keeps what it applied until `timestamp + tolerance`, after which the
+/// signature no longer verifies anyway.
+pub fn verify_timestamp(
+    secret: &[u8],
+    header: &str,
+    body: &[u8],
+    now: i64,
+    tolerance: Duration,
+) -> Result<i64, Error> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {
@@ -82,7 +95,7 @@ pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, tolerance: Dur
         .iter()
         .any(|sig| mac(secret, timestamp, body).verify_slice(sig).is_ok());
     if ok {
-        Ok(())
+        Ok(timestamp)
     } else {
         Err(Error::BadSignature)
     }
@@ -308,6 +321,10 @@ mod tests {
         // Rotation: an old and a new signature side by side.
         let rotated = format!("{header},v1={}", "00".repeat(32));
         assert_eq!(verify(secret, &rotated, body, 1_700_000_000, tol), Ok(()));
+        assert_eq!(
+            verify_timestamp(secret, &header, body, 1_700_000_100, tol),
+            Ok(1_700_000_000)
+        );
     }
 
     #[test]

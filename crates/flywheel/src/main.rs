@@ -14,6 +14,7 @@ mod growth_cmd;
 mod guard;
 mod hooks;
 mod journey_cmd;
+mod log_fields;
 mod notify;
 mod output;
 mod price_cmd;
@@ -33,18 +34,15 @@ use crate::cli::{Cli, LogFormat};
 #[error("{0}")]
 pub struct BadInput(pub String);
 
+/// Logs to stderr; user values in log lines have their control characters escaped
+/// ([`log_fields`]).
 fn init_logging(filter: &str, format: LogFormat) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let json = matches!(format, LogFormat::Json);
+    log_fields::subscriber(filter, json, std::io::stderr().is_terminal(), std::io::stderr).init();
 }
 
 fn main() -> ExitCode {

@@ -544,32 +544,39 @@ pub fn message(conn: &mut dyn Conn, id: &str) -> Result<Option<MessageRow>> {
     .transpose()
 }
 
-/// What happened to a message after it left: `delivered`, `failed`/`bounced` (status
-/// changes), `opened`, `clicked`, `converted` (first time kept). False: no such message.
-pub fn mark_message(
-    conn: &mut dyn Conn,
-    id: &str,
-    what: &str,
-    reason: Option<&str>,
-    at: i64,
-) -> Result<bool> {
-    let sql = match what {
-        "delivered" => "UPDATE messages SET status = 'delivered', delivered_at = COALESCE(delivered_at, $1), updated_at = $1 WHERE id = $2 AND status IN ('sent', 'delivered')",
-        "opened" => "UPDATE messages SET opened_at = COALESCE(opened_at, $1), updated_at = $1 WHERE id = $2",
-        "clicked" => "UPDATE messages SET clicked_at = COALESCE(clicked_at, $1), opened_at = COALESCE(opened_at, $1), updated_at = $1 WHERE id = $2",
-        "converted" => "UPDATE messages SET converted_at = COALESCE(converted_at, $1), updated_at = $1 WHERE id = $2",
-        _ => {
-            return Ok(conn.execute(
-                "UPDATE messages SET status = $1, reason = $2, updated_at = $3 WHERE id = $4",
-                &[Param::Text(what), Param::OptText(reason), Param::I64(at), Param::Text(id)],
-            )? == 1)
+/// Writes what a delivery report changes on message `id` at `at` (ms), as decided by
+/// [`crate::callback::change`]; an empty change writes nothing. First times are kept.
+pub fn apply_change(conn: &mut dyn Conn, id: &str, change: &crate::callback::Change, at: i64) -> Result<()> {
+    if change.is_empty() {
+        return Ok(());
+    }
+    let mut sets = vec!["updated_at = $1".to_string()];
+    let mut params = vec![Param::I64(at)];
+    if let Some(status) = change.status {
+        params.push(Param::Text(status));
+        sets.push(format!("status = ${}", params.len()));
+        if change.reason.is_some() {
+            params.push(Param::OptText(change.reason.as_deref()));
+            sets.push(format!("reason = ${}", params.len()));
         }
-    };
-    // A delivery report for a message already failed changes nothing but is not an error.
-    Ok(conn.execute(sql, &[Param::I64(at), Param::Text(id)])? == 1
-        || !conn
-            .query("SELECT 1 FROM messages WHERE id = $1", &[Param::Text(id)])?
-            .is_empty())
+    }
+    for (set, column) in [
+        (change.delivered, "delivered_at"),
+        (change.opened, "opened_at"),
+        (change.clicked, "clicked_at"),
+    ] {
+        if set {
+            sets.push(format!("{column} = COALESCE({column}, $1)"));
+        }
+    }
+    params.push(Param::Text(id));
+    let sql = format!(
+        "UPDATE messages SET {} WHERE id = ${}",
+        sets.join(", "),
+        params.len()
+    );
+    conn.execute(&sql, &params)?;
+    Ok(())
 }
 
 /// Messages of a user, a journey or a run, newest first.

@@ -13,8 +13,10 @@
 //!   deterministic branch choice.
 //! - [`manage`]: the API/CLI operations — save, start/pause/stop, dry-run, per-step
 //!   counts, the message log, consent, open/click tracking, unsubscribe,
-//!   delivery-status callbacks.
+//!   delivery-status callbacks; [`callback`]: the order a message's delivery status
+//!   moves in, and the bounds of a provider's report.
 
+pub mod callback;
 pub mod cron;
 pub mod db;
 pub mod definition;
@@ -60,6 +62,9 @@ pub enum Error {
     /// A signature did not verify.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A signed request already applied, sent again while its signature is fresh.
+    #[error("{0}")]
+    Replayed(String),
     /// A lock was poisoned by a panic.
     #[error("internal lock poisoned")]
     Poisoned,

@@ -7,6 +7,7 @@ use flywheel_core::time::to_millis;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::callback::{self, Report, StatusReport};
 use crate::db::{self, JourneyRow, MessageFilter, MessageRow, RunRow, Status};
 use crate::definition::{Action, Journey, Target};
 use crate::engine::Engine;
@@ -64,18 +65,6 @@ pub struct Preview {
     pub html: Option<String>,
     /// Text.
     pub text: String,
-}
-
-/// What a delivery-status callback reports.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct StatusReport {
-    /// The message id Flywheel sent.
-    pub message_id: String,
-    /// `delivered`, `failed`, `bounced`, `opened`, `clicked`.
-    pub status: String,
-    /// Provider detail.
-    #[serde(default)]
-    pub reason: Option<String>,
 }
 
 fn channel_named(name: &str) -> Result<Channel> {
@@ -437,25 +426,28 @@ impl Engine {
     pub async fn opened(&self, token: &str) -> Result<()> {
         let id = links::read_open_token(&self.0.link_secret, token)
             .ok_or_else(|| Error::NotFound("pixel".into()))?;
-        self.track(&id, "opened", "Email Opened", json!({})).await
+        self.track(&id, Report::Opened, "Email Opened", json!({})).await
     }
 
     /// Records a click from a genuine click token (`Link Clicked`); returns where to go.
     pub async fn clicked(&self, token: &str) -> Result<String> {
         let (id, url) = links::read_click_token(&self.0.link_secret, token)
             .ok_or_else(|| Error::NotFound("link".into()))?;
-        self.track(&id, "clicked", "Link Clicked", json!({"url": url}))
+        self.track(&id, Report::Clicked, "Link Clicked", json!({"url": url}))
             .await?;
         Ok(url)
     }
 
-    async fn track(&self, id: &str, what: &'static str, event: &str, mut props: Value) -> Result<()> {
+    async fn track(&self, id: &str, what: Report, event: &str, mut props: Value) -> Result<()> {
         let (mid, now) = (id.to_string(), self.now());
         let message = self
             .0
             .store
             .write_with(move |c| {
-                db::mark_message(c, &mid, what, None, now)?;
+                let Some(m) = db::message(c, &mid)? else {
+                    return Ok(None);
+                };
+                db::apply_change(c, &mid, &callback::change(&m, what, None), now)?;
                 db::message(c, &mid)
             })
             .await?
@@ -466,7 +458,7 @@ impl Engine {
         props["campaign"] = json!(message.campaign);
         let campaign = json!({"name": message.campaign, "source": "flywheel", "medium": message.channel});
         // One event per message and kind of interaction counts; repeats are deduplicated by id.
-        let event_id = format!("{what}-{}", message.id);
+        let event_id = format!("{}-{}", what.as_str(), message.id);
         self.record(&message.user_id, event, props, Some((event_id, campaign)))
             .await;
         Ok(())
@@ -504,8 +496,15 @@ impl Engine {
         }
     }
 
-    /// A provider's delivery-status callback: the body signed with that provider's secret
-    /// (`X-Flywheel-Signature`, as Flywheel signs what it sends).
+    /// A provider's delivery-status callback: the body signed with the secret of the
+    /// provider of `channel` (`X-Flywheel-Signature`, as Flywheel signs what it sends).
+    ///
+    /// Everything is checked before anything is written: the signature, the body, that
+    /// the message exists and went out on `channel` (a message of another channel is
+    /// answered as not found, so one provider cannot probe another's message ids), and
+    /// that this exact signed callback was not applied before (a replay is refused and
+    /// changes nothing). The replay record and the change are written in one
+    /// transaction; the change follows [`callback::change`].
     pub async fn delivery_status(&self, channel: &str, signature: &str, body: &[u8]) -> Result<MessageRow> {
         let ch = channel_named(channel)?;
         let secret = self
@@ -513,44 +512,61 @@ impl Engine {
             .providers
             .secrets
             .get(&ch)
-            .ok_or_else(|| Error::NotFound(format!("no provider is configured for {channel}")))?;
+            .ok_or_else(|| Error::NotFound(format!("a provider for {channel}")))?;
         // Replay tolerance is about real time, whatever clock the engine runs on.
-        let now_s = std::time::SystemTime::now()
+        let real_now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        flywheel_channels::verify(
-            secret,
-            signature,
-            body,
-            now_s,
-            std::time::Duration::from_secs(300),
-        )
-        .map_err(|e| Error::Forbidden(e.to_string()))?;
-        let report: StatusReport = serde_json::from_slice(body).map_err(|e| Error::Invalid(e.to_string()))?;
-        let what = match report.status.as_str() {
-            "delivered" | "opened" | "clicked" => report.status.clone(),
-            "failed" | "bounced" | "rejected" => report.status.clone(),
-            other => return Err(Error::Invalid(format!("unknown delivery status {other:?}"))),
-        };
-        let (id, now, reason) = (report.message_id.clone(), self.now(), report.reason.clone());
-        let row = self
+            .map_or(0, |d| d.as_millis() as i64);
+        let tolerance = std::time::Duration::from_secs(callback::TOLERANCE_SECS);
+        let signed_at =
+            flywheel_channels::verify_timestamp(secret, signature, body, real_now_ms / 1000, tolerance)
+                .map_err(|e| Error::Forbidden(e.to_string()))?;
+        let report = StatusReport::parse(body)?;
+        let key = callback::replay_key(ch.as_str(), signed_at, body);
+        // Kept until the signature it came with can no longer verify.
+        let expires_at = (signed_at + callback::TOLERANCE_SECS as i64) * 1000;
+        let id = report.message_id.clone();
+        let now = self.now();
+        let outcome = self
             .0
             .store
             .write_with(move |c| {
-                if !db::mark_message(c, &id, &what, reason.as_deref(), now)? {
-                    return Ok(None);
+                let Some(message) = db::message(c, &report.message_id)? else {
+                    return Ok(Callback::Unknown);
+                };
+                if message.channel != ch.as_str() {
+                    return Ok(Callback::Unknown);
                 }
-                db::message(c, &id)
+                if !flywheel_store::callback_replays::claim(c, &key, ch.as_str(), real_now_ms, expires_at)? {
+                    return Ok(Callback::Replayed);
+                }
+                let change = callback::change(&message, report.report, report.reason.as_deref());
+                db::apply_change(c, &message.id, &change, now)?;
+                Ok(Callback::Applied(db::message(c, &message.id)?.map(Box::new)))
             })
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("message {:?}", report.message_id)))?;
-        if row.channel != ch.as_str() {
-            return Err(Error::Forbidden(
-                "the message was not sent on this channel".into(),
-            ));
+            .await?;
+        match outcome {
+            Callback::Applied(Some(row)) => Ok(*row),
+            Callback::Applied(None) | Callback::Unknown => Err(Error::NotFound(format!(
+                "message {id:?} on {}",
+                ch.as_str()
+            ))),
+            Callback::Replayed => Err(Error::Replayed(
+                "this signed callback was already applied; a provider that retries signs again with a fresh timestamp"
+                    .into(),
+            )),
         }
-        Ok(row)
     }
+}
+
+/// What a delivery-status callback came to inside its transaction.
+enum Callback {
+    /// Applied (or changed nothing by the status order); the message now.
+    Applied(Option<Box<MessageRow>>),
+    /// No such message on this channel.
+    Unknown,
+    /// The same signed callback was applied before.
+    Replayed,
 }
 
 fn dry_row(j: &Journey, user: &str, profile: Option<&str>) -> RunRow {

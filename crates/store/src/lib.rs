@@ -12,6 +12,7 @@
 //! batch is stored entirely or not at all.
 
 pub mod audience;
+pub mod callback_replays;
 mod checkpoint;
 mod commerce;
 pub mod conn;

@@ -88,6 +88,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_016_write_key_scope.sql"),
         include_str!("migrations/postgres_016_write_key_scope.sql"),
     ),
+    (
+        17,
+        include_str!("migrations/sqlite_017_callback_replays.sql"),
+        include_str!("migrations/postgres_017_callback_replays.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

@@ -559,3 +559,37 @@ fn sqlite_concurrent_first_opens_wait_for_each_other() {
         });
     }
 }
+
+async fn callback_replays_are_refused_until_they_expire<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    use flywheel_store::callback_replays::{claim, count};
+    let s = open().await;
+    let claimed =
+        |key: &'static str, now: i64, expires: i64| s.write_with(move |c| claim(c, key, "sms", now, expires));
+    assert!(
+        claimed("a", 1_000, 301_000).await.unwrap(),
+        "a new key is claimed"
+    );
+    assert!(
+        !claimed("a", 2_000, 302_000).await.unwrap(),
+        "the same key again is a replay"
+    );
+    assert!(claimed("b", 2_000, 302_000).await.unwrap());
+    // Past a's expiry it is pruned (the signature it came with no longer verifies), so
+    // the table stays one window long; b is kept until its own expiry.
+    assert!(claimed("c", 301_001, 601_001).await.unwrap());
+    let n = s.read_with(|c| count(c)).await.unwrap();
+    assert_eq!(n, 2, "a pruned, b and c kept");
+    assert!(
+        !claimed("b", 301_500, 601_500).await.unwrap(),
+        "b is still a replay"
+    );
+    assert!(
+        claimed("a", 301_500, 601_500).await.unwrap(),
+        "an expired key is new again"
+    );
+}
+backend_test!(callback_replays, callback_replays_are_refused_until_they_expire);
