@@ -148,6 +148,51 @@ fn client_keys_cannot_move_money(site: Site) {
 }
 on_each_backend!(client_keys_cannot_move_money, client_keys_cannot_move_money);
 
+/// A journey that rewards orders (points on `Order Completed`) is entered by the shop's
+/// real order, never by a browser's claim of one.
+fn client_orders_trigger_no_journey(site: Site) {
+    let server = site.write_key();
+    let client = site.scoped_write_key("client");
+    let s = site.serve(&[]);
+    let journey = json!({"name": "thanks", "trigger": {"event": {"name": "Order Completed"}},
+                         "entry": "every_time",
+                         "steps": [{"id": "reward", "type": "points", "amount": 100, "reason": "thanks"}]});
+    let admin = |path: &str, body: &Value| {
+        s.post_raw(
+            path,
+            None,
+            &[("Authorization", &format!("Bearer {}", common::ADMIN_TOKEN))],
+            body.to_string().as_bytes(),
+        )
+    };
+    let r = admin("/api/v1/journeys", &journey);
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(admin("/api/v1/journeys/thanks/start", &json!({})).status, 200);
+    let r = s.post(
+        "/v1/track",
+        Some(&client),
+        &order("forged-j", "u7", "F-J", 9999.0),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // The shop's own order afterwards: it enters, so the forged one had its chance first.
+    let r = s.post("/v1/track", Some(&server), &order("real-j", "u7", "O-J", 10.0));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let runs = wait_for(&s, "/api/v1/journeys/thanks/runs", |v| {
+        v["runs"].as_array().is_some_and(|r| !r.is_empty())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let runs = s.get("/api/v1/journeys/thanks/runs").body;
+    let triggers: Vec<String> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(triggers.len(), 1, "{runs}");
+    assert!(!triggers[0].contains("forged-j"), "{runs}");
+}
+on_each_backend!(client_orders_trigger_no_journey, client_orders_trigger_no_journey);
+
 fn client_keys_cannot_redirect_messages(site: Site) {
     let server = site.write_key();
     let client = site.scoped_write_key("client");

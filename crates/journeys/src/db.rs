@@ -707,13 +707,17 @@ pub struct TailEvent {
     pub body: String,
     /// Event time (ms).
     pub ts: i64,
+    /// Sent with a client-scoped write key (a browser or app): its orders, refunds and
+    /// cancellations are behaviour only.
+    pub from_client: bool,
 }
 
 /// Track events with a user id after `after`, in order; `None` skips nothing but tells
 /// the highest sequence number read (events without a user still move the cursor).
 pub fn events_after(conn: &mut dyn Conn, after: i64, limit: i64) -> Result<(Vec<TailEvent>, i64)> {
     let rows = conn.query(
-        "SELECT seq, message_id, name, user_id, body, ts, kind FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        "SELECT e.seq, e.message_id, e.name, e.user_id, e.body, e.ts, e.kind, k.scope FROM events e \
+         LEFT JOIN write_keys k ON k.id = e.source WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
         &[Param::I64(after), Param::I64(limit)],
     )?;
     let mut last = after;
@@ -734,6 +738,7 @@ pub fn events_after(conn: &mut dyn Conn, after: i64, limit: i64) -> Result<(Vec<
             user_id: user,
             body: r.text(4)?,
             ts: r.i64(5)?,
+            from_client: r.opt_text(7)?.as_deref() == Some("client"),
         });
     }
     Ok((out, last))

@@ -196,6 +196,11 @@ impl Engine {
                 let (events, last) = db::events_after(c, cursor, TAIL_BATCH)?;
                 let (mut entered, mut refused, mut woke) = (0u64, 0u64, 0u64);
                 for ev in &events {
+                    // A browser's or app's "order" is behaviour only: it neither starts,
+                    // wakes nor completes a journey (docs/ingest.md, trust boundary).
+                    if ev.from_client && flywheel_ingest::trust::is_commerce_fact(&ev.name) {
+                        continue;
+                    }
                     let body: Value = serde_json::from_str(&ev.body).unwrap_or(Value::Null);
                     let props = body.get("properties").cloned().unwrap_or_else(|| json!({}));
                     if view.awaited.contains(&ev.name) {
