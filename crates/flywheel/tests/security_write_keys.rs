@@ -177,7 +177,7 @@ fn client_orders_trigger_no_journey(site: Site) {
     // The shop's own order afterwards: it enters, so the forged one had its chance first.
     let r = s.post("/v1/track", Some(&server), &order("real-j", "u7", "O-J", 10.0));
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let runs = wait_for(&s, "/api/v1/journeys/thanks/runs", |v| {
+    wait_for(&s, "/api/v1/journeys/thanks/runs", |v| {
         v["runs"].as_array().is_some_and(|r| !r.is_empty())
     });
     std::thread::sleep(Duration::from_millis(1500));
