@@ -1,17 +1,18 @@
 //! Extractors whose refusals are our JSON errors ([`ApiError`]) instead of axum's plain
-//! text: the admin token ([`Admin`]), query strings ([`Params`]) and size-limited admin
-//! bodies ([`AdminBody`]).
+//! text: the admin token ([`Admin`]), query strings ([`Params`]), size-limited admin
+//! bodies ([`AdminBody`]) and other bounded bodies ([`BoundedBody`]).
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use std::sync::Arc;
 
 use crate::audience::MAX_ADMIN_BODY;
+use crate::body::HeldBody;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -45,11 +46,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
 }
 
 /// An admin request body of at most [`MAX_ADMIN_BODY`] bytes, from a request carrying
-/// the admin token: beyond the limit a 413 `body_too_large` (answered before reading the
-/// body when `Content-Length` says so), without the token a 401 `unauthorized`. The
-/// token is checked once the body is read, so the refused client's connection stays
-/// usable (a server that answers without reading the body must close it). Handlers
-/// taking it need no [`Admin`].
+/// the admin token. The token is checked first: without it a 401 `unauthorized` is
+/// answered before any of the body is read, and the connection is closed. Beyond the
+/// limit a 413 `body_too_large`; the body is read within the server's body budget and
+/// idle timeout ([`crate::body`]). Handlers taking it need no [`Admin`].
 #[derive(Debug)]
 pub struct AdminBody(pub Bytes);
 
@@ -57,24 +57,32 @@ impl FromRequest<Arc<AppState>> for AdminBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        // A declared length over the limit is refused before any of the body is read.
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_ADMIN_BODY as u64) {
-            return Err(too_large());
-        }
-        let headers = req.headers().clone();
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|e: BytesRejection| match e.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-                status => ApiError::new(status, "invalid_body", e.body_text()),
-            })?;
-        state.admin.check(&headers)?;
-        Ok(AdminBody(body))
+        state.admin.check(req.headers()).map_err(ApiError::closing)?;
+        let (parts, body) = req.into_parts();
+        let mut held = state
+            .bodies
+            .read(&parts.headers, body, MAX_ADMIN_BODY, too_large)
+            .await?;
+        // The admin is authenticated: once read, the body no longer counts in the budget.
+        Ok(AdminBody(Bytes::from(std::mem::take(&mut held.bytes))))
+    }
+}
+
+/// A body of at most [`MAX_ADMIN_BODY`] bytes from a route without the admin token
+/// (a provider's signed delivery report), read within the server's body budget.
+#[derive(Debug)]
+pub struct BoundedBody(pub HeldBody);
+
+impl FromRequest<Arc<AppState>> for BoundedBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let held = state
+            .bodies
+            .read(&parts.headers, body, MAX_ADMIN_BODY, too_large)
+            .await?;
+        Ok(BoundedBody(held))
     }
 }
 

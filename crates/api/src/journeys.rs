@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -17,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::extract::{Admin, AdminBody, Params};
+use crate::extract::{Admin, AdminBody, BoundedBody, Params};
 use crate::AppState;
 
 impl From<flywheel_journeys::Error> for ApiError {
@@ -372,7 +371,7 @@ pub async fn delivery_status(
     State(s): State<Arc<AppState>>,
     Path(channel): Path<String>,
     h: HeaderMap,
-    body: Bytes,
+    BoundedBody(body): BoundedBody,
 ) -> Result<Json<MessageRow>, ApiError> {
     let signature = h
         .get(flywheel_channels::webhook::SIGNATURE_HEADER)
@@ -380,6 +379,8 @@ pub async fn delivery_status(
         .unwrap_or_default()
         .to_string();
     Ok(Json(
-        s.journeys.delivery_status(&channel, &signature, &body).await?,
+        s.journeys
+            .delivery_status(&channel, &signature, &body.bytes)
+            .await?,
     ))
 }

@@ -17,6 +17,7 @@ mod journey_cmd;
 mod notify;
 mod output;
 mod price_cmd;
+mod private;
 mod report_cmd;
 mod review;
 mod serve;
@@ -48,6 +49,8 @@ fn init_logging(filter: &str, format: LogFormat) {
 }
 
 fn main() -> ExitCode {
+    // Before anything is created: the data directory holds secrets.
+    private::restrict_umask();
     let cli = Cli::parse();
     let file = match config::FileConfig::load(cli.global.config.as_deref()) {
         Ok(f) => f,
