@@ -266,6 +266,9 @@ pub struct NotifyConfig {
     pub webhook_secret: String,
 }
 
+/// Default of [`AnalyticsConfig::max_range_days`].
+pub const DEFAULT_MAX_RANGE_DAYS: u32 = 366;
+
 /// `[analytics]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -292,6 +295,10 @@ pub struct AnalyticsConfig {
     pub benchmarks: Vec<BenchmarkConfig>,
     /// Where reviews and alerts are sent.
     pub notify: NotifyConfig,
+    /// The most days one report request may cover (`from`..=`to`); a longer period is
+    /// refused (`range_too_large`) rather than computed, since daily series and their
+    /// memory grow with it. Default 366: a year, leap day included.
+    pub max_range_days: u32,
 }
 
 impl Default for AnalyticsConfig {
@@ -350,6 +357,7 @@ impl Default for AnalyticsConfig {
             reviews: ReviewConfig::default(),
             benchmarks: Vec::new(),
             notify: NotifyConfig::default(),
+            max_range_days: DEFAULT_MAX_RANGE_DAYS,
         }
     }
 }

@@ -33,4 +33,5 @@ fn the_configuration_example_parses_and_sets_what_it_says() {
     assert_eq!(a.benchmarks[0].metric, BenchmarkMetric::D1Retention);
     assert_eq!(a.notify.email, ["ops@shop.example"]);
     assert_eq!(a.clv.fallback_penalizer, 0.001);
+    assert_eq!(a.max_range_days, 366);
 }

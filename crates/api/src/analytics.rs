@@ -23,6 +23,7 @@ impl From<ReportError> for ApiError {
     fn from(e: ReportError) -> Self {
         match e {
             ReportError::Invalid(m) => ApiError::bad_request("invalid_query", m),
+            e @ ReportError::RangeTooLarge { .. } => ApiError::bad_request("range_too_large", e.to_string()),
             ReportError::Store(s) => ApiError::from(s),
         }
     }

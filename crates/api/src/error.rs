@@ -15,6 +15,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human explanation.
     pub message: String,
+    /// Close the connection after answering: the request's body was not read to its end
+    /// (a refusal before or while reading it), so the connection cannot carry another.
+    pub close: bool,
 }
 
 impl ApiError {
@@ -24,7 +27,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            close: false,
         }
+    }
+
+    /// The same error, answered with `Connection: close`.
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
 
     /// 404 for a missing thing.
@@ -44,7 +54,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Overload: the client retries; one line per refusal at warn, not an error.
+            tracing::warn!(code = self.code, message = %self.message, "request refused: busy");
+        } else if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         } else {
             tracing::debug!(code = self.code, message = %self.message, "request refused");
@@ -57,6 +70,12 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        if self.close {
+            resp.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
         }
         resp
     }

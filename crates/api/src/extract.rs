@@ -1,17 +1,18 @@
 //! Extractors whose refusals are our JSON errors ([`ApiError`]) instead of axum's plain
-//! text: the admin token ([`Admin`]), query strings ([`Params`]) and size-limited admin
-//! bodies ([`AdminBody`]).
+//! text: the admin token ([`Admin`]), query strings ([`Params`]), size-limited admin
+//! bodies ([`AdminBody`]) and other bounded bodies ([`BoundedBody`]).
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use std::sync::Arc;
 
 use crate::audience::MAX_ADMIN_BODY;
+use crate::body::HeldBody;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -45,11 +46,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
 }
 
 /// An admin request body of at most [`MAX_ADMIN_BODY`] bytes, from a request carrying
-/// the admin token: beyond the limit a 413 `body_too_large` (answered before reading the
-/// body when `Content-Length` says so), without the token a 401 `unauthorized`. The
-/// token is checked once the body is read, so the refused client's connection stays
-/// usable (a server that answers without reading the body must close it). Handlers
-/// taking it need no [`Admin`].
+/// the admin token. The token is checked first: without it a 401 `unauthorized` is
+/// answered before any of the body is read, and the connection is closed. Beyond the
+/// limit a 413 `body_too_large`; the body is read within the server's body budget and
+/// idle timeout ([`crate::body`]). Handlers taking it need no [`Admin`].
 #[derive(Debug)]
 pub struct AdminBody(pub Bytes);
 
@@ -57,10 +57,14 @@ impl FromRequest<Arc<AppState>> for AdminBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let headers = req.headers().clone();
-        let body = limited_body(req, state, MAX_ADMIN_BODY, "1 MiB").await?;
-        state.admin.check(&headers)?;
-        Ok(AdminBody(body))
+        state.admin.check(req.headers()).map_err(ApiError::closing)?;
+        let (parts, body) = req.into_parts();
+        let mut held = state
+            .bodies
+            .read(&parts.headers, body, MAX_ADMIN_BODY, too_large)
+            .await?;
+        // The admin is authenticated: once read, the body no longer counts in the budget.
+        Ok(AdminBody(Bytes::from(std::mem::take(&mut held.bytes))))
     }
 }
 
@@ -68,50 +72,30 @@ impl FromRequest<Arc<AppState>> for AdminBody {
 /// id, a status and a reason of at most 1,000 characters.
 pub const MAX_CALLBACK_BODY: usize = 64 * 1024;
 
-/// A provider callback's body of at most [`MAX_CALLBACK_BODY`] bytes (413
-/// `body_too_large` beyond); its signature is checked by the service.
+/// A provider's delivery-status callback body of at most [`MAX_CALLBACK_BODY`] bytes
+/// (413 `body_too_large` beyond), read within the server's body budget; its signature
+/// is checked by the service.
 #[derive(Debug)]
-pub struct CallbackBody(pub Bytes);
+pub struct CallbackBody(pub HeldBody);
 
 impl FromRequest<Arc<AppState>> for CallbackBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        limited_body(req, state, MAX_CALLBACK_BODY, "64 KiB")
-            .await
-            .map(CallbackBody)
+        let (parts, body) = req.into_parts();
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body is larger than {MAX_CALLBACK_BODY} bytes (64 KiB)"),
+            )
+        };
+        let held = state
+            .bodies
+            .read(&parts.headers, body, MAX_CALLBACK_BODY, too_large)
+            .await?;
+        Ok(CallbackBody(held))
     }
-}
-
-/// Reads a body of at most `limit` bytes (the route's `DefaultBodyLimit` must say the
-/// same); a declared length over the limit is refused before any of the body is read.
-async fn limited_body(
-    req: Request,
-    state: &Arc<AppState>,
-    limit: usize,
-    human: &str,
-) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body is larger than {limit} bytes ({human})"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    Bytes::from_request(req, state)
-        .await
-        .map_err(|e: BytesRejection| match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-            status => ApiError::new(status, "invalid_body", e.body_text()),
-        })
 }
 
 impl AdminBody {
@@ -120,4 +104,12 @@ impl AdminBody {
         serde_json::from_slice(&self.0)
             .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body is larger than {MAX_ADMIN_BODY} bytes (1 MiB)"),
+    )
 }

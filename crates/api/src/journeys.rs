@@ -375,7 +375,7 @@ pub async fn delivery_status(
     State(s): State<Arc<AppState>>,
     Path(channel): Path<String>,
     h: HeaderMap,
-    body: CallbackBody,
+    CallbackBody(body): CallbackBody,
 ) -> Result<Json<MessageRow>, ApiError> {
     let signature = h
         .get(flywheel_channels::webhook::SIGNATURE_HEADER)
@@ -383,6 +383,8 @@ pub async fn delivery_status(
         .unwrap_or_default()
         .to_string();
     Ok(Json(
-        s.journeys.delivery_status(&channel, &signature, &body.0).await?,
+        s.journeys
+            .delivery_status(&channel, &signature, &body.bytes)
+            .await?,
     ))
 }

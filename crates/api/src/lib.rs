@@ -10,6 +10,7 @@
 mod analytics;
 mod audience;
 pub mod auth;
+pub mod body;
 mod console;
 mod coupons;
 pub mod error;
@@ -22,6 +23,7 @@ mod ops;
 mod pricing;
 mod profiles;
 mod referrals;
+pub mod server;
 mod tracking;
 
 use std::sync::Arc;
@@ -45,6 +47,9 @@ pub struct AppState {
     pub limits: Limits,
     /// Write-key checker.
     pub write_keys: auth::WriteKeys,
+    /// The server-wide budget of request-body bytes held in memory, and the body idle
+    /// timeout.
+    pub bodies: body::BodyBudget,
     /// Admin credential.
     pub admin: auth::AdminToken,
     /// The audience engine (tags, segments, RFM).

@@ -1,8 +1,10 @@
 //! `POST /v1/{track,identify,page,screen,group,alias,batch,import}`: the Segment HTTP
 //! Tracking API. Validate, resolve the write key, hand to the pipeline, answer
-//! `{"success": true}` once the batch is durable. Each message passes the trust
-//! boundary of its own key's scope ([`flywheel_ingest::trust`]), whichever way the key
-//! came (HTTP Basic, the batch's `writeKey`, the item's).
+//! `{"success": true}` once the batch is durable. A write key in the `Authorization`
+//! header is checked before the body is read; bodies are read within the server's body
+//! budget ([`crate::body`]). Each message passes the trust boundary of its own key's
+//! scope ([`flywheel_ingest::trust`]), whichever way the key came (HTTP Basic, the
+//! batch's `writeKey`, the item's).
 
 use std::sync::Arc;
 
@@ -18,51 +20,48 @@ use flywheel_ingest::ParsedRequest;
 use serde_json::{json, Value};
 
 use crate::auth::{basic_write_key, CheckedKey};
+use crate::body::HeldBody;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The most of an oversize body read (and thrown away) before answering, so the client
-/// has finished sending and reads our 400 instead of a reset connection.
-const DRAIN_CAP: usize = 64 * 1024 * 1024;
+/// A write key sent in the `Authorization` header, checked before any of the body is
+/// read: `(secret, key)`. A malformed, unknown or revoked one is a 401 that closes
+/// the connection (its body is never read). Without the header the key must come in the
+/// body (`writeKey`), which is then read within the server's body budget.
+async fn header_key(state: &AppState, headers: &HeaderMap) -> Result<Option<(String, CheckedKey)>, ApiError> {
+    let Some(secret) = basic_write_key(headers).map_err(ApiError::closing)? else {
+        return Ok(None);
+    };
+    let key = state.write_keys.check(&secret).await.map_err(ApiError::closing)?;
+    Ok(Some((secret, key)))
+}
 
-/// Reads the (possibly gzipped) body within the batch limit. An oversize body is read to
-/// its end (up to [`DRAIN_CAP`]) and dropped before the refusal is answered.
-async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
-    use http_body_util::BodyExt;
+/// Reads the (possibly gzipped) body within the batch limit and the server's body
+/// budget; an oversize body is a 400 `batch_too_large`.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<HeldBody, ApiError> {
     let limit = state.limits.max_batch_bytes;
     let gzip = headers
         .get(axum::http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let mut body = body;
-    let mut raw = Vec::new();
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else { break };
-        if let Ok(data) = frame.into_data() {
-            seen += data.len();
-            if seen <= limit {
-                raw.extend_from_slice(&data);
-            } else if seen > DRAIN_CAP {
-                break;
-            }
-        }
+    let too_large = || ApiError::from(flywheel_ingest::Error::BatchTooLarge { limit });
+    let mut held = state.bodies.read(headers, body, limit, too_large).await?;
+    if gzip {
+        let decoded = decode_body(&held.bytes, true, limit)?;
+        held.hold_more(decoded.capacity())?;
+        held.bytes = decoded;
     }
-    if seen > limit {
-        return Err(flywheel_ingest::Error::BatchTooLarge { limit }.into());
-    }
-    Ok(decode_body(&raw, gzip, limit)?)
+    Ok(held)
 }
 
 async fn accept(
     state: &AppState,
-    headers: &HeaderMap,
+    header_key: Option<(String, CheckedKey)>,
     parsed: ParsedRequest,
 ) -> Result<Json<Value>, ApiError> {
-    let header_key = basic_write_key(headers)?;
-    let request_key = header_key.or(parsed.write_key);
+    let request_key = header_key.as_ref().map(|(s, _)| s.clone()).or(parsed.write_key);
     let mut batch = Vec::with_capacity(parsed.items.len());
-    let mut checked: Option<(String, CheckedKey)> = None; // (secret, key) of the last item
+    let mut checked = header_key; // (secret, key) of the last item
     let mut withheld = Withheld::default();
     for (index, (event, item_key)) in parsed.items.into_iter().enumerate() {
         let secret = request_key.as_deref().or(item_key.as_deref()).ok_or_else(|| {
@@ -106,9 +105,10 @@ pub async fn single(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = read_body(&state, &headers, body).await?;
-    let parsed = parse_single(&bytes, kind, &state.limits, Utc::now())?;
-    accept(&state, &headers, parsed).await
+    let key = header_key(&state, &headers).await?;
+    let held = read_body(&state, &headers, body).await?;
+    let parsed = parse_single(&held.bytes, kind, &state.limits, Utc::now())?;
+    accept(&state, key, parsed).await
 }
 
 /// `POST /v1/batch` and `POST /v1/import`.
@@ -117,7 +117,8 @@ pub async fn batch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = read_body(&state, &headers, body).await?;
-    let parsed = parse_batch(&bytes, &state.limits, Utc::now())?;
-    accept(&state, &headers, parsed).await
+    let key = header_key(&state, &headers).await?;
+    let held = read_body(&state, &headers, body).await?;
+    let parsed = parse_batch(&held.bytes, &state.limits, Utc::now())?;
+    accept(&state, key, parsed).await
 }

@@ -33,7 +33,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "FLYWHEEL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded store (SQLite file `flywheel.db`) and the admin token file.
-    /// Created on first start. [default: ./data]
+    /// Created on first start, private to this user (mode 0700, files 0600). [default: ./data]
     #[arg(long, global = true, env = "FLYWHEEL_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Store URL: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB` (add `?schema=NAME` to use
@@ -103,6 +103,9 @@ pub enum Command {
     /// Manage write keys of the tracking API.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The admin token of the admin API and the console.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Look at profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -725,6 +728,15 @@ pub enum TagCommand {
     },
 }
 
+/// Admin token commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print the admin token generated on first start and saved in the data directory
+    /// (DATA_DIR/admin_token); a token given by --admin-token / FLYWHEEL_ADMIN_TOKEN is not
+    /// saved.
+    Show,
+}
+
 /// Server options.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ServeArgs {
@@ -739,8 +751,8 @@ pub struct ServeArgs {
     /// Largest single tracking message in bytes. [default: 32768]
     #[arg(long, env = "FLYWHEEL_MAX_MESSAGE_BYTES", value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
-    /// Admin API token (prefer the environment variable). [default: generated on first start,
-    /// saved to DATA_DIR/admin_token and printed once]
+    /// Admin API token (prefer the environment variable). [default: generated on first start
+    /// and saved to DATA_DIR/admin_token (mode 0600); its path is printed, not the token]
     #[arg(
         long,
         env = "FLYWHEEL_ADMIN_TOKEN",
@@ -748,6 +760,10 @@ pub struct ServeArgs {
         value_name = "TOKEN"
     )]
     pub admin_token: Option<String>,
+    /// Also print a newly generated admin token on stdout (it ends up in service logs:
+    /// prefer `flywheel token show`).
+    #[arg(long)]
+    pub print_admin_token: bool,
     /// Redis URL (`redis://HOST:PORT`) for flash-sale stock shared by several processes.
     /// [default: in-process stock]
     #[arg(long, env = "FLYWHEEL_REDIS", value_name = "URL")]
@@ -755,6 +771,21 @@ pub struct ServeArgs {
     /// Tracking batches that may wait for the writer before new ones get 503. [default: 4096]
     #[arg(long, env = "FLYWHEEL_INGEST_QUEUE", value_name = "BATCHES")]
     pub ingest_queue: Option<usize>,
+    /// Connections served at once; more wait until one closes. [default: 2048]
+    #[arg(long, env = "FLYWHEEL_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection has to send a complete request head after opening or after its
+    /// previous response; an idle keep-alive connection is closed after it. [default: 10]
+    #[arg(long, env = "FLYWHEEL_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request body may send nothing before it is refused (408) and its
+    /// connection closed. [default: 10]
+    #[arg(long, env = "FLYWHEEL_BODY_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub body_idle_timeout_secs: Option<u64>,
+    /// Request-body bytes held in memory at once across all connections; a body that does not
+    /// fit is refused with 503 and Retry-After. [default: 67108864 (64 MiB)]
+    #[arg(long, env = "FLYWHEEL_MAX_INFLIGHT_BODY_BYTES", value_name = "BYTES")]
+    pub max_inflight_body_bytes: Option<usize>,
 }
 
 /// Demo options.

@@ -7,12 +7,19 @@ use flywheel_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::{Command, FormatArg, ImportArgs, KeysCommand, KindArg, OutputFormat, ProfileCommand};
+use crate::cli::{
+    Command, FormatArg, ImportArgs, KeysCommand, KindArg, OutputFormat, ProfileCommand, TokenCommand,
+};
 use crate::config::{self, FileConfig, Settings};
 use crate::{output, serve, BadInput};
 
 /// Opens the store named by the settings (creating and migrating it).
 pub async fn open_store(settings: &Settings) -> Result<Store> {
+    let sqlite = match &settings.store {
+        flywheel_store::StoreConfig::Sqlite(o) => Some(o.path.as_path()),
+        flywheel_store::StoreConfig::Postgres(_) => None,
+    };
+    crate::private::secure(&settings.data_dir, sqlite)?;
     tracing::info!(store = %settings.store.describe(), "opening store");
     Store::open(settings.store.clone())
         .await
@@ -25,7 +32,13 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
         Command::Serve(args) => {
             let server = config::server(&args, &file).map_err(|e| BadInput(format!("{e:#}")))?;
             let store = open_store(&settings).await?;
-            let admin = serve::admin_token(&store, args.admin_token.as_deref(), &settings.data_dir).await?;
+            let admin = serve::admin_token(
+                &store,
+                args.admin_token.as_deref(),
+                &settings.data_dir,
+                args.print_admin_token,
+            )
+            .await?;
             serve::start(store, admin, &server, &settings)
                 .await?
                 .run_until_signal()
@@ -34,6 +47,7 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
         Command::Demo(args) => crate::demo::run(args, settings, file).await,
         Command::Import(args) => import(args, settings).await,
         Command::Keys(k) => keys(k, settings).await,
+        Command::Token(TokenCommand::Show) => token_show(&settings),
         Command::Profile(p) => profile(p, settings).await,
         Command::Segment(c) => crate::audience_cmd::segment(c, settings).await,
         Command::Tag(c) => crate::audience_cmd::tag(c, settings).await,
@@ -166,6 +180,20 @@ async fn keys(cmd: KeysCommand, settings: Settings) -> Result<()> {
             Err(e) => return Err(e.into()),
         },
     }
+    Ok(())
+}
+
+/// `flywheel token show`: the admin token the server generated and saved in the data dir.
+fn token_show(settings: &Settings) -> Result<()> {
+    let path = crate::private::admin_token_file(&settings.data_dir);
+    let token = std::fs::read_to_string(&path).map_err(|e| {
+        BadInput(format!(
+            "no saved admin token at {} ({e}): it is generated on the first `flywheel serve` \
+             without --admin-token / FLYWHEEL_ADMIN_TOKEN",
+            path.display()
+        ))
+    })?;
+    println!("{}", token.trim());
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! through clap), then the TOML file, then the built-in default.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use flywheel_ingest::request::{DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_MESSAGE_BYTES, MAX_BATCH_BYTES_CEILING};
@@ -24,6 +25,10 @@ pub struct FileConfig {
     max_batch_bytes: Option<usize>,
     max_message_bytes: Option<usize>,
     ingest_queue: Option<usize>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_idle_timeout_secs: Option<u64>,
+    max_inflight_body_bytes: Option<usize>,
     /// Redis URL for flash-sale stock.
     redis: Option<String>,
     /// `[audience]`: built-in tag rules, lifecycle thresholds, RFM bins, windows, timezone
@@ -87,6 +92,12 @@ pub struct ServerSettings {
     pub pipeline: PipelineConfig,
     /// Redis URL for flash-sale stock; in-process when absent.
     pub redis: Option<String>,
+    /// Connection cap and timeouts.
+    pub connections: flywheel_api::server::ConnectionLimits,
+    /// Request-body bytes held in memory at once, across all connections.
+    pub max_inflight_body_bytes: usize,
+    /// How long a request body may send nothing.
+    pub body_idle_timeout: Duration,
 }
 
 /// Resolves the common settings.
@@ -137,6 +148,35 @@ pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
         anyhow::ensure!(q >= 1, "--ingest-queue must be at least 1");
         pipeline.queue_capacity = q;
     }
+    let mut connections = flywheel_api::server::ConnectionLimits::default();
+    if let Some(n) = s.max_connections.or(f.max_connections) {
+        anyhow::ensure!(n >= 1, "--max-connections must be at least 1");
+        connections.max_connections = n;
+    }
+    if let Some(secs) = s.header_timeout_secs.or(f.header_timeout_secs) {
+        anyhow::ensure!(
+            (1..=3600).contains(&secs),
+            "--header-timeout-secs must be between 1 and 3600"
+        );
+        connections.header_timeout = Duration::from_secs(secs);
+    }
+    let body_idle = s
+        .body_idle_timeout_secs
+        .or(f.body_idle_timeout_secs)
+        .map(Duration::from_secs)
+        .unwrap_or(flywheel_api::body::DEFAULT_BODY_IDLE_TIMEOUT);
+    anyhow::ensure!(
+        (1..=3600).contains(&body_idle.as_secs()),
+        "--body-idle-timeout-secs must be between 1 and 3600"
+    );
+    let inflight = s
+        .max_inflight_body_bytes
+        .or(f.max_inflight_body_bytes)
+        .unwrap_or(flywheel_api::body::DEFAULT_MAX_INFLIGHT_BODY_BYTES);
+    anyhow::ensure!(
+        inflight >= max_batch_bytes.max(1 << 20),
+        "--max-inflight-body-bytes must be at least 1048576 and at least --max-batch-bytes"
+    );
     Ok(ServerSettings {
         listen: s
             .listen
@@ -149,5 +189,8 @@ pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
         },
         pipeline,
         redis: s.redis.clone().or(f.redis.clone()),
+        connections,
+        max_inflight_body_bytes: inflight,
+        body_idle_timeout: body_idle,
     })
 }

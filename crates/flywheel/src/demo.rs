@@ -33,7 +33,13 @@ pub async fn run(args: DemoArgs, mut settings: Settings, file: FileConfig) -> Re
         None => Utc::now(),
     };
     let store = commands::open_store(&settings).await?;
-    let admin = serve::admin_token(&store, args.serve.admin_token.as_deref(), &settings.data_dir).await?;
+    let admin = serve::admin_token(
+        &store,
+        args.serve.admin_token.as_deref(),
+        &settings.data_dir,
+        args.serve.print_admin_token,
+    )
+    .await?;
     // The demo writes its reviews itself once the shop is generated; the server's review
     // loop would otherwise review the empty shop at once.
     let mut serving = settings.clone();

@@ -18,6 +18,7 @@ mod log_fields;
 mod notify;
 mod output;
 mod price_cmd;
+mod private;
 mod report_cmd;
 mod review;
 mod serve;
@@ -53,6 +54,8 @@ fn main() -> ExitCode {
             Err(_) => ExitCode::from(1),
         };
     }
+    // Before anything is created: the data directory holds secrets.
+    private::restrict_umask();
     let cli = Cli::parse();
     let file = match config::FileConfig::load(cli.global.config.as_deref()) {
         Ok(f) => f,

@@ -28,6 +28,7 @@ fn now() -> i64 {
 fn report_error(e: flywheel_analytics::reports::Error) -> anyhow::Error {
     match e {
         flywheel_analytics::reports::Error::Invalid(m) => BadInput(m).into(),
+        e @ flywheel_analytics::reports::Error::RangeTooLarge { .. } => BadInput(e.to_string()).into(),
         other => other.into(),
     }
 }

@@ -103,8 +103,15 @@ async fn wait_for_signal() {
 }
 
 /// The admin credential: `--admin-token`/`FLYWHEEL_ADMIN_TOKEN`, else the stored one, else a
-/// new token, stored (hash only), saved to `DATA_DIR/admin_token` and printed once.
-pub async fn admin_token(store: &Store, given: Option<&str>, data_dir: &Path) -> Result<AdminToken> {
+/// new token, stored (hash only) and saved to `DATA_DIR/admin_token` (mode 0600). Where it
+/// was saved is printed, the token itself only when `print` is set (stdout usually ends
+/// up in service logs; `flywheel token show` reads the file).
+pub async fn admin_token(
+    store: &Store,
+    given: Option<&str>,
+    data_dir: &Path,
+    print: bool,
+) -> Result<AdminToken> {
     if let Some(t) = given.filter(|t| !t.is_empty()) {
         return Ok(AdminToken::from_hash(hash_secret(t)));
     }
@@ -116,11 +123,14 @@ pub async fn admin_token(store: &Store, given: Option<&str>, data_dir: &Path) ->
         .set_setting_once(ADMIN_TOKEN_SETTING, hash_secret(&token))
         .await?
     {
-        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let path = data_dir.join("admin_token");
-        write_private(&path, &token)?;
+        crate::private::create_dir(data_dir)?;
+        let path = crate::private::admin_token_file(data_dir);
+        crate::private::write_file(&path, &format!("{token}\n"))?;
+        if print {
+            println!("admin token: {token}");
+        }
         println!(
-            "admin token: {token}  (shown once; also saved to {})",
+            "admin token saved to {} (readable only by this user; `flywheel token show` prints it)",
             path.display()
         );
         return Ok(AdminToken::from_hash(hash_secret(&token)));
@@ -131,22 +141,6 @@ pub async fn admin_token(store: &Store, given: Option<&str>, data_dir: &Path) ->
         .await?
         .context("admin token vanished")?;
     Ok(AdminToken::from_hash(hash))
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    writeln!(f, "{text}")?;
-    Ok(())
 }
 
 /// Builds the audience engine over `store` on a bus of its own (the CLI).
@@ -183,6 +177,27 @@ fn release_freed_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Gives the memory of request bodies back to the operating system once a burst of them
+/// is over: glibc keeps freed heap pages in its arenas, so without this the resident size
+/// stays at the burst's peak. Checked every 2 s; trims when more than 8 MiB of bodies
+/// were held since the last check and less than a quarter of that is held now.
+fn spawn_body_memory_release(bodies: flywheel_api::body::BodyBudget) {
+    const WORTH_IT: usize = 8 << 20;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut burst = 0usize;
+        loop {
+            tick.tick().await;
+            burst = burst.max(bodies.take_peak());
+            if burst > WORTH_IT && bodies.in_use() < burst / 4 {
+                burst = 0;
+                let _ = tokio::task::spawn_blocking(release_freed_memory).await;
+            }
+        }
+    });
 }
 
 /// Flash sales over Redis stock when `redis` is given, else in-process stock; a task
@@ -449,6 +464,9 @@ pub async fn start(
         pipeline.clone(),
         settings.analytics.clv.refresh_hours,
     );
+    let bodies =
+        flywheel_api::body::BodyBudget::new(server.max_inflight_body_bytes, server.body_idle_timeout);
+    spawn_body_memory_release(bodies.clone());
     let state = Arc::new(AppState {
         reports,
         audience,
@@ -459,6 +477,7 @@ pub async fn start(
         flash,
         journeys,
         write_keys: WriteKeys::new(store.clone()),
+        bodies: bodies.clone(),
         store,
         pipeline: pipeline.clone(),
         limits: server.limits,
@@ -466,12 +485,13 @@ pub async fn start(
     });
     let (stop, mut stopped) = watch::channel(false);
     let app = flywheel_api::router(state);
+    let limits = server.connections;
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
+        flywheel_api::server::serve(listener, app, limits, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await;
+        Ok(())
     });
     println!("listening on http://{addr}");
     tracing::info!(%addr, "serving");

@@ -162,6 +162,14 @@ pub fn basic(key: &str) -> String {
 }
 
 impl Server {
+    /// A server started by the caller, listening at `url`.
+    pub fn adopt(child: Child, url: String) -> Server {
+        Server {
+            child: Some(child),
+            url,
+        }
+    }
+
     /// POSTs raw bytes with optional write key (Basic) and extra headers.
     pub fn post_raw(&self, path: &str, key: Option<&str>, headers: &[(&str, &str)], body: &[u8]) -> Reply {
         let mut req = agent()

@@ -32,7 +32,31 @@ pub enum Error {
     /// The request is not valid (bad date, unknown journey …).
     #[error("{0}")]
     Invalid(String),
+    /// The period asked for is longer than `[analytics] max_range_days`.
+    #[error("the period {from}..{to} covers {days} days; a report covers at most {limit} days per request (setting `[analytics] max_range_days`): ask for shorter periods")]
+    RangeTooLarge {
+        /// First day asked for.
+        from: NaiveDate,
+        /// Last day asked for.
+        to: NaiveDate,
+        /// Days in the period.
+        days: i64,
+        /// The limit.
+        limit: u32,
+    },
 }
+
+/// The earliest day a report may start (events are stored as milliseconds since 1970).
+pub const EARLIEST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+
+/// The latest day a report may end.
+pub const LATEST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2999, 12, 31) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
 
 /// A report result.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -125,7 +149,7 @@ impl Reports {
     /// shop-local day of `now`, `from` to 29 days before `to` (30 days in all).
     pub fn days_or_recent(&self, from: Option<NaiveDate>, to: Option<NaiveDate>, now: i64) -> Result<Period> {
         let to = to.unwrap_or_else(|| self.day_of(now));
-        let from = from.unwrap_or(to - chrono::Duration::days(29));
+        let from = from.unwrap_or(to.checked_sub_days(chrono::Days::new(29)).unwrap_or(to));
         self.days(from, to)
     }
 
@@ -142,8 +166,38 @@ impl Reports {
         })
     }
 
-    /// The period from the start of shop-local day `from` to the end of `to`.
+    /// The period from the start of shop-local day `from` to the end of `to`, as a request
+    /// asks for it: at most `[analytics] max_range_days` days, `from` not after `to`,
+    /// both within [`EARLIEST_DAY`]..=[`LATEST_DAY`].
     pub fn days(&self, from: NaiveDate, to: NaiveDate) -> Result<Period> {
+        if to < from {
+            return Err(Error::Invalid(format!(
+                "the period ends ({to}) before it starts ({from})"
+            )));
+        }
+        let days = (to - from).num_days() + 1;
+        let limit = self.config.max_range_days;
+        if days > i64::from(limit) {
+            return Err(Error::RangeTooLarge {
+                from,
+                to,
+                days,
+                limit,
+            });
+        }
+        self.span(from, to)
+    }
+
+    /// The period of days `from`..=`to` without the length limit (the reports' own
+    /// look-backs), both days within [`EARLIEST_DAY`]..=[`LATEST_DAY`].
+    fn span(&self, from: NaiveDate, to: NaiveDate) -> Result<Period> {
+        for d in [from, to] {
+            if !(EARLIEST_DAY..=LATEST_DAY).contains(&d) {
+                return Err(Error::Invalid(format!(
+                    "day {d} is out of range: use days from {EARLIEST_DAY} to {LATEST_DAY}"
+                )));
+            }
+        }
         if to < from {
             return Err(Error::Invalid(format!(
                 "the period ends ({to}) before it starts ({from})"
@@ -161,4 +215,56 @@ pub fn start_of(d: NaiveDate, tz: Tz) -> i64 {
     tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
         .earliest()
         .map_or(0, |t| t.timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_period_is_bounded_in_length_and_in_time() {
+        let store = flywheel_store::testing::sqlite("reports_days").await;
+        let config = AnalyticsConfig {
+            max_range_days: 31,
+            ..AnalyticsConfig::default()
+        };
+        let r = Reports::new(store, config, chrono_tz::Asia::Shanghai, vec![]);
+        // Exactly the limit: fine; one day more: refused with the numbers.
+        assert!(r.days(d("2026-01-01"), d("2026-01-31")).is_ok());
+        match r.days(d("2026-01-01"), d("2026-02-01")) {
+            Err(Error::RangeTooLarge { days, limit, .. }) => assert_eq!((days, limit), (32, 31)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            r.days(d("0001-01-01"), d("9999-12-31")),
+            Err(Error::RangeTooLarge { .. })
+        ));
+        match r.days(d("0001-01-01"), d("0001-01-05")) {
+            Err(Error::Invalid(m)) => assert!(m.contains("out of range"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(r.days(d("2999-12-01"), d("2999-12-31")).is_ok());
+        assert!(matches!(
+            r.days(d("2999-12-31"), d("3000-01-01")),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            r.days(d("2026-02-01"), d("2026-01-01")),
+            Err(Error::Invalid(_))
+        ));
+        // No `from`: the 30 days ending `to`; `from` alone far back: too long.
+        assert!(r.days_or_recent(None, Some(d("2026-01-31")), 0).is_ok());
+        assert!(matches!(
+            r.days_or_recent(Some(d("1999-01-01")), Some(d("2026-01-31")), 0),
+            Err(Error::RangeTooLarge { .. })
+        ));
+        assert_eq!(
+            AnalyticsConfig::default().max_range_days,
+            crate::config::DEFAULT_MAX_RANGE_DAYS
+        );
+    }
 }

@@ -104,15 +104,17 @@ pub struct ReviewEntry {
 impl Reports {
     /// The review of the `cadence` period containing shop-local `day`, as of `now`.
     pub async fn review(&self, cadence: Cadence, day: NaiveDate, now: i64) -> Result<Review> {
+        // Checked before any date arithmetic, which would overflow near chrono's limits.
+        self.span(day, day)?;
         let (from, to) = cadence.period_of(day);
         let (previous_from, previous_to) = cadence.previous(from);
-        let cur = self.days(from, to)?;
-        let prev = self.days(previous_from, previous_to)?;
+        let cur = self.span(from, to)?;
+        let prev = self.span(previous_from, previous_to)?;
         let k_cur = self.kpi(&Filter::period(cur)).await?;
         let k_prev = self.kpi(&Filter::period(prev)).await?;
         let today = to.min(self.day_of(now));
         let longest = RETENTION_DAYS.iter().copied().max().unwrap_or(0);
-        let signups = self.days(from - Duration::days(i64::from(longest)), to)?;
+        let signups = self.span(from - Duration::days(i64::from(longest)), to)?;
         let cohorts = self
             .cohort(&Filter::period(signups), &RETENTION_DAYS, today)
             .await?;

@@ -144,6 +144,9 @@ fn keep_orders(
     )
 }
 
+/// The largest N of a D-N retention column (ten years).
+pub const MAX_COHORT_DAY: u32 = 3660;
+
 impl Reports {
     /// KPIs of the filter's period (segment filter: that segment's users and their
     /// orders; anonymous visitors drop out; campaign/channel filter: the orders credited
@@ -236,6 +239,12 @@ impl Reports {
     /// sign-up event ever (a user's first one is their signup) and every event since the
     /// period's start.
     pub async fn cohort(&self, f: &Filter, days: &[u32], today: NaiveDate) -> Result<Vec<CohortRow>> {
+        // The engine keeps one slot per day up to the largest N: bound it before reading.
+        if let Some(n) = days.iter().copied().find(|n| *n > MAX_COHORT_DAY) {
+            return Err(Error::Invalid(format!(
+                "day number {n} is too large: retention is measured up to day {MAX_COHORT_DAY}"
+            )));
+        }
         let f = &self.touched_scope(f).await?;
         let (p, names) = (f.period, self.signup_events.clone());
         let rows = self
