@@ -131,7 +131,12 @@ pub async fn run(cmd: JourneyCommand, settings: Settings) -> Result<()> {
                 None => e.get(&name).await.map_err(input)?.definition,
             };
             for p in e.dry_run(&j, &users).await.map_err(input)? {
-                println!("{}: {} → {}", p.user_id, p.path.join(" → "), p.outcome);
+                println!(
+                    "{}: {} → {}",
+                    crate::log_fields::escape_controls(&p.user_id),
+                    p.path.join(" → "),
+                    p.outcome
+                );
             }
         }
         JourneyCommand::Preview { name, step, user } => {

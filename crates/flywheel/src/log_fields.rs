@@ -63,20 +63,30 @@ struct Escaping<'w>(Writer<'w>);
 
 impl Write for Escaping<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut rest = s;
-        while let Some(at) = rest.find(needs_escape) {
-            self.0.write_str(&rest[..at])?;
-            let c = rest[at..].chars().next().unwrap_or_default();
-            match c {
-                '\n' => self.0.write_str("\\n")?,
-                '\r' => self.0.write_str("\\r")?,
-                '\t' => self.0.write_str("\\t")?,
-                other => write!(self.0, "\\u{{{:x}}}", other as u32)?,
-            }
-            rest = &rest[at + c.len_utf8()..];
-        }
-        self.0.write_str(rest)
+        self.0.write_str(&escape_controls(s))
     }
+}
+
+/// `s` with control characters, line separators and bidi overrides written as escapes
+/// (`\n`, `\r`, `\t`, `\u{1b}`): for user values in log lines and in what the CLI
+/// prints to a terminal, so a value can neither start a line nor drive the terminal.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(needs_escape) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            other if needs_escape(other) => {
+                let _ = write!(out, "\\u{{{:x}}}", other as u32);
+            }
+            other => out.push(other),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Control characters (C0, DEL, C1), line and paragraph separators, and the

@@ -19,8 +19,19 @@ pub fn print(format: OutputFormat, headers: &[&str], rows: &[Vec<String>], json:
     }
 }
 
-/// `rows` under `headers` as an aligned plain-text table, one line each.
+/// `rows` under `headers` as an aligned plain-text table, one line each; control
+/// characters in cells are written as escapes (a cell cannot break the line or drive
+/// the terminal).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::log_fields::escape_controls(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = headers.iter().map(|h| display_width(h)).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -82,5 +93,11 @@ mod tests {
         assert_eq!(display_width("上海abc"), 7);
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn table_cells_cannot_break_lines_or_drive_the_terminal() {
+        let t = table(&["campaign"], &[vec!["雙11\n\u{1b}[31mFAKE".to_string()]]);
+        assert_eq!(t, "campaign\n雙11\\n\\u{1b}[31mFAKE\n");
     }
 }

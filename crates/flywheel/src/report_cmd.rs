@@ -498,7 +498,14 @@ pub async fn guardrails(settings: Settings) -> Result<()> {
         println!("no campaign tripped a guardrail");
     }
     for a in alerts {
-        println!("{}: {} ({}) — {}", a.campaign, a.action, a.rule, a.detail);
+        let esc = crate::log_fields::escape_controls;
+        println!(
+            "{}: {} ({}) — {}",
+            esc(&a.campaign),
+            a.action,
+            a.rule,
+            esc(&a.detail)
+        );
     }
     Ok(())
 }
