@@ -100,7 +100,12 @@ impl Site {
 }
 
 /// Starts `serve` from a prepared command (global options and environment already set).
-pub fn serve_with(mut command: Command, extra: &[&str]) -> Server {
+pub fn serve_with(command: Command, extra: &[&str]) -> Server {
+    serve_capturing(command, extra).0
+}
+
+/// [`serve_with`], also returning every stdout line printed before `listening on`.
+pub fn serve_capturing(mut command: Command, extra: &[&str]) -> (Server, Vec<String>) {
     let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
@@ -110,6 +115,7 @@ pub fn serve_with(mut command: Command, extra: &[&str]) -> Server {
         .expect("start flywheel serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
+    let mut before = Vec::new();
     let url = loop {
         let line = lines
             .next()
@@ -118,13 +124,17 @@ pub fn serve_with(mut command: Command, extra: &[&str]) -> Server {
         if let Some(u) = line.strip_prefix("listening on ") {
             break u.trim().to_string();
         }
+        before.push(line);
     };
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server {
-        child: Some(child),
-        url,
-    }
+    (
+        Server {
+            child: Some(child),
+            url,
+        },
+        before,
+    )
 }
 
 pub struct Server {
@@ -162,14 +172,6 @@ pub fn basic(key: &str) -> String {
 }
 
 impl Server {
-    /// A server started by the caller, listening at `url`.
-    pub fn adopt(child: Child, url: String) -> Server {
-        Server {
-            child: Some(child),
-            url,
-        }
-    }
-
     /// POSTs raw bytes with optional write key (Basic) and extra headers.
     pub fn post_raw(&self, path: &str, key: Option<&str>, headers: &[(&str, &str)], body: &[u8]) -> Reply {
         let mut req = agent()
@@ -186,6 +188,23 @@ impl Server {
 
     pub fn post(&self, path: &str, key: Option<&str>, body: &Value) -> Reply {
         self.post_raw(path, key, &[], body.to_string().as_bytes())
+    }
+
+    /// Polls the admin API `path` until `ok` accepts its answer (15 s at most), and
+    /// returns that answer.
+    pub fn wait_for(&self, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let v = self.get(path).body;
+            if ok(&v) {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} never became what was expected: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// GETs an admin API path with the admin token.

@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Backend, Server, Site};
+use common::{serve_capturing, Backend, Server, Site};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -466,30 +465,6 @@ fn the_data_directory_is_private() {
     let out = site.cli(&["keys", "list"]);
     assert!(out.status.success());
     check("after more CLI use");
-}
-
-/// Starts `serve` with `command` and returns the server with every stdout line printed
-/// before `listening on`.
-fn serve_capturing(mut command: Command, extra: &[&str]) -> (Server, Vec<String>) {
-    let mut child = command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start flywheel serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut before = Vec::new();
-    let url = loop {
-        let line = lines.next().expect("server exited").expect("read stdout");
-        if let Some(u) = line.strip_prefix("listening on ") {
-            break u.trim().to_string();
-        }
-        before.push(line);
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Server::adopt(child, url), before)
 }
 
 /// A generated admin token is saved (0600) and its path printed, never the token;

@@ -7,26 +7,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Backend, Server, Site};
 use serde_json::{json, Value};
-
-/// Waits until `path` (admin API) answers what `ok` accepts.
-fn wait_for(s: &Server, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let v = s.get(path).body;
-        if ok(&v) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} never became what was expected: {v}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// The value of a Prometheus counter on `/metrics`.
 fn counter(s: &Server, name: &str) -> u64 {
@@ -55,7 +39,7 @@ fn client_keys_cannot_move_money(site: Site) {
         &order("real-1", "u000100", "O-1", 5.0),
     );
     assert_eq!(r.status, 200, "{:?}", r.body);
-    wait_for(&s, "/api/v1/users/u000100/points", |v| v["balance"] == 5);
+    s.wait_for("/api/v1/users/u000100/points", |v| v["balance"] == 5);
     let tier_before = s.get("/api/v1/users/u000100/tier").body;
     assert_eq!(tier_before["spend_365d"], 500, "{tier_before}");
 
@@ -109,7 +93,7 @@ fn client_keys_cannot_move_money(site: Site) {
         &order("real-2", "barrier", "O-2", 1.0),
     );
     assert_eq!(r.status, 200);
-    wait_for(&s, "/api/v1/users/barrier/points", |v| v["balance"] == 1);
+    s.wait_for("/api/v1/users/barrier/points", |v| v["balance"] == 1);
 
     let points = s.get("/api/v1/users/u000100/points").body;
     assert_eq!(points["balance"], 5, "{points}");
@@ -177,7 +161,7 @@ fn client_orders_trigger_no_journey(site: Site) {
     // The shop's own order afterwards: it enters, so the forged one had its chance first.
     let r = s.post("/v1/track", Some(&server), &order("real-j", "u7", "O-J", 10.0));
     assert_eq!(r.status, 200, "{:?}", r.body);
-    wait_for(&s, "/api/v1/journeys/thanks/runs", |v| {
+    s.wait_for("/api/v1/journeys/thanks/runs", |v| {
         v["runs"].as_array().is_some_and(|r| !r.is_empty())
     });
     std::thread::sleep(Duration::from_millis(1500));
