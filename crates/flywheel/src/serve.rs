@@ -237,7 +237,10 @@ fn spawn_group_expiry(groups: flywheel_promotions::group::GroupBuys) {
         loop {
             tick.tick().await;
             match groups.expire_due().await {
-                Ok(expired) if !expired.is_empty() => tracing::info!(groups = ?expired, "group buys expired"),
+                Ok(expired) if !expired.is_empty() => {
+                    tracing::debug!(groups = ?expired, "group buys expired");
+                    tracing::info!(expired = expired.len(), "group buys: {} expired", expired.len());
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "expiring group buys failed"),
             }

@@ -124,9 +124,17 @@ pub fn migrate(conn: &mut dyn Conn) -> Result<usize> {
             Ok(true)
         })?;
         if applied {
-            tracing::info!(version, "applied migration");
+            tracing::debug!(version, "applied migration");
             ran += 1;
         }
+    }
+    if ran > 0 {
+        let latest = MIGRATIONS.last().map_or(0, |(v, _, _)| *v);
+        tracing::info!(
+            applied = ran,
+            schema_version = latest,
+            "migrations: {ran} applied"
+        );
     }
     Ok(ran)
 }
