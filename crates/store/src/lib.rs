@@ -25,6 +25,7 @@ pub mod log_cursor;
 pub mod loyalty;
 mod migrate;
 mod pool;
+pub mod points_exchanges;
 pub mod postgres;
 pub mod read;
 pub mod referrals;
