@@ -142,7 +142,9 @@ pub async fn redeem(
             )
         })?
         .to_str()
-        .map_err(|_| flywheel_loyalty::Error::invalid("invalid_idempotency_key", "the Idempotency-Key is not ASCII"))
+        .map_err(|_| {
+            flywheel_loyalty::Error::invalid("invalid_idempotency_key", "the Idempotency-Key is not ASCII")
+        })
         .and_then(ExchangeKey::parse)?;
     let r: Redeem = body.json()?;
     let done = s

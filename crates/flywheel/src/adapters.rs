@@ -84,10 +84,13 @@ impl CouponIssuer for CouponsForPoints {
         actor: &str,
         now: i64,
     ) -> flywheel_loyalty::Result<IssuedCoupon> {
-        let coupon =
-            flywheel_promotions::coupons::issue_in(c, template_id, user_id, actor, now).map_err(loyalty_error)?;
+        let coupon = flywheel_promotions::coupons::issue_in(c, template_id, user_id, actor, now)
+            .map_err(loyalty_error)?;
         let json = serde_json::to_value(&coupon).map_err(|e| {
-            flywheel_loyalty::Error::Store(flywheel_store::Error::Corrupt(format!("coupon {}: {e}", coupon.id)))
+            flywheel_loyalty::Error::Store(flywheel_store::Error::Corrupt(format!(
+                "coupon {}: {e}",
+                coupon.id
+            )))
         })?;
         Ok(IssuedCoupon { id: coupon.id, json })
     }

@@ -32,7 +32,8 @@ pub async fn run(args: PriceArgs, settings: Settings) -> Result<()> {
     };
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", args.file.display())))?;
-    let mut req = PriceRequest::parse(value).map_err(|e| BadInput(format!("{}: {e}", args.file.display())))?;
+    let mut req =
+        PriceRequest::parse(value).map_err(|e| BadInput(format!("{}: {e}", args.file.display())))?;
     req.input.best_combination |= args.best;
     let quote = if req.wallet {
         let store = commands::open_store(&settings).await?;

@@ -47,7 +47,11 @@ fn api_and_cli_agree(site: Site) {
     let vip = json!({"id": "大客戶券", "name": "大客戶專享", "benefit": {"type": "amount", "off": 2000},
                      "validity": {"type": "days_after_issue", "days": 7}, "audience": "orders >= 1"});
     assert_eq!(admin(&s, "/api/v1/coupon-templates", &vip).status, 201);
-    let r = admin(&s, "/api/v1/coupon-templates/大客戶券/codes", &json!({"count": 2}));
+    let r = admin(
+        &s,
+        "/api/v1/coupon-templates/大客戶券/codes",
+        &json!({"count": 2}),
+    );
     assert_eq!(r.status, 201, "{:?}", r.body);
     let codes: Vec<String> = r.body["codes"]
         .as_array()
@@ -56,11 +60,33 @@ fn api_and_cli_agree(site: Site) {
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
     // The API: bob is refused, ann admitted.
-    let r = admin(&s, "/api/v1/coupon-templates/大客戶券/issue", &json!({"user_id": "bob"}));
-    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("not_in_audience")), "{:?}", r.body);
-    let r = admin(&s, "/api/v1/coupons/claim", &json!({"code": codes[0], "user_id": "bob"}));
-    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("not_in_audience")), "{:?}", r.body);
-    let r = admin(&s, "/api/v1/coupon-templates/大客戶券/issue", &json!({"user_id": "ann"}));
+    let r = admin(
+        &s,
+        "/api/v1/coupon-templates/大客戶券/issue",
+        &json!({"user_id": "bob"}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("not_in_audience")),
+        "{:?}",
+        r.body
+    );
+    let r = admin(
+        &s,
+        "/api/v1/coupons/claim",
+        &json!({"code": codes[0], "user_id": "bob"}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("not_in_audience")),
+        "{:?}",
+        r.body
+    );
+    let r = admin(
+        &s,
+        "/api/v1/coupon-templates/大客戶券/issue",
+        &json!({"user_id": "ann"}),
+    );
     assert_eq!(r.status, 201, "{:?}", r.body);
     let cart = json!({"cart": {"lines": [{"shop": "X", "product": "A", "unit_price": 10000, "quantity": 1}]},
                       "buyer": {"user_id": "ann"}, "wallet": true});
@@ -91,8 +117,15 @@ fn api_and_cli_agree(site: Site) {
     assert_eq!(code, 0, "{err}");
     let cli_quote: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(cli_quote["payable"], 8000, "{cli_quote}");
-    assert_eq!(cli_quote["applied"].as_array().map(Vec::len), Some(1), "{cli_quote}");
-    assert_eq!(cli_quote["not_applied"][0]["reason"], "group_taken", "{cli_quote}");
+    assert_eq!(
+        cli_quote["applied"].as_array().map(Vec::len),
+        Some(1),
+        "{cli_quote}"
+    );
+    assert_eq!(
+        cli_quote["not_applied"][0]["reason"], "group_taken",
+        "{cli_quote}"
+    );
     // Without the wallet the held coupons do not count, as in the API.
     let mut bare = cart.clone();
     bare["wallet"] = json!(false);
@@ -109,6 +142,11 @@ fn api_and_cli_agree(site: Site) {
     assert!(err.contains("wallet needs buyer.user_id"), "{err}");
     let s = site.serve(&[]);
     let r = admin(&s, "/api/v1/cart/price", &anonymous);
-    assert_eq!((r.status, r.body["code"].as_str()), (400, Some("invalid_json")), "{:?}", r.body);
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{:?}",
+        r.body
+    );
 }
 on_each_backend!(api_and_cli_agree, api_and_cli_agree);

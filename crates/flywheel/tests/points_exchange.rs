@@ -45,7 +45,9 @@ fn earn(s: &Server, key: &str, user: &str, order: &str, yuan: i64, balance: i64)
                                "products": [{"product_id": "P", "price": yuan, "quantity": 1}]}}),
     );
     assert_eq!(r.status, 200, "{:?}", r.body);
-    s.wait_for(&format!("/api/v1/users/{user}/points"), |v| v["balance"] == balance);
+    s.wait_for(&format!("/api/v1/users/{user}/points"), |v| {
+        v["balance"] == balance
+    });
 }
 
 /// (balance, spend entries of source `exchange`, coupons held) of `user`.
@@ -89,9 +91,17 @@ fn exchanges_once_per_key(site: Site) {
     let first = &answers[0].2;
     assert!(first["coupon"]["id"].is_string(), "{first}");
     for (status, _, answer) in &answers {
-        assert_eq!((*status, answer), (200, first), "every retry answers the first answer");
+        assert_eq!(
+            (*status, answer),
+            (200, first),
+            "every retry answers the first answer"
+        );
     }
-    assert_eq!(answers.iter().filter(|a| !a.1).count(), 1, "one answer is the original");
+    assert_eq!(
+        answers.iter().filter(|a| !a.1).count(),
+        1,
+        "one answer is the original"
+    );
     assert_eq!(first["exchange_key"], "ex-1");
     assert_eq!(first["points"]["balance"], 700);
     assert_eq!(first["points"]["entry"]["source_key"], "exchange:ex-1");
@@ -112,10 +122,34 @@ fn exchanges_once_per_key(site: Site) {
         (Some("ex-1"), "ann", other.clone(), 409, "idempotency_key_reused"),
         (Some("ex-1"), "bob", body.clone(), 409, "idempotency_key_reused"),
         (None, "ann", body.clone(), 400, "idempotency_key_missing"),
-        (Some("has space"), "ann", body.clone(), 400, "invalid_idempotency_key"),
-        (Some("ex-3"), "ann", json!({"template_id": "兌換券", "points": 5000}), 409, "insufficient_points"),
-        (Some("ex-3"), "ann", json!({"template_id": "兌換券", "points": 0}), 400, "invalid_points"),
-        (Some("ex-3"), "ann", json!({"template_id": "無此券", "points": 10}), 404, "not_found"),
+        (
+            Some("has space"),
+            "ann",
+            body.clone(),
+            400,
+            "invalid_idempotency_key",
+        ),
+        (
+            Some("ex-3"),
+            "ann",
+            json!({"template_id": "兌換券", "points": 5000}),
+            409,
+            "insufficient_points",
+        ),
+        (
+            Some("ex-3"),
+            "ann",
+            json!({"template_id": "兌換券", "points": 0}),
+            400,
+            "invalid_points",
+        ),
+        (
+            Some("ex-3"),
+            "ann",
+            json!({"template_id": "無此券", "points": 10}),
+            404,
+            "not_found",
+        ),
     ];
     for (k, user, b, code, name) in refusals {
         let (status, _, e) = exchange(&s.url, user, k, &b);
@@ -129,7 +163,11 @@ fn exchanges_once_per_key(site: Site) {
         Some("ex-4"),
         &json!({"template_id": "大客戶兌換券", "points": 10}),
     );
-    assert_eq!((status, e["code"].as_str()), (409, Some("not_in_audience")), "{e}");
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (409, Some("not_in_audience")),
+        "{e}"
+    );
     assert_eq!(state(&s, "ann"), (400, 2, 2));
     // The refused key is free: with enough points it exchanges.
     let (status, _, ok) = exchange(
@@ -159,7 +197,11 @@ fn crash_during(site: &Site, fault: &str, key: &str, before: (i64, usize, usize)
     );
     s.kill();
     let s = site.serve(&[]);
-    assert_eq!(state(&s, "ann"), before, "after a crash at {fault}: no coupon, no spend");
+    assert_eq!(
+        state(&s, "ann"),
+        before,
+        "after a crash at {fault}: no coupon, no spend"
+    );
 }
 
 fn crash_inside_exchange_leaves_nothing(site: Site) {
@@ -180,4 +222,7 @@ fn crash_inside_exchange_leaves_nothing(site: Site) {
     assert_eq!((status, replayed, &again), (200, true, &first));
     assert_eq!(state(&s, "ann"), (700, 1, 1));
 }
-on_each_backend!(crash_inside_exchange_leaves_nothing, crash_inside_exchange_leaves_nothing);
+on_each_backend!(
+    crash_inside_exchange_leaves_nothing,
+    crash_inside_exchange_leaves_nothing
+);

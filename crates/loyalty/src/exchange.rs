@@ -132,7 +132,9 @@ pub struct PointsExchange {
 
 impl std::fmt::Debug for PointsExchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PointsExchange").field("fault", &self.fault).finish()
+        f.debug_struct("PointsExchange")
+            .field("fault", &self.fault)
+            .finish()
     }
 }
 
@@ -241,7 +243,10 @@ fn run(
     if !q::insert(c, &row)? {
         return Err(Error::conflict(
             "exchange_in_progress",
-            format!("an exchange with idempotency key {:?} is being written; retry", key.as_str()),
+            format!(
+                "an exchange with idempotency key {:?} is being written; retry",
+                key.as_str()
+            ),
         ));
     }
     Ok(Exchanged {

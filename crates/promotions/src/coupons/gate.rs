@@ -60,7 +60,12 @@ impl PriceRequest {
 impl CouponService {
     /// Refuses (`not_in_audience`) a user outside `t`'s audience; a template without an
     /// audience admits everyone.
-    pub async fn check_audience(&self, gate: &dyn AudienceGate, t: &CouponTemplate, user: &str) -> Result<()> {
+    pub async fn check_audience(
+        &self,
+        gate: &dyn AudienceGate,
+        t: &CouponTemplate,
+        user: &str,
+    ) -> Result<()> {
         let Some(expr) = &t.audience else { return Ok(()) };
         if gate.is_member(expr, user).await? {
             return Ok(());

@@ -193,8 +193,7 @@ impl CouponService {
     pub async fn issue(&self, template_id: &str, owner: &str, actor: &str) -> Result<CouponInstance> {
         let now = self.now();
         let (tid, owner, actor) = (template_id.to_owned(), owner.to_owned(), actor.to_owned());
-        self.write(move |c| issue_in(c, &tid, &owner, &actor, now))
-            .await
+        self.write(move |c| issue_in(c, &tid, &owner, &actor, now)).await
     }
 
     /// Generates `n` unclaimed codes of a template (counted against its total quantity).
@@ -510,32 +509,31 @@ impl CouponService {
             })
             .collect())
     }
-
 }
 
 /// A stored coupon with its template's terms, as the user sees it at `now`.
 fn instance_of(t: &CouponTemplate, r: &CouponRow, now: i64) -> CouponInstance {
-        let window = (
-            r.valid_from.unwrap_or(i64::MIN),
-            r.valid_until.unwrap_or(i64::MAX),
-        );
-        let state = state_at(r, now);
-        CouponInstance {
-            id: r.id.clone(),
-            template_id: r.template_id.clone(),
-            owner: r.owner.clone(),
-            code: r.code.clone(),
-            state,
-            order_id: r
-                .order_id
-                .clone()
-                .filter(|_| matches!(state, CouponState::Reserved | CouponState::Redeemed)),
-            reserved_until: r
-                .reserved_until
-                .filter(|_| state == CouponState::Reserved)
-                .map(rfc3339),
-            coupon: t.coupon(&r.id, r.owner.as_deref(), window),
-        }
+    let window = (
+        r.valid_from.unwrap_or(i64::MIN),
+        r.valid_until.unwrap_or(i64::MAX),
+    );
+    let state = state_at(r, now);
+    CouponInstance {
+        id: r.id.clone(),
+        template_id: r.template_id.clone(),
+        owner: r.owner.clone(),
+        code: r.code.clone(),
+        state,
+        order_id: r
+            .order_id
+            .clone()
+            .filter(|_| matches!(state, CouponState::Reserved | CouponState::Redeemed)),
+        reserved_until: r
+            .reserved_until
+            .filter(|_| state == CouponState::Reserved)
+            .map(rfc3339),
+        coupon: t.coupon(&r.id, r.owner.as_deref(), window),
+    }
 }
 
 fn unusable(state: CouponState) -> Error {
