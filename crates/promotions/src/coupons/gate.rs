@@ -122,3 +122,33 @@ impl CouponService {
         crate::quote(&input)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cart() -> serde_json::Value {
+        json!({"cart": {"lines": [{"shop": "X", "product": "A", "unit_price": 100, "quantity": 1}]},
+               "buyer": {"user_id": "u1"}})
+    }
+
+    #[test]
+    fn a_price_request_reads_wallet_and_refuses_what_the_api_refuses() {
+        assert!(!PriceRequest::parse(cart()).unwrap().wallet);
+        let mut v = cart();
+        v["wallet"] = json!(true);
+        assert!(PriceRequest::parse(v.clone()).unwrap().wallet);
+        v["buyer"] = json!({});
+        let e = PriceRequest::parse(v.clone()).unwrap_err();
+        assert_eq!(
+            (e.code(), e.to_string().as_str()),
+            ("invalid_json", "wallet needs buyer.user_id")
+        );
+        v["wallet"] = json!("yes");
+        assert_eq!(PriceRequest::parse(v).unwrap_err().code(), "invalid_json");
+        let mut v = cart();
+        v["walet"] = json!(true);
+        assert_eq!(PriceRequest::parse(v).unwrap_err().code(), "invalid_json");
+    }
+}
