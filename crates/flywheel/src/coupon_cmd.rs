@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use flywheel_core::SystemClock;
 use flywheel_promotions::coupons::{CouponService, CouponTemplate};
 
-use crate::adapters::AudienceMembership;
+use crate::adapters::AudienceOnDemand;
 use crate::cli::CouponCommand;
 use crate::config::Settings;
 use crate::{commands, output, BadInput};
@@ -66,10 +66,7 @@ pub async fn run(cmd: CouponCommand, settings: Settings) -> Result<()> {
             );
         }
         CouponCommand::Issue { template, user } => {
-            let gate = AudienceMembership {
-                audience: crate::serve::open_audience(&store, settings.audience.clone()).await?,
-                store,
-            };
+            let gate = AudienceOnDemand::new(store, settings.audience.clone());
             let c = svc
                 .issue_to_member(&gate, &template, &user, CLI_ACTOR)
                 .await
@@ -77,10 +74,7 @@ pub async fn run(cmd: CouponCommand, settings: Settings) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&c)?);
         }
         CouponCommand::Claim { code, user } => {
-            let gate = AudienceMembership {
-                audience: crate::serve::open_audience(&store, settings.audience.clone()).await?,
-                store,
-            };
+            let gate = AudienceOnDemand::new(store, settings.audience.clone());
             let c = svc.claim_as_member(&gate, &code, &user).await.map_err(input)?;
             println!("{}", serde_json::to_string_pretty(&c)?);
         }
