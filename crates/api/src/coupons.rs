@@ -48,35 +48,18 @@ struct IssueBody {
     user_id: String,
 }
 
-/// Refuses (409 `not_in_audience`) a user outside the template's audience segment.
-async fn check_audience(s: &AppState, t: &CouponTemplate, user: &str) -> Result<(), ApiError> {
-    let Some(expr) = &t.audience else { return Ok(()) };
-    let member = match s.store.find_profile_id(user).await? {
-        Some(pid) => s
-            .audience
-            .is_member(&flywheel_audience::SegmentInput::text(expr), &pid.0)?,
-        None => false,
-    };
-    if member {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_in_audience",
-            format!("{user} is not in the audience of {:?}: {expr}", t.id),
-        ))
-    }
-}
-
-/// `POST /api/v1/coupon-templates/{id}/issue`: `{"user_id"}` → the coupon.
+/// `POST /api/v1/coupon-templates/{id}/issue`: `{"user_id"}` → the coupon (409
+/// `not_in_audience` outside the template's audience).
 pub async fn issue(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: AdminBody,
 ) -> Result<Response, ApiError> {
     let req: IssueBody = body.json()?;
-    check_audience(&s, &s.coupons.template(&id).await?, &req.user_id).await?;
-    let c = s.coupons.issue(&id, &req.user_id, ADMIN_ACTOR).await?;
+    let c = s
+        .coupons
+        .issue_to_member(s.audience_gate.as_ref(), &id, &req.user_id, ADMIN_ACTOR)
+        .await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
@@ -108,14 +91,18 @@ struct ClaimBody {
     user_id: String,
 }
 
-/// `POST /api/v1/coupons/claim`: `{"code", "user_id"}`.
+/// `POST /api/v1/coupons/claim`: `{"code", "user_id"}` (409 `not_in_audience` outside
+/// the template's audience).
 pub async fn claim(
     State(s): State<Arc<AppState>>,
     body: AdminBody,
 ) -> Result<Json<CouponInstance>, ApiError> {
     let req: ClaimBody = body.json()?;
-    check_audience(&s, &s.coupons.template_of_code(&req.code).await?, &req.user_id).await?;
-    Ok(Json(s.coupons.claim(&req.code, &req.user_id).await?))
+    Ok(Json(
+        s.coupons
+            .claim_as_member(s.audience_gate.as_ref(), &req.code, &req.user_id)
+            .await?,
+    ))
 }
 
 /// `GET /api/v1/users/{user_id}/coupons`.

@@ -58,6 +58,10 @@ pub struct AppState {
     pub coupons: flywheel_promotions::coupons::CouponService,
     /// Points and member tiers.
     pub loyalty: flywheel_loyalty::Loyalty,
+    /// Points-for-coupon exchanges (spend and coupon in one idempotent operation).
+    pub exchange: flywheel_loyalty::PointsExchange,
+    /// Who may hold a coupon template's coupons (its audience segment).
+    pub audience_gate: Arc<dyn flywheel_promotions::coupons::AudienceGate>,
     /// The referral program.
     pub referrals: flywheel_promotions::referral::Referrals,
     /// Group buys.

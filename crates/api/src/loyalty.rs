@@ -1,13 +1,16 @@
 //! `/api/v1/users/{user_id}/points…` and `/api/v1/users/{user_id}/tier`: the points ledger
 //! and member tiers. Earning on paid orders and claw-back on refunds happen by
-//! themselves (the server hooks them to ingest); these routes cover the rest.
+//! themselves (the server hooks them to ingest); these routes cover the rest. The
+//! points-for-coupon exchange is [`flywheel_loyalty::PointsExchange`]'s, keyed by the
+//! client's `Idempotency-Key`.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use flywheel_loyalty::{Balance, Posted, TierStatus};
+use flywheel_loyalty::{Balance, ExchangeKey, ExchangeRequest, Posted, TierStatus};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -115,40 +118,51 @@ struct Redeem {
     points: i64,
 }
 
-/// `POST /api/v1/users/{user_id}/points/redeem`: `{"template_id", "points"}` — exchanges
-/// points for a coupon (積分兌換). The coupon is issued, then the points are spent; if the
-/// spend is refused the coupon is voided, so neither is lost.
+/// The request header naming one exchange; a retry sends the same value.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set on an answer that replays the first answer to a retried key.
+const REPLAYED: &str = "idempotency-replayed";
+
+/// `POST /api/v1/users/{user_id}/points/redeem` with header `Idempotency-Key` and
+/// `{"template_id", "points"}`: exchanges points for a coupon (積分兌換) once per key —
+/// spend and coupon together or neither; a retry answers the first answer
+/// ([`flywheel_loyalty::PointsExchange`]).
 pub async fn redeem(
     State(s): State<Arc<AppState>>,
     Path(user): Path<String>,
+    headers: HeaderMap,
     body: AdminBody,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "idempotency_key_missing",
+                "an exchange needs an Idempotency-Key header (the same value on every retry)",
+            )
+        })?
+        .to_str()
+        .map_err(|_| {
+            flywheel_loyalty::Error::invalid("invalid_idempotency_key", "the Idempotency-Key is not ASCII")
+        })
+        .and_then(ExchangeKey::parse)?;
     let r: Redeem = body.json()?;
-    if r.points < 1 {
-        return Err(ApiError::bad_request(
-            "invalid_points",
-            "points must be at least 1",
-        ));
+    let done = s
+        .exchange
+        .exchange(
+            &key,
+            ExchangeRequest {
+                user_id: user,
+                template_id: r.template_id,
+                points: r.points,
+            },
+        )
+        .await?;
+    let mut response = Json(done.response).into_response();
+    if done.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED, axum::http::HeaderValue::from_static("true"));
     }
-    if s.loyalty.balance(&user, None, 1).await?.balance < r.points {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "insufficient_points",
-            "not enough points",
-        ));
-    }
-    let coupon = s.coupons.issue(&r.template_id, &user, "points").await?;
-    match s
-        .loyalty
-        .spend(&user, r.points, &format!("coupon:{}", coupon.id))
-        .await
-    {
-        Ok(posted) => Ok(Json(serde_json::json!({"coupon": coupon, "points": posted}))),
-        Err(e) => {
-            if let Err(v) = s.coupons.void(&coupon.id, "points").await {
-                tracing::error!(coupon = %coupon.id, error = %v, "a coupon bought with points could not be voided after the spend failed");
-            }
-            Err(e.into())
-        }
-    }
+    Ok(response)
 }

@@ -6,36 +6,18 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use flywheel_promotions::{PricingInput, Quote};
+use flywheel_promotions::coupons::PriceRequest;
+use flywheel_promotions::Quote;
 
 use crate::error::ApiError;
 use crate::extract::AdminBody;
 use crate::AppState;
 
-/// `POST /api/v1/cart/price`.
+/// `POST /api/v1/cart/price`: the request as [`PriceRequest`] reads it, priced by
+/// [`flywheel_promotions::coupons::CouponService::quote_request`] (the wallet rule).
 pub async fn price(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Json<Quote>, ApiError> {
-    let bad = |e: serde_json::Error| ApiError::bad_request("invalid_json", format!("request body: {e}"));
-    let mut v: serde_json::Value = body.json()?;
-    let wallet = match v.as_object_mut().and_then(|o| o.remove("wallet")) {
-        None => false,
-        Some(serde_json::Value::Bool(w)) => w,
-        Some(_) => return Err(ApiError::bad_request("invalid_json", "wallet is true or false")),
-    };
-    let mut input: PricingInput = serde_json::from_value(v).map_err(bad)?;
-    if wallet {
-        let user = input
-            .buyer
-            .user_id
-            .clone()
-            .ok_or_else(|| ApiError::bad_request("invalid_json", "wallet needs buyer.user_id"))?;
-        let held = s.coupons.coupons_of(&user).await?;
-        input.coupons.extend(
-            held.into_iter()
-                .filter(|c| c.state == flywheel_promotions::coupons::CouponState::Issued)
-                .map(|c| c.coupon),
-        );
-    }
-    Ok(Json(flywheel_promotions::quote(&input)?))
+    let req = PriceRequest::parse(body.json()?)?;
+    Ok(Json(s.coupons.quote_request(req).await?))
 }
 
 impl From<flywheel_promotions::Error> for ApiError {

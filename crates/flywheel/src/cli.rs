@@ -481,7 +481,8 @@ pub enum CouponCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
-    /// Issue a coupon of a template to a user.
+    /// Issue a coupon of a template to a user (refused for a user outside the template's
+    /// audience, as by the admin API).
     Issue {
         /// Template id.
         template: String,
@@ -494,6 +495,14 @@ pub enum CouponCommand {
         template: String,
         /// How many (1 to 100000).
         count: i64,
+    },
+    /// Claim a redemption code for a user (refused for a user outside the template's
+    /// audience, as by the admin API).
+    Claim {
+        /// The code.
+        code: String,
+        /// User id.
+        user: String,
     },
     /// A user's coupons with their state.
     List {
@@ -607,7 +616,9 @@ pub enum ReferralCommand {
 /// Cart pricing options.
 #[derive(Debug, Args)]
 pub struct PriceArgs {
-    /// JSON file: `{"cart", "buyer", "promotions", "coupons", "policy", "now"}`; `-` reads stdin.
+    /// JSON file: `{"cart", "buyer", "promotions", "coupons", "policy", "now", "wallet"}`;
+    /// `-` reads stdin. With `"wallet": true` the buyer's usable coupons are read from the
+    /// store and join the pricing, as in the admin API.
     pub file: PathBuf,
     /// Use the combination of the coupons that pays least instead of all of them.
     #[arg(long)]

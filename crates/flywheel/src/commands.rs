@@ -52,7 +52,7 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
         Command::Segment(c) => crate::audience_cmd::segment(c, settings).await,
         Command::Tag(c) => crate::audience_cmd::tag(c, settings).await,
         Command::Rfm(a) => crate::audience_cmd::rfm(a, settings).await,
-        Command::Price(a) => crate::price_cmd::run(a),
+        Command::Price(a) => crate::price_cmd::run(a, settings).await,
         Command::Coupon(c) => crate::coupon_cmd::run(c, settings).await,
         Command::Journey(c) => crate::journey_cmd::run(c, settings).await,
         Command::Report(c) => crate::report_cmd::run(c, settings).await,

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use flywheel_core::SystemClock;
 use flywheel_promotions::coupons::{CouponService, CouponTemplate};
 
+use crate::adapters::AudienceOnDemand;
 use crate::cli::CouponCommand;
 use crate::config::Settings;
 use crate::{commands, output, BadInput};
@@ -24,7 +25,7 @@ fn input(e: flywheel_promotions::Error) -> anyhow::Error {
 /// Runs a coupon command.
 pub async fn run(cmd: CouponCommand, settings: Settings) -> Result<()> {
     let store = commands::open_store(&settings).await?;
-    let svc = CouponService::new(store, Arc::new(SystemClock));
+    let svc = CouponService::new(store.clone(), Arc::new(SystemClock));
     match cmd {
         CouponCommand::CreateTemplate { file } => {
             let text = if file.as_os_str() == "-" {
@@ -65,7 +66,16 @@ pub async fn run(cmd: CouponCommand, settings: Settings) -> Result<()> {
             );
         }
         CouponCommand::Issue { template, user } => {
-            let c = svc.issue(&template, &user, CLI_ACTOR).await.map_err(input)?;
+            let gate = AudienceOnDemand::new(store, settings.audience.clone());
+            let c = svc
+                .issue_to_member(&gate, &template, &user, CLI_ACTOR)
+                .await
+                .map_err(input)?;
+            println!("{}", serde_json::to_string_pretty(&c)?);
+        }
+        CouponCommand::Claim { code, user } => {
+            let gate = AudienceOnDemand::new(store, settings.audience.clone());
+            let c = svc.claim_as_member(&gate, &code, &user).await.map_err(input)?;
             println!("{}", serde_json::to_string_pretty(&c)?);
         }
         CouponCommand::Codes { template, count } => {

@@ -1,6 +1,7 @@
 //! The `flywheel` binary: command-line parsing and wiring only; every rule lives in
 //! the library crates. Exit codes: 0 success, 2 bad input, 1 any other failure.
 
+mod adapters;
 mod audience_cmd;
 mod cli;
 mod clv_traits;

@@ -1,15 +1,27 @@
-//! `flywheel price FILE`: the pricing engine on a cart file, nothing stored.
+//! `flywheel price FILE`: the pricing engine on a cart file, nothing stored. The file is
+//! read as the admin API reads `POST /api/v1/cart/price` ([`PriceRequest`]); with
+//! `"wallet": true` the store is opened to add the buyer's usable coupons.
 
 use std::io::Read;
 
 use anyhow::{Context, Result};
-use flywheel_promotions::PricingInput;
+use std::sync::Arc;
+
+use flywheel_promotions::coupons::{CouponService, PriceRequest};
 
 use crate::cli::{OutputFormat, PriceArgs};
-use crate::{output, BadInput};
+use crate::config::Settings;
+use crate::{commands, output, BadInput};
+
+fn input(e: flywheel_promotions::Error) -> anyhow::Error {
+    match e {
+        flywheel_promotions::Error::Store(s) => anyhow::Error::new(s),
+        other => BadInput(format!("{other} ({})", other.code())).into(),
+    }
+}
 
 /// Runs `flywheel price`.
-pub fn run(args: PriceArgs) -> Result<()> {
+pub async fn run(args: PriceArgs, settings: Settings) -> Result<()> {
     let text = if args.file.as_os_str() == "-" {
         let mut s = String::new();
         std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
@@ -18,10 +30,20 @@ pub fn run(args: PriceArgs) -> Result<()> {
         std::fs::read_to_string(&args.file)
             .map_err(|e| BadInput(format!("cannot read {}: {e}", args.file.display())))?
     };
-    let mut input: PricingInput =
+    let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", args.file.display())))?;
-    input.best_combination |= args.best;
-    let quote = flywheel_promotions::quote(&input).map_err(|e| BadInput(format!("{} ({})", e, e.code())))?;
+    let mut req =
+        PriceRequest::parse(value).map_err(|e| BadInput(format!("{}: {e}", args.file.display())))?;
+    req.input.best_combination |= args.best;
+    let quote = if req.wallet {
+        let store = commands::open_store(&settings).await?;
+        CouponService::new(store, Arc::new(flywheel_core::SystemClock))
+            .quote_request(req)
+            .await
+            .map_err(input)?
+    } else {
+        flywheel_promotions::quote(&req.input).map_err(input)?
+    };
     let json = serde_json::to_value(&quote)?;
     if args.format != OutputFormat::Table {
         let rows: Vec<Vec<String>> = quote

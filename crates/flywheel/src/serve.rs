@@ -470,9 +470,24 @@ pub async fn start(
     let bodies =
         flywheel_api::body::BodyBudget::new(server.max_inflight_body_bytes, server.body_idle_timeout);
     spawn_body_memory_release(bodies.clone());
+    let audience_gate: Arc<dyn flywheel_promotions::coupons::AudienceGate> =
+        Arc::new(crate::adapters::AudienceMembership {
+            store: store.clone(),
+            audience: audience.clone(),
+        });
+    let exchange = flywheel_loyalty::PointsExchange::new(
+        loyalty.clone(),
+        Arc::new(crate::adapters::CouponsForPoints {
+            coupons: coupons.clone(),
+            gate: audience_gate.clone(),
+        }),
+    )
+    .with_fault(crate::adapters::exchange_fault());
     let state = Arc::new(AppState {
         reports,
         audience,
+        audience_gate,
+        exchange,
         coupons,
         loyalty,
         referrals,

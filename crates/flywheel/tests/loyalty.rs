@@ -20,6 +20,19 @@ fn send(s: &Server, method: &str, path: &str, body: &Value) -> (u16, Value) {
     }
 }
 
+/// `send` with an `Idempotency-Key` header.
+fn send_keyed(s: &Server, path: &str, key: &str, body: &Value) -> (u16, Value) {
+    let r = ureq::post(&format!("{}{path}", s.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .set("Idempotency-Key", key)
+        .send_string(&body.to_string());
+    match r {
+        Ok(r) => (r.status(), r.into_json().unwrap_or(Value::Null)),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or(Value::Null)),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 fn wait_for(s: &Server, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -97,17 +110,17 @@ fn orders_earn_points_and_reward_referrals_by_themselves() {
     let t = json!({"id": "積分券", "name": "積分兌換5元", "benefit": {"type": "amount", "off": 500},
                    "validity": {"type": "days_after_issue", "days": 30}});
     assert_eq!(send(&s, "POST", "/api/v1/coupon-templates", &t).0, 201);
-    let (status, r) = send(
+    let (status, r) = send_keyed(
         &s,
-        "POST",
         "/api/v1/users/bob/points/redeem",
+        "bob-exchange-1",
         &json!({"template_id": "積分券", "points": 500}),
     );
     assert_eq!((status, r["points"]["balance"].clone()), (200, json!(500)), "{r}");
-    let (status, r) = send(
+    let (status, r) = send_keyed(
         &s,
-        "POST",
         "/api/v1/users/bob/points/redeem",
+        "bob-exchange-2",
         &json!({"template_id": "積分券", "points": 900}),
     );
     assert_eq!((status, r["code"].clone()), (409, json!("insufficient_points")));

@@ -50,7 +50,8 @@ pub struct Entry {
     pub points: i64,
     /// What it does.
     pub kind: EntryKind,
-    /// `order`, `checkin`, `review`, `share`, `redeem`, `expiry`.
+    /// `order`, `checkin`, `review`, `share`, `redeem` (a spend), `exchange` (points for a
+    /// coupon), `expiry`.
     pub source: String,
     /// Its idempotency key.
     pub source_key: String,

@@ -106,6 +106,40 @@ fn posted(c: &mut dyn Conn, row: EntryRow) -> Result<Posted> {
     })
 }
 
+/// Spends `points` of `user` under the ledger source key `key` (source `source`) inside
+/// the caller's write transaction, consuming the lots that expire first. A repeat of
+/// `key` answers the first entry (`key_reused` for another amount); `insufficient_points`
+/// when the balance is short (the caller's transaction is then rolled back).
+pub(crate) fn spend_in(
+    c: &mut dyn Conn,
+    user: &str,
+    points: i64,
+    key: String,
+    source: &str,
+    now: i64,
+) -> Result<Posted> {
+    let lots = expire_user(c, user, now)?;
+    if let Some(done) = repeat(c, user, &key)? {
+        if done.entry.as_ref().is_some_and(|e| e.points != -points) {
+            return Err(Error::conflict(
+                "key_reused",
+                format!("{key} was used for another amount"),
+            ));
+        }
+        return Ok(done);
+    }
+    let balance = q::balance(c, user)?;
+    if balance < points {
+        return Err(Error::conflict(
+            "insufficient_points",
+            format!("{points} points asked, {balance} available"),
+        ));
+    }
+    let row = insert(c, debit_row(user, "spend", source, key, -points, None, now))?;
+    consume(c, row.id, &lots, points)?;
+    posted(c, row)
+}
+
 impl Loyalty {
     /// A programme over `store` with `config` (checked first), telling time by `clock`.
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: LoyaltyConfig) -> Result<Loyalty> {
@@ -343,29 +377,8 @@ impl Loyalty {
         }
         let now = self.now();
         let (user, key) = (user.to_owned(), format!("spend:{reason_key}"));
-        self.write(move |c| {
-            let lots = expire_user(c, &user, now)?;
-            if let Some(done) = repeat(c, &user, &key)? {
-                if done.entry.as_ref().is_some_and(|e| e.points != -points) {
-                    return Err(Error::conflict(
-                        "key_reused",
-                        format!("{key} was used for another amount"),
-                    ));
-                }
-                return Ok(done);
-            }
-            let balance = q::balance(c, &user)?;
-            if balance < points {
-                return Err(Error::conflict(
-                    "insufficient_points",
-                    format!("{points} points asked, {balance} available"),
-                ));
-            }
-            let row = insert(c, debit_row(&user, "spend", "redeem", key, -points, None, now))?;
-            consume(c, row.id, &lots, points)?;
-            posted(c, row)
-        })
-        .await
+        self.write(move |c| spend_in(c, &user, points, key, "redeem", now))
+            .await
     }
 
     /// Takes back the points `order_id` earned (refund or cancellation), once. Points of

@@ -9,6 +9,9 @@
 //!   first-in-first-out ([`Loyalty`]).
 //! - **Member tiers** (R7.1, R7.2, fixture F15): 青銅 < 白銀 < 黃金 < 鉑金 by rolling
 //!   365-day net spend, with benefits that must grow with the tier ([`TierConfig`]).
+//! - **Points-for-coupon exchanges** (積分兌換): one idempotent operation per client key,
+//!   spend and coupon in one transaction ([`PointsExchange`], coupons through the
+//!   [`CouponIssuer`] port).
 //! - **Birthday perks** (R7.6, fixture F17): the tier's perk, once per user per year
 //!   ([`Loyalty::birthday_perks`], [`is_birthday_on`]).
 //!
@@ -19,6 +22,7 @@
 mod birthday;
 mod config;
 mod entry;
+mod exchange;
 mod ledger;
 mod lots;
 mod tier_track;
@@ -28,6 +32,10 @@ mod view;
 pub use birthday::{is_birthday_on, BirthdayPerk};
 pub use config::{LoyaltyConfig, PointsConfig};
 pub use entry::{Balance, Entry, EntryKind, Lot, Posted};
+pub use exchange::{
+    CouponIssuer, ExchangeFault, ExchangeKey, ExchangeRequest, Exchanged, IssuedCoupon, IssuerFuture,
+    PointsExchange,
+};
 pub use ledger::Loyalty;
 pub use tier_track::TierChange;
 pub use tiers::{Tier, TierConfig, TierStatus};

@@ -24,6 +24,7 @@ mod keys;
 pub mod log_cursor;
 pub mod loyalty;
 mod migrate;
+pub mod points_exchanges;
 mod pool;
 pub mod postgres;
 pub mod read;

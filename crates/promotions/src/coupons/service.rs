@@ -191,49 +191,9 @@ impl CouponService {
 
     /// Issues one coupon of `template_id` to `owner` (total and per-user limits hold).
     pub async fn issue(&self, template_id: &str, owner: &str, actor: &str) -> Result<CouponInstance> {
-        if owner.trim().is_empty() {
-            return Err(Error::invalid("invalid_owner", "a coupon needs an owner"));
-        }
         let now = self.now();
         let (tid, owner, actor) = (template_id.to_owned(), owner.to_owned(), actor.to_owned());
-        let (t, row) = self
-            .write(move |c| {
-                let (_, body, _, per_user, _) =
-                    q::template(c, &tid)?.ok_or_else(|| Error::NotFound(format!("template {tid:?}")))?;
-                let t = template_of(&body)?;
-                if per_user.is_some_and(|limit| q::count_owned(c, &tid, &owner).unwrap_or(i64::MAX) >= limit)
-                {
-                    return Err(conflict(
-                        "per_user_limit",
-                        format!("{owner} already holds the most coupons of {tid:?} allowed"),
-                    ));
-                }
-                if !q::take_quantity(c, &tid, 1)? {
-                    return Err(conflict(
-                        "sold_out",
-                        format!("every coupon of {tid:?} has been issued"),
-                    ));
-                }
-                let (from, until) = t.window(now);
-                let row = CouponRow {
-                    id: new_id(),
-                    template_id: tid.clone(),
-                    owner: Some(owner.clone()),
-                    code: None,
-                    state: "issued".into(),
-                    valid_from: Some(from),
-                    valid_until: Some(until),
-                    order_id: None,
-                    reserved_until: None,
-                    issued_at: now,
-                    updated_at: now,
-                };
-                q::insert_coupon(c, &row)?;
-                q::audit(c, &row.id, "issued", Some(&actor), None, now)?;
-                Ok((t, row))
-            })
-            .await?;
-        Ok(self.instance(&t, &row, now))
+        self.write(move |c| issue_in(c, &tid, &owner, &actor, now)).await
     }
 
     /// Generates `n` unclaimed codes of a template (counted against its total quantity).
@@ -334,7 +294,7 @@ impl CouponService {
                 Ok((t, row))
             })
             .await?;
-        Ok(self.instance(&t, &row, now))
+        Ok(instance_of(&t, &row, now))
     }
 
     /// Applies a state change to a coupon `owner` holds, in one transaction.
@@ -379,7 +339,7 @@ impl CouponService {
                 Ok((t, row))
             })
             .await?;
-        Ok(self.instance(&t, &row, now))
+        Ok(instance_of(&t, &row, now))
     }
 
     /// Holds a coupon for an order at checkout for `hold_ms`; idempotent for the same order.
@@ -504,7 +464,7 @@ impl CouponService {
             .await
             .map_err(Error::Store)?
             .ok_or_else(|| Error::NotFound(format!("coupon {coupon_id:?}")))?;
-        Ok(self.instance(&template_of(&body)?, &row, now))
+        Ok(instance_of(&template_of(&body)?, &row, now))
     }
 
     /// A user's coupons, with their state now.
@@ -527,7 +487,7 @@ impl CouponService {
             .map_err(Error::Store)?;
         pairs
             .into_iter()
-            .map(|(body, r)| Ok(self.instance(&template_of(&body)?, &r, now)))
+            .map(|(body, r)| Ok(instance_of(&template_of(&body)?, &r, now)))
             .collect()
     }
 
@@ -549,29 +509,30 @@ impl CouponService {
             })
             .collect())
     }
+}
 
-    fn instance(&self, t: &CouponTemplate, r: &CouponRow, now: i64) -> CouponInstance {
-        let window = (
-            r.valid_from.unwrap_or(i64::MIN),
-            r.valid_until.unwrap_or(i64::MAX),
-        );
-        let state = state_at(r, now);
-        CouponInstance {
-            id: r.id.clone(),
-            template_id: r.template_id.clone(),
-            owner: r.owner.clone(),
-            code: r.code.clone(),
-            state,
-            order_id: r
-                .order_id
-                .clone()
-                .filter(|_| matches!(state, CouponState::Reserved | CouponState::Redeemed)),
-            reserved_until: r
-                .reserved_until
-                .filter(|_| state == CouponState::Reserved)
-                .map(rfc3339),
-            coupon: t.coupon(&r.id, r.owner.as_deref(), window),
-        }
+/// A stored coupon with its template's terms, as the user sees it at `now`.
+fn instance_of(t: &CouponTemplate, r: &CouponRow, now: i64) -> CouponInstance {
+    let window = (
+        r.valid_from.unwrap_or(i64::MIN),
+        r.valid_until.unwrap_or(i64::MAX),
+    );
+    let state = state_at(r, now);
+    CouponInstance {
+        id: r.id.clone(),
+        template_id: r.template_id.clone(),
+        owner: r.owner.clone(),
+        code: r.code.clone(),
+        state,
+        order_id: r
+            .order_id
+            .clone()
+            .filter(|_| matches!(state, CouponState::Reserved | CouponState::Redeemed)),
+        reserved_until: r
+            .reserved_until
+            .filter(|_| state == CouponState::Reserved)
+            .map(rfc3339),
+        coupon: t.coupon(&r.id, r.owner.as_deref(), window),
     }
 }
 
@@ -582,4 +543,52 @@ fn unusable(state: CouponState) -> Error {
         CouponState::Void => conflict("void", "the coupon was taken back"),
         _ => conflict("unusable", "the coupon cannot be used"),
     }
+}
+
+/// Issues one coupon of `template_id` to `owner` inside the caller's write transaction
+/// (total and per-user limits hold; `actor` goes to the audit trail). A workflow that
+/// must issue a coupon together with another write (the points exchange) calls this in
+/// its own transaction, so both are stored or neither.
+pub fn issue_in(
+    c: &mut dyn flywheel_store::conn::Conn,
+    template_id: &str,
+    owner: &str,
+    actor: &str,
+    now: i64,
+) -> Result<CouponInstance> {
+    if owner.trim().is_empty() {
+        return Err(Error::invalid("invalid_owner", "a coupon needs an owner"));
+    }
+    let (_, body, _, per_user, _) =
+        q::template(c, template_id)?.ok_or_else(|| Error::NotFound(format!("template {template_id:?}")))?;
+    let t = template_of(&body)?;
+    if per_user.is_some_and(|limit| q::count_owned(c, template_id, owner).unwrap_or(i64::MAX) >= limit) {
+        return Err(conflict(
+            "per_user_limit",
+            format!("{owner} already holds the most coupons of {template_id:?} allowed"),
+        ));
+    }
+    if !q::take_quantity(c, template_id, 1)? {
+        return Err(conflict(
+            "sold_out",
+            format!("every coupon of {template_id:?} has been issued"),
+        ));
+    }
+    let (from, until) = t.window(now);
+    let row = CouponRow {
+        id: new_id(),
+        template_id: template_id.to_owned(),
+        owner: Some(owner.to_owned()),
+        code: None,
+        state: "issued".into(),
+        valid_from: Some(from),
+        valid_until: Some(until),
+        order_id: None,
+        reserved_until: None,
+        issued_at: now,
+        updated_at: now,
+    };
+    q::insert_coupon(c, &row)?;
+    q::audit(c, &row.id, "issued", Some(actor), None, now)?;
+    Ok(instance_of(&t, &row, now))
 }
