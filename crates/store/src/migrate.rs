@@ -93,6 +93,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_017_callback_replays.sql"),
         include_str!("migrations/postgres_017_callback_replays.sql"),
     ),
+    (
+        18,
+        include_str!("migrations/sqlite_018_dead_letters.sql"),
+        include_str!("migrations/postgres_018_dead_letters.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

@@ -191,6 +191,30 @@ impl CouponService {
 
     /// Issues one coupon of `template_id` to `owner` (total and per-user limits hold).
     pub async fn issue(&self, template_id: &str, owner: &str, actor: &str) -> Result<CouponInstance> {
+        self.issue_as(template_id, owner, actor, None).await
+    }
+
+    /// [`CouponService::issue`] once per `key`: the coupon's id is derived from `key`, so a
+    /// repeat (a workflow applying the same step again after a failure) answers the coupon
+    /// issued the first time and takes no quantity.
+    pub async fn issue_once(
+        &self,
+        template_id: &str,
+        owner: &str,
+        actor: &str,
+        key: &str,
+    ) -> Result<CouponInstance> {
+        let id = format!("cpn_{}", &flywheel_store::hash_secret(key)[..16]);
+        self.issue_as(template_id, owner, actor, Some(id)).await
+    }
+
+    async fn issue_as(
+        &self,
+        template_id: &str,
+        owner: &str,
+        actor: &str,
+        keyed_id: Option<String>,
+    ) -> Result<CouponInstance> {
         if owner.trim().is_empty() {
             return Err(Error::invalid("invalid_owner", "a coupon needs an owner"));
         }
@@ -201,6 +225,14 @@ impl CouponService {
                 let (_, body, _, per_user, _) =
                     q::template(c, &tid)?.ok_or_else(|| Error::NotFound(format!("template {tid:?}")))?;
                 let t = template_of(&body)?;
+                if let Some(done) = keyed_id
+                    .as_deref()
+                    .map(|id| q::coupon(c, id))
+                    .transpose()?
+                    .flatten()
+                {
+                    return Ok((t, done));
+                }
                 if per_user.is_some_and(|limit| q::count_owned(c, &tid, &owner).unwrap_or(i64::MAX) >= limit)
                 {
                     return Err(conflict(
@@ -216,7 +248,7 @@ impl CouponService {
                 }
                 let (from, until) = t.window(now);
                 let row = CouponRow {
-                    id: new_id(),
+                    id: keyed_id.unwrap_or_else(new_id),
                     template_id: tid.clone(),
                     owner: Some(owner.clone()),
                     code: None,
