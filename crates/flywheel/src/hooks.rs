@@ -218,7 +218,11 @@ impl Worker {
                 self.store.read_with(g).await
             };
             match out {
-                Ok(v) => return v,
+                Ok(v) => {
+                    // The store answers again: the next failure starts over at 100 ms.
+                    self.backoff.reset();
+                    return v;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = self.backoff.0.as_millis() as u64, "order hooks: cannot {what}; retrying");
                     self.backoff.wait().await;

@@ -103,7 +103,7 @@ fn no_order_is_skipped_or_doubled(mut site: Site) {
     let mut command = site.command();
     command.env(
         "FLYWHEEL_FAULTS",
-        "order_hooks:4,order_hooks.after_points:3,order_hooks.poison=O-POISON:1000",
+        "order_hooks:3,order_hooks.after_points:2,order_hooks.poison=O-POISON:1000",
     );
     let s = common::serve_with(command, &[]);
     let t = json!({"id": "invite", "name": "invite 10", "benefit": {"type": "amount", "off": 1000},
