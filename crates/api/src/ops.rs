@@ -85,6 +85,17 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     for (workflow, n) in dead {
         let _ = writeln!(out, "flywheel_dead_letters{{workflow=\"{workflow}\"}} {n}");
     }
+    use flywheel_store::log_cursor;
+    if let Ok(lag) = state
+        .store
+        .read_with(|c| log_cursor::lag(c, log_cursor::ORDER_HOOKS))
+        .await
+    {
+        let _ = writeln!(
+            out,
+            "# HELP flywheel_workflow_lag_events Events of the log a workflow has yet to apply (it grows while the store fails: nothing is skipped).\n# TYPE flywheel_workflow_lag_events gauge\nflywheel_workflow_lag_events{{workflow=\"order_rewards\"}} {lag}"
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

@@ -155,7 +155,7 @@ pub fn publish_tier_change(bus: &dyn Bus, change: &flywheel_loyalty::TierChange)
 /// Events looked at per store read.
 const BATCH: i64 = 1_000;
 /// The settings key of the cursor.
-const CURSOR_KEY: &str = "order_hooks_cursor";
+const CURSOR_KEY: &str = log_cursor::ORDER_HOOKS;
 
 /// The cursor, set to the end of the log the first time.
 fn cursor(c: &mut dyn Conn) -> flywheel_store::Result<i64> {

@@ -295,6 +295,10 @@ fn no_order_is_skipped_or_doubled(mut site: Site) {
         metrics.contains("flywheel_dead_letters{workflow=\"order_rewards\"} 1"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("flywheel_workflow_lag_events{workflow=\"order_rewards\"} 0"),
+        "{metrics}"
+    );
 }
 
 on_each_backend!(order_rewards_under_store_failures, no_order_is_skipped_or_doubled);
