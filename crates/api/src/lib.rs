@@ -13,6 +13,7 @@ pub mod auth;
 pub mod body;
 mod console;
 mod coupons;
+pub mod dead_letters;
 pub mod error;
 mod extract;
 mod flash;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub reports: flywheel_analytics::reports::Reports,
     /// Flash sales.
     pub flash: Arc<flywheel_promotions::flash::FlashSales<flywheel_promotions::flash::AnyStock>>,
+    /// Retries dead-lettered workflow items (the order rewards).
+    pub dead_letters: Arc<dyn dead_letters::RetryDeadLetter>,
 }
 
 /// A route: method (as in the OpenAPI document), path, handler.
@@ -364,6 +367,12 @@ fn routes() -> Vec<Route> {
             "delete",
             "/api/v1/analytics/spend/{id}",
             delete(analytics::spend_delete),
+        ),
+        ("get", "/api/v1/dead-letters", get(dead_letters::list)),
+        (
+            "post",
+            "/api/v1/dead-letters/{id}/retry",
+            post(dead_letters::retry),
         ),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),

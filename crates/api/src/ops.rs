@@ -69,6 +69,33 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }
+    // Dead letters per workflow; the order rewards always appear (0 when none).
+    let mut dead = state
+        .store
+        .read_with(flywheel_store::dead_letters::counts)
+        .await
+        .unwrap_or_default();
+    if !dead.iter().any(|(w, _)| w == "order_rewards") {
+        dead.insert(0, ("order_rewards".to_owned(), 0));
+    }
+    let _ = writeln!(
+        out,
+        "# HELP flywheel_dead_letters Items a workflow set aside after repeated failures, waiting for a retry.\n# TYPE flywheel_dead_letters gauge"
+    );
+    for (workflow, n) in dead {
+        let _ = writeln!(out, "flywheel_dead_letters{{workflow=\"{workflow}\"}} {n}");
+    }
+    use flywheel_store::log_cursor;
+    if let Ok(lag) = state
+        .store
+        .read_with(|c| log_cursor::lag(c, log_cursor::ORDER_HOOKS))
+        .await
+    {
+        let _ = writeln!(
+            out,
+            "# HELP flywheel_workflow_lag_events Events of the log a workflow has yet to apply (it grows while the store fails: nothing is skipped).\n# TYPE flywheel_workflow_lag_events gauge\nflywheel_workflow_lag_events{{workflow=\"order_rewards\"}} {lag}"
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

@@ -133,6 +133,9 @@ pub enum Command {
     /// Referrals (裂變): invite codes and referrals.
     #[command(subcommand)]
     Referral(ReferralCommand),
+    /// Order rewards (points, referral rewards, claw-backs) set aside after repeated
+    /// failures of their own: list them, or apply one again (`dead-letters retry ID`).
+    DeadLetters(DeadLettersArgs),
     /// Journeys (營銷自動化, docs/journeys.md): save, start, pause, stop, dry-run, per-step
     /// counts, the seed templates. A running server sees changes within a second.
     #[command(subcommand)]
@@ -590,6 +593,29 @@ pub enum GroupBuyCommand {
     },
 }
 
+/// `flywheel dead-letters`: the list, or a retry.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DeadLettersArgs {
+    /// A retry instead of the list.
+    #[command(subcommand)]
+    pub action: Option<DeadLettersAction>,
+    /// Output format of the list.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// What to do with a dead letter.
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersAction {
+    /// Apply a dead-lettered item again now: it leaves the list when that works, and
+    /// stays with one more attempt (exit code 1) when it fails again.
+    Retry {
+        /// Its id, as the list shows it.
+        id: i64,
+    },
+}
+
 /// Referral commands.
 #[derive(Debug, Subcommand)]
 pub enum ReferralCommand {
@@ -797,6 +823,12 @@ pub struct ServeArgs {
     /// fit is refused with 503 and Retry-After. [default: 67108864 (64 MiB)]
     #[arg(long, env = "FLYWHEEL_MAX_INFLIGHT_BODY_BYTES", value_name = "BYTES")]
     pub max_inflight_body_bytes: Option<usize>,
+    /// Times an order's points or referral reward may fail for a reason of its own (not a
+    /// store outage, which is retried until the store is back) before it is listed as
+    /// dead-lettered (`flywheel dead-letters`) with an alert and the workflow moves on.
+    /// [default: 5]
+    #[arg(long, env = "FLYWHEEL_DEAD_LETTER_AFTER", value_name = "N")]
+    pub dead_letter_after: Option<u32>,
 }
 
 /// Demo options.

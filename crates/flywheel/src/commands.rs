@@ -64,6 +64,7 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
         Command::FlashSale(c) => crate::growth_cmd::flash_sale(c, settings).await,
         Command::GroupBuy(c) => crate::growth_cmd::group_buy(c, settings).await,
         Command::Referral(c) => crate::growth_cmd::referral(c, settings).await,
+        Command::DeadLetters(a) => crate::dead_letter_cmd::run(a, settings).await,
     }
 }
 

@@ -29,6 +29,7 @@ pub struct FileConfig {
     header_timeout_secs: Option<u64>,
     body_idle_timeout_secs: Option<u64>,
     max_inflight_body_bytes: Option<usize>,
+    dead_letter_after: Option<u32>,
     /// Redis URL for flash-sale stock.
     redis: Option<String>,
     /// `[audience]`: built-in tag rules, lifecycle thresholds, RFM bins, windows, timezone
@@ -98,6 +99,9 @@ pub struct ServerSettings {
     pub max_inflight_body_bytes: usize,
     /// How long a request body may send nothing.
     pub body_idle_timeout: Duration,
+    /// Failures of one event of its own (not store outages) after which a workflow lists
+    /// it as dead-lettered and moves on.
+    pub dead_letter_after: u32,
 }
 
 /// Resolves the common settings.
@@ -177,6 +181,11 @@ pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
         inflight >= max_batch_bytes.max(1 << 20),
         "--max-inflight-body-bytes must be at least 1048576 and at least --max-batch-bytes"
     );
+    let dead_letter_after = s.dead_letter_after.or(f.dead_letter_after).unwrap_or(5);
+    anyhow::ensure!(
+        (1..=100).contains(&dead_letter_after),
+        "--dead-letter-after must be between 1 and 100"
+    );
     Ok(ServerSettings {
         listen: s
             .listen
@@ -192,5 +201,6 @@ pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
         connections,
         max_inflight_body_bytes: inflight,
         body_idle_timeout: body_idle,
+        dead_letter_after,
     })
 }

@@ -263,9 +263,12 @@ fn spawn_loyalty_daily(loyalty: flywheel_loyalty::Loyalty, bus: Arc<dyn Bus>) {
             if last_tiers != Some(now.date_naive()) {
                 last_tiers = Some(now.date_naive());
                 match loyalty.evaluate_all_tiers(now).await {
-                    Ok(changes) => changes
-                        .iter()
-                        .for_each(|c| crate::hooks::publish_tier_change(bus.as_ref(), c)),
+                    Ok(changes) => {
+                        changes
+                            .iter()
+                            .for_each(|c| crate::hooks::publish_tier_change(bus.as_ref(), c));
+                        tracing::info!(changed = changes.len(), "tiers: {} changed", changes.len());
+                    }
                     Err(e) => tracing::warn!(error = %e, "re-evaluating tiers failed"),
                 }
             }
@@ -427,11 +430,18 @@ pub async fn start(
     spawn_group_expiry(groups.clone());
     spawn_loyalty_daily(loyalty.clone(), bus.clone());
     let journey_hook = Arc::new(JourneyObserver::default());
+    let notifier = crate::notify::Notifier::new(settings)?;
+    let rewards = crate::order_rewards::OrderRewards {
+        loyalty: loyalty.clone(),
+        referrals: referrals.clone(),
+        bus: bus.clone(),
+        faults: Arc::new(crate::order_rewards::Faults::from_env()),
+    };
     let order_hooks = Arc::new(OrderHooks::start(
+        rewards.clone(),
         store.clone(),
-        loyalty.clone(),
-        referrals.clone(),
-        bus.clone(),
+        notifier.clone(),
+        server.dead_letter_after,
     ));
     let hooks = order_hooks.drain();
     let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
@@ -459,7 +469,6 @@ pub async fn start(
     .await?;
     let _ = journey_hook.0.set(journeys.clone());
     let reports = reports_of(&store, settings);
-    let notifier = crate::notify::Notifier::new(settings)?;
     spawn_guardrails(reports.clone(), journeys.clone(), notifier.clone());
     spawn_reviews(reports.clone(), notifier);
     crate::clv_traits::spawn(
@@ -494,6 +503,10 @@ pub async fn start(
         groups,
         flash,
         journeys,
+        dead_letters: Arc::new(crate::order_rewards::RetryPort {
+            store: store.clone(),
+            rewards,
+        }),
         write_keys: WriteKeys::new(store.clone()),
         bodies: bodies.clone(),
         store,

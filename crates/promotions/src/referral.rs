@@ -289,10 +289,18 @@ impl Referrals {
 
     /// The invitee's first paid order: rewards both sides (once; the same order again
     /// answers the same; a later order earns nothing). A flagged referral is held.
+    ///
+    /// Safe to call again after a failure: the referral is claimed (`rewarding`) before any
+    /// coupon is issued, each side's coupon is issued once under a key of its own, and a
+    /// referral left `rewarding` by a failure finishes on the next call with the same
+    /// order. A store failure is returned (the referral stays `rewarding`); a coupon the
+    /// program cannot give (sold out, per-user limit) is recorded in the rewards.
     pub async fn first_paid_order(&self, invitee: &str, order_id: &str) -> Result<Referral> {
         // Most paying users were never referred: answer them from a read, no write.
         let pending = self.get(invitee).await?;
-        if pending.state != "pending" && pending.order_id.as_deref() == Some(order_id) {
+        if !matches!(pending.state.as_str(), "pending" | "rewarding")
+            && pending.order_id.as_deref() == Some(order_id)
+        {
             return Ok(pending);
         }
         let program = self.program().await?;
@@ -308,7 +316,8 @@ impl Referrals {
                 };
                 if r.state != "pending" {
                     return Ok(if r.order_id.as_deref() == Some(order.as_str()) {
-                        Ok((false, r))
+                        // A claim a failure interrupted is finished now.
+                        Ok((r.state == "rewarding", r))
                     } else {
                         Err("already_rewarded")
                     });
@@ -340,9 +349,11 @@ impl Referrals {
             ("inviter", row.inviter.as_str(), &program.inviter_reward),
             ("invitee", row.invitee.as_str(), &program.invitee_reward),
         ] {
+            let key = format!("referral:{}:{side}", row.invitee);
             let coupon = match &reward.coupon_template {
-                Some(t) => match self.coupons.issue(t, user, ACTOR).await {
+                Some(t) => match self.coupons.issue_once(t, user, ACTOR, &key).await {
                     Ok(c) => json!(c.id),
+                    Err(Error::Store(e)) => return Err(Error::Store(e)),
                     Err(e) => json!({"error": e.code()}),
                 },
                 None => Value::Null,
@@ -371,6 +382,8 @@ impl Referrals {
             if let Some(id) = rewards[side]["coupon"].as_str().map(str::to_owned) {
                 rewards[side]["clawed_back"] = match self.coupons.void(&id, ACTOR).await {
                     Ok(_) => json!("coupon voided"),
+                    // Nothing is recorded: the claw-back is done again on the next call.
+                    Err(Error::Store(e)) => return Err(Error::Store(e)),
                     Err(e) => json!(format!("coupon not voided: {}", e.code())),
                 };
             }

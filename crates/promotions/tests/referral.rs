@@ -121,3 +121,58 @@ async fn codes_abuse_rules_rewards_and_claw_back() {
         assert_eq!(refs.of_inviter("alice").await.unwrap().len(), 3);
     }
 }
+
+/// A reward a failure interrupted after the claim (`rewarding`) is finished by the next
+/// call with the same order, and each side's coupon is issued once however often the
+/// step runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_interrupted_reward_is_finished_once() {
+    for store in stores("ref_resume").await {
+        let clock = Arc::new(FixedClock::new(from_millis(1_700_000_000_000)));
+        let coupons = CouponService::new(store.clone(), clock.clone());
+        let refs = Referrals::new(store.clone(), clock.clone(), coupons.clone());
+        coupons
+            .create_template(
+                serde_json::from_value(
+                    json!({"id": "r", "name": "r", "benefit": {"type": "amount", "off": 500},
+                    "validity": {"type": "days_after_issue", "days": 30}}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        refs.set_program(
+            serde_json::from_value(json!({"inviter_reward": {"coupon_template": "r"},
+                                          "invitee_reward": {"coupon_template": "r"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let code = refs.invite_code("alice").await.unwrap();
+        refs.register(&code, "bob", None, None).await.unwrap();
+        // The claim was written, then the process failed before any coupon.
+        store
+            .write_with(|c| {
+                flywheel_store::referrals::transition(c, "bob", "pending", "rewarding", Some("o1"), None, 1)
+            })
+            .await
+            .unwrap();
+        assert_eq!(refs.get("bob").await.unwrap().state, "rewarding");
+        let done = refs.first_paid_order("bob", "o1").await.unwrap();
+        assert_eq!(done.state, "rewarded");
+        let again = refs.first_paid_order("bob", "o1").await.unwrap();
+        assert_eq!(again.rewards, done.rewards);
+        // The step issued once more by hand (as a retry would): still one coupon each.
+        let c1 = coupons
+            .issue_once("r", "bob", "referral", "referral:bob:invitee")
+            .await
+            .unwrap();
+        assert_eq!(
+            Some(json!(c1.id)),
+            done.rewards.as_ref().map(|r| r["invitee"]["coupon"].clone())
+        );
+        for user in ["alice", "bob"] {
+            assert_eq!(coupons.coupons_of(user).await.unwrap().len(), 1, "{user}");
+        }
+    }
+}

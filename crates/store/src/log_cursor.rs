@@ -5,6 +5,16 @@
 use crate::conn::{Conn, Param};
 use crate::{Error, Result};
 
+/// The settings key of the order hooks' cursor (points, referral rewards, claw-backs).
+pub const ORDER_HOOKS: &str = "order_hooks_cursor";
+
+/// How many events of the log the reader at `key` has yet to look at (0 before it first
+/// started: it starts at the end).
+pub fn lag(conn: &mut dyn Conn, key: &str) -> Result<i64> {
+    let last = last_seq(conn)?;
+    Ok(get(conn, key)?.map_or(0, |at| (last - at).max(0)))
+}
+
 /// The highest event `seq` stored (0 when none).
 pub fn last_seq(conn: &mut dyn Conn) -> Result<i64> {
     Ok(conn

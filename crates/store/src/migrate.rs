@@ -94,6 +94,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/postgres_017_callback_replays.sql"),
     ),
     (
+        18,
+        include_str!("migrations/sqlite_018_dead_letters.sql"),
+        include_str!("migrations/postgres_018_dead_letters.sql"),
+    ),
+    (
         19,
         include_str!("migrations/sqlite_019_points_exchanges.sql"),
         include_str!("migrations/postgres_019_points_exchanges.sql"),

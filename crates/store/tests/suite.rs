@@ -593,3 +593,56 @@ where
     );
 }
 backend_test!(callback_replays, callback_replays_are_refused_until_they_expire);
+
+async fn dead_letters_are_listed_counted_and_removed<F, Fut>(open: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    use flywheel_store::dead_letters::{counts, failed_again, get, list, record, remove, DeadLetterRow};
+    let s = open().await;
+    let row = |seq: i64, attempts: i64, at: i64| DeadLetterRow {
+        id: 0,
+        workflow: "order_rewards".into(),
+        seq,
+        message_id: format!("m{seq}"),
+        user_id: Some("u".into()),
+        error: format!("failed at {at}"),
+        attempts,
+        first_failed_at: at,
+        last_failed_at: at,
+    };
+    let r = row(7, 5, 1_000);
+    let a = s.write_with(move |c| record(c, &r)).await.unwrap();
+    let r = row(9, 5, 2_000);
+    let b = s.write_with(move |c| record(c, &r)).await.unwrap();
+    assert_ne!(a, b);
+    // The same event again keeps its id and first failure.
+    let r = row(7, 6, 3_000);
+    assert_eq!(s.write_with(move |c| record(c, &r)).await.unwrap(), a);
+    let first = s.read_with(move |c| get(c, a)).await.unwrap().unwrap();
+    assert_eq!(
+        (first.attempts, first.first_failed_at, first.last_failed_at),
+        (6, 1_000, 3_000)
+    );
+    s.write_with(move |c| failed_again(c, a, "again", 4_000))
+        .await
+        .unwrap();
+    let all = s.read_with(|c| list(c, None)).await.unwrap();
+    assert_eq!(all.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![7, 9]);
+    assert_eq!((all[0].attempts, all[0].error.as_str()), (7, "again"));
+    assert_eq!(
+        s.read_with(|c| counts(c)).await.unwrap(),
+        vec![("order_rewards".to_owned(), 2)]
+    );
+    assert!(s.write_with(move |c| remove(c, a)).await.unwrap());
+    assert!(!s.write_with(move |c| remove(c, a)).await.unwrap());
+    assert_eq!(
+        s.read_with(|c| list(c, Some("order_rewards")))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+backend_test!(dead_letters, dead_letters_are_listed_counted_and_removed);

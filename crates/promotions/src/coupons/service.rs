@@ -196,6 +196,23 @@ impl CouponService {
         self.write(move |c| issue_in(c, &tid, &owner, &actor, now)).await
     }
 
+    /// [`CouponService::issue`] once per `key`: the coupon's id is derived from `key`, so a
+    /// repeat (a workflow applying the same step again after a failure) answers the coupon
+    /// issued the first time and takes no quantity.
+    pub async fn issue_once(
+        &self,
+        template_id: &str,
+        owner: &str,
+        actor: &str,
+        key: &str,
+    ) -> Result<CouponInstance> {
+        let id = format!("cpn_{}", &flywheel_store::hash_secret(key)[..16]);
+        let now = self.now();
+        let (tid, owner, actor) = (template_id.to_owned(), owner.to_owned(), actor.to_owned());
+        self.write(move |c| issue_keyed_in(c, &tid, &owner, &actor, Some(&id), now))
+            .await
+    }
+
     /// Generates `n` unclaimed codes of a template (counted against its total quantity).
     pub async fn generate_codes(&self, template_id: &str, n: i64, actor: &str) -> Result<Vec<String>> {
         if !(1..=MAX_CODES).contains(&n) {
@@ -556,12 +573,28 @@ pub fn issue_in(
     actor: &str,
     now: i64,
 ) -> Result<CouponInstance> {
+    issue_keyed_in(c, template_id, owner, actor, None, now)
+}
+
+/// [`issue_in`] with the coupon's id given: when a coupon of that id exists it is
+/// answered as it is (nothing taken, nothing audited), so a step applied again issues once.
+fn issue_keyed_in(
+    c: &mut dyn flywheel_store::conn::Conn,
+    template_id: &str,
+    owner: &str,
+    actor: &str,
+    keyed_id: Option<&str>,
+    now: i64,
+) -> Result<CouponInstance> {
     if owner.trim().is_empty() {
         return Err(Error::invalid("invalid_owner", "a coupon needs an owner"));
     }
     let (_, body, _, per_user, _) =
         q::template(c, template_id)?.ok_or_else(|| Error::NotFound(format!("template {template_id:?}")))?;
     let t = template_of(&body)?;
+    if let Some(done) = keyed_id.map(|id| q::coupon(c, id)).transpose()?.flatten() {
+        return Ok(instance_of(&t, &done, now));
+    }
     if per_user.is_some_and(|limit| q::count_owned(c, template_id, owner).unwrap_or(i64::MAX) >= limit) {
         return Err(conflict(
             "per_user_limit",
@@ -576,7 +609,7 @@ pub fn issue_in(
     }
     let (from, until) = t.window(now);
     let row = CouponRow {
-        id: new_id(),
+        id: keyed_id.map_or_else(new_id, str::to_owned),
         template_id: template_id.to_owned(),
         owner: Some(owner.to_owned()),
         code: None,
