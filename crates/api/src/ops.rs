@@ -69,6 +69,13 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }
+    if let Some(wal) = state.store.wal_bytes() {
+        let name = "flywheel_store_wal_bytes";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Size of the SQLite write-ahead log file (bounded by --sqlite-wal-limit).\n# TYPE {name} gauge\n{name} {wal}"
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

@@ -43,6 +43,7 @@ use flywheel_core::{
 };
 use serde::Serialize;
 
+pub use checkpoint::WalLimit;
 pub use keys::{hash_secret, new_secret, KeyScope};
 pub use sqlite::Synchronous;
 
@@ -342,6 +343,7 @@ impl StoreConfig {
             None | Some("") => Ok(StoreConfig::Sqlite(sqlite::SqliteOptions {
                 path: data_dir.join("flywheel.db"),
                 synchronous,
+                wal_limit: WalLimit::default(),
             })),
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
                 Ok(StoreConfig::Postgres(postgres::PgOptions::parse(u)?))
@@ -350,10 +352,20 @@ impl StoreConfig {
                 Some(path) if !path.is_empty() => Ok(StoreConfig::Sqlite(sqlite::SqliteOptions {
                     path: path.into(),
                     synchronous,
+                    wal_limit: WalLimit::default(),
                 })),
                 _ => Err(Error::BadUrl(u.to_string())),
             },
         }
+    }
+
+    /// The same store with the SQLite WAL bounded by `limit` (PostgreSQL has no WAL file
+    /// of ours to bound: the setting does not apply to it).
+    pub fn with_wal_limit(mut self, limit: WalLimit) -> StoreConfig {
+        if let StoreConfig::Sqlite(o) = &mut self {
+            o.wal_limit = limit;
+        }
+        self
     }
 
     /// A description safe to log (no password).
@@ -380,8 +392,10 @@ pub struct Store {
     dialect: Dialect,
     writer: Arc<Pool>,
     readers: Arc<Pool>,
-    /// SQLite's background WAL checkpointer (stops with the last clone of the store).
-    #[allow(dead_code)] // held for its Drop, which stops the thread
+    /// SQLite's database file (the WAL is measured beside it).
+    sqlite_path: Option<Arc<std::path::PathBuf>>,
+    /// SQLite's background WAL checkpointer (stops at [`Store::close`] or with the last
+    /// clone of the store).
     checkpointer_handle: Option<Arc<checkpoint::Checkpointer>>,
 }
 
@@ -412,12 +426,70 @@ impl Store {
             dialect,
             writer: Arc::new(writer),
             readers: Arc::new(readers),
+            sqlite_path: checkpointer.as_ref().map(|o| Arc::new(o.path.clone())),
             checkpointer_handle: None,
         };
         store.write(|c| migrate::migrate(c).map(|_| ())).await?;
         // Checkpoint once the file exists in WAL mode and its schema is in place.
-        store.checkpointer_handle = checkpointer.map(|o| Arc::new(checkpoint::Checkpointer::start(&o)));
+        if let Some(o) = checkpointer {
+            store.truncate_left_wal(&o).await?;
+            let writer = Arc::downgrade(&store.writer);
+            store.checkpointer_handle = Some(Arc::new(checkpoint::Checkpointer::start(&o, writer)));
+        }
         Ok(store)
+    }
+
+    /// Truncates a WAL that a previous run left past the trigger (a crash, a kill, or
+    /// a version that did not bound it), before anything else writes.
+    async fn truncate_left_wal(&self, o: &sqlite::SqliteOptions) -> Result<()> {
+        let wal = self.wal_bytes().unwrap_or(0);
+        if wal <= o.wal_limit.trigger(checkpoint::file_len(&o.path)) {
+            return Ok(());
+        }
+        tracing::info!(wal_bytes = wal, "checkpointing the WAL left by the previous run");
+        let t = self
+            .write(|c| checkpoint::truncate(c, checkpoint::WRITER_BUSY))
+            .await?;
+        if t.busy {
+            tracing::warn!(
+                wal_bytes = wal,
+                "the WAL left by the previous run could not be truncated: another process is reading it"
+            );
+        }
+        Ok(())
+    }
+
+    /// The size of SQLite's WAL file in bytes (0 when there is none); `None` on PostgreSQL.
+    pub fn wal_bytes(&self) -> Option<u64> {
+        self.sqlite_path
+            .as_deref()
+            .map(|p| checkpoint::file_len(&checkpoint::wal_path(p)))
+    }
+
+    /// Closes the store gracefully: stops the background checkpointer and (SQLite)
+    /// checkpoints the whole WAL into the database and truncates it to 0 bytes, waiting
+    /// for readers still running. Writes after this still work, but are left in the WAL
+    /// until the next start. Call it once the server has stopped; a no-op on PostgreSQL.
+    pub async fn close(&self) -> Result<()> {
+        let Some(checkpointer) = self.checkpointer_handle.clone() else {
+            return Ok(());
+        };
+        let before = self.wal_bytes().unwrap_or(0);
+        tokio::task::spawn_blocking(move || checkpointer.close())
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        let t = self
+            .write(|c| checkpoint::truncate(c, checkpoint::WRITER_BUSY))
+            .await?;
+        if t.busy {
+            tracing::warn!(
+                wal_bytes = self.wal_bytes().unwrap_or(0),
+                "the WAL was not truncated at close: a reader was still running"
+            );
+        } else {
+            tracing::info!(wal_bytes_before = before, "WAL checkpointed and truncated");
+        }
+        Ok(())
     }
 
     /// Which database this is.
