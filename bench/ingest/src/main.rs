@@ -237,7 +237,9 @@ fn run_http(args: &Args, site: &[String], bodies: &[String]) -> Result<HttpResul
     let sampler = WalSampler::start(site);
     let next = AtomicUsize::new(0);
     // With --rate, request i is due at i × batch / rate seconds after the start.
-    let pace = args.rate.map(|r| Duration::from_secs_f64(args.batch as f64 / r.max(1e-9)));
+    let pace = args
+        .rate
+        .map(|r| Duration::from_secs_f64(args.batch as f64 / r.max(1e-9)));
     let started = Instant::now();
     let latencies = std::thread::scope(|scope| -> Result<Vec<f64>> {
         let workers: Vec<_> = (0..args.clients)
