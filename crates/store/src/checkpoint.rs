@@ -9,11 +9,11 @@
 //! A passive checkpoint copies pages back into the database but never lets the WAL
 //! start over while a writer keeps appending: under sustained ingest the writer is
 //! always ahead of it, so the file only grew (4.1 GB beside a 435 MB database after
-//! the default demo). So each round also measures the WAL file, and once it passes the
+//! the default demo). So the thread also measures the WAL file ten times a second, and once it passes the
 //! [`WalLimit`]'s trigger runs a `TRUNCATE` checkpoint on the *writer's* connection,
 //! taken from the writer pool: no write transaction of this process is open then, the
 //! passive pass has already copied nearly everything, and the checkpoint waits for
-//! readers at most [`TRUNCATE_BUSY`] (retried the next round when a reader is still in
+//! readers at most [`TRUNCATE_BUSY`] (retried after a backoff when a reader is still in
 //! an older snapshot). `journal_size_limit` (the trigger) also trims the file whenever
 //! SQLite restarts the WAL by itself. [`Checkpointer::close`] stops the thread; the
 //! store then truncates the WAL once more so a graceful stop leaves none.
@@ -28,12 +28,25 @@ use crate::pool::Pool;
 use crate::sqlite::SqliteOptions;
 use crate::Result;
 
-/// How often the WAL is checkpointed and measured.
+/// How often the WAL is checkpointed passively.
 const INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often the WAL file is measured: at full ingest speed it grows by about 90 MB a
+/// second, so measuring only once a second let it overshoot the trigger by that much.
+const MEASURE: Duration = Duration::from_millis(100);
+
 /// How long a truncating checkpoint under load waits for writers and readers before it
-/// gives up until the next round (writers of this process wait for it meanwhile).
-pub const TRUNCATE_BUSY: Duration = Duration::from_millis(1000);
+/// gives up (writers of this process wait for it meanwhile).
+pub const TRUNCATE_BUSY: Duration = Duration::from_millis(250);
+
+/// After a truncation a reader kept from finishing, the wait before the next try: it
+/// doubles up to [`MAX_BACKOFF`] while readers keep it from finishing (once a second
+/// while the WAL is over its whole bound), so a long reader costs writers at most
+/// [`TRUNCATE_BUSY`] every few seconds.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The longest wait between two tries of a truncation readers keep from finishing.
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// The writer connections' usual busy timeout, restored after a truncating checkpoint.
 pub const WRITER_BUSY: Duration = Duration::from_secs(30);
@@ -167,30 +180,53 @@ fn run(opts: &SqliteOptions, writer: &Weak<Pool>, stop: &AtomicBool) {
     };
     let wal = wal_path(&opts.path);
     let mut over_bound_warned = false;
+    let mut last_passive = std::time::Instant::now();
+    // The last truncation readers kept from finishing, and the wait before the next.
+    let mut last_busy: Option<(std::time::Instant, Duration)> = None;
     loop {
-        std::thread::park_timeout(INTERVAL);
+        std::thread::park_timeout(MEASURE);
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        if let Err(e) = conn.batch("PRAGMA wal_checkpoint(PASSIVE)") {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
-        }
         let (size, db) = (file_len(&wal), file_len(&opts.path));
-        if size <= opts.wal_limit.trigger(db) {
+        let over = size > opts.wal_limit.trigger(db);
+        if last_passive.elapsed() >= INTERVAL || (over && last_busy.is_none()) {
+            last_passive = std::time::Instant::now();
+            if let Err(e) = conn.batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+        if !over {
             over_bound_warned = false;
+            last_busy = None;
             continue;
         }
+        let over_bound = size > opts.wal_limit.bound(db);
+        if let Some((at, wait)) = last_busy {
+            let wait = if over_bound { wait.min(FIRST_BACKOFF) } else { wait };
+            if at.elapsed() < wait {
+                continue;
+            }
+        }
         let Some(pool) = writer.upgrade() else { return };
-        match pool.with(|c| truncate(c, TRUNCATE_BUSY)) {
+        let done = pool.with(|c| truncate(c, TRUNCATE_BUSY));
+        last_busy = match &done {
+            Ok(t) if t.busy => Some((
+                std::time::Instant::now(),
+                last_busy.map_or(FIRST_BACKOFF, |(_, w)| (w * 2).min(MAX_BACKOFF)),
+            )),
+            _ => None,
+        };
+        match done {
             Ok(t) if !t.busy => {
                 tracing::debug!(wal_bytes = size, frames = t.frames, "WAL truncated");
             }
-            Ok(_) if size > opts.wal_limit.bound(db) && !over_bound_warned => {
+            Ok(_) if over_bound && !over_bound_warned => {
                 over_bound_warned = true;
                 tracing::warn!(
                     wal_bytes = size,
                     bound_bytes = opts.wal_limit.bound(db),
-                    "the WAL is over its bound: a reader has held one snapshot for longer than a checkpoint can wait; retrying every second"
+                    "the WAL is over its bound: a reader has held one snapshot for longer than a checkpoint can wait; retrying"
                 );
             }
             Ok(_) => tracing::debug!(wal_bytes = size, "WAL truncation waited for a reader; retrying"),
