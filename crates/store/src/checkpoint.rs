@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::conn::Conn;
 use crate::pool::Pool;
 use crate::sqlite::SqliteOptions;
-use crate::Result;
+use crate::{Error, Result, Store};
 
 /// How often the WAL is checkpointed passively.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -115,11 +115,60 @@ pub fn truncate(conn: &mut dyn Conn, busy: Duration) -> Result<Truncation> {
     let row = out?
         .into_iter()
         .next()
-        .ok_or_else(|| crate::Error::Database("wal_checkpoint answered no row".into()))?;
+        .ok_or_else(|| Error::Database("wal_checkpoint answered no row".into()))?;
     Ok(Truncation {
         busy: row.i64(0)? != 0,
         frames: row.i64(1)?,
     })
+}
+
+impl Store {
+    /// Truncates a WAL that a previous run left past the trigger (a crash, a kill, or
+    /// a version that did not bound it), before anything else writes.
+    pub(crate) async fn truncate_left_wal(&self, o: &SqliteOptions) -> Result<()> {
+        let wal = self.wal_bytes().unwrap_or(0);
+        if wal <= o.wal_limit.trigger(file_len(&o.path)) {
+            return Ok(());
+        }
+        tracing::info!(wal_bytes = wal, "checkpointing the WAL left by the previous run");
+        let t = self.write(|c| truncate(c, WRITER_BUSY)).await?;
+        if t.busy {
+            tracing::warn!(
+                wal_bytes = wal,
+                "the WAL left by the previous run could not be truncated: another process is reading it"
+            );
+        }
+        Ok(())
+    }
+
+    /// The size of SQLite's WAL file in bytes (0 when there is none); `None` on PostgreSQL.
+    pub fn wal_bytes(&self) -> Option<u64> {
+        self.sqlite_path.as_deref().map(|p| file_len(&wal_path(p)))
+    }
+
+    /// Closes the store gracefully: stops the background checkpointer and (SQLite)
+    /// checkpoints the whole WAL into the database and truncates it to 0 bytes, waiting
+    /// for readers still running. Writes after this still work, but are left in the WAL
+    /// until the next start. Call it once the server has stopped; a no-op on PostgreSQL.
+    pub async fn close(&self) -> Result<()> {
+        let Some(checkpointer) = self.checkpointer_handle.clone() else {
+            return Ok(());
+        };
+        let before = self.wal_bytes().unwrap_or(0);
+        tokio::task::spawn_blocking(move || checkpointer.close())
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        let t = self.write(|c| truncate(c, WRITER_BUSY)).await?;
+        if t.busy {
+            tracing::warn!(
+                wal_bytes = self.wal_bytes().unwrap_or(0),
+                "the WAL was not truncated at close: a reader was still running"
+            );
+        } else {
+            tracing::info!(wal_bytes_before = before, "WAL checkpointed and truncated");
+        }
+        Ok(())
+    }
 }
 
 /// The background checkpointer; stops when closed or dropped.

@@ -439,59 +439,6 @@ impl Store {
         Ok(store)
     }
 
-    /// Truncates a WAL that a previous run left past the trigger (a crash, a kill, or
-    /// a version that did not bound it), before anything else writes.
-    async fn truncate_left_wal(&self, o: &sqlite::SqliteOptions) -> Result<()> {
-        let wal = self.wal_bytes().unwrap_or(0);
-        if wal <= o.wal_limit.trigger(checkpoint::file_len(&o.path)) {
-            return Ok(());
-        }
-        tracing::info!(wal_bytes = wal, "checkpointing the WAL left by the previous run");
-        let t = self
-            .write(|c| checkpoint::truncate(c, checkpoint::WRITER_BUSY))
-            .await?;
-        if t.busy {
-            tracing::warn!(
-                wal_bytes = wal,
-                "the WAL left by the previous run could not be truncated: another process is reading it"
-            );
-        }
-        Ok(())
-    }
-
-    /// The size of SQLite's WAL file in bytes (0 when there is none); `None` on PostgreSQL.
-    pub fn wal_bytes(&self) -> Option<u64> {
-        self.sqlite_path
-            .as_deref()
-            .map(|p| checkpoint::file_len(&checkpoint::wal_path(p)))
-    }
-
-    /// Closes the store gracefully: stops the background checkpointer and (SQLite)
-    /// checkpoints the whole WAL into the database and truncates it to 0 bytes, waiting
-    /// for readers still running. Writes after this still work, but are left in the WAL
-    /// until the next start. Call it once the server has stopped; a no-op on PostgreSQL.
-    pub async fn close(&self) -> Result<()> {
-        let Some(checkpointer) = self.checkpointer_handle.clone() else {
-            return Ok(());
-        };
-        let before = self.wal_bytes().unwrap_or(0);
-        tokio::task::spawn_blocking(move || checkpointer.close())
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?;
-        let t = self
-            .write(|c| checkpoint::truncate(c, checkpoint::WRITER_BUSY))
-            .await?;
-        if t.busy {
-            tracing::warn!(
-                wal_bytes = self.wal_bytes().unwrap_or(0),
-                "the WAL was not truncated at close: a reader was still running"
-            );
-        } else {
-            tracing::info!(wal_bytes_before = before, "WAL checkpointed and truncated");
-        }
-        Ok(())
-    }
-
     /// Which database this is.
     pub fn dialect(&self) -> Dialect {
         self.dialect
