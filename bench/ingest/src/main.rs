@@ -6,7 +6,11 @@
 //! clients (keep-alive), and time it (events/s; p50/p99 batch latency). Then open
 //! another fresh store of the same kind and apply the same events (validated and
 //! materialised beforehand, outside the timing) in large transactions, timing only
-//! the store. Prints both rates and the ratio HTTP/direct.
+//! the store. Prints both rates and the ratio HTTP/direct, and beside them the SQLite
+//! WAL's peak size during each run (sampled every 50 ms) and its final size once the
+//! server has stopped gracefully (the direct run closes its store the same way).
+//! `--rate N` paces the HTTP clients to N events/s in all, for the latency at a steady
+//! load instead of at full speed.
 //!
 //! Run: `bench/ingest/run` (builds release and runs with defaults), or
 //! `cargo run --release -p flywheel-bench-ingest -- --events 1000000`.
@@ -48,6 +52,9 @@ struct Args {
     /// The flywheel binary (default: the release build beside this one).
     #[arg(long)]
     flywheel: Option<PathBuf>,
+    /// Pace the HTTP clients to this many events/s in all (default: as fast as they can).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Measure only the direct insert (for profiling the store).
     #[arg(long)]
     skip_http: bool,
@@ -130,6 +137,71 @@ fn flywheel(args: &Args, site: &[String]) -> Command {
 struct HttpResult {
     seconds: f64,
     latencies_ms: Vec<f64>,
+    wal: WalSizes,
+}
+
+/// The SQLite WAL's size during and after a run, in bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct WalSizes {
+    peak: u64,
+    last: u64,
+}
+
+impl WalSizes {
+    fn show(self, backend: &str) -> String {
+        if backend != "sqlite" {
+            return "-".into();
+        }
+        format!("{:.0}/{:.0}", self.peak as f64 / 1e6, self.last as f64 / 1e6)
+    }
+}
+
+/// Samples the size of `DIR/flywheel.db-wal` every 50 ms until dropped.
+struct WalSampler {
+    path: PathBuf,
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WalSampler {
+    fn start(site: &[String]) -> WalSampler {
+        let path = PathBuf::from(&site[1]).join("flywheel.db-wal");
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let (path, peak, stop) = (path.clone(), peak.clone(), stop.clone());
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(wal_len(&path), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        });
+        WalSampler {
+            path,
+            peak,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling; the peak seen and the size now.
+    fn finish(mut self) -> WalSizes {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let last = wal_len(&self.path);
+        WalSizes {
+            peak: self.peak.load(Ordering::Relaxed).max(last),
+            last,
+        }
+    }
+}
+
+fn wal_len(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 fn run_http(args: &Args, site: &[String], bodies: &[String]) -> Result<HttpResult> {
@@ -162,7 +234,12 @@ fn run_http(args: &Args, site: &[String], bodies: &[String]) -> Result<HttpResul
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
     );
+    let sampler = WalSampler::start(site);
     let next = AtomicUsize::new(0);
+    // With --rate, request i is due at i × batch / rate seconds after the start.
+    let pace = args
+        .rate
+        .map(|r| Duration::from_secs_f64(args.batch as f64 / r.max(1e-9)));
     let started = Instant::now();
     let latencies = std::thread::scope(|scope| -> Result<Vec<f64>> {
         let workers: Vec<_> = (0..args.clients)
@@ -174,6 +251,9 @@ fn run_http(args: &Args, site: &[String], bodies: &[String]) -> Result<HttpResul
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(body) = bodies.get(i) else { return Ok(lat) };
+                        if let Some(due) = pace.map(|p| started + p * i as u32) {
+                            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                        }
                         let t = Instant::now();
                         loop {
                             match agent
@@ -201,10 +281,12 @@ fn run_http(args: &Args, site: &[String], bodies: &[String]) -> Result<HttpResul
         Ok(all)
     })?;
     let seconds = started.elapsed().as_secs_f64();
+    // A graceful stop (SIGTERM, then wait): what the WAL is left at.
     drop(server);
     Ok(HttpResult {
         seconds,
         latencies_ms: latencies,
+        wal: sampler.finish(),
     })
 }
 
@@ -214,7 +296,7 @@ fn store_config(site: &[String]) -> Result<StoreConfig> {
     Ok(StoreConfig::from_url(url, &dir, Synchronous::Normal)?)
 }
 
-async fn run_direct(site: &[String], bodies: &[String]) -> Result<(f64, i64)> {
+async fn run_direct(site: &[String], bodies: &[String]) -> Result<(f64, i64, WalSizes)> {
     // Validation and materialisation happen before the clock starts: the bound is the store alone.
     let now = Utc::now();
     let mut events: Vec<NewEvent> = Vec::with_capacity(bodies.len() * 100);
@@ -230,12 +312,15 @@ async fn run_direct(site: &[String], bodies: &[String]) -> Result<(f64, i64)> {
     while it.peek().is_some() {
         chunks.push(it.by_ref().take(10_000).collect::<Vec<_>>());
     }
+    let sampler = WalSampler::start(site);
     let started = Instant::now();
     for chunk in chunks {
         store.apply(chunk).await?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    Ok((seconds, store.count(Table::Events).await?))
+    let count = store.count(Table::Events).await?;
+    store.close().await?;
+    Ok((seconds, count, sampler.finish()))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -269,35 +354,48 @@ fn main() -> Result<()> {
         "ingest bench: {} events, {} per request ({mb:.0} MB of JSON), {} clients, 127.0.0.1",
         args.events, args.batch, args.clients
     );
+    if let Some(r) = args.rate {
+        println!("http clients paced to {r:.0} events/s in all");
+    }
     println!(
-        "{:<9} {:>12} {:>10} {:>10} {:>14} {:>12}",
-        "backend", "http ev/s", "p50 ms", "p99 ms", "direct ev/s", "http/direct"
+        "{:<9} {:>12} {:>10} {:>10} {:>14} {:>12} {:>18} {:>18}",
+        "backend",
+        "http ev/s",
+        "p50 ms",
+        "p99 ms",
+        "direct ev/s",
+        "http/direct",
+        "http WAL pk/end MB",
+        "direct WAL pk/end"
     );
     for backend in &args.backends {
         let mut h = if args.skip_http {
             HttpResult {
                 seconds: f64::NAN,
                 latencies_ms: Vec::new(),
+                wal: WalSizes::default(),
             }
         } else {
             run_http(&args, &site(&args, backend, "http")?, &bodies)?
         };
         h.latencies_ms.sort_by(f64::total_cmp);
         let direct_site = site(&args, backend, "direct")?;
-        let (direct_s, stored) = runtime.block_on(run_direct(&direct_site, &bodies))?;
+        let (direct_s, stored, direct_wal) = runtime.block_on(run_direct(&direct_site, &bodies))?;
         if stored != args.events as i64 {
             bail!("direct insert stored {stored} events, expected {}", args.events);
         }
         let http_rate = args.events as f64 / h.seconds;
         let direct_rate = args.events as f64 / direct_s;
         println!(
-            "{:<9} {:>12.0} {:>10.1} {:>10.1} {:>14.0} {:>11.0}%",
+            "{:<9} {:>12.0} {:>10.1} {:>10.1} {:>14.0} {:>11.0}% {:>18} {:>18}",
             backend,
             http_rate,
             percentile(&h.latencies_ms, 0.50),
             percentile(&h.latencies_ms, 0.99),
             direct_rate,
-            100.0 * http_rate / direct_rate
+            100.0 * http_rate / direct_rate,
+            h.wal.show(backend),
+            direct_wal.show(backend)
         );
         let _ = std::fs::remove_dir_all(args.out.join(format!("{}_http_{}", backend, std::process::id())));
         let _ = std::fs::remove_dir_all(

@@ -96,6 +96,13 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             "# HELP flywheel_workflow_lag_events Events of the log a workflow has yet to apply (it grows while the store fails: nothing is skipped).\n# TYPE flywheel_workflow_lag_events gauge\nflywheel_workflow_lag_events{{workflow=\"order_rewards\"}} {lag}"
         );
     }
+    if let Some(wal) = state.store.wal_bytes() {
+        let name = "flywheel_store_wal_bytes";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Size of the SQLite write-ahead log file (bounded by --sqlite-wal-limit).\n# TYPE {name} gauge\n{name} {wal}"
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

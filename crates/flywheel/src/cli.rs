@@ -44,6 +44,12 @@ pub struct GlobalArgs {
     /// survives power loss, at some cost in write speed. [default: normal]
     #[arg(long, global = true, env = "FLYWHEEL_SQLITE_SYNCHRONOUS", value_enum)]
     pub sqlite_synchronous: Option<SyncArg>,
+    /// Bound on SQLite's write-ahead log (`flywheel.db-wal`) in bytes; the bound is this or
+    /// the database file's size, whichever is larger. The WAL is checkpointed into the
+    /// database and truncated once it passes a quarter of the bound, and truncated to
+    /// nothing at a graceful stop. [default: 1073741824 (1 GiB)]
+    #[arg(long, global = true, env = "FLYWHEEL_SQLITE_WAL_LIMIT", value_name = "BYTES")]
+    pub sqlite_wal_limit: Option<u64>,
     /// Log filter, e.g. `info`, `debug`, `flywheel_store=debug`. [default: info]
     #[arg(long, global = true, env = "FLYWHEEL_LOG", value_name = "FILTER")]
     pub log: Option<String>,

@@ -88,7 +88,7 @@ async fn import(args: ImportArgs, settings: Settings) -> Result<()> {
         .map_err(|e| BadInput(format!("cannot read {}: {e}", args.file.display())))?
         .len();
     let store = open_store(&settings).await?;
-    let pipeline = Pipeline::start(store, Default::default());
+    let pipeline = Pipeline::start(store.clone(), Default::default());
     let bar = ProgressBar::new(size);
     bar.set_style(
         ProgressStyle::with_template(
@@ -99,6 +99,10 @@ async fn import(args: ImportArgs, settings: Settings) -> Result<()> {
     let result = import_file(&pipeline, &args.file, kind, format, |n| bar.set_position(n)).await;
     bar.finish_and_clear();
     pipeline.shutdown().await;
+    // A large import leaves no WAL behind (SQLite).
+    if let Err(e) = store.close().await {
+        tracing::warn!(error = %e, "closing the store failed; the next start checkpoints the WAL");
+    }
     let summary = result?;
     let rows = vec![
         vec!["records".to_string(), summary.records.to_string()],

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use flywheel_ingest::request::{DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_MESSAGE_BYTES, MAX_BATCH_BYTES_CEILING};
 use flywheel_ingest::{Limits, PipelineConfig};
-use flywheel_store::{StoreConfig, Synchronous};
+use flywheel_store::{StoreConfig, Synchronous, WalLimit};
 use serde::Deserialize;
 
 use crate::cli::{GlobalArgs, LogFormat, ServeArgs, SyncArg};
@@ -19,6 +19,7 @@ pub struct FileConfig {
     data_dir: Option<PathBuf>,
     store: Option<String>,
     sqlite_synchronous: Option<SyncArg>,
+    sqlite_wal_limit: Option<u64>,
     log: Option<String>,
     log_format: Option<LogFormat>,
     listen: Option<String>,
@@ -104,6 +105,10 @@ pub struct ServerSettings {
     pub dead_letter_after: u32,
 }
 
+/// The smallest `--sqlite-wal-limit`: 1 MiB (below it the store would checkpoint
+/// nearly every second for nothing).
+const MIN_WAL_LIMIT: u64 = 1 << 20;
+
 /// Resolves the common settings.
 pub fn settings(g: &GlobalArgs, f: &FileConfig) -> Result<Settings> {
     let data_dir = g
@@ -116,7 +121,16 @@ pub fn settings(g: &GlobalArgs, f: &FileConfig) -> Result<Settings> {
         _ => Synchronous::Normal,
     };
     let url = g.store.clone().or(f.store.clone());
-    let store = StoreConfig::from_url(url.as_deref(), &data_dir, sync)?;
+    let wal_limit = g
+        .sqlite_wal_limit
+        .or(f.sqlite_wal_limit)
+        .unwrap_or(WalLimit::DEFAULT_BYTES);
+    anyhow::ensure!(
+        wal_limit >= MIN_WAL_LIMIT,
+        "--sqlite-wal-limit must be at least {MIN_WAL_LIMIT} bytes"
+    );
+    let store =
+        StoreConfig::from_url(url.as_deref(), &data_dir, sync)?.with_wal_limit(WalLimit { bytes: wal_limit });
     Ok(Settings {
         data_dir,
         store,

@@ -33,6 +33,7 @@ pub struct RunningServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     pipeline: Pipeline,
     hooks: crate::hooks::HooksDrain,
+    store: Store,
 }
 
 /// How long a graceful stop may take before the process stops anyway.
@@ -63,7 +64,8 @@ impl RunningServer {
 
     /// Stops accepting, finishes in-flight requests, commits every queued batch and gives
     /// the order hooks (points, referral rewards) up to 10 s to catch up with them; what
-    /// they have not reached is applied after the next start.
+    /// they have not reached is applied after the next start. Last, the store is closed:
+    /// SQLite's WAL is checkpointed into the database and truncated.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
         self.task.await.context("server task")?.context("server")?;
@@ -74,6 +76,9 @@ impl RunningServer {
                 events = left,
                 "stopped before the order hooks (points, referral rewards) caught up; the next start applies the rest"
             );
+        }
+        if let Err(e) = self.store.close().await {
+            tracing::warn!(error = %e, "closing the store failed; the next start checkpoints the WAL");
         }
         tracing::info!("stopped");
         Ok(())
@@ -509,7 +514,7 @@ pub async fn start(
         }),
         write_keys: WriteKeys::new(store.clone()),
         bodies: bodies.clone(),
-        store,
+        store: store.clone(),
         pipeline: pipeline.clone(),
         limits: server.limits,
         admin,
@@ -532,5 +537,6 @@ pub async fn start(
         task,
         pipeline,
         hooks,
+        store,
     })
 }

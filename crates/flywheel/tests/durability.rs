@@ -84,3 +84,38 @@ fn drains_on_sigterm(site: Site) {
     assert!(stored >= acked, "acknowledged {acked} but found {stored}");
 }
 on_each_backend!(sigterm_finishes_acknowledged_work, drains_on_sigterm);
+
+/// The SQLite WAL: its size is on `/metrics` while serving, and a graceful stop leaves
+/// it empty (checkpointed into the database), with every acknowledged event there after
+/// the restart. PostgreSQL has no WAL file of ours: no gauge.
+fn wal_is_truncated_on_sigterm(site: Site) {
+    let key = site.write_key();
+    let s = site.serve(&["--sqlite-wal-limit", "1048576"]);
+    for i in (0..EVENTS).step_by(100) {
+        assert_eq!(s.post("/v1/batch", Some(&key), &batch(i, 100)).status, 200);
+    }
+    let metrics = s.get("/metrics").body;
+    let metrics = metrics.as_str().unwrap_or_default();
+    let gauge = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("flywheel_store_wal_bytes "))
+        .map(|v| v.parse::<u64>().expect("a byte count"));
+    let wal = site.data_dir.join("flywheel.db-wal");
+    if site.store.is_some() {
+        assert_eq!(gauge, None, "no WAL gauge on PostgreSQL");
+    } else {
+        assert!(
+            gauge.is_some(),
+            "flywheel_store_wal_bytes on /metrics:\n{metrics}"
+        );
+    }
+    let status = s.terminate();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    if site.store.is_none() {
+        let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert_eq!(left, 0, "a graceful stop leaves no WAL");
+    }
+    let s = site.serve(&[]);
+    assert_eq!(total_events(&s), EVENTS as i64);
+}
+on_each_backend!(sigterm_leaves_no_wal, wal_is_truncated_on_sigterm);

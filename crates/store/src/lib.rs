@@ -46,6 +46,7 @@ use flywheel_core::{
 };
 use serde::Serialize;
 
+pub use checkpoint::WalLimit;
 pub use keys::{hash_secret, new_secret, KeyScope};
 pub use sqlite::Synchronous;
 
@@ -345,6 +346,7 @@ impl StoreConfig {
             None | Some("") => Ok(StoreConfig::Sqlite(sqlite::SqliteOptions {
                 path: data_dir.join("flywheel.db"),
                 synchronous,
+                wal_limit: WalLimit::default(),
             })),
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
                 Ok(StoreConfig::Postgres(postgres::PgOptions::parse(u)?))
@@ -353,10 +355,20 @@ impl StoreConfig {
                 Some(path) if !path.is_empty() => Ok(StoreConfig::Sqlite(sqlite::SqliteOptions {
                     path: path.into(),
                     synchronous,
+                    wal_limit: WalLimit::default(),
                 })),
                 _ => Err(Error::BadUrl(u.to_string())),
             },
         }
+    }
+
+    /// The same store with the SQLite WAL bounded by `limit` (PostgreSQL has no WAL file
+    /// of ours to bound: the setting does not apply to it).
+    pub fn with_wal_limit(mut self, limit: WalLimit) -> StoreConfig {
+        if let StoreConfig::Sqlite(o) = &mut self {
+            o.wal_limit = limit;
+        }
+        self
     }
 
     /// A description safe to log (no password).
@@ -383,8 +395,10 @@ pub struct Store {
     dialect: Dialect,
     writer: Arc<Pool>,
     readers: Arc<Pool>,
-    /// SQLite's background WAL checkpointer (stops with the last clone of the store).
-    #[allow(dead_code)] // held for its Drop, which stops the thread
+    /// SQLite's database file (the WAL is measured beside it).
+    sqlite_path: Option<Arc<std::path::PathBuf>>,
+    /// SQLite's background WAL checkpointer (stops at [`Store::close`] or with the last
+    /// clone of the store).
     checkpointer_handle: Option<Arc<checkpoint::Checkpointer>>,
 }
 
@@ -415,11 +429,16 @@ impl Store {
             dialect,
             writer: Arc::new(writer),
             readers: Arc::new(readers),
+            sqlite_path: checkpointer.as_ref().map(|o| Arc::new(o.path.clone())),
             checkpointer_handle: None,
         };
         store.write(|c| migrate::migrate(c).map(|_| ())).await?;
         // Checkpoint once the file exists in WAL mode and its schema is in place.
-        store.checkpointer_handle = checkpointer.map(|o| Arc::new(checkpoint::Checkpointer::start(&o)));
+        if let Some(o) = checkpointer {
+            store.truncate_left_wal(&o).await?;
+            let writer = Arc::downgrade(&store.writer);
+            store.checkpointer_handle = Some(Arc::new(checkpoint::Checkpointer::start(&o, writer)));
+        }
         Ok(store)
     }
 

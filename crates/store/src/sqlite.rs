@@ -29,6 +29,8 @@ pub struct SqliteOptions {
     pub path: PathBuf,
     /// Sync level.
     pub synchronous: Synchronous,
+    /// How large the WAL may grow before it is truncated ([`crate::WalLimit`]).
+    pub wal_limit: crate::WalLimit,
 }
 
 /// How often opening retries a BUSY answer (about 10 s of backoff in all).
@@ -50,10 +52,13 @@ pub fn open(opts: &SqliteOptions) -> Result<Box<dyn Conn>> {
         Synchronous::Normal => "NORMAL",
         Synchronous::Full => "FULL",
     };
+    // Checkpoints run on a thread of their own (`checkpoint.rs`); whenever the WAL starts
+    // over, SQLite trims the file back to the size at which that thread would truncate it.
+    let limit = opts.wal_limit.trigger(0);
     let pragmas = format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
          PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; \
-         PRAGMA mmap_size = 268435456;"
+         PRAGMA journal_size_limit = {limit}; PRAGMA mmap_size = 268435456;"
     );
     // Where waiting could deadlock (a new file being switched to WAL by another
     // connection) SQLite answers BUSY without calling the busy handler; retry then.
@@ -262,6 +267,7 @@ mod tests {
         let mut c = open(&SqliteOptions {
             path: dir.join("t.db"),
             synchronous: Synchronous::Normal,
+            wal_limit: crate::WalLimit::default(),
         })
         .unwrap();
         c.batch("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER NOT NULL); DELETE FROM t")

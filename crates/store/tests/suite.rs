@@ -542,6 +542,7 @@ fn sqlite_concurrent_first_opens_wait_for_each_other() {
         let opts = flywheel_store::sqlite::SqliteOptions {
             path: dir.join("flywheel.db"),
             synchronous: Synchronous::Normal,
+            wal_limit: flywheel_store::WalLimit::default(),
         };
         let barrier = std::sync::Barrier::new(8);
         std::thread::scope(|scope| {
