@@ -12,7 +12,7 @@ use chrono::Datelike;
 use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::kpi::Period;
 use flywheel_analytics::reports::{Filter, Reports};
-use flywheel_store::conn::Param;
+use flywheel_journeys::db::MessageRow;
 use flywheel_store::Store;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -39,14 +39,7 @@ const PAID_ROI: &[(&str, f64)] = &[
 pub async fn generate(store: &Store, reports: &Reports, seed: u64, end: i64) -> Result<(usize, usize)> {
     let (users, orders) = store
         .read_with(|c| {
-            let users: Vec<String> = c
-                .query(
-                    "SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL ORDER BY user_id",
-                    &[],
-                )?
-                .iter()
-                .map(|r| r.text(0))
-                .collect::<flywheel_store::Result<_>>()?;
+            let users = flywheel_store::read::user_ids_in_log(c)?;
             Ok((users, flywheel_analytics::load::orders(c)?.0))
         })
         .await?;
@@ -55,8 +48,7 @@ pub async fn generate(store: &Store, reports: &Reports, seed: u64, end: i64) -> 
         placed.entry(o.user.as_str()).or_default().push(o.placed_at);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d61_726b);
-    let mut rows: Vec<[String; 6]> = Vec::new();
-    let mut times: Vec<[Option<i64>; 5]> = Vec::new();
+    let mut rows: Vec<MessageRow> = Vec::new();
     for (c, (campaign, channel, subject, every, share)) in BROADCASTS.iter().enumerate() {
         let mut at = end - 90 * DAY + (c as i64) * DAY + 10 * 3_600_000;
         let mut send = 0;
@@ -73,21 +65,26 @@ pub async fn generate(store: &Store, reports: &Reports, seed: u64, end: i64) -> 
                 let clicked = opened && rng.gen_bool(if buys { 0.55 } else { 0.08 });
                 let converted = clicked && buys;
                 let delay = rng.gen_range(60_000..6 * 3_600_000);
-                rows.push([
-                    format!("demo-{c}-{send}-{u}"),
-                    u.clone(),
-                    (*channel).to_string(),
-                    (*campaign).to_string(),
-                    if bounced { "bounced" } else { "delivered" }.to_string(),
-                    (*subject).to_string(),
-                ]);
-                times.push([
-                    Some(at),
-                    (!bounced).then_some(at + 5_000),
-                    opened.then_some(at + delay),
-                    clicked.then_some(at + delay + 30_000),
-                    converted.then_some(at + delay + 600_000),
-                ]);
+                rows.push(MessageRow {
+                    id: format!("demo-{c}-{send}-{u}"),
+                    user_id: u.clone(),
+                    journey: None,
+                    run_id: None,
+                    step: None,
+                    channel: (*channel).to_string(),
+                    category: "marketing".into(),
+                    campaign: Some((*campaign).to_string()),
+                    status: if bounced { "bounced" } else { "delivered" }.to_string(),
+                    reason: None,
+                    address: None,
+                    subject: Some((*subject).to_string()),
+                    created_at: at,
+                    updated_at: at,
+                    delivered_at: (!bounced).then_some(at + 5_000),
+                    opened_at: opened.then_some(at + delay),
+                    clicked_at: clicked.then_some(at + delay + 30_000),
+                    converted_at: converted.then_some(at + delay + 600_000),
+                });
             }
             at += every * DAY;
             send += 1;
@@ -96,25 +93,8 @@ pub async fn generate(store: &Store, reports: &Reports, seed: u64, end: i64) -> 
     let n = rows.len();
     store
         .write_with(move |c| {
-            for (r, t) in rows.iter().zip(&times) {
-                c.execute(
-                    "INSERT INTO messages (id, user_id, channel, category, campaign, status, subject, created_at, updated_at, \
-                     delivered_at, opened_at, clicked_at, converted_at) \
-                     VALUES ($1, $2, $3, 'marketing', $4, $5, $6, $7, $7, $8, $9, $10, $11)",
-                    &[
-                        Param::Text(&r[0]),
-                        Param::Text(&r[1]),
-                        Param::Text(&r[2]),
-                        Param::Text(&r[3]),
-                        Param::Text(&r[4]),
-                        Param::Text(&r[5]),
-                        Param::I64(t[0].unwrap_or(0)),
-                        Param::OptI64(t[1]),
-                        Param::OptI64(t[2]),
-                        Param::OptI64(t[3]),
-                        Param::OptI64(t[4]),
-                    ],
-                )?;
+            for m in &rows {
+                flywheel_journeys::db::record_history(c, m)?;
             }
             Ok(())
         })

@@ -533,6 +533,39 @@ pub fn log_message(conn: &mut dyn Conn, m: &MessageRow) -> Result<()> {
     Ok(())
 }
 
+/// Records a message as it ended up — every time field included — for a history made
+/// outside the engine (the demo's past broadcast campaigns); an id already logged is
+/// left as it is.
+pub fn record_history(conn: &mut dyn Conn, m: &MessageRow) -> Result<()> {
+    conn.execute(
+        "INSERT INTO messages (id, user_id, journey, run_id, step, channel, category, campaign, status, reason, \
+         address, subject, created_at, updated_at, delivered_at, opened_at, clicked_at, converted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (id) DO NOTHING",
+        &[
+            Param::Text(&m.id),
+            Param::Text(&m.user_id),
+            Param::OptText(m.journey.as_deref()),
+            Param::OptText(m.run_id.as_deref()),
+            Param::OptText(m.step.as_deref()),
+            Param::Text(&m.channel),
+            Param::Text(&m.category),
+            Param::OptText(m.campaign.as_deref()),
+            Param::Text(&m.status),
+            Param::OptText(m.reason.as_deref()),
+            Param::OptText(m.address.as_deref()),
+            Param::OptText(m.subject.as_deref()),
+            Param::I64(m.created_at),
+            Param::I64(m.updated_at),
+            Param::OptI64(m.delivered_at),
+            Param::OptI64(m.opened_at),
+            Param::OptI64(m.clicked_at),
+            Param::OptI64(m.converted_at),
+        ],
+    )?;
+    Ok(())
+}
+
 /// A message by id.
 pub fn message(conn: &mut dyn Conn, id: &str) -> Result<Option<MessageRow>> {
     conn.query(

@@ -232,6 +232,18 @@ pub fn orders_of(conn: &mut dyn Conn, id: &ProfileId) -> Result<Vec<StoredOrder>
     Ok(out)
 }
 
+/// Every user id that appears in the event log, sorted (the demo's marketing history
+/// picks its audiences from them).
+pub fn user_ids_in_log(conn: &mut dyn Conn) -> Result<Vec<String>> {
+    conn.query(
+        "SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL ORDER BY user_id",
+        &[],
+    )?
+    .iter()
+    .map(|r| r.text(0))
+    .collect()
+}
+
 /// Number of rows in a table the store owns.
 pub fn count(conn: &mut dyn Conn, table: crate::Table) -> Result<i64> {
     let rows = conn.query(&format!("SELECT COUNT(*) FROM {}", table.name()), &[])?;
