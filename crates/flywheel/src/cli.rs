@@ -373,8 +373,8 @@ pub enum ReportCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
-    /// A weekly or monthly review (R10.5): KPIs against the period before, retention
-    /// observed in the period, campaigns, channels, goals, benchmarks (R10.6) and the
+    /// A weekly or monthly review: KPIs against the period before, retention
+    /// observed in the period, campaigns, channels, goals, benchmarks and the
     /// alerts raised. The server writes one when each period ends (`[analytics.reviews]`).
     Review {
         /// `weekly` (Monday to Sunday) or `monthly`.

@@ -9,15 +9,6 @@ use std::time::{Duration, Instant};
 use common::{Backend, Server, Site, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
-fn admin(s: &Server, path: &str, body: &Value) -> common::Reply {
-    s.post_raw(
-        path,
-        None,
-        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
-        body.to_string().as_bytes(),
-    )
-}
-
 /// Sends raw bytes and reads the whole answer (for requests a client library would not send).
 fn raw_request(url: &str, request: &str) -> String {
     use std::io::{Read, Write};
@@ -86,8 +77,7 @@ fn audience(site: Site) {
     );
 
     // Counting one-off expressions, text and JSON tree alike.
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/segments/count",
         &json!({"expression": "spend(30d) > 1000 元 and gender = \"女\""}),
     );
@@ -98,35 +88,28 @@ fn audience(site: Site) {
         r.body
     );
     let ast = r.body["ast"].clone();
-    let r = admin(&s, "/api/v1/segments/count", &json!({"ast": ast}));
+    let r = s.admin_post("/api/v1/segments/count", &json!({"ast": ast}));
     assert_eq!(r.body["count"], 1, "{:?}", r.body);
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/segments/count",
         &json!({"expression": "spend(30d) >= 1000 元"}),
     );
     assert_eq!(r.body["count"], 2);
 
     // Saved segments: create, list, members, export, profile view.
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/segments",
         &json!({"name": "上海女性", "expression": "city = \"上海\" and gender = \"女\""}),
     );
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(r.body["members"], 1);
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/segments",
         &json!({"name": "上海女性", "expression": "gender = \"女\""}),
     );
     assert_eq!((r.status, r.body["code"].clone()), (409, json!("conflict")));
     assert_eq!(members(&s, "/api/v1/segments/上海女性/members"), ["above"]);
-    let r = admin(
-        &s,
-        "/api/v1/segments/export",
-        &json!({"expression": "orders >= 1"}),
-    );
+    let r = s.admin_post("/api/v1/segments/export", &json!({"expression": "orders >= 1"}));
     assert_eq!(r.status, 200);
     let csv = r.body.as_str().unwrap_or_default().to_owned();
     assert!(
@@ -154,14 +137,13 @@ fn audience(site: Site) {
     assert!(r.body["rfm"]["segment"].is_string(), "{:?}", r.body);
 
     // Manual tags.
-    let r = admin(&s, "/api/v1/tags", &json!({"name": "VIP", "group": "運營"}));
+    let r = s.admin_post("/api/v1/tags", &json!({"name": "VIP", "group": "運營"}));
     assert_eq!(r.status, 201, "{:?}", r.body);
-    let r = admin(&s, "/api/v1/tags/VIP/members", &json!({"profiles": ["exact"]}));
+    let r = s.admin_post("/api/v1/tags/VIP/members", &json!({"profiles": ["exact"]}));
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let r = admin(&s, "/api/v1/tags/VIP/members", &json!({"profiles": ["nobody"]}));
+    let r = s.admin_post("/api/v1/tags/VIP/members", &json!({"profiles": ["nobody"]}));
     assert_eq!(r.status, 404, "{:?}", r.body);
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/segments/count",
         &json!({"expression": "tag(\"VIP\") or tag(\"潛力客戶\")"}),
     );
@@ -225,7 +207,7 @@ fn audience(site: Site) {
             "unknown field",
         ),
     ] {
-        let r = admin(&s, "/api/v1/segments/count", &body);
+        let r = s.admin_post("/api/v1/segments/count", &body);
         assert_eq!(
             (r.status, r.body["code"].as_str()),
             (status, Some(code)),
@@ -239,14 +221,12 @@ fn audience(site: Site) {
         );
     }
     // An injection attempt inside a string literal is only a value.
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/segments/count",
         &json!({"expression": "city = \"x'); DROP TABLE profiles; --\""}),
     );
     assert_eq!((r.status, r.body["count"].clone()), (200, json!(0)));
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/segments",
         &json!({"name": "壞", "expression": "spend(30d) > 1000"}),
     );
@@ -271,15 +251,13 @@ fn audience(site: Site) {
         reply.starts_with("HTTP/1.1 413") && reply.contains("body_too_large"),
         "{reply}"
     );
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/segments/preview",
         &json!({"expression": "orders >= 1", "limit": 1}),
     );
     assert_eq!(r.body["members"].as_array().map(Vec::len), Some(1));
     let cursor = r.body["next_cursor"].as_str().expect("a second page").to_owned();
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/segments/preview",
         &json!({"expression": "orders >= 1", "limit": 1, "cursor": cursor}),
     );

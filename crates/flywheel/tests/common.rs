@@ -207,6 +207,16 @@ impl Server {
         }
     }
 
+    /// POSTs `body` as JSON to an admin API path with the admin token.
+    pub fn admin_post(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(
+            path,
+            None,
+            &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            body.to_string().as_bytes(),
+        )
+    }
+
     /// GETs an admin API path with the admin token.
     pub fn get(&self, path: &str) -> Reply {
         reply(

@@ -6,17 +6,8 @@
 
 mod common;
 
-use common::{Backend, Server, Site, ADMIN_TOKEN};
+use common::{Backend, Site};
 use serde_json::{json, Value};
-
-fn admin(s: &Server, path: &str, body: &Value) -> common::Reply {
-    s.post_raw(
-        path,
-        None,
-        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
-        body.to_string().as_bytes(),
-    )
-}
 
 fn cli(site: &Site, args: &[&str]) -> (i32, String, String) {
     let out = site.cli(args);
@@ -46,12 +37,8 @@ fn api_and_cli_agree(site: Site) {
     s.wait_for("/api/v1/profiles/ann/audience", |v| v["traits"]["orders"] == 1);
     let vip = json!({"id": "大客戶券", "name": "大客戶專享", "benefit": {"type": "amount", "off": 2000},
                      "validity": {"type": "days_after_issue", "days": 7}, "audience": "orders >= 1"});
-    assert_eq!(admin(&s, "/api/v1/coupon-templates", &vip).status, 201);
-    let r = admin(
-        &s,
-        "/api/v1/coupon-templates/大客戶券/codes",
-        &json!({"count": 2}),
-    );
+    assert_eq!(s.admin_post("/api/v1/coupon-templates", &vip).status, 201);
+    let r = s.admin_post("/api/v1/coupon-templates/大客戶券/codes", &json!({"count": 2}));
     assert_eq!(r.status, 201, "{:?}", r.body);
     let codes: Vec<String> = r.body["codes"]
         .as_array()
@@ -60,8 +47,7 @@ fn api_and_cli_agree(site: Site) {
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
     // The API: bob is refused, ann admitted.
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/coupon-templates/大客戶券/issue",
         &json!({"user_id": "bob"}),
     );
@@ -71,8 +57,7 @@ fn api_and_cli_agree(site: Site) {
         "{:?}",
         r.body
     );
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/coupons/claim",
         &json!({"code": codes[0], "user_id": "bob"}),
     );
@@ -82,15 +67,14 @@ fn api_and_cli_agree(site: Site) {
         "{:?}",
         r.body
     );
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/coupon-templates/大客戶券/issue",
         &json!({"user_id": "ann"}),
     );
     assert_eq!(r.status, 201, "{:?}", r.body);
     let cart = json!({"cart": {"lines": [{"shop": "X", "product": "A", "unit_price": 10000, "quantity": 1}]},
                       "buyer": {"user_id": "ann"}, "wallet": true});
-    let api_quote = admin(&s, "/api/v1/cart/price", &cart);
+    let api_quote = s.admin_post("/api/v1/cart/price", &cart);
     assert_eq!(
         (api_quote.status, api_quote.body["payable"].clone()),
         (200, json!(8000)),
@@ -141,7 +125,7 @@ fn api_and_cli_agree(site: Site) {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("wallet needs buyer.user_id"), "{err}");
     let s = site.serve(&[]);
-    let r = admin(&s, "/api/v1/cart/price", &anonymous);
+    let r = s.admin_post("/api/v1/cart/price", &anonymous);
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (400, Some("invalid_json")),

@@ -4,31 +4,21 @@
 
 mod common;
 
-use common::{Backend, Server, Site, ADMIN_TOKEN};
+use common::{Backend, Site, ADMIN_TOKEN};
 use serde_json::{json, Value};
-
-fn admin(s: &Server, path: &str, body: &Value) -> common::Reply {
-    s.post_raw(
-        path,
-        None,
-        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
-        body.to_string().as_bytes(),
-    )
-}
 
 fn coupons(site: Site) {
     let s = site.serve(&[]);
     let t = json!({"id": "店X滿300減50", "name": "店鋪滿300減50券", "scope": {"type": "shop", "shop": "X"},
                    "benefit": {"type": "amount", "off": 5000, "min_spend": 30000},
                    "validity": {"type": "days_after_issue", "days": 30}, "per_user_limit": 2});
-    let r = admin(&s, "/api/v1/coupon-templates", &t);
+    let r = s.admin_post("/api/v1/coupon-templates", &t);
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(
-        admin(&s, "/api/v1/coupon-templates", &t).body["code"],
+        s.admin_post("/api/v1/coupon-templates", &t).body["code"],
         "template_exists"
     );
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/coupon-templates/店X滿300減50/issue",
         &json!({"user_id": "u1"}),
     );
@@ -38,7 +28,7 @@ fn coupons(site: Site) {
     // The wallet: the buyer's coupons join the pricing.
     let cart = json!({"cart": {"lines": [{"shop": "X", "product": "A", "unit_price": 30000, "quantity": 1}]},
                       "buyer": {"user_id": "u1"}, "wallet": true, "best_combination": true});
-    let r = admin(&s, "/api/v1/cart/price", &cart);
+    let r = s.admin_post("/api/v1/cart/price", &cart);
     assert_eq!(
         (r.status, r.body["payable"].clone()),
         (200, json!(25000)),
@@ -74,14 +64,12 @@ fn coupons(site: Site) {
     let winner = s.get("/api/v1/users/u1/coupons").body["coupons"][0]["order_id"].clone();
     let order = winner.as_str().unwrap().to_owned();
     // The same order again answers the same; a refund gives the coupon back.
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         &format!("/api/v1/coupons/{id}/redeem"),
         &json!({"user_id": "u1", "order_id": order}),
     );
     assert_eq!((r.status, r.body["state"].clone()), (200, json!("redeemed")));
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         &format!("/api/v1/coupons/{id}/refund"),
         &json!({"order_id": order}),
     );
@@ -96,27 +84,18 @@ fn coupons(site: Site) {
     assert_eq!(actions, ["issued", "redeemed", "returned"]);
 
     // Codes: generated, claimed once.
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/coupon-templates/店X滿300減50/codes",
         &json!({"count": 3}),
     );
     assert_eq!(r.status, 201, "{:?}", r.body);
     let code = r.body["codes"][0].as_str().unwrap().to_owned();
     assert_eq!(
-        admin(
-            &s,
-            "/api/v1/coupons/claim",
-            &json!({"code": code, "user_id": "u2"})
-        )
-        .status,
+        s.admin_post("/api/v1/coupons/claim", &json!({"code": code, "user_id": "u2"}))
+            .status,
         200
     );
-    let r = admin(
-        &s,
-        "/api/v1/coupons/claim",
-        &json!({"code": code, "user_id": "u3"}),
-    );
+    let r = s.admin_post("/api/v1/coupons/claim", &json!({"code": code, "user_id": "u3"}));
     assert_eq!(
         (r.status, r.body["code"].clone()),
         (409, json!("already_claimed"))
@@ -124,8 +103,7 @@ fn coupons(site: Site) {
 
     // A coupon checked against the order's cart: another shop's cart is refused, nothing reserved.
     let other_shop = json!({"lines": [{"shop": "Y", "product": "B", "unit_price": 50000, "quantity": 1}]});
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         &format!("/api/v1/coupons/{id}/reserve"),
         &json!({"user_id": "u1", "order_id": "o-y", "cart": other_shop}),
     );
@@ -136,8 +114,7 @@ fn coupons(site: Site) {
         r.body
     );
     let small = json!({"lines": [{"shop": "X", "product": "A", "unit_price": 29999, "quantity": 1}]});
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         &format!("/api/v1/coupons/{id}/redeem"),
         &json!({"user_id": "u1", "order_id": "o-s", "cart": small}),
     );
@@ -148,8 +125,7 @@ fn coupons(site: Site) {
         r.body
     );
     let fits = json!({"lines": [{"shop": "X", "product": "A", "unit_price": 30000, "quantity": 1}]});
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         &format!("/api/v1/coupons/{id}/reserve"),
         &json!({"user_id": "u1", "order_id": "o-x", "cart": fits}),
     );
@@ -160,8 +136,7 @@ fn coupons(site: Site) {
         r.body
     );
     assert_eq!(
-        admin(
-            &s,
+        s.admin_post(
             &format!("/api/v1/coupons/{id}/release"),
             &json!({"order_id": "o-x"})
         )
@@ -203,7 +178,7 @@ fn coupons(site: Site) {
             "not_owner",
         ),
     ] {
-        let r = admin(&s, path, &body);
+        let r = s.admin_post(path, &body);
         assert_eq!(
             (r.status, r.body["code"].as_str()),
             (status, Some(code)),
@@ -214,15 +189,14 @@ fn coupons(site: Site) {
     // A template for an audience: only members of the segment get it.
     let vip = json!({"id": "大客戶券", "name": "大客戶專享", "benefit": {"type": "amount", "off": 2000},
                      "validity": {"type": "days_after_issue", "days": 7}, "audience": "orders >= 1"});
-    assert_eq!(admin(&s, "/api/v1/coupon-templates", &vip).status, 201);
+    assert_eq!(s.admin_post("/api/v1/coupon-templates", &vip).status, 201);
     let bad = json!({"id": "壞券", "name": "x", "benefit": {"type": "amount", "off": 1},
                      "validity": {"type": "days_after_issue", "days": 7}, "audience": "orders >="});
     assert_eq!(
-        admin(&s, "/api/v1/coupon-templates", &bad).body["code"],
+        s.admin_post("/api/v1/coupon-templates", &bad).body["code"],
         "invalid_expression"
     );
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/coupon-templates/大客戶券/issue",
         &json!({"user_id": "u1"}),
     );
@@ -235,16 +209,14 @@ fn coupons(site: Site) {
 
     // Per-user limit 2: u1 holds one, gets one more, then no more.
     assert_eq!(
-        admin(
-            &s,
+        s.admin_post(
             "/api/v1/coupon-templates/店X滿300減50/issue",
             &json!({"user_id": "u1"})
         )
         .status,
         201
     );
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/coupon-templates/店X滿300減50/issue",
         &json!({"user_id": "u1"}),
     );

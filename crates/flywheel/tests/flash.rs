@@ -6,22 +6,16 @@ mod common;
 use common::{Backend, Server, Site, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
-fn admin(s: &Server, path: &str, body: &Value) -> common::Reply {
-    s.post_raw(
-        path,
-        None,
-        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
-        body.to_string().as_bytes(),
-    )
-}
-
 fn sale_run(s: &Server, id: &str) {
     let now = chrono::Utc::now();
     let sale = json!({"id": id, "product": "茅台", "price": 149900, "stock": 5,
         "starts_at": (now - chrono::Duration::minutes(1)).to_rfc3339(),
         "ends_at": (now + chrono::Duration::hours(1)).to_rfc3339()});
-    assert_eq!(admin(s, "/api/v1/flash-sales", &sale).status, 201);
-    assert_eq!(admin(s, "/api/v1/flash-sales", &sale).body["code"], "sale_exists");
+    assert_eq!(s.admin_post("/api/v1/flash-sales", &sale).status, 201);
+    assert_eq!(
+        s.admin_post("/api/v1/flash-sales", &sale).body["code"],
+        "sale_exists"
+    );
     let url = s.url.clone();
     let buyers: Vec<_> = (0..60)
         .map(|i| {
@@ -52,7 +46,7 @@ fn sale_run(s: &Server, id: &str) {
         .unwrap()["remaining"]
         .clone();
     assert_eq!(left, 0);
-    let r = admin(s, &format!("/api/v1/flash-orders/{}/pay", orders[0]), &json!({}));
+    let r = s.admin_post(&format!("/api/v1/flash-orders/{}/pay", orders[0]), &json!({}));
     assert_eq!((r.status, r.body["state"].clone()), (200, json!("paid")));
     for (path, body, status, code) in [
         (
@@ -75,7 +69,7 @@ fn sale_run(s: &Server, id: &str) {
             "invalid_sale",
         ),
     ] {
-        let r = admin(s, &path, &body);
+        let r = s.admin_post(&path, &body);
         assert_eq!(
             (r.status, r.body["code"].as_str()),
             (status, Some(code)),

@@ -2,28 +2,15 @@
 
 mod common;
 
-use common::{Backend, Server, Site, ADMIN_TOKEN};
+use common::{Backend, Site, ADMIN_TOKEN};
 use serde_json::{json, Value};
-
-fn admin(s: &Server, path: &str, body: &Value) -> common::Reply {
-    s.post_raw(
-        path,
-        None,
-        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
-        body.to_string().as_bytes(),
-    )
-}
 
 fn groups(site: Site) {
     let s = site.serve(&[]);
     let deal =
         json!({"id": "4人團", "product": "P1", "group_price": 9900, "group_size": 4, "join_hours": 24});
-    assert_eq!(admin(&s, "/api/v1/group-deals", &deal).status, 201);
-    let r = admin(
-        &s,
-        "/api/v1/group-deals/4人團/groups",
-        &json!({"user_id": "leader"}),
-    );
+    assert_eq!(s.admin_post("/api/v1/group-deals", &deal).status, 201);
+    let r = s.admin_post("/api/v1/group-deals/4人團/groups", &json!({"user_id": "leader"}));
     assert_eq!(r.status, 201, "{:?}", r.body);
     let id = r.body["id"].as_str().unwrap().to_owned();
     let url = s.url.clone();
@@ -56,8 +43,7 @@ fn groups(site: Site) {
         (g["state"].clone(), g["members"].as_array().map(Vec::len)),
         (json!("full"), Some(4))
     );
-    let r = admin(
-        &s,
+    let r = s.admin_post(
         "/api/v1/group-deals",
         &json!({"id": "x", "product": "p", "group_price": 1, "group_size": 1, "join_hours": 1}),
     );

@@ -26,15 +26,6 @@ fn exchange(url: &str, user: &str, key: Option<&str>, body: &Value) -> (u16, boo
     (r.status(), replayed, r.into_json().unwrap_or(Value::Null))
 }
 
-fn admin(s: &Server, path: &str, body: &Value) -> common::Reply {
-    s.post_raw(
-        path,
-        None,
-        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
-        body.to_string().as_bytes(),
-    )
-}
-
 /// Tracks a paid order of `yuan` 元 for `user` and waits for its points.
 fn earn(s: &Server, key: &str, user: &str, order: &str, yuan: i64, balance: i64) {
     let r = s.post(
@@ -70,7 +61,7 @@ fn template(s: &Server, id: &str, audience: Option<&str>) {
     if let Some(a) = audience {
         t["audience"] = json!(a);
     }
-    let r = admin(s, "/api/v1/coupon-templates", &t);
+    let r = s.admin_post("/api/v1/coupon-templates", &t);
     assert_eq!(r.status, 201, "{:?}", r.body);
 }
 

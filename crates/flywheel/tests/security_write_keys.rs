@@ -141,14 +141,7 @@ fn client_orders_trigger_no_journey(site: Site) {
     let journey = json!({"name": "thanks", "trigger": {"event": {"name": "Order Completed"}},
                          "entry": "every_time",
                          "steps": [{"id": "reward", "type": "points", "amount": 100, "reason": "thanks"}]});
-    let admin = |path: &str, body: &Value| {
-        s.post_raw(
-            path,
-            None,
-            &[("Authorization", &format!("Bearer {}", common::ADMIN_TOKEN))],
-            body.to_string().as_bytes(),
-        )
-    };
+    let admin = |path: &str, body: &Value| s.admin_post(path, body);
     let r = admin("/api/v1/journeys", &journey);
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(admin("/api/v1/journeys/thanks/start", &json!({})).status, 200);

@@ -513,24 +513,29 @@ pub fn log_message(conn: &mut dyn Conn, m: &MessageRow) -> Result<()> {
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, reason = excluded.reason, \
          channel = excluded.channel, address = excluded.address, subject = excluded.subject, updated_at = excluded.updated_at, \
          created_at = CASE WHEN messages.status = 'deferred' THEN excluded.created_at ELSE messages.created_at END",
-        &[
-            Param::Text(&m.id),
-            Param::Text(&m.user_id),
-            Param::OptText(m.journey.as_deref()),
-            Param::OptText(m.run_id.as_deref()),
-            Param::OptText(m.step.as_deref()),
-            Param::Text(&m.channel),
-            Param::Text(&m.category),
-            Param::OptText(m.campaign.as_deref()),
-            Param::Text(&m.status),
-            Param::OptText(m.reason.as_deref()),
-            Param::OptText(m.address.as_deref()),
-            Param::OptText(m.subject.as_deref()),
-            Param::I64(m.created_at),
-            Param::I64(m.updated_at),
-        ],
+        &message_params(m),
     )?;
     Ok(())
+}
+
+/// The 14 columns every message insert writes, in the order of [`log_message`]'s SQL.
+fn message_params(m: &MessageRow) -> [Param<'_>; 14] {
+    [
+        Param::Text(&m.id),
+        Param::Text(&m.user_id),
+        Param::OptText(m.journey.as_deref()),
+        Param::OptText(m.run_id.as_deref()),
+        Param::OptText(m.step.as_deref()),
+        Param::Text(&m.channel),
+        Param::Text(&m.category),
+        Param::OptText(m.campaign.as_deref()),
+        Param::Text(&m.status),
+        Param::OptText(m.reason.as_deref()),
+        Param::OptText(m.address.as_deref()),
+        Param::OptText(m.subject.as_deref()),
+        Param::I64(m.created_at),
+        Param::I64(m.updated_at),
+    ]
 }
 
 /// Records a message as it ended up — every time field included — for a history made
@@ -543,25 +548,15 @@ pub fn record_history(conn: &mut dyn Conn, m: &MessageRow) -> Result<()> {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
          ON CONFLICT (id) DO NOTHING",
         &[
-            Param::Text(&m.id),
-            Param::Text(&m.user_id),
-            Param::OptText(m.journey.as_deref()),
-            Param::OptText(m.run_id.as_deref()),
-            Param::OptText(m.step.as_deref()),
-            Param::Text(&m.channel),
-            Param::Text(&m.category),
-            Param::OptText(m.campaign.as_deref()),
-            Param::Text(&m.status),
-            Param::OptText(m.reason.as_deref()),
-            Param::OptText(m.address.as_deref()),
-            Param::OptText(m.subject.as_deref()),
-            Param::I64(m.created_at),
-            Param::I64(m.updated_at),
-            Param::OptI64(m.delivered_at),
-            Param::OptI64(m.opened_at),
-            Param::OptI64(m.clicked_at),
-            Param::OptI64(m.converted_at),
-        ],
+            message_params(m).as_slice(),
+            &[
+                Param::OptI64(m.delivered_at),
+                Param::OptI64(m.opened_at),
+                Param::OptI64(m.clicked_at),
+                Param::OptI64(m.converted_at),
+            ],
+        ]
+        .concat(),
     )?;
     Ok(())
 }
