@@ -103,7 +103,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_019_points_exchanges.sql"),
         include_str!("migrations/postgres_019_points_exchanges.sql"),
     ),
+    (
+        22,
+        include_str!("migrations/sqlite_022_event_campaign.sql"),
+        include_str!("migrations/postgres_022_event_campaign.sql"),
+    ),
 ];
+
+/// Migrations that also rewrite existing rows in Rust after their SQL, in the same
+/// transaction: `(version, backfill)`.
+const BACKFILLS: &[(i64, fn(&mut dyn Conn) -> Result<()>)] = &[(22, crate::analytics::touches::backfill)];
 
 /// Applies every migration not yet applied; returns how many ran.
 pub fn migrate(conn: &mut dyn Conn) -> Result<usize> {
@@ -126,6 +135,9 @@ pub fn migrate(conn: &mut dyn Conn) -> Result<usize> {
                 Dialect::Sqlite => sqlite,
                 Dialect::Postgres => postgres,
             })?;
+            for (_, backfill) in BACKFILLS.iter().filter(|(v, _)| v == version) {
+                backfill(c)?;
+            }
             let now = chrono::Utc::now().timestamp_millis();
             c.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
