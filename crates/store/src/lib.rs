@@ -33,7 +33,7 @@ pub mod postgres;
 pub mod read;
 pub mod referrals;
 pub mod sqlite;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timers;
 mod write;

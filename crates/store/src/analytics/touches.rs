@@ -176,4 +176,120 @@ mod tests {
         assert_eq!(EventCampaign::of_body(&in_property), None);
         assert_eq!(EventCampaign::of_body("not json"), None);
     }
+
+    /// On both backends: only events whose context names a campaign are touches (the word
+    /// as a property value or as a key elsewhere is not), and migration 022's backfill
+    /// gives events stored before it the same columns ingest writes.
+    mod backends {
+        use super::*;
+        use crate::testing::{fresh_dir, unique};
+        use crate::{NewEvent, Store, StoreConfig, Synchronous};
+
+        const AT: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
+
+        fn event(id: &str, user: Option<&str>, extra: Value) -> NewEvent {
+            let mut v = json!({
+                "messageId": id, "type": "track", "event": "Viewed", "anonymousId": "a",
+                "timestamp": "2026-11-01T00:00:00Z", "receivedAt": "2026-11-01T00:00:00Z",
+            });
+            if let Some(u) = user {
+                v["userId"] = json!(u);
+            }
+            for (k, x) in extra.as_object().cloned().unwrap_or_default() {
+                v[k] = x;
+            }
+            NewEvent::new(serde_json::from_value(v).unwrap(), None)
+        }
+
+        fn batch() -> Vec<NewEvent> {
+            vec![
+                event(
+                    "e1",
+                    Some("u1"),
+                    json!({"context": {"campaign": {"name": "K", "source": "wechat"}}}),
+                ),
+                // The word as a property value, and as a key outside the context: the old
+                // `body LIKE '%"campaign"%'` matched both.
+                event(
+                    "e2",
+                    Some("u2"),
+                    json!({"properties": {"kind": "campaign", "note": "\"campaign\""}}),
+                ),
+                event(
+                    "e3",
+                    Some("u3"),
+                    json!({"properties": {"campaign": {"name": "X"}}}),
+                ),
+                event("e4", Some("u4"), json!({"context": {"campaign": {"name": "L"}}})),
+                event("e5", None, json!({"context": {"campaign": {"name": "M"}}})),
+            ]
+        }
+
+        async fn touches_of(store: &Store) -> Vec<(String, String, Option<String>)> {
+            let mut t: Vec<_> = store
+                .read_with(|c| event_touches(c, AT, AT + 1))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| (t.user_id, t.campaign, t.source))
+                .collect();
+            t.sort();
+            t
+        }
+
+        /// Turns the store back into one written before migration 022.
+        const UNDO_022: &str = "DELETE FROM schema_migrations WHERE version = 22; \
+            DROP INDEX events_campaign_at; \
+            ALTER TABLE events DROP COLUMN campaign_name; \
+            ALTER TABLE events DROP COLUMN campaign_source; \
+            CREATE INDEX events_campaign_ts ON events (ts) WHERE body LIKE '%\"campaign\"%';";
+
+        async fn check(config: impl Fn() -> StoreConfig) {
+            let store = Store::open(config()).await.unwrap();
+            store.apply(batch()).await.unwrap();
+            let expected = vec![
+                ("u1".to_string(), "K".to_string(), Some("wechat".to_string())),
+                ("u4".to_string(), "L".to_string(), None),
+            ];
+            assert_eq!(touches_of(&store).await, expected, "written at ingest");
+            store.write_with(|c| c.batch(UNDO_022)).await.unwrap();
+            drop(store);
+            let store = Store::open(config()).await.unwrap();
+            assert_eq!(touches_of(&store).await, expected, "backfilled by migration 022");
+            let carried = store
+                .read_with(|c| {
+                    c.query(
+                        "SELECT COUNT(*) FROM events WHERE campaign_name IS NOT NULL AND body LIKE '%\"campaign\"%'",
+                        &[],
+                    )
+                })
+                .await
+                .unwrap();
+            assert_eq!(carried[0].i64(0).unwrap(), 3, "e1, e4 and the anonymous e5");
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite_backend() {
+            let dir = fresh_dir(&format!("flywheel-{}", unique("event_campaign")));
+            check(|| StoreConfig::from_url(None, &dir, Synchronous::Normal).unwrap()).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres_backend() {
+            let base = std::env::var("FLYWHEEL_TEST_PG")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let url = format!("{base}?schema={}", unique("event_campaign"));
+            let config =
+                || StoreConfig::from_url(Some(&url), std::path::Path::new("."), Synchronous::Normal).unwrap();
+            match Store::open(config()).await {
+                Ok(s) => drop(s),
+                Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+                    eprintln!("SKIPPED postgres backend for event_campaign: {e}");
+                    return;
+                }
+                Err(e) => panic!("PostgreSQL is required when CI=true: {e}"),
+            }
+            check(config).await;
+        }
+    }
 }
