@@ -110,9 +110,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// Migrations that also rewrite existing rows in Rust after their SQL, in the same
-/// transaction: `(version, backfill)`.
-const BACKFILLS: &[(i64, fn(&mut dyn Conn) -> Result<()>)] = &[(22, crate::analytics::touches::backfill)];
+/// A migration's rewrite of existing rows, in Rust, after its SQL and in its transaction.
+type Backfill = fn(&mut dyn Conn) -> Result<()>;
+
+/// Migrations with a backfill: `(version, backfill)`.
+const BACKFILLS: &[(i64, Backfill)] = &[(22, crate::analytics::touches::backfill)];
 
 /// Applies every migration not yet applied; returns how many ran.
 pub fn migrate(conn: &mut dyn Conn) -> Result<usize> {
