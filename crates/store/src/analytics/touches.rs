@@ -7,7 +7,8 @@
 //! run time, in another crate. Now the store writes the campaign's name and
 //! source into `events.campaign_name` / `events.campaign_source` when the event is
 //! stored (migration 022 backfills earlier events with the same function), and readers
-//! select `campaign_name IS NOT NULL` through a partial index on `ts`.
+//! select `campaign_name IS NOT NULL` through a partial index on `ts` that covers the
+//! columns they read.
 //!
 //! Why a column rather than JSON extraction in SQL: SQLite (`json_extract`) and
 //! PostgreSQL (`body::jsonb #>> …`) differ on text they cannot parse (PostgreSQL's jsonb

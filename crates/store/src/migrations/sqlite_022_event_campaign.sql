@@ -5,4 +5,7 @@
 -- the old `events_campaign_ts` index.
 ALTER TABLE events ADD COLUMN campaign_name TEXT;
 ALTER TABLE events ADD COLUMN campaign_source TEXT;
-CREATE INDEX events_campaign_at ON events (ts) WHERE campaign_name IS NOT NULL;
+-- Covering: attribution reads a period's touches from the index alone, never the rows
+-- (whose bodies come before these columns).
+CREATE INDEX events_campaign_at ON events (ts, user_id, campaign_name, campaign_source)
+    WHERE campaign_name IS NOT NULL;
