@@ -603,7 +603,7 @@ pub enum GroupBuyCommand {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct DeadLettersArgs {
-    /// A retry instead of the list.
+    /// A retry or a dismissal instead of the list.
     #[command(subcommand)]
     pub action: Option<DeadLettersAction>,
     /// Output format of the list.
@@ -615,8 +615,15 @@ pub struct DeadLettersArgs {
 #[derive(Debug, Subcommand)]
 pub enum DeadLettersAction {
     /// Apply a dead-lettered item again now: it leaves the list when that works, and
-    /// stays with one more attempt (exit code 1) when it fails again.
+    /// stays with one more attempt (exit code 1) when it fails again. A journey step is
+    /// resumed: it leaves the list and the running server does it again.
     Retry {
+        /// Its id, as the list shows it.
+        id: i64,
+    },
+    /// Give a dead-lettered item up: it leaves the list without being applied (a journey
+    /// run waiting at the step ends).
+    Dismiss {
         /// Its id, as the list shows it.
         id: i64,
     },
