@@ -137,11 +137,22 @@ fn sms_provider(url: String) -> BTreeMap<Channel, WebhookSettings> {
 
 /// A prepared engine (not running) sending SMS and webhooks to the local provider at `url`.
 async fn engine(store: &Store, clock: &Arc<FixedClock>, url: String, services: Services) -> Engine {
-    let providers = Providers::connect(None, &sms_provider(url), retry()).unwrap();
     let config = EngineConfig {
         retry: retry(),
+        effect_retry: retry(),
         ..EngineConfig::default()
     };
+    engine_with(store, clock, url, services, config).await
+}
+
+async fn engine_with(
+    store: &Store,
+    clock: &Arc<FixedClock>,
+    url: String,
+    services: Services,
+    config: EngineConfig,
+) -> Engine {
+    let providers = Providers::connect(None, &sms_provider(url), retry()).unwrap();
     let engine = Engine::new(
         store.clone(),
         clock.clone(),
@@ -163,6 +174,32 @@ impl Shop {
         let pipeline = Pipeline::start(store.clone(), Default::default());
         let services = journey_ports::services(None, None, None, Some(pipeline.clone()));
         let engine = engine(&store, &clock, url, services).await;
+        Shop {
+            store,
+            pipeline,
+            clock,
+            engine,
+            seen,
+            audience: None,
+            coupons: None,
+            loyalty: None,
+            seq: 0,
+        }
+    }
+
+    /// The engine with the given services around the pipeline (fakes behind its ports),
+    /// effect retries as `config` says.
+    pub async fn with_services(
+        store: Store,
+        start: i64,
+        config: EngineConfig,
+        services: impl FnOnce(&Pipeline) -> Services,
+    ) -> Shop {
+        let (url, seen) = provider(vec![]);
+        let clock = Arc::new(FixedClock::new(from_millis(start)));
+        let pipeline = Pipeline::start(store.clone(), Default::default());
+        let services = services(&pipeline);
+        let engine = engine_with(&store, &clock, url, services, config).await;
         Shop {
             store,
             pipeline,
