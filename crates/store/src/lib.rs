@@ -92,8 +92,8 @@ impl Error {
     /// Whether this is an outage worth retrying rather than a refusal: the database could
     /// not be reached or the connection broke, the blocking task failed, or the database
     /// refused for the moment — PostgreSQL's connection, shutdown, resource, lock-timeout,
-    /// cancellation and serialization errors (SQLSTATE classes 08, 40, 53, 57 and 55P03),
-    /// SQLite's busy or locked file and I/O errors. Anything else the store answered
+    /// cancellation and serialization errors (SQLSTATE classes 08, 40, 53, 57 and 55P03)
+    /// and a broken link to the server, SQLite's busy or locked file and I/O errors. Anything else the store answered
     /// (a constraint, bad data, not found) is permanent: trying again gives the same answer.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -111,6 +111,7 @@ impl Error {
                         "table is locked",
                         "disk i/o error",
                         "connection",
+                        "error communicating with the server",
                         "timed out",
                         "timeout",
                     ]
@@ -709,6 +710,7 @@ mod tests {
             Error::Database("40001: could not serialize access".into()),
             Error::Database("55P03: lock not available".into()),
             Error::Database("database is locked".into()),
+            Error::Database("error communicating with the server: broken pipe".into()),
         ] {
             assert!(e.is_transient(), "{e}");
         }
