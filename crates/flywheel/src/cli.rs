@@ -139,8 +139,10 @@ pub enum Command {
     /// Referrals (裂變): invite codes and referrals.
     #[command(subcommand)]
     Referral(ReferralCommand),
-    /// Order rewards (points, referral rewards, claw-backs) set aside after repeated
-    /// failures of their own: list them, or apply one again (`dead-letters retry ID`).
+    /// Work set aside after repeated failures — order rewards (points, referral rewards,
+    /// claw-backs) and journey steps (coupons, points, perks, tags, traits): list them,
+    /// apply or resume one (`dead-letters retry ID`), or give one up (`dead-letters
+    /// dismiss ID`).
     DeadLetters(DeadLettersArgs),
     /// Journeys (營銷自動化, docs/journeys.md): save, start, pause, stop, dry-run, per-step
     /// counts, the seed templates. A running server sees changes within a second.
