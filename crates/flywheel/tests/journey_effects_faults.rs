@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 const USERS: usize = 10;
 /// Attempts of an effect before it is set aside (`[journeys.effect_retry]` below).
-const ATTEMPTS: usize = 20;
+const ATTEMPTS: usize = 40;
 
 /// Sends one tracking message until it is accepted (the store may be failing).
 fn track(s: &Server, key: &str, body: Value) {
