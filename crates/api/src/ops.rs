@@ -10,6 +10,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
+use flywheel_core::health::{ServiceHealth, ServiceState};
+
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -21,14 +23,103 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store answers.
-pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+/// `GET /readyz`: the store answers and no background service has stopped. A service
+/// that is failing and retrying leaves the process ready (it catches up once the cause
+/// is gone; its state, lag and last error are listed under `workers`); one that stopped
+/// — ended by a panic — makes it 503 `not_ready`, with the same listing.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::response::Response, ApiError> {
     state
         .store
         .ping()
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()))?;
-    Ok(Json(json!({"status": "ready"})))
+    let services = state.workers.services();
+    let workers = workers_json(&services);
+    let stopped: Vec<&str> = services
+        .iter()
+        .filter(|s| s.state == ServiceState::Stopped)
+        .map(|s| s.name.as_str())
+        .collect();
+    if !stopped.is_empty() {
+        let message = format!("background services stopped: {}", stopped.join(", "));
+        tracing::warn!(code = "not_ready", %message, "not ready");
+        let body = json!({
+            "success": false,
+            "code": "not_ready",
+            "message": message,
+            "status": "not_ready",
+            "workers": workers,
+        });
+        return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+    }
+    Ok(Json(json!({"status": "ready", "workers": workers})).into_response())
+}
+
+/// Each service's state, lag, errors, last error and last success, by name.
+fn workers_json(services: &[ServiceHealth]) -> Value {
+    let rfc3339 = |ms: Option<i64>| ms.map(|ms| flywheel_core::time::from_millis(ms).to_rfc3339());
+    let mut out = serde_json::Map::new();
+    for s in services {
+        out.insert(
+            s.name.clone(),
+            json!({
+                "state": s.state.as_str(),
+                "lag": s.lag,
+                "lag_unit": s.lag_unit.as_str(),
+                "errors": s.errors,
+                "last_error": s.last_error,
+                "last_error_at": rfc3339(s.last_error_at),
+                "last_ok_at": rfc3339(s.last_ok_at),
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The per-service gauges of `/metrics`.
+fn worker_metrics(out: &mut String, services: &[ServiceHealth]) {
+    let gauges: [(&str, &str, fn(&ServiceHealth) -> String); 4] = [
+        (
+            "flywheel_worker_up",
+            "1 while a background service runs (also while it retries a failure), 0 once it stopped.",
+            |s| u8::from(s.state != ServiceState::Stopped).to_string(),
+        ),
+        (
+            "flywheel_worker_errors_total",
+            "Failed runs of a background service since the process started.",
+            |s| s.errors.to_string(),
+        ),
+        (
+            "flywheel_worker_last_error_timestamp_seconds",
+            "When a background service last failed (Unix seconds; 0 never).",
+            |s| (s.last_error_at.unwrap_or(0) / 1000).to_string(),
+        ),
+        (
+            "flywheel_worker_last_success_timestamp_seconds",
+            "When a background service's last run succeeded (Unix seconds; 0 never).",
+            |s| (s.last_ok_at.unwrap_or(0) / 1000).to_string(),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for s in services {
+            let _ = writeln!(out, "{name}{{service=\"{}\"}} {}", s.name, value(s));
+        }
+    }
+    let name = "flywheel_worker_lag";
+    let _ = writeln!(
+        out,
+        "# HELP {name} How far behind a background service is: events of the log yet to apply, seconds a due run is overdue, or WAL bytes past the truncation trigger (label unit).\n# TYPE {name} gauge"
+    );
+    for s in services {
+        let _ = writeln!(
+            out,
+            "{name}{{service=\"{}\",unit=\"{}\"}} {}",
+            s.name,
+            s.lag_unit.as_str(),
+            s.lag
+        );
+    }
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -96,6 +187,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             "# HELP flywheel_workflow_lag_events Events of the log a workflow has yet to apply (it grows while the store fails: nothing is skipped).\n# TYPE flywheel_workflow_lag_events gauge\nflywheel_workflow_lag_events{{workflow=\"order_rewards\"}} {lag}"
         );
     }
+    worker_metrics(&mut out, &state.workers.services());
     if let Some(wal) = state.store.wal_bytes() {
         let name = "flywheel_store_wal_bytes";
         let _ = writeln!(

@@ -11,8 +11,9 @@ use flywheel_promotions::coupons::CouponService;
 
 use crate::cli::{DeadLettersAction, DeadLettersArgs};
 use crate::config::Settings;
-use crate::order_rewards::{retry_dead_letter, Faults, OrderRewards, Retried};
 use crate::{commands, output, BadInput};
+use flywheel_store::Store;
+use flywheel_workers::order_rewards::{retry_dead_letter, Faults, OrderRewards, Retried};
 
 /// Runs `flywheel dead-letters`.
 pub async fn run(args: DeadLettersArgs, settings: Settings) -> Result<()> {
@@ -77,4 +78,25 @@ pub async fn run(args: DeadLettersArgs, settings: Settings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The admin API's dead-letter retry port, answered by the order-rewards workflow.
+pub struct RetryPort {
+    /// The store holding the list.
+    pub store: Store,
+    /// The workflow.
+    pub rewards: OrderRewards,
+}
+
+impl flywheel_api::dead_letters::RetryDeadLetter for RetryPort {
+    fn retry(&self, id: i64) -> flywheel_api::dead_letters::RetryFuture<'_> {
+        use flywheel_api::dead_letters::RetryOutcome;
+        Box::pin(async move {
+            Ok(match retry_dead_letter(&self.store, &self.rewards, id).await? {
+                Retried::Applied => RetryOutcome::Applied,
+                Retried::Failed { error, attempts } => RetryOutcome::Failed { error, attempts },
+                Retried::NotFound => RetryOutcome::NotFound,
+            })
+        })
+    }
 }

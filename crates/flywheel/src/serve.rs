@@ -17,10 +17,12 @@ use flywheel_ingest::pipeline::CommitObserver;
 use flywheel_ingest::Pipeline;
 use flywheel_promotions::flash::{AnyStock, FlashSales, MemoryStock, RedisStock};
 use flywheel_store::{hash_secret, new_secret, Store};
+use flywheel_workers::observers::{AudienceObserver, JourneyObserver, Observers};
+use flywheel_workers::order_rewards::{CatchUp, Faults, OrderRewards, OrderRewardsService};
+use flywheel_workers::Workers;
 use tokio::sync::watch;
 
 use crate::config::{ServerSettings, Settings};
-use crate::hooks::{AudienceObserver, JourneyObserver, Observers, OrderHooks};
 
 /// Setting under which the admin token's SHA-256 is stored.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
@@ -32,18 +34,25 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     pipeline: Pipeline,
-    hooks: crate::hooks::HooksDrain,
+    order_rewards: CatchUp,
+    workers: Workers,
     store: Store,
 }
 
 /// How long a graceful stop may take before the process stops anyway.
 pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(12);
 
+/// How long a graceful stop waits for the order rewards to catch up with the log.
+const ORDER_REWARDS_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a graceful stop keeps for closing the store after the workers.
+const CLOSE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl RunningServer {
     /// Waits for SIGTERM/SIGINT, then shuts down gracefully within
     /// [`SHUTDOWN_DEADLINE`]; past it, or at a second signal, it stops at once (what was
     /// acknowledged is durable; unfinished requests are retried by their clients, and
-    /// unapplied order hooks and timers are taken up at the next start).
+    /// unapplied order rewards and timers are taken up at the next start).
     pub async fn run_until_signal(self) -> Result<()> {
         wait_for_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
@@ -63,19 +72,29 @@ impl RunningServer {
     }
 
     /// Stops accepting, finishes in-flight requests, commits every queued batch and gives
-    /// the order hooks (points, referral rewards) up to 10 s to catch up with them; what
-    /// they have not reached is applied after the next start. Last, the store is closed:
-    /// SQLite's WAL is checkpointed into the database and truncated.
+    /// the order rewards (points, referral rewards) up to 10 s to catch up with them;
+    /// what they have not reached is applied after the next start. Then the one shutdown
+    /// signal stops every background service (each finishes the run in hand, within the
+    /// deadline). Last, the store is closed: SQLite's WAL is checkpointed into the
+    /// database and truncated.
     pub async fn shutdown(self) -> Result<()> {
+        let began = std::time::Instant::now();
         let _ = self.stop.send(true);
         self.task.await.context("server task")?.context("server")?;
         self.pipeline.shutdown().await;
-        let left = self.hooks.wait(std::time::Duration::from_secs(10)).await;
+        let left = self.order_rewards.wait(ORDER_REWARDS_CATCH_UP).await;
         if left > 0 {
             tracing::info!(
                 events = left,
-                "stopped before the order hooks (points, referral rewards) caught up; the next start applies the rest"
+                "stopped before the order rewards (points, referral rewards) caught up; the next start applies the rest"
             );
+        }
+        let remaining = SHUTDOWN_DEADLINE
+            .saturating_sub(began.elapsed())
+            .saturating_sub(CLOSE_MARGIN);
+        let late = self.workers.shutdown(remaining).await;
+        if !late.is_empty() {
+            tracing::warn!(services = ?late, "stopping without waiting for these services' runs in hand");
         }
         if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "closing the store failed; the next start checkpoints the WAL");
@@ -169,44 +188,12 @@ async fn open_audience_on(store: &Store, config: AudienceConfig, bus: Arc<dyn Bu
         ms = started.elapsed().as_millis() as u64,
         "audience index built"
     );
-    release_freed_memory();
+    crate::memory::release_freed_memory();
     Ok(audience)
 }
 
-/// Hands the memory freed after the start-up rebuild (the store snapshot) back to the
-/// operating system: glibc keeps freed heap pages otherwise, which at a million profiles
-/// is gigabytes of resident memory doing nothing.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own free lists; it takes no pointer from us.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// Gives the memory of request bodies back to the operating system once a burst of them
-/// is over: glibc keeps freed heap pages in its arenas, so without this the resident size
-/// stays at the burst's peak. Checked every 2 s; trims when more than 8 MiB of bodies
-/// were held since the last check and less than a quarter of that is held now.
-fn spawn_body_memory_release(bodies: flywheel_api::body::BodyBudget) {
-    const WORTH_IT: usize = 8 << 20;
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut burst = 0usize;
-        loop {
-            tick.tick().await;
-            burst = burst.max(bodies.take_peak());
-            if burst > WORTH_IT && bodies.in_use() < burst / 4 {
-                burst = 0;
-                let _ = tokio::task::spawn_blocking(release_freed_memory).await;
-            }
-        }
-    });
-}
-
-/// Flash sales over Redis stock when `redis` is given, else in-process stock; a task
-/// releases unpaid holds every second.
+/// Flash sales over Redis stock when `redis` is given, else in-process stock (the
+/// workers' flash sweeper releases unpaid holds).
 async fn open_flash(store: &Store, redis: Option<&str>) -> Result<Arc<FlashSales<AnyStock>>> {
     let stock = match redis {
         Some(url) => AnyStock::Redis(
@@ -221,64 +208,7 @@ async fn open_flash(store: &Store, redis: Option<&str>) -> Result<Arc<FlashSales
             .await
             .context("loading flash sales")?,
     );
-    let sweeper = Arc::downgrade(&sales);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let Some(sales) = sweeper.upgrade() else { break };
-            if let Err(e) = sales.sweep().await {
-                tracing::warn!(error = %e, "releasing lapsed flash-sale holds failed");
-            }
-        }
-    });
     Ok(sales)
-}
-
-/// Expires open groups past their deadline every second (their orders are cancelled).
-fn spawn_group_expiry(groups: flywheel_promotions::group::GroupBuys) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            match groups.expire_due().await {
-                Ok(expired) if !expired.is_empty() => {
-                    tracing::debug!(groups = ?expired, "group buys expired");
-                    tracing::info!(expired = expired.len(), "group buys: {} expired", expired.len());
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "expiring group buys failed"),
-            }
-        }
-    });
-}
-
-/// Writes the expiry of lapsed point lots every minute, and re-evaluates member tiers
-/// once a day (orders age out of the 365-day window), publishing `tier.changed`.
-fn spawn_loyalty_daily(loyalty: flywheel_loyalty::Loyalty, bus: Arc<dyn Bus>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        let mut last_tiers: Option<chrono::NaiveDate> = None;
-        loop {
-            tick.tick().await;
-            let now = chrono::Utc::now();
-            if let Err(e) = loyalty.expire_due(now).await {
-                tracing::warn!(error = %e, "expiring points failed");
-            }
-            if last_tiers != Some(now.date_naive()) {
-                last_tiers = Some(now.date_naive());
-                match loyalty.evaluate_all_tiers(now).await {
-                    Ok(changes) => {
-                        changes
-                            .iter()
-                            .for_each(|c| crate::hooks::publish_tier_change(bus.as_ref(), c));
-                        tracing::info!(changed = changes.len(), "tiers: {} changed", changes.len());
-                    }
-                    Err(e) => tracing::warn!(error = %e, "re-evaluating tiers failed"),
-                }
-            }
-        }
-    });
 }
 
 /// Setting under which the secret sealing tracked links and unsubscribe tokens is kept.
@@ -299,15 +229,14 @@ async fn link_secret(store: &Store) -> Result<Vec<u8>> {
         .into_bytes())
 }
 
-/// Connects the providers and starts the journey engine (public URL defaults to the
-/// bound address). An embedded (SQLite) store has one process, so leases left by a
-/// crash are released at once.
+/// Connects the providers and prepares the journey engine (public URL defaults to the
+/// bound address); its loops run as workers. An embedded (SQLite) store has one
+/// process, so leases left by a crash are released at once.
 async fn open_journeys(
     store: &Store,
     settings: &Settings,
     addr: SocketAddr,
     services: flywheel_journeys::Services,
-    bus: Arc<dyn Bus>,
 ) -> Result<flywheel_journeys::Engine> {
     let mut config = settings.journeys.clone();
     if config.public_url.is_empty() {
@@ -327,7 +256,7 @@ async fn open_journeys(
         link_secret(store).await?,
     );
     engine
-        .start(single_process, Some(bus))
+        .prepare(single_process)
         .await
         .context("starting the journey engine")?;
     Ok(engine)
@@ -365,63 +294,16 @@ pub fn reports_of(store: &Store, settings: &Settings) -> flywheel_analytics::rep
     )
 }
 
-/// Checks running campaigns every `[analytics.guardrail] interval_secs` and pauses a
-/// journey whose campaign trips a guardrail (R11.4), with an alert and an audit entry;
-/// each alert is also sent through `[analytics.notify]`.
-fn spawn_guardrails(
-    reports: flywheel_analytics::reports::Reports,
-    journeys: flywheel_journeys::Engine,
-    notifier: crate::notify::Notifier,
-) {
-    let g = reports.config().guardrail.clone();
-    if !g.enabled {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(g.interval_secs.max(1)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let now = chrono::Utc::now().timestamp_millis();
-            match crate::guard::enforce(&reports, &journeys, now).await {
-                Ok(alerts) => {
-                    for a in alerts {
-                        notifier.alert(&a).await;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "guardrail check failed"),
-            }
-        }
-    });
-}
-
-/// Looks every ten minutes for a weekly or monthly review that is due (R10.5,
-/// `[analytics.reviews]`), writes it with its benchmark alerts (R10.6) and sends it.
-fn spawn_reviews(reports: flywheel_analytics::reports::Reports, notifier: crate::notify::Notifier) {
-    let r = &reports.config().reviews;
-    if !r.weekly && !r.monthly {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let now = chrono::Utc::now().timestamp_millis();
-            if let Err(e) = crate::review::write_due(&reports, &notifier, now).await {
-                tracing::warn!(error = %e, "writing the due reviews failed");
-            }
-        }
-    });
-}
-
-/// Binds, starts serving, and prints `listening on http://HOST:PORT`.
+/// Binds, starts serving and the background services, and prints
+/// `listening on http://HOST:PORT`.
 pub async fn start(
     store: Store,
     admin: AdminToken,
     server: &ServerSettings,
     settings: &Settings,
 ) -> Result<RunningServer> {
+    use flywheel_workers::{adapters, clv_refresh, flash_sweeper, group_expiry, guardrails};
+    use flywheel_workers::{loyalty_daily, reviews, wal};
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
     let audience = open_audience_on(&store, settings.audience.clone(), bus.clone()).await?;
     let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
@@ -432,26 +314,33 @@ pub async fn start(
         flywheel_promotions::referral::Referrals::new(store.clone(), clock.clone(), coupons.clone());
     let loyalty = flywheel_loyalty::Loyalty::new(store.clone(), clock, settings.loyalty.clone())
         .map_err(|e| crate::BadInput(format!("[loyalty] settings: {e}")))?;
-    spawn_group_expiry(groups.clone());
-    spawn_loyalty_daily(loyalty.clone(), bus.clone());
-    let journey_hook = Arc::new(JourneyObserver::default());
-    let notifier = crate::notify::Notifier::new(settings)?;
-    let rewards = crate::order_rewards::OrderRewards {
+    let notifier = crate::review::notifier(settings)?;
+    let mut workers = Workers::new();
+    workers.spawn(group_expiry::GroupExpiry(groups.clone()));
+    workers.spawn(loyalty_daily::LoyaltyDaily::new(loyalty.clone(), bus.clone()));
+    workers.spawn(flash_sweeper::FlashSweeper(flash.clone()));
+    if let Some(w) = wal::WalWatch::new(store.clone()) {
+        workers.spawn(w);
+    }
+    let rewards = OrderRewards {
         loyalty: loyalty.clone(),
         referrals: referrals.clone(),
         bus: bus.clone(),
-        faults: Arc::new(crate::order_rewards::Faults::from_env()),
+        faults: Arc::new(Faults::from_env()),
     };
-    let order_hooks = Arc::new(OrderHooks::start(
+    let order_rewards = OrderRewardsService::new(
         rewards.clone(),
         store.clone(),
         notifier.clone(),
         server.dead_letter_after,
-    ));
-    let hooks = order_hooks.drain();
+    );
+    let catch_up = order_rewards.catch_up();
+    let wake_rewards = Arc::new(order_rewards.wake());
+    workers.spawn(order_rewards);
+    let journey_hook = Arc::new(JourneyObserver::default());
     let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
         Arc::new(AudienceObserver(audience.clone())),
-        order_hooks.clone(),
+        wake_rewards,
         journey_hook.clone(),
     ]));
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
@@ -469,34 +358,37 @@ pub async fn start(
             loyalty: Some(loyalty.clone()),
             pipeline: Some(pipeline.clone()),
         },
-        bus.clone(),
     )
     .await?;
     let _ = journey_hook.0.set(journeys.clone());
+    flywheel_workers::journeys::spawn(&mut workers, &journeys, bus.as_ref());
     let reports = reports_of(&store, settings);
-    spawn_guardrails(reports.clone(), journeys.clone(), notifier.clone());
-    spawn_reviews(reports.clone(), notifier);
-    crate::clv_traits::spawn(
-        reports.clone(),
-        pipeline.clone(),
-        settings.analytics.clv.refresh_hours,
-    );
+    if let Some(g) = guardrails::Guardrails::new(reports.clone(), journeys.clone(), notifier.clone()) {
+        workers.spawn(g);
+    }
+    if let Some(r) = reviews::Reviews::new(reports.clone(), notifier) {
+        workers.spawn(r);
+    }
+    let clv_hours = settings.analytics.clv.refresh_hours;
+    if let Some(c) = clv_refresh::ClvRefresh::new(reports.clone(), pipeline.clone(), clv_hours) {
+        workers.spawn(c);
+    }
     let bodies =
         flywheel_api::body::BodyBudget::new(server.max_inflight_body_bytes, server.body_idle_timeout);
-    spawn_body_memory_release(bodies.clone());
+    crate::memory::spawn_body_memory_release(bodies.clone(), workers.shutdown_signal());
     let audience_gate: Arc<dyn flywheel_promotions::coupons::AudienceGate> =
-        Arc::new(crate::adapters::AudienceMembership {
+        Arc::new(adapters::AudienceMembership {
             store: store.clone(),
             audience: audience.clone(),
         });
     let exchange = flywheel_loyalty::PointsExchange::new(
         loyalty.clone(),
-        Arc::new(crate::adapters::CouponsForPoints {
+        Arc::new(adapters::CouponsForPoints {
             coupons: coupons.clone(),
             gate: audience_gate.clone(),
         }),
     )
-    .with_fault(crate::adapters::exchange_fault());
+    .with_fault(adapters::exchange_fault());
     let state = Arc::new(AppState {
         reports,
         audience,
@@ -508,10 +400,11 @@ pub async fn start(
         groups,
         flash,
         journeys,
-        dead_letters: Arc::new(crate::order_rewards::RetryPort {
+        dead_letters: Arc::new(crate::dead_letter_cmd::RetryPort {
             store: store.clone(),
             rewards,
         }),
+        workers: workers.health(),
         write_keys: WriteKeys::new(store.clone()),
         bodies: bodies.clone(),
         store: store.clone(),
@@ -536,7 +429,8 @@ pub async fn start(
         stop,
         task,
         pipeline,
-        hooks,
+        order_rewards: catch_up,
+        workers,
         store,
     })
 }
