@@ -130,9 +130,11 @@ impl Service for JourneyTransitions {
             None => match ctx.shutdown.or_stop(self.rx.recv()).await {
                 None => return Ok(Next::Wait),
                 Some(Ok(m)) => (m, 0),
-                Some(Err(broadcast::error::RecvError::Lagged(n))) => return Err(Failure(format!(
+                Some(Err(broadcast::error::RecvError::Lagged(n))) => {
+                    return Err(Failure(format!(
                     "journeys fell behind the bus: {n} transitions missed, some segment triggers were missed"
-                ))),
+                )))
+                }
                 // The bus is gone: the process is stopping.
                 Some(Err(broadcast::error::RecvError::Closed)) => {
                     ctx.shutdown.triggered().await;

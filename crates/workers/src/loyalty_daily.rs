@@ -52,7 +52,11 @@ impl Service for LoyaltyDaily {
                 publish_tier_change(self.bus.as_ref(), c);
             }
             self.last_tiers = Some(now.date_naive());
-            tracing::info!(changed = changes.len(), "tiers: {} changed", changes.len());
+            if changes.is_empty() {
+                tracing::debug!("tiers: none changed");
+            } else {
+                tracing::info!(changed = changes.len(), "tiers: {} changed", changes.len());
+            }
         }
         Ok(Next::Wait)
     }

@@ -11,7 +11,7 @@
 //! or a failure interrupts is applied again and nothing is lost or doubled.
 //!
 //! A stretch that fails because the store failed (an outage, a busy database) is retried
-//! by the runner with backoff, 100 ms doubling to 30 s, for as long as it takes. A
+//! by the runner with backoff, 100 ms doubling to 5 s, for as long as it takes. A
 //! stretch that fails for a reason of one event's own is applied again one event at a
 //! time: the event that still fails after `dead_letter_after` attempts is listed in the
 //! dead-letter table with an alert and the cursor moves past it. A busy shop's points
@@ -53,6 +53,9 @@ const CURSOR_KEY: &str = log_cursor::ORDER_HOOKS;
 const YIELD: Duration = Duration::from_millis(100);
 /// See [`YIELD`].
 const BUSY_MS: i64 = 100;
+/// The longest wait between retries during an outage: points follow orders within
+/// seconds of the store coming back.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// When ingest last committed, so the service can leave the store's one writer to it: a
 /// shop's events come first, its points follow.
@@ -352,6 +355,7 @@ impl Service for OrderRewardsService {
         Pace::every(Duration::from_secs(1))
             .woken_by(self.wake.wake.clone())
             .lag_in(LagUnit::Events)
+            .max_backoff(MAX_BACKOFF)
     }
 
     async fn run_once(&mut self, ctx: &Ctx) -> Result<Next, Failure> {

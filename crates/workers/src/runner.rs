@@ -192,3 +192,153 @@ async fn run<S: Service>(mut service: S, entry: Entry, stop: Shutdown) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use flywheel_core::health::{LagUnit, ServiceHealth, ServiceState};
+
+    use super::*;
+    use crate::service::Pace;
+
+    /// Fails its first `failures` runs, then succeeds; counts its runs.
+    struct Flaky {
+        failures: u32,
+        runs: Arc<AtomicU32>,
+    }
+
+    impl Service for Flaky {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+
+        fn pace(&self) -> Pace {
+            Pace::every(Duration::from_secs(3600)).lag_in(LagUnit::Events)
+        }
+
+        async fn run_once(&mut self, ctx: &Ctx) -> Result<Next, Failure> {
+            let n = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
+            ctx.set_lag(7);
+            if n <= self.failures {
+                return Err(Failure(format!("store unavailable (attempt {n})")));
+            }
+            Ok(Next::Wait)
+        }
+    }
+
+    /// Panics on its first run.
+    struct Panicky;
+
+    impl Service for Panicky {
+        fn name(&self) -> &'static str {
+            "panicky"
+        }
+
+        fn pace(&self) -> Pace {
+            Pace::every(Duration::from_secs(1))
+        }
+
+        async fn run_once(&mut self, _: &Ctx) -> Result<Next, Failure> {
+            panic!("bug in the service");
+        }
+    }
+
+    fn health_of(workers: &Workers, name: &str) -> ServiceHealth {
+        workers
+            .health()
+            .services()
+            .into_iter()
+            .find(|s| s.name == name)
+            .expect("service listed")
+    }
+
+    /// Lets the paused clock run until `ok` holds (each step advances virtual time).
+    async fn until(workers: &Workers, name: &str, ok: impl Fn(&ServiceHealth) -> bool) -> ServiceHealth {
+        for _ in 0..10_000 {
+            let h = health_of(workers, name);
+            if ok(&h) {
+                return h;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "{name} never reached the expected health: {:?}",
+            health_of(workers, name)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_service_is_retried_with_backoff_and_shows_its_error() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let mut workers = Workers::new();
+        workers.spawn(Flaky {
+            failures: 3,
+            runs: runs.clone(),
+        });
+        let failing = until(&workers, "flaky", |h| h.errors >= 1).await;
+        assert_eq!(failing.state, ServiceState::Failing);
+        assert!(failing
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("store unavailable")));
+        assert!(failing.last_error_at.is_some());
+        assert_eq!((failing.lag, failing.lag_unit), (7, LagUnit::Events));
+        // The retries wait 100 ms, 200 ms, 400 ms: after 3 failures, the 4th run succeeds
+        // no sooner than 700 ms after the first.
+        let started = tokio::time::Instant::now();
+        let ok = until(&workers, "flaky", |h| h.last_ok_at.is_some()).await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(600),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(ok.state, ServiceState::Running);
+        assert_eq!(ok.errors, 3);
+        assert_eq!(runs.load(Ordering::SeqCst), 4);
+        // The error stays visible after recovery.
+        assert!(ok.last_error.as_deref().is_some_and(|e| e.contains("attempt 3")));
+        assert!(workers.shutdown(Duration::from_secs(1)).await.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_every_service_promptly() {
+        let mut workers = Workers::new();
+        let runs = Arc::new(AtomicU32::new(0));
+        workers.spawn(Flaky {
+            failures: 0,
+            runs: runs.clone(),
+        });
+        // Fails forever: the signal must cut its backoff short.
+        workers.spawn(Flaky {
+            failures: u32::MAX,
+            runs: Arc::new(AtomicU32::new(0)),
+        });
+        let signal = workers.shutdown_signal();
+        let board = workers.health();
+        until(&workers, "flaky", |h| h.last_ok_at.is_some()).await;
+        let late = workers.shutdown(Duration::from_secs(1)).await;
+        assert!(late.is_empty(), "{late:?}");
+        assert!(signal.is_triggered());
+        assert!(board.services().iter().all(|s| s.state == ServiceState::Stopped));
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "an hourly job ran once and stopped waiting"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_service_shows_as_stopped_with_its_panic() {
+        let mut workers = Workers::new();
+        workers.spawn(Panicky);
+        let h = until(&workers, "panicky", |h| h.state == ServiceState::Stopped).await;
+        assert!(
+            h.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("bug in the service")),
+            "{h:?}"
+        );
+        assert_eq!(h.errors, 1);
+    }
+}

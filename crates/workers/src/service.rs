@@ -46,13 +46,14 @@ pub struct Pace {
 }
 
 impl Pace {
-    /// A periodic job: runs every `every`, the first time at once; lag in seconds overdue.
+    /// A periodic job: runs every `every`, the first time at once; lag in seconds
+    /// overdue. Failures are retried at most a period apart (between 1 s and 30 s).
     pub fn every(every: Duration) -> Pace {
         Pace {
             first: Duration::ZERO,
             every,
             wake: None,
-            max_backoff: Duration::from_secs(30),
+            max_backoff: every.clamp(Duration::from_secs(1), Duration::from_secs(30)),
             lag: LagUnit::Seconds,
         }
     }
