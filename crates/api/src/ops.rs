@@ -76,9 +76,12 @@ fn workers_json(services: &[ServiceHealth]) -> Value {
     Value::Object(out)
 }
 
+/// A per-service gauge: name, help, value of one service.
+type Gauge = (&'static str, &'static str, fn(&ServiceHealth) -> String);
+
 /// The per-service gauges of `/metrics`.
 fn worker_metrics(out: &mut String, services: &[ServiceHealth]) {
-    let gauges: [(&str, &str, fn(&ServiceHealth) -> String); 4] = [
+    let gauges: [Gauge; 4] = [
         (
             "flywheel_worker_up",
             "1 while a background service runs (also while it retries a failure), 0 once it stopped.",
