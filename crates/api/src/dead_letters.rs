@@ -37,7 +37,7 @@ pub enum RetryOutcome {
 pub type RetryFuture<'a> =
     Pin<Box<dyn Future<Output = Result<RetryOutcome, flywheel_store::Error>> + Send + 'a>>;
 
-/// Applies a dead-lettered item again now (implemented by the binary's workflows).
+/// Applies a dead-lettered item again now (the workers' workflows, wired by the binary).
 pub trait RetryDeadLetter: Send + Sync {
     /// Retries dead letter `id`: success removes it, a failure counts one more attempt.
     fn retry(&self, id: i64) -> RetryFuture<'_>;

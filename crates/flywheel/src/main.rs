@@ -20,6 +20,7 @@ mod price_cmd;
 mod private;
 mod report_cmd;
 mod review;
+mod running;
 mod serve;
 mod tables;
 

@@ -1,6 +1,7 @@
-//! `flywheel serve`: wiring the store, the ingest pipeline and the HTTP router, and
-//! shutting down gracefully (stop accepting, finish in-flight requests, commit
-//! everything acknowledged) on SIGTERM or SIGINT.
+//! `flywheel serve`: wiring the store, the domain services, the ingest pipeline, the
+//! background services (`flywheel_workers`) and the HTTP router, and shutting down
+//! gracefully (stop accepting, finish in-flight requests, commit everything
+//! acknowledged, stop the services with one signal, close the store) on SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,108 +24,10 @@ use flywheel_workers::Workers;
 use tokio::sync::watch;
 
 use crate::config::{ServerSettings, Settings};
+pub use crate::running::RunningServer;
 
 /// Setting under which the admin token's SHA-256 is stored.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
-
-/// A running server.
-pub struct RunningServer {
-    /// The bound address.
-    pub addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    pipeline: Pipeline,
-    order_rewards: CatchUp,
-    workers: Workers,
-    store: Store,
-}
-
-/// How long a graceful stop may take before the process stops anyway.
-pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(12);
-
-/// How long a graceful stop waits for the order rewards to catch up with the log.
-const ORDER_REWARDS_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// What a graceful stop keeps for closing the store after the workers.
-const CLOSE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl RunningServer {
-    /// Waits for SIGTERM/SIGINT, then shuts down gracefully within
-    /// [`SHUTDOWN_DEADLINE`]; past it, or at a second signal, it stops at once (what was
-    /// acknowledged is durable; unfinished requests are retried by their clients, and
-    /// unapplied order rewards and timers are taken up at the next start).
-    pub async fn run_until_signal(self) -> Result<()> {
-        wait_for_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        tokio::select! {
-            done = tokio::time::timeout(SHUTDOWN_DEADLINE, self.shutdown()) => match done {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::warn!(deadline_s = SHUTDOWN_DEADLINE.as_secs(), "stopping before in-flight work finished: the shutdown deadline passed");
-                    Ok(())
-                }
-            },
-            () = wait_for_signal() => {
-                tracing::warn!("second signal: stopping at once");
-                Ok(())
-            }
-        }
-    }
-
-    /// Stops accepting, finishes in-flight requests, commits every queued batch and gives
-    /// the order rewards (points, referral rewards) up to 10 s to catch up with them;
-    /// what they have not reached is applied after the next start. Then the one shutdown
-    /// signal stops every background service (each finishes the run in hand, within the
-    /// deadline). Last, the store is closed: SQLite's WAL is checkpointed into the
-    /// database and truncated.
-    pub async fn shutdown(self) -> Result<()> {
-        let began = std::time::Instant::now();
-        let _ = self.stop.send(true);
-        self.task.await.context("server task")?.context("server")?;
-        self.pipeline.shutdown().await;
-        let left = self.order_rewards.wait(ORDER_REWARDS_CATCH_UP).await;
-        if left > 0 {
-            tracing::info!(
-                events = left,
-                "stopped before the order rewards (points, referral rewards) caught up; the next start applies the rest"
-            );
-        }
-        let remaining = SHUTDOWN_DEADLINE
-            .saturating_sub(began.elapsed())
-            .saturating_sub(CLOSE_MARGIN);
-        let late = self.workers.shutdown(remaining).await;
-        if !late.is_empty() {
-            tracing::warn!(services = ?late, "stopping without waiting for these services' runs in hand");
-        }
-        if let Err(e) = self.store.close().await {
-            tracing::warn!(error = %e, "closing the store failed; the next start checkpoints the WAL");
-        }
-        tracing::info!("stopped");
-        Ok(())
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
 
 /// The admin credential: `--admin-token`/`FLYWHEEL_ADMIN_TOKEN`, else the stored one, else a
 /// new token, stored (hash only) and saved to `DATA_DIR/admin_token` (mode 0600). Where it
@@ -294,6 +197,128 @@ pub fn reports_of(store: &Store, settings: &Settings) -> flywheel_analytics::rep
     )
 }
 
+/// The domain services one server shares between its HTTP handlers and its workers.
+struct Domain {
+    bus: Arc<dyn Bus>,
+    audience: Audience,
+    coupons: flywheel_promotions::coupons::CouponService,
+    flash: Arc<FlashSales<AnyStock>>,
+    groups: flywheel_promotions::group::GroupBuys,
+    referrals: flywheel_promotions::referral::Referrals,
+    loyalty: flywheel_loyalty::Loyalty,
+    notifier: flywheel_workers::notify::Notifier,
+}
+
+/// Opens the domain services over `store` under the settings.
+async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings) -> Result<Domain> {
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
+    let audience = open_audience_on(store, settings.audience.clone(), bus.clone()).await?;
+    let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
+    let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
+    let flash = open_flash(store, server.redis.as_deref()).await?;
+    let groups = flywheel_promotions::group::GroupBuys::new(store.clone(), clock.clone());
+    let referrals =
+        flywheel_promotions::referral::Referrals::new(store.clone(), clock.clone(), coupons.clone());
+    let loyalty = flywheel_loyalty::Loyalty::new(store.clone(), clock, settings.loyalty.clone())
+        .map_err(|e| crate::BadInput(format!("[loyalty] settings: {e}")))?;
+    let notifier = crate::review::notifier(settings)?;
+    Ok(Domain {
+        bus,
+        audience,
+        coupons,
+        flash,
+        groups,
+        referrals,
+        loyalty,
+        notifier,
+    })
+}
+
+/// Starts the services that need nothing but the domain: group-buy expiry, the loyalty
+/// daily jobs, the flash sweeper and (SQLite) the WAL watch.
+fn start_housekeeping(workers: &mut Workers, d: &Domain, store: &Store) {
+    use flywheel_workers::{flash_sweeper, group_expiry, loyalty_daily, wal};
+    workers.spawn(group_expiry::GroupExpiry(d.groups.clone()));
+    workers.spawn(loyalty_daily::LoyaltyDaily::new(d.loyalty.clone(), d.bus.clone()));
+    workers.spawn(flash_sweeper::FlashSweeper(d.flash.clone()));
+    if let Some(w) = wal::WalWatch::new(store.clone()) {
+        workers.spawn(w);
+    }
+}
+
+/// Starts the order rewards; returns the workflow (for dead-letter retries), where it
+/// stands (for a graceful stop) and the observer that wakes it.
+fn start_order_rewards(
+    workers: &mut Workers,
+    d: &Domain,
+    store: &Store,
+    server: &ServerSettings,
+) -> (OrderRewards, CatchUp, Arc<dyn CommitObserver>) {
+    let rewards = OrderRewards {
+        loyalty: d.loyalty.clone(),
+        referrals: d.referrals.clone(),
+        bus: d.bus.clone(),
+        faults: Arc::new(Faults::from_env()),
+    };
+    let service = OrderRewardsService::new(
+        rewards.clone(),
+        store.clone(),
+        d.notifier.clone(),
+        server.dead_letter_after,
+    );
+    let catch_up = service.catch_up();
+    let wake: Arc<dyn CommitObserver> = Arc::new(service.wake());
+    workers.spawn(service);
+    (rewards, catch_up, wake)
+}
+
+/// Starts the services over the reports: guardrails, reviews, the CLV refresh (each
+/// unless turned off in the settings).
+fn start_reporting(
+    workers: &mut Workers,
+    reports: &flywheel_analytics::reports::Reports,
+    journeys: &flywheel_journeys::Engine,
+    notifier: &flywheel_workers::notify::Notifier,
+    pipeline: &Pipeline,
+    settings: &Settings,
+) {
+    use flywheel_workers::{clv_refresh, guardrails, reviews};
+    if let Some(g) = guardrails::Guardrails::new(reports.clone(), journeys.clone(), notifier.clone()) {
+        workers.spawn(g);
+    }
+    if let Some(r) = reviews::Reviews::new(reports.clone(), notifier.clone()) {
+        workers.spawn(r);
+    }
+    let hours = settings.analytics.clv.refresh_hours;
+    if let Some(c) = clv_refresh::ClvRefresh::new(reports.clone(), pipeline.clone(), hours) {
+        workers.spawn(c);
+    }
+}
+
+/// The points-for-coupon exchange behind the coupon audience gate; returns both.
+fn exchange_of(
+    d: &Domain,
+    store: &Store,
+) -> (
+    Arc<dyn flywheel_promotions::coupons::AudienceGate>,
+    flywheel_loyalty::PointsExchange,
+) {
+    use flywheel_workers::adapters;
+    let gate: Arc<dyn flywheel_promotions::coupons::AudienceGate> = Arc::new(adapters::AudienceMembership {
+        store: store.clone(),
+        audience: d.audience.clone(),
+    });
+    let exchange = flywheel_loyalty::PointsExchange::new(
+        d.loyalty.clone(),
+        Arc::new(adapters::CouponsForPoints {
+            coupons: d.coupons.clone(),
+            gate: gate.clone(),
+        }),
+    )
+    .with_fault(adapters::exchange_fault());
+    (gate, exchange)
+}
+
 /// Binds, starts serving and the background services, and prints
 /// `listening on http://HOST:PORT`.
 pub async fn start(
@@ -302,44 +327,13 @@ pub async fn start(
     server: &ServerSettings,
     settings: &Settings,
 ) -> Result<RunningServer> {
-    use flywheel_workers::{adapters, clv_refresh, flash_sweeper, group_expiry, guardrails};
-    use flywheel_workers::{loyalty_daily, reviews, wal};
-    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
-    let audience = open_audience_on(&store, settings.audience.clone(), bus.clone()).await?;
-    let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
-    let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
-    let flash = open_flash(&store, server.redis.as_deref()).await?;
-    let groups = flywheel_promotions::group::GroupBuys::new(store.clone(), clock.clone());
-    let referrals =
-        flywheel_promotions::referral::Referrals::new(store.clone(), clock.clone(), coupons.clone());
-    let loyalty = flywheel_loyalty::Loyalty::new(store.clone(), clock, settings.loyalty.clone())
-        .map_err(|e| crate::BadInput(format!("[loyalty] settings: {e}")))?;
-    let notifier = crate::review::notifier(settings)?;
+    let d = open_domain(&store, server, settings).await?;
     let mut workers = Workers::new();
-    workers.spawn(group_expiry::GroupExpiry(groups.clone()));
-    workers.spawn(loyalty_daily::LoyaltyDaily::new(loyalty.clone(), bus.clone()));
-    workers.spawn(flash_sweeper::FlashSweeper(flash.clone()));
-    if let Some(w) = wal::WalWatch::new(store.clone()) {
-        workers.spawn(w);
-    }
-    let rewards = OrderRewards {
-        loyalty: loyalty.clone(),
-        referrals: referrals.clone(),
-        bus: bus.clone(),
-        faults: Arc::new(Faults::from_env()),
-    };
-    let order_rewards = OrderRewardsService::new(
-        rewards.clone(),
-        store.clone(),
-        notifier.clone(),
-        server.dead_letter_after,
-    );
-    let catch_up = order_rewards.catch_up();
-    let wake_rewards = Arc::new(order_rewards.wake());
-    workers.spawn(order_rewards);
+    start_housekeeping(&mut workers, &d, &store);
+    let (rewards, catch_up, wake_rewards) = start_order_rewards(&mut workers, &d, &store, server);
     let journey_hook = Arc::new(JourneyObserver::default());
     let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
-        Arc::new(AudienceObserver(audience.clone())),
+        Arc::new(AudienceObserver(d.audience.clone())),
         wake_rewards,
         journey_hook.clone(),
     ]));
@@ -348,57 +342,38 @@ pub async fn start(
         .await
         .with_context(|| format!("cannot listen on {}", server.listen))?;
     let addr = listener.local_addr()?;
-    let journeys = open_journeys(
-        &store,
-        settings,
-        addr,
-        flywheel_journeys::Services {
-            audience: Some(audience.clone()),
-            coupons: Some(coupons.clone()),
-            loyalty: Some(loyalty.clone()),
-            pipeline: Some(pipeline.clone()),
-        },
-    )
-    .await?;
+    let services = flywheel_journeys::Services {
+        audience: Some(d.audience.clone()),
+        coupons: Some(d.coupons.clone()),
+        loyalty: Some(d.loyalty.clone()),
+        pipeline: Some(pipeline.clone()),
+    };
+    let journeys = open_journeys(&store, settings, addr, services).await?;
     let _ = journey_hook.0.set(journeys.clone());
-    flywheel_workers::journeys::spawn(&mut workers, &journeys, bus.as_ref());
+    flywheel_workers::journeys::spawn(&mut workers, &journeys, d.bus.as_ref());
     let reports = reports_of(&store, settings);
-    if let Some(g) = guardrails::Guardrails::new(reports.clone(), journeys.clone(), notifier.clone()) {
-        workers.spawn(g);
-    }
-    if let Some(r) = reviews::Reviews::new(reports.clone(), notifier) {
-        workers.spawn(r);
-    }
-    let clv_hours = settings.analytics.clv.refresh_hours;
-    if let Some(c) = clv_refresh::ClvRefresh::new(reports.clone(), pipeline.clone(), clv_hours) {
-        workers.spawn(c);
-    }
+    start_reporting(
+        &mut workers,
+        &reports,
+        &journeys,
+        &d.notifier,
+        &pipeline,
+        settings,
+    );
     let bodies =
         flywheel_api::body::BodyBudget::new(server.max_inflight_body_bytes, server.body_idle_timeout);
     crate::memory::spawn_body_memory_release(bodies.clone(), workers.shutdown_signal());
-    let audience_gate: Arc<dyn flywheel_promotions::coupons::AudienceGate> =
-        Arc::new(adapters::AudienceMembership {
-            store: store.clone(),
-            audience: audience.clone(),
-        });
-    let exchange = flywheel_loyalty::PointsExchange::new(
-        loyalty.clone(),
-        Arc::new(adapters::CouponsForPoints {
-            coupons: coupons.clone(),
-            gate: audience_gate.clone(),
-        }),
-    )
-    .with_fault(adapters::exchange_fault());
+    let (audience_gate, exchange) = exchange_of(&d, &store);
     let state = Arc::new(AppState {
         reports,
-        audience,
+        audience: d.audience,
         audience_gate,
         exchange,
-        coupons,
-        loyalty,
-        referrals,
-        groups,
-        flash,
+        coupons: d.coupons,
+        loyalty: d.loyalty,
+        referrals: d.referrals,
+        groups: d.groups,
+        flash: d.flash,
         journeys,
         dead_letters: Arc::new(crate::dead_letter_cmd::RetryPort {
             store: store.clone(),
@@ -406,22 +381,13 @@ pub async fn start(
         }),
         workers: workers.health(),
         write_keys: WriteKeys::new(store.clone()),
-        bodies: bodies.clone(),
+        bodies,
         store: store.clone(),
         pipeline: pipeline.clone(),
         limits: server.limits,
         admin,
     });
-    let (stop, mut stopped) = watch::channel(false);
-    let app = flywheel_api::router(state);
-    let limits = server.connections;
-    let task = tokio::spawn(async move {
-        flywheel_api::server::serve(listener, app, limits, async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await;
-        Ok(())
-    });
+    let (stop, task) = serve_http(listener, state, server);
     println!("listening on http://{addr}");
     tracing::info!(%addr, "serving");
     Ok(RunningServer {
@@ -433,4 +399,23 @@ pub async fn start(
         workers,
         store,
     })
+}
+
+/// Serves `state`'s router on `listener` until the returned sender says stop.
+fn serve_http(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    server: &ServerSettings,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let (stop, mut stopped) = watch::channel(false);
+    let app = flywheel_api::router(state);
+    let limits = server.connections;
+    let task = tokio::spawn(async move {
+        flywheel_api::server::serve(listener, app, limits, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await;
+        Ok(())
+    });
+    (stop, task)
 }
