@@ -388,9 +388,11 @@ impl Service for OrderRewardsService {
         let Some(last) = events.iter().map(|e| e.seq).max() else {
             return Ok(Next::Wait);
         };
-        match self.one_by_one_until {
-            Some(until) => self.one(&events, until).await,
-            None => self.stretch(&events, last, ctx).await,
-        }
+        let next = match self.one_by_one_until {
+            Some(until) => self.one(&events, until).await?,
+            None => self.stretch(&events, last, ctx).await?,
+        };
+        ctx.set_lag(u64::try_from(end - self.after.unwrap_or(after)).unwrap_or(0));
+        Ok(next)
     }
 }
