@@ -36,9 +36,7 @@ impl Engine {
     pub fn events_signal(&self) -> Arc<Notify> {
         self.0.events_arrived.clone()
     }
-}
 
-impl Engine {
     /// How many events of the log the event tail has yet to look at.
     pub async fn event_lag(&self) -> crate::Result<i64> {
         let lag = self
