@@ -35,13 +35,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::response
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()))?;
     let services = state.workers.services();
     let workers = workers_json(&services);
-    let stopped: Vec<&str> = services
-        .iter()
-        .filter(|s| s.state == ServiceState::Stopped)
-        .map(|s| s.name.as_str())
-        .collect();
-    if !stopped.is_empty() {
-        let message = format!("background services stopped: {}", stopped.join(", "));
+    if let Some(message) = not_ready(&services) {
         tracing::warn!(code = "not_ready", %message, "not ready");
         let body = json!({
             "success": false,
@@ -53,6 +47,17 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::response
         return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
     }
     Ok(Json(json!({"status": "ready", "workers": workers})).into_response())
+}
+
+/// Why the process is not ready: the background services that stopped (a service that
+/// is failing and retrying does not count).
+fn not_ready(services: &[ServiceHealth]) -> Option<String> {
+    let stopped: Vec<&str> = services
+        .iter()
+        .filter(|s| s.state == ServiceState::Stopped)
+        .map(|s| s.name.as_str())
+        .collect();
+    (!stopped.is_empty()).then(|| format!("background services stopped: {}", stopped.join(", ")))
 }
 
 /// Each service's state, lag, errors, last error and last success, by name.
@@ -204,4 +209,78 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 /// `GET /api/v1/openapi.json`.
 pub async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+#[cfg(test)]
+mod tests {
+    use flywheel_core::health::LagUnit;
+
+    use super::*;
+
+    fn service(name: &str, state: ServiceState) -> ServiceHealth {
+        ServiceHealth {
+            name: name.into(),
+            state,
+            lag: 4,
+            lag_unit: LagUnit::Events,
+            errors: 2,
+            last_error: Some("connection refused".into()),
+            last_error_at: Some(1_700_000_000_000),
+            last_ok_at: None,
+        }
+    }
+
+    #[test]
+    fn retrying_services_stay_ready_and_a_stopped_one_is_not() {
+        let retrying = [
+            service("order_rewards", ServiceState::Failing),
+            service("group_expiry", ServiceState::Running),
+        ];
+        assert_eq!(not_ready(&retrying), None);
+        let stopped = [
+            service("order_rewards", ServiceState::Failing),
+            service("reviews", ServiceState::Stopped),
+        ];
+        assert_eq!(
+            not_ready(&stopped).as_deref(),
+            Some("background services stopped: reviews")
+        );
+    }
+
+    #[test]
+    fn lists_each_service_with_its_health() {
+        let v = workers_json(&[service("order_rewards", ServiceState::Failing)]);
+        let w = &v["order_rewards"];
+        assert_eq!(w["state"], "failing");
+        assert_eq!(
+            (w["lag"].as_u64(), w["lag_unit"].as_str()),
+            (Some(4), Some("events"))
+        );
+        assert_eq!(w["last_error"], "connection refused");
+        assert!(w["last_error_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2023-11-14T22:13:20")));
+        assert!(w["last_ok_at"].is_null());
+
+        let mut text = String::new();
+        worker_metrics(&mut text, &[service("order_rewards", ServiceState::Stopped)]);
+        assert!(
+            text.contains("flywheel_worker_up{service=\"order_rewards\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("flywheel_worker_errors_total{service=\"order_rewards\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("flywheel_worker_lag{service=\"order_rewards\",unit=\"events\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "flywheel_worker_last_error_timestamp_seconds{service=\"order_rewards\"} 1700000000"
+            ),
+            "{text}"
+        );
+    }
 }
