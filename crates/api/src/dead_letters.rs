@@ -44,8 +44,8 @@ pub type RetryFuture<'a> =
 /// The future [`RetryDeadLetter::dismiss`] answers with: whether it was listed.
 pub type DismissFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, flywheel_store::Error>> + Send + 'a>>;
 
-/// Applies a dead-lettered item again now, or dismisses it (implemented by the binary's
-/// workflows).
+/// Applies a dead-lettered item again now, or dismisses it (the workers' workflows,
+/// wired by the binary).
 pub trait RetryDeadLetter: Send + Sync {
     /// Retries dead letter `id`: success removes it, a failure counts one more attempt.
     fn retry(&self, id: i64) -> RetryFuture<'_>;

@@ -75,6 +75,8 @@ pub struct AppState {
     pub flash: Arc<flywheel_promotions::flash::FlashSales<flywheel_promotions::flash::AnyStock>>,
     /// Retries dead-lettered workflow items (the order rewards).
     pub dead_letters: Arc<dyn dead_letters::RetryDeadLetter>,
+    /// The background services' health (`/metrics`, `/readyz`).
+    pub workers: Arc<dyn flywheel_core::health::WorkerHealth>,
 }
 
 /// A route: method (as in the OpenAPI document), path, handler.

@@ -10,6 +10,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
+use flywheel_core::health::{ServiceHealth, ServiceState};
+
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -21,14 +23,111 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store answers.
-pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+/// `GET /readyz`: the store answers and no background service has stopped. A service
+/// that is failing and retrying leaves the process ready (it catches up once the cause
+/// is gone; its state, lag and last error are listed under `workers`); one that stopped
+/// — ended by a panic — makes it 503 `not_ready`, with the same listing.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::response::Response, ApiError> {
     state
         .store
         .ping()
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()))?;
-    Ok(Json(json!({"status": "ready"})))
+    let services = state.workers.services();
+    let workers = workers_json(&services);
+    if let Some(message) = not_ready(&services) {
+        tracing::warn!(code = "not_ready", %message, "not ready");
+        let body = json!({
+            "success": false,
+            "code": "not_ready",
+            "message": message,
+            "status": "not_ready",
+            "workers": workers,
+        });
+        return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+    }
+    Ok(Json(json!({"status": "ready", "workers": workers})).into_response())
+}
+
+/// Why the process is not ready: the background services that stopped (a service that
+/// is failing and retrying does not count).
+fn not_ready(services: &[ServiceHealth]) -> Option<String> {
+    let stopped: Vec<&str> = services
+        .iter()
+        .filter(|s| s.state == ServiceState::Stopped)
+        .map(|s| s.name.as_str())
+        .collect();
+    (!stopped.is_empty()).then(|| format!("background services stopped: {}", stopped.join(", ")))
+}
+
+/// Each service's state, lag, errors, last error and last success, by name.
+fn workers_json(services: &[ServiceHealth]) -> Value {
+    let rfc3339 = |ms: Option<i64>| ms.map(|ms| flywheel_core::time::from_millis(ms).to_rfc3339());
+    let mut out = serde_json::Map::new();
+    for s in services {
+        out.insert(
+            s.name.clone(),
+            json!({
+                "state": s.state.as_str(),
+                "lag": s.lag,
+                "lag_unit": s.lag_unit.as_str(),
+                "errors": s.errors,
+                "last_error": s.last_error,
+                "last_error_at": rfc3339(s.last_error_at),
+                "last_ok_at": rfc3339(s.last_ok_at),
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// A per-service gauge: name, help, value of one service.
+type Gauge = (&'static str, &'static str, fn(&ServiceHealth) -> String);
+
+/// The per-service gauges of `/metrics`.
+fn worker_metrics(out: &mut String, services: &[ServiceHealth]) {
+    let gauges: [Gauge; 4] = [
+        (
+            "flywheel_worker_up",
+            "1 while a background service runs (also while it retries a failure), 0 once it stopped.",
+            |s| u8::from(s.state != ServiceState::Stopped).to_string(),
+        ),
+        (
+            "flywheel_worker_errors_total",
+            "Failed runs of a background service since the process started.",
+            |s| s.errors.to_string(),
+        ),
+        (
+            "flywheel_worker_last_error_timestamp_seconds",
+            "When a background service last failed (Unix seconds; 0 never).",
+            |s| (s.last_error_at.unwrap_or(0) / 1000).to_string(),
+        ),
+        (
+            "flywheel_worker_last_success_timestamp_seconds",
+            "When a background service's last run succeeded (Unix seconds; 0 never).",
+            |s| (s.last_ok_at.unwrap_or(0) / 1000).to_string(),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for s in services {
+            let _ = writeln!(out, "{name}{{service=\"{}\"}} {}", s.name, value(s));
+        }
+    }
+    let name = "flywheel_worker_lag";
+    let _ = writeln!(
+        out,
+        "# HELP {name} How far behind a background service is: events of the log yet to apply, seconds a due run is overdue, or WAL bytes past the truncation trigger (label unit).\n# TYPE {name} gauge"
+    );
+    for s in services {
+        let _ = writeln!(
+            out,
+            "{name}{{service=\"{}\",unit=\"{}\"}} {}",
+            s.name,
+            s.lag_unit.as_str(),
+            s.lag
+        );
+    }
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -96,6 +195,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             "# HELP flywheel_workflow_lag_events Events of the log a workflow has yet to apply (it grows while the store fails: nothing is skipped).\n# TYPE flywheel_workflow_lag_events gauge\nflywheel_workflow_lag_events{{workflow=\"order_rewards\"}} {lag}"
         );
     }
+    worker_metrics(&mut out, &state.workers.services());
     if let Some(wal) = state.store.wal_bytes() {
         let name = "flywheel_store_wal_bytes";
         let _ = writeln!(
@@ -109,4 +209,78 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 /// `GET /api/v1/openapi.json`.
 pub async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+#[cfg(test)]
+mod tests {
+    use flywheel_core::health::LagUnit;
+
+    use super::*;
+
+    fn service(name: &str, state: ServiceState) -> ServiceHealth {
+        ServiceHealth {
+            name: name.into(),
+            state,
+            lag: 4,
+            lag_unit: LagUnit::Events,
+            errors: 2,
+            last_error: Some("connection refused".into()),
+            last_error_at: Some(1_700_000_000_000),
+            last_ok_at: None,
+        }
+    }
+
+    #[test]
+    fn retrying_services_stay_ready_and_a_stopped_one_is_not() {
+        let retrying = [
+            service("order_rewards", ServiceState::Failing),
+            service("group_expiry", ServiceState::Running),
+        ];
+        assert_eq!(not_ready(&retrying), None);
+        let stopped = [
+            service("order_rewards", ServiceState::Failing),
+            service("reviews", ServiceState::Stopped),
+        ];
+        assert_eq!(
+            not_ready(&stopped).as_deref(),
+            Some("background services stopped: reviews")
+        );
+    }
+
+    #[test]
+    fn lists_each_service_with_its_health() {
+        let v = workers_json(&[service("order_rewards", ServiceState::Failing)]);
+        let w = &v["order_rewards"];
+        assert_eq!(w["state"], "failing");
+        assert_eq!(
+            (w["lag"].as_u64(), w["lag_unit"].as_str()),
+            (Some(4), Some("events"))
+        );
+        assert_eq!(w["last_error"], "connection refused");
+        assert!(w["last_error_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2023-11-14T22:13:20")));
+        assert!(w["last_ok_at"].is_null());
+
+        let mut text = String::new();
+        worker_metrics(&mut text, &[service("order_rewards", ServiceState::Stopped)]);
+        assert!(
+            text.contains("flywheel_worker_up{service=\"order_rewards\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("flywheel_worker_errors_total{service=\"order_rewards\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("flywheel_worker_lag{service=\"order_rewards\",unit=\"events\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "flywheel_worker_last_error_timestamp_seconds{service=\"order_rewards\"} 1700000000"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use flywheel_core::SystemClock;
 use flywheel_promotions::coupons::{CouponService, CouponTemplate};
 
-use crate::adapters::AudienceOnDemand;
+use crate::audience_on_demand::AudienceOnDemand;
 use crate::cli::CouponCommand;
 use crate::config::Settings;
 use crate::{commands, output, BadInput};

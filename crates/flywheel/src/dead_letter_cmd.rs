@@ -12,8 +12,9 @@ use flywheel_promotions::coupons::CouponService;
 
 use crate::cli::{DeadLettersAction, DeadLettersArgs};
 use crate::config::Settings;
-use crate::order_rewards::{Faults, OrderRewards, Retried};
 use crate::{commands, output, BadInput};
+use flywheel_store::Store;
+use flywheel_workers::order_rewards::{Faults, OrderRewards, Retried};
 
 /// Runs `flywheel dead-letters`.
 pub async fn run(args: DeadLettersArgs, settings: Settings) -> Result<()> {
@@ -68,7 +69,7 @@ pub async fn run(args: DeadLettersArgs, settings: Settings) -> Result<()> {
                 bus: Arc::new(InProcessBus::default()),
                 faults: Arc::new(Faults::default()),
             };
-            match crate::journey_effects::retry(&store, &rewards, id).await? {
+            match flywheel_workers::journey_steps::retry(&store, &rewards, id).await? {
                 Retried::Applied => println!("dead letter {id} applied"),
                 Retried::Resumed => println!("dead letter {id} resumed: the server runs the step again"),
                 Retried::Failed { error, attempts } => {
@@ -78,11 +79,40 @@ pub async fn run(args: DeadLettersArgs, settings: Settings) -> Result<()> {
             }
         }
         Some(DeadLettersAction::Dismiss { id }) => {
-            if !crate::journey_effects::dismiss(&store, id).await? {
+            if !flywheel_workers::journey_steps::dismiss(&store, id).await? {
                 return Err(BadInput(format!("no dead letter {id}")).into());
             }
             println!("dead letter {id} dismissed");
         }
     }
     Ok(())
+}
+
+/// The admin API's dead-letter port: a retry or dismissal goes to the workflow that
+/// listed the item (order rewards or a journey step).
+pub struct DeadLetterPort {
+    /// The store holding the list.
+    pub store: Store,
+    /// The order rewards.
+    pub rewards: OrderRewards,
+}
+
+impl flywheel_api::dead_letters::RetryDeadLetter for DeadLetterPort {
+    fn retry(&self, id: i64) -> flywheel_api::dead_letters::RetryFuture<'_> {
+        use flywheel_api::dead_letters::RetryOutcome;
+        Box::pin(async move {
+            Ok(
+                match flywheel_workers::journey_steps::retry(&self.store, &self.rewards, id).await? {
+                    Retried::Applied => RetryOutcome::Applied,
+                    Retried::Resumed => RetryOutcome::Resumed,
+                    Retried::Failed { error, attempts } => RetryOutcome::Failed { error, attempts },
+                    Retried::NotFound => RetryOutcome::NotFound,
+                },
+            )
+        })
+    }
+
+    fn dismiss(&self, id: i64) -> flywheel_api::dead_letters::DismissFuture<'_> {
+        Box::pin(flywheel_workers::journey_steps::dismiss(&self.store, id))
+    }
 }

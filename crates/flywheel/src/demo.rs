@@ -102,7 +102,7 @@ pub async fn run(args: DemoArgs, mut settings: Settings, file: FileConfig) -> Re
     // configured under [journeys]) puts one to work on new events.
     crate::journey_cmd::install_seeds(&store, &settings, &[], false).await?;
     let journeys = crate::journey_cmd::engine(&store, &settings, false).await?;
-    for a in crate::guard::enforce(&reports, &journeys, end.timestamp_millis()).await? {
+    for a in flywheel_workers::guardrails::enforce(&reports, &journeys, end.timestamp_millis()).await? {
         eprintln!("guardrail: {} {} ({})", a.campaign, a.action, a.detail);
     }
     let written = write_reviews(&reports, end.timestamp_millis()).await?;

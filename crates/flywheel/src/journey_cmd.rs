@@ -30,7 +30,7 @@ pub(crate) async fn engine(store: &Store, settings: &Settings, with_audience: bo
         None
     };
     let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
-    let services = crate::journey_ports::services(
+    let services = flywheel_workers::journey_ports::services(
         audience,
         Some(flywheel_promotions::coupons::CouponService::new(
             store.clone(),

@@ -1,10 +1,9 @@
 //! The `flywheel` binary: command-line parsing and wiring only; every rule lives in
 //! the library crates. Exit codes: 0 success, 2 bad input, 1 any other failure.
 
-mod adapters;
 mod audience_cmd;
+mod audience_on_demand;
 mod cli;
-mod clv_traits;
 mod commands;
 mod config;
 mod coupon_cmd;
@@ -13,19 +12,15 @@ mod demo;
 mod demo_data;
 mod demo_marketing;
 mod growth_cmd;
-mod guard;
-mod hooks;
 mod journey_cmd;
-mod journey_effects;
-mod journey_ports;
 mod log_fields;
-mod notify;
-mod order_rewards;
+mod memory;
 mod output;
 mod price_cmd;
 mod private;
 mod report_cmd;
 mod review;
+mod running;
 mod serve;
 mod tables;
 

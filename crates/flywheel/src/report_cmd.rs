@@ -182,7 +182,7 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
                 let r = reports.clv(&f, at).await.map_err(report_error)?;
                 if save_traits {
                     let pipeline = flywheel_ingest::Pipeline::start(store.clone(), Default::default());
-                    let saved = crate::clv_traits::save(&pipeline, r.identify_messages(at)).await;
+                    let saved = flywheel_workers::clv_refresh::save(&pipeline, r.identify_messages(at)).await;
                     pipeline.shutdown().await;
                     let saved = saved?;
                     eprintln!("saved CLV traits on {saved} profiles");
@@ -347,13 +347,14 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
             };
             let review = reports.review(cadence, on, at).await.map_err(report_error)?;
             if save || send {
-                let notifier = crate::notify::Notifier::new(&settings)?;
+                let notifier = crate::review::notifier(&settings)?;
                 match reports.save_review(&review).await.map_err(report_error)? {
                     Some(id) => {
                         eprintln!("saved review {id}");
                         if send {
                             if let Some(d) =
-                                crate::review::send(&reports, &notifier, id, 0, &review, now()).await?
+                                flywheel_workers::reviews::send(&reports, &notifier, id, 0, &review, now())
+                                    .await?
                             {
                                 eprintln!("{}", d.summary);
                             }
@@ -493,7 +494,7 @@ pub async fn guardrails(settings: Settings) -> Result<()> {
     let store = commands::open_store(&settings).await?;
     let reports = crate::serve::reports_of(&store, &settings);
     let journeys = crate::journey_cmd::engine(&store, &settings, false).await?;
-    let alerts = crate::guard::enforce(&reports, &journeys, now()).await?;
+    let alerts = flywheel_workers::guardrails::enforce(&reports, &journeys, now()).await?;
     if alerts.is_empty() {
         println!("no campaign tripped a guardrail");
     }

@@ -1,10 +1,13 @@
 //! A review (R10.5) as people read it: its sections as tables, and the plain-text and
-//! HTML bodies of the email that carries it.
+//! HTML bodies of the email that carries it ([`Letter`], how the workers' notifier
+//! writes reviews).
 
-use flywheel_analytics::reports::{Reports, Review};
+use flywheel_analytics::reports::Review;
 use flywheel_analytics::review::{show_change, Cadence};
 
-use crate::notify::{Delivery, Notifier};
+use flywheel_workers::notify::{escape_html as escape, Notifier, ReviewLetter};
+
+use crate::config::Settings;
 use crate::output;
 use crate::tables::{self, Table};
 
@@ -126,14 +129,6 @@ pub fn text(r: &Review) -> String {
     out
 }
 
-/// `s` with the HTML special characters escaped.
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The HTML body: each section as a heading and a table.
 pub fn html(r: &Review) -> String {
     let mut out = format!(
@@ -165,69 +160,30 @@ pub fn html(r: &Review) -> String {
     out
 }
 
-/// Tries to send a stored review this many times at most (each check, every 10
-/// minutes, is one try).
-const MAX_SEND_ATTEMPTS: i64 = 5;
+/// Reviews written as [`subject`], [`text`] and [`html`].
+pub struct Letter;
 
-/// Reviews written longer ago than this are not sent any more: a review found unsent
-/// after two days of outage is stale news [SUGGESTED DEFAULT].
-const RESEND_WINDOW_MS: i64 = 2 * 86_400_000;
+impl ReviewLetter for Letter {
+    fn subject(&self, r: &Review) -> String {
+        subject(r)
+    }
 
-/// Writes every review due at `now` (`[analytics.reviews]`) with its benchmark alerts,
-/// then sends every stored review still to send through `notifier` — the ones just
-/// written, one saved without sending (`report review --save`), one whose sending failed
-/// or was cut short by a crash — up to [`MAX_SEND_ATTEMPTS`] tries within
-/// [`RESEND_WINDOW_MS`] of writing. A review another process wrote or is sending is left
-/// to it. Returns the reviews written.
-pub async fn write_due(
-    reports: &Reports,
-    notifier: &Notifier,
-    now: i64,
-) -> anyhow::Result<Vec<(i64, Review)>> {
-    let mut written = Vec::new();
-    for (cadence, day) in reports.due_reviews(now).await? {
-        let review = reports.review(cadence, day, now).await?;
-        let Some(id) = reports.save_review(&review).await? else {
-            continue;
-        };
-        tracing::info!(id, cadence = cadence.as_str(), from = %review.from, to = %review.to, "review written");
-        for alert in review.benchmark_alerts(now) {
-            tracing::warn!(benchmark = %alert.campaign, detail = %alert.detail, "benchmark missed");
-        }
-        written.push((id, review));
+    fn text(&self, r: &Review) -> String {
+        text(r)
     }
-    if !notifier.is_empty() {
-        for (id, attempts, review) in reports
-            .unsent_reviews(now - RESEND_WINDOW_MS, MAX_SEND_ATTEMPTS)
-            .await?
-        {
-            send(reports, notifier, id, attempts, &review, now).await?;
-        }
+
+    fn html(&self, r: &Review) -> String {
+        html(r)
     }
-    Ok(written)
 }
 
-/// Sends stored review `id` (tried `attempts` times so far) and its benchmark alerts
-/// through `notifier` if this caller wins the try, and records what sending the review
-/// came to; returns that, or `None` when another process took the try. A retry goes to
-/// every recipient again with the same Message-ID, which receivers de-duplicate.
-pub async fn send(
-    reports: &Reports,
-    notifier: &Notifier,
-    id: i64,
-    attempts: i64,
-    review: &Review,
-    now: i64,
-) -> anyhow::Result<Option<Delivery>> {
-    if !reports.claim_review_send(id, attempts).await? {
-        return Ok(None);
-    }
-    for alert in review.benchmark_alerts(review.generated_at) {
-        notifier.alert(&alert).await;
-    }
-    let delivery = notifier.review(id, review).await;
-    reports
-        .record_review_delivery(id, delivery.summary.clone(), delivery.ok, now)
-        .await?;
-    Ok(Some(delivery))
+/// The notifier of `[analytics.notify]` over the `[journeys.email]` relay; a setting it
+/// cannot use is bad input.
+pub fn notifier(settings: &Settings) -> Result<Notifier, crate::BadInput> {
+    Notifier::new(
+        &settings.analytics.notify,
+        settings.journeys.email.as_ref(),
+        std::sync::Arc::new(Letter),
+    )
+    .map_err(|e| crate::BadInput(e.to_string()))
 }

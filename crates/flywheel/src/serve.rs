@@ -1,6 +1,7 @@
-//! `flywheel serve`: wiring the store, the ingest pipeline and the HTTP router, and
-//! shutting down gracefully (stop accepting, finish in-flight requests, commit
-//! everything acknowledged) on SIGTERM or SIGINT.
+//! `flywheel serve`: wiring the store, the domain services, the ingest pipeline, the
+//! background services (`flywheel_workers`) and the HTTP router, and shutting down
+//! gracefully (stop accepting, finish in-flight requests, commit everything
+//! acknowledged, stop the services with one signal, close the store) on SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,95 +18,16 @@ use flywheel_ingest::pipeline::CommitObserver;
 use flywheel_ingest::Pipeline;
 use flywheel_promotions::flash::{AnyStock, FlashSales, MemoryStock, RedisStock};
 use flywheel_store::{hash_secret, new_secret, Store};
+use flywheel_workers::observers::{AudienceObserver, JourneyObserver, Observers};
+use flywheel_workers::order_rewards::{CatchUp, Faults, OrderRewards, OrderRewardsService};
+use flywheel_workers::Workers;
 use tokio::sync::watch;
 
 use crate::config::{ServerSettings, Settings};
-use crate::hooks::{AudienceObserver, JourneyObserver, Observers, OrderHooks};
+pub use crate::running::RunningServer;
 
 /// Setting under which the admin token's SHA-256 is stored.
 const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
-
-/// A running server.
-pub struct RunningServer {
-    /// The bound address.
-    pub addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    pipeline: Pipeline,
-    hooks: crate::hooks::HooksDrain,
-    store: Store,
-}
-
-/// How long a graceful stop may take before the process stops anyway.
-pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(12);
-
-impl RunningServer {
-    /// Waits for SIGTERM/SIGINT, then shuts down gracefully within
-    /// [`SHUTDOWN_DEADLINE`]; past it, or at a second signal, it stops at once (what was
-    /// acknowledged is durable; unfinished requests are retried by their clients, and
-    /// unapplied order hooks and timers are taken up at the next start).
-    pub async fn run_until_signal(self) -> Result<()> {
-        wait_for_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        tokio::select! {
-            done = tokio::time::timeout(SHUTDOWN_DEADLINE, self.shutdown()) => match done {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::warn!(deadline_s = SHUTDOWN_DEADLINE.as_secs(), "stopping before in-flight work finished: the shutdown deadline passed");
-                    Ok(())
-                }
-            },
-            () = wait_for_signal() => {
-                tracing::warn!("second signal: stopping at once");
-                Ok(())
-            }
-        }
-    }
-
-    /// Stops accepting, finishes in-flight requests, commits every queued batch and gives
-    /// the order hooks (points, referral rewards) up to 10 s to catch up with them; what
-    /// they have not reached is applied after the next start. Last, the store is closed:
-    /// SQLite's WAL is checkpointed into the database and truncated.
-    pub async fn shutdown(self) -> Result<()> {
-        let _ = self.stop.send(true);
-        self.task.await.context("server task")?.context("server")?;
-        self.pipeline.shutdown().await;
-        let left = self.hooks.wait(std::time::Duration::from_secs(10)).await;
-        if left > 0 {
-            tracing::info!(
-                events = left,
-                "stopped before the order hooks (points, referral rewards) caught up; the next start applies the rest"
-            );
-        }
-        if let Err(e) = self.store.close().await {
-            tracing::warn!(error = %e, "closing the store failed; the next start checkpoints the WAL");
-        }
-        tracing::info!("stopped");
-        Ok(())
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
 
 /// The admin credential: `--admin-token`/`FLYWHEEL_ADMIN_TOKEN`, else the stored one, else a
 /// new token, stored (hash only) and saved to `DATA_DIR/admin_token` (mode 0600). Where it
@@ -169,44 +91,12 @@ async fn open_audience_on(store: &Store, config: AudienceConfig, bus: Arc<dyn Bu
         ms = started.elapsed().as_millis() as u64,
         "audience index built"
     );
-    release_freed_memory();
+    crate::memory::release_freed_memory();
     Ok(audience)
 }
 
-/// Hands the memory freed after the start-up rebuild (the store snapshot) back to the
-/// operating system: glibc keeps freed heap pages otherwise, which at a million profiles
-/// is gigabytes of resident memory doing nothing.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own free lists; it takes no pointer from us.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// Gives the memory of request bodies back to the operating system once a burst of them
-/// is over: glibc keeps freed heap pages in its arenas, so without this the resident size
-/// stays at the burst's peak. Checked every 2 s; trims when more than 8 MiB of bodies
-/// were held since the last check and less than a quarter of that is held now.
-fn spawn_body_memory_release(bodies: flywheel_api::body::BodyBudget) {
-    const WORTH_IT: usize = 8 << 20;
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut burst = 0usize;
-        loop {
-            tick.tick().await;
-            burst = burst.max(bodies.take_peak());
-            if burst > WORTH_IT && bodies.in_use() < burst / 4 {
-                burst = 0;
-                let _ = tokio::task::spawn_blocking(release_freed_memory).await;
-            }
-        }
-    });
-}
-
-/// Flash sales over Redis stock when `redis` is given, else in-process stock; a task
-/// releases unpaid holds every second.
+/// Flash sales over Redis stock when `redis` is given, else in-process stock (the
+/// workers' flash sweeper releases unpaid holds).
 async fn open_flash(store: &Store, redis: Option<&str>) -> Result<Arc<FlashSales<AnyStock>>> {
     let stock = match redis {
         Some(url) => AnyStock::Redis(
@@ -221,64 +111,7 @@ async fn open_flash(store: &Store, redis: Option<&str>) -> Result<Arc<FlashSales
             .await
             .context("loading flash sales")?,
     );
-    let sweeper = Arc::downgrade(&sales);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let Some(sales) = sweeper.upgrade() else { break };
-            if let Err(e) = sales.sweep().await {
-                tracing::warn!(error = %e, "releasing lapsed flash-sale holds failed");
-            }
-        }
-    });
     Ok(sales)
-}
-
-/// Expires open groups past their deadline every second (their orders are cancelled).
-fn spawn_group_expiry(groups: flywheel_promotions::group::GroupBuys) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            match groups.expire_due().await {
-                Ok(expired) if !expired.is_empty() => {
-                    tracing::debug!(groups = ?expired, "group buys expired");
-                    tracing::info!(expired = expired.len(), "group buys: {} expired", expired.len());
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "expiring group buys failed"),
-            }
-        }
-    });
-}
-
-/// Writes the expiry of lapsed point lots every minute, and re-evaluates member tiers
-/// once a day (orders age out of the 365-day window), publishing `tier.changed`.
-fn spawn_loyalty_daily(loyalty: flywheel_loyalty::Loyalty, bus: Arc<dyn Bus>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        let mut last_tiers: Option<chrono::NaiveDate> = None;
-        loop {
-            tick.tick().await;
-            let now = chrono::Utc::now();
-            if let Err(e) = loyalty.expire_due(now).await {
-                tracing::warn!(error = %e, "expiring points failed");
-            }
-            if last_tiers != Some(now.date_naive()) {
-                last_tiers = Some(now.date_naive());
-                match loyalty.evaluate_all_tiers(now).await {
-                    Ok(changes) => {
-                        changes
-                            .iter()
-                            .for_each(|c| crate::hooks::publish_tier_change(bus.as_ref(), c));
-                        tracing::info!(changed = changes.len(), "tiers: {} changed", changes.len());
-                    }
-                    Err(e) => tracing::warn!(error = %e, "re-evaluating tiers failed"),
-                }
-            }
-        }
-    });
 }
 
 /// Setting under which the secret sealing tracked links and unsubscribe tokens is kept.
@@ -299,15 +132,14 @@ async fn link_secret(store: &Store) -> Result<Vec<u8>> {
         .into_bytes())
 }
 
-/// Connects the providers and starts the journey engine (public URL defaults to the
-/// bound address). An embedded (SQLite) store has one process, so leases left by a
-/// crash are released at once.
+/// Connects the providers and prepares the journey engine (public URL defaults to the
+/// bound address); its loops run as workers. An embedded (SQLite) store has one
+/// process, so leases left by a crash are released at once.
 async fn open_journeys(
     store: &Store,
     settings: &Settings,
     addr: SocketAddr,
     services: flywheel_journeys::Services,
-    bus: Arc<dyn Bus>,
 ) -> Result<flywheel_journeys::Engine> {
     let mut config = settings.journeys.clone();
     if config.public_url.is_empty() {
@@ -327,7 +159,7 @@ async fn open_journeys(
         link_secret(store).await?,
     );
     engine
-        .start(single_process, Some(bus))
+        .prepare(single_process)
         .await
         .context("starting the journey engine")?;
     Ok(engine)
@@ -365,93 +197,144 @@ pub fn reports_of(store: &Store, settings: &Settings) -> flywheel_analytics::rep
     )
 }
 
-/// Checks running campaigns every `[analytics.guardrail] interval_secs` and pauses a
-/// journey whose campaign trips a guardrail (R11.4), with an alert and an audit entry;
-/// each alert is also sent through `[analytics.notify]`.
-fn spawn_guardrails(
-    reports: flywheel_analytics::reports::Reports,
-    journeys: flywheel_journeys::Engine,
-    notifier: crate::notify::Notifier,
+/// The domain services one server shares between its HTTP handlers and its workers.
+struct Domain {
+    bus: Arc<dyn Bus>,
+    audience: Audience,
+    coupons: flywheel_promotions::coupons::CouponService,
+    flash: Arc<FlashSales<AnyStock>>,
+    groups: flywheel_promotions::group::GroupBuys,
+    referrals: flywheel_promotions::referral::Referrals,
+    loyalty: flywheel_loyalty::Loyalty,
+    notifier: flywheel_workers::notify::Notifier,
+}
+
+/// Opens the domain services over `store` under the settings.
+async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings) -> Result<Domain> {
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
+    let audience = open_audience_on(store, settings.audience.clone(), bus.clone()).await?;
+    let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
+    let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
+    let flash = open_flash(store, server.redis.as_deref()).await?;
+    let groups = flywheel_promotions::group::GroupBuys::new(store.clone(), clock.clone());
+    let referrals =
+        flywheel_promotions::referral::Referrals::new(store.clone(), clock.clone(), coupons.clone());
+    let loyalty = flywheel_loyalty::Loyalty::new(store.clone(), clock, settings.loyalty.clone())
+        .map_err(|e| crate::BadInput(format!("[loyalty] settings: {e}")))?;
+    let notifier = crate::review::notifier(settings)?;
+    Ok(Domain {
+        bus,
+        audience,
+        coupons,
+        flash,
+        groups,
+        referrals,
+        loyalty,
+        notifier,
+    })
+}
+
+/// Starts the services that need nothing but the domain: group-buy expiry, the loyalty
+/// daily jobs, the flash sweeper and (SQLite) the WAL watch.
+fn start_housekeeping(workers: &mut Workers, d: &Domain, store: &Store) {
+    use flywheel_workers::{flash_sweeper, group_expiry, loyalty_daily, wal};
+    workers.spawn(group_expiry::GroupExpiry(d.groups.clone()));
+    workers.spawn(loyalty_daily::LoyaltyDaily::new(d.loyalty.clone(), d.bus.clone()));
+    workers.spawn(flash_sweeper::FlashSweeper(d.flash.clone()));
+    if let Some(w) = wal::WalWatch::new(store.clone()) {
+        workers.spawn(w);
+    }
+}
+
+/// Starts the order rewards; returns the workflow (for dead-letter retries), where it
+/// stands (for a graceful stop) and the observer that wakes it.
+fn start_order_rewards(
+    workers: &mut Workers,
+    d: &Domain,
+    store: &Store,
+    server: &ServerSettings,
+) -> (OrderRewards, CatchUp, Arc<dyn CommitObserver>) {
+    let rewards = OrderRewards {
+        loyalty: d.loyalty.clone(),
+        referrals: d.referrals.clone(),
+        bus: d.bus.clone(),
+        faults: Arc::new(Faults::from_env()),
+    };
+    let service = OrderRewardsService::new(
+        rewards.clone(),
+        store.clone(),
+        d.notifier.clone(),
+        server.dead_letter_after,
+    );
+    let catch_up = service.catch_up();
+    let wake: Arc<dyn CommitObserver> = Arc::new(service.wake());
+    workers.spawn(service);
+    (rewards, catch_up, wake)
+}
+
+/// Starts the services over the reports: guardrails, reviews, the CLV refresh (each
+/// unless turned off in the settings).
+fn start_reporting(
+    workers: &mut Workers,
+    reports: &flywheel_analytics::reports::Reports,
+    journeys: &flywheel_journeys::Engine,
+    notifier: &flywheel_workers::notify::Notifier,
+    pipeline: &Pipeline,
+    settings: &Settings,
 ) {
-    let g = reports.config().guardrail.clone();
-    if !g.enabled {
-        return;
+    use flywheel_workers::{clv_refresh, guardrails, reviews};
+    if let Some(g) = guardrails::Guardrails::new(reports.clone(), journeys.clone(), notifier.clone()) {
+        workers.spawn(g);
     }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(g.interval_secs.max(1)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let now = chrono::Utc::now().timestamp_millis();
-            match crate::guard::enforce(&reports, &journeys, now).await {
-                Ok(alerts) => {
-                    for a in alerts {
-                        notifier.alert(&a).await;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "guardrail check failed"),
-            }
-        }
-    });
+    if let Some(r) = reviews::Reviews::new(reports.clone(), notifier.clone()) {
+        workers.spawn(r);
+    }
+    let hours = settings.analytics.clv.refresh_hours;
+    if let Some(c) = clv_refresh::ClvRefresh::new(reports.clone(), pipeline.clone(), hours) {
+        workers.spawn(c);
+    }
 }
 
-/// Looks every ten minutes for a weekly or monthly review that is due (R10.5,
-/// `[analytics.reviews]`), writes it with its benchmark alerts (R10.6) and sends it.
-fn spawn_reviews(reports: flywheel_analytics::reports::Reports, notifier: crate::notify::Notifier) {
-    let r = &reports.config().reviews;
-    if !r.weekly && !r.monthly {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let now = chrono::Utc::now().timestamp_millis();
-            if let Err(e) = crate::review::write_due(&reports, &notifier, now).await {
-                tracing::warn!(error = %e, "writing the due reviews failed");
-            }
-        }
+/// The points-for-coupon exchange behind the coupon audience gate; returns both.
+fn exchange_of(
+    d: &Domain,
+    store: &Store,
+) -> (
+    Arc<dyn flywheel_promotions::coupons::AudienceGate>,
+    flywheel_loyalty::PointsExchange,
+) {
+    use flywheel_workers::adapters;
+    let gate: Arc<dyn flywheel_promotions::coupons::AudienceGate> = Arc::new(adapters::AudienceMembership {
+        store: store.clone(),
+        audience: d.audience.clone(),
     });
+    let exchange = flywheel_loyalty::PointsExchange::new(
+        d.loyalty.clone(),
+        Arc::new(adapters::CouponsForPoints {
+            coupons: d.coupons.clone(),
+            gate: gate.clone(),
+        }),
+    )
+    .with_fault(adapters::exchange_fault());
+    (gate, exchange)
 }
 
-/// Binds, starts serving, and prints `listening on http://HOST:PORT`.
+/// Binds, starts serving and the background services, and prints
+/// `listening on http://HOST:PORT`.
 pub async fn start(
     store: Store,
     admin: AdminToken,
     server: &ServerSettings,
     settings: &Settings,
 ) -> Result<RunningServer> {
-    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
-    let audience = open_audience_on(&store, settings.audience.clone(), bus.clone()).await?;
-    let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
-    let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
-    let flash = open_flash(&store, server.redis.as_deref()).await?;
-    let groups = flywheel_promotions::group::GroupBuys::new(store.clone(), clock.clone());
-    let referrals =
-        flywheel_promotions::referral::Referrals::new(store.clone(), clock.clone(), coupons.clone());
-    let loyalty = flywheel_loyalty::Loyalty::new(store.clone(), clock, settings.loyalty.clone())
-        .map_err(|e| crate::BadInput(format!("[loyalty] settings: {e}")))?;
-    spawn_group_expiry(groups.clone());
-    spawn_loyalty_daily(loyalty.clone(), bus.clone());
+    let d = open_domain(&store, server, settings).await?;
+    let mut workers = Workers::new();
+    start_housekeeping(&mut workers, &d, &store);
+    let (rewards, catch_up, wake_rewards) = start_order_rewards(&mut workers, &d, &store, server);
     let journey_hook = Arc::new(JourneyObserver::default());
-    let notifier = crate::notify::Notifier::new(settings)?;
-    let rewards = crate::order_rewards::OrderRewards {
-        loyalty: loyalty.clone(),
-        referrals: referrals.clone(),
-        bus: bus.clone(),
-        faults: Arc::new(crate::order_rewards::Faults::from_env()),
-    };
-    let order_hooks = Arc::new(OrderHooks::start(
-        rewards.clone(),
-        store.clone(),
-        notifier.clone(),
-        server.dead_letter_after,
-    ));
-    let hooks = order_hooks.drain();
     let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
-        Arc::new(AudienceObserver(audience.clone())),
-        order_hooks.clone(),
+        Arc::new(AudienceObserver(d.audience.clone())),
+        wake_rewards,
         journey_hook.clone(),
     ]));
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
@@ -459,73 +342,78 @@ pub async fn start(
         .await
         .with_context(|| format!("cannot listen on {}", server.listen))?;
     let addr = listener.local_addr()?;
-    let journeys = open_journeys(
-        &store,
-        settings,
-        addr,
-        flywheel_journeys::Services {
-            alerts: Some(Arc::new(crate::journey_effects::JourneyAlerts {
-                store: store.clone(),
-                notifier: notifier.clone(),
-            })),
-            faults: crate::journey_effects::EffectFaults::from_env(),
-            ..crate::journey_ports::services(
-                Some(audience.clone()),
-                Some(coupons.clone()),
-                Some(loyalty.clone()),
-                Some(pipeline.clone()),
-            )
-        },
-        bus.clone(),
-    )
-    .await?;
+    let services = flywheel_journeys::Services {
+        alerts: Some(Arc::new(flywheel_workers::journey_steps::JourneyAlerts {
+            store: store.clone(),
+            notifier: d.notifier.clone(),
+        })),
+        faults: flywheel_workers::journey_steps::EffectFaults::from_env(),
+        ..flywheel_workers::journey_ports::services(
+            Some(d.audience.clone()),
+            Some(d.coupons.clone()),
+            Some(d.loyalty.clone()),
+            Some(pipeline.clone()),
+        )
+    };
+    let journeys = open_journeys(&store, settings, addr, services).await?;
     let _ = journey_hook.0.set(journeys.clone());
+    flywheel_workers::journeys::spawn(&mut workers, &journeys, d.bus.as_ref());
     let reports = reports_of(&store, settings);
-    spawn_guardrails(reports.clone(), journeys.clone(), notifier.clone());
-    spawn_reviews(reports.clone(), notifier);
-    crate::clv_traits::spawn(
-        reports.clone(),
-        pipeline.clone(),
-        settings.analytics.clv.refresh_hours,
+    start_reporting(
+        &mut workers,
+        &reports,
+        &journeys,
+        &d.notifier,
+        &pipeline,
+        settings,
     );
     let bodies =
         flywheel_api::body::BodyBudget::new(server.max_inflight_body_bytes, server.body_idle_timeout);
-    spawn_body_memory_release(bodies.clone());
-    let audience_gate: Arc<dyn flywheel_promotions::coupons::AudienceGate> =
-        Arc::new(crate::adapters::AudienceMembership {
-            store: store.clone(),
-            audience: audience.clone(),
-        });
-    let exchange = flywheel_loyalty::PointsExchange::new(
-        loyalty.clone(),
-        Arc::new(crate::adapters::CouponsForPoints {
-            coupons: coupons.clone(),
-            gate: audience_gate.clone(),
-        }),
-    )
-    .with_fault(crate::adapters::exchange_fault());
+    crate::memory::spawn_body_memory_release(bodies.clone(), workers.shutdown_signal());
+    let (audience_gate, exchange) = exchange_of(&d, &store);
     let state = Arc::new(AppState {
         reports,
-        audience,
+        audience: d.audience,
         audience_gate,
         exchange,
-        coupons,
-        loyalty,
-        referrals,
-        groups,
-        flash,
+        coupons: d.coupons,
+        loyalty: d.loyalty,
+        referrals: d.referrals,
+        groups: d.groups,
+        flash: d.flash,
         journeys,
-        dead_letters: Arc::new(crate::journey_effects::DeadLetterPort {
+        dead_letters: Arc::new(crate::dead_letter_cmd::DeadLetterPort {
             store: store.clone(),
             rewards,
         }),
+        workers: workers.health(),
         write_keys: WriteKeys::new(store.clone()),
-        bodies: bodies.clone(),
+        bodies,
         store: store.clone(),
         pipeline: pipeline.clone(),
         limits: server.limits,
         admin,
     });
+    let (stop, task) = serve_http(listener, state, server);
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, "serving");
+    Ok(RunningServer {
+        addr,
+        stop,
+        task,
+        pipeline,
+        order_rewards: catch_up,
+        workers,
+        store,
+    })
+}
+
+/// Serves `state`'s router on `listener` until the returned sender says stop.
+fn serve_http(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    server: &ServerSettings,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<std::io::Result<()>>) {
     let (stop, mut stopped) = watch::channel(false);
     let app = flywheel_api::router(state);
     let limits = server.connections;
@@ -536,14 +424,5 @@ pub async fn start(
         .await;
         Ok(())
     });
-    println!("listening on http://{addr}");
-    tracing::info!(%addr, "serving");
-    Ok(RunningServer {
-        addr,
-        stop,
-        task,
-        pipeline,
-        hooks,
-        store,
-    })
+    (stop, task)
 }

@@ -202,8 +202,8 @@ pub(crate) struct Inner {
     /// Runs a worker of this process is advancing: a timer of theirs claimed again (its
     /// lease ran out during a slow provider call) is left alone, not advanced twice.
     pub(crate) in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
-    pub(crate) timers_due: Notify,
-    pub(crate) events_arrived: Notify,
+    pub(crate) timers_due: Arc<Notify>,
+    pub(crate) events_arrived: Arc<Notify>,
     pub(crate) stopping: AtomicBool,
     pub(crate) stats: Stats,
 }
@@ -250,8 +250,8 @@ impl Engine {
             link_secret,
             defs: RwLock::default(),
             in_flight: Default::default(),
-            timers_due: Notify::new(),
-            events_arrived: Notify::new(),
+            timers_due: Arc::new(Notify::new()),
+            events_arrived: Arc::new(Notify::new()),
             stopping: AtomicBool::new(false),
             stats: Stats::default(),
         }))
@@ -432,7 +432,7 @@ impl Engine {
         }
     }
 
-    async fn sleep_until_next_due(&self) -> Duration {
+    pub(crate) async fn sleep_until_next_due(&self) -> Duration {
         let now = self.now();
         match self.0.store.read_with(timers::next_due).await {
             Ok(Some(due)) if due > now => Duration::from_millis((due - now).min(1_000) as u64),

@@ -27,6 +27,7 @@ pub mod definition;
 pub mod delivery;
 pub mod effects;
 pub mod engine;
+pub mod loops;
 pub mod manage;
 pub mod ports;
 pub mod providers;

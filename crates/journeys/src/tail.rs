@@ -280,54 +280,61 @@ impl Engine {
             if self.0.stopping.load(Ordering::Relaxed) {
                 break;
             }
-            let (kind, on) = match msg.subject.as_str() {
-                "segment.entered" => ("segment", AudienceChange::Entered),
-                "segment.exited" => ("segment", AudienceChange::Exited),
-                "tag.added" => ("tag", AudienceChange::Entered),
-                "tag.removed" => ("tag", AudienceChange::Exited),
-                _ => continue,
-            };
-            let name = msg
-                .payload
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let Some(profile) = msg
-                .payload
-                .get("profile_id")
-                .and_then(Value::as_str)
-                .map(String::from)
-            else {
-                continue;
-            };
-            let at = msg.payload.get("at").and_then(Value::as_i64).unwrap_or(0);
-            let targets: Vec<(i64, Arc<Journey>)> = match self.0.defs.read() {
-                Ok(d) => d
-                    .active()
-                    .filter(|(_, j)| match &j.trigger {
-                        Trigger::Segment { name: n, on: o } => kind == "segment" && *n == name && *o == on,
-                        Trigger::Tag { name: n, on: o } => kind == "tag" && *n == name && *o == on,
-                        _ => false,
-                    })
-                    .map(|(r, j)| (r.version, j.clone()))
-                    .collect(),
-                Err(_) => continue,
-            };
-            if targets.is_empty() {
-                continue;
-            }
-            if let Err(e) = self
-                .enter_profile(
-                    targets,
-                    &profile,
-                    &format!("{}:{name}:{profile}:{at}", msg.subject),
-                )
-                .await
-            {
+            if let Err(e) = self.on_transition(&msg).await {
                 tracing::warn!(error = %e, "entering a segment-triggered journey failed");
             }
         }
+    }
+
+    /// Enters users into the segment- and tag-triggered journeys a bus transition
+    /// (`segment.entered`, `segment.exited`, `tag.added`, `tag.removed`) concerns; other
+    /// messages are ignored. A failure to enter is returned (the caller logs it; the
+    /// entry key makes a repeat harmless).
+    pub async fn on_transition(&self, msg: &flywheel_core::bus::BusMessage) -> crate::Result<()> {
+        let (kind, on) = match msg.subject.as_str() {
+            "segment.entered" => ("segment", AudienceChange::Entered),
+            "segment.exited" => ("segment", AudienceChange::Exited),
+            "tag.added" => ("tag", AudienceChange::Entered),
+            "tag.removed" => ("tag", AudienceChange::Exited),
+            _ => return Ok(()),
+        };
+        let name = msg
+            .payload
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let Some(profile) = msg
+            .payload
+            .get("profile_id")
+            .and_then(Value::as_str)
+            .map(String::from)
+        else {
+            return Ok(());
+        };
+        let at = msg.payload.get("at").and_then(Value::as_i64).unwrap_or(0);
+        let targets: Vec<(i64, Arc<Journey>)> = match self.0.defs.read() {
+            Ok(d) => d
+                .active()
+                .filter(|(_, j)| match &j.trigger {
+                    Trigger::Segment { name: n, on: o } => kind == "segment" && *n == name && *o == on,
+                    Trigger::Tag { name: n, on: o } => kind == "tag" && *n == name && *o == on,
+                    _ => false,
+                })
+                .map(|(r, j)| (r.version, j.clone()))
+                .collect(),
+            Err(_) => return Err(crate::Error::Poisoned),
+        };
+        if targets.is_empty() {
+            return Ok(());
+        }
+        self.enter_profile(
+            targets,
+            &profile,
+            &format!("{}:{name}:{profile}:{at}", msg.subject),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Enters a profile's user into journeys for one trigger occurrence.

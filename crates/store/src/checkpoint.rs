@@ -141,6 +141,11 @@ impl Store {
         Ok(())
     }
 
+    /// Where SQLite's WAL and its checkpointer stand; `None` on PostgreSQL.
+    pub fn wal_health(&self) -> Option<WalHealth> {
+        self.checkpointer_handle.as_ref().map(|c| c.health())
+    }
+
     /// The size of SQLite's WAL file in bytes (0 when there is none); `None` on PostgreSQL.
     pub fn wal_bytes(&self) -> Option<u64> {
         self.sqlite_path.as_deref().map(|p| file_len(&wal_path(p)))
@@ -176,12 +181,29 @@ impl Store {
 pub struct Checkpointer {
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    db: PathBuf,
+    limit: WalLimit,
+}
+
+/// Where the SQLite WAL stands, for the process's health (`/metrics`, `/readyz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalHealth {
+    /// The WAL file's size in bytes.
+    pub bytes: u64,
+    /// The size past which the checkpointer truncates it.
+    pub trigger: u64,
+    /// The size it must never pass ([`WalLimit::bound`]).
+    pub bound: u64,
+    /// Whether the checkpointer thread still runs (false once closed, or if it could
+    /// not start or open the database).
+    pub checkpointer_running: bool,
 }
 
 impl Checkpointer {
     /// Starts checkpointing the database of `opts`; truncations use a connection of `writer`.
     pub fn start(opts: &SqliteOptions, writer: Weak<Pool>) -> Checkpointer {
         let stop = Arc::new(AtomicBool::new(false));
+        let (db, limit) = (opts.path.clone(), opts.wal_limit);
         let (flag, opts) = (stop.clone(), opts.clone());
         let spawned = std::thread::Builder::new()
             .name("flywheel-checkpoint".into())
@@ -196,6 +218,25 @@ impl Checkpointer {
         Checkpointer {
             stop,
             thread: Mutex::new(thread),
+            db,
+            limit,
+        }
+    }
+
+    /// Where the WAL stands now.
+    pub fn health(&self) -> WalHealth {
+        let db = file_len(&self.db);
+        let running = self
+            .thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|t| !t.is_finished());
+        WalHealth {
+            bytes: file_len(&wal_path(&self.db)),
+            trigger: self.limit.trigger(db),
+            bound: self.limit.bound(db),
+            checkpointer_running: running,
         }
     }
 

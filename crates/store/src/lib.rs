@@ -47,7 +47,7 @@ use flywheel_core::{
 };
 use serde::Serialize;
 
-pub use checkpoint::WalLimit;
+pub use checkpoint::{WalHealth, WalLimit};
 pub use keys::{hash_secret, new_secret, KeyScope};
 pub use sqlite::Synchronous;
 

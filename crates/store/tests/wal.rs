@@ -157,6 +157,7 @@ async fn postgres_has_no_wal_file_to_bound() {
         Err(e) => panic!("PostgreSQL is required when CI=true: {e}"),
     };
     assert_eq!(store.wal_bytes(), None);
+    assert_eq!(store.wal_health(), None);
     write(&store, 0, 1).await;
     store.close().await.unwrap();
     assert_eq!(
@@ -164,4 +165,24 @@ async fn postgres_has_no_wal_file_to_bound() {
         100,
         "the store still answers after close"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_health_reports_the_bound_and_the_checkpointer() {
+    let dir = std::env::temp_dir().join(format!("flywheel-store-walhealth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = StoreConfig::from_url(None, &dir, Synchronous::Normal)
+        .unwrap()
+        .with_wal_limit(LIMIT);
+    let store = Store::open(config).await.unwrap();
+    write(&store, 0, 1).await;
+    let h = store.wal_health().expect("SQLite has a WAL");
+    assert!(h.checkpointer_running, "{h:?}");
+    assert_eq!(h.bound, LIMIT.bound(db_bytes(&dir)), "{h:?}");
+    assert_eq!(h.trigger, h.bound / 4, "{h:?}");
+    store.close().await.unwrap();
+    let closed = store.wal_health().expect("still SQLite");
+    assert!(!closed.checkpointer_running, "{closed:?}");
+    assert_eq!(closed.bytes, 0, "{closed:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

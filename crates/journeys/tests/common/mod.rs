@@ -28,7 +28,7 @@ use flywheel_store::{ApplyOutcome, NewEvent, Store};
 use serde_json::{json, Value};
 
 /// The binary's adapters behind the engine's ports: the tests drive the same code.
-#[path = "../../../flywheel/src/journey_ports.rs"]
+#[path = "../../../workers/src/journey_ports.rs"]
 pub mod journey_ports;
 
 pub const SECRET: &str = "whsec_test";

@@ -1,11 +1,10 @@
-//! The journeys engine's alert port and test-only fault point, and the dead-letter port
-//! of the admin API over both workflows that set items aside (order rewards and journey
+//! The journeys engine's alert port and test-only fault point, and retrying or dismissing
+//! dead letters of both workflows that set items aside (order rewards and journey
 //! steps): a retry or dismissal goes to the workflow that listed the item.
 
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
-use flywheel_api::dead_letters::{DismissFuture, RetryDeadLetter, RetryFuture};
 use flywheel_journeys::dead_letter::{self as journey_letters, Handled};
 use flywheel_journeys::ports::{AlertPort, DeadLettered, FaultPoint, PortError, PortFuture, PortResult};
 use flywheel_store::{dead_letters, Store};
@@ -105,14 +104,6 @@ impl FaultPoint for EffectFaults {
     }
 }
 
-/// Retries and dismissals of dead letters, sent to the workflow that listed each.
-pub struct DeadLetterPort {
-    /// The store holding the list.
-    pub store: Store,
-    /// The order rewards.
-    pub rewards: OrderRewards,
-}
-
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -151,16 +142,6 @@ pub async fn dismiss(store: &Store, id: i64) -> Result<bool, flywheel_store::Err
         tracing::warn!(id, workflow = %row.workflow, item = %row.item, error = %row.error, "dead letter dismissed");
     }
     Ok(gone)
-}
-
-impl RetryDeadLetter for DeadLetterPort {
-    fn retry(&self, id: i64) -> RetryFuture<'_> {
-        Box::pin(retry(&self.store, &self.rewards, id))
-    }
-
-    fn dismiss(&self, id: i64) -> DismissFuture<'_> {
-        Box::pin(dismiss(&self.store, id))
-    }
 }
 
 #[cfg(test)]

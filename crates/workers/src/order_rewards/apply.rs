@@ -6,70 +6,68 @@
 //!
 //! A failure says whether it is the store's (an outage: retried until the store is back,
 //! never dead-lettered) or the event's own (a refusal of its data: dead-lettered after
-//! repeated attempts). The worker that follows the log is [`crate::hooks::OrderHooks`];
-//! a dead-lettered event is applied again by [`retry_dead_letter`] (API and CLI).
+//! repeated attempts). The service that follows the log is
+//! [`crate::order_rewards::OrderRewardsService`]; a dead-lettered event is applied again
+//! by [`crate::order_rewards::retry_dead_letter`] (API and CLI).
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use flywheel_core::bus::Bus;
+use flywheel_core::bus::{Bus, BusMessage};
 use flywheel_core::Fen;
 use flywheel_loyalty::Loyalty;
 use flywheel_promotions::referral::Referrals;
-use flywheel_store::dead_letters;
-use flywheel_store::order_hooks::{self, OrderEvent};
-use flywheel_store::Store;
+use flywheel_store::order_hooks::OrderEvent;
 
-pub use flywheel_api::dead_letters::RetryOutcome as Retried;
+use super::faults::Faults;
 
 /// The workflow's name in the dead-letter list, alerts and metrics.
 pub const WORKFLOW: &str = "order_rewards";
 
 /// Why applying a stretch failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub struct RewardFailure {
     /// The store failed (an outage): retry until it is back; never dead-letter.
     pub transient: bool,
     /// What failed, for the log and the dead-letter list.
     pub message: String,
 }
 
-impl Failure {
-    fn store(e: &flywheel_store::Error) -> Failure {
+impl RewardFailure {
+    pub(crate) fn store(e: &flywheel_store::Error) -> RewardFailure {
         // An outage (connection lost, busy or shutting-down database, timeout) is retried
         // until the store is back; anything else it answered (a constraint, bad data) is
         // the event's own problem and counts toward dead-lettering.
-        Failure {
+        RewardFailure {
             transient: e.is_transient(),
             message: e.to_string(),
         }
     }
 
-    fn item(message: String) -> Failure {
-        Failure {
+    pub(crate) fn item(message: String) -> RewardFailure {
+        RewardFailure {
             transient: false,
             message,
         }
     }
 
-    fn loyalty(step: &str, e: &flywheel_loyalty::Error) -> Failure {
+    pub(crate) fn loyalty(step: &str, e: &flywheel_loyalty::Error) -> RewardFailure {
         match e {
-            flywheel_loyalty::Error::Store(s) => Failure::store(s),
-            other => Failure::item(format!("{step}: {other} ({})", other.code())),
+            flywheel_loyalty::Error::Store(s) => RewardFailure::store(s),
+            other => RewardFailure::item(format!("{step}: {other} ({})", other.code())),
         }
     }
 
-    fn promotions(step: &str, e: &flywheel_promotions::Error) -> Failure {
+    fn promotions(step: &str, e: &flywheel_promotions::Error) -> RewardFailure {
         match e {
-            flywheel_promotions::Error::Store(s) => Failure::store(s),
-            other => Failure::item(format!("{step}: {other} ({})", other.code())),
+            flywheel_promotions::Error::Store(s) => RewardFailure::store(s),
+            other => RewardFailure::item(format!("{step}: {other} ({})", other.code())),
         }
     }
 }
 
 /// One effect an event asks for.
 #[derive(Debug, Clone)]
-enum Hook {
+pub(crate) enum Hook {
     Paid { user: String, order: String, total: Fen },
     Reversed { user: String, order: String },
 }
@@ -81,7 +79,7 @@ impl Hook {
         }
     }
 
-    fn order(&self) -> &str {
+    pub(crate) fn order(&self) -> &str {
         match self {
             Hook::Paid { order, .. } | Hook::Reversed { order, .. } => order,
         }
@@ -119,81 +117,6 @@ pub fn has_work(events: &[OrderEvent]) -> bool {
     !hooks_of(events).is_empty()
 }
 
-/// Test-only fault injection, read once from `FLYWHEEL_FAULTS` at start (unset in
-/// production: no fault is ever injected). Comma-separated `POINT:COUNT`:
-///
-/// - `order_hooks:N`: the next N applications fail as a store outage would, before
-///   anything is written;
-/// - `order_hooks.after_points:N`: the next N applications fail as a store outage,
-///   after the points of the stretch were posted (a half-applied stretch);
-/// - `order_hooks.poison=ORDER:N`: the first N applications touching order ORDER fail
-///   with an error of the event's own, after its points were posted.
-///
-/// The end-to-end tests use it to prove that no order is skipped and none doubled.
-#[derive(Debug, Default)]
-pub struct Faults {
-    before: AtomicI64,
-    after_points: AtomicI64,
-    poison: Option<(String, AtomicI64)>,
-}
-
-impl Faults {
-    /// The faults of `FLYWHEEL_FAULTS` (none when unset or unreadable).
-    pub fn from_env() -> Faults {
-        match std::env::var("FLYWHEEL_FAULTS") {
-            Ok(spec) => {
-                tracing::warn!(faults = %spec, "FLYWHEEL_FAULTS is set: injecting test faults");
-                Faults::parse(&spec)
-            }
-            Err(_) => Faults::default(),
-        }
-    }
-
-    fn parse(spec: &str) -> Faults {
-        let mut f = Faults::default();
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let Some((point, n)) = part.rsplit_once(':') else {
-                continue;
-            };
-            let Ok(n) = n.parse::<i64>() else { continue };
-            match point.split_once('=') {
-                Some(("order_hooks.poison", order)) => {
-                    f.poison = Some((order.to_owned(), AtomicI64::new(n)));
-                }
-                _ if point == "order_hooks" => f.before = AtomicI64::new(n),
-                _ if point == "order_hooks.after_points" => f.after_points = AtomicI64::new(n),
-                _ => {}
-            }
-        }
-        f
-    }
-
-    /// Takes one of `left`, if any are left.
-    pub(crate) fn take(left: &AtomicI64) -> bool {
-        left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > 0).then(|| n - 1))
-            .is_ok()
-    }
-
-    fn outage(left: &AtomicI64, point: &str) -> Result<(), Failure> {
-        if Faults::take(left) {
-            return Err(Failure {
-                transient: true,
-                message: format!("injected store fault at {point}"),
-            });
-        }
-        Ok(())
-    }
-
-    fn poisoned(&self, hooks: &[Hook]) -> Result<(), Failure> {
-        if let Some((order, left)) = &self.poison {
-            if hooks.iter().any(|h| h.order() == order) && Faults::take(left) {
-                return Err(Failure::item(format!("injected fault for order {order}")));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// What applying a stretch came to.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
@@ -225,7 +148,7 @@ impl OrderRewards {
     /// stretch as its order thus comes after the order's points and takes them back.
     /// Stops at the first failure; what was done before it is done again, harmlessly,
     /// by the next attempt.
-    pub async fn apply(&self, events: &[OrderEvent]) -> Result<Applied, Failure> {
+    pub async fn apply(&self, events: &[OrderEvent]) -> Result<Applied, RewardFailure> {
         let hooks = hooks_of(events);
         if hooks.is_empty() {
             return Ok(Applied::default());
@@ -242,7 +165,7 @@ impl OrderRewards {
         applied.orders = paid.len();
         applied.reversals = hooks.len() - paid.len();
         for ((_, order, _), posted) in paid.iter().zip(self.loyalty.earn_orders(paid.clone()).await) {
-            posted.map_err(|e| Failure::loyalty(&format!("points of order {order}"), &e))?;
+            posted.map_err(|e| RewardFailure::loyalty(&format!("points of order {order}"), &e))?;
         }
         Faults::outage(&self.faults.after_points, "order_hooks.after_points")?;
         self.faults.poisoned(&hooks)?;
@@ -256,7 +179,7 @@ impl OrderRewards {
             .referrals
             .invitees_among(users.clone())
             .await
-            .map_err(|e| Failure::promotions("reading the referrals", &e))?;
+            .map_err(|e| RewardFailure::promotions("reading the referrals", &e))?;
         for h in &hooks {
             self.referral_and_claw_back(h, invited.contains(h.user())).await?;
         }
@@ -264,15 +187,15 @@ impl OrderRewards {
             .loyalty
             .evaluate_tiers(users, chrono::Utc::now())
             .await
-            .map_err(|e| Failure::loyalty("tiers", &e))?;
+            .map_err(|e| RewardFailure::loyalty("tiers", &e))?;
         for c in &changes {
-            crate::hooks::publish_tier_change(self.bus.as_ref(), c);
+            publish_tier_change(self.bus.as_ref(), c);
         }
         applied.tiers_changed = changes.len();
         Ok(applied)
     }
 
-    async fn referral_and_claw_back(&self, h: &Hook, invited: bool) -> Result<(), Failure> {
+    async fn referral_and_claw_back(&self, h: &Hook, invited: bool) -> Result<(), RewardFailure> {
         use flywheel_promotions::Error as P;
         match h {
             Hook::Paid { user, order, .. } if invited => {
@@ -284,7 +207,7 @@ impl OrderRewards {
                         code: "already_rewarded",
                         ..
                     }) => Ok(()),
-                    Err(e) => Err(Failure::promotions(
+                    Err(e) => Err(RewardFailure::promotions(
                         &format!("referral reward of order {order}"),
                         &e,
                     )),
@@ -295,12 +218,12 @@ impl OrderRewards {
                 self.loyalty
                     .claw_back_order(user, order)
                     .await
-                    .map_err(|e| Failure::loyalty(&format!("claw-back of order {order}"), &e))?;
+                    .map_err(|e| RewardFailure::loyalty(&format!("claw-back of order {order}"), &e))?;
                 if invited {
                     match self.referrals.claw_back(user, order).await {
                         Ok(_) | Err(P::NotFound(_)) => {}
                         Err(e) => {
-                            return Err(Failure::promotions(
+                            return Err(RewardFailure::promotions(
                                 &format!("referral claw-back of order {order}"),
                                 &e,
                             ))
@@ -313,42 +236,14 @@ impl OrderRewards {
     }
 }
 
-/// Applies dead letter `id` again now: success removes it from the list, a failure
-/// keeps it with one more attempt. A store failure reading or writing the list is an
-/// `Err`.
-pub async fn retry_dead_letter(
-    store: &Store,
-    rewards: &OrderRewards,
-    id: i64,
-) -> Result<Retried, flywheel_store::Error> {
-    let Some(dead) = store.read_with(move |c| dead_letters::get(c, id)).await? else {
-        return Ok(Retried::NotFound);
-    };
-    let seq = dead.seq.unwrap_or_default();
-    let event = store.read_with(move |c| order_hooks::event_at(c, seq)).await?;
-    let outcome = match (dead.workflow.as_str(), event) {
-        (WORKFLOW, Some(e)) => rewards.apply(&[e]).await.map(|_| ()),
-        (WORKFLOW, None) => Err(Failure::item(format!("event {seq} is no longer stored"))),
-        (other, _) => Err(Failure::item(format!("unknown workflow {other:?}"))),
-    };
-    match outcome {
-        Ok(()) => {
-            store.write_with(move |c| dead_letters::remove(c, id)).await?;
-            tracing::info!(id, seq, workflow = %dead.workflow, "dead letter applied on retry");
-            Ok(Retried::Applied)
-        }
-        Err(f) => {
-            let (error, at) = (f.message.clone(), chrono::Utc::now().timestamp_millis());
-            store
-                .write_with(move |c| dead_letters::failed_again(c, id, &error, at))
-                .await?;
-            tracing::warn!(id, seq, error = %f.message, "dead letter failed again on retry");
-            Ok(Retried::Failed {
-                error: f.message,
-                attempts: dead.attempts + 1,
-            })
-        }
-    }
+/// Publishes a member's tier change as `tier.changed` (journeys will react to it);
+/// logged at debug, the callers log one summary line.
+pub fn publish_tier_change(bus: &dyn Bus, change: &flywheel_loyalty::TierChange) {
+    tracing::debug!(user = %change.user_id, from = ?change.from, to = %change.to, "member tier changed");
+    bus.publish(BusMessage {
+        subject: "tier.changed".into(),
+        payload: serde_json::to_value(change).unwrap_or_default(),
+    });
 }
 
 #[cfg(test)]
@@ -356,31 +251,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_fault_spec() {
-        let f = Faults::parse("order_hooks:3, order_hooks.after_points:2,order_hooks.poison=O-9:6,bogus");
-        assert_eq!(f.before.load(Ordering::SeqCst), 3);
-        assert_eq!(f.after_points.load(Ordering::SeqCst), 2);
-        let (order, n) = f.poison.as_ref().unwrap();
-        assert_eq!((order.as_str(), n.load(Ordering::SeqCst)), ("O-9", 6));
-        assert!(Faults::outage(&f.before, "x").is_err());
-        assert!(Faults::outage(&Faults::default().before, "x").is_ok());
-    }
-
-    #[test]
     fn store_outages_are_transient_and_refusals_are_not() {
         let outage = flywheel_store::Error::Connection("gone".into());
-        assert!(Failure::store(&outage).transient);
+        assert!(RewardFailure::store(&outage).transient);
         assert!(
-            Failure::store(&flywheel_store::Error::Database(
+            RewardFailure::store(&flywheel_store::Error::Database(
                 "57P01: terminating connection".into()
             ))
             .transient
         );
-        assert!(!Failure::store(&flywheel_store::Error::Corrupt("bad".into())).transient);
+        assert!(!RewardFailure::store(&flywheel_store::Error::Corrupt("bad".into())).transient);
         // A permanent refusal of the database is the event's own: it is dead-lettered.
         let refused = flywheel_store::Error::Database("23505: duplicate key value".into());
-        assert!(!Failure::store(&refused).transient);
+        assert!(!RewardFailure::store(&refused).transient);
         let taken = flywheel_loyalty::Error::conflict("source_key_taken", "taken");
-        assert!(!Failure::loyalty("claw-back", &taken).transient);
+        assert!(!RewardFailure::loyalty("claw-back", &taken).transient);
     }
 }

@@ -2,18 +2,39 @@
 //! who act on them (`[analytics.notify]`): by email through the `[journeys.email]` SMTP
 //! relay, and as a signed JSON POST to a webhook (the journeys' signature scheme,
 //! `X-Flywheel-Signature`). Sends are blocking, so they run on the blocking pool.
+//!
+//! How a review reads (its subject, text and HTML) is the caller's ([`ReviewLetter`]):
+//! the CLI prints the same tables it sends.
 
 use std::sync::Arc;
 
 use flywheel_analytics::campaign_facts::Alert;
+use flywheel_analytics::config::NotifyConfig;
 use flywheel_analytics::reports::Review;
+use flywheel_channels::email::SmtpSettings;
 use flywheel_channels::email::{EmailMessage, EmailOutcome, SmtpEmail};
 use flywheel_channels::webhook::{Outcome, RetryPolicy, WebhookProvider};
 use serde_json::json;
 
-use crate::config::Settings;
-use crate::review::escape;
-use crate::BadInput;
+use crate::Error;
+
+/// How a review reads in the email and the webhook that carry it.
+pub trait ReviewLetter: Send + Sync {
+    /// The subject line.
+    fn subject(&self, r: &Review) -> String;
+    /// The plain-text body.
+    fn text(&self, r: &Review) -> String;
+    /// The HTML body.
+    fn html(&self, r: &Review) -> String;
+}
+
+/// `s` with the HTML special characters escaped.
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
 
 /// What sending one review or alert came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,23 +49,28 @@ pub struct Delivery {
 /// Where reviews and alerts go; empty when `[analytics.notify]` names nobody.
 #[derive(Clone, Default)]
 pub struct Notifier {
+    letter: Option<Arc<dyn ReviewLetter>>,
     email: Option<Arc<SmtpEmail>>,
     recipients: Vec<String>,
     webhook: Option<Arc<WebhookProvider>>,
 }
 
 impl Notifier {
-    /// The notifier of `[analytics.notify]`. Email recipients without a `[journeys.email]`
-    /// relay, or a webhook that is not http(s), are setting errors.
-    pub fn new(settings: &Settings) -> Result<Notifier, BadInput> {
-        let n = &settings.analytics.notify;
-        let email = match (&settings.journeys.email, n.email.is_empty()) {
+    /// The notifier of `[analytics.notify]` (`n`) over the `[journeys.email]` relay
+    /// (`smtp`), writing reviews as `letter`. Email recipients without a relay, or a
+    /// webhook that is not http(s), are setting errors.
+    pub fn new(
+        n: &NotifyConfig,
+        smtp: Option<&SmtpSettings>,
+        letter: Arc<dyn ReviewLetter>,
+    ) -> crate::Result<Notifier> {
+        let email = match (smtp, n.email.is_empty()) {
             (_, true) => None,
             (Some(smtp), false) => Some(Arc::new(
-                SmtpEmail::new(smtp).map_err(|e| BadInput(format!("[journeys.email]: {e}")))?,
+                SmtpEmail::new(smtp).map_err(|e| Error::Setting(format!("[journeys.email]: {e}")))?,
             )),
             (None, false) => {
-                return Err(BadInput(
+                return Err(Error::Setting(
                     "[analytics.notify] email needs an SMTP relay under [journeys.email]".into(),
                 ))
             }
@@ -55,10 +81,11 @@ impl Notifier {
             .map(|url| {
                 WebhookProvider::new(url, n.webhook_secret.as_bytes(), RetryPolicy::default())
                     .map(Arc::new)
-                    .map_err(|e| BadInput(format!("[analytics.notify] webhook: {e}")))
+                    .map_err(|e| Error::Setting(format!("[analytics.notify] webhook: {e}")))
             })
             .transpose()?;
         Ok(Notifier {
+            letter: Some(letter),
             email,
             recipients: n.email.clone(),
             webhook,
@@ -72,10 +99,16 @@ impl Notifier {
 
     /// Sends review `id`; returns what that came to.
     pub async fn review(&self, id: i64, r: &Review) -> Delivery {
-        let subject = crate::review::subject(r);
+        let Some(letter) = &self.letter else {
+            return Delivery {
+                summary: "not sent".into(),
+                ok: false,
+            };
+        };
+        let subject = letter.subject(r);
         let body = json!({"type": "review", "id": id, "subject": subject, "review": r});
-        let text = crate::review::text(r);
-        let html = crate::review::html(r);
+        let text = letter.text(r);
+        let html = letter.html(r);
         let message_id = format!("review{id}.{}@flywheel", r.cadence.as_str());
         self.send("review", subject, text, html, message_id, body).await
     }
@@ -84,7 +117,11 @@ impl Notifier {
     pub async fn alert(&self, a: &Alert) -> Delivery {
         let subject = format!("Flywheel alert: {} — {} ({})", a.campaign, a.rule, a.action);
         let text = format!("{subject}\n\n{}\n", a.detail);
-        let html = format!("<p><b>{}</b></p><p>{}</p>", escape(&subject), escape(&a.detail));
+        let html = format!(
+            "<p><b>{}</b></p><p>{}</p>",
+            escape_html(&subject),
+            escape_html(&a.detail)
+        );
         // Alerts raised in one pass share `at` and often `rule` (two missed benchmarks,
         // two campaigns tripping a guardrail): the campaign and detail tell them apart,
         // else receivers that de-duplicate by Message-ID drop all but one.

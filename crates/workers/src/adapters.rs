@@ -1,11 +1,8 @@
-//! Adapters that connect one context's ports to another's services (wiring, no rules).
-//!
-//! DESIGN puts these in a `workers` crate; until it exists they live here, each a small
-//! struct implementing a port its consumer owns, so moving them is a file move:
+//! Adapters that connect one context's ports to another's services (wiring, no rules),
+//! each a small struct implementing a port its consumer owns:
 //!
 //! - [`AudienceMembership`]: promotions' [`AudienceGate`] (a coupon template's audience)
-//!   answered by the audience engine; [`AudienceOnDemand`] builds the engine only when a
-//!   CLI command first needs it (a template without an audience needs none).
+//!   answered by the audience engine (the CLI builds the engine lazily around it).
 //! - [`CouponsForPoints`]: loyalty's [`CouponIssuer`] (the points-for-coupon exchange)
 //!   answered by the coupon service, issuing inside the exchange's transaction, behind
 //!   the same audience gate as the admin API and the CLI.
@@ -43,50 +40,6 @@ impl AudienceGate for AudienceMembership {
             let input = SegmentInput::text(expression);
             self.audience.prepare(&input).await.map_err(promotions_error)?;
             self.audience.is_member(&input, &pid.0).map_err(promotions_error)
-        })
-    }
-}
-
-/// The audience gate of a CLI command: the audience engine is built from the store on the
-/// first question only, so a template without an audience costs no index build.
-pub struct AudienceOnDemand {
-    /// The store the engine is built from.
-    pub store: Store,
-    /// The `[audience]` settings.
-    pub config: flywheel_audience::config::AudienceConfig,
-    /// The engine, once built.
-    pub built: tokio::sync::OnceCell<AudienceMembership>,
-}
-
-impl AudienceOnDemand {
-    /// A gate over `store` with the `[audience]` settings `config`.
-    pub fn new(store: Store, config: flywheel_audience::config::AudienceConfig) -> AudienceOnDemand {
-        AudienceOnDemand {
-            store,
-            config,
-            built: tokio::sync::OnceCell::new(),
-        }
-    }
-}
-
-impl AudienceGate for AudienceOnDemand {
-    fn is_member<'a>(&'a self, expression: &'a str, user_id: &'a str) -> GateFuture<'a> {
-        Box::pin(async move {
-            let gate = self
-                .built
-                .get_or_try_init(|| async {
-                    let audience = crate::serve::open_audience(&self.store, self.config.clone())
-                        .await
-                        .map_err(|e| {
-                            flywheel_promotions::Error::invalid("audience_unavailable", format!("{e:#}"))
-                        })?;
-                    Ok::<_, flywheel_promotions::Error>(AudienceMembership {
-                        store: self.store.clone(),
-                        audience,
-                    })
-                })
-                .await?;
-            gate.is_member(expression, user_id).await
         })
     }
 }

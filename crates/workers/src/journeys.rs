@@ -1,0 +1,164 @@
+//! The journey engine's loops as services: due timers ([`JourneyTimers`]), the event
+//! tail ([`JourneyTail`]), the definitions and schedules refresher ([`JourneyRefresh`])
+//! and the segment/tag transitions from the bus ([`JourneyTransitions`]). The engine
+//! does the work ([`flywheel_journeys::loops`]); these only pace it. Another loop of the
+//! engine becomes one more small service here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flywheel_core::bus::{Bus, BusMessage};
+use flywheel_core::health::LagUnit;
+use flywheel_journeys::Engine;
+use tokio::sync::broadcast;
+
+use crate::service::{Ctx, Failure, Next, Pace, Service};
+
+/// Fires due journey timers with `[journeys] workers` claims in parallel.
+pub struct JourneyTimers(pub Engine);
+
+impl Service for JourneyTimers {
+    fn name(&self) -> &'static str {
+        "journey_timers"
+    }
+
+    fn pace(&self) -> Pace {
+        Pace::every(Duration::from_secs(1)).woken_by(self.0.timers_signal())
+    }
+
+    async fn run_once(&mut self, _: &Ctx) -> Result<Next, Failure> {
+        let mut claims = tokio::task::JoinSet::new();
+        for _ in 0..self.0.config().workers.max(1) {
+            let e = self.0.clone();
+            claims.spawn(async move { e.fire_due().await });
+        }
+        let mut fired = 0;
+        let mut failed = None;
+        while let Some(done) = claims.join_next().await {
+            match done {
+                Ok(Ok(n)) => fired += n,
+                Ok(Err(e)) => failed = Some(Failure::from(e)),
+                Err(e) => failed = Some(Failure::from(e)),
+            }
+        }
+        if let Some(f) = failed {
+            return Err(f);
+        }
+        if fired > 0 {
+            tracing::debug!(fired, "journey timers fired");
+            return Ok(Next::Now);
+        }
+        Ok(Next::Within(self.0.next_timer_wait().await))
+    }
+}
+
+/// Reads the event log behind the journeys' cursor: triggers, waits, goals.
+pub struct JourneyTail(pub Engine);
+
+impl Service for JourneyTail {
+    fn name(&self) -> &'static str {
+        "journey_tail"
+    }
+
+    fn pace(&self) -> Pace {
+        Pace::every(Duration::from_millis(500))
+            .woken_by(self.0.events_signal())
+            .lag_in(LagUnit::Events)
+    }
+
+    async fn run_once(&mut self, ctx: &Ctx) -> Result<Next, Failure> {
+        let read = self.0.tail_once().await?;
+        ctx.set_lag(u64::try_from(self.0.event_lag().await?).unwrap_or(0));
+        Ok(if read > 0 { Next::Now } else { Next::Wait })
+    }
+}
+
+/// Re-reads journey definitions and keeps schedule timers in place, every second.
+pub struct JourneyRefresh(pub Engine);
+
+impl Service for JourneyRefresh {
+    fn name(&self) -> &'static str {
+        "journey_refresh"
+    }
+
+    fn pace(&self) -> Pace {
+        Pace::every(Duration::from_secs(1))
+    }
+
+    async fn run_once(&mut self, _: &Ctx) -> Result<Next, Failure> {
+        self.0.refresh().await?;
+        Ok(Next::Wait)
+    }
+}
+
+/// Enters users into segment- and tag-triggered journeys from the bus's transitions.
+/// (The bus is in-process: a transition published while the server was down does not
+/// trigger; documented.)
+pub struct JourneyTransitions {
+    engine: Engine,
+    rx: broadcast::Receiver<Arc<BusMessage>>,
+    /// A message whose entry failed, tried again before the next one, and its attempts.
+    retry: Option<(Arc<BusMessage>, u32)>,
+}
+
+/// Attempts at entering from one transition before it is given up (logged).
+const TRANSITION_ATTEMPTS: u32 = 5;
+
+impl JourneyTransitions {
+    /// Subscribes to `bus` now (transitions published from here on are seen).
+    pub fn new(engine: Engine, bus: &dyn Bus) -> Self {
+        JourneyTransitions {
+            engine,
+            rx: bus.subscribe(),
+            retry: None,
+        }
+    }
+}
+
+impl Service for JourneyTransitions {
+    fn name(&self) -> &'static str {
+        "journey_transitions"
+    }
+
+    fn pace(&self) -> Pace {
+        Pace::every(Duration::ZERO)
+    }
+
+    async fn run_once(&mut self, ctx: &Ctx) -> Result<Next, Failure> {
+        let (msg, attempts) = match self.retry.take() {
+            Some(m) => m,
+            None => match ctx.shutdown.or_stop(self.rx.recv()).await {
+                None => return Ok(Next::Wait),
+                Some(Ok(m)) => (m, 0),
+                Some(Err(broadcast::error::RecvError::Lagged(n))) => {
+                    return Err(Failure(format!(
+                    "journeys fell behind the bus: {n} transitions missed, some segment triggers were missed"
+                )))
+                }
+                // The bus is gone: the process is stopping.
+                Some(Err(broadcast::error::RecvError::Closed)) => {
+                    ctx.shutdown.triggered().await;
+                    return Ok(Next::Wait);
+                }
+            },
+        };
+        if let Err(e) = self.engine.on_transition(&msg).await {
+            if attempts + 1 < TRANSITION_ATTEMPTS {
+                self.retry = Some((msg, attempts + 1));
+            } else {
+                tracing::error!(subject = %msg.subject, error = %e, "entering a segment-triggered journey failed {TRANSITION_ATTEMPTS} times; given up");
+            }
+            return Err(e.into());
+        }
+        Ok(Next::Now)
+    }
+}
+
+/// Starts every loop of the (prepared) journey engine as a service of `workers`,
+/// transitions read from `bus`.
+pub fn spawn(workers: &mut crate::Workers, engine: &Engine, bus: &dyn Bus) {
+    workers.spawn(JourneyTimers(engine.clone()));
+    workers.spawn(JourneyTail(engine.clone()));
+    workers.spawn(JourneyRefresh(engine.clone()));
+    workers.spawn(JourneyTransitions::new(engine.clone(), bus));
+}
