@@ -286,8 +286,23 @@ pub fn status_counts(conn: &mut dyn Conn, journey: &str) -> Result<Vec<(MessageS
         &[Param::Text(journey)],
     )?
     .iter()
-    .map(|r| Ok((r.text(0)?.parse()?, r.i64(1)?)))
+    .map(status_count_of)
     .collect()
+}
+
+/// Every message per status (journeys' and others'), in the order of the stored text.
+pub fn all_status_counts(conn: &mut dyn Conn) -> Result<Vec<(MessageStatus, i64)>> {
+    conn.query(
+        "SELECT status, COUNT(*) FROM messages GROUP BY status ORDER BY status",
+        &[],
+    )?
+    .iter()
+    .map(status_count_of)
+    .collect()
+}
+
+fn status_count_of(r: &Row) -> Result<(MessageStatus, i64)> {
+    Ok((r.text(0)?.parse()?, r.i64(1)?))
 }
 
 /// Credits a run's conversion at `now` to its messages that went out (`sent` or

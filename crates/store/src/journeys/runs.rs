@@ -327,3 +327,14 @@ pub fn run_counts(conn: &mut dyn Conn, journey: &str) -> Result<(StepCounts, Vec
         .collect::<Result<Vec<_>>>()?;
     Ok((steps.into_iter().collect(), states))
 }
+
+/// Runs per state across every journey, in the order of the stored text.
+pub fn state_counts(conn: &mut dyn Conn) -> Result<Vec<(RunState, i64)>> {
+    conn.query(
+        "SELECT state, COUNT(*) FROM journey_runs GROUP BY state ORDER BY state",
+        &[],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?.parse()?, r.i64(1)?)))
+    .collect()
+}
