@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+pub use flywheel_store::analytics::campaigns::Delivery;
+
 use crate::attribution::Credit;
 use crate::config::AnalyticsConfig;
 use crate::ratio::Ratio;
@@ -41,8 +43,8 @@ pub struct MessageFact {
     pub channel: String,
     /// The journey that sent it.
     pub journey: Option<String>,
-    /// Its status in the message log.
-    pub status: String,
+    /// How far it got (from its status in the message log).
+    pub delivery: Delivery,
     /// Opened (pixel) — a click counts too.
     pub opened: bool,
     /// Clicked (tracked link).
@@ -133,9 +135,6 @@ fn quotient(num: i64, den: i64) -> Option<f64> {
     (den != 0).then(|| num as f64 / den as f64)
 }
 
-const NOT_SENT: [&str; 5] = ["failed", "suppressed", "skipped", "queued", "pending"];
-const NOT_DELIVERED: [&str; 2] = ["bounced", "rejected"];
-
 #[derive(Default)]
 struct Tally {
     journey: Option<String>,
@@ -165,7 +164,7 @@ pub fn campaign_rows(
         if t.journey.is_none() {
             t.journey.clone_from(&m.journey);
         }
-        if NOT_SENT.contains(&m.status.as_str()) {
+        if !m.delivery.is_sent() {
             continue;
         }
         t.sent += 1;
@@ -173,7 +172,7 @@ pub fn campaign_rows(
         if mc.0 == m.channel {
             mc.1 += 1;
         }
-        if NOT_DELIVERED.contains(&m.status.as_str()) {
+        if m.delivery != Delivery::Delivered {
             continue;
         }
         t.delivered += 1;
@@ -254,7 +253,7 @@ mod tests {
             campaign: "c".into(),
             channel: "sms".into(),
             journey: Some("j".into()),
-            status: status.into(),
+            delivery: Delivery::of_status(status),
             opened,
             clicked,
             converted,

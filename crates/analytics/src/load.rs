@@ -1,13 +1,14 @@
-//! Reading the facts the metrics need from the store: orders, and per-user signup and
-//! activity days in the shop timezone.
+//! Reading the facts the metrics need from the store ([`flywheel_store::analytics`]):
+//! orders, and per-user signup and activity days in the shop timezone.
 
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use flywheel_core::time::from_millis;
-use flywheel_core::Fen;
-use flywheel_store::conn::{Conn, Param};
+use flywheel_core::OrderStatus;
+use flywheel_store::analytics::{activity, orders as stored_orders};
+use flywheel_store::conn::Conn;
 use flywheel_store::Result;
 
 use crate::kpi::{OrderFact, Period};
@@ -16,19 +17,16 @@ use crate::retention::{ActiveDays, Signups};
 /// Every order with a user id, and each user's first non-cancelled order (ms). Pending
 /// orders count as placed (the store keeps paid and pending alike under `Order Completed`).
 pub fn orders(conn: &mut dyn Conn) -> Result<(Vec<OrderFact>, HashMap<String, i64>)> {
-    let rows = conn.query(
-        "SELECT user_id, placed_at, total, refunded, status FROM orders WHERE user_id IS NOT NULL",
-        &[],
-    )?;
+    let rows = stored_orders::of_known_users(conn)?;
     let mut out = Vec::with_capacity(rows.len());
     let mut first: HashMap<String, i64> = HashMap::new();
-    for r in &rows {
+    for r in rows {
         let o = OrderFact {
-            user: r.text(0)?,
-            placed_at: r.i64(1)?,
-            total: Fen(r.i64(2)?),
-            refunded: Fen(r.i64(3)?),
-            cancelled: r.text(4)? == "cancelled",
+            user: r.user_id,
+            placed_at: r.placed_at,
+            total: r.total,
+            refunded: r.refunded,
+            cancelled: r.status == OrderStatus::Cancelled,
         };
         if !o.cancelled {
             let f = first.entry(o.user.clone()).or_insert(o.placed_at);
@@ -41,28 +39,16 @@ pub fn orders(conn: &mut dyn Conn) -> Result<(Vec<OrderFact>, HashMap<String, i6
 
 /// Distinct visitors (users or anonymous ids with any event) in `period`.
 pub fn visitors(conn: &mut dyn Conn, period: Period) -> Result<i64> {
-    Ok(conn
-        .query(
-            "SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) FROM events WHERE ts >= $1 AND ts < $2",
-            &[Param::I64(period.from), Param::I64(period.to)],
-        )?
-        .first()
-        .map(|r| r.i64(0))
-        .transpose()?
-        .unwrap_or(0))
+    activity::visitor_count(conn, period.from, period.to)
 }
 
 /// Each user's first event named one of `signup_events` (ms), all time.
 pub fn signups(conn: &mut dyn Conn, signup_events: &[&str]) -> Result<HashMap<String, i64>> {
     let mut signups: HashMap<String, i64> = HashMap::new();
     for name in signup_events {
-        for r in conn.query(
-            "SELECT user_id, MIN(ts) FROM events WHERE kind = 'track' AND name = $1 AND user_id IS NOT NULL GROUP BY user_id",
-            &[Param::Text(name)],
-        )? {
-            let (u, t) = (r.text(0)?, r.i64(1)?);
-            let e = signups.entry(u).or_insert(t);
-            *e = (*e).min(t);
+        for s in activity::first_track_of(conn, name)? {
+            let e = signups.entry(s.who).or_insert(s.at);
+            *e = (*e).min(s.at);
         }
     }
     Ok(signups)
@@ -80,13 +66,9 @@ pub fn cohorts(
     let mut signups = signups(conn, signup_events)?;
     signups.retain(|_, t| period.contains(*t));
     let mut active: HashMap<String, BTreeSet<NaiveDate>> = HashMap::new();
-    for r in conn.query(
-        "SELECT user_id, ts FROM events WHERE user_id IS NOT NULL AND ts >= $1",
-        &[Param::I64(period.from)],
-    )? {
-        let u = r.text(0)?;
-        if signups.contains_key(&u) {
-            active.entry(u).or_default().insert(day(r.i64(1)?));
+    for e in activity::user_events_since(conn, period.from)? {
+        if signups.contains_key(&e.who) {
+            active.entry(e.who).or_default().insert(day(e.at));
         }
     }
     Ok((signups.into_iter().map(|(u, t)| (u, day(t))).collect(), active))

@@ -11,6 +11,7 @@ use flywheel_analytics::guardrail::Rule;
 use flywheel_analytics::reports::{Filter, Reports};
 use flywheel_analytics::{Period, Ratio};
 use flywheel_ingest::Pipeline;
+use flywheel_store::analytics::audit;
 use flywheel_store::conn::Param;
 use flywheel_store::testing::stores;
 use flywheel_store::Store;
@@ -394,12 +395,12 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
             .unwrap();
         assert_eq!(reports.alerts(10).await.unwrap().len(), 1);
         assert_eq!(reports.last_alert("K", "roi_below_1").await.unwrap(), Some(5));
-        let audits = store
-            .read_with(|c| c.query("SELECT actor, subject FROM audit_log", &[]))
-            .await
-            .unwrap();
+        let audits = store.read_with(audit::entries).await.unwrap();
         assert_eq!(audits.len(), 1);
-        assert_eq!(audits[0].text(0).unwrap(), "guardrail");
+        assert_eq!(
+            (audits[0].actor.as_str(), audits[0].subject.as_str()),
+            ("guardrail", "K")
+        );
     }
 }
 

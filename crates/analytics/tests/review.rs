@@ -13,7 +13,7 @@ use flywheel_analytics::reports::Reports;
 use flywheel_analytics::review::{Cadence, Figure};
 use flywheel_analytics::Ratio;
 use flywheel_ingest::Pipeline;
-use flywheel_store::conn::Param;
+use flywheel_store::analytics::audit;
 use flywheel_store::testing::stores;
 use serde_json::json;
 
@@ -176,17 +176,8 @@ async fn a_weekly_review_against_hand_computed_numbers() {
             .collect();
         assert_eq!(benchmark.len(), 2);
         assert!(benchmark.contains(&"復購率 10%") && benchmark.contains(&"轉化率 60%"));
-        let audit = store
-            .read_with(|c| {
-                c.query(
-                    "SELECT COUNT(*) FROM audit_log WHERE actor = $1",
-                    &[Param::Text("benchmark")],
-                )?[0]
-                    .i64(0)
-            })
-            .await
-            .unwrap();
-        assert_eq!(audit, 2);
+        let audit = store.read_with(audit::entries).await.unwrap();
+        assert_eq!(audit.iter().filter(|e| e.actor == "benchmark").count(), 2);
         // Sending: the stored review reads back whole; one process wins each try; a try
         // that reached not everyone leaves it to send, one that did ends it.
         let unsent = reports.unsent_reviews(written_at - 86_400_000, 5).await.unwrap();

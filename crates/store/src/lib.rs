@@ -11,6 +11,7 @@
 //! Writes arrive as whole batches ([`Store::apply`]) in one transaction each, so a
 //! batch is stored entirely or not at all.
 
+pub mod analytics;
 pub mod audience;
 pub mod callback_replays;
 mod checkpoint;
@@ -33,7 +34,7 @@ pub mod postgres;
 pub mod read;
 pub mod referrals;
 pub mod sqlite;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timers;
 mod write;
@@ -108,6 +109,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct NewEvent {
     event: Event,
     body: String,
+    campaign: Option<analytics::touches::EventCampaign>,
     source: Option<String>,
     scope: KeyScope,
     /// The order an `Order Completed` places.
@@ -124,9 +126,11 @@ impl NewEvent {
     pub fn new(event: Event, source: Option<String>) -> NewEvent {
         // Serialising an `Event` cannot fail: its maps have string keys.
         let body = serde_json::to_string(&event).unwrap_or_default();
+        let campaign = analytics::touches::EventCampaign::of(&event.context);
         NewEvent {
             event,
             body,
+            campaign,
             source,
             scope: KeyScope::Server,
             order: None,
@@ -171,6 +175,11 @@ impl NewEvent {
     /// The stored JSON of the event.
     pub fn body(&self) -> &str {
         &self.body
+    }
+
+    /// The campaign it carries (`context.campaign`), stored beside it for attribution.
+    pub fn campaign(&self) -> Option<&analytics::touches::EventCampaign> {
+        self.campaign.as_ref()
     }
 }
 

@@ -103,7 +103,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_019_points_exchanges.sql"),
         include_str!("migrations/postgres_019_points_exchanges.sql"),
     ),
+    (
+        22,
+        include_str!("migrations/sqlite_022_event_campaign.sql"),
+        include_str!("migrations/postgres_022_event_campaign.sql"),
+    ),
 ];
+
+/// A migration's rewrite of existing rows, in Rust, after its SQL and in its transaction.
+type Backfill = fn(&mut dyn Conn) -> Result<()>;
+
+/// Migrations with a backfill: `(version, backfill)`.
+const BACKFILLS: &[(i64, Backfill)] = &[(22, crate::analytics::touches::backfill)];
 
 /// Applies every migration not yet applied; returns how many ran.
 pub fn migrate(conn: &mut dyn Conn) -> Result<usize> {
@@ -126,6 +137,9 @@ pub fn migrate(conn: &mut dyn Conn) -> Result<usize> {
                 Dialect::Sqlite => sqlite,
                 Dialect::Postgres => postgres,
             })?;
+            for (_, backfill) in BACKFILLS.iter().filter(|(v, _)| v == version) {
+                backfill(c)?;
+            }
             let now = chrono::Utc::now().timestamp_millis();
             c.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",

@@ -73,7 +73,7 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
 }
 
 fn insert_events(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashSet<String>> {
-    const COLS: usize = 9;
+    const COLS: usize = 11;
     let mut params = Vec::with_capacity(events.len() * COLS);
     for e in events {
         let ev = e.event();
@@ -87,10 +87,13 @@ fn insert_events(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashSet<St
             Param::I64(to_millis(ev.received_at)),
             Param::OptText(e.source()),
             Param::Text(e.body()),
+            Param::OptText(e.campaign().map(|c| c.name.as_str())),
+            Param::OptText(e.campaign().and_then(|c| c.source.as_deref())),
         ]);
     }
     let rows = conn.insert_rows(
-        "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, ts, received_at, source, body)",
+        "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, ts, received_at, source, body, \
+         campaign_name, campaign_source)",
         COLS,
         "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
         &params,

@@ -1,7 +1,8 @@
 //! The funnel report: the steps' events of the period (plus the window after it) loaded
 //! into [`EventColumns`] and run through [`columnar::funnel`] (rules there).
 
-use flywheel_store::conn::{placeholders, Conn, Param};
+use flywheel_store::analytics::funnel as stored;
+use flywheel_store::conn::Conn;
 
 use super::{Error, Filter, Reports, Result};
 use crate::columnar::{self, EventColumnsBuilder, FunnelReport};
@@ -13,17 +14,10 @@ fn step_events(
     from: i64,
     to: i64,
 ) -> flywheel_store::Result<Vec<(String, i64, String)>> {
-    let sql = format!(
-        "SELECT user_id, ts, name FROM events WHERE kind = 'track' AND user_id IS NOT NULL \
-         AND ts >= $1 AND ts < $2 AND name IN ({})",
-        placeholders(3, steps.len())
-    );
-    let mut params = vec![Param::I64(from), Param::I64(to)];
-    params.extend(steps.iter().map(|s| Param::Text(s)));
-    conn.query(&sql, &params)?
-        .iter()
-        .map(|r| Ok((r.text(0)?, r.i64(1)?, r.text(2)?)))
-        .collect()
+    Ok(stored::step_events(conn, steps, from, to)?
+        .into_iter()
+        .map(|e| (e.user_id, e.at, e.name))
+        .collect())
 }
 
 /// A JSON value as a breakdown value: strings unquoted, other scalars as JSON text;
@@ -38,21 +32,16 @@ fn shown(v: &serde_json::Value) -> Option<String> {
 
 /// Each user's value of profile trait `key` (JSON strings unquoted).
 fn trait_values(conn: &mut dyn Conn, key: &str) -> flywheel_store::Result<Vec<(String, String)>> {
-    conn.query(
-        "SELECT substr(i.id, 6), t.value FROM profile_traits t JOIN identities i ON i.profile_id = t.profile_id \
-         WHERE t.key = $1 AND i.id LIKE 'user:%'",
-        &[Param::Text(key)],
-    )?
-    .iter()
-    .map(|r| {
-        let raw = r.text(1)?;
-        let value = match serde_json::from_str::<serde_json::Value>(&raw) {
-            Ok(v) => shown(&v).unwrap_or(raw),
-            Err(_) => raw,
-        };
-        Ok((r.text(0)?, value))
-    })
-    .collect()
+    Ok(stored::trait_values(conn, key)?
+        .into_iter()
+        .map(|t| {
+            let value = match serde_json::from_str::<serde_json::Value>(&t.value) {
+                Ok(v) => shown(&v).unwrap_or(t.value),
+                Err(_) => t.value,
+            };
+            (t.user_id, value)
+        })
+        .collect())
 }
 
 /// Whether a breakdown names a property of the step-1 event (`properties.…`,
@@ -71,22 +60,17 @@ fn first_step_values(
     from: i64,
     to: i64,
 ) -> flywheel_store::Result<Vec<(String, String)>> {
-    let rows = conn.query(
-        "SELECT user_id, ts, body FROM events WHERE kind = 'track' AND user_id IS NOT NULL \
-         AND name = $1 AND ts >= $2 AND ts < $3 ORDER BY ts",
-        &[Param::Text(step), Param::I64(from), Param::I64(to)],
-    )?;
+    let rows = stored::step_bodies(conn, step, from, to)?;
     let mut first: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
-    for r in &rows {
-        let user = r.text(0)?;
-        if first.contains_key(&user) {
+    for r in rows {
+        if first.contains_key(&r.user_id) {
             continue;
         }
-        let value = serde_json::from_str::<serde_json::Value>(&r.text(2)?)
+        let value = serde_json::from_str::<serde_json::Value>(&r.body)
             .ok()
             .and_then(|body| path.split('.').try_fold(body, |v, key| v.get(key).cloned()))
             .and_then(|v| shown(&v));
-        first.insert(user, value);
+        first.insert(r.user_id, value);
     }
     Ok(first.into_iter().filter_map(|(u, v)| v.map(|v| (u, v))).collect())
 }

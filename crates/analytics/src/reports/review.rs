@@ -3,8 +3,10 @@
 //! cadence and period, whichever process writes it first.
 
 use chrono::{Duration, NaiveDate};
-use flywheel_store::conn::{Param, Row};
+use flywheel_store::analytics::reviews::{self as stored, NewReview};
 use serde::Serialize;
+
+pub use flywheel_store::analytics::reviews::ReviewEntry;
 
 use super::{Filter, GoalProgress, Reports, Result};
 use crate::campaign::CampaignRow;
@@ -79,28 +81,6 @@ impl Review {
     }
 }
 
-/// A stored review as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReviewEntry {
-    /// Its id.
-    pub id: i64,
-    /// Weekly or monthly.
-    pub cadence: String,
-    /// First day.
-    pub from: String,
-    /// Last day.
-    pub to: String,
-    /// When it was written (ms).
-    pub created_at: i64,
-    /// What the last sending came to (`email: sent to 2 of 2; webhook: HTTP 200`, an
-    /// error), if it was sent.
-    pub delivery: Option<String>,
-    /// Times sending was tried.
-    pub attempts: i64,
-    /// When it went out to everyone (ms); `None` while still to send.
-    pub sent_at: Option<i64>,
-}
-
 impl Reports {
     /// The review of the `cadence` period containing shop-local `day`, as of `now`.
     pub async fn review(&self, cadence: Cadence, day: NaiveDate, now: i64) -> Result<Review> {
@@ -173,14 +153,7 @@ impl Reports {
         let from = from.to_string();
         Ok(self
             .store
-            .read_with(move |c| {
-                Ok(!c
-                    .query(
-                        "SELECT id FROM reviews WHERE cadence = $1 AND period_from = $2",
-                        &[Param::Text(cadence.as_str()), Param::Text(&from)],
-                    )?
-                    .is_empty())
-            })
+            .read_with(move |c| stored::exists(c, cadence.as_str(), &from))
             .await?)
     }
 
@@ -199,32 +172,20 @@ impl Reports {
         Ok(self
             .store
             .write_with(move |c| {
-                let inserted = c.execute(
-                    "INSERT INTO reviews (cadence, period_from, period_to, created_at, body) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (cadence, period_from) DO NOTHING",
-                    &[
-                        Param::Text(cadence),
-                        Param::Text(&from),
-                        Param::Text(&to),
-                        Param::I64(at),
-                        Param::Text(&body),
-                    ],
-                )?;
-                if inserted == 0 {
+                let new = NewReview {
+                    cadence,
+                    from: &from,
+                    to: &to,
+                    created_at: at,
+                    body: &body,
+                };
+                let Some(id) = stored::insert(c, &new)? else {
                     return Ok(None);
-                }
+                };
                 for a in &alerts {
                     crate::campaign_facts::record_alert_by(c, "benchmark", a)?;
                 }
-                let id = c
-                    .query(
-                        "SELECT id FROM reviews WHERE cadence = $1 AND period_from = $2",
-                        &[Param::Text(cadence), Param::Text(&from)],
-                    )?
-                    .first()
-                    .map(|r| r.i64(0))
-                    .transpose()?;
-                Ok(id)
+                Ok(Some(id))
             })
             .await?)
     }
@@ -235,32 +196,17 @@ impl Reports {
     pub async fn claim_review_send(&self, id: i64, attempts: i64) -> Result<bool> {
         Ok(self
             .store
-            .write_with(move |c| {
-                Ok(c.execute(
-                    "UPDATE reviews SET attempts = attempts + 1 WHERE id = $1 AND attempts = $2 AND sent_at IS NULL",
-                    &[Param::I64(id), Param::I64(attempts)],
-                )? == 1)
-            })
+            .write_with(move |c| stored::claim_send(c, id, attempts))
             .await?)
     }
 
     /// Records what a try at sending review `id` came to at `now`, and whether it reached
     /// everyone (then the review is sent and never tried again).
     pub async fn record_review_delivery(&self, id: i64, delivery: String, ok: bool, now: i64) -> Result<()> {
-        self.store
-            .write_with(move |c| {
-                c.execute(
-                    "UPDATE reviews SET delivery = $1, sent_at = $2 WHERE id = $3",
-                    &[
-                        Param::Text(&delivery),
-                        Param::OptI64(ok.then_some(now)),
-                        Param::I64(id),
-                    ],
-                )?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
+        Ok(self
+            .store
+            .write_with(move |c| stored::record_delivery(c, id, &delivery, ok.then_some(now)))
+            .await?)
     }
 
     /// The stored reviews still to send — written since `since` (ms), tried fewer than
@@ -269,21 +215,13 @@ impl Reports {
     pub async fn unsent_reviews(&self, since: i64, max_attempts: i64) -> Result<Vec<(i64, i64, Review)>> {
         let rows = self
             .store
-            .read_with(move |c| {
-                c.query(
-                    "SELECT id, attempts, body FROM reviews WHERE sent_at IS NULL AND attempts < $1 AND created_at >= $2 \
-                     ORDER BY created_at, id",
-                    &[Param::I64(max_attempts), Param::I64(since)],
-                )?
-                .iter()
-                .map(|r| Ok((r.i64(0)?, r.i64(1)?, r.text(2)?)))
-                .collect::<flywheel_store::Result<Vec<_>>>()
-            })
+            .read_with(move |c| stored::unsent(c, since, max_attempts))
             .await?;
         rows.into_iter()
-            .map(|(id, attempts, body)| {
-                serde_json::from_str(&body)
-                    .map(|r| (id, attempts, r))
+            .map(|r| {
+                let id = r.id;
+                serde_json::from_str(&r.body)
+                    .map(|review| (id, r.attempts, review))
                     .map_err(|e| super::Error::Invalid(format!("stored review {id} does not read back: {e}")))
             })
             .collect()
@@ -291,35 +229,12 @@ impl Reports {
 
     /// The stored reviews, newest period first, at most `limit`.
     pub async fn reviews(&self, limit: i64) -> Result<Vec<ReviewEntry>> {
-        Ok(self
-            .store
-            .read_with(move |c| {
-                c.query(
-                    "SELECT id, cadence, period_from, period_to, created_at, delivery, attempts, sent_at FROM reviews \
-                     ORDER BY period_to DESC, cadence DESC, id DESC LIMIT $1",
-                    &[Param::I64(limit)],
-                )?
-                .iter()
-                .map(entry_of)
-                .collect()
-            })
-            .await?)
+        Ok(self.store.read_with(move |c| stored::list(c, limit)).await?)
     }
 
     /// Stored review `id` (its entry and the report as written), if any.
     pub async fn stored_review(&self, id: i64) -> Result<Option<(ReviewEntry, serde_json::Value)>> {
-        let row = self
-            .store
-            .read_with(move |c| {
-                c.query(
-                    "SELECT id, cadence, period_from, period_to, created_at, delivery, attempts, sent_at, body FROM reviews WHERE id = $1",
-                    &[Param::I64(id)],
-                )?
-                .first()
-                .map(|r| Ok((entry_of(r)?, r.text(8)?)))
-                .transpose()
-            })
-            .await?;
+        let row = self.store.read_with(move |c| stored::get(c, id)).await?;
         row.map(|(entry, body)| {
             serde_json::from_str(&body)
                 .map(|v| (entry, v))
@@ -327,19 +242,4 @@ impl Reports {
         })
         .transpose()
     }
-}
-
-/// A review entry from a row of `id, cadence, period_from, period_to, created_at, delivery,
-/// attempts, sent_at`.
-fn entry_of(r: &Row) -> flywheel_store::Result<ReviewEntry> {
-    Ok(ReviewEntry {
-        id: r.i64(0)?,
-        cadence: r.text(1)?,
-        from: r.text(2)?,
-        to: r.text(3)?,
-        created_at: r.i64(4)?,
-        delivery: r.opt_text(5)?,
-        attempts: r.i64(6)?,
-        sent_at: r.opt_i64(7)?,
-    })
 }

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 use flywheel_core::Fen;
-use flywheel_store::conn::{Conn, Param};
+use flywheel_store::analytics::activity;
+use flywheel_store::conn::Conn;
 use serde::Serialize;
 
 use super::{Error, Filter, Reports, Result};
@@ -75,13 +76,10 @@ pub struct GoalProgress {
 
 /// Visitors (user or anonymous id) with their event times in `period`.
 fn visits(conn: &mut dyn Conn, period: Period) -> flywheel_store::Result<Vec<(String, i64)>> {
-    conn.query(
-        "SELECT COALESCE(user_id, anonymous_id), ts FROM events WHERE ts >= $1 AND ts < $2",
-        &[Param::I64(period.from), Param::I64(period.to)],
-    )?
-    .iter()
-    .map(|r| Ok((r.text(0)?, r.i64(1)?)))
-    .collect()
+    Ok(activity::visits(conn, period.from, period.to)?
+        .into_iter()
+        .map(|v| (v.who, v.at))
+        .collect())
 }
 
 /// A user's last activity before a period's start and before its end.
@@ -89,19 +87,13 @@ type LastSeen = (String, Option<i64>, Option<i64>);
 
 /// Each user's last activity before `period.from` and before `period.to`, looking back
 /// `span` ms from `from`.
-fn activity(conn: &mut dyn Conn, period: Period, span: i64) -> flywheel_store::Result<Vec<LastSeen>> {
-    conn.query(
-        "SELECT user_id, MAX(CASE WHEN ts < $1 THEN ts END), MAX(ts) FROM events \
-         WHERE user_id IS NOT NULL AND ts >= $2 AND ts < $3 GROUP BY user_id",
-        &[
-            Param::I64(period.from),
-            Param::I64(period.from.saturating_sub(span)),
-            Param::I64(period.to),
-        ],
-    )?
-    .iter()
-    .map(|r| Ok((r.text(0)?, r.opt_i64(1)?, r.opt_i64(2)?)))
-    .collect()
+fn last_seen(conn: &mut dyn Conn, period: Period, span: i64) -> flywheel_store::Result<Vec<LastSeen>> {
+    Ok(
+        activity::last_activity(conn, period.from, period.from.saturating_sub(span), period.to)?
+            .into_iter()
+            .map(|a| (a.user_id, a.before_from, a.before_to))
+            .collect(),
+    )
 }
 
 /// Every event of a known user since `from` (user, ts, name; "" for unnamed calls), and
@@ -121,12 +113,11 @@ fn activity_since(
             .collect(),
         None => Vec::new(),
     };
-    for r in conn.query(
-        "SELECT user_id, ts, COALESCE(name, '') FROM events WHERE user_id IS NOT NULL AND ts >= $1",
-        &[Param::I64(from)],
-    )? {
-        rows.push((r.text(0)?, r.i64(1)?, r.text(2)?));
-    }
+    rows.extend(
+        activity::named_events_since(conn, from)?
+            .into_iter()
+            .map(|e| (e.user_id, e.at, e.name)),
+    );
     Ok(rows)
 }
 
@@ -154,9 +145,9 @@ impl Reports {
     pub async fn kpi(&self, f: &Filter) -> Result<KpiReport> {
         let p = f.period;
         let span = self.config.churn_days.saturating_mul(86_400_000);
-        let ((orders, first), visits, activity) = self
+        let ((orders, first), visits, seen) = self
             .store
-            .read_with(move |c| Ok((load::orders(c)?, visits(c, p)?, activity(c, p, span)?)))
+            .read_with(move |c| Ok((load::orders(c)?, visits(c, p)?, last_seen(c, p, span)?)))
             .await?;
         let (orders, first) = keep_orders(orders, first, f);
         let visits: Vec<(String, i64)> = visits.into_iter().filter(|(u, _)| f.user(u)).collect();
@@ -171,7 +162,7 @@ impl Reports {
             .collect::<HashSet<_>>()
             .len() as i64;
         let k = kpis(&orders, &first, visitors, p);
-        let users: Vec<Activity> = activity
+        let users: Vec<Activity> = seen
             .iter()
             .filter(|(u, _, _)| f.user(u))
             .map(|(u, before_from, before_to)| Activity {

@@ -1,0 +1,261 @@
+//! What the campaign metrics read from other contexts' tables: the message log
+//! (journeys), the campaign of each journey run, the costs journeys caused (coupon
+//! discounts, points) and the holdout arms of a journey. The status and state strings of
+//! those tables (message status, coupon state, run state, audit actions, ledger sources)
+//! stay in this module; callers get typed values.
+
+use std::collections::HashMap;
+
+use crate::conn::{Conn, Param, Row};
+use crate::Result;
+
+/// Message statuses of a send that never reached a provider.
+const NOT_SENT: [&str; 5] = ["failed", "suppressed", "skipped", "queued", "pending"];
+/// Message statuses of a send a provider reported it could not deliver.
+const NOT_DELIVERED: [&str; 2] = ["bounced", "rejected"];
+
+/// How far a message got, from its status in the message log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Not handed to a provider (`failed`, `suppressed`, `skipped`, `queued`, `pending`).
+    NotSent,
+    /// Handed to a provider, which reported it bounced or rejected.
+    Undelivered,
+    /// Handed to a provider and not reported undelivered (counts as delivered).
+    Delivered,
+}
+
+impl Delivery {
+    /// The delivery of a message with stored `status`.
+    pub fn of_status(status: &str) -> Delivery {
+        if NOT_SENT.contains(&status) {
+            Delivery::NotSent
+        } else if NOT_DELIVERED.contains(&status) {
+            Delivery::Undelivered
+        } else {
+            Delivery::Delivered
+        }
+    }
+
+    /// Whether it was handed to a provider.
+    pub fn is_sent(self) -> bool {
+        self != Delivery::NotSent
+    }
+}
+
+/// One message of the log, as the campaign metrics see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRow {
+    /// The recipient's user id.
+    pub user_id: String,
+    /// When it was created (ms).
+    pub created_at: i64,
+    /// The send's campaign, else its journey's name, else `""`.
+    pub campaign: String,
+    /// The journey that sent it.
+    pub journey: Option<String>,
+    /// The channel.
+    pub channel: String,
+    /// How far it got.
+    pub delivery: Delivery,
+    /// Opened (pixel).
+    pub opened: bool,
+    /// Clicked (tracked link).
+    pub clicked: bool,
+    /// The journey's goal was reached after it.
+    pub converted: bool,
+}
+
+const MESSAGE_COLUMNS: &str =
+    "user_id, created_at, COALESCE(campaign, journey, ''), journey, channel, status, opened_at, clicked_at, converted_at";
+
+fn message_of(r: &Row) -> Result<MessageRow> {
+    Ok(MessageRow {
+        user_id: r.text(0)?,
+        created_at: r.i64(1)?,
+        campaign: r.text(2)?,
+        journey: r.opt_text(3)?,
+        channel: r.text(4)?,
+        delivery: Delivery::of_status(&r.text(5)?),
+        opened: r.opt_i64(6)?.is_some(),
+        clicked: r.opt_i64(7)?.is_some(),
+        converted: r.opt_i64(8)?.is_some(),
+    })
+}
+
+/// Messages created in `[from, to)`.
+pub fn messages(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<MessageRow>> {
+    conn.query(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE created_at >= $1 AND created_at < $2"),
+        &[Param::I64(from), Param::I64(to)],
+    )?
+    .iter()
+    .map(message_of)
+    .collect()
+}
+
+/// The campaign of each journey run: its first message's campaign (else journey name),
+/// and for runs that sent nothing, the journey's name.
+pub fn run_campaigns(conn: &mut dyn Conn) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for r in conn.query(
+        "SELECT run_id, COALESCE(campaign, journey, '') FROM messages WHERE run_id IS NOT NULL ORDER BY created_at",
+        &[],
+    )? {
+        out.entry(r.text(0)?).or_insert(r.text(1)?);
+    }
+    for r in conn.query("SELECT id, journey FROM journey_runs", &[])? {
+        out.entry(r.text(0)?).or_insert(r.text(1)?);
+    }
+    Ok(out)
+}
+
+/// Ad spend entered in `[from, to)`: for the campaign it names, else for its channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdSpend {
+    /// The campaign (the channel's name when the entry names no campaign).
+    pub campaign: String,
+    /// The channel.
+    pub channel: String,
+    /// Amount, fen.
+    pub amount: i64,
+}
+
+/// The spend entries dated in `[from, to)`.
+pub fn ad_spend(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<AdSpend>> {
+    conn.query(
+        "SELECT COALESCE(campaign, channel), channel, amount FROM channel_costs WHERE spent_at >= $1 AND spent_at < $2",
+        &[Param::I64(from), Param::I64(to)],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(AdSpend {
+            campaign: r.text(0)?,
+            channel: r.text(1)?,
+            amount: r.i64(2)?,
+        })
+    })
+    .collect()
+}
+
+/// An amount a journey run caused (a discount, points).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCost {
+    /// The journey run that caused it.
+    pub run_id: String,
+    /// The amount (fen for discounts, points for points).
+    pub amount: i64,
+}
+
+/// The run id of a journeys' step key `RUN/STEP` behind `prefix` (`journey:`, `campaign:`).
+fn run_of(key: &str, prefix: &str) -> String {
+    let key = key.trim_start_matches(prefix);
+    key.split('/').next().unwrap_or(key).to_string()
+}
+
+/// Discounts of orders placed in `[from, to)` that redeemed a coupon a journey issued
+/// (the coupon's `issued` audit entry has actor `journey:RUN/STEP`).
+pub fn journey_coupon_discounts(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<RunCost>> {
+    conn.query(
+        "SELECT a.actor, o.discount FROM coupons c \
+         JOIN coupon_audit a ON a.coupon_id = c.id AND a.action = 'issued' \
+         JOIN orders o ON o.order_id = c.order_id \
+         WHERE c.state = 'redeemed' AND a.actor LIKE 'journey:%' AND o.placed_at >= $1 AND o.placed_at < $2",
+        &[Param::I64(from), Param::I64(to)],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(RunCost {
+            run_id: run_of(&r.text(0)?, "journey:"),
+            amount: r.i64(1)?,
+        })
+    })
+    .collect()
+}
+
+/// Points journeys awarded in `[from, to)` (ledger source `campaign`, key
+/// `campaign:RUN/STEP`).
+pub fn journey_points(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<RunCost>> {
+    conn.query(
+        "SELECT source_key, delta FROM loyalty_entries WHERE source = 'campaign' AND at >= $1 AND at < $2",
+        &[Param::I64(from), Param::I64(to)],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(RunCost {
+            run_id: run_of(&r.text(0)?, "campaign:"),
+            amount: r.i64(1)?,
+        })
+    })
+    .collect()
+}
+
+/// Each journey's name and status as stored (`active`, `paused`, `draft`, `stopped`).
+pub fn journey_statuses(conn: &mut dyn Conn) -> Result<HashMap<String, String>> {
+    conn.query("SELECT name, status FROM journey_status", &[])?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.text(1)?)))
+        .collect()
+}
+
+/// One arm of a journey's experiment: distinct users, and those with a converted run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ArmCounts {
+    /// Distinct users who entered.
+    pub users: i64,
+    /// Distinct users with a converted run.
+    pub converted: i64,
+}
+
+/// The treated and holdout arms of `journey` among users who entered in `[from, to)`.
+pub fn holdout_arms(
+    conn: &mut dyn Conn,
+    journey: &str,
+    from: i64,
+    to: i64,
+) -> Result<(ArmCounts, ArmCounts)> {
+    let rows = conn.query(
+        "SELECT CASE WHEN state = 'holdout' THEN 1 ELSE 0 END AS arm, COUNT(DISTINCT user_id), \
+         COUNT(DISTINCT CASE WHEN converted_at IS NOT NULL THEN user_id END) \
+         FROM journey_runs WHERE journey = $1 AND entered_at >= $2 AND entered_at < $3 GROUP BY arm",
+        &[Param::Text(journey), Param::I64(from), Param::I64(to)],
+    )?;
+    let (mut treated, mut holdout) = (ArmCounts::default(), ArmCounts::default());
+    for r in &rows {
+        let arm = ArmCounts {
+            users: r.i64(1)?,
+            converted: r.i64(2)?,
+        };
+        if r.i64(0)? != 0 {
+            holdout = arm;
+        } else {
+            treated = arm;
+        }
+    }
+    Ok((treated, holdout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_says_how_far_a_message_got() {
+        for s in NOT_SENT {
+            assert_eq!(Delivery::of_status(s), Delivery::NotSent, "{s}");
+        }
+        for s in NOT_DELIVERED {
+            assert_eq!(Delivery::of_status(s), Delivery::Undelivered, "{s}");
+        }
+        for s in ["sent", "delivered", "opened", "clicked"] {
+            assert_eq!(Delivery::of_status(s), Delivery::Delivered, "{s}");
+        }
+        assert!(Delivery::Undelivered.is_sent() && !Delivery::NotSent.is_sent());
+    }
+
+    #[test]
+    fn a_step_key_names_its_run() {
+        assert_eq!(run_of("journey:r1/s2", "journey:"), "r1");
+        assert_eq!(run_of("campaign:r1", "campaign:"), "r1");
+    }
+}
