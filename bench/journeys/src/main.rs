@@ -244,6 +244,27 @@ impl Firing {
     }
 }
 
+/// The engine's event port over the benchmark's pipeline (traits a step sets).
+struct Recorder(Pipeline);
+
+impl flywheel_journeys::ports::EventRecorder for Recorder {
+    fn record(
+        &self,
+        events: Vec<flywheel_store::NewEvent>,
+        wait: bool,
+    ) -> flywheel_journeys::ports::PortFuture<'_, ()> {
+        Box::pin(async move {
+            let done = if wait {
+                self.0.submit_waiting(events).await
+            } else {
+                self.0.submit(events).await
+            };
+            done.map(|_| ())
+                .map_err(|e| flywheel_journeys::ports::PortError::transient(e.to_string()))
+        })
+    }
+}
+
 fn engine_on(
     store: &Store,
     clock: Arc<dyn Clock>,
@@ -257,7 +278,7 @@ fn engine_on(
         config,
         providers,
         Services {
-            pipeline: Some(pipeline.clone()),
+            pipeline: Some(Arc::new(Recorder(pipeline.clone()))),
             ..Services::default()
         },
         b"bench-link-secret".to_vec(),

@@ -1,7 +1,8 @@
 //! `/api/v1/dead-letters`: work a background workflow set aside after repeated failures
-//! of its own (the order rewards: points, referral rewards, claw-backs), listed until a
-//! retry applies it. Retrying is the workflow's business: the binary hands it in as a
-//! [`RetryDeadLetter`] port.
+//! (the order rewards: points, referral rewards, claw-backs; journey steps: coupons,
+//! points, perks, tags, traits), listed until a retry applies or resumes it, or it is
+//! dismissed. Retrying and dismissing are the workflows' business: the binary hands them
+//! in as a [`RetryDeadLetter`] port.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +23,9 @@ use crate::AppState;
 pub enum RetryOutcome {
     /// Applied: it left the list.
     Applied,
+    /// Resumed: it left the list and its workflow does it again in the background (a
+    /// journey step; listed again if it keeps failing).
+    Resumed,
     /// Failed again: it stays listed with one more attempt.
     Failed {
         /// The error.
@@ -37,10 +41,17 @@ pub enum RetryOutcome {
 pub type RetryFuture<'a> =
     Pin<Box<dyn Future<Output = Result<RetryOutcome, flywheel_store::Error>> + Send + 'a>>;
 
-/// Applies a dead-lettered item again now (implemented by the binary's workflows).
+/// The future [`RetryDeadLetter::dismiss`] answers with: whether it was listed.
+pub type DismissFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, flywheel_store::Error>> + Send + 'a>>;
+
+/// Applies a dead-lettered item again now, or dismisses it (implemented by the binary's
+/// workflows).
 pub trait RetryDeadLetter: Send + Sync {
     /// Retries dead letter `id`: success removes it, a failure counts one more attempt.
     fn retry(&self, id: i64) -> RetryFuture<'_>;
+    /// Dismisses dead letter `id`: it leaves the list without being applied (a journey
+    /// run waiting at the step ends). False when it was not listed.
+    fn dismiss(&self, id: i64) -> DismissFuture<'_>;
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -52,6 +63,7 @@ pub fn to_json(d: &DeadLetterRow) -> Value {
     json!({
         "id": d.id,
         "workflow": d.workflow,
+        "item": d.item,
         "seq": d.seq,
         "message_id": d.message_id,
         "user_id": d.user_id,
@@ -71,7 +83,8 @@ pub async fn list(State(s): State<Arc<AppState>>, _: Admin) -> Result<Json<Value
 }
 
 /// `POST /api/v1/dead-letters/{id}/retry`: applies it again now; 200 when applied (it
-/// leaves the list), 409 `retry_failed` when it failed again (it stays, one more attempt).
+/// leaves the list) or resumed (a journey step: it leaves the list and runs again in the
+/// background), 409 `retry_failed` when it failed again (it stays, one more attempt).
 pub async fn retry(
     State(s): State<Arc<AppState>>,
     _: Admin,
@@ -82,11 +95,29 @@ pub async fn retry(
     };
     match s.dead_letters.retry(id).await? {
         RetryOutcome::Applied => Ok(Json(json!({"id": id, "applied": true}))),
+        RetryOutcome::Resumed => Ok(Json(json!({"id": id, "resumed": true}))),
         RetryOutcome::Failed { error, attempts } => Err(ApiError::new(
             StatusCode::CONFLICT,
             "retry_failed",
             format!("dead letter {id} failed again (attempt {attempts}): {error}"),
         )),
         RetryOutcome::NotFound => Err(ApiError::not_found(format!("dead letter {id}"))),
+    }
+}
+
+/// `POST /api/v1/dead-letters/{id}/dismiss`: gives it up; 200 when it left the list (a
+/// journey run waiting at the step ends), 404 when it was not listed.
+pub async fn dismiss(
+    State(s): State<Arc<AppState>>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(ApiError::not_found(format!("dead letter {id:?}")));
+    };
+    if s.dead_letters.dismiss(id).await? {
+        Ok(Json(json!({"id": id, "dismissed": true})))
+    } else {
+        Err(ApiError::not_found(format!("dead letter {id}")))
     }
 }

@@ -374,6 +374,11 @@ fn routes() -> Vec<Route> {
             "/api/v1/dead-letters/{id}/retry",
             post(dead_letters::retry),
         ),
+        (
+            "post",
+            "/api/v1/dead-letters/{id}/dismiss",
+            post(dead_letters::dismiss),
+        ),
         ("get", "/api/v1/openapi.json", get(ops::openapi)),
         ("get", "/healthz", get(ops::healthz)),
         ("get", "/readyz", get(ops::readyz)),

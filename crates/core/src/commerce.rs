@@ -4,6 +4,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Fen, Timestamp};
 
+/// A paid order's event name.
+pub const ORDER_COMPLETED: &str = "Order Completed";
+/// A refund's event name.
+pub const ORDER_REFUNDED: &str = "Order Refunded";
+/// A cancellation's event name.
+pub const ORDER_CANCELLED: &str = "Order Cancelled";
+
+/// Whether `event_name` is a money-moving fact (`Order Completed`, `Order Refunded`,
+/// `Order Cancelled`): from a client key it is behaviour only, so workflows that move
+/// money or credit conversions (journey triggers, waits and goals) must not act on it.
+pub fn is_commerce_fact(event_name: &str) -> bool {
+    [ORDER_COMPLETED, ORDER_REFUNDED, ORDER_CANCELLED].contains(&event_name)
+}
+
 /// The state of an order, derived from its completion and its adjustments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -139,8 +139,10 @@ pub enum Command {
     /// Referrals (裂變): invite codes and referrals.
     #[command(subcommand)]
     Referral(ReferralCommand),
-    /// Order rewards (points, referral rewards, claw-backs) set aside after repeated
-    /// failures of their own: list them, or apply one again (`dead-letters retry ID`).
+    /// Work set aside after repeated failures — order rewards (points, referral rewards,
+    /// claw-backs) and journey steps (coupons, points, perks, tags, traits): list them,
+    /// apply or resume one (`dead-letters retry ID`), or give one up (`dead-letters
+    /// dismiss ID`).
     DeadLetters(DeadLettersArgs),
     /// Journeys (營銷自動化, docs/journeys.md): save, start, pause, stop, dry-run, per-step
     /// counts, the seed templates. A running server sees changes within a second.
@@ -603,7 +605,7 @@ pub enum GroupBuyCommand {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct DeadLettersArgs {
-    /// A retry instead of the list.
+    /// A retry or a dismissal instead of the list.
     #[command(subcommand)]
     pub action: Option<DeadLettersAction>,
     /// Output format of the list.
@@ -615,8 +617,15 @@ pub struct DeadLettersArgs {
 #[derive(Debug, Subcommand)]
 pub enum DeadLettersAction {
     /// Apply a dead-lettered item again now: it leaves the list when that works, and
-    /// stays with one more attempt (exit code 1) when it fails again.
+    /// stays with one more attempt (exit code 1) when it fails again. A journey step is
+    /// resumed: it leaves the list and the running server does it again.
     Retry {
+        /// Its id, as the list shows it.
+        id: i64,
+    },
+    /// Give a dead-lettered item up: it leaves the list without being applied (a journey
+    /// run waiting at the step ends).
+    Dismiss {
         /// Its id, as the list shows it.
         id: i64,
     },

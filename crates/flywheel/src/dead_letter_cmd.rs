@@ -1,6 +1,7 @@
-//! `flywheel dead-letters [--format table|json|csv]` and `flywheel dead-letters retry ID`:
-//! the order rewards set aside after repeated failures of their own, on the store, from
-//! the command line (the admin API serves the same at `/api/v1/dead-letters`).
+//! `flywheel dead-letters [--format table|json|csv]`, `flywheel dead-letters retry ID` and
+//! `flywheel dead-letters dismiss ID`: the order rewards and journey steps set aside after
+//! repeated failures, on the store, from the command line (the admin API serves the same
+//! at `/api/v1/dead-letters`).
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use flywheel_promotions::coupons::CouponService;
 
 use crate::cli::{DeadLettersAction, DeadLettersArgs};
 use crate::config::Settings;
-use crate::order_rewards::{retry_dead_letter, Faults, OrderRewards, Retried};
+use crate::order_rewards::{Faults, OrderRewards, Retried};
 use crate::{commands, output, BadInput};
 
 /// Runs `flywheel dead-letters`.
@@ -28,8 +29,8 @@ pub async fn run(args: DeadLettersArgs, settings: Settings) -> Result<()> {
                     vec![
                         d.id.to_string(),
                         d.workflow.clone(),
-                        d.seq.to_string(),
-                        d.message_id.clone(),
+                        d.item.clone(),
+                        d.message_id.clone().unwrap_or_default(),
                         d.user_id.clone().unwrap_or_default(),
                         d.attempts.to_string(),
                         flywheel_core::time::from_millis(d.last_failed_at).to_rfc3339(),
@@ -43,7 +44,7 @@ pub async fn run(args: DeadLettersArgs, settings: Settings) -> Result<()> {
                 &[
                     "id",
                     "workflow",
-                    "seq",
+                    "item",
                     "message_id",
                     "user",
                     "attempts",
@@ -67,13 +68,20 @@ pub async fn run(args: DeadLettersArgs, settings: Settings) -> Result<()> {
                 bus: Arc::new(InProcessBus::default()),
                 faults: Arc::new(Faults::default()),
             };
-            match retry_dead_letter(&store, &rewards, id).await? {
+            match crate::journey_effects::retry(&store, &rewards, id).await? {
                 Retried::Applied => println!("dead letter {id} applied"),
+                Retried::Resumed => println!("dead letter {id} resumed: the server runs the step again"),
                 Retried::Failed { error, attempts } => {
                     anyhow::bail!("dead letter {id} failed again (attempt {attempts}): {error}")
                 }
                 Retried::NotFound => return Err(BadInput(format!("no dead letter {id}")).into()),
             }
+        }
+        Some(DeadLettersAction::Dismiss { id }) => {
+            if !crate::journey_effects::dismiss(&store, id).await? {
+                return Err(BadInput(format!("no dead letter {id}")).into());
+            }
+            println!("dead letter {id} dismissed");
         }
     }
     Ok(())

@@ -320,8 +320,9 @@ impl Worker {
         let row = DeadLetterRow {
             id: 0,
             workflow: WORKFLOW.into(),
-            seq: event.seq,
-            message_id: event.message_id.clone(),
+            item: event.seq.to_string(),
+            seq: Some(event.seq),
+            message_id: Some(event.message_id.clone()),
             user_id: event.user_id.clone(),
             error: f.message.clone(),
             attempts,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use flywheel_core::SystemClock;
 use flywheel_journeys::db::{MessageFilter, Status};
-use flywheel_journeys::{Engine, Journey, Providers, Services};
+use flywheel_journeys::{Engine, Journey, Providers};
 use flywheel_store::Store;
 
 use crate::cli::{ConsentArgs, JourneyCommand, MessagesArgs};
@@ -30,15 +30,15 @@ pub(crate) async fn engine(store: &Store, settings: &Settings, with_audience: bo
         None
     };
     let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
-    let services = Services {
+    let services = crate::journey_ports::services(
         audience,
-        coupons: Some(flywheel_promotions::coupons::CouponService::new(
+        Some(flywheel_promotions::coupons::CouponService::new(
             store.clone(),
             clock.clone(),
         )),
-        loyalty: None,
-        pipeline: None,
-    };
+        None,
+        None,
+    );
     let providers = Providers {
         renderer: crate::serve::renderer(settings.journeys.rendering),
         ..Providers::default()
@@ -200,7 +200,9 @@ pub async fn install_seeds(store: &Store, settings: &Settings, names: &[String],
         .into_iter()
         .map(|(t, _)| t.id)
         .collect();
-    for t in flywheel_journeys::seeds::coupon_templates()? {
+    let templates: Vec<flywheel_promotions::coupons::CouponTemplate> =
+        serde_json::from_str(flywheel_journeys::seeds::COUPON_TEMPLATES)?;
+    for t in templates {
         if !existing.contains(&t.id) {
             let id = t.id.clone();
             coupons.create_template(t).await.map_err(|e| anyhow::anyhow!(e))?;

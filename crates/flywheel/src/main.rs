@@ -16,6 +16,8 @@ mod growth_cmd;
 mod guard;
 mod hooks;
 mod journey_cmd;
+mod journey_effects;
+mod journey_ports;
 mod log_fields;
 mod notify;
 mod order_rewards;

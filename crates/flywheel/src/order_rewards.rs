@@ -36,12 +36,11 @@ pub struct Failure {
 
 impl Failure {
     fn store(e: &flywheel_store::Error) -> Failure {
-        use flywheel_store::Error as S;
-        // Data the store cannot read back is the event's own problem; every other store
-        // error (connection, refused statement, busy database, task) is an outage.
-        let transient = !matches!(e, S::Corrupt(_) | S::NotFound(_) | S::BadCursor(_));
+        // An outage (connection lost, busy or shutting-down database, timeout) is retried
+        // until the store is back; anything else it answered (a constraint, bad data) is
+        // the event's own problem and counts toward dead-lettering.
         Failure {
-            transient,
+            transient: e.is_transient(),
             message: e.to_string(),
         }
     }
@@ -170,7 +169,7 @@ impl Faults {
     }
 
     /// Takes one of `left`, if any are left.
-    fn take(left: &AtomicI64) -> bool {
+    pub(crate) fn take(left: &AtomicI64) -> bool {
         left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n > 0).then(|| n - 1))
             .is_ok()
     }
@@ -325,7 +324,7 @@ pub async fn retry_dead_letter(
     let Some(dead) = store.read_with(move |c| dead_letters::get(c, id)).await? else {
         return Ok(Retried::NotFound);
     };
-    let seq = dead.seq;
+    let seq = dead.seq.unwrap_or_default();
     let event = store.read_with(move |c| order_hooks::event_at(c, seq)).await?;
     let outcome = match (dead.workflow.as_str(), event) {
         (WORKFLOW, Some(e)) => rewards.apply(&[e]).await.map(|_| ()),
@@ -352,20 +351,6 @@ pub async fn retry_dead_letter(
     }
 }
 
-/// The dead-letter retry port of the admin API, over this workflow.
-pub struct RetryPort {
-    /// The store holding the list.
-    pub store: Store,
-    /// The workflow.
-    pub rewards: OrderRewards,
-}
-
-impl flywheel_api::dead_letters::RetryDeadLetter for RetryPort {
-    fn retry(&self, id: i64) -> flywheel_api::dead_letters::RetryFuture<'_> {
-        Box::pin(retry_dead_letter(&self.store, &self.rewards, id))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,8 +370,16 @@ mod tests {
     fn store_outages_are_transient_and_refusals_are_not() {
         let outage = flywheel_store::Error::Connection("gone".into());
         assert!(Failure::store(&outage).transient);
-        assert!(Failure::store(&flywheel_store::Error::Database("57P01".into())).transient);
+        assert!(
+            Failure::store(&flywheel_store::Error::Database(
+                "57P01: terminating connection".into()
+            ))
+            .transient
+        );
         assert!(!Failure::store(&flywheel_store::Error::Corrupt("bad".into())).transient);
+        // A permanent refusal of the database is the event's own: it is dead-lettered.
+        let refused = flywheel_store::Error::Database("23505: duplicate key value".into());
+        assert!(!Failure::store(&refused).transient);
         let taken = flywheel_loyalty::Error::conflict("source_key_taken", "taken");
         assert!(!Failure::loyalty("claw-back", &taken).transient);
     }

@@ -464,10 +464,17 @@ pub async fn start(
         settings,
         addr,
         flywheel_journeys::Services {
-            audience: Some(audience.clone()),
-            coupons: Some(coupons.clone()),
-            loyalty: Some(loyalty.clone()),
-            pipeline: Some(pipeline.clone()),
+            alerts: Some(Arc::new(crate::journey_effects::JourneyAlerts {
+                store: store.clone(),
+                notifier: notifier.clone(),
+            })),
+            faults: crate::journey_effects::EffectFaults::from_env(),
+            ..crate::journey_ports::services(
+                Some(audience.clone()),
+                Some(coupons.clone()),
+                Some(loyalty.clone()),
+                Some(pipeline.clone()),
+            )
         },
         bus.clone(),
     )
@@ -508,7 +515,7 @@ pub async fn start(
         groups,
         flash,
         journeys,
-        dead_letters: Arc::new(crate::order_rewards::RetryPort {
+        dead_letters: Arc::new(crate::journey_effects::DeadLetterPort {
             store: store.clone(),
             rewards,
         }),

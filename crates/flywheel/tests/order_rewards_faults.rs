@@ -4,7 +4,7 @@
 //! terminated with `pg_terminate_backend` for a stretch of time — and afterwards every
 //! order has earned exactly once and every referral reward was issued once. An event
 //! that fails for a reason of its own lands in the dead-letter list (API, CLI, metrics,
-//! an alert) and a retry applies it or counts one more attempt.
+//! an alert); a retry applies it or counts one more attempt, a dismissal removes it.
 
 mod common;
 
@@ -299,6 +299,14 @@ fn no_order_is_skipped_or_doubled(mut site: Site) {
         metrics.contains("flywheel_workflow_lag_events{workflow=\"order_rewards\"} 0"),
         "{metrics}"
     );
+    // The cancellation that can never apply is dismissed from the CLI: it leaves the list
+    // and u0 keeps the order's points.
+    let out = site.cli(&["dead-letters", "dismiss", &claw["id"].to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, left) = send(&s, "GET", "/api/v1/dead-letters", &json!(null));
+    assert_eq!(left["dead_letters"].as_array().map(Vec::len), Some(0), "{left}");
+    let (_, u0) = send(&s, "GET", "/api/v1/users/u0/points", &json!(null));
+    assert_eq!(u0["balance"], 100);
 }
 
 on_each_backend!(order_rewards_under_store_failures, no_order_is_skipped_or_doubled);

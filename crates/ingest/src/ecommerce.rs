@@ -48,11 +48,11 @@ pub mod names {
     /// Checkout started.
     pub const CHECKOUT_STARTED: &str = "Checkout Started";
     /// Paid order (購買).
-    pub const ORDER_COMPLETED: &str = "Order Completed";
+    pub const ORDER_COMPLETED: &str = flywheel_core::commerce::ORDER_COMPLETED;
     /// Refund.
-    pub const ORDER_REFUNDED: &str = "Order Refunded";
+    pub const ORDER_REFUNDED: &str = flywheel_core::commerce::ORDER_REFUNDED;
     /// Cancellation.
-    pub const ORDER_CANCELLED: &str = "Order Cancelled";
+    pub const ORDER_CANCELLED: &str = flywheel_core::commerce::ORDER_CANCELLED;
     /// A coupon was applied.
     pub const COUPON_APPLIED: &str = "Coupon Applied";
     /// Registration (注冊).

@@ -83,13 +83,7 @@ pub fn is_server_only_trait(key: &str) -> bool {
     CONTACT_TRAITS.contains(&n.as_str()) || MONEY_TRAITS.contains(&n.as_str()) || n.starts_with(CLV_PREFIX)
 }
 
-/// Whether `event_name` is a money-moving fact (`Order Completed`, `Order Refunded`,
-/// `Order Cancelled`): from a client key it is behaviour only, so workflows that move
-/// money or credit conversions (journey triggers, waits and goals) must not act on it.
-pub fn is_commerce_fact(event_name: &str) -> bool {
-    use ecommerce::names::{ORDER_CANCELLED, ORDER_COMPLETED, ORDER_REFUNDED};
-    [ORDER_COMPLETED, ORDER_REFUNDED, ORDER_CANCELLED].contains(&event_name)
-}
+pub use flywheel_core::commerce::is_commerce_fact;
 
 /// What the trust boundary kept out of one client-key message.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

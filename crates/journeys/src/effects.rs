@@ -7,9 +7,16 @@
 //!   is taken from the record);
 //! - a step found **pending** was interrupted between the two writes: it is done again
 //!   with the same key, which each effect honours — points are keyed in the ledger,
-//!   tags and traits are idempotent, a coupon issued under this key is looked up in the
-//!   coupon audit before issuing another, and a message carries the same Message-ID /
-//!   `Idempotency-Key` (a provider that honours it delivers once).
+//!   tags and traits are idempotent, a coupon is issued once per key (its id derives from
+//!   it), and a message carries the same Message-ID / `Idempotency-Key` (a provider that
+//!   honours it delivers once).
+//!
+//! No step is skipped for an outage: a port that fails transiently (the store down or
+//! busy, a connection cut) keeps the run at its step and tries again after a backoff
+//! (`[journeys.effect_retry]`); when the attempts run out the step is set aside in the
+//! dead-letter list with an alert, and the run waits there until it is resumed or
+//! dismissed ([`crate::dead_letter`]). A refusal (no such template, sold out, not
+//! eligible) follows the step's failure path at once.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,6 +28,7 @@ use serde_json::{json, Value};
 use crate::db::{self, RunRow};
 use crate::definition::{Action, Journey};
 use crate::engine::{profile_of, Engine};
+use crate::ports::PortError;
 use crate::walk;
 
 /// What became of a run after its effect step.
@@ -44,6 +52,9 @@ pub(crate) enum Outcome {
     Later { at: i64, forget: bool },
     /// Given up (logged); the run goes on.
     Failed(String),
+    /// Attempts ran out on outages: the step is set aside in the dead-letter list and the
+    /// run waits at it.
+    DeadLetter(String),
 }
 
 /// The effect key of a step of a run.
@@ -52,7 +63,7 @@ pub fn effect_key(run_id: &str, step_id: &str) -> String {
 }
 
 /// How many times the run has attempted `step` (provider retries).
-pub(crate) fn attempts(run: &RunRow, step: &str) -> u32 {
+pub fn attempts(run: &RunRow, step: &str) -> u32 {
     run.context
         .get("attempts")
         .and_then(|a| a.get(step))
@@ -109,12 +120,11 @@ impl Engine {
     ) -> crate::Result<Done> {
         let step = &journey.steps[i];
         let key = effect_key(&run.id, &step.id);
-        let recovering = prior.as_deref() == Some("pending");
         let outcome = match prior.as_deref() {
             Some(done) if done != "pending" => {
                 Outcome::Done(serde_json::from_str(done).unwrap_or(Value::Null))
             }
-            _ => self.perform(&journey, &mut run, i, &key, recovering).await,
+            _ => self.perform(&journey, &mut run, i, &key).await,
         };
         let mut message = None;
         let (result, later) = match outcome {
@@ -129,6 +139,10 @@ impl Engine {
                 (Some(json!({"failed": reason})), None)
             }
             Outcome::Later { at, forget } => (None, Some((at, forget))),
+            Outcome::DeadLetter(error) => {
+                self.set_aside(&journey, run, &step.id, error).await?;
+                return Ok(Done::Gone);
+            }
         };
         if let Some((at, forget)) = later {
             if forget {
@@ -169,14 +183,7 @@ impl Engine {
         Ok(if written { Done::Advanced(run) } else { Done::Gone })
     }
 
-    async fn perform(
-        &self,
-        journey: &Journey,
-        run: &mut RunRow,
-        i: usize,
-        key: &str,
-        recovering: bool,
-    ) -> Outcome {
+    async fn perform(&self, journey: &Journey, run: &mut RunRow, i: usize, key: &str) -> Outcome {
         let step = &journey.steps[i];
         let services = &self.0.services;
         match &step.action {
@@ -185,42 +192,36 @@ impl Engine {
                 let Some(coupons) = &services.coupons else {
                     return Outcome::Failed("coupons are not available here".into());
                 };
-                let actor = format!("journey:{key}");
-                if recovering {
-                    if let Some(c) = self.issued_under(coupons, &run.user_id, template, &actor).await {
-                        return Outcome::Done(json!({ "coupon": c }));
-                    }
+                if let Err(e) = self.fault(&step.id) {
+                    return self.port_failed(run, &step.id, "coupon", e);
                 }
-                match coupons.issue(template, &run.user_id, &actor).await {
-                    Ok(c) => Outcome::Done(json!({ "coupon": coupon_vars(&c) })),
-                    Err(e) => Outcome::Failed(format!("coupon {template}: {e}")),
+                match coupons.issue(template, &run.user_id, key).await {
+                    Ok(c) => Outcome::Done(json!({ "coupon": c })),
+                    Err(e) => self.port_failed(run, &step.id, &format!("coupon {template}"), e),
                 }
             }
             Action::Points { amount, .. } => {
                 let Some(loyalty) = &services.loyalty else {
                     return Outcome::Failed("loyalty is not available here".into());
                 };
+                if let Err(e) = self.fault(&step.id) {
+                    return self.port_failed(run, &step.id, "points", e);
+                }
                 match loyalty.award(&run.user_id, key, *amount).await {
-                    Ok(p) => Outcome::Done(json!({ "points": amount, "balance": p.balance })),
-                    Err(e) => Outcome::Failed(format!("points: {e}")),
+                    Ok(balance) => Outcome::Done(json!({ "points": amount, "balance": balance })),
+                    Err(e) => self.port_failed(run, &step.id, "points", e),
                 }
             }
             Action::BirthdayPerk => {
                 let Some(loyalty) = &services.loyalty else {
                     return Outcome::Failed("loyalty is not available here".into());
                 };
-                let tier = match loyalty.tier_of(&run.user_id, self.0.clock.now()).await {
-                    Ok(t) => t.tier,
-                    Err(e) => return Outcome::Failed(format!("tier: {e}")),
-                };
-                match loyalty.birthday_perks(&[(run.user_id.clone(), tier)]).await {
-                    Ok(perks) => match perks.into_iter().next() {
-                        Some(p) => Outcome::Done(json!({"perk": {
-                            "tier": p.tier, "value_yuan": p.value.to_yuan_string(), "year": p.year, "granted_now": p.granted_now,
-                        }})),
-                        None => Outcome::Done(json!({"perk": {"tier": null, "value_yuan": "0.00"}})),
-                    },
-                    Err(e) => Outcome::Failed(format!("birthday perk: {e}")),
+                if let Err(e) = self.fault(&step.id) {
+                    return self.port_failed(run, &step.id, "birthday perk", e);
+                }
+                match loyalty.birthday_perk(&run.user_id, self.0.clock.now()).await {
+                    Ok(perk) => Outcome::Done(json!({ "perk": perk })),
+                    Err(e) => self.port_failed(run, &step.id, "birthday perk", e),
                 }
             }
             Action::AddTag { tag } | Action::RemoveTag { tag } => {
@@ -228,37 +229,22 @@ impl Engine {
                 let (Some(audience), Some(profile)) = (&services.audience, profile_of(run)) else {
                     return Outcome::Failed("no profile to tag".into());
                 };
-                match audience.assign(tag, &[profile], remove).await {
-                    Ok(_) => Outcome::Done(json!({ "tag": tag, "removed": remove })),
-                    Err(e) => Outcome::Failed(format!("tag {tag}: {e}")),
+                if let Err(e) = self.fault(&step.id) {
+                    return self.port_failed(run, &step.id, &format!("tag {tag}"), e);
+                }
+                match audience.assign_tag(tag, &profile, remove).await {
+                    Ok(()) => Outcome::Done(json!({ "tag": tag, "removed": remove })),
+                    Err(e) => self.port_failed(run, &step.id, &format!("tag {tag}"), e),
                 }
             }
-            Action::SetTrait { name, value } => self.set_trait(run, key, name, value).await,
+            Action::SetTrait { name, value } => self.set_trait(run, &step.id, key, name, value).await,
             Action::Webhook { url } => self.call_webhook(journey, run, &step.id, url, key).await,
             // Walks never stop at the others.
             _ => Outcome::Done(Value::Null),
         }
     }
 
-    /// The coupon already issued under `actor` (an interrupted coupon step), if any.
-    async fn issued_under(
-        &self,
-        coupons: &flywheel_promotions::coupons::CouponService,
-        owner: &str,
-        template: &str,
-        actor: &str,
-    ) -> Option<Value> {
-        let held = coupons.coupons_of(owner).await.ok()?;
-        for c in held.iter().filter(|c| c.template_id == template) {
-            let audit = coupons.audit(&c.id).await.ok()?;
-            if audit.iter().any(|a| a.actor.as_deref() == Some(actor)) {
-                return Some(coupon_vars(c));
-            }
-        }
-        None
-    }
-
-    async fn set_trait(&self, run: &RunRow, key: &str, name: &str, value: &Value) -> Outcome {
+    async fn set_trait(&self, run: &mut RunRow, step: &str, key: &str, name: &str, value: &Value) -> Outcome {
         let Some(pipeline) = &self.0.services.pipeline else {
             return Outcome::Failed("traits cannot be recorded here".into());
         };
@@ -273,13 +259,12 @@ impl Engine {
             now,
             [serde_json::Map::new(), serde_json::Map::new(), traits],
         );
-        match pipeline.submit_waiting(vec![event]).await {
-            Ok(_) => Outcome::Done(json!({ "trait": name })),
-            Err(e) => Outcome::Later {
-                at: self.now() + 5_000,
-                forget: false,
-            }
-            .log(&format!("trait {name}: {e}")),
+        if let Err(e) = self.fault(step) {
+            return self.port_failed(run, step, &format!("trait {name}"), e);
+        }
+        match pipeline.record(vec![event], true).await {
+            Ok(()) => Outcome::Done(json!({ "trait": name })),
+            Err(e) => self.port_failed(run, step, &format!("trait {name}"), e),
         }
     }
 
@@ -336,6 +321,34 @@ impl Engine {
             None => Outcome::Failed(format!("{error} (after {n} attempts)")),
         }
     }
+
+    /// The injected fault before `step`'s effect, if any (tests only, see
+    /// [`crate::ports::FaultPoint`]).
+    fn fault(&self, step: &str) -> Result<(), PortError> {
+        match &self.0.services.faults {
+            Some(f) => f.before_effect(step),
+            None => Ok(()),
+        }
+    }
+
+    /// What a port's failure at `step` comes to: a refusal fails the step (its failure
+    /// path); an outage counts an attempt and is tried again after the effect backoff,
+    /// or, when the attempts ran out, sets the step aside in the dead-letter list.
+    pub(crate) fn port_failed(&self, run: &mut RunRow, step: &str, what: &str, e: PortError) -> Outcome {
+        let error = format!("{what}: {}", e.message);
+        if !e.transient {
+            return Outcome::Failed(error);
+        }
+        let n = count_attempt(run, step);
+        match self.0.config.effect_retry.delay_after(n) {
+            Some(d) => Outcome::Later {
+                at: self.now() + d.as_millis() as i64,
+                forget: false,
+            }
+            .log(&error),
+            None => Outcome::DeadLetter(format!("{error} (after {n} attempts)")),
+        }
+    }
 }
 
 impl Outcome {
@@ -343,51 +356,4 @@ impl Outcome {
         tracing::info!(%why, "journey step will be retried");
         self
     }
-}
-
-/// `coupon.value_yuan` and `coupon.threshold_yuan` of a benefit.
-fn benefit_vars(b: &flywheel_promotions::rules::CouponBenefit) -> (String, String) {
-    use flywheel_promotions::rules::CouponBenefit;
-    let (value, threshold) = match b {
-        CouponBenefit::Amount { off, min_spend } => (off.to_yuan_string(), *min_spend),
-        CouponBenefit::Percent {
-            percent, min_spend, ..
-        } => (format!("{percent}%"), *min_spend),
-        CouponBenefit::FreeShipping { min_spend } => ("free shipping".to_string(), *min_spend),
-    };
-    (
-        value,
-        threshold
-            .map(|f| f.to_yuan_string())
-            .unwrap_or_else(|| "0.00".into()),
-    )
-}
-
-/// What a preview shows of the coupon a template would issue now (code `PREVIEW`).
-pub(crate) fn template_vars(
-    t: &flywheel_promotions::coupons::CouponTemplate,
-    now: flywheel_core::Timestamp,
-) -> Value {
-    use flywheel_promotions::coupons::Validity;
-    let (value, threshold) = benefit_vars(&t.benefit);
-    let expires = match &t.validity {
-        Validity::Window { until, .. } => *until,
-        Validity::DaysAfterIssue { days } => now + chrono::Duration::days(i64::from(*days)),
-    };
-    json!({"id": null, "code": "PREVIEW", "name": t.name, "value_yuan": value, "threshold_yuan": threshold,
-           "expires_at": expires.to_rfc3339()})
-}
-
-/// What templates see of a coupon: `coupon.code`, `coupon.name`, `coupon.value_yuan`
-/// (amount off, or `8.5折`-style percent), `coupon.threshold_yuan`, `coupon.expires_at`.
-pub(crate) fn coupon_vars(c: &flywheel_promotions::coupons::CouponInstance) -> Value {
-    let (value, threshold) = benefit_vars(&c.coupon.benefit);
-    json!({
-        "id": c.id,
-        "code": c.code.clone().unwrap_or_else(|| c.id.clone()),
-        "name": c.coupon.name,
-        "value_yuan": value,
-        "threshold_yuan": threshold,
-        "expires_at": c.coupon.valid_until.map(|t| t.to_rfc3339()),
-    })
 }

@@ -57,6 +57,10 @@ pub struct EngineConfig {
     pub lease_ms: i64,
     /// Provider retries: attempts and backoff.
     pub retry: RetryPolicy,
+    /// Effect retries after an outage (coupon, points, birthday perk, tag and trait steps
+    /// whose store or service was unavailable): attempts and backoff. When they run out
+    /// the step is set aside in the dead-letter list and the run waits there.
+    pub effect_retry: RetryPolicy,
     /// The shop's name (`shop.name` in templates).
     pub shop_name: String,
     /// The shop's address (`shop.url` in templates).
@@ -81,6 +85,11 @@ impl Default for EngineConfig {
             batch: 500,
             lease_ms: 30_000,
             retry: RetryPolicy::default(),
+            effect_retry: RetryPolicy {
+                max_attempts: 10,
+                initial_delay_ms: 1_000,
+                max_delay_ms: 300_000,
+            },
             shop_name: "Flywheel Shop".into(),
             shop_url: "https://shop.example".into(),
             email: None,
@@ -104,18 +113,23 @@ mod tz_name {
     }
 }
 
-/// The other bounded contexts a journey acts through; absent ones make their steps fail
-/// (logged) instead of the engine refusing to run.
+/// The other bounded contexts a journey acts through, as ports ([`crate::ports`]) the
+/// binary wires to the real services; absent ones make their steps fail (logged) instead
+/// of the engine refusing to run.
 #[derive(Clone, Default)]
 pub struct Services {
     /// Segment expressions (conditions, audiences) and manual tags.
-    pub audience: Option<flywheel_audience::Audience>,
+    pub audience: Option<Arc<dyn crate::ports::AudiencePort>>,
     /// Coupon issue.
-    pub coupons: Option<flywheel_promotions::coupons::CouponService>,
-    /// Points and tiers.
-    pub loyalty: Option<flywheel_loyalty::Loyalty>,
+    pub coupons: Option<Arc<dyn crate::ports::CouponIssuer>>,
+    /// Points, tiers and birthday perks.
+    pub loyalty: Option<Arc<dyn crate::ports::PointsPort>>,
     /// Events the engine records (`identify` for traits, `Email Opened`, `Link Clicked`).
-    pub pipeline: Option<flywheel_ingest::Pipeline>,
+    pub pipeline: Option<Arc<dyn crate::ports::EventRecorder>>,
+    /// Alerts (a step set aside in the dead-letter list).
+    pub alerts: Option<Arc<dyn crate::ports::AlertPort>>,
+    /// Injected faults (tests only).
+    pub faults: Option<Arc<dyn crate::ports::FaultPoint>>,
 }
 
 /// Counters for `/metrics` and the benchmark.
@@ -133,6 +147,8 @@ pub struct Stats {
     pub not_sent: AtomicU64,
     /// Effects that failed.
     pub failed: AtomicU64,
+    /// Effect steps set aside in the dead-letter list.
+    pub dead_lettered: AtomicU64,
 }
 
 /// Definitions by (name, version).
@@ -685,9 +701,9 @@ pub(crate) fn profile_of(run: &RunRow) -> Option<String> {
         .map(String::from)
 }
 
-/// Segment questions about one profile, answered by the audience engine.
+/// Segment questions about one profile, answered through the audience port.
 pub(crate) struct AudienceProbe {
-    audience: Option<flywheel_audience::Audience>,
+    audience: Option<Arc<dyn crate::ports::AudiencePort>>,
     profile_id: Option<String>,
 }
 
@@ -696,7 +712,6 @@ impl Probe for AudienceProbe {
         let (Some(a), Some(p)) = (&self.audience, &self.profile_id) else {
             return false;
         };
-        a.is_member(&flywheel_audience::SegmentInput::text(expression), p)
-            .unwrap_or(false)
+        a.is_member(expression, p)
     }
 }

@@ -8,6 +8,9 @@
 //! - [`engine`]: runs advanced by durable timers, effects recorded before and settled
 //!   after ([`effects`]), triggers read from the event log behind a cursor ([`tail`]),
 //!   schedules and dates ([`schedule`]).
+//! - [`ports`]: what journeys needs from audience, promotions, loyalty and ingest, as
+//!   traits the binary wires to them; [`dead_letter`]: effect steps set aside after
+//!   repeated outages, resumed or dismissed from the dead-letter list.
 //! - [`delivery`]: quiet hours (default 22:00–08:00 shop time) and per-user frequency
 //!   caps, for marketing only; [`send_time`]: the user's most active hour; [`split`]:
 //!   deterministic branch choice.
@@ -19,11 +22,13 @@
 pub mod callback;
 pub mod cron;
 pub mod db;
+pub mod dead_letter;
 pub mod definition;
 pub mod delivery;
 pub mod effects;
 pub mod engine;
 pub mod manage;
+pub mod ports;
 pub mod providers;
 mod render;
 pub mod schedule;

@@ -87,7 +87,7 @@ impl Engine {
         j.validate_rules().map_err(|e| Error::Invalid(e.to_string()))?;
         if let Some(a) = &self.0.services.audience {
             for (at, expr) in j.expressions() {
-                a.compile(&flywheel_audience::SegmentInput::text(expr))
+                a.check_expression(expr)
                     .map_err(|e| Error::Invalid(format!("{at}: {e}")))?;
             }
             // Tag steps set manual tags, which must exist (rule tags follow their rule).
@@ -95,15 +95,15 @@ impl Engine {
                 let (Action::AddTag { tag } | Action::RemoveTag { tag }) = &s.action else {
                     continue;
                 };
-                match a.tag(tag) {
-                    Ok(t) if t.def.kind == flywheel_audience::definitions::TagKind::Manual => {}
-                    Ok(_) => {
+                match a.tag_kind(tag) {
+                    crate::ports::TagKind::Manual => {}
+                    crate::ports::TagKind::Rule => {
                         return Err(Error::Invalid(format!(
                             "step {:?}: {tag:?} is a rule tag; only manual tags are set by hand",
                             s.id
                         )))
                     }
-                    Err(_) => {
+                    crate::ports::TagKind::Missing => {
                         return Err(Error::Invalid(format!(
                             "step {:?}: no manual tag {tag:?} — create it first (`flywheel tag create`, POST /api/v1/tags)",
                             s.id
@@ -303,8 +303,8 @@ impl Engine {
             _ => None,
         });
         if let (Some(id), Some(coupons)) = (template, &self.0.services.coupons) {
-            if let Ok(t) = coupons.template(&id).await {
-                run.context["coupon"] = crate::effects::template_vars(&t, self.0.clock.now());
+            if let Ok(Some(t)) = coupons.preview(&id, self.0.clock.now()).await {
+                run.context["coupon"] = t;
             }
         }
         let unsubscribe = format!("{}/unsubscribe/…", self.0.config.public_url.trim_end_matches('/'));
@@ -493,7 +493,7 @@ impl Engine {
             now,
             [context, properties, serde_json::Map::new()],
         );
-        if let Err(e) = pipeline.submit(vec![event]).await {
+        if let Err(e) = pipeline.record(vec![event], false).await {
             tracing::warn!(error = %e, event = name, "could not record a message event");
         }
     }

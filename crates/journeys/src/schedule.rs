@@ -241,24 +241,12 @@ impl Engine {
                 let Some(expr) = s.audience.clone() else {
                     return Ok(Vec::new());
                 };
-                let input = flywheel_audience::SegmentInput::text(expr);
-                let mut users = Vec::new();
-                let mut cursor: Option<String> = None;
-                loop {
-                    let page = audience
-                        .members(&input, cursor.as_deref(), 10_000)
-                        .map_err(|e| crate::Error::Invalid(e.to_string()))?;
-                    users.extend(
-                        page.members
-                            .into_iter()
-                            .filter_map(|m| m.user_id)
-                            .map(|u| (u, String::new())),
-                    );
-                    match page.next_cursor {
-                        Some(c) => cursor = Some(c),
-                        None => break,
-                    }
-                }
+                let users = audience
+                    .members(&expr)
+                    .map_err(|e| crate::Error::Invalid(e.to_string()))?
+                    .into_iter()
+                    .map(|u| (u, String::new()))
+                    .collect();
                 Ok(users)
             }
             _ => Ok(Vec::new()),

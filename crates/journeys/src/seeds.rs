@@ -27,15 +27,14 @@ pub fn journeys() -> Result<Vec<Journey>, DefinitionError> {
         .collect()
 }
 
-/// The seed coupon templates, parsed.
-pub fn coupon_templates() -> Result<Vec<flywheel_promotions::coupons::CouponTemplate>, serde_json::Error> {
-    serde_json::from_str(COUPON_TEMPLATES)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::definition::{Action, DateKind, Trigger};
+
+    fn coupon_templates() -> Result<Vec<flywheel_promotions::coupons::CouponTemplate>, serde_json::Error> {
+        serde_json::from_str(COUPON_TEMPLATES)
+    }
 
     #[test]
     fn every_seed_is_valid_and_issues_only_shipped_coupons() {

@@ -461,7 +461,7 @@ impl Engine {
         let mut computed = BTreeMap::new();
         let mut tags = Vec::new();
         if let (Some(a), Some(p)) = (&self.0.services.audience, profile_of(run)) {
-            if let Ok(pa) = a.profile(&p) {
+            if let Some(pa) = a.profile(&p) {
                 computed = pa.traits;
                 tags = pa.tags;
             }
@@ -472,16 +472,12 @@ impl Engine {
         let mut points = json!({"balance": 0, "expiring": 0, "expiring_at": null});
         let mut tier = json!({"name": null, "next": null, "spend_to_next_yuan": null});
         if let Some(l) = &self.0.services.loyalty {
-            if let Ok(b) = l.balance(&run.user_id, None, 1).await {
-                let first = b.lots.first();
-                points = json!({
-                    "balance": b.balance,
-                    "expiring": first.map(|l| l.left),
-                    "expiring_at": first.map(|l| l.expires_at.to_rfc3339()),
-                });
+            let view = l.view(&run.user_id, self.0.clock.now()).await;
+            if let Some(p) = view.points {
+                points = p;
             }
-            if let Ok(t) = l.tier_of(&run.user_id, self.0.clock.now()).await {
-                tier["name"] = json!(t.tier);
+            if let Some(t) = view.tier {
+                tier["name"] = json!(t);
             }
         }
         let event = run.context.get("event").cloned().unwrap_or_else(|| json!({}));
@@ -492,7 +488,7 @@ impl Engine {
                 run.context.get("coupon_id").and_then(Value::as_str),
                 &self.0.services.coupons,
             ) {
-                coupon = c.get(id).await.ok().map(|c| crate::effects::coupon_vars(&c));
+                coupon = c.coupon(id).await.ok().flatten();
             }
         }
         // Every catalog field is present (null when unknown): templates may test them.

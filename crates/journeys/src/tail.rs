@@ -200,7 +200,7 @@ impl Engine {
                 for ev in &events {
                     // A browser's or app's "order" is behaviour only: it neither starts,
                     // wakes nor completes a journey (docs/ingest.md, trust boundary).
-                    if ev.from_client && flywheel_ingest::trust::is_commerce_fact(&ev.name) {
+                    if ev.from_client && flywheel_core::commerce::is_commerce_fact(&ev.name) {
                         continue;
                     }
                     let body: Value = serde_json::from_str(&ev.body).unwrap_or(Value::Null);

@@ -89,6 +89,40 @@ impl Error {
     pub fn is_connection_error(&self) -> bool {
         matches!(self, Error::Connection(_) | Error::Open(_))
     }
+
+    /// Whether this is an outage worth retrying rather than a refusal: the database could
+    /// not be reached or the connection broke, the blocking task failed, or the database
+    /// refused for the moment — PostgreSQL's connection, shutdown, resource, lock-timeout,
+    /// cancellation and serialization errors (SQLSTATE classes 08, 40, 53, 57 and 55P03)
+    /// and a broken link to the server, SQLite's busy or locked file and I/O errors. Anything else the store answered
+    /// (a constraint, bad data, not found) is permanent: trying again gives the same answer.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Open(_) | Error::Connection(_) | Error::Task(_) => true,
+            Error::Database(m) => {
+                let code = m.split(':').next().unwrap_or_default();
+                let sqlstate = code.len() == 5 && code.bytes().all(|b| b.is_ascii_alphanumeric());
+                if sqlstate {
+                    ["08", "40", "53", "57"].iter().any(|c| code.starts_with(c)) || code == "55P03"
+                } else {
+                    let m = m.to_ascii_lowercase();
+                    [
+                        "database is locked",
+                        "database is busy",
+                        "table is locked",
+                        "disk i/o error",
+                        "connection",
+                        "error communicating with the server",
+                        "timed out",
+                        "timeout",
+                    ]
+                    .iter()
+                    .any(|s| m.contains(s))
+                }
+            }
+            Error::Corrupt(_) | Error::BadCursor(_) | Error::NotFound(_) | Error::BadUrl(_) => false,
+        }
+    }
 }
 
 impl From<serde_json::Error> for Error {
@@ -660,5 +694,35 @@ impl Store {
         f: impl FnOnce(&mut dyn Conn) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         self.write(move |c| in_write_tx(c, f)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn outages_are_transient_and_refusals_are_not() {
+        for e in [
+            Error::Connection("closed".into()),
+            Error::Open("refused".into()),
+            Error::Database("57P01: terminating connection due to administrator command".into()),
+            Error::Database("08006: connection failure".into()),
+            Error::Database("40001: could not serialize access".into()),
+            Error::Database("55P03: lock not available".into()),
+            Error::Database("database is locked".into()),
+            Error::Database("error communicating with the server: broken pipe".into()),
+        ] {
+            assert!(e.is_transient(), "{e}");
+        }
+        for e in [
+            Error::Database("23505: duplicate key value violates unique constraint".into()),
+            Error::Database("UNIQUE constraint failed: coupons.code".into()),
+            Error::Database("55000: object not in prerequisite state".into()),
+            Error::Corrupt("bad".into()),
+            Error::NotFound("x".into()),
+        ] {
+            assert!(!e.is_transient(), "{e}");
+        }
     }
 }

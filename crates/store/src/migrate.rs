@@ -104,6 +104,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/postgres_019_points_exchanges.sql"),
     ),
     (
+        21,
+        include_str!("migrations/sqlite_021_dead_letter_items.sql"),
+        include_str!("migrations/postgres_021_dead_letter_items.sql"),
+    ),
+    (
         22,
         include_str!("migrations/sqlite_022_event_campaign.sql"),
         include_str!("migrations/postgres_022_event_campaign.sql"),

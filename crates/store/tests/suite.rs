@@ -600,13 +600,16 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Store>,
 {
-    use flywheel_store::dead_letters::{counts, failed_again, get, list, record, remove, DeadLetterRow};
+    use flywheel_store::dead_letters::{
+        counts, failed_again, get, list, of_item, record, remove, DeadLetterRow,
+    };
     let s = open().await;
     let row = |seq: i64, attempts: i64, at: i64| DeadLetterRow {
         id: 0,
         workflow: "order_rewards".into(),
-        seq,
-        message_id: format!("m{seq}"),
+        item: seq.to_string(),
+        seq: Some(seq),
+        message_id: Some(format!("m{seq}")),
         user_id: Some("u".into()),
         error: format!("failed at {at}"),
         attempts,
@@ -630,12 +633,33 @@ where
         .await
         .unwrap();
     let all = s.read_with(|c| list(c, None)).await.unwrap();
-    assert_eq!(all.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![7, 9]);
+    assert_eq!(
+        all.iter().map(|d| d.seq).collect::<Vec<_>>(),
+        vec![Some(7), Some(9)]
+    );
     assert_eq!((all[0].attempts, all[0].error.as_str()), (7, "again"));
     assert_eq!(
         s.read_with(|c| counts(c)).await.unwrap(),
         vec![("order_rewards".to_owned(), 2)]
     );
+    // A journey step has no seq: it is keyed by its run and step, beside the events.
+    let step = DeadLetterRow {
+        workflow: "journeys".into(),
+        item: "run-1/coupon".into(),
+        seq: None,
+        message_id: None,
+        ..row(0, 3, 5_000)
+    };
+    let (st, again) = (step.clone(), step.clone());
+    let j = s.write_with(move |c| record(c, &st)).await.unwrap();
+    assert_eq!(s.write_with(move |c| record(c, &again)).await.unwrap(), j);
+    let found = s
+        .read_with(|c| of_item(c, "journeys", "run-1/coupon"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.seq, found.message_id), (j, None, None));
+    assert!(s.write_with(move |c| remove(c, j)).await.unwrap());
     assert!(s.write_with(move |c| remove(c, a)).await.unwrap());
     assert!(!s.write_with(move |c| remove(c, a)).await.unwrap());
     assert_eq!(

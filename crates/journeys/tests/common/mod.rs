@@ -27,6 +27,10 @@ use flywheel_journeys::Journey;
 use flywheel_store::{ApplyOutcome, NewEvent, Store};
 use serde_json::{json, Value};
 
+/// The binary's adapters behind the engine's ports: the tests drive the same code.
+#[path = "../../../flywheel/src/journey_ports.rs"]
+pub mod journey_ports;
+
 pub const SECRET: &str = "whsec_test";
 
 /// Requests the provider saw: (signature ok, idempotency key, body).
@@ -133,11 +137,22 @@ fn sms_provider(url: String) -> BTreeMap<Channel, WebhookSettings> {
 
 /// A prepared engine (not running) sending SMS and webhooks to the local provider at `url`.
 async fn engine(store: &Store, clock: &Arc<FixedClock>, url: String, services: Services) -> Engine {
-    let providers = Providers::connect(None, &sms_provider(url), retry()).unwrap();
     let config = EngineConfig {
         retry: retry(),
+        effect_retry: retry(),
         ..EngineConfig::default()
     };
+    engine_with(store, clock, url, services, config).await
+}
+
+async fn engine_with(
+    store: &Store,
+    clock: &Arc<FixedClock>,
+    url: String,
+    services: Services,
+    config: EngineConfig,
+) -> Engine {
+    let providers = Providers::connect(None, &sms_provider(url), retry()).unwrap();
     let engine = Engine::new(
         store.clone(),
         clock.clone(),
@@ -157,11 +172,34 @@ impl Shop {
         let (url, seen) = provider(script);
         let clock = Arc::new(FixedClock::new(from_millis(start)));
         let pipeline = Pipeline::start(store.clone(), Default::default());
-        let services = Services {
-            pipeline: Some(pipeline.clone()),
-            ..Services::default()
-        };
+        let services = journey_ports::services(None, None, None, Some(pipeline.clone()));
         let engine = engine(&store, &clock, url, services).await;
+        Shop {
+            store,
+            pipeline,
+            clock,
+            engine,
+            seen,
+            audience: None,
+            coupons: None,
+            loyalty: None,
+            seq: 0,
+        }
+    }
+
+    /// The engine with the given services around the pipeline (fakes behind its ports),
+    /// effect retries as `config` says.
+    pub async fn with_services(
+        store: Store,
+        start: i64,
+        config: EngineConfig,
+        services: impl FnOnce(&Pipeline) -> Services,
+    ) -> Shop {
+        let (url, seen) = provider(vec![]);
+        let clock = Arc::new(FixedClock::new(from_millis(start)));
+        let pipeline = Pipeline::start(store.clone(), Default::default());
+        let services = services(&pipeline);
+        let engine = engine_with(&store, &clock, url, services, config).await;
         Shop {
             store,
             pipeline,
@@ -192,15 +230,17 @@ impl Shop {
         let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
         let loyalty =
             flywheel_loyalty::Loyalty::new(store.clone(), clock.clone(), Default::default()).unwrap();
-        let services = Services {
-            audience: Some(audience.clone()),
-            coupons: Some(coupons.clone()),
-            loyalty: Some(loyalty.clone()),
-            pipeline: Some(pipeline.clone()),
-        };
+        let services = journey_ports::services(
+            Some(audience.clone()),
+            Some(coupons.clone()),
+            Some(loyalty.clone()),
+            Some(pipeline.clone()),
+        );
         let engine = engine(&store, &clock, url, services).await;
         engine.listen(bus);
-        for t in flywheel_journeys::seeds::coupon_templates().unwrap() {
+        let templates: Vec<flywheel_promotions::coupons::CouponTemplate> =
+            serde_json::from_str(flywheel_journeys::seeds::COUPON_TEMPLATES).unwrap();
+        for t in templates {
             coupons.create_template(t).await.unwrap();
         }
         Shop {
