@@ -42,9 +42,8 @@ use flywheel_ingest::ecommerce::materialise;
 use flywheel_ingest::message::{parse, Envelope};
 use flywheel_ingest::pipeline::{CommitObserver, PipelineConfig};
 use flywheel_ingest::Pipeline;
-use flywheel_journeys::db::Status;
+use flywheel_journeys::db::{RunState, Status};
 use flywheel_journeys::{Channel, Engine, EngineConfig, Journey, Providers, Services, WebhookSettings};
-use flywheel_store::conn::Param;
 use flywheel_store::{timers, ApplyOutcome, NewEvent, Store, StoreConfig, Synchronous};
 use serde_json::{json, Value};
 
@@ -150,13 +149,16 @@ async fn start_journey(engine: &Engine, text: &str) -> Result<()> {
 }
 
 async fn run_states(store: &Store) -> Result<BTreeMap<String, i64>> {
-    let rows = store
-        .read_with(|c| c.query("SELECT state, COUNT(*) FROM journey_runs GROUP BY state", &[]))
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.text(0)?, r.i64(1)?)))
-        .collect::<flywheel_store::Result<_>>()
-        .map_err(Into::into)
+    Ok(named(
+        store
+            .read_with(flywheel_store::journeys::runs::state_counts)
+            .await?,
+    ))
+}
+
+/// Counts keyed by the stored text of their status.
+fn named<S: std::fmt::Display>(counts: Vec<(S, i64)>) -> BTreeMap<String, i64> {
+    counts.into_iter().map(|(s, n)| (s.to_string(), n)).collect()
 }
 
 /// Bytes this process has written (`wchar` of /proc/self/io; 0 where unavailable).
@@ -320,30 +322,13 @@ async fn ingest_signups(pipeline: &Pipeline, users: usize, per_batch: usize) -> 
 }
 
 async fn claim_probe(store: &Store, now: i64, limit: i64) -> Result<(f64, String)> {
-    let sql = "SELECT key, due_at, payload, attempts FROM journey_timers \
-               WHERE due_at <= $1 AND lease_until <= $1 ORDER BY due_at LIMIT $2";
-    let plan = store
-        .read_with(move |c| {
-            c.query(
-                &format!("EXPLAIN QUERY PLAN {sql}"),
-                &[Param::I64(now), Param::I64(limit)],
-            )
-        })
-        .await?
-        .iter()
-        .map(|r| r.text(3))
-        .collect::<flywheel_store::Result<Vec<_>>>()?
-        .join("; ");
+    let plan = store.read_with(move |c| timers::due_plan(c, now, limit)).await?;
     // Warm once, then time it.
     for _ in 0..2 {
-        store
-            .read_with(move |c| c.query(sql, &[Param::I64(now), Param::I64(limit)]))
-            .await?;
+        store.read_with(move |c| timers::due(c, now, limit)).await?;
     }
     let t = Instant::now();
-    store
-        .read_with(move |c| c.query(sql, &[Param::I64(now), Param::I64(limit)]))
-        .await?;
+    store.read_with(move |c| timers::due(c, now, limit)).await?;
     Ok((t.elapsed().as_secs_f64() * 1000.0, plan))
 }
 
@@ -508,7 +493,9 @@ async fn timers_bench(args: &Args, root: &Path) -> Result<(Entry, Vec<Firing>)> 
         entry.entered,
         fmt_counts(&waiting)
     );
-    if waiting.get("waiting").copied() != Some(args.users as i64) || timers_armed != args.users as i64 {
+    if waiting.get(RunState::Waiting.as_str()).copied() != Some(args.users as i64)
+        || timers_armed != args.users as i64
+    {
         bail!(
             "after entry: runs {} and {timers_armed} timers, expected {} waiting",
             fmt_counts(&waiting),
@@ -829,12 +816,11 @@ async fn latency_bench(args: &Args, root: &Path) -> Result<Latency> {
     for v in [&mut end_to_end, &mut commit, &mut after_commit] {
         v.sort_by(f64::total_cmp);
     }
-    let messages = store
-        .read_with(|c| c.query("SELECT status, COUNT(*) FROM messages GROUP BY status", &[]))
-        .await?
-        .iter()
-        .map(|r| Ok((r.text(0)?, r.i64(1)?)))
-        .collect::<flywheel_store::Result<_>>()?;
+    let messages = named(
+        store
+            .read_with(flywheel_store::journeys::messages::all_status_counts)
+            .await?,
+    );
     let stats = engine.stats();
     Ok(Latency {
         total,
@@ -949,7 +935,7 @@ async fn main() -> Result<()> {
             args.workers
         );
         for f in firings {
-            let right = f.states.get("exited").copied() == Some(args.users as i64)
+            let right = f.states.get(RunState::Exited.as_str()).copied() == Some(args.users as i64)
                 && f.states.len() == 1
                 && f.timers_left == 0
                 && f.fired == args.users as u64;

@@ -2,7 +2,7 @@
 //!
 //! | metric | formula |
 //! |---|---|
-//! | sent | messages handed to a provider (status not `failed`, `suppressed`, `skipped`, `queued`) |
+//! | sent | messages handed to a provider (status not `failed`, `suppressed` or `skipped`) |
 //! | delivered | sent − bounced/rejected (a sent message without a bounce report counts as delivered) |
 //! | opened | delivered messages opened or clicked (a click implies an open) |
 //! | open rate 打開率 | opened ÷ delivered |
@@ -24,6 +24,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use flywheel_store::journeys::JourneyStatus;
 use serde::Serialize;
 
 pub use flywheel_store::analytics::campaigns::Delivery;
@@ -154,7 +155,7 @@ pub fn campaign_rows(
     messages: &[MessageFact],
     costs: &[CostFact],
     credits: &BTreeMap<(String, String), Credit>,
-    status: &HashMap<String, String>,
+    status: &HashMap<String, JourneyStatus>,
     config: &AnalyticsConfig,
 ) -> Vec<CampaignRow> {
     let mut tally: BTreeMap<(String, String), Tally> = BTreeMap::new();
@@ -213,7 +214,7 @@ pub fn campaign_rows(
                 status: t
                     .journey
                     .as_ref()
-                    .and_then(|j| status.get(j).cloned())
+                    .and_then(|j| status.get(j).map(|s| s.as_str().to_string()))
                     .unwrap_or_else(|| "-".into()),
                 journey: t.journey,
                 sent: t.sent,
@@ -248,6 +249,7 @@ mod tests {
     use super::*;
 
     fn msg(status: &str, opened: bool, clicked: bool, converted: bool) -> MessageFact {
+        let status = status.parse().expect("a message status");
         MessageFact {
             user: "u".into(),
             campaign: "c".into(),
@@ -293,7 +295,7 @@ mod tests {
             },
         )]
         .into();
-        let status: HashMap<String, String> = [("j".to_string(), "active".to_string())].into();
+        let status: HashMap<String, JourneyStatus> = [("j".to_string(), JourneyStatus::Active)].into();
         let rows = campaign_rows(&messages, &costs, &credits, &status, &AnalyticsConfig::default());
         assert_eq!(rows.len(), 1);
         let r = &rows[0];

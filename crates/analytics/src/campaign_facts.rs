@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use flywheel_store::analytics::{alerts as stored_alerts, campaigns, spend, touches};
 use flywheel_store::conn::Conn;
+use flywheel_store::journeys::JourneyStatus;
 use flywheel_store::Result;
 
 pub use flywheel_store::analytics::alerts::Alert;
@@ -104,8 +105,8 @@ pub fn costs(conn: &mut dyn Conn, period: Period, point_value_fen: i64) -> Resul
     Ok(out)
 }
 
-/// Each journey's status (`active`, `paused`, `draft`, `stopped`).
-pub fn journey_status(conn: &mut dyn Conn) -> Result<HashMap<String, String>> {
+/// Each journey's status.
+pub fn journey_status(conn: &mut dyn Conn) -> Result<HashMap<String, JourneyStatus>> {
     campaigns::journey_statuses(conn)
 }
 

@@ -12,7 +12,7 @@ use chrono::Datelike;
 use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::kpi::Period;
 use flywheel_analytics::reports::{Filter, Reports};
-use flywheel_journeys::db::MessageRow;
+use flywheel_journeys::db::{MessageRow, MessageStatus};
 use flywheel_store::Store;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -74,7 +74,11 @@ pub async fn generate(store: &Store, reports: &Reports, seed: u64, end: i64) -> 
                     channel: (*channel).to_string(),
                     category: "marketing".into(),
                     campaign: Some((*campaign).to_string()),
-                    status: if bounced { "bounced" } else { "delivered" }.to_string(),
+                    status: if bounced {
+                        MessageStatus::Bounced
+                    } else {
+                        MessageStatus::Delivered
+                    },
                     reason: None,
                     address: None,
                     subject: Some((*subject).to_string()),

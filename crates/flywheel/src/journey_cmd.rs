@@ -162,12 +162,12 @@ pub async fn run(cmd: JourneyCommand, settings: Settings) -> Result<()> {
             rows.extend(
                 s.states
                     .iter()
-                    .map(|(k, n)| vec!["runs".into(), k.clone(), n.to_string()]),
+                    .map(|(k, n)| vec!["runs".into(), k.to_string(), n.to_string()]),
             );
             rows.extend(
                 s.messages
                     .iter()
-                    .map(|(k, n)| vec!["messages".into(), k.clone(), n.to_string()]),
+                    .map(|(k, n)| vec!["messages".into(), k.to_string(), n.to_string()]),
             );
             rows.push(vec!["goal".into(), "converted".into(), s.converted.to_string()]);
             output::print(
@@ -277,7 +277,7 @@ pub async fn messages(a: MessagesArgs, settings: Settings) -> Result<()> {
                 m.user_id.clone(),
                 m.journey.clone().unwrap_or_default(),
                 m.channel.clone(),
-                m.status.clone(),
+                m.status.to_string(),
                 m.reason.clone().unwrap_or_default(),
                 [
                     ("opened", m.opened_at),

@@ -24,7 +24,7 @@
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::db::MessageRow;
+use crate::db::{MessageRow, MessageStatus};
 use crate::{Error, Result};
 
 /// How far a callback's signed timestamp may be from the server's clock (seconds).
@@ -80,8 +80,14 @@ impl Report {
         }
     }
 
-    fn is_failure(self) -> bool {
-        matches!(self, Report::Failed | Report::Bounced | Report::Rejected)
+    /// The status a failure report leaves on the message (`None`: not a failure).
+    fn failure_status(self) -> Option<MessageStatus> {
+        match self {
+            Report::Failed => Some(MessageStatus::Failed),
+            Report::Bounced => Some(MessageStatus::Bounced),
+            Report::Rejected => Some(MessageStatus::Rejected),
+            Report::Delivered | Report::Opened | Report::Clicked => None,
+        }
     }
 }
 
@@ -98,51 +104,35 @@ enum Stage {
     Failed,
 }
 
-fn stage(status: &str) -> Stage {
+fn stage(status: MessageStatus) -> Stage {
     match status {
-        "sent" => Stage::Sent,
-        "delivered" => Stage::Delivered,
-        "failed" | "bounced" | "rejected" => Stage::Failed,
-        _ => Stage::NotSent,
+        MessageStatus::Sent => Stage::Sent,
+        MessageStatus::Delivered => Stage::Delivered,
+        MessageStatus::Failed | MessageStatus::Bounced | MessageStatus::Rejected => Stage::Failed,
+        MessageStatus::Sending
+        | MessageStatus::Deferred
+        | MessageStatus::Suppressed
+        | MessageStatus::Skipped => Stage::NotSent,
     }
 }
 
 /// What a report changes on a message; [`Change::is_empty`] when nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Change {
-    /// The new status, when it moves.
-    pub status: Option<&'static str>,
-    /// The failure's reason (only with a failure status).
-    pub reason: Option<String>,
-    /// Set `delivered_at`.
-    pub delivered: bool,
-    /// Set `opened_at`.
-    pub opened: bool,
-    /// Set `clicked_at`.
-    pub clicked: bool,
-}
-
-impl Change {
-    /// Whether the report changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.status.is_none() && !self.delivered && !self.opened && !self.clicked
-    }
-}
+pub use crate::db::MessageChange as Change;
 
 /// What `report` (with the provider's `reason`) changes on `message`, by the order in
 /// the module documentation: the one place that order is decided.
 pub fn change(message: &MessageRow, report: Report, reason: Option<&str>) -> Change {
-    let stage = stage(&message.status);
+    let stage = stage(message.status);
     let engaged = message.opened_at.is_some() || message.clicked_at.is_some();
     let mut c = Change::default();
     match (stage, report) {
         (Stage::NotSent, _) => {}
         (Stage::Sent, Report::Delivered | Report::Opened | Report::Clicked) => {
-            c.status = Some("delivered");
+            c.status = Some(MessageStatus::Delivered);
             c.delivered = message.delivered_at.is_none();
         }
-        (Stage::Sent, r) if r.is_failure() && !engaged => {
-            c.status = Some(r.as_str());
+        (Stage::Sent, r) if r.failure_status().is_some() && !engaged => {
+            c.status = r.failure_status();
             c.reason = reason.map(limit_reason);
         }
         _ => {}
@@ -230,8 +220,9 @@ pub fn replay_key(channel: &str, signed_at: i64, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::MessageStatus as S;
 
-    fn msg(status: &str) -> MessageRow {
+    fn msg(status: MessageStatus) -> MessageRow {
         MessageRow {
             id: "m1".into(),
             user_id: "u".into(),
@@ -241,7 +232,7 @@ mod tests {
             channel: "sms".into(),
             category: "marketing".into(),
             campaign: None,
-            status: status.into(),
+            status,
             reason: None,
             address: None,
             subject: None,
@@ -258,8 +249,8 @@ mod tests {
     fn apply(m: &mut MessageRow, r: Report, reason: Option<&str>, at: i64) {
         let c = change(m, r, reason);
         if let Some(s) = c.status {
-            m.status = s.into();
-            if r.is_failure() {
+            m.status = s;
+            if r.failure_status().is_some() {
                 m.reason = c.reason.clone();
             }
         }
@@ -276,11 +267,11 @@ mod tests {
 
     #[test]
     fn sent_moves_to_delivered_or_a_failure() {
-        let d = change(&msg("sent"), Report::Delivered, None);
-        assert_eq!((d.status, d.delivered), (Some("delivered"), true));
+        let d = change(&msg(S::Sent), Report::Delivered, None);
+        assert_eq!((d.status, d.delivered), (Some(S::Delivered), true));
         for r in [Report::Failed, Report::Bounced, Report::Rejected] {
-            let c = change(&msg("sent"), r, Some("550 no such user"));
-            assert_eq!(c.status, Some(r.as_str()));
+            let c = change(&msg(S::Sent), r, Some("550 no such user"));
+            assert_eq!(c.status.map(S::as_str), Some(r.as_str()));
             assert_eq!(c.reason.as_deref(), Some("550 no such user"));
         }
     }
@@ -288,11 +279,11 @@ mod tests {
     #[test]
     fn failures_never_overwrite_delivered_or_engagement() {
         for r in [Report::Failed, Report::Bounced, Report::Rejected] {
-            assert!(change(&msg("delivered"), r, Some("late")).is_empty(), "{r:?}");
-            let mut opened = msg("sent");
+            assert!(change(&msg(S::Delivered), r, Some("late")).is_empty(), "{r:?}");
+            let mut opened = msg(S::Sent);
             opened.opened_at = Some(5);
             assert!(change(&opened, r, None).is_empty(), "{r:?} after an open");
-            let mut clicked = msg("sent");
+            let mut clicked = msg(S::Sent);
             clicked.clicked_at = Some(5);
             assert!(change(&clicked, r, None).is_empty(), "{r:?} after a click");
         }
@@ -300,7 +291,7 @@ mod tests {
 
     #[test]
     fn failures_are_terminal_and_the_first_one_stays() {
-        for first in ["failed", "bounced", "rejected"] {
+        for first in [S::Failed, S::Bounced, S::Rejected] {
             for r in [
                 Report::Delivered,
                 Report::Failed,
@@ -315,18 +306,18 @@ mod tests {
 
     #[test]
     fn engagement_proves_delivery_and_keeps_first_times() {
-        let c = change(&msg("sent"), Report::Clicked, None);
+        let c = change(&msg(S::Sent), Report::Clicked, None);
         assert_eq!(
             c,
             Change {
-                status: Some("delivered"),
+                status: Some(S::Delivered),
                 reason: None,
                 delivered: true,
                 opened: true,
                 clicked: true
             }
         );
-        let mut m = msg("delivered");
+        let mut m = msg(S::Delivered);
         m.delivered_at = Some(1);
         m.opened_at = Some(2);
         assert!(change(&m, Report::Opened, None).is_empty());
@@ -334,13 +325,13 @@ mod tests {
         let c = change(&m, Report::Clicked, None);
         assert_eq!((c.status, c.opened, c.clicked), (None, false, true));
         // A bounced message still records what the user did, without leaving its status.
-        let c = change(&msg("bounced"), Report::Opened, None);
+        let c = change(&msg(S::Bounced), Report::Opened, None);
         assert_eq!((c.status, c.opened), (None, true));
     }
 
     #[test]
     fn messages_that_never_left_are_not_changed() {
-        for status in ["sending", "deferred", "suppressed", "skipped", "anything"] {
+        for status in [S::Sending, S::Deferred, S::Suppressed, S::Skipped] {
             for r in [
                 Report::Delivered,
                 Report::Opened,
@@ -359,17 +350,17 @@ mod tests {
         let reports = [Report::Delivered, Report::Bounced, Report::Opened];
         let perms = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
         for p in perms {
-            let mut m = msg("sent");
+            let mut m = msg(S::Sent);
             for (at, i) in p.iter().enumerate() {
                 apply(&mut m, reports[*i], Some("bounce"), at as i64 + 1);
             }
             let expected = if reports[p[0]] == Report::Bounced {
-                "bounced"
+                S::Bounced
             } else {
-                "delivered"
+                S::Delivered
             };
             assert_eq!(m.status, expected, "{p:?}");
-            assert_eq!(m.reason.is_some(), expected == "bounced", "{p:?}");
+            assert_eq!(m.reason.is_some(), expected == S::Bounced, "{p:?}");
             assert!(m.opened_at.is_some(), "{p:?}: the open is recorded either way");
         }
     }

@@ -11,7 +11,7 @@ use flywheel_store::dead_letters::{self, DeadLetterRow};
 use flywheel_store::{timers, Store};
 use serde_json::Value;
 
-use crate::db::{self, RunRow};
+use crate::db::{self, RunRow, RunState};
 use crate::definition::Journey;
 use crate::effects::effect_key;
 use crate::engine::Engine;
@@ -102,7 +102,7 @@ fn listed(
     let Some((run_id, step)) = row.item.split_once('/') else {
         return Ok(Some((String::new(), None)));
     };
-    let run = db::run(c, run_id)?.filter(|r| r.state == "active" || r.state == "waiting");
+    let run = db::run(c, run_id)?.filter(|r| r.state.in_progress());
     Ok(Some((step.to_string(), run)))
 }
 
@@ -143,7 +143,7 @@ pub async fn dismiss(store: &Store, id: i64, now: i64) -> flywheel_store::Result
                 return Ok(Handled::RunEnded);
             };
             crate::walk::push_path(&mut run, "dismissed");
-            run.state = "exited".into();
+            run.state = RunState::Exited;
             run.wait_event = None;
             run.wait_until = None;
             run.ended_at = Some(now);

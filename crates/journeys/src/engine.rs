@@ -26,7 +26,7 @@ use flywheel_store::{timers, Store};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::db::{self, JourneyRow, RunRow, Status};
+use crate::db::{self, JourneyRow, RunRow, RunState, Status};
 use crate::definition::Journey;
 use crate::delivery::DeliveryPolicy;
 use crate::providers::Providers;
@@ -498,7 +498,7 @@ impl Engine {
                     if busy.contains(&run.id) {
                         continue;
                     }
-                    if run.state != "active" && run.state != "waiting" {
+                    if !run.state.in_progress() {
                         timers::complete(c, &run.id)?;
                         claim.done += 1;
                         continue;
@@ -575,7 +575,7 @@ impl Engine {
             let mut parked: Vec<(RunRow, Option<i64>)> = Vec::new();
             let mut effects = Vec::new();
             for mut run in work.drain(..) {
-                if run.state != "active" {
+                if run.state != RunState::Active {
                     // Stopped, converted or ended meanwhile: drop the timer.
                     parked.push((run, None));
                     continue;
@@ -586,7 +586,7 @@ impl Engine {
                 }
                 let Some(j) = self.journey_for(&run.journey, run.version).await? else {
                     walk::push_path(&mut run, "missing-definition");
-                    run.state = "exited".into();
+                    run.state = RunState::Exited;
                     run.ended_at = Some(now);
                     parked.push((run, None));
                     continue;

@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::callback::{self, Report, StatusReport};
-use crate::db::{self, JourneyRow, MessageFilter, MessageRow, RunRow, Status};
+use crate::db::{
+    self, ConsentState, JourneyRow, MessageFilter, MessageRow, MessageStatus, RunRow, RunState, Status,
+};
 use crate::definition::{Action, Journey, Target};
 use crate::engine::Engine;
 use crate::walk::{self, Park, Probe};
@@ -32,9 +34,9 @@ pub struct JourneyStats {
     /// Visits per step id (`step`, `step:branch`, `step:timeout`…).
     pub steps: Vec<(String, i64)>,
     /// Runs per state.
-    pub states: Vec<(String, i64)>,
+    pub states: Vec<(RunState, i64)>,
     /// Messages per status.
-    pub messages: Vec<(String, i64)>,
+    pub messages: Vec<(MessageStatus, i64)>,
     /// Runs that reached the goal.
     pub converted: i64,
 }
@@ -192,22 +194,8 @@ impl Engine {
             .store
             .read_with(move |c| {
                 let (steps, states) = db::run_counts(c, &n)?;
-                let mut messages = Vec::new();
-                for r in c.query(
-                    "SELECT status, COUNT(*) FROM messages WHERE journey = $1 GROUP BY status ORDER BY status",
-                    &[flywheel_store::conn::Param::Text(&n)],
-                )? {
-                    messages.push((r.text(0)?, r.i64(1)?));
-                }
-                let converted = c
-                    .query(
-                        "SELECT COUNT(*) FROM journey_runs WHERE journey = $1 AND converted_at IS NOT NULL",
-                        &[flywheel_store::conn::Param::Text(&n)],
-                    )?
-                    .first()
-                    .map(|r| r.i64(0))
-                    .transpose()?
-                    .unwrap_or(0);
+                let messages = db::status_counts(c, &n)?;
+                let converted = db::converted_runs(c, &n)?;
                 Ok((steps, states, messages, converted))
             })
             .await?;
@@ -264,7 +252,7 @@ impl Engine {
                             Target::End => -1,
                         };
                     }
-                    Park::End(state) => break state.to_string(),
+                    Park::End(state) => break state.as_str().to_string(),
                 }
                 rounds += 1;
                 if rounds > j.steps.len() * 2 {
@@ -361,17 +349,17 @@ impl Engine {
         let rows = self.0.store.read_with(move |c| db::consents(c, &u)).await?;
         let mut channels = serde_json::Map::new();
         for ch in Channel::ALL {
-            channels.insert(ch.as_str().into(), json!({"state": "unknown"}));
+            channels.insert(ch.as_str().into(), json!({"state": ConsentState::Unknown}));
         }
         let mut suppressed = Value::Null;
-        for (channel, state, source, at) in rows {
-            let entry = json!({"state": state, "source": source, "updated_at": flywheel_core::time::from_millis(at).to_rfc3339()});
-            if channel == "*" {
-                if state == "suppressed" {
+        for row in rows {
+            let entry = json!({"state": row.state, "source": row.source, "updated_at": flywheel_core::time::from_millis(row.updated_at).to_rfc3339()});
+            if row.channel == db::GLOBAL {
+                if row.state == ConsentState::Suppressed {
                     suppressed = entry;
                 }
             } else {
-                channels.insert(channel, entry);
+                channels.insert(row.channel, entry);
             }
         }
         Ok(json!({"user_id": user, "channels": channels, "suppressed": suppressed}))
@@ -380,33 +368,42 @@ impl Engine {
     /// Sets a user's consent on a channel (`subscribed`, `unsubscribed`, `unknown`) or the
     /// global suppression (`channel` = `*`, state `suppressed` or `none`).
     pub async fn set_consent(&self, user: &str, channel: &str, state: &str, source: &str) -> Result<()> {
+        let parsed = state.parse::<ConsentState>().ok();
+        let st = if channel == db::GLOBAL {
+            parsed
+                .filter(|s| s.is_global())
+                .ok_or_else(|| Error::Invalid("the global suppression is `suppressed` or `none`".into()))?
+        } else {
+            channel_named(channel)?;
+            parsed.filter(|s| !s.is_global()).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "consent state {state:?} is not subscribed, unsubscribed or unknown"
+                ))
+            })?
+        };
+        self.write_consent(user, channel, st, source).await
+    }
+
+    /// Stores a user's consent state on a channel (or the global suppression).
+    async fn write_consent(
+        &self,
+        user: &str,
+        channel: &str,
+        state: ConsentState,
+        source: &str,
+    ) -> Result<()> {
         if user.trim().is_empty() {
             return Err(Error::Invalid("a user id is required".into()));
         }
-        if channel == "*" {
-            if !matches!(state, "suppressed" | "none") {
-                return Err(Error::Invalid(
-                    "the global suppression is `suppressed` or `none`".into(),
-                ));
-            }
-        } else {
-            channel_named(channel)?;
-            if !matches!(state, "subscribed" | "unsubscribed" | "unknown") {
-                return Err(Error::Invalid(format!(
-                    "consent state {state:?} is not subscribed, unsubscribed or unknown"
-                )));
-            }
-        }
-        let (u, ch, st, src, now) = (
+        let (u, ch, src, now) = (
             user.to_string(),
             channel.to_string(),
-            state.to_string(),
             source.to_string(),
             self.now(),
         );
         self.0
             .store
-            .write_with(move |c| db::set_consent(c, &u, &ch, &st, &src, now))
+            .write_with(move |c| db::set_consent(c, &u, &ch, state, &src, now))
             .await?;
         Ok(())
     }
@@ -415,8 +412,13 @@ impl Engine {
     pub async fn unsubscribe(&self, token: &str) -> Result<(String, Channel)> {
         let (user, channel) = read_unsubscribe_token(&self.0.link_secret, token)
             .ok_or_else(|| Error::NotFound("unsubscribe link".into()))?;
-        self.set_consent(&user, channel.as_str(), "unsubscribed", "unsubscribe_link")
-            .await?;
+        self.write_consent(
+            &user,
+            channel.as_str(),
+            ConsentState::Unsubscribed,
+            "unsubscribe_link",
+        )
+        .await?;
         self.record(&user, "Unsubscribed", json!({"channel": channel.as_str()}), None)
             .await;
         Ok((user, channel))
@@ -577,7 +579,7 @@ fn dry_row(j: &Journey, user: &str, profile: Option<&str>) -> RunRow {
         user_id: user.to_string(),
         key: String::new(),
         step: 0,
-        state: "active".into(),
+        state: RunState::Active,
         wait_event: None,
         wait_until: None,
         path: String::new(),

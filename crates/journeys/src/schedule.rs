@@ -14,14 +14,14 @@ use std::sync::Arc;
 use chrono::{Datelike, Duration, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use flywheel_core::time::from_millis;
-use flywheel_store::conn::{Conn, Param};
+use flywheel_store::conn::Conn;
 use flywheel_store::timers::{self, TimerRow};
 use serde_json::json;
 
-use crate::db::Status;
+use crate::db::{self, Status};
 use crate::definition::{DateKind, Journey, Trigger, WaitUntil};
 use crate::engine::Engine;
-use crate::tail::{enter, user_of_profile, Entry, EntryCtx};
+use crate::tail::{enter, Entry, EntryCtx};
 
 /// Key prefix of schedule timers.
 pub const PREFIX: &str = "sched/";
@@ -103,13 +103,9 @@ fn date_targets(
                 DateKind::Trait(t) => t.as_str(),
                 _ => "birthday",
             };
-            for r in c.query(
-                "SELECT profile_id, value FROM profile_traits WHERE key = $1",
-                &[Param::Text(key)],
-            )? {
-                let value: serde_json::Value = serde_json::from_str(&r.text(1)?).unwrap_or_default();
-                if value.as_str().is_some_and(|v| same_day_of_year(v, day)) {
-                    if let Some(user) = user_of_profile(c, &r.text(0)?)? {
+            for t in db::trait_values(c, key)? {
+                if t.value.as_str().is_some_and(|v| same_day_of_year(v, day)) {
+                    if let Some(user) = db::user_of_profile(c, &t.profile_id)? {
                         out.push((user, String::new()));
                     }
                 }
@@ -120,12 +116,8 @@ fn date_targets(
             // issued with less lead time than `days_before` is still reminded of, and the
             // run key (the coupon) keeps it to one reminder.
             let (_, to) = day_bounds(day, tz);
-            for r in c.query(
-                "SELECT owner, id FROM coupons WHERE state = 'issued' AND owner IS NOT NULL \
-                 AND valid_until > $1 AND valid_until < $2 ORDER BY owner, id",
-                &[Param::I64(now), Param::I64(to)],
-            )? {
-                out.push((r.text(0)?, r.text(1)?));
+            for coupon in db::coupons_expiring(c, now, to)? {
+                out.push((coupon.owner, coupon.coupon_id));
             }
         }
         DateKind::NoSignIn { months } => {
@@ -133,26 +125,18 @@ fn date_targets(
                 return Ok(out);
             };
             let (_, end) = day_bounds(cutoff, tz);
-            for r in c.query(
-                "SELECT user_id, MAX(ts) FROM events WHERE user_id IS NOT NULL AND kind = 'track' \
-                 AND name IN ('Signed In', 'Signed Up', 'Logged In') GROUP BY user_id",
-                &[],
-            )? {
-                let last = r.i64(1)?;
-                if last < end {
-                    let date = from_millis(last).with_timezone(&tz).date_naive();
-                    out.push((r.text(0)?, format!("lapsed:{date}")));
+            for last in db::last_sign_ins(c)? {
+                if last.at < end {
+                    let date = from_millis(last.at).with_timezone(&tz).date_naive();
+                    out.push((last.user_id, format!("lapsed:{date}")));
                 }
             }
         }
         DateKind::FirstOrderAnniversary => {
-            for r in c.query(
-                "SELECT user_id, MIN(placed_at) FROM orders WHERE user_id IS NOT NULL AND status <> 'cancelled' GROUP BY user_id",
-                &[],
-            )? {
-                let first = from_millis(r.i64(1)?).with_timezone(&tz).date_naive();
+            for order in db::first_orders(c)? {
+                let first = from_millis(order.at).with_timezone(&tz).date_naive();
                 if first.year() < day.year() && same_day_of_year(&first.format("%Y-%m-%d").to_string(), day) {
-                    out.push((r.text(0)?, format!("{}y", day.year() - first.year())));
+                    out.push((order.user_id, format!("{}y", day.year() - first.year())));
                 }
             }
         }

@@ -11,11 +11,11 @@ use flywheel_channels::{
     links, pick_channel, unsubscribe_token, Attempt, Category, Channel, Consent, Reachability, Subscription,
 };
 use flywheel_core::time::{from_millis, to_millis};
-use flywheel_store::conn::{Conn, Param};
+use flywheel_store::conn::Conn;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::db::{self, MessageRow, RunRow};
+use crate::db::{self, ConsentRow, ConsentState, MessageRow, MessageStatus, RunRow};
 use crate::definition::{Journey, SendStep};
 use crate::delivery::{Decision, DeliveryPolicy, SentRecord};
 use crate::effects::Outcome;
@@ -39,23 +39,23 @@ struct Facts {
     activity: Vec<i64>,
 }
 
-/// A user's consent from its stored rows (`*` is the global suppression).
-pub fn consent_of(rows: &[(String, String, String, i64)]) -> Consent {
+/// A user's consent from its stored rows ([`db::GLOBAL`] is the global suppression).
+pub fn consent_of(rows: &[ConsentRow]) -> Consent {
     let mut c = Consent::default();
-    for (channel, state, source, _) in rows {
-        if channel == "*" {
-            if state == "suppressed" {
-                c.suppressed = Some(source.clone());
+    for row in rows {
+        if row.channel == db::GLOBAL {
+            if row.state == ConsentState::Suppressed {
+                c.suppressed = Some(row.source.clone());
             }
             continue;
         }
-        let Some(ch) = Channel::ALL.into_iter().find(|x| x.as_str() == channel) else {
+        let Some(ch) = Channel::ALL.into_iter().find(|x| x.as_str() == row.channel) else {
             continue;
         };
-        let sub = match state.as_str() {
-            "subscribed" => Subscription::Subscribed,
-            "unsubscribed" => Subscription::Unsubscribed,
-            _ => Subscription::Unknown,
+        let sub = match row.state {
+            ConsentState::Subscribed => Subscription::Subscribed,
+            ConsentState::Unsubscribed => Subscription::Unsubscribed,
+            ConsentState::Unknown | ConsentState::Suppressed | ConsentState::Cleared => Subscription::Unknown,
         };
         c.channels.insert(ch, sub);
     }
@@ -113,14 +113,7 @@ fn read_facts(
         })
         .collect();
     let activity = match activity_since {
-        Some(s) => c
-            .query(
-                "SELECT ts FROM events WHERE user_id = $1 AND ts >= $2 ORDER BY ts DESC LIMIT 2000",
-                &[Param::Text(user), Param::I64(s)],
-            )?
-            .iter()
-            .map(|r| r.i64(0))
-            .collect::<flywheel_store::Result<Vec<_>>>()?,
+        Some(s) => db::activity_since(c, user, s)?,
         None => Vec::new(),
     };
     Ok(Facts {
@@ -180,7 +173,7 @@ impl Engine {
             channel: send.channels.first().map_or("email", |c| c.as_str()).to_string(),
             category: category_str(send.category).into(),
             campaign: Some(send.campaign.clone().unwrap_or_else(|| journey.name.clone())),
-            status: String::new(),
+            status: MessageStatus::Sending,
             reason: None,
             address: None,
             subject: None,
@@ -204,7 +197,12 @@ impl Engine {
             Err(passed) => {
                 let reason = serde_json::to_string(&passed).unwrap_or_default();
                 return self
-                    .finish(log, "suppressed", Some(reason), json!({"suppressed": passed}))
+                    .finish(
+                        log,
+                        MessageStatus::Suppressed,
+                        Some(reason),
+                        json!({"suppressed": passed}),
+                    )
                     .await;
             }
         };
@@ -213,7 +211,12 @@ impl Engine {
         if !self.0.providers.has(channel) {
             let reason = format!("no provider is configured for {}", channel.as_str());
             return self
-                .finish(log, "failed", Some(reason.clone()), json!({"failed": reason}))
+                .finish(
+                    log,
+                    MessageStatus::Failed,
+                    Some(reason.clone()),
+                    json!({"failed": reason}),
+                )
                 .await;
         }
         // Most active hour (R5.9): once per step, move the send to that hour.
@@ -240,7 +243,7 @@ impl Engine {
             Decision::SendNow => {}
             Decision::DeferUntil(at) => {
                 let at = to_millis(at);
-                log.status = "deferred".into();
+                log.status = MessageStatus::Deferred;
                 log.reason = Some(format!(
                     "delivery rules: until {}",
                     from_millis(at).with_timezone(&tz)
@@ -252,7 +255,12 @@ impl Engine {
             Decision::Skip(cap) => {
                 let reason = format!("frequency cap: {cap}");
                 return self
-                    .finish(log, "skipped", Some(reason.clone()), json!({"skipped": reason}))
+                    .finish(
+                        log,
+                        MessageStatus::Skipped,
+                        Some(reason.clone()),
+                        json!({"skipped": reason}),
+                    )
                     .await;
             }
         }
@@ -268,7 +276,12 @@ impl Engine {
             Err(e) => {
                 let reason = e.to_string();
                 return self
-                    .finish(log, "failed", Some(reason.clone()), json!({"failed": reason}))
+                    .finish(
+                        log,
+                        MessageStatus::Failed,
+                        Some(reason.clone()),
+                        json!({"failed": reason}),
+                    )
                     .await;
             }
         };
@@ -278,7 +291,7 @@ impl Engine {
             Channel::Email => {
                 let Some(mailer) = self.0.providers.email.clone() else {
                     return self
-                        .finish(log, "failed", Some("no mailer".into()), Value::Null)
+                        .finish(log, MessageStatus::Failed, Some("no mailer".into()), Value::Null)
                         .await;
                 };
                 let html = match &rendered.html {
@@ -340,7 +353,12 @@ impl Engine {
             other => {
                 let Some(provider) = self.0.providers.webhooks.get(&other).cloned() else {
                     return self
-                        .finish(log, "failed", Some("no provider".into()), Value::Null)
+                        .finish(
+                            log,
+                            MessageStatus::Failed,
+                            Some("no provider".into()),
+                            Value::Null,
+                        )
                         .await;
                 };
                 let body = json!({
@@ -368,19 +386,34 @@ impl Engine {
                 self.0.stats.sent.fetch_add(1, Ordering::Relaxed);
                 let mid = log.id.clone();
                 let ch = log.channel.clone();
-                self.finish(log, "sent", None, json!({"message_id": mid, "channel": ch}))
-                    .await
+                self.finish(
+                    log,
+                    MessageStatus::Sent,
+                    None,
+                    json!({"message_id": mid, "channel": ch}),
+                )
+                .await
             }
             Attempt::Rejected { error, .. } => {
-                self.finish(log, "failed", Some(error.clone()), json!({"failed": error}))
-                    .await
+                self.finish(
+                    log,
+                    MessageStatus::Failed,
+                    Some(error.clone()),
+                    json!({"failed": error}),
+                )
+                .await
             }
             Attempt::Retryable { error, .. } => {
                 log.reason = Some(error.clone());
                 let out = self.retry_later(run, step, error);
                 if let Outcome::Failed(reason) = &out {
                     return self
-                        .finish(log, "failed", Some(reason.clone()), json!({"failed": reason}))
+                        .finish(
+                            log,
+                            MessageStatus::Failed,
+                            Some(reason.clone()),
+                            json!({"failed": reason}),
+                        )
                         .await;
                 }
                 let l = log.clone();
@@ -395,14 +428,14 @@ impl Engine {
     async fn finish(
         &self,
         mut log: MessageRow,
-        status: &str,
+        status: MessageStatus,
         reason: Option<String>,
         result: Value,
     ) -> Outcome {
-        if status != "sent" {
+        if status != MessageStatus::Sent {
             self.0.stats.not_sent.fetch_add(1, Ordering::Relaxed);
         }
-        log.status = status.into();
+        log.status = status;
         log.reason = reason;
         log.updated_at = self.now();
         Outcome::Logged(result, Box::new(log))
@@ -500,21 +533,22 @@ mod tests {
 
     #[test]
     fn consent_rows_become_consent() {
+        let row = |channel: &str, state, source: &str| ConsentRow {
+            channel: channel.into(),
+            state,
+            source: source.into(),
+            updated_at: 1,
+        };
         let rows = vec![
-            (
-                "email".to_string(),
-                "unsubscribed".to_string(),
-                "link".to_string(),
-                1,
-            ),
-            ("sms".to_string(), "subscribed".to_string(), "api".to_string(), 1),
+            row("email", ConsentState::Unsubscribed, "link"),
+            row("sms", ConsentState::Subscribed, "api"),
         ];
         let c = consent_of(&rows);
         assert_eq!(c.channels.get(&Channel::Email), Some(&Subscription::Unsubscribed));
         assert_eq!(c.channels.get(&Channel::Sms), Some(&Subscription::Subscribed));
         assert!(c.suppressed.is_none());
         let mut rows = rows;
-        rows.push(("*".into(), "suppressed".into(), "hard_bounce".into(), 2));
+        rows.push(row(db::GLOBAL, ConsentState::Suppressed, "hard_bounce"));
         assert_eq!(consent_of(&rows).suppressed.as_deref(), Some("hard_bounce"));
     }
 

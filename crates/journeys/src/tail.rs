@@ -14,7 +14,7 @@ use flywheel_store::timers;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::db::{self, RunRow, Status};
+use crate::db::{self, user_of_profile, RunRow, RunState, Status};
 use crate::definition::{Action, AudienceChange, Journey, Trigger};
 use crate::engine::{AudienceProbe, Engine};
 use crate::walk::{self, Park};
@@ -78,12 +78,14 @@ pub(crate) fn enter(
     if db::run(c, &id)?.is_some() {
         return Ok(Entry::Duplicate);
     }
-    let (any, running, latest) = db::entry_history(c, &j.name, user, key)?;
+    let history = db::entry_history(c, &j.name, user, key)?;
     match j.entry {
-        crate::definition::EntryPolicy::Once if any => return Ok(Entry::Refused("once")),
-        _ if running => return Ok(Entry::Refused("in_progress")),
+        crate::definition::EntryPolicy::Once if history.any => return Ok(Entry::Refused("once")),
+        _ if history.running => return Ok(Entry::Refused("in_progress")),
         crate::definition::EntryPolicy::Cooldown(span)
-            if latest.is_some_and(|l| ctx.now.saturating_sub(l) < span.millis()) =>
+            if history
+                .latest
+                .is_some_and(|l| ctx.now.saturating_sub(l) < span.millis()) =>
         {
             return Ok(Entry::Refused("cooldown"))
         }
@@ -106,7 +108,7 @@ pub(crate) fn enter(
         user_id: user.to_string(),
         key: key.to_string(),
         step: 0,
-        state: "active".into(),
+        state: RunState::Active,
         wait_event: None,
         wait_until: None,
         path: String::new(),
@@ -379,20 +381,6 @@ impl Engine {
     }
 }
 
-/// The shop's user id of a profile (the first, when several were merged).
-pub(crate) fn user_of_profile(c: &mut dyn Conn, profile: &str) -> flywheel_store::Result<Option<String>> {
-    let rows = c.query(
-        "SELECT id FROM identities WHERE profile_id = $1 ORDER BY id",
-        &[flywheel_store::conn::Param::Text(profile)],
-    )?;
-    for r in rows {
-        if let Some(Identity::User(u)) = Identity::from_key(&r.text(0)?) {
-            return Ok(Some(u));
-        }
-    }
-    Ok(None)
-}
-
 fn resume_waiting(
     c: &mut dyn Conn,
     view: &TailView,
@@ -448,14 +436,7 @@ fn reach_goal(
             continue;
         }
         if db::convert_run(c, &run.id, goal.exit, now)? {
-            c.execute(
-                "UPDATE messages SET converted_at = $1 WHERE run_id = $2 AND converted_at IS NULL \
-                 AND status IN ('sent', 'delivered')",
-                &[
-                    flywheel_store::conn::Param::I64(now),
-                    flywheel_store::conn::Param::Text(&run.id),
-                ],
-            )?;
+            db::credit_conversion(c, &run.id, now)?;
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ use chrono::{Datelike, Duration, TimeZone};
 use chrono_tz::Tz;
 use flywheel_core::time::from_millis;
 
-use crate::db::RunRow;
+use crate::db::{RunRow, RunState};
 use crate::definition::{Action, Journey, Target, WaitUntil};
 use crate::split::Split;
 
@@ -23,7 +23,7 @@ pub enum Park {
     /// The step at this index has an effect to do.
     Effect(usize),
     /// The run ended in this state (`done`, `exited`, `holdout`).
-    End(&'static str),
+    End(RunState),
 }
 
 /// Answers the questions a walk asks about the user.
@@ -36,14 +36,14 @@ pub trait Probe {
 /// step, a wait for an event that did not come goes to its timeout branch. Runs that are
 /// not waiting are left as they are.
 pub fn wake(journey: &Journey, run: &mut RunRow) {
-    if run.state != "waiting" {
+    if run.state != RunState::Waiting {
         return;
     }
     let Some(step) = usize::try_from(run.step)
         .ok()
         .and_then(|i| journey.steps.get(i).map(|s| (i, s)))
     else {
-        run.state = "active".into();
+        run.state = RunState::Active;
         return;
     };
     let (i, step) = step;
@@ -75,7 +75,7 @@ pub fn event_came(journey: &Journey, run: &mut RunRow) -> bool {
 }
 
 fn move_to(run: &mut RunRow, target: Target) {
-    run.state = "active".into();
+    run.state = RunState::Active;
     run.wait_event = None;
     run.wait_until = None;
     run.step = match target {
@@ -101,7 +101,7 @@ pub fn walk(journey: &Journey, run: &mut RunRow, now: i64, tz: Tz, probe: &dyn P
             .ok()
             .filter(|i| *i < journey.steps.len())
         else {
-            return end(run, "done", now);
+            return end(run, RunState::Done, now);
         };
         let step = &journey.steps[i];
         let next = match &step.action {
@@ -142,32 +142,32 @@ pub fn walk(journey: &Journey, run: &mut RunRow, now: i64, tz: Tz, probe: &dyn P
                 push_path(run, &format!("{}:{chosen}", step.id));
                 match branches.iter().find(|b| b.name == chosen) {
                     Some(b) => journey.target(&b.next),
-                    None => return end(run, "holdout", now),
+                    None => return end(run, RunState::Holdout, now),
                 }
             }
             Action::Exit => {
                 push_path(run, &step.id);
-                return end(run, "exited", now);
+                return end(run, RunState::Exited, now);
             }
             _ => return Park::Effect(i),
         };
         match next {
             Target::Step(j) => run.step = j as i64,
-            Target::End => return end(run, "done", now),
+            Target::End => return end(run, RunState::Done, now),
         }
     }
-    end(run, "done", now)
+    end(run, RunState::Done, now)
 }
 
 fn wait(run: &mut RunRow, until: i64, event: Option<String>) -> Park {
-    run.state = "waiting".into();
+    run.state = RunState::Waiting;
     run.wait_until = Some(until);
     run.wait_event = event.clone();
     Park::Wait { until, event }
 }
 
-fn end(run: &mut RunRow, state: &'static str, now: i64) -> Park {
-    run.state = state.into();
+fn end(run: &mut RunRow, state: RunState, now: i64) -> Park {
+    run.state = state;
     run.wait_event = None;
     run.wait_until = None;
     run.ended_at = Some(now);
@@ -236,7 +236,7 @@ mod tests {
             user_id: user.into(),
             key: String::new(),
             step: 0,
-            state: "active".into(),
+            state: RunState::Active,
             wait_event: None,
             wait_until: None,
             path: String::new(),
@@ -267,7 +267,7 @@ mod tests {
         r.step = 4;
         assert_eq!(
             walk(&j, &mut r, 3_601_001, Tz::UTC, &Always(true)),
-            Park::End("exited")
+            Park::End(RunState::Exited)
         );
         assert_eq!(r.ended_at, Some(3_601_001));
     }
@@ -278,14 +278,14 @@ mod tests {
         let held: Vec<bool> = (0..2000)
             .map(|i| {
                 let mut r = run(&format!("u{i}"));
-                walk(&j, &mut r, 0, Tz::UTC, &Always(false)) == Park::End("holdout")
+                walk(&j, &mut r, 0, Tz::UTC, &Always(false)) == Park::End(RunState::Holdout)
             })
             .collect();
         let n = held.iter().filter(|h| **h).count();
         assert!((140..=260).contains(&n), "{n} of 2000 held out");
         let again = (0..2000).filter(|i| {
             let mut r = run(&format!("u{i}"));
-            walk(&j, &mut r, 0, Tz::UTC, &Always(false)) == Park::End("holdout")
+            walk(&j, &mut r, 0, Tz::UTC, &Always(false)) == Park::End(RunState::Holdout)
         });
         assert_eq!(again.count(), n);
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use common::{shanghai, Shop};
 use flywheel_channels::RetryPolicy;
 use flywheel_core::Timestamp;
-use flywheel_journeys::db::{self, RunRow};
+use flywheel_journeys::db::{self, RunRow, RunState};
 use flywheel_journeys::dead_letter::{dismiss, resume, Handled, WORKFLOW};
 use flywheel_journeys::engine::{EngineConfig, Services};
 use flywheel_journeys::ports::{
@@ -221,7 +221,7 @@ async fn an_outage_keeps_the_run_at_its_step_until_the_retry_succeeds() {
         assert_eq!(f.coupons.calls.lock().unwrap().len(), 1);
         later(&shop).await;
         let run = the_run(&shop).await;
-        assert_eq!(run.state, "done");
+        assert_eq!(run.state, RunState::Done);
         assert_eq!(f.coupons.issued().len(), 1);
         assert_eq!(f.points.ledger.lock().unwrap().len(), 1);
         assert!(listed(&shop).await.is_empty());
@@ -241,7 +241,7 @@ async fn a_refusal_follows_the_failure_path_at_once() {
         let (shop, f) = shop(store, vec![Next::Refused]).await;
         shop.fire().await;
         let run = the_run(&shop).await;
-        assert_eq!(run.state, "done", "the run went on past the refused step");
+        assert_eq!(run.state, RunState::Done, "the run went on past the refused step");
         assert!(f.coupons.issued().is_empty());
         assert_eq!(
             f.coupons.calls.lock().unwrap().len(),
@@ -295,7 +295,7 @@ async fn attempts_that_run_out_set_the_step_aside_until_it_is_resumed() {
         assert!(listed(&shop).await.is_empty());
         shop.fire().await;
         let run = the_run(&shop).await;
-        assert_eq!(run.state, "done");
+        assert_eq!(run.state, RunState::Done);
         assert_eq!(f.coupons.issued().len(), 1);
         assert_eq!(f.points.ledger.lock().unwrap().len(), 1);
         assert_eq!(
@@ -321,7 +321,7 @@ async fn a_dismissed_step_ends_its_run_without_being_done() {
         );
         assert!(listed(&shop).await.is_empty());
         let run = the_run(&shop).await;
-        assert_eq!(run.state, "exited");
+        assert_eq!(run.state, RunState::Exited);
         assert!(run.path.ends_with("dismissed"), "{}", run.path);
         later(&shop).await;
         assert!(f.coupons.issued().is_empty());
@@ -342,7 +342,7 @@ async fn a_retry_after_a_lost_answer_issues_nothing_twice() {
         assert_eq!(the_run(&shop).await.step, 0);
         later(&shop).await;
         let run = the_run(&shop).await;
-        assert_eq!(run.state, "done");
+        assert_eq!(run.state, RunState::Done);
         let calls = f.coupons.calls.lock().unwrap().clone();
         assert_eq!(calls.len(), 2);
         assert_eq!(calls[0], calls[1], "the retry used the same key");

@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{shanghai, Shop};
+use flywheel_journeys::db::RunState;
 use flywheel_store::testing::stores;
 use flywheel_store::timers;
 use serde_json::{json, Value};
@@ -106,9 +107,9 @@ async fn cart_abandonment_reminds_once_and_only_those_who_did_not_buy() {
         let u4 = shop.statuses("u4").await;
         assert!(u4.len() == 1 && u4[0].contains("no_address"), "{u4:?}");
         let stats = shop.engine.journey_stats("cart_abandonment").await.unwrap();
-        let states: BTreeMap<String, i64> = stats.states.into_iter().collect();
-        assert_eq!(states.get("done"), Some(&3), "{states:?}");
-        assert_eq!(states.get("converted"), Some(&1), "{states:?}");
+        let states: BTreeMap<RunState, i64> = stats.states.into_iter().collect();
+        assert_eq!(states.get(&RunState::Done), Some(&3), "{states:?}");
+        assert_eq!(states.get(&RunState::Converted), Some(&1), "{states:?}");
         assert_eq!(stats.converted, 1);
         // Preview renders for a chosen user without sending.
         let j = flywheel_journeys::Journey::from_json(&cart_journey().to_string()).unwrap();
@@ -174,7 +175,7 @@ async fn cooldown_re_entry_at_its_boundary_and_holdout_sends_nothing() {
         shop.fire().await;
         let runs = shop.engine.runs(Some("held"), None, 10).await.unwrap();
         assert_eq!(runs.len(), 1, "entry once");
-        assert_eq!(runs[0].state, "holdout");
+        assert_eq!(runs[0].state, RunState::Holdout);
         assert!(shop.sent_to().is_empty());
     }
 }
@@ -282,7 +283,12 @@ async fn provider_failures_retry_then_fail_and_an_interrupted_send_keeps_its_key
         // A send interrupted after its pending record (a crash): redone once, same key.
         shop.track("u1", "Notify", json!({"again": true})).await;
         let runs = shop.engine.runs(Some("notify"), Some("u1"), 10).await.unwrap();
-        let pending = runs.iter().find(|r| r.state == "active").unwrap().id.clone();
+        let pending = runs
+            .iter()
+            .find(|r| r.state == RunState::Active)
+            .unwrap()
+            .id
+            .clone();
         let key = flywheel_journeys::effects::effect_key(&pending, "send");
         let now = shop.now();
         shop.store
@@ -298,7 +304,7 @@ async fn provider_failures_retry_then_fail_and_an_interrupted_send_keeps_its_key
             flywheel_journeys::send::message_id_of(&flywheel_journeys::effects::effect_key(&pending, "send"))
         );
         let runs = shop.engine.runs(Some("notify"), None, 10).await.unwrap();
-        assert!(runs.iter().all(|r| r.state == "done"), "{runs:?}");
+        assert!(runs.iter().all(|r| r.state == RunState::Done), "{runs:?}");
     }
 }
 

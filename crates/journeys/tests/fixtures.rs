@@ -9,7 +9,7 @@ mod common;
 
 use common::{shanghai, Shop, SECRET};
 use flywheel_core::Fen;
-use flywheel_journeys::db::Status;
+use flywheel_journeys::db::{MessageStatus, RunState, Status};
 use flywheel_promotions::rules::CouponBenefit;
 use flywheel_store::testing::stores;
 use serde_json::json;
@@ -289,7 +289,7 @@ async fn segment_entry_triggers_and_signed_delivery_reports() {
             .delivery_status("sms", &good, body.as_bytes())
             .await
             .unwrap();
-        assert_eq!(row.status, "delivered");
+        assert_eq!(row.status, MessageStatus::Delivered);
         assert!(row.delivered_at.is_some());
         let stale = flywheel_channels::sign(SECRET.as_bytes(), now - 3_600, body.as_bytes());
         assert!(
@@ -374,7 +374,7 @@ async fn tag_trait_webhook_steps_dry_run_concurrency_limit_and_stop() {
         let runs = shop.engine.runs(Some("onboard"), None, 10).await.unwrap();
         assert!(
             runs.iter()
-                .all(|r| r.state == "waiting" && r.path == "tag/trait/hook/wait"),
+                .all(|r| r.state == RunState::Waiting && r.path == "tag/trait/hook/wait"),
             "{runs:?}"
         );
         // Dry run: the path each user would take.
@@ -390,7 +390,7 @@ async fn tag_trait_webhook_steps_dry_run_concurrency_limit_and_stop() {
         // Stopping ends every run and removes their timers; nothing fires later.
         shop.engine.set_status("onboard", Status::Stopped).await.unwrap();
         let runs = shop.engine.runs(Some("onboard"), None, 10).await.unwrap();
-        assert!(runs.iter().all(|r| r.state == "stopped"), "{runs:?}");
+        assert!(runs.iter().all(|r| r.state == RunState::Stopped), "{runs:?}");
         shop.at(t0 + 2 * DAY);
         shop.fire().await;
         assert_eq!(tagged(&audience), 2, "the untag step never ran");

@@ -22,6 +22,7 @@ pub mod dead_letters;
 pub mod flash;
 pub mod groups;
 pub mod identity_cache;
+pub mod journeys;
 mod keys;
 pub mod log_cursor;
 pub mod loyalty;

@@ -671,3 +671,123 @@ where
     );
 }
 backend_test!(dead_letters, dead_letters_are_listed_counted_and_removed);
+
+async fn journeys_tables_keep_typed_statuses<F, Fut>(open: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    use flywheel_store::journeys::consent::{self, ConsentState, GLOBAL};
+    use flywheel_store::journeys::definitions::{self as defs, JourneyStatus};
+    use flywheel_store::journeys::messages::{self, MessageChange, MessageRow, MessageStatus};
+    use flywheel_store::journeys::runs::{self, RunRow, RunState};
+    let s = open().await;
+    let run = |id: &str, state: RunState| RunRow {
+        id: id.into(),
+        journey: "j".into(),
+        version: 1,
+        user_id: "u".into(),
+        key: String::new(),
+        step: 0,
+        state,
+        wait_event: None,
+        wait_until: None,
+        path: "a/b".into(),
+        context: json!({"profile_id": "p"}),
+        entered_at: 10,
+        ended_at: None,
+        converted_at: None,
+    };
+    let (r1, r2) = (run("r1", RunState::Waiting), run("r2", RunState::Active));
+    let out = s
+        .write_with(move |c| {
+            let saved = (defs::save(c, "j", "{}", 1)?, defs::save(c, "j", "{}", 2)?);
+            let draft = defs::journey(c, "j")?.map(|j| j.status);
+            let started = defs::set_status(c, "j", JourneyStatus::Active, 3)?;
+            let missing = defs::set_status(c, "nope", JourneyStatus::Active, 3)?;
+            runs::insert_run(c, &r1, 10)?;
+            runs::insert_run(c, &r2, 10)?;
+            let history = runs::entry_history(c, "j", "u", "")?;
+            let mut done = r1.clone();
+            done.state = RunState::Done;
+            let moved = (runs::update_run(c, &done, 11)?, runs::update_run(c, &done, 12)?);
+            defs::set_status(c, "j", JourneyStatus::Stopped, 13)?;
+            let states = runs::run_counts(c, "j")?.1;
+            Ok((saved, draft, started, missing, history, moved, states))
+        })
+        .await
+        .unwrap();
+    let (saved, draft, started, missing, history, moved, states) = out;
+    assert_eq!(saved, ((1, true), (1, false)));
+    assert_eq!(
+        (draft, started, missing),
+        (Some(JourneyStatus::Draft), true, false)
+    );
+    assert!(history.any && history.running && history.latest == Some(10));
+    assert_eq!(moved, (true, false), "an ended run is not written again");
+    assert_eq!(states, vec![(RunState::Done, 1), (RunState::Stopped, 1)]);
+
+    let mut m = MessageRow {
+        id: "m".into(),
+        user_id: "u".into(),
+        journey: Some("j".into()),
+        run_id: Some("r1".into()),
+        step: None,
+        channel: "email".into(),
+        category: "marketing".into(),
+        campaign: None,
+        status: MessageStatus::Deferred,
+        reason: None,
+        address: None,
+        subject: None,
+        created_at: 1,
+        updated_at: 1,
+        delivered_at: None,
+        opened_at: None,
+        clicked_at: None,
+        converted_at: None,
+    };
+    let row = s
+        .write_with(move |c| {
+            messages::log_message(c, &m)?;
+            (m.status, m.created_at) = (MessageStatus::Sent, 5);
+            messages::log_message(c, &m)?;
+            let change = MessageChange {
+                status: Some(MessageStatus::Delivered),
+                delivered: true,
+                ..MessageChange::default()
+            };
+            messages::apply_change(c, "m", &change, 7)?;
+            messages::credit_conversion(c, "r1", 9)?;
+            consent::set_consent(c, "u", "email", ConsentState::Subscribed, "api", 1)?;
+            consent::set_consent(c, "u", GLOBAL, ConsentState::Suppressed, "hard_bounce", 2)?;
+            Ok((
+                messages::message(c, "m")?,
+                messages::status_counts(c, "j")?,
+                messages::sent_since(c, "u", 0)?,
+                consent::consents(c, "u")?,
+            ))
+        })
+        .await
+        .unwrap();
+    let (message, counts, sent, consents) = row;
+    let message = message.unwrap();
+    assert_eq!(message.status, MessageStatus::Delivered);
+    assert_eq!(
+        (message.created_at, message.delivered_at, message.converted_at),
+        (5, Some(7), Some(9)),
+        "a deferred message takes the time it went out"
+    );
+    assert_eq!(counts, vec![(MessageStatus::Delivered, 1)]);
+    assert_eq!(sent, vec![("email".to_string(), 5)]);
+    let states: Vec<_> = consents.iter().map(|r| (r.channel.as_str(), r.state)).collect();
+    assert_eq!(
+        states,
+        vec![
+            (GLOBAL, ConsentState::Suppressed),
+            ("email", ConsentState::Subscribed)
+        ]
+    );
+}
+
+backend_test!(journeys_tables, journeys_tables_keep_typed_statuses);

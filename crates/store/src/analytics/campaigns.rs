@@ -7,17 +7,13 @@
 use std::collections::HashMap;
 
 use crate::conn::{Conn, Param, Row};
+use crate::journeys::{JourneyStatus, MessageStatus};
 use crate::Result;
-
-/// Message statuses of a send that never reached a provider.
-const NOT_SENT: [&str; 5] = ["failed", "suppressed", "skipped", "queued", "pending"];
-/// Message statuses of a send a provider reported it could not deliver.
-const NOT_DELIVERED: [&str; 2] = ["bounced", "rejected"];
 
 /// How far a message got, from its status in the message log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    /// Not handed to a provider (`failed`, `suppressed`, `skipped`, `queued`, `pending`).
+    /// Not handed to a provider (`failed`, `suppressed`, `skipped`).
     NotSent,
     /// Handed to a provider, which reported it bounced or rejected.
     Undelivered,
@@ -26,14 +22,16 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    /// The delivery of a message with stored `status`.
-    pub fn of_status(status: &str) -> Delivery {
-        if NOT_SENT.contains(&status) {
-            Delivery::NotSent
-        } else if NOT_DELIVERED.contains(&status) {
-            Delivery::Undelivered
-        } else {
-            Delivery::Delivered
+    /// The delivery of a message with `status`. A message still `sending` or `deferred`
+    /// counts as handed on, as it always has in these metrics.
+    pub fn of_status(status: MessageStatus) -> Delivery {
+        match status {
+            MessageStatus::Failed | MessageStatus::Suppressed | MessageStatus::Skipped => Delivery::NotSent,
+            MessageStatus::Bounced | MessageStatus::Rejected => Delivery::Undelivered,
+            MessageStatus::Sending
+            | MessageStatus::Sent
+            | MessageStatus::Delivered
+            | MessageStatus::Deferred => Delivery::Delivered,
         }
     }
 
@@ -76,7 +74,7 @@ fn message_of(r: &Row) -> Result<MessageRow> {
         campaign: r.text(2)?,
         journey: r.opt_text(3)?,
         channel: r.text(4)?,
-        delivery: Delivery::of_status(&r.text(5)?),
+        delivery: Delivery::of_status(r.text(5)?.parse()?),
         opened: r.opt_i64(6)?.is_some(),
         clicked: r.opt_i64(7)?.is_some(),
         converted: r.opt_i64(8)?.is_some(),
@@ -190,11 +188,11 @@ pub fn journey_points(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<Run
     .collect()
 }
 
-/// Each journey's name and status as stored (`active`, `paused`, `draft`, `stopped`).
-pub fn journey_statuses(conn: &mut dyn Conn) -> Result<HashMap<String, String>> {
+/// Each journey's name and status.
+pub fn journey_statuses(conn: &mut dyn Conn) -> Result<HashMap<String, JourneyStatus>> {
     conn.query("SELECT name, status FROM journey_status", &[])?
         .iter()
-        .map(|r| Ok((r.text(0)?, r.text(1)?)))
+        .map(|r| Ok((r.text(0)?, r.text(1)?.parse()?)))
         .collect()
 }
 
@@ -241,13 +239,14 @@ mod tests {
 
     #[test]
     fn a_status_says_how_far_a_message_got() {
-        for s in NOT_SENT {
+        use MessageStatus as S;
+        for s in [S::Failed, S::Suppressed, S::Skipped] {
             assert_eq!(Delivery::of_status(s), Delivery::NotSent, "{s}");
         }
-        for s in NOT_DELIVERED {
+        for s in [S::Bounced, S::Rejected] {
             assert_eq!(Delivery::of_status(s), Delivery::Undelivered, "{s}");
         }
-        for s in ["sent", "delivered", "opened", "clicked"] {
+        for s in [S::Sending, S::Sent, S::Delivered, S::Deferred] {
             assert_eq!(Delivery::of_status(s), Delivery::Delivered, "{s}");
         }
         assert!(Delivery::Undelivered.is_sent() && !Delivery::NotSent.is_sent());
