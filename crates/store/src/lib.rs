@@ -32,9 +32,10 @@ pub mod postgres;
 pub mod read;
 pub mod referrals;
 pub mod sqlite;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timers;
+pub mod transitions;
 mod write;
 
 use std::path::Path;

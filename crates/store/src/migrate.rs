@@ -103,6 +103,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite_019_points_exchanges.sql"),
         include_str!("migrations/postgres_019_points_exchanges.sql"),
     ),
+    (
+        20,
+        include_str!("migrations/sqlite_020_transitions.sql"),
+        include_str!("migrations/postgres_020_transitions.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied; returns how many ran.

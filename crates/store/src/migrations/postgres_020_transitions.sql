@@ -1,0 +1,29 @@
+-- Segment and tag transitions, durable and in order (store::transitions): the log that
+-- segment- and tag-triggered journeys follow behind a stored cursor, and the membership
+-- it leads to, kept in the same transaction as each append so a membership change is
+-- logged exactly once. Times are ms.
+CREATE TABLE audience_transitions (
+    seq        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind       TEXT NOT NULL,      -- segment | tag
+    name       TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    change     TEXT NOT NULL,      -- entered | exited
+    at         BIGINT NOT NULL,
+    cause      TEXT NOT NULL       -- event | time | merge | manual | definition | reconcile
+);
+
+-- Who is in each tracked segment and tag, as the log says.
+CREATE TABLE audience_members (
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    PRIMARY KEY (kind, name, profile_id)
+);
+
+-- The segments and tags whose membership is kept in audience_members (a definition is
+-- tracked from its first silent evaluation; until then it has no stored membership).
+CREATE TABLE audience_tracked (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
