@@ -148,17 +148,28 @@ pub async fn admin_token(
     Ok(AdminToken::from_hash(hash))
 }
 
-/// Builds the audience engine over `store` on a bus of its own (the CLI).
+/// Builds the audience engine over `store` on a bus of its own (the CLI: it does not keep
+/// the transitions log, the server does).
 pub async fn open_audience(store: &Store, config: AudienceConfig) -> Result<Audience> {
-    open_audience_on(store, config, Arc::new(InProcessBus::default())).await
+    open_audience_on(store, config, Arc::new(InProcessBus::default()), false).await
 }
 
-/// Builds the audience engine over `store`, publishing on `bus` (wall clock).
-async fn open_audience_on(store: &Store, config: AudienceConfig, bus: Arc<dyn Bus>) -> Result<Audience> {
+/// Builds the audience engine over `store`, publishing on `bus` (wall clock), keeping
+/// the transitions log when `keeps_log` (the server).
+async fn open_audience_on(
+    store: &Store,
+    config: AudienceConfig,
+    bus: Arc<dyn Bus>,
+    keeps_log: bool,
+) -> Result<Audience> {
     let started = std::time::Instant::now();
-    let audience = Audience::open(store.clone(), config, bus, Arc::new(SystemClock))
-        .await
-        .map_err(|e| match e {
+    let clock = Arc::new(SystemClock);
+    let opened = if keeps_log {
+        Audience::open(store.clone(), config, bus, clock).await
+    } else {
+        Audience::open_unrecorded(store.clone(), config, bus, clock).await
+    };
+    let audience = opened.map_err(|e| match e {
             flywheel_audience::Error::Store(s) => {
                 anyhow::Error::new(s).context("building the audience index")
             }
@@ -423,7 +434,11 @@ pub async fn start(
     settings: &Settings,
 ) -> Result<RunningServer> {
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
-    let audience = open_audience_on(&store, settings.audience.clone(), bus.clone()).await?;
+    let audience = open_audience_on(&store, settings.audience.clone(), bus.clone(), true).await?;
+    let faults = std::env::var("FLYWHEEL_FAULTS").unwrap_or_default();
+    audience.inject_append_failures(flywheel_core::faults::count(&faults, "transitions.append"));
+    // This process keeps the transitions log current: log what changed while it was down.
+    audience.reconcile();
     let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
     let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
     let flash = open_flash(&store, server.redis.as_deref()).await?;
@@ -472,6 +487,7 @@ pub async fn start(
         bus.clone(),
     )
     .await?;
+    journeys.inject_transition_failures(flywheel_core::faults::count(&faults, "journeys.transitions"));
     let _ = journey_hook.0.set(journeys.clone());
     let reports = reports_of(&store, settings);
     spawn_guardrails(reports.clone(), journeys.clone(), notifier.clone());

@@ -85,6 +85,29 @@ impl Audience {
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
     ) -> Result<Audience> {
+        Audience::open_with(store, config, bus, clock, true).await
+    }
+
+    /// [`Audience::open`] for a short-lived process that does not keep the transitions
+    /// log (a CLI command beside a running server, whose engine keeps it): transitions
+    /// are published on `bus` only; the server's reconciliation at its next start logs
+    /// what this process changed.
+    pub async fn open_unrecorded(
+        store: Store,
+        config: AudienceConfig,
+        bus: Arc<dyn Bus>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Audience> {
+        Audience::open_with(store, config, bus, clock, false).await
+    }
+
+    async fn open_with(
+        store: Store,
+        config: AudienceConfig,
+        bus: Arc<dyn Bus>,
+        clock: Arc<dyn Clock>,
+        keeps_log: bool,
+    ) -> Result<Audience> {
         let now = to_millis(clock.now());
         let state = manage::rebuild(&store, config, now).await?;
         let tick = StdDuration::from_millis(state.config.tick_ms.max(10));
@@ -96,6 +119,7 @@ impl Audience {
             bus,
             clock: clock.clone(),
             fault: append_fault.clone(),
+            keeps_log,
             retention_ms: i64::from(state.config.transitions_retention_days).saturating_mul(86_400_000),
         };
         tokio::spawn(recorder.run(record_rx));

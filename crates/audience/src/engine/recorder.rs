@@ -86,6 +86,8 @@ pub(super) struct Recorder {
     pub fault: Arc<Fault>,
     /// How long passed rows are kept (ms).
     pub retention_ms: i64,
+    /// Whether this process writes the log (false: transitions are only published).
+    pub keeps_log: bool,
 }
 
 impl Recorder {
@@ -101,6 +103,16 @@ impl Recorder {
                     None => return,
                 },
             };
+            if !self.keeps_log {
+                match next {
+                    Record::Append(batch) => publish(self.bus.as_ref(), batch),
+                    Record::Barrier(done) => {
+                        let _ = done.send(());
+                    }
+                    Record::Seed(_) | Record::Forget(..) | Record::Reconcile(..) => {}
+                }
+                continue;
+            }
             match next {
                 Record::Append(mut batch) => {
                     while batch.len() < BATCH {
