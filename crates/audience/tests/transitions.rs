@@ -99,7 +99,12 @@ async fn a_merged_away_profile_logs_its_exits() {
         submit(&pipeline, ping("m0", json!({"userId": "u1"})), t0()).await;
         audience.flush().await;
         audience
-            .put_segment("pinged".into(), &SegmentInput::text("event(\"Ping\") >= 1"), None, false)
+            .put_segment(
+                "pinged".into(),
+                &SegmentInput::text("event(\"Ping\") >= 1"),
+                None,
+                false,
+            )
             .await
             .unwrap();
         // A device pings, then signs in as u1: the two profiles merge.
@@ -160,7 +165,10 @@ async fn a_restart_logs_what_changed_while_nothing_was_recording() {
         submit(&pipeline, ping("m1", json!({"userId": "u1"})), t0()).await;
         audience.flush().await;
         let u1 = profile_of(&store, "u1").await;
-        assert_eq!(logged(&store, "recent").await, vec![(u1.clone(), Change::Entered, Cause::Event)]);
+        assert_eq!(
+            logged(&store, "recent").await,
+            vec![(u1.clone(), Change::Entered, Cause::Event)]
+        );
         audience.stop();
         drop(audience);
 
@@ -202,13 +210,23 @@ async fn transitions_are_logged_through_store_failures() {
         submit(&pipeline, ping("w", json!({"userId": "w"})), t0()).await;
         audience.flush().await;
         audience
-            .put_segment("pinged".into(), &SegmentInput::text("event(\"Ping\") >= 1"), None, false)
+            .put_segment(
+                "pinged".into(),
+                &SegmentInput::text("event(\"Ping\") >= 1"),
+                None,
+                false,
+            )
             .await
             .unwrap();
         audience.flush().await;
         audience.inject_append_failures(3);
         for i in 0..5 {
-            submit(&pipeline, ping(&format!("m{i}"), json!({"userId": format!("u{i}")})), t0() + i).await;
+            submit(
+                &pipeline,
+                ping(&format!("m{i}"), json!({"userId": format!("u{i}")})),
+                t0() + i,
+            )
+            .await;
         }
         audience.flush().await;
         let rows = logged(&store, "pinged").await;

@@ -36,7 +36,7 @@ pub fn count(spec: &str, point: &str) -> i64 {
         .filter_map(|part| part.trim().rsplit_once(':'))
         .filter(|(p, _)| *p == point)
         .filter_map(|(_, n)| n.parse::<i64>().ok())
-        .last()
+        .next_back()
         .unwrap_or(0)
 }
 

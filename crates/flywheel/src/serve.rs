@@ -170,11 +170,9 @@ async fn open_audience_on(
         Audience::open_unrecorded(store.clone(), config, bus, clock).await
     };
     let audience = opened.map_err(|e| match e {
-            flywheel_audience::Error::Store(s) => {
-                anyhow::Error::new(s).context("building the audience index")
-            }
-            other => crate::BadInput(format!("[audience] settings: {other}")).into(),
-        })?;
+        flywheel_audience::Error::Store(s) => anyhow::Error::new(s).context("building the audience index"),
+        other => crate::BadInput(format!("[audience] settings: {other}")).into(),
+    })?;
     tracing::info!(
         profiles = audience.profiles(),
         ms = started.elapsed().as_millis() as u64,

@@ -63,7 +63,12 @@ fn segment_journey(s: &Server, key: &str, name: &str, expression: &str) {
         if r.status == 201 {
             break;
         }
-        assert!(Instant::now() < deadline, "segment refused: {} {}", r.status, r.body);
+        assert!(
+            Instant::now() < deadline,
+            "segment refused: {} {}",
+            r.status,
+            r.body
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let journey = json!({
@@ -79,7 +84,9 @@ fn segment_journey(s: &Server, key: &str, name: &str, expression: &str) {
 
 /// Runs of the journey per user.
 fn runs_by_user(s: &Server, name: &str) -> BTreeMap<String, usize> {
-    let v = s.get(&format!("/api/v1/journeys/{name}_journey/runs?limit=1000")).body;
+    let v = s
+        .get(&format!("/api/v1/journeys/{name}_journey/runs?limit=1000"))
+        .body;
     let mut by = BTreeMap::new();
     for r in v["runs"].as_array().cloned().unwrap_or_default() {
         if let Some(u) = r["user_id"].as_str() {
@@ -215,6 +222,15 @@ fn entries_survive_a_kill_while_users_cross_by_time(site: Site) {
     each_entered_once(&s, "lapsed", &crossed);
 }
 
-on_each_backend!(segment_entries_under_store_failures, entries_survive_store_failures);
-on_each_backend!(segment_entries_across_a_kill_by_event, entries_survive_a_kill_while_users_cross_by_event);
-on_each_backend!(segment_entries_across_a_kill_by_time, entries_survive_a_kill_while_users_cross_by_time);
+on_each_backend!(
+    segment_entries_under_store_failures,
+    entries_survive_store_failures
+);
+on_each_backend!(
+    segment_entries_across_a_kill_by_event,
+    entries_survive_a_kill_while_users_cross_by_event
+);
+on_each_backend!(
+    segment_entries_across_a_kill_by_time,
+    entries_survive_a_kill_while_users_cross_by_time
+);

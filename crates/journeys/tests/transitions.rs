@@ -18,7 +18,12 @@ async fn segment_entries_survive_failed_tail_transactions_and_enter_once() {
         shop.user("warm", "13900000020").await;
         shop.track("warm", "Ping", json!({})).await;
         audience
-            .put_segment("pinged".into(), &SegmentInput::text("event(\"Ping\") >= 1"), None, false)
+            .put_segment(
+                "pinged".into(),
+                &SegmentInput::text("event(\"Ping\") >= 1"),
+                None,
+                false,
+            )
             .await
             .unwrap();
         shop.journey(json!({
@@ -32,22 +37,21 @@ async fn segment_entries_survive_failed_tail_transactions_and_enter_once() {
             shop.track(u, "Ping", json!({})).await;
         }
         audience.flush().await;
-        let before = store
-            .read_with(|c| log::cursor(c, "journeys"))
-            .await
-            .unwrap();
+        let before = store.read_with(|c| log::cursor(c, "journeys")).await.unwrap();
         // The tail's transaction fails twice after its entries: nothing is kept, the
         // cursor stays.
         shop.engine.inject_transition_failures(2);
         for _ in 0..2 {
             assert!(shop.engine.tail_transitions_once().await.is_err());
         }
-        let after_failures = store
-            .read_with(|c| log::cursor(c, "journeys"))
-            .await
-            .unwrap();
+        let after_failures = store.read_with(|c| log::cursor(c, "journeys")).await.unwrap();
         assert_eq!(after_failures, before);
-        assert!(shop.engine.runs(Some("pinged_hello"), None, 10).await.unwrap().is_empty());
+        assert!(shop
+            .engine
+            .runs(Some("pinged_hello"), None, 10)
+            .await
+            .unwrap()
+            .is_empty());
         shop.fire().await;
         assert_eq!(shop.sent_to(), vec!["A", "B", "C"]);
         // Reading the same transitions again (the cursor moved back) enters nobody twice.
@@ -56,7 +60,14 @@ async fn segment_entries_survive_failed_tail_transactions_and_enter_once() {
             .await
             .unwrap();
         shop.fire().await;
-        assert_eq!(shop.engine.runs(Some("pinged_hello"), None, 10).await.unwrap().len(), 3);
+        assert_eq!(
+            shop.engine
+                .runs(Some("pinged_hello"), None, 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
         assert_eq!(shop.sent_to(), vec!["A", "B", "C"]);
         assert_eq!(store.read_with(|c| log::lag(c, "journeys")).await.unwrap(), 0);
     }

@@ -14,9 +14,9 @@ use serde::Deserialize;
 
 use super::defs::{DefKind, Entry, Registry};
 use super::fold::{fold_counters, StoredAction};
+use super::recorder::{kind_of, Record};
 use super::snapshot;
 use super::state::{plan_raw_measures, plan_trait_keys, State};
-use super::recorder::{kind_of, Record};
 use super::Audience;
 use crate::config::AudienceConfig;
 use crate::counter::CounterSpec;
@@ -469,7 +469,12 @@ impl Audience {
                 let transitions = s.evaluate_all(now, |_| true, true, Cause::Definition);
                 self.record(transitions);
             } else {
-                s.evaluate_all(now, |e| e.kind == kind && e.name == name, false, Cause::Definition);
+                s.evaluate_all(
+                    now,
+                    |e| e.kind == kind && e.name == name,
+                    false,
+                    Cause::Definition,
+                );
                 let members = s.member_ids(kind, &name);
                 self.record_definition(Record::Seed((kind_of(kind), name, members)));
             }

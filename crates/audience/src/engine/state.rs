@@ -19,7 +19,6 @@ use roaring::RoaringBitmap;
 
 use crate::config::AudienceConfig;
 use crate::counter::CounterId;
-use flywheel_store::transitions::Cause;
 use crate::definitions::Transition;
 use crate::engine::defs::{DefKind, Entry, Registry};
 use crate::engine::fold::{adjustment_parts, fold_event, order_fact};
@@ -28,6 +27,7 @@ use crate::index::{EvalCtx, Index};
 use crate::rfm::score::RfmScore;
 use crate::traits::{compute, ComputeCtx, Measure};
 use crate::window::{days, Windowing};
+use flywheel_store::transitions::Cause;
 
 /// RFM scores are relative to every buyer, so a change of orders re-scores everyone; the
 /// writer spends at most 1 / RESCORE_SHARE of its time on it (a small shop re-scores on the

@@ -362,13 +362,7 @@ pub fn seed(conn: &mut dyn Conn, kind: Kind, name: &str, members: &[String]) -> 
 /// logged transitions stay until pruned).
 pub fn forget(conn: &mut dyn Conn, kind: Kind, name: &str) -> Result<()> {
     let key = [Param::Text(kind.as_str()), Param::Text(name)];
-    conn.execute(
-        "DELETE FROM audience_members WHERE kind = $1 AND name = $2",
-        &key,
-    )?;
-    conn.execute(
-        "DELETE FROM audience_tracked WHERE kind = $1 AND name = $2",
-        &key,
-    )?;
+    conn.execute("DELETE FROM audience_members WHERE kind = $1 AND name = $2", &key)?;
+    conn.execute("DELETE FROM audience_tracked WHERE kind = $1 AND name = $2", &key)?;
     Ok(())
 }
