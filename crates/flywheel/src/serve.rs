@@ -33,6 +33,7 @@ pub struct RunningServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     pipeline: Pipeline,
     hooks: crate::hooks::HooksDrain,
+    audience: Audience,
     store: Store,
 }
 
@@ -62,14 +63,24 @@ impl RunningServer {
         }
     }
 
-    /// Stops accepting, finishes in-flight requests, commits every queued batch and gives
-    /// the order hooks (points, referral rewards) up to 10 s to catch up with them; what
+    /// Stops accepting, finishes in-flight requests, commits every queued batch, logs the
+    /// segment and tag transitions it caused (2 s at most) and gives the order hooks (points, referral rewards) up to 10 s to catch up with them; what
     /// they have not reached is applied after the next start. Last, the store is closed:
     /// SQLite's WAL is checkpointed into the database and truncated.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
         self.task.await.context("server task")?.context("server")?;
         self.pipeline.shutdown().await;
+        // The transitions computed from the last batches are logged (what is not, the next
+        // start's reconciliation finds).
+        if tokio::time::timeout(std::time::Duration::from_secs(2), self.audience.flush())
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                "stopped before every segment and tag transition was logged; the next start logs the rest"
+            );
+        }
         let left = self.hooks.wait(std::time::Duration::from_secs(10)).await;
         if left > 0 {
             tracing::info!(
@@ -433,6 +444,7 @@ pub async fn start(
 ) -> Result<RunningServer> {
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
     let audience = open_audience_on(&store, settings.audience.clone(), bus.clone(), true).await?;
+    let audience_handle = audience.clone();
     let faults = std::env::var("FLYWHEEL_FAULTS").unwrap_or_default();
     audience.inject_append_failures(flywheel_core::faults::count(&faults, "transitions.append"));
     // This process keeps the transitions log current: log what changed while it was down.
@@ -551,6 +563,7 @@ pub async fn start(
         task,
         pipeline,
         hooks,
+        audience: audience_handle,
         store,
     })
 }
