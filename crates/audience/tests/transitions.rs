@@ -86,27 +86,44 @@ async fn profile_of(store: &Store, user: &str) -> String {
         .0
 }
 
+/// An engine fed by its own pipeline, on `store` at `t0()`, that has seen `first` ping at
+/// `first_at` (so `Ping` is a known event name) and then got segment `name` defined as
+/// `expression` (taking its first members silently).
+async fn shop_with_segment(
+    store: &Store,
+    first: Value,
+    first_at: i64,
+    name: &str,
+    expression: &str,
+) -> (Arc<FixedClock>, Audience, Pipeline) {
+    let clock = Arc::new(FixedClock::new(from_millis(t0())));
+    let audience = open(store, &clock).await;
+    let pipeline = Pipeline::start_observed(
+        store.clone(),
+        Default::default(),
+        Some(Arc::new(Observer(audience.clone()))),
+    );
+    submit(&pipeline, first, first_at).await;
+    audience.flush().await;
+    audience
+        .put_segment(name.into(), &SegmentInput::text(expression), None, false)
+        .await
+        .unwrap();
+    audience.flush().await;
+    (clock, audience, pipeline)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merged_away_profile_logs_its_exits() {
     for store in flywheel_store::testing::stores("audience_merge_exits").await {
-        let clock = Arc::new(FixedClock::new(from_millis(t0())));
-        let audience = open(&store, &clock).await;
-        let pipeline = Pipeline::start_observed(
-            store.clone(),
-            Default::default(),
-            Some(Arc::new(Observer(audience.clone()))),
-        );
-        submit(&pipeline, ping("m0", json!({"userId": "u1"})), t0()).await;
-        audience.flush().await;
-        audience
-            .put_segment(
-                "pinged".into(),
-                &SegmentInput::text("event(\"Ping\") >= 1"),
-                None,
-                false,
-            )
-            .await
-            .unwrap();
+        let (_clock, audience, pipeline) = shop_with_segment(
+            &store,
+            ping("m0", json!({"userId": "u1"})),
+            t0(),
+            "pinged",
+            "event(\"Ping\") >= 1",
+        )
+        .await;
         // A device pings, then signs in as u1: the two profiles merge.
         submit(&pipeline, ping("m1", json!({"anonymousId": "d1"})), t0() + 1).await;
         audience.flush().await;
@@ -143,25 +160,14 @@ async fn a_merged_away_profile_logs_its_exits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_logs_what_changed_while_nothing_was_recording() {
     for store in flywheel_store::testing::stores("audience_reconcile").await {
-        let clock = Arc::new(FixedClock::new(from_millis(t0())));
-        let audience = open(&store, &clock).await;
-        let pipeline = Pipeline::start_observed(
-            store.clone(),
-            Default::default(),
-            Some(Arc::new(Observer(audience.clone()))),
-        );
-        // An event name is known once seen.
-        submit(&pipeline, ping("m0", json!({"userId": "u0"})), t0() - 3 * HOUR).await;
-        audience.flush().await;
-        audience
-            .put_segment(
-                "recent".into(),
-                &SegmentInput::text("event(\"Ping\", within: 1h) >= 1"),
-                None,
-                false,
-            )
-            .await
-            .unwrap();
+        let (clock, audience, pipeline) = shop_with_segment(
+            &store,
+            ping("m0", json!({"userId": "u0"})),
+            t0() - 3 * HOUR,
+            "recent",
+            "event(\"Ping\", within: 1h) >= 1",
+        )
+        .await;
         submit(&pipeline, ping("m1", json!({"userId": "u1"})), t0()).await;
         audience.flush().await;
         let u1 = profile_of(&store, "u1").await;
@@ -200,25 +206,14 @@ async fn a_restart_logs_what_changed_while_nothing_was_recording() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transitions_are_logged_through_store_failures() {
     for store in flywheel_store::testing::stores("audience_append_faults").await {
-        let clock = Arc::new(FixedClock::new(from_millis(t0())));
-        let audience = open(&store, &clock).await;
-        let pipeline = Pipeline::start_observed(
-            store.clone(),
-            Default::default(),
-            Some(Arc::new(Observer(audience.clone()))),
-        );
-        submit(&pipeline, ping("w", json!({"userId": "w"})), t0()).await;
-        audience.flush().await;
-        audience
-            .put_segment(
-                "pinged".into(),
-                &SegmentInput::text("event(\"Ping\") >= 1"),
-                None,
-                false,
-            )
-            .await
-            .unwrap();
-        audience.flush().await;
+        let (_clock, audience, pipeline) = shop_with_segment(
+            &store,
+            ping("w", json!({"userId": "w"})),
+            t0(),
+            "pinged",
+            "event(\"Ping\") >= 1",
+        )
+        .await;
         audience.inject_append_failures(3);
         for i in 0..5 {
             submit(

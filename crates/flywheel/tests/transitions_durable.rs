@@ -16,25 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Backend, Server, Site};
+use common::{terminate_connections, Backend, Server, Site};
 use serde_json::{json, Value};
 
-/// Sends one tracking message until it is accepted (the store may be failing).
 fn track(s: &Server, key: &str, body: &Value) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = s.post("/v1/track", Some(key), body);
-        if r.status == 200 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never accepted: {} {}",
-            r.status,
-            r.body
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    s.track_until_accepted(key, body);
 }
 
 /// A `Ping` of `user` stamped `at` (ms).
@@ -109,27 +95,6 @@ fn each_entered_once(s: &Server, name: &str, users: &[String]) {
     let by = runs_by_user(s, name);
     let expected: BTreeMap<String, usize> = users.iter().map(|u| (u.clone(), 1)).collect();
     assert_eq!(by, expected);
-}
-
-/// Terminates this test's server connections (by application name) every 50 ms until
-/// `stop` is set; returns how many were terminated.
-fn terminate_connections(url: String, app: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
-        let mut killed = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            let rows = client
-                .query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1",
-                    &[&app],
-                )
-                .expect("terminate");
-            killed += rows.len() as u64;
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        killed
-    })
 }
 
 const USERS: usize = 20;

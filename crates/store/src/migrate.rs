@@ -105,8 +105,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         20,
-        include_str!("migrations/sqlite_020_transitions.sql"),
-        include_str!("migrations/postgres_020_transitions.sql"),
+        concat!(
+            include_str!("migrations/sqlite_020_transitions.sql"),
+            include_str!("migrations/020_audience_members.sql")
+        ),
+        concat!(
+            include_str!("migrations/postgres_020_transitions.sql"),
+            include_str!("migrations/020_audience_members.sql")
+        ),
     ),
 ];
 

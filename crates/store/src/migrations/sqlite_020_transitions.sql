@@ -11,19 +11,4 @@ CREATE TABLE audience_transitions (
     at         INTEGER NOT NULL,
     cause      TEXT NOT NULL       -- event | time | merge | manual | definition | reconcile
 );
-
--- Who is in each tracked segment and tag, as the log says.
-CREATE TABLE audience_members (
-    kind       TEXT NOT NULL,
-    name       TEXT NOT NULL,
-    profile_id TEXT NOT NULL,
-    PRIMARY KEY (kind, name, profile_id)
-);
-
--- The segments and tags whose membership is kept in audience_members (a definition is
--- tracked from its first silent evaluation; until then it has no stored membership).
-CREATE TABLE audience_tracked (
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    PRIMARY KEY (kind, name)
-);
+-- (The membership tables are in 020_audience_members.sql, shared by both dialects.)
