@@ -31,6 +31,9 @@ pub struct AudienceConfig {
     pub rfm: RfmConfig,
     /// How often time alone is re-checked (window roll-over, segment entry/exit), in ms.
     pub tick_ms: u64,
+    /// How long logged segment and tag transitions are kept once every reader (the
+    /// journeys) has passed them, in days.
+    pub transitions_retention_days: u32,
 }
 
 /// A built-in rule tag: a name, its tag group and its rule.
@@ -205,6 +208,7 @@ impl Default for AudienceConfig {
             lifecycle: LifecycleConfig::default(),
             rfm: RfmConfig::default(),
             tick_ms: 500,
+            transitions_retention_days: 7,
         }
     }
 }

@@ -61,8 +61,9 @@ pub struct Transition {
     pub entered: bool,
     /// When it was detected (ms).
     pub at: i64,
-    /// `event` (caused by arriving data) or `time` (a window moved).
-    pub cause: &'static str,
+    /// What caused it: arriving data, time alone, a merge, a manual assignment, a
+    /// replaced definition, or the reconciliation at start.
+    pub cause: flywheel_store::transitions::Cause,
 }
 
 impl Transition {

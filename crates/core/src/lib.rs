@@ -11,6 +11,7 @@
 pub mod bus;
 pub mod commerce;
 pub mod event;
+pub mod faults;
 pub mod health;
 pub mod identity;
 pub mod money;

@@ -1,6 +1,6 @@
 //! A running server and its graceful stop: on SIGTERM or SIGINT it stops accepting,
-//! finishes in-flight requests, commits everything acknowledged, lets the order rewards
-//! catch up, stops every background service with the one shutdown signal and closes the
+//! finishes in-flight requests, commits everything acknowledged, logs the last segment and
+//! tag transitions, lets the order rewards catch up, stops every background service with the one shutdown signal and closes the
 //! store — all within [`SHUTDOWN_DEADLINE`].
 
 use std::net::SocketAddr;
@@ -20,12 +20,16 @@ pub struct RunningServer {
     pub(crate) task: tokio::task::JoinHandle<std::io::Result<()>>,
     pub(crate) pipeline: Pipeline,
     pub(crate) order_rewards: CatchUp,
+    pub(crate) audience: flywheel_audience::Audience,
     pub(crate) workers: Workers,
     pub(crate) store: Store,
 }
 
 /// How long a graceful stop may take before the process stops anyway.
 pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(12);
+
+/// How long a graceful stop waits for the last segment and tag transitions to be logged.
+const TRANSITIONS_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long a graceful stop waits for the order rewards to catch up with the log.
 const ORDER_REWARDS_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
@@ -67,6 +71,16 @@ impl RunningServer {
         let _ = self.stop.send(true);
         self.task.await.context("server task")?.context("server")?;
         self.pipeline.shutdown().await;
+        // The transitions computed from the last batches are logged (what is not, the next
+        // start's reconciliation finds).
+        if tokio::time::timeout(TRANSITIONS_FLUSH, self.audience.flush())
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                "stopped before every segment and tag transition was logged; the next start logs the rest"
+            );
+        }
         let left = self.order_rewards.wait(ORDER_REWARDS_CATCH_UP).await;
         if left > 0 {
             tracing::info!(

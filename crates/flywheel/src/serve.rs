@@ -70,22 +70,31 @@ pub async fn admin_token(
     Ok(AdminToken::from_hash(hash))
 }
 
-/// Builds the audience engine over `store` on a bus of its own (the CLI).
+/// Builds the audience engine over `store` on a bus of its own (the CLI: it does not keep
+/// the transitions log, the server does).
 pub async fn open_audience(store: &Store, config: AudienceConfig) -> Result<Audience> {
-    open_audience_on(store, config, Arc::new(InProcessBus::default())).await
+    open_audience_on(store, config, Arc::new(InProcessBus::default()), false).await
 }
 
-/// Builds the audience engine over `store`, publishing on `bus` (wall clock).
-async fn open_audience_on(store: &Store, config: AudienceConfig, bus: Arc<dyn Bus>) -> Result<Audience> {
+/// Builds the audience engine over `store`, publishing on `bus` (wall clock), keeping
+/// the transitions log when `keeps_log` (the server).
+async fn open_audience_on(
+    store: &Store,
+    config: AudienceConfig,
+    bus: Arc<dyn Bus>,
+    keeps_log: bool,
+) -> Result<Audience> {
     let started = std::time::Instant::now();
-    let audience = Audience::open(store.clone(), config, bus, Arc::new(SystemClock))
-        .await
-        .map_err(|e| match e {
-            flywheel_audience::Error::Store(s) => {
-                anyhow::Error::new(s).context("building the audience index")
-            }
-            other => crate::BadInput(format!("[audience] settings: {other}")).into(),
-        })?;
+    let clock = Arc::new(SystemClock);
+    let opened = if keeps_log {
+        Audience::open(store.clone(), config, bus, clock).await
+    } else {
+        Audience::open_unrecorded(store.clone(), config, bus, clock).await
+    };
+    let audience = opened.map_err(|e| match e {
+        flywheel_audience::Error::Store(s) => anyhow::Error::new(s).context("building the audience index"),
+        other => crate::BadInput(format!("[audience] settings: {other}")).into(),
+    })?;
     tracing::info!(
         profiles = audience.profiles(),
         ms = started.elapsed().as_millis() as u64,
@@ -212,7 +221,11 @@ struct Domain {
 /// Opens the domain services over `store` under the settings.
 async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings) -> Result<Domain> {
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
-    let audience = open_audience_on(store, settings.audience.clone(), bus.clone()).await?;
+    let audience = open_audience_on(store, settings.audience.clone(), bus.clone(), true).await?;
+    let faults = std::env::var("FLYWHEEL_FAULTS").unwrap_or_default();
+    audience.inject_append_failures(flywheel_core::faults::count(&faults, "transitions.append"));
+    // This process keeps the transitions log current: log what changed while it was down.
+    audience.reconcile();
     let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
     let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
     let flash = open_flash(store, server.redis.as_deref()).await?;
@@ -356,6 +369,10 @@ pub async fn start(
         )
     };
     let journeys = open_journeys(&store, settings, addr, services).await?;
+    journeys.inject_transition_failures(flywheel_core::faults::count(
+        &std::env::var("FLYWHEEL_FAULTS").unwrap_or_default(),
+        "journeys.transitions",
+    ));
     let _ = journey_hook.0.set(journeys.clone());
     flywheel_workers::journeys::spawn(&mut workers, &journeys, d.bus.as_ref());
     let reports = reports_of(&store, settings);
@@ -371,6 +388,7 @@ pub async fn start(
         flywheel_api::body::BodyBudget::new(server.max_inflight_body_bytes, server.body_idle_timeout);
     crate::memory::spawn_body_memory_release(bodies.clone(), workers.shutdown_signal());
     let (audience_gate, exchange) = exchange_of(&d, &store);
+    let audience = d.audience.clone();
     let state = Arc::new(AppState {
         reports,
         audience: d.audience,
@@ -403,6 +421,7 @@ pub async fn start(
         task,
         pipeline,
         order_rewards: catch_up,
+        audience,
         workers,
         store,
     })

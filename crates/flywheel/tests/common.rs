@@ -7,8 +7,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -262,6 +263,53 @@ impl Drop for Server {
             let _ = c.wait();
         }
     }
+}
+
+impl Server {
+    /// Sends one tracking message until it is accepted (the store may be failing), 60 s
+    /// at most.
+    pub fn track_until_accepted(&self, key: &str, body: &Value) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self.post("/v1/track", Some(key), body);
+            if r.status == 200 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never accepted: {} {}",
+                r.status,
+                r.body
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Terminates the PostgreSQL connections of application `app` (a test names its server's
+/// connections with `application_name`) every 50 ms until `stop` is set; returns how
+/// many were terminated.
+pub fn terminate_connections(
+    url: String,
+    app: String,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
+        let mut killed = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            let rows = client
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1",
+                    &[&app],
+                )
+                .expect("terminate");
+            killed += rows.len() as u64;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        killed
+    })
 }
 
 /// Declares `$name` as two tests, one per backend, each calling `$body(site)`.

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Backend, Server, Site, ADMIN_TOKEN};
+use common::{terminate_connections, Backend, Server, Site, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
 fn send(s: &Server, method: &str, path: &str, body: &Value) -> (u16, Value) {
@@ -27,22 +27,8 @@ fn send(s: &Server, method: &str, path: &str, body: &Value) -> (u16, Value) {
     }
 }
 
-/// Sends one tracking message until it is accepted (the store may be failing).
 fn track(s: &Server, key: &str, body: Value) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = s.post("/v1/track", Some(key), &body);
-        if r.status == 200 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never accepted: {} {}",
-            r.status,
-            r.body
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    s.track_until_accepted(key, &body);
 }
 
 fn order(user: &str, order: &str, yuan: f64) -> Value {
@@ -64,27 +50,6 @@ fn wait_for(s: &Server, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Terminates this test's server connections (by application name) every 50 ms until
-/// `stop` is set.
-fn terminate_connections(url: String, app: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
-        let mut killed = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            let rows = client
-                .query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1",
-                    &[&app],
-                )
-                .expect("terminate");
-            killed += rows.len() as u64;
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        killed
-    })
 }
 
 const USERS: usize = 12;

@@ -3,7 +3,8 @@
 //!
 //! - **Triggers** come from the event log, read in `seq` order behind a cursor that moves
 //!   in the same transaction as the entries it causes ([`crate::tail`]): after a crash
-//!   nothing is entered twice or missed. Segment and tag triggers come from the bus.
+//!   nothing is entered twice or missed. Segment and tag triggers follow the durable
+//!   transitions log the same way ([`crate::transitions`]).
 //! - **Runs** advance only through their timer (one per run, keyed by the run id): an
 //!   entry or a resumed wait makes it due now; a wait makes it due at its end. Workers
 //!   claim due timers with a lease ([`flywheel_store::timers`]), so a timer held by a
@@ -204,6 +205,9 @@ pub(crate) struct Inner {
     pub(crate) in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
     pub(crate) timers_due: Arc<Notify>,
     pub(crate) events_arrived: Arc<Notify>,
+    pub(crate) transitions_arrived: Arc<Notify>,
+    /// Test-only injected failures of the transitions tail's transaction.
+    pub(crate) transition_fault: flywheel_core::faults::Fault,
     pub(crate) stopping: AtomicBool,
     pub(crate) stats: Stats,
 }
@@ -252,14 +256,16 @@ impl Engine {
             in_flight: Default::default(),
             timers_due: Arc::new(Notify::new()),
             events_arrived: Arc::new(Notify::new()),
+            transitions_arrived: Arc::new(Notify::new()),
+            transition_fault: Default::default(),
             stopping: AtomicBool::new(false),
             stats: Stats::default(),
         }))
     }
 
-    /// Loads definitions (and every version with runs in progress), places the event
-    /// cursor (at the end of the log the first time, so history does not trigger
-    /// journeys), and releases leases held by a crashed predecessor when
+    /// Loads definitions (and every version with runs in progress), places the event and
+    /// transitions cursors (at the end of their logs the first time, so history does not
+    /// trigger journeys), and releases leases held by a crashed predecessor when
     /// `single_process`. [`Engine::start`] does this first; tests drive the engine by
     /// hand after it ([`Engine::tail_once`], [`Engine::fire_due`]).
     pub async fn prepare(&self, single_process: bool) -> crate::Result<()> {
@@ -274,6 +280,7 @@ impl Engine {
                     let last = db::last_event_seq(c)?;
                     db::set_event_cursor(c, last)?;
                 }
+                crate::transitions::place_cursor(c)?;
                 if single_process {
                     timers::release_leases(c)?;
                 }
@@ -283,8 +290,9 @@ impl Engine {
         Ok(())
     }
 
-    /// [`Engine::prepare`]s, then starts the timer workers, the event tail, the bus
-    /// listener and the definitions refresher on the current runtime.
+    /// [`Engine::prepare`]s, then starts the timer workers, the event tail, the
+    /// transitions tail (woken by any message on `bus`, which only says that something
+    /// was logged) and the definitions refresher on the current runtime.
     pub async fn start(
         &self,
         single_process: bool,
@@ -297,6 +305,8 @@ impl Engine {
         }
         let e = self.clone();
         tokio::spawn(async move { e.tail_loop().await });
+        let e = self.clone();
+        tokio::spawn(async move { e.transitions_loop().await });
         let e = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -311,18 +321,30 @@ impl Engine {
             }
         });
         if let Some(bus) = bus {
-            self.listen(bus);
+            self.wake_on(bus);
         }
         self.ensure_schedules().await?;
         Ok(())
     }
 
-    /// Enters users into segment- and tag-triggered journeys from `bus` transitions
-    /// (a task on the current runtime; [`Engine::start`] calls it).
-    pub fn listen(&self, bus: Arc<dyn flywheel_core::bus::Bus>) {
+    /// Wakes the transitions tail whenever a message is published on `bus` (the audience
+    /// publishes each transition after logging it). Only a wake-up: what triggers is
+    /// read from the log, so a missed message delays an entry by one poll at most.
+    fn wake_on(&self, bus: Arc<dyn flywheel_core::bus::Bus>) {
         let e = self.clone();
-        let rx = bus.subscribe();
-        tokio::spawn(async move { e.bus_loop(rx).await });
+        let mut rx = bus.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+                if e.0.stopping.load(Ordering::Relaxed) {
+                    break;
+                }
+                e.transitions_appended();
+            }
+        });
     }
 
     /// Stops the loops (they finish the batch in hand).
@@ -330,6 +352,7 @@ impl Engine {
         self.0.stopping.store(true, Ordering::Relaxed);
         self.0.timers_due.notify_waiters();
         self.0.events_arrived.notify_waiters();
+        self.0.transitions_arrived.notify_waiters();
     }
 
     /// Tells the tail that events were committed (the ingest observer calls it).

@@ -38,6 +38,7 @@ pub mod send;
 pub mod send_time;
 pub mod split;
 pub mod tail;
+pub mod transitions;
 pub mod walk;
 
 pub use definition::{DefinitionError, Journey};

@@ -1,7 +1,8 @@
 //! The engine's loops as steps for an outside runner (the server's workers): each loop
 //! of [`Engine::start`] is one step here — fire due timers ([`Engine::fire_due`]), read
 //! the next events ([`Engine::tail_once`]), refresh definitions and schedules
-//! ([`Engine::refresh`]), enter on a transition ([`Engine::on_transition`]) — with the
+//! ([`Engine::refresh`]), follow the transitions log
+//! ([`Engine::tail_transitions_once`]) — with the
 //! signals that say when to run the next one. The runner owns the waiting, the backoff
 //! and the shutdown; the engine only does the work.
 
@@ -46,6 +47,16 @@ impl Engine {
                 let last = crate::db::last_event_seq(c)?;
                 Ok(crate::db::event_cursor(c)?.map_or(0, |at| (last - at).max(0)))
             })
+            .await?;
+        Ok(lag)
+    }
+
+    /// How many transitions of the log the transitions tail has yet to look at.
+    pub async fn transition_lag(&self) -> crate::Result<i64> {
+        let lag = self
+            .0
+            .store
+            .read_with(|c| flywheel_store::transitions::lag(c, crate::transitions::CONSUMER))
             .await?;
         Ok(lag)
     }

@@ -1,7 +1,8 @@
 //! Reacting to what users do (issue 6 §1): the event log is read in `seq` order behind
 //! a stored cursor, and each event, in the transaction that moves the cursor past it,
 //! resumes runs waiting for it, marks goals reached, and enters event-triggered
-//! journeys. Segment and tag triggers come from the bus.
+//! journeys. Segment and tag triggers follow the transitions log the same way
+//! ([`crate::transitions`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
@@ -14,8 +15,8 @@ use flywheel_store::timers;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::db::{self, user_of_profile, RunRow, RunState, Status};
-use crate::definition::{Action, AudienceChange, Journey, Trigger};
+use crate::db::{self, RunRow, RunState, Status};
+use crate::definition::{Action, Journey, Trigger};
 use crate::engine::{AudienceProbe, Engine};
 use crate::walk::{self, Park};
 
@@ -259,125 +260,6 @@ impl Engine {
             self.0.timers_due.notify_one();
         }
         Ok(read)
-    }
-
-    /// Enters users from segment and tag transitions on the bus. (The bus is in-process:
-    /// a transition published while the server was down does not trigger; documented.)
-    pub(crate) async fn bus_loop(
-        &self,
-        mut rx: tokio::sync::broadcast::Receiver<Arc<flywheel_core::bus::BusMessage>>,
-    ) {
-        loop {
-            let msg = match rx.recv().await {
-                Ok(m) => m,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(
-                        missed = n,
-                        "journeys fell behind the bus; some segment triggers were missed"
-                    );
-                    continue;
-                }
-                Err(_) => break,
-            };
-            if self.0.stopping.load(Ordering::Relaxed) {
-                break;
-            }
-            if let Err(e) = self.on_transition(&msg).await {
-                tracing::warn!(error = %e, "entering a segment-triggered journey failed");
-            }
-        }
-    }
-
-    /// Enters users into the segment- and tag-triggered journeys a bus transition
-    /// (`segment.entered`, `segment.exited`, `tag.added`, `tag.removed`) concerns; other
-    /// messages are ignored. A failure to enter is returned (the caller logs it; the
-    /// entry key makes a repeat harmless).
-    pub async fn on_transition(&self, msg: &flywheel_core::bus::BusMessage) -> crate::Result<()> {
-        let (kind, on) = match msg.subject.as_str() {
-            "segment.entered" => ("segment", AudienceChange::Entered),
-            "segment.exited" => ("segment", AudienceChange::Exited),
-            "tag.added" => ("tag", AudienceChange::Entered),
-            "tag.removed" => ("tag", AudienceChange::Exited),
-            _ => return Ok(()),
-        };
-        let name = msg
-            .payload
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let Some(profile) = msg
-            .payload
-            .get("profile_id")
-            .and_then(Value::as_str)
-            .map(String::from)
-        else {
-            return Ok(());
-        };
-        let at = msg.payload.get("at").and_then(Value::as_i64).unwrap_or(0);
-        let targets: Vec<(i64, Arc<Journey>)> = match self.0.defs.read() {
-            Ok(d) => d
-                .active()
-                .filter(|(_, j)| match &j.trigger {
-                    Trigger::Segment { name: n, on: o } => kind == "segment" && *n == name && *o == on,
-                    Trigger::Tag { name: n, on: o } => kind == "tag" && *n == name && *o == on,
-                    _ => false,
-                })
-                .map(|(r, j)| (r.version, j.clone()))
-                .collect(),
-            Err(_) => return Err(crate::Error::Poisoned),
-        };
-        if targets.is_empty() {
-            return Ok(());
-        }
-        self.enter_profile(
-            targets,
-            &profile,
-            &format!("{}:{name}:{profile}:{at}", msg.subject),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Enters a profile's user into journeys for one trigger occurrence.
-    pub(crate) async fn enter_profile(
-        &self,
-        targets: Vec<(i64, Arc<Journey>)>,
-        profile: &str,
-        trigger: &str,
-    ) -> crate::Result<u64> {
-        let now = self.now();
-        let tz = self.0.config.timezone;
-        let probe = self.probe(Some(profile.to_string()));
-        let (profile, trigger) = (profile.to_string(), trigger.to_string());
-        let entered = self
-            .0
-            .store
-            .write_with(move |c| {
-                let Some(user) = user_of_profile(c, &profile)? else {
-                    return Ok(0);
-                };
-                let mut n = 0;
-                for (version, j) in &targets {
-                    let ctx = EntryCtx {
-                        journey: j,
-                        version: *version,
-                        tz,
-                        now,
-                    };
-                    let context = json!({"profile_id": profile});
-                    if enter(c, &ctx, &user, "", &trigger, context, &probe)? == Entry::Entered {
-                        n += 1;
-                    }
-                }
-                Ok(n)
-            })
-            .await?;
-        self.0.stats.entered.fetch_add(entered, Ordering::Relaxed);
-        if entered > 0 {
-            self.0.timers_due.notify_one();
-        }
-        Ok(entered)
     }
 }
 

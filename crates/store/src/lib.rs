@@ -37,6 +37,7 @@ pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timers;
+pub mod transitions;
 mod write;
 
 use std::path::Path;

@@ -104,6 +104,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/postgres_019_points_exchanges.sql"),
     ),
     (
+        20,
+        concat!(
+            include_str!("migrations/sqlite_020_transitions.sql"),
+            include_str!("migrations/020_audience_members.sql")
+        ),
+        concat!(
+            include_str!("migrations/postgres_020_transitions.sql"),
+            include_str!("migrations/020_audience_members.sql")
+        ),
+    ),
+    (
         21,
         include_str!("migrations/sqlite_021_dead_letter_items.sql"),
         include_str!("migrations/postgres_021_dead_letter_items.sql"),

@@ -58,6 +58,15 @@ impl PgOptions {
 
 /// Opens a connection.
 pub fn open(opts: &PgOptions) -> Result<Box<dyn Conn>> {
+    Ok(Box::new(PgConn {
+        client: connect(opts)?,
+        statements: HashMap::new(),
+        opts: opts.clone(),
+        txid: None,
+    }))
+}
+
+fn connect(opts: &PgOptions) -> Result<Client> {
     let mut client = Client::connect(&opts.url, NoTls).map_err(|e| Error::Open(format!("postgres: {e}")))?;
     if let Some(schema) = &opts.schema {
         client
@@ -66,16 +75,17 @@ pub fn open(opts: &PgOptions) -> Result<Box<dyn Conn>> {
             ))
             .map_err(|e| Error::Open(format!("postgres schema {schema}: {e}")))?;
     }
-    Ok(Box::new(PgConn {
-        client,
-        statements: HashMap::new(),
-    }))
+    Ok(client)
 }
 
 /// A PostgreSQL connection with a prepared-statement cache.
 pub struct PgConn {
     client: Client,
     statements: HashMap<String, Statement>,
+    opts: PgOptions,
+    /// The id of the write transaction in progress, to learn whether it committed when
+    /// the answer to its `COMMIT` is lost with the connection.
+    txid: Option<i64>,
 }
 
 impl From<postgres::Error> for Error {
@@ -92,6 +102,30 @@ impl From<postgres::Error> for Error {
 }
 
 impl PgConn {
+    /// Whether transaction `txid`, whose `COMMIT` failed, committed after all (the
+    /// connection broke after the server committed, before its answer arrived). Asked on
+    /// a new connection, which replaces this one; an unanswerable question counts as no.
+    fn committed_after_all(&mut self, txid: i64) -> bool {
+        let Ok(mut fresh) = connect(&self.opts) else {
+            return false;
+        };
+        let mut status = None;
+        // A terminated backend may still be finishing its transaction: ask a few times.
+        for _ in 0..50 {
+            status = fresh
+                .query_one("SELECT txid_status($1)::text", &[&txid])
+                .ok()
+                .and_then(|r| r.try_get::<_, Option<String>>(0).ok().flatten());
+            if status.as_deref() != Some("in progress") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.client = fresh;
+        self.statements.clear();
+        status.as_deref() == Some("committed")
+    }
+
     fn statement(&mut self, sql: &str) -> Result<Statement> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
@@ -153,11 +187,42 @@ impl Conn for PgConn {
     }
 
     fn begin_write(&mut self) -> Result<()> {
-        self.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"))
+        self.txid = None;
+        let answers = self.client.simple_query(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY}), txid_current()"
+        ))?;
+        self.txid = answers.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(1).and_then(|t| t.parse().ok()),
+            _ => None,
+        });
+        Ok(())
+    }
+
+    /// Commits; when the connection breaks on the way, a write transaction that did
+    /// commit is reported committed, so its caller does not redo (or report failed) work
+    /// that is stored.
+    fn commit(&mut self) -> Result<()> {
+        let txid = self.txid.take();
+        match self.batch("COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) => match txid {
+                Some(id) if self.committed_after_all(id) => {
+                    tracing::warn!(error = %e, "the connection broke on COMMIT, after the transaction committed");
+                    Ok(())
+                }
+                _ => Err(e),
+            },
+        }
     }
 
     fn begin_read(&mut self) -> Result<()> {
+        self.txid = None;
         self.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    }
+
+    fn rollback(&mut self) {
+        self.txid = None;
+        let _ = self.batch("ROLLBACK");
     }
 }
 

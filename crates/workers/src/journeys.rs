@@ -1,6 +1,6 @@
 //! The journey engine's loops as services: due timers ([`JourneyTimers`]), the event
 //! tail ([`JourneyTail`]), the definitions and schedules refresher ([`JourneyRefresh`])
-//! and the segment/tag transitions from the bus ([`JourneyTransitions`]). The engine
+//! and the segment/tag transitions log ([`JourneyTransitions`]). The engine
 //! does the work ([`flywheel_journeys::loops`]); these only pace it. Another loop of the
 //! engine becomes one more small service here.
 
@@ -91,26 +91,23 @@ impl Service for JourneyRefresh {
     }
 }
 
-/// Enters users into segment- and tag-triggered journeys from the bus's transitions.
-/// (The bus is in-process: a transition published while the server was down does not
-/// trigger; documented.)
+/// Enters users into segment- and tag-triggered journeys from the durable transitions
+/// log, behind the journeys' stored cursor. A message on the bus (the audience publishes
+/// each transition after logging it) only wakes it early; it also polls.
 pub struct JourneyTransitions {
     engine: Engine,
     rx: broadcast::Receiver<Arc<BusMessage>>,
-    /// A message whose entry failed, tried again before the next one, and its attempts.
-    retry: Option<(Arc<BusMessage>, u32)>,
 }
 
-/// Attempts at entering from one transition before it is given up (logged).
-const TRANSITION_ATTEMPTS: u32 = 5;
+/// How often the transitions log is looked at when nothing wakes the tail.
+const TRANSITIONS_POLL: Duration = Duration::from_millis(200);
 
 impl JourneyTransitions {
-    /// Subscribes to `bus` now (transitions published from here on are seen).
+    /// Follows the log, woken by any message on `bus`.
     pub fn new(engine: Engine, bus: &dyn Bus) -> Self {
         JourneyTransitions {
             engine,
             rx: bus.subscribe(),
-            retry: None,
         }
     }
 }
@@ -121,34 +118,24 @@ impl Service for JourneyTransitions {
     }
 
     fn pace(&self) -> Pace {
-        Pace::every(Duration::ZERO)
+        Pace::every(Duration::ZERO).lag_in(LagUnit::Events)
     }
 
     async fn run_once(&mut self, ctx: &Ctx) -> Result<Next, Failure> {
-        let (msg, attempts) = match self.retry.take() {
-            Some(m) => m,
-            None => match ctx.shutdown.or_stop(self.rx.recv()).await {
-                None => return Ok(Next::Wait),
-                Some(Ok(m)) => (m, 0),
-                Some(Err(broadcast::error::RecvError::Lagged(n))) => {
-                    return Err(Failure(format!(
-                    "journeys fell behind the bus: {n} transitions missed, some segment triggers were missed"
-                )))
-                }
-                // The bus is gone: the process is stopping.
-                Some(Err(broadcast::error::RecvError::Closed)) => {
-                    ctx.shutdown.triggered().await;
-                    return Ok(Next::Wait);
-                }
-            },
-        };
-        if let Err(e) = self.engine.on_transition(&msg).await {
-            if attempts + 1 < TRANSITION_ATTEMPTS {
-                self.retry = Some((msg, attempts + 1));
-            } else {
-                tracing::error!(subject = %msg.subject, error = %e, "entering a segment-triggered journey failed {TRANSITION_ATTEMPTS} times; given up");
-            }
-            return Err(e.into());
+        let read = self.engine.tail_transitions_once().await?;
+        ctx.set_lag(u64::try_from(self.engine.transition_lag().await?).unwrap_or(0));
+        if read > 0 {
+            return Ok(Next::Now);
+        }
+        // Nothing to read: wait for a wake-up (any message; a lagged receiver is one too)
+        // or the next poll.
+        let woke = ctx
+            .shutdown
+            .or_stop(tokio::time::timeout(TRANSITIONS_POLL, self.rx.recv()))
+            .await;
+        if let Some(Ok(Err(broadcast::error::RecvError::Closed))) = woke {
+            // No bus any more (the process is stopping): poll only.
+            let _ = ctx.shutdown.or_stop(tokio::time::sleep(TRANSITIONS_POLL)).await;
         }
         Ok(Next::Now)
     }

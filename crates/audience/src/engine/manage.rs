@@ -8,11 +8,13 @@
 use std::collections::HashSet;
 
 use flywheel_store::audience as q;
+use flywheel_store::transitions::Cause;
 use flywheel_store::Store;
 use serde::Deserialize;
 
 use super::defs::{DefKind, Entry, Registry};
 use super::fold::{fold_counters, StoredAction};
+use super::recorder::{kind_of, Record};
 use super::snapshot;
 use super::state::{plan_raw_measures, plan_trait_keys, State};
 use super::Audience;
@@ -265,7 +267,7 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
         "audience columns computed"
     );
     super::rfm::rescore(&mut state, now);
-    state.evaluate_all(now, |_| true, false, "definition");
+    state.evaluate_all(now, |_| true, false, Cause::Definition);
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "audience memberships evaluated"
@@ -443,7 +445,7 @@ impl Audience {
         self.store()
             .write_with(move |c| q::put_definition(c, kind, &name, &body, now))
             .await?;
-        let transitions = {
+        {
             let mut s = self.write();
             let fresh = register_counters(&mut s, entry.plan.as_ref());
             for (id, spec) in &fresh {
@@ -464,12 +466,19 @@ impl Audience {
             s.refresh_needs();
             s.refresh_all(now);
             if replace {
-                s.evaluate_all(now, |_| true, true, "definition")
+                let transitions = s.evaluate_all(now, |_| true, true, Cause::Definition);
+                self.record(transitions);
             } else {
-                s.evaluate_all(now, |e| e.kind == kind && e.name == name, false, "definition")
+                s.evaluate_all(
+                    now,
+                    |e| e.kind == kind && e.name == name,
+                    false,
+                    Cause::Definition,
+                );
+                let members = s.member_ids(kind, &name);
+                self.record_definition(Record::Seed((kind_of(kind), name, members)));
             }
-        };
-        self.publish(transitions);
+        }
         Ok(())
     }
 
@@ -505,6 +514,7 @@ impl Audience {
             DefKind::Segment => s.index.remove_segment(name),
         }
         s.refresh_needs();
+        self.record_definition(Record::Forget(kind_of(kind), name.to_owned()));
         Ok(())
     }
 
@@ -542,7 +552,7 @@ impl Audience {
         self.store()
             .write_with(move |c| q::set_manual_tag(c, &t, &p, remove, now))
             .await?;
-        let transitions = {
+        {
             let mut s = self.write();
             let mut out = Vec::new();
             let mut rows = Vec::new();
@@ -552,13 +562,12 @@ impl Audience {
                 let bm = s.index.tag_mut(tag);
                 let changed = if remove { bm.remove(row) } else { bm.insert(row) };
                 if changed {
-                    out.push(s.transition((DefKind::Tag, tag), row, !remove, now, "manual"));
+                    out.push(s.transition((DefKind::Tag, tag), row, !remove, now, Cause::Manual));
                 }
             }
-            out.extend(s.evaluate_rows(&rows, now, "event"));
-            out
-        };
-        self.publish(transitions);
+            out.extend(s.evaluate_rows(&rows, now, Cause::Event));
+            self.record(out);
+        }
         Ok(profiles)
     }
 }

@@ -6,13 +6,18 @@
 //! writer thread (`audience-writer`) applies committed batches handed over by
 //! [`Audience::observe`] (which never blocks the ingest writer) and ticks the clock
 //! every `tick_ms`, so segment entry/exit caused by an event or by time alone is
-//! published on the [`Bus`] well within a second. Definition changes take the write
-//! lock from the calling task after their store writes are done.
+//! computed well within a second. Definition changes take the write lock from the
+//! calling task after their store writes are done.
+//!
+//! Every transition is handed, under the state lock, to the [`recorder`] task, which
+//! appends it to the durable transitions log and then publishes it on the [`Bus`];
+//! [`Audience::reconcile`] at start logs what changed while nothing was recording.
 
 mod defs;
 mod fold;
 mod manage;
 mod query;
+mod recorder;
 mod rfm;
 mod snapshot;
 mod state;
@@ -22,7 +27,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration as StdDuration;
 
-use flywheel_core::bus::{Bus, BusMessage};
+use flywheel_core::bus::Bus;
+use flywheel_core::faults::Fault;
 use flywheel_core::time::to_millis;
 use flywheel_core::Clock;
 use flywheel_store::{ApplyOutcome, NewEvent, Store};
@@ -36,6 +42,7 @@ pub use state::State;
 use crate::config::AudienceConfig;
 use crate::definitions::Transition;
 use crate::Result;
+use recorder::{kind_of, Record, Recorder};
 
 /// What the writer thread is handed.
 enum Work {
@@ -48,9 +55,12 @@ enum Work {
 struct Shared {
     state: RwLock<State>,
     store: Store,
-    bus: Arc<dyn Bus>,
     clock: Arc<dyn Clock>,
     work: Mutex<Option<mpsc::Sender<Work>>>,
+    /// Where transitions go to be logged, then published (see [`recorder`]).
+    recorder: tokio::sync::mpsc::UnboundedSender<Record>,
+    /// Test-only injected failures of the recorder's writes.
+    append_fault: Arc<Fault>,
 }
 
 /// A handle to the engine (cheap to clone).
@@ -66,23 +76,60 @@ impl std::fmt::Debug for Audience {
 }
 
 impl Audience {
-    /// Rebuilds the state from `store` and starts the writer thread.
+    /// Rebuilds the state from `store` and starts the writer thread and the recorder
+    /// (on the current runtime). Call [`Audience::reconcile`] next where this process
+    /// is the one that keeps the transitions log current (`serve`).
     pub async fn open(
         store: Store,
         config: AudienceConfig,
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
     ) -> Result<Audience> {
+        Audience::open_with(store, config, bus, clock, true).await
+    }
+
+    /// [`Audience::open`] for a short-lived process that does not keep the transitions
+    /// log (a CLI command beside a running server, whose engine keeps it): transitions
+    /// are published on `bus` only; the server's reconciliation at its next start logs
+    /// what this process changed.
+    pub async fn open_unrecorded(
+        store: Store,
+        config: AudienceConfig,
+        bus: Arc<dyn Bus>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Audience> {
+        Audience::open_with(store, config, bus, clock, false).await
+    }
+
+    async fn open_with(
+        store: Store,
+        config: AudienceConfig,
+        bus: Arc<dyn Bus>,
+        clock: Arc<dyn Clock>,
+        keeps_log: bool,
+    ) -> Result<Audience> {
         let now = to_millis(clock.now());
         let state = manage::rebuild(&store, config, now).await?;
         let tick = StdDuration::from_millis(state.config.tick_ms.max(10));
         let (tx, rx) = mpsc::channel();
+        let (record_tx, record_rx) = tokio::sync::mpsc::unbounded_channel();
+        let append_fault = Arc::new(Fault::default());
+        let recorder = Recorder {
+            store: store.clone(),
+            bus,
+            clock: clock.clone(),
+            fault: append_fault.clone(),
+            keeps_log,
+            retention_ms: i64::from(state.config.transitions_retention_days).saturating_mul(86_400_000),
+        };
+        tokio::spawn(recorder.run(record_rx));
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             store,
-            bus,
             clock,
             work: Mutex::new(Some(tx)),
+            recorder: record_tx,
+            append_fault,
         });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
@@ -100,7 +147,31 @@ impl Audience {
         }
     }
 
-    /// Waits until every batch handed over before this call has been applied.
+    /// Logs what changed while no process was recording: the membership just rebuilt from
+    /// the store is compared with the stored membership and the differences appended to
+    /// the transitions log (cause `reconcile`) — a user who crossed a boundary while the
+    /// server was down, or whose transition was computed but not yet logged when it
+    /// stopped. A definition without stored membership takes its members silently.
+    pub fn reconcile(&self) {
+        let s = self.read();
+        let now = to_millis(self.shared.clock.now());
+        let live = s
+            .registry
+            .entries()
+            .iter()
+            .map(|e| (kind_of(e.kind), e.name.clone(), s.member_ids(e.kind, &e.name)))
+            .collect();
+        let _ = self.shared.recorder.send(Record::Reconcile(live, now));
+    }
+
+    /// Makes the next `count` writes of the transitions log fail as a store outage would
+    /// (test-only fault injection, `FLYWHEEL_FAULTS=transitions.append:N`).
+    pub fn inject_append_failures(&self, count: i64) {
+        self.shared.append_fault.arm(count);
+    }
+
+    /// Waits until every batch handed over before this call has been applied and every
+    /// transition computed so far is logged.
     pub async fn flush(&self) {
         let (tx, rx) = mpsc::channel();
         let sent = self
@@ -112,6 +183,10 @@ impl Audience {
             .unwrap_or(false);
         if sent {
             let _ = tokio::task::spawn_blocking(move || rx.recv()).await;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.shared.recorder.send(Record::Barrier(tx)).is_ok() {
+            let _ = rx.await;
         }
     }
 
@@ -144,25 +219,29 @@ impl Audience {
         &self.shared.store
     }
 
-    fn publish(&self, transitions: Vec<Transition>) {
-        publish(&self.shared, transitions);
+    /// Hands transitions to the recorder; call it while holding the state's write lock,
+    /// so the log's order is the order the state changed in.
+    fn record(&self, transitions: Vec<Transition>) {
+        record(&self.shared, transitions);
+    }
+
+    /// Hands a definition change to the recorder (under the state's write lock too).
+    fn record_definition(&self, change: Record) {
+        let _ = self.shared.recorder.send(change);
     }
 }
 
-fn publish(shared: &Shared, transitions: Vec<Transition>) {
-    for t in transitions {
-        let payload = serde_json::to_value(&t).unwrap_or_default();
-        shared.bus.publish(BusMessage {
-            subject: t.subject().to_owned(),
-            payload,
-        });
+fn record(shared: &Shared, transitions: Vec<Transition>) {
+    if !transitions.is_empty() {
+        let _ = shared.recorder.send(Record::Append(transitions));
     }
 }
 
 fn tick(shared: &Shared) {
     let now = to_millis(shared.clock.now());
-    let out = shared.state.write().unwrap_or_else(|p| p.into_inner()).tick(now);
-    publish(shared, out);
+    let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
+    let out = state.tick(now);
+    record(shared, out);
 }
 
 fn writer(shared: std::sync::Weak<Shared>, rx: mpsc::Receiver<Work>, tick_every: StdDuration) {
@@ -174,12 +253,9 @@ fn writer(shared: std::sync::Weak<Shared>, rx: mpsc::Receiver<Work>, tick_every:
         match got {
             Ok(Work::Batch(events, range, outcome)) => {
                 let now = to_millis(shared.clock.now());
-                let out = shared
-                    .state
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .apply_batch(&events, range, &outcome, now);
-                publish(&shared, out);
+                let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
+                let out = state.apply_batch(&events, range, &outcome, now);
+                record(&shared, out);
             }
             Ok(Work::Barrier(done)) => {
                 let _ = done.send(());

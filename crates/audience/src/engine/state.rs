@@ -27,6 +27,7 @@ use crate::index::{EvalCtx, Index};
 use crate::rfm::score::RfmScore;
 use crate::traits::{compute, ComputeCtx, Measure};
 use crate::window::{days, Windowing};
+use flywheel_store::transitions::Cause;
 
 /// RFM scores are relative to every buyer, so a change of orders re-scores everyone; the
 /// writer spends at most 1 / RESCORE_SHARE of its time on it (a small shop re-scores on the
@@ -259,10 +260,11 @@ impl State {
         let mut touched: BTreeSet<u32> = BTreeSet::new();
         let mut out = Vec::new();
         for (loser, winner) in &outcome.merges {
+            out.extend(self.merged_away(&loser.0, now));
             if let Some((w, gained)) = self.merge(&loser.0, &winner.0) {
                 touched.insert(w);
                 for tag in gained {
-                    out.push(self.transition((DefKind::Tag, &tag), w, true, now, "event"));
+                    out.push(self.transition((DefKind::Tag, &tag), w, true, now, Cause::Merge));
                 }
             }
         }
@@ -322,7 +324,7 @@ impl State {
         for &r in &rows {
             self.refresh_row(r, now);
         }
-        out.extend(self.evaluate_rows(&rows, now, "event"));
+        out.extend(self.evaluate_rows(&rows, now, Cause::Event));
         out
     }
 
@@ -357,6 +359,25 @@ impl State {
             self.rfm_dirty = true;
         }
         Some(row)
+    }
+
+    /// The exits of a profile about to be merged into another one: it leaves every segment
+    /// and tag it is in (the one it merges into gains them by its own evaluation).
+    fn merged_away(&mut self, loser: &str, now: i64) -> Vec<Transition> {
+        let Some(&lrow) = self.rows.get(loser) else {
+            return Vec::new();
+        };
+        let was_in: Vec<(DefKind, String)> = self
+            .registry
+            .entries()
+            .iter()
+            .filter(|e| self.members(e.kind, &e.name).is_some_and(|b| b.contains(lrow)))
+            .map(|e| (e.kind, e.name.clone()))
+            .collect();
+        was_in
+            .into_iter()
+            .map(|(kind, name)| self.transition((kind, &name), lrow, false, now, Cause::Merge))
+            .collect()
     }
 
     /// Moves the facts and manual tags of `loser` into `winner` (as the store does);
@@ -403,6 +424,19 @@ impl State {
         }
     }
 
+    /// The profile ids of a definition's members.
+    pub fn member_ids(&self, kind: DefKind, name: &str) -> Vec<String> {
+        self.members(kind, name)
+            .map(|b| {
+                b.iter()
+                    .filter_map(|row| self.ids.get(row as usize))
+                    .filter(|id| !id.is_empty())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Replaces the members of a definition.
     pub fn put_members(&mut self, kind: DefKind, name: &str, members: RoaringBitmap) {
         match kind {
@@ -418,7 +452,7 @@ impl State {
         row: u32,
         entered: bool,
         now: i64,
-        cause: &'static str,
+        cause: Cause,
     ) -> Transition {
         self.seq += 1;
         let t = Transition {
@@ -444,7 +478,7 @@ impl State {
         name: &str,
         flips: &[(u32, bool)],
         now: i64,
-        cause: &'static str,
+        cause: Cause,
     ) -> Vec<Transition> {
         if flips.is_empty() {
             return Vec::new();
@@ -465,7 +499,7 @@ impl State {
     }
 
     /// Re-evaluates every rule on `rows` (in dependency order).
-    pub fn evaluate_rows(&mut self, rows: &[u32], now: i64, cause: &'static str) -> Vec<Transition> {
+    pub fn evaluate_rows(&mut self, rows: &[u32], now: i64, cause: Cause) -> Vec<Transition> {
         let mut out = Vec::new();
         for i in 0..self.registry.entries().len() {
             let e = &self.registry.entries()[i];
@@ -492,7 +526,7 @@ impl State {
         now: i64,
         pick: impl Fn(&Entry) -> bool,
         announce: bool,
-        cause: &'static str,
+        cause: Cause,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
         for i in 0..self.registry.entries().len() {
@@ -523,7 +557,7 @@ impl State {
         let today = self.windowing.local_day(now);
         if today != self.day {
             self.refresh_all(now);
-            out.extend(self.evaluate_all(now, |_| true, true, "time"));
+            out.extend(self.evaluate_all(now, |_| true, true, Cause::Time));
         }
         let mut due = BTreeSet::new();
         while let Some(Reverse((at, row))) = self.schedule.peek().copied() {
@@ -543,7 +577,7 @@ impl State {
         for &r in &due {
             self.refresh_row(r, now);
         }
-        out.extend(self.evaluate_rows(&due, now, "time"));
+        out.extend(self.evaluate_rows(&due, now, Cause::Time));
         let due = self
             .last_rescore
             .is_none_or(|(at, took)| at.elapsed() >= took * RESCORE_SHARE);
@@ -552,7 +586,7 @@ impl State {
             crate::engine::rfm::rescore(self, now);
             self.last_rescore = Some((std::time::Instant::now(), started.elapsed()));
             if self.registry.entries().iter().any(uses_rfm) {
-                out.extend(self.evaluate_all(now, |_| true, true, "time"));
+                out.extend(self.evaluate_all(now, |_| true, true, Cause::Time));
             }
         }
         out

@@ -213,8 +213,8 @@ impl Shop {
         }
     }
 
-    /// Every service: the audience engine fed by the pipeline (segment transitions on a
-    /// bus the engine listens to), coupons, loyalty; SMS through the local provider.
+    /// Every service: the audience engine fed by the pipeline (segment transitions in the
+    /// log the engine follows), coupons, loyalty; SMS through the local provider.
     pub async fn full(store: Store, start: i64) -> Shop {
         let (url, seen) = provider(vec![]);
         let clock = Arc::new(FixedClock::new(from_millis(start)));
@@ -237,7 +237,6 @@ impl Shop {
             Some(pipeline.clone()),
         );
         let engine = engine(&store, &clock, url, services).await;
-        engine.listen(bus);
         let templates: Vec<flywheel_promotions::coupons::CouponTemplate> =
             serde_json::from_str(flywheel_journeys::seeds::COUPON_TEMPLATES).unwrap();
         for t in templates {
@@ -337,8 +336,11 @@ impl Shop {
     }
 
     pub async fn fire(&self) {
-        // Segment transitions reach the engine through the bus: give them a moment.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Segment and tag transitions are logged by the audience, then read from the log.
+        if let Some(a) = &self.audience {
+            a.flush().await;
+        }
+        while self.engine.tail_transitions_once().await.unwrap() > 0 {}
         while self.engine.fire_due().await.unwrap() > 0 {}
     }
 
