@@ -183,9 +183,7 @@ async fn close_store(store: Store, pipeline: &Pipeline, dir: &Path) -> Result<()
     pipeline.shutdown().await;
     let t = Instant::now();
     let wal = wal_bytes(dir);
-    store
-        .read_with(|c| c.batch("PRAGMA wal_checkpoint(TRUNCATE)"))
-        .await?;
+    store.checkpoint_wal().await?;
     eprintln!(
         "  closing {}: checkpointed a {:.1} GB WAL in {:.1} s",
         dir.display(),
@@ -506,11 +504,8 @@ async fn timers_bench(args: &Args, root: &Path) -> Result<(Entry, Vec<Firing>)> 
     // Copies of the store as it stands now, for the other batch sizes.
     let snapshot = std::fs::canonicalize(root)?.join("after-entry.db");
     if args.batch.len() > 1 {
-        let path = snapshot.display().to_string().replace('\'', "''");
         let t = Instant::now();
-        store
-            .read_with(move |c| c.batch(&format!("VACUUM INTO '{path}'")))
-            .await?;
+        store.snapshot_into(&snapshot).await?;
         eprintln!("  snapshot after entry: {:.1} s", t.elapsed().as_secs_f64());
     }
 

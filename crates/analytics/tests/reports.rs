@@ -12,7 +12,7 @@ use flywheel_analytics::reports::{Filter, Reports};
 use flywheel_analytics::{Period, Ratio};
 use flywheel_ingest::Pipeline;
 use flywheel_store::analytics::audit;
-use flywheel_store::conn::Param;
+use flywheel_store::journeys;
 use flywheel_store::testing::stores;
 use flywheel_store::Store;
 use serde_json::json;
@@ -32,60 +32,59 @@ async fn message(
     clicked: bool,
     converted: bool,
 ) {
-    let (id, user, campaign, channel, status) = (
-        id.to_string(),
-        user.to_string(),
-        campaign.to_string(),
-        channel.to_string(),
-        status.to_string(),
-    );
+    let m = journeys::MessageRow {
+        id: id.to_string(),
+        user_id: user.to_string(),
+        journey: Some(campaign.to_string()),
+        run_id: None,
+        step: None,
+        channel: channel.to_string(),
+        category: "marketing".into(),
+        campaign: Some(campaign.to_string()),
+        status: status.parse().unwrap(),
+        reason: None,
+        address: None,
+        subject: None,
+        created_at: at,
+        updated_at: at,
+        delivered_at: None,
+        opened_at: None,
+        clicked_at: clicked.then_some(at + 1),
+        converted_at: converted.then_some(at + 2),
+    };
     store
-        .write_with(move |c| {
-            c.execute(
-                "INSERT INTO messages (id, user_id, journey, channel, category, campaign, status, created_at, updated_at, clicked_at, converted_at) \
-                 VALUES ($1, $2, $3, $4, 'marketing', $3, $5, $6, $6, $7, $8)",
-                &[
-                    Param::Text(&id),
-                    Param::Text(&user),
-                    Param::Text(&campaign),
-                    Param::Text(&channel),
-                    Param::Text(&status),
-                    Param::I64(at),
-                    Param::OptI64(clicked.then_some(at + 1)),
-                    Param::OptI64(converted.then_some(at + 2)),
-                ],
-            )?;
-            Ok(())
-        })
+        .write_with(move |c| journeys::messages::record_history(c, &m))
         .await
         .unwrap();
 }
 
 async fn run(store: &Store, id: &str, journey: &str, user: &str, state: &str, at: i64, converted: bool) {
-    let (id, journey, user, state) = (
-        id.to_string(),
-        journey.to_string(),
-        user.to_string(),
-        state.to_string(),
-    );
+    let r = journeys::RunRow {
+        id: id.to_string(),
+        journey: journey.to_string(),
+        version: 1,
+        user_id: user.to_string(),
+        key: String::new(),
+        step: 0,
+        state: state.parse().unwrap(),
+        wait_event: None,
+        wait_until: None,
+        path: "[]".into(),
+        context: json!({}),
+        entered_at: at,
+        ended_at: None,
+        converted_at: None,
+    };
     store
         .write_with(move |c| {
-            c.execute(
-                "INSERT INTO journey_runs (id, journey, version, user_id, run_key, step, state, path, context, entered_at, updated_at, converted_at) \
-                 VALUES ($1, $2, 1, $3, '', 0, $4, '[]', '{}', $5, $5, $6)",
-                &[
-                    Param::Text(&id),
-                    Param::Text(&journey),
-                    Param::Text(&user),
-                    Param::Text(&state),
-                    Param::I64(at),
-                    Param::OptI64(converted.then_some(at + 1)),
-                ],
-            )?;
-            c.execute(
-                "INSERT INTO journey_status (name, version, status, updated_at) VALUES ($1, 1, 'active', $2) ON CONFLICT (name) DO NOTHING",
-                &[Param::Text(&journey), Param::I64(at)],
-            )?;
+            journeys::runs::insert_run(c, &r, at)?;
+            if converted {
+                journeys::runs::convert_run(c, &r.id, false, at + 1)?;
+            }
+            if journeys::definitions::journey(c, &r.journey)?.is_none() {
+                journeys::definitions::save(c, &r.journey, "{}", at)?;
+                journeys::definitions::set_status(c, &r.journey, journeys::JourneyStatus::Active, at)?;
+            }
             Ok(())
         })
         .await
@@ -312,10 +311,10 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
 
         // Uplift: 2 of 4 treated converted, 0 of 2 held out.
         for (i, (state, conv)) in [
-            ("completed", true),
-            ("completed", true),
+            ("done", true),
+            ("done", true),
             ("active", false),
-            ("completed", false),
+            ("done", false),
             ("holdout", false),
             ("holdout", false),
         ]

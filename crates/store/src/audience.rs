@@ -2,6 +2,7 @@
 //! its index at start, events by name (to backfill a new event counter), tag and
 //! segment definitions, and manual tag assignments.
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param};
 use crate::Result;
 

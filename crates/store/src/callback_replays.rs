@@ -8,6 +8,7 @@
 //! Called inside the write transaction that applies the callback, so the claim and its
 //! effect are stored together or not at all.
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param};
 use crate::Result;
 

@@ -18,6 +18,7 @@
 //! SQLite restarts the WAL by itself. [`Checkpointer::close`] stops the thread; the
 //! store then truncates the WAL once more so a graceful stop leaves none.
 
+use crate::conn::Sql;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -123,6 +124,31 @@ pub fn truncate(conn: &mut dyn Conn, busy: Duration) -> Result<Truncation> {
 }
 
 impl Store {
+    /// Checkpoints the SQLite WAL into the database and truncates it now, waiting up to a
+    /// minute for readers (benchmarks between phases; the checkpointer does it on its own
+    /// in a running server). Nothing to do on PostgreSQL.
+    pub async fn checkpoint_wal(&self) -> Result<Truncation> {
+        if self.wal_bytes().is_none() {
+            return Ok(Truncation {
+                busy: false,
+                frames: 0,
+            });
+        }
+        self.write(|c| truncate(c, Duration::from_secs(60))).await
+    }
+
+    /// Writes a consistent copy of the SQLite database to `path` (`VACUUM INTO`), e.g. a
+    /// benchmark's snapshot to start later phases from. PostgreSQL has its own tools
+    /// (`pg_dump`): refused there.
+    pub async fn snapshot_into(&self, path: &Path) -> Result<()> {
+        if self.wal_bytes().is_none() {
+            return Err(Error::Database("a snapshot copy needs an SQLite store".into()));
+        }
+        let target = path.display().to_string().replace('\'', "''");
+        self.read_with(move |c| c.batch(&format!("VACUUM INTO '{target}'")))
+            .await
+    }
+
     /// Truncates a WAL that a previous run left past the trigger (a crash, a kill, or
     /// a version that did not bound it), before anything else writes.
     pub(crate) async fn truncate_left_wal(&self, o: &SqliteOptions) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Materialising products, orders and order adjustments from accepted events, with
 //! multi-row statements (one round trip per kind per chunk, which matters on PostgreSQL).
 
+use crate::conn::Sql;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use flywheel_core::time::to_millis;

@@ -84,25 +84,49 @@ pub enum Dialect {
     Postgres,
 }
 
-/// A synchronous database connection.
+/// Proof that a call comes from inside the store: only this crate can make one, so only
+/// this crate can send SQL through a [`Conn`] (every other crate reaches the database
+/// through the store's typed functions).
+///
+/// ```compile_fail
+/// // Outside the store no one can make the proof…
+/// let _ = flywheel_store::conn::Internal(());
+/// ```
+///
+/// ```compile_fail
+/// // …nor call the SQL methods (they belong to a trait private to the store).
+/// fn raw(c: &mut dyn flywheel_store::conn::Conn) {
+///     let _ = c.query("SELECT 1", &[]);
+/// }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Internal(());
+
+/// A synchronous database connection. Other crates hold one (`Store::read_with`,
+/// `Store::write_with`) only to hand it to the store's typed functions: its SQL methods
+/// need an [`Internal`] proof, and the store calls them through the crate-private
+/// [`Sql`] trait.
 pub trait Conn: Send {
     /// Which database this is.
     fn dialect(&self) -> Dialect;
     /// Runs one statement, returning the number of rows changed.
-    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64>;
+    #[doc(hidden)]
+    fn execute_sql(&mut self, _: Internal, sql: &str, params: &[Param<'_>]) -> Result<u64>;
     /// Runs one query, returning all rows.
-    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>>;
+    #[doc(hidden)]
+    fn query_sql(&mut self, _: Internal, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>>;
     /// Runs statements without parameters (migrations, `BEGIN`, ...).
-    fn batch(&mut self, sql: &str) -> Result<()>;
+    #[doc(hidden)]
+    fn batch_sql(&mut self, _: Internal, sql: &str) -> Result<()>;
     /// Starts a write transaction that serialises with every other writer.
     fn begin_write(&mut self) -> Result<()>;
     /// Starts a read-only view.
     fn begin_read(&mut self) -> Result<()> {
-        self.batch("BEGIN")
+        self.batch_sql(INTERNAL, "BEGIN")
     }
     /// Commits.
     fn commit(&mut self) -> Result<()> {
-        self.batch("COMMIT")
+        self.batch_sql(INTERNAL, "COMMIT")
     }
     /// The writer's identity cache, where the backend keeps one (see [`crate::identity_cache`]).
     fn identity_cache(&mut self) -> Option<&mut crate::identity_cache::IdentityCache> {
@@ -111,7 +135,7 @@ pub trait Conn: Send {
 
     /// Rolls back (errors are ignored: the connection is discarded when it is broken).
     fn rollback(&mut self) {
-        let _ = self.batch("ROLLBACK");
+        let _ = self.batch_sql(INTERNAL, "ROLLBACK");
     }
 
     /// Inserts rows of `cols` values each (`params` holds them row after row):
@@ -119,25 +143,73 @@ pub trait Conn: Send {
     ///
     /// The default sends multi-row statements (few round trips: right for a server);
     /// SQLite overrides it with one cached single-row statement (no parsing per call).
-    fn insert_rows(&mut self, head: &str, cols: usize, tail: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+    #[doc(hidden)]
+    fn insert_rows_sql(
+        &mut self,
+        _: Internal,
+        head: &str,
+        cols: usize,
+        tail: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>> {
         let mut out = Vec::new();
         for chunk in params.chunks(cols * CHUNK_ROWS) {
             let sql = format!("{head} VALUES {} {tail}", values_list(chunk.len() / cols, cols));
-            out.extend(self.query(&sql, chunk)?);
+            out.extend(self.query_sql(INTERNAL, &sql, chunk)?);
         }
         Ok(out)
     }
 
     /// Rows of `{select} WHERE {column} IN (keys…)`; the default sends `IN` lists,
     /// SQLite overrides it with one cached `= $1` statement per key.
-    fn select_in(&mut self, select: &str, column: &str, keys: &[&str]) -> Result<Vec<Row>> {
+    #[doc(hidden)]
+    fn select_in_sql(&mut self, _: Internal, select: &str, column: &str, keys: &[&str]) -> Result<Vec<Row>> {
         let mut out = Vec::new();
         for chunk in keys.chunks(CHUNK_ROWS) {
             let sql = format!("{select} WHERE {column} IN ({})", placeholders(1, chunk.len()));
             let params: Vec<Param> = chunk.iter().map(|k| Param::Text(k)).collect();
-            out.extend(self.query(&sql, &params)?);
+            out.extend(self.query_sql(INTERNAL, &sql, &params)?);
         }
         Ok(out)
+    }
+}
+
+/// The store's own proof (see [`Internal`]).
+pub(crate) const INTERNAL: Internal = Internal(());
+
+/// The SQL methods of a [`Conn`], callable only inside the store.
+pub(crate) trait Sql {
+    /// Runs one statement, returning the number of rows changed.
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64>;
+    /// Runs one query, returning all rows.
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>>;
+    /// Runs statements without parameters.
+    fn batch(&mut self, sql: &str) -> Result<()>;
+    /// See [`Conn::insert_rows_sql`].
+    fn insert_rows(&mut self, head: &str, cols: usize, tail: &str, params: &[Param<'_>]) -> Result<Vec<Row>>;
+    /// See [`Conn::select_in_sql`].
+    fn select_in(&mut self, select: &str, column: &str, keys: &[&str]) -> Result<Vec<Row>>;
+}
+
+impl<C: Conn + ?Sized> Sql for C {
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        self.execute_sql(INTERNAL, sql, params)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        self.query_sql(INTERNAL, sql, params)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        self.batch_sql(INTERNAL, sql)
+    }
+
+    fn insert_rows(&mut self, head: &str, cols: usize, tail: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        self.insert_rows_sql(INTERNAL, head, cols, tail, params)
+    }
+
+    fn select_in(&mut self, select: &str, column: &str, keys: &[&str]) -> Result<Vec<Row>> {
+        self.select_in_sql(INTERNAL, select, column, keys)
     }
 }
 

@@ -3,6 +3,7 @@
 //! inside one write transaction ([`crate::Store::write_with`]); state changes are
 //! conditional updates, so a change whose precondition no longer holds changes nothing.
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

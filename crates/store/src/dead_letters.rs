@@ -4,6 +4,7 @@
 //! for a journey step. A retry that succeeds, or a dismissal, deletes the row; a retry
 //! that fails counts another attempt.
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

@@ -2,6 +2,7 @@
 //! paid yet, until `expires_at`), `paid`, `released`. State changes are conditional
 //! updates; parameters are named in ascending order of first use (SQLite).
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

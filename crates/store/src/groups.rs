@@ -3,6 +3,7 @@
 //! (`members < size`) plus a unique member row, so concurrent joins never exceed the
 //! size. Parameters are named in ascending order of first use (SQLite).
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

@@ -4,6 +4,7 @@
 //! the key is created. Each key has a [`KeyScope`]: what its events may change
 //! (`docs/ingest.md`, "Trust boundary: client and server keys").
 
+use crate::conn::Sql;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 

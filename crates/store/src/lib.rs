@@ -40,6 +40,7 @@ pub mod timers;
 pub mod transitions;
 mod write;
 
+use crate::conn::Sql;
 use std::path::Path;
 use std::sync::Arc;
 

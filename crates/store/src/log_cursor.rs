@@ -2,6 +2,7 @@
 //! trigger tail, the order hooks): each keeps the last `seq` it has dealt with in
 //! `settings` under its own key, written in the transaction that deals with the events.
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param};
 use crate::{Error, Result};
 

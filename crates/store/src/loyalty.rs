@@ -7,6 +7,7 @@
 //! ([`crate::Store::write_with`]). Parameters are named in ascending order of first use
 //! (SQLite).
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

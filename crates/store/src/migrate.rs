@@ -3,10 +3,12 @@
 //! Each migration runs once, in its own write transaction (which on PostgreSQL also
 //! holds the writers' advisory lock, so processes starting together do not race).
 
-use crate::conn::{in_write_tx, Conn, Dialect, Param};
+use crate::conn::{in_write_tx, Conn, Dialect, Param, Sql};
 use crate::Result;
 
-/// `(version, SQLite text, PostgreSQL text)` in order.
+/// `(version, SQLite text, PostgreSQL text)` in order. Where both dialects agree, a
+/// migration has one file (`NNN_name.sql`) named for both; otherwise one file per dialect
+/// (`sqlite_NNN_name.sql`, `postgres_NNN_name.sql`).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
@@ -65,8 +67,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         12,
-        include_str!("migrations/sqlite_012_campaign_touches.sql"),
-        include_str!("migrations/postgres_012_campaign_touches.sql"),
+        include_str!("migrations/012_campaign_touches.sql"),
+        include_str!("migrations/012_campaign_touches.sql"),
     ),
     (
         13,
@@ -75,18 +77,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         14,
-        include_str!("migrations/sqlite_014_orders_by_message.sql"),
-        include_str!("migrations/postgres_014_orders_by_message.sql"),
+        include_str!("migrations/014_orders_by_message.sql"),
+        include_str!("migrations/014_orders_by_message.sql"),
     ),
     (
         15,
-        include_str!("migrations/sqlite_015_loyalty_lots_by_user.sql"),
-        include_str!("migrations/postgres_015_loyalty_lots_by_user.sql"),
+        include_str!("migrations/015_loyalty_lots_by_user.sql"),
+        include_str!("migrations/015_loyalty_lots_by_user.sql"),
     ),
     (
         16,
-        include_str!("migrations/sqlite_016_write_key_scope.sql"),
-        include_str!("migrations/postgres_016_write_key_scope.sql"),
+        include_str!("migrations/016_write_key_scope.sql"),
+        include_str!("migrations/016_write_key_scope.sql"),
     ),
     (
         17,
@@ -121,8 +123,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         22,
-        include_str!("migrations/sqlite_022_event_campaign.sql"),
-        include_str!("migrations/postgres_022_event_campaign.sql"),
+        include_str!("migrations/022_event_campaign.sql"),
+        include_str!("migrations/022_event_campaign.sql"),
     ),
 ];
 

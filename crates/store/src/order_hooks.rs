@@ -2,6 +2,7 @@
 //! for each event after a position, the order it placed and the refund or cancellation
 //! it recorded, found by the event's message id.
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

@@ -5,6 +5,7 @@
 //! absent. A retry reads the row back ([`by_key`]) and answers what was saved;
 //! [`insert`] is `ON CONFLICT DO NOTHING` so two writers of one key cannot both win.
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

@@ -5,6 +5,7 @@
 //! parameter on the URL (ours, removed before connecting) selects and creates a
 //! schema, which is how tests isolate their runs in one database.
 
+use crate::conn::{Internal, Sql};
 use std::collections::HashMap;
 
 use postgres::types::{ToSql, Type};
@@ -168,21 +169,21 @@ impl Conn for PgConn {
         Dialect::Postgres
     }
 
-    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+    fn execute_sql(&mut self, _: Internal, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         let stmt = self.statement(sql)?;
         let values: Vec<_> = params.iter().map(boxed).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
         Ok(self.client.execute(&stmt, &refs)?)
     }
 
-    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+    fn query_sql(&mut self, _: Internal, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let stmt = self.statement(sql)?;
         let values: Vec<_> = params.iter().map(boxed).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
         self.client.query(&stmt, &refs)?.iter().map(read_row).collect()
     }
 
-    fn batch(&mut self, sql: &str) -> Result<()> {
+    fn batch_sql(&mut self, _: Internal, sql: &str) -> Result<()> {
         Ok(self.client.batch_execute(sql)?)
     }
 

@@ -1,5 +1,6 @@
 //! Read queries: profiles, a profile's timeline, orders, counts.
 
+use crate::conn::Sql;
 use std::collections::BTreeMap;
 
 use flywheel_core::time::from_millis;

@@ -2,6 +2,7 @@
 //! inviter, and one referral per invitee with its state and rewards. Parameters are
 //! named in ascending order of first use (SQLite).
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

@@ -3,6 +3,7 @@
 //! Writers serialise through `BEGIN IMMEDIATE` (with a busy timeout); readers run
 //! concurrently on their own connections, as WAL allows.
 
+use crate::conn::{Internal, Sql};
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -161,19 +162,19 @@ impl Conn for SqliteConn {
         Dialect::Sqlite
     }
 
-    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+    fn execute_sql(&mut self, _: Internal, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         Ok(stmt.execute(rusqlite::params_from_iter(params.iter()))? as u64)
     }
 
-    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+    fn query_sql(&mut self, _: Internal, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let mut out = Vec::new();
         run_into(&mut stmt, params, &mut out)?;
         Ok(out)
     }
 
-    fn batch(&mut self, sql: &str) -> Result<()> {
+    fn batch_sql(&mut self, _: Internal, sql: &str) -> Result<()> {
         Ok(self.conn.execute_batch(sql)?)
     }
 
@@ -201,7 +202,14 @@ impl Conn for SqliteConn {
         self.batch("BEGIN DEFERRED")
     }
 
-    fn insert_rows(&mut self, head: &str, cols: usize, tail: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+    fn insert_rows_sql(
+        &mut self,
+        _: Internal,
+        head: &str,
+        cols: usize,
+        tail: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>> {
         let values = format!("VALUES ({})", crate::conn::placeholders(1, cols));
         // `ON CONFLICT (…) DO NOTHING [RETURNING col]` becomes `INSERT OR IGNORE` (no statement
         // journal per row; Flywheel's rows are validated: no NULLs into NOT NULL columns, no
@@ -239,7 +247,7 @@ impl Conn for SqliteConn {
         Ok(out)
     }
 
-    fn select_in(&mut self, select: &str, column: &str, keys: &[&str]) -> Result<Vec<Row>> {
+    fn select_in_sql(&mut self, _: Internal, select: &str, column: &str, keys: &[&str]) -> Result<Vec<Row>> {
         let sql = format!("{select} WHERE {column} = $1");
         let mut out = Vec::new();
         for k in keys {

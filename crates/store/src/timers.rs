@@ -8,6 +8,7 @@
 //! again — so a timer fires at least once, and the effects table makes its effect happen
 //! at most once. Parameters are named in ascending order of first use (SQLite).
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Dialect, Param, Row};
 use crate::Result;
 

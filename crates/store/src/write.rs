@@ -14,6 +14,7 @@
 //! profile); its other links are made as usual. Which of its links are refused can
 //! depend on what arrived before it.
 
+use crate::conn::Sql;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use flywheel_core::time::to_millis;

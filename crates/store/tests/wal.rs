@@ -75,10 +75,10 @@ async fn sqlite_wal_is_truncated_after_a_reader_and_at_close() {
             store
                 .read_with(move |c| {
                     c.begin_read()?;
-                    let seen = c.query("SELECT count(*) FROM events", &[])?[0].i64(0)?;
+                    let seen = flywheel_store::read::count(c, flywheel_store::Table::Events)?;
                     let _ = started_tx.send(seen);
                     let _ = release_rx.recv();
-                    let again = c.query("SELECT count(*) FROM events", &[])?[0].i64(0)?;
+                    let again = flywheel_store::read::count(c, flywheel_store::Table::Events)?;
                     c.rollback();
                     Ok((seen, again))
                 })

@@ -2,6 +2,7 @@
 //! sign-ups, activity times and event names. Identity is the event's own `user_id` (or
 //! anonymous id for visitors), as the reports have always counted it.
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

@@ -1,6 +1,7 @@
 //! Campaign alerts (table `campaign_alerts`, owned by analytics): guardrail trips and
 //! missed benchmarks, each recorded with its audit entry in one transaction.
 
+use crate::conn::Sql;
 use serde::{Deserialize, Serialize};
 
 use crate::analytics::audit::{self, NewAuditEntry};

@@ -1,6 +1,7 @@
 //! The audit log of automatic and administrative actions analytics takes (guardrail
 //! pauses and alerts, benchmark alerts, deleted spend entries): append-only, in order.
 
+use crate::conn::Sql;
 use serde::Serialize;
 
 use crate::conn::{Conn, Param, Row};

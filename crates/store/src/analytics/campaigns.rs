@@ -4,6 +4,7 @@
 //! those tables (message status, coupon state, run state, audit actions, ledger sources)
 //! stay in this module; callers get typed values.
 
+use crate::conn::Sql;
 use std::collections::HashMap;
 
 use crate::conn::{Conn, Param, Row};

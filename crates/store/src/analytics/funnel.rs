@@ -3,6 +3,7 @@
 //! property.
 
 use crate::analytics::activity::{named_of, NamedEvent, NAMED_COLUMNS};
+use crate::conn::Sql;
 use crate::conn::{placeholders, Conn, Param, Row};
 use crate::Result;
 

@@ -1,6 +1,7 @@
 //! Orders as the shop KPIs read them: every order with a user id, with its amounts and
 //! its status (typed: the stored status text stays here).
 
+use crate::conn::Sql;
 use flywheel_core::{Fen, OrderStatus};
 
 use crate::conn::{Conn, Row};

@@ -3,6 +3,7 @@
 //! Sending is claimed try by try (a conditional update on the try count), so two
 //! processes never send the same try twice.
 
+use crate::conn::Sql;
 use serde::Serialize;
 
 use crate::conn::{Conn, Param, Row};

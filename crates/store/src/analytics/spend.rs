@@ -1,6 +1,7 @@
 //! Spend entered per channel (table `channel_costs`, owned by analytics): ad spend,
 //! channel partnerships; deleting an entry leaves an audit entry.
 
+use crate::conn::Sql;
 use flywheel_core::time::from_millis;
 use flywheel_core::Fen;
 use serde::Serialize;

@@ -18,6 +18,7 @@
 //! indexed the same way on both, and costs the reader nothing per event (no JSON parse
 //! on 100k+ events of a period).
 
+use crate::conn::Sql;
 use serde_json::{Map, Value};
 
 use crate::conn::{Conn, Param, Row};

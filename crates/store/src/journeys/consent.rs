@@ -1,6 +1,7 @@
 //! Per-channel consent (`consents`): one row per user and channel, and the row of channel
 //! [`GLOBAL`] for the global suppression list.
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

@@ -2,6 +2,7 @@
 //! triggers, awaited events and goals are looked at in `seq` order, and the cursor moves
 //! in the transaction that reacted to them.
 
+use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 

@@ -2,6 +2,7 @@
 //! status (`journey_status`). Saving a changed definition adds a version; running users
 //! stay on theirs.
 
+use crate::conn::Sql;
 use serde::Serialize;
 
 use super::runs::RunState;

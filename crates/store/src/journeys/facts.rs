@@ -2,6 +2,7 @@
 //! a user's stored traits and recent activity (sends), and who a date trigger concerns
 //! (date traits, coupons about to expire, last sign-ins, first orders).
 
+use crate::conn::Sql;
 use flywheel_core::Identity;
 use serde_json::{Map, Value};
 

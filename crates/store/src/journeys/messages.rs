@@ -1,6 +1,7 @@
 //! The message log (`messages`): every message a journey sent, suppressed, skipped,
 //! deferred or failed, and what happened after (delivery, open, click, conversion).
 
+use crate::conn::Sql;
 use serde::Serialize;
 
 use crate::conn::{Conn, Param, Row};

@@ -2,6 +2,7 @@
 //! journey version. A run is in progress while `active` or `waiting`; writes that move a
 //! run only apply while it is, so a run stopped or converted meanwhile is not revived.
 
+use crate::conn::Sql;
 use serde::Serialize;
 
 use crate::conn::{Conn, Param, Row};

@@ -11,6 +11,7 @@
 //! transaction that deals with what they read, exactly as the readers of the event log do
 //! ([`crate::log_cursor`]). Old rows every reader has passed are pruned ([`prune`]).
 
+use crate::conn::Sql;
 use std::collections::BTreeSet;
 
 use serde::Serialize;
