@@ -3,12 +3,12 @@
 //! retry applies it. Retrying is the workflow's business: the binary hands it in as a
 //! [`RetryDeadLetter`] port.
 
+use flywheel_core::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 use flywheel_store::dead_letters::{self, DeadLetterRow};
 use serde_json::{json, Value};
@@ -83,8 +83,7 @@ pub async fn retry(
     match s.dead_letters.retry(id).await? {
         RetryOutcome::Applied => Ok(Json(json!({"id": id, "applied": true}))),
         RetryOutcome::Failed { error, attempts } => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "retry_failed",
+            ErrorCode::RetryFailed,
             format!("dead letter {id} failed again (attempt {attempts}): {error}"),
         )),
         RetryOutcome::NotFound => Err(ApiError::not_found(format!("dead letter {id}"))),

@@ -1,11 +1,12 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
 
+use flywheel_core::ErrorCode;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
@@ -27,7 +28,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, A
         .store
         .ping()
         .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::NotReady, e.to_string()))?;
     Ok(Json(json!({"status": "ready"})))
 }
 

@@ -6,11 +6,12 @@
 //! scope ([`flywheel_ingest::trust`]), whichever way the key came (HTTP Basic, the
 //! batch's `writeKey`, the item's).
 
+use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 use chrono::Utc;
 use flywheel_core::EventKind;
@@ -66,8 +67,7 @@ async fn accept(
     for (index, (event, item_key)) in parsed.items.into_iter().enumerate() {
         let secret = request_key.as_deref().or(item_key.as_deref()).ok_or_else(|| {
             ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_write_key",
+                ErrorCode::MissingWriteKey,
                 "send the write key as HTTP Basic user name or as \"writeKey\" in the body",
             )
         })?;

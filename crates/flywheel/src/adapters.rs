@@ -10,6 +10,7 @@
 //!   answered by the coupon service, issuing inside the exchange's transaction, behind
 //!   the same audience gate as the admin API and the CLI.
 
+use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use flywheel_audience::{Audience, SegmentInput};
@@ -30,7 +31,7 @@ pub struct AudienceMembership {
 fn promotions_error(e: flywheel_audience::Error) -> flywheel_promotions::Error {
     match e {
         flywheel_audience::Error::Store(s) => flywheel_promotions::Error::Store(s),
-        other => flywheel_promotions::Error::invalid("invalid_audience", other.to_string()),
+        other => flywheel_promotions::Error::invalid(ErrorCode::InvalidAudience, other.to_string()),
     }
 }
 
@@ -78,7 +79,10 @@ impl AudienceGate for AudienceOnDemand {
                     let audience = crate::serve::open_audience(&self.store, self.config.clone())
                         .await
                         .map_err(|e| {
-                            flywheel_promotions::Error::invalid("audience_unavailable", format!("{e:#}"))
+                            flywheel_promotions::Error::invalid(
+                                ErrorCode::AudienceUnavailable,
+                                format!("{e:#}"),
+                            )
                         })?;
                     Ok::<_, flywheel_promotions::Error>(AudienceMembership {
                         store: self.store.clone(),

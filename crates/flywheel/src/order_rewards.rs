@@ -9,6 +9,7 @@
 //! repeated attempts). The worker that follows the log is [`crate::hooks::OrderHooks`];
 //! a dead-lettered event is applied again by [`retry_dead_letter`] (API and CLI).
 
+use flywheel_core::ErrorCode;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -282,7 +283,7 @@ impl OrderRewards {
                 match self.referrals.first_paid_order(user, order).await {
                     Ok(_) | Err(P::NotFound(_)) => Ok(()),
                     Err(P::Conflict {
-                        code: "already_rewarded",
+                        code: ErrorCode::AlreadyRewarded,
                         ..
                     }) => Ok(()),
                     Err(e) => Err(Failure::promotions(
@@ -387,7 +388,7 @@ mod tests {
         assert!(Failure::store(&outage).transient);
         assert!(Failure::store(&flywheel_store::Error::Database("57P01".into())).transient);
         assert!(!Failure::store(&flywheel_store::Error::Corrupt("bad".into())).transient);
-        let taken = flywheel_loyalty::Error::conflict("source_key_taken", "taken");
+        let taken = flywheel_loyalty::Error::conflict(ErrorCode::SourceKeyTaken, "taken");
         assert!(!Failure::loyalty("claw-back", &taken).transient);
     }
 }

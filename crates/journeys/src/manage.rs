@@ -4,6 +4,7 @@
 
 use flywheel_channels::{links, read_unsubscribe_token, Channel};
 use flywheel_core::time::to_millis;
+use flywheel_core::ErrorCode;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -72,9 +73,10 @@ fn channel_named(name: &str) -> Result<Channel> {
         .into_iter()
         .find(|c| c.as_str() == name)
         .ok_or_else(|| {
-            Error::Invalid(format!(
-                "unknown channel {name:?} (email, sms, push, wechat, webhook)"
-            ))
+            Error::refused(
+                ErrorCode::UnknownChannel,
+                format!("unknown channel {name:?} (email, sms, push, wechat, webhook)"),
+            )
         })
 }
 
@@ -86,7 +88,7 @@ impl Engine {
         if let Some(a) = &self.0.services.audience {
             for (at, expr) in j.expressions() {
                 a.compile(&flywheel_audience::SegmentInput::text(expr))
-                    .map_err(|e| Error::Invalid(format!("{at}: {e}")))?;
+                    .map_err(|e| Error::refused(e.code(), format!("{at}: {e}")))?;
             }
             // Tag steps set manual tags, which must exist (rule tags follow their rule).
             for s in &j.steps {
@@ -96,16 +98,19 @@ impl Engine {
                 match a.tag(tag) {
                     Ok(t) if t.def.kind == flywheel_audience::definitions::TagKind::Manual => {}
                     Ok(_) => {
-                        return Err(Error::Invalid(format!(
-                            "step {:?}: {tag:?} is a rule tag; only manual tags are set by hand",
-                            s.id
-                        )))
+                        return Err(Error::refused(
+                            ErrorCode::NotManualTag,
+                            format!("step {:?}: {tag:?} is a rule tag; only manual tags are set by hand", s.id),
+                        ))
                     }
                     Err(_) => {
-                        return Err(Error::Invalid(format!(
-                            "step {:?}: no manual tag {tag:?} — create it first (`flywheel tag create`, POST /api/v1/tags)",
-                            s.id
-                        )))
+                        return Err(Error::refused(
+                            ErrorCode::UnknownTag,
+                            format!(
+                                "step {:?}: no manual tag {tag:?} — create it first (`flywheel tag create`, POST /api/v1/tags)",
+                                s.id
+                            ),
+                        ))
                     }
                 }
             }
@@ -297,7 +302,10 @@ impl Engine {
             .find(|s| s.id == step)
             .ok_or_else(|| Error::NotFound(format!("step {step:?}")))?;
         let Action::Send(send) = &s.action else {
-            return Err(Error::Invalid(format!("step {step:?} is not a send step")));
+            return Err(Error::refused(
+                ErrorCode::NotSendStep,
+                format!("step {step:?} is not a send step"),
+            ));
         };
         let u = user.to_string();
         let (profile, traits) = self
@@ -324,7 +332,7 @@ impl Engine {
         let r = self
             .render(send.source(), vars)
             .await
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+            .map_err(|e| crate::render::refusal(step, e))?;
         Ok(Preview {
             user_id: user.to_string(),
             step: step.to_string(),
@@ -381,20 +389,22 @@ impl Engine {
     /// global suppression (`channel` = `*`, state `suppressed` or `none`).
     pub async fn set_consent(&self, user: &str, channel: &str, state: &str, source: &str) -> Result<()> {
         if user.trim().is_empty() {
-            return Err(Error::Invalid("a user id is required".into()));
+            return Err(Error::refused(ErrorCode::InvalidUser, "a user id is required"));
         }
         if channel == "*" {
             if !matches!(state, "suppressed" | "none") {
-                return Err(Error::Invalid(
-                    "the global suppression is `suppressed` or `none`".into(),
+                return Err(Error::refused(
+                    ErrorCode::InvalidConsent,
+                    "the global suppression is `suppressed` or `none`",
                 ));
             }
         } else {
             channel_named(channel)?;
             if !matches!(state, "subscribed" | "unsubscribed" | "unknown") {
-                return Err(Error::Invalid(format!(
-                    "consent state {state:?} is not subscribed, unsubscribed or unknown"
-                )));
+                return Err(Error::refused(
+                    ErrorCode::InvalidConsent,
+                    format!("consent state {state:?} is not subscribed, unsubscribed or unknown"),
+                ));
             }
         }
         let (u, ch, st, src, now) = (

@@ -8,6 +8,7 @@
 //! Each operation first writes `expire` entries for the user's lots that are due, then
 //! does its work, all in one write transaction (an error rolls all of it back).
 
+use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone};
@@ -33,7 +34,10 @@ pub struct Loyalty {
 
 pub(crate) fn need(value: &str, what: &str) -> Result<()> {
     if value.trim().is_empty() {
-        return Err(Error::invalid("invalid_id", format!("{what} must not be empty")));
+        return Err(Error::invalid(
+            ErrorCode::InvalidId,
+            format!("{what} must not be empty"),
+        ));
     }
     Ok(())
 }
@@ -45,7 +49,7 @@ fn repeat(c: &mut dyn Conn, user: &str, key: &str) -> Result<Option<Posted>> {
     };
     if row.user_id != user {
         return Err(Error::conflict(
-            "source_key_taken",
+            ErrorCode::SourceKeyTaken,
             format!("{key} is already recorded for another user"),
         ));
     }
@@ -61,7 +65,7 @@ fn repeat(c: &mut dyn Conn, user: &str, key: &str) -> Result<Option<Posted>> {
 fn insert(c: &mut dyn Conn, mut row: EntryRow) -> Result<EntryRow> {
     row.id = q::insert_entry(c, &row)?.ok_or_else(|| {
         Error::conflict(
-            "source_key_taken",
+            ErrorCode::SourceKeyTaken,
             format!("{} is already recorded", row.source_key),
         )
     })?;
@@ -122,7 +126,7 @@ pub(crate) fn spend_in(
     if let Some(done) = repeat(c, user, &key)? {
         if done.entry.as_ref().is_some_and(|e| e.points != -points) {
             return Err(Error::conflict(
-                "key_reused",
+                ErrorCode::KeyReused,
                 format!("{key} was used for another amount"),
             ));
         }
@@ -131,7 +135,7 @@ pub(crate) fn spend_in(
     let balance = q::balance(c, user)?;
     if balance < points {
         return Err(Error::conflict(
-            "insufficient_points",
+            ErrorCode::InsufficientPoints,
             format!("{points} points asked, {balance} available"),
         ));
     }
@@ -205,14 +209,14 @@ impl Loyalty {
         need(order_id, "order id")?;
         if paid < Fen::ZERO {
             return Err(Error::invalid(
-                "negative_amount",
+                ErrorCode::NegativeAmount,
                 "the amount paid must not be negative",
             ));
         }
         paid.0
             .checked_mul(self.config.points.points_per_yuan)
             .map(|p| p / 100)
-            .ok_or_else(|| Error::invalid("amount_too_large", "the amount paid is too large"))
+            .ok_or_else(|| Error::invalid(ErrorCode::AmountTooLarge, "the amount paid is too large"))
     }
 
     /// Purchase points (購買): `paid` × `points_per_yuan` / 100, rounded down, once per
@@ -266,7 +270,7 @@ impl Loyalty {
         }
         answers
             .into_iter()
-            .map(|a| a.unwrap_or_else(|| Err(Error::invalid("not_applied", "not applied"))))
+            .map(|a| a.unwrap_or_else(|| Err(Error::invalid(ErrorCode::Internal, "not applied"))))
             .collect()
     }
 
@@ -276,7 +280,7 @@ impl Loyalty {
         need(key, "award key")?;
         if points <= 0 {
             return Err(Error::invalid(
-                "invalid_points",
+                ErrorCode::InvalidPoints,
                 "awarded points must be positive",
             ));
         }
@@ -353,7 +357,7 @@ impl Loyalty {
             }
             if q::count_between(c, &user, "share", from, until)? >= p.shares_per_day {
                 return Err(Error::conflict(
-                    "share_cap_reached",
+                    ErrorCode::ShareCapReached,
                     format!("at most {} shares earn points per day", p.shares_per_day),
                 ));
             }
@@ -373,7 +377,7 @@ impl Loyalty {
         need(user, "user id")?;
         need(reason_key, "reason key")?;
         if points < 1 {
-            return Err(Error::invalid("invalid_points", "spend at least 1 point"));
+            return Err(Error::invalid(ErrorCode::InvalidPoints, "spend at least 1 point"));
         }
         let now = self.now();
         let (user, key) = (user.to_owned(), format!("spend:{reason_key}"));
@@ -408,7 +412,7 @@ impl Loyalty {
             };
             if earned.user_id != user {
                 return Err(Error::conflict(
-                    "source_key_taken",
+                    ErrorCode::SourceKeyTaken,
                     format!("{earn_key} belongs to another user"),
                 ));
             }

@@ -2,6 +2,7 @@
 //! FIFO expiry at the exact boundary, spends, claw-backs, check-in streaks in shop-local
 //! days, and 50 concurrent spends on a 100-point balance.
 
+use flywheel_core::ErrorCode;
 mod common;
 
 use std::sync::Arc;
@@ -127,7 +128,7 @@ async fn shares_are_capped_per_shop_local_day() {
         assert!(matches!(
             capped,
             Error::Conflict {
-                code: "share_cap_reached",
+                code: ErrorCode::ShareCapReached,
                 ..
             }
         ));

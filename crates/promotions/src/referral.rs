@@ -5,6 +5,7 @@
 //! flagged and held instead of rewarded, and rewards are clawed back when that first
 //! order is refunded.
 
+use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use chrono::TimeZone;
@@ -105,7 +106,7 @@ impl From<ReferralRow> for Referral {
     }
 }
 
-fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+fn conflict(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::Conflict {
         code,
         message: message.into(),
@@ -139,9 +140,8 @@ impl Referrals {
     /// The program settings (defaults until set).
     pub async fn program(&self) -> Result<ReferralProgram> {
         match self.store.read_with(q::program).await? {
-            Some(body) => {
-                serde_json::from_str(&body).map_err(|e| Error::invalid("invalid_program", e.to_string()))
-            }
+            Some(body) => serde_json::from_str(&body)
+                .map_err(|e| Error::invalid(ErrorCode::InvalidProgram, e.to_string())),
             None => Ok(ReferralProgram::default()),
         }
     }
@@ -149,7 +149,10 @@ impl Referrals {
     /// Sets the program; coupon templates must exist.
     pub async fn set_program(&self, p: ReferralProgram) -> Result<ReferralProgram> {
         if p.daily_cap < 1 || p.inviter_reward.points < 0 || p.invitee_reward.points < 0 {
-            return Err(Error::invalid("invalid_program", "daily_cap ≥ 1 and points ≥ 0"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidProgram,
+                "daily_cap ≥ 1 and points ≥ 0",
+            ));
         }
         let known: Vec<String> = self
             .coupons
@@ -167,12 +170,13 @@ impl Referrals {
         {
             if !known.contains(t) {
                 return Err(Error::invalid(
-                    "invalid_program",
+                    ErrorCode::InvalidProgram,
                     format!("no coupon template {t:?}"),
                 ));
             }
         }
-        let body = serde_json::to_string(&p).map_err(|e| Error::invalid("invalid_program", e.to_string()))?;
+        let body = serde_json::to_string(&p)
+            .map_err(|e| Error::invalid(ErrorCode::InvalidProgram, e.to_string()))?;
         let now = self.now();
         self.store
             .write_with(move |c| q::set_program(c, &body, now))
@@ -183,7 +187,10 @@ impl Referrals {
     /// The invite code of `user`, made on first use (8 characters, no 0/O/1/I).
     pub async fn invite_code(&self, user: &str) -> Result<String> {
         if user.trim().is_empty() {
-            return Err(Error::invalid("invalid_user", "an inviter needs a user id"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidUser,
+                "an inviter needs a user id",
+            ));
         }
         let (user, now) = (user.to_owned(), self.now());
         let code = self
@@ -219,7 +226,10 @@ impl Referrals {
         ip: Option<&str>,
     ) -> Result<Referral> {
         if invitee.trim().is_empty() {
-            return Err(Error::invalid("invalid_user", "an invitee needs a user id"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidUser,
+                "an invitee needs a user id",
+            ));
         }
         let program = self.program().await?;
         let now = self.now();
@@ -233,24 +243,24 @@ impl Referrals {
             .map_or(now, |d| d.timestamp_millis());
         let (code, invitee) = (code.trim().to_uppercase(), invitee.to_owned());
         let (device, ip) = (device_id.map(str::to_owned), ip.map(str::to_owned));
-        let out: std::result::Result<ReferralRow, (&'static str, String)> = self
+        let out: std::result::Result<ReferralRow, (ErrorCode, String)> = self
             .store
             .write_with(move |c| {
                 let Some(inviter) = q::inviter_of(c, &code)? else {
-                    return Ok(Err(("not_found", "invite code".into())));
+                    return Ok(Err((ErrorCode::NotFound, "invite code".into())));
                 };
                 if inviter == invitee {
-                    return Ok(Err(("self_referral", "one cannot invite oneself".into())));
+                    return Ok(Err((ErrorCode::SelfReferral, "one cannot invite oneself".into())));
                 }
                 if q::referral(c, &invitee)?.is_some() {
                     return Ok(Err((
-                        "already_referred",
+                        ErrorCode::AlreadyReferred,
                         format!("{invitee} was referred already"),
                     )));
                 }
                 if q::count_since(c, &inviter, day_start)? >= program.daily_cap {
                     return Ok(Err((
-                        "daily_cap",
+                        ErrorCode::DailyCap,
                         format!("{inviter} reached today's {} referrals", program.daily_cap),
                     )));
                 }
@@ -273,7 +283,7 @@ impl Referrals {
                 };
                 if !q::insert_referral(c, &row)? {
                     return Ok(Err((
-                        "already_referred",
+                        ErrorCode::AlreadyReferred,
                         format!("{invitee} was referred already"),
                     )));
                 }
@@ -282,7 +292,7 @@ impl Referrals {
             .await?;
         match out {
             Ok(row) => Ok(row.into()),
-            Err(("not_found", what)) => Err(Error::NotFound(what)),
+            Err((ErrorCode::NotFound, what)) => Err(Error::NotFound(what)),
             Err((code, message)) => Err(conflict(code, message)),
         }
     }
@@ -336,7 +346,7 @@ impl Referrals {
             Err("not_found") => return Err(Error::NotFound(format!("referral of {invitee:?}"))),
             Err(_) => {
                 return Err(conflict(
-                    "already_rewarded",
+                    ErrorCode::AlreadyRewarded,
                     "only the first paid order is rewarded",
                 ))
             }

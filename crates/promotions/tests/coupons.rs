@@ -27,7 +27,7 @@ fn template(id: &str, extra: serde_json::Value) -> CouponTemplate {
 }
 
 fn code_of(e: &Error) -> &'static str {
-    e.code()
+    e.code().as_str()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -87,6 +87,17 @@ impl Error {
     pub fn is_connection_error(&self) -> bool {
         matches!(self, Error::Connection(_) | Error::Open(_))
     }
+
+    /// The stable refusal code: a bad cursor and a missing thing are the client's,
+    /// everything else is the store's own failure (`store_error`).
+    pub fn code(&self) -> flywheel_core::ErrorCode {
+        use flywheel_core::ErrorCode as C;
+        match self {
+            Error::BadCursor(_) => C::InvalidCursor,
+            Error::NotFound(_) => C::NotFound,
+            _ => C::StoreError,
+        }
+    }
 }
 
 impl From<serde_json::Error> for Error {

@@ -188,7 +188,8 @@ impl Reports {
     /// transaction. Returns the new id, or `None` when that period's review was already
     /// written (by this or another process) — then nothing is stored.
     pub async fn save_review(&self, review: &Review) -> Result<Option<i64>> {
-        let body = serde_json::to_string(review).map_err(|e| super::Error::Invalid(e.to_string()))?;
+        let body = serde_json::to_string(review)
+            .map_err(|e| super::Error::refused(flywheel_core::ErrorCode::Internal, e.to_string()))?;
         let (cadence, from, to, at) = (
             review.cadence.as_str(),
             review.from.to_string(),
@@ -284,7 +285,12 @@ impl Reports {
             .map(|(id, attempts, body)| {
                 serde_json::from_str(&body)
                     .map(|r| (id, attempts, r))
-                    .map_err(|e| super::Error::Invalid(format!("stored review {id} does not read back: {e}")))
+                    .map_err(|e| {
+                        super::Error::refused(
+                            flywheel_core::ErrorCode::Internal,
+                            format!("stored review {id} does not read back: {e}"),
+                        )
+                    })
             })
             .collect()
     }
@@ -321,9 +327,12 @@ impl Reports {
             })
             .await?;
         row.map(|(entry, body)| {
-            serde_json::from_str(&body)
-                .map(|v| (entry, v))
-                .map_err(|e| super::Error::Invalid(format!("stored review {id} is not JSON: {e}")))
+            serde_json::from_str(&body).map(|v| (entry, v)).map_err(|e| {
+                super::Error::refused(
+                    flywheel_core::ErrorCode::Internal,
+                    format!("stored review {id} is not JSON: {e}"),
+                )
+            })
         })
         .transpose()
     }

@@ -1,5 +1,6 @@
 //! The coupon service: the state machine of a coupon over the store.
 
+use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use flywheel_core::Clock;
@@ -95,7 +96,7 @@ fn rfc3339(ms: i64) -> String {
     flywheel_core::time::from_millis(ms).to_rfc3339()
 }
 
-fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+fn conflict(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::Conflict {
         code,
         message: message.into(),
@@ -104,7 +105,7 @@ fn conflict(code: &'static str, message: impl Into<String>) -> Error {
 
 fn template_of(body: &str) -> Result<CouponTemplate> {
     serde_json::from_str(body)
-        .map_err(|e| Error::invalid("invalid_template", format!("stored template: {e}")))
+        .map_err(|e| Error::invalid(ErrorCode::InvalidTemplate, format!("stored template: {e}")))
 }
 
 /// The state of a stored coupon at `now`: lapsed reservations count as issued, anything
@@ -141,8 +142,8 @@ impl CouponService {
     /// Stores a new template.
     pub async fn create_template(&self, t: CouponTemplate) -> Result<CouponTemplate> {
         t.check()?;
-        let body =
-            serde_json::to_string(&t).map_err(|e| Error::invalid("invalid_template", e.to_string()))?;
+        let body = serde_json::to_string(&t)
+            .map_err(|e| Error::invalid(ErrorCode::InvalidTemplate, e.to_string()))?;
         let now = self.now();
         let (id, total, per_user) = (t.id.clone(), t.total_quantity, t.per_user_limit);
         let created = self
@@ -150,7 +151,7 @@ impl CouponService {
             .await?;
         if !created {
             return Err(conflict(
-                "template_exists",
+                ErrorCode::TemplateExists,
                 format!("template {:?} already exists", t.id),
             ));
         }
@@ -217,7 +218,7 @@ impl CouponService {
     pub async fn generate_codes(&self, template_id: &str, n: i64, actor: &str) -> Result<Vec<String>> {
         if !(1..=MAX_CODES).contains(&n) {
             return Err(Error::invalid(
-                "invalid_count",
+                ErrorCode::InvalidCount,
                 format!("generate 1 to {MAX_CODES} codes at a time"),
             ));
         }
@@ -229,7 +230,7 @@ impl CouponService {
             let t = template_of(&body)?;
             if !q::take_quantity(c, &tid, n)? {
                 return Err(conflict(
-                    "sold_out",
+                    ErrorCode::SoldOut,
                     format!("fewer than {n} coupons of {tid:?} are left"),
                 ));
             }
@@ -279,19 +280,19 @@ impl CouponService {
                     return Ok((template_of(&body)?, row));
                 }
                 if row.owner.is_some() {
-                    return Err(conflict("already_claimed", "this code has been claimed"));
+                    return Err(conflict(ErrorCode::AlreadyClaimed, "this code has been claimed"));
                 }
                 let (_, body, _, per_user, _) =
                     q::template(c, &row.template_id)?.ok_or_else(|| Error::NotFound("template".into()))?;
                 let t = template_of(&body)?;
                 if state_at(&row, now) == CouponState::Expired {
-                    return Err(conflict("expired", "this code has expired"));
+                    return Err(conflict(ErrorCode::Expired, "this code has expired"));
                 }
                 if per_user.is_some_and(|limit| {
                     q::count_owned(c, &row.template_id, &owner).unwrap_or(i64::MAX) >= limit
                 }) {
                     return Err(conflict(
-                        "per_user_limit",
+                        ErrorCode::PerUserLimit,
                         "the most coupons of this kind allowed are already held",
                     ));
                 }
@@ -305,7 +306,7 @@ impl CouponService {
                     q::set_window(c, &row.id, from, until)?;
                 }
                 if !q::update(c, &row, &before.state, before.order_id.as_deref())? {
-                    return Err(conflict("already_claimed", "this code has been claimed"));
+                    return Err(conflict(ErrorCode::AlreadyClaimed, "this code has been claimed"));
                 }
                 q::audit(c, &row.id, "claimed", Some(&owner), None, now)?;
                 Ok((t, row))
@@ -328,7 +329,10 @@ impl CouponService {
             .write(move |c| {
                 let mut row = q::coupon(c, &id)?.ok_or_else(|| Error::NotFound(format!("coupon {id:?}")))?;
                 if owner.is_some() && row.owner != owner {
-                    return Err(conflict("not_owner", "this coupon belongs to another user"));
+                    return Err(conflict(
+                        ErrorCode::NotOwner,
+                        "this coupon belongs to another user",
+                    ));
                 }
                 let (_, body, _, _, _) =
                     q::template(c, &row.template_id)?.ok_or_else(|| Error::NotFound("template".into()))?;
@@ -339,7 +343,7 @@ impl CouponService {
                     row.updated_at = now;
                     if !q::update(c, &row, &before.state, before.order_id.as_deref())? {
                         return Err(conflict(
-                            "concurrent_change",
+                            ErrorCode::ConcurrentChange,
                             "the coupon changed meanwhile; try again",
                         ));
                     }
@@ -380,7 +384,10 @@ impl CouponService {
                     Ok(true)
                 }
                 CouponState::Reserved if row.order_id.as_deref() == Some(order.as_str()) => Ok(false),
-                CouponState::Reserved => Err(conflict("reserved", "the coupon is held for another order")),
+                CouponState::Reserved => Err(conflict(
+                    ErrorCode::Reserved,
+                    "the coupon is held for another order",
+                )),
                 other => Err(unusable(other)),
             },
         )
@@ -398,12 +405,13 @@ impl CouponService {
             move |_, row, state, now| match state {
                 CouponState::Redeemed if row.order_id.as_deref() == Some(order.as_str()) => Ok(false),
                 CouponState::Redeemed => Err(conflict(
-                    "already_redeemed",
+                    ErrorCode::AlreadyRedeemed,
                     "the coupon was spent on another order",
                 )),
-                CouponState::Reserved if row.order_id.as_deref() != Some(order.as_str()) => {
-                    Err(conflict("reserved", "the coupon is held for another order"))
-                }
+                CouponState::Reserved if row.order_id.as_deref() != Some(order.as_str()) => Err(conflict(
+                    ErrorCode::Reserved,
+                    "the coupon is held for another order",
+                )),
                 CouponState::Issued | CouponState::Reserved => {
                     let _ = now;
                     row.state = "redeemed".into();
@@ -455,7 +463,10 @@ impl CouponService {
         let _ = actor;
         self.change(coupon_id, None, "voided", move |_, row, state, _| match state {
             CouponState::Void => Ok(false),
-            CouponState::Redeemed => Err(conflict("already_redeemed", "the coupon was already spent")),
+            CouponState::Redeemed => Err(conflict(
+                ErrorCode::AlreadyRedeemed,
+                "the coupon was already spent",
+            )),
             _ => {
                 row.state = "void".into();
                 row.order_id = None;
@@ -555,10 +566,10 @@ fn instance_of(t: &CouponTemplate, r: &CouponRow, now: i64) -> CouponInstance {
 
 fn unusable(state: CouponState) -> Error {
     match state {
-        CouponState::Expired => conflict("expired", "the coupon has expired"),
-        CouponState::Unclaimed => conflict("unclaimed", "the code has not been claimed"),
-        CouponState::Void => conflict("void", "the coupon was taken back"),
-        _ => conflict("unusable", "the coupon cannot be used"),
+        CouponState::Expired => conflict(ErrorCode::Expired, "the coupon has expired"),
+        CouponState::Unclaimed => conflict(ErrorCode::Unclaimed, "the code has not been claimed"),
+        CouponState::Void => conflict(ErrorCode::Void, "the coupon was taken back"),
+        _ => conflict(ErrorCode::Unusable, "the coupon cannot be used"),
     }
 }
 
@@ -587,7 +598,7 @@ fn issue_keyed_in(
     now: i64,
 ) -> Result<CouponInstance> {
     if owner.trim().is_empty() {
-        return Err(Error::invalid("invalid_owner", "a coupon needs an owner"));
+        return Err(Error::invalid(ErrorCode::InvalidOwner, "a coupon needs an owner"));
     }
     let (_, body, _, per_user, _) =
         q::template(c, template_id)?.ok_or_else(|| Error::NotFound(format!("template {template_id:?}")))?;
@@ -597,13 +608,13 @@ fn issue_keyed_in(
     }
     if per_user.is_some_and(|limit| q::count_owned(c, template_id, owner).unwrap_or(i64::MAX) >= limit) {
         return Err(conflict(
-            "per_user_limit",
+            ErrorCode::PerUserLimit,
             format!("{owner} already holds the most coupons of {template_id:?} allowed"),
         ));
     }
     if !q::take_quantity(c, template_id, 1)? {
         return Err(conflict(
-            "sold_out",
+            ErrorCode::SoldOut,
             format!("every coupon of {template_id:?} has been issued"),
         ));
     }
