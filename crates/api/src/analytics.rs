@@ -60,12 +60,8 @@ pub struct AnalyticsQuery {
 }
 
 fn day(text: &str, what: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        ApiError::new(
-            ErrorCode::InvalidQuery,
-            format!("{what} {text:?}: use YYYY-MM-DD"),
-        )
-    })
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| ApiError::new(ErrorCode::InvalidDate, format!("{what} {text:?}: use YYYY-MM-DD")))
 }
 
 /// A numeric id from the path (our JSON 400 `invalid_path`, not axum's plain-text one).
@@ -126,7 +122,7 @@ pub async fn cohort(
     _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let days = day_numbers(q.days.as_deref()).map_err(|m| ApiError::new(ErrorCode::InvalidQuery, m))?;
+    let days = day_numbers(q.days.as_deref()).map_err(|m| ApiError::new(ErrorCode::InvalidCohort, m))?;
     let rows = s.reports.cohort(&filter(&s, &q)?, &days, today(&s)).await?;
     Ok(Json(json!({ "rows": rows })))
 }

@@ -130,7 +130,7 @@ error_codes! {
     WrongType = "wrong_type", 400;
     /// A message `type` is not track, identify, page, screen, group or alias.
     UnknownType = "unknown_type", 400;
-    /// A message has neither `userId` nor `anonymousId`.
+    /// A message has neither `userId` nor `anonymousId` (an alias call: not both `userId` and `previousId`).
     MissingId = "missing_id", 400;
     /// A user id is empty or too long.
     InvalidId = "invalid_id", 400;
@@ -140,8 +140,6 @@ error_codes! {
     MissingEvent = "missing_event", 400;
     /// A group call has no `groupId`.
     MissingGroupId = "missing_group_id", 400;
-    /// An alias call lacks `previousId` or `userId`.
-    MissingPreviousId = "missing_previous_id", 400;
     /// A name (event, tag, segment) is empty, too long or holds control characters.
     InvalidName = "invalid_name", 400;
     /// A timestamp is not ISO-8601.
