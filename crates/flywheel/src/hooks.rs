@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flywheel_audience::Audience;
-use flywheel_core::bus::{Bus, BusMessage};
+use flywheel_core::bus::{Bus, DomainEvent};
 use flywheel_ingest::pipeline::CommitObserver;
 use flywheel_store::conn::Conn;
 use flywheel_store::dead_letters::{self, DeadLetterRow};
@@ -146,10 +146,7 @@ impl HooksDrain {
 /// logged at debug, the callers log one summary line.
 pub fn publish_tier_change(bus: &dyn Bus, change: &flywheel_loyalty::TierChange) {
     tracing::debug!(user = %change.user_id, from = ?change.from, to = %change.to, "member tier changed");
-    bus.publish(BusMessage {
-        subject: "tier.changed".into(),
-        payload: serde_json::to_value(change).unwrap_or_default(),
-    });
+    bus.publish(DomainEvent::TierChanged(change.into()));
 }
 
 /// Events looked at per store read.

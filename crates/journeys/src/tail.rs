@@ -263,7 +263,7 @@ impl Engine {
     /// a transition published while the server was down does not trigger; documented.)
     pub(crate) async fn bus_loop(
         &self,
-        mut rx: tokio::sync::broadcast::Receiver<Arc<flywheel_core::bus::BusMessage>>,
+        mut rx: tokio::sync::broadcast::Receiver<Arc<flywheel_core::bus::DomainEvent>>,
     ) {
         loop {
             let msg = match rx.recv().await {
@@ -280,28 +280,15 @@ impl Engine {
             if self.0.stopping.load(Ordering::Relaxed) {
                 break;
             }
-            let (kind, on) = match msg.subject.as_str() {
-                "segment.entered" => ("segment", AudienceChange::Entered),
-                "segment.exited" => ("segment", AudienceChange::Exited),
-                "tag.added" => ("tag", AudienceChange::Entered),
-                "tag.removed" => ("tag", AudienceChange::Exited),
+            use flywheel_core::bus::DomainEvent as D;
+            let (kind, on, m) = match msg.as_ref() {
+                D::SegmentEntered(m) => ("segment", AudienceChange::Entered, m),
+                D::SegmentExited(m) => ("segment", AudienceChange::Exited, m),
+                D::TagAdded(m) => ("tag", AudienceChange::Entered, m),
+                D::TagRemoved(m) => ("tag", AudienceChange::Exited, m),
                 _ => continue,
             };
-            let name = msg
-                .payload
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let Some(profile) = msg
-                .payload
-                .get("profile_id")
-                .and_then(Value::as_str)
-                .map(String::from)
-            else {
-                continue;
-            };
-            let at = msg.payload.get("at").and_then(Value::as_i64).unwrap_or(0);
+            let (name, profile, at) = (m.name.as_str(), m.profile_id.as_str(), m.at);
             let targets: Vec<(i64, Arc<Journey>)> = match self.0.defs.read() {
                 Ok(d) => d
                     .active()
@@ -320,8 +307,8 @@ impl Engine {
             if let Err(e) = self
                 .enter_profile(
                     targets,
-                    &profile,
-                    &format!("{}:{name}:{profile}:{at}", msg.subject),
+                    profile,
+                    &format!("{}:{name}:{profile}:{at}", msg.subject()),
                 )
                 .await
             {

@@ -5,6 +5,7 @@
 //! types, cycles), then written to the store, then applied to the live state, so a
 //! refused change leaves nothing behind and a stored one is never lost on restart.
 
+use flywheel_core::bus::TransitionCause;
 use flywheel_core::ErrorCode;
 use std::collections::HashSet;
 
@@ -272,7 +273,7 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
         "audience columns computed"
     );
     super::rfm::rescore(&mut state, now);
-    state.evaluate_all(now, |_| true, false, "definition");
+    state.evaluate_all(now, |_| true, false, TransitionCause::Definition);
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "audience memberships evaluated"
@@ -481,9 +482,14 @@ impl Audience {
             s.refresh_needs();
             s.refresh_all(now);
             if replace {
-                s.evaluate_all(now, |_| true, true, "definition")
+                s.evaluate_all(now, |_| true, true, TransitionCause::Definition)
             } else {
-                s.evaluate_all(now, |e| e.kind == kind && e.name == name, false, "definition")
+                s.evaluate_all(
+                    now,
+                    |e| e.kind == kind && e.name == name,
+                    false,
+                    TransitionCause::Definition,
+                )
             }
         };
         self.publish(transitions);
@@ -573,10 +579,10 @@ impl Audience {
                 let bm = s.index.tag_mut(tag);
                 let changed = if remove { bm.remove(row) } else { bm.insert(row) };
                 if changed {
-                    out.push(s.transition((DefKind::Tag, tag), row, !remove, now, "manual"));
+                    out.push(s.transition((DefKind::Tag, tag), row, !remove, now, TransitionCause::Manual));
                 }
             }
-            out.extend(s.evaluate_rows(&rows, now, "event"));
+            out.extend(s.evaluate_rows(&rows, now, TransitionCause::Event));
             out
         };
         self.publish(transitions);

@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration as StdDuration;
 
-use flywheel_core::bus::{Bus, BusMessage};
+use flywheel_core::bus::Bus;
 use flywheel_core::time::to_millis;
 use flywheel_core::Clock;
 use flywheel_store::{ApplyOutcome, NewEvent, Store};
@@ -151,11 +151,7 @@ impl Audience {
 
 fn publish(shared: &Shared, transitions: Vec<Transition>) {
     for t in transitions {
-        let payload = serde_json::to_value(&t).unwrap_or_default();
-        shared.bus.publish(BusMessage {
-            subject: t.subject().to_owned(),
-            payload,
-        });
+        shared.bus.publish(t.event());
     }
 }
 

@@ -10,6 +10,7 @@
 //! ([`State::next_change`]), so a tick only revisits the rows whose instant has come;
 //! shop-local midnight (day counts, age) and a new RFM scoring revisit every row.
 
+use flywheel_core::bus::TransitionCause;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::ops::Range;
@@ -262,7 +263,7 @@ impl State {
             if let Some((w, gained)) = self.merge(&loser.0, &winner.0) {
                 touched.insert(w);
                 for tag in gained {
-                    out.push(self.transition((DefKind::Tag, &tag), w, true, now, "event"));
+                    out.push(self.transition((DefKind::Tag, &tag), w, true, now, TransitionCause::Event));
                 }
             }
         }
@@ -322,7 +323,7 @@ impl State {
         for &r in &rows {
             self.refresh_row(r, now);
         }
-        out.extend(self.evaluate_rows(&rows, now, "event"));
+        out.extend(self.evaluate_rows(&rows, now, TransitionCause::Event));
         out
     }
 
@@ -418,7 +419,7 @@ impl State {
         row: u32,
         entered: bool,
         now: i64,
-        cause: &'static str,
+        cause: TransitionCause,
     ) -> Transition {
         self.seq += 1;
         let t = Transition {
@@ -444,7 +445,7 @@ impl State {
         name: &str,
         flips: &[(u32, bool)],
         now: i64,
-        cause: &'static str,
+        cause: TransitionCause,
     ) -> Vec<Transition> {
         if flips.is_empty() {
             return Vec::new();
@@ -465,7 +466,7 @@ impl State {
     }
 
     /// Re-evaluates every rule on `rows` (in dependency order).
-    pub fn evaluate_rows(&mut self, rows: &[u32], now: i64, cause: &'static str) -> Vec<Transition> {
+    pub fn evaluate_rows(&mut self, rows: &[u32], now: i64, cause: TransitionCause) -> Vec<Transition> {
         let mut out = Vec::new();
         for i in 0..self.registry.entries().len() {
             let e = &self.registry.entries()[i];
@@ -492,7 +493,7 @@ impl State {
         now: i64,
         pick: impl Fn(&Entry) -> bool,
         announce: bool,
-        cause: &'static str,
+        cause: TransitionCause,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
         for i in 0..self.registry.entries().len() {
@@ -523,7 +524,7 @@ impl State {
         let today = self.windowing.local_day(now);
         if today != self.day {
             self.refresh_all(now);
-            out.extend(self.evaluate_all(now, |_| true, true, "time"));
+            out.extend(self.evaluate_all(now, |_| true, true, TransitionCause::Time));
         }
         let mut due = BTreeSet::new();
         while let Some(Reverse((at, row))) = self.schedule.peek().copied() {
@@ -543,7 +544,7 @@ impl State {
         for &r in &due {
             self.refresh_row(r, now);
         }
-        out.extend(self.evaluate_rows(&due, now, "time"));
+        out.extend(self.evaluate_rows(&due, now, TransitionCause::Time));
         let due = self
             .last_rescore
             .is_none_or(|(at, took)| at.elapsed() >= took * RESCORE_SHARE);
@@ -552,7 +553,7 @@ impl State {
             crate::engine::rfm::rescore(self, now);
             self.last_rescore = Some((std::time::Instant::now(), started.elapsed()));
             if self.registry.entries().iter().any(uses_rfm) {
-                out.extend(self.evaluate_all(now, |_| true, true, "time"));
+                out.extend(self.evaluate_all(now, |_| true, true, TransitionCause::Time));
             }
         }
         out
