@@ -148,7 +148,7 @@ pub async fn referral(cmd: ReferralCommand, settings: Settings) -> Result<()> {
                 .map(|r| {
                     vec![
                         r.invitee.clone(),
-                        r.state.clone(),
+                        r.state.to_string(),
                         r.flags.join(","),
                         r.order_id.clone().unwrap_or_default(),
                     ]

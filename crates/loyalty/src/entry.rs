@@ -5,39 +5,12 @@ use flywheel_core::Timestamp;
 use flywheel_store::loyalty::EntryRow;
 use serde::Serialize;
 
-use crate::{Error, Result};
+use crate::Result;
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
-/// What an entry does to the balance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    /// A credit; opens a lot.
-    Earn,
-    /// Points spent (redeemed).
-    Spend,
-    /// What was left of a lot when it expired.
-    Expire,
-    /// Points taken back from a refunded or cancelled order.
-    Clawback,
-}
-
-impl EntryKind {
-    fn parse(s: &str) -> Result<EntryKind> {
-        Ok(match s {
-            "earn" => EntryKind::Earn,
-            "spend" => EntryKind::Spend,
-            "expire" => EntryKind::Expire,
-            "clawback" => EntryKind::Clawback,
-            other => {
-                return Err(Error::Store(flywheel_store::Error::Corrupt(format!(
-                    "unknown ledger entry kind {other:?}"
-                ))))
-            }
-        })
-    }
-}
+/// What an entry does to the balance (the ledger's kind column).
+pub use flywheel_store::loyalty::EntryKind;
 
 /// One ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,7 +44,7 @@ pub struct Entry {
 impl Entry {
     pub(crate) fn of(r: EntryRow) -> Result<Entry> {
         Ok(Entry {
-            kind: EntryKind::parse(&r.kind)?,
+            kind: r.kind,
             id: r.id,
             user_id: r.user_id,
             points: r.delta,
@@ -140,13 +113,13 @@ pub(crate) fn earn_row(
     EntryRow {
         lot_expires_at: Some(expires),
         streak,
-        ..debit_row(user, "earn", source, key, points, None, now)
+        ..debit_row(user, EntryKind::Earn, source, key, points, None, now)
     }
 }
 
 pub(crate) fn debit_row(
     user: &str,
-    kind: &str,
+    kind: EntryKind,
     source: &str,
     key: String,
     delta: i64,
@@ -157,7 +130,7 @@ pub(crate) fn debit_row(
         id: 0,
         user_id: user.to_owned(),
         delta,
-        kind: kind.to_owned(),
+        kind,
         source: source.to_owned(),
         source_key: key,
         lot_expires_at: None,

@@ -15,7 +15,7 @@ use chrono::{NaiveDate, TimeZone};
 use flywheel_core::time::{from_millis, to_millis};
 use flywheel_core::{Clock, Fen};
 use flywheel_store::conn::Conn;
-use flywheel_store::loyalty::{self as q, EntryRow};
+use flywheel_store::loyalty::{self as q, EntryKind, EntryRow};
 use flywheel_store::Store;
 
 use crate::config::LoyaltyConfig;
@@ -139,7 +139,10 @@ pub(crate) fn spend_in(
             format!("{points} points asked, {balance} available"),
         ));
     }
-    let row = insert(c, debit_row(user, "spend", source, key, -points, None, now))?;
+    let row = insert(
+        c,
+        debit_row(user, EntryKind::Spend, source, key, -points, None, now),
+    )?;
     consume(c, row.id, &lots, points)?;
     posted(c, row)
 }
@@ -416,11 +419,11 @@ impl Loyalty {
                     format!("{earn_key} belongs to another user"),
                 ));
             }
-            let owed = earned.delta - q::lot_used_by(c, earned.id, "expire")?;
+            let owed = earned.delta - q::lot_used_by(c, earned.id, EntryKind::Expire)?;
             let take = owed.min(q::balance(c, &user)?.max(0)).max(0);
             // The order's own lot first, then the others in expiry order.
             lots.sort_by_key(|l| (l.id != earned.id, l.expires_at, l.id));
-            let mut row = debit_row(&user, "clawback", "order", key, -take, None, now);
+            let mut row = debit_row(&user, EntryKind::Clawback, "order", key, -take, None, now);
             row.shortfall = Some(owed - take);
             let row = insert(c, row)?;
             consume(c, row.id, &lots, take)?;

@@ -13,7 +13,7 @@ pub(crate) fn write_expire(c: &mut dyn Conn, lot: &LotRow, now: i64) -> Result<b
         id: 0,
         user_id: lot.user_id.clone(),
         delta: -lot.left,
-        kind: "expire".into(),
+        kind: flywheel_store::loyalty::EntryKind::Expire,
         source: "expiry".into(),
         source_key: format!("expire:{}", lot.id),
         lot_expires_at: None,

@@ -8,7 +8,7 @@ use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use flywheel_core::{Clock, Fen};
-use flywheel_store::groups::{self as q, GroupRow};
+use flywheel_store::groups::{self as q, GroupRow, GroupState};
 use flywheel_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +44,7 @@ pub struct Group {
     /// Members, in joining order.
     pub members: Vec<String>,
     /// `open` (joinable until `expires_at`), `full` (orders confirmed), `expired` (cancelled).
-    pub state: String,
+    pub state: GroupState,
     /// Deadline (RFC 3339).
     pub expires_at: String,
 }
@@ -135,7 +135,7 @@ impl GroupBuys {
                     leader: leader.clone(),
                     size: deal.group_size,
                     members: 1,
-                    state: "open".into(),
+                    state: GroupState::Open,
                     expires_at: now + deal.join_hours * 3_600_000,
                 };
                 q::open_group(c, &g, now)?;
@@ -157,20 +157,20 @@ impl GroupBuys {
         }
         let now = self.now();
         let (gid, user) = (group_id.to_owned(), user.to_owned());
-        let outcome: std::result::Result<(), &'static str> = self
+        let outcome: std::result::Result<(), ErrorCode> = self
             .store
             .write_with(move |c| {
                 let Some(g) = q::group(c, &gid)? else {
-                    return Ok(Err("not_found"));
+                    return Ok(Err(ErrorCode::NotFound));
                 };
                 if q::members(c, &gid)?.contains(&user) {
-                    return Ok(Err("already_member"));
+                    return Ok(Err(ErrorCode::AlreadyMember));
                 }
                 if !q::count_join(c, &gid, now)? {
-                    return Ok(Err(if g.state == "full" || g.members >= g.size {
-                        "group_full"
+                    return Ok(Err(if g.state == GroupState::Full || g.members >= g.size {
+                        ErrorCode::GroupFull
                     } else {
-                        "group_expired"
+                        ErrorCode::GroupExpired
                     }));
                 }
                 q::add_member(c, &gid, &user, now)?;
@@ -179,9 +179,9 @@ impl GroupBuys {
             .await?;
         match outcome {
             Ok(()) => self.group(group_id).await,
-            Err("not_found") => Err(Error::NotFound(format!("group {group_id:?}"))),
-            Err("already_member") => Err(conflict(ErrorCode::AlreadyMember, "already in this group")),
-            Err("group_full") => Err(conflict(ErrorCode::GroupFull, "the group is full")),
+            Err(ErrorCode::NotFound) => Err(Error::NotFound(format!("group {group_id:?}"))),
+            Err(ErrorCode::AlreadyMember) => Err(conflict(ErrorCode::AlreadyMember, "already in this group")),
+            Err(ErrorCode::GroupFull) => Err(conflict(ErrorCode::GroupFull, "the group is full")),
             Err(_) => Err(conflict(ErrorCode::GroupExpired, "the group's time ran out")),
         }
     }

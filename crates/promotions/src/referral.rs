@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::TimeZone;
 use flywheel_core::Clock;
-use flywheel_store::referrals::{self as q, ReferralRow};
+use flywheel_store::referrals::{self as q, ReferralRow, ReferralState};
 use flywheel_store::Store;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -77,7 +77,7 @@ pub struct Referral {
     pub inviter: String,
     /// `pending` (no paid order yet), `rewarding` (claimed, rewards being issued),
     /// `rewarded`, `held` (flagged), `clawed_back`.
-    pub state: String,
+    pub state: ReferralState,
     /// Anti-abuse flags.
     pub flags: Vec<String>,
     /// The first paid order.
@@ -276,7 +276,7 @@ impl Referrals {
                     device_id: device,
                     ip,
                     flags: flags.join(","),
-                    state: "pending".into(),
+                    state: ReferralState::Pending,
                     order_id: None,
                     rewards: None,
                     created_at: now,
@@ -308,7 +308,7 @@ impl Referrals {
     pub async fn first_paid_order(&self, invitee: &str, order_id: &str) -> Result<Referral> {
         // Most paying users were never referred: answer them from a read, no write.
         let pending = self.get(invitee).await?;
-        if !matches!(pending.state.as_str(), "pending" | "rewarding")
+        if !matches!(pending.state, ReferralState::Pending | ReferralState::Rewarding)
             && pending.order_id.as_deref() == Some(order_id)
         {
             return Ok(pending);
@@ -318,32 +318,35 @@ impl Referrals {
         let (inv, order) = (invitee.to_owned(), order_id.to_owned());
         let hold = program.hold_flagged;
         // Claim the reward atomically first, so concurrent calls issue coupons once.
-        let claimed: std::result::Result<(bool, ReferralRow), &'static str> = self
+        let claimed: std::result::Result<(bool, ReferralRow), ErrorCode> = self
             .store
             .write_with(move |c| {
                 let Some(r) = q::referral(c, &inv)? else {
-                    return Ok(Err("not_found"));
+                    return Ok(Err(ErrorCode::NotFound));
                 };
-                if r.state != "pending" {
+                if r.state != ReferralState::Pending {
                     return Ok(if r.order_id.as_deref() == Some(order.as_str()) {
                         // A claim a failure interrupted is finished now.
-                        Ok((r.state == "rewarding", r))
+                        Ok((r.state == ReferralState::Rewarding, r))
                     } else {
-                        Err("already_rewarded")
+                        Err(ErrorCode::AlreadyRewarded)
                     });
                 }
                 let to = if hold && !r.flags.is_empty() {
-                    "held"
+                    ReferralState::Held
                 } else {
-                    "rewarding"
+                    ReferralState::Rewarding
                 };
-                q::transition(c, &inv, "pending", to, Some(&order), None, now)?;
-                Ok(Ok((to == "rewarding", q::referral(c, &inv)?.unwrap_or(r))))
+                q::transition(c, &inv, ReferralState::Pending, to, Some(&order), None, now)?;
+                Ok(Ok((
+                    to == ReferralState::Rewarding,
+                    q::referral(c, &inv)?.unwrap_or(r),
+                )))
             })
             .await?;
         let (grant, row) = match claimed {
             Ok(x) => x,
-            Err("not_found") => return Err(Error::NotFound(format!("referral of {invitee:?}"))),
+            Err(ErrorCode::NotFound) => return Err(Error::NotFound(format!("referral of {invitee:?}"))),
             Err(_) => {
                 return Err(conflict(
                     ErrorCode::AlreadyRewarded,
@@ -374,7 +377,15 @@ impl Referrals {
         let (inv, order) = (invitee.to_owned(), order_id.to_owned());
         self.store
             .write_with(move |c| {
-                q::transition(c, &inv, "rewarding", "rewarded", Some(&order), Some(&body), now)
+                q::transition(
+                    c,
+                    &inv,
+                    ReferralState::Rewarding,
+                    ReferralState::Rewarded,
+                    Some(&order),
+                    Some(&body),
+                    now,
+                )
             })
             .await?;
         self.get(invitee).await
@@ -384,7 +395,7 @@ impl Referrals {
     /// points reported for the ledger to claw back).
     pub async fn claw_back(&self, invitee: &str, order_id: &str) -> Result<Referral> {
         let r = self.get(invitee).await?;
-        if r.state == "clawed_back" || r.order_id.as_deref() != Some(order_id) {
+        if r.state == ReferralState::ClawedBack || r.order_id.as_deref() != Some(order_id) {
             return Ok(r);
         }
         let mut rewards = r.rewards.clone().unwrap_or_else(|| json!({}));
@@ -404,9 +415,19 @@ impl Referrals {
             rewards.to_string(),
             self.now(),
         );
-        let from = r.state.clone();
+        let from = r.state;
         self.store
-            .write_with(move |c| q::transition(c, &inv, &from, "clawed_back", Some(&order), Some(&body), now))
+            .write_with(move |c| {
+                q::transition(
+                    c,
+                    &inv,
+                    from,
+                    ReferralState::ClawedBack,
+                    Some(&order),
+                    Some(&body),
+                    now,
+                )
+            })
             .await?;
         self.get(invitee).await
     }

@@ -14,6 +14,7 @@
 pub mod audience;
 pub mod callback_replays;
 mod checkpoint;
+mod column_enum;
 mod commerce;
 pub mod conn;
 pub mod coupons;

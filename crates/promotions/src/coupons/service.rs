@@ -4,7 +4,7 @@ use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use flywheel_core::Clock;
-use flywheel_store::coupons::{self as q, CouponRow};
+use flywheel_store::coupons::{self as q, CouponAction, CouponRow, CouponRowState as RowState};
 use flywheel_store::Store;
 use rand::Rng;
 use serde::Serialize;
@@ -58,8 +58,9 @@ pub struct CouponInstance {
 /// One entry of a coupon's audit trail.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
-    /// `issued`, `generated`, `claimed`, `reserved`, `released`, `redeemed`, `returned`.
-    pub action: String,
+    /// `issued`, `generated`, `claimed`, `reserved`, `released`, `redeemed`, `returned`,
+    /// `voided`.
+    pub action: CouponAction,
     /// Who did it (an admin, a journey, a user).
     pub actor: Option<String>,
     /// The order concerned.
@@ -111,12 +112,12 @@ fn template_of(body: &str) -> Result<CouponTemplate> {
 /// The state of a stored coupon at `now`: lapsed reservations count as issued, anything
 /// not redeemed past its window as expired.
 fn state_at(c: &CouponRow, now: i64) -> CouponState {
-    match c.state.as_str() {
-        "redeemed" => CouponState::Redeemed,
-        "void" => CouponState::Void,
+    match c.state {
+        RowState::Redeemed => CouponState::Redeemed,
+        RowState::Void => CouponState::Void,
         _ if c.valid_until.is_some_and(|u| now >= u) => CouponState::Expired,
         _ if c.owner.is_none() => CouponState::Unclaimed,
-        "reserved" if c.reserved_until.is_some_and(|r| now < r) => CouponState::Reserved,
+        RowState::Reserved if c.reserved_until.is_some_and(|r| now < r) => CouponState::Reserved,
         _ => CouponState::Issued,
     }
 }
@@ -249,7 +250,7 @@ impl CouponService {
                     template_id: tid.clone(),
                     owner: None,
                     code: Some(code.clone()),
-                    state: "issued".into(),
+                    state: RowState::Issued,
                     valid_from: Some(window.0),
                     valid_until: (window.1 != i64::MAX).then_some(window.1),
                     order_id: None,
@@ -258,7 +259,7 @@ impl CouponService {
                     updated_at: now,
                 };
                 q::insert_coupon(c, &row)?;
-                q::audit(c, &row.id, "generated", Some(&actor), None, now)?;
+                q::audit(c, &row.id, CouponAction::Generated, Some(&actor), None, now)?;
                 codes.push(code);
             }
             Ok(codes)
@@ -305,10 +306,10 @@ impl CouponService {
                     row.valid_until = Some(until);
                     q::set_window(c, &row.id, from, until)?;
                 }
-                if !q::update(c, &row, &before.state, before.order_id.as_deref())? {
+                if !q::update(c, &row, before.state, before.order_id.as_deref())? {
                     return Err(conflict(ErrorCode::AlreadyClaimed, "this code has been claimed"));
                 }
-                q::audit(c, &row.id, "claimed", Some(&owner), None, now)?;
+                q::audit(c, &row.id, CouponAction::Claimed, Some(&owner), None, now)?;
                 Ok((t, row))
             })
             .await?;
@@ -320,7 +321,7 @@ impl CouponService {
         &self,
         coupon_id: &str,
         owner: Option<&str>,
-        action: &'static str,
+        action: CouponAction,
         f: impl FnOnce(&CouponTemplate, &mut CouponRow, CouponState, i64) -> Result<bool> + Send + 'static,
     ) -> Result<CouponInstance> {
         let now = self.now();
@@ -341,7 +342,7 @@ impl CouponService {
                 let state = state_at(&row, now);
                 if f(&t, &mut row, state, now)? {
                     row.updated_at = now;
-                    if !q::update(c, &row, &before.state, before.order_id.as_deref())? {
+                    if !q::update(c, &row, before.state, before.order_id.as_deref())? {
                         return Err(conflict(
                             ErrorCode::ConcurrentChange,
                             "the coupon changed meanwhile; try again",
@@ -375,10 +376,10 @@ impl CouponService {
         self.change(
             coupon_id,
             Some(owner),
-            "reserved",
+            CouponAction::Reserved,
             move |_, row, state, now| match state {
                 CouponState::Issued => {
-                    row.state = "reserved".into();
+                    row.state = RowState::Reserved;
                     row.order_id = Some(order);
                     row.reserved_until = Some(now + hold_ms);
                     Ok(true)
@@ -401,7 +402,7 @@ impl CouponService {
         self.change(
             coupon_id,
             Some(owner),
-            "redeemed",
+            CouponAction::Redeemed,
             move |_, row, state, now| match state {
                 CouponState::Redeemed if row.order_id.as_deref() == Some(order.as_str()) => Ok(false),
                 CouponState::Redeemed => Err(conflict(
@@ -414,7 +415,7 @@ impl CouponService {
                 )),
                 CouponState::Issued | CouponState::Reserved => {
                     let _ = now;
-                    row.state = "redeemed".into();
+                    row.state = RowState::Redeemed;
                     row.order_id = Some(order);
                     row.reserved_until = None;
                     Ok(true)
@@ -428,11 +429,11 @@ impl CouponService {
     /// Releases a reservation (checkout abandoned or payment timed out).
     pub async fn release(&self, coupon_id: &str, order_id: &str) -> Result<CouponInstance> {
         let order = order_id.to_owned();
-        self.change(coupon_id, None, "released", move |_, row, _, _| {
-            if row.state != "reserved" || row.order_id.as_deref() != Some(order.as_str()) {
+        self.change(coupon_id, None, CouponAction::Released, move |_, row, _, _| {
+            if row.state != RowState::Reserved || row.order_id.as_deref() != Some(order.as_str()) {
                 return Ok(false);
             }
-            row.state = "issued".into();
+            row.state = RowState::Issued;
             row.order_id = None;
             row.reserved_until = None;
             Ok(true)
@@ -444,14 +445,14 @@ impl CouponService {
     /// coupon is returned to its holder (usable while still valid) or stays spent.
     pub async fn refund(&self, coupon_id: &str, order_id: &str) -> Result<CouponInstance> {
         let order = order_id.to_owned();
-        self.change(coupon_id, None, "returned", move |t, row, _, _| {
-            if row.state != "redeemed"
+        self.change(coupon_id, None, CouponAction::Returned, move |t, row, _, _| {
+            if row.state != RowState::Redeemed
                 || row.order_id.as_deref() != Some(order.as_str())
                 || t.refund_policy == RefundPolicy::Keep
             {
                 return Ok(false);
             }
-            row.state = "issued".into();
+            row.state = RowState::Issued;
             row.order_id = None;
             Ok(true)
         })
@@ -461,19 +462,24 @@ impl CouponService {
     /// Takes an unspent coupon back (`void`); a spent one stays spent (`already_redeemed`).
     pub async fn void(&self, coupon_id: &str, actor: &str) -> Result<CouponInstance> {
         let _ = actor;
-        self.change(coupon_id, None, "voided", move |_, row, state, _| match state {
-            CouponState::Void => Ok(false),
-            CouponState::Redeemed => Err(conflict(
-                ErrorCode::AlreadyRedeemed,
-                "the coupon was already spent",
-            )),
-            _ => {
-                row.state = "void".into();
-                row.order_id = None;
-                row.reserved_until = None;
-                Ok(true)
-            }
-        })
+        self.change(
+            coupon_id,
+            None,
+            CouponAction::Voided,
+            move |_, row, state, _| match state {
+                CouponState::Void => Ok(false),
+                CouponState::Redeemed => Err(conflict(
+                    ErrorCode::AlreadyRedeemed,
+                    "the coupon was already spent",
+                )),
+                _ => {
+                    row.state = RowState::Void;
+                    row.order_id = None;
+                    row.reserved_until = None;
+                    Ok(true)
+                }
+            },
+        )
         .await
     }
 
@@ -624,7 +630,7 @@ fn issue_keyed_in(
         template_id: template_id.to_owned(),
         owner: Some(owner.to_owned()),
         code: None,
-        state: "issued".into(),
+        state: RowState::Issued,
         valid_from: Some(from),
         valid_until: Some(until),
         order_id: None,
@@ -633,6 +639,6 @@ fn issue_keyed_in(
         updated_at: now,
     };
     q::insert_coupon(c, &row)?;
-    q::audit(c, &row.id, "issued", Some(actor), None, now)?;
+    q::audit(c, &row.id, CouponAction::Issued, Some(actor), None, now)?;
     Ok(instance_of(&t, &row, now))
 }

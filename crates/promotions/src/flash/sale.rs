@@ -4,7 +4,7 @@ use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use flywheel_core::{Clock, Fen, Timestamp};
-use flywheel_store::flash::{self as q, FlashOrderRow};
+use flywheel_store::flash::{self as q, FlashOrderRow, FlashOrderState};
 use flywheel_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +55,7 @@ pub struct FlashOrder {
     /// Units.
     pub quantity: i64,
     /// `held` (pay before `expires_at`), `paid`, `released`.
-    pub state: String,
+    pub state: FlashOrderState,
     /// When an unpaid hold lapses (RFC 3339).
     pub expires_at: String,
 }
@@ -222,7 +222,7 @@ impl<B: StockBackend> FlashSales<B> {
             sale_id: sale_id.to_owned(),
             user_id: user.to_owned(),
             quantity,
-            state: "held".into(),
+            state: FlashOrderState::Held,
             expires_at: now + sale.hold_seconds * 1000,
             created_at: now,
         };
@@ -245,16 +245,19 @@ impl<B: StockBackend> FlashSales<B> {
                 let Some(mut o) = q::order(c, &id)? else {
                     return Ok(None);
                 };
-                if o.state == "held" && o.expires_at > now && q::transition(c, &id, "held", "paid", now)? {
-                    o.state = "paid".into();
+                if o.state == FlashOrderState::Held
+                    && o.expires_at > now
+                    && q::transition(c, &id, FlashOrderState::Held, FlashOrderState::Paid, now)?
+                {
+                    o.state = FlashOrderState::Paid;
                 }
                 Ok(Some(o))
             })
             .await?
             .ok_or_else(|| Error::NotFound(format!("order {order_id:?}")))?;
-        match row.state.as_str() {
-            "paid" => Ok(row.into()),
-            "released" => Err(conflict(
+        match row.state {
+            FlashOrderState::Paid => Ok(row.into()),
+            FlashOrderState::Released => Err(conflict(
                 ErrorCode::Released,
                 "the hold lapsed and the units went back",
             )),
@@ -270,7 +273,7 @@ impl<B: StockBackend> FlashSales<B> {
             .write_with(move |c| {
                 let mut out = Vec::new();
                 for o in q::lapsed(c, now)? {
-                    if q::transition(c, &o.id, "held", "released", now)? {
+                    if q::transition(c, &o.id, FlashOrderState::Held, FlashOrderState::Released, now)? {
                         out.push(o);
                     }
                 }
