@@ -285,22 +285,45 @@ async fn saved_segments_backfill_counters_update_live_and_survive_a_restart() {
     shop.submit(link).await;
     let vip = shop.audience.members_of(DefKind::Tag, "VIP", None, 10).unwrap();
     assert_eq!(vip.total, 2, "{vip:?}");
-    assert!(shop
+    fn code<T>(r: Result<T, flywheel_audience::Error>) -> Option<&'static str> {
+        r.err().map(|e| e.code().as_str())
+    }
+    assert_eq!(
+        code(shop.audience.assign("VIP", &["nobody".to_string()], false).await),
+        Some("not_found")
+    );
+    assert_eq!(
+        code(
+            shop.audience
+                .assign("高價值客戶", &["z".to_string()], false)
+                .await
+        ),
+        Some("not_manual_tag")
+    );
+    // Each refusal of a definition has its own code.
+    for (expression, expected) in [
+        ("spend(30d) > 1000", "invalid_segment"),
+        ("spend(30d) >", "invalid_expression"),
+        ("spending(30d) > 1 元", "unknown_trait"),
+        ("event(\"No Such Event\") >= 1", "unknown_event"),
+        ("tag(\"不存在\")", "unknown_tag"),
+        ("segment(\"不存在\")", "unknown_segment"),
+    ] {
+        let r = shop
+            .audience
+            .put_segment("bad".into(), &SegmentInput::text(expression), None, false)
+            .await;
+        assert_eq!(code(r), Some(expected), "{expression}");
+    }
+    let again = shop
         .audience
-        .assign("VIP", &["nobody".to_string()], false)
-        .await
-        .is_err());
-    assert!(shop
-        .audience
-        .put_segment(
-            "bad".into(),
-            &SegmentInput::text("spend(30d) > 1000"),
-            None,
-            false
-        )
-        .await
-        .is_err());
-    assert!(shop.audience.delete(DefKind::Tag, "高價值客戶").await.is_err());
+        .put_segment("加購多次".into(), &SegmentInput::text("orders >= 1"), None, false)
+        .await;
+    assert_eq!(code(again), Some("name_taken"));
+    assert_eq!(
+        code(shop.audience.delete(DefKind::Tag, "高價值客戶").await),
+        Some("built_in")
+    );
     shop.pipeline.shutdown().await;
     shop.audience.stop();
     drop(shop);

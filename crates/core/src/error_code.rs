@@ -188,7 +188,7 @@ error_codes! {
     // ---- Journeys and channels ----
     /// A journey definition does not parse or breaks a rule of definitions.
     InvalidJourney = "invalid_journey", 400;
-    /// A message template does not compile or uses unknown variables.
+    /// A message template does not compile, uses unknown variables, or cannot render for the sample customer (an operation on values of the wrong kind, a range too long).
     InvalidMessageTemplate = "invalid_message_template", 400;
     /// A message template runs into a render limit (size, time, memory) on the sample customer.
     TemplateOverLimit = "template_over_limit", 400;
