@@ -56,7 +56,7 @@ pub async fn loyalty(cmd: LoyaltyCommand, settings: Settings) -> Result<()> {
                     vec![
                         e.at.to_rfc3339(),
                         format!("{:?}", e.kind).to_lowercase(),
-                        e.source.clone(),
+                        e.source.to_string(),
                         e.points.to_string(),
                     ]
                 })

@@ -9,8 +9,9 @@ use crate::Result;
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
-/// What an entry does to the balance (the ledger's kind column).
-pub use flywheel_store::loyalty::EntryKind;
+/// What an entry does to the balance, and where it comes from (the ledger's kind and
+/// source columns).
+pub use flywheel_store::loyalty::{EntryKind, EntrySource};
 
 /// One ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,8 +25,8 @@ pub struct Entry {
     /// What it does.
     pub kind: EntryKind,
     /// `order`, `checkin`, `review`, `share`, `redeem` (a spend), `exchange` (points for a
-    /// coupon), `expiry`.
-    pub source: String,
+    /// coupon), `expiry`, `campaign`.
+    pub source: EntrySource,
     /// Its idempotency key.
     pub source_key: String,
     /// An earn entry's lot stops being usable at this instant.
@@ -76,7 +77,7 @@ pub struct Lot {
     /// The earn entry that opened it.
     pub entry_id: i64,
     /// Its source.
-    pub source: String,
+    pub source: EntrySource,
     /// Points earned.
     pub points: i64,
     /// Points left.
@@ -103,7 +104,7 @@ pub struct Balance {
 
 pub(crate) fn earn_row(
     user: &str,
-    source: &str,
+    source: EntrySource,
     key: String,
     points: i64,
     expires: i64,
@@ -120,7 +121,7 @@ pub(crate) fn earn_row(
 pub(crate) fn debit_row(
     user: &str,
     kind: EntryKind,
-    source: &str,
+    source: EntrySource,
     key: String,
     delta: i64,
     shortfall: Option<i64>,
@@ -131,7 +132,7 @@ pub(crate) fn debit_row(
         user_id: user.to_owned(),
         delta,
         kind,
-        source: source.to_owned(),
+        source,
         source_key: key,
         lot_expires_at: None,
         streak: None,

@@ -225,7 +225,14 @@ fn run(
         return replay(row, req);
     }
     let source_key = format!("exchange:{}", key.as_str());
-    let posted = spend_in(c, &req.user_id, req.points, source_key.clone(), "exchange", now)?;
+    let posted = spend_in(
+        c,
+        &req.user_id,
+        req.points,
+        source_key.clone(),
+        flywheel_store::loyalty::EntrySource::Exchange,
+        now,
+    )?;
     if posted.repeated {
         return Err(Error::Store(flywheel_store::Error::Corrupt(format!(
             "{source_key} is in the ledger without its exchange"

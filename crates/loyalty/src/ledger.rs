@@ -15,7 +15,7 @@ use chrono::{NaiveDate, TimeZone};
 use flywheel_core::time::{from_millis, to_millis};
 use flywheel_core::{Clock, Fen};
 use flywheel_store::conn::Conn;
-use flywheel_store::loyalty::{self as q, EntryKind, EntryRow};
+use flywheel_store::loyalty::{self as q, EntryKind, EntryRow, EntrySource};
 use flywheel_store::Store;
 
 use crate::config::LoyaltyConfig;
@@ -78,7 +78,7 @@ fn insert(c: &mut dyn Conn, mut row: EntryRow) -> Result<EntryRow> {
 fn credit_in(
     c: &mut dyn Conn,
     user: &str,
-    source: &'static str,
+    source: EntrySource,
     key: String,
     points: i64,
     expires: i64,
@@ -119,7 +119,7 @@ pub(crate) fn spend_in(
     user: &str,
     points: i64,
     key: String,
-    source: &str,
+    source: EntrySource,
     now: i64,
 ) -> Result<Posted> {
     let lots = expire_user(c, user, now)?;
@@ -194,7 +194,7 @@ impl Loyalty {
     async fn credit(
         &self,
         user: &str,
-        source: &'static str,
+        source: EntrySource,
         key: String,
         points: i64,
         streak: Option<i64>,
@@ -226,8 +226,14 @@ impl Loyalty {
     /// order. `negative_amount` for a negative `paid`. An order worth 0 points writes nothing.
     pub async fn earn_order(&self, user: &str, order_id: &str, paid: Fen) -> Result<Posted> {
         let points = self.order_points(order_id, paid)?;
-        self.credit(user, "order", format!("order:{order_id}"), points, None)
-            .await
+        self.credit(
+            user,
+            EntrySource::Order,
+            format!("order:{order_id}"),
+            points,
+            None,
+        )
+        .await
     }
 
     /// [`Loyalty::earn_order`] for many orders (user, order id, paid) in one write
@@ -253,7 +259,8 @@ impl Loyalty {
             .write(move |c| {
                 work.into_iter()
                     .map(|(i, user, key, points)| {
-                        credit_in(c, &user, "order", key, points, expires, None, now).map(|p| (i, p))
+                        credit_in(c, &user, EntrySource::Order, key, points, expires, None, now)
+                            .map(|p| (i, p))
                     })
                     .collect::<Result<Vec<_>>>()
             })
@@ -287,8 +294,14 @@ impl Loyalty {
                 "awarded points must be positive",
             ));
         }
-        self.credit(user, "campaign", format!("campaign:{key}"), points, None)
-            .await
+        self.credit(
+            user,
+            EntrySource::Campaign,
+            format!("campaign:{key}"),
+            points,
+            None,
+        )
+        .await
     }
 
     /// Daily check-in (簽到), once per shop-local calendar day: `checkin_points`, plus
@@ -320,7 +333,7 @@ impl Loyalty {
             };
             let row = earn_row(
                 &user,
-                "checkin",
+                EntrySource::Checkin,
                 key,
                 p.checkin_points.saturating_add(bonus),
                 expires,
@@ -337,8 +350,14 @@ impl Loyalty {
     pub async fn review(&self, user: &str, review_id: &str) -> Result<Posted> {
         need(review_id, "review id")?;
         let points = self.config.points.review_points;
-        self.credit(user, "review", format!("review:{review_id}"), points, None)
-            .await
+        self.credit(
+            user,
+            EntrySource::Review,
+            format!("review:{review_id}"),
+            points,
+            None,
+        )
+        .await
     }
 
     /// Share points (分享), once per share id and at most `shares_per_day` credited shares
@@ -358,7 +377,7 @@ impl Loyalty {
             if let Some(done) = repeat(c, &user, &key)? {
                 return Ok(done);
             }
-            if q::count_between(c, &user, "share", from, until)? >= p.shares_per_day {
+            if q::count_between(c, &user, EntrySource::Share, from, until)? >= p.shares_per_day {
                 return Err(Error::conflict(
                     ErrorCode::ShareCapReached,
                     format!("at most {} shares earn points per day", p.shares_per_day),
@@ -366,7 +385,7 @@ impl Loyalty {
             }
             let row = insert(
                 c,
-                earn_row(&user, "share", key, p.share_points, expires, None, now),
+                earn_row(&user, EntrySource::Share, key, p.share_points, expires, None, now),
             )?;
             posted(c, row)
         })
@@ -384,7 +403,7 @@ impl Loyalty {
         }
         let now = self.now();
         let (user, key) = (user.to_owned(), format!("spend:{reason_key}"));
-        self.write(move |c| spend_in(c, &user, points, key, "redeem", now))
+        self.write(move |c| spend_in(c, &user, points, key, EntrySource::Redeem, now))
             .await
     }
 
@@ -423,7 +442,15 @@ impl Loyalty {
             let take = owed.min(q::balance(c, &user)?.max(0)).max(0);
             // The order's own lot first, then the others in expiry order.
             lots.sort_by_key(|l| (l.id != earned.id, l.expires_at, l.id));
-            let mut row = debit_row(&user, EntryKind::Clawback, "order", key, -take, None, now);
+            let mut row = debit_row(
+                &user,
+                EntryKind::Clawback,
+                EntrySource::Order,
+                key,
+                -take,
+                None,
+                now,
+            );
             row.shortfall = Some(owed - take);
             let row = insert(c, row)?;
             consume(c, row.id, &lots, take)?;

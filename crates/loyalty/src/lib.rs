@@ -31,7 +31,7 @@ mod view;
 
 pub use birthday::{is_birthday_on, BirthdayPerk};
 pub use config::{LoyaltyConfig, PointsConfig};
-pub use entry::{Balance, Entry, EntryKind, Lot, Posted};
+pub use entry::{Balance, Entry, EntryKind, EntrySource, Lot, Posted};
 pub use exchange::{
     CouponIssuer, ExchangeFault, ExchangeKey, ExchangeRequest, Exchanged, IssuedCoupon, IssuerFuture,
     PointsExchange,

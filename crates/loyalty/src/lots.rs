@@ -14,7 +14,7 @@ pub(crate) fn write_expire(c: &mut dyn Conn, lot: &LotRow, now: i64) -> Result<b
         user_id: lot.user_id.clone(),
         delta: -lot.left,
         kind: flywheel_store::loyalty::EntryKind::Expire,
-        source: "expiry".into(),
+        source: flywheel_store::loyalty::EntrySource::Expiry,
         source_key: format!("expire:{}", lot.id),
         lot_expires_at: None,
         streak: None,

@@ -101,7 +101,13 @@ async fn one_exchange_per_key_and_refusals_roll_back() {
         );
         let b = l.balance("u1", None, 50).await.unwrap();
         assert_eq!(b.balance, 600);
-        assert_eq!(b.entries.iter().filter(|e| e.source == "exchange").count(), 2);
+        assert_eq!(
+            b.entries
+                .iter()
+                .filter(|e| e.source.as_str() == "exchange")
+                .count(),
+            2
+        );
         for bad in ["", "has space", "中文", &"x".repeat(256)] {
             assert_eq!(
                 ExchangeKey::parse(bad).unwrap_err().code(),

@@ -92,7 +92,8 @@ mod tests {
             crate::flash::FlashOrderState,
             crate::groups::GroupState,
             crate::referrals::ReferralState,
-            crate::loyalty::EntryKind
+            crate::loyalty::EntryKind,
+            crate::loyalty::EntrySource
         );
     }
 }

@@ -25,6 +25,28 @@ column_enum! {
     }
 }
 
+column_enum! {
+    /// Where a ledger entry comes from (`loyalty_entries.source`).
+    pub enum EntrySource("ledger entry source") {
+        /// A paid order (earn) or its refund (claw-back).
+        Order = "order",
+        /// A daily check-in.
+        Checkin = "checkin",
+        /// A product review.
+        Review = "review",
+        /// A share.
+        Share = "share",
+        /// Points spent by the member.
+        Redeem = "redeem",
+        /// Points exchanged for a coupon.
+        Exchange = "exchange",
+        /// What was left of a lot when it expired.
+        Expiry = "expiry",
+        /// A campaign's award (a journey's points step).
+        Campaign = "campaign",
+    }
+}
+
 /// A stored ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryRow {
@@ -36,8 +58,8 @@ pub struct EntryRow {
     pub delta: i64,
     /// What it does to the balance.
     pub kind: EntryKind,
-    /// `order`, `checkin`, `review`, `share`, `redeem`, `adjust`, `expiry`, …
-    pub source: String,
+    /// Where it comes from.
+    pub source: EntrySource,
     /// Idempotency key, unique over the whole ledger.
     pub source_key: String,
     /// An earn entry's lot expires at (ms, exclusive).
@@ -58,7 +80,7 @@ fn entry_of(r: &Row) -> Result<EntryRow> {
         user_id: r.text(1)?,
         delta: r.i64(2)?,
         kind: r.text(3)?.parse()?,
-        source: r.text(4)?,
+        source: r.text(4)?.parse()?,
         source_key: r.text(5)?,
         lot_expires_at: r.opt_i64(6)?,
         streak: r.opt_i64(7)?,
@@ -75,7 +97,7 @@ pub struct LotRow {
     /// Whose lot.
     pub user_id: String,
     /// The earn entry's source.
-    pub source: String,
+    pub source: EntrySource,
     /// Points earned.
     pub points: i64,
     /// Points not yet consumed by a debit.
@@ -94,7 +116,7 @@ fn lot_of(r: &Row) -> Result<LotRow> {
     Ok(LotRow {
         id: r.i64(0)?,
         user_id: r.text(1)?,
-        source: r.text(2)?,
+        source: r.text(2)?.parse()?,
         points: r.i64(3)?,
         left: r.i64(4)?,
         expires_at: r.i64(5)?,
@@ -111,7 +133,7 @@ pub fn insert_entry(conn: &mut dyn Conn, e: &EntryRow) -> Result<Option<i64>> {
             Param::Text(&e.user_id),
             Param::I64(e.delta),
             Param::Text(e.kind.as_str()),
-            Param::Text(&e.source),
+            Param::Text(e.source.as_str()),
             Param::Text(&e.source_key),
             Param::OptI64(e.lot_expires_at),
             Param::OptI64(e.streak),
@@ -209,12 +231,18 @@ pub fn lot_used_by(conn: &mut dyn Conn, lot_id: i64, kind: EntryKind) -> Result<
 }
 
 /// How many entries of `source` a user got with `from <= at < until`.
-pub fn count_between(conn: &mut dyn Conn, user_id: &str, source: &str, from: i64, until: i64) -> Result<i64> {
+pub fn count_between(
+    conn: &mut dyn Conn,
+    user_id: &str,
+    source: EntrySource,
+    from: i64,
+    until: i64,
+) -> Result<i64> {
     conn.query(
         "SELECT COUNT(*) FROM loyalty_entries WHERE user_id = $1 AND source = $2 AND at >= $3 AND at < $4",
         &[
             Param::Text(user_id),
-            Param::Text(source),
+            Param::Text(source.as_str()),
             Param::I64(from),
             Param::I64(until),
         ],
