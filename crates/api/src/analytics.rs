@@ -2,7 +2,6 @@
 //! takes `from`/`to` (shop-local days, inclusive; default the 30 days ending today) and
 //! the filters `segment`, `channel`, `campaign`; the formulas are in docs/analytics.md.
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -13,6 +12,7 @@ use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::Model;
 use flywheel_analytics::reports::{Error as ReportError, Filter};
 use flywheel_analytics::review::Cadence;
+use flywheel_core::ErrorCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -2,7 +2,6 @@
 //! `/api/v1/profiles/{id}/audience`: the admin API of the audience engine. Thin
 //! handlers: authenticate, read the body, call one engine function, map the error.
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -11,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flywheel_audience::engine::{MemberPage, ProfileAudience, SegmentInfo, TagInfo};
 use flywheel_audience::{DefKind, SegmentInput, TagInput};
+use flywheel_core::ErrorCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -6,13 +6,13 @@
 //! that time without a database read per request. A key's scope (client or server,
 //! `docs/ingest.md`) is cached with it.
 
-use flywheel_core::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use base64::Engine;
+use flywheel_core::ErrorCode;
 use flywheel_store::{KeyScope, Store};
 use secrecy::{ExposeSecret, SecretString};
 

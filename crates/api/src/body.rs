@@ -9,13 +9,13 @@
 //! nothing for the idle timeout gets a 408 `body_timeout`. Either way the connection is
 //! closed after the answer, so a refused client cannot keep it.
 
-use flywheel_core::ErrorCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
+use flywheel_core::ErrorCode;
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 

@@ -2,13 +2,13 @@
 //! templates, issuing, codes, and each coupon's life at checkout. Thin handlers over
 //! [`flywheel_promotions::coupons::CouponService`].
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use flywheel_core::ErrorCode;
 use flywheel_promotions::coupons::{AuditEntry, CouponInstance, CouponTemplate};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -3,13 +3,13 @@
 //! retry applies it. Retrying is the workflow's business: the binary hands it in as a
 //! [`RetryDeadLetter`] port.
 
-use flywheel_core::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::Json;
+use flywheel_core::ErrorCode;
 use flywheel_store::dead_letters::{self, DeadLetterRow};
 use serde_json::{json, Value};
 

@@ -3,13 +3,13 @@
 //! public endpoints messages link to — open pixel, click redirect, unsubscribe (RFC 8058
 //! one-click) — and providers' delivery-status callbacks (signed).
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
+use flywheel_core::ErrorCode;
 use flywheel_journeys::db::{MessageFilter, MessageRow, RunRow, Status};
 use flywheel_journeys::manage::{DryRunPath, JourneyInfo, JourneyStats, Preview};
 use flywheel_journeys::Journey;

@@ -4,13 +4,13 @@
 //! points-for-coupon exchange is [`flywheel_loyalty::PointsExchange`]'s, keyed by the
 //! client's `Idempotency-Key`.
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use flywheel_core::ErrorCode;
 use flywheel_loyalty::{Balance, ExchangeKey, ExchangeRequest, Posted, TierStatus};
 use serde::Deserialize;
 

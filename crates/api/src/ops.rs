@@ -1,6 +1,5 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
 
-use flywheel_core::ErrorCode;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,6 +8,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
+use flywheel_core::ErrorCode;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;

@@ -1,10 +1,10 @@
 //! `GET /api/v1/profiles…`: the admin read API over profiles, timelines and orders.
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::Json;
+use flywheel_core::ErrorCode;
 use flywheel_core::{Profile, ProfileId};
 use flywheel_store::{EventPage, ProfilePage, StoredOrder};
 use serde::Deserialize;

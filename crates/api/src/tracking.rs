@@ -6,7 +6,6 @@
 //! scope ([`flywheel_ingest::trust`]), whichever way the key came (HTTP Basic, the
 //! batch's `writeKey`, the item's).
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -14,6 +13,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use chrono::Utc;
+use flywheel_core::ErrorCode;
 use flywheel_core::EventKind;
 use flywheel_ingest::request::{decode_body, parse_batch, parse_single};
 use flywheel_ingest::trust::{self, Withheld};

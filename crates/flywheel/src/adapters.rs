@@ -10,10 +10,10 @@
 //!   answered by the coupon service, issuing inside the exchange's transaction, behind
 //!   the same audience gate as the admin API and the CLI.
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use flywheel_audience::{Audience, SegmentInput};
+use flywheel_core::ErrorCode;
 use flywheel_loyalty::{CouponIssuer, IssuedCoupon, IssuerFuture};
 use flywheel_promotions::coupons::{AudienceGate, CouponService, GateFuture};
 use flywheel_store::conn::Conn;

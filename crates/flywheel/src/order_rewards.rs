@@ -9,11 +9,11 @@
 //! repeated attempts). The worker that follows the log is [`crate::hooks::OrderHooks`];
 //! a dead-lettered event is applied again by [`retry_dead_letter`] (API and CLI).
 
-use flywheel_core::ErrorCode;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use flywheel_core::bus::Bus;
+use flywheel_core::ErrorCode;
 use flywheel_core::Fen;
 use flywheel_loyalty::Loyalty;
 use flywheel_promotions::referral::Referrals;

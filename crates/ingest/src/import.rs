@@ -7,12 +7,12 @@
 //! `messageId` is derived from the file kind and the record's content, so importing
 //! the same file twice stores nothing twice. Columns are documented in `docs/import.md`.
 
-use flywheel_core::ErrorCode;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
+use flywheel_core::ErrorCode;
 use flywheel_store::NewEvent;
 use serde::Serialize;
 use serde_json::{json, Map, Value};

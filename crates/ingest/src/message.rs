@@ -21,11 +21,11 @@
 //! * a missing `messageId` is generated (unique per server process), so such
 //!   messages are never deduplicated.
 
-use flywheel_core::ErrorCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{Duration, SubsecRound, TimeZone, Utc};
 use flywheel_core::time::parse_timestamp;
+use flywheel_core::ErrorCode;
 use flywheel_core::{Event, EventKind, Identity, Timestamp};
 use serde_json::{Map, Value};
 

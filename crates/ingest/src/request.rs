@@ -5,10 +5,10 @@
 //! gzip body is limited by its decompressed size. A request is accepted whole or
 //! refused whole: one bad item refuses the batch, naming the item.
 
-use flywheel_core::ErrorCode;
 use std::io::Read;
 
 use flywheel_core::time::parse_timestamp;
+use flywheel_core::ErrorCode;
 use flywheel_core::{Event, EventKind, Timestamp};
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -16,11 +16,11 @@
 //! For tests only, [`ExchangeFault`] makes the process abort at a named point inside the
 //! transaction, to prove that a crash there leaves nothing behind.
 
-use flywheel_core::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use flywheel_core::ErrorCode;
 use flywheel_store::conn::Conn;
 use flywheel_store::points_exchanges::{self as q, ExchangeRow};
 use serde_json::{json, Value};

@@ -8,11 +8,11 @@
 //! Each operation first writes `expire` entries for the user's lots that are due, then
 //! does its work, all in one write transaction (an error rolls all of it back).
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone};
 use flywheel_core::time::{from_millis, to_millis};
+use flywheel_core::ErrorCode;
 use flywheel_core::{Clock, Fen};
 use flywheel_store::conn::Conn;
 use flywheel_store::loyalty::{self as q, EntryKind, EntryRow, EntrySource};

@@ -2,8 +2,9 @@
 //! found exactly by trying every combination the stacking rules allow (at most one
 //! coupon per stacking group; an exclusive coupon alone).
 
-use flywheel_core::ErrorCode;
 use std::collections::BTreeMap;
+
+use flywheel_core::ErrorCode;
 
 use crate::engine::{price, PricingInput};
 use crate::quote::{NotApplied, Quote};

@@ -4,9 +4,9 @@
 //! A join is one store transaction with a conditional count (`members < size`) and a
 //! unique member row, so any number of concurrent joins fills a group exactly.
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
+use flywheel_core::ErrorCode;
 use flywheel_core::{Clock, Fen};
 use flywheel_store::groups::{self as q, GroupRow, GroupState};
 use flywheel_store::Store;

@@ -5,11 +5,11 @@
 //! flagged and held instead of rewarded, and rewards are clawed back when that first
 //! order is refunded.
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use chrono::TimeZone;
 use flywheel_core::Clock;
+use flywheel_core::ErrorCode;
 use flywheel_store::referrals::{self as q, ReferralRow, ReferralState};
 use flywheel_store::Store;
 use rand::Rng;

@@ -3,10 +3,10 @@
 //! BG/NBD + Gamma-Gamma ([`crate::clv`]), then P(alive), expected purchases in the next
 //! `horizon_days`, CLV over `months` and a churn-risk band per customer.
 
-use flywheel_core::ErrorCode;
 use std::collections::HashMap;
 
 use flywheel_audience::rfm::summary::{local_day, summarize, Purchase};
+use flywheel_core::ErrorCode;
 use serde::Serialize;
 
 use super::{Error, Filter, Reports, Result};

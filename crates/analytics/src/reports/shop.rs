@@ -1,10 +1,10 @@
 //! Shop reports: KPIs with their daily trend and churn, cohort retention, historical LTV,
 //! goals.
 
-use flywheel_core::ErrorCode;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
+use flywheel_core::ErrorCode;
 use flywheel_core::Fen;
 use flywheel_store::conn::{Conn, Param};
 use serde::Serialize;

@@ -2,8 +2,9 @@
 //! order (a definition comes after every tag or segment it refers to, and cycles are
 //! refused), and the event counters their `event(...)` conditions need.
 
-use flywheel_core::ErrorCode;
 use std::collections::{BTreeSet, HashMap};
+
+use flywheel_core::ErrorCode;
 
 use crate::counter::{CounterId, CounterSpec};
 use crate::definitions::{SegmentDef, TagDef};

@@ -9,9 +9,10 @@
 //!   buyer holds in state `issued` (not reserved, spent, expired or taken back) to the
 //!   coupons considered ([`PriceRequest`], [`CouponService::quote_request`]).
 
-use flywheel_core::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
+
+use flywheel_core::ErrorCode;
 
 use super::service::{CouponService, CouponState};
 use super::template::CouponTemplate;

@@ -1,9 +1,9 @@
 //! The coupon service: the state machine of a coupon over the store.
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
 use flywheel_core::Clock;
+use flywheel_core::ErrorCode;
 use flywheel_store::coupons::{self as q, CouponAction, CouponRow, CouponRowState as RowState};
 use flywheel_store::Store;
 use rand::Rng;

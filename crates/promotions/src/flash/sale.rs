@@ -1,8 +1,8 @@
 //! Flash sales over a stock backend and the store.
 
-use flywheel_core::ErrorCode;
 use std::sync::Arc;
 
+use flywheel_core::ErrorCode;
 use flywheel_core::{Clock, Fen, Timestamp};
 use flywheel_store::flash::{self as q, FlashOrderRow, FlashOrderState};
 use flywheel_store::Store;
