@@ -12,7 +12,7 @@ real SMTP receiver (aiosmtpd) and a webhook receiver (http.server) started by th
   `report reviews` lists it.
 - Delivery: a review the relay refused, or one saved without --send, stays to send; the
   server sends it once the relay is up, and never twice.
-- Errors: a bad cadence (400 invalid_query), an unknown review (404 not_found), email
+- Errors: a bad cadence (400 invalid_query), a bad day (400 invalid_date), an unknown review (404 not_found), email
   recipients without an SMTP relay (the server refuses to start).
 
     FLYWHEEL_BIN=target/debug/flywheel pytest -q tests/reviews
@@ -541,7 +541,7 @@ def test_bad_cadence_unknown_review_and_email_without_a_relay(store, tmp_path):
         s, b = srv.get("/api/v1/analytics/reviews/999999")
         assert s == 404 and b["code"] == "not_found", (s, b)
         s, b = srv.get("/api/v1/analytics/review?cadence=weekly&day=2026-13-01")
-        assert s == 400 and b["code"] == "invalid_query", (s, b)
+        assert s == 400 and b["code"] == "invalid_date", (s, b)
         terminate(srv)
 
         # Email recipients and no SMTP relay: the server refuses to start.

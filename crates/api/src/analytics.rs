@@ -12,22 +12,13 @@ use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::Model;
 use flywheel_analytics::reports::{Error as ReportError, Filter};
 use flywheel_analytics::review::Cadence;
+use flywheel_core::ErrorCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::extract::{Admin, AdminBody, Params};
 use crate::AppState;
-
-impl From<ReportError> for ApiError {
-    fn from(e: ReportError) -> Self {
-        match e {
-            ReportError::Invalid(m) => ApiError::bad_request("invalid_query", m),
-            e @ ReportError::RangeTooLarge { .. } => ApiError::bad_request("range_too_large", e.to_string()),
-            ReportError::Store(s) => ApiError::from(s),
-        }
-    }
-}
 
 /// The query of every analytics route (each route reads the fields it needs).
 #[derive(Debug, Default, Deserialize)]
@@ -70,13 +61,13 @@ pub struct AnalyticsQuery {
 
 fn day(text: &str, what: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| ApiError::bad_request("invalid_query", format!("{what} {text:?}: use YYYY-MM-DD")))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidDate, format!("{what} {text:?}: use YYYY-MM-DD")))
 }
 
 /// A numeric id from the path (our JSON 400 `invalid_path`, not axum's plain-text one).
 fn id_of(text: &str) -> Result<i64, ApiError> {
     text.parse()
-        .map_err(|_| ApiError::bad_request("invalid_path", format!("id {text:?} is not a number")))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidPath, format!("id {text:?} is not a number")))
 }
 
 fn today(s: &AppState) -> NaiveDate {
@@ -112,11 +103,7 @@ pub async fn kpi(
 }
 
 fn internal(e: serde_json::Error) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        e.to_string(),
-    )
+    ApiError::new(ErrorCode::Internal, e.to_string())
 }
 
 /// The day numbers of `days` (`1,7,30` by default).
@@ -135,7 +122,7 @@ pub async fn cohort(
     _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let days = day_numbers(q.days.as_deref()).map_err(|m| ApiError::bad_request("invalid_query", m))?;
+    let days = day_numbers(q.days.as_deref()).map_err(|m| ApiError::new(ErrorCode::InvalidCohort, m))?;
     let rows = s.reports.cohort(&filter(&s, &q)?, &days, today(&s)).await?;
     Ok(Json(json!({ "rows": rows })))
 }
@@ -206,13 +193,13 @@ pub async fn attribution(
     let model: Model = match &q.model {
         Some(m) => m
             .parse()
-            .map_err(|e: String| ApiError::bad_request("invalid_query", e))?,
+            .map_err(|e: String| ApiError::new(ErrorCode::InvalidQuery, e))?,
         None => defaults.model,
     };
     let window = q.window_days.unwrap_or(defaults.window_days);
     if !(1..=365).contains(&window) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
             "window_days must be 1–365",
         ));
     }
@@ -229,7 +216,7 @@ pub async fn uplift(
     let journey = q
         .journey
         .as_deref()
-        .ok_or_else(|| ApiError::bad_request("invalid_query", "journey is required"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "journey is required"))?;
     let r = s.reports.uplift(journey, &filter(&s, &q)?).await?;
     Ok(Json(serde_json::to_value(r).map_err(internal)?))
 }
@@ -262,7 +249,7 @@ pub async fn review(
         .as_deref()
         .unwrap_or("weekly")
         .parse()
-        .map_err(|m| ApiError::bad_request("invalid_query", m))?;
+        .map_err(|m| ApiError::new(ErrorCode::InvalidQuery, m))?;
     let on = match &q.day {
         Some(d) => day(d, "day")?,
         None => cadence.last_complete(today(&s)).0,
@@ -323,8 +310,8 @@ pub async fn funnel(
         .collect();
     let hours = q.window_hours.unwrap_or(24.0);
     if hours.is_nan() || hours <= 0.0 || hours > 24.0 * 366.0 {
-        return Err(ApiError::bad_request(
-            "invalid_query",
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
             "window_hours must be in (0, 8784]",
         ));
     }
@@ -400,8 +387,8 @@ pub async fn spend_list(
 ) -> Result<Json<Value>, ApiError> {
     let period = match (&q.month, q.from.is_some() || q.to.is_some()) {
         (Some(_), true) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
                 "give month or from/to, not both",
             ))
         }

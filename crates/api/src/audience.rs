@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flywheel_audience::engine::{MemberPage, ProfileAudience, SegmentInfo, TagInfo};
 use flywheel_audience::{DefKind, SegmentInput, TagInput};
+use flywheel_core::ErrorCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -45,7 +46,7 @@ impl SegmentBody {
             None => None,
             Some(v) => Some(
                 serde_json::from_value(v.clone())
-                    .map_err(|e| ApiError::bad_request("invalid_expression", format!("ast: {e}")))?,
+                    .map_err(|e| ApiError::new(ErrorCode::InvalidExpression, format!("ast: {e}")))?,
             ),
         };
         Ok(SegmentInput {
@@ -87,8 +88,8 @@ pub async fn replace_tag(
     if let Some(obj) = v.as_object_mut() {
         match obj.get("name").and_then(Value::as_str) {
             Some(n) if n != name => {
-                return Err(ApiError::bad_request(
-                    "name_mismatch",
+                return Err(ApiError::new(
+                    ErrorCode::NameMismatch,
                     format!("body names {n:?}, the path {name:?}"),
                 ))
             }
@@ -98,7 +99,7 @@ pub async fn replace_tag(
         }
     }
     let input: TagInput = serde_json::from_value(v)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request body: {e}")))?;
     s.audience.put_tag(input, true).await?;
     Ok(Json(s.audience.tag(&name)?))
 }
@@ -119,8 +120,8 @@ pub async fn assign_tag(
 ) -> Result<Json<Value>, ApiError> {
     let a: Assignment = body.json()?;
     if a.profiles.is_empty() || a.profiles.len() > 10_000 {
-        return Err(ApiError::bad_request(
-            "invalid_profiles",
+        return Err(ApiError::new(
+            ErrorCode::InvalidProfiles,
             "give 1 to 10000 profile ids",
         ));
     }
@@ -139,7 +140,7 @@ pub async fn create_segment(State(s): State<Arc<AppState>>, body: AdminBody) -> 
     let name = sb
         .name
         .clone()
-        .ok_or_else(|| ApiError::bad_request("invalid_segment", "a segment needs a \"name\""))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidSegment, "a segment needs a \"name\""))?;
     s.audience
         .put_segment(name.clone(), &sb.input()?, sb.description.clone(), false)
         .await?;
@@ -163,8 +164,8 @@ pub async fn replace_segment(
 ) -> Result<Json<SegmentInfo>, ApiError> {
     let sb: SegmentBody = body.json()?;
     if sb.name.as_deref().is_some_and(|n| n != name) {
-        return Err(ApiError::bad_request(
-            "name_mismatch",
+        return Err(ApiError::new(
+            ErrorCode::NameMismatch,
             "the body's name differs from the path's",
         ));
     }
@@ -266,7 +267,7 @@ pub async fn rfm(
         None => s.audience.now(),
         Some(t) => flywheel_core::time::parse_timestamp(t)
             .map(flywheel_core::time::to_millis)
-            .map_err(|e| ApiError::bad_request("invalid_time", e.to_string()))?,
+            .map_err(|e| ApiError::new(ErrorCode::InvalidTime, e.to_string()))?,
     };
     let rows = s.audience.rfm_report(as_of);
     Ok(Json(
@@ -299,17 +300,4 @@ pub async fn traits(_: Admin) -> Result<Json<Value>, ApiError> {
         .map(|e| json!({"name": e.name, "windowed": e.windowed.is_some(), "type": format!("{:?}", e.ty).to_lowercase(), "description": e.description}))
         .collect();
     Ok(Json(json!({"traits": list})))
-}
-
-impl From<flywheel_audience::Error> for ApiError {
-    fn from(e: flywheel_audience::Error) -> Self {
-        use flywheel_audience::Error as E;
-        match e {
-            E::Parse(p) => ApiError::bad_request("invalid_expression", p.to_string()),
-            E::Invalid(m) => ApiError::bad_request("invalid_segment", m),
-            E::NotFound(what) => ApiError::not_found(what),
-            E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            E::Store(s) => ApiError::from(s),
-        }
-    }
 }

@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use base64::Engine;
+use flywheel_core::ErrorCode;
 use flywheel_store::{KeyScope, Store};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -65,13 +66,7 @@ impl WriteKeys {
                 id
             }
         };
-        id.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_write_key",
-                "the write key is unknown or revoked",
-            )
-        })
+        id.ok_or_else(|| ApiError::new(ErrorCode::InvalidWriteKey, "the write key is unknown or revoked"))
     }
 }
 
@@ -82,8 +77,7 @@ pub fn basic_write_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     };
     let bad = || {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_authorization",
+            ErrorCode::InvalidAuthorization,
             "Authorization must be Basic base64(writeKey:)",
         )
     };
@@ -120,8 +114,7 @@ impl AdminToken {
     pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let missing = || {
             ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "send the admin token as Authorization: Bearer <token>",
             )
         };
@@ -144,11 +137,7 @@ impl AdminToken {
         if same {
             Ok(())
         } else {
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "the admin token is wrong",
-            ))
+            Err(ApiError::new(ErrorCode::Unauthorized, "the admin token is wrong"))
         }
     }
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
+use flywheel_core::ErrorCode;
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -111,8 +112,7 @@ impl BodyBudget {
 
     fn exhausted(&self) -> ApiError {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "body_budget_exhausted",
+            ErrorCode::BodyBudgetExhausted,
             format!(
                 "the server is reading as many request bodies as it holds at once ({} bytes); retry shortly",
                 self.total
@@ -183,8 +183,7 @@ impl BodyBudget {
             match tokio::time::timeout(self.idle, body.frame()).await {
                 Err(_) => {
                     return Err(ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "body_timeout",
+                        ErrorCode::BodyTimeout,
                         format!(
                             "the request body stalled: nothing arrived for {} s",
                             self.idle.as_secs_f64()
@@ -194,8 +193,8 @@ impl BodyBudget {
                 }
                 Ok(None) => return Ok(None),
                 Ok(Some(Err(e))) => {
-                    return Err(ApiError::bad_request(
-                        "invalid_body",
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidBody,
                         format!("the request body could not be read: {e}"),
                     )
                     .closing())
@@ -243,7 +242,7 @@ mod tests {
     use super::*;
 
     fn too_large() -> ApiError {
-        ApiError::bad_request("too_large", "too large")
+        ApiError::new(ErrorCode::BodyTooLarge, "too large")
     }
 
     fn sized(n: usize) -> HeaderMap {
@@ -267,7 +266,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(
-            (e.status.as_u16(), e.code, e.close),
+            (e.status().as_u16(), e.code.as_str(), e.close),
             (503, "body_budget_exhausted", true)
         );
         assert_eq!(budget.in_use(), 600);
@@ -288,12 +287,12 @@ mod tests {
             .read(&HeaderMap::new(), Body::from(vec![b'x'; 3000]), 2000, too_large)
             .await
             .unwrap_err();
-        assert_eq!((e.code, e.close), ("too_large", true));
+        assert_eq!((e.code, e.close), (ErrorCode::BodyTooLarge, true));
         let e = budget
             .read(&sized(3000), Body::from(vec![b'x'; 3000]), 2000, too_large)
             .await
             .unwrap_err();
-        assert_eq!((e.code, e.close), ("too_large", true));
+        assert_eq!((e.code, e.close), (ErrorCode::BodyTooLarge, true));
         drop(held);
         assert_eq!(budget.in_use(), 0);
     }
@@ -305,7 +304,10 @@ mod tests {
             .read(&HeaderMap::new(), Body::new(Stalled(false)), 1000, too_large)
             .await
             .unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code, e.close), (408, "body_timeout", true));
+        assert_eq!(
+            (e.status().as_u16(), e.code.as_str(), e.close),
+            (408, "body_timeout", true)
+        );
         assert_eq!(budget.in_use(), 0);
     }
 

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use flywheel_core::ErrorCode;
 use flywheel_promotions::coupons::{AuditEntry, CouponInstance, CouponTemplate};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -151,7 +152,6 @@ async fn check_applies(s: &AppState, coupon_id: &str, req: &CheckoutBody) -> Res
     match quote.not_applied.into_iter().find(|n| n.id == coupon_id) {
         None => Ok(()),
         Some(n) => Err(ApiError::new(
-            StatusCode::CONFLICT,
             n.reason,
             format!("the coupon does not apply to this cart: {}", n.message),
         )),
@@ -161,7 +161,7 @@ async fn check_applies(s: &AppState, coupon_id: &str, req: &CheckoutBody) -> Res
 fn user_of(req: &CheckoutBody) -> Result<&str, ApiError> {
     req.user_id
         .as_deref()
-        .ok_or_else(|| ApiError::bad_request("invalid_json", "user_id is required"))
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidJson, "user_id is required"))
 }
 
 /// `POST /api/v1/coupons/{id}/reserve`: `{"user_id", "order_id", "hold_minutes"}` (default 15),
@@ -174,8 +174,8 @@ pub async fn reserve(
     let req: CheckoutBody = body.json()?;
     let hold = req.hold_minutes.unwrap_or(DEFAULT_HOLD_MINUTES);
     if !(1..=7 * 24 * 60).contains(&hold) {
-        return Err(ApiError::bad_request(
-            "invalid_hold",
+        return Err(ApiError::new(
+            ErrorCode::InvalidHold,
             "hold_minutes is 1 to 10080",
         ));
     }

@@ -9,8 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
+use flywheel_core::ErrorCode;
 use flywheel_store::dead_letters::{self, DeadLetterRow};
 use serde_json::{json, Value};
 
@@ -97,8 +97,7 @@ pub async fn retry(
         RetryOutcome::Applied => Ok(Json(json!({"id": id, "applied": true}))),
         RetryOutcome::Resumed => Ok(Json(json!({"id": id, "resumed": true}))),
         RetryOutcome::Failed { error, attempts } => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "retry_failed",
+            ErrorCode::RetryFailed,
             format!("dead letter {id} failed again (attempt {attempts}): {error}"),
         )),
         RetryOutcome::NotFound => Err(ApiError::not_found(format!("dead letter {id}"))),

@@ -4,15 +4,15 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use flywheel_core::ErrorCode;
 use serde_json::json;
 
-/// An error answered to a client.
+/// An error answered to a client: its status is its code's ([`ErrorCode::status`]), the
+/// codes are listed in docs/errors.md.
 #[derive(Debug)]
 pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Stable machine-readable code.
-    pub code: &'static str,
+    /// Stable machine-readable code; it decides the HTTP status.
+    pub code: ErrorCode,
     /// Human explanation.
     pub message: String,
     /// Close the connection after answering: the request's body was not read to its end
@@ -21,14 +21,18 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with this status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
             message: message.into(),
             close: false,
         }
+    }
+
+    /// The HTTP status of this error's code.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// The same error, answered with `Connection: close`.
@@ -39,35 +43,27 @@ impl ApiError {
 
     /// 404 for a missing thing.
     pub fn not_found(what: impl Into<String>) -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{} not found", what.into()),
-        )
-    }
-
-    /// 400 for a bad query parameter.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+        ApiError::new(ErrorCode::NotFound, format!("{} not found", what.into()))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let status = self.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             // Overload: the client retries; one line per refusal at warn, not an error.
-            tracing::warn!(code = self.code, message = %self.message, "request refused: busy");
-        } else if self.status.is_server_error() {
-            tracing::error!(code = self.code, message = %self.message, "request failed");
+            tracing::warn!(code = self.code.as_str(), message = %self.message, "request refused: busy");
+        } else if status.is_server_error() {
+            tracing::error!(code = self.code.as_str(), message = %self.message, "request failed");
         } else {
-            tracing::debug!(code = self.code, message = %self.message, "request refused");
+            tracing::debug!(code = self.code.as_str(), message = %self.message, "request refused");
         }
         let mut resp = (
-            self.status,
+            status,
             Json(json!({"success": false, "code": self.code, "message": self.message})),
         )
             .into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert("retry-after", axum::http::HeaderValue::from_static("1"));
         }
@@ -81,29 +77,24 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<flywheel_ingest::Error> for ApiError {
-    fn from(e: flywheel_ingest::Error) -> Self {
-        use flywheel_ingest::Error as E;
-        let status = match &e {
-            E::Overloaded | E::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            E::Store(_) | E::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, e.code(), e.to_string())
-    }
+/// Maps each domain error to its code and message: the one place errors become HTTP
+/// answers (a missing thing reads "… not found" in every context).
+macro_rules! from_domain_error {
+    ($($error:ty),+ $(,)?) => {
+        $(impl From<$error> for ApiError {
+            fn from(e: $error) -> Self {
+                ApiError::new(e.code(), e.to_string())
+            }
+        })+
+    };
 }
 
-impl From<flywheel_store::Error> for ApiError {
-    fn from(e: flywheel_store::Error) -> Self {
-        use flywheel_store::Error as E;
-        match e {
-            E::BadCursor(c) => ApiError::bad_request("invalid_cursor", format!("invalid cursor {c:?}")),
-            E::NotFound(what) => ApiError::not_found(what),
-            other => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store_error",
-                other.to_string(),
-            ),
-        }
-    }
-}
+from_domain_error!(
+    flywheel_store::Error,
+    flywheel_ingest::Error,
+    flywheel_promotions::Error,
+    flywheel_loyalty::Error,
+    flywheel_audience::Error,
+    flywheel_journeys::Error,
+    flywheel_analytics::reports::Error,
+);

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use flywheel_core::ErrorCode;
 use serde::de::DeserializeOwned;
 
 use std::sync::Arc;
@@ -41,7 +41,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| Params(v))
-            .map_err(|e: QueryRejection| ApiError::bad_request("invalid_query", e.body_text()))
+            .map_err(|e: QueryRejection| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))
     }
 }
 
@@ -85,8 +85,7 @@ impl FromRequest<Arc<AppState>> for CallbackBody {
         let (parts, body) = req.into_parts();
         let too_large = || {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                ErrorCode::BodyTooLarge,
                 format!("the request body is larger than {MAX_CALLBACK_BODY} bytes (64 KiB)"),
             )
         };
@@ -102,14 +101,13 @@ impl AdminBody {
     /// The body as JSON of type `T`; anything else is a 400 `invalid_json`.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
         serde_json::from_slice(&self.0)
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body: {e}")))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request body: {e}")))
     }
 }
 
 fn too_large() -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
+        ErrorCode::BodyTooLarge,
         format!("the request body is larger than {MAX_ADMIN_BODY} bytes (1 MiB)"),
     )
 }

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
+use flywheel_core::ErrorCode;
 use flywheel_journeys::db::{MessageFilter, MessageRow, RunRow, Status};
 use flywheel_journeys::manage::{DryRunPath, JourneyInfo, JourneyStats, Preview};
 use flywheel_journeys::Journey;
@@ -19,29 +20,10 @@ use crate::error::ApiError;
 use crate::extract::{Admin, AdminBody, CallbackBody, Params};
 use crate::AppState;
 
-impl From<flywheel_journeys::Error> for ApiError {
-    fn from(e: flywheel_journeys::Error) -> Self {
-        use flywheel_journeys::Error as E;
-        match e {
-            E::Invalid(m) => ApiError::bad_request("invalid_journey", m),
-            E::NotFound(what) => ApiError::not_found(what),
-            E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            E::Forbidden(m) => ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", m),
-            E::Replayed(m) => ApiError::new(StatusCode::CONFLICT, "callback_replayed", m),
-            E::Store(s) => ApiError::from(s),
-            E::Poisoned => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal lock poisoned",
-            ),
-        }
-    }
-}
-
 fn definition(body: &AdminBody) -> Result<Journey, ApiError> {
     let text = std::str::from_utf8(&body.0)
-        .map_err(|_| ApiError::bad_request("invalid_json", "body is not UTF-8"))?;
-    Journey::parse(text).map_err(|e| ApiError::bad_request("invalid_journey", e.to_string()))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidJson, "body is not UTF-8"))?;
+    Journey::parse(text).map_err(|e| ApiError::new(ErrorCode::InvalidJourney, e.to_string()))
 }
 
 /// `GET /api/v1/journeys`: every journey with its current version and status.
@@ -89,8 +71,8 @@ pub async fn put(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let j = definition(&body)?;
     if j.name != name {
-        return Err(ApiError::bad_request(
-            "name_mismatch",
+        return Err(ApiError::new(
+            ErrorCode::NameMismatch,
             format!("the definition is named {:?}, the path {name:?}", j.name),
         ));
     }
@@ -157,11 +139,11 @@ pub async fn dry_run(
 ) -> Result<Json<Vec<DryRunPath>>, ApiError> {
     let req: DryRun = body.json()?;
     if req.users.is_empty() || req.users.len() > 1_000 {
-        return Err(ApiError::bad_request("invalid_users", "give 1 to 1000 user ids"));
+        return Err(ApiError::new(ErrorCode::InvalidUsers, "give 1 to 1000 user ids"));
     }
     let j = match req.definition {
         Some(d) => serde_json::from_value::<Journey>(d)
-            .map_err(|e| ApiError::bad_request("invalid_journey", e.to_string()))?,
+            .map_err(|e| ApiError::new(ErrorCode::InvalidJourney, e.to_string()))?,
         None => s.journeys.get(&name).await?.definition,
     };
     Ok(Json(s.journeys.dry_run(&j, &req.users).await?))
@@ -189,7 +171,7 @@ pub async fn preview(
     let req: PreviewRequest = body.json()?;
     let j = match req.definition {
         Some(d) => serde_json::from_value::<Journey>(d)
-            .map_err(|e| ApiError::bad_request("invalid_journey", e.to_string()))?,
+            .map_err(|e| ApiError::new(ErrorCode::InvalidJourney, e.to_string()))?,
         None => s.journeys.get(&name).await?.definition,
     };
     Ok(Json(s.journeys.preview(&j, &req.step, &req.user_id).await?))
@@ -223,8 +205,8 @@ impl ListQuery {
         match self.limit {
             None => Ok(100),
             Some(n) if (1..=1000).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::bad_request(
-                "invalid_limit",
+            Some(n) => Err(ApiError::new(
+                ErrorCode::InvalidLimit,
                 format!("limit {n} must be between 1 and 1000"),
             )),
         }
@@ -258,8 +240,8 @@ pub async fn messages(
         (None, Some(j), None) => (MessageFilter::Journey, j),
         (None, None, Some(r)) => (MessageFilter::Run, r),
         _ => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
                 "give exactly one of user_id, journey, run_id",
             ))
         }

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use flywheel_core::ErrorCode;
 use flywheel_loyalty::{Balance, ExchangeKey, ExchangeRequest, Posted, TierStatus};
 use serde::Deserialize;
 
@@ -99,18 +100,6 @@ pub async fn tier(
     Ok(Json(s.loyalty.tier_of(&user, chrono::Utc::now()).await?))
 }
 
-impl From<flywheel_loyalty::Error> for ApiError {
-    fn from(e: flywheel_loyalty::Error) -> Self {
-        use flywheel_loyalty::Error as E;
-        match e {
-            E::Invalid { code, message } => ApiError::bad_request(code, message),
-            E::NotFound(what) => ApiError::not_found(what),
-            E::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
-            E::Store(s) => ApiError::from(s),
-        }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Redeem {
@@ -136,14 +125,17 @@ pub async fn redeem(
     let key = headers
         .get(IDEMPOTENCY_KEY)
         .ok_or_else(|| {
-            ApiError::bad_request(
-                "idempotency_key_missing",
+            ApiError::new(
+                ErrorCode::IdempotencyKeyMissing,
                 "an exchange needs an Idempotency-Key header (the same value on every retry)",
             )
         })?
         .to_str()
         .map_err(|_| {
-            flywheel_loyalty::Error::invalid("invalid_idempotency_key", "the Idempotency-Key is not ASCII")
+            flywheel_loyalty::Error::invalid(
+                ErrorCode::InvalidIdempotencyKey,
+                "the Idempotency-Key is not ASCII",
+            )
         })
         .and_then(ExchangeKey::parse)?;
     let r: Redeem = body.json()?;

@@ -5,9 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
+use flywheel_core::ErrorCode;
 use serde_json::{json, Value};
 
 use flywheel_core::health::{ServiceHealth, ServiceState};
@@ -32,7 +33,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::response
         .store
         .ping()
         .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::NotReady, e.to_string()))?;
     let services = state.workers.services();
     let workers = workers_json(&services);
     if let Some(message) = not_ready(&services) {
@@ -44,7 +45,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<axum::response
             "status": "not_ready",
             "workers": workers,
         });
-        return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+        return Ok((axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
     }
     Ok(Json(json!({"status": "ready", "workers": workers})).into_response())
 }

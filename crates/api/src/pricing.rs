@@ -19,15 +19,3 @@ pub async fn price(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Js
     let req = PriceRequest::parse(body.json()?)?;
     Ok(Json(s.coupons.quote_request(req).await?))
 }
-
-impl From<flywheel_promotions::Error> for ApiError {
-    fn from(e: flywheel_promotions::Error) -> Self {
-        use flywheel_promotions::Error as E;
-        match e {
-            E::Invalid { code, message } => ApiError::bad_request(code, message),
-            E::NotFound(what) => ApiError::not_found(what),
-            E::Conflict { code, message } => ApiError::new(axum::http::StatusCode::CONFLICT, code, message),
-            E::Store(s) => ApiError::from(s),
-        }
-    }
-}

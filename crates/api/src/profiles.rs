@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::Json;
+use flywheel_core::ErrorCode;
 use flywheel_core::{Profile, ProfileId};
 use flywheel_store::{EventPage, ProfilePage, StoredOrder};
 use serde::Deserialize;
@@ -32,8 +33,8 @@ impl PageQuery {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::bad_request(
-                "invalid_limit",
+            Some(n) => Err(ApiError::new(
+                ErrorCode::InvalidLimit,
                 format!("limit {n} must be between 1 and {MAX_LIMIT}"),
             )),
         }

@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 use chrono::Utc;
+use flywheel_core::ErrorCode;
 use flywheel_core::EventKind;
 use flywheel_ingest::request::{decode_body, parse_batch, parse_single};
 use flywheel_ingest::trust::{self, Withheld};
@@ -66,8 +67,7 @@ async fn accept(
     for (index, (event, item_key)) in parsed.items.into_iter().enumerate() {
         let secret = request_key.as_deref().or(item_key.as_deref()).ok_or_else(|| {
             ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_write_key",
+                ErrorCode::MissingWriteKey,
                 "send the write key as HTTP Basic user name or as \"writeKey\" in the body",
             )
         })?;

@@ -1,5 +1,6 @@
 //! Tag and segment definitions as stored and as served by the API.
 
+use flywheel_core::bus::{DomainEvent, Membership};
 use serde::{Deserialize, Serialize};
 
 /// How a tag gets its members.
@@ -67,13 +68,25 @@ pub struct Transition {
 }
 
 impl Transition {
+    /// The domain event this transition is published as.
+    pub fn event(&self) -> DomainEvent {
+        let m = Membership {
+            seq: self.seq,
+            name: self.name.clone(),
+            profile_id: self.profile_id.clone(),
+            at: self.at,
+            cause: self.cause,
+        };
+        match (self.kind, self.entered) {
+            ("segment", true) => DomainEvent::SegmentEntered(m),
+            ("segment", false) => DomainEvent::SegmentExited(m),
+            (_, true) => DomainEvent::TagAdded(m),
+            (_, false) => DomainEvent::TagRemoved(m),
+        }
+    }
+
     /// The bus subject of this transition.
     pub fn subject(&self) -> &'static str {
-        match (self.kind, self.entered) {
-            ("segment", true) => "segment.entered",
-            ("segment", false) => "segment.exited",
-            (_, true) => "tag.added",
-            (_, false) => "tag.removed",
-        }
+        self.event().subject()
     }
 }

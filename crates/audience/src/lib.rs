@@ -20,6 +20,7 @@ pub mod traits;
 pub mod window;
 
 pub use engine::{Audience, DefKind, SegmentInput, TagInput};
+use flywheel_core::ErrorCode;
 
 /// Errors of the audience engine.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +34,44 @@ pub enum Error {
     /// A tag or segment does not exist.
     #[error("{0} not found")]
     NotFound(String),
-    /// The change conflicts with what exists (the name is taken, it is built in, others use it).
+    /// A refusal with its own code: an unknown trait, event, tag or segment, a name
+    /// taken, a built-in tag, a definition others use, a cycle.
+    #[error("{message}")]
+    Refused {
+        /// The refusal's stable code.
+        code: ErrorCode,
+        /// Human explanation.
+        message: String,
+    },
+    /// The engine failed (not the caller's input).
     #[error("{0}")]
-    Conflict(String),
+    Internal(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] flywheel_store::Error),
+}
+
+impl Error {
+    /// An [`Error::Refused`] with `code`.
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> Error {
+        Error::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code: each refusal its own, a malformed expression
+    /// `invalid_expression`, other wrong definitions `invalid_segment`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Parse(_) => ErrorCode::InvalidExpression,
+            Error::Invalid(_) => ErrorCode::InvalidSegment,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Refused { code, .. } => *code,
+            Error::Internal(_) => ErrorCode::Internal,
+            Error::Store(e) => e.code(),
+        }
+    }
 }
 
 /// Result type of this crate.

@@ -5,6 +5,7 @@
 //! would fit. Nothing from the text reaches the index unresolved.
 
 use chrono::{NaiveDate, TimeZone};
+use flywheel_core::ErrorCode;
 
 use crate::counter::CounterSpec;
 use crate::dsl::ast::{CmpOp, Cond, Duration, Expr, TraitRef, Value, WindowArg};
@@ -171,6 +172,11 @@ fn bad(msg: impl Into<String>) -> Error {
     Error::Invalid(msg.into())
 }
 
+/// A name the expression uses that the shop does not have.
+fn unknown(code: ErrorCode, msg: impl Into<String>) -> Error {
+    Error::refused(code, msg)
+}
+
 fn type_name(t: ValueType) -> &'static str {
     match t {
         ValueType::Money => "money",
@@ -293,7 +299,7 @@ impl Checker<'_> {
                             .map(String::as_str)
                             .chain(STANDARD_EVENTS.iter().copied()),
                     );
-                    return Err(bad(format!(
+                    return Err(unknown(ErrorCode::UnknownEvent, format!(
                         "unknown event {name:?}: no such event has been received and it is not a standard e-commerce event{}",
                         did_you_mean(hint)
                     )));
@@ -310,15 +316,19 @@ impl Checker<'_> {
             }
             Cond::Tag { name } => {
                 if !self.names.has_tag(name) {
-                    return Err(bad(format!(
-                        "unknown tag {name:?}: create it first or check the spelling"
-                    )));
+                    return Err(unknown(
+                        ErrorCode::UnknownTag,
+                        format!("unknown tag {name:?}: create it first or check the spelling"),
+                    ));
                 }
                 Ok(Leaf::Tag(name.clone()))
             }
             Cond::Segment { name } => {
                 if !self.names.has_segment(name) {
-                    return Err(bad(format!("unknown segment {name:?}")));
+                    return Err(unknown(
+                        ErrorCode::UnknownSegment,
+                        format!("unknown segment {name:?}"),
+                    ));
                 }
                 Ok(Leaf::Segment(name.clone()))
             }
@@ -426,12 +436,15 @@ pub fn measure(r: &TraitRef) -> Result<Measure> {
     }
     let Some(entry) = CATALOGUE.iter().find(|e| e.name == r.name) else {
         let names: Vec<&str> = CATALOGUE.iter().map(|e| e.name).collect();
-        return Err(bad(format!(
-            "unknown trait {:?}{}; known traits: {}; raw profile traits are written traits.<name>",
-            r.name,
-            did_you_mean(closest(&r.name, names.iter().copied())),
-            names.join(", ")
-        )));
+        return Err(unknown(
+            ErrorCode::UnknownTrait,
+            format!(
+                "unknown trait {:?}{}; known traits: {}; raw profile traits are written traits.<name>",
+                r.name,
+                did_you_mean(closest(&r.name, names.iter().copied())),
+                names.join(", ")
+            ),
+        ));
     };
     let window = match (entry.windowed, r.window) {
         (None, Some(_)) => return Err(bad(format!("{} takes no window", r.name))),

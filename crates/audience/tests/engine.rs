@@ -119,6 +119,11 @@ impl Shop {
     }
 }
 
+/// The event's payload as JSON (its fields beside its `type`).
+fn payload(e: &flywheel_core::bus::DomainEvent) -> serde_json::Value {
+    serde_json::to_value(e).unwrap()
+}
+
 fn tmp(name: &str) -> std::path::PathBuf {
     flywheel_store::testing::fresh_dir(&format!("flywheel-audience-{}-{name}", std::process::id()))
 }
@@ -133,13 +138,13 @@ async fn high_value_is_strictly_more_than_1000_yuan_in_30_days_and_time_moves_us
     assert_eq!(shop.tagged("高價值客戶"), vec!["above"]);
     let msg = loop {
         let m = rx.recv().await.unwrap();
-        if m.payload["name"] == "高價值客戶" {
+        if payload(&m)["name"] == "高價值客戶" {
             break m;
         }
     };
-    assert_eq!(msg.subject, "tag.added");
-    assert_eq!(msg.payload["profile_id"], "user:above");
-    assert_eq!(msg.payload["cause"], "event");
+    assert_eq!(msg.subject(), "tag.added");
+    assert_eq!(payload(&msg)["profile_id"], "user:above");
+    assert_eq!(payload(&msg)["cause"], "event");
     // Still inside at 30 days minus 1 ms; out at exactly 30 × 24 h, with no new event.
     shop.at(t + 30 * DAY - 1);
     assert_eq!(shop.tagged("高價值客戶"), vec!["above"]);
@@ -147,11 +152,11 @@ async fn high_value_is_strictly_more_than_1000_yuan_in_30_days_and_time_moves_us
     assert!(shop.tagged("高價值客戶").is_empty());
     let removed = loop {
         let m = rx.recv().await.unwrap();
-        if m.subject == "tag.removed" && m.payload["name"] == "高價值客戶" {
+        if m.subject() == "tag.removed" && payload(&m)["name"] == "高價值客戶" {
             break m;
         }
     };
-    assert_eq!(removed.payload["cause"], "time");
+    assert_eq!(payload(&removed)["cause"], "time");
     // The segment language sees the same thing.
     let n = shop
         .audience
@@ -251,7 +256,7 @@ async fn saved_segments_backfill_counters_update_live_and_survive_a_restart() {
     .await;
     let m = rx.recv().await.unwrap();
     assert_eq!(
-        (m.subject.as_str(), m.payload["name"].as_str()),
+        (m.subject(), payload(&m)["name"].as_str()),
         ("segment.entered", Some("加購多次"))
     );
     assert_eq!(shop.audience.segment("加購多次").unwrap().members, 2);
@@ -280,22 +285,45 @@ async fn saved_segments_backfill_counters_update_live_and_survive_a_restart() {
     shop.submit(link).await;
     let vip = shop.audience.members_of(DefKind::Tag, "VIP", None, 10).unwrap();
     assert_eq!(vip.total, 2, "{vip:?}");
-    assert!(shop
+    fn code<T>(r: Result<T, flywheel_audience::Error>) -> Option<&'static str> {
+        r.err().map(|e| e.code().as_str())
+    }
+    assert_eq!(
+        code(shop.audience.assign("VIP", &["nobody".to_string()], false).await),
+        Some("not_found")
+    );
+    assert_eq!(
+        code(
+            shop.audience
+                .assign("高價值客戶", &["z".to_string()], false)
+                .await
+        ),
+        Some("not_manual_tag")
+    );
+    // Each refusal of a definition has its own code.
+    for (expression, expected) in [
+        ("spend(30d) > 1000", "invalid_segment"),
+        ("spend(30d) >", "invalid_expression"),
+        ("spending(30d) > 1 元", "unknown_trait"),
+        ("event(\"No Such Event\") >= 1", "unknown_event"),
+        ("tag(\"不存在\")", "unknown_tag"),
+        ("segment(\"不存在\")", "unknown_segment"),
+    ] {
+        let r = shop
+            .audience
+            .put_segment("bad".into(), &SegmentInput::text(expression), None, false)
+            .await;
+        assert_eq!(code(r), Some(expected), "{expression}");
+    }
+    let again = shop
         .audience
-        .assign("VIP", &["nobody".to_string()], false)
-        .await
-        .is_err());
-    assert!(shop
-        .audience
-        .put_segment(
-            "bad".into(),
-            &SegmentInput::text("spend(30d) > 1000"),
-            None,
-            false
-        )
-        .await
-        .is_err());
-    assert!(shop.audience.delete(DefKind::Tag, "高價值客戶").await.is_err());
+        .put_segment("加購多次".into(), &SegmentInput::text("orders >= 1"), None, false)
+        .await;
+    assert_eq!(code(again), Some("name_taken"));
+    assert_eq!(
+        code(shop.audience.delete(DefKind::Tag, "高價值客戶").await),
+        Some("built_in")
+    );
     shop.pipeline.shutdown().await;
     shop.audience.stop();
     drop(shop);

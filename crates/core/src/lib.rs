@@ -10,6 +10,7 @@
 
 pub mod bus;
 pub mod commerce;
+pub mod error_code;
 pub mod event;
 pub mod faults;
 pub mod health;
@@ -19,6 +20,7 @@ pub mod profile;
 pub mod time;
 
 pub use commerce::{Order, OrderAdjustment, OrderAdjustmentKind, OrderLine, OrderStatus, Product};
+pub use error_code::ErrorCode;
 pub use event::{Event, EventKind};
 pub use identity::{Identity, ProfileId};
 pub use money::Fen;
@@ -48,6 +50,19 @@ pub enum Error {
     /// An unknown timezone name.
     #[error("unknown timezone {0:?}: use an IANA name such as Asia/Shanghai")]
     UnknownTimezone(String),
+}
+
+impl Error {
+    /// The stable refusal code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidMoney(_) => ErrorCode::InvalidMoney,
+            Error::MoneyOutOfRange(_) => ErrorCode::AmountTooLarge,
+            Error::InvalidTimestamp(_) => ErrorCode::InvalidTimestamp,
+            Error::InvalidIdentity { .. } => ErrorCode::InvalidId,
+            Error::UnknownTimezone(_) => ErrorCode::InvalidTimezone,
+        }
+    }
 }
 
 /// Result type of this crate.

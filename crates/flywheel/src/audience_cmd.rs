@@ -18,10 +18,11 @@ async fn open(settings: &Settings) -> Result<Audience> {
     serve::open_audience(&store, settings.audience.clone()).await
 }
 
-/// Maps the engine's input errors to exit code 2.
+/// Maps the engine's refusals of the input (a 4xx code) to exit code 2, its failures to 1.
 fn input(e: flywheel_audience::Error) -> anyhow::Error {
     match e {
         flywheel_audience::Error::Store(s) => anyhow::Error::new(s),
+        other if other.code().status() >= 500 => anyhow::anyhow!(other.to_string()),
         other => BadInput(other.to_string()).into(),
     }
 }

@@ -36,7 +36,10 @@ impl AudienceGate for AudienceOnDemand {
                     let audience = crate::serve::open_audience(&self.store, self.config.clone())
                         .await
                         .map_err(|e| {
-                            flywheel_promotions::Error::invalid("audience_unavailable", format!("{e:#}"))
+                            flywheel_promotions::Error::invalid(
+                                flywheel_core::ErrorCode::AudienceUnavailable,
+                                format!("{e:#}"),
+                            )
                         })?;
                     Ok::<_, flywheel_promotions::Error>(AudienceMembership {
                         store: self.store.clone(),

@@ -115,7 +115,7 @@ pub async fn run(cmd: CouponCommand, settings: Settings) -> Result<()> {
                 .map(|e| {
                     vec![
                         e.at.clone(),
-                        e.action.clone(),
+                        e.action.to_string(),
                         e.actor.clone().unwrap_or_default(),
                         e.order_id.clone().unwrap_or_default(),
                     ]

@@ -23,9 +23,10 @@ fn read_json<T: serde::de::DeserializeOwned>(file: &std::path::Path) -> Result<T
     Ok(serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", file.display())))?)
 }
 
-/// Maps a domain error with a stable code to exit 2 (store failures to 1).
-fn refused(code: &str, message: String, store: bool) -> anyhow::Error {
-    if store {
+/// Maps a domain error with a stable code to exit 2 when the caller is at fault (a 4xx
+/// code), else to exit 1 (store and server failures).
+fn refused(code: flywheel_core::ErrorCode, message: String) -> anyhow::Error {
+    if code.status() >= 500 {
         anyhow::anyhow!(message)
     } else {
         BadInput(format!("{message} ({code})")).into()
@@ -33,13 +34,11 @@ fn refused(code: &str, message: String, store: bool) -> anyhow::Error {
 }
 
 fn promo(e: flywheel_promotions::Error) -> anyhow::Error {
-    let store = matches!(e, flywheel_promotions::Error::Store(_));
-    refused(e.code(), e.to_string(), store)
+    refused(e.code(), e.to_string())
 }
 
 fn loyal(e: flywheel_loyalty::Error) -> anyhow::Error {
-    let store = matches!(e, flywheel_loyalty::Error::Store(_));
-    refused(e.code(), e.to_string(), store)
+    refused(e.code(), e.to_string())
 }
 
 /// Runs a loyalty command.
@@ -57,7 +56,7 @@ pub async fn loyalty(cmd: LoyaltyCommand, settings: Settings) -> Result<()> {
                     vec![
                         e.at.to_rfc3339(),
                         format!("{:?}", e.kind).to_lowercase(),
-                        e.source.clone(),
+                        e.source.to_string(),
                         e.points.to_string(),
                     ]
                 })
@@ -149,7 +148,7 @@ pub async fn referral(cmd: ReferralCommand, settings: Settings) -> Result<()> {
                 .map(|r| {
                     vec![
                         r.invitee.clone(),
-                        r.state.clone(),
+                        r.state.to_string(),
                         r.flags.join(","),
                         r.order_id.clone().unwrap_or_default(),
                     ]

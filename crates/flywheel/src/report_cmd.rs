@@ -25,11 +25,12 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// A report refused for the caller's input exits 2 (a 4xx code); a failure exits 1.
 fn report_error(e: flywheel_analytics::reports::Error) -> anyhow::Error {
-    match e {
-        flywheel_analytics::reports::Error::Invalid(m) => BadInput(m).into(),
-        e @ flywheel_analytics::reports::Error::RangeTooLarge { .. } => BadInput(e.to_string()).into(),
-        other => other.into(),
+    if e.code().status() < 500 {
+        BadInput(e.to_string()).into()
+    } else {
+        e.into()
     }
 }
 

@@ -147,7 +147,7 @@ fn analytics(site: Site) {
     let bad_day = s.get("/api/v1/analytics/kpi?from=yesterday");
     assert_eq!(
         (bad_day.status, bad_day.body["code"].as_str()),
-        (400, Some("invalid_query"))
+        (400, Some("invalid_date"))
     );
     assert_eq!(s.get("/api/v1/analytics/kpi?segment=nope").status, 404);
     let campaigns = s.get("/api/v1/analytics/campaigns");

@@ -107,7 +107,7 @@ fn audience(site: Site) {
         "/api/v1/segments",
         &json!({"name": "上海女性", "expression": "gender = \"女\""}),
     );
-    assert_eq!((r.status, r.body["code"].clone()), (409, json!("conflict")));
+    assert_eq!((r.status, r.body["code"].clone()), (409, json!("name_taken")));
     assert_eq!(members(&s, "/api/v1/segments/上海女性/members"), ["above"]);
     let r = s.admin_post("/api/v1/segments/export", &json!({"expression": "orders >= 1"}));
     assert_eq!(r.status, 200);
@@ -166,7 +166,7 @@ fn audience(site: Site) {
         (
             json!({"expression": "spending(30d) > 1 元"}),
             400,
-            "invalid_segment",
+            "unknown_trait",
             "unknown trait",
         ),
         (
@@ -184,7 +184,7 @@ fn audience(site: Site) {
         (
             json!({"expression": "tag(\"不存在\")"}),
             400,
-            "invalid_segment",
+            "unknown_tag",
             "unknown tag",
         ),
         (

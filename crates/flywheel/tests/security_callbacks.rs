@@ -347,7 +347,7 @@ fn callback_fields_are_bounded(site: Site) {
     );
     assert_eq!(
         (r.status, r.body["code"].as_str()),
-        (400, Some("invalid_journey")),
+        (400, Some("invalid_delivery_report")),
         "{:?}",
         r.body
     );

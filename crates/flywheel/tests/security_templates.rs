@@ -114,18 +114,34 @@ fn healthy(s: &Server) -> bool {
         .is_ok_and(|r| r.status() == 200)
 }
 
-const REFUSED: [(&str, &str); 6] = [
+/// Templates refused at save: what they do, the text, the refusal's code (a render
+/// limit, or minijinja's own bound on a range: a template that cannot render).
+const REFUSED: [(&str, &str, &str); 6] = [
     (
         "nested loops",
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "template_over_limit",
     ),
-    ("a 100 MB string", "{{ \"x\" * 100000000 }}"),
-    ("a 100-million-item list", "{{ (range(100000)|list) * 1000 }}"),
-    ("a list materialised", "{{ ((range(100000)|list) * 1000)|list|length }}"),
-    ("a range that can never render", "{{ range(100000000) }}"),
+    ("a 100 MB string", "{{ \"x\" * 100000000 }}", "template_over_limit"),
+    (
+        "a 100-million-item list",
+        "{{ (range(100000)|list) * 1000 }}",
+        "template_over_limit",
+    ),
+    (
+        "a list materialised",
+        "{{ ((range(100000)|list) * 1000)|list|length }}",
+        "template_over_limit",
+    ),
+    (
+        "a range that can never render",
+        "{{ range(100000000) }}",
+        "invalid_message_template",
+    ),
     (
         "doubling through set",
         "{% set a = \"x\" * 1000000 %}{% set b = a~a~a~a~a~a~a~a %}{% set c = b~b~b~b~b~b~b~b %}{{ c|length }}",
+        "template_over_limit",
     ),
 ];
 
@@ -133,11 +149,16 @@ fn refused_at_save(site: Site) {
     let (port, _) = receiver();
     let config = configure(&site, port);
     let s = serve(&site, &config);
-    for (what, text) in REFUSED {
+    for (what, text, code) in REFUSED {
         let started = Instant::now();
         let r = admin(&s, "POST", "/api/v1/journeys", &journey("bomb", text));
         let took = started.elapsed();
-        assert_eq!(r.status, 400, "{what}: {:?}", r.body);
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (400, Some(code)),
+            "{what}: {:?}",
+            r.body
+        );
         let message = r.body["message"].as_str().unwrap_or_default();
         assert!(message.contains("step \"say\""), "{what}: {message}");
         assert!(took < Duration::from_secs(3), "{what} took {took:?}");

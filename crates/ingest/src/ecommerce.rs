@@ -19,6 +19,7 @@
 //! a negative line would lower a customer's spend. Like every invalid message, such a
 //! message refuses its whole request.
 
+use flywheel_core::ErrorCode;
 use flywheel_core::{Event, EventKind, Fen, Order, OrderAdjustment, OrderAdjustmentKind, OrderLine, Product};
 use flywheel_store::NewEvent;
 use serde_json::{Map, Value};
@@ -137,7 +138,7 @@ fn order_id(props: &Map<String, Value>, index: usize) -> Result<String> {
         Some(Value::Number(n)) => Ok(n.to_string()),
         _ => Err(Error::invalid(
             index,
-            "missing_order_id",
+            ErrorCode::MissingOrderId,
             "properties.order_id (a non-empty string) is required",
         )),
     }
@@ -148,12 +149,12 @@ fn money(map: &Map<String, Value>, at: &str, field: &str, index: usize) -> Resul
     let fen = match map.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(v) => Fen::from_json(v)
-            .map_err(|e| Error::invalid(index, "invalid_money", format!("{at}.{field}: {e}")))?,
+            .map_err(|e| Error::invalid(index, ErrorCode::InvalidMoney, format!("{at}.{field}: {e}")))?,
     };
     if fen < Fen::ZERO {
         return Err(Error::invalid(
             index,
-            "negative_amount",
+            ErrorCode::NegativeAmount,
             format!(
                 "{at}.{field} is {}: amounts must be 0 or more (a refund is an Order Refunded event)",
                 fen.to_yuan_string()
@@ -168,7 +169,7 @@ fn not_negative(amount: Fen, what: &str, index: usize) -> Result<Fen> {
     if amount < Fen::ZERO {
         return Err(Error::invalid(
             index,
-            "negative_amount",
+            ErrorCode::NegativeAmount,
             format!("{what} is {}: it must be 0 or more", amount.to_yuan_string()),
         ));
     }
@@ -190,7 +191,7 @@ fn read_lines(props: &Map<String, Value>, index: usize) -> Result<Vec<OrderLine>
         Some(_) => {
             return Err(Error::invalid(
                 index,
-                "wrong_type",
+                ErrorCode::WrongType,
                 "properties.products must be an array",
             ))
         }
@@ -200,7 +201,7 @@ fn read_lines(props: &Map<String, Value>, index: usize) -> Result<Vec<OrderLine>
         let Value::Object(p) = item else {
             return Err(Error::invalid(
                 index,
-                "wrong_type",
+                ErrorCode::WrongType,
                 format!("properties.products[{n}] must be an object"),
             ));
         };
@@ -211,21 +212,21 @@ fn read_lines(props: &Map<String, Value>, index: usize) -> Result<Vec<OrderLine>
             Some(Value::Number(q)) if q.as_f64().is_some_and(|q| q < 0.0) => {
                 return Err(Error::invalid(
                     index,
-                    "negative_quantity",
+                    ErrorCode::NegativeQuantity,
                     format!("{at}.quantity is {q}: quantities must be 0 or more"),
                 ))
             }
             Some(Value::Number(q)) => q.as_i64().ok_or_else(|| {
                 Error::invalid(
                     index,
-                    "wrong_type",
+                    ErrorCode::WrongType,
                     format!("{at}.quantity must be a whole number ≥ 0"),
                 )
             })?,
             Some(_) => {
                 return Err(Error::invalid(
                     index,
-                    "wrong_type",
+                    ErrorCode::WrongType,
                     format!("properties.products[{n}].quantity must be a number"),
                 ))
             }

@@ -1,5 +1,7 @@
 //! Ingestion errors, each with a stable machine-readable code.
 
+use flywheel_core::ErrorCode;
+
 /// Why a payload was refused (or could not be stored).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -37,7 +39,7 @@ pub enum Error {
         /// Position in the batch (0 for single-message endpoints).
         index: usize,
         /// Stable code of the problem.
-        code: &'static str,
+        code: ErrorCode,
         /// What is wrong, for a human.
         reason: String,
     },
@@ -62,19 +64,19 @@ pub enum Error {
 
 impl Error {
     /// The stable code of this error, as the API returns it.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::InvalidJson(_) => "invalid_json",
-            Error::InvalidUtf8(_) => "invalid_utf8",
-            Error::InvalidGzip(_) => "invalid_gzip",
-            Error::MessageTooLarge { .. } => "message_too_large",
-            Error::BatchTooLarge { .. } => "batch_too_large",
-            Error::EmptyBatch => "empty_batch",
-            Error::InvalidMessage { code, .. } => code,
-            Error::Overloaded => "overloaded",
-            Error::ShuttingDown => "shutting_down",
-            Error::Store(_) => "store_error",
-            Error::Io { .. } => "io_error",
+            Error::InvalidJson(_) => ErrorCode::InvalidJson,
+            Error::InvalidUtf8(_) => ErrorCode::InvalidUtf8,
+            Error::InvalidGzip(_) => ErrorCode::InvalidGzip,
+            Error::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+            Error::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,
+            Error::EmptyBatch => ErrorCode::EmptyBatch,
+            Error::InvalidMessage { code, .. } => *code,
+            Error::Overloaded => ErrorCode::Overloaded,
+            Error::ShuttingDown => ErrorCode::ShuttingDown,
+            Error::Store(e) => e.code(),
+            Error::Io { .. } => ErrorCode::IoError,
         }
     }
 
@@ -86,7 +88,7 @@ impl Error {
         )
     }
 
-    pub(crate) fn invalid(index: usize, code: &'static str, reason: impl Into<String>) -> Error {
+    pub(crate) fn invalid(index: usize, code: ErrorCode, reason: impl Into<String>) -> Error {
         Error::InvalidMessage {
             index,
             code,

@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
+use flywheel_core::ErrorCode;
 use flywheel_store::NewEvent;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -67,7 +68,7 @@ pub struct Rejection {
     /// 1-based line number in the file.
     pub line: u64,
     /// Stable error code.
-    pub code: String,
+    pub code: ErrorCode,
     /// Why.
     pub reason: String,
 }
@@ -116,7 +117,7 @@ pub async fn import_file(
     let mut summary = ImportSummary::default();
     let mut pending: Vec<(u64, String, NewEvent)> = Vec::with_capacity(BATCH);
     let mut reject =
-        |summary: &mut ImportSummary, line: u64, raw: &str, code: &str, reason: String| -> Result<()> {
+        |summary: &mut ImportSummary, line: u64, raw: &str, code: ErrorCode, reason: String| -> Result<()> {
             if rejects.is_none() {
                 rejects = Some(std::fs::File::create(&reject_path).map_err(io)?);
                 summary.reject_file = Some(reject_path.clone());
@@ -125,11 +126,7 @@ pub async fn import_file(
                 let row = json!({"line": line, "code": code, "reason": reason, "record": raw});
                 writeln!(f, "{row}").map_err(io)?;
             }
-            summary.rejected.push(Rejection {
-                line,
-                code: code.to_string(),
-                reason,
-            });
+            summary.rejected.push(Rejection { line, code, reason });
             Ok(())
         };
     let mut records = RecordReader::new(counter, format, kind);
@@ -140,7 +137,7 @@ pub async fn import_file(
             None => break,
             Some(Err((line, raw, reason))) => {
                 summary.records += 1;
-                reject(&mut summary, line, &raw, "unreadable_record", reason)?;
+                reject(&mut summary, line, &raw, ErrorCode::UnreadableRecord, reason)?;
                 continue;
             }
             Some(Ok(r)) => r,

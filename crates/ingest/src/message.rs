@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{Duration, SubsecRound, TimeZone, Utc};
 use flywheel_core::time::parse_timestamp;
+use flywheel_core::ErrorCode;
 use flywheel_core::{Event, EventKind, Identity, Timestamp};
 use serde_json::{Map, Value};
 
@@ -76,7 +77,7 @@ pub fn parse(value: Value, env: &Envelope<'_>) -> Result<Parsed> {
     let Value::Object(mut m) = value else {
         return Err(Error::invalid(
             i,
-            "invalid_message",
+            ErrorCode::InvalidMessage,
             "a message must be a JSON object",
         ));
     };
@@ -86,14 +87,20 @@ pub fn parse(value: Value, env: &Envelope<'_>) -> Result<Parsed> {
         Some(Value::String(t)) => EventKind::parse(t).ok_or_else(|| {
             Error::invalid(
                 i,
-                "unknown_type",
+                ErrorCode::UnknownType,
                 format!("unknown type {t:?}: use track, identify, page, screen, group or alias"),
             )
         })?,
-        Some(Value::Null) | None => env
-            .kind
-            .ok_or_else(|| Error::invalid(i, "missing_type", "\"type\" is required in a batch item"))?,
-        Some(_) => return Err(Error::invalid(i, "wrong_type", "\"type\" must be a string")),
+        Some(Value::Null) | None => env.kind.ok_or_else(|| {
+            Error::invalid(i, ErrorCode::MissingType, "\"type\" is required in a batch item")
+        })?,
+        Some(_) => {
+            return Err(Error::invalid(
+                i,
+                ErrorCode::WrongType,
+                "\"type\" must be a string",
+            ))
+        }
     };
     // An endpoint's kind wins over a stray "type" (as Segment does for /v1/track etc.).
     let kind = env.kind.unwrap_or(kind);
@@ -101,15 +108,15 @@ pub fn parse(value: Value, env: &Envelope<'_>) -> Result<Parsed> {
     let user_id = id_field(&m, "userId", i)?;
     let anonymous_id = id_field(&m, "anonymousId", i)?;
     if let Some(u) = &user_id {
-        Identity::user(u).map_err(|e| Error::invalid(i, "invalid_id", e.to_string()))?;
+        Identity::user(u).map_err(|e| Error::invalid(i, ErrorCode::InvalidId, e.to_string()))?;
     }
     if let Some(a) = &anonymous_id {
-        Identity::anonymous(a).map_err(|e| Error::invalid(i, "invalid_id", e.to_string()))?;
+        Identity::anonymous(a).map_err(|e| Error::invalid(i, ErrorCode::InvalidId, e.to_string()))?;
     }
     if user_id.is_none() && anonymous_id.is_none() {
         return Err(Error::invalid(
             i,
-            "missing_id",
+            ErrorCode::MissingId,
             "either \"userId\" or \"anonymousId\" is required",
         ));
     }
@@ -121,28 +128,28 @@ pub fn parse(value: Value, env: &Envelope<'_>) -> Result<Parsed> {
         EventKind::Track if event.is_none() => {
             return Err(Error::invalid(
                 i,
-                "missing_event",
+                ErrorCode::MissingEvent,
                 "a track call needs a non-empty \"event\" name",
             ));
         }
         EventKind::Group if group_id.is_none() => {
             return Err(Error::invalid(
                 i,
-                "missing_group_id",
+                ErrorCode::MissingGroupId,
                 "a group call needs \"groupId\"",
             ));
         }
         EventKind::Alias if previous_id.is_none() || user_id.is_none() => {
             return Err(Error::invalid(
                 i,
-                "missing_id",
+                ErrorCode::MissingId,
                 "an alias call needs \"userId\" and \"previousId\"",
             ));
         }
         _ => {}
     }
     if let Some(p) = &previous_id {
-        Identity::user(p).map_err(|e| Error::invalid(i, "invalid_id", format!("previousId: {e}")))?;
+        Identity::user(p).map_err(|e| Error::invalid(i, ErrorCode::InvalidId, format!("previousId: {e}")))?;
     }
 
     let message_id = match m.get("messageId") {
@@ -151,12 +158,18 @@ pub fn parse(value: Value, env: &Envelope<'_>) -> Result<Parsed> {
         Some(Value::String(_)) => {
             return Err(Error::invalid(
                 i,
-                "invalid_message_id",
+                ErrorCode::InvalidMessageId,
                 "\"messageId\" must be 1 to 255 bytes",
             ));
         }
         Some(Value::Number(n)) => n.to_string(),
-        Some(_) => return Err(Error::invalid(i, "wrong_type", "\"messageId\" must be a string")),
+        Some(_) => {
+            return Err(Error::invalid(
+                i,
+                ErrorCode::WrongType,
+                "\"messageId\" must be a string",
+            ))
+        }
     };
 
     let original_timestamp = time_field(&m, "originalTimestamp", i)?.or(time_field(&m, "timestamp", i)?);
@@ -221,14 +234,14 @@ fn check_plausible(t: Timestamp, received_at: Timestamp, i: usize) -> Result<()>
     if earliest.is_some_and(|e| t < e) {
         return Err(Error::invalid(
             i,
-            "timestamp_out_of_range",
+            ErrorCode::TimestampOutOfRange,
             format!("timestamp {t} is before 2000-01-01"),
         ));
     }
     if t > received_at + Duration::hours(24) {
         return Err(Error::invalid(
             i,
-            "timestamp_out_of_range",
+            ErrorCode::TimestampOutOfRange,
             format!("timestamp {t} is more than 24 hours in the future"),
         ));
     }
@@ -243,7 +256,7 @@ fn id_field(m: &Map<String, Value>, field: &str, i: usize) -> Result<Option<Stri
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(_) => Err(Error::invalid(
             i,
-            "wrong_type",
+            ErrorCode::WrongType,
             format!("\"{field}\" must be a string"),
         )),
     }
@@ -255,13 +268,13 @@ fn name_field(m: &Map<String, Value>, field: &str, i: usize) -> Result<Option<St
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) if s.len() > MAX_NAME_LEN => Err(Error::invalid(
             i,
-            "invalid_name",
+            ErrorCode::InvalidName,
             format!("\"{field}\" is longer than {MAX_NAME_LEN} bytes"),
         )),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(Error::invalid(
             i,
-            "wrong_type",
+            ErrorCode::WrongType,
             format!("\"{field}\" must be a string"),
         )),
     }
@@ -273,13 +286,13 @@ fn time_field(m: &Map<String, Value>, field: &str, i: usize) -> Result<Option<Ti
         Some(Value::String(s)) => parse_timestamp(s).map(|t| Some(t.trunc_subsecs(3))).map_err(|_| {
             Error::invalid(
                 i,
-                "invalid_timestamp",
+                ErrorCode::InvalidTimestamp,
                 format!("\"{field}\" is not ISO-8601: {s:?}"),
             )
         }),
         Some(_) => Err(Error::invalid(
             i,
-            "wrong_type",
+            ErrorCode::WrongType,
             format!("\"{field}\" must be an ISO-8601 string"),
         )),
     }
@@ -292,7 +305,7 @@ fn object_field(m: &mut Map<String, Value>, field: &str, i: usize) -> Result<Map
         Some(Value::Object(o)) => Ok(o),
         Some(_) => Err(Error::invalid(
             i,
-            "wrong_type",
+            ErrorCode::WrongType,
             format!("\"{field}\" must be an object"),
         )),
     }
@@ -316,7 +329,7 @@ mod tests {
     }
 
     fn code(r: Result<Parsed>) -> &'static str {
-        r.err().map(|e| e.code()).unwrap_or("ok")
+        r.err().map(|e| e.code().as_str()).unwrap_or("ok")
     }
 
     #[test]

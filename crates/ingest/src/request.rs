@@ -8,6 +8,7 @@
 use std::io::Read;
 
 use flywheel_core::time::parse_timestamp;
+use flywheel_core::ErrorCode;
 use flywheel_core::{Event, EventKind, Timestamp};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -95,7 +96,7 @@ fn object<'v>(v: &'v Option<Value>, field: &str) -> Result<Option<&'v Map<String
         Some(Value::Object(o)) => Ok(Some(o)),
         Some(_) => Err(Error::invalid(
             0,
-            "wrong_type",
+            ErrorCode::WrongType,
             format!("batch \"{field}\" must be an object"),
         )),
     }
@@ -141,7 +142,7 @@ pub fn parse_batch(body: &[u8], limits: &Limits, received_at: Timestamp) -> Resu
     let b: BatchBody = serde_json::from_str(text(body)?).map_err(|e| Error::InvalidJson(e.to_string()))?;
     let items = b
         .batch
-        .ok_or_else(|| Error::invalid(0, "missing_batch", "body needs a \"batch\" array"))?;
+        .ok_or_else(|| Error::invalid(0, ErrorCode::MissingBatch, "body needs a \"batch\" array"))?;
     if items.is_empty() {
         return Err(Error::EmptyBatch);
     }
@@ -150,14 +151,14 @@ pub fn parse_batch(body: &[u8], limits: &Limits, received_at: Timestamp) -> Resu
         Some(Value::String(s)) => Some(parse_timestamp(s).map_err(|_| {
             Error::invalid(
                 0,
-                "invalid_timestamp",
+                ErrorCode::InvalidTimestamp,
                 format!("batch \"sentAt\" is not ISO-8601: {s:?}"),
             )
         })?),
         Some(_) => {
             return Err(Error::invalid(
                 0,
-                "wrong_type",
+                ErrorCode::WrongType,
                 "batch \"sentAt\" must be a string",
             ))
         }
@@ -222,7 +223,7 @@ mod tests {
     #[test]
     fn refuses_bad_bodies() {
         let l = Limits::default();
-        let code = |r: Result<ParsedRequest>| r.err().map(|e| e.code()).unwrap_or("ok");
+        let code = |r: Result<ParsedRequest>| r.err().map(|e| e.code().as_str()).unwrap_or("ok");
         assert_eq!(code(parse_batch(b"{not json", &l, now())), "invalid_json");
         assert_eq!(code(parse_batch(b"{\"batch\":[]}", &l, now())), "empty_batch");
         assert_eq!(code(parse_batch(b"{}", &l, now())), "missing_batch");

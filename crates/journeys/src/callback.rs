@@ -21,6 +21,7 @@
 //! such an id); `reason` is cut to [`MAX_REASON_CHARS`] characters on a character
 //! boundary. The HTTP route bounds the whole body.
 
+use flywheel_core::ErrorCode;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -177,18 +178,22 @@ impl StatusReport {
     /// Reads a callback body; anything but `{"message_id", "status", "reason"?}` with a
     /// known status and a `message_id` of at most [`MAX_MESSAGE_ID_BYTES`] is refused.
     pub fn parse(body: &[u8]) -> Result<StatusReport> {
-        let b: Body =
-            serde_json::from_slice(body).map_err(|e| Error::Invalid(format!("delivery report: {e}")))?;
+        let b: Body = serde_json::from_slice(body)
+            .map_err(|e| Error::refused(ErrorCode::InvalidDeliveryReport, format!("delivery report: {e}")))?;
         if b.message_id.is_empty() || b.message_id.len() > MAX_MESSAGE_ID_BYTES {
-            return Err(Error::Invalid(format!(
-                "message_id must be 1 to {MAX_MESSAGE_ID_BYTES} bytes"
-            )));
+            return Err(Error::refused(
+                ErrorCode::InvalidDeliveryReport,
+                format!("message_id must be 1 to {MAX_MESSAGE_ID_BYTES} bytes"),
+            ));
         }
         let report = Report::parse(&b.status).ok_or_else(|| {
-            Error::Invalid(format!(
-                "unknown delivery status {:?}: use delivered, opened, clicked, failed, bounced or rejected",
-                limit_reason_to(&b.status, 40)
-            ))
+            Error::refused(
+                ErrorCode::InvalidDeliveryReport,
+                format!(
+                    "unknown delivery status {:?}: use delivered, opened, clicked, failed, bounced or rejected",
+                    limit_reason_to(&b.status, 40)
+                ),
+            )
         })?;
         Ok(StatusReport {
             message_id: b.message_id,
@@ -380,7 +385,10 @@ mod tests {
         let body = serde_json::json!({"message_id": id, "status": "delivered"}).to_string();
         assert!(matches!(
             StatusReport::parse(body.as_bytes()),
-            Err(Error::Invalid(_))
+            Err(Error::Refused {
+                code: ErrorCode::InvalidDeliveryReport,
+                ..
+            })
         ));
         assert!(StatusReport::parse(br#"{"message_id":"","status":"delivered"}"#).is_err());
         assert!(StatusReport::parse(br#"{"message_id":"m1","status":"sent"}"#).is_err());

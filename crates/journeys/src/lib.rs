@@ -61,9 +61,9 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// No such journey, message, link…
-    #[error("not found: {0}")]
+    #[error("{0} not found")]
     NotFound(String),
-    /// The request conflicts with the current state.
+    /// The journey has runs in progress (it cannot be deleted).
     #[error("{0}")]
     Conflict(String),
     /// A signature did not verify.
@@ -75,6 +75,41 @@ pub enum Error {
     /// A lock was poisoned by a panic.
     #[error("internal lock poisoned")]
     Poisoned,
+    /// A refusal with its own code (an unknown channel or tag, a template over its
+    /// render limits, an expression naming an unknown trait, ...).
+    #[error("{message}")]
+    Refused {
+        /// The refusal's stable code.
+        code: flywheel_core::ErrorCode,
+        /// Human explanation.
+        message: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::Refused`] with `code`.
+    pub fn refused(code: flywheel_core::ErrorCode, message: impl Into<String>) -> Error {
+        Error::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code: each refusal its own; a definition that does not parse or
+    /// breaks a rule `invalid_journey`.
+    pub fn code(&self) -> flywheel_core::ErrorCode {
+        use flywheel_core::ErrorCode as C;
+        match self {
+            Error::Store(e) => e.code(),
+            Error::Invalid(_) => C::InvalidJourney,
+            Error::NotFound(_) => C::NotFound,
+            Error::Conflict(_) => C::RunsInProgress,
+            Error::Forbidden(_) => C::BadSignature,
+            Error::Replayed(_) => C::CallbackReplayed,
+            Error::Poisoned => C::Internal,
+            Error::Refused { code, .. } => *code,
+        }
+    }
 }
 
 /// Result of journey operations.

@@ -4,6 +4,7 @@
 
 use flywheel_channels::{links, read_unsubscribe_token, Channel};
 use flywheel_core::time::to_millis;
+use flywheel_core::ErrorCode;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -74,9 +75,10 @@ fn channel_named(name: &str) -> Result<Channel> {
         .into_iter()
         .find(|c| c.as_str() == name)
         .ok_or_else(|| {
-            Error::Invalid(format!(
-                "unknown channel {name:?} (email, sms, push, wechat, webhook)"
-            ))
+            Error::refused(
+                ErrorCode::UnknownChannel,
+                format!("unknown channel {name:?} (email, sms, push, wechat, webhook)"),
+            )
         })
 }
 
@@ -88,7 +90,7 @@ impl Engine {
         if let Some(a) = &self.0.services.audience {
             for (at, expr) in j.expressions() {
                 a.check_expression(expr)
-                    .map_err(|e| Error::Invalid(format!("{at}: {e}")))?;
+                    .map_err(|(code, e)| Error::refused(code, format!("{at}: {e}")))?;
             }
             // Tag steps set manual tags, which must exist (rule tags follow their rule).
             for s in &j.steps {
@@ -98,16 +100,19 @@ impl Engine {
                 match a.tag_kind(tag) {
                     crate::ports::TagKind::Manual => {}
                     crate::ports::TagKind::Rule => {
-                        return Err(Error::Invalid(format!(
-                            "step {:?}: {tag:?} is a rule tag; only manual tags are set by hand",
-                            s.id
-                        )))
+                        return Err(Error::refused(
+                            ErrorCode::NotManualTag,
+                            format!("step {:?}: {tag:?} is a rule tag; only manual tags are set by hand", s.id),
+                        ))
                     }
                     crate::ports::TagKind::Missing => {
-                        return Err(Error::Invalid(format!(
-                            "step {:?}: no manual tag {tag:?} — create it first (`flywheel tag create`, POST /api/v1/tags)",
-                            s.id
-                        )))
+                        return Err(Error::refused(
+                            ErrorCode::UnknownTag,
+                            format!(
+                                "step {:?}: no manual tag {tag:?} — create it first (`flywheel tag create`, POST /api/v1/tags)",
+                                s.id
+                            ),
+                        ))
                     }
                 }
             }
@@ -285,7 +290,10 @@ impl Engine {
             .find(|s| s.id == step)
             .ok_or_else(|| Error::NotFound(format!("step {step:?}")))?;
         let Action::Send(send) = &s.action else {
-            return Err(Error::Invalid(format!("step {step:?} is not a send step")));
+            return Err(Error::refused(
+                ErrorCode::NotSendStep,
+                format!("step {step:?} is not a send step"),
+            ));
         };
         let u = user.to_string();
         let (profile, traits) = self
@@ -312,7 +320,7 @@ impl Engine {
         let r = self
             .render(send.source(), vars)
             .await
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+            .map_err(|e| crate::render::refusal(step, e))?;
         Ok(Preview {
             user_id: user.to_string(),
             step: step.to_string(),
@@ -370,15 +378,19 @@ impl Engine {
     pub async fn set_consent(&self, user: &str, channel: &str, state: &str, source: &str) -> Result<()> {
         let parsed = state.parse::<ConsentState>().ok();
         let st = if channel == db::GLOBAL {
-            parsed
-                .filter(|s| s.is_global())
-                .ok_or_else(|| Error::Invalid("the global suppression is `suppressed` or `none`".into()))?
+            parsed.filter(|s| s.is_global()).ok_or_else(|| {
+                Error::refused(
+                    ErrorCode::InvalidConsent,
+                    "the global suppression is `suppressed` or `none`",
+                )
+            })?
         } else {
             channel_named(channel)?;
             parsed.filter(|s| !s.is_global()).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "consent state {state:?} is not subscribed, unsubscribed or unknown"
-                ))
+                Error::refused(
+                    ErrorCode::InvalidConsent,
+                    format!("consent state {state:?} is not subscribed, unsubscribed or unknown"),
+                )
             })?
         };
         self.write_consent(user, channel, st, source).await
@@ -393,7 +405,7 @@ impl Engine {
         source: &str,
     ) -> Result<()> {
         if user.trim().is_empty() {
-            return Err(Error::Invalid("a user id is required".into()));
+            return Err(Error::refused(ErrorCode::InvalidUser, "a user id is required"));
         }
         let (u, ch, src, now) = (
             user.to_string(),

@@ -91,8 +91,8 @@ pub struct PointsView {
 
 /// Segment expressions and manual tags (the audience context).
 pub trait AudiencePort: Send + Sync {
-    /// Whether `expression` compiles (`Err` says why not).
-    fn check_expression(&self, expression: &str) -> Result<(), String>;
+    /// Whether `expression` compiles (`Err` says why not, with the audience's refusal code).
+    fn check_expression(&self, expression: &str) -> Result<(), (flywheel_core::ErrorCode, String)>;
     /// Whether `tag` is a manual tag, a rule tag, or missing.
     fn tag_kind(&self, tag: &str) -> TagKind;
     /// Whether profile `profile_id` matches `expression` now (false when it cannot tell).

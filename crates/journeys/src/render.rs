@@ -11,6 +11,7 @@
 //! render.
 
 use flywheel_channels::{RenderedMessage, TemplateError, TemplateSource};
+use flywheel_core::ErrorCode;
 use serde_json::{json, Value};
 
 use crate::definition::{Action, Journey};
@@ -40,14 +41,28 @@ impl Engine {
             let sample = sample_vars(&j.name, &s.id);
             blocking(move || renderer.check(&source, &catalog(), &sample))
                 .await
-                .map_err(|e| match e {
-                    TemplateError::Limit { .. } | TemplateError::Render { .. } => {
-                        Error::Invalid(format!("step {:?}: the template cannot be sent: {e}", s.id))
-                    }
-                    other => Error::Invalid(format!("step {:?}: {other}", s.id)),
-                })?;
+                .map_err(|e| refusal(&s.id, e))?;
         }
         Ok(())
+    }
+}
+
+/// The refusal of step `step`'s template: over a render limit (`template_over_limit`)
+/// or otherwise not sendable (`invalid_message_template`).
+pub(crate) fn refusal(step: &str, e: TemplateError) -> Error {
+    match e {
+        TemplateError::Limit { .. } => Error::refused(
+            ErrorCode::TemplateOverLimit,
+            format!("step {step:?}: the template cannot be sent: {e}"),
+        ),
+        TemplateError::Render { .. } => Error::refused(
+            ErrorCode::InvalidMessageTemplate,
+            format!("step {step:?}: the template cannot be sent: {e}"),
+        ),
+        other => Error::refused(
+            ErrorCode::InvalidMessageTemplate,
+            format!("step {step:?}: {other}"),
+        ),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Birthday perks (R7.6; fixture F17): the member's tier perk, once per user per year.
 
 use chrono::{Datelike, NaiveDate};
+use flywheel_core::ErrorCode;
 use flywheel_core::{Fen, Timestamp};
 use flywheel_store::loyalty as q;
 use serde::Serialize;
@@ -31,7 +32,7 @@ pub struct BirthdayPerk {
 pub fn is_birthday_on(birthday: &str, today: NaiveDate) -> Result<bool> {
     let b = NaiveDate::parse_from_str(birthday.trim(), "%Y-%m-%d").map_err(|_| {
         Error::invalid(
-            "invalid_birthday",
+            ErrorCode::InvalidBirthday,
             format!("birthday {birthday:?} is not YYYY-MM-DD"),
         )
     })?;
@@ -61,13 +62,12 @@ impl Loyalty {
         let mut due = Vec::with_capacity(users.len());
         for (user, tier) in users {
             if user.trim().is_empty() {
-                return Err(Error::invalid("invalid_id", "user id must not be empty"));
+                return Err(Error::invalid(ErrorCode::InvalidId, "user id must not be empty"));
             }
-            let t = self
-                .config
-                .tiers
-                .get(tier)
-                .ok_or_else(|| Error::invalid("unknown_tier", format!("no tier named {tier:?}")))?;
+            let t =
+                self.config.tiers.get(tier).ok_or_else(|| {
+                    Error::invalid(ErrorCode::UnknownTier, format!("no tier named {tier:?}"))
+                })?;
             if t.birthday_perk > Fen::ZERO {
                 due.push((user.clone(), tier.clone(), t.birthday_perk));
             }

@@ -1,6 +1,7 @@
 //! Configuration of the points ledger and the whole programme. The seeds give no amounts
 //! (REQUIREMENTS §19 gap 12), so every default here is a [SUGGESTED DEFAULT].
 
+use flywheel_core::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use crate::tiers::TierConfig;
@@ -49,7 +50,7 @@ impl PointsConfig {
     /// Refuses (`invalid_points_config`) negative rates, zero points for a check-in,
     /// review or share, a streak period below 1 and a lot life below 1 day.
     pub fn check(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::invalid("invalid_points_config", m.to_string()));
+        let bad = |m: &str| Err(Error::invalid(ErrorCode::InvalidPointsConfig, m.to_string()));
         if self.points_per_yuan < 0 || self.streak_bonus < 0 || self.shares_per_day < 0 {
             return bad("points_per_yuan, streak_bonus and shares_per_day must not be negative");
         }
@@ -95,7 +96,7 @@ impl LoyaltyConfig {
         self.points.check()?;
         self.tiers.check()?;
         flywheel_core::time::parse_timezone(&self.timezone)
-            .map_err(|e| Error::invalid("invalid_timezone", e.to_string()))
+            .map_err(|e| Error::invalid(ErrorCode::InvalidTimezone, e.to_string()))
     }
 }
 

@@ -5,39 +5,13 @@ use flywheel_core::Timestamp;
 use flywheel_store::loyalty::EntryRow;
 use serde::Serialize;
 
-use crate::{Error, Result};
+use crate::Result;
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
-/// What an entry does to the balance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    /// A credit; opens a lot.
-    Earn,
-    /// Points spent (redeemed).
-    Spend,
-    /// What was left of a lot when it expired.
-    Expire,
-    /// Points taken back from a refunded or cancelled order.
-    Clawback,
-}
-
-impl EntryKind {
-    fn parse(s: &str) -> Result<EntryKind> {
-        Ok(match s {
-            "earn" => EntryKind::Earn,
-            "spend" => EntryKind::Spend,
-            "expire" => EntryKind::Expire,
-            "clawback" => EntryKind::Clawback,
-            other => {
-                return Err(Error::Store(flywheel_store::Error::Corrupt(format!(
-                    "unknown ledger entry kind {other:?}"
-                ))))
-            }
-        })
-    }
-}
+/// What an entry does to the balance, and where it comes from (the ledger's kind and
+/// source columns).
+pub use flywheel_store::loyalty::{EntryKind, EntrySource};
 
 /// One ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,8 +25,8 @@ pub struct Entry {
     /// What it does.
     pub kind: EntryKind,
     /// `order`, `checkin`, `review`, `share`, `redeem` (a spend), `exchange` (points for a
-    /// coupon), `expiry`.
-    pub source: String,
+    /// coupon), `expiry`, `campaign`.
+    pub source: EntrySource,
     /// Its idempotency key.
     pub source_key: String,
     /// An earn entry's lot stops being usable at this instant.
@@ -71,7 +45,7 @@ pub struct Entry {
 impl Entry {
     pub(crate) fn of(r: EntryRow) -> Result<Entry> {
         Ok(Entry {
-            kind: EntryKind::parse(&r.kind)?,
+            kind: r.kind,
             id: r.id,
             user_id: r.user_id,
             points: r.delta,
@@ -103,7 +77,7 @@ pub struct Lot {
     /// The earn entry that opened it.
     pub entry_id: i64,
     /// Its source.
-    pub source: String,
+    pub source: EntrySource,
     /// Points earned.
     pub points: i64,
     /// Points left.
@@ -130,7 +104,7 @@ pub struct Balance {
 
 pub(crate) fn earn_row(
     user: &str,
-    source: &str,
+    source: EntrySource,
     key: String,
     points: i64,
     expires: i64,
@@ -140,14 +114,14 @@ pub(crate) fn earn_row(
     EntryRow {
         lot_expires_at: Some(expires),
         streak,
-        ..debit_row(user, "earn", source, key, points, None, now)
+        ..debit_row(user, EntryKind::Earn, source, key, points, None, now)
     }
 }
 
 pub(crate) fn debit_row(
     user: &str,
-    kind: &str,
-    source: &str,
+    kind: EntryKind,
+    source: EntrySource,
     key: String,
     delta: i64,
     shortfall: Option<i64>,
@@ -157,8 +131,8 @@ pub(crate) fn debit_row(
         id: 0,
         user_id: user.to_owned(),
         delta,
-        kind: kind.to_owned(),
-        source: source.to_owned(),
+        kind,
+        source,
         source_key: key,
         lot_expires_at: None,
         streak: None,

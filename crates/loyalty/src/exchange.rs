@@ -20,6 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use flywheel_core::ErrorCode;
 use flywheel_store::conn::Conn;
 use flywheel_store::points_exchanges::{self as q, ExchangeRow};
 use serde_json::{json, Value};
@@ -39,7 +40,7 @@ impl ExchangeKey {
     pub fn parse(s: &str) -> Result<ExchangeKey> {
         if s.is_empty() || s.len() > MAX_KEY_LEN || !s.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Error::invalid(
-                "invalid_idempotency_key",
+                ErrorCode::InvalidIdempotencyKey,
                 format!("an idempotency key is 1 to {MAX_KEY_LEN} visible ASCII characters"),
             ));
         }
@@ -142,7 +143,7 @@ impl std::fmt::Debug for PointsExchange {
 fn replay(row: ExchangeRow, req: &ExchangeRequest) -> Result<Exchanged> {
     if row.user_id != req.user_id || row.template_id != req.template_id || row.points != req.points {
         return Err(Error::conflict(
-            "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyReused,
             format!(
                 "idempotency key {:?} was used for another exchange ({} points of {:?} for {})",
                 row.key, row.points, row.template_id, row.user_id
@@ -185,7 +186,10 @@ impl PointsExchange {
         need(&req.user_id, "user id")?;
         need(&req.template_id, "template id")?;
         if req.points < 1 {
-            return Err(Error::invalid("invalid_points", "points must be at least 1"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidPoints,
+                "points must be at least 1",
+            ));
         }
         let k = key.as_str().to_owned();
         let done = self.loyalty.store.read_with(move |c| q::by_key(c, &k)).await?;
@@ -221,7 +225,14 @@ fn run(
         return replay(row, req);
     }
     let source_key = format!("exchange:{}", key.as_str());
-    let posted = spend_in(c, &req.user_id, req.points, source_key.clone(), "exchange", now)?;
+    let posted = spend_in(
+        c,
+        &req.user_id,
+        req.points,
+        source_key.clone(),
+        flywheel_store::loyalty::EntrySource::Exchange,
+        now,
+    )?;
     if posted.repeated {
         return Err(Error::Store(flywheel_store::Error::Corrupt(format!(
             "{source_key} is in the ledger without its exchange"
@@ -242,7 +253,7 @@ fn run(
     };
     if !q::insert(c, &row)? {
         return Err(Error::conflict(
-            "exchange_in_progress",
+            ErrorCode::ExchangeInProgress,
             format!(
                 "an exchange with idempotency key {:?} is being written; retry",
                 key.as_str()

@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone};
 use flywheel_core::time::{from_millis, to_millis};
+use flywheel_core::ErrorCode;
 use flywheel_core::{Clock, Fen};
 use flywheel_store::conn::Conn;
-use flywheel_store::loyalty::{self as q, EntryRow};
+use flywheel_store::loyalty::{self as q, EntryKind, EntryRow, EntrySource};
 use flywheel_store::Store;
 
 use crate::config::LoyaltyConfig;
@@ -33,7 +34,10 @@ pub struct Loyalty {
 
 pub(crate) fn need(value: &str, what: &str) -> Result<()> {
     if value.trim().is_empty() {
-        return Err(Error::invalid("invalid_id", format!("{what} must not be empty")));
+        return Err(Error::invalid(
+            ErrorCode::InvalidId,
+            format!("{what} must not be empty"),
+        ));
     }
     Ok(())
 }
@@ -45,7 +49,7 @@ fn repeat(c: &mut dyn Conn, user: &str, key: &str) -> Result<Option<Posted>> {
     };
     if row.user_id != user {
         return Err(Error::conflict(
-            "source_key_taken",
+            ErrorCode::SourceKeyTaken,
             format!("{key} is already recorded for another user"),
         ));
     }
@@ -61,7 +65,7 @@ fn repeat(c: &mut dyn Conn, user: &str, key: &str) -> Result<Option<Posted>> {
 fn insert(c: &mut dyn Conn, mut row: EntryRow) -> Result<EntryRow> {
     row.id = q::insert_entry(c, &row)?.ok_or_else(|| {
         Error::conflict(
-            "source_key_taken",
+            ErrorCode::SourceKeyTaken,
             format!("{} is already recorded", row.source_key),
         )
     })?;
@@ -74,7 +78,7 @@ fn insert(c: &mut dyn Conn, mut row: EntryRow) -> Result<EntryRow> {
 fn credit_in(
     c: &mut dyn Conn,
     user: &str,
-    source: &'static str,
+    source: EntrySource,
     key: String,
     points: i64,
     expires: i64,
@@ -115,14 +119,14 @@ pub(crate) fn spend_in(
     user: &str,
     points: i64,
     key: String,
-    source: &str,
+    source: EntrySource,
     now: i64,
 ) -> Result<Posted> {
     let lots = expire_user(c, user, now)?;
     if let Some(done) = repeat(c, user, &key)? {
         if done.entry.as_ref().is_some_and(|e| e.points != -points) {
             return Err(Error::conflict(
-                "key_reused",
+                ErrorCode::KeyReused,
                 format!("{key} was used for another amount"),
             ));
         }
@@ -131,11 +135,14 @@ pub(crate) fn spend_in(
     let balance = q::balance(c, user)?;
     if balance < points {
         return Err(Error::conflict(
-            "insufficient_points",
+            ErrorCode::InsufficientPoints,
             format!("{points} points asked, {balance} available"),
         ));
     }
-    let row = insert(c, debit_row(user, "spend", source, key, -points, None, now))?;
+    let row = insert(
+        c,
+        debit_row(user, EntryKind::Spend, source, key, -points, None, now),
+    )?;
     consume(c, row.id, &lots, points)?;
     posted(c, row)
 }
@@ -187,7 +194,7 @@ impl Loyalty {
     async fn credit(
         &self,
         user: &str,
-        source: &'static str,
+        source: EntrySource,
         key: String,
         points: i64,
         streak: Option<i64>,
@@ -205,22 +212,28 @@ impl Loyalty {
         need(order_id, "order id")?;
         if paid < Fen::ZERO {
             return Err(Error::invalid(
-                "negative_amount",
+                ErrorCode::NegativeAmount,
                 "the amount paid must not be negative",
             ));
         }
         paid.0
             .checked_mul(self.config.points.points_per_yuan)
             .map(|p| p / 100)
-            .ok_or_else(|| Error::invalid("amount_too_large", "the amount paid is too large"))
+            .ok_or_else(|| Error::invalid(ErrorCode::AmountTooLarge, "the amount paid is too large"))
     }
 
     /// Purchase points (購買): `paid` × `points_per_yuan` / 100, rounded down, once per
     /// order. `negative_amount` for a negative `paid`. An order worth 0 points writes nothing.
     pub async fn earn_order(&self, user: &str, order_id: &str, paid: Fen) -> Result<Posted> {
         let points = self.order_points(order_id, paid)?;
-        self.credit(user, "order", format!("order:{order_id}"), points, None)
-            .await
+        self.credit(
+            user,
+            EntrySource::Order,
+            format!("order:{order_id}"),
+            points,
+            None,
+        )
+        .await
     }
 
     /// [`Loyalty::earn_order`] for many orders (user, order id, paid) in one write
@@ -246,7 +259,8 @@ impl Loyalty {
             .write(move |c| {
                 work.into_iter()
                     .map(|(i, user, key, points)| {
-                        credit_in(c, &user, "order", key, points, expires, None, now).map(|p| (i, p))
+                        credit_in(c, &user, EntrySource::Order, key, points, expires, None, now)
+                            .map(|p| (i, p))
                     })
                     .collect::<Result<Vec<_>>>()
             })
@@ -266,7 +280,7 @@ impl Loyalty {
         }
         answers
             .into_iter()
-            .map(|a| a.unwrap_or_else(|| Err(Error::invalid("not_applied", "not applied"))))
+            .map(|a| a.unwrap_or_else(|| Err(Error::invalid(ErrorCode::Internal, "not applied"))))
             .collect()
     }
 
@@ -276,12 +290,18 @@ impl Loyalty {
         need(key, "award key")?;
         if points <= 0 {
             return Err(Error::invalid(
-                "invalid_points",
+                ErrorCode::InvalidPoints,
                 "awarded points must be positive",
             ));
         }
-        self.credit(user, "campaign", format!("campaign:{key}"), points, None)
-            .await
+        self.credit(
+            user,
+            EntrySource::Campaign,
+            format!("campaign:{key}"),
+            points,
+            None,
+        )
+        .await
     }
 
     /// Daily check-in (簽到), once per shop-local calendar day: `checkin_points`, plus
@@ -313,7 +333,7 @@ impl Loyalty {
             };
             let row = earn_row(
                 &user,
-                "checkin",
+                EntrySource::Checkin,
                 key,
                 p.checkin_points.saturating_add(bonus),
                 expires,
@@ -330,8 +350,14 @@ impl Loyalty {
     pub async fn review(&self, user: &str, review_id: &str) -> Result<Posted> {
         need(review_id, "review id")?;
         let points = self.config.points.review_points;
-        self.credit(user, "review", format!("review:{review_id}"), points, None)
-            .await
+        self.credit(
+            user,
+            EntrySource::Review,
+            format!("review:{review_id}"),
+            points,
+            None,
+        )
+        .await
     }
 
     /// Share points (分享), once per share id and at most `shares_per_day` credited shares
@@ -351,15 +377,15 @@ impl Loyalty {
             if let Some(done) = repeat(c, &user, &key)? {
                 return Ok(done);
             }
-            if q::count_between(c, &user, "share", from, until)? >= p.shares_per_day {
+            if q::count_between(c, &user, EntrySource::Share, from, until)? >= p.shares_per_day {
                 return Err(Error::conflict(
-                    "share_cap_reached",
+                    ErrorCode::ShareCapReached,
                     format!("at most {} shares earn points per day", p.shares_per_day),
                 ));
             }
             let row = insert(
                 c,
-                earn_row(&user, "share", key, p.share_points, expires, None, now),
+                earn_row(&user, EntrySource::Share, key, p.share_points, expires, None, now),
             )?;
             posted(c, row)
         })
@@ -373,11 +399,11 @@ impl Loyalty {
         need(user, "user id")?;
         need(reason_key, "reason key")?;
         if points < 1 {
-            return Err(Error::invalid("invalid_points", "spend at least 1 point"));
+            return Err(Error::invalid(ErrorCode::InvalidPoints, "spend at least 1 point"));
         }
         let now = self.now();
         let (user, key) = (user.to_owned(), format!("spend:{reason_key}"));
-        self.write(move |c| spend_in(c, &user, points, key, "redeem", now))
+        self.write(move |c| spend_in(c, &user, points, key, EntrySource::Redeem, now))
             .await
     }
 
@@ -408,15 +434,23 @@ impl Loyalty {
             };
             if earned.user_id != user {
                 return Err(Error::conflict(
-                    "source_key_taken",
+                    ErrorCode::SourceKeyTaken,
                     format!("{earn_key} belongs to another user"),
                 ));
             }
-            let owed = earned.delta - q::lot_used_by(c, earned.id, "expire")?;
+            let owed = earned.delta - q::lot_used_by(c, earned.id, EntryKind::Expire)?;
             let take = owed.min(q::balance(c, &user)?.max(0)).max(0);
             // The order's own lot first, then the others in expiry order.
             lots.sort_by_key(|l| (l.id != earned.id, l.expires_at, l.id));
-            let mut row = debit_row(&user, "clawback", "order", key, -take, None, now);
+            let mut row = debit_row(
+                &user,
+                EntryKind::Clawback,
+                EntrySource::Order,
+                key,
+                -take,
+                None,
+                now,
+            );
             row.shortfall = Some(owed - take);
             let row = insert(c, row)?;
             consume(c, row.id, &lots, take)?;

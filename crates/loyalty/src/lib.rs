@@ -31,7 +31,7 @@ mod view;
 
 pub use birthday::{is_birthday_on, BirthdayPerk};
 pub use config::{LoyaltyConfig, PointsConfig};
-pub use entry::{Balance, Entry, EntryKind, Lot, Posted};
+pub use entry::{Balance, Entry, EntryKind, EntrySource, Lot, Posted};
 pub use exchange::{
     CouponIssuer, ExchangeFault, ExchangeKey, ExchangeRequest, Exchanged, IssuedCoupon, IssuerFuture,
     PointsExchange,
@@ -47,7 +47,7 @@ pub enum Error {
     #[error("{message}")]
     Invalid {
         /// Stable machine-readable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Human explanation.
         message: String,
     },
@@ -58,7 +58,7 @@ pub enum Error {
     #[error("{message}")]
     Conflict {
         /// Stable machine-readable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Human explanation.
         message: String,
     },
@@ -75,7 +75,7 @@ impl From<flywheel_store::Error> for Error {
 
 impl Error {
     /// An [`Error::Invalid`].
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Error {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Error {
         Error::Invalid {
             code,
             message: message.into(),
@@ -83,7 +83,7 @@ impl Error {
     }
 
     /// An [`Error::Conflict`].
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Error {
         Error::Conflict {
             code,
             message: message.into(),
@@ -91,14 +91,15 @@ impl Error {
     }
 
     /// The stable code: the `code` of `Invalid`/`Conflict`, else `not_found` / `store_error`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Invalid { code, .. } | Error::Conflict { code, .. } => code,
-            Error::NotFound(_) => "not_found",
-            Error::Store(_) => "store_error",
+            Error::Invalid { code, .. } | Error::Conflict { code, .. } => *code,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Store(e) => e.code(),
         }
     }
 }
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+use flywheel_core::ErrorCode;

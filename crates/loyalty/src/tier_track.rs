@@ -25,6 +25,18 @@ pub struct TierChange {
     pub upgrade: bool,
 }
 
+impl From<&TierChange> for flywheel_core::bus::TierChanged {
+    fn from(c: &TierChange) -> Self {
+        flywheel_core::bus::TierChanged {
+            user_id: c.user_id.clone(),
+            from: c.from.clone(),
+            to: c.to.clone(),
+            spend_365d: c.spend_365d,
+            upgrade: c.upgrade,
+        }
+    }
+}
+
 impl Loyalty {
     /// Re-evaluates `user`'s tier at `now`; returns the change, if any.
     pub async fn evaluate_tier(&self, user: &str, now: Timestamp) -> Result<Option<TierChange>> {

@@ -3,6 +3,7 @@
 //! 生日禮遇越豐富"). The seeds give no thresholds or amounts (§19 gap 11): the defaults
 //! are [SUGGESTED DEFAULT]s.
 
+use flywheel_core::ErrorCode;
 use flywheel_core::Fen;
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +70,7 @@ impl Default for TierConfig {
 }
 
 fn not_monotonic(message: String) -> Error {
-    Error::invalid("tiers_not_monotonic", message)
+    Error::invalid(ErrorCode::TiersNotMonotonic, message)
 }
 
 /// A member's tier now and the spend it rests on.
@@ -89,24 +90,27 @@ impl TierConfig {
     /// birthday perk, or free shipping lost.
     pub fn check(&self) -> Result<()> {
         let Some(first) = self.tiers.first() else {
-            return Err(Error::invalid("invalid_tier", "at least one tier is needed"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidTier,
+                "at least one tier is needed",
+            ));
         };
         if first.min_spend != Fen::ZERO || first.min_growth.is_some_and(|g| g != 0) {
             return Err(Error::invalid(
-                "invalid_tier",
+                ErrorCode::InvalidTier,
                 format!("the lowest tier {} must start at 0", first.name),
             ));
         }
         for (i, t) in self.tiers.iter().enumerate() {
             if t.name.trim().is_empty() || self.tiers[..i].iter().any(|o| o.name == t.name) {
                 return Err(Error::invalid(
-                    "invalid_tier",
+                    ErrorCode::InvalidTier,
                     format!("tier name {:?} is empty or repeated", t.name),
                 ));
             }
             if !(1..=100).contains(&t.pay_percent) || t.birthday_perk < Fen::ZERO {
                 return Err(Error::invalid(
-                    "invalid_tier",
+                    ErrorCode::InvalidTier,
                     format!(
                         "tier {}: pay_percent must be 1..=100 and the birthday perk not negative",
                         t.name

@@ -1,6 +1,7 @@
 //! Reading a user's points and the expiry sweep.
 
 use flywheel_core::time::{from_millis, to_millis};
+use flywheel_core::ErrorCode;
 use flywheel_core::Timestamp;
 use flywheel_store::conn::Conn;
 use flywheel_store::loyalty::{self as q, EntryRow};
@@ -19,7 +20,7 @@ impl Loyalty {
         let before = cursor
             .map(|s| {
                 s.parse::<i64>()
-                    .map_err(|_| Error::invalid("invalid_cursor", format!("bad cursor {s:?}")))
+                    .map_err(|_| Error::invalid(ErrorCode::InvalidCursor, format!("bad cursor {s:?}")))
             })
             .transpose()?;
         let limit = limit.clamp(1, 500) as i64;

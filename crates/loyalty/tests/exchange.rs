@@ -2,6 +2,7 @@
 //! retry answers the first answer, a key reused for another request is refused, and a
 //! refusal by the issuer inside the transaction (sold out) rolls the spend back.
 
+use flywheel_core::ErrorCode;
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +26,7 @@ impl CouponIssuer for Issuer {
     fn admit<'a>(&'a self, _template_id: &'a str, user_id: &'a str) -> IssuerFuture<'a> {
         Box::pin(async move {
             if user_id == "outsider" {
-                return Err(Error::conflict("not_in_audience", "not in the audience"));
+                return Err(Error::conflict(ErrorCode::NotInAudience, "not in the audience"));
             }
             Ok(())
         })
@@ -40,7 +41,7 @@ impl CouponIssuer for Issuer {
         _now: i64,
     ) -> flywheel_loyalty::Result<IssuedCoupon> {
         if self.left.load(Ordering::SeqCst) == 0 {
-            return Err(Error::conflict("sold_out", "sold out"));
+            return Err(Error::conflict(ErrorCode::SoldOut, "sold out"));
         }
         self.left.fetch_sub(1, Ordering::SeqCst);
         let n = self.issued.fetch_add(1, Ordering::SeqCst);
@@ -100,7 +101,13 @@ async fn one_exchange_per_key_and_refusals_roll_back() {
         );
         let b = l.balance("u1", None, 50).await.unwrap();
         assert_eq!(b.balance, 600);
-        assert_eq!(b.entries.iter().filter(|e| e.source == "exchange").count(), 2);
+        assert_eq!(
+            b.entries
+                .iter()
+                .filter(|e| e.source.as_str() == "exchange")
+                .count(),
+            2
+        );
         for bad in ["", "has space", "中文", &"x".repeat(256)] {
             assert_eq!(
                 ExchangeKey::parse(bad).unwrap_err().code(),

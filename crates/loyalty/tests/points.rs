@@ -2,6 +2,7 @@
 //! FIFO expiry at the exact boundary, spends, claw-backs, check-in streaks in shop-local
 //! days, and 50 concurrent spends on a 100-point balance.
 
+use flywheel_core::ErrorCode;
 mod common;
 
 use std::sync::Arc;
@@ -52,7 +53,7 @@ async fn f16_four_sources_make_four_credit_entries() {
         let p2 = l.balance("u1", p1.next_cursor.as_deref(), 3).await.unwrap();
         assert_eq!(p2.entries.len(), 1);
         assert!(p2.next_cursor.is_none());
-        assert_eq!(p2.entries[0].source, "order");
+        assert_eq!(p2.entries[0].source.as_str(), "order");
         assert_eq!(
             l.balance("u1", Some("x"), 3).await.unwrap_err().code(),
             "invalid_cursor"
@@ -127,7 +128,7 @@ async fn shares_are_capped_per_shop_local_day() {
         assert!(matches!(
             capped,
             Error::Conflict {
-                code: "share_cap_reached",
+                code: ErrorCode::ShareCapReached,
                 ..
             }
         ));

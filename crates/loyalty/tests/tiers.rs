@@ -48,7 +48,7 @@ fn f15_gold_with_a_smaller_discount_than_silver_is_refused() {
 
 /// Checks a config as [`Loyalty::new`] does, without a store.
 fn startup_check(config: LoyaltyConfig) -> &'static str {
-    config.check().map(|_| "ok").unwrap_or_else(|e| e.code())
+    config.check().map(|_| "ok").unwrap_or_else(|e| e.code().as_str())
 }
 
 fn order(user: &str, id: &str, total: i64, placed: &str) -> NewEvent {

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use flywheel_core::ErrorCode;
+
 use crate::engine::{price, PricingInput};
 use crate::quote::{NotApplied, Quote};
 use crate::{Error, Result};
@@ -27,7 +29,7 @@ fn combinations(input: &PricingInput) -> Result<Vec<Vec<usize>>> {
         .try_fold(1usize, |acc, g| acc.checked_mul(g.len() + 1));
     if count.is_none_or(|n| n + exclusive.len() > MAX_COMBINATIONS) {
         return Err(Error::invalid(
-            "too_many_coupons",
+            ErrorCode::TooManyCoupons,
             format!("too many coupon combinations to try (at most {MAX_COMBINATIONS})"),
         ));
     }
@@ -89,7 +91,7 @@ pub fn best_combination(input: &PricingInput) -> Result<Quote> {
             id: c.id.clone(),
             kind: c.rule_kind(),
             name: c.name.clone(),
-            reason: "not_in_best_combination",
+            reason: ErrorCode::NotInBestCombination,
             message: "another combination of coupons pays less".into(),
         }));
     }

@@ -3,6 +3,7 @@
 //! Built from JSON at the edge and checked once ([`Cart::check`]): prices and costs are
 //! whole fen and not negative, quantities are at least 1, line ids are unique.
 
+use flywheel_core::ErrorCode;
 use flywheel_core::Fen;
 use serde::{Deserialize, Serialize};
 
@@ -67,16 +68,19 @@ impl Cart {
     /// Checks the cart and fills in missing line ids (`"1"`, `"2"`, … by position).
     pub fn check(mut self) -> Result<Cart> {
         if self.lines.is_empty() {
-            return Err(Error::invalid("empty_cart", "the cart has no lines"));
+            return Err(Error::invalid(ErrorCode::EmptyCart, "the cart has no lines"));
         }
         if self.lines.len() > MAX_LINES {
             return Err(Error::invalid(
-                "cart_too_large",
+                ErrorCode::CartTooLarge,
                 format!("a cart has at most {MAX_LINES} lines"),
             ));
         }
         if self.shipping.0 < 0 {
-            return Err(Error::invalid("negative_amount", "shipping must not be negative"));
+            return Err(Error::invalid(
+                ErrorCode::NegativeAmount,
+                "shipping must not be negative",
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, l) in self.lines.iter_mut().enumerate() {
@@ -84,19 +88,19 @@ impl Cart {
             let at = format!("line {id}");
             if !seen.insert(id.clone()) {
                 return Err(Error::invalid(
-                    "duplicate_line",
+                    ErrorCode::DuplicateLine,
                     format!("{at}: line ids must be unique"),
                 ));
             }
             if l.unit_price.0 < 0 || l.unit_cost.is_some_and(|c| c.0 < 0) {
                 return Err(Error::invalid(
-                    "negative_amount",
+                    ErrorCode::NegativeAmount,
                     format!("{at}: prices and costs must not be negative"),
                 ));
             }
             if !(1..=100_000).contains(&l.quantity) {
                 return Err(Error::invalid(
-                    "invalid_quantity",
+                    ErrorCode::InvalidQuantity,
                     format!("{at}: quantity must be 1 to 100000"),
                 ));
             }
@@ -106,13 +110,13 @@ impl Cart {
                 .is_none_or(|a| a > 1_000_000_000_000)
             {
                 return Err(Error::invalid(
-                    "amount_too_large",
+                    ErrorCode::AmountTooLarge,
                     format!("{at}: the line amount is too large"),
                 ));
             }
             if l.shop.trim().is_empty() || l.product.trim().is_empty() {
                 return Err(Error::invalid(
-                    "invalid_line",
+                    ErrorCode::InvalidLine,
                     format!("{at}: shop and product are required"),
                 ));
             }

@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
+use flywheel_core::ErrorCode;
 use flywheel_core::{Clock, Fen};
-use flywheel_store::groups::{self as q, GroupRow};
+use flywheel_store::groups::{self as q, GroupRow, GroupState};
 use flywheel_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -43,12 +44,12 @@ pub struct Group {
     /// Members, in joining order.
     pub members: Vec<String>,
     /// `open` (joinable until `expires_at`), `full` (orders confirmed), `expired` (cancelled).
-    pub state: String,
+    pub state: GroupState,
     /// Deadline (RFC 3339).
     pub expires_at: String,
 }
 
-fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+fn conflict(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::Conflict {
         code,
         message: message.into(),
@@ -76,24 +77,28 @@ impl GroupBuys {
     pub async fn create_deal(&self, d: GroupDeal) -> Result<GroupDeal> {
         if d.id.trim().is_empty() || d.product.trim().is_empty() || d.group_price.0 < 0 {
             return Err(Error::invalid(
-                "invalid_deal",
+                ErrorCode::InvalidDeal,
                 "a deal needs an id, a product and a price ≥ 0",
             ));
         }
         if !(2..=100).contains(&d.group_size) || !(1..=720).contains(&d.join_hours) {
             return Err(Error::invalid(
-                "invalid_deal",
+                ErrorCode::InvalidDeal,
                 "group_size is 2 to 100 and join_hours 1 to 720",
             ));
         }
-        let body = serde_json::to_string(&d).map_err(|e| Error::invalid("invalid_deal", e.to_string()))?;
+        let body =
+            serde_json::to_string(&d).map_err(|e| Error::invalid(ErrorCode::InvalidDeal, e.to_string()))?;
         let (id, now) = (d.id.clone(), self.now());
         if !self
             .store
             .write_with(move |c| q::insert_deal(c, &id, &body, now))
             .await?
         {
-            return Err(conflict("deal_exists", format!("deal {:?} already exists", d.id)));
+            return Err(conflict(
+                ErrorCode::DealExists,
+                format!("deal {:?} already exists", d.id),
+            ));
         }
         Ok(d)
     }
@@ -103,14 +108,16 @@ impl GroupBuys {
         let bodies = self.store.read_with(q::deals).await?;
         bodies
             .iter()
-            .map(|b| serde_json::from_str(b).map_err(|e| Error::invalid("invalid_deal", e.to_string())))
+            .map(|b| {
+                serde_json::from_str(b).map_err(|e| Error::invalid(ErrorCode::InvalidDeal, e.to_string()))
+            })
             .collect()
     }
 
     /// Opens a group of a deal with `leader` as its first member.
     pub async fn open(&self, deal_id: &str, leader: &str) -> Result<Group> {
         if leader.trim().is_empty() {
-            return Err(Error::invalid("invalid_member", "a group needs a leader"));
+            return Err(Error::invalid(ErrorCode::InvalidMember, "a group needs a leader"));
         }
         let now = self.now();
         let (did, leader) = (deal_id.to_owned(), leader.to_owned());
@@ -128,7 +135,7 @@ impl GroupBuys {
                     leader: leader.clone(),
                     size: deal.group_size,
                     members: 1,
-                    state: "open".into(),
+                    state: GroupState::Open,
                     expires_at: now + deal.join_hours * 3_600_000,
                 };
                 q::open_group(c, &g, now)?;
@@ -143,24 +150,27 @@ impl GroupBuys {
     /// or the user is in it already (`already_member`).
     pub async fn join(&self, group_id: &str, user: &str) -> Result<Group> {
         if user.trim().is_empty() {
-            return Err(Error::invalid("invalid_member", "a member needs a user id"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidMember,
+                "a member needs a user id",
+            ));
         }
         let now = self.now();
         let (gid, user) = (group_id.to_owned(), user.to_owned());
-        let outcome: std::result::Result<(), &'static str> = self
+        let outcome: std::result::Result<(), ErrorCode> = self
             .store
             .write_with(move |c| {
                 let Some(g) = q::group(c, &gid)? else {
-                    return Ok(Err("not_found"));
+                    return Ok(Err(ErrorCode::NotFound));
                 };
                 if q::members(c, &gid)?.contains(&user) {
-                    return Ok(Err("already_member"));
+                    return Ok(Err(ErrorCode::AlreadyMember));
                 }
                 if !q::count_join(c, &gid, now)? {
-                    return Ok(Err(if g.state == "full" || g.members >= g.size {
-                        "group_full"
+                    return Ok(Err(if g.state == GroupState::Full || g.members >= g.size {
+                        ErrorCode::GroupFull
                     } else {
-                        "group_expired"
+                        ErrorCode::GroupExpired
                     }));
                 }
                 q::add_member(c, &gid, &user, now)?;
@@ -169,10 +179,10 @@ impl GroupBuys {
             .await?;
         match outcome {
             Ok(()) => self.group(group_id).await,
-            Err("not_found") => Err(Error::NotFound(format!("group {group_id:?}"))),
-            Err("already_member") => Err(conflict("already_member", "already in this group")),
-            Err("group_full") => Err(conflict("group_full", "the group is full")),
-            Err(_) => Err(conflict("group_expired", "the group's time ran out")),
+            Err(ErrorCode::NotFound) => Err(Error::NotFound(format!("group {group_id:?}"))),
+            Err(ErrorCode::AlreadyMember) => Err(conflict(ErrorCode::AlreadyMember, "already in this group")),
+            Err(ErrorCode::GroupFull) => Err(conflict(ErrorCode::GroupFull, "the group is full")),
+            Err(_) => Err(conflict(ErrorCode::GroupExpired, "the group's time ran out")),
         }
     }
 

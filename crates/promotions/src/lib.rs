@@ -8,6 +8,8 @@
 //! It reads no store and keeps no state: callers pass the cart, the buyer, the active
 //! promotions and the coupons to consider (see `docs/pricing.md`).
 
+use flywheel_core::ErrorCode;
+
 pub mod apportion;
 pub mod best;
 pub mod cart;
@@ -31,7 +33,7 @@ pub enum Error {
     #[error("{message}")]
     Invalid {
         /// Stable machine-readable code (`negative_amount`, `empty_cart`, …).
-        code: &'static str,
+        code: ErrorCode,
         /// Human explanation.
         message: String,
     },
@@ -42,7 +44,7 @@ pub enum Error {
     #[error("{message}")]
     Conflict {
         /// Stable machine-readable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Human explanation.
         message: String,
     },
@@ -59,7 +61,7 @@ impl From<flywheel_store::Error> for Error {
 
 impl Error {
     /// An [`Error::Invalid`].
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Error {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Error {
         Error::Invalid {
             code,
             message: message.into(),
@@ -67,11 +69,11 @@ impl Error {
     }
 
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Invalid { code, .. } | Error::Conflict { code, .. } => code,
-            Error::NotFound(_) => "not_found",
-            Error::Store(_) => "store_error",
+            Error::Invalid { code, .. } | Error::Conflict { code, .. } => *code,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Store(e) => e.code(),
         }
     }
 }

@@ -68,7 +68,7 @@ pub struct NotApplied {
     /// `not_owner`, `group_taken`, `exclusive`, `excluded_by`, `not_first_order`,
     /// `tier_not_eligible`, `audience`, `below_quantity`, `better_item_discount`,
     /// `not_in_best_combination`, `nothing_to_discount`.
-    pub reason: &'static str,
+    pub reason: flywheel_core::ErrorCode,
     /// Human explanation.
     pub message: String,
 }

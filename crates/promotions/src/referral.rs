@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use chrono::TimeZone;
 use flywheel_core::Clock;
-use flywheel_store::referrals::{self as q, ReferralRow};
+use flywheel_core::ErrorCode;
+use flywheel_store::referrals::{self as q, ReferralRow, ReferralState};
 use flywheel_store::Store;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -76,7 +77,7 @@ pub struct Referral {
     pub inviter: String,
     /// `pending` (no paid order yet), `rewarding` (claimed, rewards being issued),
     /// `rewarded`, `held` (flagged), `clawed_back`.
-    pub state: String,
+    pub state: ReferralState,
     /// Anti-abuse flags.
     pub flags: Vec<String>,
     /// The first paid order.
@@ -105,7 +106,7 @@ impl From<ReferralRow> for Referral {
     }
 }
 
-fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+fn conflict(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::Conflict {
         code,
         message: message.into(),
@@ -139,9 +140,8 @@ impl Referrals {
     /// The program settings (defaults until set).
     pub async fn program(&self) -> Result<ReferralProgram> {
         match self.store.read_with(q::program).await? {
-            Some(body) => {
-                serde_json::from_str(&body).map_err(|e| Error::invalid("invalid_program", e.to_string()))
-            }
+            Some(body) => serde_json::from_str(&body)
+                .map_err(|e| Error::invalid(ErrorCode::InvalidProgram, e.to_string())),
             None => Ok(ReferralProgram::default()),
         }
     }
@@ -149,7 +149,10 @@ impl Referrals {
     /// Sets the program; coupon templates must exist.
     pub async fn set_program(&self, p: ReferralProgram) -> Result<ReferralProgram> {
         if p.daily_cap < 1 || p.inviter_reward.points < 0 || p.invitee_reward.points < 0 {
-            return Err(Error::invalid("invalid_program", "daily_cap ≥ 1 and points ≥ 0"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidProgram,
+                "daily_cap ≥ 1 and points ≥ 0",
+            ));
         }
         let known: Vec<String> = self
             .coupons
@@ -167,12 +170,13 @@ impl Referrals {
         {
             if !known.contains(t) {
                 return Err(Error::invalid(
-                    "invalid_program",
+                    ErrorCode::InvalidProgram,
                     format!("no coupon template {t:?}"),
                 ));
             }
         }
-        let body = serde_json::to_string(&p).map_err(|e| Error::invalid("invalid_program", e.to_string()))?;
+        let body = serde_json::to_string(&p)
+            .map_err(|e| Error::invalid(ErrorCode::InvalidProgram, e.to_string()))?;
         let now = self.now();
         self.store
             .write_with(move |c| q::set_program(c, &body, now))
@@ -183,7 +187,10 @@ impl Referrals {
     /// The invite code of `user`, made on first use (8 characters, no 0/O/1/I).
     pub async fn invite_code(&self, user: &str) -> Result<String> {
         if user.trim().is_empty() {
-            return Err(Error::invalid("invalid_user", "an inviter needs a user id"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidUser,
+                "an inviter needs a user id",
+            ));
         }
         let (user, now) = (user.to_owned(), self.now());
         let code = self
@@ -219,7 +226,10 @@ impl Referrals {
         ip: Option<&str>,
     ) -> Result<Referral> {
         if invitee.trim().is_empty() {
-            return Err(Error::invalid("invalid_user", "an invitee needs a user id"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidUser,
+                "an invitee needs a user id",
+            ));
         }
         let program = self.program().await?;
         let now = self.now();
@@ -233,24 +243,24 @@ impl Referrals {
             .map_or(now, |d| d.timestamp_millis());
         let (code, invitee) = (code.trim().to_uppercase(), invitee.to_owned());
         let (device, ip) = (device_id.map(str::to_owned), ip.map(str::to_owned));
-        let out: std::result::Result<ReferralRow, (&'static str, String)> = self
+        let out: std::result::Result<ReferralRow, (ErrorCode, String)> = self
             .store
             .write_with(move |c| {
                 let Some(inviter) = q::inviter_of(c, &code)? else {
-                    return Ok(Err(("not_found", "invite code".into())));
+                    return Ok(Err((ErrorCode::NotFound, "invite code".into())));
                 };
                 if inviter == invitee {
-                    return Ok(Err(("self_referral", "one cannot invite oneself".into())));
+                    return Ok(Err((ErrorCode::SelfReferral, "one cannot invite oneself".into())));
                 }
                 if q::referral(c, &invitee)?.is_some() {
                     return Ok(Err((
-                        "already_referred",
+                        ErrorCode::AlreadyReferred,
                         format!("{invitee} was referred already"),
                     )));
                 }
                 if q::count_since(c, &inviter, day_start)? >= program.daily_cap {
                     return Ok(Err((
-                        "daily_cap",
+                        ErrorCode::DailyCap,
                         format!("{inviter} reached today's {} referrals", program.daily_cap),
                     )));
                 }
@@ -266,14 +276,14 @@ impl Referrals {
                     device_id: device,
                     ip,
                     flags: flags.join(","),
-                    state: "pending".into(),
+                    state: ReferralState::Pending,
                     order_id: None,
                     rewards: None,
                     created_at: now,
                 };
                 if !q::insert_referral(c, &row)? {
                     return Ok(Err((
-                        "already_referred",
+                        ErrorCode::AlreadyReferred,
                         format!("{invitee} was referred already"),
                     )));
                 }
@@ -282,7 +292,7 @@ impl Referrals {
             .await?;
         match out {
             Ok(row) => Ok(row.into()),
-            Err(("not_found", what)) => Err(Error::NotFound(what)),
+            Err((ErrorCode::NotFound, what)) => Err(Error::NotFound(what)),
             Err((code, message)) => Err(conflict(code, message)),
         }
     }
@@ -298,7 +308,7 @@ impl Referrals {
     pub async fn first_paid_order(&self, invitee: &str, order_id: &str) -> Result<Referral> {
         // Most paying users were never referred: answer them from a read, no write.
         let pending = self.get(invitee).await?;
-        if !matches!(pending.state.as_str(), "pending" | "rewarding")
+        if !matches!(pending.state, ReferralState::Pending | ReferralState::Rewarding)
             && pending.order_id.as_deref() == Some(order_id)
         {
             return Ok(pending);
@@ -308,35 +318,38 @@ impl Referrals {
         let (inv, order) = (invitee.to_owned(), order_id.to_owned());
         let hold = program.hold_flagged;
         // Claim the reward atomically first, so concurrent calls issue coupons once.
-        let claimed: std::result::Result<(bool, ReferralRow), &'static str> = self
+        let claimed: std::result::Result<(bool, ReferralRow), ErrorCode> = self
             .store
             .write_with(move |c| {
                 let Some(r) = q::referral(c, &inv)? else {
-                    return Ok(Err("not_found"));
+                    return Ok(Err(ErrorCode::NotFound));
                 };
-                if r.state != "pending" {
+                if r.state != ReferralState::Pending {
                     return Ok(if r.order_id.as_deref() == Some(order.as_str()) {
                         // A claim a failure interrupted is finished now.
-                        Ok((r.state == "rewarding", r))
+                        Ok((r.state == ReferralState::Rewarding, r))
                     } else {
-                        Err("already_rewarded")
+                        Err(ErrorCode::AlreadyRewarded)
                     });
                 }
                 let to = if hold && !r.flags.is_empty() {
-                    "held"
+                    ReferralState::Held
                 } else {
-                    "rewarding"
+                    ReferralState::Rewarding
                 };
-                q::transition(c, &inv, "pending", to, Some(&order), None, now)?;
-                Ok(Ok((to == "rewarding", q::referral(c, &inv)?.unwrap_or(r))))
+                q::transition(c, &inv, ReferralState::Pending, to, Some(&order), None, now)?;
+                Ok(Ok((
+                    to == ReferralState::Rewarding,
+                    q::referral(c, &inv)?.unwrap_or(r),
+                )))
             })
             .await?;
         let (grant, row) = match claimed {
             Ok(x) => x,
-            Err("not_found") => return Err(Error::NotFound(format!("referral of {invitee:?}"))),
+            Err(ErrorCode::NotFound) => return Err(Error::NotFound(format!("referral of {invitee:?}"))),
             Err(_) => {
                 return Err(conflict(
-                    "already_rewarded",
+                    ErrorCode::AlreadyRewarded,
                     "only the first paid order is rewarded",
                 ))
             }
@@ -364,7 +377,15 @@ impl Referrals {
         let (inv, order) = (invitee.to_owned(), order_id.to_owned());
         self.store
             .write_with(move |c| {
-                q::transition(c, &inv, "rewarding", "rewarded", Some(&order), Some(&body), now)
+                q::transition(
+                    c,
+                    &inv,
+                    ReferralState::Rewarding,
+                    ReferralState::Rewarded,
+                    Some(&order),
+                    Some(&body),
+                    now,
+                )
             })
             .await?;
         self.get(invitee).await
@@ -374,7 +395,7 @@ impl Referrals {
     /// points reported for the ledger to claw back).
     pub async fn claw_back(&self, invitee: &str, order_id: &str) -> Result<Referral> {
         let r = self.get(invitee).await?;
-        if r.state == "clawed_back" || r.order_id.as_deref() != Some(order_id) {
+        if r.state == ReferralState::ClawedBack || r.order_id.as_deref() != Some(order_id) {
             return Ok(r);
         }
         let mut rewards = r.rewards.clone().unwrap_or_else(|| json!({}));
@@ -394,9 +415,19 @@ impl Referrals {
             rewards.to_string(),
             self.now(),
         );
-        let from = r.state.clone();
+        let from = r.state;
         self.store
-            .write_with(move |c| q::transition(c, &inv, &from, "clawed_back", Some(&order), Some(&body), now))
+            .write_with(move |c| {
+                q::transition(
+                    c,
+                    &inv,
+                    from,
+                    ReferralState::ClawedBack,
+                    Some(&order),
+                    Some(&body),
+                    now,
+                )
+            })
             .await?;
         self.get(invitee).await
     }

@@ -27,7 +27,7 @@ fn template(id: &str, extra: serde_json::Value) -> CouponTemplate {
 }
 
 fn code_of(e: &Error) -> &'static str {
-    e.code()
+    e.code().as_str()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -139,7 +139,7 @@ async fn limits_codes_reservation_refund_expiry_and_audit() {
             .await
             .unwrap()
             .into_iter()
-            .map(|e| e.action)
+            .map(|e| e.action.to_string())
             .collect();
         assert_eq!(trail, ["issued", "reserved", "redeemed", "returned"]);
         let templates = svc.templates().await.unwrap();
@@ -184,7 +184,7 @@ async fn two_hundred_concurrent_redemptions_of_one_coupon_succeed_once() {
             .await
             .unwrap()
             .into_iter()
-            .filter(|e| e.action == "redeemed")
+            .filter(|e| e.action.as_str() == "redeemed")
             .count();
         assert_eq!(redeemed, 1);
     }

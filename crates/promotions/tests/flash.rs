@@ -75,7 +75,7 @@ async fn crowd<B: StockBackend>(backend: Arc<B>, name: &str) {
     );
     // Unpaid holds lapse and give their units back; paid ones stay sold.
     let paid = sales.pay(&orders[0].id).await.unwrap();
-    assert_eq!(paid.state, "paid");
+    assert_eq!(paid.state.as_str(), "paid");
     clock.set(from_millis(t0() + 1000 + 600_000));
     assert_eq!(sales.pay(&orders[1].id).await.unwrap_err().code(), "expired");
     assert_eq!(sales.sweep().await.unwrap(), 99 + 1);

@@ -53,7 +53,10 @@ async fn three_n_concurrent_joins_fill_a_group_of_n_exactly() {
             "group_expired"
         );
         assert_eq!(groups.expire_due().await.unwrap(), vec![late.id.clone()]);
-        assert_eq!(groups.group(&late.id).await.unwrap().state, "expired");
+        assert_eq!(
+            groups.group(&late.id).await.unwrap().state,
+            flywheel_store::groups::GroupState::Expired
+        );
         assert_eq!(groups.open("nope", "l").await.unwrap_err().code(), "not_found");
     }
 }

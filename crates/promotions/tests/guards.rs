@@ -52,7 +52,7 @@ fn the_exclusion_matrix_refuses_the_later_stage() {
     let q = price(&input(v)).unwrap();
     assert_eq!(q.payable.0, 9000);
     let n = &q.not_applied[0];
-    assert_eq!((n.id.as_str(), n.reason), ("平臺5元", "excluded_by"));
+    assert_eq!((n.id.as_str(), n.reason.as_str()), ("平臺5元", "excluded_by"));
     assert!(n.message.contains("滿100減10"));
 }
 

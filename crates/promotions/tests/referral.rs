@@ -95,7 +95,7 @@ async fn codes_abuse_rules_rewards_and_claw_back() {
             t.await.unwrap().unwrap();
         }
         let r = refs.get("bob").await.unwrap();
-        assert_eq!(r.state, "rewarded");
+        assert_eq!(r.state.as_str(), "rewarded");
         let rewards = r.rewards.clone().unwrap();
         assert_eq!(rewards["inviter"]["points"], 100);
         assert_eq!(
@@ -109,11 +109,14 @@ async fn codes_abuse_rules_rewards_and_claw_back() {
             "already_rewarded"
         );
         // A flagged referral is held, not rewarded.
-        assert_eq!(refs.first_paid_order("carol", "o3").await.unwrap().state, "held");
+        assert_eq!(
+            refs.first_paid_order("carol", "o3").await.unwrap().state.as_str(),
+            "held"
+        );
         assert!(coupons.coupons_of("carol").await.unwrap().is_empty());
         // Refund of the first order: unspent coupons are voided.
         let back = refs.claw_back("bob", "o1").await.unwrap();
-        assert_eq!(back.state, "clawed_back");
+        assert_eq!(back.state.as_str(), "clawed_back");
         assert_eq!(
             coupons.coupons_of("bob").await.unwrap()[0].state,
             CouponState::Void
@@ -153,13 +156,14 @@ async fn an_interrupted_reward_is_finished_once() {
         // The claim was written, then the process failed before any coupon.
         store
             .write_with(|c| {
-                flywheel_store::referrals::transition(c, "bob", "pending", "rewarding", Some("o1"), None, 1)
+                use flywheel_store::referrals::{transition, ReferralState as S};
+                transition(c, "bob", S::Pending, S::Rewarding, Some("o1"), None, 1)
             })
             .await
             .unwrap();
-        assert_eq!(refs.get("bob").await.unwrap().state, "rewarding");
+        assert_eq!(refs.get("bob").await.unwrap().state.as_str(), "rewarding");
         let done = refs.first_paid_order("bob", "o1").await.unwrap();
-        assert_eq!(done.state, "rewarded");
+        assert_eq!(done.state.as_str(), "rewarded");
         let again = refs.first_paid_order("bob", "o1").await.unwrap();
         assert_eq!(again.rewards, done.rewards);
         // The step issued once more by hand (as a retry would): still one coupon each.

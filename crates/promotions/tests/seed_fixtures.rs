@@ -21,7 +21,7 @@ fn reason<'a>(q: &'a Quote, id: &str) -> &'a str {
     q.not_applied
         .iter()
         .find(|n| n.id == id)
-        .map(|n| n.reason)
+        .map(|n| n.reason.as_str())
         .unwrap_or("applied")
 }
 

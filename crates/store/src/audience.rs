@@ -34,8 +34,8 @@ pub struct OrderRow {
     pub total: i64,
     /// Refunded (fen).
     pub refunded: i64,
-    /// Derived status (`cancelled`, `refunded`, ...).
-    pub status: String,
+    /// Derived status.
+    pub status: flywheel_core::OrderStatus,
     /// Discount (fen).
     pub discount: i64,
     /// Coupon code, if any.
@@ -84,7 +84,11 @@ pub fn orders(conn: &mut dyn Conn) -> Result<Vec<OrderRow>> {
             placed_at: r.i64(2)?,
             total: r.i64(3)?,
             refunded: r.i64(4)?,
-            status: r.text(5)?,
+            status: {
+                let s = r.text(5)?;
+                flywheel_core::OrderStatus::parse(&s)
+                    .ok_or_else(|| crate::Error::Corrupt(format!("unknown order status {s:?}")))?
+            },
             discount: r.i64(6)?,
             coupon: r.opt_text(7)?,
         });

@@ -3,9 +3,48 @@
 //! inside one write transaction ([`crate::Store::write_with`]); state changes are
 //! conditional updates, so a change whose precondition no longer holds changes nothing.
 
+use crate::column_enum::column_enum;
 use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
+
+column_enum! {
+    /// The stored state of a coupon (`coupons.state`); what a user sees (expired,
+    /// unclaimed, a lapsed reservation) is derived from it and the time by the coupon
+    /// service.
+    pub enum CouponRowState("coupon state") {
+        /// Issued (or a code generated), not reserved or spent.
+        Issued = "issued",
+        /// Held for an order until `reserved_until`.
+        Reserved = "reserved",
+        /// Spent on an order.
+        Redeemed = "redeemed",
+        /// Taken back.
+        Void = "void",
+    }
+}
+
+column_enum! {
+    /// What happened to a coupon, as its audit trail records it (`coupon_audit.action`).
+    pub enum CouponAction("coupon audit action") {
+        /// Generated as a code.
+        Generated = "generated",
+        /// Issued to a user.
+        Issued = "issued",
+        /// A code claimed by a user.
+        Claimed = "claimed",
+        /// Held for an order.
+        Reserved = "reserved",
+        /// Spent on an order.
+        Redeemed = "redeemed",
+        /// A reservation released.
+        Released = "released",
+        /// Given back after a refund.
+        Returned = "returned",
+        /// Taken back.
+        Voided = "voided",
+    }
+}
 
 /// A stored template: `(id, JSON body, total quantity, per-user limit, issued so far)`.
 pub type TemplateRow = (String, String, Option<i64>, Option<i64>, i64);
@@ -21,8 +60,8 @@ pub struct CouponRow {
     pub owner: Option<String>,
     /// Redemption code, if issued as a code.
     pub code: Option<String>,
-    /// `issued`, `reserved`, `redeemed`, `returned`, `expired`.
-    pub state: String,
+    /// Its stored state.
+    pub state: CouponRowState,
     /// Usable from (ms).
     pub valid_from: Option<i64>,
     /// Usable until (ms, exclusive).
@@ -46,7 +85,7 @@ fn coupon_of(r: &Row) -> Result<CouponRow> {
         template_id: r.text(1)?,
         owner: r.opt_text(2)?,
         code: r.opt_text(3)?,
-        state: r.text(4)?,
+        state: r.text(4)?.parse()?,
         valid_from: r.opt_i64(5)?,
         valid_until: r.opt_i64(6)?,
         order_id: r.opt_text(7)?,
@@ -128,7 +167,7 @@ pub fn insert_coupon(conn: &mut dyn Conn, c: &CouponRow) -> Result<()> {
             Param::Text(&c.template_id),
             Param::OptText(c.owner.as_deref()),
             Param::OptText(c.code.as_deref()),
-            Param::Text(&c.state),
+            Param::Text(c.state.as_str()),
             Param::OptI64(c.valid_from),
             Param::OptI64(c.valid_until),
             Param::OptText(c.order_id.as_deref()),
@@ -178,20 +217,20 @@ pub fn coupons_of(conn: &mut dyn Conn, owner: &str) -> Result<Vec<CouponRow>> {
 pub fn update(
     conn: &mut dyn Conn,
     c: &CouponRow,
-    expect_state: &str,
+    expect_state: CouponRowState,
     expect_order: Option<&str>,
 ) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE coupons SET state = $1, owner = $2, order_id = $3, reserved_until = $4, updated_at = $5 \
          WHERE id = $6 AND state = $7 AND COALESCE(order_id, '') = $8",
         &[
-            Param::Text(&c.state),
+            Param::Text(c.state.as_str()),
             Param::OptText(c.owner.as_deref()),
             Param::OptText(c.order_id.as_deref()),
             Param::OptI64(c.reserved_until),
             Param::I64(c.updated_at),
             Param::Text(&c.id),
-            Param::Text(expect_state),
+            Param::Text(expect_state.as_str()),
             Param::Text(expect_order.unwrap_or("")),
         ],
     )? == 1)
@@ -201,7 +240,7 @@ pub fn update(
 pub fn audit(
     conn: &mut dyn Conn,
     coupon_id: &str,
-    action: &str,
+    action: CouponAction,
     actor: Option<&str>,
     order_id: Option<&str>,
     at: i64,
@@ -210,7 +249,7 @@ pub fn audit(
         "INSERT INTO coupon_audit (coupon_id, action, actor, order_id, at) VALUES ($1, $2, $3, $4, $5)",
         &[
             Param::Text(coupon_id),
-            Param::Text(action),
+            Param::Text(action.as_str()),
             Param::OptText(actor),
             Param::OptText(order_id),
             Param::I64(at),
@@ -220,7 +259,7 @@ pub fn audit(
 }
 
 /// One audit entry: `(action, actor, order id, at)`.
-pub type AuditRow = (String, Option<String>, Option<String>, i64);
+pub type AuditRow = (CouponAction, Option<String>, Option<String>, i64);
 
 /// A coupon's audit trail, oldest first.
 pub fn audit_of(conn: &mut dyn Conn, coupon_id: &str) -> Result<Vec<AuditRow>> {
@@ -229,7 +268,7 @@ pub fn audit_of(conn: &mut dyn Conn, coupon_id: &str) -> Result<Vec<AuditRow>> {
         &[Param::Text(coupon_id)],
     )?
     .iter()
-    .map(|r| Ok((r.text(0)?, r.opt_text(1)?, r.opt_text(2)?, r.i64(3)?)))
+    .map(|r| Ok((r.text(0)?.parse()?, r.opt_text(1)?, r.opt_text(2)?, r.i64(3)?)))
     .collect()
 }
 

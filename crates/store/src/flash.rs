@@ -2,9 +2,22 @@
 //! paid yet, until `expires_at`), `paid`, `released`. State changes are conditional
 //! updates; parameters are named in ascending order of first use (SQLite).
 
+use crate::column_enum::column_enum;
 use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
+
+column_enum! {
+    /// The state of a flash-sale order (`flash_orders.state`).
+    pub enum FlashOrderState("flash order state") {
+        /// Stock taken, not paid yet, until `expires_at`.
+        Held = "held",
+        /// Paid.
+        Paid = "paid",
+        /// The hold lapsed and its units went back.
+        Released = "released",
+    }
+}
 
 /// A stored flash-sale order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +30,8 @@ pub struct FlashOrderRow {
     pub user_id: String,
     /// Units.
     pub quantity: i64,
-    /// `held`, `paid`, `released`.
-    pub state: String,
+    /// Its state.
+    pub state: FlashOrderState,
     /// An unpaid hold lapses at (ms).
     pub expires_at: i64,
     /// Created (ms).
@@ -33,7 +46,7 @@ fn order_of(r: &Row) -> Result<FlashOrderRow> {
         sale_id: r.text(1)?,
         user_id: r.text(2)?,
         quantity: r.i64(3)?,
-        state: r.text(4)?,
+        state: r.text(4)?.parse()?,
         expires_at: r.i64(5)?,
         created_at: r.i64(6)?,
     })
@@ -64,7 +77,7 @@ pub fn insert_order(conn: &mut dyn Conn, o: &FlashOrderRow) -> Result<()> {
             Param::Text(&o.sale_id),
             Param::Text(&o.user_id),
             Param::I64(o.quantity),
-            Param::Text(&o.state),
+            Param::Text(o.state.as_str()),
             Param::I64(o.expires_at),
             Param::I64(o.created_at),
         ],
@@ -86,8 +99,12 @@ pub fn order(conn: &mut dyn Conn, id: &str) -> Result<Option<FlashOrderRow>> {
 /// The orders of a sale that hold stock (held or paid).
 pub fn live_orders(conn: &mut dyn Conn, sale_id: &str) -> Result<Vec<FlashOrderRow>> {
     conn.query(
-        &format!("SELECT {COLUMNS} FROM flash_orders WHERE sale_id = $1 AND state IN ('held', 'paid')"),
-        &[Param::Text(sale_id)],
+        &format!("SELECT {COLUMNS} FROM flash_orders WHERE sale_id = $1 AND state IN ($2, $3)"),
+        &[
+            Param::Text(sale_id),
+            Param::Text(FlashOrderState::Held.as_str()),
+            Param::Text(FlashOrderState::Paid.as_str()),
+        ],
     )?
     .iter()
     .map(order_of)
@@ -97,8 +114,8 @@ pub fn live_orders(conn: &mut dyn Conn, sale_id: &str) -> Result<Vec<FlashOrderR
 /// Held orders whose hold lapsed at or before `now`.
 pub fn lapsed(conn: &mut dyn Conn, now: i64) -> Result<Vec<FlashOrderRow>> {
     conn.query(
-        &format!("SELECT {COLUMNS} FROM flash_orders WHERE state = 'held' AND expires_at <= $1"),
-        &[Param::I64(now)],
+        &format!("SELECT {COLUMNS} FROM flash_orders WHERE state = $1 AND expires_at <= $2"),
+        &[Param::Text(FlashOrderState::Held.as_str()), Param::I64(now)],
     )?
     .iter()
     .map(order_of)
@@ -106,14 +123,20 @@ pub fn lapsed(conn: &mut dyn Conn, now: i64) -> Result<Vec<FlashOrderRow>> {
 }
 
 /// Moves an order from `from` to `to`; false when it is no longer in `from`.
-pub fn transition(conn: &mut dyn Conn, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
+pub fn transition(
+    conn: &mut dyn Conn,
+    id: &str,
+    from: FlashOrderState,
+    to: FlashOrderState,
+    now: i64,
+) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE flash_orders SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
         &[
-            Param::Text(to),
+            Param::Text(to.as_str()),
             Param::I64(now),
             Param::Text(id),
-            Param::Text(from),
+            Param::Text(from.as_str()),
         ],
     )? == 1)
 }

@@ -3,9 +3,22 @@
 //! (`members < size`) plus a unique member row, so concurrent joins never exceed the
 //! size. Parameters are named in ascending order of first use (SQLite).
 
+use crate::column_enum::column_enum;
 use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
+
+column_enum! {
+    /// The state of a group buy (`group_buys.state`).
+    pub enum GroupState("group state") {
+        /// Joinable until `expires_at`.
+        Open = "open",
+        /// Every place taken: the orders are confirmed.
+        Full = "full",
+        /// The deadline passed before it filled: cancelled.
+        Expired = "expired",
+    }
+}
 
 /// A stored group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +33,8 @@ pub struct GroupRow {
     pub size: i64,
     /// Members so far (the leader included).
     pub members: i64,
-    /// `open`, `full`, `expired`.
-    pub state: String,
+    /// Its state.
+    pub state: GroupState,
     /// An open group expires at (ms).
     pub expires_at: i64,
 }
@@ -35,7 +48,7 @@ fn group_of(r: &Row) -> Result<GroupRow> {
         leader: r.text(2)?,
         size: r.i64(3)?,
         members: r.i64(4)?,
-        state: r.text(5)?,
+        state: r.text(5)?.parse()?,
         expires_at: r.i64(6)?,
     })
 }
@@ -74,7 +87,7 @@ pub fn open_group(conn: &mut dyn Conn, g: &GroupRow, now: i64) -> Result<()> {
             Param::Text(&g.leader),
             Param::I64(g.size),
             Param::I64(g.members),
-            Param::Text(&g.state),
+            Param::Text(g.state.as_str()),
             Param::I64(g.expires_at),
             Param::I64(now),
         ],
@@ -95,9 +108,14 @@ pub fn add_member(conn: &mut dyn Conn, group_id: &str, user: &str, now: i64) -> 
 pub fn count_join(conn: &mut dyn Conn, group_id: &str, now: i64) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE group_buys SET members = members + 1, \
-         state = CASE WHEN members + 1 >= size THEN 'full' ELSE state END, updated_at = $1 \
-         WHERE id = $2 AND state = 'open' AND members < size AND expires_at > $1",
-        &[Param::I64(now), Param::Text(group_id)],
+         state = CASE WHEN members + 1 >= size THEN $1 ELSE state END, updated_at = $2 \
+         WHERE id = $3 AND state = $4 AND members < size AND expires_at > $2",
+        &[
+            Param::Text(GroupState::Full.as_str()),
+            Param::I64(now),
+            Param::Text(group_id),
+            Param::Text(GroupState::Open.as_str()),
+        ],
     )? == 1)
 }
 
@@ -127,16 +145,21 @@ pub fn members(conn: &mut dyn Conn, group_id: &str) -> Result<Vec<String>> {
 pub fn expire_due(conn: &mut dyn Conn, now: i64) -> Result<Vec<GroupRow>> {
     let due: Vec<GroupRow> = conn
         .query(
-            &format!("SELECT {COLUMNS} FROM group_buys WHERE state = 'open' AND expires_at <= $1"),
-            &[Param::I64(now)],
+            &format!("SELECT {COLUMNS} FROM group_buys WHERE state = $1 AND expires_at <= $2"),
+            &[Param::Text(GroupState::Open.as_str()), Param::I64(now)],
         )?
         .iter()
         .map(group_of)
         .collect::<Result<_>>()?;
     for g in &due {
         conn.execute(
-            "UPDATE group_buys SET state = 'expired', updated_at = $1 WHERE id = $2 AND state = 'open'",
-            &[Param::I64(now), Param::Text(&g.id)],
+            "UPDATE group_buys SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
+            &[
+                Param::Text(GroupState::Expired.as_str()),
+                Param::I64(now),
+                Param::Text(&g.id),
+                Param::Text(GroupState::Open.as_str()),
+            ],
         )?;
     }
     Ok(due)

@@ -15,6 +15,7 @@ pub mod analytics;
 pub mod audience;
 pub mod callback_replays;
 mod checkpoint;
+mod column_enum;
 mod commerce;
 pub mod conn;
 pub mod coupons;
@@ -123,6 +124,17 @@ impl Error {
                 }
             }
             Error::Corrupt(_) | Error::BadCursor(_) | Error::NotFound(_) | Error::BadUrl(_) => false,
+        }
+    }
+
+    /// The stable refusal code: a bad cursor and a missing thing are the client's,
+    /// everything else is the store's own failure (`store_error`).
+    pub fn code(&self) -> flywheel_core::ErrorCode {
+        use flywheel_core::ErrorCode as C;
+        match self {
+            Error::BadCursor(_) => C::InvalidCursor,
+            Error::NotFound(_) => C::NotFound,
+            _ => C::StoreError,
         }
     }
 }

@@ -7,9 +7,46 @@
 //! ([`crate::Store::write_with`]). Parameters are named in ascending order of first use
 //! (SQLite).
 
+use crate::column_enum::column_enum;
 use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
+
+column_enum! {
+    /// What a ledger entry does to the balance (`loyalty_entries.kind`).
+    pub enum EntryKind("ledger entry kind") {
+        /// A credit; opens a lot.
+        Earn = "earn",
+        /// Points spent (redeemed).
+        Spend = "spend",
+        /// What was left of a lot when it expired.
+        Expire = "expire",
+        /// Points taken back from a refunded or cancelled order.
+        Clawback = "clawback",
+    }
+}
+
+column_enum! {
+    /// Where a ledger entry comes from (`loyalty_entries.source`).
+    pub enum EntrySource("ledger entry source") {
+        /// A paid order (earn) or its refund (claw-back).
+        Order = "order",
+        /// A daily check-in.
+        Checkin = "checkin",
+        /// A product review.
+        Review = "review",
+        /// A share.
+        Share = "share",
+        /// Points spent by the member.
+        Redeem = "redeem",
+        /// Points exchanged for a coupon.
+        Exchange = "exchange",
+        /// What was left of a lot when it expired.
+        Expiry = "expiry",
+        /// A campaign's award (a journey's points step).
+        Campaign = "campaign",
+    }
+}
 
 /// A stored ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,10 +57,10 @@ pub struct EntryRow {
     pub user_id: String,
     /// Points: positive for `earn`, negative for `spend`, `expire`, `clawback`.
     pub delta: i64,
-    /// `earn`, `spend`, `expire`, `clawback`.
-    pub kind: String,
-    /// `order`, `checkin`, `review`, `share`, `redeem`, `adjust`, `expiry`, …
-    pub source: String,
+    /// What it does to the balance.
+    pub kind: EntryKind,
+    /// Where it comes from.
+    pub source: EntrySource,
     /// Idempotency key, unique over the whole ledger.
     pub source_key: String,
     /// An earn entry's lot expires at (ms, exclusive).
@@ -43,8 +80,8 @@ fn entry_of(r: &Row) -> Result<EntryRow> {
         id: r.i64(0)?,
         user_id: r.text(1)?,
         delta: r.i64(2)?,
-        kind: r.text(3)?,
-        source: r.text(4)?,
+        kind: r.text(3)?.parse()?,
+        source: r.text(4)?.parse()?,
         source_key: r.text(5)?,
         lot_expires_at: r.opt_i64(6)?,
         streak: r.opt_i64(7)?,
@@ -61,7 +98,7 @@ pub struct LotRow {
     /// Whose lot.
     pub user_id: String,
     /// The earn entry's source.
-    pub source: String,
+    pub source: EntrySource,
     /// Points earned.
     pub points: i64,
     /// Points not yet consumed by a debit.
@@ -80,7 +117,7 @@ fn lot_of(r: &Row) -> Result<LotRow> {
     Ok(LotRow {
         id: r.i64(0)?,
         user_id: r.text(1)?,
-        source: r.text(2)?,
+        source: r.text(2)?.parse()?,
         points: r.i64(3)?,
         left: r.i64(4)?,
         expires_at: r.i64(5)?,
@@ -96,8 +133,8 @@ pub fn insert_entry(conn: &mut dyn Conn, e: &EntryRow) -> Result<Option<i64>> {
         &[
             Param::Text(&e.user_id),
             Param::I64(e.delta),
-            Param::Text(&e.kind),
-            Param::Text(&e.source),
+            Param::Text(e.kind.as_str()),
+            Param::Text(e.source.as_str()),
             Param::Text(&e.source_key),
             Param::OptI64(e.lot_expires_at),
             Param::OptI64(e.streak),
@@ -151,8 +188,8 @@ pub fn balance(conn: &mut dyn Conn, user_id: &str) -> Result<i64> {
 /// A user's lots with points left, first to expire first.
 pub fn lots(conn: &mut dyn Conn, user_id: &str) -> Result<Vec<LotRow>> {
     conn.query(
-        &format!("{LOTS} WHERE e.user_id = $1 AND e.kind = 'earn' {LOTS_TAIL} ORDER BY 6, 1"),
-        &[Param::Text(user_id)],
+        &format!("{LOTS} WHERE e.user_id = $1 AND e.kind = $2 {LOTS_TAIL} ORDER BY 6, 1"),
+        &[Param::Text(user_id), Param::Text(EntryKind::Earn.as_str())],
     )?
     .iter()
     .map(lot_of)
@@ -162,10 +199,12 @@ pub fn lots(conn: &mut dyn Conn, user_id: &str) -> Result<Vec<LotRow>> {
 /// Lots of any user with points left that expire at or before `now`, at most `limit`.
 pub fn due_lots(conn: &mut dyn Conn, now: i64, limit: i64) -> Result<Vec<LotRow>> {
     conn.query(
-        &format!(
-            "{LOTS} WHERE e.kind = 'earn' AND e.lot_expires_at <= $1 {LOTS_TAIL} ORDER BY 6, 1 LIMIT $2"
-        ),
-        &[Param::I64(now), Param::I64(limit)],
+        &format!("{LOTS} WHERE e.kind = $1 AND e.lot_expires_at <= $2 {LOTS_TAIL} ORDER BY 6, 1 LIMIT $3"),
+        &[
+            Param::Text(EntryKind::Earn.as_str()),
+            Param::I64(now),
+            Param::I64(limit),
+        ],
     )?
     .iter()
     .map(lot_of)
@@ -182,23 +221,29 @@ pub fn use_lot(conn: &mut dyn Conn, entry_id: i64, lot_id: i64, points: i64) -> 
 }
 
 /// Points of lot `lot_id` consumed by debits of `kind` (e.g. `expire`).
-pub fn lot_used_by(conn: &mut dyn Conn, lot_id: i64, kind: &str) -> Result<i64> {
+pub fn lot_used_by(conn: &mut dyn Conn, lot_id: i64, kind: EntryKind) -> Result<i64> {
     conn.query(
         "SELECT CAST(COALESCE(SUM(u.points), 0) AS BIGINT) FROM loyalty_lot_uses u \
          JOIN loyalty_entries e ON e.id = u.entry_id WHERE u.lot_id = $1 AND e.kind = $2",
-        &[Param::I64(lot_id), Param::Text(kind)],
+        &[Param::I64(lot_id), Param::Text(kind.as_str())],
     )?
     .first()
     .map_or(Ok(0), |r| r.i64(0))
 }
 
 /// How many entries of `source` a user got with `from <= at < until`.
-pub fn count_between(conn: &mut dyn Conn, user_id: &str, source: &str, from: i64, until: i64) -> Result<i64> {
+pub fn count_between(
+    conn: &mut dyn Conn,
+    user_id: &str,
+    source: EntrySource,
+    from: i64,
+    until: i64,
+) -> Result<i64> {
     conn.query(
         "SELECT COUNT(*) FROM loyalty_entries WHERE user_id = $1 AND source = $2 AND at >= $3 AND at < $4",
         &[
             Param::Text(user_id),
-            Param::Text(source),
+            Param::Text(source.as_str()),
             Param::I64(from),
             Param::I64(until),
         ],
@@ -213,8 +258,14 @@ pub fn net_spend(conn: &mut dyn Conn, user_id: &str, from: i64, until: i64) -> R
     conn.query(
         "SELECT CAST(COALESCE(SUM(total - refunded), 0) AS BIGINT) FROM orders \
          WHERE user_id = $1 AND placed_at > $2 AND placed_at <= $3 \
-         AND status NOT IN ('cancelled', 'pending')",
-        &[Param::Text(user_id), Param::I64(from), Param::I64(until)],
+         AND status NOT IN ($4, $5)",
+        &[
+            Param::Text(user_id),
+            Param::I64(from),
+            Param::I64(until),
+            Param::Text(flywheel_core::OrderStatus::Cancelled.as_str()),
+            Param::Text(flywheel_core::OrderStatus::Pending.as_str()),
+        ],
     )?
     .first()
     .map_or(Ok(0), |r| r.i64(0))

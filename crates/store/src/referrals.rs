@@ -2,9 +2,26 @@
 //! inviter, and one referral per invitee with its state and rewards. Parameters are
 //! named in ascending order of first use (SQLite).
 
+use crate::column_enum::column_enum;
 use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
+
+column_enum! {
+    /// The state of a referral (`referrals.state`).
+    pub enum ReferralState("referral state") {
+        /// No paid order yet.
+        Pending = "pending",
+        /// Claimed by the first paid order; its rewards are being issued.
+        Rewarding = "rewarding",
+        /// Both sides rewarded.
+        Rewarded = "rewarded",
+        /// Flagged by the anti-abuse checks: not rewarded.
+        Held = "held",
+        /// The first order was refunded: the rewards were taken back.
+        ClawedBack = "clawed_back",
+    }
+}
 
 /// A stored referral.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +36,8 @@ pub struct ReferralRow {
     pub ip: Option<String>,
     /// Anti-abuse flags, comma-separated (`same_device`, `same_ip`).
     pub flags: String,
-    /// `pending`, `rewarded`, `clawed_back`, `held` (flagged, not rewarded).
-    pub state: String,
+    /// Its state.
+    pub state: ReferralState,
     /// The first paid order that earned the rewards.
     pub order_id: Option<String>,
     /// The rewards granted (JSON).
@@ -38,7 +55,7 @@ fn referral_of(r: &Row) -> Result<ReferralRow> {
         device_id: r.opt_text(2)?,
         ip: r.opt_text(3)?,
         flags: r.text(4)?,
-        state: r.text(5)?,
+        state: r.text(5)?.parse()?,
         order_id: r.opt_text(6)?,
         rewards: r.opt_text(7)?,
         created_at: r.i64(8)?,
@@ -103,7 +120,7 @@ pub fn insert_referral(conn: &mut dyn Conn, r: &ReferralRow) -> Result<bool> {
             Param::OptText(r.device_id.as_deref()),
             Param::OptText(r.ip.as_deref()),
             Param::Text(&r.flags),
-            Param::Text(&r.state),
+            Param::Text(r.state.as_str()),
             Param::OptText(r.order_id.as_deref()),
             Param::OptText(r.rewards.as_deref()),
             Param::I64(r.created_at),
@@ -176,8 +193,8 @@ pub fn seen_device_or_ip(
 pub fn transition(
     conn: &mut dyn Conn,
     invitee: &str,
-    from: &str,
-    to: &str,
+    from: ReferralState,
+    to: ReferralState,
     order_id: Option<&str>,
     rewards: Option<&str>,
     now: i64,
@@ -185,12 +202,12 @@ pub fn transition(
     Ok(conn.execute(
         "UPDATE referrals SET state = $1, order_id = $2, rewards = $3, updated_at = $4 WHERE invitee = $5 AND state = $6",
         &[
-            Param::Text(to),
+            Param::Text(to.as_str()),
             Param::OptText(order_id),
             Param::OptText(rewards),
             Param::I64(now),
             Param::Text(invitee),
-            Param::Text(from),
+            Param::Text(from.as_str()),
         ],
     )? == 1)
 }

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use flywheel_audience::{Audience, SegmentInput};
+use flywheel_core::ErrorCode;
 use flywheel_loyalty::{CouponIssuer, IssuedCoupon, IssuerFuture};
 use flywheel_promotions::coupons::{AudienceGate, CouponService, GateFuture};
 use flywheel_store::conn::Conn;
@@ -27,7 +28,7 @@ pub struct AudienceMembership {
 fn promotions_error(e: flywheel_audience::Error) -> flywheel_promotions::Error {
     match e {
         flywheel_audience::Error::Store(s) => flywheel_promotions::Error::Store(s),
-        other => flywheel_promotions::Error::invalid("invalid_audience", other.to_string()),
+        other => flywheel_promotions::Error::invalid(ErrorCode::InvalidAudience, other.to_string()),
     }
 }
 

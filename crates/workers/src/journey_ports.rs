@@ -75,11 +75,11 @@ fn ingest_error(e: flywheel_ingest::Error) -> PortError {
 pub struct AudienceAdapter(pub Audience);
 
 impl AudiencePort for AudienceAdapter {
-    fn check_expression(&self, expression: &str) -> Result<(), String> {
+    fn check_expression(&self, expression: &str) -> Result<(), (flywheel_core::ErrorCode, String)> {
         self.0
             .compile(&SegmentInput::text(expression))
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| (e.code(), e.to_string()))
     }
 
     fn tag_kind(&self, tag: &str) -> TagKind {

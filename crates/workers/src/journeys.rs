@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use flywheel_core::bus::{Bus, BusMessage};
+use flywheel_core::bus::{Bus, DomainEvent};
 use flywheel_core::health::LagUnit;
 use flywheel_journeys::Engine;
 use tokio::sync::broadcast;
@@ -96,7 +96,7 @@ impl Service for JourneyRefresh {
 /// each transition after logging it) only wakes it early; it also polls.
 pub struct JourneyTransitions {
     engine: Engine,
-    rx: broadcast::Receiver<Arc<BusMessage>>,
+    rx: broadcast::Receiver<Arc<DomainEvent>>,
 }
 
 /// How often the transitions log is looked at when nothing wakes the tail.

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use flywheel_audience::rfm::summary::{local_day, summarize, Purchase};
+use flywheel_core::ErrorCode;
 use serde::Serialize;
 
 use super::{Error, Filter, Reports, Result};
@@ -100,7 +101,7 @@ impl Reports {
             clv_months: c.months,
             monthly_discount_rate: c.discount_rate,
             churn: ChurnThresholds::new(c.high_risk_below, c.medium_risk_below)
-                .map_err(|e| Error::Invalid(format!("[analytics.clv]: {e}")))?,
+                .map_err(|e| Error::refused(ErrorCode::InvalidConfig, format!("[analytics.clv]: {e}")))?,
             ..ClvConfig::default()
         };
         // The plain MLE (as lifetimes fits by default); when it does not converge on a
@@ -117,10 +118,10 @@ impl Reports {
             fitted = ClvModel::fit(&rfm, penalizer);
             next *= 10.0;
         }
-        let model = fitted.map_err(|e| Error::Invalid(format!("CLV: {e}")))?;
+        let model = fitted.map_err(|e| Error::refused(ErrorCode::ClvNotFitted, format!("CLV: {e}")))?;
         let scores = model
             .score_all(&rfm, &config)
-            .map_err(|e| Error::Invalid(format!("CLV: {e}")))?;
+            .map_err(|e| Error::refused(ErrorCode::ClvNotFitted, format!("CLV: {e}")))?;
         let mut predictions: Vec<CustomerPrediction> = users
             .iter()
             .zip(&rfm)

@@ -1,6 +1,7 @@
 //! The funnel report: the steps' events of the period (plus the window after it) loaded
 //! into [`EventColumns`] and run through [`columnar::funnel`] (rules there).
 
+use flywheel_core::ErrorCode;
 use flywheel_store::analytics::funnel as stored;
 use flywheel_store::conn::Conn;
 
@@ -88,13 +89,16 @@ impl Reports {
         breakdown: Option<&str>,
     ) -> Result<FunnelReport> {
         if steps.is_empty() || steps.len() > columnar::MAX_STEPS {
-            return Err(Error::Invalid(format!(
-                "a funnel has 1–{} steps",
-                columnar::MAX_STEPS
-            )));
+            return Err(Error::refused(
+                ErrorCode::InvalidFunnel,
+                format!("a funnel has 1–{} steps", columnar::MAX_STEPS),
+            ));
         }
         if window_ms <= 0 {
-            return Err(Error::Invalid("the window must be positive".into()));
+            return Err(Error::refused(
+                ErrorCode::InvalidFunnel,
+                "the window must be positive",
+            ));
         }
         let f = &self.touched_scope(f).await?;
         let p = f.period;
@@ -114,11 +118,14 @@ impl Reports {
         let mut b = EventColumnsBuilder::with_capacity(events.len());
         let mut ids = Vec::with_capacity(steps.len());
         for s in steps {
-            ids.push(b.name(s).map_err(|e| Error::Invalid(e.to_string()))?);
+            ids.push(
+                b.name(s)
+                    .map_err(|e| Error::refused(ErrorCode::InvalidFunnel, e.to_string()))?,
+            );
         }
         for (user, ts, name) in events.iter().filter(|(u, _, _)| f.user(u)) {
             b.push(user, *ts, name)
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+                .map_err(|e| Error::refused(ErrorCode::InvalidFunnel, e.to_string()))?;
         }
         if let Some(k) = breakdown {
             // Values are interned in order, and the groups follow it: sorted, so the
@@ -135,6 +142,7 @@ impl Reports {
         }
         let cols = b.build(self.tz);
         let prop = breakdown.and_then(|k| cols.property(k));
-        columnar::funnel(&cols, &ids, window_ms, p, prop).map_err(|e| Error::Invalid(e.to_string()))
+        columnar::funnel(&cols, &ids, window_ms, p, prop)
+            .map_err(|e| Error::refused(ErrorCode::InvalidFunnel, e.to_string()))
     }
 }

@@ -2,6 +2,7 @@
 //! guardrail trips and alerts.
 
 use chrono::Datelike;
+use flywheel_core::ErrorCode;
 use serde::Serialize;
 
 use super::{Error, Filter, Reports, Result};
@@ -194,7 +195,10 @@ impl Reports {
             })
             .await?;
         if !known {
-            return Err(Error::Invalid(format!("no journey {journey:?}")));
+            return Err(Error::refused(
+                ErrorCode::UnknownJourney,
+                format!("no journey {journey:?}"),
+            ));
         }
         Ok(uplift(journey, treated, holdout))
     }
@@ -254,10 +258,13 @@ impl Reports {
     /// Records a spend entry (refused: a negative amount, no channel); returns its id.
     pub async fn add_cost(&self, spend: facts::Spend, now: i64) -> Result<i64> {
         if spend.amount < 0 {
-            return Err(Error::Invalid("spend must not be negative".into()));
+            return Err(Error::refused(
+                ErrorCode::InvalidSpend,
+                "spend must not be negative",
+            ));
         }
         if spend.channel.trim().is_empty() {
-            return Err(Error::Invalid("a channel is required".into()));
+            return Err(Error::refused(ErrorCode::InvalidSpend, "a channel is required"));
         }
         Ok(self
             .store

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
+use flywheel_core::ErrorCode as C;
 use flywheel_store::Store;
 
 use crate::config::AnalyticsConfig;
@@ -29,9 +30,18 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] flywheel_store::Error),
-    /// The request is not valid (bad date, unknown journey …).
+    /// A query parameter is not valid (`invalid_query`).
     #[error("{0}")]
     Invalid(String),
+    /// A refusal with its own code: a bad date, an unknown journey, a funnel or cohort
+    /// out of bounds, a negative spend, a CLV model that does not fit.
+    #[error("{message}")]
+    Refused {
+        /// The refusal's stable code.
+        code: flywheel_core::ErrorCode,
+        /// Human explanation.
+        message: String,
+    },
     /// The period asked for is longer than `[analytics] max_range_days`.
     #[error("the period {from}..{to} covers {days} days; a report covers at most {limit} days per request (setting `[analytics] max_range_days`): ask for shorter periods")]
     RangeTooLarge {
@@ -44,6 +54,27 @@ pub enum Error {
         /// The limit.
         limit: u32,
     },
+}
+
+impl Error {
+    /// An [`Error::Refused`] with `code`.
+    pub fn refused(code: flywheel_core::ErrorCode, message: impl Into<String>) -> Error {
+        Error::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code of this error.
+    pub fn code(&self) -> flywheel_core::ErrorCode {
+        use flywheel_core::ErrorCode as C;
+        match self {
+            Error::Store(e) => e.code(),
+            Error::Invalid(_) => C::InvalidQuery,
+            Error::Refused { code, .. } => *code,
+            Error::RangeTooLarge { .. } => C::RangeTooLarge,
+        }
+    }
 }
 
 /// The earliest day a report may start (events are stored as milliseconds since 1970).
@@ -156,10 +187,10 @@ impl Reports {
     /// Shop-local `month` (`YYYY-MM`) as a period.
     pub fn month(&self, month: &str) -> Result<Period> {
         let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-            .map_err(|_| Error::Invalid(format!("month {month:?}: use YYYY-MM")))?;
+            .map_err(|_| Error::refused(C::InvalidDate, format!("month {month:?}: use YYYY-MM")))?;
         let next = first
             .checked_add_months(chrono::Months::new(1))
-            .ok_or_else(|| Error::Invalid(format!("month {month:?} is out of range")))?;
+            .ok_or_else(|| Error::refused(C::InvalidDate, format!("month {month:?} is out of range")))?;
         Ok(Period {
             from: self.day_start(first),
             to: self.day_start(next),
@@ -171,9 +202,10 @@ impl Reports {
     /// both within [`EARLIEST_DAY`]..=[`LATEST_DAY`].
     pub fn days(&self, from: NaiveDate, to: NaiveDate) -> Result<Period> {
         if to < from {
-            return Err(Error::Invalid(format!(
-                "the period ends ({to}) before it starts ({from})"
-            )));
+            return Err(Error::refused(
+                C::InvalidDate,
+                format!("the period ends ({to}) before it starts ({from})"),
+            ));
         }
         let days = (to - from).num_days() + 1;
         let limit = self.config.max_range_days;
@@ -193,15 +225,17 @@ impl Reports {
     fn span(&self, from: NaiveDate, to: NaiveDate) -> Result<Period> {
         for d in [from, to] {
             if !(EARLIEST_DAY..=LATEST_DAY).contains(&d) {
-                return Err(Error::Invalid(format!(
-                    "day {d} is out of range: use days from {EARLIEST_DAY} to {LATEST_DAY}"
-                )));
+                return Err(Error::refused(
+                    C::InvalidDate,
+                    format!("day {d} is out of range: use days from {EARLIEST_DAY} to {LATEST_DAY}"),
+                ));
             }
         }
         if to < from {
-            return Err(Error::Invalid(format!(
-                "the period ends ({to}) before it starts ({from})"
-            )));
+            return Err(Error::refused(
+                C::InvalidDate,
+                format!("the period ends ({to}) before it starts ({from})"),
+            ));
         }
         Ok(Period {
             from: self.day_start(from),
@@ -244,17 +278,26 @@ mod tests {
             Err(Error::RangeTooLarge { .. })
         ));
         match r.days(d("0001-01-01"), d("0001-01-05")) {
-            Err(Error::Invalid(m)) => assert!(m.contains("out of range"), "{m}"),
+            Err(Error::Refused {
+                code: C::InvalidDate,
+                message: m,
+            }) => assert!(m.contains("out of range"), "{m}"),
             other => panic!("{other:?}"),
         }
         assert!(r.days(d("2999-12-01"), d("2999-12-31")).is_ok());
         assert!(matches!(
             r.days(d("2999-12-31"), d("3000-01-01")),
-            Err(Error::Invalid(_))
+            Err(Error::Refused {
+                code: C::InvalidDate,
+                ..
+            })
         ));
         assert!(matches!(
             r.days(d("2026-02-01"), d("2026-01-01")),
-            Err(Error::Invalid(_))
+            Err(Error::Refused {
+                code: C::InvalidDate,
+                ..
+            })
         ));
         // No `from`: the 30 days ending `to`; `from` alone far back: too long.
         assert!(r.days_or_recent(None, Some(d("2026-01-31")), 0).is_ok());

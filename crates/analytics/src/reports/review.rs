@@ -161,7 +161,8 @@ impl Reports {
     /// transaction. Returns the new id, or `None` when that period's review was already
     /// written (by this or another process) — then nothing is stored.
     pub async fn save_review(&self, review: &Review) -> Result<Option<i64>> {
-        let body = serde_json::to_string(review).map_err(|e| super::Error::Invalid(e.to_string()))?;
+        let body = serde_json::to_string(review)
+            .map_err(|e| super::Error::refused(flywheel_core::ErrorCode::Internal, e.to_string()))?;
         let (cadence, from, to, at) = (
             review.cadence.as_str(),
             review.from.to_string(),
@@ -222,7 +223,12 @@ impl Reports {
                 let id = r.id;
                 serde_json::from_str(&r.body)
                     .map(|review| (id, r.attempts, review))
-                    .map_err(|e| super::Error::Invalid(format!("stored review {id} does not read back: {e}")))
+                    .map_err(|e| {
+                        super::Error::refused(
+                            flywheel_core::ErrorCode::Internal,
+                            format!("stored review {id} does not read back: {e}"),
+                        )
+                    })
             })
             .collect()
     }
@@ -236,9 +242,12 @@ impl Reports {
     pub async fn stored_review(&self, id: i64) -> Result<Option<(ReviewEntry, serde_json::Value)>> {
         let row = self.store.read_with(move |c| stored::get(c, id)).await?;
         row.map(|(entry, body)| {
-            serde_json::from_str(&body)
-                .map(|v| (entry, v))
-                .map_err(|e| super::Error::Invalid(format!("stored review {id} is not JSON: {e}")))
+            serde_json::from_str(&body).map(|v| (entry, v)).map_err(|e| {
+                super::Error::refused(
+                    flywheel_core::ErrorCode::Internal,
+                    format!("stored review {id} is not JSON: {e}"),
+                )
+            })
         })
         .transpose()
     }

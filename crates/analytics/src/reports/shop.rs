@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
+use flywheel_core::ErrorCode;
 use flywheel_core::Fen;
 use flywheel_store::analytics::activity;
 use flywheel_store::conn::Conn;
@@ -232,9 +233,10 @@ impl Reports {
     pub async fn cohort(&self, f: &Filter, days: &[u32], today: NaiveDate) -> Result<Vec<CohortRow>> {
         // The engine keeps one slot per day up to the largest N: bound it before reading.
         if let Some(n) = days.iter().copied().find(|n| *n > MAX_COHORT_DAY) {
-            return Err(Error::Invalid(format!(
-                "day number {n} is too large: retention is measured up to day {MAX_COHORT_DAY}"
-            )));
+            return Err(Error::refused(
+                ErrorCode::InvalidCohort,
+                format!("day number {n} is too large: retention is measured up to day {MAX_COHORT_DAY}"),
+            ));
         }
         let f = &self.touched_scope(f).await?;
         let (p, names) = (f.period, self.signup_events.clone());
@@ -245,14 +247,17 @@ impl Reports {
         let mut b = EventColumnsBuilder::with_capacity(rows.len());
         let mut signup = Vec::with_capacity(self.signup_events.len());
         for name in self.signup_events.iter() {
-            signup.push(b.name(name).map_err(|e| Error::Invalid(e.to_string()))?);
+            signup.push(
+                b.name(name)
+                    .map_err(|e| Error::refused(ErrorCode::InvalidCohort, e.to_string()))?,
+            );
         }
         for (user, ts, name) in rows.iter().filter(|(u, _, _)| f.user(u)) {
             b.push(user, *ts, name)
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+                .map_err(|e| Error::refused(ErrorCode::InvalidCohort, e.to_string()))?;
         }
         columnar::retention(&b.build(self.tz), &signup, days, p, today)
-            .map_err(|e| Error::Invalid(e.to_string()))
+            .map_err(|e| Error::refused(ErrorCode::InvalidCohort, e.to_string()))
     }
 
     /// Historical LTV of customers whose first order is in the filter's period, valued up
@@ -275,7 +280,7 @@ impl Reports {
         let quarter_start = |year: i32, q: i32| {
             let (y, q) = (year + q.div_euclid(4), q.rem_euclid(4));
             NaiveDate::from_ymd_opt(y, (q * 3 + 1) as u32, 1)
-                .ok_or_else(|| Error::Invalid(format!("no quarter {y}-Q{}", q + 1)))
+                .ok_or_else(|| Error::refused(ErrorCode::Internal, format!("no quarter {y}-Q{}", q + 1)))
         };
         let cur = Period {
             from: self.day_start(quarter_start(today.year(), q)?),

@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use flywheel_core::ErrorCode;
+
 use crate::counter::{CounterId, CounterSpec};
 use crate::definitions::{SegmentDef, TagDef};
 use crate::dsl::ast::Duration;
@@ -146,11 +148,14 @@ impl Registry {
             .map(|e| format!("{} {:?}", e.kind.as_str(), e.name))
             .collect();
         if !users.is_empty() {
-            return Err(Error::Conflict(format!(
-                "{} {name:?} is used by {}; change or delete those first",
-                kind.as_str(),
-                users.join(", ")
-            )));
+            return Err(Error::refused(
+                ErrorCode::InUse,
+                format!(
+                    "{} {name:?} is used by {}; change or delete those first",
+                    kind.as_str(),
+                    users.join(", ")
+                ),
+            ));
         }
         let at = self
             .entries
@@ -207,11 +212,14 @@ fn order(entries: Vec<Entry>) -> Result<Vec<Entry>> {
         match mark[i] {
             2 => return Ok(()),
             1 => {
-                return Err(Error::Invalid(format!(
-                    "{} {:?} would refer to itself through other tags or segments",
-                    entries[i].kind.as_str(),
-                    entries[i].name
-                )))
+                return Err(Error::refused(
+                    ErrorCode::CyclicDefinition,
+                    format!(
+                        "{} {:?} would refer to itself through other tags or segments",
+                        entries[i].kind.as_str(),
+                        entries[i].name
+                    ),
+                ))
             }
             _ => {}
         }
@@ -263,7 +271,13 @@ mod tests {
             .put(seg("c", Plan::Leaf(Leaf::Segment("a".into()))))
             .unwrap_err();
         assert!(err.to_string().contains("refer to itself"), "{err}");
-        assert!(matches!(r.remove(DefKind::Segment, "c"), Err(Error::Conflict(_))));
+        assert!(matches!(
+            r.remove(DefKind::Segment, "c"),
+            Err(Error::Refused {
+                code: ErrorCode::InUse,
+                ..
+            })
+        ));
         assert!(r.remove(DefKind::Segment, "a").is_ok());
     }
 }

@@ -5,6 +5,7 @@
 //! types, cycles), then written to the store, then applied to the live state, so a
 //! refused change leaves nothing behind and a stored one is never lost on restart.
 
+use flywheel_core::ErrorCode;
 use std::collections::HashSet;
 
 use flywheel_store::audience as q;
@@ -111,14 +112,16 @@ impl Names for StateNames<'_> {
 fn check_name(what: &str, name: &str) -> Result<()> {
     let n = name.chars().count();
     if name.trim().is_empty() || name.trim() != name {
-        return Err(Error::Invalid(format!(
-            "a {what} name must not be empty or start/end with spaces"
-        )));
+        return Err(Error::refused(
+            ErrorCode::InvalidName,
+            format!("a {what} name must not be empty or start/end with spaces"),
+        ));
     }
     if n > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(Error::Invalid(format!(
-            "a {what} name has at most {MAX_NAME_CHARS} characters and no control characters"
-        )));
+        return Err(Error::refused(
+            ErrorCode::InvalidName,
+            format!("a {what} name has at most {MAX_NAME_CHARS} characters and no control characters"),
+        ));
     }
     Ok(())
 }
@@ -135,8 +138,12 @@ pub fn compile(state: &State, expr: &Expr) -> Result<Plan> {
 fn tag_entry(def: TagDef, state: &State) -> Result<Entry> {
     let plan = match (&def.kind, &def.rule) {
         (TagKind::Rule, Some(r)) => Some(compile(state, &dsl::parse(r)?)?),
-        (TagKind::Rule, None) => return Err(Error::Invalid("a rule tag needs a rule".into())),
-        (TagKind::Manual, Some(_)) => return Err(Error::Invalid("a manual tag has no rule".into())),
+        (TagKind::Rule, None) => {
+            return Err(Error::refused(ErrorCode::InvalidTag, "a rule tag needs a rule"))
+        }
+        (TagKind::Manual, Some(_)) => {
+            return Err(Error::refused(ErrorCode::InvalidTag, "a manual tag has no rule"))
+        }
         (TagKind::Manual, None) => None,
     };
     Ok(Entry {
@@ -291,8 +298,9 @@ impl Audience {
             (None, Some(e)) => Some(e.to_string()),
             (None, None) => None,
             (Some(_), Some(_)) => {
-                return Err(Error::Invalid(
-                    "give either \"rule\" or \"rule_ast\", not both".into(),
+                return Err(Error::refused(
+                    ErrorCode::InvalidTag,
+                    "give either \"rule\" or \"rule_ast\", not both",
                 ))
             }
         };
@@ -313,13 +321,19 @@ impl Audience {
             let s = self.read();
             if let Some(old) = s.registry.get(DefKind::Tag, &def.name) {
                 if old.tag.as_ref().is_some_and(|t| t.builtin) {
-                    return Err(Error::Conflict(format!(
-                        "tag {:?} is built in; change its rule under [audience] in flywheel.toml",
-                        def.name
-                    )));
+                    return Err(Error::refused(
+                        ErrorCode::BuiltIn,
+                        format!(
+                            "tag {:?} is built in; change its rule under [audience] in flywheel.toml",
+                            def.name
+                        ),
+                    ));
                 }
                 if !replace {
-                    return Err(Error::Conflict(format!("tag {:?} already exists", def.name)));
+                    return Err(Error::refused(
+                        ErrorCode::NameTaken,
+                        format!("tag {:?} already exists", def.name),
+                    ));
                 }
             } else if replace {
                 return Err(Error::NotFound(format!("tag {:?}", def.name)));
@@ -349,7 +363,10 @@ impl Audience {
             let s = self.read();
             match (s.registry.get(DefKind::Segment, &def.name), replace) {
                 (Some(_), false) => {
-                    return Err(Error::Conflict(format!("segment {:?} already exists", def.name)))
+                    return Err(Error::refused(
+                        ErrorCode::NameTaken,
+                        format!("segment {:?} already exists", def.name),
+                    ))
                 }
                 (None, true) => return Err(Error::NotFound(format!("segment {:?}", def.name))),
                 _ => {}
@@ -440,7 +457,7 @@ impl Audience {
             (_, Some(sg)) => serde_json::to_string(sg),
             _ => Ok(String::new()),
         }
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(|e| Error::Internal(e.to_string()))?;
         let (kind, name) = (entry.kind.as_str(), entry.name.clone());
         self.store()
             .write_with(move |c| q::put_definition(c, kind, &name, &body, now))
@@ -491,9 +508,12 @@ impl Audience {
                 .get(kind, name)
                 .ok_or_else(|| Error::NotFound(format!("{} {name:?}", kind.as_str())))?;
             if entry.tag.as_ref().is_some_and(|t| t.builtin) {
-                return Err(Error::Conflict(format!(
-                    "tag {name:?} is built in; remove it from [audience] builtin_tags in flywheel.toml"
-                )));
+                return Err(Error::refused(
+                    ErrorCode::BuiltIn,
+                    format!(
+                        "tag {name:?} is built in; remove it from [audience] builtin_tags in flywheel.toml"
+                    ),
+                ));
             }
             Registry::clone(&s.registry).remove(kind, name)?;
         }
@@ -528,9 +548,10 @@ impl Audience {
                 .get(DefKind::Tag, tag)
                 .ok_or_else(|| Error::NotFound(format!("tag {tag:?}")))?;
             if entry.plan.is_some() {
-                return Err(Error::Invalid(format!(
-                    "tag {tag:?} is a rule tag: its members follow its rule"
-                )));
+                return Err(Error::refused(
+                    ErrorCode::NotManualTag,
+                    format!("tag {tag:?} is a rule tag: its members follow its rule"),
+                ));
             }
         }
         let mut profiles = Vec::with_capacity(ids.len());

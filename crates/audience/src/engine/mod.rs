@@ -135,7 +135,7 @@ impl Audience {
         std::thread::Builder::new()
             .name("audience-writer".into())
             .spawn(move || writer(weak, rx, tick))
-            .map_err(|e| crate::Error::Invalid(format!("cannot start the audience writer: {e}")))?;
+            .map_err(|e| crate::Error::Internal(format!("cannot start the audience writer: {e}")))?;
         Ok(Audience { shared })
     }
 

@@ -80,7 +80,12 @@ fn cursor_row(cursor: Option<&str>) -> Result<u32> {
         Some(c) => c
             .strip_prefix('r')
             .and_then(|n| n.parse::<u32>().ok())
-            .ok_or_else(|| Error::Invalid(format!("invalid cursor {c:?}"))),
+            .ok_or_else(|| {
+                Error::refused(
+                    flywheel_core::ErrorCode::InvalidCursor,
+                    format!("invalid cursor {c:?}"),
+                )
+            }),
     }
 }
 
@@ -184,7 +189,7 @@ impl Audience {
         let s = self.read();
         let hits = s.index.eval(&plan, &s.eval_ctx(self.now()));
         let mut w = csv::Writer::from_writer(Vec::with_capacity(hits.len() as usize * 32));
-        let csv_err = |e: csv::Error| Error::Invalid(format!("writing CSV: {e}"));
+        let csv_err = |e: csv::Error| Error::Internal(format!("writing CSV: {e}"));
         w.write_record(["profile_id", "user_id"]).map_err(csv_err)?;
         for row in hits.iter() {
             let user = s.user_ids[row as usize].as_deref().unwrap_or("");
@@ -192,7 +197,7 @@ impl Audience {
                 .map_err(csv_err)?;
         }
         w.into_inner()
-            .map_err(|e| Error::Invalid(format!("writing CSV: {e}")))
+            .map_err(|e| Error::Internal(format!("writing CSV: {e}")))
     }
 
     /// Tags with their sizes, in evaluation order.

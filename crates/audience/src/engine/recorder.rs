@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flywheel_core::bus::{Bus, BusMessage};
+use flywheel_core::bus::Bus;
 use flywheel_core::faults::Fault;
 use flywheel_core::time::to_millis;
 use flywheel_core::Clock;
@@ -239,10 +239,6 @@ fn reconcile(c: &mut dyn Conn, live: &[Membership], at: i64) -> flywheel_store::
 /// Publishes logged transitions on the bus (`segment.entered`, `tag.removed`, ...).
 fn publish(bus: &dyn Bus, transitions: Vec<Transition>) {
     for t in transitions {
-        let payload = serde_json::to_value(&t).unwrap_or_default();
-        bus.publish(BusMessage {
-            subject: t.subject().to_owned(),
-            payload,
-        });
+        bus.publish(t.event());
     }
 }

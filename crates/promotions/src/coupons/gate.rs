@@ -12,6 +12,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use flywheel_core::ErrorCode;
+
 use super::service::{CouponService, CouponState};
 use super::template::CouponTemplate;
 use crate::engine::PricingInput;
@@ -46,12 +48,15 @@ impl PriceRequest {
         let wallet = match v.as_object_mut().and_then(|o| o.remove("wallet")) {
             None => false,
             Some(serde_json::Value::Bool(w)) => w,
-            Some(_) => return Err(Error::invalid("invalid_json", "wallet is true or false")),
+            Some(_) => return Err(Error::invalid(ErrorCode::InvalidJson, "wallet is true or false")),
         };
         let input: PricingInput = serde_json::from_value(v)
-            .map_err(|e| Error::invalid("invalid_json", format!("request body: {e}")))?;
+            .map_err(|e| Error::invalid(ErrorCode::InvalidJson, format!("request body: {e}")))?;
         if wallet && input.buyer.user_id.is_none() {
-            return Err(Error::invalid("invalid_json", "wallet needs buyer.user_id"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidJson,
+                "wallet needs buyer.user_id",
+            ));
         }
         Ok(PriceRequest { input, wallet })
     }
@@ -71,7 +76,7 @@ impl CouponService {
             return Ok(());
         }
         Err(Error::Conflict {
-            code: "not_in_audience",
+            code: ErrorCode::NotInAudience,
             message: format!("{user} is not in the audience of {:?}: {expr}", t.id),
         })
     }
@@ -110,7 +115,7 @@ impl CouponService {
                 .buyer
                 .user_id
                 .clone()
-                .ok_or_else(|| Error::invalid("invalid_json", "wallet needs buyer.user_id"))?;
+                .ok_or_else(|| Error::invalid(ErrorCode::InvalidJson, "wallet needs buyer.user_id"))?;
             input.coupons.extend(
                 self.coupons_of(&user)
                     .await?
@@ -143,7 +148,7 @@ mod tests {
         let e = PriceRequest::parse(v.clone()).unwrap_err();
         assert_eq!(
             (e.code(), e.to_string().as_str()),
-            ("invalid_json", "wallet needs buyer.user_id")
+            (ErrorCode::InvalidJson, "wallet needs buyer.user_id")
         );
         v["wallet"] = json!("yes");
         assert_eq!(PriceRequest::parse(v).unwrap_err().code(), "invalid_json");

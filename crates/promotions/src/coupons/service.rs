@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use flywheel_core::Clock;
-use flywheel_store::coupons::{self as q, CouponRow};
+use flywheel_core::ErrorCode;
+use flywheel_store::coupons::{self as q, CouponAction, CouponRow, CouponRowState as RowState};
 use flywheel_store::Store;
 use rand::Rng;
 use serde::Serialize;
@@ -57,8 +58,9 @@ pub struct CouponInstance {
 /// One entry of a coupon's audit trail.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
-    /// `issued`, `generated`, `claimed`, `reserved`, `released`, `redeemed`, `returned`.
-    pub action: String,
+    /// `issued`, `generated`, `claimed`, `reserved`, `released`, `redeemed`, `returned`,
+    /// `voided`.
+    pub action: CouponAction,
     /// Who did it (an admin, a journey, a user).
     pub actor: Option<String>,
     /// The order concerned.
@@ -95,7 +97,7 @@ fn rfc3339(ms: i64) -> String {
     flywheel_core::time::from_millis(ms).to_rfc3339()
 }
 
-fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+fn conflict(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::Conflict {
         code,
         message: message.into(),
@@ -104,18 +106,18 @@ fn conflict(code: &'static str, message: impl Into<String>) -> Error {
 
 fn template_of(body: &str) -> Result<CouponTemplate> {
     serde_json::from_str(body)
-        .map_err(|e| Error::invalid("invalid_template", format!("stored template: {e}")))
+        .map_err(|e| Error::invalid(ErrorCode::InvalidTemplate, format!("stored template: {e}")))
 }
 
 /// The state of a stored coupon at `now`: lapsed reservations count as issued, anything
 /// not redeemed past its window as expired.
 fn state_at(c: &CouponRow, now: i64) -> CouponState {
-    match c.state.as_str() {
-        "redeemed" => CouponState::Redeemed,
-        "void" => CouponState::Void,
+    match c.state {
+        RowState::Redeemed => CouponState::Redeemed,
+        RowState::Void => CouponState::Void,
         _ if c.valid_until.is_some_and(|u| now >= u) => CouponState::Expired,
         _ if c.owner.is_none() => CouponState::Unclaimed,
-        "reserved" if c.reserved_until.is_some_and(|r| now < r) => CouponState::Reserved,
+        RowState::Reserved if c.reserved_until.is_some_and(|r| now < r) => CouponState::Reserved,
         _ => CouponState::Issued,
     }
 }
@@ -141,8 +143,8 @@ impl CouponService {
     /// Stores a new template.
     pub async fn create_template(&self, t: CouponTemplate) -> Result<CouponTemplate> {
         t.check()?;
-        let body =
-            serde_json::to_string(&t).map_err(|e| Error::invalid("invalid_template", e.to_string()))?;
+        let body = serde_json::to_string(&t)
+            .map_err(|e| Error::invalid(ErrorCode::InvalidTemplate, e.to_string()))?;
         let now = self.now();
         let (id, total, per_user) = (t.id.clone(), t.total_quantity, t.per_user_limit);
         let created = self
@@ -150,7 +152,7 @@ impl CouponService {
             .await?;
         if !created {
             return Err(conflict(
-                "template_exists",
+                ErrorCode::TemplateExists,
                 format!("template {:?} already exists", t.id),
             ));
         }
@@ -217,7 +219,7 @@ impl CouponService {
     pub async fn generate_codes(&self, template_id: &str, n: i64, actor: &str) -> Result<Vec<String>> {
         if !(1..=MAX_CODES).contains(&n) {
             return Err(Error::invalid(
-                "invalid_count",
+                ErrorCode::InvalidCount,
                 format!("generate 1 to {MAX_CODES} codes at a time"),
             ));
         }
@@ -229,7 +231,7 @@ impl CouponService {
             let t = template_of(&body)?;
             if !q::take_quantity(c, &tid, n)? {
                 return Err(conflict(
-                    "sold_out",
+                    ErrorCode::SoldOut,
                     format!("fewer than {n} coupons of {tid:?} are left"),
                 ));
             }
@@ -248,7 +250,7 @@ impl CouponService {
                     template_id: tid.clone(),
                     owner: None,
                     code: Some(code.clone()),
-                    state: "issued".into(),
+                    state: RowState::Issued,
                     valid_from: Some(window.0),
                     valid_until: (window.1 != i64::MAX).then_some(window.1),
                     order_id: None,
@@ -257,7 +259,7 @@ impl CouponService {
                     updated_at: now,
                 };
                 q::insert_coupon(c, &row)?;
-                q::audit(c, &row.id, "generated", Some(&actor), None, now)?;
+                q::audit(c, &row.id, CouponAction::Generated, Some(&actor), None, now)?;
                 codes.push(code);
             }
             Ok(codes)
@@ -279,19 +281,19 @@ impl CouponService {
                     return Ok((template_of(&body)?, row));
                 }
                 if row.owner.is_some() {
-                    return Err(conflict("already_claimed", "this code has been claimed"));
+                    return Err(conflict(ErrorCode::AlreadyClaimed, "this code has been claimed"));
                 }
                 let (_, body, _, per_user, _) =
                     q::template(c, &row.template_id)?.ok_or_else(|| Error::NotFound("template".into()))?;
                 let t = template_of(&body)?;
                 if state_at(&row, now) == CouponState::Expired {
-                    return Err(conflict("expired", "this code has expired"));
+                    return Err(conflict(ErrorCode::Expired, "this code has expired"));
                 }
                 if per_user.is_some_and(|limit| {
                     q::count_owned(c, &row.template_id, &owner).unwrap_or(i64::MAX) >= limit
                 }) {
                     return Err(conflict(
-                        "per_user_limit",
+                        ErrorCode::PerUserLimit,
                         "the most coupons of this kind allowed are already held",
                     ));
                 }
@@ -304,10 +306,10 @@ impl CouponService {
                     row.valid_until = Some(until);
                     q::set_window(c, &row.id, from, until)?;
                 }
-                if !q::update(c, &row, &before.state, before.order_id.as_deref())? {
-                    return Err(conflict("already_claimed", "this code has been claimed"));
+                if !q::update(c, &row, before.state, before.order_id.as_deref())? {
+                    return Err(conflict(ErrorCode::AlreadyClaimed, "this code has been claimed"));
                 }
-                q::audit(c, &row.id, "claimed", Some(&owner), None, now)?;
+                q::audit(c, &row.id, CouponAction::Claimed, Some(&owner), None, now)?;
                 Ok((t, row))
             })
             .await?;
@@ -319,7 +321,7 @@ impl CouponService {
         &self,
         coupon_id: &str,
         owner: Option<&str>,
-        action: &'static str,
+        action: CouponAction,
         f: impl FnOnce(&CouponTemplate, &mut CouponRow, CouponState, i64) -> Result<bool> + Send + 'static,
     ) -> Result<CouponInstance> {
         let now = self.now();
@@ -328,7 +330,10 @@ impl CouponService {
             .write(move |c| {
                 let mut row = q::coupon(c, &id)?.ok_or_else(|| Error::NotFound(format!("coupon {id:?}")))?;
                 if owner.is_some() && row.owner != owner {
-                    return Err(conflict("not_owner", "this coupon belongs to another user"));
+                    return Err(conflict(
+                        ErrorCode::NotOwner,
+                        "this coupon belongs to another user",
+                    ));
                 }
                 let (_, body, _, _, _) =
                     q::template(c, &row.template_id)?.ok_or_else(|| Error::NotFound("template".into()))?;
@@ -337,9 +342,9 @@ impl CouponService {
                 let state = state_at(&row, now);
                 if f(&t, &mut row, state, now)? {
                     row.updated_at = now;
-                    if !q::update(c, &row, &before.state, before.order_id.as_deref())? {
+                    if !q::update(c, &row, before.state, before.order_id.as_deref())? {
                         return Err(conflict(
-                            "concurrent_change",
+                            ErrorCode::ConcurrentChange,
                             "the coupon changed meanwhile; try again",
                         ));
                     }
@@ -371,16 +376,19 @@ impl CouponService {
         self.change(
             coupon_id,
             Some(owner),
-            "reserved",
+            CouponAction::Reserved,
             move |_, row, state, now| match state {
                 CouponState::Issued => {
-                    row.state = "reserved".into();
+                    row.state = RowState::Reserved;
                     row.order_id = Some(order);
                     row.reserved_until = Some(now + hold_ms);
                     Ok(true)
                 }
                 CouponState::Reserved if row.order_id.as_deref() == Some(order.as_str()) => Ok(false),
-                CouponState::Reserved => Err(conflict("reserved", "the coupon is held for another order")),
+                CouponState::Reserved => Err(conflict(
+                    ErrorCode::Reserved,
+                    "the coupon is held for another order",
+                )),
                 other => Err(unusable(other)),
             },
         )
@@ -394,19 +402,20 @@ impl CouponService {
         self.change(
             coupon_id,
             Some(owner),
-            "redeemed",
+            CouponAction::Redeemed,
             move |_, row, state, now| match state {
                 CouponState::Redeemed if row.order_id.as_deref() == Some(order.as_str()) => Ok(false),
                 CouponState::Redeemed => Err(conflict(
-                    "already_redeemed",
+                    ErrorCode::AlreadyRedeemed,
                     "the coupon was spent on another order",
                 )),
-                CouponState::Reserved if row.order_id.as_deref() != Some(order.as_str()) => {
-                    Err(conflict("reserved", "the coupon is held for another order"))
-                }
+                CouponState::Reserved if row.order_id.as_deref() != Some(order.as_str()) => Err(conflict(
+                    ErrorCode::Reserved,
+                    "the coupon is held for another order",
+                )),
                 CouponState::Issued | CouponState::Reserved => {
                     let _ = now;
-                    row.state = "redeemed".into();
+                    row.state = RowState::Redeemed;
                     row.order_id = Some(order);
                     row.reserved_until = None;
                     Ok(true)
@@ -420,11 +429,11 @@ impl CouponService {
     /// Releases a reservation (checkout abandoned or payment timed out).
     pub async fn release(&self, coupon_id: &str, order_id: &str) -> Result<CouponInstance> {
         let order = order_id.to_owned();
-        self.change(coupon_id, None, "released", move |_, row, _, _| {
-            if row.state != "reserved" || row.order_id.as_deref() != Some(order.as_str()) {
+        self.change(coupon_id, None, CouponAction::Released, move |_, row, _, _| {
+            if row.state != RowState::Reserved || row.order_id.as_deref() != Some(order.as_str()) {
                 return Ok(false);
             }
-            row.state = "issued".into();
+            row.state = RowState::Issued;
             row.order_id = None;
             row.reserved_until = None;
             Ok(true)
@@ -436,14 +445,14 @@ impl CouponService {
     /// coupon is returned to its holder (usable while still valid) or stays spent.
     pub async fn refund(&self, coupon_id: &str, order_id: &str) -> Result<CouponInstance> {
         let order = order_id.to_owned();
-        self.change(coupon_id, None, "returned", move |t, row, _, _| {
-            if row.state != "redeemed"
+        self.change(coupon_id, None, CouponAction::Returned, move |t, row, _, _| {
+            if row.state != RowState::Redeemed
                 || row.order_id.as_deref() != Some(order.as_str())
                 || t.refund_policy == RefundPolicy::Keep
             {
                 return Ok(false);
             }
-            row.state = "issued".into();
+            row.state = RowState::Issued;
             row.order_id = None;
             Ok(true)
         })
@@ -453,16 +462,24 @@ impl CouponService {
     /// Takes an unspent coupon back (`void`); a spent one stays spent (`already_redeemed`).
     pub async fn void(&self, coupon_id: &str, actor: &str) -> Result<CouponInstance> {
         let _ = actor;
-        self.change(coupon_id, None, "voided", move |_, row, state, _| match state {
-            CouponState::Void => Ok(false),
-            CouponState::Redeemed => Err(conflict("already_redeemed", "the coupon was already spent")),
-            _ => {
-                row.state = "void".into();
-                row.order_id = None;
-                row.reserved_until = None;
-                Ok(true)
-            }
-        })
+        self.change(
+            coupon_id,
+            None,
+            CouponAction::Voided,
+            move |_, row, state, _| match state {
+                CouponState::Void => Ok(false),
+                CouponState::Redeemed => Err(conflict(
+                    ErrorCode::AlreadyRedeemed,
+                    "the coupon was already spent",
+                )),
+                _ => {
+                    row.state = RowState::Void;
+                    row.order_id = None;
+                    row.reserved_until = None;
+                    Ok(true)
+                }
+            },
+        )
         .await
     }
 
@@ -555,10 +572,10 @@ fn instance_of(t: &CouponTemplate, r: &CouponRow, now: i64) -> CouponInstance {
 
 fn unusable(state: CouponState) -> Error {
     match state {
-        CouponState::Expired => conflict("expired", "the coupon has expired"),
-        CouponState::Unclaimed => conflict("unclaimed", "the code has not been claimed"),
-        CouponState::Void => conflict("void", "the coupon was taken back"),
-        _ => conflict("unusable", "the coupon cannot be used"),
+        CouponState::Expired => conflict(ErrorCode::Expired, "the coupon has expired"),
+        CouponState::Unclaimed => conflict(ErrorCode::Unclaimed, "the code has not been claimed"),
+        CouponState::Void => conflict(ErrorCode::Void, "the coupon was taken back"),
+        _ => conflict(ErrorCode::Unusable, "the coupon cannot be used"),
     }
 }
 
@@ -587,7 +604,7 @@ fn issue_keyed_in(
     now: i64,
 ) -> Result<CouponInstance> {
     if owner.trim().is_empty() {
-        return Err(Error::invalid("invalid_owner", "a coupon needs an owner"));
+        return Err(Error::invalid(ErrorCode::InvalidOwner, "a coupon needs an owner"));
     }
     let (_, body, _, per_user, _) =
         q::template(c, template_id)?.ok_or_else(|| Error::NotFound(format!("template {template_id:?}")))?;
@@ -597,13 +614,13 @@ fn issue_keyed_in(
     }
     if per_user.is_some_and(|limit| q::count_owned(c, template_id, owner).unwrap_or(i64::MAX) >= limit) {
         return Err(conflict(
-            "per_user_limit",
+            ErrorCode::PerUserLimit,
             format!("{owner} already holds the most coupons of {template_id:?} allowed"),
         ));
     }
     if !q::take_quantity(c, template_id, 1)? {
         return Err(conflict(
-            "sold_out",
+            ErrorCode::SoldOut,
             format!("every coupon of {template_id:?} has been issued"),
         ));
     }
@@ -613,7 +630,7 @@ fn issue_keyed_in(
         template_id: template_id.to_owned(),
         owner: Some(owner.to_owned()),
         code: None,
-        state: "issued".into(),
+        state: RowState::Issued,
         valid_from: Some(from),
         valid_until: Some(until),
         order_id: None,
@@ -622,6 +639,6 @@ fn issue_keyed_in(
         updated_at: now,
     };
     q::insert_coupon(c, &row)?;
-    q::audit(c, &row.id, "issued", Some(actor), None, now)?;
+    q::audit(c, &row.id, CouponAction::Issued, Some(actor), None, now)?;
     Ok(instance_of(&t, &row, now))
 }

@@ -1,5 +1,6 @@
 //! Coupon templates (優惠券): what a coupon gives, where, for how long, how many.
 
+use flywheel_core::ErrorCode;
 use flywheel_core::{Fen, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +80,7 @@ impl CouponTemplate {
     pub fn check(&self) -> Result<()> {
         let bad = |m: &str| {
             Err(Error::invalid(
-                "invalid_template",
+                ErrorCode::InvalidTemplate,
                 format!("template {:?}: {m}", self.id),
             ))
         };

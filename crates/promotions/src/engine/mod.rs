@@ -110,7 +110,14 @@ fn yuan(fen: i64) -> String {
 }
 
 impl Work<'_> {
-    fn refuse(&mut self, id: &str, kind: RuleKind, name: &str, reason: &'static str, message: String) {
+    fn refuse(
+        &mut self,
+        id: &str,
+        kind: RuleKind,
+        name: &str,
+        reason: flywheel_core::ErrorCode,
+        message: String,
+    ) {
         self.not_applied.push(NotApplied {
             id: id.to_owned(),
             kind,

@@ -1,5 +1,6 @@
 //! The stages of pricing, in the order [`super::price`] runs them.
 
+use flywheel_core::ErrorCode;
 use flywheel_core::{Fen, Timestamp};
 
 use super::{percent_off, yuan, Line, Work};
@@ -15,7 +16,7 @@ pub(super) fn eligible(w: &mut Work<'_>, p: &Promotion, buyer: &Buyer, now: Time
             &p.id,
             kind,
             &p.name,
-            "not_started",
+            ErrorCode::NotStarted,
             format!(
                 "starts at {}",
                 p.starts_at.map(|t| t.to_rfc3339()).unwrap_or_default()
@@ -28,7 +29,7 @@ pub(super) fn eligible(w: &mut Work<'_>, p: &Promotion, buyer: &Buyer, now: Time
             &p.id,
             kind,
             &p.name,
-            "expired",
+            ErrorCode::Expired,
             format!(
                 "ended at {}",
                 p.ends_at.map(|t| t.to_rfc3339()).unwrap_or_default()
@@ -42,7 +43,7 @@ pub(super) fn eligible(w: &mut Work<'_>, p: &Promotion, buyer: &Buyer, now: Time
                 &p.id,
                 kind,
                 &p.name,
-                "audience",
+                ErrorCode::Audience,
                 format!("only for buyers tagged {tag:?}"),
             );
             return false;
@@ -63,7 +64,7 @@ pub(super) fn item_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: &Buyer)
                 &p.id,
                 RuleKind::ItemDiscount,
                 &p.name,
-                "out_of_scope",
+                ErrorCode::OutOfScope,
                 "no line of the cart is covered".into(),
             );
             continue;
@@ -90,7 +91,7 @@ pub(super) fn item_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: &Buyer)
                         &p.id,
                         RuleKind::ItemDiscount,
                         &p.name,
-                        "tier_not_eligible",
+                        ErrorCode::TierNotEligible,
                         format!("tier {tier} has no member price"),
                     );
                     continue;
@@ -109,7 +110,7 @@ pub(super) fn item_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: &Buyer)
                         &p.id,
                         RuleKind::ItemDiscount,
                         &p.name,
-                        "below_quantity",
+                        ErrorCode::BelowQuantity,
                         format!("{items} items in scope; {need} needed"),
                     );
                     continue;
@@ -138,7 +139,7 @@ pub(super) fn item_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: &Buyer)
                         &p.id,
                         RuleKind::ItemDiscount,
                         &p.name,
-                        "nothing_to_discount",
+                        ErrorCode::NothingToDiscount,
                         "the price is already lower".into(),
                     );
                 }
@@ -175,7 +176,7 @@ pub(super) fn item_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: &Buyer)
                 &p.id,
                 RuleKind::ItemDiscount,
                 &p.name,
-                "better_item_discount",
+                ErrorCode::BetterItemDiscount,
                 "another price change gives these lines a lower price".into(),
             );
         }
@@ -200,7 +201,7 @@ pub(super) fn gift_stage(w: &mut Work<'_>, active: &[&Promotion]) {
                 &p.id,
                 RuleKind::Gift,
                 &p.name,
-                "excluded_by",
+                ErrorCode::ExcludedBy,
                 format!("does not combine with {by}"),
             );
             continue;
@@ -213,9 +214,9 @@ pub(super) fn gift_stage(w: &mut Work<'_>, active: &[&Promotion]) {
         }
         if gifts <= 0 {
             let reason = if lines.is_empty() {
-                "out_of_scope"
+                ErrorCode::OutOfScope
             } else {
-                "below_quantity"
+                ErrorCode::BelowQuantity
             };
             w.refuse(
                 &p.id,
@@ -256,7 +257,7 @@ pub(super) fn reduction_stage(w: &mut Work<'_>, active: &[&Promotion], kind: Rul
                 &p.id,
                 kind,
                 &p.name,
-                "excluded_by",
+                ErrorCode::ExcludedBy,
                 format!("does not combine with {by}"),
             );
             continue;
@@ -267,7 +268,7 @@ pub(super) fn reduction_stage(w: &mut Work<'_>, active: &[&Promotion], kind: Rul
                 &p.id,
                 kind,
                 &p.name,
-                "out_of_scope",
+                ErrorCode::OutOfScope,
                 "no line of the cart is covered".into(),
             );
             continue;
@@ -297,7 +298,7 @@ pub(super) fn reduction_stage(w: &mut Work<'_>, active: &[&Promotion], kind: Rul
                 &p.id,
                 kind,
                 &p.name,
-                "below_threshold",
+                ErrorCode::BelowThreshold,
                 format!("{} more needed", yuan(short.max(0))),
             );
             continue;
@@ -308,7 +309,7 @@ pub(super) fn reduction_stage(w: &mut Work<'_>, active: &[&Promotion], kind: Rul
                 &p.id,
                 kind,
                 &p.name,
-                "nothing_to_discount",
+                ErrorCode::NothingToDiscount,
                 "nothing left to take off".into(),
             );
             continue;
@@ -334,21 +335,25 @@ pub(super) fn coupon_stage(
         let refuse =
             |w: &mut Work<'_>, reason, message: String| w.refuse(&c.id, kind, &c.name, reason, message);
         if c.owner.is_some() && c.owner != buyer.user_id {
-            refuse(w, "not_owner", "this coupon belongs to another user".into());
+            refuse(
+                w,
+                ErrorCode::NotOwner,
+                "this coupon belongs to another user".into(),
+            );
             continue;
         }
         if c.valid_from.is_some_and(|t| now < t) {
-            refuse(w, "not_started", "not usable yet".into());
+            refuse(w, ErrorCode::NotStarted, "not usable yet".into());
             continue;
         }
         if c.valid_until.is_some_and(|t| now >= t) {
-            refuse(w, "expired", "the coupon has expired".into());
+            refuse(w, ErrorCode::Expired, "the coupon has expired".into());
             continue;
         }
         if exclusive_used || (c.exclusive && !groups.is_empty()) {
             refuse(
                 w,
-                "exclusive",
+                ErrorCode::Exclusive,
                 "an exclusive coupon combines with no other coupon".into(),
             );
             continue;
@@ -357,18 +362,18 @@ pub(super) fn coupon_stage(
         if groups.contains(&group) {
             refuse(
                 w,
-                "group_taken",
+                ErrorCode::GroupTaken,
                 format!("another coupon of group {group:?} is used"),
             );
             continue;
         }
         if let Some(by) = w.excluded_by(kind) {
-            refuse(w, "excluded_by", format!("does not combine with {by}"));
+            refuse(w, ErrorCode::ExcludedBy, format!("does not combine with {by}"));
             continue;
         }
         let lines = w.scope_lines(&c.scope, &c.exclude_products);
         if lines.is_empty() {
-            refuse(w, "out_of_scope", "no line of the cart is covered".into());
+            refuse(w, ErrorCode::OutOfScope, "no line of the cart is covered".into());
             continue;
         }
         let base: i64 = lines.iter().map(|&i| w.lines[i].current()).sum();
@@ -380,7 +385,7 @@ pub(super) fn coupon_stage(
         if base < min_spend {
             refuse(
                 w,
-                "below_threshold",
+                ErrorCode::BelowThreshold,
                 format!("{} more needed in scope", yuan(min_spend - base)),
             );
             continue;
@@ -398,7 +403,7 @@ pub(super) fn coupon_stage(
             }
         };
         if taken <= 0 {
-            refuse(w, "nothing_to_discount", "nothing left to take off".into());
+            refuse(w, ErrorCode::NothingToDiscount, "nothing left to take off".into());
             continue;
         }
         groups.push(group);
@@ -418,7 +423,7 @@ pub(super) fn first_order_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: 
                 &p.id,
                 RuleKind::FirstOrder,
                 &p.name,
-                "not_first_order",
+                ErrorCode::NotFirstOrder,
                 "only the first paid order qualifies".into(),
             );
             continue;
@@ -428,7 +433,7 @@ pub(super) fn first_order_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: 
                 &p.id,
                 RuleKind::FirstOrder,
                 &p.name,
-                "excluded_by",
+                ErrorCode::ExcludedBy,
                 format!("does not combine with {by}"),
             );
             continue;
@@ -440,7 +445,7 @@ pub(super) fn first_order_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: 
                 &p.id,
                 RuleKind::FirstOrder,
                 &p.name,
-                "nothing_to_discount",
+                ErrorCode::NothingToDiscount,
                 "nothing left to take off".into(),
             );
             continue;
@@ -451,7 +456,7 @@ pub(super) fn first_order_stage(w: &mut Work<'_>, active: &[&Promotion], buyer: 
                 &p.id,
                 RuleKind::FirstOrder,
                 &p.name,
-                "nothing_to_discount",
+                ErrorCode::NothingToDiscount,
                 "nothing to take off".into(),
             );
             continue;
@@ -473,7 +478,7 @@ pub(super) fn points_stage(w: &mut Work<'_>, p: PointsUse) {
             ID,
             RuleKind::Points,
             "積分抵現",
-            "excluded_by",
+            ErrorCode::ExcludedBy,
             format!("does not combine with {by}"),
         );
         return;
@@ -488,7 +493,7 @@ pub(super) fn points_stage(w: &mut Work<'_>, p: PointsUse) {
             ID,
             RuleKind::Points,
             "積分抵現",
-            "nothing_to_discount",
+            ErrorCode::NothingToDiscount,
             "nothing left that points may pay".into(),
         );
         return;

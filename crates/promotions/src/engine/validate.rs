@@ -1,6 +1,7 @@
 //! Checking rules and coupons once, before pricing: percents 1–100, no negative
 //! amounts, ladders with steps, unique ids.
 
+use flywheel_core::ErrorCode;
 use flywheel_core::Fen;
 
 use super::PricingInput;
@@ -12,7 +13,7 @@ fn check_percent(p: u32, id: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(
-            "invalid_rule",
+            ErrorCode::InvalidRule,
             format!("{id}: a percent paid is 1 to 100, not {p}"),
         ))
     }
@@ -21,7 +22,7 @@ fn check_percent(p: u32, id: &str) -> Result<()> {
 fn check_money(f: Fen, id: &str) -> Result<()> {
     if f.0 < 0 {
         return Err(Error::invalid(
-            "negative_amount",
+            ErrorCode::NegativeAmount,
             format!("{id}: amounts must not be negative"),
         ));
     }
@@ -34,7 +35,7 @@ pub(super) fn validate(input: &PricingInput) -> Result<()> {
     for p in &input.promotions {
         if !ids.insert(p.id.as_str()) {
             return Err(Error::invalid(
-                "duplicate_rule",
+                ErrorCode::DuplicateRule,
                 format!("rule id {:?} is used twice", p.id),
             ));
         }
@@ -42,7 +43,7 @@ pub(super) fn validate(input: &PricingInput) -> Result<()> {
             PromotionKind::Ladder { steps } => {
                 if steps.is_empty() {
                     return Err(Error::invalid(
-                        "invalid_rule",
+                        ErrorCode::InvalidRule,
                         format!("{}: a ladder needs steps", p.id),
                     ));
                 }
@@ -54,7 +55,7 @@ pub(super) fn validate(input: &PricingInput) -> Result<()> {
             PromotionKind::EveryFull { per, off, cap } => {
                 if per.0 <= 0 {
                     return Err(Error::invalid(
-                        "invalid_rule",
+                        ErrorCode::InvalidRule,
                         format!("{}: 每滿 needs a positive amount", p.id),
                     ));
                 }
@@ -66,7 +67,7 @@ pub(super) fn validate(input: &PricingInput) -> Result<()> {
             PromotionKind::MultiBuy { steps } => {
                 if steps.is_empty() || steps.iter().any(|s| s.quantity < 1) {
                     return Err(Error::invalid(
-                        "invalid_rule",
+                        ErrorCode::InvalidRule,
                         format!("{}: 多件折扣 needs steps of 1 item or more", p.id),
                     ));
                 }
@@ -79,7 +80,7 @@ pub(super) fn validate(input: &PricingInput) -> Result<()> {
             } => {
                 if *buy < 1 || *gift_quantity < 1 {
                     return Err(Error::invalid(
-                        "invalid_rule",
+                        ErrorCode::InvalidRule,
                         format!("{}: 買贈 needs buy ≥ 1 and gifts ≥ 1", p.id),
                     ));
                 }
@@ -89,7 +90,7 @@ pub(super) fn validate(input: &PricingInput) -> Result<()> {
                 (None, Some(pr)) => check_money(*pr, &p.id)?,
                 _ => {
                     return Err(Error::invalid(
-                        "invalid_rule",
+                        ErrorCode::InvalidRule,
                         format!("{}: a price cut has either a percent or a price", p.id),
                     ))
                 }
@@ -105,7 +106,7 @@ pub(super) fn validate(input: &PricingInput) -> Result<()> {
     for c in &input.coupons {
         if !ids.insert(c.id.as_str()) {
             return Err(Error::invalid(
-                "duplicate_rule",
+                ErrorCode::DuplicateRule,
                 format!("coupon id {:?} is used twice", c.id),
             ));
         }
@@ -136,7 +137,7 @@ pub(super) fn validate(input: &PricingInput) -> Result<()> {
     if let Some(p) = input.points {
         if p.points < 0 || p.points_per_yuan < 1 || p.max_percent > 100 {
             return Err(Error::invalid(
-                "invalid_points",
+                ErrorCode::InvalidPoints,
                 "points must not be negative, points_per_yuan at least 1, max_percent at most 100",
             ));
         }

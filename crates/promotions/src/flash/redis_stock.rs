@@ -2,6 +2,7 @@
 //! one Lua script, which Redis runs atomically, so a take checks and decrements the
 //! stock and the buyer's count with no interleaving at all.
 
+use flywheel_core::ErrorCode;
 use redis::aio::MultiplexedConnection;
 use redis::Script;
 
@@ -43,7 +44,7 @@ pub struct RedisStock {
 
 fn redis_error(e: redis::RedisError) -> Error {
     Error::Conflict {
-        code: "stock_unavailable",
+        code: ErrorCode::StockUnavailable,
         message: format!("redis: {e}"),
     }
 }

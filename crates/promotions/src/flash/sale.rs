@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use flywheel_core::ErrorCode;
 use flywheel_core::{Clock, Fen, Timestamp};
-use flywheel_store::flash::{self as q, FlashOrderRow};
+use flywheel_store::flash::{self as q, FlashOrderRow, FlashOrderState};
 use flywheel_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +55,7 @@ pub struct FlashOrder {
     /// Units.
     pub quantity: i64,
     /// `held` (pay before `expires_at`), `paid`, `released`.
-    pub state: String,
+    pub state: FlashOrderState,
     /// When an unpaid hold lapses (RFC 3339).
     pub expires_at: String,
 }
@@ -72,7 +73,7 @@ impl From<FlashOrderRow> for FlashOrder {
     }
 }
 
-fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+fn conflict(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::Conflict {
         code,
         message: message.into(),
@@ -93,8 +94,8 @@ impl<B: StockBackend> FlashSales<B> {
         let rows = store.read_with(q::sales).await?;
         let mut sales = std::collections::HashMap::new();
         for (id, body) in rows {
-            let sale: FlashSale =
-                serde_json::from_str(&body).map_err(|e| Error::invalid("invalid_sale", e.to_string()))?;
+            let sale: FlashSale = serde_json::from_str(&body)
+                .map_err(|e| Error::invalid(ErrorCode::InvalidSale, e.to_string()))?;
             let sid = id.clone();
             let live = store.read_with(move |c| q::live_orders(c, &sid)).await?;
             let held: Vec<(String, i64)> = live.into_iter().map(|o| (o.user_id, o.quantity)).collect();
@@ -125,7 +126,10 @@ impl<B: StockBackend> FlashSales<B> {
     /// Creates a sale.
     pub async fn create(&self, sale: FlashSale) -> Result<FlashSale> {
         if sale.id.trim().is_empty() || sale.product.trim().is_empty() {
-            return Err(Error::invalid("invalid_sale", "a sale needs an id and a product"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidSale,
+                "a sale needs an id and a product",
+            ));
         }
         if sale.stock < 0
             || sale.price.0 < 0
@@ -133,14 +137,18 @@ impl<B: StockBackend> FlashSales<B> {
             || !(1..=86_400).contains(&sale.hold_seconds)
         {
             return Err(Error::invalid(
-                "invalid_sale",
+                ErrorCode::InvalidSale,
                 "stock and price must not be negative, per_user_limit ≥ 1, hold_seconds 1 to 86400",
             ));
         }
         if sale.ends_at <= sale.starts_at {
-            return Err(Error::invalid("invalid_sale", "the sale ends before it starts"));
+            return Err(Error::invalid(
+                ErrorCode::InvalidSale,
+                "the sale ends before it starts",
+            ));
         }
-        let body = serde_json::to_string(&sale).map_err(|e| Error::invalid("invalid_sale", e.to_string()))?;
+        let body = serde_json::to_string(&sale)
+            .map_err(|e| Error::invalid(ErrorCode::InvalidSale, e.to_string()))?;
         let (id, stock, now) = (sale.id.clone(), sale.stock, self.now());
         if !self
             .store
@@ -148,7 +156,7 @@ impl<B: StockBackend> FlashSales<B> {
             .await?
         {
             return Err(conflict(
-                "sale_exists",
+                ErrorCode::SaleExists,
                 format!("flash sale {:?} already exists", sale.id),
             ));
         }
@@ -184,26 +192,26 @@ impl<B: StockBackend> FlashSales<B> {
         let sale = self.sale(sale_id)?;
         if user.trim().is_empty() || quantity < 1 {
             return Err(Error::invalid(
-                "invalid_order",
+                ErrorCode::InvalidOrder,
                 "an order needs a user and a quantity of at least 1",
             ));
         }
         let now = self.now();
         if now < sale.starts_at.timestamp_millis() {
-            return Err(conflict("not_started", "the sale has not started"));
+            return Err(conflict(ErrorCode::NotStarted, "the sale has not started"));
         }
         if now >= sale.ends_at.timestamp_millis() {
-            return Err(conflict("ended", "the sale has ended"));
+            return Err(conflict(ErrorCode::Ended, "the sale has ended"));
         }
         match self
             .stock
             .take(sale_id, user, quantity, sale.per_user_limit)
             .await?
         {
-            Take::SoldOut => return Err(conflict("sold_out", "sold out")),
+            Take::SoldOut => return Err(conflict(ErrorCode::SoldOut, "sold out")),
             Take::LimitReached => {
                 return Err(conflict(
-                    "per_user_limit",
+                    ErrorCode::PerUserLimit,
                     format!("at most {} per buyer", sale.per_user_limit),
                 ))
             }
@@ -214,7 +222,7 @@ impl<B: StockBackend> FlashSales<B> {
             sale_id: sale_id.to_owned(),
             user_id: user.to_owned(),
             quantity,
-            state: "held".into(),
+            state: FlashOrderState::Held,
             expires_at: now + sale.hold_seconds * 1000,
             created_at: now,
         };
@@ -237,17 +245,23 @@ impl<B: StockBackend> FlashSales<B> {
                 let Some(mut o) = q::order(c, &id)? else {
                     return Ok(None);
                 };
-                if o.state == "held" && o.expires_at > now && q::transition(c, &id, "held", "paid", now)? {
-                    o.state = "paid".into();
+                if o.state == FlashOrderState::Held
+                    && o.expires_at > now
+                    && q::transition(c, &id, FlashOrderState::Held, FlashOrderState::Paid, now)?
+                {
+                    o.state = FlashOrderState::Paid;
                 }
                 Ok(Some(o))
             })
             .await?
             .ok_or_else(|| Error::NotFound(format!("order {order_id:?}")))?;
-        match row.state.as_str() {
-            "paid" => Ok(row.into()),
-            "released" => Err(conflict("released", "the hold lapsed and the units went back")),
-            _ => Err(conflict("expired", "the hold has lapsed")),
+        match row.state {
+            FlashOrderState::Paid => Ok(row.into()),
+            FlashOrderState::Released => Err(conflict(
+                ErrorCode::Released,
+                "the hold lapsed and the units went back",
+            )),
+            _ => Err(conflict(ErrorCode::Expired, "the hold has lapsed")),
         }
     }
 
@@ -259,7 +273,7 @@ impl<B: StockBackend> FlashSales<B> {
             .write_with(move |c| {
                 let mut out = Vec::new();
                 for o in q::lapsed(c, now)? {
-                    if q::transition(c, &o.id, "held", "released", now)? {
+                    if q::transition(c, &o.id, FlashOrderState::Held, FlashOrderState::Released, now)? {
                         out.push(o);
                     }
                 }

@@ -78,50 +78,11 @@ impl Change {
     }
 }
 
-/// What caused a transition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    /// Arriving data (an event, an identify).
-    Event,
-    /// Time alone (a window moved, a day passed, a new RFM scoring).
-    Time,
-    /// The profile was merged into another one (its exits; the manual tags the other gained).
-    Merge,
-    /// A manual tag was assigned or removed.
-    Manual,
-    /// A definition was replaced.
-    Definition,
-    /// Found at start: the membership computed from the store differed from the stored
-    /// one (the change happened while the server was down, or was computed but not yet
-    /// logged when it stopped).
-    Reconcile,
-}
+/// What caused a transition (the bus's cause, stored as its text).
+pub use flywheel_core::bus::TransitionCause as Cause;
 
-impl Cause {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cause::Event => "event",
-            Cause::Time => "time",
-            Cause::Merge => "merge",
-            Cause::Manual => "manual",
-            Cause::Definition => "definition",
-            Cause::Reconcile => "reconcile",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Cause> {
-        Ok(match s {
-            "event" => Cause::Event,
-            "time" => Cause::Time,
-            "merge" => Cause::Merge,
-            "manual" => Cause::Manual,
-            "definition" => Cause::Definition,
-            "reconcile" => Cause::Reconcile,
-            other => return Err(Error::Corrupt(format!("transition cause {other:?}"))),
-        })
-    }
+fn parse_cause(s: &str) -> Result<Cause> {
+    Cause::parse(s).ok_or_else(|| Error::Corrupt(format!("transition cause {s:?}")))
 }
 
 /// A transition to append.
@@ -168,7 +129,7 @@ fn row_of(r: &Row) -> Result<TransitionRow> {
         profile_id: r.text(3)?,
         change: Change::parse(&r.text(4)?)?,
         at: r.i64(5)?,
-        cause: Cause::parse(&r.text(6)?)?,
+        cause: parse_cause(&r.text(6)?)?,
     })
 }
 

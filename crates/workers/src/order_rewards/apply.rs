@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use flywheel_core::bus::{Bus, BusMessage};
+use flywheel_core::bus::{Bus, DomainEvent};
 use flywheel_core::Fen;
 use flywheel_loyalty::Loyalty;
 use flywheel_promotions::referral::Referrals;
@@ -204,7 +204,7 @@ impl OrderRewards {
                 match self.referrals.first_paid_order(user, order).await {
                     Ok(_) | Err(P::NotFound(_)) => Ok(()),
                     Err(P::Conflict {
-                        code: "already_rewarded",
+                        code: flywheel_core::ErrorCode::AlreadyRewarded,
                         ..
                     }) => Ok(()),
                     Err(e) => Err(RewardFailure::promotions(
@@ -240,10 +240,7 @@ impl OrderRewards {
 /// logged at debug, the callers log one summary line.
 pub fn publish_tier_change(bus: &dyn Bus, change: &flywheel_loyalty::TierChange) {
     tracing::debug!(user = %change.user_id, from = ?change.from, to = %change.to, "member tier changed");
-    bus.publish(BusMessage {
-        subject: "tier.changed".into(),
-        payload: serde_json::to_value(change).unwrap_or_default(),
-    });
+    bus.publish(DomainEvent::TierChanged(change.into()));
 }
 
 #[cfg(test)]
@@ -264,7 +261,7 @@ mod tests {
         // A permanent refusal of the database is the event's own: it is dead-lettered.
         let refused = flywheel_store::Error::Database("23505: duplicate key value".into());
         assert!(!RewardFailure::store(&refused).transient);
-        let taken = flywheel_loyalty::Error::conflict("source_key_taken", "taken");
+        let taken = flywheel_loyalty::Error::conflict(flywheel_core::ErrorCode::SourceKeyTaken, "taken");
         assert!(!RewardFailure::loyalty("claw-back", &taken).transient);
     }
 }
