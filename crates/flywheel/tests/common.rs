@@ -194,7 +194,13 @@ impl Server {
     /// Polls the admin API `path` until `ok` accepts its answer (15 s at most), and
     /// returns that answer.
     pub fn wait_for(&self, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        self.wait_for_within(path, Duration::from_secs(15), ok)
+    }
+
+    /// [`Server::wait_for`] with a deadline of its own (retries that wait out outages
+    /// take longer).
+    pub fn wait_for_within(&self, path: &str, within: Duration, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + within;
         loop {
             let v = self.get(path).body;
             if ok(&v) {

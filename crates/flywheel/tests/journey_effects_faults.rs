@@ -10,7 +10,7 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Backend, Server, Site};
 use serde_json::{json, Value};
@@ -19,60 +19,8 @@ const USERS: usize = 10;
 /// Attempts of an effect before it is set aside (`[journeys.effect_retry]` below).
 const ATTEMPTS: usize = 40;
 
-/// Sends one tracking message until it is accepted (the store may be failing).
-fn track(s: &Server, key: &str, body: Value) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = s.post("/v1/track", Some(key), &body);
-        if r.status == 200 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never accepted: {} {}",
-            r.status,
-            r.body
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Polls an admin path until `ok` accepts it (60 s at most: retries wait out outages).
-fn wait_for(s: &Server, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = s.get(path).body;
-        if ok(&v) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} never became what was expected: {v}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Terminates this test's server connections (by application name) every 50 ms until
-/// `stop` is set; answers how many were terminated.
-fn terminate_connections(url: String, app: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
-        let mut killed = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            let rows = client
-                .query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1",
-                    &[&app],
-                )
-                .expect("terminate");
-            killed += rows.len() as u64;
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        killed
-    })
-}
+/// How long a wait may take while retries wait out outages.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 fn created(r: common::Reply) {
     assert!(r.status == 200 || r.status == 201, "{} {}", r.status, r.body);
@@ -85,7 +33,7 @@ fn start_journey(s: &Server, def: Value) {
 }
 
 fn journeys_listed(s: &Server, n: usize) -> Vec<Value> {
-    let v = wait_for(s, "/api/v1/dead-letters", |v| {
+    let v = s.wait_for_within("/api/v1/dead-letters", PATIENCE, |v| {
         v["dead_letters"]
             .as_array()
             .is_some_and(|l| l.iter().filter(|d| d["workflow"] == "journeys").count() == n)
@@ -152,19 +100,17 @@ fn no_effect_is_skipped_or_doubled(mut site: Site) {
     // The store fails while the effects run: injected outages, and on PostgreSQL the
     // server's connections terminated over and over.
     let stop = Arc::new(AtomicBool::new(false));
-    let killer = pg_base.map(|url| terminate_connections(url, app.clone(), stop.clone()));
+    let killer = pg_base.map(|url| common::terminate_connections(url, app.clone(), stop.clone()));
     for i in 0..USERS {
-        track(
-            &s,
+        s.track_until_accepted(
             &key,
-            json!({"userId": format!("u{i}"), "event": "Signed Up", "messageId": format!("signup-{i}")}),
+            &json!({"userId": format!("u{i}"), "event": "Signed Up", "messageId": format!("signup-{i}")}),
         );
     }
     for p in ["p1", "p2"] {
-        track(
-            &s,
+        s.track_until_accepted(
             &key,
-            json!({"userId": p, "event": "Bonus Claimed", "messageId": format!("bonus-{p}")}),
+            &json!({"userId": p, "event": "Bonus Claimed", "messageId": format!("bonus-{p}")}),
         );
     }
     if let Some(k) = killer {
@@ -177,7 +123,7 @@ fn no_effect_is_skipped_or_doubled(mut site: Site) {
     // Every entered user holds exactly one coupon and one points grant.
     for i in 0..USERS {
         let user = format!("u{i}");
-        let points = wait_for(&s, &format!("/api/v1/users/{user}/points"), |v| {
+        let points = s.wait_for_within(&format!("/api/v1/users/{user}/points"), PATIENCE, |v| {
             v["balance"] == 100
         });
         let grants = points["entries"]
@@ -208,7 +154,7 @@ fn no_effect_is_skipped_or_doubled(mut site: Site) {
         metrics.contains("flywheel_dead_letters{workflow=\"journeys\"} 2"),
         "{metrics}"
     );
-    let alerts = wait_for(&s, "/api/v1/analytics/alerts", |v| {
+    let alerts = s.wait_for_within("/api/v1/analytics/alerts", PATIENCE, |v| {
         v.to_string().matches("dead_lettered").count() >= 2
     });
     assert!(alerts.to_string().contains("bonus"), "{alerts}");
@@ -231,9 +177,11 @@ fn no_effect_is_skipped_or_doubled(mut site: Site) {
     let (first, second) = (listed[0].clone(), listed[1].clone());
     let out = site.cli(&["dead-letters", "retry", &first["id"].to_string()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    wait_for(&s, &format!("/api/v1/users/{}/points", user_of(&first)), |v| {
-        v["balance"] == 50
-    });
+    s.wait_for_within(
+        &format!("/api/v1/users/{}/points", user_of(&first)),
+        PATIENCE,
+        |v| v["balance"] == 50,
+    );
     journeys_listed(&s, 1);
 
     // A dismissal over the API removes the other; its run ends without the bonus.

@@ -12,7 +12,7 @@ macro_rules! column_enum {
         }
     ) => {
         $(#[doc = $doc])+
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name {
             $( $(#[doc = $vdoc])+ #[serde(rename = $text)] $variant, )+
         }
@@ -42,6 +42,14 @@ macro_rules! column_enum {
                     $($text => Ok($name::$variant),)+
                     other => Err($crate::Error::Corrupt(format!("unknown {} {other:?}", $what))),
                 }
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = $crate::Error;
+
+            fn try_from(s: &str) -> $crate::Result<$name> {
+                s.parse()
             }
         }
     };

@@ -1,6 +1,7 @@
 //! Per-channel consent (`consents`): one row per user and channel, and the row of channel
 //! [`GLOBAL`] for the global suppression list.
 
+use crate::column_enum::column_enum;
 use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
@@ -8,19 +9,19 @@ use crate::Result;
 /// The channel of the row holding a user's global suppression.
 pub const GLOBAL: &str = "*";
 
-stored_text_enum! {
+column_enum! {
     /// A consent row's state: a channel's answer, or the global suppression.
-    pub enum ConsentState ("consent state") {
+    pub enum ConsentState("consent state") {
         /// Opted in to the channel.
-        Subscribed => "subscribed",
+        Subscribed = "subscribed",
         /// Opted out of the channel.
-        Unsubscribed => "unsubscribed",
+        Unsubscribed = "unsubscribed",
         /// Never answered for the channel.
-        Unknown => "unknown",
+        Unknown = "unknown",
         /// On the global suppression list (channel [`GLOBAL`]).
-        Suppressed => "suppressed",
+        Suppressed = "suppressed",
         /// Taken off the global suppression list (channel [`GLOBAL`]).
-        Cleared => "none",
+        Cleared = "none",
     }
 }
 

@@ -2,6 +2,7 @@
 //! status (`journey_status`). Saving a changed definition adds a version; running users
 //! stay on theirs.
 
+use crate::column_enum::column_enum;
 use crate::conn::Sql;
 use serde::Serialize;
 
@@ -9,17 +10,17 @@ use super::runs::RunState;
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 
-stored_text_enum! {
+column_enum! {
     /// A journey's lifecycle.
-    pub enum JourneyStatus ("journey status") {
+    pub enum JourneyStatus("journey status") {
         /// Saved, not started: no entries.
-        Draft => "draft",
+        Draft = "draft",
         /// Entering and advancing users.
-        Active => "active",
+        Active = "active",
         /// No entries; runs hold where they are until started again.
-        Paused => "paused",
+        Paused = "paused",
         /// No entries; every run was ended.
-        Stopped => "stopped",
+        Stopped = "stopped",
     }
 }
 

@@ -1,33 +1,34 @@
 //! The message log (`messages`): every message a journey sent, suppressed, skipped,
 //! deferred or failed, and what happened after (delivery, open, click, conversion).
 
+use crate::column_enum::column_enum;
 use crate::conn::Sql;
 use serde::Serialize;
 
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 
-stored_text_enum! {
+column_enum! {
     /// What became of a message.
-    pub enum MessageStatus ("message status") {
+    pub enum MessageStatus("message status") {
         /// Being sent (not handed to a provider yet).
-        Sending => "sending",
+        Sending = "sending",
         /// Handed to the provider.
-        Sent => "sent",
+        Sent = "sent",
         /// Delivery confirmed.
-        Delivered => "delivered",
+        Delivered = "delivered",
         /// The provider could not deliver it, or sending it failed.
-        Failed => "failed",
+        Failed = "failed",
         /// The recipient's server or carrier bounced it.
-        Bounced => "bounced",
+        Bounced = "bounced",
         /// The provider refused it.
-        Rejected => "rejected",
+        Rejected = "rejected",
         /// Not sent: consent or the global suppression.
-        Suppressed => "suppressed",
+        Suppressed = "suppressed",
         /// Not sent: a frequency cap.
-        Skipped => "skipped",
+        Skipped = "skipped",
         /// Waiting for quiet hours or a cap to pass.
-        Deferred => "deferred",
+        Deferred = "deferred",
     }
 }
 

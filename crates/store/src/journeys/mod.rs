@@ -10,61 +10,6 @@
 //! [`ConsentState`]) that refuses text it does not know. Parameters are numbered in
 //! ascending order of first use (SQLite).
 
-/// Declares a status enum stored as text: `as_str` (the stored text), `Display`,
-/// `FromStr` (unknown text is [`crate::Error::Corrupt`]) and serde as that text.
-macro_rules! stored_text_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident ($what:literal) {
-            $( $(#[$vmeta:meta])* $variant:ident => $text:literal, )+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-        pub enum $name {
-            $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stored text.
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $( $name::$variant => $text, )+
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = crate::Error;
-
-            /// Reads the stored text; anything else is corrupt data.
-            fn from_str(s: &str) -> crate::Result<$name> {
-                match s {
-                    $( $text => Ok($name::$variant), )+
-                    other => Err(crate::Error::Corrupt(format!(concat!("unknown ", $what, " {:?}"), other))),
-                }
-            }
-        }
-
-        impl TryFrom<&str> for $name {
-            type Error = crate::Error;
-
-            fn try_from(s: &str) -> crate::Result<$name> {
-                s.parse()
-            }
-        }
-    };
-}
-
 pub mod consent;
 pub mod cursor;
 pub mod definitions;

@@ -2,29 +2,30 @@
 //! journey version. A run is in progress while `active` or `waiting`; writes that move a
 //! run only apply while it is, so a run stopped or converted meanwhile is not revived.
 
+use crate::column_enum::column_enum;
 use crate::conn::Sql;
 use serde::Serialize;
 
 use crate::conn::{Conn, Param, Row};
 use crate::Result;
 
-stored_text_enum! {
+column_enum! {
     /// Where a run stands.
-    pub enum RunState ("run state") {
+    pub enum RunState("run state") {
         /// Walking (at a step with an effect, or about to be walked).
-        Active => "active",
+        Active = "active",
         /// Waiting for a time (and possibly for an event).
-        Waiting => "waiting",
+        Waiting = "waiting",
         /// Walked to the end.
-        Done => "done",
+        Done = "done",
         /// Left at an exit step (or its definition went missing).
-        Exited => "exited",
+        Exited = "exited",
         /// Held out by a split.
-        Holdout => "holdout",
+        Holdout = "holdout",
         /// Ended because the goal was reached.
-        Converted => "converted",
+        Converted = "converted",
         /// Ended because the journey was stopped.
-        Stopped => "stopped",
+        Stopped = "stopped",
     }
 }
 
