@@ -127,6 +127,14 @@ pub async fn cohort(
     Ok(Json(json!({ "rows": rows })))
 }
 
+/// Why the CLV models could not be fitted, without the code (the panel says it).
+fn clv_reason(e: ReportError) -> String {
+    match e {
+        ReportError::Refused { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
 /// `GET /api/v1/analytics/ltv`: historical LTV by first-order month.
 pub async fn ltv(
     State(s): State<Arc<AppState>>,
@@ -153,7 +161,7 @@ pub async fn ltv(
                 "churn_risk": p.churn_risk,
             })).collect::<Vec<_>>(),
         }),
-        Err(ReportError::Invalid(reason)) => json!({ "error": reason }),
+        Err(e) if e.code() == ErrorCode::ClvNotFitted => json!({ "error": clv_reason(e) }),
         Err(e) => return Err(e.into()),
     };
     Ok(Json(json!({ "cohorts": r.cohorts, "clv": clv })))
