@@ -304,13 +304,7 @@ impl Engine {
         match attempt {
             Attempt::Delivered { status } => Outcome::Done(json!({ "status": status })),
             Attempt::Rejected { error, .. } => Outcome::Failed(error),
-            // The receiver is down or busy: when `[journeys.retry]` runs out, the call is
-            // work not done, so the step is set aside in the dead-letter list (a retry
-            // from there calls it again), never given up.
-            Attempt::Retryable { error, .. } => match self.retry_later(run, step, error) {
-                Outcome::Failed(error) => Outcome::DeadLetter(error),
-                other => other,
-            },
+            Attempt::Retryable { error, .. } => self.retry_later(run, step, error),
         }
     }
 
