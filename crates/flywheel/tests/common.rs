@@ -30,6 +30,17 @@ pub struct Site {
 }
 
 impl Site {
+    /// On PostgreSQL, names this site's server connections after `test` (so that only they
+    /// are terminated) and returns the database URL and that name for a
+    /// [`ConnectionKiller`]; None on SQLite.
+    pub fn name_connections(&mut self, test: &str) -> Option<(String, String)> {
+        let app = format!("fw_{test}_{}", std::process::id());
+        let store = self.store.as_mut()?;
+        let base = store.split('?').next().unwrap_or(store).to_owned();
+        store.push_str(&format!("&application_name={app}"));
+        Some((base, app))
+    }
+
     /// A fresh site, or None when PostgreSQL is unreachable outside CI.
     pub fn new(backend: Backend, name: &str) -> Option<Site> {
         let id = format!(
@@ -292,30 +303,45 @@ impl Server {
     }
 }
 
-/// Terminates the PostgreSQL connections of application `app` (a test names its server's
-/// connections with `application_name`) every 50 ms until `stop` is set; returns how
-/// many were terminated.
-pub fn terminate_connections(
-    url: String,
-    app: String,
+/// Terminates a server's PostgreSQL connections over and over, for a stretch of a test.
+pub struct ConnectionKiller {
     stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
-        let mut killed = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            let rows = client
-                .query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1",
-                    &[&app],
-                )
-                .expect("terminate");
-            killed += rows.len() as u64;
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        killed
-    })
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl ConnectionKiller {
+    /// Starts terminating the connections of `site`'s server (named by
+    /// [`Site::name_connections`]) every 50 ms; None on SQLite.
+    pub fn start(named: Option<(String, String)>) -> Option<ConnectionKiller> {
+        let (url, app) = named?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
+            let mut killed = 0u64;
+            while !flag.load(Ordering::SeqCst) {
+                let rows = client
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1",
+                        &[&app],
+                    )
+                    .expect("terminate");
+                killed += rows.len() as u64;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            killed
+        });
+        Some(ConnectionKiller { stop, thread })
+    }
+
+    /// Goes on for `stretch` more, stops, and checks that it terminated at least one.
+    pub fn finish_after(self, stretch: Duration) {
+        std::thread::sleep(stretch);
+        self.stop.store(true, Ordering::SeqCst);
+        let killed = self.thread.join().expect("connection killer");
+        assert!(killed > 0, "no connection of the server was terminated");
+    }
 }
 
 /// Declares `$name` as two tests, one per backend, each calling `$body(site)`.

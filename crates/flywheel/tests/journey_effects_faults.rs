@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Backend, Server, Site};
@@ -54,14 +52,8 @@ fn campaign_points(s: &Server, user: &str) -> Value {
 }
 
 fn no_effect_is_skipped_or_doubled(mut site: Site) {
-    let app = format!("fw_journey_faults_{}", std::process::id());
-    let pg_base = site
-        .store
-        .as_ref()
-        .map(|s| s.split('?').next().unwrap_or(s).to_owned());
-    if let Some(s) = &mut site.store {
-        s.push_str(&format!("&application_name={app}"));
-    }
+    // On PostgreSQL, name this test's connections so only they are terminated.
+    let pg = site.name_connections("journey_faults");
     std::fs::create_dir_all(&site.data_dir).unwrap();
     let config = site.data_dir.join("flywheel.toml");
     std::fs::write(
@@ -99,8 +91,7 @@ fn no_effect_is_skipped_or_doubled(mut site: Site) {
 
     // The store fails while the effects run: injected outages, and on PostgreSQL the
     // server's connections terminated over and over.
-    let stop = Arc::new(AtomicBool::new(false));
-    let killer = pg_base.map(|url| common::terminate_connections(url, app.clone(), stop.clone()));
+    let killer = common::ConnectionKiller::start(pg);
     for i in 0..USERS {
         s.track_until_accepted(
             &key,
@@ -114,10 +105,7 @@ fn no_effect_is_skipped_or_doubled(mut site: Site) {
         );
     }
     if let Some(k) = killer {
-        std::thread::sleep(Duration::from_secs(2));
-        stop.store(true, Ordering::SeqCst);
-        let killed = k.join().expect("killer");
-        assert!(killed > 0, "no connection of the server was terminated");
+        k.finish_after(Duration::from_secs(2));
     }
 
     // Every entered user holds exactly one coupon and one points grant.

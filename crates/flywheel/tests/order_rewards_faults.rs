@@ -8,11 +8,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{terminate_connections, Backend, Server, Site, ADMIN_TOKEN};
+use common::{Backend, Server, Site, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
 fn send(s: &Server, method: &str, path: &str, body: &Value) -> (u16, Value) {
@@ -56,14 +54,7 @@ const USERS: usize = 12;
 
 fn no_order_is_skipped_or_doubled(mut site: Site) {
     // On PostgreSQL, name this test's connections so only they are terminated.
-    let app = format!("fw_order_faults_{}", std::process::id());
-    let pg_base = site
-        .store
-        .as_ref()
-        .map(|s| s.split('?').next().unwrap_or(s).to_owned());
-    if let Some(s) = &mut site.store {
-        s.push_str(&format!("&application_name={app}"));
-    }
+    let pg = site.name_connections("order_faults");
     let key = site.write_key();
     let mut command = site.command();
     command.env(
@@ -90,8 +81,7 @@ fn no_order_is_skipped_or_doubled(mut site: Site) {
 
     // The store fails while the hooks work: injected outages, and on PostgreSQL the
     // server's connections terminated over and over.
-    let stop = Arc::new(AtomicBool::new(false));
-    let killer = pg_base.map(|url| terminate_connections(url, app.clone(), stop.clone()));
+    let killer = common::ConnectionKiller::start(pg);
     for i in 0..USERS {
         track(
             &s,
@@ -124,10 +114,7 @@ fn no_order_is_skipped_or_doubled(mut site: Site) {
         );
     }
     if let Some(k) = killer {
-        std::thread::sleep(Duration::from_secs(2));
-        stop.store(true, Ordering::SeqCst);
-        let killed = k.join().expect("killer");
-        assert!(killed > 0, "no connection of the server was terminated");
+        k.finish_after(Duration::from_secs(2));
     }
 
     // Every order earned exactly once.

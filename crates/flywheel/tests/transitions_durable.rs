@@ -12,11 +12,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{terminate_connections, Backend, Server, Site};
+use common::{Backend, Server, Site};
 use serde_json::{json, Value};
 
 fn track(s: &Server, key: &str, body: &Value) {
@@ -105,22 +103,14 @@ fn users(prefix: &str) -> Vec<String> {
 
 fn entries_survive_store_failures(mut site: Site) {
     // On PostgreSQL, name this test's connections so only they are terminated.
-    let app = format!("fw_transitions_{}", std::process::id());
-    let pg_base = site
-        .store
-        .as_ref()
-        .map(|s| s.split('?').next().unwrap_or(s).to_owned());
-    if let Some(s) = &mut site.store {
-        s.push_str(&format!("&application_name={app}"));
-    }
+    let pg = site.name_connections("transitions");
     let key = site.write_key();
     let mut command = site.command();
     command.env("FLYWHEEL_FAULTS", "transitions.append:4,journeys.transitions:3");
     let s = common::serve_with(command, &[]);
     segment_journey(&s, &key, "pinged", "event(\"Ping\", within: 1h) >= 1");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let killer = pg_base.map(|url| terminate_connections(url, app.clone(), stop.clone()));
+    let killer = common::ConnectionKiller::start(pg);
     let crossed = users("u");
     for (i, u) in crossed.iter().enumerate() {
         track(&s, &key, &ping(u, &format!("p-{u}"), now_ms()));
@@ -129,10 +119,7 @@ fn entries_survive_store_failures(mut site: Site) {
         }
     }
     if let Some(k) = killer {
-        std::thread::sleep(Duration::from_secs(2));
-        stop.store(true, Ordering::SeqCst);
-        let killed = k.join().expect("killer");
-        assert!(killed > 0, "no connection of the server was terminated");
+        k.finish_after(Duration::from_secs(2));
     }
     each_entered_once(&s, "pinged", &crossed);
 }
