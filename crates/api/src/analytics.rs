@@ -145,7 +145,7 @@ pub async fn ltv(
     let now = chrono::Utc::now().timestamp_millis();
     let r = s.reports.ltv(&f, now).await?;
     // Too few customers (or no repeat buyers) to fit is not an error of the request.
-    let clv = match s.reports.clv(&f, now).await {
+    let clv = match s.reports.clv(&f, f.observed_at(now)).await {
         Ok(c) => json!({
             "bgnbd": c.bgnbd,
             "gamma_gamma": c.gamma_gamma,

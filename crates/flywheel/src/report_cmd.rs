@@ -179,7 +179,7 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
         } => {
             let f = filter(&reports, &scope, &settings).await?;
             if clv {
-                let at = now();
+                let at = f.observed_at(now());
                 let r = reports.clv(&f, at).await.map_err(report_error)?;
                 if save_traits {
                     let pipeline = flywheel_ingest::Pipeline::start(store.clone(), Default::default());

@@ -243,8 +243,10 @@ fn clv_traits_for_segments(site: Site) {
         (seed >> 33) % n
     };
     let mut batch = Vec::new();
+    let mut firsts = Vec::new();
     for u in 0..60 {
         let first = 60 + next(300) as i64;
+        firsts.push(first);
         let gap = 7 + next(40) as i64;
         let lifetime = if u % 4 == 0 {
             first
@@ -309,6 +311,23 @@ fn clv_traits_for_segments(site: Site) {
             .count() as i64
     });
     assert_eq!(low_p["count"].as_i64(), expected);
+
+    // Scored at the end of a past day (`--to`), only the customers who had bought by then
+    // count (the day boundary is the shop's, so allow the day either side).
+    let to = day(200);
+    let then = cli_json(
+        &site,
+        &["report", "ltv", "--clv", "--to", &to, "--format", "json"],
+    );
+    let bought_by = |days: i64| firsts.iter().filter(|f| **f >= days).count() as i64;
+    let customers = then["customers"].as_i64().unwrap_or(-1);
+    assert!(bought_by(199) < 60, "some customers start later: {firsts:?}");
+    assert!(
+        (bought_by(202)..=bought_by(199)).contains(&customers),
+        "{customers} customers at {to}, expected {}..={}",
+        bought_by(202),
+        bought_by(199)
+    );
 }
 
 #[test]

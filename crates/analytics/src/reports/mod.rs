@@ -107,6 +107,13 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// When a model fitted on this scope observes the shop: the last instant of the
+    /// period (a report "to" day D is scored at the end of D), or `now` when that is
+    /// earlier (a period reaching into the future is scored as of now).
+    pub fn observed_at(&self, now: i64) -> i64 {
+        self.period.to.saturating_sub(1).min(now)
+    }
+
     /// Everything in `period`.
     pub fn period(period: Period) -> Filter {
         Filter {
