@@ -65,9 +65,11 @@ impl OrderFact {
         }
     }
 
-    /// Whether it counts as a paid order: not cancelled and not fully refunded.
+    /// Whether it counts as a paid order: not cancelled and not fully refunded. An order
+    /// of 0 元 (a free gift, a fully discounted basket) counts, as `lifetimes` counts it;
+    /// a refund that leaves nothing paid takes an order out.
     pub fn counts(&self) -> bool {
-        self.net() > 0
+        !self.cancelled && (self.total <= 0 || self.refunded < self.total)
     }
 }
 
@@ -315,5 +317,32 @@ impl Facts {
             }
         }
         next
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::OrderFact;
+
+    fn order(total: i64, refunded: i64, cancelled: bool) -> OrderFact {
+        OrderFact {
+            order_id: "o".into(),
+            at: 0,
+            total,
+            refunded,
+            cancelled,
+            promo: false,
+            products: vec![],
+            adjustments: vec![],
+        }
+    }
+
+    #[test]
+    fn zero_value_orders_count_and_only_cancelled_or_fully_refunded_ones_do_not() {
+        assert!(order(0, 0, false).counts(), "a 0 元 order is an order");
+        assert!(order(10_000, 5_000, false).counts());
+        assert!(!order(10_000, 10_000, false).counts(), "fully refunded");
+        assert!(!order(0, 0, true).counts(), "cancelled");
+        assert!(!order(10_000, 0, true).counts(), "cancelled");
     }
 }

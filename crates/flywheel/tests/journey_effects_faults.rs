@@ -18,7 +18,7 @@ const USERS: usize = 10;
 const ATTEMPTS: usize = 40;
 
 /// How long a wait may take while retries wait out outages.
-const PATIENCE: Duration = Duration::from_secs(60);
+const PATIENCE: Duration = Duration::from_secs(120);
 
 fn created(r: common::Reply) {
     assert!(r.status == 200 || r.status == 201, "{} {}", r.status, r.body);

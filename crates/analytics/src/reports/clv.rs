@@ -74,8 +74,9 @@ impl Reports {
             .iter()
             .filter(|o| !o.cancelled && o.placed_at <= now && f.user(&o.user))
         {
+            // Not fully refunded (a 0 元 order is a purchase, as `lifetimes` counts it).
             let net = o.total.0.saturating_sub(o.refunded.0);
-            if net > 0 {
+            if o.total.0 <= 0 || net > 0 {
                 by_user.entry(o.user.as_str()).or_default().push(Purchase {
                     day: local_day(o.placed_at, tz),
                     amount_fen: net,
