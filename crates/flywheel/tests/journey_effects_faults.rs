@@ -98,14 +98,17 @@ fn no_effect_is_skipped_or_doubled(mut site: Site) {
             &json!({"userId": format!("u{i}"), "event": "Signed Up", "messageId": format!("signup-{i}")}),
         );
     }
+    if let Some(k) = killer {
+        k.finish_after(Duration::from_secs(2));
+    }
+    // The poisoned step runs after the stretch of terminated connections: a poisoned
+    // attempt whose write was lost with its connection would not count toward the
+    // attempts, and the poison would run out before the step is set aside.
     for p in ["p1", "p2"] {
         s.track_until_accepted(
             &key,
             &json!({"userId": p, "event": "Bonus Claimed", "messageId": format!("bonus-{p}")}),
         );
-    }
-    if let Some(k) = killer {
-        k.finish_after(Duration::from_secs(2));
     }
 
     // Every entered user holds exactly one coupon and one points grant.
