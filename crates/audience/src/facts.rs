@@ -87,9 +87,9 @@ pub struct TraitFact {
 /// Everything the audience engine knows about one profile.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facts {
-    /// First event time.
+    /// First customer event time (the system's own writes are not activity).
     pub first_seen: Option<i64>,
-    /// Last event time.
+    /// Last customer event time (the system's own writes are not activity).
     pub last_active: Option<i64>,
     /// First sign-up event time.
     pub registered_at: Option<i64>,

@@ -23,6 +23,11 @@ pub struct Profile {
     pub first_seen: Timestamp,
     /// Timestamp of the latest event.
     pub last_seen: Timestamp,
+    /// The first thing the customer did (the system's own writes, such as computed or
+    /// imported traits, are not activity); `None` until they do something.
+    pub first_active: Option<Timestamp>,
+    /// The last thing the customer did; what `last_active` in segments reads.
+    pub last_active: Option<Timestamp>,
     /// Number of stored events.
     pub event_count: i64,
 }

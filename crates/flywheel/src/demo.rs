@@ -84,18 +84,14 @@ pub async fn run(args: DemoArgs, mut settings: Settings, file: FileConfig) -> Re
     eprintln!(
         "wrote a marketing history: {messages} past campaign messages, {spend} monthly ad-spend entries"
     );
-    // Predicted CLV and churn risk on every customer's profile (segments read them), sent
-    // through the tracking API like any other identify.
+    // Predicted CLV and churn risk on every customer's profile (segments read them),
+    // written as the server's CLV refresh writes them: the system's own traits, through
+    // the server's pipeline (so its audience engine sees them), never customer activity.
     let at = end.timestamp_millis();
-    let everyone =
-        flywheel_analytics::reports::Filter::period(flywheel_analytics::Period { from: 0, to: at });
-    match reports.clv(&everyone, at).await {
-        Ok(r) => {
-            let traits: Vec<String> = r.identify_messages(at).iter().map(|m| m.to_string()).collect();
-            let bar = ProgressBar::hidden();
-            let n = tokio::task::spawn_blocking(move || send_all(&url, &secret, traits, &bar)).await??;
-            eprintln!("scored {n} customers with BG/NBD + Gamma-Gamma (traits.clv_churn_risk, traits.clv_p_alive …)");
-        }
+    match flywheel_workers::clv_refresh::refresh(&reports, &server.pipeline, at).await {
+        Ok(n) => eprintln!(
+            "scored {n} customers with BG/NBD + Gamma-Gamma (traits.clv_churn_risk, traits.clv_p_alive …)"
+        ),
         Err(e) => eprintln!("CLV not fitted: {e}"),
     }
     // The seed journeys, as drafts: `flywheel journey start NAME` (with a provider

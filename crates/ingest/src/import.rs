@@ -238,7 +238,13 @@ fn to_event(kind: ImportKind, record: &Record) -> Result<NewEvent> {
         ..Default::default()
     };
     let parsed = message::parse(Value::Object(msg), &env).map_err(strip_index)?;
-    ecommerce::materialise(parsed.event, None, 0).map_err(strip_index)
+    let event = ecommerce::materialise(parsed.event, None, 0).map_err(strip_index)?;
+    // Imported customer attributes update profiles but are not activity.
+    Ok(if kind == ImportKind::Users {
+        event.system_write()
+    } else {
+        event
+    })
 }
 
 /// Import errors name the line, not the batch position.

@@ -258,7 +258,9 @@ impl Engine {
             format!("journey-trait-{}", crate::send::message_id_of(key)),
             now,
             [serde_json::Map::new(), serde_json::Map::new(), traits],
-        );
+        )
+        // A step's trait is the system's write, not something the customer did.
+        .system_write();
         if let Err(e) = self.fault(step) {
             return self.port_failed(run, step, &format!("trait {name}"), e);
         }

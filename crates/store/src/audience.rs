@@ -16,8 +16,9 @@ const ORDER_PROFILE: &str = "COALESCE(\
     (SELECT i.profile_id FROM identities i WHERE i.id = 'user:' || o.user_id), \
     (SELECT i.profile_id FROM identities i WHERE i.id = 'anon:' || o.anonymous_id))";
 
-/// A profile row: `(id, first_seen, last_seen)`.
-pub type ProfileRow = (String, i64, i64);
+/// A profile row: `(id, first_active, last_active)`: its first and last customer event
+/// (`None` while it has only the system's own writes; [`crate::activity`]).
+pub type ProfileRow = (String, Option<i64>, Option<i64>);
 /// A trait row: `(profile, key, JSON value, ts, messageId)`.
 pub type TraitRow = (String, String, String, i64, String);
 
@@ -48,12 +49,15 @@ pub type LineRow = (String, Option<String>, Option<String>, Option<String>);
 /// One event for the audience engine: `(profile, name, ts, messageId, JSON body)`.
 pub type EventRow = (String, String, i64, String, String);
 
-/// All profiles.
+/// All profiles, with their customer activity span.
 pub fn profiles(conn: &mut dyn Conn) -> Result<Vec<ProfileRow>> {
-    conn.query("SELECT id, first_seen, last_seen FROM profiles ORDER BY id", &[])?
-        .into_iter()
-        .map(|r| Ok((r.text(0)?, r.i64(1)?, r.i64(2)?)))
-        .collect()
+    conn.query(
+        "SELECT id, first_active, last_active FROM profiles ORDER BY id",
+        &[],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.text(0)?, r.opt_i64(1)?, r.opt_i64(2)?)))
+    .collect()
 }
 
 /// All profile traits.

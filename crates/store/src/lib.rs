@@ -11,6 +11,7 @@
 //! Writes arrive as whole batches ([`Store::apply`]) in one transaction each, so a
 //! batch is stored entirely or not at all.
 
+pub mod activity;
 pub mod analytics;
 pub mod audience;
 pub mod callback_replays;
@@ -160,6 +161,7 @@ pub struct NewEvent {
     campaign: Option<analytics::touches::EventCampaign>,
     source: Option<String>,
     scope: KeyScope,
+    system_write: bool,
     /// The order an `Order Completed` places.
     pub order: Option<Order>,
     /// The refund or cancellation an `Order Refunded`/`Order Cancelled` records.
@@ -181,6 +183,7 @@ impl NewEvent {
             campaign,
             source,
             scope: KeyScope::Server,
+            system_write: false,
             order: None,
             adjustment: None,
             products: Vec::new(),
@@ -191,6 +194,18 @@ impl NewEvent {
     pub fn with_scope(mut self, scope: KeyScope) -> NewEvent {
         self.scope = scope;
         self
+    }
+
+    /// Marks it as the system's own write (a computed or imported trait): it updates
+    /// the profile but is not customer activity ([`crate::activity`]).
+    pub fn system_write(mut self) -> NewEvent {
+        self.system_write = true;
+        self
+    }
+
+    /// Whether it is the system's own write rather than something the customer did.
+    pub fn is_system_write(&self) -> bool {
+        self.system_write
     }
 
     /// The scope of the key it came with ([`KeyScope::Server`] for imports and the system).

@@ -126,13 +126,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/022_event_campaign.sql"),
         include_str!("migrations/022_event_campaign.sql"),
     ),
+    (
+        23,
+        include_str!("migrations/023_activity.sql"),
+        include_str!("migrations/023_activity.sql"),
+    ),
 ];
 
 /// A migration's rewrite of existing rows, in Rust, after its SQL and in its transaction.
 type Backfill = fn(&mut dyn Conn) -> Result<()>;
 
 /// Migrations with a backfill: `(version, backfill)`.
-const BACKFILLS: &[(i64, Backfill)] = &[(22, crate::analytics::touches::backfill)];
+const BACKFILLS: &[(i64, Backfill)] = &[
+    (22, crate::analytics::touches::backfill),
+    (23, crate::activity::backfill),
+];
 
 /// Applies every migration not yet applied; returns how many ran.
 pub fn migrate(conn: &mut dyn Conn) -> Result<usize> {

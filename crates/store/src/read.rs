@@ -36,11 +36,12 @@ fn identities_of(conn: &mut dyn Conn, profile: &ProfileId) -> Result<Vec<Identit
 /// The whole profile.
 pub fn profile(conn: &mut dyn Conn, id: &ProfileId) -> Result<Option<Profile>> {
     let rows = conn.query(
-        "SELECT first_seen, last_seen, event_count FROM profiles WHERE id = $1",
+        "SELECT first_seen, last_seen, event_count, first_active, last_active FROM profiles WHERE id = $1",
         &[Param::Text(&id.0)],
     )?;
     let Some(row) = rows.first() else { return Ok(None) };
     let (first_seen, last_seen, event_count) = (row.i64(0)?, row.i64(1)?, row.i64(2)?);
+    let (first_active, last_active) = (row.opt_i64(3)?, row.opt_i64(4)?);
     let mut user_ids = Vec::new();
     let mut anonymous_ids = Vec::new();
     for i in identities_of(conn, id)? {
@@ -64,6 +65,8 @@ pub fn profile(conn: &mut dyn Conn, id: &ProfileId) -> Result<Option<Profile>> {
         traits,
         first_seen: from_millis(first_seen),
         last_seen: from_millis(last_seen),
+        first_active: first_active.map(from_millis),
+        last_active: last_active.map(from_millis),
         event_count,
     }))
 }

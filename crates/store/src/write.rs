@@ -74,7 +74,7 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
 }
 
 fn insert_events(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashSet<String>> {
-    const COLS: usize = 11;
+    const COLS: usize = 12;
     let mut params = Vec::with_capacity(events.len() * COLS);
     for e in events {
         let ev = e.event();
@@ -90,11 +90,12 @@ fn insert_events(conn: &mut dyn Conn, events: &[&NewEvent]) -> Result<HashSet<St
             Param::Text(e.body()),
             Param::OptText(e.campaign().map(|c| c.name.as_str())),
             Param::OptText(e.campaign().and_then(|c| c.source.as_deref())),
+            Param::I64(i64::from(e.is_system_write())),
         ]);
     }
     let rows = conn.insert_rows(
         "INSERT INTO events (message_id, kind, name, user_id, anonymous_id, ts, received_at, source, body, \
-         campaign_name, campaign_source)",
+         campaign_name, campaign_source, system_write)",
         COLS,
         "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
         &params,
@@ -270,7 +271,11 @@ const TRAIT_NEWER: &str = "ON CONFLICT (profile_id, key) DO UPDATE SET value = e
 const PROFILE_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET \
      first_seen = CASE WHEN excluded.first_seen < profiles.first_seen THEN excluded.first_seen ELSE profiles.first_seen END, \
      last_seen = CASE WHEN excluded.last_seen > profiles.last_seen THEN excluded.last_seen ELSE profiles.last_seen END, \
-     event_count = profiles.event_count + excluded.event_count";
+     event_count = profiles.event_count + excluded.event_count, \
+     first_active = COALESCE(CASE WHEN excluded.first_active < profiles.first_active THEN excluded.first_active \
+         ELSE profiles.first_active END, excluded.first_active), \
+     last_active = COALESCE(CASE WHEN excluded.last_active > profiles.last_active THEN excluded.last_active \
+         ELSE profiles.last_active END, excluded.last_active)";
 
 /// Moves everything of profile `loser` into `winner` (which may not exist yet).
 fn merge_profile(conn: &mut dyn Conn, loser: &ProfileId, winner: &ProfileId) -> Result<()> {
@@ -293,8 +298,9 @@ fn merge_profile(conn: &mut dyn Conn, loser: &ProfileId, winner: &ProfileId) -> 
     )?;
     conn.execute(
         &format!(
-            "INSERT INTO profiles (id, first_seen, last_seen, event_count) \
-             SELECT $1, first_seen, last_seen, event_count FROM profiles WHERE id = $2 {PROFILE_UPSERT}"
+            "INSERT INTO profiles (id, first_seen, last_seen, event_count, first_active, last_active) \
+             SELECT $1, first_seen, last_seen, event_count, first_active, last_active FROM profiles WHERE id = $2 \
+             {PROFILE_UPSERT}"
         ),
         &[w, l.clone()],
     )?;
@@ -311,11 +317,14 @@ fn merge_profile(conn: &mut dyn Conn, loser: &ProfileId, winner: &ProfileId) -> 
     Ok(())
 }
 
-/// A profile's change from this batch.
+/// A profile's change from this batch: first/last event, count, and first/last
+/// customer event (system writes leave those out).
 struct ProfileDelta {
     first: i64,
     last: i64,
     count: i64,
+    first_active: Option<i64>,
+    last_active: Option<i64>,
 }
 
 /// The winning value of one trait in this batch: (timestamp, messageId, JSON text).
@@ -338,10 +347,16 @@ fn update_profiles(
             first: ts,
             last: ts,
             count: 0,
+            first_active: None,
+            last_active: None,
         });
         d.first = d.first.min(ts);
         d.last = d.last.max(ts);
         d.count += 1;
+        if !e.is_system_write() {
+            d.first_active = Some(d.first_active.map_or(ts, |t| t.min(ts)));
+            d.last_active = Some(d.last_active.map_or(ts, |t| t.max(ts)));
+        }
         for (key, value) in e.event().user_traits() {
             let candidate = (ts, e.event().message_id.as_str(), value.to_string());
             let slot = traits.entry((profile, key));
@@ -366,12 +381,14 @@ fn update_profiles(
                 Param::I64(d.first),
                 Param::I64(d.last),
                 Param::I64(d.count),
+                Param::OptI64(d.first_active),
+                Param::OptI64(d.last_active),
             ]
         })
         .collect();
     conn.insert_rows(
-        "INSERT INTO profiles (id, first_seen, last_seen, event_count)",
-        4,
+        "INSERT INTO profiles (id, first_seen, last_seen, event_count, first_active, last_active)",
+        6,
         PROFILE_UPSERT,
         &params,
     )?;

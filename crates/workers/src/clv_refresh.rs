@@ -1,7 +1,8 @@
 //! Putting predicted CLV on profiles (docs/analytics.md, "Lifetime value"): every
 //! customer's `clv_p_alive`, `clv_expected_purchases`, `clv_value` and `clv_churn_risk` as
 //! profile traits, written as identify calls through an ingest pipeline so the audience
-//! engine sees them like any other traits. The CLI does it on demand
+//! engine sees them like any other traits. They are the system's own writes, never
+//! customer activity (`NewEvent::system_write`). The CLI does it on demand
 //! (`report ltv --clv --save-traits`); the server's [`ClvRefresh`] service every
 //! `[analytics.clv] refresh_hours`.
 
@@ -32,7 +33,8 @@ pub async fn save(pipeline: &Pipeline, messages: Vec<serde_json::Value>) -> crat
         let parsed = parse(m, &env).map_err(|e| Error::Ingest(format!("CLV trait message: {e}")))?;
         events.push(
             materialise(parsed.event, None, 0)
-                .map_err(|e| Error::Ingest(format!("CLV trait message: {e}")))?,
+                .map_err(|e| Error::Ingest(format!("CLV trait message: {e}")))?
+                .system_write(),
         );
     }
     let mut stored = 0;

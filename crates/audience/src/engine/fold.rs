@@ -14,18 +14,22 @@ use crate::config::AudienceConfig;
 use crate::counter::{CounterId, CounterSpec};
 use crate::facts::{Facts, OrderFact};
 
-/// What an event does to the facts besides orders: activity, the traits in
-/// `trait_keys`, the facts of its action ([`fold_facts`]) and the counters it matches
-/// ([`fold_counters`]).
+/// What an event does to the facts besides orders: activity (unless it is the system's
+/// own write: computed and imported traits are not something the customer did), the
+/// traits in `trait_keys`, the facts of its action ([`fold_facts`]) and the counters it
+/// matches ([`fold_counters`]).
 pub fn fold_event(
     f: &mut Facts,
     ev: &Event,
+    system_write: bool,
     config: &AudienceConfig,
     counters: &[(CounterId, CounterSpec)],
     trait_keys: &HashSet<String>,
 ) {
     let ts = to_millis(ev.timestamp);
-    f.touch(ts);
+    if !system_write {
+        f.touch(ts);
+    }
     let traits = ev.user_traits();
     if !traits.is_empty() {
         f.set_traits(&traits, ts, &ev.message_id, &|k| trait_keys.contains(k));
@@ -180,6 +184,7 @@ mod tests {
         fold_event(
             &mut f,
             &track("Signed In", 10, json!({})),
+            false,
             &config,
             &counters,
             &keys,
@@ -187,10 +192,19 @@ mod tests {
         fold_event(
             &mut f,
             &track("Product Added", 20, json!({"product_id": "p1"})),
+            false,
             &config,
             &counters,
             &keys,
         );
+        // The system's own write (a computed trait) is not activity.
+        let mut scored = track("ignored", 90, json!({}));
+        scored.kind = flywheel_core::EventKind::Identify;
+        scored.traits.insert("clv_value".into(), json!(12.5));
+        let keys_with_clv: HashSet<String> = ["clv_value".to_string()].into();
+        fold_event(&mut f, &scored, true, &config, &counters, &keys_with_clv);
+        assert_eq!(f.last_active, Some(20));
+        assert!(f.traits.get("clv_value").is_some(), "the trait itself is kept");
         assert_eq!(f.last_sign_in, Some(10));
         assert_eq!(f.first_seen, Some(10));
         assert_eq!(f.last_active, Some(20));

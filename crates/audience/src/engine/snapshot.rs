@@ -80,8 +80,9 @@ pub fn fold(state: &mut State, snap: &Snapshot) {
     for (id, first, last) in &snap.profiles {
         let row = state.row_of(id);
         let f = &mut state.facts[row as usize];
-        f.touch(*first);
-        f.touch(*last);
+        for t in [first, last].into_iter().flatten() {
+            f.touch(*t);
+        }
     }
     for (pid, user) in &snap.user_ids {
         if let Some(&row) = state.rows.get(pid) {

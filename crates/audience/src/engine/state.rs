@@ -306,6 +306,7 @@ impl State {
             fold_event(
                 &mut self.facts[row as usize],
                 ev,
+                e.is_system_write(),
                 &self.config,
                 &counters,
                 &self.trait_keys,

@@ -1,6 +1,7 @@
 //! What customers did, as the shop reports read it from the event log: visitors,
 //! sign-ups, activity times and event names. Identity is the event's own `user_id` (or
-//! anonymous id for visitors), as the reports have always counted it.
+//! anonymous id for visitors), as the reports have always counted it. Only customer
+//! events count: the system's own writes are left out ([`crate::activity`]).
 
 use crate::conn::Sql;
 use crate::conn::{Conn, Param, Row};
@@ -61,7 +62,7 @@ pub struct LastActivity {
 pub fn visitor_count(conn: &mut dyn Conn, from: i64, to: i64) -> Result<i64> {
     Ok(conn
         .query(
-            "SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) FROM events WHERE ts >= $1 AND ts < $2",
+            "SELECT COUNT(DISTINCT COALESCE(user_id, anonymous_id)) FROM events WHERE ts >= $1 AND ts < $2 AND system_write = 0",
             &[Param::I64(from), Param::I64(to)],
         )?
         .first()
@@ -73,7 +74,7 @@ pub fn visitor_count(conn: &mut dyn Conn, from: i64, to: i64) -> Result<i64> {
 /// Every event in `[from, to)` as a visit: the user id, else the anonymous id, and when.
 pub fn visits(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<Seen>> {
     conn.query(
-        "SELECT COALESCE(user_id, anonymous_id), ts FROM events WHERE ts >= $1 AND ts < $2",
+        "SELECT COALESCE(user_id, anonymous_id), ts FROM events WHERE ts >= $1 AND ts < $2 AND system_write = 0",
         &[Param::I64(from), Param::I64(to)],
     )?
     .iter()
@@ -96,7 +97,7 @@ pub fn first_track_of(conn: &mut dyn Conn, name: &str) -> Result<Vec<Seen>> {
 /// Every event of a known user at or after `from`: who and when.
 pub fn user_events_since(conn: &mut dyn Conn, from: i64) -> Result<Vec<Seen>> {
     conn.query(
-        "SELECT user_id, ts FROM events WHERE user_id IS NOT NULL AND ts >= $1",
+        "SELECT user_id, ts FROM events WHERE user_id IS NOT NULL AND ts >= $1 AND system_write = 0",
         &[Param::I64(from)],
     )?
     .iter()
@@ -107,7 +108,9 @@ pub fn user_events_since(conn: &mut dyn Conn, from: i64) -> Result<Vec<Seen>> {
 /// Every event of a known user at or after `from`, with its name.
 pub fn named_events_since(conn: &mut dyn Conn, from: i64) -> Result<Vec<NamedEvent>> {
     conn.query(
-        &format!("SELECT {NAMED_COLUMNS} FROM events WHERE user_id IS NOT NULL AND ts >= $1"),
+        &format!(
+            "SELECT {NAMED_COLUMNS} FROM events WHERE user_id IS NOT NULL AND ts >= $1 AND system_write = 0"
+        ),
         &[Param::I64(from)],
     )?
     .iter()
@@ -125,7 +128,7 @@ pub fn last_activity(
 ) -> Result<Vec<LastActivity>> {
     conn.query(
         "SELECT user_id, MAX(CASE WHEN ts < $1 THEN ts END), MAX(ts) FROM events \
-         WHERE user_id IS NOT NULL AND ts >= $2 AND ts < $3 GROUP BY user_id",
+         WHERE user_id IS NOT NULL AND ts >= $2 AND ts < $3 AND system_write = 0 GROUP BY user_id",
         &[Param::I64(from), Param::I64(look_back_from), Param::I64(to)],
     )?
     .iter()

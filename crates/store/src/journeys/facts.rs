@@ -36,10 +36,10 @@ pub fn user_of_profile(conn: &mut dyn Conn, profile: &str) -> Result<Option<Stri
 }
 
 /// Times (ms) of the user's latest events since `since`, newest first, at most 2,000:
-/// what the user's most active hour is read from.
+/// what the user's most active hour is read from (customer events only).
 pub fn activity_since(conn: &mut dyn Conn, user: &str, since: i64) -> Result<Vec<i64>> {
     conn.query(
-        "SELECT ts FROM events WHERE user_id = $1 AND ts >= $2 ORDER BY ts DESC LIMIT 2000",
+        "SELECT ts FROM events WHERE user_id = $1 AND ts >= $2 AND system_write = 0 ORDER BY ts DESC LIMIT 2000",
         &[Param::Text(user), Param::I64(since)],
     )?
     .iter()
