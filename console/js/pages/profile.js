@@ -68,6 +68,8 @@ function summary(profile, audience, tier, points) {
         h("dd", {}, when(profile.first_seen)),
         h("dt", {}, t("lastSeen")),
         h("dd", {}, when(profile.last_seen)),
+        h("dt", {}, t("lastActive")),
+        h("dd", {}, profile.last_active ? when(profile.last_active) : "—"),
         h("dt", {}, t("tags")),
         h("dd", { class: "tags" }, audience.tags.length ? audience.tags.map((x) => chip(x)) : "—"),
         h("dt", {}, t("segments")),

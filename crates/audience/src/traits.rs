@@ -125,7 +125,7 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
     entry("unbought_cart_items", Some(WindowDefault::Days(30)), ValueType::Count, "distinct products carted in the window and not bought since"),
     entry("first_order", None, ValueType::Time, "first paid order"),
     entry("last_order", None, ValueType::Time, "last paid order"),
-    entry("last_active", None, ValueType::Time, "last event of any kind"),
+    entry("last_active", None, ValueType::Time, "last customer event (computed and imported traits are not activity)"),
     entry("last_sign_in", None, ValueType::Time, "last sign-in (Signed In / Signed Up / Logged In)"),
     entry("first_seen", None, ValueType::Time, "first event of any kind"),
     entry("registered_at", None, ValueType::Time, "first Signed Up, else first seen"),

@@ -226,6 +226,12 @@ async fn profile(cmd: ProfileCommand, settings: Settings) -> Result<()> {
         vec!["anonymous ids".to_string(), profile.anonymous_ids.join(", ")],
         vec!["first seen".to_string(), profile.first_seen.to_rfc3339()],
         vec!["last seen".to_string(), profile.last_seen.to_rfc3339()],
+        vec![
+            "last active".to_string(),
+            profile
+                .last_active
+                .map_or_else(|| "-".to_string(), |t| t.to_rfc3339()),
+        ],
         vec!["events".to_string(), profile.event_count.to_string()],
         vec!["orders".to_string(), orders.len().to_string()],
     ];

@@ -231,6 +231,63 @@ where
 }
 backend_test!(identity_merges, merges_are_order_independent);
 
+/// The system's own writes (computed or imported traits) update the profile and its
+/// `last_seen`, but never its `first_active`/`last_active`, whatever the arrival order
+/// and across merges.
+async fn system_writes_are_not_activity<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    let mut events = history();
+    events.push(
+        plain(with_traits(
+            ev(
+                "sys-1",
+                EventKind::Identify,
+                Some("zed"),
+                None,
+                "2024-03-01T00:00:00Z",
+            ),
+            json!({"clv_value": 88.5}),
+        ))
+        .system_write(),
+    );
+    events.push(
+        plain(with_traits(
+            ev(
+                "sys-2",
+                EventKind::Identify,
+                Some("imported-1"),
+                None,
+                "2024-03-02T00:00:00Z",
+            ),
+            json!({"gender": "男"}),
+        ))
+        .system_write(),
+    );
+    for forward in [true, false] {
+        let s = open().await;
+        let mut seq = events.clone();
+        if !forward {
+            seq.reverse();
+        }
+        for e in seq {
+            s.apply(vec![e]).await.unwrap();
+        }
+        let zed = snapshot(&s, Identity::User("zed".into())).await;
+        assert_eq!(zed["traits"]["clv_value"], 88.5, "the trait is written");
+        assert_eq!(zed["last_seen"], "2024-03-01T00:00:00Z");
+        assert_eq!(zed["first_active"], "2023-12-01T00:00:00Z");
+        assert_eq!(zed["last_active"], "2024-01-05T00:00:00Z", "forward: {forward}");
+        let imported = snapshot(&s, Identity::User("imported-1".into())).await;
+        assert_eq!(imported["traits"]["gender"], "男");
+        assert_eq!(imported["first_active"], Value::Null);
+        assert_eq!(imported["last_active"], Value::Null);
+    }
+}
+backend_test!(system_writes, system_writes_are_not_activity);
+
 async fn retries_never_duplicate<F, Fut>(open: F)
 where
     F: Fn() -> Fut,

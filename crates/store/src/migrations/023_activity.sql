@@ -4,7 +4,7 @@
 -- not something the customer did. `first_active`/`last_active` are a profile's first and
 -- last customer event (NULL while it has none); `first_seen`/`last_seen` keep counting
 -- every event.
-ALTER TABLE events ADD COLUMN system_write SMALLINT NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN system_write BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE profiles ADD COLUMN first_active BIGINT;
 ALTER TABLE profiles ADD COLUMN last_active BIGINT;
 -- Written before this version: the predicted-CLV identify calls (no write key, traits
