@@ -56,12 +56,15 @@ impl GammaGamma {
             - (p * x + q) * (x * m + v).ln()
     }
 
-    /// Fits `p, q, v` by maximum likelihood on the customers with `frequency > 0` (as
-    /// `lifetimes` is used: `GammaGammaFitter.fit` on the repeat buyers), minimising
-    /// [`GammaGamma::objective`] by Nelder–Mead over log-parameters from `lifetimes`' start.
+    /// Fits `p, q, v` by maximum likelihood on the customers with `frequency > 0` and a
+    /// positive mean spend (as `lifetimes` is used: `GammaGammaFitter.fit` on the repeat
+    /// buyers, which refuses a spend ≤ 0), minimising [`GammaGamma::objective`] by
+    /// Nelder–Mead over log-parameters from `lifetimes`' start. A repeat buyer whose repeat
+    /// purchases were all of 0 元 (zero-value orders count as purchases) is left out of the
+    /// fit, and is still scored by [`GammaGamma::expected_average_profit`].
     ///
-    /// Errors: an invalid summary, a repeat buyer whose `monetary` is not `> 0`, fewer than two
-    /// repeat buyers, a negative penalizer, or no convergence.
+    /// Errors: an invalid summary, a repeat buyer whose `monetary` is negative, fewer than
+    /// two repeat buyers with spend, a negative penalizer, or no convergence.
     pub fn fit(customers: &[CustomerRfm], penalizer_coef: f64) -> Result<GammaGamma, ClvError> {
         if !(penalizer_coef.is_finite() && penalizer_coef >= 0.0) {
             return Err(ClvError::InvalidParameter {
@@ -73,11 +76,14 @@ impl GammaGamma {
         for (i, c) in customers.iter().enumerate() {
             validate(i, c)?;
             if c.frequency > 0 {
-                if c.monetary <= 0.0 {
+                if c.monetary == 0.0 {
+                    continue;
+                }
+                if c.monetary < 0.0 {
                     return Err(ClvError::InvalidInput {
                         index: i,
                         reason: format!(
-                            "a repeat buyer (frequency {}) needs a monetary value > 0, got {}",
+                            "a repeat buyer (frequency {}) needs a monetary value ≥ 0, got {}",
                             c.frequency, c.monetary
                         ),
                     });
@@ -286,11 +292,19 @@ mod tests {
     #[test]
     fn fit_refuses_bad_spend_and_too_few_repeat_buyers() {
         let mut data = tiny();
-        data[1].monetary = 0.0;
+        data[1].monetary = -1.0;
         assert!(matches!(
             GammaGamma::fit(&data, 0.0),
             Err(ClvError::InvalidInput { index: 1, .. })
         ));
+        // A repeat buyer whose repeat purchases were all of 0 元 is left out of the fit
+        // (lifetimes refuses spend ≤ 0, so its users filter them) and still scored.
+        let with_spend: Vec<CustomerRfm> = tiny().into_iter().filter(|c| c.frequency > 0).collect();
+        let mut zero = tiny();
+        zero.push(c(2, 5.0, 9.0, 0.0));
+        let fitted = GammaGamma::fit(&zero, 0.01).unwrap();
+        assert_eq!(fitted, GammaGamma::fit(&with_spend, 0.01).unwrap());
+        assert!(fitted.expected_average_profit(2, 0.0).is_finite());
         assert!(matches!(
             GammaGamma::fit(&[c(0, 0.0, 3.0, 0.0)], 0.0),
             Err(ClvError::NoRepeatBuyers { .. })
