@@ -1,6 +1,6 @@
 //! Member tiers and birthday perks on both backends: F15 (monotonic tier config), tier
-//! from rolling 365-day net spend over the store's orders (R7.2), F17 (birthday perk by
-//! tier, P ≥ S, once per year, nobody else).
+//! from rolling 365-day net spend over the store's orders and growth from customer
+//! activity (R7.2), F17 (birthday perk by tier, P ≥ S, once per year, nobody else).
 
 mod common;
 
