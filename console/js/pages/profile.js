@@ -50,6 +50,7 @@ function summary(profile, audience, tier, points) {
       { class: "cards" },
       item(t("tier"), tier ? tier.tier || "—" : "—"),
       item(t("spend365"), tier ? yuan(tier.spend_365d) : "—"),
+      item(t("growth365"), tier ? num(tier.growth_365d) : "—"),
       item(t("points"), points ? num(points.balance) : "—"),
       item(t("lifecycle"), audience.lifecycle || "—"),
       item(t("rfm"), rfm ? `R${rfm.r} F${rfm.f} M${rfm.m} · ${rfm.segment}` : "—"),

@@ -91,7 +91,8 @@ pub async fn spend(
     ))
 }
 
-/// `GET /api/v1/users/{user_id}/tier`: the member tier by rolling 365-day net spend.
+/// `GET /api/v1/users/{user_id}/tier`: the member tier by rolling 365-day net spend and
+/// growth, with both.
 pub async fn tier(
     State(s): State<Arc<AppState>>,
     _: Admin,

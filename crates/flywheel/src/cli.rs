@@ -549,7 +549,7 @@ pub enum LoyaltyCommand {
         /// User id.
         user: String,
     },
-    /// A user's member tier by rolling 365-day spend.
+    /// A user's member tier by rolling 365-day spend and growth (customer activity).
     Tier {
         /// User id.
         user: String,

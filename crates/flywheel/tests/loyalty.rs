@@ -131,6 +131,16 @@ fn orders_earn_points_and_reward_referrals_by_themselves() {
         (tier["tier"].clone(), tier["spend_365d"].clone()),
         (json!("白銀"), json!(123456))
     );
+    // Growth: today is an active day (1) with one counted order (10); check-ins, spends
+    // and exchanges are not events.
+    assert_eq!(
+        (
+            tier["growth_365d"].clone(),
+            tier["activity_365d"]["orders"].clone()
+        ),
+        (json!(11), json!(1)),
+        "{tier}"
+    );
     // The order is cancelled: its points are clawed back from the balance.
     let r = s.post(
         "/v1/track",

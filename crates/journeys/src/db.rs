@@ -12,8 +12,8 @@ pub use flywheel_store::journeys::definitions::{
     delete, journey, journeys, save, set_status, version, JourneyRow, JourneyStatus as Status,
 };
 pub use flywheel_store::journeys::facts::{
-    activity_since, coupons_expiring, first_orders, last_sign_ins, profile_of_user, trait_values,
-    user_of_profile,
+    activity_since, coupons_expiring, first_orders, last_sign_ins, profile_of_user, tracked_of, trait_values,
+    user_of_profile, Tracked,
 };
 pub use flywheel_store::journeys::messages::{
     apply_change, credit_conversion, log_message, message, messages, record_history, sent_since,

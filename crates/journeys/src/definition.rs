@@ -483,6 +483,10 @@ pub enum Action {
     Coupon {
         /// Coupon template id.
         template: String,
+        /// What the coupon covers when not what its template says: `cart`, the products
+        /// left in the cart the run is keyed by (R3.6 "推送加購商品的優惠券", fixture F5).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<CouponScope>,
     },
     /// Grant the member tier's birthday perk (R7.6, F17: a higher tier's is worth at
     /// least a lower one's), once per user per year; later messages see it as `perk`.
@@ -519,6 +523,17 @@ pub enum Action {
     },
     /// End the run.
     Exit,
+}
+
+/// A coupon step's own scope ([`Action::Coupon`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CouponScope {
+    /// The products the customer added to the run's cart (`Product Added` events carrying
+    /// the run's key) and neither removed from it (`Product Removed` with that key) nor
+    /// bought since (`Order Completed`). Needs a keyed journey; an empty cart issues no
+    /// coupon.
+    Cart,
 }
 
 fn journey_reason() -> String {
@@ -699,6 +714,15 @@ impl Journey {
             }
             Action::WaitForEvent { same_key: true, .. } if self.key.is_none() => {
                 // Unkeyed journeys: any event of the user counts; `same_key` has nothing to compare.
+            }
+            Action::Coupon {
+                scope: Some(CouponScope::Cart),
+                ..
+            } if self.key.is_none() => {
+                return Err(at(
+                    "`scope: cart` needs a keyed journey (`key`, e.g. cart_id): the run's key names the cart"
+                        .into(),
+                ));
             }
             Action::Points { amount, .. } if *amount <= 0 => {
                 return Err(at("points must be a positive amount".into()));
@@ -913,6 +937,37 @@ mod tests {
         let mut v = cart();
         v["bogus"] = json!(1);
         assert!(matches!(parse(v), Err(DefinitionError::Parse(_))));
+    }
+
+    #[test]
+    fn a_cart_scoped_coupon_needs_a_keyed_journey() {
+        let coupon = json!({"id": "coupon", "type": "coupon", "template": "t", "scope": "cart"});
+        let mut v = cart();
+        v["steps"][1]["next"] = json!("coupon");
+        v["steps"].as_array_mut().unwrap().push(coupon.clone());
+        let j = parse(v.clone()).unwrap();
+        assert!(matches!(
+            j.steps[2].action,
+            Action::Coupon {
+                scope: Some(CouponScope::Cart),
+                ..
+            }
+        ));
+        // Without a key there is no cart to read.
+        let mut unkeyed = v.clone();
+        unkeyed.as_object_mut().unwrap().remove("key");
+        unkeyed["goal"] = json!({"name": "Order Completed"});
+        unkeyed["steps"][0]["same_key"] = json!(false);
+        let e = parse(unkeyed).unwrap_err().to_string();
+        assert!(e.contains("`scope: cart` needs a keyed journey"), "{e}");
+        // Only `cart` is a scope.
+        let mut other = v;
+        other["steps"][2]["scope"] = json!("shop");
+        let e = parse(other).unwrap_err();
+        assert!(
+            matches!(&e, DefinitionError::Parse(m) if m.contains("cart")),
+            "{e}"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use flywheel_store::timers;
 use serde_json::{json, Value};
 
 use crate::db::{self, RunRow};
-use crate::definition::{Action, Journey};
+use crate::definition::{Action, CouponScope, Journey};
 use crate::engine::{profile_of, Engine};
 use crate::ports::PortError;
 use crate::walk;
@@ -188,15 +188,28 @@ impl Engine {
         let services = &self.0.services;
         match &step.action {
             Action::Send(send) => self.send(journey, run, &step.id, send, key).await,
-            Action::Coupon { template } => {
+            Action::Coupon { template, scope } => {
                 let Some(coupons) = &services.coupons else {
                     return Outcome::Failed("coupons are not available here".into());
                 };
                 if let Err(e) = self.fault(&step.id) {
                     return self.port_failed(run, &step.id, "coupon", e);
                 }
-                match coupons.issue(template, &run.user_id, key).await {
-                    Ok(c) => Outcome::Done(json!({ "coupon": c })),
+                let products = match scope {
+                    Some(CouponScope::Cart) => match self.cart_of(journey, run).await {
+                        Ok(p) if p.is_empty() => {
+                            return Outcome::Done(json!({ "skipped": "nothing is left in the cart" }))
+                        }
+                        Ok(p) => Some(p),
+                        Err(e) => return self.port_failed(run, &step.id, "cart", e),
+                    },
+                    None => None,
+                };
+                match coupons
+                    .issue(template, &run.user_id, key, products.as_deref())
+                    .await
+                {
+                    Ok(c) => Outcome::Done(json!({ "coupon": c, "products": products })),
                     Err(e) => self.port_failed(run, &step.id, &format!("coupon {template}"), e),
                 }
             }
@@ -336,6 +349,22 @@ impl Engine {
     /// What a port's failure at `step` comes to: a refusal fails the step (its failure
     /// path); an outage counts an attempt and is tried again after the effect backoff,
     /// or, when the attempts ran out, sets the step aside in the dead-letter list.
+    /// The products left in the run's cart ([`crate::cart`]); a store failure is
+    /// transient.
+    async fn cart_of(&self, journey: &Journey, run: &RunRow) -> Result<Vec<String>, PortError> {
+        let Some(path) = journey.key.clone() else {
+            return Ok(Vec::new());
+        };
+        let user = run.user_id.clone();
+        let events = self
+            .0
+            .store
+            .read_with(move |c| crate::db::tracked_of(c, &user, &crate::cart::CART_EVENTS))
+            .await
+            .map_err(|e| PortError::transient(format!("reading the cart: {e}")))?;
+        Ok(crate::cart::cart_products(&events, &path, &run.key))
+    }
+
     pub(crate) fn port_failed(&self, run: &mut RunRow, step: &str, what: &str, e: PortError) -> Outcome {
         let error = format!("{what}: {}", e.message);
         if !e.transient {

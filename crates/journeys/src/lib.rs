@@ -20,6 +20,7 @@
 //!   moves in, and the bounds of a provider's report.
 
 pub mod callback;
+mod cart;
 pub mod cron;
 pub mod db;
 pub mod dead_letter;
@@ -41,7 +42,7 @@ pub mod tail;
 pub mod transitions;
 pub mod walk;
 
-pub use definition::{DefinitionError, Journey};
+pub use definition::{CouponScope, DefinitionError, Journey};
 pub use delivery::{
     CapAction, CapPeriod, CapRule, CapScope, Decision, DeliveryPolicy, QuietHours, SentRecord,
 };

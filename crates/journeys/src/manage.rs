@@ -12,7 +12,7 @@ use crate::callback::{self, Report, StatusReport};
 use crate::db::{
     self, ConsentState, JourneyRow, MessageFilter, MessageRow, MessageStatus, RunRow, RunState, Status,
 };
-use crate::definition::{Action, Journey, Target};
+use crate::definition::{Action, CouponScope, Journey, Target};
 use crate::engine::Engine;
 use crate::walk::{self, Park, Probe};
 use crate::{Error, Result};
@@ -307,7 +307,7 @@ impl Engine {
         let mut run = dry_row(j, user, profile.as_deref());
         // The coupon a coupon step would issue, as the template describes it.
         let template = j.steps.iter().find_map(|s| match &s.action {
-            Action::Coupon { template } => Some(template.clone()),
+            Action::Coupon { template, .. } => Some(template.clone()),
             _ => None,
         });
         if let (Some(id), Some(coupons)) = (template, &self.0.services.coupons) {
@@ -614,7 +614,10 @@ fn describe(j: &Journey, entry: &str) -> String {
                 .collect::<Vec<_>>()
                 .join("→")
         ),
-        Action::Coupon { template } => format!("issue coupon {template}"),
+        Action::Coupon { template, scope } => match scope {
+            Some(CouponScope::Cart) => format!("issue coupon {template} for the cart's products"),
+            None => format!("issue coupon {template}"),
+        },
         Action::Points { amount, .. } => format!("award {amount} points"),
         Action::BirthdayPerk => "grant the tier's birthday perk".into(),
         Action::AddTag { tag } => format!("tag {tag}"),

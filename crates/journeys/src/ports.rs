@@ -109,8 +109,16 @@ pub trait AudiencePort: Send + Sync {
 /// variables `coupon.*` (docs/channels.md).
 pub trait CouponIssuer: Send + Sync {
     /// Issues one coupon of `template` to `user`, once per `key`: a repeat with the same
-    /// key (a step tried again after an unknown outcome) answers the first coupon.
-    fn issue<'a>(&'a self, template: &'a str, user: &'a str, key: &'a str) -> PortFuture<'a, Value>;
+    /// key (a step tried again after an unknown outcome) answers the first coupon. With
+    /// `products`, the coupon covers only those products (a cart coupon), whatever the
+    /// template covers.
+    fn issue<'a>(
+        &'a self,
+        template: &'a str,
+        user: &'a str,
+        key: &'a str,
+        products: Option<&'a [String]>,
+    ) -> PortFuture<'a, Value>;
     /// What a coupon of `template` issued at `now` would look like (a preview), if the
     /// template exists.
     fn preview<'a>(&'a self, template: &'a str, now: Timestamp) -> PortFuture<'a, Option<Value>>;

@@ -48,7 +48,7 @@ mod tests {
             j.validate(&crate::engine::catalog())
                 .unwrap_or_else(|e| panic!("{}: {e}", j.name));
             for s in &j.steps {
-                if let Action::Coupon { template } = &s.action {
+                if let Action::Coupon { template, .. } = &s.action {
                     assert!(ids.contains(&template.as_str()), "{}: {template}", j.name);
                 }
             }

@@ -55,7 +55,13 @@ impl FakeCoupons {
 }
 
 impl CouponIssuer for FakeCoupons {
-    fn issue<'a>(&'a self, template: &'a str, user: &'a str, key: &'a str) -> PortFuture<'a, Value> {
+    fn issue<'a>(
+        &'a self,
+        template: &'a str,
+        user: &'a str,
+        key: &'a str,
+        _: Option<&'a [String]>,
+    ) -> PortFuture<'a, Value> {
         Box::pin(async move {
             self.calls.lock().unwrap().push(key.to_string());
             let next = self.script.lock().unwrap().pop_front();

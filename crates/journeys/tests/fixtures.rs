@@ -86,9 +86,36 @@ async fn f5_potential_customers_get_a_cart_coupon_and_not_the_high_value_push() 
         assert_eq!(held[0].template_id, "seed_cart_10");
         assert_eq!(
             held[0].coupon.scope,
-            flywheel_promotions::rules::Scope::All,
-            "its scope includes SKU1"
+            flywheel_promotions::rules::Scope::Products {
+                products: vec!["SKU1".into()]
+            },
+            "its scope is what D left in the cart: SKU1"
         );
+        // At checkout D's wallet coupon takes 10 元 off SKU1, and nothing off another
+        // product at the same price.
+        let price = |product: &str| {
+            let req = json!({
+                "cart": {"lines": [{"shop": "S", "product": product, "unit_price": 19900, "quantity": 1}]},
+                "buyer": {"user_id": "D"}, "wallet": true,
+                "now": shop.clock_now().to_rfc3339(),
+            });
+            let coupons = shop.coupons.clone().unwrap();
+            async move {
+                coupons
+                    .quote_request(flywheel_promotions::coupons::PriceRequest::parse(req).unwrap())
+                    .await
+                    .unwrap()
+            }
+        };
+        let sku1 = price("SKU1").await;
+        assert_eq!(sku1.discount, Fen(1000), "{sku1:?}");
+        assert_eq!(
+            sku1.applied.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+            vec![held[0].id.as_str()]
+        );
+        let other = price("SKU7").await;
+        assert_eq!(other.discount, Fen(0), "{other:?}");
+        assert!(other.applied.is_empty());
         assert_eq!(shop.texts_to("D").len(), 1);
         assert!(shop.texts_to("D")[0].contains("送您10.00元券"));
         // Friday 20:00: the new-arrivals push goes to 高價值客戶 only.
@@ -99,6 +126,85 @@ async fn f5_potential_customers_get_a_cart_coupon_and_not_the_high_value_push() 
         let e = shop.texts_to("E");
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].contains("本周新品"));
+    }
+}
+
+/// A `scope: cart` coupon covers what is left in the run's cart: added, less removed,
+/// less bought; an emptied cart gets no coupon and the run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cart_coupon_covers_what_is_left_in_that_cart() {
+    for store in stores("cart_coupon").await {
+        let t0 = shanghai("2026-11-27 18:00:00.000");
+        let mut shop = Shop::full(store, t0).await;
+        shop.journey(json!({
+            "name": "cart_coupon",
+            "trigger": {"event": {"name": "Product Added", "where": {"cart_id": {"exists": true}}}},
+            "key": "cart_id",
+            "entry": "every_time",
+            "steps": [
+                {"id": "wait", "type": "wait", "duration": "1h"},
+                {"id": "coupon", "type": "coupon", "template": "seed_cart_10", "scope": "cart"},
+                {"id": "tell", "type": "send", "channels": ["sms"],
+                 "text": "{% if coupon.code %}券{{ coupon.code }}{% else %}購物車已空{% endif %}"}
+            ]
+        }))
+        .await;
+        shop.user("A", "13900000021").await;
+        shop.user("B", "13900000022").await;
+        for (sku, cart) in [("SKU1", "cA"), ("SKU2", "cA"), ("SKU3", "cA"), ("SKU8", "cOther")] {
+            shop.track(
+                "A",
+                "Product Added",
+                json!({"cart_id": cart, "product_id": sku, "price": 150}),
+            )
+            .await;
+        }
+        shop.track(
+            "A",
+            "Product Removed",
+            json!({"cart_id": "cA", "product_id": "SKU2"}),
+        )
+        .await;
+        shop.track("A", "Order Completed", json!({"order_id": "oA", "total": 150, "products": [{"product_id": "SKU3", "price": 150, "quantity": 1}]}))
+            .await;
+        shop.track(
+            "B",
+            "Product Added",
+            json!({"cart_id": "cB", "product_id": "SKU1", "price": 150}),
+        )
+        .await;
+        shop.track(
+            "B",
+            "Product Removed",
+            json!({"cart_id": "cB", "product_id": "SKU1"}),
+        )
+        .await;
+        shop.at(t0 + HOUR);
+        shop.fire().await;
+        let mut scopes: Vec<_> = coupons_of(&shop, "A")
+            .await
+            .into_iter()
+            .map(|c| c.coupon.scope)
+            .collect();
+        scopes.sort_by_key(|s| format!("{s:?}"));
+        assert_eq!(
+            scopes,
+            vec![
+                flywheel_promotions::rules::Scope::Products {
+                    products: vec!["SKU1".into()]
+                },
+                flywheel_promotions::rules::Scope::Products {
+                    products: vec!["SKU8".into()]
+                },
+            ],
+            "one coupon per cart: cA keeps SKU1 (SKU2 removed, SKU3 bought), cOther SKU8"
+        );
+        assert!(
+            coupons_of(&shop, "B").await.is_empty(),
+            "B's cart is empty: no coupon"
+        );
+        assert_eq!(shop.texts_to("B"), vec!["購物車已空".to_string()]);
+        assert_eq!(shop.texts_to("A").len(), 2);
     }
 }
 

@@ -97,20 +97,16 @@ impl Loyalty {
         .await
     }
 
-    /// A member's tier at `now` from their rolling 365-day net spend: orders placed in
-    /// `(now − 365 days, now]`, each counting total − refunded, cancelled ones 0 (R7.2).
+    /// A member's tier at `now` from their rolling 365-day net spend and growth: orders
+    /// placed in `(now − 365 days, now]`, each counting total − refunded, cancelled ones
+    /// 0, and the growth of their customer activity in that window (R7.2).
     pub async fn tier_of(&self, user: &str, now: Timestamp) -> Result<TierStatus> {
         let until = flywheel_core::time::to_millis(now);
-        let from = until.saturating_sub(365 * crate::entry::DAY_MS);
-        let u = user.to_owned();
-        let spend = Fen(self
+        let (u, config, tz) = (user.to_owned(), self.config.clone(), self.tz);
+        Ok(self
             .store
-            .read_with(move |c| q::net_spend(c, &u, from, until))
-            .await?);
-        Ok(TierStatus {
-            tier: self.config.tiers.tier_for(spend).to_owned(),
-            spend_365d: spend,
-        })
+            .read_with(move |c| crate::tier_track::standing(c, &config, tz, &u, until))
+            .await?)
     }
 }
 

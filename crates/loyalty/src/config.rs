@@ -4,6 +4,7 @@
 use flywheel_core::ErrorCode;
 use serde::{Deserialize, Serialize};
 
+use crate::growth::GrowthConfig;
 use crate::tiers::TierConfig;
 use crate::{Error, Result};
 
@@ -67,7 +68,8 @@ impl PointsConfig {
     }
 }
 
-/// The whole loyalty programme: points, tiers and the shop timezone for calendar days.
+/// The whole loyalty programme: points, tiers, growth and the shop timezone for calendar
+/// days.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoyaltyConfig {
@@ -75,7 +77,10 @@ pub struct LoyaltyConfig {
     pub points: PointsConfig,
     /// The member tiers.
     pub tiers: TierConfig,
-    /// IANA timezone whose calendar days count for check-ins, share caps and birthdays.
+    /// Growth (成長值) per customer activity, the tiers' activity half.
+    pub growth: GrowthConfig,
+    /// IANA timezone whose calendar days count for check-ins, share caps, birthdays and
+    /// growth's active days.
     /// Default `Asia/Shanghai` (DESIGN, rules of the house).
     pub timezone: String,
 }
@@ -85,16 +90,18 @@ impl Default for LoyaltyConfig {
         LoyaltyConfig {
             points: PointsConfig::default(),
             tiers: TierConfig::default(),
+            growth: GrowthConfig::default(),
             timezone: flywheel_core::time::DEFAULT_SHOP_TIMEZONE.to_string(),
         }
     }
 }
 
 impl LoyaltyConfig {
-    /// Checks points and tiers, and parses the timezone (`invalid_timezone`).
+    /// Checks points, tiers and growth, and parses the timezone (`invalid_timezone`).
     pub fn check(&self) -> Result<chrono_tz::Tz> {
         self.points.check()?;
         self.tiers.check()?;
+        self.growth.check()?;
         flywheel_core::time::parse_timezone(&self.timezone)
             .map_err(|e| Error::invalid(ErrorCode::InvalidTimezone, e.to_string()))
     }

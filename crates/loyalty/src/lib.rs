@@ -8,7 +8,8 @@
 //!   is derived from the entries, never stored. Earned points sit in lots that expire
 //!   first-in-first-out ([`Loyalty`]).
 //! - **Member tiers** (R7.1, R7.2, fixture F15): 青銅 < 白銀 < 黃金 < 鉑金 by rolling
-//!   365-day net spend, with benefits that must grow with the tier ([`TierConfig`]).
+//!   365-day net spend and growth (成長值) from customer activity ([`GrowthConfig`]),
+//!   with benefits that must grow with the tier ([`TierConfig`]).
 //! - **Points-for-coupon exchanges** (積分兌換): one idempotent operation per client key,
 //!   spend and coupon in one transaction ([`PointsExchange`], coupons through the
 //!   [`CouponIssuer`] port).
@@ -23,6 +24,7 @@ mod birthday;
 mod config;
 mod entry;
 mod exchange;
+mod growth;
 mod ledger;
 mod lots;
 mod tier_track;
@@ -36,9 +38,10 @@ pub use exchange::{
     CouponIssuer, ExchangeFault, ExchangeKey, ExchangeRequest, Exchanged, IssuedCoupon, IssuerFuture,
     PointsExchange,
 };
+pub use growth::{Activity, GrowthConfig};
 pub use ledger::Loyalty;
 pub use tier_track::TierChange;
-pub use tiers::{Tier, TierConfig, TierStatus};
+pub use tiers::{Tier, TierCombine, TierConfig, TierStatus};
 
 /// Errors of the loyalty programme, each with a stable machine-readable [`Error::code`].
 #[derive(Debug, thiserror::Error)]

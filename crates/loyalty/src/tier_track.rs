@@ -1,14 +1,47 @@
-//! Upgrades and downgrades (R7.2): a member's tier is re-evaluated after each paid or
-//! reversed order and daily for everyone with a tier (orders age out of the 365-day
+//! Upgrades and downgrades (R7.2): a member's tier, from their spend and growth over
+//! the last 365 days ([`standing`]), is re-evaluated after each paid or reversed order
+//! and daily for everyone with a tier (orders and activity age out of the 365-day
 //! window), and each change is returned as a [`TierChange`] for the caller to publish
 //! (`tier.changed` on the bus). Changes take effect at once in both directions
 //! ([SUGGESTED DEFAULT]; the seeds set no grace period).
 
 use flywheel_core::{Fen, Timestamp};
+use flywheel_store::conn::Conn;
 use flywheel_store::loyalty as q;
+use flywheel_store::member_activity as m;
 use serde::Serialize;
 
-use crate::{Loyalty, Result};
+use crate::growth::Activity;
+use crate::tiers::TierStatus;
+use crate::{Loyalty, LoyaltyConfig, Result};
+
+/// The tiers' evaluation period: the 365 days up to the evaluation, ms.
+const PERIOD_MS: i64 = 365 * crate::entry::DAY_MS;
+
+/// `user`'s tier at `until` (ms) from the person's net spend and growth over
+/// `(until − 365 days, until]` (R7.2): orders count total − refunded (cancelled 0);
+/// growth counts their customer activity on the shop's calendar (`tz`).
+pub(crate) fn standing(
+    c: &mut dyn Conn,
+    config: &LoyaltyConfig,
+    tz: chrono_tz::Tz,
+    user: &str,
+    until: i64,
+) -> flywheel_store::Result<TierStatus> {
+    let from = until.saturating_sub(PERIOD_MS);
+    let person = m::person(c, user)?;
+    let spend = Fen(m::net_spend(c, &person, from, until)?);
+    let g = &config.growth;
+    let did = m::member_activity(c, &person, from, until, &g.sign_in_events, &g.review_events)?;
+    let activity = Activity::of(&did, tz);
+    let growth = g.growth(&activity);
+    Ok(TierStatus {
+        tier: config.tiers.tier_for_activity(spend, growth).to_owned(),
+        spend_365d: spend,
+        growth_365d: growth,
+        activity_365d: activity,
+    })
+}
 
 /// A member's tier changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -21,6 +54,8 @@ pub struct TierChange {
     pub to: String,
     /// Net spend of the last 365 days that decided it.
     pub spend_365d: Fen,
+    /// Growth of the last 365 days that decided it.
+    pub growth_365d: i64,
     /// Up the ladder (or first evaluation) rather than down.
     pub upgrade: bool,
 }
@@ -75,6 +110,7 @@ impl Loyalty {
             from: before,
             to: status.tier,
             spend_365d: status.spend_365d,
+            growth_365d: status.growth_365d,
             upgrade,
         }))
     }
@@ -83,34 +119,35 @@ impl Loyalty {
     /// order hooks' batches); returns the changes, in the order of `users`.
     pub async fn evaluate_tiers(&self, users: Vec<String>, now: Timestamp) -> Result<Vec<TierChange>> {
         let until = flywheel_core::time::to_millis(now);
-        let from = until.saturating_sub(365 * crate::entry::DAY_MS);
         let mut out = Vec::new();
         for chunk in users.chunks(100) {
-            let (chunk, config) = (chunk.to_vec(), self.config.clone());
+            let (chunk, config, tz) = (chunk.to_vec(), self.config.clone(), self.tz);
             let changes = self
                 .store
                 .write_tx(move |c| {
                     let mut changes = Vec::new();
                     for user in chunk {
-                        let spend = Fen(q::net_spend(c, &user, from, until)?);
-                        let tier = config.tiers.tier_for(spend).to_owned();
+                        let status = standing(c, &config, tz, &user, until)?;
                         let before = q::current_tier(c, &user)?.map(|(t, _)| t);
-                        if before.as_deref() == Some(tier.as_str()) {
+                        if before.as_deref() == Some(status.tier.as_str()) {
                             continue;
                         }
-                        q::set_tier(c, &user, &tier, until)?;
-                        changes.push((user, before, tier, spend));
+                        q::set_tier(c, &user, &status.tier, until)?;
+                        changes.push((user, before, status));
                     }
                     Ok::<_, crate::Error>(changes)
                 })
                 .await?;
-            for (user_id, from, to, spend_365d) in changes {
-                let upgrade = from.as_deref().is_none_or(|b| self.rank(&to) > self.rank(b));
+            for (user_id, from, status) in changes {
+                let upgrade = from
+                    .as_deref()
+                    .is_none_or(|b| self.rank(&status.tier) > self.rank(b));
                 out.push(TierChange {
                     user_id,
                     from,
-                    to,
-                    spend_365d,
+                    to: status.tier,
+                    spend_365d: status.spend_365d,
+                    growth_365d: status.growth_365d,
                     upgrade,
                 });
             }

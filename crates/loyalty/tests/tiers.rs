@@ -1,6 +1,6 @@
 //! Member tiers and birthday perks on both backends: F15 (monotonic tier config), tier
-//! from rolling 365-day net spend over the store's orders (R7.2), F17 (birthday perk by
-//! tier, P ≥ S, once per year, nobody else).
+//! from rolling 365-day net spend over the store's orders and growth from customer
+//! activity (R7.2), F17 (birthday perk by tier, P ≥ S, once per year, nobody else).
 
 mod common;
 
@@ -36,7 +36,13 @@ fn f15_gold_with_a_smaller_discount_than_silver_is_refused() {
     c.tiers[0].pay_percent = 0;
     assert_eq!(c.check().unwrap_err().code(), "invalid_tier");
     assert_eq!(
-        TierConfig { tiers: vec![] }.check().unwrap_err().code(),
+        TierConfig {
+            tiers: vec![],
+            ..TierConfig::default()
+        }
+        .check()
+        .unwrap_err()
+        .code(),
         "invalid_tier"
     );
 
@@ -278,5 +284,106 @@ async fn tiers_of_many_members_are_evaluated_like_one() {
             ),
             ("g", Some("黃金"), "青銅", false)
         );
+    }
+}
+
+/// A stored event from its Segment JSON (a system write when `system`).
+fn event(json: serde_json::Value, system: bool) -> NewEvent {
+    let e: Event = serde_json::from_value(json).unwrap();
+    let e = NewEvent::new(e, None);
+    if system {
+        e.system_write()
+    } else {
+        e
+    }
+}
+
+fn track(user: &str, id: &str, name: &str, when: &str) -> NewEvent {
+    event(
+        serde_json::json!({"messageId": id, "type": "track", "userId": user, "event": name,
+                           "timestamp": when, "receivedAt": when}),
+        false,
+    )
+}
+
+/// Growth by hand for member m over the 365 days before 2025-06-01 08:00 Shanghai, with
+/// one activity of each kind that must not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn growth_counts_customer_activity_of_the_person() {
+    use OrderAdjustmentKind::{Cancel, Refund};
+    for store in stores("growth").await {
+        store
+            .apply(vec![
+                // Logged out on 10 May, then signed up on that device: one person, one day.
+                event(
+                    serde_json::json!({"messageId": "g1", "type": "page", "anonymousId": "a-m",
+                        "name": "首頁", "timestamp": "2025-05-10T10:00:00+08:00",
+                        "receivedAt": "2025-05-10T10:00:00+08:00"}),
+                    false,
+                ),
+                event(
+                    serde_json::json!({"messageId": "g2", "type": "identify", "userId": "m",
+                        "anonymousId": "a-m", "timestamp": "2025-05-10T10:05:00+08:00",
+                        "receivedAt": "2025-05-10T10:05:00+08:00"}),
+                    false,
+                ),
+                // 23:50 and 00:10 shop time: two days (one UTC day); a sign-in day.
+                track("m", "g3", "Signed In", "2025-05-11T23:50:00+08:00"),
+                track("m", "g4", "Product Viewed", "2025-05-12T00:10:00+08:00"),
+                track("m", "g5", "Product Reviewed", "2025-05-12T12:00:00+08:00"),
+                track("m", "g6", "Product Reviewed", "2025-05-20T12:00:00+08:00"),
+                order("m", "o1", 10_000, "2025-05-20T13:00:00+08:00"),
+                // Cancelled and fully refunded orders: their days count, the orders do not.
+                order("m", "o2", 20_000, "2025-05-21T09:00:00+08:00"),
+                adjust("m", "o2", Cancel, None, "2025-05-21T10:00:00+08:00"),
+                order("m", "o3", 5_000, "2025-05-22T09:00:00+08:00"),
+                adjust("m", "o3", Refund, Some(5_000), "2025-05-23T09:00:00+08:00"),
+                // A zero-value order counts.
+                order("m", "o4", 0, "2025-05-24T09:00:00+08:00"),
+                // Not counted: the system's own write, activity older than 365 days,
+                // someone else's activity.
+                event(
+                    serde_json::json!({"messageId": "g7", "type": "identify", "userId": "m",
+                        "traits": {"clv": 123}, "timestamp": "2025-05-30T12:00:00+08:00",
+                        "receivedAt": "2025-05-30T12:00:00+08:00"}),
+                    true,
+                ),
+                track("m", "g8", "Signed In", "2024-05-01T12:00:00+08:00"),
+                track("other", "g9", "Signed In", "2025-05-25T12:00:00+08:00"),
+            ])
+            .await
+            .unwrap();
+        let now = "2025-06-01T08:00:00+08:00";
+        let (l, _) = loyalty(store.clone(), now);
+        let s = l.tier_of("m", at(now)).await.unwrap();
+        // Active days 10, 11, 12, 20, 21, 22, 23, 24 May; one sign-in day (11 May);
+        // orders o1 and o4; two reviews.
+        let a = s.activity_365d;
+        assert_eq!((a.active_days, a.sign_in_days, a.orders, a.reviews), (8, 1, 2, 2));
+        assert_eq!(s.growth_365d, 8 + 1 + 2 * 10 + 2 * 5);
+        assert_eq!(s.spend_365d, Fen(10_000));
+        assert_eq!(s.tier, "青銅");
+
+        // At, below and above a growth threshold of 39, with either combination.
+        for (combine, min_spend, min_growth, tier) in [
+            ("any", 400_000, 39, "白銀"),
+            ("any", 400_000, 40, "青銅"),
+            ("any", 10_000, 250, "白銀"),
+            ("all", 10_000, 39, "白銀"),
+            ("all", 10_000, 38, "白銀"),
+            ("all", 10_001, 39, "青銅"),
+            ("all", 10_000, 40, "青銅"),
+        ] {
+            let mut config = LoyaltyConfig::default();
+            config.tiers.combine = serde_json::from_value(serde_json::json!(combine)).unwrap();
+            config.tiers.tiers[1].min_spend = Fen(min_spend);
+            config.tiers.tiers[1].min_growth = Some(min_growth);
+            let l = Loyalty::new(store.clone(), Arc::new(FixedClock::new(at(now))), config).unwrap();
+            let s = l.tier_of("m", at(now)).await.unwrap();
+            assert_eq!(s.tier, tier, "{combine} spend {min_spend} growth {min_growth}");
+        }
+        // The daily run and the order hooks decide on the same growth.
+        let change = l.evaluate_tiers(vec!["m".into()], at(now)).await.unwrap();
+        assert_eq!((change[0].to.as_str(), change[0].growth_365d), ("青銅", 39));
     }
 }

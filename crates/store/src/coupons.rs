@@ -74,10 +74,14 @@ pub struct CouponRow {
     pub issued_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+    /// Its own scope (pricing scope JSON) when narrower than its template's (a journey's
+    /// cart coupon); `None`: the template's.
+    pub scope: Option<String>,
 }
 
 const COLUMNS: &str =
-    "id, template_id, owner, code, state, valid_from, valid_until, order_id, reserved_until, issued_at, updated_at";
+    "id, template_id, owner, code, state, valid_from, valid_until, order_id, reserved_until, \
+     issued_at, updated_at, scope";
 
 fn coupon_of(r: &Row) -> Result<CouponRow> {
     Ok(CouponRow {
@@ -92,6 +96,7 @@ fn coupon_of(r: &Row) -> Result<CouponRow> {
         reserved_until: r.opt_i64(8)?,
         issued_at: r.i64(9)?,
         updated_at: r.i64(10)?,
+        scope: r.opt_text(11)?,
     })
 }
 
@@ -161,7 +166,9 @@ pub fn count_owned(conn: &mut dyn Conn, template_id: &str, owner: &str) -> Resul
 /// Stores a new coupon.
 pub fn insert_coupon(conn: &mut dyn Conn, c: &CouponRow) -> Result<()> {
     conn.execute(
-        &format!("INSERT INTO coupons ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
+        &format!(
+            "INSERT INTO coupons ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ),
         &[
             Param::Text(&c.id),
             Param::Text(&c.template_id),
@@ -174,6 +181,7 @@ pub fn insert_coupon(conn: &mut dyn Conn, c: &CouponRow) -> Result<()> {
             Param::OptI64(c.reserved_until),
             Param::I64(c.issued_at),
             Param::I64(c.updated_at),
+            Param::OptText(c.scope.as_deref()),
         ],
     )?;
     Ok(())

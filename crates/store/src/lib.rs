@@ -28,6 +28,7 @@ pub mod journeys;
 mod keys;
 pub mod log_cursor;
 pub mod loyalty;
+pub mod member_activity;
 mod migrate;
 pub mod order_hooks;
 pub mod points_exchanges;

@@ -1,11 +1,11 @@
 //! What the loyalty programme reads and writes (R7.1–R7.6): the append-only points
 //! ledger (`loyalty_entries`, one row per credit or debit, unique per source key), the
 //! lot uses that say which earn lots each debit consumed (`loyalty_lot_uses`), birthday
-//! perks granted once per user per year (`loyalty_birthdays`), and a user's rolling net
-//! spend from `orders`. Balances and lot remainders are always derived from these rows,
-//! never stored. Callers run these inside one write transaction
-//! ([`crate::Store::write_with`]). Parameters are named in ascending order of first use
-//! (SQLite).
+//! perks granted once per user per year (`loyalty_birthdays`) and members' tiers
+//! (`loyalty_tiers`); what a member spent and did is read by [`crate::member_activity`].
+//! Balances and lot remainders are always derived from these rows, never stored. Callers
+//! run these inside one write transaction ([`crate::Store::write_with`]). Parameters are
+//! named in ascending order of first use (SQLite).
 
 use crate::column_enum::column_enum;
 use crate::conn::Sql;
@@ -246,25 +246,6 @@ pub fn count_between(
             Param::Text(source.as_str()),
             Param::I64(from),
             Param::I64(until),
-        ],
-    )?
-    .first()
-    .map_or(Ok(0), |r| r.i64(0))
-}
-
-/// A user's net spend (total − refunded, fen) of orders placed with `from < placed_at <=
-/// until`; cancelled orders and orders still pending their completion count 0.
-pub fn net_spend(conn: &mut dyn Conn, user_id: &str, from: i64, until: i64) -> Result<i64> {
-    conn.query(
-        "SELECT CAST(COALESCE(SUM(total - refunded), 0) AS BIGINT) FROM orders \
-         WHERE user_id = $1 AND placed_at > $2 AND placed_at <= $3 \
-         AND status NOT IN ($4, $5)",
-        &[
-            Param::Text(user_id),
-            Param::I64(from),
-            Param::I64(until),
-            Param::Text(flywheel_core::OrderStatus::Cancelled.as_str()),
-            Param::Text(flywheel_core::OrderStatus::Pending.as_str()),
         ],
     )?
     .first()

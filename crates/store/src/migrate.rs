@@ -131,6 +131,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/023_activity.sql"),
         include_str!("migrations/023_activity.sql"),
     ),
+    (
+        29,
+        include_str!("migrations/029_coupon_scope.sql"),
+        include_str!("migrations/029_coupon_scope.sql"),
+    ),
 ];
 
 /// A migration's rewrite of existing rows, in Rust, after its SQL and in its transaction.

@@ -140,13 +140,33 @@ impl PgConn {
     }
 }
 
-fn boxed<'a>(p: &Param<'a>) -> Box<dyn ToSql + Sync + 'a> {
-    match p {
-        Param::I64(v) => Box::new(*v),
-        Param::OptI64(v) => Box::new(*v),
+/// A parameter bound as the type the server inferred for it: integers go to `SMALLINT`
+/// and `INTEGER` columns (`events.system_write`) as the narrower type the driver needs.
+fn boxed<'a>(p: &Param<'a>, ty: Option<&Type>) -> Result<Box<dyn ToSql + Sync + 'a>> {
+    let narrow = |v: i64| -> Result<Box<dyn ToSql + Sync + 'a>> {
+        let out_of_range = |_| Error::Database(format!("{v} does not fit a {ty:?} parameter"));
+        Ok(match ty {
+            Some(&Type::INT2) => Box::new(i16::try_from(v).map_err(out_of_range)?),
+            Some(&Type::INT4) => Box::new(i32::try_from(v).map_err(out_of_range)?),
+            _ => Box::new(v),
+        })
+    };
+    Ok(match p {
+        Param::I64(v) => narrow(*v)?,
+        Param::OptI64(Some(v)) => narrow(*v)?,
+        Param::OptI64(None) => Box::new(None::<i64>),
         Param::Text(v) => Box::new(*v),
         Param::OptText(v) => Box::new(*v),
-    }
+    })
+}
+
+/// `params` bound for `stmt`.
+fn bind<'a>(stmt: &Statement, params: &[Param<'a>]) -> Result<Vec<Box<dyn ToSql + Sync + 'a>>> {
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| boxed(p, stmt.params().get(i)))
+        .collect()
 }
 
 fn read_row(row: &postgres::Row) -> Result<Row> {
@@ -171,14 +191,14 @@ impl Conn for PgConn {
 
     fn execute_sql(&mut self, _: Internal, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         let stmt = self.statement(sql)?;
-        let values: Vec<_> = params.iter().map(boxed).collect();
+        let values = bind(&stmt, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
         Ok(self.client.execute(&stmt, &refs)?)
     }
 
     fn query_sql(&mut self, _: Internal, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let stmt = self.statement(sql)?;
-        let values: Vec<_> = params.iter().map(boxed).collect();
+        let values = bind(&stmt, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
         self.client.query(&stmt, &refs)?.iter().map(read_row).collect()
     }

@@ -136,14 +136,24 @@ impl AudiencePort for AudienceAdapter {
 pub struct CouponAdapter(pub CouponService);
 
 impl CouponIssuer for CouponAdapter {
-    fn issue<'a>(&'a self, template: &'a str, user: &'a str, key: &'a str) -> PortFuture<'a, Value> {
+    fn issue<'a>(
+        &'a self,
+        template: &'a str,
+        user: &'a str,
+        key: &'a str,
+        products: Option<&'a [String]>,
+    ) -> PortFuture<'a, Value> {
         Box::pin(async move {
             let actor = format!("journey:{key}");
-            self.0
-                .issue_once(template, user, &actor, &actor)
-                .await
-                .map(|c| coupon_vars(&c))
-                .map_err(coupon_error)
+            let issued = match products {
+                Some(p) => {
+                    self.0
+                        .issue_once_for_products(template, user, &actor, &actor, p.to_vec())
+                        .await
+                }
+                None => self.0.issue_once(template, user, &actor, &actor).await,
+            };
+            issued.map(|c| coupon_vars(&c)).map_err(coupon_error)
         })
     }
 

@@ -1,7 +1,7 @@
 //! The loyalty daily jobs: every minute the expiry of lapsed point lots is written, and
-//! once a day (per UTC date) every member's tier is re-evaluated — orders age out of
-//! the 365-day window — publishing each change as `tier.changed`. Each tier change is
-//! logged at debug; each run that did something logs one summary line.
+//! once a day (per UTC date) every member's tier is re-evaluated — orders and activity
+//! (growth) age out of the 365-day window — publishing each change as `tier.changed`.
+//! Each tier change is logged at debug; each run that did something logs one summary line.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::template::{CouponTemplate, RefundPolicy};
-use crate::rules::Coupon;
+use crate::rules::{Coupon, Scope};
 use crate::{Error, Result};
 
 /// The state of a coupon as the user sees it now.
@@ -208,11 +208,58 @@ impl CouponService {
         actor: &str,
         key: &str,
     ) -> Result<CouponInstance> {
+        self.issue_keyed(template_id, owner, actor, key, None).await
+    }
+
+    /// [`CouponService::issue_once`] of a coupon that covers only `products` (指定商品),
+    /// whatever its template covers: a journey's coupon for the products left in a cart
+    /// (R3.6 "推送加購商品的優惠券"). `invalid_rule` when `products` is empty, longer than
+    /// [`MAX_SCOPE_PRODUCTS`] or names an empty product.
+    pub async fn issue_once_for_products(
+        &self,
+        template_id: &str,
+        owner: &str,
+        actor: &str,
+        key: &str,
+        products: Vec<String>,
+    ) -> Result<CouponInstance> {
+        if products.is_empty()
+            || products.len() > MAX_SCOPE_PRODUCTS
+            || products.iter().any(|p| p.trim().is_empty())
+        {
+            return Err(Error::invalid(
+                ErrorCode::InvalidRule,
+                format!("a coupon's own products must be 1 to {MAX_SCOPE_PRODUCTS} non-empty ids"),
+            ));
+        }
+        let scope = Scope::Products { products };
+        self.issue_keyed(template_id, owner, actor, key, Some(scope))
+            .await
+    }
+
+    async fn issue_keyed(
+        &self,
+        template_id: &str,
+        owner: &str,
+        actor: &str,
+        key: &str,
+        scope: Option<Scope>,
+    ) -> Result<CouponInstance> {
         let id = format!("cpn_{}", &flywheel_store::hash_secret(key)[..16]);
         let now = self.now();
+        let scope = scope
+            .map(|s| serde_json::to_string(&s))
+            .transpose()
+            .map_err(|e| Error::invalid(ErrorCode::InvalidRule, e.to_string()))?;
         let (tid, owner, actor) = (template_id.to_owned(), owner.to_owned(), actor.to_owned());
-        self.write(move |c| issue_keyed_in(c, &tid, &owner, &actor, Some(&id), now))
-            .await
+        self.write(move |c| {
+            let keyed = Keyed {
+                id: &id,
+                scope: scope.as_deref(),
+            };
+            issue_keyed_in(c, &tid, &owner, &actor, Some(keyed), now)
+        })
+        .await
     }
 
     /// Generates `n` unclaimed codes of a template (counted against its total quantity).
@@ -257,6 +304,7 @@ impl CouponService {
                     reserved_until: None,
                     issued_at: now,
                     updated_at: now,
+                    scope: None,
                 };
                 q::insert_coupon(c, &row)?;
                 q::audit(c, &row.id, CouponAction::Generated, Some(&actor), None, now)?;
@@ -313,7 +361,7 @@ impl CouponService {
                 Ok((t, row))
             })
             .await?;
-        Ok(instance_of(&t, &row, now))
+        instance_of(&t, &row, now)
     }
 
     /// Applies a state change to a coupon `owner` holds, in one transaction.
@@ -361,7 +409,7 @@ impl CouponService {
                 Ok((t, row))
             })
             .await?;
-        Ok(instance_of(&t, &row, now))
+        instance_of(&t, &row, now)
     }
 
     /// Holds a coupon for an order at checkout for `hold_ms`; idempotent for the same order.
@@ -498,7 +546,7 @@ impl CouponService {
             .await
             .map_err(Error::Store)?
             .ok_or_else(|| Error::NotFound(format!("coupon {coupon_id:?}")))?;
-        Ok(instance_of(&template_of(&body)?, &row, now))
+        instance_of(&template_of(&body)?, &row, now)
     }
 
     /// A user's coupons, with their state now.
@@ -521,7 +569,7 @@ impl CouponService {
             .map_err(Error::Store)?;
         pairs
             .into_iter()
-            .map(|(body, r)| Ok(instance_of(&template_of(&body)?, &r, now)))
+            .map(|(body, r)| instance_of(&template_of(&body)?, &r, now))
             .collect()
     }
 
@@ -546,13 +594,22 @@ impl CouponService {
 }
 
 /// A stored coupon with its template's terms, as the user sees it at `now`.
-fn instance_of(t: &CouponTemplate, r: &CouponRow, now: i64) -> CouponInstance {
+fn instance_of(t: &CouponTemplate, r: &CouponRow, now: i64) -> Result<CouponInstance> {
     let window = (
         r.valid_from.unwrap_or(i64::MIN),
         r.valid_until.unwrap_or(i64::MAX),
     );
     let state = state_at(r, now);
-    CouponInstance {
+    let mut coupon = t.coupon(&r.id, r.owner.as_deref(), window);
+    if let Some(scope) = &r.scope {
+        coupon.scope = serde_json::from_str(scope).map_err(|e| {
+            Error::Store(flywheel_store::Error::Corrupt(format!(
+                "coupon {}: stored scope: {e}",
+                r.id
+            )))
+        })?;
+    }
+    Ok(CouponInstance {
         id: r.id.clone(),
         template_id: r.template_id.clone(),
         owner: r.owner.clone(),
@@ -566,8 +623,8 @@ fn instance_of(t: &CouponTemplate, r: &CouponRow, now: i64) -> CouponInstance {
             .reserved_until
             .filter(|_| state == CouponState::Reserved)
             .map(rfc3339),
-        coupon: t.coupon(&r.id, r.owner.as_deref(), window),
-    }
+        coupon,
+    })
 }
 
 fn unusable(state: CouponState) -> Error {
@@ -593,6 +650,16 @@ pub fn issue_in(
     issue_keyed_in(c, template_id, owner, actor, None, now)
 }
 
+/// The most products a coupon's own scope may name.
+pub const MAX_SCOPE_PRODUCTS: usize = 200;
+
+/// A coupon issued once per key: its id, and its own scope (JSON) if narrower than the
+/// template's.
+struct Keyed<'a> {
+    id: &'a str,
+    scope: Option<&'a str>,
+}
+
 /// [`issue_in`] with the coupon's id given: when a coupon of that id exists it is
 /// answered as it is (nothing taken, nothing audited), so a step applied again issues once.
 fn issue_keyed_in(
@@ -600,7 +667,7 @@ fn issue_keyed_in(
     template_id: &str,
     owner: &str,
     actor: &str,
-    keyed_id: Option<&str>,
+    keyed: Option<Keyed<'_>>,
     now: i64,
 ) -> Result<CouponInstance> {
     if owner.trim().is_empty() {
@@ -609,8 +676,8 @@ fn issue_keyed_in(
     let (_, body, _, per_user, _) =
         q::template(c, template_id)?.ok_or_else(|| Error::NotFound(format!("template {template_id:?}")))?;
     let t = template_of(&body)?;
-    if let Some(done) = keyed_id.map(|id| q::coupon(c, id)).transpose()?.flatten() {
-        return Ok(instance_of(&t, &done, now));
+    if let Some(done) = keyed.as_ref().map(|k| q::coupon(c, k.id)).transpose()?.flatten() {
+        return instance_of(&t, &done, now);
     }
     if per_user.is_some_and(|limit| q::count_owned(c, template_id, owner).unwrap_or(i64::MAX) >= limit) {
         return Err(conflict(
@@ -626,7 +693,7 @@ fn issue_keyed_in(
     }
     let (from, until) = t.window(now);
     let row = CouponRow {
-        id: keyed_id.map_or_else(new_id, str::to_owned),
+        id: keyed.as_ref().map_or_else(new_id, |k| k.id.to_owned()),
         template_id: template_id.to_owned(),
         owner: Some(owner.to_owned()),
         code: None,
@@ -637,8 +704,9 @@ fn issue_keyed_in(
         reserved_until: None,
         issued_at: now,
         updated_at: now,
+        scope: keyed.and_then(|k| k.scope).map(str::to_owned),
     };
     q::insert_coupon(c, &row)?;
     q::audit(c, &row.id, CouponAction::Issued, Some(actor), None, now)?;
-    Ok(instance_of(&t, &row, now))
+    instance_of(&t, &row, now)
 }

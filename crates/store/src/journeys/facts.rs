@@ -47,6 +47,50 @@ pub fn activity_since(conn: &mut dyn Conn, user: &str, since: i64) -> Result<Vec
     .collect()
 }
 
+/// A customer track event: its name, time (ms) and stored body (JSON text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracked {
+    /// The event's name.
+    pub name: String,
+    /// When (ms).
+    pub at: i64,
+    /// The stored event (JSON).
+    pub body: String,
+}
+
+/// The user's customer track events named in `names` (system writes left out), oldest
+/// first, at most 5,000 (the newest): what a journey reads a cart from.
+pub fn tracked_of(conn: &mut dyn Conn, user: &str, names: &[&str]) -> Result<Vec<Tracked>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut params = vec![
+        Param::Text(user),
+        Param::Text(flywheel_core::EventKind::Track.as_str()),
+    ];
+    params.extend(names.iter().map(|n| Param::Text(n)));
+    let mut rows = conn
+        .query(
+            &format!(
+                "SELECT name, ts, body FROM events WHERE user_id = $1 AND kind = $2 AND name IN ({}) \
+                 AND system_write = 0 ORDER BY ts DESC, seq DESC LIMIT 5000",
+                crate::conn::placeholders(3, names.len())
+            ),
+            &params,
+        )?
+        .iter()
+        .map(|r| {
+            Ok(Tracked {
+                name: r.text(0)?,
+                at: r.i64(1)?,
+                body: r.text(2)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
 /// A profile's stored trait value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProfileTrait {
