@@ -4,6 +4,7 @@
 //! record without one is rejected with the column's name, never given a default such as
 //! the import's own time.
 
+use flywheel_core::ErrorCode;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -176,27 +177,34 @@ struct Requirement {
     fields: &'static [&'static str],
     /// How the reason names it.
     name: &'static str,
+    /// The code of its rejection (the tracking API's where it has one).
+    code: ErrorCode,
 }
 
 const IDS: Requirement = Requirement {
     fields: &["user_id", "userId", "anonymous_id", "anonymousId"],
     name: "\"user_id\" (or \"anonymous_id\")",
+    code: ErrorCode::MissingId,
 };
 const TIME: Requirement = Requirement {
     fields: &["timestamp", "time"],
     name: "\"timestamp\"",
+    code: ErrorCode::MissingColumn,
 };
 const ORDER_ID: Requirement = Requirement {
     fields: &["order_id"],
     name: "\"order_id\"",
+    code: ErrorCode::MissingOrderId,
 };
 const AMOUNT: Requirement = Requirement {
     fields: &["total", "revenue", "price", "products"],
     name: "\"total\" (or \"revenue\", or the lines' \"price\")",
+    code: ErrorCode::MissingColumn,
 };
 const EVENT_TIME: Requirement = Requirement {
     fields: &["timestamp", "time", "originalTimestamp"],
     name: "\"timestamp\"",
+    code: ErrorCode::MissingColumn,
 };
 
 fn requirements(kind: ImportKind) -> &'static [Requirement] {
@@ -207,23 +215,27 @@ fn requirements(kind: ImportKind) -> &'static [Requirement] {
     }
 }
 
+/// A required field a record lacks: the code and the sentence it is rejected with.
+pub type Gap = (ErrorCode, String);
+
 /// The first required field `kind` cannot find among a CSV header's fields (after
-/// `--map`), as the sentence every record of the file is rejected with.
-pub fn header_gap(kind: ImportKind, fields: &[String]) -> Option<String> {
+/// `--map`), as every record of the file is rejected for it.
+pub fn header_gap(kind: ImportKind, fields: &[String]) -> Option<Gap> {
     requirements(kind)
         .iter()
         .find(|req| !req.fields.iter().any(|f| fields.iter().any(|h| h == f)))
         .map(|req| {
             let dest = req.fields.first().copied().unwrap_or_default();
-            format!(
+            let reason = format!(
                 "column {} missing: the header has none (map yours with --map SRC={dest})",
                 req.name
-            )
+            );
+            (req.code, reason)
         })
 }
 
 /// Why `fields` (one record, after `--map`) lacks a required field, if it does.
-pub fn record_gap(kind: ImportKind, csv: bool, fields: &Map<String, Value>) -> Option<String> {
+pub fn record_gap(kind: ImportKind, csv: bool, fields: &Map<String, Value>) -> Option<Gap> {
     let what = if csv { "column" } else { "field" };
     requirements(kind)
         .iter()
@@ -231,7 +243,7 @@ pub fn record_gap(kind: ImportKind, csv: bool, fields: &Map<String, Value>) -> O
         .map(|req| {
             let present = req.fields.iter().any(|f| fields.contains_key(*f));
             let why = if present { ": it is empty" } else { "" };
-            format!("{what} {} missing{why}", req.name)
+            (req.code, format!("{what} {} missing{why}", req.name))
         })
 }
 
@@ -318,36 +330,35 @@ mod tests {
     #[test]
     fn required_fields_per_kind() {
         let h = |cols: &[&str]| cols.iter().map(|c| c.to_string()).collect::<Vec<_>>();
-        let gap = header_gap(
+        let head = |kind, cols: &[&str]| header_gap(kind, &h(cols));
+        let (code, gap) = head(
             ImportKind::Orders,
-            &h(&["order_id", "user_id", "ordered_at", "total"]),
+            &["order_id", "user_id", "ordered_at", "total"],
         )
         .unwrap();
+        assert_eq!(code, ErrorCode::MissingColumn);
         assert!(gap.starts_with("column \"timestamp\" missing"), "{gap}");
         assert!(gap.contains("--map SRC=timestamp"), "{gap}");
         assert_eq!(
-            header_gap(
-                ImportKind::Orders,
-                &h(&["order_id", "anonymous_id", "time", "price"])
-            ),
+            head(ImportKind::Orders, &["order_id", "anonymous_id", "time", "price"]),
             None
         );
-        assert!(
-            header_gap(ImportKind::Orders, &h(&["order_id", "user_id", "timestamp"]))
-                .unwrap()
-                .contains("\"total\"")
-        );
-        assert_eq!(header_gap(ImportKind::Users, &h(&["user_id", "name"])), None);
-        assert!(header_gap(ImportKind::Users, &h(&["name"]))
-            .unwrap()
-            .contains("\"user_id\""));
-        assert!(header_gap(ImportKind::Events, &h(&["type", "userId", "event"])).is_some());
+        let (_, gap) = head(ImportKind::Orders, &["order_id", "user_id", "timestamp"]).unwrap();
+        assert!(gap.contains("\"total\""), "{gap}");
+        let (code, _) = head(ImportKind::Orders, &["user_id", "timestamp", "total"]).unwrap();
+        assert_eq!(code, ErrorCode::MissingOrderId);
+        assert_eq!(head(ImportKind::Users, &["user_id", "name"]), None);
+        let (code, gap) = head(ImportKind::Users, &["name"]).unwrap();
+        assert_eq!(code, ErrorCode::MissingId);
+        assert!(gap.contains("\"user_id\""), "{gap}");
+        assert!(head(ImportKind::Events, &["type", "userId", "event"]).is_some());
 
         let rec = |v: Value| v.as_object().unwrap().clone();
         let order = rec(json!({"order_id": "O1", "user_id": "u", "timestamp": "", "total": "1"}));
+        let empty = "column \"timestamp\" missing: it is empty".to_string();
         assert_eq!(
-            record_gap(ImportKind::Orders, true, &order).as_deref(),
-            Some("column \"timestamp\" missing: it is empty")
+            record_gap(ImportKind::Orders, true, &order),
+            Some((ErrorCode::MissingColumn, empty))
         );
         let order = rec(json!({"order_id": "O1", "userId": "u", "time": "1997-01-01",
                                "products": [{"product_id": "P", "price": "0"}]}));
@@ -356,16 +367,15 @@ mod tests {
             json!({"order_id": "O1", "user_id": "u", "timestamp": "1997-01-01",
                                "products": [{"product_id": "P"}]}),
         );
-        assert!(record_gap(ImportKind::Orders, false, &order)
-            .unwrap()
-            .starts_with("field \"total\""));
+        let (_, gap) = record_gap(ImportKind::Orders, false, &order).unwrap();
+        assert!(gap.starts_with("field \"total\""), "{gap}");
         // Zero is an amount.
         let order = rec(json!({"order_id": "O1", "user_id": "u", "timestamp": "1997-01-01", "total": 0}));
         assert_eq!(record_gap(ImportKind::Orders, false, &order), None);
         let ev = rec(json!({"type": "identify", "userId": "u"}));
         assert_eq!(
-            record_gap(ImportKind::Events, false, &ev).as_deref(),
-            Some("field \"timestamp\" missing")
+            record_gap(ImportKind::Events, false, &ev),
+            Some((ErrorCode::MissingColumn, "field \"timestamp\" missing".into()))
         );
     }
 }

@@ -180,7 +180,7 @@ pub async fn import_file(
         };
     let csv = options.format == ImportFormat::Csv;
     let mut records = RecordReader::new(counter, options.format, options.kind, options.columns.clone());
-    let mut header_gap: Option<Option<String>> = None;
+    let mut header_gap: Option<Option<columns::Gap>> = None;
     loop {
         let next = records.next_record();
         progress(records.bytes_read());
@@ -189,7 +189,7 @@ pub async fn import_file(
                 let gap = columns::header_gap(options.kind, fields);
                 summary
                     .problems
-                    .extend(gap.iter().map(|g| format!("{g}; every record is rejected")));
+                    .extend(gap.iter().map(|(_, g)| format!("{g}; every record is rejected")));
                 header_gap = Some(gap);
             }
         }
@@ -207,14 +207,8 @@ pub async fn import_file(
             Some(g) => Some(g.clone()),
             None => columns::record_gap(options.kind, csv, &record.fields),
         };
-        if let Some(reason) = gap {
-            reject(
-                &mut summary,
-                record.line,
-                &record.raw,
-                ErrorCode::MissingColumn,
-                reason,
-            )?;
+        if let Some((code, reason)) = gap {
+            reject(&mut summary, record.line, &record.raw, code, reason)?;
             continue;
         }
         match to_event(options, &record) {

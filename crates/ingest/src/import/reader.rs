@@ -151,7 +151,7 @@ impl<R: Read> RecordReader<R> {
                     break;
                 }
                 Some(Ok(mut next)) => {
-                    if next.fields.get("order_id") == order.fields.get("order_id") {
+                    if same_order(&order.fields, &next.fields) {
                         lines.push(line_of(&mut next.fields));
                         order.raw.push('\n');
                         order.raw.push_str(&next.raw);
@@ -272,6 +272,19 @@ impl<R: Read> RecordReader<R> {
             },
         }
     }
+}
+
+/// Whether two CSV rows are lines of one order: the same, non-empty `order_id` (rows
+/// without one are never grouped, so each is rejected on its own line).
+fn same_order(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    let id = |f: &Map<String, Value>| {
+        f.get("order_id")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    id(a).is_some() && id(a) == id(b)
 }
 
 /// Cells named `properties`, `traits`, `context`, `integrations` hold JSON objects; others are text.
