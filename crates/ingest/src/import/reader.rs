@@ -112,7 +112,8 @@ impl<R: Read> RecordReader<R> {
             if self.seen.len() >= MAX_COLUMNS {
                 return;
             }
-            if self.seen.insert(name.clone()) {
+            if !self.seen.contains(name) {
+                self.seen.insert(name.clone());
                 self.columns
                     .push(columns::understand(self.kind, false, name, &self.map));
             }
