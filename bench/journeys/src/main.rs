@@ -136,6 +136,7 @@ fn track(user: &str, event: &str, message_id: &str, at: i64, props: Value) -> Re
         sent_at: None,
         context: None,
         integrations: None,
+        ..Default::default()
     };
     let parsed = parse(msg, &env)?;
     Ok(materialise(parsed.event, None, 0)?)

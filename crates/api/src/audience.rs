@@ -253,7 +253,8 @@ pub async fn profile(
 
 #[derive(Debug, Deserialize)]
 pub struct RfmQuery {
-    /// RFC 3339 instant (default now).
+    /// Observation end: an RFC 3339 instant, or a bare date meaning the end of that
+    /// shop-local day (default now).
     as_of: Option<String>,
 }
 
@@ -265,7 +266,7 @@ pub async fn rfm(
 ) -> Result<Json<Value>, ApiError> {
     let as_of = match q.as_of.as_deref() {
         None => s.audience.now(),
-        Some(t) => flywheel_core::time::parse_timestamp(t)
+        Some(t) => flywheel_core::time::parse_observation_end(t, s.reports.tz())
             .map(flywheel_core::time::to_millis)
             .map_err(|e| ApiError::new(ErrorCode::InvalidTime, e.to_string()))?,
     };

@@ -94,6 +94,7 @@ impl Shop {
             sent_at: None,
             context: None,
             integrations: None,
+            ..Default::default()
         };
         let parsed = parse(msg, &env).unwrap();
         let ev = materialise(parsed.event, None, 0).unwrap();

@@ -51,6 +51,7 @@ async fn submit(pipeline: &Pipeline, msg: Value, at: i64) {
         sent_at: None,
         context: None,
         integrations: None,
+        ..Default::default()
     };
     let mut msg = msg;
     msg["timestamp"] = json!(from_millis(at).to_rfc3339());

@@ -144,7 +144,8 @@ error_codes! {
     InvalidName = "invalid_name", 400;
     /// A timestamp is not ISO-8601.
     InvalidTimestamp = "invalid_timestamp", 400;
-    /// A timestamp is before 2000 or more than a day in the future.
+    /// A timestamp is before 2000 (tracking API; for an import, before its `--not-before`
+    /// floor) or more than a day in the future.
     TimestampOutOfRange = "timestamp_out_of_range", 400;
     /// An e-commerce event has no `properties.order_id`.
     MissingOrderId = "missing_order_id", 400;
@@ -158,6 +159,10 @@ error_codes! {
     AmountTooLarge = "amount_too_large", 400;
     /// An import file's record cannot be read (not JSON, or a CSV row of the wrong shape).
     UnreadableRecord = "unreadable_record", 400;
+    /// An import record lacks a required column or field (an order's time, its id, its
+    /// amount, the customer's id), or its cell is empty; the file's header may lack it for
+    /// every record.
+    MissingColumn = "missing_column", 400;
 
     // ---- Audience: tags, segments, the segment language ----
     /// A segment expression does not parse (the message gives line and column).

@@ -5,7 +5,8 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 
 use crate::{Error, Result};
 
@@ -21,6 +22,14 @@ pub const DEFAULT_SHOP_TIMEZONE: &str = "Asia/Shanghai";
 /// import convenience a date-time without offset (`2024-11-11T04:00:00` or with a space),
 /// read as UTC, and a bare date (`2024-11-11`, midnight UTC).
 pub fn parse_timestamp(text: &str) -> Result<Timestamp> {
+    parse_timestamp_in(text, &Utc)
+}
+
+/// Parses a timestamp as [`parse_timestamp`] does, except that a date-time without an
+/// offset and a bare date are wall-clock readings in `tz` (a shop export's local times;
+/// bulk import reads them in the shop timezone). A local time skipped by a daylight-saving
+/// change is read one hour later; an ambiguous one as its earlier instant.
+pub fn parse_timestamp_in<Z: TimeZone>(text: &str, tz: &Z) -> Result<Timestamp> {
     let s = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
@@ -29,17 +38,51 @@ pub fn parse_timestamp(text: &str) -> Result<Timestamp> {
     if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z") {
         return Ok(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Ok(Utc.from_utc_datetime(&t));
-        }
-    }
+    let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|fmt| NaiveDateTime::parse_from_str(s, fmt).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .map(|d| d.and_time(NaiveTime::MIN))
+        });
+    naive
+        .and_then(|t| local_instant(t, tz))
+        .ok_or_else(|| Error::InvalidTimestamp(text.to_string()))
+}
+
+/// The instant of wall-clock time `t` in `tz`: the earlier one when a daylight-saving
+/// change repeats it, one hour later when the change skips it.
+fn local_instant<Z: TimeZone>(t: NaiveDateTime, tz: &Z) -> Option<Timestamp> {
+    tz.from_local_datetime(&t)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(t + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The first instant of shop-local day `d` in `tz` (its local midnight).
+pub fn local_midnight(d: NaiveDate, tz: Tz) -> Option<Timestamp> {
+    local_instant(d.and_time(NaiveTime::MIN), &tz)
+}
+
+/// Reads an observation end (`rfm --as-of`, `GET /api/v1/rfm?as_of=`): the last instant
+/// whose data counts. A bare date `YYYY-MM-DD` means the end of that shop-local day, so
+/// everything before the next local midnight counts (the result is one millisecond before
+/// it, the stored precision); any other timestamp is that instant (without an offset, a
+/// wall-clock reading in `tz`).
+pub fn parse_observation_end(text: &str, tz: Tz) -> Result<Timestamp> {
+    let s = text.trim();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(Utc.from_utc_datetime(&t));
-        }
+        return d
+            .succ_opt()
+            .and_then(|next| local_midnight(next, tz))
+            .map(|midnight| midnight - chrono::Duration::milliseconds(1))
+            .ok_or_else(|| Error::InvalidTimestamp(text.to_string()));
     }
-    Err(Error::InvalidTimestamp(text.to_string()))
+    parse_timestamp_in(s, &tz)
 }
 
 /// Milliseconds since the Unix epoch, the stored form of a [`Timestamp`].
@@ -121,6 +164,48 @@ mod tests {
         );
         assert!(parse_timestamp("yesterday").is_err());
         assert!(parse_timestamp("2024-13-01T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn naive_times_are_read_in_the_given_zone() {
+        let sh = chrono_tz::Asia::Shanghai;
+        let want = Utc.with_ymd_and_hms(1997, 1, 1, 15, 0, 0).unwrap();
+        assert_eq!(parse_timestamp_in("1997-01-01 23:00:00", &sh).unwrap(), want);
+        assert_eq!(parse_timestamp_in("1997-01-01T23:00:00", &sh).unwrap(), want);
+        // An offset wins over the zone.
+        assert_eq!(parse_timestamp_in("1997-01-01T15:00:00Z", &sh).unwrap(), want);
+        assert_eq!(
+            parse_timestamp_in("1997-01-02", &sh).unwrap(),
+            Utc.with_ymd_and_hms(1997, 1, 1, 16, 0, 0).unwrap()
+        );
+        // 02:30 on 2024-03-10 does not exist in New York: read an hour later.
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(
+            parse_timestamp_in("2024-03-10 02:30:00", &ny).unwrap(),
+            Utc.with_ymd_and_hms(2024, 3, 10, 7, 30, 0).unwrap()
+        );
+        assert!(parse_timestamp_in("1997/01/01", &sh).is_err());
+    }
+
+    #[test]
+    fn a_bare_observation_end_is_the_end_of_the_local_day() {
+        let sh = chrono_tz::Asia::Shanghai;
+        // 1998-06-30 in Shanghai ends at 1998-06-30T16:00:00Z (exclusive).
+        let end = parse_observation_end("1998-06-30", sh).unwrap();
+        assert_eq!(
+            end,
+            Utc.with_ymd_and_hms(1998, 6, 30, 15, 59, 59).unwrap() + chrono::Duration::milliseconds(999)
+        );
+        // 23:00 local on that day is inside; the next local midnight is not.
+        let late = parse_timestamp_in("1998-06-30 23:00:00", &sh).unwrap();
+        assert!(late <= end);
+        assert!(local_midnight(NaiveDate::from_ymd_opt(1998, 7, 1).unwrap(), sh).unwrap() > end);
+        // A full timestamp is that instant.
+        assert_eq!(
+            parse_observation_end("1998-06-30T00:00:00Z", sh).unwrap(),
+            Utc.with_ymd_and_hms(1998, 6, 30, 0, 0, 0).unwrap()
+        );
+        assert!(parse_observation_end("June 30", sh).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use flywheel_audience::{Audience, DefKind, SegmentInput, TagInput};
-use flywheel_core::time::{from_millis, parse_timestamp, to_millis};
+use flywheel_core::time::{from_millis, parse_observation_end, to_millis};
 use serde_json::json;
 
 use crate::cli::{OutputFormat, RfmArgs, SegmentCommand, TagCommand};
@@ -189,7 +189,10 @@ fn ids_in_file(path: &std::path::Path) -> Result<Vec<String>> {
 /// Runs `flywheel rfm`.
 pub async fn rfm(args: RfmArgs, settings: Settings) -> Result<()> {
     let as_of = match &args.as_of {
-        Some(t) => to_millis(parse_timestamp(t).map_err(|e| BadInput(format!("--as-of {t:?}: {e}")))?),
+        Some(t) => to_millis(
+            parse_observation_end(t, settings.audience.timezone)
+                .map_err(|e| BadInput(format!("--as-of {t:?}: {e}")))?,
+        ),
         None => to_millis(chrono::Utc::now()),
     };
     let audience = open(&settings).await?;

@@ -28,8 +28,9 @@ pub struct GlobalArgs {
     /// underscores, e.g. `data_dir = "/var/lib/flywheel"`) and the tables `[audience]` (tag
     /// rules, lifecycle, RFM: docs/audience.md), `[loyalty]` (points, tiers:
     /// docs/loyalty.md), `[journeys]` (timezone, delivery, email relay, providers:
-    /// docs/journeys.md) and `[analytics]` (channels, guardrails, goals, reviews,
-    /// benchmarks, notifications: docs/analytics.md). Default: ./flywheel.toml if it exists.
+    /// docs/journeys.md), `[analytics]` (channels, guardrails, goals, reviews,
+    /// benchmarks, notifications: docs/analytics.md) and `[import]` (`not_before`, the
+    /// earliest date imported: docs/import.md). Default: ./flywheel.toml if it exists.
     #[arg(long, global = true, env = "FLYWHEEL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded store (SQLite file `flywheel.db`) and the admin token file.
@@ -104,7 +105,10 @@ pub enum Command {
     /// Check every campaign's guardrails once (ROI < 1, CVR below expected) and pause the
     /// journeys that trip, with an alert; the server does this every few minutes.
     Guardrails,
-    /// Import users, orders or events from a CSV or JSONL file.
+    /// Import users, orders or events from a CSV or JSONL file, history included: records
+    /// without a required column (an order's time, id, amount; the customer's id) are
+    /// rejected, never dated now. `--map SRC=DEST` names columns; `--dry-run` shows how
+    /// the file is understood without writing.
     Import(ImportArgs),
     /// Manage write keys of the tracking API.
     #[command(subcommand)]
@@ -322,7 +326,9 @@ pub enum ReportCommand {
         /// Period (first orders) and filters.
         #[command(flatten)]
         scope: ReportScope,
-        /// Fit BG/NBD + Gamma-Gamma on all customers and print per-customer predictions.
+        /// Fit BG/NBD + Gamma-Gamma on all customers and print per-customer predictions,
+        /// observed at the end of the shop-local day --to (orders up to its next local
+        /// midnight count), or now when --to is today.
         #[arg(long)]
         clv: bool,
         /// With --clv: at most this many customers, highest CLV first.
@@ -672,8 +678,10 @@ pub struct PriceArgs {
 /// RFM report options.
 #[derive(Debug, Args)]
 pub struct RfmArgs {
-    /// Observation end (RFC 3339); orders after it are ignored. [default: now]
-    #[arg(long, value_name = "TIME")]
+    /// Observation end; orders after it are ignored. A bare date YYYY-MM-DD means the end
+    /// of that shop-local day (its orders up to local midnight count); an RFC 3339 time
+    /// means that instant. [default: now]
+    #[arg(long, value_name = "DATE|TIME")]
     pub as_of: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
@@ -897,6 +905,20 @@ pub struct ImportArgs {
     pub format: Option<FormatArg>,
     /// The file. Rejected records go to FILE.rejects.jsonl.
     pub file: PathBuf,
+    /// Read the file's column SRC as the field DEST, e.g. `--map ordered_at=timestamp`
+    /// (repeatable; `--map SRC=` ignores a column). A mapped column replaces a column
+    /// already named DEST.
+    #[arg(long = "map", value_name = "SRC=DEST")]
+    pub map: Vec<flywheel_ingest::import::columns::ColumnRename>,
+    /// Reject records dated before this (YYYY-MM-DD: the start of that shop-local day, or
+    /// an RFC 3339 time). [default: `[import] not_before` of the config file, else none:
+    /// history of any date is imported]
+    #[arg(long, value_name = "DATE")]
+    pub not_before: Option<String>,
+    /// Read and validate the file, print how every column is understood and what would be
+    /// accepted or rejected, and write nothing (no store, no reject file).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Summary format.
     #[arg(long = "output", value_enum, default_value_t)]
     pub output: OutputFormat,

@@ -1,7 +1,11 @@
 //! Running each command.
 
 use anyhow::{Context, Result};
-use flywheel_ingest::import::{import_file, ImportFormat, ImportKind};
+use flywheel_core::time::parse_timestamp_in;
+use flywheel_ingest::import::columns::ColumnMap;
+use flywheel_ingest::import::{
+    check_header, import_file, ImportFormat, ImportKind, ImportOptions, ImportSummary,
+};
 use flywheel_ingest::Pipeline;
 use flywheel_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -84,11 +88,22 @@ async fn import(args: ImportArgs, settings: Settings) -> Result<()> {
         KindArg::Orders => ImportKind::Orders,
         KindArg::Events => ImportKind::Events,
     };
+    let tz = settings.audience.timezone;
+    let not_before = match args.not_before.as_ref().or(settings.import.not_before.as_ref()) {
+        Some(t) => Some(
+            parse_timestamp_in(t, &tz)
+                .map_err(|_| BadInput(format!("--not-before {t:?}: use YYYY-MM-DD or an RFC 3339 time")))?,
+        ),
+        None => None,
+    };
+    let mut options = ImportOptions::new(kind, format);
+    options.columns = ColumnMap::new(args.map.clone()).map_err(|e| BadInput(e.to_string()))?;
+    options.not_before = not_before;
+    options.timezone = tz;
     let size = std::fs::metadata(&args.file)
         .map_err(|e| BadInput(format!("cannot read {}: {e}", args.file.display())))?
         .len();
-    let store = open_store(&settings).await?;
-    let pipeline = Pipeline::start(store.clone(), Default::default());
+    check_header(&args.file, &options).map_err(|e| BadInput(e.to_string()))?;
     let bar = ProgressBar::new(size);
     bar.set_style(
         ProgressStyle::with_template(
@@ -96,27 +111,69 @@ async fn import(args: ImportArgs, settings: Settings) -> Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let result = import_file(&pipeline, &args.file, kind, format, |n| bar.set_position(n)).await;
-    bar.finish_and_clear();
-    pipeline.shutdown().await;
-    // A large import leaves no WAL behind (SQLite).
-    if let Err(e) = store.close().await {
-        tracing::warn!(error = %e, "closing the store failed; the next start checkpoints the WAL");
+    let summary = if args.dry_run {
+        // Nothing is opened for writing: not even the store.
+        let result = import_file(None, &args.file, &options, |n| bar.set_position(n)).await;
+        bar.finish_and_clear();
+        result?
+    } else {
+        let store = open_store(&settings).await?;
+        let pipeline = Pipeline::start(store.clone(), Default::default());
+        let result = import_file(Some(&pipeline), &args.file, &options, |n| bar.set_position(n)).await;
+        bar.finish_and_clear();
+        pipeline.shutdown().await;
+        // A large import leaves no WAL behind (SQLite).
+        if let Err(e) = store.close().await {
+            tracing::warn!(error = %e, "closing the store failed; the next start checkpoints the WAL");
+        }
+        result?
+    };
+    print_summary(&args, &summary)
+}
+
+/// Prints an import's summary: the counts (and, for a dry run, how each column was
+/// understood) on stdout; the file's problems and the first rejections on stderr.
+fn print_summary(args: &ImportArgs, summary: &ImportSummary) -> Result<()> {
+    let table = args.output == OutputFormat::Table;
+    if table && args.dry_run {
+        println!("dry run: nothing was written");
+        let rows: Vec<Vec<String>> = summary
+            .columns
+            .iter()
+            .map(|c| {
+                vec![
+                    c.column.clone(),
+                    c.field.clone().unwrap_or_else(|| "-".into()),
+                    c.meaning.clone(),
+                ]
+            })
+            .collect();
+        print!("{}", output::table(&["column", "read as", "meaning"], &rows));
+        println!();
     }
-    let summary = result?;
-    let rows = vec![
+    let accepted = if summary.dry_run {
+        "would be accepted"
+    } else {
+        "accepted"
+    };
+    let mut rows = vec![
         vec!["records".to_string(), summary.records.to_string()],
-        vec!["accepted".to_string(), summary.accepted.to_string()],
-        vec!["duplicates".to_string(), summary.duplicates.to_string()],
-        vec!["rejected".to_string(), summary.rejected.len().to_string()],
+        vec![accepted.to_string(), summary.accepted.to_string()],
     ];
+    if !summary.dry_run {
+        rows.push(vec!["duplicates".to_string(), summary.duplicates.to_string()]);
+    }
+    rows.push(vec!["rejected".to_string(), summary.rejected.len().to_string()]);
     output::print(
         args.output,
         &["", "count"],
         &rows,
-        &serde_json::to_value(&summary)?,
+        &serde_json::to_value(summary)?,
     );
-    if args.output == OutputFormat::Table {
+    if table {
+        for p in &summary.problems {
+            eprintln!("{p}");
+        }
         for r in summary.rejected.iter().take(20) {
             eprintln!("line {}: {} ({})", r.line, r.reason, r.code);
         }

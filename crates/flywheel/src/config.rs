@@ -44,6 +44,17 @@ pub struct FileConfig {
     /// `[analytics]`: attribution, the channel registry and costs, campaign expectations,
     /// guardrails, goals, CLV (docs/analytics.md).
     analytics: Option<flywheel_analytics::config::AnalyticsConfig>,
+    /// `[import]`: the floor of imported timestamps (docs/import.md).
+    import: Option<ImportConfig>,
+}
+
+/// `[import]` of the config file: defaults of `flywheel import`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    /// Records dated before this are rejected (`YYYY-MM-DD`, the start of that shop-local
+    /// day, or an RFC 3339 time); `--not-before` wins. Unset: history of any date.
+    pub not_before: Option<String>,
 }
 
 impl FileConfig {
@@ -81,6 +92,8 @@ pub struct Settings {
     pub journeys: flywheel_journeys::EngineConfig,
     /// Analytics settings (`[analytics]`, else the defaults).
     pub analytics: flywheel_analytics::config::AnalyticsConfig,
+    /// Import defaults (`[import]`, else none).
+    pub import: ImportConfig,
 }
 
 /// Server settings.
@@ -140,6 +153,7 @@ pub fn settings(g: &GlobalArgs, f: &FileConfig) -> Result<Settings> {
         loyalty: f.loyalty.clone().unwrap_or_default(),
         journeys: f.journeys.clone().unwrap_or_default(),
         analytics: f.analytics.clone().unwrap_or_default(),
+        import: f.import.clone().unwrap_or_default(),
     })
 }
 

@@ -52,6 +52,9 @@ pub enum Error {
     /// Storing failed.
     #[error(transparent)]
     Store(#[from] flywheel_store::Error),
+    /// An import's `--map` is malformed or names a column the file does not have.
+    #[error("{0}")]
+    InvalidMapping(String),
     /// Reading an import file failed.
     #[error("cannot read {path}: {reason}")]
     Io {
@@ -77,6 +80,8 @@ impl Error {
             Error::ShuttingDown => ErrorCode::ShuttingDown,
             Error::Store(e) => e.code(),
             Error::Io { .. } => ErrorCode::IoError,
+            // Only `flywheel import` reads a mapping: an option's value is malformed.
+            Error::InvalidMapping(_) => ErrorCode::InvalidQuery,
         }
     }
 

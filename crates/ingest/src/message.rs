@@ -14,8 +14,9 @@
 //!   `timestamp`; with `sentAt` (the item's, else the batch's) the stored timestamp is
 //!   `receivedAt - (sentAt - originalTimestamp)` (Segment's clock-skew correction),
 //!   without it the reading as sent, without either `receivedAt`;
-//! * a corrected timestamp before 2000-01-01 or more than 24 h after `receivedAt` is
-//!   refused as absurd;
+//! * a corrected timestamp more than 24 h after `receivedAt` is refused as absurd, and so
+//!   is one before 2000-01-01 on the live tracking API ([`TimeBounds::Live`]); a bulk
+//!   import of history ([`TimeBounds::Import`]) has no lower bound unless it sets one;
 //! * a page/screen's top-level `category` is kept as `properties.category`, and a
 //!   top-level `channel` (RudderStack) as `context.channel`;
 //! * a missing `messageId` is generated (unique per server process), so such
@@ -23,7 +24,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{Duration, SubsecRound, TimeZone, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use flywheel_core::time::parse_timestamp;
 use flywheel_core::ErrorCode;
 use flywheel_core::{Event, EventKind, Identity, Timestamp};
@@ -49,6 +50,34 @@ pub struct Envelope<'a> {
     pub context: Option<&'a Map<String, Value>>,
     /// The batch's `integrations`.
     pub integrations: Option<&'a Map<String, Value>>,
+    /// Which timestamps are plausible.
+    pub bounds: TimeBounds,
+}
+
+/// The earliest plausible timestamp on the live tracking API: 2000-01-01T00:00:00Z.
+pub const LIVE_NOT_BEFORE_MS: i64 = 946_684_800_000;
+
+/// Which timestamps a message may carry (at most 24 h after receipt, always).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimeBounds {
+    /// The live tracking API: an SDK's clock before 2000-01-01 is broken, not history.
+    #[default]
+    Live,
+    /// A bulk import of the shop's history: any past time, or none before `not_before`.
+    Import {
+        /// The import's floor (`flywheel import --not-before`), if it sets one.
+        not_before: Option<Timestamp>,
+    },
+}
+
+impl TimeBounds {
+    /// The earliest timestamp accepted, if any.
+    pub fn not_before(self) -> Option<Timestamp> {
+        match self {
+            TimeBounds::Live => Some(flywheel_core::time::from_millis(LIVE_NOT_BEFORE_MS)),
+            TimeBounds::Import { not_before } => not_before,
+        }
+    }
 }
 
 /// A validated message and the `writeKey` it carried, if any.
@@ -179,7 +208,7 @@ pub fn parse(value: Value, env: &Envelope<'_>) -> Result<Parsed> {
         (Some(orig), None) => orig,
         (None, _) => received_at,
     };
-    check_plausible(timestamp, received_at, i)?;
+    check_plausible(timestamp, received_at, env.bounds, i)?;
 
     let mut context = object_field(&mut m, "context", i)?;
     if let Some(batch) = env.context {
@@ -229,13 +258,20 @@ pub fn parse(value: Value, env: &Envelope<'_>) -> Result<Parsed> {
     Ok(Parsed { event, write_key })
 }
 
-fn check_plausible(t: Timestamp, received_at: Timestamp, i: usize) -> Result<()> {
-    let earliest = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single();
-    if earliest.is_some_and(|e| t < e) {
+fn check_plausible(t: Timestamp, received_at: Timestamp, bounds: TimeBounds, i: usize) -> Result<()> {
+    if let Some(floor) = bounds.not_before().filter(|floor| t < *floor) {
+        let whose = match bounds {
+            TimeBounds::Live => "",
+            TimeBounds::Import { .. } => " (the import's --not-before)",
+        };
         return Err(Error::invalid(
             i,
             ErrorCode::TimestampOutOfRange,
-            format!("timestamp {t} is before 2000-01-01"),
+            format!(
+                "timestamp {} is before {}{whose}",
+                flywheel_core::time::format_timestamp(t),
+                flywheel_core::time::format_timestamp(floor)
+            ),
         ));
     }
     if t > received_at + Duration::hours(24) {
@@ -439,6 +475,41 @@ mod tests {
             code(parse(json!({"type": "identify", "userId": "x".repeat(300)}), &e)),
             "invalid_id"
         );
+    }
+
+    #[test]
+    fn history_is_plausible_on_import_only() {
+        let old = json!({"type": "identify", "userId": "u", "timestamp": "1997-01-01T00:00:00Z"});
+        // The live tracking API refuses it, as before.
+        assert_eq!(code(parse(old.clone(), &env())), "timestamp_out_of_range");
+        let epoch = json!({"type": "identify", "userId": "u", "timestamp": "1970-01-01T00:00:00Z"});
+        assert_eq!(code(parse(epoch.clone(), &env())), "timestamp_out_of_range");
+        let just_in = json!({"type": "identify", "userId": "u", "timestamp": "2000-01-01T00:00:00Z"});
+        assert_eq!(code(parse(just_in, &env())), "ok");
+        // An import without a floor takes any past time.
+        let import = Envelope {
+            bounds: TimeBounds::Import { not_before: None },
+            ..env()
+        };
+        let p = parse(old.clone(), &import).unwrap();
+        assert_eq!(p.event.timestamp, at("1997-01-01T00:00:00Z"));
+        assert_eq!(code(parse(epoch.clone(), &import)), "ok");
+        // ... but never the future.
+        let future = json!({"type": "identify", "userId": "u", "timestamp": "2099-01-01T00:00:00Z"});
+        assert_eq!(code(parse(future, &import)), "timestamp_out_of_range");
+        // With a floor: the floor itself is in, a millisecond before is out.
+        let floored = Envelope {
+            bounds: TimeBounds::Import {
+                not_before: Some(at("1997-01-01T00:00:00Z")),
+            },
+            ..env()
+        };
+        assert_eq!(code(parse(old, &floored)), "ok");
+        let before = json!({"type": "identify", "userId": "u", "timestamp": "1996-12-31T23:59:59.999Z"});
+        let e = parse(before, &floored).unwrap_err();
+        assert_eq!(e.code().as_str(), "timestamp_out_of_range");
+        assert!(e.to_string().contains("--not-before"), "{e}");
+        assert_eq!(code(parse(epoch, &floored)), "timestamp_out_of_range");
     }
 
     #[test]

@@ -189,6 +189,7 @@ pub fn parse_batch(body: &[u8], limits: &Limits, received_at: Timestamp) -> Resu
             sent_at,
             context,
             integrations,
+            bounds: message::TimeBounds::Live,
         };
         let parsed = message::parse(value, &env)?;
         out.push((parsed.event, parsed.write_key));

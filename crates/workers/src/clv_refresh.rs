@@ -29,6 +29,7 @@ pub async fn save(pipeline: &Pipeline, messages: Vec<serde_json::Value>) -> crat
             sent_at: None,
             context: None,
             integrations: None,
+            ..Default::default()
         };
         let parsed = parse(m, &env).map_err(|e| Error::Ingest(format!("CLV trait message: {e}")))?;
         events.push(

@@ -33,6 +33,7 @@ pub async fn send(p: &Pipeline, n: &mut u32, mut msg: Value, at: i64) {
         sent_at: None,
         context: None,
         integrations: None,
+        ..Default::default()
     };
     let ev = materialise(parse(msg, &env).unwrap().event, None, 0).unwrap();
     p.submit(vec![ev]).await.unwrap();
