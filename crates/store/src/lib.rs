@@ -30,6 +30,7 @@ pub mod log_cursor;
 pub mod loyalty;
 mod migrate;
 pub mod order_hooks;
+pub mod person;
 pub mod points_exchanges;
 mod pool;
 pub mod postgres;

@@ -131,6 +131,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/023_activity.sql"),
         include_str!("migrations/023_activity.sql"),
     ),
+    (
+        28,
+        include_str!("migrations/sqlite_028_system_write_bigint.sql"),
+        include_str!("migrations/postgres_028_system_write_bigint.sql"),
+    ),
 ];
 
 /// A migration's rewrite of existing rows, in Rust, after its SQL and in its transaction.
