@@ -411,6 +411,13 @@ def test_every_report_counts_people_as_an_independent_computation_does(store, tm
         assert refreshed.returncode == 0, refreshed.stderr
         assert "saved CLV traits on" in refreshed.stderr and " 0 profiles" not in refreshed.stderr, refreshed.stderr
         assert activity_numbers(srv, today) == before, "a CLV refresh is no customer activity"
+        # The refresh put its traits on the scored persons themselves: a guest buyer's on
+        # their anonymous profile, addressed by the anonymousId (no new profile).
+        scored = run(srv, "report", "ltv", "--clv", "--top", "100000")["predictions"]
+        guest = next(c for c in scored if c["anonymous_id"])
+        shown = run(srv, "profile", "show", guest["profile_id"], "--events", "0")["profile"]
+        assert shown["id"] == guest["profile_id"] and "clv_p_alive" in shown["traits"], shown
+        assert not shown["user_ids"], shown
 
         # KPIs of the period, and of the whole history.
         for (a, b), (f, t) in [(PERIOD, (frm, to)), ((date(2026, 9, 1), date(2026, 11, 30)), everything)]:
