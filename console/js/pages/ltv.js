@@ -127,7 +127,7 @@ function clvPanel(clv) {
         table(
           [
             { label: "#", class: "num", cell: (r) => r.rank },
-            { label: t("profileId"), cell: (r) => profileLink(r.user_id) },
+            { label: t("profileId"), cell: (r) => profileLink(r.profile_id, r.user_id || r.anonymous_id) },
             { label: t("pAlive"), class: "num", cell: (r) => pct(r.p_alive) },
             { label: t("expectedPurchases", { n: clv.horizon_days }), class: "num", cell: (r) => (r.expected_purchases_90d == null ? t("na") : Number(r.expected_purchases_90d).toFixed(2)) },
             { label: t("clv"), class: "num", cell: (r) => yuan(r.clv) },

@@ -18,7 +18,7 @@ use crate::kpi::{OrderFact, Period};
 /// One user meeting one campaign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Touch {
-    /// The user.
+    /// The person touched (profile id).
     pub user: String,
     /// When (ms).
     pub at: i64,

@@ -36,7 +36,7 @@ use crate::ratio::Ratio;
 /// One message as the campaign metrics see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageFact {
-    /// The recipient.
+    /// The recipient's person (profile id).
     pub user: String,
     /// The campaign (the send's `campaign`, else the journey's name).
     pub campaign: String,

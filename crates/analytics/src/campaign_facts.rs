@@ -31,7 +31,7 @@ pub fn messages(
     for m in rows {
         if m.delivery.is_sent() {
             touches.push(Touch {
-                user: m.user_id.clone(),
+                user: m.person.clone(),
                 at: m.created_at,
                 campaign: m.campaign.clone(),
                 channel: m.channel.clone(),
@@ -39,7 +39,7 @@ pub fn messages(
         }
         if period.contains(m.created_at) {
             facts.push(MessageFact {
-                user: m.user_id,
+                user: m.person,
                 campaign: m.campaign,
                 channel: m.channel,
                 journey: m.journey,
@@ -61,7 +61,7 @@ pub fn event_touches(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<Touc
     Ok(touches::event_touches(conn, from, to)?
         .into_iter()
         .map(|t| Touch {
-            user: t.user_id,
+            user: t.person,
             at: t.at,
             campaign: t.campaign,
             channel: t.source.unwrap_or_else(|| "utm".to_string()),

@@ -5,11 +5,14 @@
 //! | GMV | sum of `total` of orders placed in the period, cancelled orders excluded |
 //! | net revenue | GMV − amounts refunded on those orders |
 //! | orders | orders placed in the period, cancelled excluded |
-//! | buyers | distinct users with at least one such order |
+//! | buyers | distinct persons with at least one purchase in the period: an order neither cancelled nor fully refunded, zero-value included ([`OrderFact::is_purchase`]) |
 //! | AOV 客單價 | GMV ÷ orders (the seed's per-order reading) |
-//! | 復購率 repurchase rate | buyers with ≥ 2 orders in the period ÷ buyers |
-//! | new buyers | buyers whose first order ever falls in the period; returning = the others |
-//! | conversion | buyers ÷ visitors (distinct users active in the period) |
+//! | 復購率 repurchase rate | buyers with ≥ 2 purchases in the period ÷ buyers |
+//! | new buyers | buyers whose first purchase ever falls in the period; returning = the others |
+//! | conversion | buyers ÷ visitors (distinct persons with a customer event in the period) |
+//!
+//! A person is a resolved profile (docs/analytics.md, "Who is counted"): guest orders
+//! count for their anonymous person, aliased ids for the one person they name.
 //!
 //! The period is half-open, `[from, to)` in milliseconds; a day boundary in the shop
 //! timezone is the caller's `from`/`to`.
@@ -40,7 +43,7 @@ impl Period {
 /// One order as the KPIs see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFact {
-    /// The buyer.
+    /// The buyer: a person (profile id, guest orders included).
     pub user: String,
     /// Placed (ms).
     pub placed_at: i64,
@@ -50,6 +53,14 @@ pub struct OrderFact {
     pub refunded: Fen,
     /// Cancelled (counts nowhere).
     pub cancelled: bool,
+}
+
+impl OrderFact {
+    /// Whether the order is a purchase (makes its person a buyer): not cancelled and not
+    /// fully refunded; a zero-value order is a purchase (as `lifetimes` counts it).
+    pub fn is_purchase(&self) -> bool {
+        !self.cancelled && (self.total.0 <= 0 || self.refunded.0 < self.total.0)
+    }
 }
 
 /// The KPIs of one period.
@@ -67,11 +78,11 @@ pub struct Kpis {
     pub buyers: i64,
     /// Average order value, fen (`None` without orders).
     pub aov: Option<Fen>,
-    /// Buyers with ≥ 2 orders in the period.
+    /// Buyers with ≥ 2 purchases in the period.
     pub repeat_buyers: i64,
     /// 復購率 = repeat buyers ÷ buyers.
     pub repurchase_rate: Ratio,
-    /// Buyers whose first order is in the period.
+    /// Buyers whose first purchase ever is in the period.
     pub new_buyers: i64,
     /// The other buyers.
     pub returning_buyers: i64,
@@ -82,7 +93,7 @@ pub struct Kpis {
 }
 
 /// The KPIs of `period` from `orders` (any period; those outside are ignored),
-/// `first_order` (each user's first non-cancelled order ever, ms) and the period's
+/// `first_order` (each person's first purchase ever, ms) and the period's
 /// `visitors`.
 pub fn kpis(orders: &[OrderFact], first_order: &HashMap<String, i64>, visitors: i64, period: Period) -> Kpis {
     let mut gmv = 0i64;
@@ -96,7 +107,9 @@ pub fn kpis(orders: &[OrderFact], first_order: &HashMap<String, i64>, visitors: 
         gmv = gmv.saturating_add(o.total.0);
         refunded = refunded.saturating_add(o.refunded.0);
         count += 1;
-        *per_buyer.entry(o.user.as_str()).or_default() += 1;
+        if o.is_purchase() {
+            *per_buyer.entry(o.user.as_str()).or_default() += 1;
+        }
     }
     let buyers = per_buyer.len() as i64;
     let repeat = per_buyer.values().filter(|n| **n >= 2).count() as i64;
@@ -143,8 +156,9 @@ pub(crate) mod tests {
         };
         let orders = vec![
             order("a", 1_000, 10_000, 0, false),    // in (from is inclusive)
-            order("a", 1_500, 5_000, 5_000, false), // in, fully refunded
+            order("a", 1_500, 5_000, 5_000, false), // in, fully refunded: not a purchase
             order("b", 1_999, 3_000, 0, false),     // in
+            order("e", 1_300, 0, 0, false),         // in, zero-value: a purchase
             order("b", 1_200, 9_999, 0, true),      // cancelled
             order("c", 2_000, 7_000, 0, false),     // out (to is exclusive)
             order("d", 999, 1_000, 0, false),       // out
@@ -153,16 +167,26 @@ pub(crate) mod tests {
             ("a".to_string(), 500),
             ("b".to_string(), 1_999),
             ("c".to_string(), 2_000),
+            ("e".to_string(), 1_300),
         ]
         .into();
         let k = kpis(&orders, &first, 10, p);
         assert_eq!(k.gmv, Fen(18_000));
         assert_eq!(k.net_revenue, Fen(13_000));
-        assert_eq!((k.orders, k.buyers), (3, 2));
-        assert_eq!(k.aov, Some(Fen(6_000)));
-        assert_eq!(k.repurchase_rate, Ratio::Value(0.5));
-        assert_eq!((k.new_buyers, k.returning_buyers), (1, 1));
-        assert_eq!(k.conversion, Ratio::Value(0.2));
+        assert_eq!((k.orders, k.buyers), (4, 3));
+        assert_eq!(k.aov, Some(Fen(4_500)));
+        // a's second order was refunded in full: a bought once, not twice.
+        assert_eq!(k.repurchase_rate, Ratio::Value(0.0));
+        assert_eq!((k.new_buyers, k.returning_buyers), (2, 1));
+        assert_eq!(k.conversion, Ratio::Value(0.3));
+    }
+
+    #[test]
+    fn a_purchase_is_neither_cancelled_nor_fully_refunded() {
+        assert!(order("a", 0, 100, 99, false).is_purchase(), "partial refund");
+        assert!(order("a", 0, 0, 0, false).is_purchase(), "zero-value");
+        assert!(!order("a", 0, 100, 100, false).is_purchase(), "full refund");
+        assert!(!order("a", 0, 100, 0, true).is_purchase(), "cancelled");
     }
 
     #[test]

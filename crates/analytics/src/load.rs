@@ -1,5 +1,8 @@
 //! Reading the facts the metrics need from the store ([`flywheel_store::analytics`]):
-//! orders, and per-user signup and activity days in the shop timezone.
+//! orders, and per-person signup and activity days in the shop timezone. Every fact is
+//! keyed by its person (a profile id, resolved by the current identities graph:
+//! `flywheel_store::person`), so guest orders, anonymous activity and aliased ids count
+//! for the one person they belong to.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -14,21 +17,22 @@ use flywheel_store::Result;
 use crate::kpi::{OrderFact, Period};
 use crate::retention::{ActiveDays, Signups};
 
-/// Every order with a user id, and each user's first non-cancelled order (ms). Pending
-/// orders count as placed (the store keeps paid and pending alike under `Order Completed`).
+/// Every order (guest orders included) by person, and each person's first purchase
+/// ([`OrderFact::is_purchase`], ms). Pending orders count as placed (the store keeps paid and pending alike
+/// under `Order Completed`).
 pub fn orders(conn: &mut dyn Conn) -> Result<(Vec<OrderFact>, HashMap<String, i64>)> {
-    let rows = stored_orders::of_known_users(conn)?;
+    let rows = stored_orders::all(conn)?;
     let mut out = Vec::with_capacity(rows.len());
     let mut first: HashMap<String, i64> = HashMap::new();
     for r in rows {
         let o = OrderFact {
-            user: r.user_id,
+            user: r.person,
             placed_at: r.placed_at,
             total: r.total,
             refunded: r.refunded,
             cancelled: r.status == OrderStatus::Cancelled,
         };
-        if !o.cancelled {
+        if o.is_purchase() {
             let f = first.entry(o.user.clone()).or_insert(o.placed_at);
             *f = (*f).min(o.placed_at);
         }
@@ -37,25 +41,25 @@ pub fn orders(conn: &mut dyn Conn) -> Result<(Vec<OrderFact>, HashMap<String, i6
     Ok((out, first))
 }
 
-/// Distinct visitors (users or anonymous ids with any event) in `period`.
+/// Distinct visitors (persons with a customer event) in `period`.
 pub fn visitors(conn: &mut dyn Conn, period: Period) -> Result<i64> {
     activity::visitor_count(conn, period.from, period.to)
 }
 
-/// Each user's first event named one of `signup_events` (ms), all time.
+/// Each person's first event named one of `signup_events` (ms), all time.
 pub fn signups(conn: &mut dyn Conn, signup_events: &[&str]) -> Result<HashMap<String, i64>> {
     let mut signups: HashMap<String, i64> = HashMap::new();
     for name in signup_events {
         for s in activity::first_track_of(conn, name)? {
-            let e = signups.entry(s.who).or_insert(s.at);
+            let e = signups.entry(s.person).or_insert(s.at);
             *e = (*e).min(s.at);
         }
     }
     Ok(signups)
 }
 
-/// Signup day per user (the first of `signup_events`, shop-local) and every shop-local
-/// day each user had any event, for signups in `period`.
+/// Signup day per person (the first of `signup_events`, shop-local) and every shop-local
+/// day each person had a customer event, for signups in `period`.
 pub fn cohorts(
     conn: &mut dyn Conn,
     signup_events: &[&str],
@@ -66,9 +70,9 @@ pub fn cohorts(
     let mut signups = signups(conn, signup_events)?;
     signups.retain(|_, t| period.contains(*t));
     let mut active: HashMap<String, BTreeSet<NaiveDate>> = HashMap::new();
-    for e in activity::user_events_since(conn, period.from)? {
-        if signups.contains_key(&e.who) {
-            active.entry(e.who).or_default().insert(day(e.at));
+    for e in activity::person_events_since(conn, period.from)? {
+        if signups.contains_key(&e.person) {
+            active.entry(e.person).or_default().insert(day(e.at));
         }
     }
     Ok((signups.into_iter().map(|(u, t)| (u, day(t))).collect(), active))

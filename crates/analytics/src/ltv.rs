@@ -1,7 +1,8 @@
 //! Historical LTV by first-order cohort (REQUIREMENTS §10 LTV [RULE]: "historical LTV =
 //! sum of the customer's net paid order value from the first order to now").
 //!
-//! A customer's cohort is the shop-local month of their first non-cancelled order. Per
+//! A customer (a person) is in the cohort of the shop-local month of their first purchase
+//! (an order neither cancelled nor fully refunded, [`OrderFact::is_purchase`]). Per
 //! cohort: customers, revenue = Σ net order value (total − refunded, cancelled orders
 //! excluded) of those customers up to `until`, and LTV = revenue ÷ customers (whole fen,
 //! rounded down).

@@ -53,9 +53,10 @@ async fn only_a_context_campaign_is_a_touch() {
         assert_eq!(
             touches,
             vec![
-                ("u1".to_string(), "K".to_string(), "douyin".to_string()),
-                ("u4".to_string(), "L".to_string(), "utm".to_string()),
-            ]
+                ("user:u1".to_string(), "K".to_string(), "douyin".to_string()),
+                ("user:u4".to_string(), "L".to_string(), "utm".to_string()),
+            ],
+            "touches are keyed by person (profile id)"
         );
 
         let reports = Reports::new(

@@ -82,7 +82,7 @@ fn filter(s: &AppState, q: &AnalyticsQuery) -> Result<Filter, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
     let mut f = Filter::period(s.reports.days_or_recent(from, to, now)?);
     if let Some(name) = &q.segment {
-        f.users = Some(Arc::new(s.audience.segment_user_ids(name)?));
+        f.users = Some(Arc::new(s.audience.segment_profile_ids(name)?));
     }
     f.channel.clone_from(&q.channel);
     f.campaign.clone_from(&q.campaign);
@@ -154,7 +154,9 @@ pub async fn ltv(
             "horizon_days": c.horizon_days,
             "bands": c.bands,
             "top": c.predictions.iter().take(20).map(|p| json!({
+                "profile_id": p.profile_id,
                 "user_id": p.user_id,
+                "anonymous_id": p.anonymous_id,
                 "p_alive": p.p_alive,
                 "expected_purchases_90d": p.expected_purchases,
                 "clv": p.clv,

@@ -43,7 +43,7 @@ async fn filter(reports: &Reports, scope: &ReportScope, settings: &Settings) -> 
     if let Some(name) = &scope.segment {
         let audience = crate::serve::open_audience(reports.store(), settings.audience.clone()).await?;
         let ids = audience
-            .segment_user_ids(name)
+            .segment_profile_ids(name)
             .map_err(|e| BadInput(e.to_string()))?;
         f.users = Some(Arc::new(ids));
     }
@@ -194,7 +194,10 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
                     .take(top)
                     .map(|p| {
                         vec![
-                            p.user_id.clone(),
+                            p.user_id
+                                .clone()
+                                .or_else(|| p.anonymous_id.clone())
+                                .unwrap_or_default(),
                             p.frequency.to_string(),
                             format!("{:.3}", p.p_alive),
                             format!("{:.3}", p.expected_purchases),
@@ -204,7 +207,7 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
                     })
                     .collect();
                 let headers = [
-                    "user",
+                    "customer",
                     "repeat days",
                     "P(alive)",
                     "expected purchases",

@@ -4,17 +4,8 @@
 
 use crate::conn::Sql;
 use crate::conn::{Conn, Param};
+use crate::person::{EVENT_PROFILE, ORDER_PROFILE};
 use crate::Result;
-
-/// The profile an event row belongs to (by its user id, else its anonymous id).
-const EVENT_PROFILE: &str = "COALESCE(\
-    (SELECT i.profile_id FROM identities i WHERE i.id = 'user:' || e.user_id), \
-    (SELECT i.profile_id FROM identities i WHERE i.id = 'anon:' || e.anonymous_id))";
-
-/// The profile an order row belongs to.
-const ORDER_PROFILE: &str = "COALESCE(\
-    (SELECT i.profile_id FROM identities i WHERE i.id = 'user:' || o.user_id), \
-    (SELECT i.profile_id FROM identities i WHERE i.id = 'anon:' || o.anonymous_id))";
 
 /// A profile row: `(id, first_active, last_active)`: its first and last customer event
 /// (`None` while it has only the system's own writes; [`crate::activity`]).

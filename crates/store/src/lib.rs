@@ -31,6 +31,7 @@ pub mod loyalty;
 pub mod member_activity;
 mod migrate;
 pub mod order_hooks;
+pub mod person;
 pub mod points_exchanges;
 mod pool;
 pub mod postgres;

@@ -12,12 +12,18 @@ use serde::Serialize;
 use super::{Error, Filter, Reports, Result};
 use crate::clv::{BgNbd, ChurnThresholds, ClvConfig, ClvError, ClvModel, CustomerRfm, GammaGamma};
 use crate::load;
+use flywheel_store::person::Person;
 
-/// One customer's predictions.
+/// One customer's predictions. A customer is a person (a resolved profile): shown by
+/// their user id when they have one (the lowest), else by their anonymous id.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CustomerPrediction {
-    /// The user.
-    pub user_id: String,
+    /// The person (profile id).
+    pub profile_id: String,
+    /// The person's user id (the lowest), if they have one.
+    pub user_id: Option<String>,
+    /// The anonymous id of a person without a user id (guest buyers).
+    pub anonymous_id: Option<String>,
     /// Repeat purchase days.
     pub frequency: u32,
     /// Days first → last purchase.
@@ -70,18 +76,16 @@ impl Reports {
         let tz = self.tz;
         let end = local_day(now, tz);
         let mut by_user: HashMap<&str, Vec<Purchase>> = HashMap::new();
+        // Every purchase (not cancelled, not fully refunded; a 0 元 order is one, as
+        // `lifetimes` counts it) of each person, at its net value.
         for o in orders
             .iter()
-            .filter(|o| !o.cancelled && o.placed_at <= now && f.user(&o.user))
+            .filter(|o| o.is_purchase() && o.placed_at <= now && f.user(&o.user))
         {
-            // Not fully refunded (a 0 元 order is a purchase, as `lifetimes` counts it).
-            let net = o.total.0.saturating_sub(o.refunded.0);
-            if o.total.0 <= 0 || net > 0 {
-                by_user.entry(o.user.as_str()).or_default().push(Purchase {
-                    day: local_day(o.placed_at, tz),
-                    amount_fen: net,
-                });
-            }
+            by_user.entry(o.user.as_str()).or_default().push(Purchase {
+                day: local_day(o.placed_at, tz),
+                amount_fen: o.total.0.saturating_sub(o.refunded.0),
+            });
         }
         let mut users = Vec::with_capacity(by_user.len());
         let mut rfm = Vec::with_capacity(by_user.len());
@@ -127,18 +131,23 @@ impl Reports {
             .iter()
             .zip(&rfm)
             .zip(&scores)
-            .map(|((u, r), s)| CustomerPrediction {
-                user_id: (*u).to_string(),
-                frequency: r.frequency,
-                recency: r.recency,
-                age: r.age,
-                p_alive: s.p_alive,
-                expected_purchases: s.expected_purchases,
-                clv: (s.clv * 100.0).round() as i64,
-                churn_risk: s.churn_risk.as_str(),
+            .map(|((u, r), s)| {
+                let shown = Person::of_profile(u);
+                CustomerPrediction {
+                    profile_id: (*u).to_string(),
+                    user_id: shown.user_id().map(str::to_string),
+                    anonymous_id: shown.anonymous_id().map(str::to_string),
+                    frequency: r.frequency,
+                    recency: r.recency,
+                    age: r.age,
+                    p_alive: s.p_alive,
+                    expected_purchases: s.expected_purchases,
+                    clv: (s.clv * 100.0).round() as i64,
+                    churn_risk: s.churn_risk.as_str(),
+                }
             })
             .collect();
-        predictions.sort_by(|a, b| b.clv.cmp(&a.clv).then_with(|| a.user_id.cmp(&b.user_id)));
+        predictions.sort_by(|a, b| b.clv.cmp(&a.clv).then_with(|| a.profile_id.cmp(&b.profile_id)));
         let bands = ["low", "medium", "high"]
             .into_iter()
             .map(|band| Band {
@@ -162,16 +171,17 @@ impl ClvReport {
     /// Segment `identify` messages that put each customer's predictions on their profile
     /// as traits — `clv_p_alive`, `clv_expected_purchases`, `clv_value` (元) and
     /// `clv_churn_risk` — so segments can use them (`traits.clv_churn_risk == "high"`).
-    /// Message ids are `clv-USER-AT`, so sending the same scoring twice stores it once.
+    /// Each addresses the person by their user id, else (a guest buyer) by their
+    /// anonymous id, so it lands on that profile and never creates another. Message ids
+    /// are `clv-PROFILE-AT`, so sending the same scoring twice stores it once.
     pub fn identify_messages(&self, at: i64) -> Vec<serde_json::Value> {
         let ts = flywheel_core::time::from_millis(at).to_rfc3339();
         self.predictions
             .iter()
             .map(|p| {
-                serde_json::json!({
+                let mut m = serde_json::json!({
                     "type": "identify",
-                    "userId": p.user_id,
-                    "messageId": format!("clv-{}-{at}", p.user_id),
+                    "messageId": format!("clv-{}-{at}", p.profile_id),
                     "timestamp": ts,
                     "traits": {
                         "clv_p_alive": (p.p_alive * 1e4).round() / 1e4,
@@ -180,7 +190,13 @@ impl ClvReport {
                         "clv_churn_risk": p.churn_risk,
                     },
                     "context": {"library": {"name": "flywheel-clv", "version": env!("CARGO_PKG_VERSION")}},
-                })
+                });
+                match (&p.user_id, &p.anonymous_id) {
+                    (Some(u), _) => m["userId"] = serde_json::json!(u),
+                    (None, Some(a)) => m["anonymousId"] = serde_json::json!(a),
+                    (None, None) => m["userId"] = serde_json::json!(p.profile_id),
+                }
+                m
             })
             .collect()
     }

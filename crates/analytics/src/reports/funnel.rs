@@ -8,7 +8,7 @@ use flywheel_store::conn::Conn;
 use super::{Error, Filter, Reports, Result};
 use crate::columnar::{self, EventColumnsBuilder, FunnelReport};
 
-/// Track events named one of `steps` with a user id in `[from, to)`: (user, ts, name).
+/// Customer track events named one of `steps` in `[from, to)`: (person, ts, name).
 fn step_events(
     conn: &mut dyn Conn,
     steps: &[String],
@@ -17,7 +17,7 @@ fn step_events(
 ) -> flywheel_store::Result<Vec<(String, i64, String)>> {
     Ok(stored::step_events(conn, steps, from, to)?
         .into_iter()
-        .map(|e| (e.user_id, e.at, e.name))
+        .map(|e| (e.person, e.at, e.name))
         .collect())
 }
 
@@ -31,7 +31,7 @@ fn shown(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// Each user's value of profile trait `key` (JSON strings unquoted).
+/// Each person's value of profile trait `key` (JSON strings unquoted).
 fn trait_values(conn: &mut dyn Conn, key: &str) -> flywheel_store::Result<Vec<(String, String)>> {
     Ok(stored::trait_values(conn, key)?
         .into_iter()
@@ -40,7 +40,7 @@ fn trait_values(conn: &mut dyn Conn, key: &str) -> flywheel_store::Result<Vec<(S
                 Ok(v) => shown(&v).unwrap_or(t.value),
                 Err(_) => t.value,
             };
-            (t.user_id, value)
+            (t.person, value)
         })
         .collect())
 }
@@ -51,7 +51,7 @@ fn is_event_property(breakdown: &str) -> bool {
     breakdown.starts_with("properties.") || breakdown.starts_with("context.")
 }
 
-/// Each user's value of the event property at dotted `path` on their first `step`
+/// Each person's value of the event property at dotted `path` on their first `step`
 /// event in `[from, to)` (first touch: the entry that brought them into the funnel
 /// first); users whose first such event lacks it have no value.
 fn first_step_values(
@@ -64,14 +64,14 @@ fn first_step_values(
     let rows = stored::step_bodies(conn, step, from, to)?;
     let mut first: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
     for r in rows {
-        if first.contains_key(&r.user_id) {
+        if first.contains_key(&r.person) {
             continue;
         }
         let value = serde_json::from_str::<serde_json::Value>(&r.body)
             .ok()
             .and_then(|body| path.split('.').try_fold(body, |v, key| v.get(key).cloned()))
             .and_then(|v| shown(&v));
-        first.insert(r.user_id, value);
+        first.insert(r.person, value);
     }
     Ok(first.into_iter().filter_map(|(u, v)| v.map(|v| (u, v))).collect())
 }

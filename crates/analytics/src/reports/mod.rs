@@ -98,7 +98,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Filter {
     /// The half-open period.
     pub period: Period,
-    /// Only these user ids (a segment's members), if set.
+    /// Only these persons (profile ids: a segment's members), if set.
     pub users: Option<Arc<HashSet<String>>>,
     /// Only this channel (campaign reports).
     pub channel: Option<String>,

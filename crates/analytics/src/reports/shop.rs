@@ -75,31 +75,31 @@ pub struct GoalProgress {
     pub quarter: String,
 }
 
-/// Visitors (user or anonymous id) with their event times in `period`.
+/// Visitors (persons) with their customer event times in `period`.
 fn visits(conn: &mut dyn Conn, period: Period) -> flywheel_store::Result<Vec<(String, i64)>> {
     Ok(activity::visits(conn, period.from, period.to)?
         .into_iter()
-        .map(|v| (v.who, v.at))
+        .map(|v| (v.person, v.at))
         .collect())
 }
 
-/// A user's last activity before a period's start and before its end.
+/// A person's last activity before a period's start and before its end.
 type LastSeen = (String, Option<i64>, Option<i64>);
 
-/// Each user's last activity before `period.from` and before `period.to`, looking back
+/// Each person's last activity before `period.from` and before `period.to`, looking back
 /// `span` ms from `from`.
 fn last_seen(conn: &mut dyn Conn, period: Period, span: i64) -> flywheel_store::Result<Vec<LastSeen>> {
     Ok(
         activity::last_activity(conn, period.from, period.from.saturating_sub(span), period.to)?
             .into_iter()
-            .map(|a| (a.user_id, a.before_from, a.before_to))
+            .map(|a| (a.person, a.before_from, a.before_to))
             .collect(),
     )
 }
 
-/// Every event of a known user since `from` (user, ts, name; "" for unnamed calls), and
-/// for each user whose first sign-up (one of `signups`) came before `from`, that sign-up
-/// — so the user's earliest sign-up is right and they fall in no cohort of the period.
+/// Every customer event since `from` (person, ts, name; "" for unnamed calls), and for
+/// each person whose first sign-up (one of `signups`) came before `from`, that sign-up
+/// — so the person's earliest sign-up is right and they fall in no cohort of the period.
 fn activity_since(
     conn: &mut dyn Conn,
     signups: &[String],
@@ -117,7 +117,7 @@ fn activity_since(
     rows.extend(
         activity::named_events_since(conn, from)?
             .into_iter()
-            .map(|e| (e.user_id, e.at, e.name)),
+            .map(|e| (e.person, e.at, e.name)),
     );
     Ok(rows)
 }

@@ -169,9 +169,9 @@ impl Audience {
         Ok(page(&s, &(bm & s.index.alive()), from, limit))
     }
 
-    /// The user ids of the members of saved segment `name` (members without a user id
-    /// are left out): the analytics segment filter (issue 7).
-    pub fn segment_user_ids(&self, name: &str) -> Result<std::collections::HashSet<String>> {
+    /// The profile ids of the members of saved segment `name`, anonymous members
+    /// included: the analytics segment filter (issue 7), which counts per person.
+    pub fn segment_profile_ids(&self, name: &str) -> Result<std::collections::HashSet<String>> {
         let s = self.read();
         if s.registry.get(DefKind::Segment, name).is_none() {
             return Err(Error::NotFound(format!("segment {name:?}")));
@@ -179,7 +179,7 @@ impl Audience {
         let bm = s.index.segment(name).cloned().unwrap_or_default() & s.index.alive();
         Ok(bm
             .iter()
-            .filter_map(|row| s.user_ids.get(row as usize).cloned().flatten())
+            .filter_map(|row| s.ids.get(row as usize).cloned())
             .collect())
     }
 

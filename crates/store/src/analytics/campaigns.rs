@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use crate::conn::{Conn, Param, Row};
 use crate::journeys::{JourneyStatus, MessageStatus};
+use crate::person::RECIPIENT_PERSON;
 use crate::Result;
 
 /// How far a message got, from its status in the message log.
@@ -45,8 +46,8 @@ impl Delivery {
 /// One message of the log, as the campaign metrics see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRow {
-    /// The recipient's user id.
-    pub user_id: String,
+    /// The recipient's person (the profile of its user id, [`crate::person`]).
+    pub person: String,
     /// When it was created (ms).
     pub created_at: i64,
     /// The send's campaign, else its journey's name, else `""`.
@@ -65,12 +66,9 @@ pub struct MessageRow {
     pub converted: bool,
 }
 
-const MESSAGE_COLUMNS: &str =
-    "user_id, created_at, COALESCE(campaign, journey, ''), journey, channel, status, opened_at, clicked_at, converted_at";
-
 fn message_of(r: &Row) -> Result<MessageRow> {
     Ok(MessageRow {
-        user_id: r.text(0)?,
+        person: r.text(0)?,
         created_at: r.i64(1)?,
         campaign: r.text(2)?,
         journey: r.opt_text(3)?,
@@ -85,7 +83,11 @@ fn message_of(r: &Row) -> Result<MessageRow> {
 /// Messages created in `[from, to)`.
 pub fn messages(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<MessageRow>> {
     conn.query(
-        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE created_at >= $1 AND created_at < $2"),
+        &format!(
+            "SELECT {RECIPIENT_PERSON}, m.created_at, COALESCE(m.campaign, m.journey, ''), m.journey, m.channel, \
+             m.status, m.opened_at, m.clicked_at, m.converted_at FROM messages m \
+             WHERE m.created_at >= $1 AND m.created_at < $2"
+        ),
         &[Param::I64(from), Param::I64(to)],
     )?
     .iter()
@@ -197,16 +199,16 @@ pub fn journey_statuses(conn: &mut dyn Conn) -> Result<HashMap<String, JourneySt
         .collect()
 }
 
-/// One arm of a journey's experiment: distinct users, and those with a converted run.
+/// One arm of a journey's experiment: distinct persons, and those with a converted run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ArmCounts {
-    /// Distinct users who entered.
+    /// Distinct persons who entered.
     pub users: i64,
-    /// Distinct users with a converted run.
+    /// Distinct persons with a converted run.
     pub converted: i64,
 }
 
-/// The treated and holdout arms of `journey` among users who entered in `[from, to)`.
+/// The treated and holdout arms of `journey` among persons who entered in `[from, to)`.
 pub fn holdout_arms(
     conn: &mut dyn Conn,
     journey: &str,
@@ -214,9 +216,12 @@ pub fn holdout_arms(
     to: i64,
 ) -> Result<(ArmCounts, ArmCounts)> {
     let rows = conn.query(
-        "SELECT CASE WHEN state = 'holdout' THEN 1 ELSE 0 END AS arm, COUNT(DISTINCT user_id), \
-         COUNT(DISTINCT CASE WHEN converted_at IS NOT NULL THEN user_id END) \
-         FROM journey_runs WHERE journey = $1 AND entered_at >= $2 AND entered_at < $3 GROUP BY arm",
+        &format!(
+            "SELECT arm, COUNT(DISTINCT p), COUNT(DISTINCT CASE WHEN converted THEN p END) FROM \
+             (SELECT CASE WHEN m.state = 'holdout' THEN 1 ELSE 0 END AS arm, {RECIPIENT_PERSON} AS p, \
+             m.converted_at IS NOT NULL AS converted FROM journey_runs m \
+             WHERE m.journey = $1 AND m.entered_at >= $2 AND m.entered_at < $3) x GROUP BY arm"
+        ),
         &[Param::Text(journey), Param::I64(from), Param::I64(to)],
     )?;
     let (mut treated, mut holdout) = (ArmCounts::default(), ArmCounts::default());

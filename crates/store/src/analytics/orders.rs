@@ -1,17 +1,20 @@
-//! Orders as the shop KPIs read them: every order with a user id, with its amounts and
-//! its status (typed: the stored status text stays here).
+//! Orders as the shop KPIs read them: every order with its person ([`crate::person`]:
+//! guest orders, placed with an anonymous id only, belong to that anonymous person or to
+//! whoever it was later merged into), its amounts and its status (typed: the stored
+//! status text stays here).
 
 use crate::conn::Sql;
 use flywheel_core::{Fen, OrderStatus};
 
 use crate::conn::{Conn, Row};
+use crate::person::ORDER_PERSON;
 use crate::{Error, Result};
 
-/// One order of a known user.
+/// One order of a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFactRow {
-    /// The buyer's user id.
-    pub user_id: String,
+    /// The buyer (profile id).
+    pub person: String,
     /// When placed (ms).
     pub placed_at: i64,
     /// Amount paid.
@@ -22,12 +25,10 @@ pub struct OrderFactRow {
     pub status: OrderStatus,
 }
 
-const COLUMNS: &str = "user_id, placed_at, total, refunded, status";
-
 fn row_of(r: &Row) -> Result<OrderFactRow> {
     let status = r.text(4)?;
     Ok(OrderFactRow {
-        user_id: r.text(0)?,
+        person: r.text(0)?,
         placed_at: r.i64(1)?,
         total: Fen(r.i64(2)?),
         refunded: Fen(r.i64(3)?),
@@ -36,10 +37,10 @@ fn row_of(r: &Row) -> Result<OrderFactRow> {
     })
 }
 
-/// Every order that has a user id (orders of anonymous buyers have no customer to count).
-pub fn of_known_users(conn: &mut dyn Conn) -> Result<Vec<OrderFactRow>> {
+/// Every order, guest orders included, with its person.
+pub fn all(conn: &mut dyn Conn) -> Result<Vec<OrderFactRow>> {
     conn.query(
-        &format!("SELECT {COLUMNS} FROM orders WHERE user_id IS NOT NULL"),
+        &format!("SELECT {ORDER_PERSON}, o.placed_at, o.total, o.refunded, o.status FROM orders o"),
         &[],
     )?
     .iter()

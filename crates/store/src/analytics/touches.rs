@@ -21,7 +21,9 @@
 use crate::conn::Sql;
 use serde_json::{Map, Value};
 
+use crate::activity::CUSTOMER_EVENT;
 use crate::conn::{Conn, Param, Row};
+use crate::person::EVENT_PERSON;
 use crate::Result;
 
 /// The campaign an event carries: `context.campaign.name` when it is a non-empty string,
@@ -53,11 +55,12 @@ impl EventCampaign {
     }
 }
 
-/// A visit of a known user that carried a campaign.
+/// A visit of a person that carried a campaign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignTouch {
-    /// The user id.
-    pub user_id: String,
+    /// The person (profile id, [`crate::person`]): a logged-out visit counts for whoever
+    /// its anonymous id belongs to.
+    pub person: String,
     /// When (ms).
     pub at: i64,
     /// `context.campaign.name`.
@@ -66,25 +69,23 @@ pub struct CampaignTouch {
     pub source: Option<String>,
 }
 
-const COLUMNS: &str = "user_id, ts, campaign_name, campaign_source";
-
 fn row_of(r: &Row) -> Result<CampaignTouch> {
     Ok(CampaignTouch {
-        user_id: r.text(0)?,
+        person: r.text(0)?,
         at: r.i64(1)?,
         campaign: r.text(2)?,
         source: r.opt_text(3)?,
     })
 }
 
-/// Events of known users in `[from, to)` that carry a campaign.
+/// Customer events in `[from, to)` that carry a campaign, with their person.
 pub fn event_touches(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<CampaignTouch>> {
     conn.query(
         // `campaign_name IS NOT NULL` is the predicate of the partial index
         // `events_campaign_at` (migration 022).
         &format!(
-            "SELECT {COLUMNS} FROM events WHERE campaign_name IS NOT NULL \
-             AND user_id IS NOT NULL AND ts >= $1 AND ts < $2"
+            "SELECT {EVENT_PERSON}, e.ts, e.campaign_name, e.campaign_source FROM events e \
+             WHERE e.campaign_name IS NOT NULL AND {CUSTOMER_EVENT} AND e.ts >= $1 AND e.ts < $2"
         ),
         &[Param::I64(from), Param::I64(to)],
     )?
@@ -191,7 +192,7 @@ mod tests {
 
         fn event(id: &str, user: Option<&str>, extra: Value) -> NewEvent {
             let mut v = json!({
-                "messageId": id, "type": "track", "event": "Viewed", "anonymousId": "a",
+                "messageId": id, "type": "track", "event": "Viewed", "anonymousId": format!("a-{id}"),
                 "timestamp": "2026-11-01T00:00:00Z", "receivedAt": "2026-11-01T00:00:00Z",
             });
             if let Some(u) = user {
@@ -233,7 +234,7 @@ mod tests {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|t| (t.user_id, t.campaign, t.source))
+                .map(|t| (t.person, t.campaign, t.source))
                 .collect();
             t.sort();
             t
@@ -249,9 +250,11 @@ mod tests {
         async fn check(config: impl Fn() -> StoreConfig) {
             let store = Store::open(config()).await.unwrap();
             store.apply(batch()).await.unwrap();
+            // The anonymous visit e5 is a touch of its person too.
             let expected = vec![
-                ("u1".to_string(), "K".to_string(), Some("wechat".to_string())),
-                ("u4".to_string(), "L".to_string(), None),
+                ("anon:a-e5".to_string(), "M".to_string(), None),
+                ("user:u1".to_string(), "K".to_string(), Some("wechat".to_string())),
+                ("user:u4".to_string(), "L".to_string(), None),
             ];
             assert_eq!(touches_of(&store).await, expected, "written at ingest");
             store.write_with(|c| c.batch(UNDO_022)).await.unwrap();
