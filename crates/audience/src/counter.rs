@@ -36,23 +36,40 @@ impl CounterSpec {
         }
     }
 
-    /// Whether an event named `name` with `properties` is counted.
+    /// Whether an event named `name` with `properties` is counted: every filter holds
+    /// for some value at its path (see [`any_at`]).
     pub fn matches(&self, name: &str, properties: &Map<String, Json>) -> bool {
         name == self.name
             && self.filters.iter().all(|f| {
-                lookup(properties, &f.property).is_some_and(|v| f.values.iter().any(|want| value_eq(want, v)))
+                any_in(properties, &f.property, &|v| {
+                    f.values.iter().any(|want| value_eq(want, v))
+                })
             })
     }
 }
 
-fn lookup<'a>(map: &'a Map<String, Json>, path: &str) -> Option<&'a Json> {
-    if let Some(v) = map.get(path) {
-        return Some(v);
+/// Whether some value at `path` of `map` satisfies `ok`. Dots reach into nested
+/// objects (`product.brand`), and a list met on the way is searched element by element,
+/// so `products.category` holds when any product of a Segment-spec order
+/// (`properties.products[]`) has that category, and `tags: "x"` holds for a list of
+/// tags containing "x". A key that itself contains dots is tried as written first.
+pub fn any_in(map: &Map<String, Json>, path: &str, ok: &dyn Fn(&Json) -> bool) -> bool {
+    if map.get(path).is_some_and(|v| any_at(v, None, ok)) {
+        return true;
     }
-    let (head, rest) = path.split_once('.')?;
-    match map.get(head)? {
-        Json::Object(inner) => lookup(inner, rest),
-        _ => None,
+    let Some((head, rest)) = path.split_once('.') else {
+        return false;
+    };
+    map.get(head).is_some_and(|v| any_at(v, Some(rest), ok))
+}
+
+/// [`any_in`] below one value: `rest` is the path still to follow (`None`: this value).
+fn any_at(v: &Json, rest: Option<&str>, ok: &dyn Fn(&Json) -> bool) -> bool {
+    match (v, rest) {
+        (Json::Array(items), _) => items.iter().any(|item| any_at(item, rest, ok)),
+        (_, None) => ok(v),
+        (Json::Object(inner), Some(path)) => any_in(inner, path, ok),
+        _ => false,
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::counter::{CounterId, CounterState};
 use crate::dsl::ast::Duration;
-use crate::small::{SortedMap, SortedSet};
+use crate::small::SortedMap;
 use crate::window::Windowing;
 
 /// One order of a profile.
@@ -30,10 +30,120 @@ pub struct OrderFact {
     pub cancelled: bool,
     /// It used a coupon or carried a discount (易受促銷影響客戶).
     pub promo: bool,
-    /// Product ids of its lines.
-    pub products: Vec<String>,
+    /// What its lines bought, per field (`products[]` of the order): `categories_bought`,
+    /// `brands_bought`, `skus_bought`, `products_bought` and `bought ... within`.
+    pub bought: Bought,
     /// Refunds and cancellations: `(messageId, cancel, amount)`; `None` refunds the whole order.
     pub adjustments: Vec<(String, bool, Option<i64>)>,
+}
+
+/// One order line as the engine reads it, live (`Order Completed`'s `products[]`) or
+/// from the store's order lines at start; both paths build [`Bought`] from these.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineRef<'a> {
+    /// `product_id`.
+    pub product_id: Option<&'a str>,
+    /// `sku`.
+    pub sku: Option<&'a str>,
+    /// `category`.
+    pub category: Option<&'a str>,
+    /// `brand`.
+    pub brand: Option<&'a str>,
+}
+
+/// The distinct values an order's lines carry, per field (sorted, no blanks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bought {
+    /// Categories.
+    pub categories: Vec<String>,
+    /// Brands.
+    pub brands: Vec<String>,
+    /// Skus.
+    pub skus: Vec<String>,
+    /// Product ids (the sku when a line has no product id).
+    pub products: Vec<String>,
+}
+
+impl Bought {
+    /// Collects the lines of one order.
+    pub fn of_lines<'a>(lines: impl IntoIterator<Item = LineRef<'a>>) -> Bought {
+        let mut b = Bought::default();
+        let put = |list: &mut Vec<String>, v: Option<&str>| {
+            if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
+                if let Err(at) = list.binary_search_by(|x| x.as_str().cmp(v)) {
+                    list.insert(at, v.to_owned());
+                }
+            }
+        };
+        for l in lines {
+            put(&mut b.categories, l.category);
+            put(&mut b.brands, l.brand);
+            put(&mut b.skus, l.sku);
+            put(&mut b.products, l.product_id.or(l.sku));
+        }
+        b
+    }
+
+    /// The values of one field.
+    pub fn field(&self, field: LineField) -> &[String] {
+        match field {
+            LineField::Category => &self.categories,
+            LineField::Brand => &self.brands,
+            LineField::Sku => &self.skus,
+            LineField::Product => &self.products,
+        }
+    }
+}
+
+/// A field of an order line that segments can ask about (`categories_bought`,
+/// `bought brand "..."`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LineField {
+    /// `category`.
+    Category,
+    /// `brand`.
+    Brand,
+    /// `sku`.
+    Sku,
+    /// `product_id` (the sku when a line has none).
+    Product,
+}
+
+impl LineField {
+    /// Every field, in catalogue order.
+    pub const ALL: [LineField; 4] = [
+        LineField::Category,
+        LineField::Brand,
+        LineField::Sku,
+        LineField::Product,
+    ];
+
+    /// The word after `bought` in the text language: `category`, `brand`, `sku`, `product`.
+    pub fn word(self) -> &'static str {
+        match self {
+            LineField::Category => "category",
+            LineField::Brand => "brand",
+            LineField::Sku => "sku",
+            LineField::Product => "product",
+        }
+    }
+
+    /// The multi-valued trait of this field: `categories_bought`, `brands_bought`, ….
+    pub fn trait_name(self) -> &'static str {
+        match self {
+            LineField::Category => "categories_bought",
+            LineField::Brand => "brands_bought",
+            LineField::Sku => "skus_bought",
+            LineField::Product => "products_bought",
+        }
+    }
+
+    /// The field named by `word` (case-insensitive).
+    pub fn from_word(word: &str) -> Option<LineField> {
+        LineField::ALL
+            .into_iter()
+            .find(|f| f.word().eq_ignore_ascii_case(word))
+    }
 }
 
 impl OrderFact {
@@ -101,10 +211,6 @@ pub struct Facts {
     pub carts: Vec<(i64, String)>,
     /// Profile traits (flattened one level: `address.city`).
     pub traits: SortedMap<Box<str>, TraitFact>,
-    /// Categories of products bought.
-    pub categories: SortedSet<Box<str>>,
-    /// Brands of products bought.
-    pub brands: SortedSet<Box<str>>,
     /// Registered event counters.
     pub counters: SortedMap<CounterId, CounterState>,
 }
@@ -207,14 +313,9 @@ impl Facts {
     }
 
     /// Adds an order (ignored when the order id is already known).
-    pub fn add_order(&mut self, order: OrderFact, categories: &[String], brands: &[String]) -> bool {
+    pub fn add_order(&mut self, order: OrderFact) -> bool {
         if self.orders.iter().any(|o| o.order_id == order.order_id) {
             return false;
-        }
-        if !order.cancelled {
-            self.categories
-                .extend(categories.iter().map(|c| c.as_str().into()));
-            self.brands.extend(brands.iter().map(|b| b.as_str().into()));
         }
         let at = self
             .orders
@@ -246,8 +347,6 @@ impl Facts {
         for (k, t) in other.traits {
             self.set_trait_text(k.into(), t.value.into(), t.ts, &t.message_id);
         }
-        self.categories.extend(other.categories);
-        self.brands.extend(other.brands);
         for (id, c) in other.counters {
             self.counters.entry_or_default(id).merge(c);
         }
@@ -266,6 +365,22 @@ impl Facts {
             .filter(move |o| o.counts() && start.is_none_or(|s| o.at > s))
     }
 
+    /// The distinct values of `field` over the lines of paid orders inside window `w`
+    /// (all time when `None`), sorted: `categories_bought(90d)` and its kin.
+    pub fn bought(
+        &self,
+        windowing: &Windowing,
+        now: i64,
+        w: Option<Duration>,
+        field: LineField,
+    ) -> Vec<String> {
+        let mut out: BTreeSet<&str> = BTreeSet::new();
+        for o in self.orders_in(windowing, now, w) {
+            out.extend(o.bought.field(field).iter().map(String::as_str));
+        }
+        out.into_iter().map(str::to_owned).collect()
+    }
+
     /// First and last paid order times.
     pub fn order_span(&self) -> (Option<i64>, Option<i64>) {
         let mut paid = self.orders.iter().filter(|o| o.counts());
@@ -282,7 +397,7 @@ impl Facts {
             let bought_later = self
                 .orders
                 .iter()
-                .any(|o| o.counts() && o.at >= *t && o.products.iter().any(|x| x == p));
+                .any(|o| o.counts() && o.at >= *t && o.bought.products.iter().any(|x| x == p));
             if !bought_later {
                 open.insert(p);
             }
@@ -332,7 +447,7 @@ mod order_tests {
             refunded,
             cancelled,
             promo: false,
-            products: vec![],
+            bought: Default::default(),
             adjustments: vec![],
         }
     }

@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate, TimeZone};
 use crate::config::AudienceConfig;
 use crate::counter::CounterId;
 use crate::dsl::ast::Duration;
-use crate::facts::Facts;
+use crate::facts::{Facts, LineField};
 use crate::window::{days, Windowing};
 
 /// What kind of values a trait holds (decides which operators and literals fit).
@@ -73,12 +73,12 @@ pub enum Measure {
     City,
     /// Member tier (`tier`, `member_tier`; the loyalty crate will own it).
     Tier,
-    /// Lifecycle stage (新用戶 / 活躍用戶 / 沉睡用戶 / 流失用戶 / 高價值用戶).
+    /// Lifecycle stage (新用戶 / 活躍用戶 / 留存用戶 / 高價值用戶 / 沉睡用戶 / 流失用戶).
     Lifecycle,
-    /// Categories of products bought.
-    CategoriesBought,
-    /// Brands of products bought.
-    BrandsBought,
+    /// The distinct values of one field of the lines of paid orders inside the window
+    /// (all time when `None`): `categories_bought(90d)`, `brands_bought`, `skus_bought`,
+    /// `products_bought` (issue 16: segments reach into `products[]`).
+    Bought(LineField, Option<Duration>),
     /// A raw profile trait, compared as text.
     Raw(String),
     /// A raw profile trait read as a number (parts per million).
@@ -137,9 +137,11 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
     entry("region", None, ValueType::Category, "region or province (region, province, address.state)"),
     entry("city", None, ValueType::Category, "city (city, address.city)"),
     entry("tier", None, ValueType::Category, "member tier (tier or member_tier trait)"),
-    entry("lifecycle", None, ValueType::Category, "lifecycle stage: 新用戶, 活躍用戶, 沉睡用戶, 流失用戶, 高價值用戶"),
-    entry("categories_bought", None, ValueType::Multi, "categories of products bought"),
-    entry("brands_bought", None, ValueType::Multi, "brands of products bought"),
+    entry("lifecycle", None, ValueType::Category, "lifecycle stage: 新用戶, 活躍用戶, 留存用戶, 高價值用戶, 沉睡用戶, 流失用戶"),
+    entry("categories_bought", Some(WindowDefault::AllTime), ValueType::Multi, "categories of products in paid orders"),
+    entry("brands_bought", Some(WindowDefault::AllTime), ValueType::Multi, "brands of products in paid orders"),
+    entry("skus_bought", Some(WindowDefault::AllTime), ValueType::Multi, "skus of products in paid orders"),
+    entry("products_bought", Some(WindowDefault::AllTime), ValueType::Multi, "product ids (else skus) of products in paid orders"),
     entry("rfm_r", None, ValueType::Number, "RFM recency score 1–5"),
     entry("rfm_f", None, ValueType::Number, "RFM frequency score 1–5"),
     entry("rfm_m", None, ValueType::Number, "RFM monetary score 1–5"),
@@ -170,6 +172,7 @@ impl Measure {
             Measure::Aov(d) => format!("aov({})", w(d)),
             Measure::PromoShare(d) => format!("promo_share({})", w(d)),
             Measure::UnboughtCartItems(d) => format!("unbought_cart_items({d})"),
+            Measure::Bought(field, d) => format!("{}({})", field.trait_name(), w(d)),
             Measure::Raw(k) => format!("traits.{k}"),
             Measure::RawNumber(k) => format!("traits.{k}#number"),
             Measure::Counter(id) => format!("counter#{}", id.0),
@@ -204,14 +207,18 @@ impl Measure {
             | Measure::Lifecycle
             | Measure::RfmSegment
             | Measure::Raw(_) => ValueType::Category,
-            Measure::CategoriesBought | Measure::BrandsBought => ValueType::Multi,
+            Measure::Bought(..) => ValueType::Multi,
         }
     }
 
     /// The windows whose roll-over changes this measure by time alone.
     pub fn window(&self) -> Option<Duration> {
         match self {
-            Measure::Spend(d) | Measure::Orders(d) | Measure::Aov(d) | Measure::PromoShare(d) => *d,
+            Measure::Spend(d)
+            | Measure::Orders(d)
+            | Measure::Aov(d)
+            | Measure::PromoShare(d)
+            | Measure::Bought(_, d) => *d,
             Measure::UnboughtCartItems(d) => Some(*d),
             _ => None,
         }
@@ -348,7 +355,9 @@ pub fn to_ppm(x: f64) -> Option<i64> {
     (scaled.is_finite() && scaled.abs() < 9.0e18).then_some(scaled as i64)
 }
 
-/// The lifecycle stage of a profile (REQUIREMENTS R3.9–R3.11, thresholds in [`crate::config::LifecycleConfig`]).
+/// The lifecycle stage of a profile (REQUIREMENTS R3.9–R3.11, thresholds in
+/// [`crate::config::LifecycleConfig`]): 高價值用戶, else 流失用戶 / 沉睡用戶 by absence,
+/// else 留存用戶 ([`is_retained`]), else 活躍用戶 (a paid order), else 新用戶.
 pub fn lifecycle_stage(f: &Facts, ctx: &ComputeCtx<'_>) -> Option<&'static str> {
     let c = &ctx.config.lifecycle;
     let last_active = f.last_active?;
@@ -371,11 +380,49 @@ pub fn lifecycle_stage(f: &Facts, ctx: &ComputeCtx<'_>) -> Option<&'static str> 
     {
         return Some("沉睡用戶");
     }
-    if f.orders.iter().any(|o| o.counts()) {
+    if is_retained(f, ctx) {
+        Some("留存用戶")
+    } else if f.orders.iter().any(|o| o.counts()) {
         Some("活躍用戶")
     } else {
         Some("新用戶")
     }
+}
+
+/// 留存用戶, "continuously active over a period": paid orders in at least
+/// `retained_min_periods` of the last `retained_periods` periods of
+/// `retained_period_days` days (default: 2 of the last 3 periods of 30 days). Period
+/// `k` (0 = the latest) holds the orders placed after `now − (k+1)·P` and at or before
+/// `now − k·P`, with the windows of the other traits (rolling or calendar).
+pub fn is_retained(f: &Facts, ctx: &ComputeCtx<'_>) -> bool {
+    let c = &ctx.config.lifecycle;
+    if c.retained_periods == 0 || c.retained_period_days == 0 || c.retained_min_periods == 0 {
+        return false;
+    }
+    let mut active = 0u32;
+    let mut upper: Option<i64> = None;
+    for k in 1..=c.retained_periods {
+        let start = ctx
+            .windowing
+            .start(ctx.now, days(c.retained_period_days.saturating_mul(k)));
+        let bought = f
+            .orders
+            .iter()
+            .any(|o| o.counts() && o.at > start && upper.is_none_or(|u| o.at <= u));
+        active += u32::from(bought);
+        upper = Some(start);
+    }
+    active >= c.retained_min_periods
+}
+
+/// The windows whose roll-over can change the lifecycle stage by time alone.
+pub fn lifecycle_windows(config: &AudienceConfig) -> Vec<Duration> {
+    let c = &config.lifecycle;
+    let mut out = vec![days(c.high_value_days)];
+    if c.retained_period_days > 0 {
+        out.extend((1..=c.retained_periods).map(|k| days(c.retained_period_days.saturating_mul(k))));
+    }
+    out
 }
 
 /// Computes `m` for one profile. RFM measures and counters are not facts-derived
@@ -422,8 +469,7 @@ pub fn compute(m: &Measure, f: &Facts, ctx: &ComputeCtx<'_>) -> TraitValue {
         Measure::City => cat(raw(f, CITY_KEYS)),
         Measure::Tier => cat(raw(f, TIER_KEYS)),
         Measure::Lifecycle => cat(lifecycle_stage(f, ctx)),
-        Measure::CategoriesBought => TraitValue::Multi(f.categories.iter().map(|c| c.to_string()).collect()),
-        Measure::BrandsBought => TraitValue::Multi(f.brands.iter().map(|b| b.to_string()).collect()),
+        Measure::Bought(field, d) => TraitValue::Multi(f.bought(w, now, *d, *field)),
         Measure::Raw(k) => cat(raw(f, &[k.as_str()])),
         Measure::RawNumber(k) => num(raw(f, &[k.as_str()])
             .and_then(|v| v.trim().parse::<f64>().ok())

@@ -17,7 +17,7 @@ use super::defs::{DefKind, Entry, Registry};
 use super::fold::{fold_counters, StoredAction};
 use super::recorder::{kind_of, Record};
 use super::snapshot;
-use super::state::{plan_raw_measures, plan_trait_keys, State};
+use super::state::{plan_measures, plan_trait_keys, State};
 use super::Audience;
 use crate::config::AudienceConfig;
 use crate::counter::CounterSpec;
@@ -398,15 +398,16 @@ impl Audience {
         Ok((new_traits, rows))
     }
 
-    /// Makes an ad-hoc expression's raw profile traits (`traits.NAME` that no saved rule
-    /// reads yet) part of the index, so a count, preview or export of it sees their
-    /// stored values instead of nobody.
+    /// Makes an ad-hoc expression's columns part of the index: raw profile traits
+    /// (`traits.NAME` that no saved rule reads yet, with their stored values) and
+    /// windows no rule keeps (`categories_bought(60d)`, `spend(45d)`), so a count,
+    /// preview or export of it sees their values instead of nobody.
     pub async fn prepare(&self, input: &SegmentInput) -> Result<()> {
         let (_, plan) = self.compile(input)?;
         let (new_traits, rows) = self.load_new_traits(&plan).await?;
         let now = self.now();
         let mut s = self.write();
-        let new_columns = s.want_measures(plan_raw_measures(&plan));
+        let new_columns = s.want_measures(plan_measures(&plan));
         if new_traits.is_empty() && !new_columns {
             return Ok(());
         }
