@@ -62,12 +62,11 @@ pub struct LifecycleConfig {
     pub dormant_after_days: u32,
     /// 流失用戶: no activity for at least this many days.
     pub lost_after_days: u32,
-    /// 留存用戶 ("在一段時間內持續活躍"): the length of one period, days.
-    pub retained_period_days: u32,
-    /// 留存用戶: how many consecutive periods, ending now, are looked at.
-    pub retained_periods: u32,
-    /// 留存用戶: in how many of those periods the user must have a paid order.
-    pub retained_min_periods: u32,
+    /// 留存用戶 ("在一段時間內持續活躍"): how many shop-local calendar months, this
+    /// month included, are looked at; 0 turns the stage off.
+    pub retained_months: u32,
+    /// 留存用戶: in how many of those months the user must have a paid order.
+    pub retained_min_months: u32,
 }
 
 /// RFM scoring (REQUIREMENTS R9/R10 analysis; issue 4 item 5).
@@ -87,9 +86,8 @@ impl Default for LifecycleConfig {
             high_value_days: 30,
             dormant_after_days: 90,
             lost_after_days: 180,
-            retained_period_days: 30,
-            retained_periods: 3,
-            retained_min_periods: 2,
+            retained_months: 3,
+            retained_min_months: 2,
         }
     }
 }

@@ -141,3 +141,69 @@ impl CounterState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn spec(filters: serde_json::Value) -> CounterSpec {
+        CounterSpec {
+            name: "Order Completed".into(),
+            window: None,
+            filters: serde_json::from_value(filters).unwrap(),
+        }
+    }
+
+    fn props(v: serde_json::Value) -> Map<String, Json> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn filters_reach_into_the_products_of_an_order() {
+        let order = props(json!({"order_id": "o1", "products": [
+            {"product_id": "P1", "sku": "S1", "category": "護膚", "brand": "雪花秀"},
+            {"product_id": "P2", "sku": "S2", "category": "彩妝", "brand": "后", "tags": ["新品", "限量"]},
+        ]}));
+        let matches = |f| spec(f).matches("Order Completed", &order);
+        assert!(matches(
+            json!([{"property": "products.category", "values": ["彩妝"]}])
+        ));
+        assert!(matches(
+            json!([{"property": "products.category", "values": ["母嬰", "護膚"]}])
+        ));
+        assert!(!matches(
+            json!([{"property": "products.category", "values": ["母嬰"]}])
+        ));
+        assert!(matches(json!([{"property": "products.sku", "values": ["S2"]}])));
+        assert!(matches(
+            json!([{"property": "products.tags", "values": ["限量"]}])
+        ));
+        // Each filter looks at the products on its own.
+        assert!(matches(json!([
+            {"property": "products.category", "values": ["護膚"]},
+            {"property": "products.brand", "values": ["后"]},
+        ])));
+        assert!(!matches(json!([{"property": "products", "values": ["P1"]}])));
+        assert!(!matches(json!([{"property": "products.price", "values": [1.0]}])));
+        // A single-product event keeps its flat properties, and nested objects still work.
+        let added = props(json!({"category": "彩妝", "product": {"brand": "后"}, "a.b": 1}));
+        let added_matches = |f| {
+            let mut s = spec(f);
+            s.name = "Product Added".into();
+            s.matches("Product Added", &added)
+        };
+        assert!(added_matches(
+            json!([{"property": "category", "values": ["彩妝"]}])
+        ));
+        assert!(added_matches(
+            json!([{"property": "product.brand", "values": ["后"]}])
+        ));
+        assert!(added_matches(json!([{"property": "a.b", "values": [1.0]}])));
+        assert!(!added_matches(
+            json!([{"property": "products.category", "values": ["彩妝"]}])
+        ));
+        assert!(!spec(json!([])).matches("Product Added", &order));
+    }
+}

@@ -1252,4 +1252,69 @@ mod tests {
         assert!(parse_duration("30d x").is_err());
         assert!(parse_duration("all").is_err());
     }
+
+    #[test]
+    fn bought_is_a_shorthand_for_contains_on_the_bought_traits() {
+        let contains = |name: &str, window: Option<Duration>, v: &str| {
+            Expr::Cond(Cond::Contains {
+                trait_ref: TraitRef {
+                    name: name.into(),
+                    window: window.map(WindowArg::Last),
+                },
+                value: Value::Str(v.into()),
+            })
+        };
+        assert_eq!(
+            ok(r#"bought category "彩妝" within 90d"#),
+            contains("categories_bought", Some(days(90)), "彩妝")
+        );
+        assert_eq!(
+            ok(r#"BOUGHT Brand "雪花秀""#),
+            contains("brands_bought", None, "雪花秀")
+        );
+        assert_eq!(
+            ok(r#"bought sku ["S1", "S2",] within 2w"#),
+            Expr::Or(vec![
+                contains(
+                    "skus_bought",
+                    Some(Duration {
+                        amount: 2,
+                        unit: DurationUnit::Weeks
+                    }),
+                    "S1"
+                ),
+                contains(
+                    "skus_bought",
+                    Some(Duration {
+                        amount: 2,
+                        unit: DurationUnit::Weeks
+                    }),
+                    "S2"
+                ),
+            ])
+        );
+        // Inside other operators; printed in the canonical form, which reads back.
+        let e = ok(r#"tag("a") or not bought product ["P1", "P2"] and bought category "母嬰""#);
+        assert_eq!(
+            e.to_string(),
+            r#"tag("a") or not (products_bought contains "P1" or products_bought contains "P2") and categories_bought contains "母嬰""#
+        );
+        assert_eq!(parse(&e.to_string()), Ok(e));
+        // A trait named bought still works with an operator after it.
+        assert_eq!(
+            cond("bought = 1"),
+            Cond::Compare {
+                trait_ref: named("bought"),
+                op: CmpOp::Eq,
+                value: Value::Number(1.0)
+            }
+        );
+        assert_eq!(
+            err(r#"bought colour "紅""#),
+            "line 1, column 8: expected category, brand, sku or product after bought, found colour"
+        );
+        assert!(err("bought category 彩妝").contains("text values need double quotes"));
+        assert!(err(r#"bought category "彩妝" within 90"#).contains("needs a unit"));
+        assert!(err(r#"bought category []"#).contains("empty list"));
+    }
 }

@@ -228,7 +228,7 @@ impl State {
         let f = self.facts.get(row as usize)?;
         let lc = &self.config.lifecycle;
         let mut windows: Vec<_> = self.measures.iter().filter_map(|(m, _)| m.window()).collect();
-        windows.extend(crate::traits::lifecycle_windows(&self.config));
+        windows.push(days(lc.high_value_days));
         windows.sort_unstable_by_key(|d| (d.amount, d.unit as u8));
         windows.dedup();
         let mut next = f.next_change(&self.windowing, now, &windows);
