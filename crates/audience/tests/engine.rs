@@ -722,5 +722,27 @@ async fn an_ad_hoc_count_reads_raw_traits_no_rule_kept_yet() {
         shop.audience.prepare(input).await.unwrap();
         assert_eq!(shop.audience.count(input).unwrap(), 3);
     }
+    // An unsaved event condition is back-filled when prepared, then kept current
+    // without counting a back-filled event twice.
+    let cart = |id: &str| json!({"products": [{"product_id": id, "brand": "后"}, {"product_id": "x", "brand": "雪花秀"}]});
+    shop.send("a", "Cart Viewed", t0() - DAY, cart("p1")).await;
+    shop.send(
+        "b",
+        "Cart Viewed",
+        t0() - DAY,
+        json!({"products": [{"brand": "雪花秀"}]}),
+    )
+    .await;
+    let viewed = SegmentInput::text(r#"event("Cart Viewed", within: 7d, where: {"products.brand": "后"})"#);
+    assert_eq!(shop.audience.count(&viewed).unwrap(), 0, "not prepared yet");
+    shop.audience.prepare(&viewed).await.unwrap();
+    assert_eq!(shop.audience.count(&viewed).unwrap(), 1);
+    shop.send("c", "Cart Viewed", t0(), cart("p2")).await;
+    shop.audience.prepare(&viewed).await.unwrap();
+    assert_eq!(shop.audience.count(&viewed).unwrap(), 2);
+    let twice =
+        SegmentInput::text(r#"event("Cart Viewed", within: 7d, where: {"products.brand": "后"}) >= 2"#);
+    shop.audience.prepare(&twice).await.unwrap();
+    assert_eq!(shop.audience.count(&twice).unwrap(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
