@@ -51,47 +51,40 @@ pub struct LineRef<'a> {
     pub brand: Option<&'a str>,
 }
 
-/// The distinct values an order's lines carry, per field (sorted, no blanks).
+/// The distinct values an order's lines carry, per field: one boxed slice of
+/// `(field, value)` sorted by field then value, no blanks (one allocation per order
+/// besides the text, as an index of millions of profiles wants).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Bought {
-    /// Categories.
-    pub categories: Vec<String>,
-    /// Brands.
-    pub brands: Vec<String>,
-    /// Skus.
-    pub skus: Vec<String>,
-    /// Product ids (the sku when a line has no product id).
-    pub products: Vec<String>,
-}
+pub struct Bought(Box<[(LineField, Box<str>)]>);
 
 impl Bought {
-    /// Collects the lines of one order.
+    /// Collects the lines of one order; the product is the product id, else the sku.
     pub fn of_lines<'a>(lines: impl IntoIterator<Item = LineRef<'a>>) -> Bought {
-        let mut b = Bought::default();
-        let put = |list: &mut Vec<String>, v: Option<&str>| {
-            if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
-                if let Err(at) = list.binary_search_by(|x| x.as_str().cmp(v)) {
-                    list.insert(at, v.to_owned());
+        let mut all: Vec<(LineField, Box<str>)> = Vec::new();
+        for l in lines {
+            for (field, v) in [
+                (LineField::Category, l.category),
+                (LineField::Brand, l.brand),
+                (LineField::Sku, l.sku),
+                (LineField::Product, l.product_id.or(l.sku)),
+            ] {
+                if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
+                    all.push((field, v.into()));
                 }
             }
-        };
-        for l in lines {
-            put(&mut b.categories, l.category);
-            put(&mut b.brands, l.brand);
-            put(&mut b.skus, l.sku);
-            put(&mut b.products, l.product_id.or(l.sku));
         }
-        b
+        all.sort_unstable();
+        all.dedup();
+        Bought(all.into_boxed_slice())
     }
 
-    /// The values of one field.
-    pub fn field(&self, field: LineField) -> &[String] {
-        match field {
-            LineField::Category => &self.categories,
-            LineField::Brand => &self.brands,
-            LineField::Sku => &self.skus,
-            LineField::Product => &self.products,
-        }
+    /// The values of one field, sorted.
+    pub fn field(&self, field: LineField) -> impl Iterator<Item = &str> + '_ {
+        let from = self.0.partition_point(|(f, _)| *f < field);
+        self.0[from..]
+            .iter()
+            .take_while(move |(f, _)| *f == field)
+            .map(|(_, v)| &**v)
     }
 }
 
@@ -376,7 +369,7 @@ impl Facts {
     ) -> Vec<String> {
         let mut out: BTreeSet<&str> = BTreeSet::new();
         for o in self.orders_in(windowing, now, w) {
-            out.extend(o.bought.field(field).iter().map(String::as_str));
+            out.extend(o.bought.field(field));
         }
         out.into_iter().map(str::to_owned).collect()
     }
@@ -394,10 +387,9 @@ impl Facts {
         let start = windowing.start(now, w);
         let mut open: BTreeSet<&str> = BTreeSet::new();
         for (t, p) in self.carts.iter().filter(|(t, _)| *t > start) {
-            let bought_later = self
-                .orders
-                .iter()
-                .any(|o| o.counts() && o.at >= *t && o.bought.products.iter().any(|x| x == p));
+            let bought_later = self.orders.iter().any(|o| {
+                o.counts() && o.at >= *t && o.bought.field(LineField::Product).any(|x| x == p.as_str())
+            });
             if !bought_later {
                 open.insert(p);
             }
