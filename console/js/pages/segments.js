@@ -12,6 +12,7 @@ const EXAMPLES = [
   'region in ["華東", "華北"] and orders(365d) >= 2',
   'last_sign_in within 30d and not tag("流失風險客戶")',
   'categories_bought contains "護膚"',
+  'bought category "彩妝" within 90d and not bought brand "雪花秀"',
 ];
 
 export async function render(el) {

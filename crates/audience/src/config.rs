@@ -50,7 +50,7 @@ pub struct BuiltinTag {
 }
 
 /// Lifecycle stages (REQUIREMENTS R3.9–R3.11): one stage per user, first match wins in
-/// the order 高價值用戶, 流失用戶, 沉睡用戶, 活躍用戶, 新用戶.
+/// the order 高價值用戶, 流失用戶, 沉睡用戶, 留存用戶, 活躍用戶, 新用戶.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LifecycleConfig {
@@ -62,6 +62,11 @@ pub struct LifecycleConfig {
     pub dormant_after_days: u32,
     /// 流失用戶: no activity for at least this many days.
     pub lost_after_days: u32,
+    /// 留存用戶 ("在一段時間內持續活躍"): how many shop-local calendar months, this
+    /// month included, are looked at; 0 turns the stage off.
+    pub retained_months: u32,
+    /// 留存用戶: in how many of those months the user must have a paid order.
+    pub retained_min_months: u32,
 }
 
 /// RFM scoring (REQUIREMENTS R9/R10 analysis; issue 4 item 5).
@@ -81,6 +86,8 @@ impl Default for LifecycleConfig {
             high_value_days: 30,
             dormant_after_days: 90,
             lost_after_days: 180,
+            retained_months: 3,
+            retained_min_months: 2,
         }
     }
 }
@@ -97,6 +104,17 @@ impl Default for RfmConfig {
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
+
+/// The lifecycle stages as the seeds name them, in their order (新用戶 → 活躍用戶 →
+/// 留存用戶 → 高價值用戶), then the two stages of absence (沉睡用戶, 流失用戶).
+pub const LIFECYCLE_STAGES: [&str; 6] = [
+    "新用戶",
+    "活躍用戶",
+    "留存用戶",
+    "高價值用戶",
+    "沉睡用戶",
+    "流失用戶",
+];
 
 /// Tier-1 cities (一線城市), in traditional and simplified writing.
 const TIER1_CITIES: &str = r#"["北京", "上海", "廣州", "广州", "深圳"]"#;
@@ -185,7 +203,7 @@ pub fn default_builtin_tags() -> Vec<BuiltinTag> {
             "R2.2: some net spend in the last 365 days, under 1000 元 (our default).",
         ),
     ]);
-    for stage in ["新用戶", "活躍用戶", "沉睡用戶", "流失用戶", "高價值用戶"] {
+    for stage in LIFECYCLE_STAGES {
         tags.push(tag(
             "生命周期",
             stage,

@@ -36,23 +36,40 @@ impl CounterSpec {
         }
     }
 
-    /// Whether an event named `name` with `properties` is counted.
+    /// Whether an event named `name` with `properties` is counted: every filter holds
+    /// for some value at its path (see [`any_at`]).
     pub fn matches(&self, name: &str, properties: &Map<String, Json>) -> bool {
         name == self.name
             && self.filters.iter().all(|f| {
-                lookup(properties, &f.property).is_some_and(|v| f.values.iter().any(|want| value_eq(want, v)))
+                any_in(properties, &f.property, &|v| {
+                    f.values.iter().any(|want| value_eq(want, v))
+                })
             })
     }
 }
 
-fn lookup<'a>(map: &'a Map<String, Json>, path: &str) -> Option<&'a Json> {
-    if let Some(v) = map.get(path) {
-        return Some(v);
+/// Whether some value at `path` of `map` satisfies `ok`. Dots reach into nested
+/// objects (`product.brand`), and a list met on the way is searched element by element,
+/// so `products.category` holds when any product of a Segment-spec order
+/// (`properties.products[]`) has that category, and `tags: "x"` holds for a list of
+/// tags containing "x". A key that itself contains dots is tried as written first.
+pub fn any_in(map: &Map<String, Json>, path: &str, ok: &dyn Fn(&Json) -> bool) -> bool {
+    if map.get(path).is_some_and(|v| any_at(v, None, ok)) {
+        return true;
     }
-    let (head, rest) = path.split_once('.')?;
-    match map.get(head)? {
-        Json::Object(inner) => lookup(inner, rest),
-        _ => None,
+    let Some((head, rest)) = path.split_once('.') else {
+        return false;
+    };
+    map.get(head).is_some_and(|v| any_at(v, Some(rest), ok))
+}
+
+/// [`any_in`] below one value: `rest` is the path still to follow (`None`: this value).
+fn any_at(v: &Json, rest: Option<&str>, ok: &dyn Fn(&Json) -> bool) -> bool {
+    match (v, rest) {
+        (Json::Array(items), _) => items.iter().any(|item| any_at(item, rest, ok)),
+        (_, None) => ok(v),
+        (Json::Object(inner), Some(path)) => any_in(inner, path, ok),
+        _ => false,
     }
 }
 
@@ -122,5 +139,71 @@ impl CounterState {
             let cut = self.recent.partition_point(|t| *t <= start);
             self.recent.drain(..cut);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn spec(filters: serde_json::Value) -> CounterSpec {
+        CounterSpec {
+            name: "Order Completed".into(),
+            window: None,
+            filters: serde_json::from_value(filters).unwrap(),
+        }
+    }
+
+    fn props(v: serde_json::Value) -> Map<String, Json> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn filters_reach_into_the_products_of_an_order() {
+        let order = props(json!({"order_id": "o1", "products": [
+            {"product_id": "P1", "sku": "S1", "category": "護膚", "brand": "雪花秀"},
+            {"product_id": "P2", "sku": "S2", "category": "彩妝", "brand": "后", "tags": ["新品", "限量"]},
+        ]}));
+        let matches = |f| spec(f).matches("Order Completed", &order);
+        assert!(matches(
+            json!([{"property": "products.category", "values": ["彩妝"]}])
+        ));
+        assert!(matches(
+            json!([{"property": "products.category", "values": ["母嬰", "護膚"]}])
+        ));
+        assert!(!matches(
+            json!([{"property": "products.category", "values": ["母嬰"]}])
+        ));
+        assert!(matches(json!([{"property": "products.sku", "values": ["S2"]}])));
+        assert!(matches(
+            json!([{"property": "products.tags", "values": ["限量"]}])
+        ));
+        // Each filter looks at the products on its own.
+        assert!(matches(json!([
+            {"property": "products.category", "values": ["護膚"]},
+            {"property": "products.brand", "values": ["后"]},
+        ])));
+        assert!(!matches(json!([{"property": "products", "values": ["P1"]}])));
+        assert!(!matches(json!([{"property": "products.price", "values": [1.0]}])));
+        // A single-product event keeps its flat properties, and nested objects still work.
+        let added = props(json!({"category": "彩妝", "product": {"brand": "后"}, "a.b": 1}));
+        let added_matches = |f| {
+            let mut s = spec(f);
+            s.name = "Product Added".into();
+            s.matches("Product Added", &added)
+        };
+        assert!(added_matches(
+            json!([{"property": "category", "values": ["彩妝"]}])
+        ));
+        assert!(added_matches(
+            json!([{"property": "product.brand", "values": ["后"]}])
+        ));
+        assert!(added_matches(json!([{"property": "a.b", "values": [1.0]}])));
+        assert!(!added_matches(
+            json!([{"property": "products.category", "values": ["彩妝"]}])
+        ));
+        assert!(!spec(json!([])).matches("Product Added", &order));
     }
 }

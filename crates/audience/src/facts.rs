@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::counter::{CounterId, CounterState};
 use crate::dsl::ast::Duration;
-use crate::small::{SortedMap, SortedSet};
+use crate::small::SortedMap;
 use crate::window::Windowing;
 
 /// One order of a profile.
@@ -30,10 +30,113 @@ pub struct OrderFact {
     pub cancelled: bool,
     /// It used a coupon or carried a discount (易受促銷影響客戶).
     pub promo: bool,
-    /// Product ids of its lines.
-    pub products: Vec<String>,
+    /// What its lines bought, per field (`products[]` of the order): `categories_bought`,
+    /// `brands_bought`, `skus_bought`, `products_bought` and `bought ... within`.
+    pub bought: Bought,
     /// Refunds and cancellations: `(messageId, cancel, amount)`; `None` refunds the whole order.
     pub adjustments: Vec<(String, bool, Option<i64>)>,
+}
+
+/// One order line as the engine reads it, live (`Order Completed`'s `products[]`) or
+/// from the store's order lines at start; both paths build [`Bought`] from these.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineRef<'a> {
+    /// `product_id`.
+    pub product_id: Option<&'a str>,
+    /// `sku`.
+    pub sku: Option<&'a str>,
+    /// `category`.
+    pub category: Option<&'a str>,
+    /// `brand`.
+    pub brand: Option<&'a str>,
+}
+
+/// The distinct values an order's lines carry, per field: one boxed slice of
+/// `(field, value)` sorted by field then value, no blanks (one allocation per order
+/// besides the text, as an index of millions of profiles wants).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bought(Box<[(LineField, Box<str>)]>);
+
+impl Bought {
+    /// Collects the lines of one order; the product is the product id, else the sku.
+    pub fn of_lines<'a>(lines: impl IntoIterator<Item = LineRef<'a>>) -> Bought {
+        let mut all: Vec<(LineField, Box<str>)> = Vec::new();
+        for l in lines {
+            for (field, v) in [
+                (LineField::Category, l.category),
+                (LineField::Brand, l.brand),
+                (LineField::Sku, l.sku),
+                (LineField::Product, l.product_id.or(l.sku)),
+            ] {
+                if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
+                    all.push((field, v.into()));
+                }
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        Bought(all.into_boxed_slice())
+    }
+
+    /// The values of one field, sorted.
+    pub fn field(&self, field: LineField) -> impl Iterator<Item = &str> + '_ {
+        let from = self.0.partition_point(|(f, _)| *f < field);
+        self.0[from..]
+            .iter()
+            .take_while(move |(f, _)| *f == field)
+            .map(|(_, v)| &**v)
+    }
+}
+
+/// A field of an order line that segments can ask about (`categories_bought`,
+/// `bought brand "..."`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LineField {
+    /// `category`.
+    Category,
+    /// `brand`.
+    Brand,
+    /// `sku`.
+    Sku,
+    /// `product_id` (the sku when a line has none).
+    Product,
+}
+
+impl LineField {
+    /// Every field, in catalogue order.
+    pub const ALL: [LineField; 4] = [
+        LineField::Category,
+        LineField::Brand,
+        LineField::Sku,
+        LineField::Product,
+    ];
+
+    /// The word after `bought` in the text language: `category`, `brand`, `sku`, `product`.
+    pub fn word(self) -> &'static str {
+        match self {
+            LineField::Category => "category",
+            LineField::Brand => "brand",
+            LineField::Sku => "sku",
+            LineField::Product => "product",
+        }
+    }
+
+    /// The multi-valued trait of this field: `categories_bought`, `brands_bought`, ….
+    pub fn trait_name(self) -> &'static str {
+        match self {
+            LineField::Category => "categories_bought",
+            LineField::Brand => "brands_bought",
+            LineField::Sku => "skus_bought",
+            LineField::Product => "products_bought",
+        }
+    }
+
+    /// The field named by `word` (case-insensitive).
+    pub fn from_word(word: &str) -> Option<LineField> {
+        LineField::ALL
+            .into_iter()
+            .find(|f| f.word().eq_ignore_ascii_case(word))
+    }
 }
 
 impl OrderFact {
@@ -101,10 +204,6 @@ pub struct Facts {
     pub carts: Vec<(i64, String)>,
     /// Profile traits (flattened one level: `address.city`).
     pub traits: SortedMap<Box<str>, TraitFact>,
-    /// Categories of products bought.
-    pub categories: SortedSet<Box<str>>,
-    /// Brands of products bought.
-    pub brands: SortedSet<Box<str>>,
     /// Registered event counters.
     pub counters: SortedMap<CounterId, CounterState>,
 }
@@ -207,14 +306,9 @@ impl Facts {
     }
 
     /// Adds an order (ignored when the order id is already known).
-    pub fn add_order(&mut self, order: OrderFact, categories: &[String], brands: &[String]) -> bool {
+    pub fn add_order(&mut self, order: OrderFact) -> bool {
         if self.orders.iter().any(|o| o.order_id == order.order_id) {
             return false;
-        }
-        if !order.cancelled {
-            self.categories
-                .extend(categories.iter().map(|c| c.as_str().into()));
-            self.brands.extend(brands.iter().map(|b| b.as_str().into()));
         }
         let at = self
             .orders
@@ -246,8 +340,6 @@ impl Facts {
         for (k, t) in other.traits {
             self.set_trait_text(k.into(), t.value.into(), t.ts, &t.message_id);
         }
-        self.categories.extend(other.categories);
-        self.brands.extend(other.brands);
         for (id, c) in other.counters {
             self.counters.entry_or_default(id).merge(c);
         }
@@ -266,6 +358,22 @@ impl Facts {
             .filter(move |o| o.counts() && start.is_none_or(|s| o.at > s))
     }
 
+    /// The distinct values of `field` over the lines of paid orders inside window `w`
+    /// (all time when `None`), sorted: `categories_bought(90d)` and its kin.
+    pub fn bought(
+        &self,
+        windowing: &Windowing,
+        now: i64,
+        w: Option<Duration>,
+        field: LineField,
+    ) -> Vec<String> {
+        let mut out: BTreeSet<&str> = BTreeSet::new();
+        for o in self.orders_in(windowing, now, w) {
+            out.extend(o.bought.field(field));
+        }
+        out.into_iter().map(str::to_owned).collect()
+    }
+
     /// First and last paid order times.
     pub fn order_span(&self) -> (Option<i64>, Option<i64>) {
         let mut paid = self.orders.iter().filter(|o| o.counts());
@@ -279,10 +387,9 @@ impl Facts {
         let start = windowing.start(now, w);
         let mut open: BTreeSet<&str> = BTreeSet::new();
         for (t, p) in self.carts.iter().filter(|(t, _)| *t > start) {
-            let bought_later = self
-                .orders
-                .iter()
-                .any(|o| o.counts() && o.at >= *t && o.products.iter().any(|x| x == p));
+            let bought_later = self.orders.iter().any(|o| {
+                o.counts() && o.at >= *t && o.bought.field(LineField::Product).any(|x| x == p.as_str())
+            });
             if !bought_later {
                 open.insert(p);
             }
@@ -332,7 +439,7 @@ mod order_tests {
             refunded,
             cancelled,
             promo: false,
-            products: vec![],
+            bought: Default::default(),
             adjustments: vec![],
         }
     }

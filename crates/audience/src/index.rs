@@ -630,6 +630,7 @@ impl Index {
 
 /// Measures whose columns every index row carries (the built-in catalogue without windows).
 pub fn base_measures() -> Vec<Measure> {
+    use crate::facts::LineField;
     use crate::window::days;
     let mut out = vec![
         Measure::FirstOrder,
@@ -647,8 +648,8 @@ pub fn base_measures() -> Vec<Measure> {
         Measure::City,
         Measure::Tier,
         Measure::Lifecycle,
-        Measure::CategoriesBought,
-        Measure::BrandsBought,
+        Measure::Bought(LineField::Category, None),
+        Measure::Bought(LineField::Brand, None),
     ];
     for w in [
         None,

@@ -9,6 +9,7 @@ use flywheel_core::ErrorCode;
 
 use crate::counter::CounterSpec;
 use crate::dsl::ast::{CmpOp, Cond, Duration, Expr, TraitRef, Value, WindowArg};
+use crate::facts::LineField;
 use crate::traits::{to_ppm, Measure, ValueType, WindowDefault, CATALOGUE};
 use crate::window::days;
 use crate::{Error, Result};
@@ -477,8 +478,10 @@ pub fn measure(r: &TraitRef) -> Result<Measure> {
         "city" => Measure::City,
         "tier" => Measure::Tier,
         "lifecycle" => Measure::Lifecycle,
-        "categories_bought" => Measure::CategoriesBought,
-        "brands_bought" => Measure::BrandsBought,
+        "categories_bought" => Measure::Bought(LineField::Category, window),
+        "brands_bought" => Measure::Bought(LineField::Brand, window),
+        "skus_bought" => Measure::Bought(LineField::Sku, window),
+        "products_bought" => Measure::Bought(LineField::Product, window),
         "rfm_r" => Measure::RfmR,
         "rfm_f" => Measure::RfmF,
         "rfm_m" => Measure::RfmM,

@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate, TimeZone};
 use crate::config::AudienceConfig;
 use crate::counter::CounterId;
 use crate::dsl::ast::Duration;
-use crate::facts::Facts;
+use crate::facts::{Facts, LineField};
 use crate::window::{days, Windowing};
 
 /// What kind of values a trait holds (decides which operators and literals fit).
@@ -73,12 +73,12 @@ pub enum Measure {
     City,
     /// Member tier (`tier`, `member_tier`; the loyalty crate will own it).
     Tier,
-    /// Lifecycle stage (新用戶 / 活躍用戶 / 沉睡用戶 / 流失用戶 / 高價值用戶).
+    /// Lifecycle stage (新用戶 / 活躍用戶 / 留存用戶 / 高價值用戶 / 沉睡用戶 / 流失用戶).
     Lifecycle,
-    /// Categories of products bought.
-    CategoriesBought,
-    /// Brands of products bought.
-    BrandsBought,
+    /// The distinct values of one field of the lines of paid orders inside the window
+    /// (all time when `None`): `categories_bought(90d)`, `brands_bought`, `skus_bought`,
+    /// `products_bought` (issue 16: segments reach into `products[]`).
+    Bought(LineField, Option<Duration>),
     /// A raw profile trait, compared as text.
     Raw(String),
     /// A raw profile trait read as a number (parts per million).
@@ -137,9 +137,11 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
     entry("region", None, ValueType::Category, "region or province (region, province, address.state)"),
     entry("city", None, ValueType::Category, "city (city, address.city)"),
     entry("tier", None, ValueType::Category, "member tier (tier or member_tier trait)"),
-    entry("lifecycle", None, ValueType::Category, "lifecycle stage: 新用戶, 活躍用戶, 沉睡用戶, 流失用戶, 高價值用戶"),
-    entry("categories_bought", None, ValueType::Multi, "categories of products bought"),
-    entry("brands_bought", None, ValueType::Multi, "brands of products bought"),
+    entry("lifecycle", None, ValueType::Category, "lifecycle stage: 新用戶, 活躍用戶, 留存用戶, 高價值用戶, 沉睡用戶, 流失用戶"),
+    entry("categories_bought", Some(WindowDefault::AllTime), ValueType::Multi, "categories of products in paid orders"),
+    entry("brands_bought", Some(WindowDefault::AllTime), ValueType::Multi, "brands of products in paid orders"),
+    entry("skus_bought", Some(WindowDefault::AllTime), ValueType::Multi, "skus of products in paid orders"),
+    entry("products_bought", Some(WindowDefault::AllTime), ValueType::Multi, "product ids (else skus) of products in paid orders"),
     entry("rfm_r", None, ValueType::Number, "RFM recency score 1–5"),
     entry("rfm_f", None, ValueType::Number, "RFM frequency score 1–5"),
     entry("rfm_m", None, ValueType::Number, "RFM monetary score 1–5"),
@@ -170,6 +172,7 @@ impl Measure {
             Measure::Aov(d) => format!("aov({})", w(d)),
             Measure::PromoShare(d) => format!("promo_share({})", w(d)),
             Measure::UnboughtCartItems(d) => format!("unbought_cart_items({d})"),
+            Measure::Bought(field, d) => format!("{}({})", field.trait_name(), w(d)),
             Measure::Raw(k) => format!("traits.{k}"),
             Measure::RawNumber(k) => format!("traits.{k}#number"),
             Measure::Counter(id) => format!("counter#{}", id.0),
@@ -204,14 +207,18 @@ impl Measure {
             | Measure::Lifecycle
             | Measure::RfmSegment
             | Measure::Raw(_) => ValueType::Category,
-            Measure::CategoriesBought | Measure::BrandsBought => ValueType::Multi,
+            Measure::Bought(..) => ValueType::Multi,
         }
     }
 
     /// The windows whose roll-over changes this measure by time alone.
     pub fn window(&self) -> Option<Duration> {
         match self {
-            Measure::Spend(d) | Measure::Orders(d) | Measure::Aov(d) | Measure::PromoShare(d) => *d,
+            Measure::Spend(d)
+            | Measure::Orders(d)
+            | Measure::Aov(d)
+            | Measure::PromoShare(d)
+            | Measure::Bought(_, d) => *d,
             Measure::UnboughtCartItems(d) => Some(*d),
             _ => None,
         }
@@ -348,7 +355,9 @@ pub fn to_ppm(x: f64) -> Option<i64> {
     (scaled.is_finite() && scaled.abs() < 9.0e18).then_some(scaled as i64)
 }
 
-/// The lifecycle stage of a profile (REQUIREMENTS R3.9–R3.11, thresholds in [`crate::config::LifecycleConfig`]).
+/// The lifecycle stage of a profile (REQUIREMENTS R3.9–R3.11, thresholds in
+/// [`crate::config::LifecycleConfig`]): 高價值用戶, else 流失用戶 / 沉睡用戶 by absence,
+/// else 留存用戶 ([`is_retained`]), else 活躍用戶 (a paid order), else 新用戶.
 pub fn lifecycle_stage(f: &Facts, ctx: &ComputeCtx<'_>) -> Option<&'static str> {
     let c = &ctx.config.lifecycle;
     let last_active = f.last_active?;
@@ -371,11 +380,44 @@ pub fn lifecycle_stage(f: &Facts, ctx: &ComputeCtx<'_>) -> Option<&'static str> 
     {
         return Some("沉睡用戶");
     }
-    if f.orders.iter().any(|o| o.counts()) {
+    if is_retained(f, ctx) {
+        Some("留存用戶")
+    } else if f.orders.iter().any(|o| o.counts()) {
         Some("活躍用戶")
     } else {
         Some("新用戶")
     }
+}
+
+/// 留存用戶, "continuously active over a period": paid orders in at least
+/// `retained_min_months` of the last `retained_months` shop-local calendar months, this
+/// month included (default: 2 of the last 3). Calendar months, not rolling windows, so
+/// two orders a few days apart never make a customer flicker in and out as time
+/// passes; the stage changes only when an order arrives or a month begins.
+pub fn is_retained(f: &Facts, ctx: &ComputeCtx<'_>) -> bool {
+    let c = &ctx.config.lifecycle;
+    if c.retained_months == 0 || c.retained_min_months == 0 {
+        return false;
+    }
+    let month = |t: i64| {
+        ctx.windowing
+            .tz
+            .timestamp_millis_opt(t)
+            .single()
+            .map(|d| i64::from(d.year()) * 12 + i64::from(d.month0()))
+    };
+    let Some(this) = month(ctx.now) else {
+        return false;
+    };
+    let mut months: Vec<i64> = f
+        .orders
+        .iter()
+        .filter(|o| o.counts())
+        .filter_map(|o| month(o.at))
+        .filter(|m| (0..i64::from(c.retained_months)).contains(&(this - m)))
+        .collect();
+    months.dedup();
+    months.len() >= c.retained_min_months as usize
 }
 
 /// Computes `m` for one profile. RFM measures and counters are not facts-derived
@@ -422,8 +464,7 @@ pub fn compute(m: &Measure, f: &Facts, ctx: &ComputeCtx<'_>) -> TraitValue {
         Measure::City => cat(raw(f, CITY_KEYS)),
         Measure::Tier => cat(raw(f, TIER_KEYS)),
         Measure::Lifecycle => cat(lifecycle_stage(f, ctx)),
-        Measure::CategoriesBought => TraitValue::Multi(f.categories.iter().map(|c| c.to_string()).collect()),
-        Measure::BrandsBought => TraitValue::Multi(f.brands.iter().map(|b| b.to_string()).collect()),
+        Measure::Bought(field, d) => TraitValue::Multi(f.bought(w, now, *d, *field)),
         Measure::Raw(k) => cat(raw(f, &[k.as_str()])),
         Measure::RawNumber(k) => num(raw(f, &[k.as_str()])
             .and_then(|v| v.trim().parse::<f64>().ok())
@@ -475,5 +516,353 @@ mod tests {
         ] {
             assert_eq!(normalise_gender(raw), want, "{raw}");
         }
+    }
+
+    const NOW: i64 = 1_735_660_800_000;
+    const DAY: i64 = 86_400_000;
+
+    fn order(
+        id: &str,
+        at: i64,
+        total: i64,
+        promo: bool,
+        lines: &[(&str, &str, &str)],
+    ) -> crate::facts::OrderFact {
+        crate::facts::OrderFact {
+            order_id: id.into(),
+            at,
+            total,
+            refunded: 0,
+            cancelled: false,
+            promo,
+            bought: crate::facts::Bought::of_lines(lines.iter().map(|(sku, category, brand)| {
+                crate::facts::LineRef {
+                    product_id: None,
+                    sku: Some(sku),
+                    category: Some(category),
+                    brand: Some(brand),
+                }
+            })),
+            adjustments: vec![],
+        }
+    }
+
+    fn facts(orders: Vec<crate::facts::OrderFact>) -> Facts {
+        let mut f = Facts::default();
+        f.touch(NOW - 10 * DAY);
+        for o in orders {
+            f.add_order(o);
+        }
+        f
+    }
+
+    fn stage(f: &Facts, now: i64) -> Option<&'static str> {
+        let config = AudienceConfig::default();
+        let windowing = Windowing::default();
+        lifecycle_stage(
+            f,
+            &ComputeCtx {
+                now,
+                windowing: &windowing,
+                config: &config,
+            },
+        )
+    }
+
+    /// An instant in the shop timezone (Asia/Shanghai).
+    fn local(text: &str) -> i64 {
+        flywheel_core::time::to_millis(flywheel_core::time::parse_timestamp(text).unwrap())
+    }
+
+    #[test]
+    fn retained_needs_paid_orders_in_two_of_the_last_three_calendar_months() {
+        let now = local("2025-03-15T12:00:00+08:00");
+        let with = |times: &[&str]| {
+            let mut f = facts(
+                times
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| order(&format!("o{i}"), local(t), 100, false, &[]))
+                    .collect(),
+            );
+            f.touch(now - DAY);
+            f
+        };
+        // Two orders in March: one month, still 活躍用戶.
+        assert_eq!(
+            stage(
+                &with(&["2025-03-01T00:00:00+08:00", "2025-03-14T00:00:00+08:00"]),
+                now
+            ),
+            Some("活躍用戶")
+        );
+        // The last instant of February and the first of March: two months.
+        let edge = with(&["2025-02-28T23:59:59.999+08:00", "2025-03-01T00:00:00+08:00"]);
+        assert_eq!(stage(&edge, now), Some("留存用戶"));
+        // January and March (two of three, February quiet): retained.
+        assert_eq!(
+            stage(
+                &with(&["2025-01-01T00:00:00+08:00", "2025-03-02T00:00:00+08:00"]),
+                now
+            ),
+            Some("留存用戶")
+        );
+        // The last instant of December is outside the three months.
+        assert_eq!(
+            stage(
+                &with(&["2024-12-31T23:59:59.999+08:00", "2025-03-02T00:00:00+08:00"]),
+                now
+            ),
+            Some("活躍用戶")
+        );
+        // Shop-local months: 2024-12-31T16:00Z is already January in Shanghai.
+        assert_eq!(
+            stage(&with(&["2024-12-31T16:00:00Z", "2025-03-02T00:00:00+08:00"]), now),
+            Some("留存用戶")
+        );
+        // Time alone: January + February stay retained through March, and on the first
+        // instant of April only February is left.
+        let f = with(&["2025-01-20T00:00:00+08:00", "2025-02-10T00:00:00+08:00"]);
+        assert_eq!(
+            stage(&f, local("2025-03-31T23:59:59.999+08:00")),
+            Some("留存用戶")
+        );
+        assert_eq!(stage(&f, local("2025-04-01T00:00:00+08:00")), Some("活躍用戶"));
+        // A cancelled order does not count; neither does one dated in a later month.
+        let mut f = with(&["2025-02-10T00:00:00+08:00", "2025-03-10T00:00:00+08:00"]);
+        f.order_mut("o0").unwrap().adjust("c", true, None);
+        assert_eq!(stage(&f, now), Some("活躍用戶"));
+        assert_eq!(
+            stage(
+                &with(&["2025-02-10T00:00:00+08:00", "2025-04-01T00:00:00+08:00"]),
+                now
+            ),
+            Some("活躍用戶")
+        );
+        // No order: 新用戶; a high spender is 高價值用戶 first.
+        assert_eq!(stage(&with(&[]), now), Some("新用戶"));
+        let mut big = with(&["2025-02-10T00:00:00+08:00"]);
+        big.add_order(order("big", now - DAY, 100_001, false, &[]));
+        assert_eq!(stage(&big, now), Some("高價值用戶"));
+        // The thresholds are settings: 3 of 3 months; 0 months turns the stage off.
+        let mut config = AudienceConfig::default();
+        config.lifecycle.retained_min_months = 3;
+        let windowing = Windowing::default();
+        let ctx = ComputeCtx {
+            now,
+            windowing: &windowing,
+            config: &config,
+        };
+        assert!(!is_retained(
+            &with(&["2025-02-10T00:00:00+08:00", "2025-03-10T00:00:00+08:00"]),
+            &ctx
+        ));
+        assert!(is_retained(
+            &with(&[
+                "2025-01-10T00:00:00+08:00",
+                "2025-02-10T00:00:00+08:00",
+                "2025-03-10T00:00:00+08:00"
+            ]),
+            &ctx
+        ));
+        config.lifecycle.retained_months = 0;
+        let ctx = ComputeCtx {
+            now,
+            windowing: &windowing,
+            config: &config,
+        };
+        assert!(!is_retained(
+            &with(&[
+                "2025-01-10T00:00:00+08:00",
+                "2025-02-10T00:00:00+08:00",
+                "2025-03-10T00:00:00+08:00"
+            ]),
+            &ctx
+        ));
+    }
+
+    #[test]
+    fn the_stages_shown_are_the_seed_names() {
+        let mut seen: Vec<&str> = crate::config::LIFECYCLE_STAGES.to_vec();
+        seen.sort_unstable();
+        let mut expected = vec![
+            "新用戶",
+            "活躍用戶",
+            "留存用戶",
+            "高價值用戶",
+            "沉睡用戶",
+            "流失用戶",
+        ];
+        expected.sort_unstable();
+        assert_eq!(seen, expected);
+        let lifecycle_tags: Vec<String> = crate::config::default_builtin_tags()
+            .into_iter()
+            .filter(|t| t.group == "生命周期")
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(lifecycle_tags, crate::config::LIFECYCLE_STAGES.map(String::from));
+    }
+
+    #[test]
+    fn bought_sets_follow_paid_orders_inside_the_window() {
+        let windowing = Windowing::default();
+        let config = AudienceConfig::default();
+        let ctx = ComputeCtx {
+            now: NOW,
+            windowing: &windowing,
+            config: &config,
+        };
+        let mut f = facts(vec![
+            order(
+                "new",
+                NOW - DAY,
+                100,
+                false,
+                &[("S1", "彩妝", "后"), ("S2", "護膚", "后")],
+            ),
+            order("edge", NOW - 90 * DAY, 100, false, &[("S3", "母嬰", "好孩子")]),
+            order(
+                "inside",
+                NOW - 90 * DAY + 1,
+                100,
+                false,
+                &[("S4", "食品", "三只松鼠")],
+            ),
+            order("gone", NOW - 2 * DAY, 100, false, &[("S5", "家電", "美的")]),
+        ]);
+        f.order_mut("gone").unwrap().adjust("r", false, None);
+        let multi = |m: Measure| match compute(&m, &f, &ctx) {
+            TraitValue::Multi(v) => v,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            multi(Measure::Bought(LineField::Category, Some(days(90)))),
+            vec!["彩妝", "護膚", "食品"]
+        );
+        assert_eq!(
+            multi(Measure::Bought(LineField::Category, None)),
+            vec!["彩妝", "母嬰", "護膚", "食品"]
+        );
+        assert_eq!(
+            multi(Measure::Bought(LineField::Brand, Some(days(7)))),
+            vec!["后"]
+        );
+        assert_eq!(
+            multi(Measure::Bought(LineField::Sku, Some(days(7)))),
+            vec!["S1", "S2"]
+        );
+        assert_eq!(
+            multi(Measure::Bought(LineField::Product, Some(days(7)))),
+            vec!["S1", "S2"]
+        );
+        assert_eq!(
+            Measure::Bought(LineField::Category, Some(days(90))).key(),
+            "categories_bought(90d)"
+        );
+        assert_eq!(
+            Measure::Bought(LineField::Category, Some(days(90))).window(),
+            Some(days(90))
+        );
+        // The order on the 90-day edge leaves the window at `now`; the next change is
+        // when the order 1 ms inside leaves.
+        let next = f.next_change(&windowing, NOW, &[days(90)]);
+        assert_eq!(next, Some(NOW + 1));
+    }
+
+    /// 易受促銷影響客戶 (`orders(365d) >= 2 and promo_share(365d) >= 0.5`) exactly at,
+    /// just below and just above each threshold.
+    #[test]
+    fn promotion_sensitive_at_its_boundaries() {
+        use crate::plan::{check, Names};
+        struct NoNames;
+        impl Names for NoNames {
+            fn has_tag(&self, _: &str) -> bool {
+                false
+            }
+            fn has_segment(&self, _: &str) -> bool {
+                false
+            }
+        }
+        let rule = crate::config::default_builtin_tags()
+            .into_iter()
+            .find(|t| t.name == "易受促銷影響客戶")
+            .unwrap()
+            .rule;
+        assert_eq!(rule, "orders(365d) >= 2 and promo_share(365d) >= 0.5");
+        let plan = check(
+            &crate::dsl::parse(&rule).unwrap(),
+            &NoNames,
+            chrono_tz::Asia::Shanghai,
+        )
+        .unwrap();
+        let windowing = Windowing::default();
+        let config = AudienceConfig::default();
+        let ctx = ComputeCtx {
+            now: NOW,
+            windowing: &windowing,
+            config: &config,
+        };
+        struct View<'a>(&'a Facts, &'a ComputeCtx<'a>);
+        impl crate::naive::ProfileView for View<'_> {
+            fn value(&self, m: &Measure) -> TraitValue {
+                compute(m, self.0, self.1)
+            }
+            fn counter(&self, _: &str) -> i64 {
+                0
+            }
+            fn has_tag(&self, _: &str) -> bool {
+                false
+            }
+            fn in_segment(&self, _: &str) -> bool {
+                false
+            }
+        }
+        let eval = crate::index::EvalCtx {
+            now: NOW,
+            windowing: &windowing,
+        };
+        // (orders, of which promo, age of the oldest order in days) → tagged?
+        let tagged = |n: usize, promo: usize, oldest: i64| {
+            let orders = (0..n)
+                .map(|i| {
+                    let at = if i == 0 { NOW - oldest * DAY } else { NOW - DAY };
+                    order(&format!("o{i}"), at, 100, i < promo, &[])
+                })
+                .collect();
+            let f = facts(orders);
+            crate::naive::matches(&plan, &View(&f, &ctx), &eval)
+        };
+        // Orders: 1 is below, 2 is at, 3 is above the threshold (all with coupons).
+        assert!(!tagged(1, 1, 1));
+        assert!(tagged(2, 2, 1));
+        assert!(tagged(3, 3, 1));
+        // Share: 1 of 2 is exactly 0.5 (in); 49 of 99 just below; 50 of 99 just above.
+        assert!(tagged(2, 1, 1));
+        assert!(!tagged(2, 0, 1));
+        assert!(!tagged(99, 49, 1));
+        assert!(tagged(99, 50, 1));
+        assert!(!tagged(3, 1, 1));
+        // The window: an order exactly 365 days old has left it, 1 ms less is inside.
+        assert!(!tagged(2, 2, 365));
+        assert!(tagged(2, 2, 364));
+        let f = facts(vec![
+            order("a", NOW - 365 * DAY + 1, 100, true, &[]),
+            order("b", NOW - DAY, 100, true, &[]),
+        ]);
+        assert!(crate::naive::matches(&plan, &View(&f, &ctx), &eval));
+        // A cancelled promotion order leaves the share.
+        let mut zero = facts(vec![
+            order("a", NOW - DAY, 100, false, &[]),
+            order("b", NOW - DAY, 100, true, &[]),
+        ]);
+        assert_eq!(
+            compute(&Measure::PromoShare(Some(days(365))), &zero, &ctx),
+            TraitValue::Num(Some(500_000))
+        );
+        zero.order_mut("b").unwrap().adjust("c", true, None);
+        assert_eq!(
+            compute(&Measure::PromoShare(Some(days(365))), &zero, &ctx),
+            TraitValue::Num(Some(0))
+        );
     }
 }

@@ -347,6 +347,120 @@ async fn saved_segments_backfill_counters_update_live_and_survive_a_restart() {
     assert_eq!(view.lifecycle.as_deref(), Some("新用戶"));
 }
 
+fn local(text: &str) -> i64 {
+    to_millis(parse_timestamp(text).unwrap())
+}
+
+/// 留存用戶: paid orders in 2 of the last 3 shop-local calendar months; the start of a
+/// month moves a customer out with no new event, and a new order brings one in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_is_two_of_the_last_three_months_and_a_new_month_moves_users() {
+    let mut shop = Shop::new(&tmp("retained")).await;
+    for (user, times) in [
+        ("r", ["2024-11-20T10:00:00+08:00", "2024-12-20T10:00:00+08:00"]),
+        ("once", ["2024-12-01T10:00:00+08:00", "2024-12-25T10:00:00+08:00"]),
+        (
+            "edge",
+            ["2024-10-31T23:59:59.999+08:00", "2024-12-10T10:00:00+08:00"],
+        ),
+        ("nov", ["2024-11-01T00:00:00+08:00", "2024-12-10T10:00:00+08:00"]),
+    ] {
+        for (i, t) in times.iter().enumerate() {
+            shop.order(user, &format!("{user}{i}"), local(t), "10").await;
+        }
+    }
+    shop.at(t0()); // 2025-01-01 00:00 in Shanghai: November, December, January
+    let stage = |shop: &Shop, id: &str| shop.audience.profile(&format!("user:{id}")).unwrap().lifecycle;
+    assert_eq!(stage(&shop, "r").as_deref(), Some("留存用戶"));
+    assert_eq!(stage(&shop, "once").as_deref(), Some("活躍用戶"));
+    assert_eq!(
+        stage(&shop, "edge").as_deref(),
+        Some("活躍用戶"),
+        "October is outside"
+    );
+    assert_eq!(shop.tagged("留存用戶"), vec!["nov", "r"]);
+    assert_eq!(
+        shop.audience
+            .count(&SegmentInput::text(r#"lifecycle = "留存用戶""#))
+            .unwrap(),
+        2
+    );
+    // Still retained on the last instant of January; out on the first of February.
+    shop.at(local("2025-01-31T23:59:59.999+08:00"));
+    assert_eq!(shop.tagged("留存用戶"), vec!["nov", "r"]);
+    shop.at(local("2025-02-01T00:00:00+08:00"));
+    assert!(shop.tagged("留存用戶").is_empty());
+    assert_eq!(stage(&shop, "r").as_deref(), Some("活躍用戶"));
+    // An order in February: December and February are two of the last three months.
+    shop.order("once", "once9", local("2025-02-01T09:00:00+08:00"), "10")
+        .await;
+    assert_eq!(shop.tagged("留存用戶"), vec!["once"]);
+}
+
+/// 易受促銷影響客戶 (`orders(365d) >= 2 and promo_share(365d) >= 0.5`) through tracked
+/// orders: at, just below and just above each threshold, and the 365-day window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_sensitive_at_its_boundaries() {
+    let mut shop = Shop::new(&tmp("promo")).await;
+    let day_ago = t0() - DAY;
+    let promo = json!({"coupon": "NEW10"});
+    let discount = json!({"discount": "0.01"});
+    let plain = json!({"discount": "0", "coupon": ""});
+    let cases: Vec<(&str, Vec<&Value>)> = vec![
+        ("one_promo", vec![&promo]),                    // 1 order: below the count
+        ("two_half", vec![&promo, &plain]),             // 2 orders, share 0.5: at both
+        ("two_discount", vec![&discount, &plain]),      // a 1 分 discount is a promotion
+        ("two_plain", vec![&plain, &plain]),            // share 0: below
+        ("three_third", vec![&promo, &plain, &plain]),  // share 1/3: below
+        ("three_two", vec![&promo, &discount, &plain]), // share 2/3: above
+    ];
+    for (user, orders) in &cases {
+        for (i, extra) in orders.iter().enumerate() {
+            let mut props = json!({"order_id": format!("{user}{i}"), "total": "50",
+                "products": [{"product_id": "p1", "price": "50", "quantity": 1}]});
+            for (k, v) in extra.as_object().unwrap() {
+                props[k] = v.clone();
+            }
+            shop.send(user, "Order Completed", day_ago, props).await;
+        }
+    }
+    // The window: an order 365 days minus 1 hour old counts until it is 365 days old.
+    let old = t0() - 365 * DAY + 3_600_000;
+    shop.send(
+        "window",
+        "Order Completed",
+        old,
+        json!({"order_id": "w0", "total": "50", "coupon": "A"}),
+    )
+    .await;
+    shop.send(
+        "window",
+        "Order Completed",
+        day_ago,
+        json!({"order_id": "w1", "total": "50", "coupon": "B"}),
+    )
+    .await;
+    shop.at(t0());
+    let tag = "易受促銷影響客戶";
+    assert_eq!(
+        shop.tagged(tag),
+        vec!["three_two", "two_discount", "two_half", "window"]
+    );
+    shop.at(t0() + 3_600_000 - 1);
+    assert!(shop.tagged(tag).contains(&"window".to_string()));
+    shop.at(t0() + 3_600_000);
+    assert_eq!(shop.tagged(tag), vec!["three_two", "two_discount", "two_half"]);
+    // Cancelling the promotion order of two_half leaves one order: out.
+    shop.send(
+        "two_half",
+        "Order Cancelled",
+        t0() + 3_600_000,
+        json!({"order_id": "two_half0"}),
+    )
+    .await;
+    assert_eq!(shop.tagged(tag), vec!["three_two", "two_discount"]);
+}
+
 /// REQUIREMENTS fixtures F1–F4, as written there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_fixtures_f1_to_f4() {
@@ -397,6 +511,29 @@ async fn a_rebuilt_engine_equals_the_live_one() {
         .put_segment("混合".into(), &seg, None, false)
         .await
         .unwrap();
+    // Segments that reach into the products of orders (issue 16).
+    let product_segments = [
+        ("彩妝近30天", r#"bought category "彩妝" within 30d"#),
+        (
+            "護膚非后",
+            r#"categories_bought(90d) contains "護膚" and not brands_bought(90d) contains "后""#,
+        ),
+        (
+            "彩妝事件",
+            r#"event("Order Completed", within: 60d, where: {"products.category": "彩妝"}) >= 1"#,
+        ),
+        (
+            "SKU",
+            r#"bought sku ["S1", "S3"] within 45d or bought product "P2""#,
+        ),
+        ("留存", r#"lifecycle = "留存用戶""#),
+    ];
+    for (name, text) in product_segments {
+        shop.audience
+            .put_segment(name.into(), &SegmentInput::text(text), None, false)
+            .await
+            .unwrap();
+    }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let mut orders = Vec::new();
     for i in 0..400 {
@@ -406,7 +543,26 @@ async fn a_rebuilt_engine_equals_the_live_one() {
             0 => {
                 let id = format!("o{i}");
                 let total = format!("{}.{:02}", rng.gen_range(1..900), rng.gen_range(0..100));
-                shop.order(&user, &id, at, &total).await;
+                let products: Vec<Value> = (0..rng.gen_range(1..3))
+                    .map(|_| {
+                        let n = rng.gen_range(0..4);
+                        let category = ["護膚", "彩妝", "母嬰", "食品"][n];
+                        let brand = ["雪花秀", "后"][n % 2];
+                        let mut p = json!({"price": "1", "quantity": 1,
+                            "category": category, "brand": brand, "sku": format!("S{n}")});
+                        if rng.gen_bool(0.5) {
+                            p["product_id"] = json!(format!("P{n}"));
+                        }
+                        p
+                    })
+                    .collect();
+                shop.send(
+                    &user,
+                    "Order Completed",
+                    at,
+                    json!({"order_id": id, "total": total, "products": products}),
+                )
+                .await;
                 orders.push((user, id));
             }
             1 => {
@@ -480,9 +636,41 @@ async fn a_rebuilt_engine_equals_the_live_one() {
     .unwrap();
     rebuilt.tick();
     let json = |v: &dyn erased::Ser| v.to_json();
-    assert_eq!(json(&live_tags), json(&rebuilt.tags()));
-    assert_eq!(json(&live_segments), json(&rebuilt.segments()));
-    assert!(live_segments[0].members > 0 && live_tags.iter().filter(|t| t.members > 0).count() > 5);
+    let by_name = |v: serde_json::Value| {
+        let mut items = v.as_array().cloned().unwrap_or_default();
+        items.sort_by_key(|i| i["name"].to_string());
+        items
+    };
+    assert_eq!(by_name(json(&live_tags)), by_name(json(&rebuilt.tags())));
+    assert_eq!(by_name(json(&live_segments)), by_name(json(&rebuilt.segments())));
+    assert!(
+        live_segments.iter().all(|s| s.members > 0),
+        "{:?}",
+        json(&live_segments)
+    );
+    assert!(live_tags.iter().filter(|t| t.members > 0).count() > 5);
+    for seg in &live_segments {
+        let ids = |a: &Audience| {
+            let page = a.members_of(DefKind::Segment, &seg.def.name, None, 1000).unwrap();
+            let mut ids: Vec<String> = page.members.into_iter().map(|m| m.profile_id).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(&shop.audience), ids(&rebuilt), "{}", seg.def.name);
+    }
+    // Ad-hoc expressions with windows no rule keeps agree too.
+    for text in [
+        r#"bought brand "后" within 45d"#,
+        r#"categories_bought(100d) contains "母嬰""#,
+        r#"products_bought contains "S3""#,
+    ] {
+        let input = SegmentInput::text(text);
+        shop.audience.prepare(&input).await.unwrap();
+        rebuilt.prepare(&input).await.unwrap();
+        let n = shop.audience.count(&input).unwrap();
+        assert!(n > 0, "{text}");
+        assert_eq!(n, rebuilt.count(&input).unwrap(), "{text}");
+    }
     assert_eq!(rebuilt.profiles(), shop.audience.profiles());
     for v in &live_views {
         let r = rebuilt.profile(&v.profile_id).unwrap();
@@ -535,5 +723,27 @@ async fn an_ad_hoc_count_reads_raw_traits_no_rule_kept_yet() {
         shop.audience.prepare(input).await.unwrap();
         assert_eq!(shop.audience.count(input).unwrap(), 3);
     }
+    // An unsaved event condition is back-filled when prepared, then kept current
+    // without counting a back-filled event twice.
+    let cart = |id: &str| json!({"products": [{"product_id": id, "brand": "后"}, {"product_id": "x", "brand": "雪花秀"}]});
+    shop.send("a", "Cart Viewed", t0() - DAY, cart("p1")).await;
+    shop.send(
+        "b",
+        "Cart Viewed",
+        t0() - DAY,
+        json!({"products": [{"brand": "雪花秀"}]}),
+    )
+    .await;
+    let viewed = SegmentInput::text(r#"event("Cart Viewed", within: 7d, where: {"products.brand": "后"})"#);
+    assert_eq!(shop.audience.count(&viewed).unwrap(), 0, "not prepared yet");
+    shop.audience.prepare(&viewed).await.unwrap();
+    assert_eq!(shop.audience.count(&viewed).unwrap(), 1);
+    shop.send("c", "Cart Viewed", t0(), cart("p2")).await;
+    shop.audience.prepare(&viewed).await.unwrap();
+    assert_eq!(shop.audience.count(&viewed).unwrap(), 2);
+    let twice =
+        SegmentInput::text(r#"event("Cart Viewed", within: 7d, where: {"products.brand": "后"}) >= 2"#);
+    shop.audience.prepare(&twice).await.unwrap();
+    assert_eq!(shop.audience.count(&twice).unwrap(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,16 +1,20 @@
 //! Segment membership from the bitmap index equals a naive row-by-row evaluation, on
 //! random profiles and random expressions written in the text language (so the parser
 //! and checker are exercised too). Columns are built both in bulk and by single-value
-//! updates, so the bucket bitmaps of both paths are held to the same answer.
+//! updates, so the bucket bitmaps of both paths are held to the same answer. The
+//! `*_bought` sets (and the `bought` shorthand) are computed by the engine from order
+//! facts for the index, and directly from the orders for the naive side.
 
 use std::collections::HashMap;
 
 use flywheel_audience::column::{CatColumn, NumColumn};
+use flywheel_audience::config::AudienceConfig;
 use flywheel_audience::dsl::parse;
+use flywheel_audience::facts::{Bought, Facts, LineRef, OrderFact};
 use flywheel_audience::index::{EvalCtx, Index};
 use flywheel_audience::naive::{matches, ProfileView};
 use flywheel_audience::plan::{check, measure, Names};
-use flywheel_audience::traits::{Measure, TraitValue};
+use flywheel_audience::traits::{compute, ComputeCtx, Measure, TraitValue};
 use flywheel_audience::window::Windowing;
 use proptest::prelude::*;
 
@@ -19,6 +23,17 @@ const DAY: i64 = 86_400_000;
 const TAGS: [&str; 3] = ["高價值客戶", "VIP", "潛力客戶"];
 const REGIONS: [&str; 4] = ["上海", "北京", "廣東", "浙江"];
 const CATS: [&str; 3] = ["護膚", "彩妝", "母嬰"];
+const BRANDS: [&str; 3] = ["雪花秀", "后", "好孩子"];
+/// Windows of the `*_bought` conditions, in days.
+const WINDOWS: [i64; 3] = [7, 30, 90];
+
+/// One paid order: when, and the categories and brands of its products.
+#[derive(Debug, Clone)]
+struct Order {
+    at: i64,
+    cats: Vec<&'static str>,
+    brands: Vec<&'static str>,
+}
 
 #[derive(Debug, Clone)]
 struct Row {
@@ -28,8 +43,38 @@ struct Row {
     age: Option<i64>,
     gender: Option<&'static str>,
     region: Option<&'static str>,
-    cats: Vec<String>,
+    bought: Vec<Order>,
     tags: Vec<&'static str>,
+}
+
+impl Row {
+    /// The naive `*_bought` set: every value of the orders inside the last `days`
+    /// (`now - days < at`), all time when `None`.
+    fn bought(&self, brands: bool, days: Option<i64>) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .bought
+            .iter()
+            .filter(|o| days.is_none_or(|d| o.at > NOW - d * DAY))
+            .flat_map(|o| if brands { &o.brands } else { &o.cats })
+            .map(|v| v.to_string())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+fn order() -> impl Strategy<Value = Order> {
+    let edges: Vec<i64> = WINDOWS
+        .iter()
+        .flat_map(|d| [NOW - d * DAY - 1, NOW - d * DAY, NOW - d * DAY + 1])
+        .collect();
+    (
+        prop_oneof![(NOW - 120 * DAY)..=NOW, prop::sample::select(edges)],
+        prop::sample::subsequence(CATS.to_vec(), 0..=2),
+        prop::sample::subsequence(BRANDS.to_vec(), 0..=2),
+    )
+        .prop_map(|(at, cats, brands)| Order { at, cats, brands })
 }
 
 fn row() -> impl Strategy<Value = Row> {
@@ -43,18 +88,18 @@ fn row() -> impl Strategy<Value = Row> {
         prop::option::weighted(0.7, 10i64..70),
         prop::option::of(prop::sample::select(vec!["男", "女"])),
         prop::option::of(prop::sample::select(REGIONS.to_vec())),
-        prop::sample::subsequence(CATS.to_vec(), 0..=3),
+        prop::collection::vec(order(), 0..3),
         prop::sample::subsequence(TAGS.to_vec(), 0..=3),
     )
         .prop_map(
-            |(spend30, orders, last_active, age, gender, region, cats, tags)| Row {
+            |(spend30, orders, last_active, age, gender, region, bought, tags)| Row {
                 spend30,
                 orders,
                 last_active,
                 age,
                 gender,
                 region,
-                cats: cats.into_iter().map(str::to_owned).collect(),
+                bought,
                 tags,
             },
         )
@@ -90,6 +135,30 @@ fn leaf() -> impl Strategy<Value = String> {
                 .join(", ")
         )),
         prop::sample::select(CATS.to_vec()).prop_map(|c| format!("categories_bought contains \"{c}\"")),
+        (
+            prop::sample::select(CATS.to_vec()),
+            prop::sample::select(WINDOWS.to_vec())
+        )
+            .prop_map(|(c, d)| format!("categories_bought({d}d) contains \"{c}\"")),
+        (
+            prop::sample::select(CATS.to_vec()),
+            prop::sample::select(WINDOWS.to_vec())
+        )
+            .prop_map(|(c, d)| format!("bought category \"{c}\" within {d}d")),
+        (
+            prop::sample::subsequence(BRANDS.to_vec(), 1..=2),
+            prop::option::of(prop::sample::select(WINDOWS.to_vec()))
+        )
+            .prop_map(|(b, d)| format!(
+                "bought brand [{}]{}",
+                b.iter()
+                    .map(|x| format!("\"{x}\""))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                d.map(|d| format!(" within {d}d")).unwrap_or_default()
+            )),
+        prop::sample::select(WINDOWS.to_vec()).prop_map(|d| format!("brands_bought({d}d) is set")),
+        prop::sample::select(WINDOWS.to_vec()).prop_map(|d| format!("categories_bought({d}d) is not set")),
         prop::sample::select(vec!["age", "region", "spend(30d)", "categories_bought"])
             .prop_map(|t| format!("{t} is set")),
         prop::sample::select(vec!["age", "gender"]).prop_map(|t| format!("{t} is not set")),
@@ -136,7 +205,14 @@ impl ProfileView for View<'_> {
             .or_else(|| cat(m("gender", None), r.gender))
             .or_else(|| cat(m("region", None), r.region))
             .or_else(|| {
-                (m("categories_bought", None).key() == key).then(|| TraitValue::Multi(r.cats.clone()))
+                // The bought sets, computed here from the orders, not by the engine.
+                [None].into_iter().chain(WINDOWS.map(Some)).find_map(|d| {
+                    let w = d.map(|d| format!("{d}d"));
+                    [("categories_bought", false), ("brands_bought", true)]
+                        .into_iter()
+                        .find(|(name, _)| m(name, w.as_deref()).key() == key)
+                        .map(|(_, brands)| TraitValue::Multi(r.bought(brands, d)))
+                })
             })
             .unwrap_or(TraitValue::Num(None))
     }
@@ -186,14 +262,24 @@ fn build(rows: &[Row], bulk: bool) -> Index {
     }
     let mut gender = CatColumn::default();
     let mut region = CatColumn::default();
+    let windowing = Windowing::default();
+    let config = AudienceConfig::default();
+    let ctx = ComputeCtx {
+        now: NOW,
+        windowing: &windowing,
+        config: &config,
+    };
     for (i, r) in rows.iter().enumerate() {
         gender.set(i as u32, r.gender);
         region.set(i as u32, r.region);
-        index.set_value(
-            &m("categories_bought", None).key(),
-            i as u32,
-            &TraitValue::Multi(r.cats.clone()),
-        );
+        // The bought sets as the engine derives them: facts folded from the orders.
+        let facts = facts_of(r);
+        for name in ["categories_bought", "brands_bought"] {
+            for d in [None].into_iter().chain(WINDOWS.map(Some)) {
+                let measure = m(name, d.map(|d| format!("{d}d")).as_deref());
+                index.set_value(&measure.key(), i as u32, &compute(&measure, &facts, &ctx));
+            }
+        }
         for t in &r.tags {
             index.tag_mut(t).insert(i as u32);
         }
@@ -201,6 +287,35 @@ fn build(rows: &[Row], bulk: bool) -> Index {
     index.put_cat(m("gender", None).key(), gender);
     index.put_cat(m("region", None).key(), region);
     index
+}
+
+/// The engine's facts of a row's orders, one line per category and per brand.
+fn facts_of(r: &Row) -> Facts {
+    let mut f = Facts::default();
+    for (n, o) in r.bought.iter().enumerate() {
+        let lines = o
+            .cats
+            .iter()
+            .map(|c| LineRef {
+                category: Some(c),
+                ..LineRef::default()
+            })
+            .chain(o.brands.iter().map(|b| LineRef {
+                brand: Some(b),
+                ..LineRef::default()
+            }));
+        f.add_order(OrderFact {
+            order_id: format!("o{n}"),
+            at: o.at,
+            total: 100,
+            refunded: 0,
+            cancelled: false,
+            promo: false,
+            bought: Bought::of_lines(lines),
+            adjustments: Vec::new(),
+        });
+    }
+    f
 }
 
 proptest! {

@@ -314,6 +314,89 @@ fn audience(site: Site) {
     assert_eq!(vip["members"], 2);
 }
 
+/// Segments reach into the products of Segment-spec orders: the `bought` shorthand, the
+/// windowed `*_bought` traits and `products.category` event filters count the same
+/// customers through the API and, rebuilt from the store, through the CLI; two months
+/// with orders make a 留存用戶.
+fn products_in_segments(site: Site) {
+    let key = site.write_key();
+    let s = site.serve(&[]);
+    let order = |user: &str, id: &str, days: i64, products: Value| {
+        json!({"type": "track", "userId": user, "event": "Order Completed", "messageId": id, "timestamp": ago(days),
+               "properties": {"order_id": id, "total": "10", "products": products}})
+    };
+    let r = s.post(
+        "/v1/batch",
+        Some(&key),
+        &json!({"batch": [
+            // 彩妝 10 days ago, two products of two brands.
+            order("mia", "m1", 10, json!([
+                {"product_id": "P1", "sku": "S1", "category": "彩妝", "brand": "后", "price": "5", "quantity": 1},
+                {"product_id": "P2", "sku": "S2", "category": "護膚", "brand": "雪花秀", "price": "5", "quantity": 1}])),
+            // 彩妝 120 days ago only: outside 90 days; then 母嬰 today: two months, retained.
+            order("old", "o1", 120, json!([{"sku": "S1", "category": "彩妝", "brand": "后", "price": "10", "quantity": 1}])),
+            order("ret", "r1", 0, json!([{"sku": "S3", "category": "母嬰", "brand": "好孩子", "price": "10", "quantity": 1}])),
+            order("ret", "r2", 40, json!([{"sku": "S3", "category": "母嬰", "brand": "好孩子", "price": "10", "quantity": 1}])),
+            // 彩妝 5 days ago, then cancelled: the order bought nothing.
+            order("gone", "g1", 5, json!([{"sku": "S1", "category": "彩妝", "brand": "后", "price": "10", "quantity": 1}])),
+            {"type": "track", "userId": "gone", "event": "Order Cancelled", "messageId": "g1c", "timestamp": ago(4),
+             "properties": {"order_id": "g1"}},
+        ]}),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let count = |expression: &str| {
+        let r = s.admin_post("/api/v1/segments/count", &json!({"expression": expression}));
+        assert_eq!(r.status, 200, "{expression}: {:?}", r.body);
+        r.body["count"].as_u64().unwrap_or(u64::MAX)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count("orders >= 1") != 3 {
+        assert!(Instant::now() < deadline, "the orders never arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cases = [
+        (r#"bought category "彩妝" within 90d"#, 1),
+        (r#"bought category "彩妝""#, 2),
+        (r#"categories_bought(90d) contains "彩妝""#, 1),
+        (r#"bought brand ["雪花秀", "好孩子"] within 30d"#, 2),
+        (r#"bought sku "S1" within 200d and not bought category "母嬰""#, 2),
+        (r#"brands_bought(7d) is set"#, 1),
+        // The events as they arrived: the cancelled order was an Order Completed too.
+        (
+            r#"event("Order Completed", within: 90d, where: {"products.category": "彩妝"})"#,
+            2,
+        ),
+        (r#"lifecycle = "留存用戶""#, 1),
+    ];
+    for (expression, want) in cases {
+        assert_eq!(count(expression), want, "{expression}");
+    }
+    let r = s.admin_post(
+        "/api/v1/segments",
+        &json!({"name": "近90天彩妝", "expression": "bought category \"彩妝\" within 90d"}),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(members(&s, "/api/v1/segments/近90天彩妝/members"), ["mia"]);
+    assert_eq!(members(&s, "/api/v1/tags/留存用戶/members"), ["ret"]);
+    let r = s.get("/api/v1/profiles/mia/audience");
+    assert_eq!(
+        r.body["traits"]["categories_bought"],
+        json!(["彩妝", "護膚"]),
+        "{:?}",
+        r.body
+    );
+    drop(s);
+    // The CLI rebuilds the index from the store and counts the same.
+    for (expression, want) in cases {
+        let out = site.cli(&["segment", "count", expression, "--format", "json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["count"], want, "CLI: {expression}");
+    }
+}
+
+on_each_backend!(products_in_segments_on, products_in_segments);
+
 #[test]
 fn audience_sqlite() {
     audience(Site::new(Backend::Sqlite, "audience").unwrap());

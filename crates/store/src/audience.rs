@@ -34,8 +34,20 @@ pub struct OrderRow {
     pub coupon: Option<String>,
 }
 
-/// One order line: `(order_id, product_id, category, brand)`.
-pub type LineRow = (String, Option<String>, Option<String>, Option<String>);
+/// One order line for the audience engine (what segments ask of `products[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRow {
+    /// The order it belongs to.
+    pub order_id: String,
+    /// `product_id`.
+    pub product_id: Option<String>,
+    /// `sku`.
+    pub sku: Option<String>,
+    /// `category`.
+    pub category: Option<String>,
+    /// `brand`.
+    pub brand: Option<String>,
+}
 
 /// One event for the audience engine: `(profile, name, ts, messageId, JSON body)`.
 pub type EventRow = (String, String, i64, String, String);
@@ -94,11 +106,19 @@ pub fn orders(conn: &mut dyn Conn) -> Result<Vec<OrderRow>> {
 /// All order lines.
 pub fn order_lines(conn: &mut dyn Conn) -> Result<Vec<LineRow>> {
     conn.query(
-        "SELECT order_id, product_id, category, brand FROM order_lines ORDER BY order_id, line_no",
+        "SELECT order_id, product_id, sku, category, brand FROM order_lines ORDER BY order_id, line_no",
         &[],
     )?
     .into_iter()
-    .map(|r| Ok((r.text(0)?, r.opt_text(1)?, r.opt_text(2)?, r.opt_text(3)?)))
+    .map(|r| {
+        Ok(LineRow {
+            order_id: r.text(0)?,
+            product_id: r.opt_text(1)?,
+            sku: r.opt_text(2)?,
+            category: r.opt_text(3)?,
+            brand: r.opt_text(4)?,
+        })
+    })
     .collect()
 }
 

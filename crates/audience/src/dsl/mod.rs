@@ -7,7 +7,9 @@
 //! `parse(&e.to_string()) == Ok(e)` and JSON out then in gives the same tree.
 //!
 //! This module is purely syntactic: it does not know which traits exist or their
-//! types; checking against the trait catalogue happens later.
+//! types; checking against the trait catalogue happens later. The one shorthand,
+//! `bought category "彩妝" within 90d`, is read as the condition it stands for
+//! (`categories_bought(90d) contains "彩妝"`), so trees and JSON never hold it.
 //!
 //! Hostile input is bounded: at most [`MAX_INPUT_BYTES`] of text and
 //! [`MAX_DEPTH`] nested parentheses and `not`s; no input panics.

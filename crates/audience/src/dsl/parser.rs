@@ -11,6 +11,7 @@ use super::ast::{
 use super::error::ParseError;
 use super::lexer::{self, Kw, Pos, Tok, Token};
 use super::{MAX_DEPTH, MAX_INPUT_BYTES};
+use crate::facts::LineField;
 
 /// Parses a whole expression.
 pub(crate) fn parse(text: &str) -> Result<Expr, ParseError> {
@@ -240,8 +241,67 @@ impl<'a> Parser<'a> {
                 self.depth -= 1;
                 Ok(inner)
             }
+            Tok::Ident(word) if word.eq_ignore_ascii_case("bought") && self.bought_follows() => self.bought(),
             _ => self.condition().map(Expr::Cond),
         }
+    }
+
+    /// Whether the `bought` under the cursor starts `bought category "…"` (a word
+    /// follows it) rather than naming a trait (an operator follows a trait).
+    fn bought_follows(&self) -> bool {
+        matches!(
+            self.tokens.get(self.next + 1).map(|t| &t.tok),
+            Some(Tok::Ident(_))
+        )
+    }
+
+    /// `bought category "彩妝" within 90d`: short for
+    /// `categories_bought(90d) contains "彩妝"` (a list of values means any of them, an
+    /// `or` of such conditions; without `within`, all time). Fields: category, brand,
+    /// sku, product.
+    fn bought(&mut self) -> Result<Expr, ParseError> {
+        self.bump();
+        let word = self.bump();
+        let field = match &word.tok {
+            Tok::Ident(w) => LineField::from_word(w),
+            _ => None,
+        };
+        let Some(field) = field else {
+            let text = &self.src[word.start..word.end];
+            return Err(word
+                .pos
+                .error(format!(
+                    "expected category, brand, sku or product after bought, found {text}"
+                ))
+                .expecting(LineField::ALL.map(LineField::word)));
+        };
+        let after = format!("bought {}", field.word());
+        let values = if self.peek() == &Tok::LBracket {
+            self.list(&after)?
+        } else {
+            vec![self.value(&after)?]
+        };
+        let window = if self.eat_kw(Kw::Within) {
+            Some(WindowArg::Last(self.duration(&format!("{after} ... within"))?))
+        } else {
+            None
+        };
+        let mut conds: Vec<Expr> = values
+            .into_iter()
+            .map(|value| {
+                Expr::Cond(Cond::Contains {
+                    trait_ref: TraitRef {
+                        name: field.trait_name().to_owned(),
+                        window,
+                    },
+                    value,
+                })
+            })
+            .collect();
+        Ok(match conds.len() {
+            1 => conds.remove(0),
+            _ => Expr::Or(conds),
+        })
     }
 
     fn condition(&mut self) -> Result<Cond, ParseError> {
@@ -1191,5 +1251,70 @@ mod tests {
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("30d x").is_err());
         assert!(parse_duration("all").is_err());
+    }
+
+    #[test]
+    fn bought_is_a_shorthand_for_contains_on_the_bought_traits() {
+        let contains = |name: &str, window: Option<Duration>, v: &str| {
+            Expr::Cond(Cond::Contains {
+                trait_ref: TraitRef {
+                    name: name.into(),
+                    window: window.map(WindowArg::Last),
+                },
+                value: Value::Str(v.into()),
+            })
+        };
+        assert_eq!(
+            ok(r#"bought category "彩妝" within 90d"#),
+            contains("categories_bought", Some(days(90)), "彩妝")
+        );
+        assert_eq!(
+            ok(r#"BOUGHT Brand "雪花秀""#),
+            contains("brands_bought", None, "雪花秀")
+        );
+        assert_eq!(
+            ok(r#"bought sku ["S1", "S2",] within 2w"#),
+            Expr::Or(vec![
+                contains(
+                    "skus_bought",
+                    Some(Duration {
+                        amount: 2,
+                        unit: DurationUnit::Weeks
+                    }),
+                    "S1"
+                ),
+                contains(
+                    "skus_bought",
+                    Some(Duration {
+                        amount: 2,
+                        unit: DurationUnit::Weeks
+                    }),
+                    "S2"
+                ),
+            ])
+        );
+        // Inside other operators; printed in the canonical form, which reads back.
+        let e = ok(r#"tag("a") or not bought product ["P1", "P2"] and bought category "母嬰""#);
+        assert_eq!(
+            e.to_string(),
+            r#"tag("a") or not (products_bought contains "P1" or products_bought contains "P2") and categories_bought contains "母嬰""#
+        );
+        assert_eq!(parse(&e.to_string()), Ok(e));
+        // A trait named bought still works with an operator after it.
+        assert_eq!(
+            cond("bought = 1"),
+            Cond::Compare {
+                trait_ref: named("bought"),
+                op: CmpOp::Eq,
+                value: Value::Number(1.0)
+            }
+        );
+        assert_eq!(
+            err(r#"bought colour "紅""#),
+            "line 1, column 8: expected category, brand, sku or product after bought, found colour"
+        );
+        assert!(err("bought category 彩妝").contains("text values need double quotes"));
+        assert!(err(r#"bought category "彩妝" within 90"#).contains("needs a unit"));
+        assert!(err(r#"bought category []"#).contains("empty list"));
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::config::AudienceConfig;
 use crate::counter::{CounterId, CounterSpec};
-use crate::facts::{Facts, OrderFact};
+use crate::facts::{Bought, Facts, LineRef, OrderFact};
 
 /// What an event does to the facts besides orders: activity (unless it is the system's
 /// own write: computed and imported traits are not something the customer did), the
@@ -111,26 +111,24 @@ fn product_of(properties: &Map<String, Value>) -> Option<String> {
         .and_then(crate::facts::trait_text)
 }
 
-/// The fact of a freshly placed order, with the categories and brands of its lines.
-pub fn order_fact(o: &Order) -> (OrderFact, Vec<String>, Vec<String>) {
-    let products = o
-        .lines
-        .iter()
-        .filter_map(|l| l.product_id.clone().or_else(|| l.sku.clone()))
-        .collect();
-    let categories = o.lines.iter().filter_map(|l| l.category.clone()).collect();
-    let brands = o.lines.iter().filter_map(|l| l.brand.clone()).collect();
-    let fact = OrderFact {
+/// The fact of a freshly placed order, with what its lines bought.
+pub fn order_fact(o: &Order) -> OrderFact {
+    let bought = Bought::of_lines(o.lines.iter().map(|l| LineRef {
+        product_id: l.product_id.as_deref(),
+        sku: l.sku.as_deref(),
+        category: l.category.as_deref(),
+        brand: l.brand.as_deref(),
+    }));
+    OrderFact {
         order_id: o.order_id.clone(),
         at: to_millis(o.placed_at),
         total: o.total.0,
         refunded: 0,
         cancelled: false,
         promo: o.discount.0 > 0 || o.coupon.as_deref().is_some_and(|c| !c.trim().is_empty()),
-        products,
+        bought,
         adjustments: Vec::new(),
-    };
-    (fact, categories, brands)
+    }
 }
 
 /// A refund or cancellation as `(messageId, cancel, amount)`.

@@ -17,7 +17,7 @@ use super::defs::{DefKind, Entry, Registry};
 use super::fold::{fold_counters, StoredAction};
 use super::recorder::{kind_of, Record};
 use super::snapshot;
-use super::state::{plan_raw_measures, plan_trait_keys, State};
+use super::state::{plan_measures, plan_trait_keys, State};
 use super::Audience;
 use crate::config::AudienceConfig;
 use crate::counter::CounterSpec;
@@ -180,6 +180,33 @@ fn register_counters(
         }
     }
     fresh
+}
+
+/// Registers the event counters `plan` uses that are new and counts `backfill` (read by
+/// `read_backfill`) into them, remembering which messages it counted so their live
+/// copies are not counted twice; true when a counter was new. A saved rule and an
+/// ad-hoc count alike: an unsaved `event(...)` condition counts the stored events too.
+fn apply_backfill(state: &mut State, plan: Option<&Plan>, backfill: &[q::EventRow], now: i64) -> bool {
+    let fresh = register_counters(state, plan);
+    for (id, spec) in &fresh {
+        let mut seen = HashSet::new();
+        let one = [(*id, spec.clone())];
+        for (pid, name, ts, mid, body) in backfill {
+            let Some(&row) = state.rows.get(pid) else { continue };
+            if let Ok(action) = serde_json::from_str::<StoredAction>(body) {
+                fold_counters(
+                    &mut state.facts[row as usize],
+                    name,
+                    *ts,
+                    &action.properties,
+                    &one,
+                );
+                seen.insert(mid.clone());
+            }
+        }
+        state.note_backfill(*id, now, seen);
+    }
+    !fresh.is_empty()
 }
 
 /// Builds the state from the store: built-in tags from `config`, stored definitions,
@@ -398,21 +425,46 @@ impl Audience {
         Ok((new_traits, rows))
     }
 
-    /// Makes an ad-hoc expression's raw profile traits (`traits.NAME` that no saved rule
-    /// reads yet) part of the index, so a count, preview or export of it sees their
-    /// stored values instead of nobody.
+    /// Makes an ad-hoc expression's columns part of the index: raw profile traits
+    /// (`traits.NAME` that no saved rule reads yet, with their stored values) and
+    /// windows no rule keeps (`categories_bought(60d)`, `spend(45d)`), so a count,
+    /// preview or export of it sees their values instead of nobody.
     pub async fn prepare(&self, input: &SegmentInput) -> Result<()> {
         let (_, plan) = self.compile(input)?;
         let (new_traits, rows) = self.load_new_traits(&plan).await?;
         let now = self.now();
+        let fresh_specs = self.read().registry.new_counters(&plan);
+        let backfill = self.read_backfill(&fresh_specs, now).await?;
         let mut s = self.write();
-        let new_columns = s.want_measures(plan_raw_measures(&plan));
-        if new_traits.is_empty() && !new_columns {
+        let new_columns = s.want_measures(plan_measures(&plan));
+        let new_counters = apply_backfill(&mut s, Some(&plan), &backfill, now);
+        if new_traits.is_empty() && !new_columns && !new_counters {
             return Ok(());
         }
         snapshot::fold_traits(&mut s, &rows, &new_traits);
         s.refresh_all(now);
         Ok(())
+    }
+
+    /// The stored events that back-fill the event counters `specs` (not registered yet):
+    /// those of their names inside the widest of their windows.
+    async fn read_backfill(&self, specs: &[CounterSpec], now: i64) -> Result<Vec<q::EventRow>> {
+        if specs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let since = {
+            let s = self.read();
+            specs
+                .iter()
+                .map(|sp| sp.window.map_or(i64::MIN, |w| s.windowing.start(now, w)))
+                .min()
+                .unwrap_or(i64::MIN)
+        };
+        Ok(self
+            .store()
+            .read_with(move |c| q::events_named(c, &names, since))
+            .await?)
     }
 
     /// Stores and applies a checked definition: backfills new counters, builds new
@@ -436,22 +488,7 @@ impl Audience {
             Some(p) => self.load_new_traits(p).await?,
             None => (HashSet::new(), Vec::new()),
         };
-        let backfill = if fresh_specs.is_empty() {
-            Vec::new()
-        } else {
-            let names: Vec<String> = fresh_specs.iter().map(|s| s.name.clone()).collect();
-            let since = {
-                let s = self.read();
-                fresh_specs
-                    .iter()
-                    .map(|sp| sp.window.map_or(i64::MIN, |w| s.windowing.start(now, w)))
-                    .min()
-                    .unwrap_or(i64::MIN)
-            };
-            self.store()
-                .read_with(move |c| q::events_named(c, &names, since))
-                .await?
-        };
+        let backfill = self.read_backfill(&fresh_specs, now).await?;
         let body = match (&entry.tag, &entry.segment) {
             (Some(t), _) => serde_json::to_string(t),
             (_, Some(sg)) => serde_json::to_string(sg),
@@ -464,19 +501,7 @@ impl Audience {
             .await?;
         {
             let mut s = self.write();
-            let fresh = register_counters(&mut s, entry.plan.as_ref());
-            for (id, spec) in &fresh {
-                let mut seen = HashSet::new();
-                let one = [(*id, spec.clone())];
-                for (pid, name, ts, mid, body) in &backfill {
-                    let Some(&row) = s.rows.get(pid) else { continue };
-                    if let Ok(action) = serde_json::from_str::<StoredAction>(body) {
-                        fold_counters(&mut s.facts[row as usize], name, *ts, &action.properties, &one);
-                        seen.insert(mid.clone());
-                    }
-                }
-                s.note_backfill(*id, now, seen);
-            }
+            apply_backfill(&mut s, entry.plan.as_ref(), &backfill, now);
             snapshot::fold_traits(&mut s, &trait_rows, &new_traits);
             let (kind, name) = (entry.kind, entry.name.clone());
             s.registry.put(entry)?;

@@ -97,7 +97,8 @@ fn expression_name(m: &Measure) -> String {
         | Measure::Orders(_)
         | Measure::Aov(_)
         | Measure::PromoShare(_)
-        | Measure::UnboughtCartItems(_) => key.replace("(all)", ""),
+        | Measure::UnboughtCartItems(_)
+        | Measure::Bought(..) => key.replace("(all)", ""),
         _ => crate::traits::CATALOGUE
             .iter()
             .find(|e| {

@@ -11,7 +11,7 @@ use crate::config::AudienceConfig;
 use crate::counter::{CounterId, CounterSpec};
 use crate::engine::fold::{fold_counters, fold_facts, is_fact_event, StoredAction};
 use crate::engine::state::State;
-use crate::facts::OrderFact;
+use crate::facts::{Bought, LineRef, OrderFact};
 
 /// Everything read from the store in one pass, before any folding.
 pub struct Snapshot {
@@ -114,7 +114,7 @@ pub fn fold(state: &mut State, snap: &Snapshot) {
 fn fold_orders(state: &mut State, snap: &Snapshot) {
     let mut lines: HashMap<&str, Vec<&q::LineRow>> = HashMap::new();
     for l in &snap.lines {
-        lines.entry(l.0.as_str()).or_default().push(l);
+        lines.entry(l.order_id.as_str()).or_default().push(l);
     }
     for o in &snap.orders {
         let Some(&row) = state.rows.get(&o.profile_id) else {
@@ -131,12 +131,15 @@ fn fold_orders(state: &mut State, snap: &Snapshot) {
             refunded: 0,
             cancelled: false,
             promo: o.discount > 0 || o.coupon.as_deref().is_some_and(|c| !c.trim().is_empty()),
-            products: own.iter().filter_map(|l| l.1.clone()).collect(),
+            bought: Bought::of_lines(own.iter().map(|l| LineRef {
+                product_id: l.product_id.as_deref(),
+                sku: l.sku.as_deref(),
+                category: l.category.as_deref(),
+                brand: l.brand.as_deref(),
+            })),
             adjustments: Vec::new(),
         };
-        let cats: Vec<String> = own.iter().filter_map(|l| l.2.clone()).collect();
-        let brands: Vec<String> = own.iter().filter_map(|l| l.3.clone()).collect();
-        state.add_order(row, fact, &cats, &brands);
+        state.add_order(row, fact);
     }
     for (order_id, mid, cancel, amount) in &snap.adjustments {
         state.adjust(order_id, (mid.clone(), *cancel, *amount));

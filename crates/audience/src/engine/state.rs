@@ -312,8 +312,7 @@ impl State {
                 &self.trait_keys,
             );
             if let Some(o) = &e.order {
-                let (fact, cats, brands) = order_fact(o);
-                self.add_order(row, fact, &cats, &brands);
+                self.add_order(row, order_fact(o));
             }
             if let Some(a) = &e.adjustment {
                 if let Some(owner) = self.adjust(&a.order_id, adjustment_parts(a)) {
@@ -330,12 +329,12 @@ impl State {
     }
 
     /// Adds an order to `row` (first completion of an order id wins).
-    pub fn add_order(&mut self, row: u32, fact: crate::facts::OrderFact, cats: &[String], brands: &[String]) {
+    pub fn add_order(&mut self, row: u32, fact: crate::facts::OrderFact) {
         if self.order_owner.contains_key(&fact.order_id) {
             return;
         }
         let id = fact.order_id.clone();
-        if self.facts[row as usize].add_order(fact, cats, brands) {
+        if self.facts[row as usize].add_order(fact) {
             self.order_owner.insert(id.clone(), row);
             self.rfm_dirty = true;
             for (m, cancel, amount) in self.pending_adjustments.remove(&id).unwrap_or_default() {
@@ -624,8 +623,8 @@ pub fn raw_trait_key(m: &Measure) -> Option<&str> {
     }
 }
 
-/// The raw-trait measures (`traits.NAME`) a rule reads.
-pub fn plan_raw_measures(plan: &crate::plan::Plan) -> Vec<Measure> {
+/// The measures (columns) a rule reads, RFM scores aside (the engine keeps those).
+pub fn plan_measures(plan: &crate::plan::Plan) -> Vec<Measure> {
     use crate::plan::Leaf;
     plan.leaves()
         .into_iter()
@@ -633,9 +632,17 @@ pub fn plan_raw_measures(plan: &crate::plan::Plan) -> Vec<Measure> {
             Leaf::Num { measure, .. }
             | Leaf::Cat { measure, .. }
             | Leaf::IsSet { measure, .. }
-            | Leaf::Contains { measure, .. } => raw_trait_key(measure).map(|_| measure.clone()),
+            | Leaf::Contains { measure, .. } => (!measure.is_rfm()).then(|| measure.clone()),
             _ => None,
         })
+        .collect()
+}
+
+/// The raw-trait measures (`traits.NAME`) a rule reads.
+pub fn plan_raw_measures(plan: &crate::plan::Plan) -> Vec<Measure> {
+    plan_measures(plan)
+        .into_iter()
+        .filter(|m| raw_trait_key(m).is_some())
         .collect()
 }
 
