@@ -136,7 +136,7 @@ function s(tag, attrs, text) {
 
 /**
  * The funnel as horizontal SVG bars, widths proportional to the users at each step.
- * steps: [{name, users, conversion, step_conversion, drop_off, median_seconds}]
+ * steps: [{name, users, from_first, from_previous, dropped, median_seconds_from_previous}]
  */
 export function funnelChart(steps) {
   const rowH = 56;
@@ -158,16 +158,16 @@ export function funnelChart(steps) {
       s(
         "text",
         { x: inside ? labelW + 10 : labelW + w + 8, y: y + 21, fill: inside ? "#fff" : "#111827", class: "funnel-value" },
-        `${num(st.users)} · ${pct(st.conversion)}`,
+        `${num(st.users)} · ${pct(st.from_first)}`,
       ),
     );
     if (i > 0) {
-      const extra = st.median_seconds == null ? "" : ` · ${t("medianTime")} ${duration(st.median_seconds)}`;
+      const extra = st.median_seconds_from_previous == null ? "" : ` · ${t("medianTime")} ${duration(st.median_seconds_from_previous)}`;
       g.append(
         s(
           "text",
           { x: labelW, y: y + 47, class: "funnel-note" },
-          `${t("stepStepConversion")} ${pct(st.step_conversion)} · ${t("dropOff")} ${num(st.drop_off)}${extra}`,
+          `${t("stepStepConversion")} ${pct(st.from_previous)} · ${t("dropOff")} ${num(st.dropped)}${extra}`,
         ),
       );
     }

@@ -52,7 +52,7 @@ export async function render(el) {
     h("div", { class: "page-head" }, h("h1", {}, t("navFunnel")), dateRange(range, (r) => reload({ ...state, ...r }))),
     editor(state, reload),
     panel(t("funnelTitle"), data.steps && data.steps.length ? funnelChart(data.steps) : h("p", { class: "empty" }, t("empty"))),
-    data.breakdown && data.breakdown.length ? breakdownTable(data) : null,
+    data.groups && data.groups.length ? breakdownTable(data) : null,
   );
 }
 
@@ -96,9 +96,9 @@ function breakdownTable(data) {
       class: "num",
       cell: (r) => {
         const s = r.steps[i];
-        return s ? `${num(s.users)} (${pct(s.conversion)})` : "—";
+        return s ? `${num(s.users)} (${pct(s.from_first)})` : "—";
       },
     })),
   ];
-  return panel(t("breakdown"), table(cols, data.breakdown));
+  return panel(t("breakdown"), table(cols, data.groups));
 }

@@ -38,6 +38,8 @@ pub struct AnalyticsQuery {
     days: Option<String>,
     /// Funnel: the event names in order, comma-separated.
     steps: Option<String>,
+    /// Funnel: run this saved funnel (instead of steps, window_hours, breakdown).
+    saved: Option<String>,
     /// Funnel: the conversion window in hours (default 24).
     window_hours: Option<f64>,
     /// Funnel: break down by this profile trait, or by a property of the step-1 event
@@ -102,7 +104,7 @@ pub async fn kpi(
     Ok(Json(json!({"period": r.period, "kpis": kpis, "daily": r.daily})))
 }
 
-fn internal(e: serde_json::Error) -> ApiError {
+pub(crate) fn internal(e: serde_json::Error) -> ApiError {
     ApiError::new(ErrorCode::Internal, e.to_string())
 }
 
@@ -291,55 +293,46 @@ pub async fn stored_review(
     }
 }
 
-/// One funnel step as the API answers it.
-fn step_json(s: &flywheel_analytics::columnar::FunnelStep) -> Value {
-    json!({
-        "name": s.name,
-        "users": s.users,
-        "conversion": s.from_first,
-        "step_conversion": s.from_previous,
-        "drop_off": s.dropped,
-        "median_seconds": s.median_seconds_from_previous,
-    })
+/// The conversion window of `window_hours` (default 24) in ms.
+pub fn window_ms(window_hours: Option<f64>) -> Result<i64, ApiError> {
+    Ok(flywheel_analytics::reports::window_of_hours(
+        window_hours.unwrap_or(24.0),
+    )?)
 }
 
-/// `GET /api/v1/analytics/funnel?steps=A,B,C`: ordered funnel with per-step conversion,
-/// drop-off and median time, optionally broken down by a profile trait.
+/// `GET /api/v1/analytics/funnel?steps=A,B,C` (or `?saved=NAME`): ordered funnel with
+/// per-step conversion, drop-off and median time, optionally broken down by a profile
+/// trait; the JSON is the funnel report as `flywheel report funnel --format json` prints it.
 pub async fn funnel(
     State(s): State<Arc<AppState>>,
     _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let text = q.steps.as_deref().unwrap_or(DEFAULT_FUNNEL);
-    let steps: Vec<String> = text
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let hours = q.window_hours.unwrap_or(24.0);
-    if hours.is_nan() || hours <= 0.0 || hours > 24.0 * 366.0 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            "window_hours must be in (0, 8784]",
-        ));
-    }
-    let window_ms = (hours * 3_600_000.0).round() as i64;
-    let r = s
-        .reports
-        .funnel(&filter(&s, &q)?, &steps, window_ms, q.breakdown.as_deref())
-        .await?;
-    let groups: Vec<Value> = r
-        .groups
-        .iter()
-        .map(|g| json!({"value": g.value, "steps": g.steps.iter().map(step_json).collect::<Vec<_>>()}))
-        .collect();
-    Ok(Json(json!({
-        "period": r.period,
-        "window_hours": hours,
-        "steps": r.steps.iter().map(step_json).collect::<Vec<_>>(),
-        "breakdown_by": r.breakdown,
-        "breakdown": groups,
-    })))
+    let f = filter(&s, &q)?;
+    let r = match &q.saved {
+        Some(name) => {
+            if q.steps.is_some() || q.window_hours.is_some() || q.breakdown.is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    "saved runs a saved funnel as it was saved: give saved or steps/window_hours/breakdown, not both",
+                ));
+            }
+            s.reports.run_saved_funnel(&f, name).await?
+        }
+        None => {
+            let text = q.steps.as_deref().unwrap_or(DEFAULT_FUNNEL);
+            let steps: Vec<String> = text
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let window_ms = window_ms(q.window_hours)?;
+            s.reports
+                .funnel(&f, &steps, window_ms, q.breakdown.as_deref())
+                .await?
+        }
+    };
+    Ok(Json(serde_json::to_value(r).map_err(internal)?))
 }
 
 /// The shop funnel shown when no steps are given.

@@ -157,6 +157,10 @@ pub enum Command {
     /// channels, attribution, uplift, goals, guardrail alerts.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Saved funnels: save a funnel's steps, window and breakdown under a name, list,
+    /// show or delete them; `report funnel --saved NAME` runs one.
+    #[command(subcommand)]
+    Funnel(FunnelCommand),
     /// Price a cart with promotions and coupons from a JSON file (docs/pricing.md): every
     /// line's payable amount, the rules applied and why the others did not apply.
     Price(PriceArgs),
@@ -272,6 +276,42 @@ pub struct ReportScope {
     pub format: OutputFormat,
 }
 
+/// Saved funnel commands.
+#[derive(Debug, Subcommand)]
+pub enum FunnelCommand {
+    /// Save a funnel under a name (refused when a step names an event never received, or
+    /// the name is taken).
+    Save {
+        /// The funnel's name.
+        name: String,
+        /// Event names in order, comma separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        steps: Vec<String>,
+        /// Conversion window from step 1, hours.
+        #[arg(long, default_value_t = 24.0)]
+        window_hours: f64,
+        /// Break down by this profile trait, or by a property of the step-1 event.
+        #[arg(long)]
+        breakdown: Option<String>,
+    },
+    /// List the saved funnels.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Print one saved funnel (JSON).
+    Show {
+        /// The funnel's name.
+        name: String,
+    },
+    /// Delete a saved funnel.
+    Delete {
+        /// The funnel's name.
+        name: String,
+    },
+}
+
 /// Report commands (formulas: docs/analytics.md). Each prints a table, or `--format
 /// json|csv`; the same reports are served under `/api/v1/analytics/…`.
 #[derive(Debug, Subcommand)]
@@ -300,7 +340,8 @@ pub enum ReportCommand {
         /// Period (entries into step 1) and filters.
         #[command(flatten)]
         scope: ReportScope,
-        /// Event names in order, comma separated.
+        /// Event names in order, comma separated; a name never received (and not a
+        /// standard e-commerce event) is refused with the closest name received.
         #[arg(
             long,
             value_delimiter = ',',
@@ -315,6 +356,10 @@ pub enum ReportCommand {
         /// on their first step-1 event in the period).
         #[arg(long)]
         breakdown: Option<String>,
+        /// Run this saved funnel (`flywheel funnel save`) with its steps, window and
+        /// breakdown.
+        #[arg(long, conflicts_with_all = ["steps", "window_hours", "breakdown"])]
+        saved: Option<String>,
     },
     /// Historical LTV by first-order month; with --clv, predictive CLV per customer
     /// (BG/NBD + Gamma-Gamma): P(alive), expected purchases, churn-risk band.

@@ -21,12 +21,12 @@ fn day(text: &str, flag: &str) -> Result<NaiveDate> {
         .map_err(|_| BadInput(format!("--{flag} {text:?}: use YYYY-MM-DD")).into())
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// A report refused for the caller's input exits 2 (a 4xx code); a failure exits 1.
-fn report_error(e: flywheel_analytics::reports::Error) -> anyhow::Error {
+pub(crate) fn report_error(e: flywheel_analytics::reports::Error) -> anyhow::Error {
     if e.code().status() < 500 {
         BadInput(e.to_string()).into()
     } else {
@@ -131,16 +131,17 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
             steps,
             window_hours,
             breakdown,
+            saved,
         } => {
-            if window_hours.is_nan() || window_hours <= 0.0 {
-                return Err(BadInput("--window-hours must be positive".into()).into());
-            }
             let f = filter(&reports, &scope, &settings).await?;
-            let window_ms = (window_hours * 3_600_000.0).round() as i64;
-            let r = reports
-                .funnel(&f, &steps, window_ms, breakdown.as_deref())
-                .await
-                .map_err(report_error)?;
+            let r = match saved {
+                Some(name) => reports.run_saved_funnel(&f, &name).await,
+                None => {
+                    let window_ms = crate::funnel_cmd::window_ms(window_hours)?;
+                    reports.funnel(&f, &steps, window_ms, breakdown.as_deref()).await
+                }
+            }
+            .map_err(report_error)?;
             let mut rows = Vec::new();
             let mut push = |group: &str, steps: &[flywheel_analytics::columnar::FunnelStep]| {
                 for (i, s) in steps.iter().enumerate() {

@@ -126,6 +126,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/022_event_campaign.sql"),
         include_str!("migrations/022_event_campaign.sql"),
     ),
+    (
+        24,
+        include_str!("migrations/024_saved_funnels.sql"),
+        include_str!("migrations/024_saved_funnels.sql"),
+    ),
 ];
 
 /// A migration's rewrite of existing rows, in Rust, after its SQL and in its transaction.
