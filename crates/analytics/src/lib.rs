@@ -4,7 +4,8 @@
 //!
 //! - [`kpi`]: GMV, net revenue, orders, buyers, 客單價 AOV, 復購率, new vs returning
 //!   buyers, visitor→buyer conversion over a half-open period.
-//! - [`retention`]: D-N retention by signup cohort (次日/7日/30日留存).
+//! - [`retention`]: retention by signup or first-purchase cohort per day, ISO week or
+//!   month (次日/7日/30日留存), with the size-weighted average row.
 //! - [`goal`]: goal tracking (R10.4, F30): growth against a target, exactly.
 //! - [`churn`]: churn rate 流失率 over a period (R3.4 flag).
 //! - [`ltv`]: historical LTV by first-order cohort.

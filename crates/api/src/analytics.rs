@@ -10,7 +10,7 @@ use axum::Json;
 use chrono::NaiveDate;
 use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::Model;
-use flywheel_analytics::reports::{Error as ReportError, Filter};
+use flywheel_analytics::reports::{CohortSpec, Error as ReportError, Filter};
 use flywheel_analytics::review::Cadence;
 use flywheel_core::ErrorCode;
 use serde::Deserialize;
@@ -34,8 +34,12 @@ pub struct AnalyticsQuery {
     channel: Option<String>,
     /// Only this campaign.
     campaign: Option<String>,
-    /// Cohort: the day numbers, e.g. `1,7,30`.
+    /// Cohort: the period numbers, e.g. `1,7,30`.
     days: Option<String>,
+    /// Cohort: `day` (default), `week` or `month`.
+    by: Option<String>,
+    /// Cohort: `signup` (default) or `first-purchase`.
+    cohort: Option<String>,
     /// Funnel: the event names in order, comma-separated.
     steps: Option<String>,
     /// Funnel: run this saved funnel (instead of steps, window_hours, breakdown).
@@ -118,15 +122,24 @@ pub fn day_numbers(days: Option<&str>) -> Result<Vec<u32>, String> {
     }
 }
 
-/// `GET /api/v1/analytics/cohort`: D-N retention by signup day.
+/// `GET /api/v1/analytics/cohort`: retention by signup or first-purchase cohort, per
+/// day, ISO week or month, with the size-weighted average row.
 pub async fn cohort(
     State(s): State<Arc<AppState>>,
     _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let days = day_numbers(q.days.as_deref()).map_err(|m| ApiError::new(ErrorCode::InvalidCohort, m))?;
-    let rows = s.reports.cohort(&filter(&s, &q)?, &days, today(&s)).await?;
-    Ok(Json(json!({ "rows": rows })))
+    let bad = |m: String| ApiError::new(ErrorCode::InvalidCohort, m);
+    let spec = CohortSpec {
+        days: day_numbers(q.days.as_deref()).map_err(bad)?,
+        by: q.by.as_deref().unwrap_or("day").parse().map_err(bad)?,
+        basis: q.cohort.as_deref().unwrap_or("signup").parse().map_err(bad)?,
+    };
+    let r = s
+        .reports
+        .cohort_report(&filter(&s, &q)?, &spec, today(&s))
+        .await?;
+    Ok(Json(serde_json::to_value(r).map_err(internal)?))
 }
 
 /// Why the CLV models could not be fitted, without the code (the panel says it).

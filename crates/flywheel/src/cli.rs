@@ -326,14 +326,23 @@ pub enum ReportCommand {
         #[arg(long)]
         daily: bool,
     },
-    /// D-N retention of the users who signed up each day of the period.
+    /// Retention of the users who signed up (or first bought) in each day, ISO week or
+    /// month of the period, with an average row weighted by cohort size.
     Cohort {
-        /// Period (signup days) and filters.
+        /// Period (cohort starts) and filters.
         #[command(flatten)]
         scope: ReportScope,
-        /// Days after signup, comma separated.
+        /// Periods after the cohort's (days, weeks or months, as --by), comma separated.
         #[arg(long, value_delimiter = ',', default_value = "1,7,30")]
         days: Vec<u32>,
+        /// Cohort and retention periods: `day`, `week` (ISO, Monday to Sunday) or
+        /// `month`, shop-local.
+        #[arg(long, default_value = "day")]
+        by: String,
+        /// What starts a user's cohort: `signup` (first sign-up event) or
+        /// `first-purchase` (first non-cancelled order).
+        #[arg(long, default_value = "signup")]
+        cohort: String,
     },
     /// Ordered funnel: users per step, conversion, drop-off, median time between steps.
     Funnel {

@@ -7,7 +7,8 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::Model;
-use flywheel_analytics::reports::{Filter, Reports};
+use flywheel_analytics::reports::{CohortSpec, Filter, Reports};
+use flywheel_analytics::retention::CohortPeriod;
 use flywheel_analytics::review::Cadence;
 use flywheel_core::Fen;
 
@@ -109,22 +110,53 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
             ];
             output::print(scope.format, &["metric", "value"], &rows, &json(&r)?);
         }
-        ReportCommand::Cohort { scope, days } => {
+        ReportCommand::Cohort {
+            scope,
+            days,
+            by,
+            cohort,
+        } => {
+            let spec = CohortSpec {
+                days,
+                by: by.parse().map_err(|e| BadInput(format!("--by: {e}")))?,
+                basis: cohort.parse().map_err(|e| BadInput(format!("--cohort: {e}")))?,
+            };
             let f = filter(&reports, &scope, &settings).await?;
             let today = reports.day_of(now());
-            let rows = reports.cohort(&f, &days, today).await.map_err(report_error)?;
-            let mut headers = vec!["signup day".to_string(), "users".to_string()];
-            headers.extend(days.iter().map(|n| format!("D{n}")));
-            let table: Vec<Vec<String>> = rows
+            let r = reports
+                .cohort_report(&f, &spec, today)
+                .await
+                .map_err(report_error)?;
+            let prefix = match spec.by {
+                CohortPeriod::Day => "D",
+                CohortPeriod::Week => "W",
+                CohortPeriod::Month => "M",
+            };
+            let mut headers = vec![
+                format!("{} {}", spec.basis.as_str(), spec.by.as_str()),
+                "users".to_string(),
+            ];
+            headers.extend(spec.days.iter().map(|n| format!("{prefix}{n}")));
+            let cells = |retained: &[(u32, i64, flywheel_analytics::Ratio)]| {
+                retained
+                    .iter()
+                    .map(|(_, _, ratio)| ratio.to_string())
+                    .collect::<Vec<_>>()
+            };
+            let mut table: Vec<Vec<String>> = r
+                .rows
                 .iter()
-                .map(|r| {
-                    let mut row = vec![r.day.to_string(), r.size.to_string()];
-                    row.extend(r.retained.iter().map(|(_, _, ratio)| ratio.to_string()));
-                    row
+                .map(|row| {
+                    let mut line = vec![row.day.to_string(), row.size.to_string()];
+                    line.extend(cells(&row.retained));
+                    line
                 })
                 .collect();
+            let mut avg = vec!["average".to_string(), r.average.size.to_string()];
+            avg.extend(cells(&r.average.retained));
+            table.push(avg);
             let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-            output::print(scope.format, &headers, &table, &json(&rows)?);
+            output::print(scope.format, &headers, &table, &json(&r)?);
         }
         ReportCommand::Funnel {
             scope,

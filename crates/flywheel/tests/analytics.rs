@@ -185,6 +185,29 @@ fn analytics(site: Site) {
     );
     let cohort = s.get("/api/v1/analytics/cohort?days=1,7");
     assert_eq!(cohort.body["rows"][0]["size"], 1, "{:?}", cohort.body);
+    // By first purchase, per ISO week: u1, u2 and u3 bought for the first time.
+    let weekly = s.get("/api/v1/analytics/cohort?days=1&by=week&cohort=first-purchase");
+    assert_eq!(weekly.body["by"], "week", "{:?}", weekly.body);
+    assert_eq!(weekly.body["average"]["size"], 3, "{:?}", weekly.body);
+    let bad = s.get("/api/v1/analytics/cohort?by=fortnight");
+    assert_eq!((bad.status, &bad.body["code"]), (400, &json!("invalid_cohort")));
+    let cli = cli_json(
+        &site,
+        &[
+            "report",
+            "cohort",
+            "--by",
+            "month",
+            "--cohort",
+            "first-purchase",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        (&cli["by"], &cli["average"]["size"]),
+        (&json!("month"), &json!(3))
+    );
 
     // The CLI: the guardrail pauses K's journey (ROI 0.9 < 1); L (ROI 1.0) is left alone.
     let out = site.cli(&["guardrails"]);

@@ -25,7 +25,7 @@ pub use funnel::{window_of_hours, MAX_WINDOW_HOURS};
 pub use marketing::{AttributionReport, AttributionRow, ChannelReport};
 pub use review::{Review, ReviewEntry};
 pub use saved_funnel::{SavedFunnel, MAX_FUNNEL_NAME};
-pub use shop::{DailyRow, GoalProgress, KpiReport, LtvReport};
+pub use shop::{CohortReport, CohortSpec, DailyRow, GoalProgress, KpiReport, LtvReport};
 
 /// What can go wrong producing a report.
 #[derive(Debug, thiserror::Error)]
