@@ -31,7 +31,7 @@ pub use flywheel_store::analytics::campaigns::Delivery;
 
 use crate::attribution::Credit;
 use crate::config::AnalyticsConfig;
-use crate::ratio::Ratio;
+use crate::ratio::{fen_per, Ratio};
 
 /// One message as the campaign metrics see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,7 +233,7 @@ pub fn campaign_rows(
                 coupon_cost: t.coupon,
                 points_cost: t.points,
                 true_cost,
-                cpa: (t.converted > 0).then(|| spend / t.converted),
+                cpa: fen_per(spend, t.converted),
                 roi: quotient(credit.revenue, spend),
                 roas: quotient(credit.revenue, t.ad),
                 profit_roi: quotient(credit.revenue.saturating_sub(true_cost), true_cost),
