@@ -15,6 +15,7 @@
 //!   guardrail alerts and the audit log into it.
 //! - [`guardrail`]: auto-pause rules (R11.4, F21, F22).
 //! - [`channel`]: monthly channel ROI and budget reallocation (R11.2).
+//! - [`spread`]: spend over a period spread evenly over its shop-local days.
 //! - [`uplift`]: a journey against its holdout, with a 95 % interval.
 //! - [`review`]: scheduled weekly and monthly reviews (R10.5) and benchmark checks
 //!   (R10.6).
@@ -45,6 +46,7 @@ pub mod ratio;
 pub mod reports;
 pub mod retention;
 pub mod review;
+pub mod spread;
 pub mod uplift;
 
 pub use kpi::{kpis, Kpis, OrderFact, Period};

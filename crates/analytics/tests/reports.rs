@@ -196,6 +196,7 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
             channel: "douyin".into(),
             campaign: campaign.map(String::from),
             at: sh("2026-11-02 12:00"),
+            until: None,
             amount,
             note: Some("信息流".into()),
         };

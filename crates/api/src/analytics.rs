@@ -361,8 +361,12 @@ pub struct SpendBody {
     amount_fen: i64,
     /// The campaign it paid for.
     campaign: Option<String>,
-    /// The shop-local day of the spend, `YYYY-MM-DD` (default today).
+    /// The shop-local day of the spend, `YYYY-MM-DD` (default today; not with from/to).
     day: Option<String>,
+    /// A spend over a period: its first shop-local day (with `to`).
+    from: Option<String>,
+    /// A spend over a period: its last shop-local day, included (with `from`).
+    to: Option<String>,
     /// A note.
     note: Option<String>,
 }
@@ -375,14 +379,34 @@ pub async fn spend(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let b: SpendBody = body.json()?;
     let now = chrono::Utc::now().timestamp_millis();
-    let at = match &b.day {
-        Some(d) => s.reports.day_start(day(d, "day")?),
-        None => now,
+    let (at, until) = match (&b.day, &b.from, &b.to) {
+        (None, Some(from), Some(to)) => {
+            let (first, last) = (day(from, "from")?, day(to, "to")?);
+            let next = last
+                .succ_opt()
+                .ok_or_else(|| ApiError::new(ErrorCode::InvalidDate, format!("to {to:?} is out of range")))?;
+            (s.reports.day_start(first), Some(s.reports.day_start(next)))
+        }
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSpend,
+                "give day, or from and to for a period, not both",
+            ))
+        }
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSpend,
+                "a spend period needs both from and to",
+            ))
+        }
+        (Some(d), None, None) => (s.reports.day_start(day(d, "day")?), None),
+        (None, None, None) => (now, None),
     };
     let entry = Spend {
         channel: b.channel,
         campaign: b.campaign,
         at,
+        until,
         amount: b.amount_fen,
         note: b.note,
     };

@@ -483,8 +483,15 @@ pub struct SpendArgs {
     #[arg(long)]
     pub campaign: Option<String>,
     /// The shop-local day of the spend (YYYY-MM-DD). [default: today]
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["from", "to"])]
     pub day: Option<String>,
+    /// A spend over a period: its first shop-local day (YYYY-MM-DD), with --to; the
+    /// amount is spread evenly over the days, so any window's ROI takes its share.
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// A spend over a period: its last shop-local day, included (YYYY-MM-DD).
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
     /// A note.
     #[arg(long)]
     pub note: Option<String>,

@@ -127,11 +127,12 @@ pub async fn generate(store: &Store, reports: &Reports, seed: u64, end: i64) -> 
             }
             let jitter = rng.gen_range(0.9..1.1);
             let spend = (row.revenue as f64 / (roi * jitter)).round() as i64;
-            let at = period.from + DAY;
+            // The month's budget over the month's days, as an ad platform bills it.
             let entry = Spend {
                 channel: row.channel.clone(),
                 campaign: Some(row.campaign.clone()),
-                at,
+                at: period.from,
+                until: Some(period.to),
                 amount: spend,
                 note: Some("demo".into()),
             };

@@ -481,9 +481,17 @@ pub async fn spend(args: SpendArgs, settings: Settings) -> Result<()> {
         let rows: Vec<Vec<String>> = entries
             .iter()
             .map(|e| {
+                let days = match e.spend.until {
+                    Some(u) => format!(
+                        "{}..{}",
+                        reports.day_of(e.spend.at),
+                        reports.day_of(u.saturating_sub(1))
+                    ),
+                    None => reports.day_of(e.spend.at).to_string(),
+                };
                 vec![
                     e.id.to_string(),
-                    reports.day_of(e.spend.at).to_string(),
+                    days,
                     e.spend.channel.clone(),
                     e.spend.campaign.clone().unwrap_or_else(|| "-".into()),
                     fen(e.spend.amount),
@@ -504,14 +512,22 @@ pub async fn spend(args: SpendArgs, settings: Settings) -> Result<()> {
     };
     let amount =
         Fen::parse_decimal(&amount_text).map_err(|e| BadInput(format!("--amount {amount_text:?}: {e}")))?;
-    let at = match &args.day {
-        Some(d) => reports.day_start(day(d, "day")?),
-        None => now(),
+    let (at, until) = match (&args.day, &args.from, &args.to) {
+        (_, Some(from), Some(to)) => {
+            let (first, last) = (day(from, "from")?, day(to, "to")?);
+            let next = last
+                .succ_opt()
+                .ok_or_else(|| BadInput(format!("--to {to:?} is out of range")))?;
+            (reports.day_start(first), Some(reports.day_start(next)))
+        }
+        (Some(d), _, _) => (reports.day_start(day(d, "day")?), None),
+        _ => (now(), None),
     };
     let spend = Spend {
         channel: channel.clone(),
         campaign: args.campaign,
         at,
+        until,
         amount: amount.0,
         note: args.note,
     };

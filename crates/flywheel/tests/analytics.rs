@@ -237,6 +237,59 @@ fn analytics(site: Site) {
     let bad = site.cli(&["report", "kpi", "--from", "2026-13-01"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
+
+    // Spend over a period: 10 元 a day for the 10 days ending today, in the API and the CLI.
+    let period = admin_post(
+        &s,
+        "/api/v1/analytics/spend",
+        &json!({"channel": "xiaohongshu", "campaign": "種草", "amount_fen": 10_000, "from": day(9), "to": day(0)}),
+    );
+    assert_eq!(period.status, 201, "{:?}", period.body);
+    assert!(
+        period.body["spend"]["until"].as_i64().is_some(),
+        "{:?}",
+        period.body
+    );
+    let both = admin_post(
+        &s,
+        "/api/v1/analytics/spend",
+        &json!({"channel": "xiaohongshu", "amount_fen": 1, "day": day(1), "from": day(2), "to": day(1)}),
+    );
+    assert_eq!((both.status, &both.body["code"]), (400, &json!("invalid_spend")));
+    let last_two = s.get(&format!(
+        "/api/v1/analytics/campaigns?campaign=種草&from={}&to={}",
+        day(1),
+        day(0)
+    ));
+    assert_eq!(last_two.body["rows"][0]["ad_spend"], 2_000, "{:?}", last_two.body);
+    let out = site.cli(&[
+        "spend",
+        "--channel",
+        "weibo",
+        "--amount",
+        "70",
+        "--from",
+        &day(6),
+        "--to",
+        &day(0),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let today = cli_json(
+        &site,
+        &[
+            "report",
+            "campaign",
+            "--campaign",
+            "weibo",
+            "--from",
+            &day(0),
+            "--to",
+            &day(0),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(today["rows"][0]["ad_spend"], 1_000, "{today}");
 }
 
 #[test]

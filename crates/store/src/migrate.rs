@@ -131,6 +131,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/024_saved_funnels.sql"),
         include_str!("migrations/024_saved_funnels.sql"),
     ),
+    (
+        25,
+        include_str!("migrations/025_spend_periods.sql"),
+        include_str!("migrations/025_spend_periods.sql"),
+    ),
 ];
 
 /// A migration's rewrite of existing rows, in Rust, after its SQL and in its transaction.
