@@ -13,6 +13,13 @@ pub enum Ratio {
     NotApplicable,
 }
 
+impl Default for Ratio {
+    /// n/a: nothing counted yet.
+    fn default() -> Ratio {
+        Ratio::NotApplicable
+    }
+}
+
 impl Ratio {
     /// `num / den`, or n/a when `den` is 0.
     pub fn of(num: i64, den: i64) -> Ratio {

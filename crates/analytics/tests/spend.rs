@@ -52,7 +52,7 @@ async fn a_month_of_spend_is_spread_over_its_days() {
             let p = r.days(d(from), d(to)).unwrap();
             async move {
                 let rows = r.campaigns(&Filter::period(p)).await.unwrap();
-                rows.iter().map(|row| row.ad_spend).sum::<i64>()
+                rows.iter().map(|row| row.metrics.ad_spend).sum::<i64>()
             }
         };
         // 100000 fen ÷ 30 days = 3333 a day, the first 10 days one fen more.

@@ -388,11 +388,17 @@ pub enum ReportCommand {
         #[arg(long, requires = "clv")]
         save_traits: bool,
     },
-    /// Campaign metrics: sent, delivered, open rate, CTR, CVR, CPA, ROI, ROAS, true cost.
+    /// Campaign metrics, one row per campaign across its channels: sent, delivered, open
+    /// rate, CTR, CVR, spend, true cost, CPA, ROI (revenue ÷ spend), ROAS (paid
+    /// channels' revenue ÷ ad spend), profit ROI.
     Campaign {
         /// Period and filters.
         #[command(flatten)]
         scope: ReportScope,
+        /// One row per campaign and channel instead (the table; JSON always carries each
+        /// campaign's `by_channel`).
+        #[arg(long)]
+        by_channel: bool,
     },
     /// A month's spend, revenue and ROI per channel, with a budget reallocation.
     Channel {

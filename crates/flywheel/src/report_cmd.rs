@@ -271,10 +271,10 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
                 &json(&r)?,
             );
         }
-        ReportCommand::Campaign { scope } => {
+        ReportCommand::Campaign { scope, by_channel } => {
             let f = filter(&reports, &scope, &settings).await?;
             let rows = reports.campaigns(&f).await.map_err(report_error)?;
-            let t = tables::campaigns(&rows);
+            let t = tables::campaigns(&rows, by_channel);
             output::print(
                 scope.format,
                 &t.headers,
@@ -501,7 +501,7 @@ pub async fn spend(args: SpendArgs, settings: Settings) -> Result<()> {
             .collect();
         output::print(
             args.format,
-            &["id", "day", "channel", "campaign", "amount (元)", "note"],
+            &["id", "days", "channel", "campaign", "amount (元)", "note"],
             &rows,
             &serde_json::json!({ "spend": entries }),
         );

@@ -154,9 +154,10 @@ fn analytics(site: Site) {
     let rows = campaigns.body["rows"].as_array().expect("rows").clone();
     let row = |c: &str| rows.iter().find(|r| r["campaign"] == c).cloned().expect(c);
     assert_eq!(
-        (row("K")["roi"].as_f64(), row("K")["channel"].as_str()),
-        (Some(0.9), Some("douyin"))
+        (row("K")["roi"].as_f64(), &row("K")["channels"]),
+        (Some(0.9), &json!(["douyin"]))
     );
+    assert_eq!(row("K")["by_channel"][0]["channel"], "douyin");
     assert_eq!(row("L")["roi"].as_f64(), Some(1.0));
     let channels = s.get("/api/v1/analytics/channels");
     assert_eq!(channels.status, 200, "{:?}", channels.body);
@@ -230,8 +231,19 @@ fn analytics(site: Site) {
     assert_eq!(kpi_cli["kpis"]["gmv"], 195_000);
     let csv = site.cli(&["report", "campaign", "--format", "csv", "--campaign", "L"]);
     let csv = String::from_utf8_lossy(&csv.stdout).to_string();
-    assert!(csv.starts_with("campaign,channel,status,sent"), "{csv}");
+    assert!(csv.starts_with("campaign,channels,status,sent"), "{csv}");
     assert_eq!(csv.lines().count(), 2, "{csv}");
+    let parts = site.cli(&[
+        "report",
+        "campaign",
+        "--format",
+        "csv",
+        "--campaign",
+        "L",
+        "--by-channel",
+    ]);
+    let parts = String::from_utf8_lossy(&parts.stdout).to_string();
+    assert!(parts.starts_with("campaign,channel,status,sent"), "{parts}");
     let table = site.cli(&["report", "funnel", "--steps", "Product Viewed,Order Completed"]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("2. Order Completed"));
     let bad = site.cli(&["report", "kpi", "--from", "2026-13-01"]);

@@ -132,8 +132,8 @@ impl Reports {
         Ok((orders, visits))
     }
 
-    /// Campaign metrics (crate::campaign) for the filter; revenue by the configured
-    /// attribution model and window.
+    /// Campaign metrics (crate::campaign), one row per campaign across its channels, for
+    /// the filter; revenue by the configured attribution model and window.
     pub async fn campaigns(&self, f: &Filter) -> Result<Vec<CampaignRow>> {
         let a = &self.config.attribution;
         let (messages, touches) = self.touches(f, a.window_days).await?;
@@ -144,9 +144,14 @@ impl Reports {
             .read_with(move |c| Ok((facts::costs(c, p, point, tz)?, facts::journey_status(c)?)))
             .await?;
         let credits = attribute(&orders, &touches, a.model, a.window_days, p);
-        let mut rows = campaign_rows(&messages, &costs, &credits, &status, &self.config);
-        rows.retain(|r| f.campaign_row(&r.campaign, &r.channel));
-        Ok(rows)
+        Ok(campaign_rows(
+            &messages,
+            &costs,
+            &credits,
+            &status,
+            &self.config,
+            |campaign, channel| f.campaign_row(campaign, channel),
+        ))
     }
 
     /// Each channel's spend, revenue, ROI and suggested budget in shop-local `month`
