@@ -83,46 +83,44 @@ function heat(rate, max) {
 }
 
 /**
- * The cohort heatmap: one row per sign-up day, one cell per day N, coloured by rate.
- * rows: [{day, size, retained:[{day_n, users, rate}]}]
+ * The cohort heatmap: one row per cohort (day, ISO week or month), one cell per period N,
+ * coloured by rate, and the size-weighted average row last.
+ * rows: [{day, size, retained:[{day_n, users, rate}]}]; average: {size, retained} or null.
  */
-export function cohortHeatmap(rows, daysN) {
+export function cohortHeatmap(rows, daysN, by = "day", average = null) {
   const rates = rows.flatMap((r) => r.retained.map((c) => c.rate).filter((x) => x !== null));
   const max = Math.max(0.0001, ...rates);
+  const label = { day: "dayN", week: "weekN", month: "monthN" }[by] || "dayN";
+  const row = (head, r, cls) =>
+    h(
+      "tr",
+      { class: cls },
+      h("th", {}, head),
+      h("td", { class: "size" }, num(r.size)),
+      daysN.map((n) => {
+        const c = r.retained.find((x) => x.day_n === n);
+        const rate = c ? c.rate : null;
+        const dark = rate !== null && rate / max > 0.55;
+        return h(
+          "td",
+          {
+            class: `cell${rate === null ? " na" : ""}`,
+            style: { background: heat(rate, max), color: dark ? "#fff" : "#111827" },
+            title: c ? `${num(c.users)} / ${num(r.size)}` : "",
+          },
+          rate === null ? "—" : pct(rate),
+        );
+      }),
+    );
   return h(
     "table",
     { class: "heatmap" },
     h(
       "thead",
       {},
-      h("tr", {}, h("th", {}, t("signupDay")), h("th", {}, t("cohortSize")), daysN.map((n) => h("th", {}, t("dayN", { n })))),
+      h("tr", {}, h("th", {}, t(by === "day" ? "signupDay" : "cohortStart")), h("th", {}, t("cohortSize")), daysN.map((n) => h("th", {}, t(label, { n })))),
     ),
-    h(
-      "tbody",
-      {},
-      rows.map((r) =>
-        h(
-          "tr",
-          {},
-          h("th", {}, r.day),
-          h("td", { class: "size" }, num(r.size)),
-          daysN.map((n) => {
-            const c = r.retained.find((x) => x.day_n === n);
-            const rate = c ? c.rate : null;
-            const dark = rate !== null && rate / max > 0.55;
-            return h(
-              "td",
-              {
-                class: `cell${rate === null ? " na" : ""}`,
-                style: { background: heat(rate, max), color: dark ? "#fff" : "#111827" },
-                title: c ? `${num(c.users)} / ${num(r.size)}` : "",
-              },
-              rate === null ? "—" : pct(rate),
-            );
-          }),
-        ),
-      ),
-    ),
+    h("tbody", {}, rows.map((r) => row(r.day, r, "")), average && rows.length ? row(t("cohortAverage"), average, "average") : null),
   );
 }
 
@@ -136,7 +134,7 @@ function s(tag, attrs, text) {
 
 /**
  * The funnel as horizontal SVG bars, widths proportional to the users at each step.
- * steps: [{name, users, conversion, step_conversion, drop_off, median_seconds}]
+ * steps: [{name, users, from_first, from_previous, dropped, median_seconds_from_previous}]
  */
 export function funnelChart(steps) {
   const rowH = 56;
@@ -158,16 +156,16 @@ export function funnelChart(steps) {
       s(
         "text",
         { x: inside ? labelW + 10 : labelW + w + 8, y: y + 21, fill: inside ? "#fff" : "#111827", class: "funnel-value" },
-        `${num(st.users)} · ${pct(st.conversion)}`,
+        `${num(st.users)} · ${pct(st.from_first)}`,
       ),
     );
     if (i > 0) {
-      const extra = st.median_seconds == null ? "" : ` · ${t("medianTime")} ${duration(st.median_seconds)}`;
+      const extra = st.median_seconds_from_previous == null ? "" : ` · ${t("medianTime")} ${duration(st.median_seconds_from_previous)}`;
       g.append(
         s(
           "text",
           { x: labelW, y: y + 47, class: "funnel-note" },
-          `${t("stepStepConversion")} ${pct(st.step_conversion)} · ${t("dropOff")} ${num(st.drop_off)}${extra}`,
+          `${t("stepStepConversion")} ${pct(st.from_previous)} · ${t("dropOff")} ${num(st.dropped)}${extra}`,
         ),
       );
     }

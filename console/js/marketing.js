@@ -7,16 +7,24 @@ import { t } from "./i18n.js";
 import { h, table, num, yuan, pct, ratio, when, chip } from "./ui.js";
 import { progressBar } from "./charts.js";
 
-/** Per-campaign funnel and money. */
+/**
+ * Per-campaign funnel and money: one row per campaign across its channels, and under a
+ * campaign on several channels one indented row per channel (its `by_channel` part).
+ */
 export function campaignTable(rows) {
   const n = (k) => ({ label: t(k), class: "num", cell: (r) => num(r[k]) });
   const m = (k) => ({ label: t(k), class: "num", cell: (r) => yuan(r[k]) });
   const r = (k) => ({ label: t(k), class: "num", cell: (x) => pct(x[k]) });
+  const flat = rows.flatMap((x) => {
+    const parts = x.by_channel || [];
+    return parts.length > 1 ? [x, ...parts.map((p) => ({ ...p, part: true, campaign: x.campaign }))] : [x];
+  });
+  const channels = (x) => (x.part ? `↳ ${x.channel}` : (x.channels || [x.channel]).join(" + "));
   return table(
     [
-      { label: t("campaign"), cell: (x) => x.campaign },
-      { label: t("channel"), cell: (x) => x.channel },
-      { label: t("status"), cell: (x) => (x.status && x.status !== "-" ? chip(x.status, `status-${x.status}`) : "—") },
+      { label: t("campaign"), cell: (x) => (x.part ? "" : x.campaign) },
+      { label: t("channel"), cell: channels },
+      { label: t("status"), cell: (x) => (!x.part && x.status && x.status !== "-" ? chip(x.status, `status-${x.status}`) : "—") },
       n("sent"),
       n("delivered"),
       n("opened"),
@@ -26,12 +34,15 @@ export function campaignTable(rows) {
       r("ctr"),
       r("cvr"),
       m("revenue"),
+      m("spend"),
       m("true_cost"),
       m("cpa"),
       { label: t("roi"), class: "num", cell: (x) => h("span", { class: x.roi !== null && x.roi < 1 ? "bad" : "" }, ratio(x.roi)) },
       { label: t("roas"), class: "num", cell: (x) => ratio(x.roas) },
+      { label: t("profitRoi"), class: "num", cell: (x) => ratio(x.profit_roi) },
     ],
-    rows,
+    flat,
+    { rowAttrs: (x) => (x.part ? { class: "channel-part" } : {}) },
   );
 }
 

@@ -1,4 +1,5 @@
-// Cohort retention: D-N retention by sign-up day (GET /api/v1/analytics/cohort) as a heatmap.
+// Cohort retention by sign-up or first purchase, per day, ISO week or month
+// (GET /api/v1/analytics/cohort) as a heatmap with the size-weighted average row.
 
 import { api, qs } from "../api.js";
 import { t } from "../i18n.js";
@@ -14,21 +15,30 @@ export async function render(el) {
     .split(",")
     .map((x) => parseInt(x, 10))
     .filter((n) => n > 0);
-  const state = { ...range, days: days.join(",") };
+  const by = ["day", "week", "month"].includes(p.by) ? p.by : "day";
+  const cohort = p.cohort === "first-purchase" ? "first-purchase" : "signup";
+  const state = { ...range, days: days.join(","), by, cohort };
   setHashParams(state);
   const data = await api(`/analytics/cohort${qs(state)}`);
   const reload = reloader(el, render);
   const daysInput = h("input", { type: "text", value: state.days, class: "days", size: 16 });
-  daysInput.addEventListener("change", () => reload({ ...range, days: daysInput.value.replace(/\s+/g, "") }));
+  daysInput.addEventListener("change", () => reload({ ...state, days: daysInput.value.replace(/\s+/g, "") }));
+  const select = (key, options) => {
+    const el = h("select", {}, options.map(([v, label]) => h("option", { value: v, selected: state[key] === v ? "selected" : null }, t(label))));
+    el.addEventListener("change", () => reload({ ...state, [key]: el.value }));
+    return el;
+  };
   mount(
     el,
     h(
       "div",
       { class: "page-head" },
       h("h1", {}, t("navCohort")),
-      dateRange(range, (r) => reload({ ...r, days: state.days })),
+      dateRange(range, (r) => reload({ ...state, ...r })),
+      h("label", {}, t("cohortBasis"), " ", select("cohort", [["signup", "basisSignup"], ["first-purchase", "basisFirstPurchase"]])),
+      h("label", {}, t("cohortBy"), " ", select("by", [["day", "byDay"], ["week", "byWeek"], ["month", "byMonth"]])),
       h("label", {}, t("cohortDays"), " ", daysInput),
     ),
-    panel(t("cohortTitle"), h("div", { class: "scroll" }, cohortHeatmap(data.rows || [], days))),
+    panel(t("cohortTitle"), h("div", { class: "scroll" }, cohortHeatmap(data.rows || [], days, by, data.average))),
   );
 }

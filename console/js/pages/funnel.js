@@ -1,10 +1,12 @@
 // Funnel: users reaching each step in order within a window (GET /api/v1/analytics/funnel),
 // with editable steps, the window, a date range and an optional breakdown by a user trait
-// or a property of the step-1 event.
+// or a property of the step-1 event; saved funnels (GET/POST/DELETE
+// /api/v1/analytics/funnels) are picked, saved and deleted here. A misspelt step shows the
+// API's "did you mean" instead of a chart.
 
-import { api, qs } from "../api.js";
+import { api, qs, seg } from "../api.js";
 import { t } from "../i18n.js";
-import { h, mount, panel, table, num, pct, dateRange, lastDays, hashParams, setHashParams, reloader } from "../ui.js";
+import { h, mount, panel, table, num, pct, dateRange, lastDays, hashParams, setHashParams, reloader, errorBox } from "../ui.js";
 import { funnelChart } from "../charts.js";
 
 const DEFAULT_STEPS = ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"];
@@ -45,14 +47,57 @@ export async function render(el) {
     breakdown: p.breakdown || "",
   };
   setHashParams(state);
-  const data = await api(`/analytics/funnel${qs(state)}`);
+  const [data, saved] = await Promise.all([
+    api(`/analytics/funnel${qs(state)}`).catch((error) => ({ error })),
+    api("/analytics/funnels").catch(() => ({ funnels: [] })),
+  ]);
   const reload = reloader(el, render);
   mount(
     el,
     h("div", { class: "page-head" }, h("h1", {}, t("navFunnel")), dateRange(range, (r) => reload({ ...state, ...r }))),
     editor(state, reload),
-    panel(t("funnelTitle"), data.steps && data.steps.length ? funnelChart(data.steps) : h("p", { class: "empty" }, t("empty"))),
-    data.breakdown && data.breakdown.length ? breakdownTable(data) : null,
+    savedFunnels(state, reload, saved.funnels || []),
+    data.error
+      ? errorBox(data.error)
+      : panel(t("funnelTitle"), data.steps && data.steps.length ? funnelChart(data.steps) : h("p", { class: "empty" }, t("empty"))),
+    data.groups && data.groups.length ? breakdownTable(data) : null,
+  );
+}
+
+/** The saved funnels: run one, save the current one under a name, delete one. */
+function savedFunnels(state, reload, funnels) {
+  const run = (f) => reload({ ...state, steps: f.steps.join(","), window_hours: String(f.window_hours), breakdown: f.breakdown_by || "" });
+  const pick = h("select", { class: "saved-funnel" }, h("option", { value: "" }, "—"), funnels.map((f) => h("option", { value: f.name }, f.name)));
+  pick.addEventListener("change", () => {
+    const f = funnels.find((x) => x.name === pick.value);
+    if (f) run(f);
+  });
+  const name = h("input", { type: "text", class: "funnel-name", size: 14, placeholder: t("name") });
+  const note = h("span", { class: "note" });
+  const act = async (fn) => {
+    try {
+      await fn();
+      reload(state);
+    } catch (e) {
+      mount(note, errorBox(e));
+    }
+  };
+  const save = () =>
+    act(() =>
+      api("/analytics/funnels", {
+        method: "POST",
+        body: { name: name.value.trim(), steps: state.steps.split(","), window_hours: Number(state.window_hours), breakdown_by: state.breakdown || null },
+      }),
+    );
+  const remove = () => pick.value && act(() => api(`/analytics/funnels/${seg(pick.value)}`, { method: "DELETE" }));
+  return h(
+    "div",
+    { class: "panel funnel-saved" },
+    h("label", {}, t("savedFunnels"), " ", pick),
+    h("button", { type: "button", class: "ghost", onclick: remove }, t("deleteFunnel")),
+    h("label", {}, t("name"), " ", name),
+    h("button", { type: "button", class: "primary", onclick: save }, t("saveFunnel")),
+    note,
   );
 }
 
@@ -96,9 +141,9 @@ function breakdownTable(data) {
       class: "num",
       cell: (r) => {
         const s = r.steps[i];
-        return s ? `${num(s.users)} (${pct(s.conversion)})` : "—";
+        return s ? `${num(s.users)} (${pct(s.from_first)})` : "—";
       },
     })),
   ];
-  return panel(t("breakdown"), table(cols, data.breakdown));
+  return panel(t("breakdown"), table(cols, data.groups));
 }

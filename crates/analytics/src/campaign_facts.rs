@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use chrono_tz::Tz;
+
 use flywheel_store::analytics::{alerts as stored_alerts, campaigns, spend, touches};
 use flywheel_store::conn::Conn;
 use flywheel_store::journeys::JourneyStatus;
@@ -16,6 +18,7 @@ pub use flywheel_store::analytics::spend::{Spend, SpendEntry};
 use crate::attribution::Touch;
 use crate::campaign::{CostFact, CostKind, MessageFact};
 use crate::kpi::Period;
+use crate::spread::share_in;
 use crate::uplift::Arm;
 
 /// Messages created in `period` (the metrics) and the touches of every message handed to
@@ -69,18 +72,20 @@ pub fn event_touches(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<Touc
         .collect())
 }
 
-/// Costs in `period`: ad spend entered per channel, discounts of orders that redeemed a
-/// coupon a journey issued, and points journeys awarded valued at `point_value_fen` each;
-/// coupon and points costs go to the campaign of the run that caused them.
-pub fn costs(conn: &mut dyn Conn, period: Period, point_value_fen: i64) -> Result<Vec<CostFact>> {
+/// Costs in `period`: ad spend entered per channel (an entry over a period of days: the
+/// share of its days in `period`, [`crate::spread::share_in`], shop-local days in `tz`),
+/// discounts of orders that redeemed a coupon a journey issued, and points journeys
+/// awarded valued at `point_value_fen` each; coupon and points costs go to the campaign of
+/// the run that caused them.
+pub fn costs(conn: &mut dyn Conn, period: Period, point_value_fen: i64, tz: Tz) -> Result<Vec<CostFact>> {
     let (from, to) = (period.from, period.to);
     let mut out: Vec<CostFact> = campaigns::ad_spend(conn, from, to)?
         .into_iter()
         .map(|a| CostFact {
+            amount: share_in(a.amount, a.at, a.until, period, tz),
             campaign: a.campaign,
             channel: a.channel,
             kind: CostKind::Ad,
-            amount: a.amount,
         })
         .collect();
     let runs = campaigns::run_campaigns(conn)?;
@@ -125,7 +130,7 @@ pub fn add_cost(conn: &mut dyn Conn, s: &Spend, now: i64) -> Result<i64> {
     spend::add(conn, s, now)
 }
 
-/// The spend entries dated in `period`, oldest first.
+/// The spend entries dated in `period` or covering days in it, oldest first.
 pub fn spend_entries(conn: &mut dyn Conn, period: Period) -> Result<Vec<SpendEntry>> {
     spend::between(conn, period.from, period.to)
 }

@@ -2,7 +2,8 @@
 //! reallocation toward the better channels.
 //!
 //! - Monthly channel ROI = revenue attributed to the channel in the month ÷ the channel's
-//!   spend in the month (send cost + ad spend), n/a without spend.
+//!   spend in the month (send cost + ad spend), n/a without spend ([`roi`], the one
+//!   definition).
 //! - Budget: the configured monthly budget, else (none configured) the month's spend.
 //! - Suggested budget [SUGGESTED DEFAULT], paid channels only (an owned channel's cost is
 //!   per message, not a budget): the total budget of the paid channels that have both a
@@ -14,7 +15,7 @@
 
 use serde::Serialize;
 
-use crate::campaign::CampaignRow;
+use crate::campaign::{roi, CampaignRow};
 use crate::config::{AnalyticsConfig, ChannelKind};
 
 /// One channel in one month.
@@ -36,8 +37,8 @@ pub struct ChannelRow {
     pub suggested_budget: i64,
 }
 
-/// Channel rows from the month's campaign rows: every registered channel, plus any other
-/// channel that had spend or revenue.
+/// Channel rows from the month's campaign rows (their per-channel parts): every
+/// registered channel, plus any other channel that had spend or revenue.
 pub fn channel_rows(campaigns: &[CampaignRow], config: &AnalyticsConfig) -> Vec<ChannelRow> {
     let mut rows: Vec<ChannelRow> = config
         .channels
@@ -52,7 +53,7 @@ pub fn channel_rows(campaigns: &[CampaignRow], config: &AnalyticsConfig) -> Vec<
             suggested_budget: c.monthly_budget_fen,
         })
         .collect();
-    for c in campaigns {
+    for c in campaigns.iter().flat_map(|c| &c.by_channel) {
         let i = match rows.iter().position(|r| r.channel == c.channel) {
             Some(i) => i,
             None => {
@@ -69,11 +70,11 @@ pub fn channel_rows(campaigns: &[CampaignRow], config: &AnalyticsConfig) -> Vec<
                 rows.len() - 1
             }
         };
-        rows[i].spend = rows[i].spend.saturating_add(c.spend);
-        rows[i].revenue = rows[i].revenue.saturating_add(c.revenue);
+        rows[i].spend = rows[i].spend.saturating_add(c.metrics.spend);
+        rows[i].revenue = rows[i].revenue.saturating_add(c.metrics.revenue);
     }
     for r in &mut rows {
-        r.roi = (r.spend > 0).then(|| r.revenue as f64 / r.spend as f64);
+        r.roi = roi(r.revenue, r.spend);
         if r.budget == 0 {
             r.budget = r.spend;
         }
@@ -116,40 +117,12 @@ mod tests {
     use crate::config::ChannelConfig;
 
     fn campaign(channel: &str, spend: i64, revenue: i64) -> CampaignRow {
-        let mut r = blank();
-        r.channel = channel.into();
-        r.spend = spend;
-        r.revenue = revenue;
-        r
-    }
-
-    fn blank() -> CampaignRow {
-        CampaignRow {
-            campaign: "c".into(),
-            channel: String::new(),
-            journey: None,
-            status: "-".into(),
-            sent: 0,
-            delivered: 0,
-            opened: 0,
-            clicked: 0,
-            converted: 0,
-            orders: 0,
-            open_rate: crate::Ratio::NotApplicable,
-            ctr: crate::Ratio::NotApplicable,
-            cvr: crate::Ratio::NotApplicable,
-            revenue: 0,
-            spend: 0,
-            send_cost: 0,
-            ad_spend: 0,
-            coupon_cost: 0,
-            points_cost: 0,
-            true_cost: 0,
-            cpa: None,
-            roi: None,
-            roas: None,
-            profit_roi: None,
-        }
+        let metrics = crate::campaign::Metrics {
+            spend,
+            revenue,
+            ..Default::default()
+        };
+        crate::campaign::one_channel_row("c", channel, None, metrics)
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Campaign guardrails (R11.4, F21, F22): "設定活動效果評估閾值(如ROI低于1、轉化率低于預期),
 //! 及時暫停或調整策略". A campaign trips
 //!
-//! - **`roi_below_1`** when its spend is at least `min_spend_fen` and revenue ÷ spend < 1,
+//! - **`roi_below_1`** when its spend is at least `min_spend_fen` and its ROI
+//!   ([`crate::campaign::roi`], revenue ÷ spend) < 1,
 //!   strictly (ROI = 1.0 does not trip; decided in integers: revenue < spend);
 //! - **`cvr_below_expected`** when it has an expected CVR, at least `min_clicks` clicks,
 //!   and converted ÷ clicked < expected (decided in integers: the expectation is taken
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::campaign::CampaignRow;
+use crate::campaign::{roi, CampaignRow};
 use crate::config::AnalyticsConfig;
 
 /// Which rule tripped.
@@ -75,10 +76,11 @@ pub fn check(rows: &[CampaignRow], config: &AnalyticsConfig) -> Vec<Trip> {
         if s.journey.is_none() {
             s.journey.clone_from(&r.journey);
         }
-        s.revenue = s.revenue.saturating_add(r.revenue);
-        s.spend = s.spend.saturating_add(r.spend);
-        s.clicked += r.clicked;
-        s.converted += r.converted;
+        let m = &r.metrics;
+        s.revenue = s.revenue.saturating_add(m.revenue);
+        s.spend = s.spend.saturating_add(m.spend);
+        s.clicked += m.clicked;
+        s.converted += m.converted;
     }
     let g = &config.guardrail;
     let yuan = |f: i64| flywheel_core::Fen(f).to_yuan_string();
@@ -91,7 +93,7 @@ pub fn check(rows: &[CampaignRow], config: &AnalyticsConfig) -> Vec<Trip> {
                 rule: Rule::RoiBelow1,
                 detail: format!(
                     "ROI {:.2} < 1 (revenue {} 元, spend {} 元)",
-                    s.revenue as f64 / s.spend as f64,
+                    roi(s.revenue, s.spend).unwrap_or(0.0),
                     yuan(s.revenue),
                     yuan(s.spend)
                 ),
@@ -129,12 +131,14 @@ pub fn check_caps(month: &[CampaignRow], config: &AnalyticsConfig) -> Vec<Trip> 
     let mut by_channel: BTreeMap<&str, i64> = BTreeMap::new();
     for r in month {
         let c = by_campaign.entry(r.campaign.as_str()).or_default();
-        c.0 = c.0.saturating_add(r.spend);
+        c.0 = c.0.saturating_add(r.metrics.spend);
         if c.1.is_none() {
             c.1.clone_from(&r.journey);
         }
-        let ch = by_channel.entry(r.channel.as_str()).or_default();
-        *ch = ch.saturating_add(r.spend);
+        for part in &r.by_channel {
+            let ch = by_channel.entry(part.channel.as_str()).or_default();
+            *ch = ch.saturating_add(part.metrics.spend);
+        }
     }
     let mut trips = Vec::new();
     for (campaign, (spend, journey)) in &by_campaign {
@@ -151,18 +155,21 @@ pub fn check_caps(month: &[CampaignRow], config: &AnalyticsConfig) -> Vec<Trip> 
                 )
             });
         let channel = || {
-            month.iter().filter(|r| r.campaign == *campaign).find_map(|r| {
-                let cap = config.channels.get(&r.channel)?.monthly_cap_fen?;
-                let spent = by_channel.get(r.channel.as_str()).copied().unwrap_or(0);
-                (spent >= cap).then(|| {
-                    format!(
-                        "channel {} spent {} 元 this month, reaching its cap of {} 元",
-                        r.channel,
-                        yuan(spent),
-                        yuan(cap)
-                    )
+            month
+                .iter()
+                .filter(|r| r.campaign == *campaign)
+                .flat_map(|r| &r.channels)
+                .find_map(|name| {
+                    let cap = config.channels.get(name)?.monthly_cap_fen?;
+                    let spent = by_channel.get(name.as_str()).copied().unwrap_or(0);
+                    (spent >= cap).then(|| {
+                        format!(
+                            "channel {name} spent {} 元 this month, reaching its cap of {} 元",
+                            yuan(spent),
+                            yuan(cap)
+                        )
+                    })
                 })
-            })
         };
         if let Some(detail) = own.or_else(channel) {
             trips.push(Trip {
@@ -179,36 +186,33 @@ pub fn check_caps(month: &[CampaignRow], config: &AnalyticsConfig) -> Vec<Trip> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::campaign::{one_channel_row, Metrics};
     use crate::config::CampaignConfig;
     use crate::ratio::Ratio;
 
-    fn row(campaign: &str, revenue: i64, spend: i64, clicked: i64, converted: i64) -> CampaignRow {
-        CampaignRow {
-            campaign: campaign.into(),
-            channel: "email".into(),
-            journey: Some(format!("j_{campaign}")),
-            status: "active".into(),
-            sent: 0,
-            delivered: 0,
-            opened: 0,
+    fn on(
+        campaign: &str,
+        channel: &str,
+        revenue: i64,
+        spend: i64,
+        clicked: i64,
+        converted: i64,
+    ) -> CampaignRow {
+        let metrics = Metrics {
             clicked,
             converted,
-            orders: 0,
-            open_rate: Ratio::NotApplicable,
-            ctr: Ratio::NotApplicable,
             cvr: Ratio::of(converted, clicked),
             revenue,
             spend,
-            send_cost: 0,
             ad_spend: spend,
-            coupon_cost: 0,
-            points_cost: 0,
             true_cost: spend,
-            cpa: None,
-            roi: None,
-            roas: None,
-            profit_roi: None,
-        }
+            ..Metrics::default()
+        };
+        one_channel_row(campaign, channel, Some(format!("j_{campaign}")), metrics)
+    }
+
+    fn row(campaign: &str, revenue: i64, spend: i64, clicked: i64, converted: i64) -> CampaignRow {
+        on(campaign, "email", revenue, spend, clicked, converted)
     }
 
     #[test]
@@ -254,10 +258,7 @@ mod tests {
                 monthly_cap_fen: Some(50_000),
             },
         );
-        let on = |campaign: &str, channel: &str, spend| CampaignRow {
-            channel: channel.into(),
-            ..row(campaign, 0, spend, 0, 0)
-        };
+        let on = |campaign: &str, channel: &str, spend| on(campaign, channel, 0, spend, 0, 0);
         // A: 499.99 元 of its 500 元 cap: runs on; at 500 元 it stops.
         assert!(check_caps(&[on("A", "email", 49_999)], &config).is_empty());
         let trips = check_caps(&[on("A", "email", 30_000), on("A", "sms", 20_000)], &config);

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use flywheel_core::Fen;
 use serde::Serialize;
 
-use crate::ratio::Ratio;
+use crate::ratio::{fen_per, Ratio};
 
 /// A half-open period `[from, to)` (ms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,7 +123,7 @@ pub fn kpis(orders: &[OrderFact], first_order: &HashMap<String, i64>, visitors: 
         net_revenue: Fen(gmv.saturating_sub(refunded)),
         orders: count,
         buyers,
-        aov: (count > 0).then(|| Fen(gmv / count)),
+        aov: fen_per(gmv, count).map(Fen),
         repeat_buyers: repeat,
         repurchase_rate: Ratio::of(repeat, buyers),
         new_buyers,
@@ -187,6 +187,21 @@ pub(crate) mod tests {
         assert!(order("a", 0, 0, 0, false).is_purchase(), "zero-value");
         assert!(!order("a", 0, 100, 100, false).is_purchase(), "full refund");
         assert!(!order("a", 0, 100, 0, true).is_purchase(), "cancelled");
+    }
+
+    #[test]
+    fn aov_is_rounded_half_up_to_the_fen() {
+        let p = Period { from: 0, to: 100 };
+        // 200.01 元 over 2 orders = 100.005 元: 10001 fen (truncation said 10000).
+        let two = [order("a", 1, 10_001, 0, false), order("b", 2, 10_000, 0, false)];
+        assert_eq!(kpis(&two, &HashMap::new(), 0, p).aov, Some(Fen(10_001)));
+        // 2 元 over 3 orders = 66.67 fen: 67.
+        let three = [
+            order("a", 1, 100, 0, false),
+            order("b", 2, 100, 0, false),
+            order("c", 3, 0, 0, false),
+        ];
+        assert_eq!(kpis(&three, &HashMap::new(), 0, p).aov, Some(Fen(67)));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! - [`kpi`]: GMV, net revenue, orders, buyers, 客單價 AOV, 復購率, new vs returning
 //!   buyers, visitor→buyer conversion over a half-open period.
-//! - [`retention`]: D-N retention by signup cohort (次日/7日/30日留存).
+//! - [`retention`]: retention by signup or first-purchase cohort per day, ISO week or
+//!   month (次日/7日/30日留存), with the size-weighted average row.
 //! - [`goal`]: goal tracking (R10.4, F30): growth against a target, exactly.
 //! - [`churn`]: churn rate 流失率 over a period (R3.4 flag).
 //! - [`ltv`]: historical LTV by first-order cohort.
@@ -14,6 +15,7 @@
 //!   guardrail alerts and the audit log into it.
 //! - [`guardrail`]: auto-pause rules (R11.4, F21, F22).
 //! - [`channel`]: monthly channel ROI and budget reallocation (R11.2).
+//! - [`spread`]: spend over a period spread evenly over its shop-local days.
 //! - [`uplift`]: a journey against its holdout, with a 95 % interval.
 //! - [`review`]: scheduled weekly and monthly reviews (R10.5) and benchmark checks
 //!   (R10.6).
@@ -44,6 +46,7 @@ pub mod ratio;
 pub mod reports;
 pub mod retention;
 pub mod review;
+pub mod spread;
 pub mod uplift;
 
 pub use kpi::{kpis, Kpis, OrderFact, Period};

@@ -15,6 +15,7 @@ use flywheel_core::time::from_millis;
 use serde::Serialize;
 
 use crate::kpi::{OrderFact, Period};
+use crate::ratio::fen_per;
 
 /// One first-order cohort.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,7 +68,7 @@ pub fn cohorts(
             month,
             users,
             revenue,
-            ltv: if users > 0 { revenue / users } else { 0 },
+            ltv: fen_per(revenue, users).unwrap_or(0),
         })
         .collect()
 }
@@ -128,5 +129,26 @@ mod tests {
             "valued up to March 1st: a's March order not yet"
         );
         assert!(cohorts(&[], &HashMap::new(), all, 0, tz).is_empty());
+    }
+
+    #[test]
+    fn ltv_is_rounded_half_up_to_the_fen() {
+        // 100.00 元 + 0.01 元 + 0 over 3 customers = 33.3367 元: 3334 fen; 1 + 0 over 2 = 0.5
+        // fen: 1 (truncation said 3333 and 0).
+        let orders = vec![
+            order("a", 10, 10_000, 0, false),
+            order("b", 10, 1, 0, false),
+            order("c", 10, 0, 0, false),
+        ];
+        let first: HashMap<String, i64> = ["a", "b", "c"].iter().map(|u| (u.to_string(), 10)).collect();
+        let all = Period {
+            from: 0,
+            to: i64::MAX,
+        };
+        let rows = cohorts(&orders, &first, all, i64::MAX, chrono_tz::UTC);
+        assert_eq!((rows[0].revenue, rows[0].ltv), (10_001, 3_334));
+        let first: HashMap<String, i64> = ["b", "c"].iter().map(|u| (u.to_string(), 10)).collect();
+        let half = cohorts(&orders[1..], &first, all, i64::MAX, chrono_tz::UTC);
+        assert_eq!((half[0].users, half[0].ltv), (2, 1));
     }
 }

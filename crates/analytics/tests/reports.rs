@@ -196,6 +196,7 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
             channel: "douyin".into(),
             campaign: campaign.map(String::from),
             at: sh("2026-11-02 12:00"),
+            until: None,
             amount,
             note: Some("信息流".into()),
         };
@@ -212,13 +213,12 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
             )
             .unwrap();
         let rows = reports.campaigns(&Filter::period(nov)).await.unwrap();
-        let k = rows.iter().find(|r| r.campaign == "K").unwrap();
-        assert_eq!(
-            (k.channel.as_str(), k.orders, k.revenue, k.spend),
-            ("douyin", 1, 90_000, 100_000)
-        );
+        let row_k = rows.iter().find(|r| r.campaign == "K").unwrap();
+        assert_eq!(row_k.channels, ["douyin"]);
+        let k = &row_k.metrics;
+        assert_eq!((k.orders, k.revenue, k.spend), (1, 90_000, 100_000));
         assert_eq!(k.roi, Some(0.9), "F21 K: 900 ÷ 1000");
-        let l = rows.iter().find(|r| r.campaign == "L").unwrap();
+        let l = &rows.iter().find(|r| r.campaign == "L").unwrap().metrics;
         assert_eq!(
             (l.sent, l.delivered, l.clicked, l.converted),
             (1, 1, 1, 1),
@@ -258,7 +258,7 @@ async fn campaign_channel_funnel_uplift_and_kpi_reports() {
         let mut only_sms = Filter::period(nov);
         only_sms.channel = Some("sms".into());
         let sms = reports.campaigns(&only_sms).await.unwrap();
-        assert!(sms.iter().all(|r| r.channel == "sms") && !sms.is_empty());
+        assert!(sms.iter().all(|r| r.channels == ["sms"]) && !sms.is_empty());
 
         // Channels: douyin ROI 0.9, sms ROI 1.0; budget moves toward sms.
         let ch = reports.channels("2026-11", &Filter::period(nov)).await.unwrap();

@@ -10,7 +10,7 @@ use axum::Json;
 use chrono::NaiveDate;
 use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::Model;
-use flywheel_analytics::reports::{Error as ReportError, Filter};
+use flywheel_analytics::reports::{CohortSpec, Error as ReportError, Filter};
 use flywheel_analytics::review::Cadence;
 use flywheel_core::ErrorCode;
 use serde::Deserialize;
@@ -34,10 +34,16 @@ pub struct AnalyticsQuery {
     channel: Option<String>,
     /// Only this campaign.
     campaign: Option<String>,
-    /// Cohort: the day numbers, e.g. `1,7,30`.
+    /// Cohort: the period numbers, e.g. `1,7,30`.
     days: Option<String>,
+    /// Cohort: `day` (default), `week` or `month`.
+    by: Option<String>,
+    /// Cohort: `signup` (default) or `first-purchase`.
+    cohort: Option<String>,
     /// Funnel: the event names in order, comma-separated.
     steps: Option<String>,
+    /// Funnel: run this saved funnel (instead of steps, window_hours, breakdown).
+    saved: Option<String>,
     /// Funnel: the conversion window in hours (default 24).
     window_hours: Option<f64>,
     /// Funnel: break down by this profile trait, or by a property of the step-1 event
@@ -102,7 +108,7 @@ pub async fn kpi(
     Ok(Json(json!({"period": r.period, "kpis": kpis, "daily": r.daily})))
 }
 
-fn internal(e: serde_json::Error) -> ApiError {
+pub(crate) fn internal(e: serde_json::Error) -> ApiError {
     ApiError::new(ErrorCode::Internal, e.to_string())
 }
 
@@ -116,15 +122,24 @@ pub fn day_numbers(days: Option<&str>) -> Result<Vec<u32>, String> {
     }
 }
 
-/// `GET /api/v1/analytics/cohort`: D-N retention by signup day.
+/// `GET /api/v1/analytics/cohort`: retention by signup or first-purchase cohort, per
+/// day, ISO week or month, with the size-weighted average row.
 pub async fn cohort(
     State(s): State<Arc<AppState>>,
     _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let days = day_numbers(q.days.as_deref()).map_err(|m| ApiError::new(ErrorCode::InvalidCohort, m))?;
-    let rows = s.reports.cohort(&filter(&s, &q)?, &days, today(&s)).await?;
-    Ok(Json(json!({ "rows": rows })))
+    let bad = |m: String| ApiError::new(ErrorCode::InvalidCohort, m);
+    let spec = CohortSpec {
+        days: day_numbers(q.days.as_deref()).map_err(bad)?,
+        by: q.by.as_deref().unwrap_or("day").parse().map_err(bad)?,
+        basis: q.cohort.as_deref().unwrap_or("signup").parse().map_err(bad)?,
+    };
+    let r = s
+        .reports
+        .cohort_report(&filter(&s, &q)?, &spec, today(&s))
+        .await?;
+    Ok(Json(serde_json::to_value(r).map_err(internal)?))
 }
 
 /// Why the CLV models could not be fitted, without the code (the panel says it).
@@ -293,55 +308,46 @@ pub async fn stored_review(
     }
 }
 
-/// One funnel step as the API answers it.
-fn step_json(s: &flywheel_analytics::columnar::FunnelStep) -> Value {
-    json!({
-        "name": s.name,
-        "users": s.users,
-        "conversion": s.from_first,
-        "step_conversion": s.from_previous,
-        "drop_off": s.dropped,
-        "median_seconds": s.median_seconds_from_previous,
-    })
+/// The conversion window of `window_hours` (default 24) in ms.
+pub fn window_ms(window_hours: Option<f64>) -> Result<i64, ApiError> {
+    Ok(flywheel_analytics::reports::window_of_hours(
+        window_hours.unwrap_or(24.0),
+    )?)
 }
 
-/// `GET /api/v1/analytics/funnel?steps=A,B,C`: ordered funnel with per-step conversion,
-/// drop-off and median time, optionally broken down by a profile trait.
+/// `GET /api/v1/analytics/funnel?steps=A,B,C` (or `?saved=NAME`): ordered funnel with
+/// per-step conversion, drop-off and median time, optionally broken down by a profile
+/// trait; the JSON is the funnel report as `flywheel report funnel --format json` prints it.
 pub async fn funnel(
     State(s): State<Arc<AppState>>,
     _: Admin,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let text = q.steps.as_deref().unwrap_or(DEFAULT_FUNNEL);
-    let steps: Vec<String> = text
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let hours = q.window_hours.unwrap_or(24.0);
-    if hours.is_nan() || hours <= 0.0 || hours > 24.0 * 366.0 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            "window_hours must be in (0, 8784]",
-        ));
-    }
-    let window_ms = (hours * 3_600_000.0).round() as i64;
-    let r = s
-        .reports
-        .funnel(&filter(&s, &q)?, &steps, window_ms, q.breakdown.as_deref())
-        .await?;
-    let groups: Vec<Value> = r
-        .groups
-        .iter()
-        .map(|g| json!({"value": g.value, "steps": g.steps.iter().map(step_json).collect::<Vec<_>>()}))
-        .collect();
-    Ok(Json(json!({
-        "period": r.period,
-        "window_hours": hours,
-        "steps": r.steps.iter().map(step_json).collect::<Vec<_>>(),
-        "breakdown_by": r.breakdown,
-        "breakdown": groups,
-    })))
+    let f = filter(&s, &q)?;
+    let r = match &q.saved {
+        Some(name) => {
+            if q.steps.is_some() || q.window_hours.is_some() || q.breakdown.is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    "saved runs a saved funnel as it was saved: give saved or steps/window_hours/breakdown, not both",
+                ));
+            }
+            s.reports.run_saved_funnel(&f, name).await?
+        }
+        None => {
+            let text = q.steps.as_deref().unwrap_or(DEFAULT_FUNNEL);
+            let steps: Vec<String> = text
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let window_ms = window_ms(q.window_hours)?;
+            s.reports
+                .funnel(&f, &steps, window_ms, q.breakdown.as_deref())
+                .await?
+        }
+    };
+    Ok(Json(serde_json::to_value(r).map_err(internal)?))
 }
 
 /// The shop funnel shown when no steps are given.
@@ -357,8 +363,12 @@ pub struct SpendBody {
     amount_fen: i64,
     /// The campaign it paid for.
     campaign: Option<String>,
-    /// The shop-local day of the spend, `YYYY-MM-DD` (default today).
+    /// The shop-local day of the spend, `YYYY-MM-DD` (default today; not with from/to).
     day: Option<String>,
+    /// A spend over a period: its first shop-local day (with `to`).
+    from: Option<String>,
+    /// A spend over a period: its last shop-local day, included (with `from`).
+    to: Option<String>,
     /// A note.
     note: Option<String>,
 }
@@ -371,14 +381,34 @@ pub async fn spend(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let b: SpendBody = body.json()?;
     let now = chrono::Utc::now().timestamp_millis();
-    let at = match &b.day {
-        Some(d) => s.reports.day_start(day(d, "day")?),
-        None => now,
+    let (at, until) = match (&b.day, &b.from, &b.to) {
+        (None, Some(from), Some(to)) => {
+            let (first, last) = (day(from, "from")?, day(to, "to")?);
+            let next = last
+                .succ_opt()
+                .ok_or_else(|| ApiError::new(ErrorCode::InvalidDate, format!("to {to:?} is out of range")))?;
+            (s.reports.day_start(first), Some(s.reports.day_start(next)))
+        }
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSpend,
+                "give day, or from and to for a period, not both",
+            ))
+        }
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSpend,
+                "a spend period needs both from and to",
+            ))
+        }
+        (Some(d), None, None) => (s.reports.day_start(day(d, "day")?), None),
+        (None, None, None) => (now, None),
     };
     let entry = Spend {
         channel: b.channel,
         campaign: b.campaign,
         at,
+        until,
         amount: b.amount_fen,
         note: b.note,
     };

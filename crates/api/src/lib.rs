@@ -17,6 +17,7 @@ pub mod dead_letters;
 pub mod error;
 mod extract;
 mod flash;
+mod funnels;
 mod groups;
 mod journeys;
 mod loyalty;
@@ -341,6 +342,18 @@ fn routes() -> Vec<Route> {
         ("get", "/api/v1/analytics/kpi", get(analytics::kpi)),
         ("get", "/api/v1/analytics/cohort", get(analytics::cohort)),
         ("get", "/api/v1/analytics/funnel", get(analytics::funnel)),
+        (
+            "post",
+            "/api/v1/analytics/funnels",
+            admin_body(post(funnels::create)),
+        ),
+        ("get", "/api/v1/analytics/funnels", get(funnels::list)),
+        ("get", "/api/v1/analytics/funnels/{name}", get(funnels::get_one)),
+        (
+            "delete",
+            "/api/v1/analytics/funnels/{name}",
+            delete(funnels::delete),
+        ),
         ("get", "/api/v1/analytics/ltv", get(analytics::ltv)),
         ("get", "/api/v1/analytics/campaigns", get(analytics::campaigns)),
         ("get", "/api/v1/analytics/channels", get(analytics::channels)),

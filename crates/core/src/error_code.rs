@@ -183,7 +183,7 @@ error_codes! {
     CyclicDefinition = "cyclic_definition", 400;
     /// A tag's members are set by hand, but the tag follows a rule.
     NotManualTag = "not_manual_tag", 400;
-    /// A tag or segment of this name already exists.
+    /// A tag, segment or saved funnel of this name already exists.
     NameTaken = "name_taken", 409;
     /// The tag is built in (configured in `flywheel.toml`).
     BuiltIn = "built_in", 409;
@@ -359,6 +359,9 @@ error_codes! {
     UnknownJourney = "unknown_journey", 400;
     /// A funnel has too few or too many steps, or a window that is not positive.
     InvalidFunnel = "invalid_funnel", 400;
+    /// A funnel step names an event never received and not a standard one (the message
+    /// suggests the closest name received).
+    UnknownFunnelStep = "unknown_funnel_step", 400;
     /// A cohort day number is out of range.
     InvalidCohort = "invalid_cohort", 400;
     /// A campaign spend is negative or names no channel.

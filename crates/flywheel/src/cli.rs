@@ -161,6 +161,10 @@ pub enum Command {
     /// channels, attribution, uplift, goals, guardrail alerts.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Saved funnels: save a funnel's steps, window and breakdown under a name, list,
+    /// show or delete them; `report funnel --saved NAME` runs one.
+    #[command(subcommand)]
+    Funnel(FunnelCommand),
     /// Price a cart with promotions and coupons from a JSON file (docs/pricing.md): every
     /// line's payable amount, the rules applied and why the others did not apply.
     Price(PriceArgs),
@@ -276,6 +280,42 @@ pub struct ReportScope {
     pub format: OutputFormat,
 }
 
+/// Saved funnel commands.
+#[derive(Debug, Subcommand)]
+pub enum FunnelCommand {
+    /// Save a funnel under a name (refused when a step names an event never received, or
+    /// the name is taken).
+    Save {
+        /// The funnel's name.
+        name: String,
+        /// Event names in order, comma separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        steps: Vec<String>,
+        /// Conversion window from step 1, hours.
+        #[arg(long, default_value_t = 24.0)]
+        window_hours: f64,
+        /// Break down by this profile trait, or by a property of the step-1 event.
+        #[arg(long)]
+        breakdown: Option<String>,
+    },
+    /// List the saved funnels.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Print one saved funnel (JSON).
+    Show {
+        /// The funnel's name.
+        name: String,
+    },
+    /// Delete a saved funnel.
+    Delete {
+        /// The funnel's name.
+        name: String,
+    },
+}
+
 /// Report commands (formulas: docs/analytics.md). Each prints a table, or `--format
 /// json|csv`; the same reports are served under `/api/v1/analytics/…`.
 #[derive(Debug, Subcommand)]
@@ -290,21 +330,31 @@ pub enum ReportCommand {
         #[arg(long)]
         daily: bool,
     },
-    /// D-N retention of the users who signed up each day of the period.
+    /// Retention of the users who signed up (or first bought) in each day, ISO week or
+    /// month of the period, with an average row weighted by cohort size.
     Cohort {
-        /// Period (signup days) and filters.
+        /// Period (cohort starts) and filters.
         #[command(flatten)]
         scope: ReportScope,
-        /// Days after signup, comma separated.
+        /// Periods after the cohort's (days, weeks or months, as --by), comma separated.
         #[arg(long, value_delimiter = ',', default_value = "1,7,30")]
         days: Vec<u32>,
+        /// Cohort and retention periods: `day`, `week` (ISO, Monday to Sunday) or
+        /// `month`, shop-local.
+        #[arg(long, default_value = "day")]
+        by: String,
+        /// What starts a user's cohort: `signup` (first sign-up event) or
+        /// `first-purchase` (first non-cancelled order).
+        #[arg(long, default_value = "signup")]
+        cohort: String,
     },
     /// Ordered funnel: users per step, conversion, drop-off, median time between steps.
     Funnel {
         /// Period (entries into step 1) and filters.
         #[command(flatten)]
         scope: ReportScope,
-        /// Event names in order, comma separated.
+        /// Event names in order, comma separated; a name never received (and not a
+        /// standard e-commerce event) is refused with the closest name received.
         #[arg(
             long,
             value_delimiter = ',',
@@ -319,6 +369,10 @@ pub enum ReportCommand {
         /// on their first step-1 event in the period).
         #[arg(long)]
         breakdown: Option<String>,
+        /// Run this saved funnel (`flywheel funnel save`) with its steps, window and
+        /// breakdown.
+        #[arg(long, conflicts_with_all = ["steps", "window_hours", "breakdown"])]
+        saved: Option<String>,
     },
     /// Historical LTV by first-order month; with --clv, predictive CLV per customer
     /// (BG/NBD + Gamma-Gamma): P(alive), expected purchases, churn-risk band.
@@ -340,11 +394,17 @@ pub enum ReportCommand {
         #[arg(long, requires = "clv")]
         save_traits: bool,
     },
-    /// Campaign metrics: sent, delivered, open rate, CTR, CVR, CPA, ROI, ROAS, true cost.
+    /// Campaign metrics, one row per campaign across its channels: sent, delivered, open
+    /// rate, CTR, CVR, spend, true cost, CPA, ROI (revenue ÷ spend), ROAS (paid
+    /// channels' revenue ÷ ad spend), profit ROI.
     Campaign {
         /// Period and filters.
         #[command(flatten)]
         scope: ReportScope,
+        /// One row per campaign and channel instead (the table; JSON always carries each
+        /// campaign's `by_channel`).
+        #[arg(long)]
+        by_channel: bool,
     },
     /// A month's spend, revenue and ROI per channel, with a budget reallocation.
     Channel {
@@ -435,8 +495,15 @@ pub struct SpendArgs {
     #[arg(long)]
     pub campaign: Option<String>,
     /// The shop-local day of the spend (YYYY-MM-DD). [default: today]
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["from", "to"])]
     pub day: Option<String>,
+    /// A spend over a period: its first shop-local day (YYYY-MM-DD), with --to; the
+    /// amount is spread evenly over the days, so any window's ROI takes its share.
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// A spend over a period: its last shop-local day, included (YYYY-MM-DD).
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
     /// A note.
     #[arg(long)]
     pub note: Option<String>,

@@ -61,6 +61,7 @@ pub async fn run(command: Command, settings: Settings, file: FileConfig) -> Resu
         Command::Journey(c) => crate::journey_cmd::run(c, settings).await,
         Command::Report(c) => crate::report_cmd::run(c, settings).await,
         Command::Spend(a) => crate::report_cmd::spend(a, settings).await,
+        Command::Funnel(c) => crate::funnel_cmd::run(c, settings).await,
         Command::Guardrails => crate::report_cmd::guardrails(settings).await,
         Command::Messages(a) => crate::journey_cmd::messages(a, settings).await,
         Command::Consent(a) => crate::journey_cmd::consent(a, settings).await,

@@ -118,20 +118,25 @@ pub async fn generate(store: &Store, reports: &Reports, seed: u64, end: i64) -> 
             from: reports.day_start(first),
             to: reports.day_start(next).min(end),
         };
-        for row in reports.campaigns(&Filter::period(period)).await? {
-            let Some((_, roi)) = PAID_ROI.iter().find(|(ch, _)| *ch == row.channel) else {
+        let rows = reports.campaigns(&Filter::period(period)).await?;
+        for (campaign, part) in rows
+            .iter()
+            .flat_map(|r| r.by_channel.iter().map(move |p| (&r.campaign, p)))
+        {
+            let Some((_, roi)) = PAID_ROI.iter().find(|(ch, _)| *ch == part.channel) else {
                 continue;
             };
-            if row.revenue <= 0 {
+            if part.metrics.revenue <= 0 {
                 continue;
             }
             let jitter = rng.gen_range(0.9..1.1);
-            let spend = (row.revenue as f64 / (roi * jitter)).round() as i64;
-            let at = period.from + DAY;
+            let spend = (part.metrics.revenue as f64 / (roi * jitter)).round() as i64;
+            // The month's budget over the month's days, as an ad platform bills it.
             let entry = Spend {
-                channel: row.channel.clone(),
-                campaign: Some(row.campaign.clone()),
-                at,
+                channel: part.channel.clone(),
+                campaign: Some(campaign.clone()),
+                at: period.from,
+                until: Some(period.to),
                 amount: spend,
                 note: Some("demo".into()),
             };

@@ -11,6 +11,7 @@ mod dead_letter_cmd;
 mod demo;
 mod demo_data;
 mod demo_marketing;
+mod funnel_cmd;
 mod growth_cmd;
 mod journey_cmd;
 mod log_fields;

@@ -7,7 +7,8 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use flywheel_analytics::campaign_facts::Spend;
 use flywheel_analytics::config::Model;
-use flywheel_analytics::reports::{Filter, Reports};
+use flywheel_analytics::reports::{CohortSpec, Filter, Reports};
+use flywheel_analytics::retention::CohortPeriod;
 use flywheel_analytics::review::Cadence;
 use flywheel_core::Fen;
 
@@ -21,12 +22,12 @@ fn day(text: &str, flag: &str) -> Result<NaiveDate> {
         .map_err(|_| BadInput(format!("--{flag} {text:?}: use YYYY-MM-DD")).into())
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// A report refused for the caller's input exits 2 (a 4xx code); a failure exits 1.
-fn report_error(e: flywheel_analytics::reports::Error) -> anyhow::Error {
+pub(crate) fn report_error(e: flywheel_analytics::reports::Error) -> anyhow::Error {
     if e.code().status() < 500 {
         BadInput(e.to_string()).into()
     } else {
@@ -109,38 +110,70 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
             ];
             output::print(scope.format, &["metric", "value"], &rows, &json(&r)?);
         }
-        ReportCommand::Cohort { scope, days } => {
+        ReportCommand::Cohort {
+            scope,
+            days,
+            by,
+            cohort,
+        } => {
+            let spec = CohortSpec {
+                days,
+                by: by.parse().map_err(|e| BadInput(format!("--by: {e}")))?,
+                basis: cohort.parse().map_err(|e| BadInput(format!("--cohort: {e}")))?,
+            };
             let f = filter(&reports, &scope, &settings).await?;
             let today = reports.day_of(now());
-            let rows = reports.cohort(&f, &days, today).await.map_err(report_error)?;
-            let mut headers = vec!["signup day".to_string(), "users".to_string()];
-            headers.extend(days.iter().map(|n| format!("D{n}")));
-            let table: Vec<Vec<String>> = rows
+            let r = reports
+                .cohort_report(&f, &spec, today)
+                .await
+                .map_err(report_error)?;
+            let prefix = match spec.by {
+                CohortPeriod::Day => "D",
+                CohortPeriod::Week => "W",
+                CohortPeriod::Month => "M",
+            };
+            let mut headers = vec![
+                format!("{} {}", spec.basis.as_str(), spec.by.as_str()),
+                "users".to_string(),
+            ];
+            headers.extend(spec.days.iter().map(|n| format!("{prefix}{n}")));
+            let cells = |retained: &[(u32, i64, flywheel_analytics::Ratio)]| {
+                retained
+                    .iter()
+                    .map(|(_, _, ratio)| ratio.to_string())
+                    .collect::<Vec<_>>()
+            };
+            let mut table: Vec<Vec<String>> = r
+                .rows
                 .iter()
-                .map(|r| {
-                    let mut row = vec![r.day.to_string(), r.size.to_string()];
-                    row.extend(r.retained.iter().map(|(_, _, ratio)| ratio.to_string()));
-                    row
+                .map(|row| {
+                    let mut line = vec![row.day.to_string(), row.size.to_string()];
+                    line.extend(cells(&row.retained));
+                    line
                 })
                 .collect();
+            let mut avg = vec!["average".to_string(), r.average.size.to_string()];
+            avg.extend(cells(&r.average.retained));
+            table.push(avg);
             let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-            output::print(scope.format, &headers, &table, &json(&rows)?);
+            output::print(scope.format, &headers, &table, &json(&r)?);
         }
         ReportCommand::Funnel {
             scope,
             steps,
             window_hours,
             breakdown,
+            saved,
         } => {
-            if window_hours.is_nan() || window_hours <= 0.0 {
-                return Err(BadInput("--window-hours must be positive".into()).into());
-            }
             let f = filter(&reports, &scope, &settings).await?;
-            let window_ms = (window_hours * 3_600_000.0).round() as i64;
-            let r = reports
-                .funnel(&f, &steps, window_ms, breakdown.as_deref())
-                .await
-                .map_err(report_error)?;
+            let r = match saved {
+                Some(name) => reports.run_saved_funnel(&f, &name).await,
+                None => {
+                    let window_ms = crate::funnel_cmd::window_ms(window_hours)?;
+                    reports.funnel(&f, &steps, window_ms, breakdown.as_deref()).await
+                }
+            }
+            .map_err(report_error)?;
             let mut rows = Vec::new();
             let mut push = |group: &str, steps: &[flywheel_analytics::columnar::FunnelStep]| {
                 for (i, s) in steps.iter().enumerate() {
@@ -241,10 +274,10 @@ pub async fn run(cmd: ReportCommand, settings: Settings) -> Result<()> {
                 &json(&r)?,
             );
         }
-        ReportCommand::Campaign { scope } => {
+        ReportCommand::Campaign { scope, by_channel } => {
             let f = filter(&reports, &scope, &settings).await?;
             let rows = reports.campaigns(&f).await.map_err(report_error)?;
-            let t = tables::campaigns(&rows);
+            let t = tables::campaigns(&rows, by_channel);
             output::print(
                 scope.format,
                 &t.headers,
@@ -451,9 +484,17 @@ pub async fn spend(args: SpendArgs, settings: Settings) -> Result<()> {
         let rows: Vec<Vec<String>> = entries
             .iter()
             .map(|e| {
+                let days = match e.spend.until {
+                    Some(u) => format!(
+                        "{}..{}",
+                        reports.day_of(e.spend.at),
+                        reports.day_of(u.saturating_sub(1))
+                    ),
+                    None => reports.day_of(e.spend.at).to_string(),
+                };
                 vec![
                     e.id.to_string(),
-                    reports.day_of(e.spend.at).to_string(),
+                    days,
                     e.spend.channel.clone(),
                     e.spend.campaign.clone().unwrap_or_else(|| "-".into()),
                     fen(e.spend.amount),
@@ -463,7 +504,7 @@ pub async fn spend(args: SpendArgs, settings: Settings) -> Result<()> {
             .collect();
         output::print(
             args.format,
-            &["id", "day", "channel", "campaign", "amount (元)", "note"],
+            &["id", "days", "channel", "campaign", "amount (元)", "note"],
             &rows,
             &serde_json::json!({ "spend": entries }),
         );
@@ -474,14 +515,22 @@ pub async fn spend(args: SpendArgs, settings: Settings) -> Result<()> {
     };
     let amount =
         Fen::parse_decimal(&amount_text).map_err(|e| BadInput(format!("--amount {amount_text:?}: {e}")))?;
-    let at = match &args.day {
-        Some(d) => reports.day_start(day(d, "day")?),
-        None => now(),
+    let (at, until) = match (&args.day, &args.from, &args.to) {
+        (_, Some(from), Some(to)) => {
+            let (first, last) = (day(from, "from")?, day(to, "to")?);
+            let next = last
+                .succ_opt()
+                .ok_or_else(|| BadInput(format!("--to {to:?} is out of range")))?;
+            (reports.day_start(first), Some(reports.day_start(next)))
+        }
+        (Some(d), _, _) => (reports.day_start(day(d, "day")?), None),
+        _ => (now(), None),
     };
     let spend = Spend {
         channel: channel.clone(),
         campaign: args.campaign,
         at,
+        until,
         amount: amount.0,
         note: args.note,
     };

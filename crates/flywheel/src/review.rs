@@ -95,7 +95,7 @@ pub fn sections(r: &Review) -> Vec<(String, Table)> {
             kpis,
         ),
         ("Retention observed in the period".to_string(), retention),
-        ("Campaigns".to_string(), tables::campaigns(&r.campaigns)),
+        ("Campaigns".to_string(), tables::campaigns(&r.campaigns, false)),
         ("Channels".to_string(), tables::channels(&r.channels)),
         ("Goals".to_string(), tables::goals(&r.goals)),
     ];

@@ -1,7 +1,7 @@
 //! The report tables shared by `flywheel report …` and the sent reviews: one function per
 //! table, giving its headers and rows as text.
 
-use flywheel_analytics::campaign::CampaignRow;
+use flywheel_analytics::campaign::{CampaignRow, Metrics};
 use flywheel_analytics::campaign_facts::Alert;
 use flywheel_analytics::channel::ChannelRow;
 use flywheel_analytics::reports::GoalProgress;
@@ -27,49 +27,67 @@ pub fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".into(), |v| format!("{v:.2}"))
 }
 
-/// Campaign metrics (`report campaign`).
-pub fn campaigns(rows: &[CampaignRow]) -> Table {
-    Table {
-        headers: vec![
-            "campaign",
-            "channel",
-            "status",
-            "sent",
-            "delivered",
-            "open rate",
-            "CTR",
-            "CVR",
-            "revenue (元)",
-            "spend (元)",
-            "true cost (元)",
-            "CPA (元)",
-            "ROI",
-            "ROAS",
-            "profit ROI",
-        ],
-        rows: rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.campaign.clone(),
-                    r.channel.clone(),
-                    r.status.clone(),
-                    r.sent.to_string(),
-                    r.delivered.to_string(),
-                    r.open_rate.to_string(),
-                    r.ctr.to_string(),
-                    r.cvr.to_string(),
-                    fen(r.revenue),
-                    fen(r.spend),
-                    fen(r.true_cost),
-                    r.cpa.map_or_else(|| "n/a".into(), fen),
-                    opt(r.roi),
-                    opt(r.roas),
-                    opt(r.profit_roi),
-                ]
-            })
-            .collect(),
+/// The metric columns of a campaign (or of one of its channels) after its name and
+/// channel(s).
+const CAMPAIGN_METRICS: [&str; 13] = [
+    "sent",
+    "delivered",
+    "open rate",
+    "CTR",
+    "CVR",
+    "revenue (元)",
+    "spend (元)",
+    "ad spend (元)",
+    "true cost (元)",
+    "CPA (元)",
+    "ROI",
+    "ROAS",
+    "profit ROI",
+];
+
+fn metric_cells(m: &Metrics) -> Vec<String> {
+    vec![
+        m.sent.to_string(),
+        m.delivered.to_string(),
+        m.open_rate.to_string(),
+        m.ctr.to_string(),
+        m.cvr.to_string(),
+        fen(m.revenue),
+        fen(m.spend),
+        fen(m.ad_spend),
+        fen(m.true_cost),
+        m.cpa.map_or_else(|| "n/a".into(), fen),
+        opt(m.roi),
+        opt(m.roas),
+        opt(m.profit_roi),
+    ]
+}
+
+/// Campaign metrics (`report campaign`): one row per campaign across its channels, or
+/// with `by_channel` one row per campaign and channel.
+pub fn campaigns(rows: &[CampaignRow], by_channel: bool) -> Table {
+    let mut headers = vec![
+        "campaign",
+        if by_channel { "channel" } else { "channels" },
+        "status",
+    ];
+    headers.extend(CAMPAIGN_METRICS);
+    let mut out = Vec::new();
+    for r in rows {
+        let mut line = |channel: String, m: &Metrics| {
+            let mut cells = vec![r.campaign.clone(), channel, r.status.clone()];
+            cells.extend(metric_cells(m));
+            out.push(cells);
+        };
+        if by_channel {
+            for p in &r.by_channel {
+                line(p.channel.clone(), &p.metrics);
+            }
+        } else {
+            line(r.channels.join("+"), &r.metrics);
+        }
     }
+    Table { headers, rows: out }
 }
 
 /// Spend, revenue, ROI and budgets per channel (`report channel`).

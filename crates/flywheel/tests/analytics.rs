@@ -154,9 +154,10 @@ fn analytics(site: Site) {
     let rows = campaigns.body["rows"].as_array().expect("rows").clone();
     let row = |c: &str| rows.iter().find(|r| r["campaign"] == c).cloned().expect(c);
     assert_eq!(
-        (row("K")["roi"].as_f64(), row("K")["channel"].as_str()),
-        (Some(0.9), Some("douyin"))
+        (row("K")["roi"].as_f64(), &row("K")["channels"]),
+        (Some(0.9), &json!(["douyin"]))
     );
+    assert_eq!(row("K")["by_channel"][0]["channel"], "douyin");
     assert_eq!(row("L")["roi"].as_f64(), Some(1.0));
     let channels = s.get("/api/v1/analytics/channels");
     assert_eq!(channels.status, 200, "{:?}", channels.body);
@@ -185,6 +186,29 @@ fn analytics(site: Site) {
     );
     let cohort = s.get("/api/v1/analytics/cohort?days=1,7");
     assert_eq!(cohort.body["rows"][0]["size"], 1, "{:?}", cohort.body);
+    // By first purchase, per ISO week: u1, u2 and u3 bought for the first time.
+    let weekly = s.get("/api/v1/analytics/cohort?days=1&by=week&cohort=first-purchase");
+    assert_eq!(weekly.body["by"], "week", "{:?}", weekly.body);
+    assert_eq!(weekly.body["average"]["size"], 3, "{:?}", weekly.body);
+    let bad = s.get("/api/v1/analytics/cohort?by=fortnight");
+    assert_eq!((bad.status, &bad.body["code"]), (400, &json!("invalid_cohort")));
+    let cli = cli_json(
+        &site,
+        &[
+            "report",
+            "cohort",
+            "--by",
+            "month",
+            "--cohort",
+            "first-purchase",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        (&cli["by"], &cli["average"]["size"]),
+        (&json!("month"), &json!(3))
+    );
 
     // The CLI: the guardrail pauses K's journey (ROI 0.9 < 1); L (ROI 1.0) is left alone.
     let out = site.cli(&["guardrails"]);
@@ -207,13 +231,77 @@ fn analytics(site: Site) {
     assert_eq!(kpi_cli["kpis"]["gmv"], 195_000);
     let csv = site.cli(&["report", "campaign", "--format", "csv", "--campaign", "L"]);
     let csv = String::from_utf8_lossy(&csv.stdout).to_string();
-    assert!(csv.starts_with("campaign,channel,status,sent"), "{csv}");
+    assert!(csv.starts_with("campaign,channels,status,sent"), "{csv}");
     assert_eq!(csv.lines().count(), 2, "{csv}");
+    let parts = site.cli(&[
+        "report",
+        "campaign",
+        "--format",
+        "csv",
+        "--campaign",
+        "L",
+        "--by-channel",
+    ]);
+    let parts = String::from_utf8_lossy(&parts.stdout).to_string();
+    assert!(parts.starts_with("campaign,channel,status,sent"), "{parts}");
     let table = site.cli(&["report", "funnel", "--steps", "Product Viewed,Order Completed"]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("2. Order Completed"));
     let bad = site.cli(&["report", "kpi", "--from", "2026-13-01"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
+
+    // Spend over a period: 10 元 a day for the 10 days ending today, in the API and the CLI.
+    let period = admin_post(
+        &s,
+        "/api/v1/analytics/spend",
+        &json!({"channel": "xiaohongshu", "campaign": "種草", "amount_fen": 10_000, "from": day(9), "to": day(0)}),
+    );
+    assert_eq!(period.status, 201, "{:?}", period.body);
+    assert!(
+        period.body["spend"]["until"].as_i64().is_some(),
+        "{:?}",
+        period.body
+    );
+    let both = admin_post(
+        &s,
+        "/api/v1/analytics/spend",
+        &json!({"channel": "xiaohongshu", "amount_fen": 1, "day": day(1), "from": day(2), "to": day(1)}),
+    );
+    assert_eq!((both.status, &both.body["code"]), (400, &json!("invalid_spend")));
+    let last_two = s.get(&format!(
+        "/api/v1/analytics/campaigns?campaign=種草&from={}&to={}",
+        day(1),
+        day(0)
+    ));
+    assert_eq!(last_two.body["rows"][0]["ad_spend"], 2_000, "{:?}", last_two.body);
+    let out = site.cli(&[
+        "spend",
+        "--channel",
+        "weibo",
+        "--amount",
+        "70",
+        "--from",
+        &day(6),
+        "--to",
+        &day(0),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let today = cli_json(
+        &site,
+        &[
+            "report",
+            "campaign",
+            "--campaign",
+            "weibo",
+            "--from",
+            &day(0),
+            "--to",
+            &day(0),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(today["rows"][0]["ad_spend"], 1_000, "{today}");
 }
 
 #[test]

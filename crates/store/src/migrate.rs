@@ -132,6 +132,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/023_activity.sql"),
     ),
     (
+        24,
+        include_str!("migrations/024_saved_funnels.sql"),
+        include_str!("migrations/024_saved_funnels.sql"),
+    ),
+    (
+        25,
+        include_str!("migrations/025_spend_periods.sql"),
+        include_str!("migrations/025_spend_periods.sql"),
+    ),
+    (
         29,
         include_str!("migrations/029_coupon_scope.sql"),
         include_str!("migrations/029_coupon_scope.sql"),

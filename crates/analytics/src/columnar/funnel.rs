@@ -60,20 +60,27 @@ pub struct FunnelGroup {
     pub steps: Vec<FunnelStep>,
 }
 
-/// A funnel's result.
+/// A funnel's result. Serialized in one shape for the CLI's JSON and the HTTP API:
+/// `{period, window_hours, steps, breakdown_by, groups}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunnelReport {
     /// The entry period.
     pub period: Period,
-    /// The conversion window, ms.
+    /// The conversion window, ms (serialized as `window_hours`, as it is asked for).
+    #[serde(rename = "window_hours", serialize_with = "as_hours")]
     pub window_ms: i64,
     /// The steps over all users.
     pub steps: Vec<FunnelStep>,
-    /// The breakdown property's name, if any.
+    /// The breakdown property's name, if any (serialized as `breakdown_by`).
+    #[serde(rename = "breakdown_by")]
     pub breakdown: Option<String>,
     /// Per property value (only values with at least one entered user, in value order,
     /// users without a value last); empty without a breakdown.
     pub groups: Vec<FunnelGroup>,
+}
+
+fn as_hours<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(*ms as f64 / 3_600_000.0)
 }
 
 /// Per-thread tallies: for each group, users reaching each step, and the step times.

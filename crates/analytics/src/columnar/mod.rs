@@ -24,7 +24,7 @@ pub mod funnel;
 pub mod retention;
 
 pub use funnel::{funnel, FunnelGroup, FunnelReport, FunnelStep, MAX_STEPS};
-pub use retention::{retention, MAX_RETENTION_DAYS};
+pub use retention::{retention, retention_by, MAX_RETENTION_DAYS};
 
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;

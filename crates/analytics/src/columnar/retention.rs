@@ -15,10 +15,10 @@
 
 use chrono::NaiveDate;
 
-use super::{date_to_day, day_to_date, ColumnarError, EventColumns};
+use super::{date_to_day, ColumnarError, EventColumns};
 use crate::kpi::Period;
 use crate::ratio::Ratio;
-use crate::retention::CohortRow;
+use crate::retention::{CohortPeriod, CohortRow};
 
 /// The most retention days one query may ask for.
 pub const MAX_RETENTION_DAYS: usize = 64;
@@ -33,6 +33,20 @@ pub fn retention(
     days: &[u32],
     period: Period,
     today: NaiveDate,
+) -> Result<Vec<CohortRow>, ColumnarError> {
+    retention_by(cols, signup, days, period, today, CohortPeriod::Day)
+}
+
+/// [`retention()`] counted in `by` periods: a user's cohort is the period (day, ISO week,
+/// month) of their signup's shop-local day, and they are retained in period N when they
+/// have any event in period cohort + N; a period N that begins after `today` is n/a.
+pub fn retention_by(
+    cols: &EventColumns,
+    signup: &[u16],
+    days: &[u32],
+    period: Period,
+    today: NaiveDate,
+    by: CohortPeriod,
 ) -> Result<Vec<CohortRow>, ColumnarError> {
     if days.len() > MAX_RETENTION_DAYS {
         return Err(ColumnarError::TooManyDays(days.len()));
@@ -75,7 +89,8 @@ pub fn retention(
             return Ok(Vec::new());
         }
     }
-    let span = (i64::from(max_day) - i64::from(min_day) + 1) as usize;
+    let first = by.of_day(min_day);
+    let span = (by.of_day(max_day) - first + 1) as usize;
     let k = days.len();
 
     // Per cohort: [size, retained at days[0], …].
@@ -86,12 +101,13 @@ pub fn retention(
                 continue;
             };
             let end = cols.user_rows(u).end;
-            let c = cols.day[f];
+            let c = by.of_day(cols.day[f]);
             let mut hit = 0u64;
             for &d in &cols.day[f..end] {
                 // Along a user's rows the local day only steps back by at most one
-                // day (a clock set back across midnight), so past `max_n + 1` it is over.
-                let off = i64::from(d) - i64::from(c);
+                // day (a clock set back across midnight), and so its period by at most
+                // one period: past `max_n + 1` it is over.
+                let off = by.of_day(d) - c;
                 if off > max_n as i64 + 1 {
                     break;
                 }
@@ -99,7 +115,7 @@ pub fn retention(
                     hit |= bits;
                 }
             }
-            let row = &mut acc[(c - min_day) as usize * (k + 1)..][..k + 1];
+            let row = &mut acc[(c - first) as usize * (k + 1)..][..k + 1];
             row[0] += 1;
             for (i, slot) in row[1..].iter_mut().enumerate() {
                 *slot += i64::from((hit >> i) & 1 == 1);
@@ -116,19 +132,19 @@ pub fn retention(
         }
     }
 
-    let today = i64::from(date_to_day(today));
+    let today = by.of_day(date_to_day(today));
     Ok(acc
         .chunks_exact(k + 1)
         .enumerate()
         .filter(|(_, row)| row[0] > 0)
         .filter_map(|(i, row)| {
-            let cohort = min_day + i as i32;
+            let cohort = first + i as i64;
             let size = row[0];
             let retained = days
                 .iter()
                 .zip(&row[1..])
                 .map(|(&n, &kept)| {
-                    if i64::from(cohort) + i64::from(n) > today {
+                    if cohort + i64::from(n) > today {
                         (n, 0, Ratio::NotApplicable)
                     } else {
                         (n, kept, Ratio::of(kept, size))
@@ -136,7 +152,7 @@ pub fn retention(
                 })
                 .collect();
             Some(CohortRow {
-                day: day_to_date(cohort)?,
+                day: by.first_day(cohort)?,
                 size,
                 retained,
             })
@@ -257,6 +273,119 @@ mod tests {
             rows[0].retained,
             vec![(1, 0, Ratio::Value(0.0)), (2, 0, Ratio::NotApplicable)]
         );
+    }
+
+    #[test]
+    fn weekly_cohorts_are_shop_local_iso_weeks_from_monday() {
+        // Shanghai (+08:00). 2026-03-01 is a Sunday, 03-02 a Monday.
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let mut b = EventColumnsBuilder::new();
+        b.push("sun", ms("2026-03-01T15:30:00Z"), "Signed Up").unwrap(); // Sun 23:30 local: week of 02-23
+        b.push("sun", ms("2026-03-01T16:30:00Z"), "Page Viewed").unwrap(); // Mon 00:30: W1
+        b.push("mon", ms("2026-03-01T16:10:00Z"), "Signed Up").unwrap(); // Mon 00:10: week of 03-02
+        b.push("mon", ms("2026-03-08T15:59:00Z"), "Page Viewed").unwrap(); // Sun 03-08 23:59: W0 only
+        b.push("tue", ms("2026-03-03T04:00:00Z"), "Signed Up").unwrap(); // week of 03-02
+        b.push("tue", ms("2026-03-10T04:00:00Z"), "Page Viewed").unwrap(); // Tue 03-10: W1
+        b.push("tue", ms("2026-03-24T04:00:00Z"), "Page Viewed").unwrap(); // W3
+        let c = b.build(tz);
+        let signup = [c.name_id("Signed Up").unwrap()];
+        let rows = retention_by(&c, &signup, &[1, 3], ALL, d("2026-03-18"), CohortPeriod::Week).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].day, rows[0].size), (d("2026-02-23"), 1));
+        assert_eq!(
+            rows[0].retained,
+            vec![(1, 1, Ratio::Value(1.0)), (3, 0, Ratio::Value(0.0))],
+            "W3 of the week of 02-23 began on 03-16, before today"
+        );
+        assert_eq!((rows[1].day, rows[1].size), (d("2026-03-02"), 2));
+        assert_eq!(
+            rows[1].retained,
+            vec![(1, 1, Ratio::Value(0.5)), (3, 0, Ratio::NotApplicable)],
+            "W3 of the week of 03-02 begins on 03-23, after today"
+        );
+    }
+
+    #[test]
+    fn monthly_cohorts_are_calendar_months() {
+        let mut b = EventColumnsBuilder::new();
+        b.push("a", ms("2026-01-31T23:00:00Z"), "Signed Up").unwrap();
+        b.push("a", ms("2026-02-01T00:00:00Z"), "Page Viewed").unwrap(); // M1, the next day
+        b.push("b", ms("2026-01-01T00:00:00Z"), "Signed Up").unwrap();
+        b.push("b", ms("2026-01-31T00:00:00Z"), "Page Viewed").unwrap(); // 30 days on: still M0
+        b.push("b", ms("2026-03-31T00:00:00Z"), "Page Viewed").unwrap(); // M2
+        b.push("c", ms("2026-02-10T00:00:00Z"), "Signed Up").unwrap();
+        let c = b.build(Tz::UTC);
+        let signup = [c.name_id("Signed Up").unwrap()];
+        let rows = retention_by(&c, &signup, &[1, 2], ALL, d("2026-03-05"), CohortPeriod::Month).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].day, rows[0].size), (d("2026-01-01"), 2));
+        assert_eq!(
+            rows[0].retained,
+            vec![(1, 1, Ratio::Value(0.5)), (2, 1, Ratio::Value(0.5))]
+        );
+        assert_eq!((rows[1].day, rows[1].size), (d("2026-02-01"), 1));
+        assert_eq!(
+            rows[1].retained,
+            vec![(1, 0, Ratio::Value(0.0)), (2, 0, Ratio::NotApplicable)]
+        );
+    }
+
+    #[test]
+    fn every_period_agrees_with_the_row_by_row_reference() {
+        use crate::retention::{retention_by as reference, ActiveDays, Signups};
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let start = ms("2026-01-20T00:00:00Z");
+        let mut events = Vec::new();
+        for _ in 0..4000 {
+            let user = format!("u{}", rnd(300));
+            let at = start + (rnd(120 * 24) as i64) * 3_600_000;
+            let name = if rnd(6) == 0 { "Signed Up" } else { "Page Viewed" };
+            events.push((user, at, name));
+        }
+        let p = Period {
+            from: ms("2026-02-01T00:00:00Z"),
+            to: ms("2026-04-01T00:00:00Z"),
+        };
+        let today = d("2026-05-02");
+        let local = |t: i64| {
+            chrono::DateTime::from_timestamp_millis(t)
+                .unwrap()
+                .with_timezone(&tz)
+                .date_naive()
+        };
+        let mut first: std::collections::HashMap<String, i64> = Default::default();
+        let mut active: ActiveDays = Default::default();
+        let mut b = EventColumnsBuilder::new();
+        for (u, t, n) in &events {
+            b.push(u, *t, n).unwrap();
+            active.entry(u.clone()).or_default().insert(local(*t));
+            if *n == "Signed Up" {
+                let f = first.entry(u.clone()).or_insert(*t);
+                *f = (*f).min(*t);
+            }
+        }
+        let signups: Signups = first
+            .into_iter()
+            .filter(|(_, t)| p.contains(*t))
+            .map(|(u, t)| (u, local(t)))
+            .collect();
+        // The reference counts any active day in the period; the engine only days from
+        // the signup on, the same thing for N ≥ 1.
+        let c = b.build(tz);
+        let signup = [c.name_id("Signed Up").unwrap()];
+        for by in [CohortPeriod::Day, CohortPeriod::Week, CohortPeriod::Month] {
+            let days = [1, 2, 3];
+            let got = retention_by(&c, &signup, &days, p, today, by).unwrap();
+            assert_eq!(got, reference(&signups, &active, &days, today, by), "{by:?}");
+            assert!(got.iter().any(|r| r.retained[0].1 > 0), "{by:?}: a real test");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The funnel report: the steps' events of the period (plus the window after it) loaded
 //! into [`EventColumns`] and run through [`columnar::funnel`] (rules there).
 
+use flywheel_audience::plan::{closest, STANDARD_EVENTS};
 use flywheel_core::ErrorCode;
+use flywheel_store::analytics::event_names;
 use flywheel_store::analytics::funnel as stored;
 use flywheel_store::conn::Conn;
 
@@ -76,11 +78,94 @@ fn first_step_values(
     Ok(first.into_iter().filter_map(|(u, v)| v.map(|v| (u, v))).collect())
 }
 
+/// The longest conversion window, hours (a leap year).
+pub const MAX_WINDOW_HOURS: f64 = 24.0 * 366.0;
+
+/// A conversion window given in hours, in ms: in (0, [`MAX_WINDOW_HOURS`]], else refused
+/// (`invalid_funnel`). The CLI's `--window-hours` and the API's `window_hours` read it.
+pub fn window_of_hours(hours: f64) -> Result<i64> {
+    if hours.is_nan() || hours <= 0.0 || hours > MAX_WINDOW_HOURS {
+        return Err(Error::refused(
+            ErrorCode::InvalidFunnel,
+            format!("the window must be more than 0 and at most {MAX_WINDOW_HOURS} hours"),
+        ));
+    }
+    Ok((hours * 3_600_000.0).round() as i64)
+}
+
+/// Refuses a funnel with no steps or more than [`columnar::MAX_STEPS`], or a window that
+/// is not positive (`invalid_funnel`).
+pub(super) fn check_shape(steps: &[String], window_ms: i64) -> Result<()> {
+    if steps.is_empty() || steps.len() > columnar::MAX_STEPS {
+        return Err(Error::refused(
+            ErrorCode::InvalidFunnel,
+            format!("a funnel has 1–{} steps", columnar::MAX_STEPS),
+        ));
+    }
+    if window_ms <= 0 {
+        return Err(Error::refused(
+            ErrorCode::InvalidFunnel,
+            "the window must be positive",
+        ));
+    }
+    Ok(())
+}
+
+/// The refusal of step `name`, never received: with the closest of `known` (received
+/// names and the standard e-commerce events) when one is near enough.
+fn unknown_step(name: &str, known: &[String]) -> Error {
+    let hint = closest(
+        name,
+        known
+            .iter()
+            .map(String::as_str)
+            .chain(STANDARD_EVENTS.iter().copied()),
+    );
+    Error::refused(
+        ErrorCode::UnknownFunnelStep,
+        format!(
+            "unknown funnel step {name:?}: no such event has been received and it is not a standard e-commerce event{}",
+            hint.map(|h| format!(" (did you mean {h:?}?)")).unwrap_or_default()
+        ),
+    )
+}
+
 impl Reports {
+    /// Refuses a funnel whose steps name an event never received that is not a standard
+    /// e-commerce event either (`unknown_funnel_step`, with a "did you mean"): a misspelt
+    /// step would otherwise silently count nobody.
+    pub async fn check_steps(&self, steps: &[String]) -> Result<()> {
+        let names: Vec<String> = steps
+            .iter()
+            .filter(|s| !STANDARD_EVENTS.contains(&s.as_str()))
+            .cloned()
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let unknown = self
+            .store
+            .read_with(move |c| {
+                for name in &names {
+                    if !event_names::seen(c, name)? {
+                        return Ok(Some((name.clone(), event_names::track_names(c)?)));
+                    }
+                }
+                Ok(None)
+            })
+            .await?;
+        match unknown {
+            Some((name, known)) => Err(unknown_step(&name, &known)),
+            None => Ok(()),
+        }
+    }
+
     /// The ordered funnel of `steps` for users entering in the filter's period, within
     /// `window_ms`, optionally broken down by `breakdown`: a profile trait (`gender`), or
     /// a property of the step-1 event (`properties.category`, `context.campaign.source`)
     /// as it was on the user's first step-1 event in the period.
+    /// Refused: no steps, more than the engine's maximum, a window that is not
+    /// positive, a step never received ([`Reports::check_steps`]).
     pub async fn funnel(
         &self,
         f: &Filter,
@@ -88,18 +173,8 @@ impl Reports {
         window_ms: i64,
         breakdown: Option<&str>,
     ) -> Result<FunnelReport> {
-        if steps.is_empty() || steps.len() > columnar::MAX_STEPS {
-            return Err(Error::refused(
-                ErrorCode::InvalidFunnel,
-                format!("a funnel has 1–{} steps", columnar::MAX_STEPS),
-            ));
-        }
-        if window_ms <= 0 {
-            return Err(Error::refused(
-                ErrorCode::InvalidFunnel,
-                "the window must be positive",
-            ));
-        }
+        check_shape(steps, window_ms)?;
+        self.check_steps(steps).await?;
         let f = &self.touched_scope(f).await?;
         let p = f.period;
         let (names, key) = (steps.to_vec(), breakdown.map(str::to_string));

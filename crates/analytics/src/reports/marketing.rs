@@ -132,21 +132,26 @@ impl Reports {
         Ok((orders, visits))
     }
 
-    /// Campaign metrics (crate::campaign) for the filter; revenue by the configured
-    /// attribution model and window.
+    /// Campaign metrics (crate::campaign), one row per campaign across its channels, for
+    /// the filter; revenue by the configured attribution model and window.
     pub async fn campaigns(&self, f: &Filter) -> Result<Vec<CampaignRow>> {
         let a = &self.config.attribution;
         let (messages, touches) = self.touches(f, a.window_days).await?;
         let orders = self.orders(f).await?;
-        let (p, point) = (f.period, self.config.point_value_fen);
+        let (p, point, tz) = (f.period, self.config.point_value_fen, self.tz);
         let (costs, status) = self
             .store
-            .read_with(move |c| Ok((facts::costs(c, p, point)?, facts::journey_status(c)?)))
+            .read_with(move |c| Ok((facts::costs(c, p, point, tz)?, facts::journey_status(c)?)))
             .await?;
         let credits = attribute(&orders, &touches, a.model, a.window_days, p);
-        let mut rows = campaign_rows(&messages, &costs, &credits, &status, &self.config);
-        rows.retain(|r| f.campaign_row(&r.campaign, &r.channel));
-        Ok(rows)
+        Ok(campaign_rows(
+            &messages,
+            &costs,
+            &credits,
+            &status,
+            &self.config,
+            |campaign, channel| f.campaign_row(campaign, channel),
+        ))
     }
 
     /// Each channel's spend, revenue, ROI and suggested budget in shop-local `month`
@@ -255,8 +260,29 @@ impl Reports {
         Ok(self.store.read_with(move |c| facts::alerts(c, limit)).await?)
     }
 
-    /// Records a spend entry (refused: a negative amount, no channel); returns its id.
+    /// Records a spend entry (refused: a negative amount, no channel, a period that ends
+    /// before it starts or covers more than `[analytics] max_range_days` days); returns
+    /// its id.
     pub async fn add_cost(&self, spend: facts::Spend, now: i64) -> Result<i64> {
+        if let Some(until) = spend.until {
+            if until <= spend.at {
+                return Err(Error::refused(
+                    ErrorCode::InvalidSpend,
+                    "a spend period must end after it starts",
+                ));
+            }
+            let (first, last) = crate::spread::days_of(spend.at, until, self.tz);
+            let days = (last - first).num_days() + 1;
+            if days > i64::from(self.config.max_range_days) {
+                return Err(Error::refused(
+                    ErrorCode::InvalidSpend,
+                    format!(
+                        "a spend period covers at most {} days (setting `[analytics] max_range_days`), not {days}",
+                        self.config.max_range_days
+                    ),
+                ));
+            }
+        }
         if spend.amount < 0 {
             return Err(Error::refused(
                 ErrorCode::InvalidSpend,
@@ -272,7 +298,7 @@ impl Reports {
             .await?)
     }
 
-    /// The spend entries dated in `period`, oldest first.
+    /// The spend entries dated in `period` or covering days in it, oldest first.
     pub async fn spend_entries(&self, period: Period) -> Result<Vec<facts::SpendEntry>> {
         Ok(self
             .store

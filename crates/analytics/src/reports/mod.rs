@@ -6,6 +6,7 @@ mod clv;
 mod funnel;
 mod marketing;
 mod review;
+mod saved_funnel;
 mod shop;
 
 use std::collections::HashSet;
@@ -20,9 +21,11 @@ use crate::config::AnalyticsConfig;
 use crate::kpi::Period;
 
 pub use clv::{Band, ClvReport, CustomerPrediction};
+pub use funnel::{window_of_hours, MAX_WINDOW_HOURS};
 pub use marketing::{AttributionReport, AttributionRow, ChannelReport};
 pub use review::{Review, ReviewEntry};
-pub use shop::{DailyRow, GoalProgress, KpiReport, LtvReport};
+pub use saved_funnel::{SavedFunnel, MAX_FUNNEL_NAME};
+pub use shop::{CohortReport, CohortSpec, DailyRow, GoalProgress, KpiReport, LtvReport};
 
 /// What can go wrong producing a report.
 #[derive(Debug, thiserror::Error)]

@@ -101,8 +101,9 @@ impl Reports {
         let retention = observed_retention(&cohorts, &RETENTION_DAYS, from, to);
         let mut campaigns = self.campaigns(&Filter::period(cur)).await?;
         campaigns.sort_by(|a, b| {
-            b.revenue
-                .cmp(&a.revenue)
+            b.metrics
+                .revenue
+                .cmp(&a.metrics.revenue)
                 .then_with(|| a.campaign.cmp(&b.campaign))
         });
         let channels = channel_rows(&campaigns, &self.config);

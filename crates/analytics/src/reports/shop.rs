@@ -16,7 +16,7 @@ use crate::columnar::{self, EventColumnsBuilder};
 use crate::config::GoalMetric;
 use crate::kpi::{kpis, Kpis, OrderFact, Period};
 use crate::ltv::{cohorts as ltv_cohorts, LtvCohort};
-use crate::retention::CohortRow;
+use crate::retention::{average, AverageRow, CohortBasis, CohortPeriod, CohortRow};
 use crate::{goal, load};
 
 /// One shop-local day of the KPI trend.
@@ -120,6 +120,54 @@ fn activity_since(
             .map(|e| (e.person, e.at, e.name)),
     );
     Ok(rows)
+}
+
+/// The name the first-purchase cohort marks each buyer's first order with among their
+/// events (a control character no tracked event name carries).
+const FIRST_PURCHASE: &str = "\u{1}first purchase";
+
+/// Every customer event since `from` (person, ts, name), and each buyer's first purchase
+/// ever as a [`FIRST_PURCHASE`] event (so a buyer whose first purchase came before `from`
+/// falls in no cohort of the period).
+fn first_purchases_and_activity_since(
+    conn: &mut dyn Conn,
+    from: i64,
+) -> flywheel_store::Result<Vec<(String, i64, String)>> {
+    let (_, first) = load::orders(conn)?;
+    let mut rows: Vec<(String, i64, String)> = first
+        .into_iter()
+        .map(|(u, t)| (u, t, FIRST_PURCHASE.to_string()))
+        .collect();
+    rows.extend(
+        activity::named_events_since(conn, from)?
+            .into_iter()
+            .map(|e| (e.person, e.at, e.name)),
+    );
+    Ok(rows)
+}
+
+/// What a cohort report asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CohortSpec {
+    /// The N of each retention column (periods after the cohort's).
+    pub days: Vec<u32>,
+    /// Days, ISO weeks or months.
+    pub by: CohortPeriod,
+    /// What starts a user's cohort.
+    pub basis: CohortBasis,
+}
+
+/// Retention by cohort with its average row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohortReport {
+    /// `day`, `week` or `month`.
+    pub by: CohortPeriod,
+    /// `signup` or `first-purchase`.
+    pub cohort: CohortBasis,
+    /// One row per cohort with at least one user, oldest first.
+    pub rows: Vec<CohortRow>,
+    /// Each column's retention over all cohorts, weighted by cohort size.
+    pub average: AverageRow,
 }
 
 fn keep_orders(
@@ -226,28 +274,53 @@ impl Reports {
         rows
     }
 
-    /// D-N retention by signup day for signups in the filter's period, on the columnar
-    /// engine ([`columnar::retention`], the one `bench/analytics` measures): every
-    /// sign-up event ever (a user's first one is their signup) and every event since the
-    /// period's start.
+    /// D-N retention by signup day for signups in the filter's period (the daily rows of
+    /// [`Reports::cohort_report`]).
     pub async fn cohort(&self, f: &Filter, days: &[u32], today: NaiveDate) -> Result<Vec<CohortRow>> {
-        // The engine keeps one slot per day up to the largest N: bound it before reading.
-        if let Some(n) = days.iter().copied().find(|n| *n > MAX_COHORT_DAY) {
+        let spec = CohortSpec {
+            days: days.to_vec(),
+            by: CohortPeriod::Day,
+            basis: CohortBasis::Signup,
+        };
+        Ok(self.cohort_report(f, &spec, today).await?.rows)
+    }
+
+    /// Retention by `spec.by` period (day, ISO week, month) of the users whose cohort
+    /// starts in the filter's period — by their first sign-up event or their first
+    /// non-cancelled order (`spec.basis`) — with the size-weighted average row
+    /// ([`crate::retention::average`]); on the columnar engine
+    /// ([`columnar::retention_by`], the one `bench/analytics` measures): every start ever
+    /// (a user's first one is their start) and every event since the period's start.
+    pub async fn cohort_report(
+        &self,
+        f: &Filter,
+        spec: &CohortSpec,
+        today: NaiveDate,
+    ) -> Result<CohortReport> {
+        // The engine keeps one slot per period up to the largest N: bound it before reading.
+        if let Some(n) = spec.days.iter().copied().find(|n| *n > MAX_COHORT_DAY) {
             return Err(Error::refused(
                 ErrorCode::InvalidCohort,
-                format!("day number {n} is too large: retention is measured up to day {MAX_COHORT_DAY}"),
+                format!("period number {n} is too large: retention is measured up to {MAX_COHORT_DAY}"),
             ));
         }
         let f = &self.touched_scope(f).await?;
-        let (p, names) = (f.period, self.signup_events.clone());
+        let (p, names, basis) = (f.period, self.signup_events.clone(), spec.basis);
         let rows = self
             .store
-            .read_with(move |c| activity_since(c, &names, p.from))
+            .read_with(move |c| match basis {
+                CohortBasis::Signup => activity_since(c, &names, p.from),
+                CohortBasis::FirstPurchase => first_purchases_and_activity_since(c, p.from),
+            })
             .await?;
+        let starts: Vec<&str> = match basis {
+            CohortBasis::Signup => self.signup_events.iter().map(String::as_str).collect(),
+            CohortBasis::FirstPurchase => vec![FIRST_PURCHASE],
+        };
         let mut b = EventColumnsBuilder::with_capacity(rows.len());
-        let mut signup = Vec::with_capacity(self.signup_events.len());
-        for name in self.signup_events.iter() {
-            signup.push(
+        let mut start = Vec::with_capacity(starts.len());
+        for name in starts {
+            start.push(
                 b.name(name)
                     .map_err(|e| Error::refused(ErrorCode::InvalidCohort, e.to_string()))?,
             );
@@ -256,8 +329,14 @@ impl Reports {
             b.push(user, *ts, name)
                 .map_err(|e| Error::refused(ErrorCode::InvalidCohort, e.to_string()))?;
         }
-        columnar::retention(&b.build(self.tz), &signup, days, p, today)
-            .map_err(|e| Error::refused(ErrorCode::InvalidCohort, e.to_string()))
+        let rows = columnar::retention_by(&b.build(self.tz), &start, &spec.days, p, today, spec.by)
+            .map_err(|e| Error::refused(ErrorCode::InvalidCohort, e.to_string()))?;
+        Ok(CohortReport {
+            by: spec.by,
+            cohort: spec.basis,
+            average: average(&rows, &spec.days),
+            rows,
+        })
     }
 
     /// Historical LTV of customers whose first order is in the filter's period, valued up

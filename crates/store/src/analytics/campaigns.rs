@@ -111,21 +111,30 @@ pub fn run_campaigns(conn: &mut dyn Conn) -> Result<HashMap<String, String>> {
     Ok(out)
 }
 
-/// Ad spend entered in `[from, to)`: for the campaign it names, else for its channel.
+/// Ad spend entered for a period overlapping `[from, to)`: for the campaign it names,
+/// else for its channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdSpend {
     /// The campaign (the channel's name when the entry names no campaign).
     pub campaign: String,
     /// The channel.
     pub channel: String,
-    /// Amount, fen.
+    /// Amount, fen (the whole entry's, for a period).
     pub amount: i64,
+    /// When it was spent; for a period, the start of its first day (ms).
+    pub at: i64,
+    /// For a period, the start of the day after its last (exclusive, ms).
+    pub until: Option<i64>,
 }
 
-/// The spend entries dated in `[from, to)`.
+/// The spend entries dated in `[from, to)` or covering a period that overlaps it (the
+/// caller takes the period's share).
 pub fn ad_spend(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<AdSpend>> {
     conn.query(
-        "SELECT COALESCE(campaign, channel), channel, amount FROM channel_costs WHERE spent_at >= $1 AND spent_at < $2",
+        &format!(
+            "SELECT COALESCE(campaign, channel), channel, amount, spent_at, spent_until FROM channel_costs WHERE {}",
+            crate::analytics::spend::OVERLAPS
+        ),
         &[Param::I64(from), Param::I64(to)],
     )?
     .iter()
@@ -134,6 +143,8 @@ pub fn ad_spend(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<AdSpend>>
             campaign: r.text(0)?,
             channel: r.text(1)?,
             amount: r.i64(2)?,
+            at: r.i64(3)?,
+            until: r.opt_i64(4)?,
         })
     })
     .collect()

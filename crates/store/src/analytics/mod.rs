@@ -1,7 +1,7 @@
 //! What analytics reads and writes, as typed statements: the facts its reports are
 //! computed on (orders, activity, funnel steps, the message log, touches, costs,
 //! holdouts) and the tables it owns (`channel_costs`, `campaign_alerts`, `audit_log`,
-//! `reviews`). Analytics never writes SQL of its own (only `store` speaks SQL): each
+//! `reviews`, `saved_funnels`). Analytics never writes SQL of its own (only `store` speaks SQL): each
 //! function here is one statement family with a row struct and its mapper beside the
 //! column list, and every status or state string another context stores (order status,
 //! message status, coupon state, run state) stays inside these statements and constants;
@@ -16,8 +16,10 @@ pub mod activity;
 pub mod alerts;
 pub mod audit;
 pub mod campaigns;
+pub mod event_names;
 pub mod funnel;
 pub mod orders;
 pub mod reviews;
+pub mod saved_funnels;
 pub mod spend;
 pub mod touches;

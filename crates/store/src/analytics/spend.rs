@@ -1,5 +1,6 @@
 //! Spend entered per channel (table `channel_costs`, owned by analytics): ad spend,
-//! channel partnerships; deleting an entry leaves an audit entry.
+//! channel partnerships, once or over a period of days; deleting an entry leaves an
+//! audit entry.
 
 use crate::conn::Sql;
 use flywheel_core::time::from_millis;
@@ -17,8 +18,12 @@ pub struct Spend {
     pub channel: String,
     /// The campaign it paid for, if one.
     pub campaign: Option<String>,
-    /// When it was spent (ms).
+    /// When it was spent (ms); for a period, the start of its first shop-local day.
     pub at: i64,
+    /// For a spend over a period: the start of the shop-local day after its last day
+    /// (exclusive end, ms); the reports spread the amount evenly over the days. `None`:
+    /// a one-off spend at `at`.
+    pub until: Option<i64>,
     /// Amount, fen.
     pub amount: i64,
     /// A note.
@@ -37,7 +42,12 @@ pub struct SpendEntry {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, channel, campaign, spent_at, amount, note, created_at";
+const COLUMNS: &str = "id, channel, campaign, spent_at, amount, note, created_at, spent_until";
+
+/// Entries overlapping `[$1, $2)`: a one-off spend dated in it, or a period that
+/// intersects it. (`$1` comes first: SQLite numbers `$N` parameters in order of appearance.)
+pub(crate) const OVERLAPS: &str = "(spent_until IS NULL AND spent_at >= $1 OR spent_until > $1) \
+     AND spent_at < $2";
 
 fn row_of(r: &Row) -> Result<SpendEntry> {
     Ok(SpendEntry {
@@ -48,6 +58,7 @@ fn row_of(r: &Row) -> Result<SpendEntry> {
             at: r.i64(3)?,
             amount: r.i64(4)?,
             note: r.opt_text(5)?,
+            until: r.opt_i64(7)?,
         },
         created_at: r.i64(6)?,
     })
@@ -56,8 +67,8 @@ fn row_of(r: &Row) -> Result<SpendEntry> {
 /// Stores one spend entry, written at `now`; returns its id.
 pub fn add(conn: &mut dyn Conn, s: &Spend, now: i64) -> Result<i64> {
     conn.query(
-        "INSERT INTO channel_costs (channel, campaign, spent_at, amount, note, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO channel_costs (channel, campaign, spent_at, amount, note, created_at, spent_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         &[
             Param::Text(&s.channel),
             Param::OptText(s.campaign.as_deref()),
@@ -65,6 +76,7 @@ pub fn add(conn: &mut dyn Conn, s: &Spend, now: i64) -> Result<i64> {
             Param::I64(s.amount),
             Param::OptText(s.note.as_deref()),
             Param::I64(now),
+            Param::OptI64(s.until),
         ],
     )?
     .first()
@@ -72,10 +84,11 @@ pub fn add(conn: &mut dyn Conn, s: &Spend, now: i64) -> Result<i64> {
     .unwrap_or(Ok(0))
 }
 
-/// The spend entries dated in `[from, to)`, oldest first.
+/// The spend entries dated in `[from, to)` or covering a period that overlaps it, oldest
+/// first.
 pub fn between(conn: &mut dyn Conn, from: i64, to: i64) -> Result<Vec<SpendEntry>> {
     conn.query(
-        &format!("SELECT {COLUMNS} FROM channel_costs WHERE spent_at >= $1 AND spent_at < $2 ORDER BY spent_at, id"),
+        &format!("SELECT {COLUMNS} FROM channel_costs WHERE {OVERLAPS} ORDER BY spent_at, id"),
         &[Param::I64(from), Param::I64(to)],
     )?
     .iter()
@@ -107,9 +120,14 @@ pub fn delete(conn: &mut dyn Conn, id: i64, now: i64) -> Result<Option<SpendEntr
             action: "spend_deleted",
             subject: &entry.spend.channel,
             detail: &format!(
-                "entry {id}: {} 元 on {} (campaign {})",
+                "entry {id}: {} 元 on {}{} (campaign {})",
                 Fen(entry.spend.amount).to_yuan_string(),
                 from_millis(entry.spend.at).to_rfc3339(),
+                entry
+                    .spend
+                    .until
+                    .map(|u| format!(" until {}", from_millis(u).to_rfc3339()))
+                    .unwrap_or_default(),
                 entry.spend.campaign.as_deref().unwrap_or("-")
             ),
         },
