@@ -272,7 +272,7 @@ def test_parity_with_lifetimes(case, tmp_path):
         ("id,frequency,recency,T\n1,2,3,20\n", "lacks column"),
         ("id,frequency,recency,T,monetary_value\n", "no customer rows"),
         ("id,frequency,recency,T,monetary_value\n1,0,0,20,0\n2,0,0,30,0\n", "no customer has a repeat purchase"),
-        ("id,frequency,recency,T,monetary_value\n1,2,3,20,0\n2,1,5,30,10\n3,0,0,9,0\n", "monetary value > 0"),
+        ("id,frequency,recency,T,monetary_value\n1,2,3,20,-1\n2,1,5,30,10\n3,0,0,9,0\n", "monetary value ≥ 0"),
     ],
 )
 def test_bad_input_fails_readably(content, message, tmp_path):

@@ -406,7 +406,7 @@ def test_cli_monthly_review_saves_and_sends_once(store, smtp, hook, tmp_path):
         assert (r["previous_from"], r["previous_to"]) == (str(b4), str(m - timedelta(days=1)))
         assert fen(r, "gmv") == (46040, 9990)
         assert fen(r, "orders") == (3, 1) and fen(r, "buyers") == (3, 1)
-        assert fen(r, "aov") == (46040 // 3, 9990)
+        assert fen(r, "aov") == ((46040 * 2 + 3) // 6, 9990)  # 153.4666 元, half-up to the fen
         assert abs(change(r, "gmv")["change"] - (46040 - 9990) / 9990) < 1e-9
         assert inbox.snapshot() == [] and hook.snapshot() == [], "a plain report sends nothing"
 
