@@ -491,7 +491,9 @@ async function run(base) {
       check(benchRows.every((b) => /%$|n\/a/.test(b[1])), `reviews #${id}: benchmark values as percentages`);
       const panels = await page.$$eval("#page .review-detail table.grid", (ts) => ts.length);
       check(panels === 7, `reviews #${id}: KPI, benchmark, retention, campaign, channel, goal and alert tables (${panels})`);
-      check((await page.$$("#page .review-detail .scroll tbody tr:not(:has(td.empty))")).length === r.campaigns.length, `reviews #${id}: the campaign rows`);
+      check((await page.$$("#page .review-detail .scroll tbody tr:not(:has(td.empty)):not(.channel-part)")).length === r.campaigns.length, `reviews #${id}: the campaign rows`);
+      const parts = r.campaigns.reduce((n, c) => n + ((c.by_channel || []).length > 1 ? c.by_channel.length : 0), 0);
+      check((await page.$$("#page .review-detail .scroll tbody tr.channel-part")).length === parts, `reviews #${id}: a line per channel under a campaign on several channels (${parts})`);
     };
     await reviewShown(listedIds[0]);
     await shot(page, "10b-reviews");
