@@ -19,8 +19,9 @@ use crate::retention::{ActiveDays, Signups};
 
 /// Every order (guest orders included) by person, and each person's first purchase
 /// ([`OrderFact::is_purchase`], ms). Pending orders count as placed (the store keeps paid and pending alike
-/// under `Order Completed`).
-pub fn orders(conn: &mut dyn Conn) -> Result<(Vec<OrderFact>, HashMap<String, i64>)> {
+/// under `Order Completed`). With `count_zero_value` false (`[audience]
+/// count_zero_value_orders`), an order of 0 元 is left out as if cancelled.
+pub fn orders(conn: &mut dyn Conn, count_zero_value: bool) -> Result<(Vec<OrderFact>, HashMap<String, i64>)> {
     let rows = stored_orders::all(conn)?;
     let mut out = Vec::with_capacity(rows.len());
     let mut first: HashMap<String, i64> = HashMap::new();
@@ -30,7 +31,7 @@ pub fn orders(conn: &mut dyn Conn) -> Result<(Vec<OrderFact>, HashMap<String, i6
             placed_at: r.placed_at,
             total: r.total,
             refunded: r.refunded,
-            cancelled: r.status == OrderStatus::Cancelled,
+            cancelled: r.status == OrderStatus::Cancelled || (r.total.0 == 0 && !count_zero_value),
         };
         if o.is_purchase() {
             let f = first.entry(o.user.clone()).or_insert(o.placed_at);

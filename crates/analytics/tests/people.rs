@@ -123,3 +123,35 @@ async fn events_before_a_merge_guest_orders_and_aliases_count_for_one_person() {
         );
     }
 }
+
+/// A 0 元 order is a purchase by default (as `lifetimes` counts it); `[audience]
+/// count_zero_value_orders = false` leaves it out of buyers and orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_value_orders_count_unless_switched_off() {
+    for store in stores("analytics_zero_value").await {
+        let p = Pipeline::start(store.clone(), Default::default());
+        let mut n = 0;
+        send(&p, &mut n, by("u1", order("o1", 0)), sh("2026-11-02 10:00")).await;
+        send(&p, &mut n, by("u2", order("o2", 10)), sh("2026-11-02 11:00")).await;
+        p.shutdown().await;
+        let nov = Period {
+            from: sh("2026-11-01 00:00"),
+            to: sh("2026-12-01 00:00"),
+        };
+        let reports = Reports::new(
+            store.clone(),
+            AnalyticsConfig::default(),
+            chrono_tz::Asia::Shanghai,
+            vec![],
+        );
+        let k = reports.kpi(&Filter::period(nov)).await.unwrap().kpis;
+        assert_eq!((k.orders, k.buyers, k.gmv.0), (2, 2, 1_000));
+        let k = reports
+            .counting_zero_value_orders(false)
+            .kpi(&Filter::period(nov))
+            .await
+            .unwrap()
+            .kpis;
+        assert_eq!((k.orders, k.buyers, k.gmv.0), (1, 1, 1_000));
+    }
+}

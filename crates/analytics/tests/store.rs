@@ -70,7 +70,7 @@ async fn kpis_and_cohorts_from_the_store() {
             to: sh("2026-12-01 00:00:00.000"),
         };
         let ((orders, first), visitors) = store
-            .read_with(move |c| Ok((load::orders(c)?, load::visitors(c, nov)?)))
+            .read_with(move |c| Ok((load::orders(c, true)?, load::visitors(c, nov)?)))
             .await
             .unwrap();
         let k = kpis(&orders, &first, visitors, nov);

@@ -29,6 +29,11 @@ pub struct AudienceConfig {
     pub lifecycle: LifecycleConfig,
     /// RFM scoring.
     pub rfm: RfmConfig,
+    /// Whether an order of 0 元 (a free gift, a fully discounted basket) is a purchase
+    /// (default true, as `lifetimes` counts every transaction). When false such orders are
+    /// left out wherever purchases are counted — RFM, CLV, buyers, `orders(...)`,
+    /// lifecycle stages — as if cancelled.
+    pub count_zero_value_orders: bool,
     /// How often time alone is re-checked (window roll-over, segment entry/exit), in ms.
     pub tick_ms: u64,
     /// How long logged segment and tag transitions are kept once every reader (the
@@ -225,6 +230,7 @@ impl Default for AudienceConfig {
             builtin_tags: default_builtin_tags(),
             lifecycle: LifecycleConfig::default(),
             rfm: RfmConfig::default(),
+            count_zero_value_orders: true,
             tick_ms: 500,
             transitions_retention_days: 7,
         }

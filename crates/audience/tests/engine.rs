@@ -47,17 +47,16 @@ async fn open_store(dir: &std::path::Path) -> Store {
 
 impl Shop {
     async fn new(dir: &std::path::Path) -> Shop {
+        Shop::with_config(dir, AudienceConfig::default()).await
+    }
+
+    async fn with_config(dir: &std::path::Path, config: AudienceConfig) -> Shop {
         let store = open_store(dir).await;
         let clock = Arc::new(FixedClock::new(from_millis(t0())));
         let bus = Arc::new(InProcessBus::new(1024));
-        let audience = Audience::open(
-            store.clone(),
-            AudienceConfig::default(),
-            bus.clone(),
-            clock.clone(),
-        )
-        .await
-        .unwrap();
+        let audience = Audience::open(store.clone(), config, bus.clone(), clock.clone())
+            .await
+            .unwrap();
         let pipeline = Pipeline::start_observed(
             store.clone(),
             Default::default(),
@@ -169,6 +168,35 @@ async fn high_value_is_strictly_more_than_1000_yuan_in_30_days_and_time_moves_us
         .count(&SegmentInput::text("spend > 1000 元"))
         .unwrap();
     assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_value_orders_are_purchases_unless_the_shop_says_otherwise() {
+    let count = |shop: &Shop, expr: &str| shop.audience.count(&SegmentInput::text(expr)).unwrap();
+    let t = t0() - DAY;
+    // Default, as lifetimes: a 0 元 order is a purchase.
+    let mut shop = Shop::new(&tmp("zero-default")).await;
+    shop.order("gift", "o1", t, "0.00").await;
+    assert_eq!(count(&shop, "orders(30d) >= 1"), 1);
+    // `count_zero_value_orders = false`: left out, live and after a rebuild from the store.
+    let dir = tmp("zero-off");
+    let config = AudienceConfig {
+        count_zero_value_orders: false,
+        ..AudienceConfig::default()
+    };
+    let mut shop = Shop::with_config(&dir, config.clone()).await;
+    shop.order("gift", "o1", t, "0.00").await;
+    shop.order("paid", "o2", t, "10.00").await;
+    assert_eq!(count(&shop, "orders(30d) >= 1"), 1);
+    shop.pipeline.shutdown().await;
+    drop(shop);
+    let rebuilt = Shop::with_config(&dir, config).await;
+    assert_eq!(count(&rebuilt, "orders(30d) >= 1"), 1);
+    assert_eq!(
+        count(&rebuilt, "orders(30d) = 0"),
+        1,
+        "the 0 元 buyer has no purchase"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

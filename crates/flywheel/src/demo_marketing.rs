@@ -40,7 +40,7 @@ pub async fn generate(store: &Store, reports: &Reports, seed: u64, end: i64) -> 
     let (users, orders) = store
         .read_with(|c| {
             let users = flywheel_store::read::user_ids_in_log(c)?;
-            Ok((users, flywheel_analytics::load::orders(c)?.0))
+            Ok((users, flywheel_analytics::load::orders(c, true)?.0))
         })
         .await?;
     let mut placed: HashMap<&str, Vec<i64>> = HashMap::new();

@@ -204,6 +204,7 @@ pub fn reports_of(store: &Store, settings: &Settings) -> flywheel_analytics::rep
         settings.audience.timezone,
         settings.audience.sign_up_events.clone(),
     )
+    .counting_zero_value_orders(settings.audience.count_zero_value_orders)
 }
 
 /// The domain services one server shares between its HTTP handlers and its workers.

@@ -24,19 +24,7 @@ fn day(days_ago: i64) -> String {
         .to_string()
 }
 
-fn at(days_ago: i64) -> String {
-    (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339()
-}
-
-fn cli_json(site: &Site, args: &[&str]) -> Value {
-    let out = site.cli(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
+use common::days_ago as at;
 
 fn analytics(site: Site) {
     let key = site.write_key();
@@ -118,7 +106,7 @@ fn analytics(site: Site) {
         }
         other => panic!("{other:?}"),
     }
-    let cli_list = cli_json(&site, &["spend", "--list", month, "--format", "json"]);
+    let cli_list = site.cli_json(&["spend", "--list", month, "--format", "json"]);
     assert_eq!(cli_list["spend"].as_array().map(Vec::len), Some(2), "{cli_list}");
     let out = site.cli(&["spend", "--delete", &typo_id.to_string()]);
     assert!(!out.status.success(), "an entry already deleted");
@@ -192,19 +180,16 @@ fn analytics(site: Site) {
     assert_eq!(weekly.body["average"]["size"], 3, "{:?}", weekly.body);
     let bad = s.get("/api/v1/analytics/cohort?by=fortnight");
     assert_eq!((bad.status, &bad.body["code"]), (400, &json!("invalid_cohort")));
-    let cli = cli_json(
-        &site,
-        &[
-            "report",
-            "cohort",
-            "--by",
-            "month",
-            "--cohort",
-            "first-purchase",
-            "--format",
-            "json",
-        ],
-    );
+    let cli = site.cli_json(&[
+        "report",
+        "cohort",
+        "--by",
+        "month",
+        "--cohort",
+        "first-purchase",
+        "--format",
+        "json",
+    ]);
     assert_eq!(
         (&cli["by"], &cli["average"]["size"]),
         (&json!("month"), &json!(3))
@@ -225,9 +210,9 @@ fn analytics(site: Site) {
         String::from_utf8_lossy(&again.stdout).contains("no campaign tripped"),
         "a paused journey is left alone"
     );
-    let report = cli_json(&site, &["report", "alerts", "--format", "json"]);
+    let report = site.cli_json(&["report", "alerts", "--format", "json"]);
     assert_eq!(report["alerts"].as_array().map(Vec::len), Some(1));
-    let kpi_cli = cli_json(&site, &["report", "kpi", "--format", "json"]);
+    let kpi_cli = site.cli_json(&["report", "kpi", "--format", "json"]);
     assert_eq!(kpi_cli["kpis"]["gmv"], 195_000);
     let csv = site.cli(&["report", "campaign", "--format", "csv", "--campaign", "L"]);
     let csv = String::from_utf8_lossy(&csv.stdout).to_string();
@@ -286,21 +271,18 @@ fn analytics(site: Site) {
         &day(0),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let today = cli_json(
-        &site,
-        &[
-            "report",
-            "campaign",
-            "--campaign",
-            "weibo",
-            "--from",
-            &day(0),
-            "--to",
-            &day(0),
-            "--format",
-            "json",
-        ],
-    );
+    let today = site.cli_json(&[
+        "report",
+        "campaign",
+        "--campaign",
+        "weibo",
+        "--from",
+        &day(0),
+        "--to",
+        &day(0),
+        "--format",
+        "json",
+    ]);
     assert_eq!(today["rows"][0]["ad_spend"], 1_000, "{today}");
 }
 
@@ -359,19 +341,16 @@ fn clv_traits_for_segments(site: Site) {
         200
     );
     drop(s);
-    let fitted = cli_json(
-        &site,
-        &[
-            "report",
-            "ltv",
-            "--clv",
-            "--save-traits",
-            "--format",
-            "json",
-            "--top",
-            "100",
-        ],
-    );
+    let fitted = site.cli_json(&[
+        "report",
+        "ltv",
+        "--clv",
+        "--save-traits",
+        "--format",
+        "json",
+        "--top",
+        "100",
+    ]);
     assert_eq!(fitted["customers"], 60);
     assert!(fitted["penalizer"].as_f64().is_some(), "{fitted}");
     let band = |name: &str| {
@@ -385,14 +364,11 @@ fn clv_traits_for_segments(site: Site) {
     assert!(band("high") > 0, "{fitted}");
     for name in ["low", "medium", "high"] {
         let expr = format!("traits.clv_churn_risk == \"{name}\"");
-        let counted = cli_json(&site, &["segment", "count", &expr, "--format", "json"]);
+        let counted = site.cli_json(&["segment", "count", &expr, "--format", "json"]);
         assert_eq!(counted["count"].as_i64(), Some(band(name)), "{name}");
     }
     // P(alive) is a number trait too.
-    let low_p = cli_json(
-        &site,
-        &["segment", "count", "traits.clv_p_alive < 0.3", "--format", "json"],
-    );
+    let low_p = site.cli_json(&["segment", "count", "traits.clv_p_alive < 0.3", "--format", "json"]);
     let expected = fitted["predictions"].as_array().map(|p| {
         p.iter()
             .filter(|c| c["p_alive"].as_f64().is_some_and(|v| v < 0.3))
@@ -403,10 +379,7 @@ fn clv_traits_for_segments(site: Site) {
     // Scored at the end of a past day (`--to`), only the customers who had bought by then
     // count (the day boundary is the shop's, so allow the day either side).
     let to = day(200);
-    let then = cli_json(
-        &site,
-        &["report", "ltv", "--clv", "--to", &to, "--format", "json"],
-    );
+    let then = site.cli_json(&["report", "ltv", "--clv", "--to", &to, "--format", "json"]);
     let bought_by = |days: i64| firsts.iter().filter(|f| **f >= days).count() as i64;
     let customers = then["customers"].as_i64().unwrap_or(-1);
     assert!(bought_by(199) < 60, "some customers start later: {firsts:?}");

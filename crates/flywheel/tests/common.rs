@@ -91,6 +91,17 @@ impl Site {
         self.command().args(args).output().expect("run flywheel")
     }
 
+    /// Runs a CLI command that must succeed and print JSON; the JSON.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
     /// Creates a server-scoped write key (the shop's backend: orders and contact details
     /// too) and returns its secret.
     pub fn write_key(&self) -> String {
@@ -364,4 +375,9 @@ macro_rules! on_each_backend {
             }
         }
     };
+}
+
+/// The instant `days_ago` days before now, as RFC 3339.
+pub fn days_ago(days_ago: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339()
 }

@@ -6,21 +6,9 @@
 mod common;
 
 use common::{Backend, Site, ADMIN_TOKEN};
-use serde_json::{json, Value};
+use serde_json::json;
 
-fn at(days_ago: i64) -> String {
-    (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339()
-}
-
-fn cli_json(site: &Site, args: &[&str]) -> Value {
-    let out = site.cli(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
+use common::days_ago as at;
 
 /// DELETEs an admin API path; the status.
 fn delete(url: &str, path: &str) -> u16 {
@@ -69,19 +57,16 @@ fn funnels(site: Site) {
         "/api/v1/analytics/funnel?steps=Product%20Viewed,Wishlist%20Shared,Product%20Added&window_hours=2",
     );
     assert_eq!(api.status, 200, "{:?}", api.body);
-    let cli = cli_json(
-        &site,
-        &[
-            "report",
-            "funnel",
-            "--steps",
-            "Product Viewed,Wishlist Shared,Product Added",
-            "--window-hours",
-            "2",
-            "--format",
-            "json",
-        ],
-    );
+    let cli = site.cli_json(&[
+        "report",
+        "funnel",
+        "--steps",
+        "Product Viewed,Wishlist Shared,Product Added",
+        "--window-hours",
+        "2",
+        "--format",
+        "json",
+    ]);
     assert_eq!(api.body, cli);
     assert_eq!(cli["window_hours"], 2.0);
     let users: Vec<i64> = cli["steps"]
@@ -119,10 +104,7 @@ fn funnels(site: Site) {
     let run = s.get("/api/v1/analytics/funnel?saved=wishlist");
     assert_eq!(run.status, 200, "{:?}", run.body);
     assert_eq!(run.body["steps"], api.body["steps"]);
-    let cli_run = cli_json(
-        &site,
-        &["report", "funnel", "--saved", "wishlist", "--format", "json"],
-    );
+    let cli_run = site.cli_json(&["report", "funnel", "--saved", "wishlist", "--format", "json"]);
     assert_eq!(cli_run, run.body);
     assert_eq!(
         s.get("/api/v1/analytics/funnel?saved=wishlist&steps=Product%20Viewed")
@@ -147,9 +129,9 @@ fn funnels(site: Site) {
     let out = site.cli(&["funnel", "save", "oops", "--steps", "Product Addded"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"Product Added\"?"));
-    let listed = cli_json(&site, &["funnel", "list", "--format", "json"]);
+    let listed = site.cli_json(&["funnel", "list", "--format", "json"]);
     assert_eq!(listed["funnels"][0]["name"], "cart");
-    let shown = cli_json(&site, &["funnel", "show", "cart"]);
+    let shown = site.cli_json(&["funnel", "show", "cart"]);
     assert_eq!(shown["steps"], json!(["Product Viewed", "Product Added"]));
     assert_eq!(
         s.get("/api/v1/analytics/funnel?saved=cart").body["steps"][1]["users"],

@@ -8,16 +8,9 @@ use common::{Backend, Site};
 use serde_json::Value;
 
 fn import(site: &Site, kind: &str, path: &std::path::Path) -> Value {
-    let out = site.cli(&[
-        "import",
-        "--kind",
-        kind,
-        path.to_str().unwrap(),
-        "--output",
-        "json",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    let (code, summary) = import_with(site, kind, path, &[]);
+    assert_eq!(code, Some(0), "{summary}");
+    summary
 }
 
 fn imports(site: Site) {
@@ -127,9 +120,7 @@ fn import_with(site: &Site, kind: &str, path: &std::path::Path, extra: &[&str]) 
 }
 
 fn rfm(site: &Site, as_of: &str) -> Value {
-    let out = site.cli(&["rfm", "--as-of", as_of, "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    site.cli_json(&["rfm", "--as-of", as_of, "--format", "json"])
 }
 
 /// The RFM row of `user`, if a buyer.

@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use super::{Error, Filter, Reports, Result};
 use crate::clv::{BgNbd, ChurnThresholds, ClvConfig, ClvError, ClvModel, CustomerRfm, GammaGamma};
-use crate::load;
 use flywheel_store::person::Person;
 
 /// One customer's predictions. A customer is a person (a resolved profile): shown by
@@ -72,7 +71,7 @@ impl Reports {
     /// Fits CLV on every customer (segment filter applies) as of `now`.
     pub async fn clv(&self, f: &Filter, now: i64) -> Result<ClvReport> {
         let f = &self.touched_scope(f).await?;
-        let (orders, _) = self.store.read_with(load::orders).await?;
+        let (orders, _) = self.orders_and_first().await?;
         let tz = self.tz;
         let end = local_day(now, tz);
         let mut by_user: HashMap<&str, Vec<Purchase>> = HashMap::new();

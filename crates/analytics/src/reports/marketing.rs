@@ -13,7 +13,6 @@ use crate::channel::{channel_rows, ChannelRow};
 use crate::config::Model;
 use crate::guardrail::{self, Trip};
 use crate::kpi::Period;
-use crate::load;
 use crate::uplift::{uplift, Uplift};
 
 /// Channels in one month (R11.2).
@@ -73,7 +72,7 @@ impl Reports {
 
     /// Every order of the filter's users.
     async fn orders(&self, f: &Filter) -> Result<Vec<crate::kpi::OrderFact>> {
-        let (orders, _) = self.store.read_with(load::orders).await?;
+        let (orders, _) = self.orders_and_first().await?;
         Ok(orders.into_iter().filter(|o| f.user(&o.user)).collect())
     }
 

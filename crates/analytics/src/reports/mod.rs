@@ -9,7 +9,7 @@ mod review;
 mod saved_funnel;
 mod shop;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone};
@@ -145,6 +145,7 @@ pub struct Reports {
     config: Arc<AnalyticsConfig>,
     tz: Tz,
     signup_events: Arc<Vec<String>>,
+    count_zero_value_orders: bool,
 }
 
 impl Reports {
@@ -156,7 +157,27 @@ impl Reports {
             config: Arc::new(config),
             tz,
             signup_events: Arc::new(signup_events),
+            count_zero_value_orders: true,
         }
+    }
+
+    /// With `count` false, orders of 0 元 are no purchases in any report (`[audience]
+    /// count_zero_value_orders`; default true, as `lifetimes` counts them).
+    pub fn counting_zero_value_orders(mut self, count: bool) -> Reports {
+        self.count_zero_value_orders = count;
+        self
+    }
+
+    /// Every order by person and each person's first purchase, under this shop's rule for
+    /// orders of 0 元 ([`load::orders`]).
+    pub(crate) async fn orders_and_first(
+        &self,
+    ) -> Result<(Vec<crate::kpi::OrderFact>, HashMap<String, i64>)> {
+        let count = self.count_zero_value_orders;
+        Ok(self
+            .store
+            .read_with(move |c| crate::load::orders(c, count))
+            .await?)
     }
 
     /// The settings.

@@ -132,8 +132,9 @@ const FIRST_PURCHASE: &str = "\u{1}first purchase";
 fn first_purchases_and_activity_since(
     conn: &mut dyn Conn,
     from: i64,
+    count_zero_value: bool,
 ) -> flywheel_store::Result<Vec<(String, i64, String)>> {
-    let (_, first) = load::orders(conn)?;
+    let (_, first) = load::orders(conn, count_zero_value)?;
     let mut rows: Vec<(String, i64, String)> = first
         .into_iter()
         .map(|(u, t)| (u, t, FIRST_PURCHASE.to_string()))
@@ -194,9 +195,16 @@ impl Reports {
     pub async fn kpi(&self, f: &Filter) -> Result<KpiReport> {
         let p = f.period;
         let span = self.config.churn_days.saturating_mul(86_400_000);
+        let count_zero = self.count_zero_value_orders;
         let ((orders, first), visits, seen) = self
             .store
-            .read_with(move |c| Ok((load::orders(c)?, visits(c, p)?, last_seen(c, p, span)?)))
+            .read_with(move |c| {
+                Ok((
+                    load::orders(c, count_zero)?,
+                    visits(c, p)?,
+                    last_seen(c, p, span)?,
+                ))
+            })
             .await?;
         let (orders, first) = keep_orders(orders, first, f);
         let visits: Vec<(String, i64)> = visits.into_iter().filter(|(u, _)| f.user(u)).collect();
@@ -306,11 +314,12 @@ impl Reports {
         }
         let f = &self.touched_scope(f).await?;
         let (p, names, basis) = (f.period, self.signup_events.clone(), spec.basis);
+        let count_zero = self.count_zero_value_orders;
         let rows = self
             .store
             .read_with(move |c| match basis {
                 CohortBasis::Signup => activity_since(c, &names, p.from),
-                CohortBasis::FirstPurchase => first_purchases_and_activity_since(c, p.from),
+                CohortBasis::FirstPurchase => first_purchases_and_activity_since(c, p.from, count_zero),
             })
             .await?;
         let starts: Vec<&str> = match basis {
@@ -343,7 +352,7 @@ impl Reports {
     /// to `until`.
     pub async fn ltv(&self, f: &Filter, until: i64) -> Result<LtvReport> {
         let f = &self.touched_scope(f).await?;
-        let (orders, first) = self.store.read_with(load::orders).await?;
+        let (orders, first) = self.orders_and_first().await?;
         let (orders, first) = keep_orders(orders, first, f);
         Ok(LtvReport {
             cohorts: ltv_cohorts(&orders, &first, f.period, until, self.tz),
@@ -372,11 +381,12 @@ impl Reports {
             to: prev_from.saturating_add(cur.to - cur.from).min(cur.from),
         };
         let names = self.signup_events.clone();
+        let count_zero = self.count_zero_value_orders;
         let ((orders, first), signups) = self
             .store
             .read_with(move |c| {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                Ok((load::orders(c)?, load::signups(c, &names)?))
+                Ok((load::orders(c, count_zero)?, load::signups(c, &names)?))
             })
             .await?;
         let (k_cur, k_prev) = (kpis(&orders, &first, 0, cur), kpis(&orders, &first, 0, prev));

@@ -329,9 +329,13 @@ impl State {
     }
 
     /// Adds an order to `row` (first completion of an order id wins).
-    pub fn add_order(&mut self, row: u32, fact: crate::facts::OrderFact) {
+    pub fn add_order(&mut self, row: u32, mut fact: crate::facts::OrderFact) {
         if self.order_owner.contains_key(&fact.order_id) {
             return;
+        }
+        if fact.total == 0 && !self.config.count_zero_value_orders {
+            // `[audience] count_zero_value_orders = false`: a 0 元 order is no purchase.
+            fact.cancelled = true;
         }
         let id = fact.order_id.clone();
         if self.facts[row as usize].add_order(fact) {
