@@ -164,7 +164,7 @@ fn print_summary(args: &ImportArgs, summary: &ImportSummary) -> Result<()> {
     if !summary.dry_run {
         rows.push(vec!["duplicates".to_string(), summary.duplicates.to_string()]);
     }
-    rows.push(vec!["rejected".to_string(), summary.rejected.len().to_string()]);
+    rows.push(vec!["rejected".to_string(), summary.rejected_total.to_string()]);
     output::print(
         args.output,
         &["", "count"],
@@ -178,8 +178,8 @@ fn print_summary(args: &ImportArgs, summary: &ImportSummary) -> Result<()> {
         for r in summary.rejected.iter().take(20) {
             eprintln!("line {}: {} ({})", r.line, r.reason, r.code);
         }
-        if summary.rejected.len() > 20 {
-            eprintln!("… and {} more", summary.rejected.len() - 20);
+        if summary.rejected_total > 20 {
+            eprintln!("… and {} more", summary.rejected_total - 20);
         }
         if let Some(p) = &summary.reject_file {
             eprintln!("rejected records written to {}", p.display());

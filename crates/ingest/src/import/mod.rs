@@ -134,7 +134,10 @@ pub struct ImportSummary {
     pub accepted: u64,
     /// Records already stored by an earlier import (same content).
     pub duplicates: u64,
-    /// Refused records.
+    /// Refused records: how many.
+    pub rejected_total: u64,
+    /// The first [`KEPT_REJECTIONS`] refused records (every one is in the reject file),
+    /// so a file whose every line is refused does not fill memory.
     pub rejected: Vec<Rejection>,
     /// Where rejected lines were written, if any were.
     pub reject_file: Option<PathBuf>,
@@ -142,6 +145,9 @@ pub struct ImportSummary {
 
 /// Records per write batch.
 const BATCH: usize = 1000;
+
+/// Refused records an [`ImportSummary`] keeps with their reasons.
+pub const KEPT_REJECTIONS: usize = 1000;
 
 /// Imports `path` through `pipeline`, or with `None` validates it without writing
 /// anything (a dry run: no event, no reject file); `progress` is called with the bytes
@@ -175,7 +181,10 @@ pub async fn import_file(
                 let row = json!({"line": line, "code": code, "reason": reason, "record": raw});
                 writeln!(f, "{row}").map_err(io)?;
             }
-            summary.rejected.push(Rejection { line, code, reason });
+            summary.rejected_total += 1;
+            if summary.rejected.len() < KEPT_REJECTIONS {
+                summary.rejected.push(Rejection { line, code, reason });
+            }
             Ok(())
         };
     let csv = options.format == ImportFormat::Csv;
@@ -389,5 +398,33 @@ fn strip_index(e: Error) -> Error {
             }
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file whose every record is refused keeps the first [`KEPT_REJECTIONS`] with their
+    /// reasons and counts them all.
+    #[tokio::test]
+    async fn rejections_are_counted_and_a_bounded_number_kept() {
+        let dir = std::env::temp_dir().join(format!("flywheel-import-rejections-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("orders.csv");
+        let mut csv = String::from("order_id,user_id,ordered_at,total\n");
+        let n = KEPT_REJECTIONS + 5;
+        for i in 0..n {
+            csv.push_str(&format!("o{i},u{i},2024-01-01T00:00:00Z,10.00\n"));
+        }
+        std::fs::write(&path, csv).unwrap();
+        let options = ImportOptions::new(ImportKind::Orders, ImportFormat::Csv);
+        let summary = import_file(None, &path, &options, |_| {}).await.unwrap();
+        assert_eq!(summary.records, n as u64);
+        assert_eq!(summary.rejected_total, n as u64, "no timestamp column: every row");
+        assert_eq!(summary.rejected.len(), KEPT_REJECTIONS);
+        assert_eq!(summary.rejected[0].line, 2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
