@@ -59,7 +59,7 @@ impl OrderFact {
     /// Whether the order is a purchase (makes its person a buyer): not cancelled and not
     /// fully refunded; a zero-value order is a purchase (as `lifetimes` counts it).
     pub fn is_purchase(&self) -> bool {
-        !self.cancelled && (self.total.0 <= 0 || self.refunded.0 < self.total.0)
+        flywheel_core::OrderStatus::is_purchase(self.total.0, self.refunded.0, self.cancelled)
     }
 }
 

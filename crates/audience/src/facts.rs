@@ -172,7 +172,7 @@ impl OrderFact {
     /// of 0 元 (a free gift, a fully discounted basket) counts, as `lifetimes` counts it;
     /// a refund that leaves nothing paid takes an order out.
     pub fn counts(&self) -> bool {
-        !self.cancelled && (self.total <= 0 || self.refunded < self.total)
+        flywheel_core::OrderStatus::is_purchase(self.total, self.refunded, self.cancelled)
     }
 }
 

@@ -58,6 +58,14 @@ impl OrderStatus {
         })
     }
 
+    /// Whether an order of `total` (fen) with `refunded` returned is a purchase: not
+    /// cancelled and not fully refunded. An order of 0 元 (a free gift, a fully discounted
+    /// basket) is one, as `lifetimes` counts every transaction; a refund that leaves
+    /// nothing paid takes an order out. The one rule of reports, segments, RFM and CLV.
+    pub fn is_purchase(total: i64, refunded: i64, cancelled: bool) -> bool {
+        !cancelled && (total <= 0 || refunded < total)
+    }
+
     /// The status of an order of `total` with `refunded` returned, or cancelled.
     pub fn derive(completed: bool, cancelled: bool, total: Fen, refunded: Fen) -> OrderStatus {
         if cancelled {

@@ -29,7 +29,7 @@ pub(crate) fn standing(
     until: i64,
 ) -> flywheel_store::Result<TierStatus> {
     let from = until.saturating_sub(PERIOD_MS);
-    let person = m::person(c, user)?;
+    let person = m::member_ids(c, user)?;
     let spend = Fen(m::net_spend(c, &person, from, until)?);
     let g = &config.growth;
     let did = m::member_activity(c, &person, from, until, &g.sign_in_events, &g.review_events)?;

@@ -15,18 +15,20 @@ use crate::Result;
 
 /// The identities a member's activity is read under: every user id and anonymous id of
 /// the profile holding `user:<user_id>` (just the user id when it has no profile yet).
+/// Listed once so each read seeks the events and orders of those ids by index (unlike
+/// the reports' [`crate::person`], which resolve every row of a period).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Person {
+pub struct MemberIds {
     /// User ids of the profile.
     pub user_ids: Vec<String>,
     /// Anonymous ids of the profile.
     pub anonymous_ids: Vec<String>,
 }
 
-/// The person behind shop user id `user_id`.
-pub fn person(conn: &mut dyn Conn, user_id: &str) -> Result<Person> {
+/// The ids of the person behind shop user id `user_id`.
+pub fn member_ids(conn: &mut dyn Conn, user_id: &str) -> Result<MemberIds> {
     let key = format!("user:{user_id}");
-    let mut p = Person {
+    let mut p = MemberIds {
         user_ids: Vec::new(),
         anonymous_ids: Vec::new(),
     };
@@ -51,7 +53,7 @@ pub fn person(conn: &mut dyn Conn, user_id: &str) -> Result<Person> {
 /// The SQL predicate selecting `person`'s rows of a table with `user_id` and
 /// `anonymous_id` (anonymous rows only when they carry no user id), its placeholders
 /// numbered from `first`, and the parameters to bind after the ones before it.
-fn person_filter(person: &Person, first: usize) -> (String, Vec<Param<'_>>) {
+fn person_filter(person: &MemberIds, first: usize) -> (String, Vec<Param<'_>>) {
     let mut sql = format!("(user_id IN ({})", placeholders(first, person.user_ids.len()));
     if !person.anonymous_ids.is_empty() {
         sql.push_str(&format!(
@@ -112,7 +114,7 @@ fn names_in(names: &[String], first: usize) -> (String, Vec<Param<'_>>) {
 /// `reviews` counted, and their counted orders.
 pub fn member_activity(
     conn: &mut dyn Conn,
-    person: &Person,
+    person: &MemberIds,
     from: i64,
     until: i64,
     sign_ins: &[String],
@@ -150,7 +152,7 @@ pub fn member_activity(
 
 /// `person`'s orders placed with `from < placed_at <= until` that count: completed or
 /// partly refunded (cancelled, fully refunded and still-pending orders do not).
-fn counted_orders(conn: &mut dyn Conn, person: &Person, from: i64, until: i64) -> Result<i64> {
+fn counted_orders(conn: &mut dyn Conn, person: &MemberIds, from: i64, until: i64) -> Result<i64> {
     use flywheel_core::OrderStatus;
     let (who, who_params) = person_filter(person, 5);
     let mut params = vec![
@@ -173,7 +175,7 @@ fn counted_orders(conn: &mut dyn Conn, person: &Person, from: i64, until: i64) -
 
 /// `person`'s net spend (total − refunded, fen) of orders placed with `from < placed_at
 /// <= until`; cancelled orders and orders still pending their completion count 0.
-pub fn net_spend(conn: &mut dyn Conn, person: &Person, from: i64, until: i64) -> Result<i64> {
+pub fn net_spend(conn: &mut dyn Conn, person: &MemberIds, from: i64, until: i64) -> Result<i64> {
     use flywheel_core::OrderStatus;
     let (who, who_params) = person_filter(person, 5);
     let mut params = vec![
