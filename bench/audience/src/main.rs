@@ -10,7 +10,9 @@
 //! Run: `bench/audience/run` (data, peers and the report), or
 //! `cargo run --release -p flywheel-bench-audience -- --data bench/out/audience/data`.
 
+mod alloc;
 mod data;
+mod engine;
 mod rfm;
 mod segment;
 mod stats;
@@ -22,6 +24,9 @@ use clap::{Parser, ValueEnum};
 use serde_json::json;
 
 use crate::stats::Timing;
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -51,6 +56,16 @@ struct Args {
     /// Threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Measure the audience engine itself instead: synthetic profiles folded through
+    /// its real path (memory per profile, segment count, snapshot save and load).
+    #[arg(long)]
+    engine: bool,
+    /// Profiles of `--engine`.
+    #[arg(long, default_value_t = 1_000_000)]
+    profiles: usize,
+    /// Where `--engine` writes its CSVs (for DuckDB) and its snapshot.
+    #[arg(long, default_value = "bench/out/audience/engine")]
+    out: std::path::PathBuf,
 }
 
 /// Everything measured.
@@ -80,7 +95,7 @@ struct Results {
 }
 
 /// A timing as JSON, ms rounded to the µs.
-fn timing_json(t: &Timing) -> serde_json::Value {
+pub(crate) fn timing_json(t: &Timing) -> serde_json::Value {
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
     json!({"median": r3(t.median), "min": r3(t.min), "runs": t.runs.iter().map(|x| r3(*x)).collect::<Vec<_>>()})
 }
@@ -145,6 +160,14 @@ impl Results {
 /// Loads the index, times the segment count, loads the orders, times RFM, prints.
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.engine {
+        let r = engine::run(args.profiles, &args.out, usize::from(args.segment_runs))?;
+        match args.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&r.json())?),
+            Format::Table => print!("{}", r.table()),
+        }
+        return Ok(());
+    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))

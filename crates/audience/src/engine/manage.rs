@@ -209,13 +209,11 @@ fn apply_backfill(state: &mut State, plan: Option<&Plan>, backfill: &[q::EventRo
     !fresh.is_empty()
 }
 
-/// Builds the state from the store: built-in tags from `config`, stored definitions,
-/// then every profile's facts, columns and memberships (no transitions).
-pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<State> {
-    let stored = store.read_with(snapshot::read_definitions).await?;
-    let (tags, segments) = (stored.tags, stored.segments);
+/// An empty state at `now` that knows the event names `events_seen`, with the built-in
+/// tags of `config` registered (no profile, no stored definition): where a rebuild starts.
+pub fn seeded(config: AudienceConfig, now: i64, events_seen: Vec<String>) -> Result<State> {
     let mut state = State::new(config, now);
-    state.events_seen.extend(stored.event_names);
+    state.events_seen.extend(events_seen);
     for b in state.config.builtin_tags.clone() {
         let def = TagDef {
             name: b.name.clone(),
@@ -230,6 +228,16 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
         register_counters(&mut state, entry.plan.as_ref());
         state.registry.put(entry)?;
     }
+    Ok(state)
+}
+
+/// Builds the state from the store: built-in tags from `config`, stored definitions,
+/// then every profile's facts, columns and memberships (no transitions).
+pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<State> {
+    let stored = store.read_with(snapshot::read_definitions).await?;
+    let (tags, segments) = (stored.tags, stored.segments);
+    let mut state = seeded(config, now, stored.event_names)?;
+
     // Stored definitions only refer to ones that existed when they were saved: retry
     // until no more can be placed.
     let mut pending: Vec<(DefKind, String, String)> = tags

@@ -34,7 +34,7 @@ use flywheel_core::Clock;
 use flywheel_store::{ApplyOutcome, NewEvent, Store};
 
 pub use defs::DefKind;
-pub use manage::{SegmentInput, TagInput};
+pub use manage::{compile, seeded, SegmentInput, TagInput};
 pub use query::{MemberPage, ProfileAudience, SegmentInfo, TagInfo};
 pub use rfm::RfmRow;
 pub use state::State;
