@@ -78,6 +78,18 @@ impl Bought {
         Bought(all.into_boxed_slice())
     }
 
+    /// Every `(field, value)`, sorted (the compact encoding).
+    pub fn entries(&self) -> &[(LineField, Box<str>)] {
+        &self.0
+    }
+
+    /// From entries as [`Bought::entries`] gives them (sorted, distinct).
+    pub fn from_entries(mut entries: Vec<(LineField, Box<str>)>) -> Bought {
+        entries.sort_unstable();
+        entries.dedup();
+        Bought(entries.into_boxed_slice())
+    }
+
     /// The values of one field, sorted.
     pub fn field(&self, field: LineField) -> impl Iterator<Item = &str> + '_ {
         let from = self.0.partition_point(|(f, _)| *f < field);

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod facts;
 pub mod index;
 pub mod naive;
+pub mod packed;
 pub mod plan;
 pub mod rfm;
 pub mod small;

@@ -192,15 +192,11 @@ fn apply_backfill(state: &mut State, plan: Option<&Plan>, backfill: &[q::EventRo
         let mut seen = HashSet::new();
         let one = [(*id, spec.clone())];
         for (pid, name, ts, mid, body) in backfill {
-            let Some(&row) = state.rows.get(pid) else { continue };
+            let Some(row) = state.ids.row(pid) else { continue };
             if let Ok(action) = serde_json::from_str::<StoredAction>(body) {
-                fold_counters(
-                    &mut state.facts[row as usize],
-                    name,
-                    *ts,
-                    &action.properties,
-                    &one,
-                );
+                state
+                    .facts
+                    .edit(row, |f| fold_counters(f, name, *ts, &action.properties, &one));
                 seen.insert(mid.clone());
             }
         }
@@ -297,7 +293,7 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
     snapshot::fold(&mut state, &snap);
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "audience facts folded");
     for (tag, pid) in &snap.manual_tags {
-        if let Some(&row) = state.rows.get(pid) {
+        if let Some(row) = state.ids.row(pid) {
             state.index.tag_mut(tag).insert(row);
         }
     }

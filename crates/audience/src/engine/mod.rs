@@ -15,6 +15,7 @@
 
 mod defs;
 mod fold;
+mod ids;
 mod manage;
 mod query;
 mod recorder;
@@ -34,6 +35,7 @@ use flywheel_core::Clock;
 use flywheel_store::{ApplyOutcome, NewEvent, Store};
 
 pub use defs::DefKind;
+pub use ids::{OrderOwners, ProfileIds};
 pub use manage::{compile, seeded, SegmentInput, TagInput};
 pub use query::{MemberPage, ProfileAudience, SegmentInfo, TagInfo};
 pub use rfm::RfmRow;

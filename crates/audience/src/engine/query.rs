@@ -135,9 +135,9 @@ impl Audience {
     pub fn is_member(&self, input: &SegmentInput, profile_id: &str) -> Result<bool> {
         let (_, plan) = self.compile(input)?;
         let s = self.read();
-        Ok(s.rows
-            .get(profile_id)
-            .is_some_and(|row| s.index.row_matches(&plan, *row, &s.eval_ctx(self.now()))))
+        Ok(s.ids
+            .row(profile_id)
+            .is_some_and(|row| s.index.row_matches(&plan, row, &s.eval_ctx(self.now()))))
     }
 
     /// A page of matching profiles, in row order; `cursor` from the previous page.
@@ -180,7 +180,9 @@ impl Audience {
         let bm = s.index.segment(name).cloned().unwrap_or_default() & s.index.alive();
         Ok(bm
             .iter()
-            .filter_map(|row| s.ids.get(row as usize).cloned())
+            .map(|row| s.ids.id(row))
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
             .collect())
     }
 
@@ -193,8 +195,8 @@ impl Audience {
         let csv_err = |e: csv::Error| Error::Internal(format!("writing CSV: {e}"));
         w.write_record(["profile_id", "user_id"]).map_err(csv_err)?;
         for row in hits.iter() {
-            let user = s.user_ids[row as usize].as_deref().unwrap_or("");
-            w.write_record([s.ids[row as usize].as_str(), user])
+            let user = s.ids.user_id(row).unwrap_or("");
+            w.write_record([s.ids.id(row), user])
                 .map_err(csv_err)?;
         }
         w.into_inner()
@@ -248,11 +250,12 @@ impl Audience {
     /// The audience view of a profile (by its profile id).
     pub fn profile(&self, profile_id: &str) -> Result<ProfileAudience> {
         let s = self.read();
-        let row = *s
-            .rows
-            .get(profile_id)
+        let row = s
+            .ids
+            .row(profile_id)
             .ok_or_else(|| Error::NotFound(format!("profile {profile_id:?}")))?;
         let mut traits = BTreeMap::new();
+        let facts = s.facts.get(row);
         for m in base_measures() {
             let key = m.key();
             let v = if let Some(c) = s.index.num_column(&key) {
@@ -262,7 +265,7 @@ impl Audience {
             } else {
                 match crate::traits::compute(
                     &m,
-                    &s.facts[row as usize],
+                    &facts,
                     &crate::traits::ComputeCtx {
                         now: self.now(),
                         windowing: &s.windowing,
@@ -328,8 +331,8 @@ fn page(s: &super::State, hits: &roaring::RoaringBitmap, from: u32, limit: usize
             break;
         }
         members.push(Member {
-            profile_id: s.ids[row as usize].clone(),
-            user_id: s.user_ids[row as usize].clone(),
+            profile_id: s.ids.id(row).to_owned(),
+            user_id: s.ids.user_id(row).map(str::to_owned),
         });
     }
     MemberPage {

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::engine::state::State;
+use crate::facts::Facts;
 use crate::rfm::score::{score_all, segment_name, to_five, RfmScore};
 use crate::rfm::summary::{summarize, Purchase, RfmSummary};
 use crate::traits::{Measure, TraitValue};
@@ -12,12 +13,12 @@ use crate::window::days;
 
 /// One buyer's paid orders up to `as_of` as `(last order time, orders, net spend)`,
 /// inside the configured RFM window (all time when 0 days).
-fn rfm_inputs(state: &State, row: usize, as_of: i64) -> Option<(i64, i64, i64)> {
+fn rfm_inputs(state: &State, facts: &Facts, as_of: i64) -> Option<(i64, i64, i64)> {
     let w = state.config.rfm.window_days;
     let start = (w > 0).then(|| state.windowing.start(as_of, days(w)));
     let mut last = None;
     let (mut n, mut spend) = (0i64, 0i64);
-    for o in state.facts[row]
+    for o in facts
         .orders
         .iter()
         .filter(|o| o.counts() && o.at <= as_of)
@@ -38,7 +39,7 @@ pub fn rescore(state: &mut State, now: i64) {
     let mut buyers = Vec::new();
     let (mut r, mut f, mut m) = (Vec::new(), Vec::new(), Vec::new());
     for &row in &rows {
-        if let Some((last, n, spend)) = rfm_inputs(state, row as usize, now) {
+        if let Some((last, n, spend)) = rfm_inputs(state, &state.facts.get(row), now) {
             buyers.push(row);
             r.push(last);
             f.push(n);
@@ -96,7 +97,7 @@ pub fn report(state: &State, as_of: i64) -> Vec<RfmRow> {
     let mut rows = Vec::new();
     let (mut r, mut f, mut m) = (Vec::new(), Vec::new(), Vec::new());
     for row in state.index.alive().iter() {
-        let facts = &state.facts[row as usize];
+        let facts = &state.facts.get(row);
         let purchases: Vec<Purchase> = facts
             .orders
             .iter()
@@ -109,7 +110,7 @@ pub fn report(state: &State, as_of: i64) -> Vec<RfmRow> {
         let Some(summary) = summarize(&purchases, end_day) else {
             continue;
         };
-        let Some((last, n, spend)) = rfm_inputs(state, row as usize, as_of) else {
+        let Some((last, n, spend)) = rfm_inputs(state, facts, as_of) else {
             continue;
         };
         r.push(last);
@@ -123,8 +124,8 @@ pub fn report(state: &State, as_of: i64) -> Vec<RfmRow> {
         .into_iter()
         .zip(scores)
         .map(|((row, summary), score)| RfmRow {
-            profile_id: state.ids[row as usize].clone(),
-            user_id: state.user_ids[row as usize].clone(),
+            profile_id: state.ids.id(row).to_owned(),
+            user_id: state.ids.user_id(row).map(str::to_owned),
             summary,
             score,
             segment: segment_name(to_five(score.r, bins), to_five(score.f, bins)),

@@ -79,16 +79,18 @@ pub fn read_definitions(conn: &mut dyn Conn) -> flywheel_store::Result<StoredDef
 pub fn fold(state: &mut State, snap: &Snapshot) {
     for (id, first, last) in &snap.profiles {
         let row = state.row_of(id);
-        let f = &mut state.facts[row as usize];
-        for t in [first, last].into_iter().flatten() {
-            f.touch(*t);
+        if first.is_some() || last.is_some() {
+            state.facts.edit(row, |f| {
+                for t in [first, last].into_iter().flatten() {
+                    f.touch(*t);
+                }
+            });
         }
     }
     for (pid, user) in &snap.user_ids {
-        if let Some(&row) = state.rows.get(pid) {
-            let slot = &mut state.user_ids[row as usize];
-            if slot.as_deref().is_none_or(|u| user.as_str() < u) {
-                *slot = Some(user.clone());
+        if let Some(row) = state.ids.row(pid) {
+            if state.ids.user_id(row).is_none_or(|u| user.as_str() < u) {
+                state.ids.set_user_id(row, Some(user));
             }
         }
     }
@@ -97,17 +99,19 @@ pub fn fold(state: &mut State, snap: &Snapshot) {
     fold_orders(state, snap);
     let counters: Vec<(CounterId, CounterSpec)> = state.registry.counters().to_vec();
     for (pid, name, ts, _mid, body) in &snap.events {
-        let Some(&row) = state.rows.get(pid) else { continue };
+        let Some(row) = state.ids.row(pid) else { continue };
         let Ok(action) = serde_json::from_str::<StoredAction>(body) else {
             tracing::warn!(profile = %pid, event = %name, "stored event does not parse; skipped");
             continue;
         };
-        let f = &mut state.facts[row as usize];
-        // Events read only for a counter feed no other fact.
-        if is_fact_event(name, &state.config) {
-            fold_facts(f, action.kind, name, *ts, &action.properties, &state.config);
-        }
-        fold_counters(f, name, *ts, &action.properties, &counters);
+        let config = &state.config;
+        state.facts.edit(row, |f| {
+            // Events read only for a counter feed no other fact.
+            if is_fact_event(name, config) {
+                fold_facts(f, action.kind, name, *ts, &action.properties, config);
+            }
+            fold_counters(f, name, *ts, &action.properties, &counters);
+        });
     }
 }
 
@@ -117,7 +121,7 @@ fn fold_orders(state: &mut State, snap: &Snapshot) {
         lines.entry(l.order_id.as_str()).or_default().push(l);
     }
     for o in &snap.orders {
-        let Some(&row) = state.rows.get(&o.profile_id) else {
+        let Some(row) = state.ids.row(&o.profile_id) else {
             continue;
         };
         let own = lines
@@ -150,10 +154,12 @@ fn fold_orders(state: &mut State, snap: &Snapshot) {
 /// (start-up, and the back-fill of keys a new rule reads).
 pub fn fold_traits(state: &mut State, rows: &[q::TraitRow], keep: &HashSet<String>) {
     for (pid, key, json, ts, mid) in rows {
-        let Some(&row) = state.rows.get(pid) else { continue };
+        let Some(row) = state.ids.row(pid) else { continue };
         let value = serde_json::from_str(json).unwrap_or(serde_json::Value::String(json.clone()));
         let mut one = serde_json::Map::new();
         one.insert(key.clone(), value);
-        state.facts[row as usize].set_traits(&one, *ts, mid, &|k| keep.contains(k));
+        state
+            .facts
+            .edit(row, |f| f.set_traits(&one, *ts, mid, &|k| keep.contains(k)));
     }
 }

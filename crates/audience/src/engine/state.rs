@@ -22,7 +22,9 @@ use crate::counter::CounterId;
 use crate::definitions::Transition;
 use crate::engine::defs::{DefKind, Entry, Registry};
 use crate::engine::fold::{adjustment_parts, fold_event, order_fact};
+use crate::engine::ids::{OrderOwners, ProfileIds};
 use crate::facts::Facts;
+use crate::packed::FactTable;
 use crate::index::{EvalCtx, Index};
 use crate::rfm::score::RfmScore;
 use crate::traits::{compute, ComputeCtx, Measure};
@@ -47,14 +49,10 @@ pub struct State {
     pub config: AudienceConfig,
     /// Window arithmetic in the shop timezone.
     pub windowing: Windowing,
-    /// Profile id → row.
-    pub rows: HashMap<String, u32>,
-    /// Row → profile id (empty for a merged-away row).
-    pub ids: Vec<String>,
-    /// Row → the profile's first user id, if known.
-    pub user_ids: Vec<Option<String>>,
-    /// Row → facts.
-    pub facts: Vec<Facts>,
+    /// Row ↔ profile id (empty for a merged-away row), and each row's first user id.
+    pub ids: ProfileIds,
+    /// Row → facts, encoded (see [`crate::packed`]).
+    pub facts: FactTable,
     /// The columns and bitmaps.
     pub index: Index,
     /// Tags and segments.
@@ -72,7 +70,7 @@ pub struct State {
     time_keys: Vec<(String, crate::dsl::ast::Duration)>,
     /// Maintained measures with their column keys.
     measures: Vec<(Measure, String)>,
-    order_owner: HashMap<String, u32>,
+    order_owner: OrderOwners,
     pending_adjustments: HashMap<String, Vec<Adjustment>>,
     schedule: BinaryHeap<Reverse<(i64, u32)>>,
     scheduled: Vec<i64>,
@@ -96,10 +94,8 @@ impl State {
         let mut s = State {
             config,
             windowing,
-            rows: HashMap::new(),
-            ids: Vec::new(),
-            user_ids: Vec::new(),
-            facts: Vec::new(),
+            ids: ProfileIds::default(),
+            facts: FactTable::default(),
             index: Index::new(),
             registry: Registry::default(),
             rfm: Vec::new(),
@@ -108,7 +104,7 @@ impl State {
             trait_keys: crate::traits::catalogue_trait_keys().map(str::to_owned).collect(),
             time_keys: Vec::new(),
             measures: Vec::new(),
-            order_owner: HashMap::new(),
+            order_owner: OrderOwners::default(),
             pending_adjustments: HashMap::new(),
             schedule: BinaryHeap::new(),
             scheduled: Vec::new(),
@@ -132,14 +128,12 @@ impl State {
 
     /// The row of profile `id`, allocated when new.
     pub fn row_of(&mut self, id: &str) -> u32 {
-        if let Some(r) = self.rows.get(id) {
-            return *r;
+        if let Some(r) = self.ids.row(id) {
+            return r;
         }
         let row = self.index.grow(1);
-        self.rows.insert(id.to_owned(), row);
-        self.ids.push(id.to_owned());
-        self.user_ids.push(id.strip_prefix("user:").map(str::to_owned));
-        self.facts.push(Facts::default());
+        self.ids.push(id);
+        self.facts.push_empty();
         self.rfm.push(None);
         self.scheduled.push(i64::MAX);
         row
@@ -195,13 +189,20 @@ impl State {
 
     /// Recomputes the columns of one row at `now` and schedules its next change.
     pub fn refresh_row(&mut self, row: u32, now: i64) {
-        let Some(f) = self.facts.get_mut(row as usize) else {
+        if row as usize >= self.facts.len() {
             return;
-        };
-        for c in f.counters.values_mut() {
-            c.prune(&self.windowing, now);
         }
-        let f = &self.facts[row as usize];
+        let mut f = self.facts.get(row);
+        if !f.counters.is_empty() {
+            let before = f.counters.clone();
+            for c in f.counters.values_mut() {
+                c.prune(&self.windowing, now);
+            }
+            if f.counters != before {
+                self.facts.put(row, &f);
+            }
+        }
+        let f = &f;
         let ctx = ComputeCtx {
             now,
             windowing: &self.windowing,
@@ -215,7 +216,7 @@ impl State {
             self.index
                 .set_value(&spec.key(), row, &crate::traits::TraitValue::Num(Some(n)));
         }
-        if let Some(at) = self.next_change(row, now) {
+        if let Some(at) = self.next_change_of(row, f, now) {
             if at < self.scheduled[row as usize] || self.scheduled[row as usize] <= now {
                 self.scheduled[row as usize] = at;
                 self.schedule.push(Reverse((at, row)));
@@ -225,7 +226,14 @@ impl State {
 
     /// The first instant after `now` at which a value or condition of `row` flips by time alone.
     pub fn next_change(&self, row: u32, now: i64) -> Option<i64> {
-        let f = self.facts.get(row as usize)?;
+        if row as usize >= self.facts.len() {
+            return None;
+        }
+        self.next_change_of(row, &self.facts.get(row), now)
+    }
+
+    /// [`State::next_change`] of `row` whose facts are `f`.
+    fn next_change_of(&self, row: u32, f: &Facts, now: i64) -> Option<i64> {
         let lc = &self.config.lifecycle;
         let mut windows: Vec<_> = self.measures.iter().filter_map(|(m, _)| m.window()).collect();
         windows.push(days(lc.high_value_days));
@@ -285,8 +293,8 @@ impl State {
                     self.events_seen.insert(name.to_owned());
                 }
             }
-            if self.user_ids[row as usize].is_none() {
-                self.user_ids[row as usize] = ev.user_id.clone();
+            if self.ids.user_id(row).is_none() && ev.user_id.is_some() {
+                self.ids.set_user_id(row, ev.user_id.as_deref());
             }
             let counters: Vec<_> = if self.backfilled.is_empty() {
                 self.registry.counters().to_vec()
@@ -303,14 +311,10 @@ impl State {
                     .cloned()
                     .collect()
             };
-            fold_event(
-                &mut self.facts[row as usize],
-                ev,
-                e.is_system_write(),
-                &self.config,
-                &counters,
-                &self.trait_keys,
-            );
+            let (config, trait_keys) = (&self.config, &self.trait_keys);
+            self.facts.edit(row, |f| {
+                fold_event(f, ev, e.is_system_write(), config, &counters, trait_keys)
+            });
             if let Some(o) = &e.order {
                 self.add_order(row, order_fact(o));
             }
@@ -330,7 +334,7 @@ impl State {
 
     /// Adds an order to `row` (first completion of an order id wins).
     pub fn add_order(&mut self, row: u32, mut fact: crate::facts::OrderFact) {
-        if self.order_owner.contains_key(&fact.order_id) {
+        if self.owner_of(&fact.order_id).is_some() {
             return;
         }
         if fact.total == 0 && !self.config.count_zero_value_orders {
@@ -338,28 +342,45 @@ impl State {
             fact.cancelled = true;
         }
         let id = fact.order_id.clone();
-        if self.facts[row as usize].add_order(fact) {
-            self.order_owner.insert(id.clone(), row);
-            self.rfm_dirty = true;
-            for (m, cancel, amount) in self.pending_adjustments.remove(&id).unwrap_or_default() {
-                if let Some(o) = self.facts[row as usize].order_mut(&id) {
-                    o.adjust(&m, cancel, amount);
+        let pending = self.pending_adjustments.remove(&id).unwrap_or_default();
+        let added = self.facts.edit(row, |f| {
+            let added = f.add_order(fact);
+            if added {
+                for (m, cancel, amount) in pending {
+                    if let Some(o) = f.order_mut(&id) {
+                        o.adjust(&m, cancel, amount);
+                    }
                 }
             }
+            added
+        });
+        if added {
+            self.order_owner.insert(&id, row);
+            self.rfm_dirty = true;
         }
+    }
+
+    /// The row that placed order `order_id`.
+    fn owner_of(&self, order_id: &str) -> Option<u32> {
+        let facts = &self.facts;
+        self.order_owner.get(order_id, |r| {
+            facts.get(r).orders.iter().any(|o| o.order_id == order_id)
+        })
     }
 
     /// Applies a refund or cancellation; returns the owning row when the order is known.
     pub fn adjust(&mut self, order_id: &str, (m, cancel, amount): Adjustment) -> Option<u32> {
-        let Some(&row) = self.order_owner.get(order_id) else {
+        let Some(row) = self.owner_of(order_id) else {
             self.pending_adjustments
                 .entry(order_id.to_owned())
                 .or_default()
                 .push((m, cancel, amount));
             return None;
         };
-        if let Some(o) = self.facts[row as usize].order_mut(order_id) {
-            o.adjust(&m, cancel, amount);
+        let found = self.facts.edit(row, |f| {
+            f.order_mut(order_id).map(|o| o.adjust(&m, cancel, amount)).is_some()
+        });
+        if found {
             self.rfm_dirty = true;
         }
         Some(row)
@@ -368,7 +389,7 @@ impl State {
     /// The exits of a profile about to be merged into another one: it leaves every segment
     /// and tag it is in (the one it merges into gains them by its own evaluation).
     fn merged_away(&mut self, loser: &str, now: i64) -> Vec<Transition> {
-        let Some(&lrow) = self.rows.get(loser) else {
+        let Some(lrow) = self.ids.row(loser) else {
             return Vec::new();
         };
         let was_in: Vec<(DefKind, String)> = self
@@ -387,7 +408,7 @@ impl State {
     /// Moves the facts and manual tags of `loser` into `winner` (as the store does);
     /// returns the winner's row and the manual tags it gained.
     fn merge(&mut self, loser: &str, winner: &str) -> Option<(u32, Vec<String>)> {
-        let lrow = self.rows.remove(loser)?;
+        let lrow = self.ids.remove(loser)?;
         let manual: Vec<String> = self
             .registry
             .entries()
@@ -396,18 +417,19 @@ impl State {
             .filter(|e| self.index.tag(&e.name).is_some_and(|b| b.contains(lrow)))
             .map(|e| e.name.clone())
             .collect();
-        let taken = std::mem::take(&mut self.facts[lrow as usize]);
+        let taken = self.facts.take(lrow);
         self.index.kill(lrow);
-        self.ids[lrow as usize].clear();
         self.rfm[lrow as usize] = None;
         let wrow = self.row_of(winner);
         for o in &taken.orders {
-            self.order_owner.insert(o.order_id.clone(), wrow);
+            self.order_owner.moved(&o.order_id, lrow, wrow);
         }
-        if self.user_ids[wrow as usize].is_none() {
-            self.user_ids[wrow as usize] = self.user_ids[lrow as usize].take();
+        if self.ids.user_id(wrow).is_none() {
+            let user = self.ids.user_id(lrow).map(str::to_owned);
+            self.ids.set_user_id(wrow, user.as_deref());
         }
-        self.facts[wrow as usize].merge(taken);
+        self.ids.set_user_id(lrow, None);
+        self.facts.edit(wrow, |f| f.merge(taken));
         self.rfm_dirty = true;
         let gained = manual
             .into_iter()
@@ -433,9 +455,9 @@ impl State {
         self.members(kind, name)
             .map(|b| {
                 b.iter()
-                    .filter_map(|row| self.ids.get(row as usize))
+                    .map(|row| self.ids.id(row))
                     .filter(|id| !id.is_empty())
-                    .cloned()
+                    .map(str::to_owned)
                     .collect()
             })
             .unwrap_or_default()
@@ -463,7 +485,7 @@ impl State {
             seq: self.seq,
             kind: kind.as_str(),
             name: name.to_owned(),
-            profile_id: self.ids[row as usize].clone(),
+            profile_id: self.ids.id(row).to_owned(),
             entered,
             at: now,
             cause,
@@ -687,11 +709,7 @@ impl State {
     /// Frees one part (the state is unusable after; for measuring memory only).
     pub fn drop_part(&mut self, part: Part) {
         match part {
-            Part::Ids => {
-                self.rows = Default::default();
-                self.ids = Default::default();
-                self.user_ids = Default::default();
-            }
+            Part::Ids => self.ids = Default::default(),
             Part::Facts => self.facts = Default::default(),
             Part::Orders => {
                 self.order_owner = Default::default();
