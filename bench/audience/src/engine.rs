@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use flywheel_audience::config::AudienceConfig;
 use flywheel_audience::engine::{self, State};
-use flywheel_audience::{dsl, SegmentInput};
+use flywheel_audience::dsl;
 use flywheel_core::time::from_millis;
 use flywheel_core::{Event, EventKind, Fen, Order, OrderLine, ProfileId};
 use flywheel_store::{ApplyOutcome, NewEvent};
@@ -268,25 +268,21 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
         state.apply_batch(&batch, 0..batch.len(), &outcome, NOW_MS);
     }
     state.tick(NOW_MS);
-    state.settle(NOW_MS);
     let fold_ms = started.elapsed().as_secs_f64() * 1000.0;
     people.flush()?;
     orders.flush()?;
     let heap_bytes = live_bytes().saturating_sub(base_heap);
     let rss_bytes = crate::data::rss_bytes()?;
 
-    let input = SegmentInput::text(SEGMENT);
-    let expr = input.expr().map_err(|e| anyhow!("{e}"))?;
     let (segment, count) = timed(runs, || {
         let expr = dsl::parse(SEGMENT).map_err(|e| anyhow!("{e}"))?;
         let plan = engine::compile(&state, &expr).map_err(|e| anyhow!("{e}"))?;
         Ok(state.index.count(&plan, &state.eval_ctx(NOW_MS)))
     })?;
-    drop(expr);
 
     let path = out.join("audience.snapshot");
     let t = Instant::now();
-    let saved = state.save_snapshot(&path, 0);
+    let saved = state.save_to(&path, &[], &[], 0);
     let save_ms = t.elapsed().as_secs_f64() * 1000.0;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let breakdown = breakdown(state);
@@ -297,7 +293,7 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
         }
         Ok(()) => {
             let t = Instant::now();
-            let (loaded, _) = State::load_snapshot(&path, AudienceConfig::default(), NOW_MS)
+            let (loaded, _) = State::load_from(&path, AudienceConfig::default(), NOW_MS, vec![], vec![])
                 .map_err(|e| anyhow!("{e}"))?;
             let load_ms = t.elapsed().as_secs_f64() * 1000.0;
             let expr = dsl::parse(SEGMENT).map_err(|e| anyhow!("{e}"))?;

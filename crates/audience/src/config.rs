@@ -39,6 +39,14 @@ pub struct AudienceConfig {
     /// How long logged segment and tag transitions are kept once every reader (the
     /// journeys) has passed them, in days.
     pub transitions_retention_days: u32,
+    /// How often the engine saves its state to the data directory, in minutes, so a
+    /// start loads it instead of rebuilding from the store (it is also saved at a
+    /// graceful stop); 0 saves only at a graceful stop.
+    pub snapshot_minutes: u32,
+    /// Where the saved state lives (`audience.snapshot` in the data directory); set by
+    /// the server, not read from the file. `None`: never saved, always rebuilt.
+    #[serde(skip)]
+    pub snapshot_dir: Option<std::path::PathBuf>,
 }
 
 /// A built-in rule tag: a name, its tag group and its rule.
@@ -233,6 +241,8 @@ impl Default for AudienceConfig {
             count_zero_value_orders: true,
             tick_ms: 500,
             transitions_retention_days: 7,
+            snapshot_minutes: 15,
+            snapshot_dir: None,
         }
     }
 }

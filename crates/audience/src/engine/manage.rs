@@ -227,13 +227,13 @@ pub fn seeded(config: AudienceConfig, now: i64, events_seen: Vec<String>) -> Res
     Ok(state)
 }
 
-/// Builds the state from the store: built-in tags from `config`, stored definitions,
-/// then every profile's facts, columns and memberships (no transitions).
-pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<State> {
-    let stored = store.read_with(snapshot::read_definitions).await?;
-    let (tags, segments) = (stored.tags, stored.segments);
-    let mut state = seeded(config, now, stored.event_names)?;
-
+/// Registers stored definitions `(name, JSON)` (those that no longer check are logged
+/// and left out).
+pub(super) fn register_definitions(
+    state: &mut State,
+    tags: Vec<(String, String)>,
+    segments: Vec<(String, String)>,
+) -> Result<()> {
     // Stored definitions only refer to ones that existed when they were saved: retry
     // until no more can be placed.
     let mut pending: Vec<(DefKind, String, String)> = tags
@@ -248,14 +248,14 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
             let entry = match kind {
                 DefKind::Tag => serde_json::from_str::<TagDef>(&body)
                     .map_err(|e| Error::Invalid(e.to_string()))
-                    .and_then(|d| tag_entry(d, &state)),
+                    .and_then(|d| tag_entry(d, state)),
                 DefKind::Segment => serde_json::from_str::<SegmentDef>(&body)
                     .map_err(|e| Error::Invalid(e.to_string()))
-                    .and_then(|d| segment_entry(d, &state)),
+                    .and_then(|d| segment_entry(d, state)),
             };
             match entry {
                 Ok(e) if state.registry.get(kind, &name).is_none() => {
-                    register_counters(&mut state, e.plan.as_ref());
+                    register_counters(state, e.plan.as_ref());
                     state.registry.put(e)?;
                 }
                 Ok(_) => tracing::warn!(%name, "stored definition shadows a built-in tag; ignored"),
@@ -274,6 +274,31 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
             break;
         }
     }
+    Ok(())
+}
+
+/// Builds the state from the store: built-in tags from `config`, stored definitions,
+/// then every profile's facts, columns and memberships (no transitions).
+pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<State> {
+    let stored = store.read_with(snapshot::read_definitions).await?;
+    if let Some(dir) = config.snapshot_dir.clone() {
+        let started = std::time::Instant::now();
+        match super::persist::load(store, &config, now, &stored, &dir).await {
+            Ok(state) => {
+                tracing::info!(
+                    ms = started.elapsed().as_millis() as u64,
+                    profiles = state.index.alive().len(),
+                    "audience state loaded from its snapshot"
+                );
+                return Ok(state);
+            }
+            Err(why) => tracing::info!(%why, "audience snapshot not used; rebuilding from the store"),
+        }
+    }
+    let (tags, segments) = (stored.tags, stored.segments);
+    let mut state = seeded(config, now, stored.event_names)?;
+
+    register_definitions(&mut state, tags, segments)?;
     let counter_names: Vec<String> = state
         .registry
         .counters()
@@ -298,14 +323,7 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
         }
     }
     drop(snap);
-    state.refresh_needs();
-    state.refresh_all(now);
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        "audience columns computed"
-    );
-    super::rfm::rescore(&mut state, now);
-    state.evaluate_all(now, |_| true, false, Cause::Definition);
+    super::persist::derive(&mut state, now);
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "audience memberships evaluated"

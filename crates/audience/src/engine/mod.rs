@@ -17,6 +17,7 @@ mod defs;
 mod fold;
 mod ids;
 mod manage;
+pub mod persist;
 mod query;
 mod recorder;
 mod rfm;
@@ -133,6 +134,21 @@ impl Audience {
             recorder: record_tx,
             append_fault,
         });
+        let minutes = u64::from(shared_minutes(&shared));
+        if minutes > 0 {
+            let weak = Arc::downgrade(&shared);
+            tokio::spawn(async move {
+                let every = StdDuration::from_secs(minutes * 60);
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Some(shared) = weak.upgrade() else { return };
+                    let audience = Audience { shared };
+                    if let Err(e) = audience.save_snapshot(StdDuration::from_millis(200)).await {
+                        tracing::warn!(error = %e, "saving the audience snapshot failed; the next start rebuilds");
+                    }
+                }
+            });
+        }
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
             .name("audience-writer".into())
@@ -230,6 +246,16 @@ impl Audience {
     /// Hands a definition change to the recorder (under the state's write lock too).
     fn record_definition(&self, change: Record) {
         let _ = self.shared.recorder.send(change);
+    }
+}
+
+/// Minutes between saved snapshots (0: none, also when there is nowhere to save).
+fn shared_minutes(shared: &Shared) -> u32 {
+    let s = shared.state.read().unwrap_or_else(|p| p.into_inner());
+    if s.config.snapshot_dir.is_some() {
+        s.config.snapshot_minutes
+    } else {
+        0
     }
 }
 

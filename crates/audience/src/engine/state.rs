@@ -71,7 +71,7 @@ pub struct State {
     /// Maintained measures with their column keys.
     measures: Vec<(Measure, String)>,
     order_owner: OrderOwners,
-    pending_adjustments: HashMap<String, Vec<Adjustment>>,
+    pub(crate) pending_adjustments: HashMap<String, Vec<Adjustment>>,
     schedule: BinaryHeap<Reverse<(i64, u32)>>,
     scheduled: Vec<i64>,
     day: i32,
@@ -724,20 +724,29 @@ impl State {
         }
     }
 
-    /// Makes the columns fast to query after a bulk build (start-up, snapshot load).
-    pub fn settle(&mut self, _now: i64) {}
-
-    /// Saves the state to `path` with the log position it holds (not yet).
-    pub fn save_snapshot(&self, _path: &std::path::Path, _position: i64) -> crate::Result<()> {
-        Err(crate::Error::Internal("not yet".into()))
-    }
-
-    /// Loads a saved state (not yet).
-    pub fn load_snapshot(
-        _path: &std::path::Path,
-        _config: AudienceConfig,
-        _now: i64,
-    ) -> crate::Result<(State, i64)> {
-        Err(crate::Error::Internal("not yet".into()))
+    /// Takes the rows of a saved state (see [`crate::engine::persist`]): profile ids,
+    /// facts and pending refunds; order owners are read from the facts. Columns and
+    /// memberships are derived after, as after a rebuild.
+    pub(crate) fn install_saved(
+        &mut self,
+        ids: ProfileIds,
+        facts: FactTable,
+        pending: HashMap<String, Vec<Adjustment>>,
+    ) {
+        let n = ids.len() as u32;
+        self.index.grow(n);
+        for row in 0..n {
+            if ids.id(row).is_empty() {
+                self.index.kill(row);
+            }
+            for o in facts.get(row).orders {
+                self.order_owner.insert(&o.order_id, row);
+            }
+        }
+        self.ids = ids;
+        self.facts = facts;
+        self.pending_adjustments = pending;
+        self.rfm = vec![None; n as usize];
+        self.scheduled = vec![i64::MAX; n as usize];
     }
 }
