@@ -190,6 +190,7 @@ pub struct EngineResults {
     heap_bytes: u64,
     rss_bytes: u64,
     breakdown: Vec<(String, u64)>,
+    loaded: Option<(u64, u64, Vec<(String, u64)>)>,
     count: u64,
     segment: Timing,
     snapshot: Option<(f64, f64, u64)>,
@@ -208,6 +209,11 @@ impl EngineResults {
             "rss_bytes": self.rss_bytes,
             "rss_bytes_per_profile": per(self.rss_bytes),
             "breakdown_bytes_per_profile": self.breakdown.iter().map(|(k, b)| (k.clone(), json!(per(*b)))).collect::<Map<String, Value>>(),
+            "after_snapshot_load": self.loaded.as_ref().map(|(heap, rss, parts)| json!({
+                "heap_bytes_per_profile": per(*heap),
+                "rss_bytes": rss,
+                "breakdown_bytes_per_profile": parts.iter().map(|(k, b)| (k.clone(), json!(per(*b)))).collect::<Map<String, Value>>(),
+            })),
             "segment": {"dsl": SEGMENT, "count": self.count, "flywheel_ms": crate::timing_json(&self.segment)},
             "snapshot": self.snapshot.map(|(save, load, bytes)| json!({"save_ms": save.round(), "load_ms": load.round(), "bytes": bytes})),
         })
@@ -222,6 +228,12 @@ impl EngineResults {
         let _ = writeln!(out, "  RSS    {:>10.0} MiB  {:>7.0} bytes/profile", self.rss_bytes as f64 / 1048576.0, self.rss_bytes as f64 / n);
         for (k, b) in &self.breakdown {
             let _ = writeln!(out, "    {k:28}{:>7.0} bytes/profile", *b as f64 / n);
+        }
+        if let Some((heap, rss, parts)) = &self.loaded {
+            let _ = writeln!(out, "  after a snapshot load: heap {:>7.0} bytes/profile (process RSS {:.0} MiB)", *heap as f64 / n, *rss as f64 / 1048576.0);
+            for (k, b) in parts {
+                let _ = writeln!(out, "    {k:28}{:>7.0} bytes/profile", *b as f64 / n);
+            }
         }
         let _ = writeln!(out, "  segment count {} in {:.3} ms median ({:.3} min)", self.count, self.segment.median, self.segment.min);
         if let Some((save, load, bytes)) = self.snapshot {
@@ -285,23 +297,29 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
     let saved = state.save_to(&path, &[], &[], 0);
     let save_ms = t.elapsed().as_secs_f64() * 1000.0;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let breakdown = breakdown(state);
+    let parts = breakdown(state);
+    let mut loaded = None;
     let snapshot = match saved {
         Err(e) => {
             eprintln!("engine: snapshot not saved: {e}");
             None
         }
         Ok(()) => {
+            let before = live_bytes();
             let t = Instant::now();
-            let (loaded, _) = State::load_from(&path, AudienceConfig::default(), NOW_MS, vec![], vec![])
+            let (loaded_state, _) = State::load_from(&path, AudienceConfig::default(), NOW_MS, vec![], vec![])
                 .map_err(|e| anyhow!("{e}"))?;
             let load_ms = t.elapsed().as_secs_f64() * 1000.0;
             let expr = dsl::parse(SEGMENT).map_err(|e| anyhow!("{e}"))?;
-            let plan = engine::compile(&loaded, &expr).map_err(|e| anyhow!("{e}"))?;
-            let again = loaded.index.count(&plan, &loaded.eval_ctx(NOW_MS));
+            let plan = engine::compile(&loaded_state, &expr).map_err(|e| anyhow!("{e}"))?;
+            let again = loaded_state.index.count(&plan, &loaded_state.eval_ctx(NOW_MS));
             if again != count {
                 return Err(anyhow!("the loaded snapshot counts {again}, the built engine {count}"));
             }
+            drop(plan);
+            let heap = live_bytes().saturating_sub(before);
+            let rss = crate::data::rss_bytes()?;
+            loaded = Some((heap, rss, breakdown(loaded_state)));
             Some((save_ms, load_ms, bytes))
         }
     };
@@ -311,7 +329,8 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
         fold_ms,
         heap_bytes,
         rss_bytes,
-        breakdown,
+        breakdown: parts,
+        loaded,
         count,
         segment,
         snapshot,

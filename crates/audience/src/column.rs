@@ -33,7 +33,8 @@ pub struct NumColumn {
     values: Vec<i64>,
     /// The fine bucket of each row's value ([`NULL_CODE`] for null): a row-by-row check
     /// reads two bytes a row, and the value only in the (small) fine bucket holding an
-    /// end of the range.
+    /// end of the range. Empty while the column has a single fine bucket (built row by
+    /// row, not yet bucketed): then the values are read instead.
     codes: Vec<u16>,
     /// Lower bounds of the fine buckets, ascending (every bucket bound is one of them,
     /// so a fine bucket lies inside one bucket).
@@ -50,6 +51,15 @@ pub struct NumColumn {
 }
 
 const NULL: i64 = i64::MIN;
+
+/// Grows `v` to `n` elements of `fill`, keeping about an eighth spare rather than
+/// doubling: a column of millions of rows grows a row at a time.
+fn grow_exact<T: Copy>(v: &mut Vec<T>, n: usize, fill: T) {
+    if n > v.capacity() {
+        v.reserve_exact((n - v.len()).max(v.len() / 8).max(1024));
+    }
+    v.resize(n, fill);
+}
 
 /// Number of fine buckets of a numeric column (a multiple of [`BUCKETS`]).
 const FINE: usize = BUCKETS * 256;
@@ -116,14 +126,17 @@ impl NumColumn {
             .collect();
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); bounds.len()];
         let mut nonnull = Vec::with_capacity(values.len());
-        let mut codes = Vec::with_capacity(values.len());
+        let coded = fine.len() > 1;
+        let mut codes = Vec::with_capacity(if coded { values.len() } else { 0 });
         for (row, &v) in values.iter().enumerate() {
             if v != NULL {
                 let f = fine.partition_point(|x| *x <= v).saturating_sub(1);
                 rows[bucket_of_fine[f]].push(row as u32);
                 nonnull.push(row as u32);
-                codes.push(f as u16);
-            } else {
+                if coded {
+                    codes.push(f as u16);
+                }
+            } else if coded {
                 codes.push(NULL_CODE);
             }
         }
@@ -178,8 +191,10 @@ impl NumColumn {
     pub fn set(&mut self, row: u32, v: Option<i64>) {
         let i = row as usize;
         if i >= self.values.len() {
-            self.values.resize(i + 1, NULL);
-            self.codes.resize(i + 1, NULL_CODE);
+            grow_exact(&mut self.values, i + 1, NULL);
+            if self.fine.len() > 1 {
+                grow_exact(&mut self.codes, i + 1, NULL_CODE);
+            }
         }
         if self.bounds.is_empty() {
             self.bounds.push(NULL + 1);
@@ -216,10 +231,15 @@ impl NumColumn {
                 self.lens[b] += 1;
             }
             self.nonnull.insert(row);
-            self.codes[i] = self.fine_of(new) as u16;
+            let code = self.fine_of(new) as u16;
+            if let Some(c) = self.codes.get_mut(i) {
+                *c = code;
+            }
         } else {
             self.nonnull.remove(row);
-            self.codes[i] = NULL_CODE;
+            if let Some(c) = self.codes.get_mut(i) {
+                *c = NULL_CODE;
+            }
         }
         self.values[i] = new;
     }
@@ -491,6 +511,22 @@ impl NumColumn {
             if n == 0 {
                 break;
             }
+            if self.codes.is_empty() {
+                // Not bucketed: every value is read.
+                let start = out.len();
+                out.resize(start + n, 0);
+                let mut k = start;
+                for r in &ids[..n] {
+                    let v = self.values.get(*r as usize).copied().unwrap_or(NULL);
+                    out[k] = *r;
+                    k += usize::from(!(v >= lo && v <= hi));
+                }
+                out.truncate(k);
+                if n < BATCH {
+                    break;
+                }
+                continue;
+            }
             for (c, r) in codes.iter_mut().zip(&ids[..n]) {
                 *c = self.codes.get(*r as usize).copied().unwrap_or(NULL_CODE);
             }
@@ -519,6 +555,12 @@ impl NumColumn {
     /// Rows with a value.
     pub fn nonnull(&self) -> &RoaringBitmap {
         &self.nonnull
+    }
+
+    /// Gives back the room kept for growth (after a bulk build).
+    pub fn shrink_to_fit(&mut self) {
+        self.values.shrink_to_fit();
+        self.codes.shrink_to_fit();
     }
 
     /// Number of rows the column covers.
@@ -605,9 +647,17 @@ impl Codes {
     /// Grows to `n` codes, the new ones 0.
     fn grow(&mut self, n: usize) {
         match self {
-            Codes::U8(v) => v.resize(n, 0),
-            Codes::U16(v) => v.resize(n, 0),
-            Codes::U32(v) => v.resize(n, 0),
+            Codes::U8(v) => grow_exact(v, n, 0),
+            Codes::U16(v) => grow_exact(v, n, 0),
+            Codes::U32(v) => grow_exact(v, n, 0),
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        match self {
+            Codes::U8(v) => v.shrink_to_fit(),
+            Codes::U16(v) => v.shrink_to_fit(),
+            Codes::U32(v) => v.shrink_to_fit(),
         }
     }
 
@@ -719,6 +769,11 @@ impl CatColumn {
             self.bitmaps[new as usize].insert(row);
         }
         self.codes.set(i, new);
+    }
+
+    /// Gives back the room kept for growth (after a bulk build).
+    pub fn shrink_to_fit(&mut self) {
+        self.codes.shrink_to_fit();
     }
 
     /// Rows whose value is one of `values`.

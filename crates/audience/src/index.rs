@@ -141,6 +141,16 @@ impl Index {
         }
     }
 
+    /// Gives back the room columns keep for growth (after a bulk build).
+    pub fn shrink_to_fit(&mut self) {
+        for c in self.num.values_mut() {
+            c.shrink_to_fit();
+        }
+        for c in self.cat.values_mut() {
+            c.shrink_to_fit();
+        }
+    }
+
     /// Whether a column exists.
     pub fn has_column(&self, key: &str) -> bool {
         self.num.contains_key(key) || self.cat.contains_key(key) || self.multi.contains_key(key)

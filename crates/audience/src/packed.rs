@@ -73,6 +73,11 @@ impl FactTable {
         self.rows.is_empty()
     }
 
+    /// Gives back the room kept for growth.
+    pub fn shrink_to_fit(&mut self) {
+        self.rows.shrink_to_fit();
+    }
+
     /// Adds a row with no facts.
     pub fn push_empty(&mut self) {
         self.rows.push(Box::default());

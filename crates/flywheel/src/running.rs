@@ -95,6 +95,11 @@ impl RunningServer {
         if !late.is_empty() {
             tracing::warn!(services = ?late, "stopping without waiting for these services' runs in hand");
         }
+        // Nothing commits any more: the engine's state is saved at the log's head, so the
+        // next start loads it instead of rebuilding.
+        if let Err(e) = self.audience.save_snapshot(std::time::Duration::ZERO).await {
+            tracing::warn!(error = %e, "saving the audience snapshot failed; the next start rebuilds");
+        }
         if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "closing the store failed; the next start checkpoints the WAL");
         }

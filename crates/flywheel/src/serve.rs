@@ -222,7 +222,13 @@ struct Domain {
 /// Opens the domain services over `store` under the settings.
 async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings) -> Result<Domain> {
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
-    let audience = open_audience_on(store, settings.audience.clone(), bus.clone(), true).await?;
+    let mut config = settings.audience.clone();
+    // The embedded store's server saves the engine's state beside the database (a
+    // process on a shared PostgreSQL rebuilds: its data directory is its own).
+    if matches!(settings.store, flywheel_store::StoreConfig::Sqlite(_)) {
+        config.snapshot_dir = Some(settings.data_dir.clone());
+    }
+    let audience = open_audience_on(store, config, bus.clone(), true).await?;
     let faults = std::env::var("FLYWHEEL_FAULTS").unwrap_or_default();
     audience.inject_append_failures(flywheel_core::faults::count(&faults, "transitions.append"));
     // This process keeps the transitions log current: log what changed while it was down.

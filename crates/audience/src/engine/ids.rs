@@ -107,6 +107,12 @@ impl ProfileIds {
         }
     }
 
+    /// Gives back the room kept for growth.
+    pub fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
     /// Approximate heap bytes.
     pub fn heap_bytes(&self) -> u64 {
         (self.text.capacity() + self.ends.capacity() * 8 + self.table.capacity() * 5) as u64

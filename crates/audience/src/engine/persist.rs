@@ -329,6 +329,7 @@ pub(super) fn derive(state: &mut State, now: i64) {
     state.refresh_all(now);
     super::rfm::rescore(state, now);
     state.evaluate_all(now, |_| true, false, flywheel_store::transitions::Cause::Definition);
+    state.shrink_to_fit();
 }
 
 /// Builds the state from the snapshot in `dir` when it fits the store (same settings and

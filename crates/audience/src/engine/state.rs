@@ -724,6 +724,15 @@ impl State {
         }
     }
 
+    /// Gives back the room kept for growth (after a rebuild or a load).
+    pub fn shrink_to_fit(&mut self) {
+        self.index.shrink_to_fit();
+        self.facts.shrink_to_fit();
+        self.ids.shrink_to_fit();
+        self.rfm.shrink_to_fit();
+        self.scheduled.shrink_to_fit();
+    }
+
     /// Takes the rows of a saved state (see [`crate::engine::persist`]): profile ids,
     /// facts and pending refunds; order owners are read from the facts. Columns and
     /// memberships are derived after, as after a rebuild.
