@@ -16,6 +16,10 @@ use std::collections::HashMap;
 
 use roaring::{MultiOps, RoaringBitmap};
 
+mod values;
+
+use values::{Values, NULL};
+
 /// Number of value buckets of a numeric column.
 const BUCKETS: usize = 255;
 
@@ -30,7 +34,8 @@ const SPARSE_OP: u64 = 6;
 /// A numeric column; `None` is null.
 #[derive(Debug, Clone, Default)]
 pub struct NumColumn {
-    values: Vec<i64>,
+    /// One value per row, in the narrowest width that holds them.
+    values: Values,
     /// The fine bucket of each row's value ([`NULL_CODE`] for null): a row-by-row check
     /// reads two bytes a row, and the value only in the (small) fine bucket holding an
     /// end of the range. Empty while the column has a single fine bucket (built row by
@@ -49,8 +54,6 @@ pub struct NumColumn {
     below: Vec<RoaringBitmap>,
     nonnull: RoaringBitmap,
 }
-
-const NULL: i64 = i64::MIN;
 
 /// Grows `v` to `n` elements of `fill`, keeping about an eighth spare rather than
 /// doubling: a column of millions of rows grows a row at a time.
@@ -154,7 +157,7 @@ impl NumColumn {
             below.push(acc.clone());
         }
         NumColumn {
-            values,
+            values: Values::from_vec(&values),
             codes,
             fine,
             bounds,
@@ -176,7 +179,7 @@ impl NumColumn {
 
     /// The value of `row`.
     pub fn get(&self, row: u32) -> Option<i64> {
-        self.values.get(row as usize).copied().filter(|v| *v != NULL)
+        Some(self.values.get(row as usize)).filter(|v| *v != NULL)
     }
 
     fn bucket_of(&self, v: i64) -> usize {
@@ -191,7 +194,7 @@ impl NumColumn {
     pub fn set(&mut self, row: u32, v: Option<i64>) {
         let i = row as usize;
         if i >= self.values.len() {
-            grow_exact(&mut self.values, i + 1, NULL);
+            self.values.set(i, NULL);
             if self.fine.len() > 1 {
                 grow_exact(&mut self.codes, i + 1, NULL_CODE);
             }
@@ -204,7 +207,7 @@ impl NumColumn {
         if self.fine.is_empty() {
             self.fine.push(NULL + 1);
         }
-        let old = self.values[i];
+        let old = self.values.get(i);
         let new = v.unwrap_or(NULL);
         if old == new {
             return;
@@ -241,7 +244,7 @@ impl NumColumn {
                 *c = NULL_CODE;
             }
         }
-        self.values[i] = new;
+        self.values.set(i, new);
     }
 
     /// The buckets against `lo..=hi` (`lo > NULL`): wholly inside, wholly outside, or
@@ -517,7 +520,7 @@ impl NumColumn {
                 out.resize(start + n, 0);
                 let mut k = start;
                 for r in &ids[..n] {
-                    let v = self.values.get(*r as usize).copied().unwrap_or(NULL);
+                    let v = self.values.get(*r as usize);
                     out[k] = *r;
                     k += usize::from(!(v >= lo && v <= hi));
                 }
@@ -536,7 +539,7 @@ impl NumColumn {
             for (c, r) in codes.iter().zip(&ids[..n]) {
                 let c = usize::from(*c);
                 let within = if c == cx || c == cy {
-                    let v = self.values[*r as usize];
+                    let v = self.values.get(*r as usize);
                     v >= lo && v <= hi
                 } else {
                     c > cx && c < cy
@@ -575,7 +578,7 @@ impl NumColumn {
 
     /// Bytes held (approximate), for reporting.
     pub fn heap_bytes(&self) -> u64 {
-        (self.values.capacity() * 8 + self.codes.capacity() * 2 + self.fine.capacity() * 8) as u64
+        self.values.heap_bytes() + (self.codes.capacity() * 2 + self.fine.capacity() * 8) as u64
             + self
                 .buckets
                 .iter()
