@@ -280,6 +280,7 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
         state.apply_batch(&batch, 0..batch.len(), &outcome, NOW_MS);
     }
     state.tick(NOW_MS);
+    settle(&mut state)?;
     let fold_ms = started.elapsed().as_secs_f64() * 1000.0;
     people.flush()?;
     orders.flush()?;
@@ -310,6 +311,8 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
             let (loaded_state, _) = State::load_from(&path, AudienceConfig::default(), NOW_MS, vec![], vec![])
                 .map_err(|e| anyhow!("{e}"))?;
             let load_ms = t.elapsed().as_secs_f64() * 1000.0;
+            let mut loaded_state = loaded_state;
+            settle(&mut loaded_state)?;
             let expr = dsl::parse(SEGMENT).map_err(|e| anyhow!("{e}"))?;
             let plan = engine::compile(&loaded_state, &expr).map_err(|e| anyhow!("{e}"))?;
             let again = loaded_state.index.count(&plan, &loaded_state.eval_ctx(NOW_MS));
@@ -335,6 +338,18 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
         segment,
         snapshot,
     })
+}
+
+/// What a running server does in its first seconds: the columns the rules and a first
+/// count read get their value buckets (one a writer tick).
+fn settle(state: &mut State) -> Result<()> {
+    let expr = dsl::parse(SEGMENT).map_err(|e| anyhow!("{e}"))?;
+    let plan = engine::compile(state, &expr).map_err(|e| anyhow!("{e}"))?;
+    state.index.count(&plan, &state.eval_ctx(NOW_MS));
+    while state.index.has_asked() {
+        state.tick(NOW_MS);
+    }
+    Ok(())
 }
 
 /// Heap bytes of the parts of the state, measured by dropping them one by one.

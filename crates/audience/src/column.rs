@@ -560,6 +560,17 @@ impl NumColumn {
         &self.nonnull
     }
 
+    /// Whether it has value buckets (built by [`NumColumn::build`] from enough values),
+    /// rather than one bucket of every row (built row by row).
+    pub fn is_bucketed(&self) -> bool {
+        self.fine.len() > 1
+    }
+
+    /// The same values with value buckets ([`NumColumn::build`]).
+    pub fn bucketed(&self) -> NumColumn {
+        NumColumn::build((0..self.values.len() as u32).map(|r| self.get(r)))
+    }
+
     /// Gives back the room kept for growth (after a bulk build).
     pub fn shrink_to_fit(&mut self) {
         self.values.shrink_to_fit();

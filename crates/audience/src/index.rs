@@ -31,7 +31,15 @@ pub struct Index {
     multi: HashMap<String, MultiColumn>,
     tags: HashMap<String, RoaringBitmap>,
     segments: HashMap<String, RoaringBitmap>,
+    /// Numeric columns a query read while they had no value buckets (built row by row):
+    /// [`Index::bucket_asked`] builds theirs, so a column costs bucket memory only once
+    /// a condition on it is asked.
+    asked: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
+
+/// Below this many rows a numeric column is read row by row (a fraction of a
+/// millisecond); from it on, a column a query reads gets value buckets.
+pub const BUCKET_FROM_ROWS: usize = 100_000;
 
 /// What evaluation needs besides the index.
 #[derive(Debug, Clone, Copy)]
@@ -139,6 +147,41 @@ impl Index {
         for c in self.multi.values_mut() {
             c.set(row, &[]);
         }
+    }
+
+    /// Notes that a query read numeric column `key` (see [`Index::bucket_asked`]).
+    fn note_read(&self, key: &str, col: &NumColumn) {
+        if !col.is_bucketed() && col.len() >= BUCKET_FROM_ROWS {
+            if let Ok(mut asked) = self.asked.lock() {
+                if !asked.contains(key) {
+                    asked.insert(key.to_owned());
+                }
+            }
+        }
+    }
+
+    /// Builds the value buckets of one numeric column a query read (same values, same
+    /// answers; conditions on it then cost bitmap operations instead of a read of every
+    /// row); one a call, so the writer is never held long. Returns whether it built one.
+    pub fn bucket_asked(&mut self) -> bool {
+        loop {
+            let next = match self.asked.get_mut() {
+                Ok(a) => a.pop_first(),
+                Err(p) => p.into_inner().pop_first(),
+            };
+            let Some(key) = next else { return false };
+            if let Some(col) = self.num.get_mut(&key) {
+                if !col.is_bucketed() {
+                    *col = col.bucketed();
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Whether a query read a numeric column that has no value buckets yet.
+    pub fn has_asked(&self) -> bool {
+        self.asked.lock().map(|a| !a.is_empty()).unwrap_or(false)
     }
 
     /// Gives back the room columns keep for growth (after a bulk build).
@@ -314,6 +357,7 @@ impl Index {
         let Some(col) = self.num.get(&key) else {
             return if zero_matches { live.len() } else { 0 };
         };
+        self.note_read(&key, col);
         let with_value = live.intersection_len(col.nonnull());
         let hits = match cmp_range(op, v) {
             Some((lo, hi)) => col.count_range(&live, lo, hi),
@@ -479,6 +523,7 @@ impl Index {
         let Some(col) = self.num.get(key) else {
             return if zero_matches { rows } else { RoaringBitmap::new() };
         };
+        self.note_read(key, col);
         let nulls = zero_matches.then(|| &rows - col.nonnull());
         let mut hits = match cmp_range(op, v) {
             Some((lo, hi)) => {
@@ -537,6 +582,7 @@ impl Index {
                 RoaringBitmap::new()
             };
         };
+        self.note_read(key, col);
         let mut hits = match cmp_range(op, v) {
             Some((lo, hi)) => col.range(lo, hi),
             None => col.nonnull() - &col.range(v, v),

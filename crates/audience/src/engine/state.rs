@@ -579,6 +579,9 @@ impl State {
     /// Moves time to `now`: rows whose windows rolled over, shop-local midnight, RFM
     /// re-scoring; returns the transitions time alone caused.
     pub fn tick(&mut self, now: i64) -> Vec<Transition> {
+        if self.index.bucket_asked() {
+            tracing::debug!("audience column bucketed for the queries that read it");
+        }
         let mut out = Vec::new();
         let today = self.windowing.local_day(now);
         if today != self.day {
