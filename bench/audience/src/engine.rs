@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use flywheel_audience::config::AudienceConfig;
-use flywheel_audience::engine::{self, State};
 use flywheel_audience::dsl;
+use flywheel_audience::engine::{self, State};
 use flywheel_core::time::from_millis;
 use flywheel_core::{Event, EventKind, Fen, Order, OrderLine, ProfileId};
 use flywheel_store::{ApplyOutcome, NewEvent};
@@ -122,12 +122,16 @@ fn history(i: usize, rng: &mut Rng) -> History {
     let mut events = vec![NewEvent::new(identify, None)];
     for _ in 0..1 + rng.below(3) {
         let t = at_after(rng, first);
-        events.push(NewEvent::new(event(rng, EventKind::Track, &user, Some("Signed In"), t), None));
+        events.push(NewEvent::new(
+            event(rng, EventKind::Track, &user, Some("Signed In"), t),
+            None,
+        ));
     }
     for _ in 0..rng.below(3) {
         let t = at_after(rng, first);
         let mut e = event(rng, EventKind::Track, &user, Some("Product Added"), t);
-        e.properties.insert("product_id".into(), json!(format!("P{:05}", rng.below(5_000))));
+        e.properties
+            .insert("product_id".into(), json!(format!("P{:05}", rng.below(5_000))));
         events.push(NewEvent::new(e, None));
     }
     let mut orders = Vec::new();
@@ -223,21 +227,52 @@ impl EngineResults {
     pub fn table(&self) -> String {
         let n = self.profiles.max(1) as f64;
         let mut out = String::new();
-        let _ = writeln!(out, "flywheel audience engine: {} profiles, {} events folded in {:.1} s", self.profiles, self.events, self.fold_ms / 1000.0);
-        let _ = writeln!(out, "  heap   {:>10.0} MiB  {:>7.0} bytes/profile", self.heap_bytes as f64 / 1048576.0, self.heap_bytes as f64 / n);
-        let _ = writeln!(out, "  RSS    {:>10.0} MiB  {:>7.0} bytes/profile", self.rss_bytes as f64 / 1048576.0, self.rss_bytes as f64 / n);
+        let _ = writeln!(
+            out,
+            "flywheel audience engine: {} profiles, {} events folded in {:.1} s",
+            self.profiles,
+            self.events,
+            self.fold_ms / 1000.0
+        );
+        let _ = writeln!(
+            out,
+            "  heap   {:>10.0} MiB  {:>7.0} bytes/profile",
+            self.heap_bytes as f64 / 1048576.0,
+            self.heap_bytes as f64 / n
+        );
+        let _ = writeln!(
+            out,
+            "  RSS    {:>10.0} MiB  {:>7.0} bytes/profile",
+            self.rss_bytes as f64 / 1048576.0,
+            self.rss_bytes as f64 / n
+        );
         for (k, b) in &self.breakdown {
             let _ = writeln!(out, "    {k:28}{:>7.0} bytes/profile", *b as f64 / n);
         }
         if let Some((heap, rss, parts)) = &self.loaded {
-            let _ = writeln!(out, "  after a snapshot load: heap {:>7.0} bytes/profile (process RSS {:.0} MiB)", *heap as f64 / n, *rss as f64 / 1048576.0);
+            let _ = writeln!(
+                out,
+                "  after a snapshot load: heap {:>7.0} bytes/profile (process RSS {:.0} MiB)",
+                *heap as f64 / n,
+                *rss as f64 / 1048576.0
+            );
             for (k, b) in parts {
                 let _ = writeln!(out, "    {k:28}{:>7.0} bytes/profile", *b as f64 / n);
             }
         }
-        let _ = writeln!(out, "  segment count {} in {:.3} ms median ({:.3} min)", self.count, self.segment.median, self.segment.min);
+        let _ = writeln!(
+            out,
+            "  segment count {} in {:.3} ms median ({:.3} min)",
+            self.count, self.segment.median, self.segment.min
+        );
         if let Some((save, load, bytes)) = self.snapshot {
-            let _ = writeln!(out, "  snapshot {:.0} MiB: save {:.0} ms, load {:.0} ms", bytes as f64 / 1048576.0, save, load);
+            let _ = writeln!(
+                out,
+                "  snapshot {:.0} MiB: save {:.0} ms, load {:.0} ms",
+                bytes as f64 / 1048576.0,
+                save,
+                load
+            );
         }
         out
     }
@@ -250,7 +285,8 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
     let mut people = csv_file(&out.join("profiles.csv"), "profile,gender,city,last_active")?;
     let mut orders = csv_file(&out.join("orders.csv"), "profile,ts,total")?;
     let base_heap = live_bytes();
-    let mut state = engine::seeded(AudienceConfig::default(), NOW_MS, Vec::new()).map_err(|e| anyhow!("{e}"))?;
+    let mut state =
+        engine::seeded(AudienceConfig::default(), NOW_MS, Vec::new()).map_err(|e| anyhow!("{e}"))?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let started = Instant::now();
     let mut events = 0usize;
@@ -261,7 +297,13 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
         for i in chunk..(chunk + CHUNK).min(profiles) {
             let h = history(i, &mut rng);
             let pid = format!("user:u{i:08}");
-            writeln!(people, "{pid},{},{},{}", h.gender.unwrap_or(""), h.city, h.last_active)?;
+            writeln!(
+                people,
+                "{pid},{},{},{}",
+                h.gender.unwrap_or(""),
+                h.city,
+                h.last_active
+            )?;
             for (_, ts, total) in &h.orders {
                 writeln!(orders, "{pid},{ts},{total}")?;
             }
@@ -308,8 +350,9 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
         Ok(()) => {
             let before = live_bytes();
             let t = Instant::now();
-            let (loaded_state, _) = State::load_from(&path, AudienceConfig::default(), NOW_MS, vec![], vec![])
-                .map_err(|e| anyhow!("{e}"))?;
+            let (loaded_state, _) =
+                State::load_from(&path, AudienceConfig::default(), NOW_MS, vec![], vec![])
+                    .map_err(|e| anyhow!("{e}"))?;
             let load_ms = t.elapsed().as_secs_f64() * 1000.0;
             let mut loaded_state = loaded_state;
             settle(&mut loaded_state)?;
@@ -317,7 +360,9 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
             let plan = engine::compile(&loaded_state, &expr).map_err(|e| anyhow!("{e}"))?;
             let again = loaded_state.index.count(&plan, &loaded_state.eval_ctx(NOW_MS));
             if again != count {
-                return Err(anyhow!("the loaded snapshot counts {again}, the built engine {count}"));
+                return Err(anyhow!(
+                    "the loaded snapshot counts {again}, the built engine {count}"
+                ));
             }
             drop(plan);
             let heap = live_bytes().saturating_sub(before);
@@ -363,7 +408,9 @@ fn breakdown(mut state: State) -> Vec<(String, u64)> {
     for (name, part) in State::PARTS {
         drop_part(name, &mut |s| s.drop_part(part));
     }
-    drop_part("rest", &mut |s| *s = State::new(AudienceConfig::default(), NOW_MS));
+    drop_part("rest", &mut |s| {
+        *s = State::new(AudienceConfig::default(), NOW_MS)
+    });
     out
 }
 

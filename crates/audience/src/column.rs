@@ -589,7 +589,8 @@ impl NumColumn {
 
     /// Bytes held (approximate), for reporting.
     pub fn heap_bytes(&self) -> u64 {
-        self.values.heap_bytes() + (self.codes.capacity() * 2 + self.fine.capacity() * 8) as u64
+        self.values.heap_bytes()
+            + (self.codes.capacity() * 2 + self.fine.capacity() * 8) as u64
             + self
                 .buckets
                 .iter()
@@ -876,12 +877,18 @@ pub struct MultiColumn {
 impl MultiColumn {
     /// Replaces the values of `row`.
     pub fn set(&mut self, row: u32, values: &[String]) {
-        for b in &mut self.bitmaps {
-            b.remove(row);
+        // A row that holds no value is in no value's bitmap (a new row, most of a rebuild).
+        if self.nonempty.contains(row) {
+            for b in &mut self.bitmaps {
+                b.remove(row);
+            }
         }
         for v in values {
             let next = self.bitmaps.len();
-            let i = *self.lookup.entry(v.clone()).or_insert(next);
+            let i = match self.lookup.get(v.as_str()) {
+                Some(i) => *i,
+                None => *self.lookup.entry(v.clone()).or_insert(next),
+            };
             if i == next {
                 self.bitmaps.push(RoaringBitmap::new());
             }

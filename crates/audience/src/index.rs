@@ -216,10 +216,21 @@ impl Index {
 
     /// Sets one value of the column of `measure` (creating the column).
     pub fn set_value(&mut self, key: &str, row: u32, value: &TraitValue) {
+        // The key is copied only when the column is new (this runs for every column of
+        // every row refreshed).
         match value {
-            TraitValue::Num(v) => self.num.entry(key.to_owned()).or_default().set(row, *v),
-            TraitValue::Cat(v) => self.cat.entry(key.to_owned()).or_default().set(row, v.as_deref()),
-            TraitValue::Multi(v) => self.multi.entry(key.to_owned()).or_default().set(row, v),
+            TraitValue::Num(v) => match self.num.get_mut(key) {
+                Some(c) => c.set(row, *v),
+                None => self.num.entry(key.to_owned()).or_default().set(row, *v),
+            },
+            TraitValue::Cat(v) => match self.cat.get_mut(key) {
+                Some(c) => c.set(row, v.as_deref()),
+                None => self.cat.entry(key.to_owned()).or_default().set(row, v.as_deref()),
+            },
+            TraitValue::Multi(v) => match self.multi.get_mut(key) {
+                Some(c) => c.set(row, v),
+                None => self.multi.entry(key.to_owned()).or_default().set(row, v),
+            },
         }
     }
 

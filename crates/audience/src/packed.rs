@@ -47,7 +47,11 @@ impl Dict {
 
     /// A dictionary of these texts (codes in order).
     pub fn from_names(names: Vec<Box<str>>) -> Dict {
-        let codes = names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
+        let codes = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u32))
+            .collect();
         Dict { names, codes }
     }
 }
@@ -125,10 +129,18 @@ impl FactTable {
     }
 
     /// Rebuilt from encoded rows and their dictionaries (loading), checked by decoding
-    /// every row; `None` when one does not decode.
-    pub fn from_raw(rows: Vec<Box<[u8]>>, keys: Dict, values: Dict) -> Option<FactTable> {
+    /// every row, each handed to `seen` with its row; `None` when one does not decode.
+    pub fn from_raw(
+        rows: Vec<Box<[u8]>>,
+        keys: Dict,
+        values: Dict,
+        mut seen: impl FnMut(u32, &Facts),
+    ) -> Option<FactTable> {
         let t = FactTable { rows, keys, values };
-        t.rows.iter().all(|r| decode(r, &t).is_some()).then_some(t)
+        for (row, r) in t.rows.iter().enumerate() {
+            seen(row as u32, &decode(r, &t)?);
+        }
+        Some(t)
     }
 }
 
@@ -298,7 +310,8 @@ fn encode(f: &Facts, t: &mut FactTable) -> Box<[u8]> {
             put_i(&mut body, o.at.wrapping_sub(base));
             put_i(&mut body, o.total);
             put_i(&mut body, o.refunded);
-            let bits = u8::from(o.cancelled) | u8::from(o.promo) << 1 | u8::from(!o.adjustments.is_empty()) << 2;
+            let bits =
+                u8::from(o.cancelled) | u8::from(o.promo) << 1 | u8::from(!o.adjustments.is_empty()) << 2;
             body.push(bits);
             let entries = o.bought.entries();
             put_u(&mut body, entries.len() as u64);
@@ -542,10 +555,25 @@ mod tests {
         f.sign_up(i64::MIN + 1);
         f.cart_add(1_700_000_200_000, "P1".into());
         f.cart_add(1_600_000_000_000, "商品2".into());
-        f.set_trait_text("gender".into(), "女".into(), 5, "0b7e8a2c-1d3f-4e5a-8b9c-0d1e2f3a4b5c");
-        f.set_trait_text("city".into(), "上海".into(), 5, "0b7e8a2c-1d3f-4e5a-8b9c-0d1e2f3a4b5c");
+        f.set_trait_text(
+            "gender".into(),
+            "女".into(),
+            5,
+            "0b7e8a2c-1d3f-4e5a-8b9c-0d1e2f3a4b5c",
+        );
+        f.set_trait_text(
+            "city".into(),
+            "上海".into(),
+            5,
+            "0b7e8a2c-1d3f-4e5a-8b9c-0d1e2f3a4b5c",
+        );
         f.set_trait_text("birthday".into(), "1990-01-02".into(), -7, "M-Not-A-UUID");
-        f.set_trait_text("tier".into(), "".into(), 9, "0B7E8A2C-1D3F-4E5A-8B9C-0D1E2F3A4B5C");
+        f.set_trait_text(
+            "tier".into(),
+            "".into(),
+            9,
+            "0B7E8A2C-1D3F-4E5A-8B9C-0D1E2F3A4B5C",
+        );
         let mut o = OrderFact {
             order_id: "O-1".into(),
             at: 1_700_000_300_000,
@@ -580,8 +608,12 @@ mod tests {
             bought: Bought::default(),
             adjustments: vec![],
         });
-        f.counters.entry_or_default(CounterId(3)).record(Some(days(7)), 1_700_000_000_001);
-        f.counters.entry_or_default(CounterId(3)).record(Some(days(7)), 1_700_000_000_000);
+        f.counters
+            .entry_or_default(CounterId(3))
+            .record(Some(days(7)), 1_700_000_000_001);
+        f.counters
+            .entry_or_default(CounterId(3))
+            .record(Some(days(7)), 1_700_000_000_000);
         f.counters.entry_or_default(CounterId(1)).record(None, 5);
         let mut t = FactTable::default();
         t.push_empty();
@@ -590,11 +622,17 @@ mod tests {
         assert_eq!(t.get(1), f);
         assert_eq!(t.get(0), Facts::default());
         assert_eq!(t.get(9), Facts::default());
-        assert!(FactTable::from_raw(t.rows.clone(), t.keys.clone(), t.values.clone()).is_some());
+        let mut orders = 0;
+        assert!(
+            FactTable::from_raw(t.rows.clone(), t.keys.clone(), t.values.clone(), |_, f| orders +=
+                f.orders.len())
+            .is_some()
+        );
+        assert_eq!(orders, 2);
         let mut broken = t.rows.clone();
         let cut = broken[1].len() - 1;
         broken[1] = broken[1][..cut].into();
-        assert!(FactTable::from_raw(broken, t.keys.clone(), t.values.clone()).is_none());
+        assert!(FactTable::from_raw(broken, t.keys.clone(), t.values.clone(), |_, _| {}).is_none());
         assert_eq!(t.take(1), f);
         assert_eq!(t.get(1), Facts::default());
     }

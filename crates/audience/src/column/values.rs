@@ -149,10 +149,16 @@ impl Values {
             (0, 0)
         } else {
             let range = (i128::from(hi) - i128::from(lo)) as u128;
-            match [1usize, 2, 4].into_iter().find(|w| range < u128::from(top(*w)) / 2) {
+            match [1usize, 2, 4]
+                .into_iter()
+                .find(|w| range < u128::from(top(*w)) / 2)
+            {
                 Some(w) => {
                     let spare = (u128::from(top(w)) - 1 - range) / 2;
-                    (w, (i128::from(lo) - spare as i128).max(i128::from(i64::MIN + 1)) as i64)
+                    (
+                        w,
+                        (i128::from(lo) - spare as i128).max(i128::from(i64::MIN + 1)) as i64,
+                    )
                 }
                 None => (8, 0),
             }
@@ -228,7 +234,10 @@ mod tests {
         }
         let narrow = Values::from_vec(&[NULL, 3, 1, NULL]);
         assert_eq!((narrow.width, narrow.len()), (1, 4));
-        assert_eq!((0..4).map(|i| narrow.get(i)).collect::<Vec<_>>(), [NULL, 3, 1, NULL]);
+        assert_eq!(
+            (0..4).map(|i| narrow.get(i)).collect::<Vec<_>>(),
+            [NULL, 3, 1, NULL]
+        );
         let empty = Values::from_vec(&[NULL, NULL]);
         assert_eq!((empty.width, empty.get(1)), (0, NULL));
     }

@@ -84,7 +84,9 @@ impl ProfileIds {
     pub fn remove(&mut self, id: &str) -> Option<u32> {
         let h = self.hash(id);
         let (text, ends) = (&self.text, &self.ends);
-        let found = self.table.find_entry(h, |&r| text_at(text, ends, r as usize) == id);
+        let found = self
+            .table
+            .find_entry(h, |&r| text_at(text, ends, r as usize) == id);
         let (row, _) = found.ok()?.remove();
         self.cleared.insert(row);
         Some(row)
@@ -119,7 +121,14 @@ impl ProfileIds {
     }
 
     /// The parts to persist: id texts by row, cleared rows, user ids that differ.
-    pub fn parts(&self) -> (&[u8], &[u64], &roaring::RoaringBitmap, &HashMap<u32, Option<Box<str>>>) {
+    pub fn parts(
+        &self,
+    ) -> (
+        &[u8],
+        &[u64],
+        &roaring::RoaringBitmap,
+        &HashMap<u32, Option<Box<str>>>,
+    ) {
         (&self.text, &self.ends, &self.cleared, &self.users)
     }
 
@@ -221,7 +230,11 @@ mod tests {
     fn ids_rows_and_user_ids_round_trip_and_survive_merges() {
         let mut ids = ProfileIds::default();
         for i in 0..5_000 {
-            let id = if i % 2 == 0 { format!("user:u{i}") } else { format!("anon:a{i}") };
+            let id = if i % 2 == 0 {
+                format!("user:u{i}")
+            } else {
+                format!("anon:a{i}")
+            };
             assert_eq!(ids.push(&id), i);
         }
         assert_eq!(ids.row("user:u42"), Some(42));

@@ -187,7 +187,8 @@ pub struct Saved {
 pub fn read(path: &Path) -> std::result::Result<Saved, String> {
     let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut head = [0u8; HEADER];
-    f.read_exact(&mut head).map_err(|e| format!("short header: {e}"))?;
+    f.read_exact(&mut head)
+        .map_err(|e| format!("short header: {e}"))?;
     if &head[..8] != MAGIC {
         return Err("not an audience snapshot".into());
     }
@@ -257,7 +258,10 @@ impl<'a> Cursor<'a> {
 /// registered, no profile yet); `Err` says why it does not fit.
 pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), String> {
     let bad = || "damaged payload".to_owned();
-    let mut c = Cursor { b: &saved.body, at: 0 };
+    let mut c = Cursor {
+        b: &saved.body,
+        at: 0,
+    };
     let text = c.bytes().ok_or_else(bad)?.to_vec();
     let ends: Vec<u64> = (0..c.len().ok_or_else(bad)?)
         .map(|_| c.u64())
@@ -283,7 +287,13 @@ pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), Stri
     if rows.len() != ids.len() {
         return Err(bad());
     }
-    let facts = FactTable::from_raw(rows, keys, values).ok_or_else(|| "unreadable facts".to_owned())?;
+    let mut owners = super::ids::OrderOwners::default();
+    let facts = FactTable::from_raw(rows, keys, values, |row, f| {
+        for o in &f.orders {
+            owners.insert(&o.order_id, row);
+        }
+    })
+    .ok_or_else(|| "unreadable facts".to_owned())?;
     let mut manual = Vec::new();
     for _ in 0..c.len().ok_or_else(bad)? {
         let name = c.str().ok_or_else(bad)?.to_owned();
@@ -311,9 +321,13 @@ pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), Stri
     if c.at != saved.body.len() {
         return Err(bad());
     }
-    state.install_saved(ids, facts, pending);
+    state.install_saved(ids, facts, owners, pending);
     for (name, members) in manual {
-        if state.registry.get(DefKind::Tag, &name).is_some_and(|e| e.plan.is_none()) {
+        if state
+            .registry
+            .get(DefKind::Tag, &name)
+            .is_some_and(|e| e.plan.is_none())
+        {
             state.put_members(DefKind::Tag, &name, members);
         }
     }
@@ -328,7 +342,12 @@ pub(super) fn derive(state: &mut State, now: i64) {
     state.refresh_needs();
     state.refresh_all(now);
     super::rfm::rescore(state, now);
-    state.evaluate_all(now, |_| true, false, flywheel_store::transitions::Cause::Definition);
+    state.evaluate_all(
+        now,
+        |_| true,
+        false,
+        flywheel_store::transitions::Cause::Definition,
+    );
     state.shrink_to_fit();
 }
 
@@ -349,8 +368,8 @@ pub(super) async fn load(
         .read_with(flywheel_store::log_cursor::last_seq)
         .await
         .map_err(|e| e.to_string())?;
-    let mut state = super::manage::seeded(config.clone(), now, stored.event_names.clone())
-        .map_err(|e| e.to_string())?;
+    let mut state =
+        super::manage::seeded(config.clone(), now, stored.event_names.clone()).map_err(|e| e.to_string())?;
     super::manage::register_definitions(&mut state, stored.tags.clone(), stored.segments.clone())
         .map_err(|e| e.to_string())?;
     state.refresh_needs();
@@ -420,7 +439,10 @@ impl super::Audience {
         let Some(dir) = self.read().config.snapshot_dir.clone() else {
             return Ok(false);
         };
-        let head = self.store().read_with(flywheel_store::log_cursor::last_seq).await?;
+        let head = self
+            .store()
+            .read_with(flywheel_store::log_cursor::last_seq)
+            .await?;
         tokio::time::sleep(settle).await;
         self.flush().await;
         let stored = self.store().read_with(super::snapshot::read_definitions).await?;

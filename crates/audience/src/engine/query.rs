@@ -196,8 +196,7 @@ impl Audience {
         w.write_record(["profile_id", "user_id"]).map_err(csv_err)?;
         for row in hits.iter() {
             let user = s.ids.user_id(row).unwrap_or("");
-            w.write_record([s.ids.id(row), user])
-                .map_err(csv_err)?;
+            w.write_record([s.ids.id(row), user]).map_err(csv_err)?;
         }
         w.into_inner()
             .map_err(|e| Error::Internal(format!("writing CSV: {e}")))

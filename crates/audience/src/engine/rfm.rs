@@ -18,11 +18,7 @@ fn rfm_inputs(state: &State, facts: &Facts, as_of: i64) -> Option<(i64, i64, i64
     let start = (w > 0).then(|| state.windowing.start(as_of, days(w)));
     let mut last = None;
     let (mut n, mut spend) = (0i64, 0i64);
-    for o in facts
-        .orders
-        .iter()
-        .filter(|o| o.counts() && o.at <= as_of)
-    {
+    for o in facts.orders.iter().filter(|o| o.counts() && o.at <= as_of) {
         if start.is_some_and(|s| o.at <= s) {
             continue;
         }

@@ -24,8 +24,8 @@ use crate::engine::defs::{DefKind, Entry, Registry};
 use crate::engine::fold::{adjustment_parts, fold_event, order_fact};
 use crate::engine::ids::{OrderOwners, ProfileIds};
 use crate::facts::Facts;
-use crate::packed::FactTable;
 use crate::index::{EvalCtx, Index};
+use crate::packed::FactTable;
 use crate::rfm::score::RfmScore;
 use crate::traits::{compute, ComputeCtx, Measure};
 use crate::window::{days, Windowing};
@@ -378,7 +378,9 @@ impl State {
             return None;
         };
         let found = self.facts.edit(row, |f| {
-            f.order_mut(order_id).map(|o| o.adjust(&m, cancel, amount)).is_some()
+            f.order_mut(order_id)
+                .map(|o| o.adjust(&m, cancel, amount))
+                .is_some()
         });
         if found {
             self.rfm_dirty = true;
@@ -737,12 +739,13 @@ impl State {
     }
 
     /// Takes the rows of a saved state (see [`crate::engine::persist`]): profile ids,
-    /// facts and pending refunds; order owners are read from the facts. Columns and
+    /// facts, the order owners read from them and pending refunds. Columns and
     /// memberships are derived after, as after a rebuild.
     pub(crate) fn install_saved(
         &mut self,
         ids: ProfileIds,
         facts: FactTable,
+        owners: OrderOwners,
         pending: HashMap<String, Vec<Adjustment>>,
     ) {
         let n = ids.len() as u32;
@@ -751,10 +754,8 @@ impl State {
             if ids.id(row).is_empty() {
                 self.index.kill(row);
             }
-            for o in facts.get(row).orders {
-                self.order_owner.insert(&o.order_id, row);
-            }
         }
+        self.order_owner = owners;
         self.ids = ids;
         self.facts = facts;
         self.pending_adjustments = pending;
