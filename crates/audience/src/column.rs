@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use roaring::{MultiOps, RoaringBitmap};
 
+mod saved;
 mod values;
 
 use values::{Values, NULL};

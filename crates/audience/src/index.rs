@@ -10,6 +10,8 @@
 //! rows of the others without building the result. The index is not thread-safe by
 //! itself; the engine guards it.
 
+mod saved;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 

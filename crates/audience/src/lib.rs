@@ -4,6 +4,7 @@
 //! RFM scores and lifecycle stages, all evaluated over an in-memory columnar +
 //! roaring-bitmap index of every profile.
 
+pub mod bytes;
 pub mod column;
 pub mod config;
 pub mod counter;

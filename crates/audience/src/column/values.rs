@@ -176,6 +176,29 @@ impl Values {
         }
     }
 
+    /// Appends its saved form: width, base, rows, bytes.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.push(self.width as u8);
+        crate::bytes::put_u64(out, self.base as u64);
+        crate::bytes::put_u64(out, self.len as u64);
+        crate::bytes::put_bytes(out, &self.bytes);
+    }
+
+    /// Reads what [`Values::write`] wrote.
+    pub fn read(c: &mut crate::bytes::Cursor<'_>) -> Option<Values> {
+        let width = usize::from(c.byte()?);
+        let base = c.u64()? as i64;
+        let len = usize::try_from(c.u64()?).ok()?;
+        let bytes = c.bytes()?.to_vec();
+        let fits = matches!(width, 0 | 1 | 2 | 4 | 8) && len.checked_mul(width) == Some(bytes.len());
+        fits.then_some(Values {
+            width,
+            base,
+            len,
+            bytes,
+        })
+    }
+
     /// Gives back the room kept for growth.
     pub fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();

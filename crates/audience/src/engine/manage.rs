@@ -229,7 +229,7 @@ pub fn seeded(config: AudienceConfig, now: i64, events_seen: Vec<String>) -> Res
 
 /// Registers stored definitions `(name, JSON)` (those that no longer check are logged
 /// and left out).
-pub(super) fn register_definitions(
+pub fn register_definitions(
     state: &mut State,
     tags: Vec<(String, String)>,
     segments: Vec<(String, String)>,

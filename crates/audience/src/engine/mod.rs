@@ -37,7 +37,7 @@ use flywheel_store::{ApplyOutcome, NewEvent, Store};
 
 pub use defs::DefKind;
 pub use ids::{OrderOwners, ProfileIds};
-pub use manage::{compile, seeded, SegmentInput, TagInput};
+pub use manage::{compile, register_definitions, seeded, SegmentInput, TagInput};
 pub use query::{MemberPage, ProfileAudience, SegmentInfo, TagInfo};
 pub use rfm::RfmRow;
 pub use state::State;

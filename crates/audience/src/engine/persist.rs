@@ -20,11 +20,10 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use roaring::RoaringBitmap;
+use crate::bytes::{put_bitmap, put_bytes, put_strs, put_u64, Cursor};
 
-use super::defs::DefKind;
 use super::ids::ProfileIds;
-use super::state::State;
+use super::state::{Installed, State};
 use crate::config::AudienceConfig;
 use crate::packed::{Dict, FactTable};
 use crate::{Error, Result};
@@ -35,7 +34,7 @@ pub const FILE: &str = "audience.snapshot";
 const MAGIC: &[u8; 8] = b"FWAUDSNP";
 
 /// The format version; a file of another version is not read (the state is rebuilt).
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 const HEADER: usize = 8 + 4 + 8 + 8 + 8 + 4;
 
@@ -70,29 +69,6 @@ pub fn fingerprint(config: &AudienceConfig, tags: &[(String, String)], segments:
     fnv(&parts)
 }
 
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_u64(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-fn put_bitmap(out: &mut Vec<u8>, b: &RoaringBitmap) {
-    let mut bytes = Vec::with_capacity(b.serialized_size());
-    // Writing to a Vec cannot fail.
-    let _ = b.serialize_into(&mut bytes);
-    put_bytes(out, &bytes);
-}
-
-fn put_strs<'a>(out: &mut Vec<u8>, strs: impl ExactSizeIterator<Item = &'a str>) {
-    put_u64(out, strs.len() as u64);
-    for s in strs {
-        put_bytes(out, s.as_bytes());
-    }
-}
-
 /// Encodes the parts of `state` a load needs.
 fn payload(state: &State) -> Vec<u8> {
     let mut out = Vec::with_capacity(state.facts.len() * 160 + 1024);
@@ -120,18 +96,6 @@ fn payload(state: &State) -> Vec<u8> {
     for r in state.facts.raw_rows() {
         put_bytes(&mut out, r);
     }
-    let manual: Vec<(&str, &RoaringBitmap)> = state
-        .registry
-        .entries()
-        .iter()
-        .filter(|e| e.kind == DefKind::Tag && e.plan.is_none())
-        .filter_map(|e| state.index.tag(&e.name).map(|b| (e.name.as_str(), b)))
-        .collect();
-    put_u64(&mut out, manual.len() as u64);
-    for (name, b) in manual {
-        put_bytes(&mut out, name.as_bytes());
-        put_bitmap(&mut out, b);
-    }
     let mut events: Vec<&str> = state.events_seen.iter().map(String::as_str).collect();
     events.sort_unstable();
     put_strs(&mut out, events.into_iter());
@@ -150,6 +114,21 @@ fn payload(state: &State) -> Vec<u8> {
             put_u64(&mut out, amount.unwrap_or(0) as u64);
         }
     }
+    state.index.write(&mut out);
+    let (rfm, scheduled, day) = state.saved_rows();
+    put_u64(&mut out, rfm.len() as u64);
+    for s in rfm {
+        match s {
+            None => out.extend_from_slice(&[0, 0, 0, 0]),
+            Some(s) => out.extend_from_slice(&[1, s.r, s.f, s.m]),
+        }
+    }
+    put_u64(&mut out, scheduled.len() as u64);
+    for t in scheduled {
+        put_u64(&mut out, *t as u64);
+    }
+    put_u64(&mut out, day as u64);
+    out.push(u8::from(state.rfm_dirty));
     out
 }
 
@@ -211,57 +190,11 @@ pub fn read(path: &Path) -> std::result::Result<Saved, String> {
     })
 }
 
-/// Reads the payload back.
-struct Cursor<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn u64(&mut self) -> Option<u64> {
-        let s = self.b.get(self.at..self.at.checked_add(8)?)?;
-        self.at += 8;
-        Some(u64::from_le_bytes(s.try_into().ok()?))
-    }
-
-    fn len(&mut self) -> Option<usize> {
-        usize::try_from(self.u64()?).ok().filter(|n| *n <= self.b.len())
-    }
-
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.len()?;
-        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(s)
-    }
-
-    fn byte(&mut self) -> Option<u8> {
-        let x = *self.b.get(self.at)?;
-        self.at += 1;
-        Some(x)
-    }
-
-    fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes()?).ok()
-    }
-
-    fn strs(&mut self) -> Option<Vec<Box<str>>> {
-        (0..self.len()?).map(|_| self.str().map(Into::into)).collect()
-    }
-
-    fn bitmap(&mut self) -> Option<RoaringBitmap> {
-        RoaringBitmap::deserialize_from(self.bytes()?).ok()
-    }
-}
-
 /// Installs a saved payload into `state` (built-in tags and stored definitions already
 /// registered, no profile yet); `Err` says why it does not fit.
 pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), String> {
     let bad = || "damaged payload".to_owned();
-    let mut c = Cursor {
-        b: &saved.body,
-        at: 0,
-    };
+    let mut c = Cursor::new(&saved.body);
     let text = c.bytes().ok_or_else(bad)?.to_vec();
     let ends: Vec<u64> = (0..c.len().ok_or_else(bad)?)
         .map(|_| c.u64())
@@ -294,11 +227,6 @@ pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), Stri
         }
     })
     .ok_or_else(|| "unreadable facts".to_owned())?;
-    let mut manual = Vec::new();
-    for _ in 0..c.len().ok_or_else(bad)? {
-        let name = c.str().ok_or_else(bad)?.to_owned();
-        manual.push((name, c.bitmap().ok_or_else(bad)?));
-    }
     let events = c.strs().ok_or_else(bad)?;
     let trait_keys = c.strs().ok_or_else(bad)?;
     let counters = c.strs().ok_or_else(bad)?;
@@ -318,19 +246,38 @@ pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), Stri
         }
         pending.insert(order, list);
     }
-    if c.at != saved.body.len() {
+    let index = crate::index::Index::read(&mut c).ok_or_else(bad)?;
+    let n = c.len().ok_or_else(bad)?;
+    let mut rfm = Vec::with_capacity(n);
+    for _ in 0..n {
+        let b: Vec<u8> = (0..4).map(|_| c.byte()).collect::<Option<_>>().ok_or_else(bad)?;
+        rfm.push((b[0] != 0).then_some(crate::rfm::score::RfmScore {
+            r: b[1],
+            f: b[2],
+            m: b[3],
+        }));
+    }
+    let scheduled: Vec<i64> = (0..c.len().ok_or_else(bad)?)
+        .map(|_| c.u64().map(|t| t as i64))
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    let day = c.u64().ok_or_else(bad)? as i32;
+    let rfm_dirty = c.byte().ok_or_else(bad)? != 0;
+    let rows = ids.len();
+    if !c.at_end() || index.rows() as usize != rows || rfm.len() != rows || scheduled.len() != rows {
         return Err(bad());
     }
-    state.install_saved(ids, facts, owners, pending);
-    for (name, members) in manual {
-        if state
-            .registry
-            .get(DefKind::Tag, &name)
-            .is_some_and(|e| e.plan.is_none())
-        {
-            state.put_members(DefKind::Tag, &name, members);
-        }
-    }
+    state.install_saved(Installed {
+        ids,
+        facts,
+        owners,
+        pending,
+        index,
+        rfm,
+        scheduled,
+        day,
+        rfm_dirty,
+    });
     state.events_seen.extend(events.into_iter().map(String::from));
     state.want_traits(trait_keys.into_iter().map(String::from));
     Ok(())
@@ -374,9 +321,7 @@ pub(super) async fn load(
         .map_err(|e| e.to_string())?;
     state.refresh_needs();
     install(&mut state, &saved)?;
-    let mut state = catch_up(state, saved.position, head)?;
-    derive(&mut state, now);
-    Ok(state)
+    catch_up(state, saved.position, head)
 }
 
 /// The seam where a loaded state catches up with the log: the events committed after
@@ -424,7 +369,6 @@ impl State {
         super::manage::register_definitions(&mut state, tags, segments).map_err(|e| e.to_string())?;
         state.refresh_needs();
         install(&mut state, &saved)?;
-        derive(&mut state, now);
         Ok((state, saved.position))
     }
 }

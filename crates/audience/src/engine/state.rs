@@ -738,28 +738,44 @@ impl State {
         self.scheduled.shrink_to_fit();
     }
 
-    /// Takes the rows of a saved state (see [`crate::engine::persist`]): profile ids,
-    /// facts, the order owners read from them and pending refunds. Columns and
-    /// memberships are derived after, as after a rebuild.
-    pub(crate) fn install_saved(
-        &mut self,
-        ids: ProfileIds,
-        facts: FactTable,
-        owners: OrderOwners,
-        pending: HashMap<String, Vec<Adjustment>>,
-    ) {
-        let n = ids.len() as u32;
-        self.index.grow(n);
-        for row in 0..n {
-            if ids.id(row).is_empty() {
-                self.index.kill(row);
-            }
-        }
-        self.order_owner = owners;
-        self.ids = ids;
-        self.facts = facts;
-        self.pending_adjustments = pending;
-        self.rfm = vec![None; n as usize];
-        self.scheduled = vec![i64::MAX; n as usize];
+    /// What a saved state keeps per row besides facts and columns: RFM scores, when
+    /// each row next changes by time alone, and the shop-local day of the columns.
+    pub(crate) fn saved_rows(&self) -> (&[Option<RfmScore>], &[i64], i32) {
+        (&self.rfm, &self.scheduled, self.day)
     }
+
+    /// Takes a saved state (see [`crate::engine::persist`]) as it was when saved: its
+    /// rows, columns, memberships and schedule. What time changed since is done by the
+    /// next [`State::tick`]: the rows whose instant has come, a new shop-local day, RFM.
+    pub(crate) fn install_saved(&mut self, saved: Installed) {
+        self.ids = saved.ids;
+        self.facts = saved.facts;
+        self.order_owner = saved.owners;
+        self.pending_adjustments = saved.pending;
+        self.index = saved.index;
+        self.rfm = saved.rfm;
+        self.schedule = saved
+            .scheduled
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| **t != i64::MAX)
+            .map(|(row, t)| Reverse((*t, row as u32)))
+            .collect();
+        self.scheduled = saved.scheduled;
+        self.day = saved.day;
+        self.rfm_dirty = saved.rfm_dirty;
+    }
+}
+
+/// A saved state's parts, as [`State::install_saved`] takes them.
+pub(crate) struct Installed {
+    pub ids: ProfileIds,
+    pub facts: FactTable,
+    pub owners: OrderOwners,
+    pub pending: HashMap<String, Vec<Adjustment>>,
+    pub index: Index,
+    pub rfm: Vec<Option<RfmScore>>,
+    pub scheduled: Vec<i64>,
+    pub day: i32,
+    pub rfm_dirty: bool,
 }
