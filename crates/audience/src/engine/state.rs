@@ -192,7 +192,12 @@ impl State {
         if row as usize >= self.facts.len() {
             return;
         }
-        let mut f = self.facts.get(row);
+        let f = self.facts.get(row);
+        self.refresh_row_with(row, f, now);
+    }
+
+    /// [`State::refresh_row`] of `row` whose stored facts are `f` (already decoded).
+    fn refresh_row_with(&mut self, row: u32, mut f: Facts, now: i64) {
         if !f.counters.is_empty() {
             let before = f.counters.clone();
             for c in f.counters.values_mut() {
@@ -278,6 +283,9 @@ impl State {
         }
         let expire_before = now - 60_000;
         self.backfilled.retain(|_, (at, _)| *at > expire_before);
+        // The facts of the rows this batch folds into, decoded once and stored at the end
+        // (or before an order or a refund, which read and write the stored facts).
+        let mut open: HashMap<u32, Facts> = HashMap::new();
         for (i, e) in events.get(range).unwrap_or_default().iter().enumerate() {
             let Some(Some(pid)) = outcome.profiles.get(i) else {
                 continue;
@@ -311,10 +319,23 @@ impl State {
                     .cloned()
                     .collect()
             };
-            let (config, trait_keys) = (&self.config, &self.trait_keys);
-            self.facts.edit(row, |f| {
-                fold_event(f, ev, e.is_system_write(), config, &counters, trait_keys)
-            });
+            let f = match open.entry(row) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(self.facts.get(row)),
+            };
+            fold_event(
+                f,
+                ev,
+                e.is_system_write(),
+                &self.config,
+                &counters,
+                &self.trait_keys,
+            );
+            if e.order.is_some() || e.adjustment.is_some() {
+                for (r, f) in open.drain() {
+                    self.facts.put(r, &f);
+                }
+            }
             if let Some(o) = &e.order {
                 self.add_order(row, order_fact(o));
             }
@@ -324,9 +345,15 @@ impl State {
                 }
             }
         }
+        for (r, f) in &open {
+            self.facts.put(*r, f);
+        }
         let rows: Vec<u32> = touched.into_iter().collect();
         for &r in &rows {
-            self.refresh_row(r, now);
+            match open.remove(&r) {
+                Some(f) => self.refresh_row_with(r, f, now),
+                None => self.refresh_row(r, now),
+            }
         }
         out.extend(self.evaluate_rows(&rows, now, Cause::Event));
         out
