@@ -135,7 +135,7 @@ fn history(i: usize, rng: &mut Rng) -> History {
         events.push(NewEvent::new(e, None));
     }
     let mut orders = Vec::new();
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         for k in 0..3 {
             let t = at_after(rng, first.max(NOW_MS - 400 * DAY));
             let mut e = event(rng, EventKind::Track, &user, Some("Order Completed"), t);
@@ -186,6 +186,9 @@ fn history(i: usize, rng: &mut Rng) -> History {
     }
 }
 
+/// After a snapshot load: heap bytes, process RSS, heap bytes by part.
+type Loaded = (u64, u64, Vec<(String, u64)>);
+
 /// Everything measured in `--engine` mode.
 pub struct EngineResults {
     profiles: usize,
@@ -194,7 +197,7 @@ pub struct EngineResults {
     heap_bytes: u64,
     rss_bytes: u64,
     breakdown: Vec<(String, u64)>,
-    loaded: Option<(u64, u64, Vec<(String, u64)>)>,
+    loaded: Option<Loaded>,
     count: u64,
     segment: Timing,
     snapshot: Option<(f64, f64, u64)>,

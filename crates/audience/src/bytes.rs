@@ -56,13 +56,13 @@ impl<'a> Cursor<'a> {
     }
 
     /// A count (never more than the bytes there are).
-    pub fn len(&mut self) -> Option<usize> {
+    pub fn count(&mut self) -> Option<usize> {
         usize::try_from(self.u64()?).ok().filter(|n| *n <= self.b.len())
     }
 
     /// Bytes with their length.
     pub fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.len()?;
+        let n = self.count()?;
         let s = self.b.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;
         Some(s)
@@ -82,7 +82,7 @@ impl<'a> Cursor<'a> {
 
     /// Texts with their count.
     pub fn strs(&mut self) -> Option<Vec<Box<str>>> {
-        (0..self.len()?).map(|_| self.str().map(Into::into)).collect()
+        (0..self.count()?).map(|_| self.str().map(Into::into)).collect()
     }
 
     /// A bitmap.

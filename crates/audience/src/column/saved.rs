@@ -90,7 +90,7 @@ impl MultiColumn {
     pub fn read(c: &mut Cursor<'_>) -> Option<MultiColumn> {
         let mut lookup = HashMap::new();
         let mut bitmaps = Vec::new();
-        for i in 0..c.len()? {
+        for i in 0..c.count()? {
             lookup.insert(c.str()?.to_owned(), i);
             bitmaps.push(c.bitmap()?);
         }

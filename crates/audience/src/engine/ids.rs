@@ -25,6 +25,15 @@ pub struct ProfileIds {
     users: HashMap<u32, Option<Box<str>>>,
 }
 
+/// The parts of [`ProfileIds`] that are saved: id texts, their ends by row, cleared
+/// rows, user ids that differ from the profile id's own.
+pub type IdParts<'a> = (
+    &'a [u8],
+    &'a [u64],
+    &'a roaring::RoaringBitmap,
+    &'a HashMap<u32, Option<Box<str>>>,
+);
+
 /// The text of row `i` in `text` (empty when unknown).
 fn text_at<'a>(text: &'a [u8], ends: &[u64], i: usize) -> &'a str {
     let Some(&end) = ends.get(i) else { return "" };
@@ -121,14 +130,7 @@ impl ProfileIds {
     }
 
     /// The parts to persist: id texts by row, cleared rows, user ids that differ.
-    pub fn parts(
-        &self,
-    ) -> (
-        &[u8],
-        &[u64],
-        &roaring::RoaringBitmap,
-        &HashMap<u32, Option<Box<str>>>,
-    ) {
+    pub fn parts(&self) -> IdParts<'_> {
         (&self.text, &self.ends, &self.cleared, &self.users)
     }
 

@@ -196,13 +196,13 @@ pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), Stri
     let bad = || "damaged payload".to_owned();
     let mut c = Cursor::new(&saved.body);
     let text = c.bytes().ok_or_else(bad)?.to_vec();
-    let ends: Vec<u64> = (0..c.len().ok_or_else(bad)?)
+    let ends: Vec<u64> = (0..c.count().ok_or_else(bad)?)
         .map(|_| c.u64())
         .collect::<Option<_>>()
         .ok_or_else(bad)?;
     let cleared = c.bitmap().ok_or_else(bad)?;
     let mut users = HashMap::new();
-    for _ in 0..c.len().ok_or_else(bad)? {
+    for _ in 0..c.count().ok_or_else(bad)? {
         let row = u32::try_from(c.u64().ok_or_else(bad)?).map_err(|_| bad())?;
         let user = match c.byte().ok_or_else(bad)? {
             0 => None,
@@ -213,7 +213,7 @@ pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), Stri
     let ids = ProfileIds::from_parts(text, ends, cleared, users).ok_or_else(bad)?;
     let keys = Dict::from_names(c.strs().ok_or_else(bad)?);
     let values = Dict::from_names(c.strs().ok_or_else(bad)?);
-    let rows: Vec<Box<[u8]>> = (0..c.len().ok_or_else(bad)?)
+    let rows: Vec<Box<[u8]>> = (0..c.count().ok_or_else(bad)?)
         .map(|_| c.bytes().map(Into::into))
         .collect::<Option<_>>()
         .ok_or_else(bad)?;
@@ -235,10 +235,10 @@ pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), Stri
         return Err("its event counters are not those the definitions register".into());
     }
     let mut pending = HashMap::new();
-    for _ in 0..c.len().ok_or_else(bad)? {
+    for _ in 0..c.count().ok_or_else(bad)? {
         let order = c.str().ok_or_else(bad)?.to_owned();
         let mut list = Vec::new();
-        for _ in 0..c.len().ok_or_else(bad)? {
+        for _ in 0..c.count().ok_or_else(bad)? {
             let m = c.str().ok_or_else(bad)?.to_owned();
             let bits = c.byte().ok_or_else(bad)?;
             let amount = c.u64().ok_or_else(bad)? as i64;
@@ -247,7 +247,7 @@ pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), Stri
         pending.insert(order, list);
     }
     let index = crate::index::Index::read(&mut c).ok_or_else(bad)?;
-    let n = c.len().ok_or_else(bad)?;
+    let n = c.count().ok_or_else(bad)?;
     let mut rfm = Vec::with_capacity(n);
     for _ in 0..n {
         let b: Vec<u8> = (0..4).map(|_| c.byte()).collect::<Option<_>>().ok_or_else(bad)?;
@@ -257,7 +257,7 @@ pub fn install(state: &mut State, saved: &Saved) -> std::result::Result<(), Stri
             m: b[3],
         }));
     }
-    let scheduled: Vec<i64> = (0..c.len().ok_or_else(bad)?)
+    let scheduled: Vec<i64> = (0..c.count().ok_or_else(bad)?)
         .map(|_| c.u64().map(|t| t as i64))
         .collect::<Option<_>>()
         .ok_or_else(bad)?;

@@ -19,7 +19,7 @@ fn put_bitmaps(out: &mut Vec<u8>, maps: &HashMap<String, RoaringBitmap>) {
 }
 
 fn read_bitmaps(c: &mut Cursor<'_>) -> Option<HashMap<String, RoaringBitmap>> {
-    (0..c.len()?)
+    (0..c.count()?)
         .map(|_| Some((c.str()?.to_owned(), c.bitmap()?)))
         .collect()
 }
@@ -56,7 +56,7 @@ impl Index {
             alive: c.bitmap()?,
             ..Index::default()
         };
-        for _ in 0..c.len()? {
+        for _ in 0..c.count()? {
             let key = c.str()?.to_owned();
             let bucketed = c.byte()? != 0;
             let col = NumColumn::read(c)?;
@@ -65,11 +65,11 @@ impl Index {
             }
             index.num.insert(key, col);
         }
-        for _ in 0..c.len()? {
+        for _ in 0..c.count()? {
             let key = c.str()?.to_owned();
             index.cat.insert(key, CatColumn::read(c)?);
         }
-        for _ in 0..c.len()? {
+        for _ in 0..c.count()? {
             let key = c.str()?.to_owned();
             index.multi.insert(key, MultiColumn::read(c)?);
         }
