@@ -200,6 +200,103 @@ async fn zero_value_orders_are_purchases_unless_the_shop_says_otherwise() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_loads_the_saved_state_with_the_same_answers_until_the_log_moves_on() {
+    let exprs = [
+        "orders(30d) >= 1",
+        "spend > 100 元",
+        r#"tag("高價值客戶")"#,
+        r#"categories_bought contains "護膚""#,
+        "last_active within 7d",
+    ];
+    let counts = |shop: &Shop| -> Vec<u64> {
+        exprs
+            .iter()
+            .map(|e| shop.audience.count(&SegmentInput::text(*e)).unwrap())
+            .collect()
+    };
+    let dir = tmp("snapshot");
+    let config = AudienceConfig {
+        snapshot_dir: Some(dir.clone()),
+        ..AudienceConfig::default()
+    };
+    let t = t0() - DAY;
+    let mut shop = Shop::with_config(&dir, config.clone()).await;
+    assert!(!shop.audience.loaded_from_snapshot(), "nothing saved yet");
+    shop.order("big", "o1", t, "2000.00").await;
+    shop.order("small", "o2", t, "50.00").await;
+    shop.send("idle", "Signed In", t0() - 20 * DAY, json!({})).await;
+    shop.audience
+        .put_tag(
+            flywheel_audience::TagInput {
+                name: "手動".into(),
+                kind: None,
+                group: None,
+                rule: None,
+                rule_ast: None,
+                description: None,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    shop.audience
+        .assign("手動", &["small".into()], false)
+        .await
+        .unwrap();
+    shop.audience.tick();
+    let before = counts(&shop);
+    let profile = serde_json::to_value(shop.audience.profile("user:big").unwrap()).unwrap();
+    assert_eq!(before, vec![2, 1, 1, 2, 2]);
+    shop.pipeline.shutdown().await;
+    assert!(shop
+        .audience
+        .save_snapshot(std::time::Duration::ZERO)
+        .await
+        .unwrap());
+    drop(shop);
+    assert!(dir.join("audience.snapshot").exists());
+
+    // Nothing stored since: loaded, with the same answers, profile and manual tag.
+    let mut shop = Shop::with_config(&dir, config.clone()).await;
+    assert!(shop.audience.loaded_from_snapshot());
+    shop.audience.tick();
+    assert_eq!(counts(&shop), before);
+    assert_eq!(
+        serde_json::to_value(shop.audience.profile("user:big").unwrap()).unwrap(),
+        profile
+    );
+    assert_eq!(shop.tagged("手動"), vec!["small"]);
+    // It keeps folding: a new order counts at once (new message ids for the new shop).
+    shop.seq = 1_000;
+    shop.order("new", "o3", t, "3000.00").await;
+    assert_eq!(counts(&shop)[0], 3);
+    shop.pipeline.shutdown().await;
+    drop(shop);
+
+    // The log moved on since the save (o3): rebuilt from the store, o3 included.
+    let shop = Shop::with_config(&dir, config.clone()).await;
+    assert!(!shop.audience.loaded_from_snapshot());
+    assert_eq!(counts(&shop)[0], 3);
+    assert_eq!(shop.tagged("手動"), vec!["small"]);
+    shop.pipeline.shutdown().await;
+    assert!(shop
+        .audience
+        .save_snapshot(std::time::Duration::ZERO)
+        .await
+        .unwrap());
+    drop(shop);
+
+    // Other settings than those it was saved under: rebuilt.
+    let other = AudienceConfig {
+        count_zero_value_orders: false,
+        ..config
+    };
+    let shop = Shop::with_config(&dir, other).await;
+    assert!(!shop.audience.loaded_from_snapshot());
+    assert_eq!(counts(&shop)[0], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_risk_needs_90_days_without_sign_in_and_without_purchase() {
     let mut shop = Shop::new(&tmp("churn")).await;
     let start = t0() - 200 * DAY;

@@ -279,7 +279,10 @@ pub fn register_definitions(
 
 /// Builds the state from the store: built-in tags from `config`, stored definitions,
 /// then every profile's facts, columns and memberships (no transitions).
-pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<State> {
+///
+/// When `config.snapshot_dir` holds a saved state that fits, that state is loaded instead;
+/// the flag says which it was.
+pub async fn open_state(store: &Store, config: AudienceConfig, now: i64) -> Result<(State, bool)> {
     let stored = store.read_with(snapshot::read_definitions).await?;
     if let Some(dir) = config.snapshot_dir.clone() {
         let started = std::time::Instant::now();
@@ -290,7 +293,7 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
                     profiles = state.index.alive().len(),
                     "audience state loaded from its snapshot"
                 );
-                return Ok(state);
+                return Ok((state, true));
             }
             Err(why) => tracing::info!(%why, "audience snapshot not used; rebuilding from the store"),
         }
@@ -328,7 +331,7 @@ pub async fn rebuild(store: &Store, config: AudienceConfig, now: i64) -> Result<
         ms = started.elapsed().as_millis() as u64,
         "audience memberships evaluated"
     );
-    Ok(state)
+    Ok((state, false))
 }
 
 impl Audience {

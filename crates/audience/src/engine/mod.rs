@@ -64,6 +64,8 @@ struct Shared {
     recorder: tokio::sync::mpsc::UnboundedSender<Record>,
     /// Test-only injected failures of the recorder's writes.
     append_fault: Arc<Fault>,
+    /// Whether the state was loaded from its snapshot rather than rebuilt from the store.
+    from_snapshot: bool,
 }
 
 /// A handle to the engine (cheap to clone).
@@ -112,7 +114,7 @@ impl Audience {
         keeps_log: bool,
     ) -> Result<Audience> {
         let now = to_millis(clock.now());
-        let state = manage::rebuild(&store, config, now).await?;
+        let (state, from_snapshot) = manage::open_state(&store, config, now).await?;
         let tick = StdDuration::from_millis(state.config.tick_ms.max(10));
         let (tx, rx) = mpsc::channel();
         let (record_tx, record_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -133,6 +135,7 @@ impl Audience {
             work: Mutex::new(Some(tx)),
             recorder: record_tx,
             append_fault,
+            from_snapshot,
         });
         let minutes = u64::from(shared_minutes(&shared));
         if minutes > 0 {
@@ -211,6 +214,12 @@ impl Audience {
     /// Runs the time-driven updates now (the writer also does it every `tick_ms`).
     pub fn tick(&self) {
         tick(&self.shared);
+    }
+
+    /// Whether this engine started from its saved state rather than a rebuild from the
+    /// store (see [`persist`]).
+    pub fn loaded_from_snapshot(&self) -> bool {
+        self.shared.from_snapshot
     }
 
     /// The current time of the engine's clock (ms).
