@@ -40,7 +40,7 @@ pub use ids::{OrderOwners, ProfileIds};
 pub use manage::{compile, register_definitions, seeded, SegmentInput, TagInput};
 pub use query::{MemberPage, ProfileAudience, SegmentInfo, TagInfo};
 pub use rfm::RfmRow;
-pub use state::State;
+pub use state::{Part, State};
 
 use crate::config::AudienceConfig;
 use crate::definitions::Transition;
