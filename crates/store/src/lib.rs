@@ -14,6 +14,7 @@
 pub mod activity;
 pub mod analytics;
 pub mod audience;
+pub mod batch_log;
 pub mod callback_replays;
 mod checkpoint;
 mod column_enum;
@@ -26,6 +27,7 @@ pub mod groups;
 pub mod identity_cache;
 pub mod journeys;
 mod keys;
+pub mod leases;
 pub mod log_cursor;
 pub mod loyalty;
 pub mod member_activity;
