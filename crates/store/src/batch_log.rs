@@ -58,21 +58,21 @@ pub struct LoggedBatch {
 
 /// Records the batch just stored by the caller's write transaction: the events stored
 /// after `before` (the highest `seq` before the insert), their profiles by `messageId`,
-/// and the merges. Called inside the writer's transaction, so nothing else is inserted
-/// in between.
+/// and the merges; returns the position after it (`None`: nothing was stored). Called
+/// inside the writer's transaction, so nothing else is inserted in between.
 pub(crate) fn record(
     conn: &mut dyn Conn,
     before: i64,
     profile_of: &std::collections::HashMap<&str, &ProfileId>,
     merges: &[(ProfileId, ProfileId)],
     at: i64,
-) -> Result<()> {
+) -> Result<Option<i64>> {
     let rows = conn.query(
         "SELECT seq, message_id FROM events WHERE seq > $1 ORDER BY seq",
         &[Param::I64(before)],
     )?;
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-        return Ok(());
+        return Ok(None);
     };
     let (first_seq, last_seq) = (first.i64(0)?, last.i64(0)?);
     let mut body = Body {
@@ -100,7 +100,7 @@ pub(crate) fn record(
             Param::Text(&body),
         ],
     )?;
-    Ok(())
+    Ok(Some(last_seq))
 }
 
 /// The highest event `seq` stored (0 when none): the log position that a rebuild from

@@ -267,6 +267,10 @@ pub struct ApplyOutcome {
     /// Profiles merged by this batch, as `(loser, winner)` in the order applied.
     #[serde(skip)]
     pub merges: Vec<(ProfileId, ProfileId)>,
+    /// The shared log position after this batch (its highest event `seq`), when it
+    /// stored anything ([`batch_log`]).
+    #[serde(skip)]
+    pub last_seq: Option<i64>,
 }
 
 impl ApplyOutcome {
@@ -279,6 +283,7 @@ impl ApplyOutcome {
             profiles: vec![None; stored.len()],
             stored,
             merges: Vec::new(),
+            last_seq: None,
         }
     }
 
@@ -294,6 +299,7 @@ impl ApplyOutcome {
             out.profiles = p.to_vec();
         }
         out.merges = self.merges.clone();
+        out.last_seq = self.last_seq;
         out
     }
 }

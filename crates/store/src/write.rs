@@ -77,10 +77,11 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
         .map(|e| to_millis(e.event().received_at))
         .max()
         .unwrap_or(0);
-    crate::batch_log::record(conn, before, &by_message, &merges, at)?;
+    let last_seq = crate::batch_log::record(conn, before, &by_message, &merges, at)?;
     Ok(ApplyOutcome {
         profiles,
         merges,
+        last_seq,
         ..outcome
     })
 }
