@@ -33,6 +33,10 @@ pub struct FileConfig {
     dead_letter_after: Option<u32>,
     /// Redis URL for flash-sale stock.
     redis: Option<String>,
+    /// `api`, `worker` or `all`.
+    role: Option<crate::cli::Role>,
+    /// NATS JetStream URL.
+    bus: Option<String>,
     /// `[audience]`: built-in tag rules, lifecycle thresholds, RFM bins, windows, timezone
     /// (docs/segments.md, "Configuration").
     audience: Option<flywheel_audience::config::AudienceConfig>,
@@ -107,6 +111,10 @@ pub struct ServerSettings {
     pub pipeline: PipelineConfig,
     /// Redis URL for flash-sale stock; in-process when absent.
     pub redis: Option<String>,
+    /// What this process does.
+    pub role: crate::cli::Role,
+    /// NATS JetStream URL; no bus between processes when absent.
+    pub bus: Option<String>,
     /// Connection cap and timeouts.
     pub connections: flywheel_api::server::ConnectionLimits,
     /// Request-body bytes held in memory at once, across all connections.
@@ -226,6 +234,8 @@ pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
         },
         pipeline,
         redis: s.redis.clone().or(f.redis.clone()),
+        role: s.role.or(f.role).unwrap_or_default(),
+        bus: s.bus.clone().or(f.bus.clone()),
         connections,
         max_inflight_body_bytes: inflight,
         body_idle_timeout: body_idle,
