@@ -326,6 +326,8 @@ def test_systemd_units(serve_help, tmp_path):
         problems += check_serve_args(serve_help, argv[2:], unit.name)
         assert "--role" in argv and argv[argv.index("--role") + 1] in unit.name, unit.name
         assert int(v["TimeoutStopSec"][0]) >= stop_seconds_needed(), unit.name
+        guide = (REPO / "docs" / "deployment.md").read_text()
+        assert f"TimeoutStopSec={v['TimeoutStopSec'][0]}" in guide, "docs/deployment.md gives another stop timeout"
         assert v["KillMode"] == ["mixed"] and v["KillSignal"] == ["SIGTERM"], unit.name
         assert v["Restart"] == ["on-failure"], unit.name
         for hardening in ("NoNewPrivileges", "ProtectSystem", "PrivateTmp", "StateDirectory"):
