@@ -41,12 +41,13 @@ WORKDIR /src
 COPY --from=skeleton /skeleton/ ./
 RUN cargo build --release --locked -p flywheel
 COPY . .
-# COPY keeps the sources' old timestamps: make them newer than the stubs' build so cargo
-# rebuilds the workspace crates (dependencies stay built).
+# COPY keeps the sources' old timestamps: make them newer than the stubs' build, or cargo
+# would take the stubs for up to date and ship an empty `fn main() {}` (the --version
+# check below catches that: a stub prints nothing).
 RUN find crates console docs -type f -exec touch {} + \
     && cargo build --release --locked -p flywheel \
     && install -m 0755 target/release/flywheel /usr/local/bin/flywheel \
-    && /usr/local/bin/flywheel --version
+    && /usr/local/bin/flywheel --version | grep -q '^flywheel '
 
 # ---- 3. Runtime. The binary needs glibc, libm and libgcc_s only (SQLite is compiled in,
 # TLS roots for the SMTP relay are compiled in, time zones are compiled in), and renders
