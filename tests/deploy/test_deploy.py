@@ -192,6 +192,18 @@ def test_dockerfile_cmd_flags_exist(serve_help):
     assert check_env(serve_help, env, "Dockerfile ENV") == []
 
 
+def test_dockerfile_skeleton_covers_the_workspace():
+    """The dependency stage stubs the crates it finds as crates/*/ and bench/*/: every
+    workspace member must be one of them, or the image build fails to load the workspace."""
+    import tomllib
+
+    members = tomllib.loads((REPO / "Cargo.toml").read_text())["workspace"]["members"]
+    text = DOCKERFILE.read_text()
+    assert "crates/*/Cargo.toml bench/*/Cargo.toml" in text
+    stray = [m for m in members if not re.fullmatch(r"(crates|bench)/[^/]+", m)]
+    assert stray == [], f"workspace members the Dockerfile's skeleton stage does not stub: {stray}"
+
+
 def test_dockerfile_cmd_serves_and_healthcheck_passes(tmp_path):
     """The CMD, on a free local port and a temporary data directory, starts the server;
     the HEALTHCHECK passes against it and fails against a closed port; SIGTERM stops it
