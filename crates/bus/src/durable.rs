@@ -1,0 +1,234 @@
+//! Durable, partitioned consumption for workers. A consumer group has one JetStream
+//! durable consumer per partition, named `<group>-p<partition>`, with explicit
+//! acknowledgement and at most one unacknowledged message per partition: a partition
+//! hands out its next message only after the previous one is acknowledged, so one
+//! profile's events are handled in order even when several worker processes of the
+//! group pull from the same partitions.
+//!
+//! Rules for the handler:
+//! - acknowledge after the effect is durable ([`Delivery::ack`] returns once the server
+//!   recorded the acknowledgement);
+//! - a message not acknowledged within `ack_wait` (a crash, a hang) is delivered again,
+//!   perhaps to another process, so every effect must be idempotent (keyed in the
+//!   store); [`Delivery::redelivered`] tells a repeat;
+//! - the group never skips a message it was not told to skip: a message that keeps
+//!   failing blocks its partition, so a handler that gives up records it somewhere
+//!   visible (a dead-letter row) and then acknowledges;
+//! - a message that is not an event this version can read is terminated (never
+//!   delivered again to the group) and counted in `BusStats::undecodable`.
+
+use std::collections::BTreeSet;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::pull::{self, MessagesErrorKind};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{AckKind, Message};
+use flywheel_core::bus::DomainEvent;
+use futures_util::stream::{select_all, SelectAll};
+use futures_util::{Stream, StreamExt};
+
+use crate::config::{is_filter, is_token, DurableOptions, DurableStart};
+use crate::partition::partition_in;
+use crate::publisher::Counters;
+use crate::{Error, NatsBus, Result};
+
+type Pulled = (u32, Result<Message, pull::MessagesError>);
+type PartitionStream = Pin<Box<dyn Stream<Item = Pulled> + Send>>;
+
+/// Pulls a consumer group's messages from a set of partitions; see the module rules.
+pub struct DurableConsumer {
+    group: String,
+    streams: SelectAll<PartitionStream>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for DurableConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableConsumer")
+            .field("group", &self.group)
+            .field("partitions", &self.streams.len())
+            .finish()
+    }
+}
+
+/// One delivered event. Dropping it without [`ack`](Delivery::ack) leaves it to be
+/// delivered again after the group's `ack_wait`.
+pub struct Delivery {
+    /// The event.
+    pub event: DomainEvent,
+    /// The partition it came from.
+    pub partition: u32,
+    /// Its position in the stream (increasing within a partition).
+    pub stream_seq: u64,
+    /// How many times it has been delivered to the group, this time included (1: first).
+    pub delivered: i64,
+    message: Message,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("event", &self.event)
+            .field("partition", &self.partition)
+            .field("stream_seq", &self.stream_seq)
+            .field("delivered", &self.delivered)
+            .finish()
+    }
+}
+
+impl Delivery {
+    /// True when this event was delivered before and not acknowledged then.
+    pub fn redelivered(&self) -> bool {
+        self.delivered > 1
+    }
+
+    /// Acknowledges the event: the group will not see it again. Returns once the
+    /// server confirmed.
+    pub async fn ack(self) -> Result<()> {
+        self.message.double_ack().await.map_err(Error::js)
+    }
+
+    /// Asks for the event again after `delay` (a transient failure); the partition
+    /// waits for it.
+    pub async fn retry_after(self, delay: Duration) -> Result<()> {
+        self.message
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(Error::js)
+    }
+
+    /// Tells the server the work goes on: the `ack_wait` clock restarts.
+    pub async fn in_progress(&self) -> Result<()> {
+        self.message.ack_with(AckKind::Progress).await.map_err(Error::js)
+    }
+}
+
+impl NatsBus {
+    /// Joins consumer group `group` on `partitions` with the default [`DurableOptions`].
+    pub async fn durable(
+        &self,
+        group: &str,
+        partitions: impl IntoIterator<Item = u32>,
+    ) -> Result<DurableConsumer> {
+        self.durable_with(group, partitions, DurableOptions::default())
+            .await
+    }
+
+    /// Joins consumer group `group` on `partitions` (each `< self.partitions()`),
+    /// creating the group's durable consumers where missing and updating their
+    /// options where they exist. Processes that join one group on overlapping
+    /// partitions share the work; each message goes to one of them.
+    pub async fn durable_with(
+        &self,
+        group: &str,
+        partitions: impl IntoIterator<Item = u32>,
+        options: DurableOptions,
+    ) -> Result<DurableConsumer> {
+        if !is_token(group) || group.len() > 48 {
+            return Err(Error::InvalidGroup(group.to_string()));
+        }
+        if !is_filter(&options.filter) {
+            return Err(Error::InvalidOption(format!(
+                "filter {:?} is not a subject pattern",
+                options.filter
+            )));
+        }
+        if options.ack_wait.is_zero() || options.pull_expires < Duration::from_secs(1) {
+            return Err(Error::InvalidOption(
+                "ack_wait must be positive and pull_expires at least 1 s".into(),
+            ));
+        }
+        let all = self.partitions();
+        let wanted: BTreeSet<u32> = partitions.into_iter().collect();
+        if let Some(&partition) = wanted.iter().find(|p| **p >= all) {
+            return Err(Error::NoSuchPartition {
+                partition,
+                partitions: all,
+            });
+        }
+        let stream = self.topology().ensure_stream(self.context()).await?;
+        let mut streams: Vec<PartitionStream> = Vec::with_capacity(wanted.len());
+        for p in wanted {
+            let name = format!("{group}-p{p}");
+            let config = pull::Config {
+                durable_name: Some(name.clone()),
+                description: Some(format!("Flywheel consumer group {group}, partition {p}")),
+                deliver_policy: match options.start {
+                    DurableStart::All => DeliverPolicy::All,
+                    DurableStart::New => DeliverPolicy::New,
+                },
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: options.ack_wait,
+                max_deliver: -1,
+                max_ack_pending: 1,
+                filter_subject: format!("{}.{p}.{}", self.stream_name(), options.filter),
+                ..pull::Config::default()
+            };
+            let consumer = stream.create_consumer(config).await.map_err(Error::js)?;
+            let messages = consumer
+                .stream()
+                .max_messages_per_batch(1)
+                .expires(options.pull_expires)
+                .messages()
+                .await
+                .map_err(Error::js)?;
+            streams.push(Box::pin(messages.map(move |m| (p, m))));
+        }
+        Ok(DurableConsumer {
+            group: group.to_string(),
+            streams: select_all(streams),
+            counters: self.counters().clone(),
+        })
+    }
+}
+
+impl DurableConsumer {
+    /// The next event of any of the group's partitions, waiting as long as it takes.
+    /// Missed heartbeats (NATS briefly unreachable) are logged and waited through; other
+    /// errors are returned and are not fatal (call `next` again), except
+    /// [`Error::Closed`].
+    pub async fn next(&mut self) -> Result<Delivery> {
+        loop {
+            let Some((partition, pulled)) = self.streams.next().await else {
+                return Err(Error::Closed);
+            };
+            let message = match pulled {
+                Ok(m) => m,
+                Err(e) if matches!(e.kind(), MessagesErrorKind::MissingHeartbeat) => {
+                    tracing::warn!(group = %self.group, partition, "bus: missed heartbeats from NATS; waiting");
+                    continue;
+                }
+                Err(e) => return Err(Error::js(e)),
+            };
+            if let Some(d) = self.decode(partition, message).await {
+                return Ok(d);
+            }
+        }
+    }
+
+    async fn decode(&self, partition: u32, message: Message) -> Option<Delivery> {
+        let (stream_seq, delivered) = match message.info() {
+            Ok(i) => (i.stream_sequence, i.delivered),
+            Err(_) => (0, 1),
+        };
+        match serde_json::from_slice::<DomainEvent>(&message.payload) {
+            Ok(event) => Some(Delivery {
+                event,
+                partition: partition_in(&message.subject).unwrap_or(partition),
+                stream_seq,
+                delivered,
+                message,
+            }),
+            Err(e) => {
+                let n = Counters::bump(&self.counters.undecodable);
+                tracing::warn!(group = %self.group, subject = %message.subject, error = %e, skipped_total = n, "bus: message is not an event this version reads; terminated");
+                if let Err(e) = message.ack_with(AckKind::Term).await {
+                    tracing::warn!(error = %e, "bus: could not terminate an unreadable message");
+                }
+                None
+            }
+        }
+    }
+}
