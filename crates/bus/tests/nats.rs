@@ -302,3 +302,92 @@ async fn publishing_never_blocks_when_nats_is_down() {
     assert_eq!(bus.stats().published, 0);
     assert!(!bus.flush(Duration::from_millis(200)).await);
 }
+
+/// A TCP relay to NATS that can be cut and restored, to take NATS away from one
+/// process only (the shared server stays up for everyone else).
+struct Relay {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(port: u16, upstream: &str) -> Relay {
+        let upstream = upstream.to_string();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let upstream = upstream.clone();
+                links.spawn(async move {
+                    let mut outbound = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+            }
+        });
+        Relay {
+            port,
+            task: Some(task),
+        }
+    }
+
+    /// Cuts every connection and stops listening (the JoinSet of links is dropped).
+    async fn cut(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+/// NATS goes away from one process and comes back: what it published meanwhile is
+/// stored once it can be, and its subscriber catches up on what others published.
+#[tokio::test]
+async fn a_process_cut_off_from_nats_catches_up_when_it_returns() {
+    let Some(url) = nats().await else { return };
+    let upstream = url.trim_start_matches("nats://");
+    let p = prefix("outage");
+    let mut relay = Relay::start(0, upstream).await;
+    let port = relay.port;
+    let a = NatsBus::connect(&format!("nats://127.0.0.1:{port}"), &p)
+        .await
+        .unwrap();
+    let b = NatsBus::connect(&url, &p).await.unwrap();
+    let (mut rx_a, mut rx_b) = (a.subscribe(), b.subscribe());
+    b.publish(entered("u0", 0));
+    assert_eq!(recv(&mut rx_a).await, entered("u0", 0));
+    assert_eq!(recv(&mut rx_b).await, entered("u0", 0));
+
+    relay.cut().await;
+    for seq in 1..=3 {
+        a.publish(entered("ua", seq));
+        assert_eq!(recv(&mut rx_a).await, entered("ua", seq));
+    }
+    b.publish(entered("ub", 10));
+    assert_eq!(recv(&mut rx_b).await, entered("ub", 10));
+    assert!(b.flush(PATIENCE).await);
+    // The outage is real: A's publisher failed at least once before NATS comes back.
+    timeout(PATIENCE, async {
+        while a.stats().retries == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a failed publish while cut off");
+    assert_eq!(a.stats().published, 0);
+    let _relay = Relay::start(port, upstream).await;
+
+    assert!(a.flush(PATIENCE).await, "A's queued events reach NATS");
+    for seq in 1..=3 {
+        assert_eq!(recv(&mut rx_b).await, entered("ua", seq));
+    }
+    assert_eq!(recv(&mut rx_a).await, entered("ub", 10));
+    let marker = DomainEvent::LogAdvanced(LogAdvanced { seq: 1 });
+    b.publish(marker.clone());
+    assert_eq!(recv(&mut rx_a).await, marker, "nothing doubled before the marker");
+    assert_eq!(stored_messages(&url, &p).await, 6);
+    delete_stream(&url, &p).await;
+}
