@@ -212,7 +212,7 @@ impl NatsBus {
         let target = self.inner.queued.load(Ordering::Relaxed);
         let settled = || {
             let s = self.stats();
-            s.published + s.duplicates + s.dropped_rejected >= target
+            s.published + s.duplicates + s.dropped_rejected + s.coalesced >= target
         };
         tokio::time::timeout(timeout, async {
             while !settled() {

@@ -3,6 +3,9 @@
 //! each with a `Nats-Msg-Id` so that a retry after a lost acknowledgement is stored once
 //! (within the stream's duplicate window).
 //!
+//! Within one batch, an older `log.advanced` and a `cache.invalidated` repeated later in
+//! the batch are left out: the later message says the same or more.
+//!
 //! Failure rules: a send that fails for a transient reason (timeout, lost connection,
 //! stream missing) is retried from the first unacknowledged event, in order, with
 //! exponential backoff (100 ms doubling to 5 s), for as long as it takes; while that
@@ -12,6 +15,7 @@
 //! in [`BusStats::dropped_rejected`]. Nothing here is the truth: PostgreSQL is, and the
 //! readers that care also poll it.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +51,9 @@ pub struct BusStats {
     pub dropped_queue_full: u64,
     /// Events dropped because the server refused them.
     pub dropped_rejected: u64,
+    /// Events not sent because a later one in the same batch says the same or more (an
+    /// older `log.advanced`, a repeated `cache.invalidated`).
+    pub coalesced: u64,
     /// Events from other processes delivered to the local subscribers.
     pub received: u64,
     /// Messages on the stream that were not a readable event (skipped).
@@ -61,6 +68,7 @@ pub(crate) struct Counters {
     pub retries: AtomicU64,
     pub dropped_queue_full: AtomicU64,
     pub dropped_rejected: AtomicU64,
+    pub coalesced: AtomicU64,
     pub received: AtomicU64,
     pub undecodable: AtomicU64,
 }
@@ -74,6 +82,7 @@ impl Counters {
             retries: g(&self.retries),
             dropped_queue_full: g(&self.dropped_queue_full),
             dropped_rejected: g(&self.dropped_rejected),
+            coalesced: g(&self.coalesced),
             received: g(&self.received),
             undecodable: g(&self.undecodable),
         }
@@ -106,6 +115,8 @@ pub(crate) async fn run(
         if rx.recv_many(&mut batch, batch_size).await == 0 {
             return;
         }
+        let merged = coalesce(&mut batch);
+        counters.coalesced.fetch_add(merged, Ordering::Relaxed);
         let wire: Vec<(String, PublishMessage)> = batch
             .iter()
             .filter_map(|o| encode(&topology, &origin, o, &counters))
@@ -118,6 +129,33 @@ pub(crate) async fn run(
             return;
         }
     }
+}
+
+/// Leaves out of a batch what a later message of the same batch makes redundant: every
+/// `log.advanced` but the one with the highest position, and a `cache.invalidated` equal
+/// to a later one. Returns how many were left out. (Local subscribers heard them all.)
+fn coalesce(batch: &mut Vec<Outgoing>) -> u64 {
+    let newest_log = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match &*o.event {
+            DomainEvent::LogAdvanced(l) => Some((l.seq, i)),
+            _ => None,
+        })
+        .max();
+    let mut later_invalidations = HashSet::new();
+    let mut keep = vec![true; batch.len()];
+    for (i, o) in batch.iter().enumerate().rev() {
+        keep[i] = match &*o.event {
+            DomainEvent::LogAdvanced(_) => newest_log.is_some_and(|(_, n)| n == i),
+            DomainEvent::Invalidated(inv) => later_invalidations.insert(inv.clone()),
+            _ => true,
+        };
+    }
+    let before = batch.len();
+    let mut flags = keep.into_iter();
+    batch.retain(|_| flags.next().unwrap_or(true));
+    (before - batch.len()) as u64
 }
 
 fn encode(
@@ -235,4 +273,64 @@ async fn send_from(
 fn drop_refused(counters: &Counters, subject: &str, error: &PublishError) {
     let n = Counters::bump(&counters.dropped_rejected);
     tracing::error!(%subject, error = %error, dropped_total = n, "bus: NATS refused an event; dropped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flywheel_core::bus::{CacheKind, Invalidation, LogAdvanced, TierChanged};
+
+    fn out(event: DomainEvent) -> Outgoing {
+        Outgoing {
+            event: Arc::new(event),
+            id: String::new(),
+        }
+    }
+
+    fn log(seq: i64) -> DomainEvent {
+        DomainEvent::LogAdvanced(LogAdvanced { seq })
+    }
+
+    fn inv(what: CacheKind, key: Option<&str>) -> DomainEvent {
+        DomainEvent::Invalidated(Invalidation {
+            what,
+            key: key.map(String::from),
+        })
+    }
+
+    #[test]
+    fn a_batch_sends_the_newest_log_position_and_each_invalidation_once() {
+        let tier = DomainEvent::TierChanged(TierChanged {
+            user_id: "u".into(),
+            from: None,
+            to: "金卡".into(),
+            spend_365d: flywheel_core::Fen(1),
+            upgrade: true,
+        });
+        let mut batch = vec![
+            out(log(5)),
+            out(inv(CacheKind::WriteKeys, Some("k1"))),
+            out(tier.clone()),
+            out(log(9)),
+            out(inv(CacheKind::WriteKeys, Some("k2"))),
+            out(log(7)),
+            out(inv(CacheKind::WriteKeys, Some("k1"))),
+            out(tier.clone()),
+        ];
+        assert_eq!(coalesce(&mut batch), 3);
+        let left: Vec<DomainEvent> = batch.iter().map(|o| (*o.event).clone()).collect();
+        assert_eq!(
+            left,
+            vec![
+                tier.clone(),
+                log(9),
+                inv(CacheKind::WriteKeys, Some("k2")),
+                inv(CacheKind::WriteKeys, Some("k1")),
+                tier,
+            ]
+        );
+        let mut plain = vec![out(log(1))];
+        assert_eq!(coalesce(&mut plain), 0);
+        assert_eq!(plain.len(), 1);
+    }
 }

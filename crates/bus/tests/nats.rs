@@ -267,12 +267,18 @@ async fn processes_must_agree_on_the_partition_count() {
 }
 
 /// No NATS at all (nothing listens on the port): publishing still returns at once, local
-/// subscribers still hear everything, and what does not fit the queue is counted.
+/// subscribers still hear everything, and what does not fit the queue is counted. When
+/// NATS appears on that port, the bus sets itself up and sends what it kept.
 #[tokio::test]
 async fn publishing_never_blocks_when_nats_is_down() {
+    let port = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().port()
+    };
     let p = prefix("down");
+    let down_url = format!("nats://127.0.0.1:{port}");
     let bus = NatsBus::connect_with(
-        "nats://127.0.0.1:1",
+        &down_url,
         &p,
         BusOptions {
             wait_for_server: true,
@@ -301,6 +307,59 @@ async fn publishing_never_blocks_when_nats_is_down() {
     assert!((890..=900).contains(&dropped), "dropped {dropped}");
     assert_eq!(bus.stats().published, 0);
     assert!(!bus.flush(Duration::from_millis(200)).await);
+
+    let Some(url) = nats().await else { return };
+    let _relay = Relay::start(port, url.trim_start_matches("nats://")).await;
+    assert!(bus.flush(PATIENCE).await, "what was queued is sent");
+    assert_eq!(stored_messages(&url, &p).await, 1000 - dropped);
+    assert_eq!(bus.stats().published, 1000 - dropped);
+    delete_stream(&url, &p).await;
+}
+
+/// A worker's durable group goes on after its connection to NATS was cut and restored.
+/// A message the server handed to the cut connection counts as delivered and comes again
+/// after `ack_wait`.
+#[tokio::test]
+async fn a_durable_group_resumes_when_nats_returns() {
+    let Some(url) = nats().await else { return };
+    let upstream = url.trim_start_matches("nats://");
+    let p = prefix("resume");
+    let publisher = NatsBus::connect_with(&url, &p, options(2)).await.unwrap();
+    let mut relay = Relay::start(0, upstream).await;
+    let port = relay.port;
+    let worker = NatsBus::connect_with(&format!("nats://127.0.0.1:{port}"), &p, options(2))
+        .await
+        .unwrap();
+    let opts = DurableOptions {
+        ack_wait: Duration::from_secs(2),
+        pull_expires: Duration::from_secs(1),
+        ..DurableOptions::default()
+    };
+    let mut group = worker.durable_with("sweeper", 0..2, opts).await.unwrap();
+    async fn next(group: &mut DurableConsumer) -> Delivery {
+        loop {
+            match group.next().await {
+                Ok(d) => return d,
+                Err(Error::Closed) => panic!("the group closed"),
+                Err(e) => eprintln!("not fatal: {e}"),
+            }
+        }
+    }
+    publisher.publish(entered("u1", 1));
+    let d = timeout(PATIENCE, next(&mut group)).await.unwrap();
+    assert_eq!(d.event, entered("u1", 1));
+    d.ack().await.unwrap();
+
+    relay.cut().await;
+    publisher.publish(entered("u2", 2));
+    assert!(publisher.flush(PATIENCE).await);
+    // Long enough for the worker's pulls to notice (missed heartbeats).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _relay = Relay::start(port, upstream).await;
+    let d = timeout(PATIENCE, next(&mut group)).await.unwrap();
+    assert_eq!(d.event, entered("u2", 2));
+    d.ack().await.unwrap();
+    delete_stream(&url, &p).await;
 }
 
 /// A TCP relay to NATS that can be cut and restored, to take NATS away from one

@@ -84,7 +84,7 @@ impl DomainEvent {
 /// is readable. Published by the process that committed an ingest batch, after the
 /// commit; a follower that hears it reads the log from its own cursor (it may have
 /// missed earlier notices, so it never trusts the notice's `seq` as "the next one").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LogAdvanced {
     /// The highest committed log position.
     pub seq: i64,
@@ -93,7 +93,7 @@ pub struct LogAdvanced {
 /// A cached copy of a stored thing is stale: whoever holds it re-reads it from the
 /// store. `key` names one item (a definition name, a write key, a user id); `None`
 /// means every cached item of that kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Invalidation {
     /// Which kind of cached thing.
     pub what: CacheKind,
