@@ -202,33 +202,36 @@ impl DurableConsumer {
                 }
                 Err(e) => return Err(Error::js(e)),
             };
-            if let Some(d) = self.decode(partition, message).await {
+            // Fields, not `self`: the future stays `Send` (the streams are not `Sync`).
+            if let Some(d) = decode(&self.group, &self.counters, partition, message).await {
                 return Ok(d);
             }
         }
     }
+}
 
-    async fn decode(&self, partition: u32, message: Message) -> Option<Delivery> {
-        let (stream_seq, delivered) = match message.info() {
-            Ok(i) => (i.stream_sequence, i.delivered),
-            Err(_) => (0, 1),
-        };
-        match serde_json::from_slice::<DomainEvent>(&message.payload) {
-            Ok(event) => Some(Delivery {
-                event,
-                partition: partition_in(&message.subject).unwrap_or(partition),
-                stream_seq,
-                delivered,
-                message,
-            }),
-            Err(e) => {
-                let n = Counters::bump(&self.counters.undecodable);
-                tracing::warn!(group = %self.group, subject = %message.subject, error = %e, skipped_total = n, "bus: message is not an event this version reads; terminated");
-                if let Err(e) = message.ack_with(AckKind::Term).await {
-                    tracing::warn!(error = %e, "bus: could not terminate an unreadable message");
-                }
-                None
+/// The delivery of a pulled message, or `None` for a message that is not a readable
+/// event (terminated so the group never sees it again, and counted).
+async fn decode(group: &str, counters: &Counters, partition: u32, message: Message) -> Option<Delivery> {
+    let (stream_seq, delivered) = match message.info() {
+        Ok(i) => (i.stream_sequence, i.delivered),
+        Err(_) => (0, 1),
+    };
+    match serde_json::from_slice::<DomainEvent>(&message.payload) {
+        Ok(event) => Some(Delivery {
+            event,
+            partition: partition_in(&message.subject).unwrap_or(partition),
+            stream_seq,
+            delivered,
+            message,
+        }),
+        Err(e) => {
+            let n = Counters::bump(&counters.undecodable);
+            tracing::warn!(%group, subject = %message.subject, error = %e, skipped_total = n, "bus: message is not an event this version reads; terminated");
+            if let Err(e) = message.ack_with(AckKind::Term).await {
+                tracing::warn!(error = %e, "bus: could not terminate an unreadable message");
             }
+            None
         }
     }
 }

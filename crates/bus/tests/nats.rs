@@ -167,22 +167,27 @@ async fn one_profiles_events_arrive_in_publish_order() {
     }
     assert!(bus.flush(PATIENCE).await);
     let home = partition_of(Some("u-ordered"), 8);
-    let mut seen = Vec::new();
-    let mut others = 0;
-    while seen.len() < 150 || others < 150 {
-        let d = timeout(PATIENCE, group.next()).await.unwrap().unwrap();
-        let DomainEvent::SegmentEntered(m) = &d.event else {
-            panic!("unexpected {:?}", d.event)
-        };
-        assert_eq!(d.partition, partition_of(Some(&m.profile_id), 8));
-        if m.profile_id == "u-ordered" {
-            assert_eq!(d.partition, home);
-            seen.push(m.seq);
-        } else {
-            others += 1;
+    // Consumed in a task of its own, as a worker service runs it.
+    let consumer = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let mut others = 0;
+        while seen.len() < 150 || others < 150 {
+            let d = timeout(PATIENCE, group.next()).await.unwrap().unwrap();
+            let DomainEvent::SegmentEntered(m) = &d.event else {
+                panic!("unexpected {:?}", d.event)
+            };
+            assert_eq!(d.partition, partition_of(Some(&m.profile_id), 8));
+            if m.profile_id == "u-ordered" {
+                assert_eq!(d.partition, home);
+                seen.push(m.seq);
+            } else {
+                others += 1;
+            }
+            d.ack().await.unwrap();
         }
-        d.ack().await.unwrap();
-    }
+        seen
+    });
+    let seen = consumer.await.unwrap();
     assert_eq!(seen, (0..150).collect::<Vec<u64>>());
     delete_stream(&url, &p).await;
 }
