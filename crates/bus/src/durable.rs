@@ -152,13 +152,19 @@ impl NatsBus {
         let mut streams: Vec<PartitionStream> = Vec::with_capacity(wanted.len());
         for p in wanted {
             let name = format!("{group}-p{p}");
-            let config = pull::Config {
-                durable_name: Some(name.clone()),
-                description: Some(format!("Flywheel consumer group {group}, partition {p}")),
-                deliver_policy: match options.start {
+            // Where to start applies to a new consumer only (the server refuses to change
+            // it): an existing one keeps its own.
+            let deliver_policy = match stream.consumer_info(&name).await {
+                Ok(existing) => existing.config.deliver_policy,
+                Err(_) => match options.start {
                     DurableStart::All => DeliverPolicy::All,
                     DurableStart::New => DeliverPolicy::New,
                 },
+            };
+            let config = pull::Config {
+                durable_name: Some(name.clone()),
+                description: Some(format!("Flywheel consumer group {group}, partition {p}")),
+                deliver_policy,
                 ack_policy: AckPolicy::Explicit,
                 ack_wait: options.ack_wait,
                 max_deliver: -1,

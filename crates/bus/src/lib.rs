@@ -16,6 +16,8 @@
 //! last clone of the bus is dropped. [`DurableConsumer`] does its work in the caller's
 //! task.
 
+#![warn(missing_docs)]
+
 mod config;
 mod durable;
 mod nats_bus;
