@@ -180,7 +180,8 @@ impl NatsBus {
     /// Publishes with a caller-chosen message id: a second publish with the same id
     /// within the duplicate window is not stored again (use a key the store already
     /// made unique, e.g. a transition's row id). [`Bus::publish`] makes a fresh id per
-    /// call.
+    /// call. This process's own subscribers hear every call (they are told at once,
+    /// before NATS has seen it); other processes hear the stored message once.
     pub fn publish_with_id(&self, event: DomainEvent, id: impl Into<String>) {
         let event = Arc::new(event);
         // No local subscriber is not an error.
