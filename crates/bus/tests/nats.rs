@@ -119,7 +119,7 @@ async fn a_durable_group_gets_again_exactly_what_it_did_not_acknowledge() {
     }
     assert!(bus.flush(PATIENCE).await);
     let opts = DurableOptions {
-        ack_wait: Duration::from_secs(1),
+        ack_wait: Duration::from_secs(3),
         pull_expires: Duration::from_secs(1),
         ..DurableOptions::default()
     };
@@ -342,7 +342,7 @@ async fn a_durable_group_resumes_when_nats_returns() {
         .await
         .unwrap();
     let opts = DurableOptions {
-        ack_wait: Duration::from_secs(2),
+        ack_wait: Duration::from_secs(3),
         pull_expires: Duration::from_secs(1),
         ..DurableOptions::default()
     };
