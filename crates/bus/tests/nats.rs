@@ -11,6 +11,7 @@ use flywheel_bus::{
     partition_of, Bus, BusOptions, Delivery, DurableConsumer, DurableOptions, DurableStart, Error, NatsBus,
 };
 use flywheel_core::bus::{CacheKind, DomainEvent, Invalidation, LogAdvanced, Membership, TransitionCause};
+use futures_util::TryStreamExt;
 use tokio::sync::broadcast;
 use tokio::time::timeout;
 
@@ -20,12 +21,39 @@ const PATIENCE: Duration = Duration::from_secs(20);
 async fn nats() -> Option<String> {
     let url = std::env::var("FLYWHEEL_TEST_NATS").unwrap_or("nats://127.0.0.1:4222".into());
     match async_nats::connect(&url).await {
-        Ok(_) => Some(url),
+        Ok(client) => {
+            sweep_old_streams(client).await;
+            Some(url)
+        }
         Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
             eprintln!("SKIPPED: NATS at {url} cannot be reached: {e}");
             None
         }
         Err(e) => panic!("NATS is required when CI=true: {url}: {e}"),
+    }
+}
+
+/// Deletes the streams that earlier runs' failed tests left (idle for an hour), once per
+/// run of this file.
+async fn sweep_old_streams(client: async_nats::Client) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let js = async_nats::jetstream::new(client);
+    let Ok(names) = js.stream_names().try_collect::<Vec<String>>().await else {
+        return;
+    };
+    for name in names.iter().filter(|n| n.starts_with("fwtest_")) {
+        let Ok(mut stream) = js.get_stream(name).await else {
+            continue;
+        };
+        let Ok(info) = stream.info().await else {
+            continue;
+        };
+        if time::OffsetDateTime::now_utc() - info.state.last_timestamp > time::Duration::HOUR {
+            let _ = js.delete_stream(name).await;
+        }
     }
 }
 
