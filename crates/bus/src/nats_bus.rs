@@ -36,9 +36,9 @@ impl Topology {
     /// Creates the stream, or brings its limits up to this process's options; refuses a
     /// stream made with another partition count.
     pub(crate) async fn ensure_stream(&self, js: &Context) -> Result<stream::Stream> {
-        if let Ok(mut existing) = js.get_stream(&self.prefix).await {
-            let info = existing.info().await.map_err(Error::js)?;
-            let recorded = info
+        if let Ok(existing) = js.get_stream(&self.prefix).await {
+            let recorded = existing
+                .cached_info()
                 .config
                 .description
                 .as_deref()
