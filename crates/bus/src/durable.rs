@@ -16,6 +16,10 @@
 //!   visible (a dead-letter row) and then acknowledges;
 //! - a message that is not an event this version can read is terminated (never
 //!   delivered again to the group) and counted in `BusStats::undecodable`.
+//!
+//! One [`DurableConsumer`] hands its caller one event at a time, from whichever of its
+//! partitions has one. Partitions are independent, so a worker that wants them handled
+//! in parallel joins the group once per partition (or per subset), each in its own task.
 
 use std::collections::BTreeSet;
 use std::pin::Pin;
