@@ -24,8 +24,10 @@ use crate::publisher::{Counters, ORIGIN_HEADER};
 use crate::{Error, Result};
 
 /// Creates the ordered consumer, starting after `after` (a stream sequence) or at new
-/// messages only; the stream is created first if it is missing.
-pub(crate) async fn open(js: &Context, topology: &Topology, after: Option<u64>) -> Result<Ordered> {
+/// messages only; the stream is created first if it is missing. Also returns the stream
+/// position it starts after, so that a reopening resumes there even if nothing was
+/// heard in between.
+pub(crate) async fn open(js: &Context, topology: &Topology, after: Option<u64>) -> Result<(Ordered, u64)> {
     let stream = topology.ensure_stream(js).await?;
     let deliver_policy = match after {
         Some(seq) => DeliverPolicy::ByStartSequence {
@@ -41,7 +43,9 @@ pub(crate) async fn open(js: &Context, topology: &Topology, after: Option<u64>) 
         })
         .await
         .map_err(Error::js)?;
-    consumer.messages().await.map_err(Error::js)
+    let start_after = consumer.cached_info().delivered.stream_sequence;
+    let messages = consumer.messages().await.map_err(Error::js)?;
+    Ok((messages, start_after))
 }
 
 /// Feeds the local channel until no bus handle is left (the sender's last clone gone).
@@ -51,16 +55,17 @@ pub(crate) async fn run(
     origin: String,
     counters: Arc<Counters>,
     local: broadcast::WeakSender<Arc<DomainEvent>>,
-    first: Option<Ordered>,
+    first: Option<(Ordered, u64)>,
 ) {
-    let mut messages = first;
-    let mut last_seen: Option<u64> = None;
+    let mut last_seen: Option<u64> = first.as_ref().map(|(_, after)| *after);
+    let mut messages = first.map(|(m, _)| m);
     let mut backoff = Duration::from_millis(100);
     loop {
         let Some(stream) = messages.as_mut() else {
             match open(&js, &topology, last_seen).await {
-                Ok(s) => {
+                Ok((s, after)) => {
                     messages = Some(s);
+                    last_seen = Some(after);
                     backoff = Duration::from_millis(100);
                 }
                 Err(e) => {
