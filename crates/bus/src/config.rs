@@ -97,8 +97,9 @@ pub struct DurableOptions {
     /// `tier.changed`); `>` (default) is every subject.
     pub filter: String,
     /// How long one pull request waits on the server for a message before it is
-    /// renewed (default 10 s). Shorter lets a dropped consumer's pending pull expire
-    /// sooner; it is not a delivery delay.
+    /// renewed (default 5 s, at least 1 s): an idle partition costs one request per
+    /// period. It is not a delivery delay: a message is handed over as soon as it is
+    /// stored.
     pub pull_expires: Duration,
 }
 
@@ -108,7 +109,7 @@ impl Default for DurableOptions {
             ack_wait: Duration::from_secs(30),
             start: DurableStart::All,
             filter: ">".to_string(),
-            pull_expires: Duration::from_secs(10),
+            pull_expires: Duration::from_secs(5),
         }
     }
 }

@@ -17,42 +17,64 @@
 //! - a message that is not an event this version can read is terminated (never
 //!   delivered again to the group) and counted in `BusStats::undecodable`.
 //!
+//! Each partition is pulled by a task of its own, one message per pull request, and asks
+//! for the next message only once the previous delivery is acknowledged, asked for again
+//! or dropped. (async-nats' continuous pull stream, asked for one message at a time on a
+//! multi-threaded runtime, can count a message against a request before it counts the
+//! request, then believes one is still due and sits idle until its expiry: seen here as
+//! 15 s stalls of single partitions. A request per message cannot miscount.)
+//! An idle partition costs one pull request per `pull_expires`.
+//!
 //! One [`DurableConsumer`] hands its caller one event at a time, from whichever of its
 //! partitions has one. Partitions are independent, so a worker that wants them handled
 //! in parallel joins the group once per partition (or per subset), each in its own task.
 
 use std::collections::BTreeSet;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::pull::{self, MessagesErrorKind};
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy};
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{AckKind, Message};
 use flywheel_core::bus::DomainEvent;
-use futures_util::stream::{select_all, SelectAll};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::config::{is_filter, is_token, DurableOptions, DurableStart};
 use crate::partition::partition_in;
 use crate::publisher::Counters;
 use crate::{Error, NatsBus, Result};
 
-type Pulled = (u32, Result<Message, pull::MessagesError>);
-type PartitionStream = Pin<Box<dyn Stream<Item = Pulled> + Send>>;
+/// A message a partition's puller took, with the token whose drop (the delivery
+/// acknowledged, asked for again or dropped) lets it ask for the next one.
+struct Pulled {
+    partition: u32,
+    message: Message,
+    turn: oneshot::Sender<()>,
+}
 
 /// Pulls a consumer group's messages from a set of partitions; see the module rules.
+/// Dropping it stops its pullers.
 pub struct DurableConsumer {
     group: String,
-    streams: SelectAll<PartitionStream>,
+    rx: mpsc::Receiver<Pulled>,
+    pullers: Vec<JoinHandle<()>>,
     counters: Arc<Counters>,
+}
+
+impl Drop for DurableConsumer {
+    fn drop(&mut self) {
+        for puller in &self.pullers {
+            puller.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for DurableConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DurableConsumer")
             .field("group", &self.group)
-            .field("partitions", &self.streams.len())
+            .field("partitions", &self.pullers.len())
             .finish()
     }
 }
@@ -69,6 +91,8 @@ pub struct Delivery {
     /// How many times it has been delivered to the group, this time included (1: first).
     pub delivered: i64,
     message: Message,
+    /// Dropped with the delivery: the partition's puller may ask for the next message.
+    _turn: oneshot::Sender<()>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -153,7 +177,8 @@ impl NatsBus {
             });
         }
         let stream = self.topology().ensure_stream(self.context()).await?;
-        let mut streams: Vec<PartitionStream> = Vec::with_capacity(wanted.len());
+        let (tx, rx) = mpsc::channel(wanted.len().max(1));
+        let mut pullers = Vec::with_capacity(wanted.len());
         for p in wanted {
             let name = format!("{group}-p{p}");
             // Where to start applies to a new consumer only (the server refuses to change
@@ -177,43 +202,74 @@ impl NatsBus {
                 ..pull::Config::default()
             };
             let consumer = stream.create_consumer(config).await.map_err(Error::js)?;
-            let messages = consumer
-                .stream()
-                .max_messages_per_batch(1)
-                .expires(options.pull_expires)
-                .messages()
-                .await
-                .map_err(Error::js)?;
-            streams.push(Box::pin(messages.map(move |m| (p, m))));
+            pullers.push(tokio::spawn(pull_partition(
+                consumer,
+                p,
+                options.pull_expires,
+                tx.clone(),
+            )));
         }
         Ok(DurableConsumer {
             group: group.to_string(),
-            streams: select_all(streams),
+            rx,
+            pullers,
             counters: self.counters().clone(),
         })
     }
 }
 
+/// Asks for one message of one partition at a time, hands it over and waits until its
+/// delivery is done with, until the consumer is dropped. A pull that fails (NATS
+/// unreachable) is tried again with backoff; a pull that times out is renewed.
+async fn pull_partition(consumer: PullConsumer, partition: u32, expires: Duration, tx: mpsc::Sender<Pulled>) {
+    let mut backoff = Duration::from_millis(100);
+    while !tx.is_closed() {
+        let mut batch = match consumer.batch().max_messages(1).expires(expires).messages().await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(partition, error = %e, retry_in = ?backoff, "bus: pull from NATS failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        while let Some(item) = batch.next().await {
+            match item {
+                Ok(message) => {
+                    backoff = Duration::from_millis(100);
+                    let (turn, done) = oneshot::channel();
+                    let pulled = Pulled {
+                        partition,
+                        message,
+                        turn,
+                    };
+                    if tx.send(pulled).await.is_err() {
+                        return;
+                    }
+                    // Until the delivery is acknowledged, asked for again or dropped.
+                    let _ = done.await;
+                }
+                Err(e) => {
+                    tracing::warn!(partition, error = %e, retry_in = ?backoff, "bus: pull from NATS failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
 impl DurableConsumer {
-    /// The next event of any of the group's partitions, waiting as long as it takes.
-    /// Missed heartbeats (NATS briefly unreachable) are logged and waited through; other
-    /// errors are returned and are not fatal (call `next` again), except
-    /// [`Error::Closed`].
+    /// The next event of any of the group's partitions, waiting as long as it takes
+    /// (through NATS outages: the pullers retry). Fails only with [`Error::Closed`]
+    /// when no puller is left.
     pub async fn next(&mut self) -> Result<Delivery> {
         loop {
-            let Some((partition, pulled)) = self.streams.next().await else {
+            let Some(pulled) = self.rx.recv().await else {
                 return Err(Error::Closed);
             };
-            let message = match pulled {
-                Ok(m) => m,
-                Err(e) if matches!(e.kind(), MessagesErrorKind::MissingHeartbeat) => {
-                    tracing::warn!(group = %self.group, partition, "bus: missed heartbeats from NATS; waiting");
-                    continue;
-                }
-                Err(e) => return Err(Error::js(e)),
-            };
-            // Fields, not `self`: the future stays `Send` (the streams are not `Sync`).
-            if let Some(d) = decode(&self.group, &self.counters, partition, message).await {
+            // Fields, not `self`: the future stays `Send`.
+            if let Some(d) = decode(&self.group, &self.counters, pulled).await {
                 return Ok(d);
             }
         }
@@ -222,7 +278,12 @@ impl DurableConsumer {
 
 /// The delivery of a pulled message, or `None` for a message that is not a readable
 /// event (terminated so the group never sees it again, and counted).
-async fn decode(group: &str, counters: &Counters, partition: u32, message: Message) -> Option<Delivery> {
+async fn decode(group: &str, counters: &Counters, pulled: Pulled) -> Option<Delivery> {
+    let Pulled {
+        partition,
+        message,
+        turn,
+    } = pulled;
     let (stream_seq, delivered) = match message.info() {
         Ok(i) => (i.stream_sequence, i.delivered),
         Err(_) => (0, 1),
@@ -234,6 +295,7 @@ async fn decode(group: &str, counters: &Counters, partition: u32, message: Messa
             stream_seq,
             delivered,
             message,
+            _turn: turn,
         }),
         Err(e) => {
             let n = Counters::bump(&counters.undecodable);

@@ -285,3 +285,48 @@ async fn an_event_asked_for_again_comes_back_first() {
     d.ack().await.unwrap();
     delete_stream(&url, &p).await;
 }
+
+/// A busy group drains every partition without stalling: each partition's handler gets
+/// its next event while any is left. (With async-nats' continuous pull stream, one message
+/// per request on a multi-threaded runtime, single partitions sat idle for the stream's
+/// whole expiry: this test failed three runs out of three.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_group_drains_every_partition_without_stalling() {
+    let Some(url) = nats().await else { return };
+    let p = prefix("drain");
+    let bus = NatsBus::connect_with(&url, &p, options(16)).await.unwrap();
+    let total = 20000u64;
+    for seq in 0..total {
+        bus.publish(entered(&format!("u{}", seq % 500), seq));
+        if seq % 5000 == 4999 {
+            // The publish queue holds 10,000 by default.
+            assert!(bus.flush(PATIENCE).await);
+        }
+    }
+    assert!(bus.flush(PATIENCE).await);
+    assert_eq!(bus.stats().published, total);
+    let mut handlers = Vec::new();
+    for part in 0..16 {
+        let mut group = bus.durable("drain", [part]).await.unwrap();
+        let expected = (0..total)
+            .filter(|s| partition_of(Some(&format!("u{}", s % 500)), 16) == part)
+            .count();
+        handlers.push(tokio::spawn(async move {
+            for _ in 0..expected {
+                // Far longer than a healthy hand-over, shorter than a stalled pull.
+                let d = timeout(Duration::from_secs(4), group.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("partition {part} stalled"))
+                    .unwrap();
+                d.ack().await.unwrap();
+            }
+            expected
+        }));
+    }
+    let mut handled = 0;
+    for h in handlers {
+        handled += h.await.unwrap();
+    }
+    assert_eq!(handled as u64, total);
+    delete_stream(&url, &p).await;
+}
