@@ -13,7 +13,7 @@ use flywheel_bus::{
 use flywheel_core::bus::{CacheKind, DomainEvent, Invalidation, LogAdvanced, Membership, TransitionCause};
 use tokio::time::timeout;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_one_process_publishes_every_process_hears_once() {
     let Some(url) = nats().await else { return };
     let p = prefix("two");
@@ -52,7 +52,7 @@ async fn what_one_process_publishes_every_process_hears_once() {
     delete_stream(&url, &p).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_group_gets_again_exactly_what_it_did_not_acknowledge() {
     let Some(url) = nats().await else { return };
     let p = prefix("durable");
@@ -104,7 +104,7 @@ async fn a_durable_group_gets_again_exactly_what_it_did_not_acknowledge() {
     delete_stream(&url, &p).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_profiles_events_arrive_in_publish_order() {
     let Some(url) = nats().await else { return };
     let p = prefix("order");
@@ -143,7 +143,7 @@ async fn one_profiles_events_arrive_in_publish_order() {
 
 /// Two worker processes in one group on one partition: while one holds a message
 /// unacknowledged, the other gets nothing from that partition.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_has_one_message_in_flight_across_the_group() {
     let Some(url) = nats().await else { return };
     let p = prefix("inflight");
@@ -174,7 +174,7 @@ async fn a_partition_has_one_message_in_flight_across_the_group() {
     delete_stream(&url, &p).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_retried_with_the_same_id_is_stored_once() {
     let Some(url) = nats().await else { return };
     let p = prefix("dedupe");
@@ -200,7 +200,7 @@ async fn a_publish_retried_with_the_same_id_is_stored_once() {
     delete_stream(&url, &p).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_must_agree_on_the_partition_count() {
     let Some(url) = nats().await else { return };
     let p = prefix("parts");
@@ -223,7 +223,7 @@ async fn processes_must_agree_on_the_partition_count() {
 /// A message that is not an event this version reads (garbage, or a newer version's
 /// event during an upgrade) is skipped by subscribers and terminated for a group: it
 /// neither blocks its partition nor comes again.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_messages_are_skipped_and_do_not_block_a_partition() {
     let Some(url) = nats().await else { return };
     let p = prefix("unreadable");
@@ -263,7 +263,7 @@ async fn unreadable_messages_are_skipped_and_do_not_block_a_partition() {
 
 /// A handler that fails for now asks for the event again: it comes back, marked as a
 /// repeat, before anything behind it in its partition.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_asked_for_again_comes_back_first() {
     let Some(url) = nats().await else { return };
     let p = prefix("retry");

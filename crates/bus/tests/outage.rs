@@ -15,7 +15,7 @@ use tokio::time::timeout;
 /// No NATS at all (nothing listens on the port): publishing still returns at once, local
 /// subscribers still hear everything, and what does not fit the queue is counted. When
 /// NATS appears on that port, the bus sets itself up and sends what it kept.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_never_blocks_when_nats_is_down() {
     let port = {
         let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -65,7 +65,7 @@ async fn publishing_never_blocks_when_nats_is_down() {
 /// A worker's durable group goes on after its connection to NATS was cut and restored.
 /// A message the server handed to the cut connection counts as delivered and comes again
 /// after `ack_wait`.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_group_resumes_when_nats_returns() {
     let Some(url) = nats().await else { return };
     let upstream = url.trim_start_matches("nats://");
@@ -110,7 +110,7 @@ async fn a_durable_group_resumes_when_nats_returns() {
 
 /// NATS goes away from one process and comes back: what it published meanwhile is
 /// stored once it can be, and its subscriber catches up on what others published.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_cut_off_from_nats_catches_up_when_it_returns() {
     let Some(url) = nats().await else { return };
     let upstream = url.trim_start_matches("nats://");
