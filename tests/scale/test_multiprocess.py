@@ -2,14 +2,15 @@
 bounded load of tracking events that move users into a segment and trigger journeys with
 real e-mail (aiosmtpd), while each process in turn is killed with SIGKILL and restarted.
 
-Afterwards: every acknowledged event is stored once; every event-triggered and
+The processes talk over NATS JetStream (`--bus`). Afterwards: every acknowledged event is stored once; every event-triggered and
 segment-triggered journey entry happened exactly once per user; nobody got two different
 messages (a message whose DATA the receiver took just before its sender died may arrive
-again with the same Message-ID: at most one per open SMTP connection per kill); and all
+again with the same Message-ID: at most one per effect in flight in the killed worker); and all
 four processes report the same segment size at the same log position.
 """
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -23,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable, wait_until  # noqa: E402
 
 CONNECTIONS = 2
+# One stream for every end-to-end run: messages of other runs only wake processes early.
+NATS_URL = os.environ.get("FLYWHEEL_TEST_NATS", "nats://127.0.0.1:4222") + "?prefix=flywheel_e2e"
 
 
 def config(port):
@@ -96,7 +99,7 @@ def test_two_api_and_two_worker_processes_survive_sigkill(tmp_path):
             d = tmp_path / name
             d.mkdir()
             srv = Server("postgres", d, config=config(port), schema=schema,
-                         serve_args=["--role", role], owns_schema=schema is None)
+                         serve_args=["--role", role, "--bus", NATS_URL], owns_schema=schema is None)
             schema = srv.schema
             if procs:
                 srv.write_key = procs["api1"].write_key
@@ -205,7 +208,9 @@ def test_two_api_and_two_worker_processes_survive_sigkill(tmp_path):
         print(f"multi-process: {len(acked)} events acknowledged and stored once; "
               f"{len(inbox.snapshot())} mails, {redelivered} redelivered with the same Message-ID; "
               f"segment size {len(big)} on all 4 processes at position {head}")
-        assert redelivered <= 4 * CONNECTIONS
+        # Two worker kills, each with at most its effects in flight (32) taken by the relay
+        # but not yet committed as sent (docs/journeys.md).
+        assert redelivered <= 2 * 32, {k: len(v) for k, v in by_user.items() if len(v) > 1}
     finally:
         # The schema's owner last: its stop drops the schema.
         for srv in sorted(procs.values(), key=lambda p: p.owns_schema):

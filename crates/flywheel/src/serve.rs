@@ -111,14 +111,53 @@ fn process_id() -> String {
     )
 }
 
-/// The bus between the processes on one store: in-process unless `--bus` names one.
-fn open_bus(server: &ServerSettings) -> Result<Arc<dyn Bus>> {
-    match server.bus.as_deref() {
-        None => Ok(Arc::new(InProcessBus::default())),
-        Some(url) => Err(crate::BadInput(format!(
-            "--bus {url}: this build has no bus adapter; leave --bus unset (processes poll the store)"
-        ))
-        .into()),
+/// The bus between the processes on one store: NATS JetStream when `--bus` names one
+/// (`nats://HOST:PORT`, optionally `?prefix=NAME` for the stream and subjects of this
+/// deployment, default `flywheel`), else in-process.
+async fn open_bus(server: &ServerSettings) -> Result<Arc<dyn Bus>> {
+    let Some(url) = server.bus.as_deref() else {
+        return Ok(Arc::new(InProcessBus::default()));
+    };
+    let (base, prefix) = bus_prefix(url);
+    let bus = flywheel_bus::NatsBus::connect(&base, &prefix)
+        .await
+        .map_err(|e| crate::BadInput(format!("--bus {}: {e}", redact(url))))?;
+    tracing::info!(prefix = %prefix, "bus: NATS JetStream");
+    Ok(Arc::new(bus))
+}
+
+/// Splits `?prefix=NAME` off a bus URL.
+fn bus_prefix(url: &str) -> (String, String) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), "flywheel".to_owned());
+    };
+    let mut prefix = "flywheel".to_owned();
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("prefix", v)) if !v.is_empty() => prefix = v.to_owned(),
+            _ => rest.push(pair),
+        }
+    }
+    let base = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (base, prefix)
+}
+
+/// A URL with its password hidden.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -269,7 +308,7 @@ struct Domain {
 
 /// Opens the domain services over `store` under the settings.
 async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings) -> Result<Domain> {
-    let bus = open_bus(server)?;
+    let bus = open_bus(server).await?;
     let following = follows_shared_log(settings, server);
     let keeping = if following {
         Keeping::Follow(Box::new(flywheel_audience::Following::new(
@@ -427,6 +466,7 @@ pub async fn start(
         observers.push(wake_rewards);
         observers.push(journey_hook.clone());
     }
+    observers.push(Arc::new(flywheel_workers::observers::LogAdvanced(d.bus.clone())));
     let observer: Arc<dyn CommitObserver> = Arc::new(Observers(observers));
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
     let listener = tokio::net::TcpListener::bind(&server.listen)
@@ -452,6 +492,9 @@ pub async fn start(
         "journeys.transitions",
     ));
     let _ = journey_hook.0.set(journeys.clone());
+    if role.runs_workers() {
+        flywheel_workers::observers::wake_on_remote_commits(d.bus.as_ref(), journeys.clone());
+    }
     let reports = reports_of(&store, settings);
     if role.runs_workers() {
         flywheel_workers::journeys::spawn(&mut workers, &journeys, d.bus.as_ref());

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use flywheel_core::bus::Bus;
+use flywheel_core::bus::{Bus, CacheKind, DomainEvent};
 use flywheel_core::time::to_millis;
 use flywheel_core::Event;
 use flywheel_store::transitions::Cause;
@@ -132,10 +132,34 @@ pub(super) async fn follow(
         if more {
             continue;
         }
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = rx.recv() => {}
-            _ = tokio::time::sleep(following.poll) => {}
+        let deadline = tokio::time::sleep(following.poll);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = wake.notified() => break,
+                _ = &mut deadline => break,
+                got = rx.recv() => match got {
+                    Ok(e) => match &*e {
+                        DomainEvent::LogAdvanced(at) if at.seq > sent => break,
+                        DomainEvent::Invalidated(i)
+                            if matches!(i.what, CacheKind::Definitions | CacheKind::ManualTags) =>
+                        {
+                            if let Some(s) = shared.upgrade() {
+                                if let Some(w) = &s.defs_wake {
+                                    w.notify_one();
+                                }
+                            }
+                        }
+                        _ => {}
+                    },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        // No bus any more: poll only.
+                        (&mut deadline).await;
+                        break;
+                    }
+                },
+            }
         }
     }
 }
@@ -315,6 +339,19 @@ impl Audience {
         }
         self.record(out);
         Ok(())
+    }
+
+    /// Tells the other processes that stored definitions or manual tags changed here
+    /// (`cache.invalidated` on the bus), so they re-read them now.
+    pub(super) fn invalidate(&self, what: CacheKind, key: &str) {
+        if self.shared.log_wake.is_some() {
+            self.shared
+                .bus
+                .publish(DomainEvent::Invalidated(flywheel_core::bus::Invalidation {
+                    what,
+                    key: Some(key.to_owned()),
+                }));
+        }
     }
 
     /// The shared log position this process's audience stands at: counts answered at

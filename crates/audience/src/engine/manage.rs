@@ -500,6 +500,7 @@ impl Audience {
         self.store()
             .write_with(move |c| q::put_definition(c, kind, &name, &body, now))
             .await?;
+        self.invalidate(flywheel_core::bus::CacheKind::Definitions, &entry.name);
         self.fold_installed(entry, replace, false, new_traits, trait_rows, backfill, now)
     }
 
@@ -597,6 +598,7 @@ impl Audience {
                 Ok(())
             })
             .await?;
+        self.invalidate(flywheel_core::bus::CacheKind::Definitions, name);
         self.apply_deleted(kind, name);
         Ok(())
     }
@@ -650,6 +652,7 @@ impl Audience {
         self.store()
             .write_with(move |c| q::set_manual_tag(c, &t, &p, remove, now))
             .await?;
+        self.invalidate(flywheel_core::bus::CacheKind::ManualTags, tag);
         {
             let mut s = self.write();
             let mut out = Vec::new();

@@ -69,6 +69,8 @@ struct Shared {
     defs_wake: Option<Arc<tokio::sync::Notify>>,
     /// Whether and when this process writes the transitions log.
     keeping: Keeping,
+    /// Where definition changes are announced to the other processes.
+    bus: Arc<dyn Bus>,
 }
 
 /// A handle to the engine (cheap to clone).
@@ -190,7 +192,7 @@ impl Audience {
         let append_fault = Arc::new(Fault::default());
         let recorder = Recorder {
             store: store.clone(),
-            bus,
+            bus: bus.clone(),
             clock: clock.clone(),
             fault: append_fault.clone(),
             keeping: keeping.clone(),
@@ -205,6 +207,7 @@ impl Audience {
             recorder: record_tx,
             append_fault,
             keeping,
+            bus,
             log_wake: following.as_ref().map(|_| Arc::new(tokio::sync::Notify::new())),
             defs_wake: following.as_ref().map(|_| Arc::new(tokio::sync::Notify::new())),
         });
