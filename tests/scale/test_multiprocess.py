@@ -1,10 +1,11 @@
 """Scale-out end to end: 2 `api` and 2 `worker` processes on one PostgreSQL schema, under a
 bounded load of tracking events that move users into a segment and trigger journeys with
-real e-mail (aiosmtpd), while each process in turn is killed with SIGKILL and restarted.
+real e-mail (aiosmtpd), flash-sale buys (stock in Redis) and coupon redemptions, while
+each process in turn is killed with SIGKILL and restarted.
 
 The processes talk over NATS JetStream (`--bus`). Afterwards: every acknowledged event is stored once; every event-triggered and
 segment-triggered journey entry happened exactly once per user; nobody got two different
-messages (a message whose DATA the receiver took just before its sender died may arrive
+messages, no flash-sale unit oversold and no coupon redeemed twice (a message whose DATA the receiver took just before its sender died may arrive
 again with the same Message-ID: at most one per effect in flight in the killed worker); and all
 four processes report the same segment size at the same log position.
 """
@@ -26,6 +27,8 @@ from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachabl
 CONNECTIONS = 2
 # One stream for every end-to-end run: messages of other runs only wake processes early.
 NATS_URL = os.environ.get("FLYWHEEL_TEST_NATS", "nats://127.0.0.1:4222") + "?prefix=flywheel_e2e"
+REDIS_URL = os.environ.get("FLYWHEEL_TEST_REDIS", "redis://127.0.0.1:6379")
+STOCK = 30
 
 
 def config(port):
@@ -99,7 +102,8 @@ def test_two_api_and_two_worker_processes_survive_sigkill(tmp_path):
             d = tmp_path / name
             d.mkdir()
             srv = Server("postgres", d, config=config(port), schema=schema,
-                         serve_args=["--role", role, "--bus", NATS_URL], owns_schema=schema is None)
+                         serve_args=["--role", role, "--bus", NATS_URL, "--redis", REDIS_URL],
+                         owns_schema=schema is None)
             schema = srv.schema
             if procs:
                 srv.write_key = procs["api1"].write_key
@@ -114,6 +118,26 @@ def test_two_api_and_two_worker_processes_survive_sigkill(tmp_path):
         for j in (WELCOME, VIP):
             assert api1.request("POST", "/api/v1/journeys", j)[0] == 201
             assert api1.request("POST", f"/api/v1/journeys/{j['name']}/start")[0] == 200
+
+        # A flash sale and coupons, both created through api1 and used through both.
+        run = os.urandom(4).hex()
+        sale_id = f"mp-sale-{run}"
+        now = time.time()
+        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+        status, body, _ = api1.request("POST", "/api/v1/flash-sales", {
+            "id": sale_id, "product": "茅台", "price": 149900, "stock": STOCK,
+            "starts_at": iso(now - 60), "ends_at": iso(now + 3600)})
+        assert status == 201, body
+        template = {"id": f"mp-tpl-{run}", "name": "滿300減50", "scope": {"type": "shop", "shop": "X"},
+                    "benefit": {"type": "amount", "off": 5000, "min_spend": 30000},
+                    "validity": {"type": "days_after_issue", "days": 30}, "per_user_limit": 1}
+        assert api1.request("POST", "/api/v1/coupon-templates", template)[0] == 201
+        coupons = []
+        for i in range(20):
+            status, body, _ = api1.request("POST", f"/api/v1/coupon-templates/{template['id']}/issue",
+                                           {"user_id": f"cu{i}"})
+            assert status == 201, body
+            coupons.append((f"cu{i}", body["id"]))
 
         n = 240
         users = [f"mp{i:03d}" for i in range(n)]
@@ -134,6 +158,41 @@ def test_two_api_and_two_worker_processes_survive_sigkill(tmp_path):
                 except (OSError, AssertionError):
                     time.sleep(0.05)
             raise AssertionError("no api process acknowledged a batch for 20 s")
+
+        bought, redeemed = [], []
+
+        def call(method, path, body, ok):
+            """Calls whichever api process answers until one gives a final answer."""
+            for attempt in range(400):
+                srv = apis[attempt % 2]
+                try:
+                    if srv.proc is None:
+                        raise OSError("down")
+                    status, answer, _ = srv.request(method, path, body)
+                    if status in ok:
+                        return status, answer
+                    raise AssertionError(f"{path}: {status} {answer}")
+                except OSError:
+                    time.sleep(0.05)
+            raise AssertionError(f"no api process answered {path} for 20 s")
+
+        def shop():
+            for i in range(120):
+                status, answer = call("POST", f"/api/v1/flash-sales/{sale_id}/orders",
+                                      {"user_id": f"fb{i}"}, (201, 200, 409))
+                if status in (200, 201):
+                    bought.append(answer["id"])
+                if i < len(coupons):
+                    user, cid = coupons[i]
+                    for order in (f"ord-a-{i}", f"ord-b-{i}"):
+                        status, answer = call("POST", f"/api/v1/coupons/{cid}/redeem",
+                                              {"user_id": user, "order_id": order}, (200, 409))
+                        if status == 200:
+                            redeemed.append((cid, order))
+                time.sleep(0.02)
+
+        shopper = threading.Thread(target=shop)
+        shopper.start()
 
         def load():
             for k in range(0, n, 8):
@@ -161,7 +220,21 @@ def test_two_api_and_two_worker_processes_survive_sigkill(tmp_path):
             time.sleep(0.5)
             procs[name].start()
         loader.join(timeout=180)
+        shopper.join(timeout=180)
         assert stop.is_set(), "the load did not finish"
+
+        # No oversell, one unit per buyer; each coupon redeemed for exactly one order.
+        orders = psql(f"SELECT user_id FROM {schema}.flash_orders WHERE sale_id = '{sale_id}'").split()
+        assert len(orders) <= STOCK, f"oversold: {len(orders)} orders for {STOCK} units"
+        assert len(orders) == len(set(orders)), "a buyer holds two units"
+        assert set(bought) <= set(psql(f"SELECT id FROM {schema}.flash_orders").split())
+        assert len(orders) >= STOCK - 2, f"only {len(orders)} of {STOCK} sold (a kill may strand a unit)"
+        by_coupon = {}
+        for cid, order in redeemed:
+            by_coupon.setdefault(cid, set()).add(order)
+        assert all(len(o) == 1 for o in by_coupon.values()), f"a coupon redeemed for two orders: {by_coupon}"
+        stored = psql(f"SELECT id, order_id FROM {schema}.coupons WHERE state = 'redeemed'")
+        assert len(stored.split()) == len(coupons), stored
 
         # Every acknowledged event stored exactly once.
         total, distinct = psql(f"SELECT count(*), count(DISTINCT message_id) FROM {schema}.events").split("|")
@@ -207,7 +280,9 @@ def test_two_api_and_two_worker_processes_survive_sigkill(tmp_path):
         redelivered = sum(len(v) - 1 for v in by_user.values())
         print(f"multi-process: {len(acked)} events acknowledged and stored once; "
               f"{len(inbox.snapshot())} mails, {redelivered} redelivered with the same Message-ID; "
-              f"segment size {len(big)} on all 4 processes at position {head}")
+              f"segment size {len(big)} on all 4 processes at position {head}; "
+              f"{len(orders)} of {STOCK} flash units sold to distinct buyers; "
+              f"{len(coupons)} coupons each redeemed for one order")
         # Two worker kills, each with at most its effects in flight (32) taken by the relay
         # but not yet committed as sent (docs/journeys.md).
         assert redelivered <= 2 * 32, {k: len(v) for k, v in by_user.items() if len(v) > 1}
