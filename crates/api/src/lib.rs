@@ -24,6 +24,7 @@ mod loyalty;
 mod ops;
 mod pricing;
 mod profiles;
+pub mod rate_limit;
 mod referrals;
 pub mod server;
 mod tracking;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// Tracking API size limits.
     pub limits: Limits,
+    /// Request rates on the tracking and admin APIs (`[limits]`).
+    pub rate_limits: Arc<rate_limit::RateLimits>,
     /// Write-key checker.
     pub write_keys: auth::WriteKeys,
     /// The server-wide budget of request-body bytes held in memory, and the body idle
