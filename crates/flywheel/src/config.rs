@@ -249,3 +249,24 @@ pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
         dead_letter_after,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `[limits]` example of docs/operations.md parses and shows the defaults.
+    #[test]
+    fn the_documented_limits_are_the_defaults() {
+        let doc = include_str!("../../../docs/operations.md");
+        let start = doc
+            .find("```toml\n[limits]")
+            .expect("docs/operations.md shows [limits]")
+            + 8;
+        let end = start + doc[start..].find("```").expect("the block ends");
+        let file: FileConfig = toml::from_str(&doc[start..end]).expect("the example parses");
+        assert_eq!(
+            file.limits,
+            Some(flywheel_api::rate_limit::RateLimitConfig::default())
+        );
+    }
+}

@@ -147,7 +147,7 @@ fn over_the_rate_is_429_with_retry_after_and_counted() {
     assert_eq!(count(&wrong[..4], 401), 4, "{wrong:?}");
     assert_limited(&wrong[4], 60);
     let right = burst(5, |i| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             admin_get(&s, ADMIN_TOKEN)
         } else {
             admin_post(&s, ADMIN_TOKEN)
@@ -196,7 +196,7 @@ fn two_processes_share_one_allowance_through_redis() {
         "redis://127.0.0.1:6379",
     ];
     let (a, b) = (site.serve(&args), site.serve(&args));
-    let either = |i: usize| if i % 2 == 0 { &a } else { &b };
+    let either = |i: usize| if i.is_multiple_of(2) { &a } else { &b };
 
     // Admin, one a minute with 4 at once: exactly 4 of 8 go through, whichever process
     // answers (each process alone would let its 4 through).

@@ -266,7 +266,11 @@ impl Engine {
             quiet_hours: journey.quiet_hours.or(self.0.config.delivery.quiet_hours),
             caps: self.0.config.delivery.caps.clone(),
         };
-        let records: Vec<SentRecord> = facts.history.iter().map(|(_, r)| *r).collect();
+        // A retried message is in the log already ("sending"): it does not count against
+        // itself.
+        let history: Vec<(String, SentRecord)> =
+            facts.history.into_iter().filter(|(m, _)| *m != id).collect();
+        let records: Vec<SentRecord> = history.iter().map(|(_, r)| *r).collect();
         let mut decision = policy.decide(send.category, channel, from_millis(now), &records, tz);
         if decision == Decision::SendNow && send.category == Category::Marketing {
             let prospect = Prospect {
@@ -276,7 +280,7 @@ impl Engine {
                 at: from_millis(now),
                 tz,
             };
-            match self.hold_caps(&policy, &prospect, &facts.history).await {
+            match self.hold_caps(&policy, &prospect, &history).await {
                 CapCheck::Clear(h) => *held = h,
                 CapCheck::Full(d) => decision = d,
             }

@@ -104,9 +104,9 @@ mod tests {
         };
         let a = RateLimits::new(config, Buckets::Redis(RedisRates::new(a)));
         let b = RateLimits::new(config, Buckets::Redis(RedisRates::new(b)));
-        let tasks: Vec<_> = (0..40)
+        let tasks: Vec<_> = (0..40u32)
             .map(|i| {
-                let limits = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let limits = if i.is_multiple_of(2) { a.clone() } else { b.clone() };
                 tokio::spawn(async move {
                     let token = super::super::AdminCaller::Token("t1".into());
                     limits.admin(token).await

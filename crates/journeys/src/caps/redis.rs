@@ -1,7 +1,8 @@
 //! Cap reservations in Redis (`--redis`), shared by every process: one set of message ids
 //! per (user, cap, period) under `<prefix>:cap:…`, checked and joined by one Lua script,
 //! which Redis runs atomically, so no interleaving of senders in any process can take
-//! more slots than the limit. Each set expires a day after its period ends.
+//! more slots than the limit. Each set expires a day after its period ends, counted from
+//! the sender's clock (a relative TTL: the clocks of Redis and the processes may differ).
 
 use std::sync::{Arc, LazyLock};
 
@@ -12,8 +13,8 @@ use redis::Script;
 use super::{CapReservations, CapSlot, Reserved};
 use crate::ports::{PortError, PortFuture};
 
-/// KEYS: the slots' sets. ARGV: holder, then per slot: limit, expiry (Unix seconds),
-/// the number of counted ids, the counted ids. Answers 0 when held, else the 1-based
+/// KEYS: the slots' sets. ARGV: holder, then per slot: limit, seconds to keep it, the
+/// number of counted ids, the counted ids. Answers 0 when held, else the 1-based
 /// index of the first full slot (then nothing was reserved).
 static RESERVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -28,14 +29,14 @@ for i = 1, #KEYS do
   pos = pos + 3
   for j = 0, n - 1 do redis.call('SADD', KEYS[i], ARGV[pos + j]) end
   pos = pos + n
-  if n > 0 then redis.call('EXPIREAT', KEYS[i], expiry[i]) end
+  if n > 0 then redis.call('EXPIRE', KEYS[i], expiry[i]) end
   if redis.call('SISMEMBER', KEYS[i], holder) == 0 and redis.call('SCARD', KEYS[i]) >= limit then
     return i
   end
 end
 for i = 1, #KEYS do
   redis.call('SADD', KEYS[i], holder)
-  redis.call('EXPIREAT', KEYS[i], expiry[i])
+  redis.call('EXPIRE', KEYS[i], expiry[i])
 end
 return 0
 ",
@@ -74,7 +75,7 @@ impl CapReservations for RedisCapReservations {
         &'a self,
         holder: &'a str,
         slots: &'a [CapSlot],
-        _now: Timestamp,
+        now: Timestamp,
     ) -> PortFuture<'a, Reserved> {
         Box::pin(async move {
             let mut inv = RESERVE.prepare_invoke();
@@ -83,7 +84,8 @@ impl CapReservations for RedisCapReservations {
             }
             inv.arg(holder);
             for s in slots {
-                inv.arg(s.limit).arg(s.expires_at()).arg(s.counted.len());
+                let ttl = (s.expires_at() - now.timestamp()).max(1);
+                inv.arg(s.limit).arg(ttl).arg(s.counted.len());
                 for id in &s.counted {
                     inv.arg(id);
                 }
@@ -174,18 +176,25 @@ mod tests {
         };
         let caps = RedisCapReservations::new(l.clone());
         suite::all_or_none(&caps, "all").await;
-        let s = suite::slot("ttl", "one", 1, &[]);
+        // Kept a day past the period's end as the sender's clock counts, even when that
+        // clock is days behind Redis's (an engine on a test clock).
+        let sender_now = chrono::Utc::now() - chrono::Duration::days(30);
+        let s = CapSlot {
+            until: sender_now + chrono::Duration::hours(1),
+            ..suite::slot("ttl", "one", 1, &[])
+        };
         assert_eq!(
-            caps.reserve("m", std::slice::from_ref(&s), chrono::Utc::now())
+            caps.reserve("m", std::slice::from_ref(&s), sender_now)
                 .await
                 .unwrap(),
             Reserved::Held
         );
         let key = l.key(&s.key);
-        let at: i64 = l
-            .call(|mut c| async move { redis::cmd("EXPIRETIME").arg(key).query_async(&mut c).await })
+        let ttl: i64 = l
+            .call(|mut c| async move { redis::cmd("TTL").arg(key).query_async(&mut c).await })
             .await
             .unwrap();
-        assert_eq!(at, s.expires_at());
+        let want = 3600 + crate::caps::RESERVATION_MARGIN_SECS;
+        assert!((want - 5..=want).contains(&ttl), "TTL {ttl}, want {want}");
     }
 }

@@ -28,9 +28,9 @@ pub(crate) async fn one_slot_many_senders(
     tag: &str,
 ) {
     let s = slot(tag, "crowd", 1, &[]);
-    let tasks: Vec<_> = (0..40)
+    let tasks: Vec<_> = (0..40u32)
         .map(|i| {
-            let caps = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let caps = if i.is_multiple_of(2) { a.clone() } else { b.clone() };
             let s = s.clone();
             tokio::spawn(async move {
                 caps.reserve(&format!("msg{i}"), std::slice::from_ref(&s), now())
