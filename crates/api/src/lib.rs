@@ -455,4 +455,25 @@ mod tests {
         routes.sort();
         assert_eq!(documented, routes);
     }
+
+    #[test]
+    fn every_authenticated_route_documents_its_rate_limit() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut checked = 0;
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let security = op["security"].to_string();
+                if security.contains("adminToken") || security.contains("writeKey") {
+                    assert_eq!(
+                        op["responses"]["429"]["$ref"], "#/components/responses/RateLimited",
+                        "{method} {path}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
+        let limited = &doc["components"]["responses"]["RateLimited"];
+        assert!(limited["headers"]["Retry-After"].is_object());
+    }
 }
