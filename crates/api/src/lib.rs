@@ -424,6 +424,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The operations routes only (`/healthz`, `/readyz`, `/metrics`): what a worker process
+/// serves.
+pub fn ops_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
 async fn not_found() -> error::ApiError {
     error::ApiError::not_found("route")
 }

@@ -223,6 +223,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         );
     }
     worker_metrics(&mut out, &state.workers.services());
+    audience_metrics(&mut out, &state.audience);
     if let Some(wal) = state.store.wal_bytes() {
         let name = "flywheel_store_wal_bytes";
         let _ = writeln!(
@@ -231,6 +232,29 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// The audience engine's log position, whether this process logs transitions, and every
+/// segment's and tag's size read at that position (processes at the same position
+/// report the same sizes).
+fn audience_metrics(out: &mut String, audience: &flywheel_audience::Audience) {
+    let (position, sizes) = audience.sizes_at();
+    let recorder = u8::from(audience.records_transitions());
+    let _ = writeln!(
+        out,
+        "# HELP flywheel_audience_position Position in the shared event log (highest event seq) the audience engine stands at.\n# TYPE flywheel_audience_position gauge\nflywheel_audience_position {position}\n# HELP flywheel_audience_recorder 1 when this process logs segment and tag transitions (it holds the recorder lease).\n# TYPE flywheel_audience_recorder gauge\nflywheel_audience_recorder {recorder}\n# HELP flywheel_audience_members Members of each saved segment and tag at flywheel_audience_position.\n# TYPE flywheel_audience_members gauge"
+    );
+    for (kind, name, n) in sizes {
+        let name = name
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        let _ = writeln!(
+            out,
+            "flywheel_audience_members{{kind=\"{}\",name=\"{name}\"}} {n}",
+            kind.as_str()
+        );
+    }
 }
 
 /// `GET /api/v1/openapi.json`.

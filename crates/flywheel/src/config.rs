@@ -38,6 +38,10 @@ pub struct FileConfig {
     redis_prefix: Option<String>,
     /// `[limits]`: request rates of the tracking and admin APIs (docs/operations.md).
     limits: Option<flywheel_api::rate_limit::RateLimitConfig>,
+    /// `api`, `worker` or `all`.
+    role: Option<crate::cli::Role>,
+    /// NATS JetStream URL.
+    bus: Option<String>,
     /// `[audience]`: built-in tag rules, lifecycle thresholds, RFM bins, windows, timezone
     /// (docs/segments.md, "Configuration").
     audience: Option<flywheel_audience::config::AudienceConfig>,
@@ -117,6 +121,10 @@ pub struct ServerSettings {
     pub redis_prefix: String,
     /// Request rates of the tracking and admin APIs (`[limits]`, else the defaults).
     pub rate_limits: flywheel_api::rate_limit::RateLimitConfig,
+    /// What this process does.
+    pub role: crate::cli::Role,
+    /// NATS JetStream URL; no bus between processes when absent.
+    pub bus: Option<String>,
     /// Connection cap and timeouts.
     pub connections: flywheel_api::server::ConnectionLimits,
     /// Request-body bytes held in memory at once, across all connections.
@@ -243,6 +251,8 @@ pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
         redis: s.redis.clone().or(f.redis.clone()),
         redis_prefix,
         rate_limits: f.limits.unwrap_or_default(),
+        role: s.role.or(f.role).unwrap_or_default(),
+        bus: s.bus.clone().or(f.bus.clone()),
         connections,
         max_inflight_body_bytes: inflight,
         body_idle_timeout: body_idle,

@@ -192,11 +192,26 @@ impl Defs {
         self.current.get(name).map(|(row, _)| row.status)
     }
 
+    /// What [`flywheel_store::journeys::fingerprint`] reads when the store holds exactly
+    /// these definitions.
+    pub(crate) fn fingerprint(&self) -> Fingerprint {
+        let mut out: Fingerprint = self
+            .current
+            .values()
+            .map(|(r, _)| (r.name.clone(), r.version, r.status, r.updated_at))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Active journeys.
     pub(crate) fn active(&self) -> impl Iterator<Item = &(JourneyRow, Arc<Journey>)> {
         self.current.values().filter(|(r, _)| r.status == Status::Active)
     }
 }
+
+/// Each journey's `(name, version, status, updated_at)`, by name.
+pub(crate) type Fingerprint = Vec<(String, i64, Status, i64)>;
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
@@ -597,7 +612,9 @@ impl Engine {
                 tracing::warn!(timer = %t.key, error = %e, "scheduled journey trigger failed; it fires again after its lease");
             }
         }
+        let renewing = self.renew_leases(mine.clone(), lease);
         let advanced = self.advance(work, now).await;
+        renewing.abort();
         if let Ok(mut busy) = self.0.in_flight.lock() {
             for id in &mine {
                 busy.remove(id);
@@ -605,6 +622,31 @@ impl Engine {
         }
         advanced?;
         Ok(n)
+    }
+
+    /// Keeps the leases of the runs this process works on from lapsing (every third of
+    /// the lease) until the returned task is aborted: another worker process takes a run
+    /// over only when this one stopped renewing (it died), never while it is still
+    /// sending.
+    fn renew_leases(&self, ids: Vec<String>, lease: i64) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        let every = std::time::Duration::from_millis(u64::try_from(lease / 3).unwrap_or(1_000).max(50));
+        let ids = Arc::new(ids);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let now = engine.now();
+                let ids = ids.clone();
+                let renewed = engine
+                    .0
+                    .store
+                    .write_with(move |c| timers::extend(c, &ids, now, now.saturating_add(lease)))
+                    .await;
+                if let Err(e) = renewed {
+                    tracing::warn!(error = %e, "renewing journey timer leases failed");
+                }
+            }
+        })
     }
 
     /// Walks runs until each waits, ends or is deferred, doing effects on the way.

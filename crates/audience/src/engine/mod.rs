@@ -15,6 +15,7 @@
 
 mod defs;
 mod fold;
+mod follow;
 mod manage;
 mod query;
 mod recorder;
@@ -34,6 +35,7 @@ use flywheel_core::Clock;
 use flywheel_store::{ApplyOutcome, NewEvent, Store};
 
 pub use defs::DefKind;
+pub use follow::{EventDecoder, Following};
 pub use manage::{SegmentInput, TagInput};
 pub use query::{MemberPage, ProfileAudience, SegmentInfo, TagInfo};
 pub use rfm::RfmRow;
@@ -42,7 +44,7 @@ pub use state::State;
 use crate::config::AudienceConfig;
 use crate::definitions::Transition;
 use crate::Result;
-use recorder::{kind_of, Record, Recorder};
+use recorder::{kind_of, Keeping, Record, Recorder};
 
 /// What the writer thread is handed.
 enum Work {
@@ -61,6 +63,12 @@ struct Shared {
     recorder: tokio::sync::mpsc::UnboundedSender<Record>,
     /// Test-only injected failures of the recorder's writes.
     append_fault: Arc<Fault>,
+    /// Following the shared log: wakes the follower (its own commits, `observe`).
+    log_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Following the shared log: wakes the definitions re-read.
+    defs_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Whether and when this process writes the transitions log.
+    keeping: Keeping,
 }
 
 /// A handle to the engine (cheap to clone).
@@ -85,7 +93,7 @@ impl Audience {
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
     ) -> Result<Audience> {
-        Audience::open_with(store, config, bus, clock, true).await
+        Audience::open_with(store, config, bus, clock, Keeping::Always).await
     }
 
     /// [`Audience::open`] for a short-lived process that does not keep the transitions
@@ -98,7 +106,7 @@ impl Audience {
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
     ) -> Result<Audience> {
-        Audience::open_with(store, config, bus, clock, false).await
+        Audience::open_with(store, config, bus, clock, Keeping::Never).await
     }
 
     async fn open_with(
@@ -106,7 +114,70 @@ impl Audience {
         config: AudienceConfig,
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
-        keeps_log: bool,
+        keeping: Keeping,
+    ) -> Result<Audience> {
+        Audience::open_mode(store, config, bus, clock, keeping, None).await
+    }
+
+    /// [`Audience::open`] for one of several processes on one store: the state follows
+    /// the shared log of committed batches (whoever ingested them) instead of this
+    /// process's commits alone, definitions changed elsewhere are re-read, and
+    /// transitions are logged and published only while this process holds the recorder
+    /// lease (see [`follow`](self::follow)).
+    pub async fn open_following(
+        store: Store,
+        config: AudienceConfig,
+        bus: Arc<dyn Bus>,
+        clock: Arc<dyn Clock>,
+        following: Following,
+    ) -> Result<Audience> {
+        let lease = Arc::new(recorder::Lease {
+            holder: following.holder.clone(),
+            held: std::sync::atomic::AtomicBool::new(false),
+        });
+        let audience = Audience::open_mode(
+            store,
+            config,
+            bus.clone(),
+            clock,
+            Keeping::Lease(lease.clone()),
+            Some(following.clone()),
+        )
+        .await?;
+        let weak = Arc::downgrade(&audience.shared);
+        if let (Some(log), Some(defs)) = (&audience.shared.log_wake, &audience.shared.defs_wake) {
+            tokio::spawn(follow::follow(weak.clone(), following.clone(), log.clone(), bus));
+            tokio::spawn(follow::sync_definitions(
+                weak.clone(),
+                following.clone(),
+                defs.clone(),
+            ));
+        }
+        tokio::spawn(follow::hold_lease(weak, following, lease));
+        Ok(audience)
+    }
+
+    /// Whether this process logs transitions now (always in embedded mode; while it
+    /// holds the recorder lease when following the shared log).
+    pub fn records_transitions(&self) -> bool {
+        self.shared.keeping.writes()
+    }
+
+    /// Says that stored definitions or manual tags changed elsewhere (a bus message):
+    /// a following process re-reads them now instead of at its next poll.
+    pub fn definitions_changed(&self) {
+        if let Some(w) = &self.shared.defs_wake {
+            w.notify_one();
+        }
+    }
+
+    async fn open_mode(
+        store: Store,
+        config: AudienceConfig,
+        bus: Arc<dyn Bus>,
+        clock: Arc<dyn Clock>,
+        keeping: Keeping,
+        following: Option<Following>,
     ) -> Result<Audience> {
         let now = to_millis(clock.now());
         let state = manage::rebuild(&store, config, now).await?;
@@ -119,7 +190,7 @@ impl Audience {
             bus,
             clock: clock.clone(),
             fault: append_fault.clone(),
-            keeps_log,
+            keeping: keeping.clone(),
             retention_ms: i64::from(state.config.transitions_retention_days).saturating_mul(86_400_000),
         };
         tokio::spawn(recorder.run(record_rx));
@@ -130,6 +201,9 @@ impl Audience {
             work: Mutex::new(Some(tx)),
             recorder: record_tx,
             append_fault,
+            keeping,
+            log_wake: following.as_ref().map(|_| Arc::new(tokio::sync::Notify::new())),
+            defs_wake: following.as_ref().map(|_| Arc::new(tokio::sync::Notify::new())),
         });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
@@ -141,6 +215,11 @@ impl Audience {
 
     /// Hands a committed batch to the writer thread (never blocks).
     pub fn observe(&self, events: &Arc<Vec<NewEvent>>, range: Range<usize>, outcome: &ApplyOutcome) {
+        if let Some(wake) = &self.shared.log_wake {
+            // Following the shared log: this commit is read from there, in order.
+            wake.notify_one();
+            return;
+        }
         let work = Work::Batch(events.clone(), range, outcome.clone());
         if let Some(tx) = self.shared.work.lock().ok().as_ref().and_then(|g| g.as_ref()) {
             let _ = tx.send(work);
@@ -255,6 +334,9 @@ fn writer(shared: std::sync::Weak<Shared>, rx: mpsc::Receiver<Work>, tick_every:
                 let now = to_millis(shared.clock.now());
                 let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
                 let out = state.apply_batch(&events, range, &outcome, now);
+                if let Some(at) = outcome.last_seq {
+                    state.position = state.position.max(at);
+                }
                 record(&shared, out);
             }
             Ok(Work::Barrier(done)) => {
