@@ -162,6 +162,7 @@ fn over_the_rate_is_429_with_retry_after_and_counted() {
     );
     assert_eq!(metric(&s, "flywheel_rate_limited_total{edge=\"admin\"}"), 2);
     assert_eq!(metric(&s, "flywheel_rate_limit_unavailable_total"), 0);
+    assert_eq!(metric(&s, "flywheel_journey_cap_unshared_total"), 0);
 }
 
 #[test]
