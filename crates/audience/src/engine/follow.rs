@@ -142,39 +142,47 @@ pub(super) async fn follow(
 
 /// Claims and renews the recorder lease; reconciles each time this process gains it.
 pub(super) async fn hold_lease(shared: Weak<Shared>, following: Following, lease: Arc<Lease>) {
+    let every = following.lease_ttl / 5;
+    loop {
+        tokio::time::sleep(every).await;
+        if !claim_lease(&shared, &following, &lease).await {
+            return;
+        }
+    }
+}
+
+/// One claim or renewal of the recorder lease (reconciling when this process gains it);
+/// false once the audience is gone.
+pub(super) async fn claim_lease(shared: &Weak<Shared>, following: &Following, lease: &Arc<Lease>) -> bool {
     let ttl = i64::try_from(following.lease_ttl.as_millis())
         .unwrap_or(10_000)
         .max(1_000);
-    let every = following.lease_ttl / 5;
-    loop {
-        let Some(s) = shared.upgrade() else { return };
-        let now = to_millis(s.clock.now());
-        let holder = lease.holder.clone();
-        let claimed = s
-            .store
-            .write_with(move |c| flywheel_store::leases::claim(c, RECORDER_LEASE, &holder, now, ttl))
-            .await;
-        match claimed {
-            Ok(true) => {
-                if !lease.held.swap(true, Ordering::SeqCst) {
-                    tracing::info!(holder = %lease.holder, "this process now records audience transitions");
-                    Audience { shared: s.clone() }.reconcile();
-                }
-            }
-            Ok(false) => {
-                if lease.held.swap(false, Ordering::SeqCst) {
-                    tracing::info!("another process now records audience transitions");
-                }
-            }
-            Err(e) => {
-                // Unsure: stop claiming to be the holder (the fenced writes check anyway).
-                lease.held.store(false, Ordering::SeqCst);
-                tracing::warn!(error = %e, "renewing the audience recorder lease failed");
+    let Some(s) = shared.upgrade() else { return false };
+    let now = to_millis(s.clock.now());
+    let holder = lease.holder.clone();
+    let claimed = s
+        .store
+        .write_with(move |c| flywheel_store::leases::claim(c, RECORDER_LEASE, &holder, now, ttl))
+        .await;
+    match claimed {
+        Ok(true) => {
+            if !lease.held.swap(true, Ordering::SeqCst) {
+                tracing::info!(holder = %lease.holder, "this process now records audience transitions");
+                Audience { shared: s.clone() }.reconcile();
             }
         }
-        drop(s);
-        tokio::time::sleep(every).await;
+        Ok(false) => {
+            if lease.held.swap(false, Ordering::SeqCst) {
+                tracing::info!("another process now records audience transitions");
+            }
+        }
+        Err(e) => {
+            // Unsure: stop claiming to be the holder (the fenced writes check anyway).
+            lease.held.store(false, Ordering::SeqCst);
+            tracing::warn!(error = %e, "renewing the audience recorder lease failed");
+        }
     }
+    true
 }
 
 /// Re-reads definitions and manual tags from the store on every wake-up and poll.

@@ -500,7 +500,7 @@ impl Audience {
         self.store()
             .write_with(move |c| q::put_definition(c, kind, &name, &body, now))
             .await?;
-        self.fold_installed(entry, replace, new_traits, trait_rows, backfill, now)
+        self.fold_installed(entry, replace, false, new_traits, trait_rows, backfill, now)
     }
 
     /// Applies a definition stored by another process (see [`Audience::sync_from_store`]):
@@ -517,15 +517,20 @@ impl Audience {
             None => (HashSet::new(), Vec::new()),
         };
         let backfill = self.read_backfill(&fresh_specs, now).await?;
-        self.fold_installed(entry, replace, new_traits, trait_rows, backfill, now)
+        self.fold_installed(entry, replace, true, new_traits, trait_rows, backfill, now)
     }
 
     /// Puts a checked, stored definition into the live state: backfilled counters, new
-    /// trait columns, its evaluation (silent when new; with transitions when replaced).
+    /// trait columns, its evaluation (silent when new; with transitions when replaced). A
+    /// new definition found in the store (`synced`: another process created it) is
+    /// reconciled with the membership its creator seeded, so whoever crossed it since is
+    /// logged.
+    #[allow(clippy::too_many_arguments)]
     fn fold_installed(
         &self,
         entry: Entry,
         replace: bool,
+        synced: bool,
         new_traits: HashSet<String>,
         trait_rows: Vec<q::TraitRow>,
         backfill: Vec<q::EventRow>,
@@ -550,7 +555,15 @@ impl Audience {
                     Cause::Definition,
                 );
                 let members = s.member_ids(kind, &name);
-                self.record_definition(Record::Seed((kind_of(kind), name, members)));
+                if synced {
+                    self.record_definition(Record::Reconcile(
+                        vec![(kind_of(kind), name, members)],
+                        now,
+                        false,
+                    ));
+                } else {
+                    self.record_definition(Record::Seed((kind_of(kind), name, members)));
+                }
             }
         }
         Ok(())

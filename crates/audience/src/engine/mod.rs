@@ -153,6 +153,9 @@ impl Audience {
                 defs.clone(),
             ));
         }
+        // The first claim before serving: a process alone on its store records from the
+        // start (a definition created right away is seeded by the log's keeper).
+        follow::claim_lease(&weak, &following, &lease).await;
         tokio::spawn(follow::hold_lease(weak, following, lease));
         Ok(audience)
     }
@@ -240,7 +243,7 @@ impl Audience {
             .iter()
             .map(|e| (kind_of(e.kind), e.name.clone(), s.member_ids(e.kind, &e.name)))
             .collect();
-        let _ = self.shared.recorder.send(Record::Reconcile(live, now));
+        let _ = self.shared.recorder.send(Record::Reconcile(live, now, true));
     }
 
     /// Makes the next `count` writes of the transitions log fail as a store outage would

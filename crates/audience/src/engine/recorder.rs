@@ -44,8 +44,10 @@ pub(super) enum Record {
     Seed(Membership),
     /// A deleted definition.
     Forget(Kind, String),
-    /// The membership of every definition after the rebuild at start, at `at` (ms).
-    Reconcile(Vec<Membership>, i64),
+    /// The membership of definitions at `at` (ms), compared with the stored one: every
+    /// definition after the rebuild at start (`whole`: stored ones not listed are
+    /// forgotten), or one found in the store that another process created.
+    Reconcile(Vec<Membership>, i64, bool),
     /// Answer once everything handed over before has been written.
     Barrier(oneshot::Sender<()>),
 }
@@ -147,6 +149,13 @@ impl Recorder {
                     Record::Barrier(done) => {
                         let _ = done.send(());
                     }
+                    Record::Seed((kind, name, members)) if matches!(self.keeping, Keeping::Lease(_)) => {
+                        // The definition's creator seeds it even while another process
+                        // keeps the log (that one reconciles it when it finds it).
+                        let members = Arc::new(members);
+                        self.until_written_unfenced(move |c| log::seed_untracked(c, kind, &name, &members))
+                            .await;
+                    }
                     Record::Seed(_) | Record::Forget(..) | Record::Reconcile(..) => {}
                 }
                 continue;
@@ -176,9 +185,10 @@ impl Recorder {
                 Record::Forget(kind, name) => {
                     self.until_written(move |c| log::forget(c, kind, &name)).await;
                 }
-                Record::Reconcile(live, at) => {
+                Record::Reconcile(live, at, whole) => {
                     let live = Arc::new(live);
-                    let Some((logged, seeded)) = self.until_written(move |c| reconcile(c, &live, at)).await
+                    let Some((logged, seeded)) =
+                        self.until_written(move |c| reconcile(c, &live, at, whole)).await
                     else {
                         continue;
                     };
@@ -246,6 +256,24 @@ impl Recorder {
         }
     }
 
+    /// Runs `f` in a write transaction until it succeeds (no lease check).
+    async fn until_written_unfenced<T: Send + 'static>(
+        &self,
+        f: impl Fn(&mut dyn Conn) -> flywheel_store::Result<T> + Clone + Send + 'static,
+    ) -> T {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.store.write_with(f.clone()).await {
+                Ok(v) => return v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "seeding a new segment or tag failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
     async fn prune(&self) {
         let before = to_millis(self.clock.now()).saturating_sub(self.retention_ms);
         match self.store.write_with(move |c| log::prune(c, before)).await {
@@ -259,7 +287,12 @@ impl Recorder {
 /// Logs the differences between the `live` membership and the stored one (tracked
 /// definitions), seeds untracked definitions silently, forgets stored ones no longer
 /// defined; returns `(transitions logged, definitions seeded)`.
-fn reconcile(c: &mut dyn Conn, live: &[Membership], at: i64) -> flywheel_store::Result<(usize, usize)> {
+fn reconcile(
+    c: &mut dyn Conn,
+    live: &[Membership],
+    at: i64,
+    whole: bool,
+) -> flywheel_store::Result<(usize, usize)> {
     let tracked = log::tracked(c)?;
     let (mut logged, mut seeded) = (0, 0);
     for (kind, name, members) in live {
@@ -290,6 +323,9 @@ fn reconcile(c: &mut dyn Conn, live: &[Membership], at: i64) -> flywheel_store::
                 .map(|p| change(p, Change::Entered)),
         );
         logged += log::append(c, &diff)?;
+    }
+    if !whole {
+        return Ok((logged, seeded));
     }
     let defined: BTreeSet<(Kind, &str)> = live.iter().map(|(k, n, _)| (*k, n.as_str())).collect();
     for (kind, name) in &tracked {
