@@ -131,6 +131,21 @@ fn worker_metrics(out: &mut String, services: &[ServiceHealth]) {
     }
 }
 
+/// Requests refused with 429, per edge.
+fn rate_limit_metrics(out: &mut String, stats: &crate::rate_limit::RateStats) {
+    let name = "flywheel_rate_limited_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Requests refused with 429 rate_limited (label edge: tracking or admin).\n# TYPE {name} counter"
+    );
+    for (edge, n) in [
+        ("tracking", &stats.tracking_limited),
+        ("admin", &stats.admin_limited),
+    ] {
+        let _ = writeln!(out, "{name}{{edge=\"{edge}\"}} {}", n.load(Ordering::Relaxed));
+    }
+}
+
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let s = state.pipeline.stats();
@@ -166,9 +181,20 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             "Orders, refunds and cancellations from client keys stored as plain events only.",
             s.client_commerce_ignored.load(Ordering::Relaxed),
         ),
+        (
+            "flywheel_rate_limit_unavailable_total",
+            "Requests let through unchecked because the shared rate limits (Redis) could not be reached.",
+            state.rate_limits.stats().unavailable.load(Ordering::Relaxed),
+        ),
+        (
+            "flywheel_journey_cap_unshared_total",
+            "Marketing messages whose frequency-cap slots could not be reserved (Redis unreachable): decided by the message log alone.",
+            state.journeys.stats().cap_unshared.load(Ordering::Relaxed),
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }
+    rate_limit_metrics(&mut out, state.rate_limits.stats());
     // Dead letters per workflow; the order rewards always appear (0 when none).
     let mut dead = state
         .store

@@ -917,8 +917,8 @@ pub struct ServeArgs {
     /// prefer `flywheel token show`).
     #[arg(long)]
     pub print_admin_token: bool,
-    /// Redis URL (`redis://HOST:PORT`) for flash-sale stock shared by several processes.
-    /// [default: in-process stock]
+    /// Redis URL (`redis://HOST:PORT`) for the counters several processes share:
+    /// flash-sale stock, frequency-cap reservations, rate limits. [default: in-process]
     #[arg(long, env = "FLYWHEEL_REDIS", value_name = "URL")]
     pub redis: Option<String>,
     /// What this process does: `api` takes tracking and admin traffic, `worker` runs the

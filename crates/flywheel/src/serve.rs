@@ -191,10 +191,10 @@ async fn open_audience_on(
 
 /// Flash sales over Redis stock when `redis` is given, else in-process stock (the
 /// workers' flash sweeper releases unpaid holds).
-async fn open_flash(store: &Store, redis: Option<&str>) -> Result<Arc<FlashSales<AnyStock>>> {
-    let stock = match redis {
+async fn open_flash(store: &Store, server: &ServerSettings) -> Result<Arc<FlashSales<AnyStock>>> {
+    let stock = match server.redis.as_deref() {
         Some(url) => AnyStock::Redis(
-            RedisStock::connect(url, "flywheel")
+            RedisStock::connect(url, &server.redis_prefix)
                 .await
                 .map_err(|e| crate::BadInput(format!("--redis {url}: {e}")))?,
         ),
@@ -328,7 +328,7 @@ async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings
     }
     let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
     let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
-    let flash = open_flash(store, server.redis.as_deref()).await?;
+    let flash = open_flash(store, server).await?;
     let groups = flywheel_promotions::group::GroupBuys::new(store.clone(), clock.clone());
     let referrals =
         flywheel_promotions::referral::Referrals::new(store.clone(), clock.clone(), coupons.clone());
@@ -453,6 +453,7 @@ pub async fn start(
 ) -> Result<RunningServer> {
     let role = server.role;
     let d = open_domain(&store, server, settings).await?;
+    let shared = crate::shared_limits::open(server).await?;
     let mut workers = Workers::new();
     start_store_upkeep(&mut workers, &store);
     let rewards = order_rewards(&d);
@@ -479,6 +480,7 @@ pub async fn start(
             notifier: d.notifier.clone(),
         })),
         faults: flywheel_workers::journey_steps::EffectFaults::from_env(),
+        caps: shared.caps,
         ..flywheel_workers::journey_ports::services(
             Some(d.audience.clone()),
             Some(d.coupons.clone()),
@@ -533,6 +535,7 @@ pub async fn start(
         store: store.clone(),
         pipeline: pipeline.clone(),
         limits: server.limits,
+        rate_limits: shared.rates,
         admin,
     });
     let (stop, task) = serve_http(listener, state, server);

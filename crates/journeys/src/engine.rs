@@ -131,6 +131,9 @@ pub struct Services {
     pub alerts: Option<Arc<dyn crate::ports::AlertPort>>,
     /// Injected faults (tests only).
     pub faults: Option<Arc<dyn crate::ports::FaultPoint>>,
+    /// Where frequency-cap slots are reserved ([`crate::caps`]): Redis when several
+    /// processes send; absent, in this process's memory.
+    pub caps: Option<Arc<dyn crate::caps::CapReservations>>,
 }
 
 /// Counters for `/metrics` and the benchmark.
@@ -150,6 +153,9 @@ pub struct Stats {
     pub failed: AtomicU64,
     /// Effect steps set aside in the dead-letter list.
     pub dead_lettered: AtomicU64,
+    /// Marketing messages decided by the message log alone because their cap slots
+    /// could not be reserved (the reservations backend was unreachable).
+    pub cap_unshared: AtomicU64,
 }
 
 /// Definitions by (name, version).
@@ -225,6 +231,10 @@ pub(crate) struct Inner {
     pub(crate) transition_fault: flywheel_core::faults::Fault,
     pub(crate) stopping: AtomicBool,
     pub(crate) stats: Stats,
+    /// Frequency-cap reservations ([`crate::caps`]).
+    pub(crate) caps: Arc<dyn crate::caps::CapReservations>,
+    /// When the last warning that cap reservations failed was logged (ms).
+    pub(crate) cap_warned_at: std::sync::atomic::AtomicI64,
 }
 
 /// The engine; cheap to clone.
@@ -260,7 +270,13 @@ impl Engine {
         services: Services,
         link_secret: Vec<u8>,
     ) -> Engine {
+        let caps = services
+            .caps
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::caps::MemoryCapReservations::default()));
         Engine(Arc::new(Inner {
+            caps,
+            cap_warned_at: Default::default(),
             store,
             clock,
             config,

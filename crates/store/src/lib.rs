@@ -38,6 +38,7 @@ pub mod points_exchanges;
 mod pool;
 pub mod postgres;
 pub mod read;
+pub mod redis_link;
 pub mod referrals;
 pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]

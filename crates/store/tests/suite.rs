@@ -836,7 +836,7 @@ where
         "a deferred message takes the time it went out"
     );
     assert_eq!(counts, vec![(MessageStatus::Delivered, 1)]);
-    assert_eq!(sent, vec![("email".to_string(), 5)]);
+    assert_eq!(sent, vec![("m".to_string(), "email".to_string(), 5)]);
     let states: Vec<_> = consents.iter().map(|r| (r.channel.as_str(), r.state)).collect();
     assert_eq!(
         states,
