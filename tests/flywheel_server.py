@@ -90,10 +90,17 @@ def pg_reachable():
 
 
 class Server:
-    def __init__(self, store, tmp_path, config=None, listen="127.0.0.1:0"):
+    """One `flywheel serve` process. `schema` shares a PostgreSQL schema with other
+    processes (the first one's `stop` drops it: pass `owns_schema=False` to the others);
+    `serve_args` are extra `serve` flags (e.g. `--role worker`)."""
+
+    def __init__(self, store, tmp_path, config=None, listen="127.0.0.1:0", schema=None,
+                 serve_args=(), owns_schema=True):
         self.store_args, self.schema = [], None
+        self.serve_args = list(serve_args)
+        self.owns_schema = owns_schema
         if store == "postgres":
-            self.schema = "sdk_" + secrets.token_hex(6)
+            self.schema = schema or "sdk_" + secrets.token_hex(6)
             self.store_args = ["--store", f"{PG_URL}?schema={self.schema}"]
         config_args = []
         if config is not None:
@@ -117,7 +124,7 @@ class Server:
             self.write_key = json.loads(self.cli("keys", "create", "e2e", "--scope", "server", "--format", "json"))["secret"]
         env = {**os.environ, "FLYWHEEL_ADMIN_TOKEN": ADMIN_TOKEN}
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([*self.base, "serve", "--listen", self.listen],
+        self.proc = subprocess.Popen([*self.base, "serve", "--listen", self.listen, *self.serve_args],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -152,7 +159,7 @@ class Server:
         if self.proc:
             self.proc.stdout.close()
             self.log.close()
-        if self.schema and shutil.which("psql"):  # best effort: leave no test schemas behind
+        if self.schema and self.owns_schema and shutil.which("psql"):  # best effort: no test schemas left
             subprocess.run(["psql", PG_URL, "-qc", f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"],
                            capture_output=True, timeout=30)
 

@@ -320,6 +320,7 @@ pub fn run(profiles: usize, out: &Path, runs: usize) -> Result<EngineResults> {
             stored: vec![true; batch.len()],
             profiles: owners.into_iter().map(|p| Some(ProfileId(p))).collect(),
             merges: Vec::new(),
+            last_seq: None,
         };
         let batch = Arc::new(batch);
         state.apply_batch(&batch, 0..batch.len(), &outcome, NOW_MS);

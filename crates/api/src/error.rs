@@ -18,6 +18,9 @@ pub struct ApiError {
     /// Close the connection after answering: the request's body was not read to its end
     /// (a refusal before or while reading it), so the connection cannot carry another.
     pub close: bool,
+    /// Seconds the client should wait before trying again (`Retry-After`), when the
+    /// refusal says when (a rate limit); a 503 without it says 1.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -27,6 +30,7 @@ impl ApiError {
             code,
             message: message.into(),
             close: false,
+            retry_after: None,
         }
     }
 
@@ -38,6 +42,12 @@ impl ApiError {
     /// The same error, answered with `Connection: close`.
     pub fn closing(mut self) -> Self {
         self.close = true;
+        self
+    }
+
+    /// The same error, telling the client to wait `secs` seconds (`Retry-After`).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
         self
     }
 
@@ -63,7 +73,10 @@ impl IntoResponse for ApiError {
             Json(json!({"success": false, "code": self.code, "message": self.message})),
         )
             .into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from(secs));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert("retry-after", axum::http::HeaderValue::from_static("1"));
         }

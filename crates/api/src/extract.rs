@@ -9,16 +9,21 @@ use axum::http::request::Parts;
 use flywheel_core::ErrorCode;
 use serde::de::DeserializeOwned;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
 
 use crate::audience::MAX_ADMIN_BODY;
 use crate::body::HeldBody;
 use crate::error::ApiError;
+use crate::rate_limit::AdminCaller;
 use crate::AppState;
 
 /// Proof that the request carries the admin token (`Authorization: Bearer <token>`); a
 /// missing or wrong one is a 401 `unauthorized`. Every `/api/v1` admin handler without a
-/// body takes it; one with a body takes [`AdminBody`], which checks the token too.
+/// body takes it; one with a body takes [`AdminBody`], which checks the token too. Both
+/// count the request against the admin rate first ([`admin_rate`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
 
@@ -26,8 +31,27 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        state.admin.check(&parts.headers).map(|()| Admin)
+        let checked = state.admin.check(&parts.headers);
+        admin_rate(state, checked.is_ok(), &parts.extensions).await?;
+        checked.map(|()| Admin)
     }
+}
+
+/// Counts an admin request against its caller's rate: the admin token when `valid`, else
+/// the client's address — so a flood of wrong tokens is slowed down (429 before its 401)
+/// without using up the shop's own allowance.
+async fn admin_rate(
+    state: &AppState,
+    valid: bool,
+    extensions: &axum::http::Extensions,
+) -> Result<(), ApiError> {
+    let caller = if valid {
+        AdminCaller::Token(state.admin.id().to_owned())
+    } else {
+        let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        AdminCaller::Address(peer)
+    };
+    state.rate_limits.admin(caller).await
 }
 
 /// A deserialised query string; a malformed one is a 400 `invalid_query`.
@@ -57,7 +81,11 @@ impl FromRequest<Arc<AppState>> for AdminBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        state.admin.check(req.headers()).map_err(ApiError::closing)?;
+        let checked = state.admin.check(req.headers());
+        admin_rate(state, checked.is_ok(), req.extensions())
+            .await
+            .map_err(ApiError::closing)?;
+        checked.map_err(ApiError::closing)?;
         let (parts, body) = req.into_parts();
         let mut held = state
             .bodies

@@ -24,6 +24,7 @@ mod loyalty;
 mod ops;
 mod pricing;
 mod profiles;
+pub mod rate_limit;
 mod referrals;
 pub mod server;
 mod tracking;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// Tracking API size limits.
     pub limits: Limits,
+    /// Request rates on the tracking and admin APIs (`[limits]`).
+    pub rate_limits: Arc<rate_limit::RateLimits>,
     /// Write-key checker.
     pub write_keys: auth::WriteKeys,
     /// The server-wide budget of request-body bytes held in memory, and the body idle
@@ -421,6 +424,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The operations routes only (`/healthz`, `/readyz`, `/metrics`): what a worker process
+/// serves.
+pub fn ops_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
 async fn not_found() -> error::ApiError {
     error::ApiError::not_found("route")
 }
@@ -451,5 +465,26 @@ mod tests {
             .collect();
         routes.sort();
         assert_eq!(documented, routes);
+    }
+
+    #[test]
+    fn every_authenticated_route_documents_its_rate_limit() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut checked = 0;
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let security = op["security"].to_string();
+                if security.contains("adminToken") || security.contains("writeKey") {
+                    assert_eq!(
+                        op["responses"]["429"]["$ref"], "#/components/responses/RateLimited",
+                        "{method} {path}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
+        let limited = &doc["components"]["responses"]["RateLimited"];
+        assert!(limited["headers"]["Retry-After"].is_object());
     }
 }

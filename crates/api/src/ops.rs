@@ -131,6 +131,21 @@ fn worker_metrics(out: &mut String, services: &[ServiceHealth]) {
     }
 }
 
+/// Requests refused with 429, per edge.
+fn rate_limit_metrics(out: &mut String, stats: &crate::rate_limit::RateStats) {
+    let name = "flywheel_rate_limited_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Requests refused with 429 rate_limited (label edge: tracking or admin).\n# TYPE {name} counter"
+    );
+    for (edge, n) in [
+        ("tracking", &stats.tracking_limited),
+        ("admin", &stats.admin_limited),
+    ] {
+        let _ = writeln!(out, "{name}{{edge=\"{edge}\"}} {}", n.load(Ordering::Relaxed));
+    }
+}
+
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let s = state.pipeline.stats();
@@ -166,9 +181,20 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             "Orders, refunds and cancellations from client keys stored as plain events only.",
             s.client_commerce_ignored.load(Ordering::Relaxed),
         ),
+        (
+            "flywheel_rate_limit_unavailable_total",
+            "Requests let through unchecked because the shared rate limits (Redis) could not be reached.",
+            state.rate_limits.stats().unavailable.load(Ordering::Relaxed),
+        ),
+        (
+            "flywheel_journey_cap_unshared_total",
+            "Marketing messages whose frequency-cap slots could not be reserved (Redis unreachable): decided by the message log alone.",
+            state.journeys.stats().cap_unshared.load(Ordering::Relaxed),
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }
+    rate_limit_metrics(&mut out, state.rate_limits.stats());
     // Dead letters per workflow; the order rewards always appear (0 when none).
     let mut dead = state
         .store
@@ -197,6 +223,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         );
     }
     worker_metrics(&mut out, &state.workers.services());
+    audience_metrics(&mut out, &state.audience);
     if let Some(wal) = state.store.wal_bytes() {
         let name = "flywheel_store_wal_bytes";
         let _ = writeln!(
@@ -205,6 +232,29 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// The audience engine's log position, whether this process logs transitions, and every
+/// segment's and tag's size read at that position (processes at the same position
+/// report the same sizes).
+fn audience_metrics(out: &mut String, audience: &flywheel_audience::Audience) {
+    let (position, sizes) = audience.sizes_at();
+    let recorder = u8::from(audience.records_transitions());
+    let _ = writeln!(
+        out,
+        "# HELP flywheel_audience_position Position in the shared event log (highest event seq) the audience engine stands at.\n# TYPE flywheel_audience_position gauge\nflywheel_audience_position {position}\n# HELP flywheel_audience_recorder 1 when this process logs segment and tag transitions (it holds the recorder lease).\n# TYPE flywheel_audience_recorder gauge\nflywheel_audience_recorder {recorder}\n# HELP flywheel_audience_members Members of each saved segment and tag at flywheel_audience_position.\n# TYPE flywheel_audience_members gauge"
+    );
+    for (kind, name, n) in sizes {
+        let name = name
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        let _ = writeln!(
+            out,
+            "flywheel_audience_members{{kind=\"{}\",name=\"{name}\"}} {n}",
+            kind.as_str()
+        );
+    }
 }
 
 /// `GET /api/v1/openapi.json`.

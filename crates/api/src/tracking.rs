@@ -4,7 +4,8 @@
 //! header is checked before the body is read; bodies are read within the server's body
 //! budget ([`crate::body`]). Each message passes the trust boundary of its own key's
 //! scope ([`flywheel_ingest::trust`]), whichever way the key came (HTTP Basic, the
-//! batch's `writeKey`, the item's).
+//! batch's `writeKey`, the item's). Each request counts once against the rate of every
+//! key it uses ([`crate::rate_limit`]); over it, nothing of the request is stored.
 
 use std::sync::Arc;
 
@@ -25,15 +26,21 @@ use crate::body::HeldBody;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// A write key sent in the `Authorization` header, checked before any of the body is
-/// read: `(secret, key)`. A malformed, unknown or revoked one is a 401 that closes
-/// the connection (its body is never read). Without the header the key must come in the
-/// body (`writeKey`), which is then read within the server's body budget.
+/// A write key sent in the `Authorization` header, checked and counted against its
+/// rate before any of the body is read: `(secret, key)`. A malformed, unknown or revoked
+/// one is a 401, a key over its rate a 429, both closing the connection (its body is
+/// never read). Without the header the key must come in the body (`writeKey`), which is
+/// then read within the server's body budget.
 async fn header_key(state: &AppState, headers: &HeaderMap) -> Result<Option<(String, CheckedKey)>, ApiError> {
     let Some(secret) = basic_write_key(headers).map_err(ApiError::closing)? else {
         return Ok(None);
     };
     let key = state.write_keys.check(&secret).await.map_err(ApiError::closing)?;
+    state
+        .rate_limits
+        .tracking(&key.id)
+        .await
+        .map_err(ApiError::closing)?;
     Ok(Some((secret, key)))
 }
 
@@ -62,6 +69,8 @@ async fn accept(
 ) -> Result<Json<Value>, ApiError> {
     let request_key = header_key.as_ref().map(|(s, _)| s.clone()).or(parsed.write_key);
     let mut batch = Vec::with_capacity(parsed.items.len());
+    // Keys counted against their rate: the header's already, each key of the body once.
+    let mut counted: Vec<String> = header_key.iter().map(|(_, k)| k.id.clone()).collect();
     let mut checked = header_key; // (secret, key) of the last item
     let mut withheld = Withheld::default();
     for (index, (event, item_key)) in parsed.items.into_iter().enumerate() {
@@ -75,6 +84,10 @@ async fn accept(
             Some((s, key)) if s == secret => key.clone(),
             _ => {
                 let key = state.write_keys.check(secret).await?;
+                if !counted.contains(&key.id) {
+                    state.rate_limits.tracking(&key.id).await?;
+                    counted.push(key.id.clone());
+                }
                 checked = Some((secret.to_string(), key.clone()));
                 key
             }

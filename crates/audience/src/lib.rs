@@ -21,7 +21,7 @@ pub mod small;
 pub mod traits;
 pub mod window;
 
-pub use engine::{Audience, DefKind, SegmentInput, TagInput};
+pub use engine::{Audience, DefKind, EventDecoder, Following, SegmentInput, TagInput};
 use flywheel_core::ErrorCode;
 
 /// Errors of the audience engine.

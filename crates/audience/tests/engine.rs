@@ -248,11 +248,7 @@ async fn a_restart_loads_the_saved_state_with_the_same_answers_until_the_log_mov
     let profile = serde_json::to_value(shop.audience.profile("user:big").unwrap()).unwrap();
     assert_eq!(before, vec![2, 1, 1, 2, 2]);
     shop.pipeline.shutdown().await;
-    assert!(shop
-        .audience
-        .save_snapshot(std::time::Duration::ZERO)
-        .await
-        .unwrap());
+    assert!(shop.audience.save_snapshot().await.unwrap());
     drop(shop);
     assert!(dir.join("audience.snapshot").exists());
 
@@ -279,11 +275,7 @@ async fn a_restart_loads_the_saved_state_with_the_same_answers_until_the_log_mov
     assert_eq!(counts(&shop)[0], 3);
     assert_eq!(shop.tagged("手動"), vec!["small"]);
     shop.pipeline.shutdown().await;
-    assert!(shop
-        .audience
-        .save_snapshot(std::time::Duration::ZERO)
-        .await
-        .unwrap());
+    assert!(shop.audience.save_snapshot().await.unwrap());
     drop(shop);
 
     // Other settings than those it was saved under: rebuilt.

@@ -78,6 +78,7 @@ fn apply(state: &mut State, batch: Vec<(String, NewEvent)>, merges: Vec<(String,
             .into_iter()
             .map(|(l, w)| (ProfileId(l), ProfileId(w)))
             .collect(),
+        last_seq: None,
     };
     let events = Arc::new(events);
     state.apply_batch(&events, 0..events.len(), &outcome, now);

@@ -4,7 +4,11 @@
 //! Embedded mode uses [`InProcessBus`], a broadcast channel: every subscriber sees
 //! every message published after it subscribed, and a subscriber that falls more than
 //! the channel capacity behind skips ahead (it is told how many it missed). The
-//! scale-out mode will put NATS JetStream behind the same trait.
+//! scale-out mode puts NATS JetStream behind the same trait (the `flywheel-bus` crate):
+//! there a message may also be lost while NATS is unreachable, so the bus only ever
+//! carries notifications and facts whose truth lives in the store (the event log, the
+//! audience transitions log, the saved definitions); a reader that must not miss
+//! anything follows the store and treats the bus as a wake-up.
 
 use std::sync::Arc;
 
@@ -29,16 +33,23 @@ pub enum DomainEvent {
     TagRemoved(Membership),
     /// A member's loyalty tier changed (`tier.changed`).
     TierChanged(TierChanged),
+    /// The event log is committed up to a position (`log.advanced`): a wake-up for
+    /// processes that follow the shared log.
+    LogAdvanced(LogAdvanced),
+    /// A cached copy of a stored thing is stale and must be re-read (`cache.invalidated`).
+    Invalidated(Invalidation),
 }
 
 impl DomainEvent {
     /// Every subject, in declaration order.
-    pub const SUBJECTS: [&'static str; 5] = [
+    pub const SUBJECTS: [&'static str; 7] = [
         "segment.entered",
         "segment.exited",
         "tag.added",
         "tag.removed",
         "tier.changed",
+        "log.advanced",
+        "cache.invalidated",
     ];
 
     /// The dotted subject: stable, part of the contract with subscribers.
@@ -49,8 +60,63 @@ impl DomainEvent {
             DomainEvent::TagAdded(_) => "tag.added",
             DomainEvent::TagRemoved(_) => "tag.removed",
             DomainEvent::TierChanged(_) => "tier.changed",
+            DomainEvent::LogAdvanced(_) => "log.advanced",
+            DomainEvent::Invalidated(_) => "cache.invalidated",
         }
     }
+
+    /// The profile (user) the event is about, if it is about one: the key a partitioned
+    /// bus uses so that one profile's events stay in order. Log positions and cache
+    /// invalidations are about stored things, not a profile, and have none.
+    pub fn profile(&self) -> Option<&str> {
+        match self {
+            DomainEvent::SegmentEntered(m)
+            | DomainEvent::SegmentExited(m)
+            | DomainEvent::TagAdded(m)
+            | DomainEvent::TagRemoved(m) => Some(&m.profile_id),
+            DomainEvent::TierChanged(t) => Some(&t.user_id),
+            DomainEvent::LogAdvanced(_) | DomainEvent::Invalidated(_) => None,
+        }
+    }
+}
+
+/// The event log is committed up to `seq`: every event with a smaller or equal `seq`
+/// is readable. Published by the process that committed an ingest batch, after the
+/// commit; a follower that hears it reads the log from its own cursor (it may have
+/// missed earlier notices, so it never trusts the notice's `seq` as "the next one").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LogAdvanced {
+    /// The highest committed log position.
+    pub seq: i64,
+}
+
+/// A cached copy of a stored thing is stale: whoever holds it re-reads it from the
+/// store. `key` names one item (a definition name, a write key, a user id); `None`
+/// means every cached item of that kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Invalidation {
+    /// Which kind of cached thing.
+    pub what: CacheKind,
+    /// Which one (`None`: all of them).
+    pub key: Option<String>,
+}
+
+/// The kinds of stored things that processes cache and must re-read when told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheKind {
+    /// Saved segment and tag definitions.
+    Definitions,
+    /// Manual tags set or removed by hand.
+    ManualTags,
+    /// Tracking-API write keys.
+    WriteKeys,
+    /// Consent and unsubscribe records.
+    Consent,
+    /// Journey definitions.
+    Journeys,
+    /// Shop settings.
+    Settings,
 }
 
 /// A membership change of one profile in one segment or tag.
@@ -212,6 +278,11 @@ mod tests {
                 spend_365d: crate::Fen(100),
                 upgrade: true,
             }),
+            DomainEvent::LogAdvanced(LogAdvanced { seq: 42 }),
+            DomainEvent::Invalidated(Invalidation {
+                what: CacheKind::ManualTags,
+                key: Some("会员".into()),
+            }),
         ];
         let subjects: Vec<&str> = events.iter().map(DomainEvent::subject).collect();
         assert_eq!(subjects, DomainEvent::SUBJECTS);
@@ -222,6 +293,37 @@ mod tests {
         let json = serde_json::to_value(DomainEvent::TagAdded(membership("t"))).unwrap();
         assert_eq!(json["type"], "tag_added");
         assert_eq!(json["cause"], "event");
+        let json = serde_json::to_value(DomainEvent::Invalidated(Invalidation {
+            what: CacheKind::WriteKeys,
+            key: None,
+        }))
+        .unwrap();
+        assert_eq!(json["type"], "invalidated");
+        assert_eq!(json["what"], "write_keys");
+        let json = serde_json::to_value(DomainEvent::LogAdvanced(LogAdvanced { seq: 7 })).unwrap();
+        assert_eq!(json, serde_json::json!({"type": "log_advanced", "seq": 7}));
+    }
+
+    #[test]
+    fn events_name_the_profile_they_are_about() {
+        let mut m = membership("vip");
+        m.profile_id = "u9".into();
+        assert_eq!(DomainEvent::SegmentExited(m.clone()).profile(), Some("u9"));
+        assert_eq!(DomainEvent::TagRemoved(m).profile(), Some("u9"));
+        let tier = DomainEvent::TierChanged(TierChanged {
+            user_id: "u7".into(),
+            from: Some("银卡".into()),
+            to: "金卡".into(),
+            spend_365d: crate::Fen(1),
+            upgrade: true,
+        });
+        assert_eq!(tier.profile(), Some("u7"));
+        assert_eq!(DomainEvent::LogAdvanced(LogAdvanced { seq: 1 }).profile(), None);
+        let inv = DomainEvent::Invalidated(Invalidation {
+            what: CacheKind::Consent,
+            key: Some("u7".into()),
+        });
+        assert_eq!(inv.profile(), None);
     }
 
     #[test]

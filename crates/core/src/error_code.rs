@@ -96,6 +96,8 @@ error_codes! {
     ExchangeInProgress = "exchange_in_progress", 409;
     /// The route, or the thing it names, does not exist.
     NotFound = "not_found", 404;
+    /// Too many requests for this write key (tracking API) or admin caller in a short time.
+    RateLimited = "rate_limited", 429;
 
     // ---- Server side ----
     /// The server is not ready to serve (a dependency is down).

@@ -69,6 +69,32 @@ pub enum SyncArg {
     Full,
 }
 
+/// What one server process does (`serve --role`).
+#[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Tracking and admin HTTP traffic, the console; no background services.
+    Api,
+    /// The background services (journeys, order rewards, guardrails, CLV, reviews, audience
+    /// upkeep); HTTP only for /healthz, /readyz and /metrics.
+    Worker,
+    /// Both (one process does everything: the embedded default).
+    #[default]
+    All,
+}
+
+impl Role {
+    /// Whether this process serves tracking and admin traffic.
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::Api | Role::All)
+    }
+
+    /// Whether this process runs the background services.
+    pub fn runs_workers(self) -> bool {
+        matches!(self, Role::Worker | Role::All)
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -891,10 +917,20 @@ pub struct ServeArgs {
     /// prefer `flywheel token show`).
     #[arg(long)]
     pub print_admin_token: bool,
-    /// Redis URL (`redis://HOST:PORT`) for flash-sale stock shared by several processes.
-    /// [default: in-process stock]
+    /// Redis URL (`redis://HOST:PORT`) for the counters several processes share:
+    /// flash-sale stock, frequency-cap reservations, rate limits. [default: in-process]
     #[arg(long, env = "FLYWHEEL_REDIS", value_name = "URL")]
     pub redis: Option<String>,
+    /// What this process does: `api` takes tracking and admin traffic, `worker` runs the
+    /// background services (and serves only /healthz, /readyz, /metrics), `all` does both.
+    /// Any number of each may run on one PostgreSQL store. [default: all]
+    #[arg(long, env = "FLYWHEEL_ROLE", value_enum, value_name = "ROLE")]
+    pub role: Option<Role>,
+    /// NATS JetStream URL (`nats://HOST:PORT`) over which the processes on one store wake
+    /// each other (new events, audience changes, changed settings) at once instead of at
+    /// their next poll. [default: none: one process, or polling]
+    #[arg(long, env = "FLYWHEEL_BUS", value_name = "URL")]
+    pub bus: Option<String>,
     /// Tracking batches that may wait for the writer before new ones get 503. [default: 4096]
     #[arg(long, env = "FLYWHEEL_INGEST_QUEUE", value_name = "BATCHES")]
     pub ingest_queue: Option<usize>,

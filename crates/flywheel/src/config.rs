@@ -31,8 +31,17 @@ pub struct FileConfig {
     body_idle_timeout_secs: Option<u64>,
     max_inflight_body_bytes: Option<usize>,
     dead_letter_after: Option<u32>,
-    /// Redis URL for flash-sale stock.
+    /// Redis URL for flash-sale stock, frequency-cap reservations and rate limits.
     redis: Option<String>,
+    /// Prefix of every Redis key this installation writes (default `flywheel`): several
+    /// installations may share one Redis under different prefixes.
+    redis_prefix: Option<String>,
+    /// `[limits]`: request rates of the tracking and admin APIs (docs/operations.md).
+    limits: Option<flywheel_api::rate_limit::RateLimitConfig>,
+    /// `api`, `worker` or `all`.
+    role: Option<crate::cli::Role>,
+    /// NATS JetStream URL.
+    bus: Option<String>,
     /// `[audience]`: built-in tag rules, lifecycle thresholds, RFM bins, windows, timezone
     /// (docs/segments.md, "Configuration").
     audience: Option<flywheel_audience::config::AudienceConfig>,
@@ -105,8 +114,17 @@ pub struct ServerSettings {
     pub limits: Limits,
     /// Pipeline settings.
     pub pipeline: PipelineConfig,
-    /// Redis URL for flash-sale stock; in-process when absent.
+    /// Redis URL for flash-sale stock, frequency-cap reservations and rate limits, shared
+    /// by every process; in-process when absent.
     pub redis: Option<String>,
+    /// Prefix of this installation's Redis keys (`redis_prefix`, default `flywheel`).
+    pub redis_prefix: String,
+    /// Request rates of the tracking and admin APIs (`[limits]`, else the defaults).
+    pub rate_limits: flywheel_api::rate_limit::RateLimitConfig,
+    /// What this process does.
+    pub role: crate::cli::Role,
+    /// NATS JetStream URL; no bus between processes when absent.
+    pub bus: Option<String>,
     /// Connection cap and timeouts.
     pub connections: flywheel_api::server::ConnectionLimits,
     /// Request-body bytes held in memory at once, across all connections.
@@ -209,6 +227,11 @@ pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
         inflight >= max_batch_bytes.max(1 << 20),
         "--max-inflight-body-bytes must be at least 1048576 and at least --max-batch-bytes"
     );
+    let redis_prefix = f.redis_prefix.clone().unwrap_or_else(|| "flywheel".into());
+    anyhow::ensure!(
+        !redis_prefix.is_empty() && !redis_prefix.contains(char::is_whitespace),
+        "redis_prefix must be a non-empty word"
+    );
     let dead_letter_after = s.dead_letter_after.or(f.dead_letter_after).unwrap_or(5);
     anyhow::ensure!(
         (1..=100).contains(&dead_letter_after),
@@ -226,9 +249,34 @@ pub fn server(s: &ServeArgs, f: &FileConfig) -> Result<ServerSettings> {
         },
         pipeline,
         redis: s.redis.clone().or(f.redis.clone()),
+        redis_prefix,
+        rate_limits: f.limits.unwrap_or_default(),
+        role: s.role.or(f.role).unwrap_or_default(),
+        bus: s.bus.clone().or(f.bus.clone()),
         connections,
         max_inflight_body_bytes: inflight,
         body_idle_timeout: body_idle,
         dead_letter_after,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `[limits]` example of docs/operations.md parses and shows the defaults.
+    #[test]
+    fn the_documented_limits_are_the_defaults() {
+        let doc = include_str!("../../../docs/operations.md");
+        let start = doc
+            .find("```toml\n[limits]")
+            .expect("docs/operations.md shows [limits]")
+            + 8;
+        let end = start + doc[start..].find("```").expect("the block ends");
+        let file: FileConfig = toml::from_str(&doc[start..end]).expect("the example parses");
+        assert_eq!(
+            file.limits,
+            Some(flywheel_api::rate_limit::RateLimitConfig::default())
+        );
+    }
 }

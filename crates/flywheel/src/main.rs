@@ -23,6 +23,7 @@ mod report_cmd;
 mod review;
 mod running;
 mod serve;
+mod shared_limits;
 mod tables;
 
 use std::process::ExitCode;

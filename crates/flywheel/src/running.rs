@@ -19,7 +19,8 @@ pub struct RunningServer {
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) task: tokio::task::JoinHandle<std::io::Result<()>>,
     pub(crate) pipeline: Pipeline,
-    pub(crate) order_rewards: CatchUp,
+    /// Where the order rewards stand (worker processes only).
+    pub(crate) order_rewards: Option<CatchUp>,
     pub(crate) audience: flywheel_audience::Audience,
     pub(crate) workers: Workers,
     pub(crate) store: Store,
@@ -81,7 +82,10 @@ impl RunningServer {
                 "stopped before every segment and tag transition was logged; the next start logs the rest"
             );
         }
-        let left = self.order_rewards.wait(ORDER_REWARDS_CATCH_UP).await;
+        let left = match &self.order_rewards {
+            Some(at) => at.wait(ORDER_REWARDS_CATCH_UP).await,
+            None => 0,
+        };
         if left > 0 {
             tracing::info!(
                 events = left,
@@ -97,7 +101,7 @@ impl RunningServer {
         }
         // Nothing commits any more: the engine's state is saved at the log's head, so the
         // next start loads it instead of rebuilding.
-        if let Err(e) = self.audience.save_snapshot(std::time::Duration::ZERO).await {
+        if let Err(e) = self.audience.save_snapshot().await {
             tracing::warn!(error = %e, "saving the audience snapshot failed; the next start rebuilds");
         }
         if let Err(e) = self.store.close().await {

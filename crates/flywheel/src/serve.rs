@@ -23,6 +23,7 @@ use flywheel_workers::order_rewards::{CatchUp, Faults, OrderRewards, OrderReward
 use flywheel_workers::Workers;
 use tokio::sync::watch;
 
+use crate::cli::Role;
 use crate::config::{ServerSettings, Settings};
 pub use crate::running::RunningServer;
 
@@ -73,7 +74,91 @@ pub async fn admin_token(
 /// Builds the audience engine over `store` on a bus of its own (the CLI: it does not keep
 /// the transitions log, the server does).
 pub async fn open_audience(store: &Store, config: AudienceConfig) -> Result<Audience> {
-    open_audience_on(store, config, Arc::new(InProcessBus::default()), false).await
+    open_audience_on(store, config, Arc::new(InProcessBus::default()), Keeping::Publish).await
+}
+
+/// How a process's audience engine keeps up and logs transitions.
+enum Keeping {
+    /// The only server on the store: it folds its own commits and logs transitions.
+    Log,
+    /// A short-lived CLI process: transitions are only published.
+    Publish,
+    /// One of several processes: it follows the shared log and logs transitions while it
+    /// holds the recorder lease.
+    Follow(Box<flywheel_audience::Following>),
+}
+
+/// Whether this server follows the shared log: on PostgreSQL (any number of processes may
+/// share it) and whenever it runs in a role (`api`, `worker`) meant to run beside others.
+fn follows_shared_log(settings: &Settings, server: &ServerSettings) -> bool {
+    !matches!(settings.store, flywheel_store::StoreConfig::Sqlite(_)) || server.role != Role::All
+}
+
+/// This process's id among the processes on one store: host, process id and a random
+/// part (a restarted process is a new holder).
+fn process_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".into());
+    let random = new_secret("");
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        random.get(..8).unwrap_or(&random)
+    )
+}
+
+/// The bus between the processes on one store: NATS JetStream when `--bus` names one
+/// (`nats://HOST:PORT`, optionally `?prefix=NAME` for the stream and subjects of this
+/// deployment, default `flywheel`), else in-process.
+async fn open_bus(server: &ServerSettings) -> Result<Arc<dyn Bus>> {
+    let Some(url) = server.bus.as_deref() else {
+        return Ok(Arc::new(InProcessBus::default()));
+    };
+    let (base, prefix) = bus_prefix(url);
+    let bus = flywheel_bus::NatsBus::connect(&base, &prefix)
+        .await
+        .map_err(|e| crate::BadInput(format!("--bus {}: {e}", redact(url))))?;
+    tracing::info!(prefix = %prefix, "bus: NATS JetStream");
+    Ok(Arc::new(bus))
+}
+
+/// Splits `?prefix=NAME` off a bus URL.
+fn bus_prefix(url: &str) -> (String, String) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), "flywheel".to_owned());
+    };
+    let mut prefix = "flywheel".to_owned();
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("prefix", v)) if !v.is_empty() => prefix = v.to_owned(),
+            _ => rest.push(pair),
+        }
+    }
+    let base = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (base, prefix)
+}
+
+/// A URL with its password hidden.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Builds the audience engine over `store`, publishing on `bus` (wall clock), keeping
@@ -82,14 +167,14 @@ async fn open_audience_on(
     store: &Store,
     config: AudienceConfig,
     bus: Arc<dyn Bus>,
-    keeps_log: bool,
+    keeping: Keeping,
 ) -> Result<Audience> {
     let started = std::time::Instant::now();
     let clock = Arc::new(SystemClock);
-    let opened = if keeps_log {
-        Audience::open(store.clone(), config, bus, clock).await
-    } else {
-        Audience::open_unrecorded(store.clone(), config, bus, clock).await
+    let opened = match keeping {
+        Keeping::Log => Audience::open(store.clone(), config, bus, clock).await,
+        Keeping::Publish => Audience::open_unrecorded(store.clone(), config, bus, clock).await,
+        Keeping::Follow(f) => Audience::open_following(store.clone(), config, bus, clock, *f).await,
     };
     let audience = opened.map_err(|e| match e {
         flywheel_audience::Error::Store(s) => anyhow::Error::new(s).context("building the audience index"),
@@ -106,10 +191,10 @@ async fn open_audience_on(
 
 /// Flash sales over Redis stock when `redis` is given, else in-process stock (the
 /// workers' flash sweeper releases unpaid holds).
-async fn open_flash(store: &Store, redis: Option<&str>) -> Result<Arc<FlashSales<AnyStock>>> {
-    let stock = match redis {
+async fn open_flash(store: &Store, server: &ServerSettings) -> Result<Arc<FlashSales<AnyStock>>> {
+    let stock = match server.redis.as_deref() {
         Some(url) => AnyStock::Redis(
-            RedisStock::connect(url, "flywheel")
+            RedisStock::connect(url, &server.redis_prefix)
                 .await
                 .map_err(|e| crate::BadInput(format!("--redis {url}: {e}")))?,
         ),
@@ -147,6 +232,7 @@ async fn link_secret(store: &Store) -> Result<Vec<u8>> {
 async fn open_journeys(
     store: &Store,
     settings: &Settings,
+    server: &ServerSettings,
     addr: SocketAddr,
     services: flywheel_journeys::Services,
 ) -> Result<flywheel_journeys::Engine> {
@@ -158,7 +244,8 @@ async fn open_journeys(
         flywheel_journeys::Providers::connect(config.email.as_ref(), &config.providers, config.retry)
             .map_err(crate::BadInput)?;
     providers.renderer = renderer(config.rendering);
-    let single_process = matches!(settings.store, flywheel_store::StoreConfig::Sqlite(_));
+    let single_process =
+        matches!(settings.store, flywheel_store::StoreConfig::Sqlite(_)) && server.role == Role::All;
     let engine = flywheel_journeys::Engine::new(
         store.clone(),
         Arc::new(SystemClock),
@@ -221,21 +308,33 @@ struct Domain {
 
 /// Opens the domain services over `store` under the settings.
 async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings) -> Result<Domain> {
-    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
+    let bus = open_bus(server).await?;
+    let following = follows_shared_log(settings, server);
+    let keeping = if following {
+        Keeping::Follow(Box::new(flywheel_audience::Following::new(
+            Arc::new(flywheel_workers::adapters::IngestDecoder),
+            process_id(),
+        )))
+    } else {
+        Keeping::Log
+    };
     let mut config = settings.audience.clone();
-    // The embedded store's server saves the engine's state beside the database (a
-    // process on a shared PostgreSQL rebuilds: its data directory is its own).
+    // A server on the embedded store saves the engine's state beside the database and
+    // starts from it (processes on a shared PostgreSQL rebuild: see docs/audience.md).
     if matches!(settings.store, flywheel_store::StoreConfig::Sqlite(_)) {
         config.snapshot_dir = Some(settings.data_dir.clone());
     }
-    let audience = open_audience_on(store, config, bus.clone(), true).await?;
+    let audience = open_audience_on(store, config, bus.clone(), keeping).await?;
     let faults = std::env::var("FLYWHEEL_FAULTS").unwrap_or_default();
     audience.inject_append_failures(flywheel_core::faults::count(&faults, "transitions.append"));
-    // This process keeps the transitions log current: log what changed while it was down.
-    audience.reconcile();
+    if !following {
+        // This process keeps the transitions log current: log what changed while it was
+        // down. (A following process does so when it takes the recorder lease.)
+        audience.reconcile();
+    }
     let clock: Arc<dyn flywheel_core::Clock> = Arc::new(SystemClock);
     let coupons = flywheel_promotions::coupons::CouponService::new(store.clone(), clock.clone());
-    let flash = open_flash(store, server.redis.as_deref()).await?;
+    let flash = open_flash(store, server).await?;
     let groups = flywheel_promotions::group::GroupBuys::new(store.clone(), clock.clone());
     let referrals =
         flywheel_promotions::referral::Referrals::new(store.clone(), clock.clone(), coupons.clone());
@@ -255,31 +354,42 @@ async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings
 }
 
 /// Starts the services that need nothing but the domain: group-buy expiry, the loyalty
-/// daily jobs, the flash sweeper and (SQLite) the WAL watch.
-fn start_housekeeping(workers: &mut Workers, d: &Domain, store: &Store) {
-    use flywheel_workers::{flash_sweeper, group_expiry, loyalty_daily, wal};
+/// daily jobs, the flash sweeper.
+fn start_housekeeping(workers: &mut Workers, d: &Domain) {
+    use flywheel_workers::{flash_sweeper, group_expiry, loyalty_daily};
     workers.spawn(group_expiry::GroupExpiry(d.groups.clone()));
     workers.spawn(loyalty_daily::LoyaltyDaily::new(d.loyalty.clone(), d.bus.clone()));
     workers.spawn(flash_sweeper::FlashSweeper(d.flash.clone()));
-    if let Some(w) = wal::WalWatch::new(store.clone()) {
+}
+
+/// Starts the upkeep every process of an embedded store needs whatever its role: the WAL
+/// watch (SQLite only).
+fn start_store_upkeep(workers: &mut Workers, store: &Store) {
+    if let Some(w) = flywheel_workers::wal::WalWatch::new(store.clone()) {
         workers.spawn(w);
     }
 }
 
-/// Starts the order rewards; returns the workflow (for dead-letter retries), where it
-/// stands (for a graceful stop) and the observer that wakes it.
-fn start_order_rewards(
-    workers: &mut Workers,
-    d: &Domain,
-    store: &Store,
-    server: &ServerSettings,
-) -> (OrderRewards, CatchUp, Arc<dyn CommitObserver>) {
-    let rewards = OrderRewards {
+/// The order rewards workflow (points, referral rewards): run by the service in worker
+/// processes, retried from the dead-letter list through the API.
+fn order_rewards(d: &Domain) -> OrderRewards {
+    OrderRewards {
         loyalty: d.loyalty.clone(),
         referrals: d.referrals.clone(),
         bus: d.bus.clone(),
         faults: Arc::new(Faults::from_env()),
-    };
+    }
+}
+
+/// Starts the order rewards service; returns where it stands (for a graceful stop) and
+/// the observer that wakes it.
+fn start_order_rewards(
+    workers: &mut Workers,
+    rewards: &OrderRewards,
+    d: &Domain,
+    store: &Store,
+    server: &ServerSettings,
+) -> (CatchUp, Arc<dyn CommitObserver>) {
     let service = OrderRewardsService::new(
         rewards.clone(),
         store.clone(),
@@ -289,7 +399,7 @@ fn start_order_rewards(
     let catch_up = service.catch_up();
     let wake: Arc<dyn CommitObserver> = Arc::new(service.wake());
     workers.spawn(service);
-    (rewards, catch_up, wake)
+    (catch_up, wake)
 }
 
 /// Starts the services over the reports: guardrails, reviews, the CLV refresh (each
@@ -347,16 +457,24 @@ pub async fn start(
     server: &ServerSettings,
     settings: &Settings,
 ) -> Result<RunningServer> {
+    let role = server.role;
     let d = open_domain(&store, server, settings).await?;
+    let shared = crate::shared_limits::open(server).await?;
     let mut workers = Workers::new();
-    start_housekeeping(&mut workers, &d, &store);
-    let (rewards, catch_up, wake_rewards) = start_order_rewards(&mut workers, &d, &store, server);
+    start_store_upkeep(&mut workers, &store);
+    let rewards = order_rewards(&d);
     let journey_hook = Arc::new(JourneyObserver::default());
-    let observer: Arc<dyn CommitObserver> = Arc::new(Observers(vec![
-        Arc::new(AudienceObserver(d.audience.clone())),
-        wake_rewards,
-        journey_hook.clone(),
-    ]));
+    let mut observers: Vec<Arc<dyn CommitObserver>> = vec![Arc::new(AudienceObserver(d.audience.clone()))];
+    let mut catch_up = None;
+    if role.runs_workers() {
+        start_housekeeping(&mut workers, &d);
+        let (at, wake_rewards) = start_order_rewards(&mut workers, &rewards, &d, &store, server);
+        catch_up = Some(at);
+        observers.push(wake_rewards);
+        observers.push(journey_hook.clone());
+    }
+    observers.push(Arc::new(flywheel_workers::observers::LogAdvanced(d.bus.clone())));
+    let observer: Arc<dyn CommitObserver> = Arc::new(Observers(observers));
     let pipeline = Pipeline::start_observed(store.clone(), server.pipeline, Some(observer));
     let listener = tokio::net::TcpListener::bind(&server.listen)
         .await
@@ -368,6 +486,7 @@ pub async fn start(
             notifier: d.notifier.clone(),
         })),
         faults: flywheel_workers::journey_steps::EffectFaults::from_env(),
+        caps: shared.caps,
         ..flywheel_workers::journey_ports::services(
             Some(d.audience.clone()),
             Some(d.coupons.clone()),
@@ -375,22 +494,27 @@ pub async fn start(
             Some(pipeline.clone()),
         )
     };
-    let journeys = open_journeys(&store, settings, addr, services).await?;
+    let journeys = open_journeys(&store, settings, server, addr, services).await?;
     journeys.inject_transition_failures(flywheel_core::faults::count(
         &std::env::var("FLYWHEEL_FAULTS").unwrap_or_default(),
         "journeys.transitions",
     ));
     let _ = journey_hook.0.set(journeys.clone());
-    flywheel_workers::journeys::spawn(&mut workers, &journeys, d.bus.as_ref());
+    if role.runs_workers() {
+        flywheel_workers::observers::wake_on_remote_commits(d.bus.as_ref(), journeys.clone());
+    }
     let reports = reports_of(&store, settings);
-    start_reporting(
-        &mut workers,
-        &reports,
-        &journeys,
-        &d.notifier,
-        &pipeline,
-        settings,
-    );
+    if role.runs_workers() {
+        flywheel_workers::journeys::spawn(&mut workers, &journeys, d.bus.as_ref());
+        start_reporting(
+            &mut workers,
+            &reports,
+            &journeys,
+            &d.notifier,
+            &pipeline,
+            settings,
+        );
+    }
     let bodies =
         flywheel_api::body::BodyBudget::new(server.max_inflight_body_bytes, server.body_idle_timeout);
     crate::memory::spawn_body_memory_release(bodies.clone(), workers.shutdown_signal());
@@ -417,11 +541,12 @@ pub async fn start(
         store: store.clone(),
         pipeline: pipeline.clone(),
         limits: server.limits,
+        rate_limits: shared.rates,
         admin,
     });
     let (stop, task) = serve_http(listener, state, server);
     println!("listening on http://{addr}");
-    tracing::info!(%addr, "serving");
+    tracing::info!(%addr, role = ?role, "serving");
     Ok(RunningServer {
         addr,
         stop,
@@ -441,7 +566,11 @@ fn serve_http(
     server: &ServerSettings,
 ) -> (watch::Sender<bool>, tokio::task::JoinHandle<std::io::Result<()>>) {
     let (stop, mut stopped) = watch::channel(false);
-    let app = flywheel_api::router(state);
+    let app = if server.role.serves_api() {
+        flywheel_api::router(state)
+    } else {
+        flywheel_api::ops_router(state)
+    };
     let limits = server.connections;
     let task = tokio::spawn(async move {
         flywheel_api::server::serve(listener, app, limits, async move {

@@ -9,7 +9,7 @@ pub use flywheel_store::journeys::cursor::{
     event_cursor, events_after, last_event_seq, set_event_cursor, TailEvent,
 };
 pub use flywheel_store::journeys::definitions::{
-    delete, journey, journeys, save, set_status, version, JourneyRow, JourneyStatus as Status,
+    delete, fingerprint, journey, journeys, save, set_status, version, JourneyRow, JourneyStatus as Status,
 };
 pub use flywheel_store::journeys::facts::{
     activity_since, coupons_expiring, first_orders, last_sign_ins, profile_of_user, tracked_of, trait_values,

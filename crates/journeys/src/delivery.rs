@@ -148,7 +148,7 @@ impl CapPeriod {
     }
 
     /// The `[start, end)` instants of the period containing `at`.
-    fn bounds(self, at: Timestamp, tz: Tz) -> (Timestamp, Timestamp) {
+    pub(crate) fn bounds(self, at: Timestamp, tz: Tz) -> (Timestamp, Timestamp) {
         let first = self.first_day(at.with_timezone(&tz).date_naive());
         let next = match self {
             CapPeriod::Day => first + Duration::days(1),
@@ -187,11 +187,13 @@ pub struct CapRule {
 }
 
 impl CapRule {
-    fn counts(&self, record: &SentRecord) -> bool {
+    /// Whether `record` is one of the messages this cap counts.
+    pub(crate) fn counts(&self, record: &SentRecord) -> bool {
         record.category == Category::Marketing && self.applies_to(record.channel)
     }
 
-    fn applies_to(&self, channel: Channel) -> bool {
+    /// Whether a message on `channel` counts towards this cap.
+    pub(crate) fn applies_to(&self, channel: Channel) -> bool {
         match self.scope {
             CapScope::All => true,
             CapScope::Channel(c) => c == channel,

@@ -131,6 +131,9 @@ pub struct Services {
     pub alerts: Option<Arc<dyn crate::ports::AlertPort>>,
     /// Injected faults (tests only).
     pub faults: Option<Arc<dyn crate::ports::FaultPoint>>,
+    /// Where frequency-cap slots are reserved ([`crate::caps`]): Redis when several
+    /// processes send; absent, in this process's memory.
+    pub caps: Option<Arc<dyn crate::caps::CapReservations>>,
 }
 
 /// Counters for `/metrics` and the benchmark.
@@ -150,6 +153,9 @@ pub struct Stats {
     pub failed: AtomicU64,
     /// Effect steps set aside in the dead-letter list.
     pub dead_lettered: AtomicU64,
+    /// Marketing messages decided by the message log alone because their cap slots
+    /// could not be reserved (the reservations backend was unreachable).
+    pub cap_unshared: AtomicU64,
 }
 
 /// Definitions by (name, version).
@@ -186,11 +192,26 @@ impl Defs {
         self.current.get(name).map(|(row, _)| row.status)
     }
 
+    /// What [`flywheel_store::journeys::fingerprint`] reads when the store holds exactly
+    /// these definitions.
+    pub(crate) fn fingerprint(&self) -> Fingerprint {
+        let mut out: Fingerprint = self
+            .current
+            .values()
+            .map(|(r, _)| (r.name.clone(), r.version, r.status, r.updated_at))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Active journeys.
     pub(crate) fn active(&self) -> impl Iterator<Item = &(JourneyRow, Arc<Journey>)> {
         self.current.values().filter(|(r, _)| r.status == Status::Active)
     }
 }
+
+/// Each journey's `(name, version, status, updated_at)`, by name.
+pub(crate) type Fingerprint = Vec<(String, i64, Status, i64)>;
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
@@ -210,6 +231,10 @@ pub(crate) struct Inner {
     pub(crate) transition_fault: flywheel_core::faults::Fault,
     pub(crate) stopping: AtomicBool,
     pub(crate) stats: Stats,
+    /// Frequency-cap reservations ([`crate::caps`]).
+    pub(crate) caps: Arc<dyn crate::caps::CapReservations>,
+    /// When the last warning that cap reservations failed was logged (ms).
+    pub(crate) cap_warned_at: std::sync::atomic::AtomicI64,
 }
 
 /// The engine; cheap to clone.
@@ -245,7 +270,13 @@ impl Engine {
         services: Services,
         link_secret: Vec<u8>,
     ) -> Engine {
+        let caps = services
+            .caps
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::caps::MemoryCapReservations::default()));
         Engine(Arc::new(Inner {
+            caps,
+            cap_warned_at: Default::default(),
             store,
             clock,
             config,
@@ -581,7 +612,9 @@ impl Engine {
                 tracing::warn!(timer = %t.key, error = %e, "scheduled journey trigger failed; it fires again after its lease");
             }
         }
+        let renewing = self.renew_leases(mine.clone(), lease);
         let advanced = self.advance(work, now).await;
+        renewing.abort();
         if let Ok(mut busy) = self.0.in_flight.lock() {
             for id in &mine {
                 busy.remove(id);
@@ -589,6 +622,31 @@ impl Engine {
         }
         advanced?;
         Ok(n)
+    }
+
+    /// Keeps the leases of the runs this process works on from lapsing (every third of
+    /// the lease) until the returned task is aborted: another worker process takes a run
+    /// over only when this one stopped renewing (it died), never while it is still
+    /// sending.
+    fn renew_leases(&self, ids: Vec<String>, lease: i64) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        let every = std::time::Duration::from_millis(u64::try_from(lease / 3).unwrap_or(1_000).max(50));
+        let ids = Arc::new(ids);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let now = engine.now();
+                let ids = ids.clone();
+                let renewed = engine
+                    .0
+                    .store
+                    .write_with(move |c| timers::extend(c, &ids, now, now.saturating_add(lease)))
+                    .await;
+                if let Err(e) = renewed {
+                    tracing::warn!(error = %e, "renewing journey timer leases failed");
+                }
+            }
+        })
     }
 
     /// Walks runs until each waits, ends or is deferred, doing effects on the way.

@@ -12,7 +12,8 @@
 //!   traits the binary wires to them; [`dead_letter`]: effect steps set aside after
 //!   repeated outages, resumed or dismissed from the dead-letter list.
 //! - [`delivery`]: quiet hours (default 22:00–08:00 shop time) and per-user frequency
-//!   caps, for marketing only; [`send_time`]: the user's most active hour; [`split`]:
+//!   caps, for marketing only, each send reserving its cap slots atomically ([`caps`],
+//!   in-process or in Redis); [`send_time`]: the user's most active hour; [`split`]:
 //!   deterministic branch choice.
 //! - [`manage`]: the API/CLI operations — save, start/pause/stop, dry-run, per-step
 //!   counts, the message log, consent, open/click tracking, unsubscribe,
@@ -20,6 +21,7 @@
 //!   moves in, and the bounds of a provider's report.
 
 pub mod callback;
+pub mod caps;
 mod cart;
 pub mod cron;
 pub mod db;

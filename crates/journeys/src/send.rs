@@ -15,6 +15,7 @@ use flywheel_store::conn::Conn;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::caps::hold::{CapCheck, Held, Prospect};
 use crate::db::{self, ConsentRow, ConsentState, MessageRow, MessageStatus, RunRow};
 use crate::definition::{Journey, SendStep};
 use crate::delivery::{Decision, DeliveryPolicy, SentRecord};
@@ -35,7 +36,8 @@ fn hex_prefix(bytes: &[u8], n: usize) -> String {
 struct Facts {
     traits: Map<String, Value>,
     consent: Consent,
-    history: Vec<SentRecord>,
+    /// Marketing messages logged as sent, by message id.
+    history: Vec<(String, SentRecord)>,
     activity: Vec<i64>,
 }
 
@@ -103,13 +105,14 @@ fn read_facts(
     let consent = consent_of(&db::consents(c, user)?);
     let history = db::sent_since(c, user, since)?
         .into_iter()
-        .filter_map(|(ch, at)| {
+        .filter_map(|(id, ch, at)| {
             let channel = Channel::ALL.into_iter().find(|x| x.as_str() == ch)?;
-            Some(SentRecord {
+            let record = SentRecord {
                 at: from_millis(at),
                 channel,
                 category: Category::Marketing,
-            })
+            };
+            Some((id, record))
         })
         .collect();
     let activity = match activity_since {
@@ -125,6 +128,8 @@ fn read_facts(
 }
 
 impl Engine {
+    /// Does a send step; the cap slots it reserved are given back unless the message went
+    /// out or waits for a provider retry (which reuses them: same message id).
     pub(crate) async fn send(
         &self,
         journey: &Journey,
@@ -132,6 +137,28 @@ impl Engine {
         step: &str,
         send: &SendStep,
         key: &str,
+    ) -> Outcome {
+        let mut held = None;
+        let out = self.send_holding(journey, run, step, send, key, &mut held).await;
+        let went_out = match &out {
+            Outcome::Logged(_, m) => m.status == MessageStatus::Sent,
+            Outcome::Later { .. } => true,
+            Outcome::Done(_) | Outcome::Failed(_) | Outcome::DeadLetter(_) => false,
+        };
+        if let Some(h) = held.filter(|_| !went_out) {
+            self.release_caps(h).await;
+        }
+        out
+    }
+
+    async fn send_holding(
+        &self,
+        journey: &Journey,
+        run: &mut RunRow,
+        step: &str,
+        send: &SendStep,
+        key: &str,
+        held: &mut Option<Held>,
     ) -> Outcome {
         let now = self.now();
         let user = run.user_id.clone();
@@ -239,7 +266,26 @@ impl Engine {
             quiet_hours: journey.quiet_hours.or(self.0.config.delivery.quiet_hours),
             caps: self.0.config.delivery.caps.clone(),
         };
-        match policy.decide(send.category, channel, from_millis(now), &facts.history, tz) {
+        // A retried message is in the log already ("sending"): it does not count against
+        // itself.
+        let history: Vec<(String, SentRecord)> =
+            facts.history.into_iter().filter(|(m, _)| *m != id).collect();
+        let records: Vec<SentRecord> = history.iter().map(|(_, r)| *r).collect();
+        let mut decision = policy.decide(send.category, channel, from_millis(now), &records, tz);
+        if decision == Decision::SendNow && send.category == Category::Marketing {
+            let prospect = Prospect {
+                user: &user,
+                channel,
+                holder: &id,
+                at: from_millis(now),
+                tz,
+            };
+            match self.hold_caps(&policy, &prospect, &history).await {
+                CapCheck::Clear(h) => *held = h,
+                CapCheck::Full(d) => decision = d,
+            }
+        }
+        match decision {
             Decision::SendNow => {}
             Decision::DeferUntil(at) => {
                 let at = to_millis(at);

@@ -134,6 +134,8 @@ pub(crate) fn enter(
 
 /// What the tail needs to know of the definitions, taken once per batch.
 struct TailView {
+    /// The definitions the view was made from (see [`Engine::still_current`]).
+    fingerprint: crate::engine::Fingerprint,
     versions: HashMap<(String, i64), Arc<Journey>>,
     event_triggers: Vec<(i64, Arc<Journey>)>,
     goals: Vec<Arc<Journey>>,
@@ -160,6 +162,7 @@ impl Engine {
             .map(|(_, j)| j.clone())
             .collect();
         Ok(TailView {
+            fingerprint: defs.fingerprint(),
             versions,
             event_triggers,
             goals,
@@ -191,10 +194,13 @@ impl Engine {
         let now = self.now();
         let tz = self.0.config.timezone;
         let engine = self.clone();
-        let (read, entered, refused, woke) = self
+        let done = self
             .0
             .store
             .write_with(move |c| {
+                if db::fingerprint(c)? != view.fingerprint {
+                    return Ok(None);
+                }
                 let cursor = db::event_cursor(c)?.unwrap_or(0);
                 let (events, last) = db::events_after(c, cursor, TAIL_BATCH)?;
                 let (mut entered, mut refused, mut woke) = (0u64, 0u64, 0u64);
@@ -250,9 +256,14 @@ impl Engine {
                 if last > cursor {
                     db::set_event_cursor(c, last)?;
                 }
-                Ok(((last - cursor) as usize, entered, refused, woke))
+                Ok(Some(((last - cursor) as usize, entered, refused, woke)))
             })
             .await?;
+        let Some((read, entered, refused, woke)) = done else {
+            // Another process started, paused or changed a journey: act on it from now on.
+            self.reload().await?;
+            return Ok(1);
+        };
         self.0.stats.entered.fetch_add(entered, Ordering::Relaxed);
         self.0.stats.refused.fetch_add(refused, Ordering::Relaxed);
         if entered + woke > 0 {

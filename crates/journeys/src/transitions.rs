@@ -58,22 +58,26 @@ impl Engine {
     /// Reads the next transitions after the cursor and enters users from them; returns
     /// how many transitions were read.
     pub async fn tail_transitions_once(&self) -> crate::Result<usize> {
-        let targets: Vec<(i64, Arc<Journey>)> = self
-            .0
-            .defs
-            .read()
-            .map_err(|_| crate::Error::Poisoned)?
-            .active()
-            .filter(|(_, j)| matches!(j.trigger, Trigger::Segment { .. } | Trigger::Tag { .. }))
-            .map(|(r, j)| (r.version, j.clone()))
-            .collect();
+        let (targets, fingerprint): (Vec<(i64, Arc<Journey>)>, _) = {
+            let defs = self.0.defs.read().map_err(|_| crate::Error::Poisoned)?;
+            let targets = defs
+                .active()
+                .filter(|(_, j)| matches!(j.trigger, Trigger::Segment { .. } | Trigger::Tag { .. }))
+                .map(|(r, j)| (r.version, j.clone()))
+                .collect();
+            (targets, defs.fingerprint())
+        };
         let now = self.now();
         let tz = self.0.config.timezone;
         let engine = self.clone();
-        let (read, entered, refused) = self
+        let done = self
             .0
             .store
             .write_with(move |c| {
+                // Definitions changed through another process: act on them from now on.
+                if crate::db::fingerprint(c)? != fingerprint {
+                    return Ok(None);
+                }
                 let cursor = log::cursor(c, CONSUMER)?.unwrap_or(0);
                 let rows = log::after(c, cursor, BATCH)?;
                 let (mut entered, mut refused) = (0u64, 0u64);
@@ -112,9 +116,13 @@ impl Engine {
                 if let Some(last) = rows.last() {
                     log::set_cursor(c, CONSUMER, last.seq)?;
                 }
-                Ok((rows.len(), entered, refused))
+                Ok(Some((rows.len(), entered, refused)))
             })
             .await?;
+        let Some((read, entered, refused)) = done else {
+            self.reload().await?;
+            return Ok(1);
+        };
         self.0.stats.entered.fetch_add(entered, Ordering::Relaxed);
         self.0.stats.refused.fetch_add(refused, Ordering::Relaxed);
         if entered > 0 {

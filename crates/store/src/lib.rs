@@ -14,6 +14,7 @@
 pub mod activity;
 pub mod analytics;
 pub mod audience;
+pub mod batch_log;
 pub mod callback_replays;
 mod checkpoint;
 mod column_enum;
@@ -26,6 +27,7 @@ pub mod groups;
 pub mod identity_cache;
 pub mod journeys;
 mod keys;
+pub mod leases;
 pub mod log_cursor;
 pub mod loyalty;
 pub mod member_activity;
@@ -36,6 +38,7 @@ pub mod points_exchanges;
 mod pool;
 pub mod postgres;
 pub mod read;
+pub mod redis_link;
 pub mod referrals;
 pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]
@@ -265,6 +268,10 @@ pub struct ApplyOutcome {
     /// Profiles merged by this batch, as `(loser, winner)` in the order applied.
     #[serde(skip)]
     pub merges: Vec<(ProfileId, ProfileId)>,
+    /// The shared log position after this batch (its highest event `seq`), when it
+    /// stored anything ([`batch_log`]).
+    #[serde(skip)]
+    pub last_seq: Option<i64>,
 }
 
 impl ApplyOutcome {
@@ -277,6 +284,7 @@ impl ApplyOutcome {
             profiles: vec![None; stored.len()],
             stored,
             merges: Vec::new(),
+            last_seq: None,
         }
     }
 
@@ -292,6 +300,7 @@ impl ApplyOutcome {
             out.profiles = p.to_vec();
         }
         out.merges = self.merges.clone();
+        out.last_seq = self.last_seq;
         out
     }
 }

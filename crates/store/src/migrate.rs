@@ -142,6 +142,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/025_spend_periods.sql"),
     ),
     (
+        26,
+        include_str!("migrations/026_shared_log.sql"),
+        include_str!("migrations/026_shared_log.sql"),
+    ),
+    (
         29,
         include_str!("migrations/029_coupon_scope.sql"),
         include_str!("migrations/029_coupon_scope.sql"),

@@ -116,6 +116,20 @@ pub fn lease(conn: &mut dyn Conn, key: &str, now: i64, until: i64) -> Result<boo
     )? == 1)
 }
 
+/// Extends the leases of `keys` that are still leased at `now` until `until` (a worker
+/// renewing the timers it is working on, so another process does not take them over
+/// while it is still sending); a timer already rescheduled or completed is left alone.
+pub fn extend(conn: &mut dyn Conn, keys: &[String], now: i64, until: i64) -> Result<u64> {
+    let mut n = 0;
+    for key in keys {
+        n += conn.execute(
+            "UPDATE journey_timers SET lease_until = $1 WHERE key = $2 AND lease_until > $3",
+            &[Param::I64(until), Param::Text(key), Param::I64(now)],
+        )?;
+    }
+    Ok(n)
+}
+
 /// Removes a timer whose step is done; false when it was already gone.
 pub fn complete(conn: &mut dyn Conn, key: &str) -> Result<bool> {
     Ok(conn.execute("DELETE FROM journey_timers WHERE key = $1", &[Param::Text(key)])? == 1)

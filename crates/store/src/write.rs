@@ -36,6 +36,7 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
         .filter(|(_, f)| **f)
         .map(|(e, _)| e)
         .collect();
+    let before = crate::log_cursor::last_seq(conn)?;
     let inserted_ids = insert_events(conn, &unique)?;
     let inserted: Vec<bool> = batch
         .iter()
@@ -61,14 +62,26 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
     let mut resolved = ids
         .iter()
         .map(|i| i.first().and_then(|first| profile_of.get(first).cloned()));
-    let profiles = outcome
+    let profiles: Vec<Option<ProfileId>> = outcome
         .stored
         .iter()
         .map(|stored| if *stored { resolved.next().flatten() } else { None })
         .collect();
+    let by_message: HashMap<&str, &ProfileId> = batch
+        .iter()
+        .zip(&profiles)
+        .filter_map(|(e, p)| Some((e.event().message_id.as_str(), p.as_ref()?)))
+        .collect();
+    let at = fresh
+        .iter()
+        .map(|e| to_millis(e.event().received_at))
+        .max()
+        .unwrap_or(0);
+    let last_seq = crate::batch_log::record(conn, before, &by_message, &merges, at)?;
     Ok(ApplyOutcome {
         profiles,
         merges,
+        last_seq,
         ..outcome
     })
 }

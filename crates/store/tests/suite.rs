@@ -836,7 +836,7 @@ where
         "a deferred message takes the time it went out"
     );
     assert_eq!(counts, vec![(MessageStatus::Delivered, 1)]);
-    assert_eq!(sent, vec![("email".to_string(), 5)]);
+    assert_eq!(sent, vec![("m".to_string(), "email".to_string(), 5)]);
     let states: Vec<_> = consents.iter().map(|r| (r.channel.as_str(), r.state)).collect();
     assert_eq!(
         states,
@@ -848,3 +848,187 @@ where
 }
 
 backend_test!(journeys_tables, journeys_tables_keep_typed_statuses);
+
+/// Every committed batch is logged with its merges and each event's profile, and a
+/// reader that follows the log by position sees every stored event exactly once, in
+/// `seq` order, while two stores (two processes) write at the same time.
+async fn the_batch_log_is_followed_in_commit_order<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    use flywheel_store::batch_log;
+    let a = open().await;
+    let start = a.read_with(batch_log::head).await.unwrap();
+    // A batch that merges an anonymous visitor into a user.
+    let first = vec![
+        plain(ev(
+            "b1",
+            EventKind::Page,
+            None,
+            Some("dev-x"),
+            "2024-01-01T00:00:00Z",
+        )),
+        plain(ev(
+            "b2",
+            EventKind::Identify,
+            Some("ann"),
+            Some("dev-x"),
+            "2024-01-01T00:01:00Z",
+        )),
+    ];
+    a.apply(first).await.unwrap();
+    let got = a
+        .read_with(move |c| batch_log::after(c, start, 10_000))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    let b = &got[0];
+    assert_eq!(b.events.len(), 2);
+    assert!(b.events[0].seq < b.events[1].seq);
+    assert_eq!(b.last_seq, b.events[1].seq);
+    let owner = b.events[1].profile.clone().unwrap();
+    assert_eq!(
+        b.events[0].profile.as_ref(),
+        Some(&owner),
+        "both end up on one profile"
+    );
+    // A duplicate-only batch logs nothing.
+    a.apply(vec![plain(ev(
+        "b1",
+        EventKind::Page,
+        None,
+        Some("dev-x"),
+        "2024-01-01T00:00:00Z",
+    ))])
+    .await
+    .unwrap();
+    let position = b.last_seq;
+    assert!(a
+        .read_with(move |c| batch_log::after(c, position, 10_000))
+        .await
+        .unwrap()
+        .is_empty());
+    // Two writers at once, a follower reading as they go.
+    follow_while_writing(&a, [a.clone(), a.clone()], position).await;
+}
+backend_test!(batch_log, the_batch_log_is_followed_in_commit_order);
+
+/// Two processes' stores on one PostgreSQL schema write at once; a follower on a third
+/// sees every event exactly once in commit order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writers_in_two_processes_commit_in_log_order() {
+    let base = std::env::var("FLYWHEEL_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url = format!("{base}?schema={}", unique("two_writers"));
+    let open = || async {
+        match Store::open(
+            StoreConfig::from_url(Some(&url), std::path::Path::new("."), Synchronous::Normal).unwrap(),
+        )
+        .await
+        {
+            Ok(s) => Some(s),
+            Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("SKIPPED postgres two writers: {e}");
+                None
+            }
+            Err(e) => panic!("PostgreSQL is required when CI=true: {e}"),
+        }
+    };
+    let Some(reader) = open().await else { return };
+    let (w1, w2) = (open().await.unwrap(), open().await.unwrap());
+    follow_while_writing(&reader, [w1, w2], 0).await;
+}
+
+/// Runs two writers of 40 batches of 5 events and follows the log from `position` with
+/// `a` until both are done; checks order and that each event is seen once.
+async fn follow_while_writing(a: &Store, stores: [Store; 2], position: i64) {
+    use flywheel_store::batch_log;
+    let writers: Vec<_> = stores
+        .into_iter()
+        .enumerate()
+        .map(|(w, s)| {
+            tokio::spawn(async move {
+                for i in 0..40 {
+                    let batch = (0..5)
+                        .map(|j| {
+                            plain(ev(
+                                &format!("w{w}-{i}-{j}"),
+                                EventKind::Track,
+                                Some(&format!("u{w}-{j}")),
+                                None,
+                                "2024-02-01T00:00:00Z",
+                            ))
+                        })
+                        .collect();
+                    s.apply(batch).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut at = position;
+    let mut last_seq_seen = position;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let from = at;
+        let batches = a.read_with(move |c| batch_log::after(c, from, 37)).await.unwrap();
+        for b in batches {
+            assert!(b.last_seq > at, "positions only move forward");
+            for e in &b.events {
+                assert!(e.seq > last_seq_seen, "events come in seq order");
+                last_seq_seen = e.seq;
+                assert!(seen.insert(e.event.message_id.clone()), "seen twice");
+            }
+            at = b.last_seq;
+        }
+        if done
+            && a.read_with(move |c| batch_log::after(c, at, 1))
+                .await
+                .unwrap()
+                .is_empty()
+        {
+            break;
+        }
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(seen.len(), 2 * 40 * 5, "every event of both writers, once");
+}
+
+/// One holder at a time; an expired lease may be claimed by another; a released one at once.
+async fn leases_have_one_holder<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    use flywheel_store::leases;
+    let s = open().await;
+    let claim = |who: &'static str, now: i64| {
+        let s = s.clone();
+        async move {
+            s.write_with(move |c| leases::claim(c, "recorder", who, now, 1_000))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(claim("p1", 0).await);
+    assert!(!claim("p2", 500).await, "held by p1");
+    assert!(claim("p1", 900).await, "p1 renews");
+    assert!(!claim("p2", 1_800).await, "renewed until 1900");
+    assert!(s
+        .read_with(|c| leases::holds(c, "recorder", "p1", 1_800))
+        .await
+        .unwrap());
+    assert!(claim("p2", 2_000).await, "expired: p2 takes it");
+    assert!(!s
+        .read_with(|c| leases::holds(c, "recorder", "p1", 2_000))
+        .await
+        .unwrap());
+    s.write_with(|c| leases::release(c, "recorder", "p2"))
+        .await
+        .unwrap();
+    assert!(claim("p1", 2_001).await, "released: free at once");
+}
+backend_test!(leases, leases_have_one_holder);

@@ -105,3 +105,22 @@ pub fn exchange_fault() -> Option<flywheel_loyalty::ExchangeFault> {
     }
     fault
 }
+
+/// The audience's reading of stored events ([`flywheel_audience::EventDecoder`]) through
+/// the ingest crate's reading of the e-commerce spec, so an order read back from the
+/// shared log is the order ingest stored (the event was validated when it was accepted;
+/// should it no longer read, it is folded as a plain event and a warning logged).
+pub struct IngestDecoder;
+
+impl flywheel_audience::EventDecoder for IngestDecoder {
+    fn decode(&self, event: flywheel_core::Event, source: Option<String>) -> flywheel_store::NewEvent {
+        let plain = event.clone();
+        match flywheel_ingest::ecommerce::materialise(event, source.clone(), 0) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(message_id = %plain.message_id, error = %e, "a stored event no longer reads as it did; folded without its order");
+                flywheel_store::NewEvent::new(plain, source)
+            }
+        }
+    }
+}

@@ -43,3 +43,35 @@ impl CommitObserver for JourneyObserver {
         }
     }
 }
+
+/// Tells the other processes on the bus that the shared log advanced (`log.advanced`),
+/// so their audience engines and journey tails read it at once instead of at their next
+/// poll.
+pub struct LogAdvanced(pub Arc<dyn flywheel_core::bus::Bus>);
+
+impl CommitObserver for LogAdvanced {
+    fn committed(&self, _: &Arc<Vec<NewEvent>>, _: Range<usize>, outcome: &ApplyOutcome) {
+        if let Some(seq) = outcome.last_seq {
+            self.0.publish(flywheel_core::bus::DomainEvent::LogAdvanced(
+                flywheel_core::bus::LogAdvanced { seq },
+            ));
+        }
+    }
+}
+
+/// Wakes the journeys' event tail when another process says the shared log advanced
+/// (it also polls, so a lost message only delays it).
+pub fn wake_on_remote_commits(bus: &dyn flywheel_core::bus::Bus, engine: flywheel_journeys::Engine) {
+    let mut rx = bus.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if matches!(*e, flywheel_core::bus::DomainEvent::LogAdvanced(_)) => {
+                    engine.events_committed();
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}

@@ -135,7 +135,7 @@ pub fn compile(state: &State, expr: &Expr) -> Result<Plan> {
     plan::check(expr, &names, state.windowing.tz)
 }
 
-fn tag_entry(def: TagDef, state: &State) -> Result<Entry> {
+pub(super) fn tag_entry(def: TagDef, state: &State) -> Result<Entry> {
     let plan = match (&def.kind, &def.rule) {
         (TagKind::Rule, Some(r)) => Some(compile(state, &dsl::parse(r)?)?),
         (TagKind::Rule, None) => {
@@ -155,7 +155,7 @@ fn tag_entry(def: TagDef, state: &State) -> Result<Entry> {
     })
 }
 
-fn segment_entry(def: SegmentDef, state: &State) -> Result<Entry> {
+pub(super) fn segment_entry(def: SegmentDef, state: &State) -> Result<Entry> {
     let plan = compile(state, &dsl::parse(&def.expression)?)?;
     Ok(Entry {
         kind: DefKind::Segment,
@@ -280,13 +280,19 @@ pub fn register_definitions(
 /// Builds the state from the store: built-in tags from `config`, stored definitions,
 /// then every profile's facts, columns and memberships (no transitions).
 ///
-/// When `config.snapshot_dir` holds a saved state that fits, that state is loaded instead;
-/// the flag says which it was.
-pub async fn open_state(store: &Store, config: AudienceConfig, now: i64) -> Result<(State, bool)> {
+/// When `config.snapshot_dir` holds a saved state that fits, that state is loaded instead
+/// (`following`: the shared log is followed from the state's position, so a state saved
+/// before later batches still fits); the flag says which it was.
+pub async fn open_state(
+    store: &Store,
+    config: AudienceConfig,
+    now: i64,
+    following: bool,
+) -> Result<(State, bool)> {
     let stored = store.read_with(snapshot::read_definitions).await?;
     if let Some(dir) = config.snapshot_dir.clone() {
         let started = std::time::Instant::now();
-        match super::persist::load(store, &config, now, &stored, &dir).await {
+        match super::persist::load(store, &config, now, &stored, &dir, following).await {
             Ok(state) => {
                 tracing::info!(
                     ms = started.elapsed().as_millis() as u64,
@@ -318,6 +324,7 @@ pub async fn open_state(store: &Store, config: AudienceConfig, now: i64) -> Resu
         "audience snapshot read"
     );
     state.refresh_needs();
+    state.position = snap.position;
     snapshot::fold(&mut state, &snap);
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "audience facts folded");
     for (tag, pid) in &snap.manual_tags {
@@ -524,6 +531,43 @@ impl Audience {
         self.store()
             .write_with(move |c| q::put_definition(c, kind, &name, &body, now))
             .await?;
+        self.invalidate(flywheel_core::bus::CacheKind::Definitions, &entry.name);
+        self.fold_installed(entry, replace, false, new_traits, trait_rows, backfill, now)
+    }
+
+    /// Applies a definition stored by another process (see [`Audience::sync_from_store`]):
+    /// what [`Audience::install`] does after its store write.
+    pub(super) async fn apply_installed(&self, entry: Entry, replace: bool) -> Result<()> {
+        let fresh_specs = entry
+            .plan
+            .as_ref()
+            .map(|p| self.read().registry.new_counters(p))
+            .unwrap_or_default();
+        let now = self.now();
+        let (new_traits, trait_rows) = match &entry.plan {
+            Some(p) => self.load_new_traits(p).await?,
+            None => (HashSet::new(), Vec::new()),
+        };
+        let backfill = self.read_backfill(&fresh_specs, now).await?;
+        self.fold_installed(entry, replace, true, new_traits, trait_rows, backfill, now)
+    }
+
+    /// Puts a checked, stored definition into the live state: backfilled counters, new
+    /// trait columns, its evaluation (silent when new; with transitions when replaced). A
+    /// new definition found in the store (`synced`: another process created it) is
+    /// reconciled with the membership its creator seeded, so whoever crossed it since is
+    /// logged.
+    #[allow(clippy::too_many_arguments)]
+    fn fold_installed(
+        &self,
+        entry: Entry,
+        replace: bool,
+        synced: bool,
+        new_traits: HashSet<String>,
+        trait_rows: Vec<q::TraitRow>,
+        backfill: Vec<q::EventRow>,
+        now: i64,
+    ) -> Result<()> {
         {
             let mut s = self.write();
             apply_backfill(&mut s, entry.plan.as_ref(), &backfill, now);
@@ -543,7 +587,15 @@ impl Audience {
                     Cause::Definition,
                 );
                 let members = s.member_ids(kind, &name);
-                self.record_definition(Record::Seed((kind_of(kind), name, members)));
+                if synced {
+                    self.record_definition(Record::Reconcile(
+                        vec![(kind_of(kind), name, members)],
+                        now,
+                        false,
+                    ));
+                } else {
+                    self.record_definition(Record::Seed((kind_of(kind), name, members)));
+                }
             }
         }
         Ok(())
@@ -577,15 +629,23 @@ impl Audience {
                 Ok(())
             })
             .await?;
+        self.invalidate(flywheel_core::bus::CacheKind::Definitions, name);
+        self.apply_deleted(kind, name);
+        Ok(())
+    }
+
+    /// Removes a definition deleted from the store (here or by another process).
+    pub(super) fn apply_deleted(&self, kind: DefKind, name: &str) {
         let mut s = self.write();
-        s.registry.remove(kind, name)?;
+        if s.registry.remove(kind, name).is_err() {
+            return;
+        }
         match kind {
             DefKind::Tag => s.index.remove_tag(name),
             DefKind::Segment => s.index.remove_segment(name),
         }
         s.refresh_needs();
         self.record_definition(Record::Forget(kind_of(kind), name.to_owned()));
-        Ok(())
     }
 
     /// Adds (or with `remove`, removes) a manual tag on profiles given by any of their
@@ -623,6 +683,7 @@ impl Audience {
         self.store()
             .write_with(move |c| q::set_manual_tag(c, &t, &p, remove, now))
             .await?;
+        self.invalidate(flywheel_core::bus::CacheKind::ManualTags, tag);
         {
             let mut s = self.write();
             let mut out = Vec::new();

@@ -15,6 +15,7 @@
 
 mod defs;
 mod fold;
+mod follow;
 mod ids;
 mod manage;
 pub mod persist;
@@ -36,6 +37,7 @@ use flywheel_core::Clock;
 use flywheel_store::{ApplyOutcome, NewEvent, Store};
 
 pub use defs::DefKind;
+pub use follow::{EventDecoder, Following};
 pub use ids::{OrderOwners, ProfileIds};
 pub use manage::{compile, register_definitions, seeded, SegmentInput, TagInput};
 pub use query::{MemberPage, ProfileAudience, SegmentInfo, TagInfo};
@@ -45,7 +47,7 @@ pub use state::{Part, State};
 use crate::config::AudienceConfig;
 use crate::definitions::Transition;
 use crate::Result;
-use recorder::{kind_of, Record, Recorder};
+use recorder::{kind_of, Keeping, Record, Recorder};
 
 /// What the writer thread is handed.
 enum Work {
@@ -66,6 +68,14 @@ struct Shared {
     append_fault: Arc<Fault>,
     /// Whether the state was loaded from its snapshot rather than rebuilt from the store.
     from_snapshot: bool,
+    /// Following the shared log: wakes the follower (its own commits, `observe`).
+    log_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Following the shared log: wakes the definitions re-read.
+    defs_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Whether and when this process writes the transitions log.
+    keeping: Keeping,
+    /// Where definition changes are announced to the other processes.
+    bus: Arc<dyn Bus>,
 }
 
 /// A handle to the engine (cheap to clone).
@@ -90,7 +100,7 @@ impl Audience {
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
     ) -> Result<Audience> {
-        Audience::open_with(store, config, bus, clock, true).await
+        Audience::open_with(store, config, bus, clock, Keeping::Always).await
     }
 
     /// [`Audience::open`] for a short-lived process that does not keep the transitions
@@ -103,7 +113,7 @@ impl Audience {
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
     ) -> Result<Audience> {
-        Audience::open_with(store, config, bus, clock, false).await
+        Audience::open_with(store, config, bus, clock, Keeping::Never).await
     }
 
     async fn open_with(
@@ -111,20 +121,86 @@ impl Audience {
         config: AudienceConfig,
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
-        keeps_log: bool,
+        keeping: Keeping,
+    ) -> Result<Audience> {
+        Audience::open_mode(store, config, bus, clock, keeping, None).await
+    }
+
+    /// [`Audience::open`] for one of several processes on one store: the state follows
+    /// the shared log of committed batches (whoever ingested them) instead of this
+    /// process's commits alone, definitions changed elsewhere are re-read, and
+    /// transitions are logged and published only while this process holds the recorder
+    /// lease (see [`follow`](self::follow)).
+    pub async fn open_following(
+        store: Store,
+        config: AudienceConfig,
+        bus: Arc<dyn Bus>,
+        clock: Arc<dyn Clock>,
+        following: Following,
+    ) -> Result<Audience> {
+        let lease = Arc::new(recorder::Lease {
+            holder: following.holder.clone(),
+            held: std::sync::atomic::AtomicBool::new(false),
+        });
+        let audience = Audience::open_mode(
+            store,
+            config,
+            bus.clone(),
+            clock,
+            Keeping::Lease(lease.clone()),
+            Some(following.clone()),
+        )
+        .await?;
+        let weak = Arc::downgrade(&audience.shared);
+        if let (Some(log), Some(defs)) = (&audience.shared.log_wake, &audience.shared.defs_wake) {
+            tokio::spawn(follow::follow(weak.clone(), following.clone(), log.clone(), bus));
+            tokio::spawn(follow::sync_definitions(
+                weak.clone(),
+                following.clone(),
+                defs.clone(),
+            ));
+        }
+        // The first claim before serving: a process alone on its store records from the
+        // start (a definition created right away is seeded by the log's keeper).
+        follow::claim_lease(&weak, &following, &lease).await;
+        tokio::spawn(follow::hold_lease(weak, following, lease));
+        Ok(audience)
+    }
+
+    /// Whether this process logs transitions now (always in embedded mode; while it
+    /// holds the recorder lease when following the shared log).
+    pub fn records_transitions(&self) -> bool {
+        self.shared.keeping.writes()
+    }
+
+    /// Says that stored definitions or manual tags changed elsewhere (a bus message):
+    /// a following process re-reads them now instead of at its next poll.
+    pub fn definitions_changed(&self) {
+        if let Some(w) = &self.shared.defs_wake {
+            w.notify_one();
+        }
+    }
+
+    async fn open_mode(
+        store: Store,
+        config: AudienceConfig,
+        bus: Arc<dyn Bus>,
+        clock: Arc<dyn Clock>,
+        keeping: Keeping,
+        following: Option<Following>,
     ) -> Result<Audience> {
         let now = to_millis(clock.now());
-        let (state, from_snapshot) = manage::open_state(&store, config, now).await?;
+        let (state, from_snapshot) = manage::open_state(&store, config, now, following.is_some()).await?;
         let tick = StdDuration::from_millis(state.config.tick_ms.max(10));
         let (tx, rx) = mpsc::channel();
         let (record_tx, record_rx) = tokio::sync::mpsc::unbounded_channel();
         let append_fault = Arc::new(Fault::default());
         let recorder = Recorder {
             store: store.clone(),
-            bus,
+            bus: bus.clone(),
             clock: clock.clone(),
             fault: append_fault.clone(),
-            keeps_log,
+            keeping: keeping.clone(),
             retention_ms: i64::from(state.config.transitions_retention_days).saturating_mul(86_400_000),
         };
         tokio::spawn(recorder.run(record_rx));
@@ -136,6 +212,10 @@ impl Audience {
             recorder: record_tx,
             append_fault,
             from_snapshot,
+            keeping,
+            bus,
+            log_wake: following.as_ref().map(|_| Arc::new(tokio::sync::Notify::new())),
+            defs_wake: following.as_ref().map(|_| Arc::new(tokio::sync::Notify::new())),
         });
         let minutes = u64::from(shared_minutes(&shared));
         if minutes > 0 {
@@ -146,7 +226,7 @@ impl Audience {
                     tokio::time::sleep(every).await;
                     let Some(shared) = weak.upgrade() else { return };
                     let audience = Audience { shared };
-                    if let Err(e) = audience.save_snapshot(StdDuration::from_millis(200)).await {
+                    if let Err(e) = audience.save_snapshot().await {
                         tracing::warn!(error = %e, "saving the audience snapshot failed; the next start rebuilds");
                     }
                 }
@@ -162,6 +242,11 @@ impl Audience {
 
     /// Hands a committed batch to the writer thread (never blocks).
     pub fn observe(&self, events: &Arc<Vec<NewEvent>>, range: Range<usize>, outcome: &ApplyOutcome) {
+        if let Some(wake) = &self.shared.log_wake {
+            // Following the shared log: this commit is read from there, in order.
+            wake.notify_one();
+            return;
+        }
         let work = Work::Batch(events.clone(), range, outcome.clone());
         if let Some(tx) = self.shared.work.lock().ok().as_ref().and_then(|g| g.as_ref()) {
             let _ = tx.send(work);
@@ -182,7 +267,7 @@ impl Audience {
             .iter()
             .map(|e| (kind_of(e.kind), e.name.clone(), s.member_ids(e.kind, &e.name)))
             .collect();
-        let _ = self.shared.recorder.send(Record::Reconcile(live, now));
+        let _ = self.shared.recorder.send(Record::Reconcile(live, now, true));
     }
 
     /// Makes the next `count` writes of the transitions log fail as a store outage would
@@ -292,6 +377,9 @@ fn writer(shared: std::sync::Weak<Shared>, rx: mpsc::Receiver<Work>, tick_every:
                 let now = to_millis(shared.clock.now());
                 let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
                 let out = state.apply_batch(&events, range, &outcome, now);
+                if let Some(at) = outcome.last_seq {
+                    state.position = state.position.max(at);
+                }
                 record(&shared, out);
             }
             Ok(Work::Barrier(done)) => {

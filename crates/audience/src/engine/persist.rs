@@ -306,35 +306,63 @@ pub(super) async fn load(
     now: i64,
     stored: &super::snapshot::StoredDefinitions,
     dir: &Path,
+    following: bool,
 ) -> std::result::Result<State, String> {
     let saved = read(&path_in(dir))?;
     if saved.fingerprint != fingerprint(config, &stored.tags, &stored.segments) {
         return Err("the settings or the stored definitions changed since it was saved".into());
     }
-    let head = store
-        .read_with(flywheel_store::log_cursor::last_seq)
+    let (head, followable) = store
+        .read_with(|c| {
+            Ok((
+                flywheel_store::batch_log::head(c)?,
+                flywheel_store::batch_log::oldest_followable(c)?,
+            ))
+        })
         .await
         .map_err(|e| e.to_string())?;
+    // Checked before the load's work; the state is handed to `catch_up` after it.
+    catch_up_from(saved.position, head, followable, following)?;
     let mut state =
         super::manage::seeded(config.clone(), now, stored.event_names.clone()).map_err(|e| e.to_string())?;
     super::manage::register_definitions(&mut state, stored.tags.clone(), stored.segments.clone())
         .map_err(|e| e.to_string())?;
     state.refresh_needs();
     install(&mut state, &saved)?;
-    catch_up(state, saved.position, head)
+    state.position = saved.position;
+    Ok(state)
 }
 
-/// The seam where a loaded state catches up with the log: the events committed after
-/// `position` (the highest `seq` folded into the snapshot) up to `head` are to be folded
-/// here, in `seq` order, through the same path as live batches. Until the ordered batch
-/// log exists, a state is only used when nothing was committed since it was saved.
-pub fn catch_up(state: State, position: i64, head: i64) -> std::result::Result<State, String> {
+/// Whether a state saved at log position `position` can be brought to the log's `head`:
+/// when nothing was committed since, or — for a process following the shared log of
+/// committed batches ([`flywheel_store::batch_log`]), whose follower folds every batch
+/// after the state's position in order, through the same path as live batches — when
+/// those batches are still kept (`followable`: the oldest position the log can be
+/// followed from). A process that only hears its own commits rebuilds instead.
+pub fn catch_up_from(
+    position: i64,
+    head: i64,
+    followable: Option<i64>,
+    following: bool,
+) -> std::result::Result<(), String> {
     if position == head {
-        Ok(state)
-    } else {
-        Err(format!(
-            "the event log moved on since it was saved (seq {position}, now {head}); catching up from the snapshot is not available yet"
-        ))
+        return Ok(());
+    }
+    if position > head {
+        return Err(format!(
+            "it stands at seq {position}, after the store's last event {head} (another store?)"
+        ));
+    }
+    if !following {
+        return Err(format!(
+            "events were stored since it was saved (seq {position}, now {head})"
+        ));
+    }
+    match followable {
+        Some(oldest) if oldest <= position => Ok(()),
+        _ => Err(format!(
+            "the shared log no longer holds the batches after seq {position} (pruned)"
+        )),
     }
 }
 
@@ -369,33 +397,30 @@ impl State {
         super::manage::register_definitions(&mut state, tags, segments).map_err(|e| e.to_string())?;
         state.refresh_needs();
         install(&mut state, &saved)?;
+        state.position = saved.position;
         Ok((state, saved.position))
     }
 }
 
 impl super::Audience {
     /// Saves the engine's state to `audience.snapshot` in the data directory (when the
-    /// server gave one), with the highest event `seq` folded into it, so the next start
-    /// loads it instead of replaying the store; `settle` is waited between reading the
-    /// log's head and draining the writer (a batch committed just before is handed over
-    /// by then). Returns whether it saved.
-    pub async fn save_snapshot(&self, settle: std::time::Duration) -> Result<bool> {
+    /// server gave one) with the log position it stands at (the highest event `seq`
+    /// folded in, read under the same lock), so the next start loads it instead of
+    /// replaying the store. Returns whether it saved.
+    pub async fn save_snapshot(&self) -> Result<bool> {
         let Some(dir) = self.read().config.snapshot_dir.clone() else {
             return Ok(false);
         };
-        let head = self
-            .store()
-            .read_with(flywheel_store::log_cursor::last_seq)
-            .await?;
-        tokio::time::sleep(settle).await;
+        // Whatever was handed over so far is folded first (not needed for consistency:
+        // the state and its position are read together).
         self.flush().await;
         let stored = self.store().read_with(super::snapshot::read_definitions).await?;
         let shared = self.shared.clone();
         let started = std::time::Instant::now();
-        tokio::task::spawn_blocking(move || {
+        let head = tokio::task::spawn_blocking(move || {
             let s = shared.state.read().unwrap_or_else(|p| p.into_inner());
             let fp = fingerprint(&s.config, &stored.tags, &stored.segments);
-            save(&s, &path_in(&dir), fp, head)
+            save(&s, &path_in(&dir), fp, s.position).map(|()| s.position)
         })
         .await
         .map_err(|e| Error::Internal(format!("saving the audience snapshot: {e}")))??;

@@ -216,6 +216,26 @@ impl Audience {
             .collect()
     }
 
+    /// The shared log position and, read at that same position, the size of every
+    /// segment and tag as `(kind, name, members)` (what processes compare: the same
+    /// position gives the same sizes).
+    pub fn sizes_at(&self) -> (i64, Vec<(DefKind, String, u64)>) {
+        let s = self.read();
+        let sizes = s
+            .registry
+            .entries()
+            .iter()
+            .map(|e| {
+                let members = match e.kind {
+                    DefKind::Tag => s.index.tag(&e.name).map_or(0, |b| (b & s.index.alive()).len()),
+                    DefKind::Segment => s.index.segment(&e.name).map_or(0, |b| b.len()),
+                };
+                (e.kind, e.name.clone(), members)
+            })
+            .collect();
+        (s.position, sizes)
+    }
+
     /// Segments with their sizes.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         let s = self.read();

@@ -44,8 +44,10 @@ pub(super) enum Record {
     Seed(Membership),
     /// A deleted definition.
     Forget(Kind, String),
-    /// The membership of every definition after the rebuild at start, at `at` (ms).
-    Reconcile(Vec<Membership>, i64),
+    /// The membership of definitions at `at` (ms), compared with the stored one: every
+    /// definition after the rebuild at start (`whole`: stored ones not listed are
+    /// forgotten), or one found in the store that another process created.
+    Reconcile(Vec<Membership>, i64, bool),
     /// Answer once everything handed over before has been written.
     Barrier(oneshot::Sender<()>),
 }
@@ -86,8 +88,43 @@ pub(super) struct Recorder {
     pub fault: Arc<Fault>,
     /// How long passed rows are kept (ms).
     pub retention_ms: i64,
-    /// Whether this process writes the log (false: transitions are only published).
-    pub keeps_log: bool,
+    /// Whether and when this process writes the log.
+    pub keeping: Keeping,
+}
+
+/// Whether a process writes the transitions log.
+#[derive(Clone)]
+pub(super) enum Keeping {
+    /// Always: the only server on the store (embedded mode).
+    Always,
+    /// Never: a short-lived CLI process; transitions are only published.
+    Never,
+    /// While this process holds the recorder lease (one of many processes): every write
+    /// checks the lease in its transaction, so two processes never log the same
+    /// transition; while another process holds it, nothing is logged nor published.
+    Lease(Arc<Lease>),
+}
+
+/// The recorder lease of one process.
+pub struct Lease {
+    /// This process's holder id.
+    pub holder: String,
+    /// Whether this process held the lease at its last claim.
+    pub held: std::sync::atomic::AtomicBool,
+}
+
+/// The lease name of the transitions recorder.
+pub const RECORDER_LEASE: &str = "audience.recorder";
+
+impl Keeping {
+    /// Whether transitions are logged now.
+    pub(super) fn writes(&self) -> bool {
+        match self {
+            Keeping::Always => true,
+            Keeping::Never => false,
+            Keeping::Lease(l) => l.held.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
 }
 
 impl Recorder {
@@ -103,11 +140,21 @@ impl Recorder {
                     None => return,
                 },
             };
-            if !self.keeps_log {
+            if !self.keeping.writes() {
                 match next {
-                    Record::Append(batch) => publish(self.bus.as_ref(), batch),
+                    Record::Append(batch) if matches!(self.keeping, Keeping::Never) => {
+                        publish(self.bus.as_ref(), batch)
+                    }
+                    Record::Append(_) => {}
                     Record::Barrier(done) => {
                         let _ = done.send(());
+                    }
+                    Record::Seed((kind, name, members)) if matches!(self.keeping, Keeping::Lease(_)) => {
+                        // The definition's creator seeds it even while another process
+                        // keeps the log (that one reconciles it when it finds it).
+                        let members = Arc::new(members);
+                        self.until_written_unfenced(move |c| log::seed_untracked(c, kind, &name, &members))
+                            .await;
                     }
                     Record::Seed(_) | Record::Forget(..) | Record::Reconcile(..) => {}
                 }
@@ -126,8 +173,9 @@ impl Recorder {
                         }
                     }
                     let rows: Arc<Vec<NewTransition>> = Arc::new(batch.iter().map(to_new).collect());
-                    self.until_written(move |c| log::append(c, &rows)).await;
-                    publish(self.bus.as_ref(), batch);
+                    if self.until_written(move |c| log::append(c, &rows)).await.is_some() {
+                        publish(self.bus.as_ref(), batch);
+                    }
                 }
                 Record::Seed((kind, name, members)) => {
                     let members = Arc::new(members);
@@ -137,9 +185,13 @@ impl Recorder {
                 Record::Forget(kind, name) => {
                     self.until_written(move |c| log::forget(c, kind, &name)).await;
                 }
-                Record::Reconcile(live, at) => {
+                Record::Reconcile(live, at, whole) => {
                     let live = Arc::new(live);
-                    let (logged, seeded) = self.until_written(move |c| reconcile(c, &live, at)).await;
+                    let Some((logged, seeded)) =
+                        self.until_written(move |c| reconcile(c, &live, at, whole)).await
+                    else {
+                        continue;
+                    };
                     tracing::info!(
                         logged,
                         seeded,
@@ -157,24 +209,64 @@ impl Recorder {
         }
     }
 
-    /// Runs `f` in a write transaction until it succeeds, backing off between attempts.
+    /// Runs `f` in a write transaction until it succeeds, backing off between attempts;
+    /// `None` when this process turned out not to hold the recorder lease (nothing was
+    /// written: the holder logs it, or finds it when it reconciles).
     async fn until_written<T: Send + 'static>(
         &self,
         f: impl Fn(&mut dyn Conn) -> flywheel_store::Result<T> + Clone + Send + 'static,
-    ) -> T {
+    ) -> Option<T> {
         let mut delay = Duration::from_millis(50);
+        let lease = match &self.keeping {
+            Keeping::Lease(l) => Some(l.clone()),
+            _ => None,
+        };
         loop {
             let attempt = if self.fault.take() {
                 Err(flywheel_store::Error::Connection(
                     "injected store fault at transitions.append".into(),
                 ))
             } else {
-                self.store.write_with(f.clone()).await
+                let (f, lease) = (f.clone(), lease.clone());
+                let now = to_millis(self.clock.now());
+                self.store
+                    .write_with(move |c| match &lease {
+                        Some(l) if !flywheel_store::leases::holds(c, RECORDER_LEASE, &l.holder, now)? => {
+                            Ok(None)
+                        }
+                        _ => f(c).map(Some),
+                    })
+                    .await
             };
             match attempt {
+                Ok(None) => {
+                    if let Some(l) = &lease {
+                        l.held.store(false, std::sync::atomic::Ordering::SeqCst);
+                        tracing::info!("the audience recorder lease moved to another process");
+                    }
+                    return None;
+                }
                 Ok(v) => return v,
                 Err(e) => {
                     tracing::warn!(error = %e, "writing segment and tag transitions failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Runs `f` in a write transaction until it succeeds (no lease check).
+    async fn until_written_unfenced<T: Send + 'static>(
+        &self,
+        f: impl Fn(&mut dyn Conn) -> flywheel_store::Result<T> + Clone + Send + 'static,
+    ) -> T {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.store.write_with(f.clone()).await {
+                Ok(v) => return v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "seeding a new segment or tag failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_BACKOFF);
                 }
@@ -195,7 +287,12 @@ impl Recorder {
 /// Logs the differences between the `live` membership and the stored one (tracked
 /// definitions), seeds untracked definitions silently, forgets stored ones no longer
 /// defined; returns `(transitions logged, definitions seeded)`.
-fn reconcile(c: &mut dyn Conn, live: &[Membership], at: i64) -> flywheel_store::Result<(usize, usize)> {
+fn reconcile(
+    c: &mut dyn Conn,
+    live: &[Membership],
+    at: i64,
+    whole: bool,
+) -> flywheel_store::Result<(usize, usize)> {
     let tracked = log::tracked(c)?;
     let (mut logged, mut seeded) = (0, 0);
     for (kind, name, members) in live {
@@ -226,6 +323,9 @@ fn reconcile(c: &mut dyn Conn, live: &[Membership], at: i64) -> flywheel_store::
                 .map(|p| change(p, Change::Entered)),
         );
         logged += log::append(c, &diff)?;
+    }
+    if !whole {
+        return Ok((logged, seeded));
     }
     let defined: BTreeSet<(Kind, &str)> = live.iter().map(|(k, n, _)| (*k, n.as_str())).collect();
     for (kind, name) in &tracked {

@@ -15,6 +15,8 @@ use crate::facts::{Bought, LineRef, OrderFact};
 
 /// Everything read from the store in one pass, before any folding.
 pub struct Snapshot {
+    /// The log position the snapshot stands at: the highest event `seq` stored.
+    pub position: i64,
     profiles: Vec<q::ProfileRow>,
     traits: Vec<q::TraitRow>,
     user_ids: Vec<(String, String)>,
@@ -43,14 +45,24 @@ pub fn read(
         .collect();
     names.sort();
     names.dedup();
+    // One read transaction: the facts and the log position they stand at agree, so
+    // following the shared log from `position` neither skips nor repeats a batch.
+    conn.begin_read()?;
+    let read = read_all(conn, &names);
+    conn.rollback();
+    read
+}
+
+fn read_all(conn: &mut dyn Conn, names: &[String]) -> flywheel_store::Result<Snapshot> {
     Ok(Snapshot {
+        position: flywheel_store::batch_log::head(conn)?,
         profiles: q::profiles(conn)?,
         traits: q::traits(conn)?,
         user_ids: q::user_ids(conn)?,
         orders: q::orders(conn)?,
         lines: q::order_lines(conn)?,
         adjustments: q::adjustments(conn)?,
-        events: q::events_named(conn, &names, i64::MIN)?,
+        events: q::events_named(conn, names, i64::MIN)?,
         manual_tags: q::manual_tags(conn)?,
     })
 }

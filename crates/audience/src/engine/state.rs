@@ -86,6 +86,9 @@ pub struct State {
     recent: VecDeque<Transition>,
     /// Message ids already counted by a new counter's backfill, with when it ran.
     backfilled: HashMap<CounterId, (i64, HashSet<String>)>,
+    /// The position in the shared event log the state stands at: the highest event
+    /// `seq` folded in (see [`flywheel_store::batch_log`]).
+    pub position: i64,
 }
 
 impl State {
@@ -118,6 +121,7 @@ impl State {
             seq: 0,
             recent: VecDeque::new(),
             backfilled: HashMap::new(),
+            position: 0,
         };
         s.refresh_needs();
         s

@@ -36,14 +36,21 @@ pub const SECRET: &str = "whsec_test";
 /// Requests the provider saw: (signature ok, idempotency key, body).
 pub type Seen = Arc<Mutex<Vec<(bool, String, Value)>>>;
 
+/// The statuses a provider answers with, in order (then 200); tests may script more.
+pub type Script = Arc<Mutex<std::collections::VecDeque<u16>>>;
+
 /// A provider answering each request with the next scripted status (then 200).
 pub fn provider(script: Vec<u16>) -> (String, Seen) {
+    provider_scripted(Arc::new(Mutex::new(script.into())))
+}
+
+/// A provider answering each request with the next status of `script` (then 200).
+pub fn provider_scripted(script: Script) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/send", listener.local_addr().unwrap());
     let seen: Seen = Arc::default();
     let log = seen.clone();
     std::thread::spawn(move || {
-        let mut script = script.into_iter();
         for stream in listener.incoming() {
             let Ok(stream) = stream else { break };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -73,7 +80,7 @@ pub fn provider(script: Vec<u16>) -> (String, Seen) {
             log.lock()
                 .unwrap()
                 .push((ok, key, serde_json::from_slice(&body).unwrap()));
-            let status = script.next().unwrap_or(200);
+            let status = script.lock().unwrap().pop_front().unwrap_or(200);
             let mut out = stream;
             let _ = write!(
                 out,
@@ -108,6 +115,8 @@ pub struct Shop {
     pub audience: Option<Audience>,
     pub coupons: Option<flywheel_promotions::coupons::CouponService>,
     pub loyalty: Option<flywheel_loyalty::Loyalty>,
+    /// What the provider answers next.
+    pub script: Script,
     seq: u64,
 }
 
@@ -169,7 +178,8 @@ impl Shop {
     /// The engine alone (no audience, coupons or loyalty), SMS through the local provider
     /// answering with `script` (then 200).
     pub async fn new(store: Store, script: Vec<u16>, start: i64) -> Shop {
-        let (url, seen) = provider(script);
+        let script: Script = Arc::new(Mutex::new(script.into()));
+        let (url, seen) = provider_scripted(script.clone());
         let clock = Arc::new(FixedClock::new(from_millis(start)));
         let pipeline = Pipeline::start(store.clone(), Default::default());
         let services = journey_ports::services(None, None, None, Some(pipeline.clone()));
@@ -183,6 +193,7 @@ impl Shop {
             audience: None,
             coupons: None,
             loyalty: None,
+            script,
             seq: 0,
         }
     }
@@ -195,7 +206,8 @@ impl Shop {
         config: EngineConfig,
         services: impl FnOnce(&Pipeline) -> Services,
     ) -> Shop {
-        let (url, seen) = provider(vec![]);
+        let script: Script = Arc::default();
+        let (url, seen) = provider_scripted(script.clone());
         let clock = Arc::new(FixedClock::new(from_millis(start)));
         let pipeline = Pipeline::start(store.clone(), Default::default());
         let services = services(&pipeline);
@@ -209,6 +221,7 @@ impl Shop {
             audience: None,
             coupons: None,
             loyalty: None,
+            script,
             seq: 0,
         }
     }
@@ -216,7 +229,8 @@ impl Shop {
     /// Every service: the audience engine fed by the pipeline (segment transitions in the
     /// log the engine follows), coupons, loyalty; SMS through the local provider.
     pub async fn full(store: Store, start: i64) -> Shop {
-        let (url, seen) = provider(vec![]);
+        let script: Script = Arc::default();
+        let (url, seen) = provider_scripted(script.clone());
         let clock = Arc::new(FixedClock::new(from_millis(start)));
         let bus: Arc<dyn Bus> = Arc::new(InProcessBus::default());
         let audience = Audience::open(store.clone(), Default::default(), bus.clone(), clock.clone())
@@ -251,8 +265,14 @@ impl Shop {
             audience: Some(audience),
             coupons: Some(coupons),
             loyalty: Some(loyalty),
+            script,
             seq: 0,
         }
+    }
+
+    /// The provider answers the next requests with `statuses` (then 200).
+    pub fn provider_script(&self, statuses: Vec<u16>) {
+        *self.script.lock().unwrap() = statuses.into();
     }
 
     pub fn at(&self, t: i64) {

@@ -91,23 +91,46 @@ pub struct FlashSales<B: StockBackend> {
 impl<B: StockBackend> FlashSales<B> {
     /// Loads every sale from the store and opens its counters (held and paid units taken).
     pub async fn open(store: Store, stock: Arc<B>, clock: Arc<dyn Clock>) -> Result<Self> {
-        let rows = store.read_with(q::sales).await?;
-        let mut sales = std::collections::HashMap::new();
-        for (id, body) in rows {
-            let sale: FlashSale = serde_json::from_str(&body)
-                .map_err(|e| Error::invalid(ErrorCode::InvalidSale, e.to_string()))?;
-            let sid = id.clone();
-            let live = store.read_with(move |c| q::live_orders(c, &sid)).await?;
-            let held: Vec<(String, i64)> = live.into_iter().map(|o| (o.user_id, o.quantity)).collect();
-            stock.open(&id, sale.stock, &held).await?;
-            sales.insert(id, sale);
-        }
-        Ok(FlashSales {
+        let sales = FlashSales {
             store,
             stock,
             clock,
-            sales: std::sync::RwLock::new(sales),
-        })
+            sales: std::sync::RwLock::new(std::collections::HashMap::new()),
+        };
+        sales.load_new().await?;
+        Ok(sales)
+    }
+
+    /// Loads the stored sales this process does not know yet (created through another
+    /// process on the same store) and opens their counters; a shared stock (Redis)
+    /// keeps counters already open.
+    async fn load_new(&self) -> Result<()> {
+        let rows = self.store.read_with(q::sales).await?;
+        for (id, body) in rows {
+            if self.sale(&id).is_ok() {
+                continue;
+            }
+            let sale: FlashSale = serde_json::from_str(&body)
+                .map_err(|e| Error::invalid(ErrorCode::InvalidSale, e.to_string()))?;
+            let sid = id.clone();
+            let live = self.store.read_with(move |c| q::live_orders(c, &sid)).await?;
+            let held: Vec<(String, i64)> = live.into_iter().map(|o| (o.user_id, o.quantity)).collect();
+            self.stock.open(&id, sale.stock, &held).await?;
+            self.sales
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, sale);
+        }
+        Ok(())
+    }
+
+    /// The sale `id`, loaded from the store when another process created it.
+    async fn sale_of(&self, id: &str) -> Result<FlashSale> {
+        if let Ok(s) = self.sale(id) {
+            return Ok(s);
+        }
+        self.load_new().await?;
+        self.sale(id)
     }
 
     fn now(&self) -> i64 {
@@ -170,6 +193,7 @@ impl<B: StockBackend> FlashSales<B> {
 
     /// Every sale with its units left.
     pub async fn list(&self) -> Result<Vec<(FlashSale, i64)>> {
+        self.load_new().await?;
         let sales: Vec<FlashSale> = self
             .sales
             .read()
@@ -189,7 +213,7 @@ impl<B: StockBackend> FlashSales<B> {
     /// Buys `quantity` units for `user`: taken from the stock atomically, recorded as a
     /// `held` order, to be paid within the hold time.
     pub async fn buy(&self, sale_id: &str, user: &str, quantity: i64) -> Result<FlashOrder> {
-        let sale = self.sale(sale_id)?;
+        let sale = self.sale_of(sale_id).await?;
         if user.trim().is_empty() || quantity < 1 {
             return Err(Error::invalid(
                 ErrorCode::InvalidOrder,
@@ -288,7 +312,7 @@ impl<B: StockBackend> FlashSales<B> {
 
     /// Units left in a sale.
     pub async fn remaining(&self, sale_id: &str) -> Result<i64> {
-        self.sale(sale_id)?;
+        self.sale_of(sale_id).await?;
         self.stock.remaining(sale_id).await
     }
 }

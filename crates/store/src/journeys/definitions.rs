@@ -62,6 +62,21 @@ pub fn journeys(conn: &mut dyn Conn) -> Result<Vec<JourneyRow>> {
         .collect()
 }
 
+/// Each journey's `(name, version, status, updated_at)`, by name: compared, in the
+/// transaction that acts on journeys, with what a process has cached, so a journey
+/// started, paused or changed through another process is never acted on from a stale
+/// copy.
+pub fn fingerprint(conn: &mut dyn Conn) -> Result<Vec<(String, i64, JourneyStatus, i64)>> {
+    conn.query(
+        "SELECT s.name, s.version, s.status, s.updated_at \
+         FROM journey_status s JOIN journeys j ON j.name = s.name AND j.version = s.version ORDER BY s.name",
+        &[],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, r.i64(1)?, r.text(2)?.parse()?, r.i64(3)?)))
+    .collect()
+}
+
 /// One journey.
 pub fn journey(conn: &mut dyn Conn, name: &str) -> Result<Option<JourneyRow>> {
     conn.query(

@@ -263,10 +263,10 @@ pub fn messages(
 }
 
 /// Marketing messages sent to a user since `since` (`sending`, `sent` or `delivered`):
-/// (channel, sent at), for frequency caps.
-pub fn sent_since(conn: &mut dyn Conn, user: &str, since: i64) -> Result<Vec<(String, i64)>> {
+/// (message id, channel, sent at), for frequency caps.
+pub fn sent_since(conn: &mut dyn Conn, user: &str, since: i64) -> Result<Vec<(String, String, i64)>> {
     conn.query(
-        "SELECT channel, created_at FROM messages WHERE user_id = $1 AND created_at >= $2 \
+        "SELECT id, channel, created_at FROM messages WHERE user_id = $1 AND created_at >= $2 \
          AND category = 'marketing' AND status IN ($3, $4, $5)",
         &[
             Param::Text(user),
@@ -277,7 +277,7 @@ pub fn sent_since(conn: &mut dyn Conn, user: &str, since: i64) -> Result<Vec<(St
         ],
     )?
     .iter()
-    .map(|r| Ok((r.text(0)?, r.i64(1)?)))
+    .map(|r| Ok((r.text(0)?, r.text(1)?, r.i64(2)?)))
     .collect()
 }
 

@@ -320,6 +320,18 @@ pub fn seed(conn: &mut dyn Conn, kind: Kind, name: &str, members: &[String]) -> 
     Ok(())
 }
 
+/// [`seed`] unless the segment or tag is tracked already; returns whether it seeded. The
+/// process that created a definition seeds it this way whether or not it keeps the log
+/// (the process that keeps it may have found the definition, and logged its first
+/// changes, before).
+pub fn seed_untracked(conn: &mut dyn Conn, kind: Kind, name: &str, members: &[String]) -> Result<bool> {
+    if tracked(conn)?.contains(&(kind, name.to_owned())) {
+        return Ok(false);
+    }
+    seed(conn, kind, name, members)?;
+    Ok(true)
+}
+
 /// Drops the stored membership of a deleted segment or tag and stops tracking it (its
 /// logged transitions stay until pruned).
 pub fn forget(conn: &mut dyn Conn, kind: Kind, name: &str) -> Result<()> {
