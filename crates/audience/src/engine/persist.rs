@@ -432,3 +432,26 @@ impl super::Audience {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::catch_up_from;
+
+    #[test]
+    fn a_saved_state_is_used_only_when_the_log_since_can_be_folded() {
+        assert!(catch_up_from(40, 40, None, false).is_ok(), "nothing stored since");
+        assert!(catch_up_from(40, 40, None, true).is_ok());
+        assert!(
+            catch_up_from(41, 40, Some(0), true).is_err(),
+            "ahead of the store"
+        );
+        assert!(
+            catch_up_from(40, 45, Some(0), false).is_err(),
+            "no follower to fold 41..=45"
+        );
+        assert!(catch_up_from(40, 45, Some(40), true).is_ok(), "41.. still kept");
+        assert!(catch_up_from(40, 45, Some(12), true).is_ok());
+        assert!(catch_up_from(40, 45, Some(41), true).is_err(), "41 pruned");
+        assert!(catch_up_from(40, 45, None, true).is_err(), "nothing kept");
+    }
+}
