@@ -99,8 +99,8 @@ impl RunningServer {
         if !late.is_empty() {
             tracing::warn!(services = ?late, "stopping without waiting for these services' runs in hand");
         }
-        // Nothing commits any more: the engine's state is saved at the log's head, so the
-        // next start loads it instead of rebuilding.
+        // Nothing commits any more: the engine's state is saved with the log position it
+        // stands at, so the next start loads it instead of rebuilding.
         if let Err(e) = self.audience.save_snapshot().await {
             tracing::warn!(error = %e, "saving the audience snapshot failed; the next start rebuilds");
         }

@@ -330,6 +330,7 @@ pub(super) async fn load(
     state.refresh_needs();
     install(&mut state, &saved)?;
     state.position = saved.position;
+    state.catch_up_time(now);
     Ok(state)
 }
 

@@ -69,6 +69,15 @@ impl State {
         (&self.rfm, &self.scheduled, self.day)
     }
 
+    /// Brings a loaded state to `now` as a rebuild would find it — the rows whose instant
+    /// came since it was saved, a new shop-local day, RFM — without transitions: the
+    /// start's reconciliation logs what differs from the stored membership, as after a
+    /// rebuild.
+    pub(crate) fn catch_up_time(&mut self, now: i64) {
+        let _ = self.tick(now);
+        self.recent.clear();
+    }
+
     /// Takes a saved state (see [`crate::engine::persist`]) as it was when saved: its
     /// rows, columns, memberships and schedule. What time changed since is done by the
     /// next [`State::tick`]: the rows whose instant has come, a new shop-local day, RFM.
