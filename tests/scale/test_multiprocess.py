@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable, wait_until  # noqa: E402
+from flywheel_server import journeys_config, IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable, wait_until  # noqa: E402
 
 CONNECTIONS = 2
 # One stream for every end-to-end run: messages of other runs only wake processes early.
@@ -32,24 +32,8 @@ STOCK = 30
 
 
 def config(port):
-    return f"""
-[journeys]
-timezone = "Asia/Shanghai"
-lease_ms = 2000
-
-[journeys.delivery]
-quiet_hours = "00:00-00:00"
-caps = []
-
-[journeys.consent]
-opt_out_channels = ["email"]
-
-[journeys.email]
-host = "127.0.0.1"
-port = {port}
-from = "飛輪商店 <shop@example.com>"
-max_connections = {CONNECTIONS}
-"""
+    return journeys_config(port, journeys="lease_ms = 2000", delivery="caps = []",
+                           connections=CONNECTIONS)
 
 
 WELCOME = {
