@@ -237,6 +237,12 @@ def test_two_api_and_two_worker_processes_survive_sigkill(tmp_path):
         sizes = {name: metric(srv, "flywheel_audience_members", '{kind="segment",name="mp_big"}')
                  for name, srv in procs.items()}
         assert set(sizes.values()) == {len(big)}, sizes
+        # An ad-hoc count through either api process, with the position it was taken at.
+        for srv in apis:
+            status, body, _ = srv.request("POST", "/api/v1/segments/count",
+                                          {"expression": "spend(30d) > 100 元"})
+            assert status == 200, body
+            assert (body["count"], body["position"]) == (len(big), head), body
         def recorders():
             return [name for name, srv in procs.items() if metric(srv, "flywheel_audience_recorder") == 1]
         # A killed holder's lease runs out within its 10 s; then exactly one process holds it.
