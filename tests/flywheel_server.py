@@ -41,6 +41,30 @@ def stores():
     return out
 
 
+def journeys_config(smtp_port, journeys="", delivery="", connections=4):
+    """A `flywheel.toml` for journeys that mail a local SMTP receiver: shop timezone, no
+    quiet hours, email without consent records; `journeys` and `delivery` are extra lines
+    of `[journeys]` and `[journeys.delivery]`."""
+    return f"""
+[journeys]
+timezone = "Asia/Shanghai"
+{journeys}
+
+[journeys.delivery]
+quiet_hours = "00:00-00:00"
+{delivery}
+
+[journeys.consent]
+opt_out_channels = ["email"]
+
+[journeys.email]
+host = "127.0.0.1"
+port = {smtp_port}
+from = "飛輪商店 <shop@example.com>"
+max_connections = {connections}
+"""
+
+
 def wait_until(pred, timeout, step=0.1):
     """Polls `pred` until it is true or `timeout` seconds pass; returns its last answer."""
     deadline = time.monotonic() + timeout

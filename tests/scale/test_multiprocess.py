@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable, wait_until  # noqa: E402
+from flywheel_server import journeys_config, IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable, wait_until  # noqa: E402
 
 CONNECTIONS = 2
 # One stream for every end-to-end run: messages of other runs only wake processes early.
@@ -32,24 +32,8 @@ STOCK = 30
 
 
 def config(port):
-    return f"""
-[journeys]
-timezone = "Asia/Shanghai"
-lease_ms = 2000
-
-[journeys.delivery]
-quiet_hours = "00:00-00:00"
-caps = []
-
-[journeys.consent]
-opt_out_channels = ["email"]
-
-[journeys.email]
-host = "127.0.0.1"
-port = {port}
-from = "飛輪商店 <shop@example.com>"
-max_connections = {CONNECTIONS}
-"""
+    return journeys_config(port, journeys="lease_ms = 2000", delivery="caps = []",
+                           connections=CONNECTIONS)
 
 
 WELCOME = {
@@ -253,6 +237,12 @@ def test_two_api_and_two_worker_processes_survive_sigkill(tmp_path):
         sizes = {name: metric(srv, "flywheel_audience_members", '{kind="segment",name="mp_big"}')
                  for name, srv in procs.items()}
         assert set(sizes.values()) == {len(big)}, sizes
+        # An ad-hoc count through either api process, with the position it was taken at.
+        for srv in apis:
+            status, body, _ = srv.request("POST", "/api/v1/segments/count",
+                                          {"expression": "spend(30d) > 100 元"})
+            assert status == 200, body
+            assert (body["count"], body["position"]) == (len(big), head), body
         def recorders():
             return [name for name, srv in procs.items() if metric(srv, "flywheel_audience_recorder") == 1]
         # A killed holder's lease runs out within its 10 s; then exactly one process holds it.

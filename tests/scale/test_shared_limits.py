@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from flywheel_server import IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable, wait_until  # noqa: E402
+from flywheel_server import journeys_config, IN_CI, PG_URL, Inbox, Server, free_port, pg_reachable, wait_until  # noqa: E402
 
 REDIS = ("127.0.0.1", 6379)
 
@@ -33,27 +33,12 @@ def redis_reachable():
 
 
 def config(port, prefix):
-    return f"""
-redis_prefix = "{prefix}"
-
-[journeys]
-timezone = "Asia/Shanghai"
-lease_ms = 2000
-batch = 1        # one timer per claim: a user's four runs spread over both workers
-
-[journeys.delivery]
-quiet_hours = "00:00-00:00"
-caps = [{{scope = "all", period = "day", limit = 1, action = "skip"}}]
-
-[journeys.consent]
-opt_out_channels = ["email"]
-
-[journeys.email]
-host = "127.0.0.1"
-port = {port}
-from = "飛輪商店 <shop@example.com>"
-max_connections = 4
-"""
+    # One timer per claim: a user's four runs spread over both workers.
+    return f'redis_prefix = "{prefix}"\n' + journeys_config(
+        port,
+        journeys="lease_ms = 2000\nbatch = 1",
+        delivery='caps = [{scope = "all", period = "day", limit = 1, action = "skip"}]',
+    )
 
 
 def journey(i):

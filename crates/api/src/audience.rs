@@ -203,15 +203,15 @@ pub async fn members(
     )?))
 }
 
-/// `POST /api/v1/segments/count`: `{"expression" | "ast"}` → count and canonical text.
+/// `POST /api/v1/segments/count` (with the log `position` the count was taken at): `{"expression" | "ast"}` → count and canonical text.
 pub async fn count(State(s): State<Arc<AppState>>, body: AdminBody) -> Result<Json<Value>, ApiError> {
     let sb: SegmentBody = body.json()?;
     let input = sb.input()?;
     s.audience.prepare(&input).await?;
-    let n = s.audience.count(&input)?;
+    let (n, position) = s.audience.count_at(&input)?;
     let explained = s.audience.explain(&input)?;
     Ok(Json(
-        json!({"count": n, "expression": explained["expression"], "ast": explained["ast"]}),
+        json!({"count": n, "position": position, "expression": explained["expression"], "ast": explained["ast"]}),
     ))
 }
 

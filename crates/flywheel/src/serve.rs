@@ -297,6 +297,9 @@ pub fn reports_of(store: &Store, settings: &Settings) -> flywheel_analytics::rep
 /// The domain services one server shares between its HTTP handlers and its workers.
 struct Domain {
     bus: Arc<dyn Bus>,
+    /// Leases for the services one process at a time runs (several processes on the
+    /// store); `None` in the embedded mode.
+    singletons: Option<flywheel_workers::singleton::Singletons>,
     audience: Audience,
     coupons: flywheel_promotions::coupons::CouponService,
     flash: Arc<FlashSales<AnyStock>>,
@@ -310,10 +313,15 @@ struct Domain {
 async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings) -> Result<Domain> {
     let bus = open_bus(server).await?;
     let following = follows_shared_log(settings, server);
+    let holder = process_id();
+    let singletons = following.then(|| flywheel_workers::singleton::Singletons {
+        store: store.clone(),
+        holder: holder.clone(),
+    });
     let keeping = if following {
         Keeping::Follow(Box::new(flywheel_audience::Following::new(
             Arc::new(flywheel_workers::adapters::IngestDecoder),
-            process_id(),
+            holder,
         )))
     } else {
         Keeping::Log
@@ -343,6 +351,7 @@ async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings
     let notifier = crate::review::notifier(settings)?;
     Ok(Domain {
         bus,
+        singletons,
         audience,
         coupons,
         flash,
@@ -357,9 +366,13 @@ async fn open_domain(store: &Store, server: &ServerSettings, settings: &Settings
 /// daily jobs, the flash sweeper.
 fn start_housekeeping(workers: &mut Workers, d: &Domain) {
     use flywheel_workers::{flash_sweeper, group_expiry, loyalty_daily};
-    workers.spawn(group_expiry::GroupExpiry(d.groups.clone()));
-    workers.spawn(loyalty_daily::LoyaltyDaily::new(d.loyalty.clone(), d.bus.clone()));
-    workers.spawn(flash_sweeper::FlashSweeper(d.flash.clone()));
+    let one = d.singletons.as_ref();
+    workers.spawn_single(group_expiry::GroupExpiry(d.groups.clone()), one);
+    workers.spawn_single(
+        loyalty_daily::LoyaltyDaily::new(d.loyalty.clone(), d.bus.clone()),
+        one,
+    );
+    workers.spawn_single(flash_sweeper::FlashSweeper(d.flash.clone()), one);
 }
 
 /// Starts the upkeep every process of an embedded store needs whatever its role: the WAL
@@ -398,7 +411,7 @@ fn start_order_rewards(
     );
     let catch_up = service.catch_up();
     let wake: Arc<dyn CommitObserver> = Arc::new(service.wake());
-    workers.spawn(service);
+    workers.spawn_single(service, d.singletons.as_ref());
     (catch_up, wake)
 }
 
@@ -411,17 +424,18 @@ fn start_reporting(
     notifier: &flywheel_workers::notify::Notifier,
     pipeline: &Pipeline,
     settings: &Settings,
+    one: Option<&flywheel_workers::singleton::Singletons>,
 ) {
     use flywheel_workers::{clv_refresh, guardrails, reviews};
     if let Some(g) = guardrails::Guardrails::new(reports.clone(), journeys.clone(), notifier.clone()) {
-        workers.spawn(g);
+        workers.spawn_single(g, one);
     }
     if let Some(r) = reviews::Reviews::new(reports.clone(), notifier.clone()) {
-        workers.spawn(r);
+        workers.spawn_single(r, one);
     }
     let hours = settings.analytics.clv.refresh_hours;
     if let Some(c) = clv_refresh::ClvRefresh::new(reports.clone(), pipeline.clone(), hours) {
-        workers.spawn(c);
+        workers.spawn_single(c, one);
     }
 }
 
@@ -505,7 +519,7 @@ pub async fn start(
     }
     let reports = reports_of(&store, settings);
     if role.runs_workers() {
-        flywheel_workers::journeys::spawn(&mut workers, &journeys, d.bus.as_ref());
+        flywheel_workers::journeys::spawn(&mut workers, &journeys, d.bus.as_ref(), d.singletons.as_ref());
         start_reporting(
             &mut workers,
             &reports,
@@ -513,6 +527,7 @@ pub async fn start(
             &d.notifier,
             &pipeline,
             settings,
+            d.singletons.as_ref(),
         );
     }
     let bodies =

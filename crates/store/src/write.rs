@@ -72,11 +72,9 @@ pub fn apply(conn: &mut dyn Conn, batch: &[NewEvent]) -> Result<ApplyOutcome> {
         .zip(&profiles)
         .filter_map(|(e, p)| Some((e.event().message_id.as_str(), p.as_ref()?)))
         .collect();
-    let at = fresh
-        .iter()
-        .map(|e| to_millis(e.event().received_at))
-        .max()
-        .unwrap_or(0);
+    // When it was recorded (wall clock, not the events' own times: imported history
+    // would otherwise look old at once and be pruned before every process read it).
+    let at = to_millis(chrono::Utc::now());
     let last_seq = crate::batch_log::record(conn, before, &by_message, &merges, at)?;
     Ok(ApplyOutcome {
         profiles,

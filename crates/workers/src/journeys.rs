@@ -142,10 +142,17 @@ impl Service for JourneyTransitions {
 }
 
 /// Starts every loop of the (prepared) journey engine as a service of `workers`,
-/// transitions read from `bus`.
-pub fn spawn(workers: &mut crate::Workers, engine: &Engine, bus: &dyn Bus) {
+/// transitions read from `bus`. The tails follow one stored cursor each: with several
+/// processes (`singletons`) one process at a time runs them; timers are claimed one by
+/// one, so every process fires them.
+pub fn spawn(
+    workers: &mut crate::Workers,
+    engine: &Engine,
+    bus: &dyn Bus,
+    singletons: Option<&crate::singleton::Singletons>,
+) {
     workers.spawn(JourneyTimers(engine.clone()));
-    workers.spawn(JourneyTail(engine.clone()));
     workers.spawn(JourneyRefresh(engine.clone()));
-    workers.spawn(JourneyTransitions::new(engine.clone(), bus));
+    workers.spawn_single(JourneyTail(engine.clone()), singletons);
+    workers.spawn_single(JourneyTransitions::new(engine.clone(), bus), singletons);
 }

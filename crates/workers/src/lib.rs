@@ -30,6 +30,7 @@ pub mod reviews;
 pub mod runner;
 pub mod service;
 pub mod shutdown;
+pub mod singleton;
 pub mod wal;
 
 pub use runner::Workers;

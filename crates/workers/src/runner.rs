@@ -49,6 +49,19 @@ impl Workers {
         }
     }
 
+    /// Starts `service`, which must run in one process at a time: under its lease when
+    /// `singletons` is given (several processes on one store), else as is.
+    pub fn spawn_single<S: Service>(
+        &mut self,
+        service: S,
+        singletons: Option<&crate::singleton::Singletons>,
+    ) {
+        match singletons {
+            Some(s) => self.spawn(s.wrap(service)),
+            None => self.spawn(service),
+        }
+    }
+
     /// Starts `service` on the current runtime.
     pub fn spawn<S: Service>(&mut self, service: S) {
         let name = service.name();

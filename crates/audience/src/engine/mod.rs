@@ -100,7 +100,7 @@ impl Audience {
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
     ) -> Result<Audience> {
-        Audience::open_with(store, config, bus, clock, Keeping::Always).await
+        Audience::open_mode(store, config, bus, clock, Keeping::Always, None).await
     }
 
     /// [`Audience::open`] for a short-lived process that does not keep the transitions
@@ -113,17 +113,7 @@ impl Audience {
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
     ) -> Result<Audience> {
-        Audience::open_with(store, config, bus, clock, Keeping::Never).await
-    }
-
-    async fn open_with(
-        store: Store,
-        config: AudienceConfig,
-        bus: Arc<dyn Bus>,
-        clock: Arc<dyn Clock>,
-        keeping: Keeping,
-    ) -> Result<Audience> {
-        Audience::open_mode(store, config, bus, clock, keeping, None).await
+        Audience::open_mode(store, config, bus, clock, Keeping::Never, None).await
     }
 
     /// [`Audience::open`] for one of several processes on one store: the state follows

@@ -126,9 +126,15 @@ fn json_value(ty: ValueType, v: i64) -> Value {
 impl Audience {
     /// How many profiles match.
     pub fn count(&self, input: &SegmentInput) -> Result<u64> {
+        self.count_at(input).map(|(n, _)| n)
+    }
+
+    /// The count and the shared log position it was taken at, read together (processes
+    /// on one store answer the same count at the same position).
+    pub fn count_at(&self, input: &SegmentInput) -> Result<(u64, i64)> {
         let (_, plan) = self.compile(input)?;
         let s = self.read();
-        Ok(s.index.count(&plan, &s.eval_ctx(self.now())))
+        Ok((s.index.count(&plan, &s.eval_ctx(self.now())), s.position))
     }
 
     /// Whether the profile `profile_id` matches now (false for a profile not indexed yet).

@@ -281,6 +281,17 @@ impl Recorder {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning segment and tag transitions failed"),
         }
+        // The shared log of ingest batches is kept as long: a process whose position is
+        // older (stopped for longer) rebuilds from the store instead of following it.
+        match self
+            .store
+            .write_with(move |c| flywheel_store::batch_log::prune(c, before))
+            .await
+        {
+            Ok(n) if n > 0 => tracing::debug!(pruned = n, "old ingest batches of the shared log pruned"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning the shared log of ingest batches failed"),
+        }
     }
 }
 
