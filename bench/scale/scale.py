@@ -303,6 +303,12 @@ class LockSampler:
         self.thread.join(timeout=5)
         self.conn.close()
 
+    def commits(self):
+        """Transactions committed in this database so far (PostgreSQL's statistics, which
+        lag by up to a second: phases are longer than that)."""
+        return self.conn.execute("SELECT xact_commit FROM pg_stat_database "
+                                 "WHERE datname = current_database()").fetchone()[0]
+
     def backends(self, prefix):
         """PostgreSQL backend pid -> our process name, for connections of `prefix`."""
         rows = self.conn.execute(
@@ -374,6 +380,7 @@ class Phase:
         self.self0 = sum(os.times()[:2])
         self.sink0 = tree_ticks(self.bench.sink.pid)
         self.machine0 = machine_busy_ticks()
+        self.commits0 = s.commits()
         s.reset()
 
     def end(self, items, what):
@@ -391,6 +398,7 @@ class Phase:
         loader = sum(os.times()[:2]) - self.self0
         sink = (tree_ticks(self.bench.sink.pid) - self.sink0) / TICK
         ours = sum(cpu.values()) + sum(pg.values()) + loader + sink
+        commits = s.commits() - self.commits0
         per1k = lambda s: round(s / (items / 1000), 4) if items else None  # noqa: E731
         wait_total = sum(locks["wait_s"].values())
         return {
@@ -399,6 +407,7 @@ class Phase:
             "cpu_s_per_1000": {k: per1k(v) for k, v in cpu.items()},
             "pg_backend_cpu_s": {k: round(v, 3) for k, v in pg.items()},
             "pg_backend_cpu_s_per_1000": {k: per1k(v) for k, v in pg.items()},
+            "pg_commits": commits, "pg_commits_per_1000": per1k(commits),
             "bench_cpu_s": {"loader": round(loader, 3), "smtp_sink": round(sink, 3)},
             "machine": {"busy_core_s": round(busy, 2), "cores": round(wall_cores / max(dur, 1e-9), 2),
                         "utilisation": round(busy / wall_cores, 3) if wall_cores else None,
@@ -832,6 +841,7 @@ def report(res, args, bin_info):
             parts = [f"{n} {v:.3f} | {r['pg_backend_cpu_s_per_1000'].get(n, 0) or 0:.3f}"
                      for n, v in r["cpu_s_per_1000"].items()]
             w(f"   {title}-{k}w per 1,000 {r['what']}: " + ";  ".join(parts))
+            w(f"      PostgreSQL commits (all transactions, reads included) per 1,000 {r['what']}: {r['pg_commits_per_1000']}")
             w(f"      bench side: loader {r['bench_cpu_s']['loader']:.1f}s, SMTP sink {r['bench_cpu_s']['smtp_sink']:.1f}s; "
               f"machine {r['machine']['utilisation']:.0%} busy, others (not this bench) {r['machine']['others_core_s']:.1f} core-s")
     w("")
