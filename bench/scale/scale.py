@@ -223,7 +223,7 @@ class LockSampler:
     process), other sessions' waits, and who holds the global write lock."""
 
     QUERY = f"""
-        SELECT a.application_name, a.wait_event_type = 'Lock', coalesce(a.wait_event, ''),
+        SELECT a.application_name, a.wait_event_type = 'Lock', coalesce(a.wait_event, ''), coalesce(a.state, ''),
                EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory'
                        AND l.granted AND l.classid = {WRITE_LOCK[0]} AND l.objid = {WRITE_LOCK[1]}
                        AND l.objsubid = 1
@@ -250,6 +250,8 @@ class LockSampler:
         self.wait_events = {}     # wait_event (advisory, transactionid, ...) -> connection-seconds
         self.foreign_wait_s = 0.0
         self.held_ours_s = 0.0    # seconds one of our connections held the write lock
+        self.held_by = {}         # our process name -> seconds it held the write lock
+        self.held_state = {}      # the holder's state (active, idle in transaction) -> seconds
         self.held_foreign_s = 0.0
         self.any_wait_s = 0.0     # seconds with at least one of ours waiting
 
@@ -266,7 +268,7 @@ class LockSampler:
                 self.samples += 1
                 self.elapsed += dt
                 waiting = 0
-                for app, is_wait, event, holds in rows:
+                for app, is_wait, event, state, holds in rows:
                     ours = app.startswith(self.prefix)
                     if is_wait:
                         if ours:
@@ -279,6 +281,9 @@ class LockSampler:
                     if holds:
                         if ours:
                             self.held_ours_s += dt
+                            name = app[len(self.prefix):]
+                            self.held_by[name] = self.held_by.get(name, 0.0) + dt
+                            self.held_state[state] = self.held_state.get(state, 0.0) + dt
                         else:
                             self.held_foreign_s += dt
                 if waiting:
@@ -294,7 +299,8 @@ class LockSampler:
             return {
                 "samples": self.samples, "elapsed": self.elapsed, "wait_s": dict(self.wait_s),
                 "wait_events": dict(self.wait_events), "foreign_wait_s": self.foreign_wait_s,
-                "held_ours_s": self.held_ours_s, "held_foreign_s": self.held_foreign_s,
+                "held_ours_s": self.held_ours_s, "held_by": dict(self.held_by),
+                "held_state": dict(self.held_state), "held_foreign_s": self.held_foreign_s,
                 "any_wait_s": self.any_wait_s,
             }
 
@@ -421,6 +427,8 @@ class Phase:
                 "mean_waiting_connections": round(wait_total / dur, 4) if dur else None,
                 "any_waiting_share": round(locks["any_wait_s"] / dur, 4) if dur else None,
                 "write_lock_held_share": round(locks["held_ours_s"] / dur, 4) if dur else None,
+                "write_lock_held_share_by_process": {k: round(v / dur, 4) for k, v in locks["held_by"].items()} if dur else {},
+                "write_lock_holder_state_share": {k: round(v / dur, 4) for k, v in locks["held_state"].items()} if dur else {},
                 "foreign_write_lock_held_share": round(locks["held_foreign_s"] / dur, 4) if dur else None,
                 "foreign_wait_conn_s": round(locks["foreign_wait_s"], 3),
             },
@@ -857,7 +865,9 @@ def report(res, args, bin_info):
             w(f"   {title}-{k}w: {L['wait_conn_s']:.2f} connection-s waiting over {r['seconds']:.1f}s "
               f"(mean {L['mean_waiting_connections']:.2f} connections waiting; >=1 waiting {L['any_waiting_share']:.0%} of the time)")
             w(f"      connection-s by process: {by}; by wait event: {ev}")
-            w(f"      write lock held by us {L['write_lock_held_share']:.1%} of the phase"
+            hb = ", ".join(f"{n.split('_', 1)[-1]} {v:.0%}" for n, v in sorted(L["write_lock_held_share_by_process"].items()))
+            hs = ", ".join(f"{n} {v:.0%}" for n, v in sorted(L["write_lock_holder_state_share"].items()))
+            w(f"      write lock held by us {L['write_lock_held_share']:.1%} of the phase (by {hb or '-'}; holder {hs or '-'})"
               + (f", by other sessions on this database {L['foreign_write_lock_held_share']:.1%}" if L["foreign_write_lock_held_share"] else ""))
     lag = res.get("lag")
     if lag:
