@@ -46,6 +46,13 @@ WRITE_LOCK = (0x666C7977, 0x6865656C)
 OUT = REPO / "bench" / "out" / "scale"
 
 
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL if this bench dies (even by SIGKILL), so no
+    server outlives a run."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -152,7 +159,7 @@ class Proc:
         self.log = open(self.dir / "server.log", "a")
         self.proc = subprocess.Popen([*pin, *self.base, "serve", "--listen", "127.0.0.1:0", *self.serve_args],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True, env=env,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         self.bench.procs.append(self)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -545,7 +552,7 @@ class Sink:
         py = sys.executable
         self.proc = subprocess.Popen([py, str(Path(__file__).with_name("smtp_sink.py")), str(port)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         if self.proc.stdout.readline().strip() != "ready":
             raise RuntimeError("SMTP sink did not start")
         self.times, self.rcpts = [], []
@@ -592,6 +599,12 @@ class Bench:
         global PG_URL
         self.db = f"fwscale_{self.run}"
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as c:
+            # Databases of runs that were killed: dropped when nobody is connected to them.
+            for (old,) in c.execute("SELECT datname FROM pg_database WHERE datname LIKE 'fwscale\\_%'").fetchall():
+                try:
+                    c.execute(f'DROP DATABASE "{old}"')
+                except psycopg.Error:
+                    pass
             c.execute(f'CREATE DATABASE "{self.db}"')
         u = urllib.parse.urlsplit(PG_ADMIN_URL)
         PG_URL = urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + self.db, "", ""))
