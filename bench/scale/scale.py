@@ -230,7 +230,7 @@ class LockSampler:
     process), other sessions' waits, and who holds the global write lock."""
 
     QUERY = f"""
-        SELECT a.application_name, a.wait_event_type = 'Lock', coalesce(a.wait_event, ''), coalesce(a.state, ''),
+        SELECT a.application_name, a.wait_event_type = 'Lock', coalesce(a.wait_event, ''), coalesce(a.state, ''), left(regexp_replace(coalesce(a.query, ''), '\s+', ' ', 'g'), 90),
                EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory'
                        AND l.granted AND l.classid = {WRITE_LOCK[0]} AND l.objid = {WRITE_LOCK[1]}
                        AND l.objsubid = 1
@@ -259,6 +259,7 @@ class LockSampler:
         self.held_ours_s = 0.0    # seconds one of our connections held the write lock
         self.held_by = {}         # our process name -> seconds it held the write lock
         self.held_state = {}      # the holder's state (active, idle in transaction) -> seconds
+        self.held_query = {}      # "process: the holder's (last) statement" -> seconds
         self.held_foreign_s = 0.0
         self.any_wait_s = 0.0     # seconds with at least one of ours waiting
 
@@ -275,7 +276,7 @@ class LockSampler:
                 self.samples += 1
                 self.elapsed += dt
                 waiting = 0
-                for app, is_wait, event, state, holds in rows:
+                for app, is_wait, event, state, query, holds in rows:
                     ours = app.startswith(self.prefix)
                     if is_wait:
                         if ours:
@@ -291,6 +292,8 @@ class LockSampler:
                             name = app[len(self.prefix):]
                             self.held_by[name] = self.held_by.get(name, 0.0) + dt
                             self.held_state[state] = self.held_state.get(state, 0.0) + dt
+                            q = f"{name.split('_', 1)[-1]}: {query}"
+                            self.held_query[q] = self.held_query.get(q, 0.0) + dt
                         else:
                             self.held_foreign_s += dt
                 if waiting:
@@ -307,7 +310,7 @@ class LockSampler:
                 "samples": self.samples, "elapsed": self.elapsed, "wait_s": dict(self.wait_s),
                 "wait_events": dict(self.wait_events), "foreign_wait_s": self.foreign_wait_s,
                 "held_ours_s": self.held_ours_s, "held_by": dict(self.held_by),
-                "held_state": dict(self.held_state), "held_foreign_s": self.held_foreign_s,
+                "held_state": dict(self.held_state), "held_query": dict(self.held_query), "held_foreign_s": self.held_foreign_s,
                 "any_wait_s": self.any_wait_s,
             }
 
@@ -436,6 +439,8 @@ class Phase:
                 "write_lock_held_share": round(locks["held_ours_s"] / dur, 4) if dur else None,
                 "write_lock_held_share_by_process": {k: round(v / dur, 4) for k, v in locks["held_by"].items()} if dur else {},
                 "write_lock_holder_state_share": {k: round(v / dur, 4) for k, v in locks["held_state"].items()} if dur else {},
+                "write_lock_holder_statements": {k: round(v / dur, 4) for k, v in sorted(
+                    locks["held_query"].items(), key=lambda kv: -kv[1])[:12]} if dur else {},
                 "foreign_write_lock_held_share": round(locks["held_foreign_s"] / dur, 4) if dur else None,
                 "foreign_wait_conn_s": round(locks["foreign_wait_s"], 3),
             },
@@ -882,6 +887,8 @@ def report(res, args, bin_info):
             hs = ", ".join(f"{n} {v:.0%}" for n, v in sorted(L["write_lock_holder_state_share"].items()))
             w(f"      write lock held by us {L['write_lock_held_share']:.1%} of the phase (by {hb or '-'}; holder {hs or '-'})"
               + (f", by other sessions on this database {L['foreign_write_lock_held_share']:.1%}" if L["foreign_write_lock_held_share"] else ""))
+            for q, v in list(L.get("write_lock_holder_statements", {}).items())[:3]:
+                w(f"        {v:>4.0%} of the phase the holder's last statement was {q}")
     lag = res.get("lag")
     if lag:
         w("")
@@ -919,6 +926,14 @@ def conclusions(res):
                 txt += f"; at this lock hold time per item the write lock alone allows ~{ceiling:,.0f} {unit}/s"
             if held is not None and held >= 0.6:
                 txt += " -- the write lock is close to saturated: it serialises this phase"
+                util = r2["machine"]["utilisation"]
+                if util is not None and util < 0.9:
+                    txt += f" (the machine was only {util:.0%} busy: the lock, not the CPU, is the limit)"
+            others = max(r1["machine"]["others_core_s"] / max(r1["seconds"], 1e-9),
+                         r2["machine"]["others_core_s"] / max(r2["seconds"], 1e-9))
+            if others > 0.25:
+                txt += (f"; other jobs on the machine used up to {others:.1f} cores during these phases,"
+                        " which distorts the ratio: rerun on a quiet machine")
             out.append(txt + ".")
     for title, key, unit in (("ingest", "ingest", "events"), ("journey", "journey", "sends")):
         r = res.get(key, {}).get("2")
