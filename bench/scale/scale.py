@@ -40,9 +40,9 @@ NATS_URL = os.environ.get("FLYWHEEL_TEST_NATS", "nats://127.0.0.1:4222")
 REDIS_URL = os.environ.get("FLYWHEEL_TEST_REDIS", "redis://127.0.0.1:6379")
 ADMIN_TOKEN = "bench-scale-admin-token-" + secrets.token_hex(8)
 TICK = os.sysconf("SC_CLK_TCK")
-# The advisory-lock key every write transaction takes (crates/store/src/postgres.rs
-# WRITE_LOCK_KEY, "flywheel" in ASCII), as pg_locks shows a bigint key: high and low halves.
-WRITE_LOCK = (0x666C7977, 0x6865656C)
+# Every write transaction takes one advisory lock (crates/store/src/postgres.rs
+# write_lock_key: a key per schema); it is the only advisory lock Flywheel takes, so the
+# sampler counts any granted bigint-keyed advisory lock in the run's database as it.
 OUT = REPO / "bench" / "out" / "scale"
 
 
@@ -232,8 +232,7 @@ class LockSampler:
     QUERY = f"""
         SELECT a.application_name, a.wait_event_type = 'Lock', coalesce(a.wait_event, ''), coalesce(a.state, ''), left(regexp_replace(coalesce(a.query, ''), '\s+', ' ', 'g'), 90),
                EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory'
-                       AND l.granted AND l.classid = {WRITE_LOCK[0]} AND l.objid = {WRITE_LOCK[1]}
-                       AND l.objsubid = 1
+                       AND l.granted AND l.objsubid = 1
                        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
         FROM pg_stat_activity a
         WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()

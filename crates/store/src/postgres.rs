@@ -14,8 +14,27 @@ use postgres::{Client, NoTls, Statement};
 use crate::conn::{Cell, Conn, Dialect, Param, Row};
 use crate::{Error, Result};
 
-/// Advisory-lock key taken by every write transaction ("flywheel" in ASCII).
+/// Advisory-lock key taken by every write transaction ("flywheel" in ASCII), for the
+/// default schema.
 const WRITE_LOCK_KEY: i64 = 0x666c_7977_6865_656c;
+
+/// The writers' lock key of a store: advisory locks belong to the whole database, so
+/// stores in other schemas of it (another shop, a test run) take a key of their own
+/// and do not wait for each other's writes.
+fn write_lock_key(schema: Option<&str>) -> i64 {
+    match schema {
+        None => WRITE_LOCK_KEY,
+        Some(name) => {
+            // FNV-1a: stable across processes and versions.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in name.as_bytes() {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            WRITE_LOCK_KEY ^ i64::from_ne_bytes(h.to_ne_bytes())
+        }
+    }
+}
 
 /// Parsed PostgreSQL settings.
 #[derive(Debug, Clone)]
@@ -210,7 +229,8 @@ impl Conn for PgConn {
     fn begin_write(&mut self) -> Result<()> {
         self.txid = None;
         let answers = self.client.simple_query(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY}), txid_current()"
+            "BEGIN; SELECT pg_advisory_xact_lock({}), txid_current()",
+            write_lock_key(self.opts.schema.as_deref())
         ))?;
         self.txid = answers.iter().find_map(|m| match m {
             postgres::SimpleQueryMessage::Row(r) => r.get(1).and_then(|t| t.parse().ok()),
@@ -250,6 +270,13 @@ impl Conn for PgConn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_schema_has_its_own_write_lock() {
+        assert_eq!(write_lock_key(None), WRITE_LOCK_KEY);
+        assert_ne!(write_lock_key(Some("shop_a")), write_lock_key(Some("shop_b")));
+        assert_eq!(write_lock_key(Some("shop_a")), write_lock_key(Some("shop_a")));
+    }
 
     #[test]
     fn takes_schema_out_of_url() {
