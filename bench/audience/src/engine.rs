@@ -74,24 +74,7 @@ struct History {
 }
 
 fn event(rng: &mut Rng, kind: EventKind, user: &str, name: Option<&str>, at: i64) -> Event {
-    Event {
-        message_id: rng.uuid(),
-        kind,
-        user_id: Some(user.to_owned()),
-        anonymous_id: None,
-        event: name.map(str::to_owned),
-        name: None,
-        group_id: None,
-        previous_id: None,
-        timestamp: from_millis(at),
-        original_timestamp: None,
-        sent_at: None,
-        received_at: from_millis(at),
-        context: Map::new(),
-        properties: Map::new(),
-        traits: Map::new(),
-        integrations: Map::new(),
-    }
+    Event::of_user(&rng.uuid(), kind, user, name, at)
 }
 
 fn history(i: usize, rng: &mut Rng) -> History {

@@ -14,30 +14,13 @@ use flywheel_core::{
     Event, EventKind, Fen, Order, OrderAdjustment, OrderAdjustmentKind, OrderLine, ProfileId,
 };
 use flywheel_store::{ApplyOutcome, NewEvent};
-use serde_json::{json, Map};
+use serde_json::json;
 
 const NOW: i64 = 1_735_660_800_000;
 const DAY: i64 = 86_400_000;
 
 fn event(kind: EventKind, user: &str, name: Option<&str>, at: i64, mid: &str) -> Event {
-    Event {
-        message_id: mid.to_owned(),
-        kind,
-        user_id: Some(user.to_owned()),
-        anonymous_id: None,
-        event: name.map(str::to_owned),
-        name: None,
-        group_id: None,
-        previous_id: None,
-        timestamp: from_millis(at),
-        original_timestamp: None,
-        sent_at: None,
-        received_at: from_millis(at),
-        context: Map::new(),
-        properties: Map::new(),
-        traits: Map::new(),
-        integrations: Map::new(),
-    }
+    Event::of_user(mid, kind, user, name, at)
 }
 
 fn order(user: &str, id: &str, at: i64, total: i64, category: &str) -> Order {

@@ -105,6 +105,31 @@ pub struct Event {
 }
 
 impl Event {
+    /// A bare event of `user_id` (`kind`, `name` for a track call, at `at` ms, received
+    /// then), with no properties, traits or context: what tests, benchmarks and fixtures
+    /// start from before filling in what they need.
+    pub fn of_user(message_id: &str, kind: EventKind, user_id: &str, name: Option<&str>, at: i64) -> Event {
+        let ts = crate::time::from_millis(at);
+        Event {
+            message_id: message_id.to_owned(),
+            kind,
+            user_id: Some(user_id.to_owned()),
+            anonymous_id: None,
+            event: name.map(str::to_owned),
+            name: None,
+            group_id: None,
+            previous_id: None,
+            timestamp: ts,
+            original_timestamp: None,
+            sent_at: None,
+            received_at: ts,
+            context: Map::new(),
+            properties: Map::new(),
+            traits: Map::new(),
+            integrations: Map::new(),
+        }
+    }
+
     /// The identities this event names (user first), for identity resolution.
     ///
     /// `alias` names `userId` and `previousId`; a `previousId` is read as a user id
