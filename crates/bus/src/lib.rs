@@ -28,7 +28,7 @@ mod subscriber;
 pub use config::{BusOptions, DurableOptions, DurableStart};
 pub use durable::{Delivery, DurableConsumer};
 pub use flywheel_core::bus::{Bus, DomainEvent};
-pub use nats_bus::NatsBus;
+pub use nats_bus::{redact, NatsBus};
 pub use partition::partition_of;
 pub use publisher::BusStats;
 

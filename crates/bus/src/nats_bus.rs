@@ -264,8 +264,8 @@ impl Bus for NatsBus {
     }
 }
 
-/// The URL without its user and password, for messages.
-fn redact(url: &str) -> String {
+/// The URL without its user and password, for messages and logs.
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
         _ => url.to_string(),

@@ -121,7 +121,7 @@ async fn open_bus(server: &ServerSettings) -> Result<Arc<dyn Bus>> {
     let (base, prefix) = bus_prefix(url);
     let bus = flywheel_bus::NatsBus::connect(&base, &prefix)
         .await
-        .map_err(|e| crate::BadInput(format!("--bus {}: {e}", redact(url))))?;
+        .map_err(|e| crate::BadInput(format!("--bus {}: {e}", flywheel_bus::redact(url))))?;
     tracing::info!(prefix = %prefix, "bus: NATS JetStream");
     Ok(Arc::new(bus))
 }
@@ -145,20 +145,6 @@ fn bus_prefix(url: &str) -> (String, String) {
         format!("{base}?{}", rest.join("&"))
     };
     (base, prefix)
-}
-
-/// A URL with its password hidden.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// Builds the audience engine over `store`, publishing on `bus` (wall clock), keeping
