@@ -318,19 +318,16 @@ impl Audience {
         for tag in manual {
             let want = stored.remove(&tag).unwrap_or_default();
             let have: BTreeSet<String> = s.member_ids(DefKind::Tag, &tag).into_iter().collect();
-            for pid in want.difference(&have) {
-                let row = s.row_of(pid);
-                if s.index.tag_mut(&tag).insert(row) {
+            let added: Vec<(u32, bool)> = want.difference(&have).map(|pid| (s.row_of(pid), true)).collect();
+            let removed: Vec<(u32, bool)> = have
+                .difference(&want)
+                .filter_map(|pid| s.ids.row(pid))
+                .map(|row| (row, false))
+                .collect();
+            for (row, on) in added.into_iter().chain(removed) {
+                if let Some(t) = s.set_manual_tag(&tag, row, on, now) {
                     rows_touched.push(row);
-                    out.push(s.transition((DefKind::Tag, &tag), row, true, now, Cause::Manual));
-                }
-            }
-            for pid in have.difference(&want) {
-                if let Some(row) = s.ids.row(pid) {
-                    if s.index.tag_mut(&tag).remove(row) {
-                        rows_touched.push(row);
-                        out.push(s.transition((DefKind::Tag, &tag), row, false, now, Cause::Manual));
-                    }
+                    out.push(t);
                 }
             }
         }

@@ -691,11 +691,7 @@ impl Audience {
             for pid in &profiles {
                 let row = s.row_of(pid);
                 rows.push(row);
-                let bm = s.index.tag_mut(tag);
-                let changed = if remove { bm.remove(row) } else { bm.insert(row) };
-                if changed {
-                    out.push(s.transition((DefKind::Tag, tag), row, !remove, now, Cause::Manual));
-                }
+                out.extend(s.set_manual_tag(tag, row, !remove, now));
             }
             out.extend(s.evaluate_rows(&rows, now, Cause::Event));
             self.record(out);

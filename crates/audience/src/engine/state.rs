@@ -535,6 +535,14 @@ impl State {
         t
     }
 
+    /// Puts `row` on (`on`) or takes it off the manual tag `tag`; the `manual`
+    /// transition when that changed its membership.
+    pub fn set_manual_tag(&mut self, tag: &str, row: u32, on: bool, now: i64) -> Option<Transition> {
+        let bm = self.index.tag_mut(tag);
+        let changed = if on { bm.insert(row) } else { bm.remove(row) };
+        changed.then(|| self.transition((DefKind::Tag, tag), row, on, now, Cause::Manual))
+    }
+
     /// Applies membership flips `(row, entered)` of one definition and records them.
     fn flip(
         &mut self,
